@@ -1,0 +1,119 @@
+# hepsel workflow: generate (if data are missing) -> prepare (one job per input
+# file) -> gather -> train (one job per model and fold) -> evaluate -> plots.
+#
+#   snakemake --cores 2                                      # default analysis
+#   snakemake --cores 8 --config analysis=analyses/<name>    # another one
+#   snakemake --cores 2 --config output=/tmp/out             # results elsewhere
+#
+# Rules only call the hepsel command line; all logic lives in the package.
+import shlex
+import sys
+
+from hepsel.config import load_config
+from hepsel.workflow import Layout
+
+ANALYSIS = config.get("analysis", "analyses/topo2body")
+_overrides = {"output": config["output"]} if config.get("output") else None
+CFG = load_config(ANALYSIS, overrides=_overrides)
+LAY = Layout.of(CFG)
+ROOT = str(LAY.root)
+FILES = {s: [str(p) for p in CFG.sample_files(s)] for s in CFG.samples}
+MODELS = list(CFG.models)
+FOLDS = list(range(CFG.folds.k))
+HEPSEL = f"{shlex.quote(sys.executable)} -m hepsel.cli"
+COMMON = f"--config {shlex.quote(str(ANALYSIS))}" + (f" --output {shlex.quote(ROOT)}" if _overrides else "")
+
+wildcard_constraints:
+    sample="|".join(CFG.samples),
+    index=r"\d{3}",
+    model="|".join(MODELS),
+    fold=r"\d+",
+
+PLOTS = [f"{ROOT}/plots/{p}.png" for p in ("roc", "eff_vs_rate", "eff_vs_rate_tos", "cutflow")] + [
+    f"{ROOT}/plots/scores_{m}.png" for m in MODELS
+]
+
+
+rule all:
+    input:
+        f"{ROOT}/summary.json",
+        f"{ROOT}/scores.root",
+        PLOTS,
+
+
+for _sample, _scfg in CFG.samples.items():
+    if _scfg.generate is None:
+        continue
+
+    rule:
+        name:
+            f"generate_{_sample}"
+        output:
+            FILES[_sample],
+        log:
+            f"{ROOT}/logs/generate_{_sample}.log",
+        params:
+            sample=_sample,
+        shell:
+            f"{HEPSEL} generate {COMMON} --sample {{params.sample}} 2>&1 | tee {{log}}"
+
+
+rule prepare:
+    input:
+        lambda wc: FILES[wc.sample][int(wc.index)],
+    output:
+        table=f"{ROOT}/prepared/{{sample}}/{{index}}.parquet",
+    log:
+        f"{ROOT}/logs/prepare/{{sample}}_{{index}}.log",
+    shell:
+        f"{HEPSEL} prepare {COMMON} --sample {{wildcards.sample}} --index {{wildcards.index}} 2>&1 | tee {{log}}"
+
+
+rule gather:
+    input:
+        [f"{ROOT}/prepared/{s}/{i:03d}.parquet" for s in CFG.samples for i in range(len(FILES[s]))],
+    output:
+        dataset=f"{ROOT}/dataset.parquet",
+        cutflow=f"{ROOT}/cutflow.json",
+        plot=f"{ROOT}/plots/cutflow.png",
+    log:
+        f"{ROOT}/logs/gather.log",
+    shell:
+        f"{HEPSEL} gather {COMMON} 2>&1 | tee {{log}}"
+
+
+rule train:
+    input:
+        f"{ROOT}/dataset.parquet",
+    output:
+        f"{ROOT}/models/{{model}}/fold{{fold}}.info.json",
+    log:
+        f"{ROOT}/logs/train/{{model}}_fold{{fold}}.log",
+    threads: 2
+    shell:
+        f"{HEPSEL} train {COMMON} --model {{wildcards.model}} --fold {{wildcards.fold}} 2>&1 | tee {{log}}"
+
+
+rule evaluate:
+    input:
+        [f"{ROOT}/models/{m}/fold{k}.info.json" for m in MODELS for k in FOLDS],
+    output:
+        summary=f"{ROOT}/summary.json",
+        scores=f"{ROOT}/scores.root",
+        curves=f"{ROOT}/curves.npz",
+    log:
+        f"{ROOT}/logs/evaluate.log",
+    shell:
+        f"{HEPSEL} evaluate {COMMON} 2>&1 | tee {{log}}"
+
+
+rule plots:
+    input:
+        f"{ROOT}/summary.json",
+        f"{ROOT}/curves.npz",
+    output:
+        [p for p in PLOTS if not p.endswith("cutflow.png")],
+    log:
+        f"{ROOT}/logs/plots.log",
+    shell:
+        f"{HEPSEL} plots {COMMON} 2>&1 | tee {{log}}"

@@ -1,0 +1,210 @@
+"""The ``hepsel`` command line.
+
+Every sub-command is a thin wrapper over a library function. Errors that
+hepsel raises on purpose print one clear message and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .exceptions import HepselError
+
+__all__ = ["main"]
+
+
+def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from .config import load_config
+
+    overrides = {"output": args.output} if getattr(args, "output", None) else None
+    return load_config(args.config, overrides=overrides)
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", required=True, help="analysis directory or config.yaml")
+    p.add_argument("--output", "-o", help="override the config's output directory")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from . import workflow
+
+    if args.config:
+        cfg = _config(args)
+        samples = [args.sample] if args.sample else [s for s, c in cfg.samples.items() if c.generate]
+        for s in samples:
+            for p in workflow.generate(cfg, s, progress=not args.no_progress):
+                print(p)
+        return 0
+    from .generate import generate_files
+
+    if not (args.kind and args.events and args.output):
+        msg = "hepsel generate needs --config, or --kind, --events and --output"
+        raise HepselError(msg)
+    pattern = args.output
+    if args.files > 1 and "{index}" not in pattern:
+        msg = "--output must contain '{index}' when --files > 1"
+        raise HepselError(msg)
+    paths = [Path(pattern.format(index=f"{i:03d}")) for i in range(args.files)]
+    for p in generate_files(args.kind, paths, args.events, seed=args.seed, pileup=args.pileup, progress=not args.no_progress):
+        print(p)
+    return 0
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from . import workflow
+
+    cfg = _config(args)
+    meta = workflow.prepare(cfg, args.sample, args.index, progress=not args.no_progress)
+    print(f"{args.sample}[{args.index}]: {meta['n_candidates_in']} -> {meta['n_candidates_out']} candidates")
+    return 0
+
+
+def _cmd_gather(args: argparse.Namespace) -> int:
+    from . import workflow
+
+    info = workflow.gather(_config(args))
+    for s, v in info.items():
+        print(f"{s}: {v['n_candidates']} candidates, {v['n_events']} events, normalisation {v['normalisation']:.6g}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from . import workflow
+
+    cfg = _config(args)
+    folds = [args.fold] if args.fold is not None else list(range(cfg.folds.k))
+    models = [args.model] if args.model else list(cfg.models)
+    for m in models:
+        for k in folds:
+            info = workflow.train(cfg, m, k, progress=not args.no_progress)
+            print(f"{m} fold {k}: {info['n_train']} candidates, {info['seconds']:.1f} s")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from . import workflow
+
+    cfg = _config(args)
+    summary = workflow.evaluate(cfg, progress=not args.no_progress)
+    for name, s in summary.items():
+        if name.startswith("_"):
+            continue
+        first = next(k for k in s["eff_at_rate"] if not k.startswith("_"))
+        print(f"{name}: AUC = {s['auc']:.4f}, signal eff. at {first} kHz = {s['eff_at_rate'][first]['eff']:.3f}")
+    return 0
+
+
+def _cmd_plots(args: argparse.Namespace) -> int:
+    from . import workflow
+
+    for p in workflow.make_plots(_config(args)):
+        print(p)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    """The whole analysis in-process (without Snakemake)."""
+    from . import workflow
+
+    cfg = _config(args)
+    progress = not args.no_progress
+    for s, c in cfg.samples.items():
+        if c.generate and not all(p.exists() for p in cfg.sample_files(s)):
+            workflow.generate(cfg, s, progress=progress)
+    for s in cfg.samples:
+        for i in range(len(cfg.sample_files(s))):
+            workflow.prepare(cfg, s, i, progress=progress)
+    workflow.gather(cfg)
+    for m in cfg.models:
+        for k in range(cfg.folds.k):
+            workflow.train(cfg, m, k, progress=progress)
+    workflow.evaluate(cfg, progress=progress)
+    workflow.make_plots(cfg)
+    print(Path(cfg.output_dir) / "summary.json")
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from .selection import Selection
+
+    sel = Selection.load(args.selection)
+    scores = sel.score(args.input, model=args.model, tree=args.tree)
+    import numpy as np
+
+    print(f"{len(scores)} entries, mean score {np.mean(scores):.4f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``hepsel``."""
+    parser = argparse.ArgumentParser(prog="hepsel", description="Event selection for HEP: ROOT ntuples in, trained selections out.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("generate", help="write simulated LHCb-like ROOT files")
+    p.add_argument("--config", "-c", help="generate the samples of this analysis that have a 'generate' block")
+    p.add_argument("--sample", help="only this sample (with --config)")
+    p.add_argument("--kind", choices=["signal", "minbias"])
+    p.add_argument("--events", type=int)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--pileup", type=float, default=1.1)
+    p.add_argument("--files", type=int, default=1)
+    p.add_argument("--output", "-o", help="file name; '{index}' is replaced by the file number")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("prepare", help="preselect one input file of a sample")
+    _add_config(p)
+    p.add_argument("--sample", required=True)
+    p.add_argument("--index", type=int, default=0)
+    p.set_defaults(func=_cmd_prepare)
+
+    p = sub.add_parser("gather", help="merge prepared files; cut-flow table")
+    _add_config(p)
+    p.set_defaults(func=_cmd_gather)
+
+    p = sub.add_parser("train", help="train fold models")
+    _add_config(p)
+    p.add_argument("--model")
+    p.add_argument("--fold", type=int)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="score, compute figures, write scores.root and summary.json")
+    _add_config(p)
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("plots", help="make the plots")
+    _add_config(p)
+    p.set_defaults(func=_cmd_plots)
+
+    p = sub.add_parser("run", help="run the whole analysis in one process (no Snakemake)")
+    _add_config(p)
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("score", help="score a ROOT file with a saved selection")
+    p.add_argument("selection", help="a saved selection directory")
+    p.add_argument("input", help="ROOT file")
+    p.add_argument("--tree")
+    p.add_argument("--model")
+    p.set_defaults(func=_cmd_score)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hepsel`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except HepselError as err:
+        print(f"hepsel: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("hepsel: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,458 @@
+"""The analysis config: one schema, validated once on load.
+
+Every default lives here. A config is a YAML file (``analyses/<name>/config.yaml``);
+:func:`load_config` validates it and resolves relative paths against the
+directory the workflow runs from. Errors name the file and the key at fault.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .exceptions import ConfigError
+
+__all__ = [
+    "AnalysisConfig",
+    "CandidateConfig",
+    "EvaluationConfig",
+    "FeatureConfig",
+    "FoldConfig",
+    "GenerateConfig",
+    "ModelConfig",
+    "NormalisationConfig",
+    "ReadingConfig",
+    "SampleConfig",
+    "TriggerConfig",
+    "load_config",
+]
+
+
+class _Strict(BaseModel):
+    """Base: unknown keys are errors (they are usually typos)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class GenerateConfig(_Strict):
+    """How to make a sample's files with the built-in simulation when they are missing."""
+
+    kind: Literal["signal", "minbias"]
+    events: int = Field(gt=0)
+    files: int = Field(default=1, gt=0, description="number of files the events are split into")
+    seed: int = 1
+    pileup: float = Field(default=1.1, gt=0)
+    modes: dict[str, float] | None = None
+
+
+class NormalisationConfig(_Strict):
+    """Per-sample normalisation of the event weights.
+
+    Either a fixed ``scale``, or ``cross_section_pb`` x ``luminosity_pb`` divided by
+    the sum of generated weights (all events before any cut).
+    """
+
+    scale: float | None = None
+    cross_section_pb: float | None = Field(default=None, gt=0)
+    luminosity_pb: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_scheme(self) -> NormalisationConfig:
+        xs = self.cross_section_pb is not None or self.luminosity_pb is not None
+        if xs and self.scale is not None:
+            msg = "give either 'scale' or 'cross_section_pb' + 'luminosity_pb', not both"
+            raise ValueError(msg)
+        if xs and (self.cross_section_pb is None or self.luminosity_pb is None):
+            msg = "'cross_section_pb' and 'luminosity_pb' go together"
+            raise ValueError(msg)
+        return self
+
+
+class SampleConfig(_Strict):
+    """One input sample: a set of ROOT files holding one TTree of candidates."""
+
+    files: list[str] = Field(min_length=1, description="paths or glob patterns; '{index}' with generate")
+    tree: str = "DecayTree"
+    label: Literal[0, 1]
+    weight: str | None = Field(default=None, description="per-event weight expression")
+    normalisation: NormalisationConfig = Field(default_factory=NormalisationConfig)
+    cuts: list[str] = Field(default_factory=list, description="sample-specific cuts, after the preselection")
+    truth: str | None = Field(
+        default=None,
+        description="expression flagging candidates that represent the class (e.g. truth-matched signal); "
+        "others are kept for event-level decisions but not trained on",
+    )
+    events_tree: str | None = Field(
+        default=None, description="tree with one entry per processed event (for rates and efficiencies)"
+    )
+    generate: GenerateConfig | None = None
+
+    @field_validator("files")
+    @classmethod
+    def _no_empty(cls, v: list[str]) -> list[str]:
+        if any(not f.strip() for f in v):
+            msg = "empty file name"
+            raise ValueError(msg)
+        return v
+
+
+class ReadingConfig(_Strict):
+    """How ROOT files are streamed."""
+
+    step_size: int | str = Field(default="100 MB", description="uproot.iterate step: entries or '100 MB'")
+    non_finite: Literal["fail", "drop"] = "fail"
+    run_branch: str | None = Field(default="runNumber", description="run number branch (None: 0)")
+    event_branch: str | None = Field(
+        default="eventNumber", description="event number branch (None: the entry number)"
+    )
+
+
+class CutConfig(_Strict):
+    """A named preselection cut (a boolean expression)."""
+
+    name: str
+    cut: str
+
+
+class FeatureConfig(_Strict):
+    """A derived feature: an expression, or a named function of an analysis module."""
+
+    name: str
+    expr: str | None = None
+    function: str | None = Field(
+        default=None, description="'module.py:function' relative to the analysis directory"
+    )
+    inputs: list[str] = Field(default_factory=list, description="branches a function needs")
+    transform: Literal["none", "log", "log1p", "abs", "arccos"] = "none"
+    range: tuple[float, float] | None = Field(default=None, description="physical bounds (for generated events)")
+    label: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FeatureConfig:
+        if (self.expr is None) == (self.function is None):
+            msg = f"feature {self.name!r}: give exactly one of 'expr' or 'function'"
+            raise ValueError(msg)
+        return self
+
+
+class CandidateConfig(_Strict):
+    """Which candidates of an event are kept."""
+
+    mode: Literal["all", "best"] = "all"
+    by: str = Field(default="B_PT", description="expression to maximise, or 'score' at evaluation")
+
+
+class FoldConfig(_Strict):
+    """k-fold cross-training: the fold of a candidate is (hash of) its event id mod k."""
+
+    k: int = Field(default=5, ge=2)
+    by: str = "eventNumber"
+
+
+class ModelConfig(_Strict):
+    """One classifier. ``params`` go to the estimator's constructor."""
+
+    type: Literal["bdt", "mlp", "gan_augmented", "fisher"]
+    params: dict[str, Any] = Field(default_factory=dict)
+    base: Literal["bdt", "mlp"] = Field(default="bdt", description="gan_augmented: the classifier")
+    gan: dict[str, Any] = Field(default_factory=dict, description="gan_augmented: WGANGP params")
+    synthetic_ratio: float = Field(default=1.0, ge=0, description="synthetic / real signal events")
+    synthetic_weight: float = Field(default=1.0, gt=0, description="weight of a synthetic event")
+    condition_on: str | None = Field(default=None, description="gan_augmented: a categorical column")
+
+
+class TriggerConfig(_Strict):
+    """Trigger-rate settings."""
+
+    input_rate_khz: float = Field(default=30000.0, gt=0)
+    target_rates_khz: list[float] = Field(default_factory=lambda: [330.0, 660.0, 1000.0], min_length=1)
+    signal_sample: str | None = None
+    minbias_sample: str | None = None
+
+
+class ShapConfig(_Strict):
+    """SHAP interpretability settings."""
+
+    events: int = Field(default=2000, gt=0)
+    background_events: int = Field(default=200, gt=0)
+
+
+class OptimalCutConfig(_Strict):
+    """Expected yields for S/sqrt(S+B) and Punzi optimisation."""
+
+    signal_yield: float = Field(default=1000.0, gt=0)
+    background_yield: float = Field(default=1.0e6, gt=0)
+    punzi_sigma: float = Field(default=5.0, gt=0)
+
+
+class BinningConfig(_Strict):
+    """Binning of an efficiency-vs-variable plot."""
+
+    bins: list[float] = Field(min_length=2)
+    label: str
+
+
+class EvaluationConfig(_Strict):
+    """What the evaluation computes."""
+
+    bkg_effs: list[float] = Field(default_factory=lambda: [0.01, 0.1, 0.3])
+    bootstrap: int = Field(default=100, ge=0)
+    interval: Literal["clopper_pearson", "wilson", "normal"] = "clopper_pearson"
+    efficiency_vs: dict[str, BinningConfig] = Field(default_factory=dict)
+    mass: str | None = Field(default=None, description="column for the sculpting check")
+    mode_column: str | None = Field(default=None, description="spectator holding the signal decay mode")
+    mode_names: dict[int, str] = Field(default_factory=dict, description="decay-mode code -> label")
+    shap: ShapConfig = Field(default_factory=ShapConfig)
+    optimal_cut: OptimalCutConfig = Field(default_factory=OptimalCutConfig)
+
+
+class TrainingConfig(_Strict):
+    """Training-set policy."""
+
+    negative_weights: Literal["keep", "abs", "drop"] = "keep"
+    balance_classes: bool = True
+
+
+class StudyConfig(_Strict):
+    """The augmentation study: baseline vs GAN-augmented at reduced signal statistics."""
+
+    n_real: list[int | Literal["all"]] = Field(default_factory=lambda: [500, 2000, 10000, "all"])
+    seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
+    models: list[str] = Field(
+        default_factory=list, description="models compared; default: every bdt, mlp and gan_augmented model"
+    )
+
+
+def _feature_list(v: Any) -> Any:
+    # A bare string is shorthand for a feature that is just a branch.
+    if isinstance(v, list):
+        return [{"name": f, "expr": f} if isinstance(f, str) else f for f in v]
+    return v
+
+
+def _cut_list(v: Any) -> Any:
+    if isinstance(v, list):
+        return [{"name": c, "cut": c} if isinstance(c, str) else c for c in v]
+    return v
+
+
+class AnalysisConfig(_Strict):
+    """A whole analysis."""
+
+    name: str
+    output: str = Field(default="", description="default: results/<name>")
+    seed: int = 42
+    samples: dict[str, SampleConfig] = Field(min_length=2)
+    aliases: dict[str, str] = Field(default_factory=dict)
+    preselection: Annotated[list[CutConfig], Field(default_factory=list)]
+    features: list[FeatureConfig] = Field(min_length=1)
+    spectators: list[str] = Field(
+        default_factory=list, description="extra columns kept for evaluation (branches or aliases)"
+    )
+    candidates: CandidateConfig = Field(default_factory=CandidateConfig)
+    folds: FoldConfig = Field(default_factory=FoldConfig)
+    reading: ReadingConfig = Field(default_factory=ReadingConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    models: dict[str, ModelConfig] = Field(min_length=1)
+    trigger: TriggerConfig = Field(default_factory=TriggerConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    study: StudyConfig = Field(default_factory=StudyConfig)
+
+    # set by load_config, not by the YAML
+    base_dir: Path = Field(default=Path(), exclude=True)
+    source: Path | None = Field(default=None, exclude=True)
+
+    _features_v = field_validator("features", mode="before")(_feature_list)
+    _cuts_v = field_validator("preselection", mode="before")(_cut_list)
+
+    @model_validator(mode="after")
+    def _check(self) -> AnalysisConfig:
+        if not self.output:
+            self.output = f"results/{self.name}"
+        labels = {s.label for s in self.samples.values()}
+        if labels != {0, 1}:
+            msg = "samples need at least one signal (label: 1) and one background (label: 0)"
+            raise ValueError(msg)
+        names = [f.name for f in self.features]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            msg = f"duplicate feature names: {dupes}"
+            raise ValueError(msg)
+        for key in ("signal_sample", "minbias_sample"):
+            value = getattr(self.trigger, key)
+            if value is not None and value not in self.samples:
+                msg = f"trigger.{key}: unknown sample {value!r}; samples are {sorted(self.samples)}"
+                raise ValueError(msg)
+        for name, model in self.models.items():
+            if not name.isidentifier():
+                msg = f"models.{name}: model names must be identifiers (they become branch names)"
+                raise ValueError(msg)
+            if model.condition_on is not None and model.condition_on not in self.spectators:
+                msg = f"models.{name}.condition_on: {model.condition_on!r} must be listed in spectators"
+                raise ValueError(msg)
+        for m in self.study.models:
+            if m not in self.models:
+                msg = f"study.models: unknown model {m!r}; models are {sorted(self.models)}"
+                raise ValueError(msg)
+        return self
+
+    # -- derived, read-only views -------------------------------------------------
+    @property
+    def feature_names(self) -> list[str]:
+        """Feature names in matrix-column order."""
+        return [f.name for f in self.features]
+
+    @property
+    def signal_sample(self) -> str:
+        """The sample whose events define trigger efficiencies."""
+        if self.trigger.signal_sample:
+            return self.trigger.signal_sample
+        return next(n for n, s in self.samples.items() if s.label == 1)
+
+    @property
+    def minbias_sample(self) -> str:
+        """The sample whose events define output rates."""
+        if self.trigger.minbias_sample:
+            return self.trigger.minbias_sample
+        return next(n for n, s in self.samples.items() if s.label == 0)
+
+    def path(self, p: str | os.PathLike[str]) -> Path:
+        """Resolve a config path against the directory the analysis runs from."""
+        q = Path(p)
+        return q if q.is_absolute() else self.base_dir / q
+
+    @property
+    def output_dir(self) -> Path:
+        """Where results go."""
+        return self.path(self.output)
+
+    @property
+    def analysis_dir(self) -> Path:
+        """The folder holding the config (and any features.py)."""
+        return self.source.parent if self.source is not None else self.base_dir
+
+    def sample_files(self, sample: str) -> list[Path]:
+        """The input files of a sample, globs expanded, in sorted order.
+
+        With a ``generate`` block, ``{index}`` in the pattern expands to one name per
+        file to generate (whether or not it exists yet).
+        """
+        cfg = self.samples[sample]
+        out: list[Path] = []
+        for pattern in cfg.files:
+            if cfg.generate is not None and "{index}" in pattern:
+                out.extend(
+                    self.path(pattern.format(index=f"{i:03d}")) for i in range(cfg.generate.files)
+                )
+            elif glob.has_magic(pattern):
+                matches = sorted(glob.glob(str(self.path(pattern))))
+                if not matches:
+                    msg = f"samples.{sample}.files: pattern {pattern!r} matches no file"
+                    raise ConfigError(msg)
+                out.extend(Path(m) for m in matches)
+            else:
+                out.append(self.path(pattern))
+        return out
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"invalid analysis config {source}:"]
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "<top level>"
+        text = e["msg"]
+        if e["type"] == "extra_forbidden":
+            parent = _model_at(AnalysisConfig, e["loc"][:-1])
+            known = sorted(parent.model_fields) if parent is not None else []
+            close = difflib.get_close_matches(str(e["loc"][-1]), known, n=3)
+            text = "unknown key" + (f" (did you mean {', '.join(map(repr, close))}?)" if close else "")
+            if known:
+                text += f"; allowed keys: {', '.join(k for k in known if k not in ('base_dir', 'source'))}"
+        lines.append(f"  {loc}: {text}")
+    return "\n".join(lines)
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """Walk a pydantic error location to the model class that holds the last key."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                # a dict-valued field: the key is the dict key, keep the value type
+                continue
+            current = _inner_model(field.annotation)
+        else:
+            return None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _inner_model(annotation: Any) -> Any:
+    """The BaseModel inside Optional[...], list[...], dict[str, ...] annotations."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    meta = getattr(annotation, "__metadata__", None)
+    if meta is not None:
+        return _inner_model(annotation.__origin__)
+    return None
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    *,
+    base_dir: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> AnalysisConfig:
+    """Read and validate an analysis config.
+
+    Parameters
+    ----------
+    path
+        The YAML file, or an analysis directory holding ``config.yaml``.
+    base_dir
+        Directory that relative paths in the config (data files, output) are
+        resolved against; default: the current working directory.
+    overrides
+        Top-level keys replacing those of the file (e.g. ``{"output": ...}``).
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, is not YAML, or does not match the schema; the
+        message names the file and the key.
+    """
+    p = Path(path)
+    if p.is_dir():
+        p = p / "config.yaml"
+    if not p.is_file():
+        msg = f"analysis config {str(p)!r} not found"
+        raise ConfigError(msg)
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as err:
+        msg = f"analysis config {p} is not valid YAML: {err}"
+        raise ConfigError(msg) from err
+    if not isinstance(raw, dict):
+        msg = f"analysis config {p} must be a mapping of keys to values"
+        raise ConfigError(msg)
+    if overrides:
+        raw = {**raw, **overrides}
+    try:
+        cfg = AnalysisConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, str(p))) from None
+    cfg.base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
+    cfg.source = p.resolve()
+    return cfg

@@ -1,0 +1,186 @@
+"""The prepared data set: gathering per-file tables, normalising weights, folds.
+
+After :func:`hepsel.ingest.prepare_file` has run on every input file,
+:func:`gather` merges the per-file Parquet tables and cut-flows, applies each
+sample's normalisation, and writes one table that training and evaluation
+read back with :func:`load_dataset`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import AnalysisConfig
+from .cuts import CutFlow, CutSequence
+from .storage import read_json, read_table, write_json, write_table, write_text
+
+__all__ = ["Dataset", "gather", "load_dataset", "normalisation_factor", "training_weights"]
+
+
+def normalisation_factor(cfg: AnalysisConfig, sample: str, sum_gen_weights: float) -> float:
+    """Factor multiplying a sample's raw weights.
+
+    ``scale`` if given; else cross-section [pb] x luminosity [1/pb] / sum of
+    generated weights; else 1.
+    """
+    norm = cfg.samples[sample].normalisation
+    if norm.scale is not None:
+        return float(norm.scale)
+    if norm.cross_section_pb is not None and norm.luminosity_pb is not None:
+        if sum_gen_weights == 0:
+            msg = f"samples.{sample}.normalisation: the sum of generated weights is 0"
+            raise ValueError(msg)
+        return norm.cross_section_pb * norm.luminosity_pb / sum_gen_weights
+    return 1.0
+
+
+def gather(
+    cfg: AnalysisConfig,
+    prepared: Mapping[str, Sequence[str | os.PathLike[str]]],
+    output: str | os.PathLike[str],
+) -> dict[str, Any]:
+    """Merge prepared per-file tables into one data set.
+
+    Parameters
+    ----------
+    prepared
+        Sample name -> its prepared Parquet files, in input-file order (each with
+        its metadata JSON next to it).
+    output
+        The merged Parquet file; ``cutflow.json``, ``cutflow.md`` and
+        ``samples.json`` are written next to it.
+    """
+    out = Path(output)
+    tables: list[dict[str, np.ndarray]] = []
+    samples_info: dict[str, Any] = {}
+    cutflows: dict[str, Any] = {}
+    md = ["# Cut-flow\n"]
+    for sample in sorted(prepared):
+        files = list(prepared[sample])
+        metas = [read_json(Path(f).with_suffix(".json")) for f in files]
+        flow = CutFlow.from_dict(metas[0]["cutflow"])
+        for m in metas[1:]:
+            flow = flow.merge(CutFlow.from_dict(m["cutflow"]))
+        CutSequence.check_not_empty(flow, sample=sample, where=f"{len(files)} file(s) of samples.{sample}")
+        n_events = int(sum(m["n_events"] for m in metas))
+        sum_gen = float(sum(m["sum_gen_weights"] for m in metas))
+        factor = normalisation_factor(cfg, sample, sum_gen)
+        samples_info[sample] = {
+            "label": cfg.samples[sample].label,
+            "index": sorted(cfg.samples).index(sample),
+            "files": [m["file"] for m in metas],
+            "n_events": n_events,
+            "sum_gen_weights": sum_gen,
+            "normalisation": factor,
+            "n_candidates": int(flow.raw[-1]),
+            "non_finite_dropped": _sum_dicts(m["non_finite_dropped"] for m in metas),
+        }
+        cutflows[sample] = {
+            "counts": flow.to_dict(),
+            "normalisation": factor,
+            "table": flow.table(interval=cfg.evaluation.interval, scale=factor),
+        }
+        md.append(flow.to_markdown(title=sample, interval=cfg.evaluation.interval, scale=factor))
+        for f in files:
+            t = read_table(f)
+            t["weight"] = t["weight_raw"] * factor
+            tables.append(t)
+    names = list(tables[0])
+    merged = {k: np.concatenate([t[k] for t in tables]) for k in names}
+    write_json(out.with_name("cutflow.json"), cutflows)
+    write_text(out.with_name("cutflow.md"), "\n".join(md))
+    write_json(out.with_name("samples.json"), samples_info)
+    write_table(out, merged)
+    return samples_info
+
+
+def _sum_dicts(ds: Any) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for d in ds:
+        for k, v in d.items():
+            total[k] = total.get(k, 0) + int(v)
+    return total
+
+
+@dataclass
+class Dataset:
+    """The merged candidates of all samples, as flat numpy columns."""
+
+    columns: dict[str, np.ndarray]
+    feature_names: list[str]
+    samples: dict[str, Any]
+
+    def __len__(self) -> int:
+        return len(self.columns["label"])
+
+    @property
+    def X(self) -> np.ndarray:  # noqa: N802 - the usual name of a feature matrix
+        """Feature matrix, shape (n_candidates, n_features)."""
+        return np.column_stack([self.columns[f] for f in self.feature_names])
+
+    @property
+    def y(self) -> np.ndarray:
+        """Class label (1 signal, 0 background)."""
+        return self.columns["label"].astype(np.int64)
+
+    @property
+    def weight(self) -> np.ndarray:
+        """Normalised per-candidate weights."""
+        return self.columns["weight"]
+
+    @property
+    def fold(self) -> np.ndarray:
+        """Fold index of each candidate."""
+        return self.columns["fold"].astype(np.int64)
+
+    @property
+    def truth(self) -> np.ndarray:
+        """True for candidates that represent their class (trained on, used in ROC)."""
+        return self.columns["truth"].astype(bool)
+
+    def sample_mask(self, sample: str) -> np.ndarray:
+        """Candidates of one sample."""
+        return self.columns["sample"] == self.samples[sample]["index"]
+
+
+def load_dataset(path: str | os.PathLike[str], cfg: AnalysisConfig) -> Dataset:
+    """Read a data set written by :func:`gather`."""
+    p = Path(path)
+    return Dataset(read_table(p), cfg.feature_names, read_json(p.with_name("samples.json")))
+
+
+def training_weights(weight: np.ndarray, y: np.ndarray, *, negative: str, balance: bool) -> np.ndarray:
+    """Weights for training under the negative-weight policy, optionally class-balanced.
+
+    Parameters
+    ----------
+    negative
+        ``"keep"`` (use as they are), ``"abs"`` (take absolute values) or
+        ``"drop"`` (weight 0 for negative-weight candidates).
+    balance
+        Rescale so that both classes have the same total weight, with mean
+        weight 1 overall (keeps learning rates meaningful).
+    """
+    w = np.asarray(weight, dtype=np.float64).copy()
+    if negative == "abs":
+        w = np.abs(w)
+    elif negative == "drop":
+        w[w < 0] = 0.0
+    elif negative != "keep":
+        msg = f"training.negative_weights must be keep, abs or drop, not {negative!r}"
+        raise ValueError(msg)
+    if balance:
+        for cls in (0, 1):
+            m = y == cls
+            total = w[m].sum()
+            if total <= 0:
+                msg = f"class {cls} has non-positive total training weight {total}"
+                raise ValueError(msg)
+            w[m] *= 0.5 * len(w) / total
+    return w

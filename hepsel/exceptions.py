@@ -1,0 +1,66 @@
+"""Domain errors raised by hepsel.
+
+Every message names the file, tree, branch, expression, feature or config key
+at fault and, where it can, says what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BranchNotFoundError",
+    "ConfigError",
+    "EmptySelectionError",
+    "ExpressionError",
+    "HepselError",
+    "InputFileError",
+    "ModelFileError",
+    "NonFiniteError",
+    "TreeNotFoundError",
+    "UnknownFunctionError",
+]
+
+
+class HepselError(Exception):
+    """Base class of every error hepsel raises on purpose."""
+
+
+class ConfigError(HepselError, ValueError):
+    """An analysis config is missing a key, has a wrong value or an unknown key."""
+
+
+class InputFileError(HepselError, OSError):
+    """An input file is missing, is not a ROOT file, or is truncated/corrupt."""
+
+
+class TreeNotFoundError(HepselError, KeyError):
+    """A ROOT file does not hold the requested TTree."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class BranchNotFoundError(HepselError, KeyError):
+    """An expression refers to a branch (or alias) that the tree does not have."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ExpressionError(HepselError, ValueError):
+    """A cut or feature expression does not parse or uses a forbidden construct."""
+
+
+class UnknownFunctionError(ExpressionError):
+    """An expression calls a function outside hepsel's expression language."""
+
+
+class EmptySelectionError(HepselError, ValueError):
+    """A cut (or the whole preselection) keeps no candidate of a sample."""
+
+
+class NonFiniteError(HepselError, ValueError):
+    """Features or weights hold NaN or infinite values and the policy is 'fail'."""
+
+
+class ModelFileError(HepselError, OSError):
+    """A saved model or selection directory is missing or inconsistent."""

@@ -1,0 +1,352 @@
+"""Ingestion of one input file: preselection, features, weights and folds.
+
+:func:`prepare_file` streams one ROOT file of a sample (memory bounded by the
+step size), applies the preselection and the sample's cuts with a cut-flow,
+computes features, spectators, weights and folds, and appends the surviving
+candidates to a Parquet file. The Snakemake workflow runs it once per input
+file and gathers the results with :func:`hepsel.dataset.gather`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import AnalysisConfig
+from .cuts import CutFlow, CutSequence
+from .exceptions import ConfigError, NonFiniteError
+from .expressions import Expression
+from .features import FeatureSet, to_flat_numpy
+from .reading import check_branches, iterate, open_tree
+from .storage import ParquetAppender, write_json
+
+__all__ = ["RESERVED_COLUMNS", "SamplePipeline", "prepare_file"]
+
+#: Columns every prepared table has, besides features and spectators.
+RESERVED_COLUMNS = ("runNumber", "eventNumber", "label", "sample", "truth", "weight_raw", "fold")
+
+_FILE_STRIDE = 1_000_000_000  # event id offset per file when the tree has no event number
+
+
+@dataclass
+class _Expr:
+    name: str
+    expr: Expression
+
+
+class SamplePipeline:
+    """Everything needed to turn chunks of one sample's tree into table columns."""
+
+    def __init__(self, cfg: AnalysisConfig, sample: str) -> None:
+        if sample not in cfg.samples:
+            msg = f"unknown sample {sample!r}; the config has {sorted(cfg.samples)}"
+            raise ConfigError(msg)
+        self.cfg = cfg
+        self.sample = sample
+        self.sample_cfg = cfg.samples[sample]
+        self.sample_index = sorted(cfg.samples).index(sample)
+        src = str(cfg.source or "config")
+        aliases = cfg.aliases
+        cuts = [(c.name, c.cut) for c in cfg.preselection]
+        cuts += [(f"{sample}: {c}", c) for c in self.sample_cfg.cuts]
+        self.cuts = CutSequence(cuts, aliases=aliases, where=f"{src}: preselection / samples.{sample}.cuts")
+        self.features = FeatureSet.from_config(cfg)
+        clash = set(self.features.names) & set(RESERVED_COLUMNS)
+        if clash:
+            msg = f"{src}: feature names {sorted(clash)} are reserved; rename them"
+            raise ConfigError(msg)
+        self.spectators = [
+            _Expr(s, Expression(s, aliases=aliases, where=f"{src}: spectators ({s})"))
+            for s in cfg.spectators
+            if s not in self.features.names and s not in RESERVED_COLUMNS
+        ]
+        w = self.sample_cfg.weight
+        self.weight = Expression(w, aliases=aliases, where=f"{src}: samples.{sample}.weight") if w else None
+        t = self.sample_cfg.truth
+        self.truth = Expression(t, aliases=aliases, where=f"{src}: samples.{sample}.truth") if t else None
+        by = cfg.candidates.by
+        self.best_by = (
+            Expression(by, aliases=aliases, where=f"{src}: candidates.by")
+            if cfg.candidates.mode == "best" and by != "score"
+            else None
+        )
+        self.run_branch = cfg.reading.run_branch
+        self.event_branch = cfg.reading.event_branch
+
+    def needed_branches(self) -> dict[str, list[str]]:
+        """Branch -> config items that use it (for error messages)."""
+        needed: dict[str, list[str]] = {}
+
+        def use(branches: frozenset[str] | set[str], who: str) -> None:
+            for b in branches:
+                needed.setdefault(b, []).append(who)
+
+        for name, e in zip(self.cuts.names, self.cuts.expressions, strict=True):
+            use(e.branches, f"cut {name!r}")
+        for f in self.features.features:
+            use(f.branches, f"feature {f.name!r}")
+        for s in self.spectators:
+            use(s.expr.branches, f"spectator {s.name!r}")
+        if self.weight is not None:
+            use(self.weight.branches, f"samples.{self.sample}.weight")
+        if self.truth is not None:
+            use(self.truth.branches, f"samples.{self.sample}.truth")
+        if self.best_by is not None:
+            use(self.best_by.branches, "candidates.by")
+        for b, who in ((self.run_branch, "reading.run_branch"), (self.event_branch, "reading.event_branch")):
+            if b:
+                use({b}, who)
+        return needed
+
+    def event_ids(self, arrays: Mapping[str, Any], n: int, entry_start: int, file_index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(runNumber, eventNumber) of each entry, int64."""
+        run = (
+            np.asarray(arrays[self.run_branch], dtype=np.int64)
+            if self.run_branch
+            else np.zeros(n, dtype=np.int64)
+        )
+        if self.event_branch:
+            evt = np.asarray(arrays[self.event_branch], dtype=np.int64)
+        else:
+            evt = np.arange(entry_start, entry_start + n, dtype=np.int64) + file_index * _FILE_STRIDE
+        return run, evt
+
+    def weights(self, arrays: Mapping[str, Any], n: int) -> np.ndarray:
+        """Raw per-entry weights (before normalisation)."""
+        if self.weight is None:
+            return np.ones(n)
+        w = to_flat_numpy(self.weight.evaluate(arrays), what=f"samples.{self.sample}.weight")
+        return np.broadcast_to(w, (n,)).astype(np.float64)
+
+    def columns(
+        self, arrays: Mapping[str, Any], keep: np.ndarray, run: np.ndarray, evt: np.ndarray, w: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Table columns for the candidates in ``keep``."""
+        sub = _subset(arrays, keep)
+        n = int(keep.sum())
+        cols: dict[str, np.ndarray] = {
+            "runNumber": run[keep],
+            "eventNumber": evt[keep],
+            "label": np.full(n, self.sample_cfg.label, dtype=np.int8),
+            "sample": np.full(n, self.sample_index, dtype=np.int16),
+            "weight_raw": w[keep],
+            "fold": (evt[keep] % self.cfg.folds.k).astype(np.int8),
+        }
+        if self.truth is not None:
+            truth = to_flat_numpy(self.truth.evaluate(sub), what=f"samples.{self.sample}.truth")
+            cols["truth"] = (np.nan_to_num(truth) != 0).astype(np.int8)
+        else:
+            cols["truth"] = np.ones(n, dtype=np.int8)
+        cols.update(self.features.columns(sub))
+        for s in self.spectators:
+            cols[s.name] = to_flat_numpy(s.expr.evaluate(sub), what=f"spectator {s.name!r}")
+        if self.best_by is not None:
+            cols["_best_by"] = to_flat_numpy(self.best_by.evaluate(sub), what="candidates.by")
+        return cols
+
+
+def _subset(arrays: Mapping[str, Any], keep: np.ndarray) -> Any:
+    if isinstance(arrays, dict):
+        return {k: v[keep] for k, v in arrays.items()}
+    return arrays[keep]  # awkward record array
+
+
+def _check_finite(
+    cols: dict[str, np.ndarray], names: list[str], policy: str, where: str, dropped: dict[str, int]
+) -> dict[str, np.ndarray]:
+    bad_any = np.zeros(len(cols["weight_raw"]), dtype=bool)
+    report = []
+    for name in names:
+        bad = ~np.isfinite(cols[name])
+        if bad.any():
+            report.append(f"{name!r}: {int(bad.sum())}")
+            dropped[name] = dropped.get(name, 0) + int(bad.sum())
+            bad_any |= bad
+    if not report:
+        return cols
+    if policy == "fail":
+        first = int(np.flatnonzero(bad_any)[0])
+        msg = (
+            f"non-finite values (NaN/inf) in {where}: {', '.join(report)} candidates "
+            f"(first at run {cols['runNumber'][first]}, event {cols['eventNumber'][first]}); "
+            "fix the expression (e.g. log of 0) or set reading.non_finite: drop"
+        )
+        raise NonFiniteError(msg)
+    return {k: v[~bad_any] for k, v in cols.items()}
+
+
+def _best_per_event(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Keep the candidate with the largest ``_best_by`` in each (contiguous) event."""
+    run, evt, by = cols["runNumber"], cols["eventNumber"], np.nan_to_num(cols["_best_by"], nan=-np.inf)
+    n = len(evt)
+    if n == 0:
+        return cols
+    order = np.lexsort((-by, evt, run))  # within an event, the best first
+    first = np.ones(n, dtype=bool)
+    first[1:] = (run[order][1:] != run[order][:-1]) | (evt[order][1:] != evt[order][:-1])
+    idx = np.sort(order[first])
+    return {k: v[idx] for k, v in cols.items()}
+
+
+def _chunks_with_whole_events(
+    chunks: Iterator[dict[str, np.ndarray]],
+) -> Iterator[dict[str, np.ndarray]]:
+    """Re-chunk so that no event straddles two chunks (candidates of an event are contiguous)."""
+    carry: dict[str, np.ndarray] | None = None
+    for cols in chunks:
+        if carry is not None:
+            cols = {k: np.concatenate([carry[k], v]) for k, v in cols.items()}
+        n = len(cols["eventNumber"])
+        if n == 0:
+            carry = cols
+            continue
+        last_run, last_evt = cols["runNumber"][-1], cols["eventNumber"][-1]
+        tail = (cols["runNumber"] == last_run) & (cols["eventNumber"] == last_evt)
+        carry = {k: v[tail] for k, v in cols.items()}
+        yield {k: v[~tail] for k, v in cols.items()}
+    if carry is not None:
+        yield carry
+
+
+def prepare_file(
+    cfg: AnalysisConfig,
+    sample: str,
+    path: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    file_index: int = 0,
+    metadata: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Preselect one input file of ``sample`` and write its candidates to Parquet.
+
+    Parameters
+    ----------
+    cfg
+        The analysis config.
+    sample
+        Sample name (a key of ``cfg.samples``).
+    path
+        The input ROOT file.
+    output
+        The Parquet file to write (atomically).
+    file_index
+        Position of ``path`` in the sample's file list (for entry-based event ids).
+    metadata
+        JSON file for the cut-flow, event counts and generated-weight sum;
+        default: ``output`` with suffix ``.json``.
+
+    Returns
+    -------
+    dict
+        The metadata written.
+    """
+    pipe = SamplePipeline(cfg, sample)
+    scfg = pipe.sample_cfg
+    src = str(path)
+    ttree = open_tree(path, scfg.tree)
+    needed = pipe.needed_branches()
+    check_branches(ttree, needed, path=src, tree=scfg.tree)
+    cutflow = pipe.cuts.new_cutflow()
+    n_events = 0
+    sum_gen_w = 0.0
+    last_key: tuple[int, int] | None = None
+    dropped: dict[str, int] = {}
+    finite_cols = pipe.features.names  # spectators may legitimately be NaN (e.g. no truth)
+    table_names: dict[str, np.dtype[Any]] = {}
+
+    def raw_chunks() -> Iterator[dict[str, np.ndarray]]:
+        nonlocal n_events, sum_gen_w, last_key
+        for arrays, start in iterate(
+            path, scfg.tree, sorted(needed), step_size=cfg.reading.step_size, progress=progress,
+            desc=f"{sample}:{Path(path).name}",
+        ):
+            n = len(arrays[next(iter(needed))]) if isinstance(arrays, dict) else len(arrays)
+            run, evt = pipe.event_ids(arrays, n, start, file_index)
+            w = pipe.weights(arrays, n)
+            if n:
+                new = np.ones(n, dtype=bool)
+                new[1:] = (run[1:] != run[:-1]) | (evt[1:] != evt[:-1])
+                if last_key is not None and (run[0], evt[0]) == last_key:
+                    new[0] = False
+                n_events += int(new.sum())
+                sum_gen_w += float(w[new].sum())
+                last_key = (int(run[-1]), int(evt[-1]))
+            keep = pipe.cuts.mask(arrays, w, cutflow)
+            cols = pipe.columns(arrays, keep, run, evt, w)
+            yield _check_finite(
+                cols, ["weight_raw", *finite_cols], cfg.reading.non_finite, f"{src} ({sample})", dropped
+            )
+
+    chunks: Iterator[dict[str, np.ndarray]] = raw_chunks()
+    if pipe.best_by is not None:
+        chunks = (_best_per_event(c) for c in _chunks_with_whole_events(chunks))
+    with ParquetAppender(output) as out:
+        for cols in chunks:
+            cols.pop("_best_by", None)
+            table_names = {k: v.dtype for k, v in cols.items()}
+            if len(cols["eventNumber"]):
+                out.append(cols)
+        if table_names:
+            out.write_empty(table_names)
+        else:  # an empty file: make the schema from the pipeline
+            out.write_empty(_empty_schema(pipe))
+
+        if scfg.events_tree:
+            n_events, sum_gen_w = _events_from_tree(path, scfg.events_tree, pipe, sum_gen_w)
+        meta = {
+            "sample": sample,
+            "file": src,
+            "file_index": file_index,
+            "n_events": n_events,
+            "sum_gen_weights": sum_gen_w,
+            "n_candidates_in": cutflow.raw[0],
+            "n_candidates_out": cutflow.raw[-1],
+            "non_finite_dropped": dropped,
+            "cutflow": cutflow.to_dict(),
+        }
+        write_json(metadata or Path(output).with_suffix(".json"), meta)
+    return meta
+
+
+def _empty_schema(pipe: SamplePipeline) -> dict[str, np.dtype[Any]]:
+    schema: dict[str, np.dtype[Any]] = {
+        "runNumber": np.dtype(np.int64),
+        "eventNumber": np.dtype(np.int64),
+        "label": np.dtype(np.int8),
+        "sample": np.dtype(np.int16),
+        "weight_raw": np.dtype(np.float64),
+        "fold": np.dtype(np.int8),
+        "truth": np.dtype(np.int8),
+    }
+    for name in [*pipe.features.names, *(s.name for s in pipe.spectators)]:
+        schema[name] = np.dtype(np.float64)
+    return schema
+
+
+def _events_from_tree(path: Any, tree: str, pipe: SamplePipeline, fallback_sum: float) -> tuple[int, float]:
+    """Event count (and generated-weight sum, if the weight is computable there) from an event tree."""
+    etree = open_tree(path, tree)
+    n = int(etree.num_entries)
+    if pipe.weight is None:
+        return n, float(n)
+    keys = set(etree.keys())
+    if not pipe.weight.branches <= keys:
+        return n, fallback_sum
+    total = 0.0
+    for arrays, _ in iterate(path, tree, sorted(pipe.weight.branches), step_size=pipe.cfg.reading.step_size):
+        total += float(np.sum(pipe.weights(arrays, len(next(iter(arrays.values()))))))
+    return n, total
+
+
+def cutflow_from_meta(metas: list[Mapping[str, Any]]) -> CutFlow:
+    """Merge the cut-flows of several prepared files."""
+    flow = CutFlow.from_dict(metas[0]["cutflow"])
+    for m in metas[1:]:
+        flow = flow.merge(CutFlow.from_dict(m["cutflow"]))
+    return flow

@@ -1,0 +1,57 @@
+"""Classifiers with scikit-learn's estimator contract, and how to build and load them by kind.
+
+Kinds: ``bdt`` (xgboost), ``mlp`` (torch), ``fisher`` (linear discriminant);
+``gan_augmented`` is a ``bdt`` or ``mlp`` trained with extra signal generated
+by a :class:`~hepsel.models.gan.WGANGP`. Torch and xgboost are imported only
+when a model is built or loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+__all__ = ["CLASSIFIER_KINDS", "load_classifier", "make_classifier"]
+
+CLASSIFIER_KINDS = ("bdt", "mlp", "fisher")
+
+
+def _cls(kind: str) -> Any:
+    if kind == "bdt":
+        from .bdt import BDTClassifier
+
+        return BDTClassifier
+    if kind == "mlp":
+        from .mlp import MLPClassifier
+
+        return MLPClassifier
+    if kind == "fisher":
+        from .fisher import FisherClassifier
+
+        return FisherClassifier
+    msg = f"unknown classifier kind {kind!r}; choose from {CLASSIFIER_KINDS}"
+    raise ValueError(msg)
+
+
+def make_classifier(kind: str, params: dict[str, Any], *, random_state: int | None = None) -> Any:
+    """A new, unfitted classifier of ``kind`` with ``params``.
+
+    Raises
+    ------
+    ValueError
+        Unknown kind, or a parameter the estimator does not take.
+    """
+    cls = _cls(kind)
+    p = dict(params)
+    if kind != "fisher":
+        p.setdefault("random_state", random_state)
+    try:
+        return cls(**p)
+    except TypeError as err:
+        msg = f"invalid parameters for a {kind} model: {err}"
+        raise ValueError(msg) from err
+
+
+def load_classifier(kind: str, prefix: str | os.PathLike[str]) -> Any:
+    """Load a classifier saved with its ``save(prefix)`` (no pickle)."""
+    return _cls(kind).load(prefix)

@@ -1,0 +1,687 @@
+"""Wasserstein GAN with gradient penalty (WGAN-GP) for tabular event features.
+
+:class:`WGANGP` learns the distribution of (signal) event features, optionally
+conditioned on a categorical label such as the decay mode, and samples new
+events in physical units. Training follows the standard recipe of Gulrajani
+et al. (2017): gradient penalty ``lambda_gp = 10``, ``n_critic = 5`` critic
+steps per generator step, Adam with ``lr = 1e-4`` and ``betas = (0, 0.9)``,
+no batch normalisation in the critic.
+
+The generator kept at the end is not the last one but the one with the best
+*fidelity* on held-out real events: the mean over features of the
+1-Wasserstein distance between generated and held-out events in the
+preprocessed space, evaluated every ``selection_interval`` generator steps.
+The GAN losses are not a usable model-selection criterion.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy.stats import wasserstein_distance
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from hepsel.exceptions import ModelFileError, NonFiniteError
+from hepsel.models._torch import (
+    draw_seed,
+    import_torch,
+    make_generator,
+    resolve_device,
+    seeded_init,
+    torch_threads,
+)
+from hepsel.preprocessing import FeatureScaler
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["WGANGP"]
+
+_FORMAT = "hepsel.WGANGP"
+_FORMAT_VERSION = 1
+_DEFAULT_STEM = "wgangp"
+_SAMPLE_BATCH = 65_536
+_MAX_SELECTION_EVENTS = 20_000
+_MAX_RESAMPLE_ROUNDS = 10
+
+
+def _mlp(n_in: int, layers: Sequence[int], n_out: int) -> torch.nn.Sequential:
+    torch = import_torch()
+    widths = [int(n_in), *(int(h) for h in layers)]
+    if any(w < 1 for w in widths) or n_out < 1:
+        msg = f"layer widths must be positive integers, got {list(layers)!r}"
+        raise ValueError(msg)
+    modules: list[Any] = []
+    for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
+        modules += [torch.nn.Linear(w_in, w_out), torch.nn.LeakyReLU(0.2)]
+    modules.append(torch.nn.Linear(widths[-1], int(n_out)))
+    return torch.nn.Sequential(*modules)
+
+
+def _check_X(X: Any) -> np.ndarray:
+    array = np.asarray(X, dtype=np.float64)
+    if array.ndim != 2 or array.shape[0] == 0:
+        msg = f"X must be a non-empty 2D array of shape (n_events, n_features), got shape {array.shape}"
+        raise ValueError(msg)
+    bad = ~np.isfinite(array).all(axis=0)
+    if bad.any():
+        msg = f"X holds NaN or infinite values in columns {np.flatnonzero(bad).tolist()}; clean or impute them first"
+        raise NonFiniteError(msg)
+    return array
+
+
+def _check_bounds(bounds: Any, n_features: int) -> np.ndarray:
+    """Return bounds as an array of shape (n_features, 2) with -inf/+inf for ``None``."""
+    out = np.empty((n_features, 2))
+    out[:, 0], out[:, 1] = -np.inf, np.inf
+    if bounds is None:
+        return out
+    bounds = list(bounds)
+    if len(bounds) != n_features:
+        msg = f"bounds has {len(bounds)} entries but X has {n_features} features; give one (low, high) pair per feature"
+        raise ValueError(msg)
+    for j, pair in enumerate(bounds):
+        try:
+            low, high = pair
+        except (TypeError, ValueError) as exc:
+            msg = f"bounds[{j}] must be a (low, high) pair with None for no limit, got {pair!r}"
+            raise ValueError(msg) from exc
+        if low is not None:
+            out[j, 0] = float(low)
+        if high is not None:
+            out[j, 1] = float(high)
+        if not out[j, 0] < out[j, 1] or np.isnan(out[j]).any():
+            msg = f"bounds[{j}] = {pair!r} is empty; low must be below high"
+            raise ValueError(msg)
+    return out
+
+
+def _resolve_prefix(path: str | Path) -> Path:
+    prefix = Path(path)
+    return prefix / _DEFAULT_STEM if prefix.is_dir() else prefix
+
+
+def _bounds_to_json(bounds: Any) -> list[list[float | None]] | None:
+    if bounds is None:
+        return None
+    return [[None if v is None else float(v) for v in pair] for pair in bounds]
+
+
+class WGANGP(BaseEstimator):
+    """Wasserstein GAN with gradient penalty for event features.
+
+    Parameters
+    ----------
+    latent_dim : int, default 16
+        Dimension of the Gaussian noise fed to the generator.
+    generator_layers, critic_layers : tuple of int, default (128, 128)
+        Hidden-layer widths (LeakyReLU(0.2) activations, no normalisation).
+    batch_size : int, default 256
+    n_iterations : int, default 2000
+        Generator steps.
+    n_critic : int, default 5
+        Critic steps per generator step.
+    lambda_gp : float, default 10.0
+        Gradient-penalty strength.
+    learning_rate : float, default 1e-4
+    betas : tuple of float, default (0.0, 0.9)
+        Adam betas, for both networks.
+    preprocessing : {"quantile", "standard"}, default "quantile"
+        Feature scaling fitted on the training portion. With ``"quantile"``
+        the inverse map interpolates between the stored training quantiles,
+        so every generated value lies inside the ``[min, max]`` range of the
+        training data of its feature: positive pT or chi2 stay positive,
+        DIRA stays <= 1 and masses stay in their window whenever the
+        training data respect these limits.
+    n_conditions : int, default 0
+        Number of categories of an optional conditioning label (e.g. decay
+        mode); its one-hot encoding is appended to the generator and critic
+        inputs. ``0``: unconditional.
+    bounds : sequence of (float or None, float or None), optional
+        Physical limits per feature, in the features' units. Samples are
+        clipped to them as a safety net (the quantile preprocessing already
+        keeps them inside the training range); the number of clipped values
+        is recorded in :attr:`last_sample_clipped_`.
+    selection_interval : int, default 200
+        Evaluate fidelity on the validation events every this many generator
+        steps (and after the last one) and keep the best generator.
+    validation_fraction : float, default 0.2
+        Fraction of the events held out for that model selection. ``0``
+        keeps the last generator.
+    device : {"auto", "cpu", "cuda"}, default "auto"
+    random_state : int, numpy.random.RandomState or None
+        Seeds the split, initial weights, minibatches and noise.
+    n_jobs : int or None
+        Torch intra-op threads during :meth:`fit`.
+    verbose : bool, default False
+        Show a progress bar over generator steps.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+    scaler_ : FeatureScaler
+    generator_, critic_ : torch.nn.Sequential
+        ``generator_`` holds the selected (best) state; ``critic_`` the last.
+    bounds_ : numpy.ndarray, shape (n_features, 2)
+        Lower and upper limits, ``-inf``/``+inf`` where none is given.
+    history_ : dict of list
+        At each selection point: ``iteration``, mean ``critic_loss`` and
+        ``generator_loss`` since the previous point, ``wasserstein_estimate``
+        (the critic's estimate, without penalty) and ``val_w1`` (the
+        selection metric; empty without validation events).
+    fidelity_ : dict
+        ``metric``, ``best_w1`` (``None`` without validation),
+        ``best_iteration`` and ``n_validation``.
+    device_ : torch.device
+    last_sample_clipped_ : numpy.ndarray of int, shape (n_features,)
+        Values clipped to :attr:`bounds_` in the last :meth:`sample` call.
+    last_sample_rejected_ : int
+        Non-finite samples discarded (and redrawn) in the last :meth:`sample` call.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 16,
+        generator_layers: Sequence[int] = (128, 128),
+        critic_layers: Sequence[int] = (128, 128),
+        batch_size: int = 256,
+        n_iterations: int = 2000,
+        n_critic: int = 5,
+        lambda_gp: float = 10.0,
+        learning_rate: float = 1e-4,
+        betas: tuple[float, float] = (0.0, 0.9),
+        preprocessing: str = "quantile",
+        n_conditions: int = 0,
+        bounds: Sequence[tuple[float | None, float | None]] | None = None,
+        selection_interval: int = 200,
+        validation_fraction: float = 0.2,
+        device: str = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        n_jobs: int | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.latent_dim = latent_dim
+        self.generator_layers = generator_layers
+        self.critic_layers = critic_layers
+        self.batch_size = batch_size
+        self.n_iterations = n_iterations
+        self.n_critic = n_critic
+        self.lambda_gp = lambda_gp
+        self.learning_rate = learning_rate
+        self.betas = betas
+        self.preprocessing = preprocessing
+        self.n_conditions = n_conditions
+        self.bounds = bounds
+        self.selection_interval = selection_interval
+        self.validation_fraction = validation_fraction
+        self.device = device
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    # -------------------------------------------------------------- helpers
+    def _check_params(self) -> None:
+        if self.preprocessing not in ("quantile", "standard"):
+            msg = f"preprocessing must be 'quantile' or 'standard', got {self.preprocessing!r}"
+            raise ValueError(msg)
+        for name in ("latent_dim", "batch_size", "n_iterations", "n_critic", "selection_interval"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or value < 1:
+                msg = f"{name} must be a positive integer, got {value!r}"
+                raise ValueError(msg)
+        if not isinstance(self.n_conditions, int | np.integer) or self.n_conditions < 0:
+            msg = f"n_conditions must be a non-negative integer, got {self.n_conditions!r}"
+            raise ValueError(msg)
+        if not 0.0 <= self.validation_fraction < 1.0:
+            msg = f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
+            raise ValueError(msg)
+
+    def _check_conditions(self, conditions: Any, n: int) -> np.ndarray | None:
+        if self.n_conditions == 0:
+            if conditions is not None:
+                msg = "conditions given but the model is unconditional; set n_conditions > 0"
+                raise ValueError(msg)
+            return None
+        if conditions is None:
+            msg = f"the model is conditioned on {self.n_conditions} categories; pass conditions (integer labels)"
+            raise ValueError(msg)
+        c = np.asarray(conditions)
+        if c.ndim == 0:
+            c = np.full(n, c)
+        if c.shape != (n,):
+            msg = f"conditions must have shape ({n},), got {c.shape}"
+            raise ValueError(msg)
+        if c.size and not np.issubdtype(c.dtype, np.integer):
+            if not np.array_equal(c, np.round(c)):
+                msg = "conditions must be integer category labels"
+                raise ValueError(msg)
+        c = c.astype(np.int64)
+        if c.size and (c.min() < 0 or c.max() >= self.n_conditions):
+            msg = f"conditions must lie in [0, {self.n_conditions}), got range [{c.min()}, {c.max()}]"
+            raise ValueError(msg)
+        return c
+
+    def _inputs(self, main: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        if cond is None:
+            return main
+        torch = import_torch()
+        one_hot = torch.nn.functional.one_hot(cond, int(self.n_conditions)).to(main.dtype)
+        return torch.cat([main, one_hot], dim=1)
+
+    def _build(self, n_features: int) -> tuple[torch.nn.Sequential, torch.nn.Sequential]:
+        n_cond = int(self.n_conditions)
+        generator = _mlp(int(self.latent_dim) + n_cond, self.generator_layers, n_features)
+        critic = _mlp(n_features + n_cond, self.critic_layers, 1)
+        return generator, critic
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X: Any, conditions: Any = None, sample_weight: Any = None) -> WGANGP:
+        """Train the GAN on real events.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_events, n_features)
+            Real (e.g. signal) features in physical units (MeV, mm, ...).
+        conditions : array_like of int, shape (n_events,), optional
+            Category labels in ``[0, n_conditions)``; required iff
+            ``n_conditions > 0``.
+        sample_weight : array_like, shape (n_events,), optional
+            Non-negative weights; minibatches are drawn with probability
+            proportional to them. (The validation metric uses them too;
+            the quantile preprocessing does not.)
+
+        Returns
+        -------
+        WGANGP
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            On bad parameters, shapes, conditions, bounds, or negative
+            weights (drop or clip negative sWeights first).
+        NonFiniteError
+            If ``X`` or the weights hold NaN or infinite values.
+        """
+        torch = import_torch()
+        self._check_params()
+        X = _check_X(X)
+        n, n_features = X.shape
+        c = self._check_conditions(conditions, n)
+        if sample_weight is None:
+            w = None
+        else:
+            w = np.asarray(sample_weight, dtype=np.float64)
+            if w.shape != (n,):
+                msg = f"sample_weight must have shape ({n},) to match X, got {w.shape}"
+                raise ValueError(msg)
+            if not np.isfinite(w).all():
+                msg = "sample_weight holds NaN or infinite values"
+                raise NonFiniteError(msg)
+            if (w < 0).any():
+                msg = (
+                    f"sample_weight holds {(w < 0).sum()} negative values (min {w.min():g}); "
+                    "WGANGP draws minibatches with probability proportional to the weights, "
+                    "so they must be >= 0: drop or clip negative sWeights first"
+                )
+                raise ValueError(msg)
+            if w.sum() <= 0:
+                msg = "sample_weight sums to zero; at least one event needs a positive weight"
+                raise ValueError(msg)
+        self.bounds_ = _check_bounds(self.bounds, n_features)
+
+        rng = np.random.RandomState(draw_seed(self.random_state))
+        split_seed, torch_seed, scaler_seed, eval_seed = (draw_seed(rng) for _ in range(4))
+        permutation = np.random.RandomState(split_seed).permutation(n)
+        n_val = round(self.validation_fraction * n)
+        if self.validation_fraction > 0 and not 1 <= n_val < n:
+            msg = f"validation_fraction={self.validation_fraction} leaves no validation or training events out of {n}"
+            raise ValueError(msg)
+        val_idx, train_idx = np.sort(permutation[:n_val]), np.sort(permutation[n_val:])
+
+        self.scaler_ = FeatureScaler(self.preprocessing, random_state=scaler_seed).fit(
+            X[train_idx]
+        )
+        self.device_ = resolve_device(self.device)
+        self.n_features_in_ = int(n_features)
+        Z = self.scaler_.transform(X)
+
+        selection = None
+        if n_val > 0:
+            # A subset bounds the cost of each selection step on large samples.
+            keep = val_idx
+            if keep.size > _MAX_SELECTION_EVENTS:
+                keep = np.sort(rng.choice(keep, _MAX_SELECTION_EVENTS, replace=False))
+            selection = (
+                Z[keep],
+                None if c is None else c[keep],
+                None if w is None else w[keep],
+            )
+
+        with torch_threads(self.n_jobs):
+            with seeded_init(torch_seed):
+                generator, critic = self._build(n_features)
+            self.generator_ = generator.to(self.device_)
+            self.critic_ = critic.to(self.device_)
+            self._train(
+                torch.as_tensor(Z[train_idx], dtype=torch.float32, device=self.device_),
+                None if c is None else torch.as_tensor(c[train_idx], device=self.device_),
+                None if w is None else torch.as_tensor(w[train_idx], device=self.device_),
+                selection,
+                torch_seed,
+                eval_seed,
+            )
+        return self
+
+    def _train(
+        self,
+        x_train: torch.Tensor,
+        c_train: torch.Tensor | None,
+        w_train: torch.Tensor | None,
+        selection: tuple[np.ndarray, np.ndarray | None, np.ndarray | None] | None,
+        seed: int,
+        eval_seed: int,
+    ) -> None:
+        torch = import_torch()
+        device = self.device_
+        generator, critic = self.generator_, self.critic_
+        gen = make_generator(seed, device)
+        betas = (float(self.betas[0]), float(self.betas[1]))
+        opt_g = torch.optim.Adam(generator.parameters(), lr=self.learning_rate, betas=betas)
+        opt_c = torch.optim.Adam(critic.parameters(), lr=self.learning_rate, betas=betas)
+        n_train, bs, latent = x_train.shape[0], int(self.batch_size), int(self.latent_dim)
+        cumulative = None if w_train is None else torch.cumsum(w_train, 0)
+
+        def draw_batch() -> torch.Tensor:
+            if cumulative is None:
+                return torch.randint(n_train, (bs,), generator=gen, device=device)
+            u = torch.rand(bs, generator=gen, device=device, dtype=cumulative.dtype)
+            idx = torch.searchsorted(cumulative, u * cumulative[-1], right=True)
+            return idx.clamp_(max=n_train - 1)
+
+        if selection is not None:
+            z_sel, c_sel, w_sel = selection
+            eval_gen = make_generator(eval_seed, device)
+            # Fixed noise makes successive evaluations differ only by the generator.
+            eval_noise = torch.randn(z_sel.shape[0], latent, generator=eval_gen, device=device)
+            eval_cond = None if c_sel is None else torch.as_tensor(c_sel, device=device)
+
+        history: dict[str, list[float]] = {
+            "iteration": [],
+            "critic_loss": [],
+            "generator_loss": [],
+            "wasserstein_estimate": [],
+            "val_w1": [],
+        }
+        zero = torch.zeros((), device=device)
+        sums = {"critic": zero.clone(), "generator": zero.clone(), "w": zero.clone()}
+        steps_since = 0
+        best_w1, best_iteration, best_state = np.inf, int(self.n_iterations), None
+
+        iterations: Any = range(1, int(self.n_iterations) + 1)
+        if self.verbose:
+            from tqdm.auto import tqdm
+
+            iterations = tqdm(iterations, desc="WGAN-GP", unit="step")
+        for iteration in iterations:
+            generator.train()
+            critic.train()
+            for _ in range(int(self.n_critic)):
+                idx = draw_batch()
+                real = x_train[idx]
+                cond = None if c_train is None else c_train[idx]
+                noise = torch.randn(bs, latent, generator=gen, device=device)
+                with torch.no_grad():
+                    fake = generator(self._inputs(noise, cond))
+                eps = torch.rand(bs, 1, generator=gen, device=device)
+                interp = (eps * real + (1.0 - eps) * fake).requires_grad_(True)
+                both_cond = None if cond is None else cond.repeat(3)
+                # One critic pass over real, fake and interpolated events.
+                scores = critic(self._inputs(torch.cat([real, fake, interp]), both_cond))
+                d_real, d_fake, d_interp = scores.squeeze(1).split(bs)
+                (grad,) = torch.autograd.grad(d_interp.sum(), interp, create_graph=True)
+                penalty = ((grad.norm(2, dim=1) - 1.0) ** 2).mean()
+                w_estimate = d_real.mean() - d_fake.mean()
+                loss_c = -w_estimate + self.lambda_gp * penalty
+                opt_c.zero_grad(set_to_none=True)
+                loss_c.backward()
+                opt_c.step()
+            idx = draw_batch()
+            cond = None if c_train is None else c_train[idx]
+            noise = torch.randn(bs, latent, generator=gen, device=device)
+            critic.requires_grad_(False)
+            loss_g = -critic(self._inputs(generator(self._inputs(noise, cond)), cond)).mean()
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            critic.requires_grad_(True)
+
+            sums["critic"] += loss_c.detach()
+            sums["generator"] += loss_g.detach()
+            sums["w"] += w_estimate.detach()
+            steps_since += 1
+            if iteration % int(self.selection_interval) == 0 or iteration == self.n_iterations:
+                history["iteration"].append(int(iteration))
+                history["critic_loss"].append(float(sums["critic"]) / steps_since)
+                history["generator_loss"].append(float(sums["generator"]) / steps_since)
+                history["wasserstein_estimate"].append(float(sums["w"]) / steps_since)
+                sums = {k: zero.clone() for k in sums}
+                steps_since = 0
+                if selection is not None:
+                    generator.eval()
+                    with torch.no_grad():
+                        generated = (
+                            generator(self._inputs(eval_noise, eval_cond)).double().cpu().numpy()
+                        )
+                    w1 = self._selection_metric(z_sel, generated, w_sel)
+                    history["val_w1"].append(w1)
+                    if w1 < best_w1:
+                        best_w1, best_iteration = w1, int(iteration)
+                        best_state = copy.deepcopy(generator.state_dict())
+                    if self.verbose:
+                        iterations.set_postfix(val_w1=f"{w1:.4f}", best=best_iteration)
+        if self.verbose:
+            iterations.close()
+        if best_state is not None:
+            generator.load_state_dict(best_state)
+        generator.eval()
+        critic.eval()
+        self.history_ = history
+        self.fidelity_ = {
+            "metric": "mean over features of the 1-Wasserstein distance, preprocessed space",
+            "best_w1": float(best_w1) if np.isfinite(best_w1) else None,
+            "best_iteration": int(best_iteration),
+            "n_validation": 0 if selection is None else int(selection[0].shape[0]),
+        }
+
+    @staticmethod
+    def _selection_metric(real: np.ndarray, generated: np.ndarray, weight: np.ndarray | None) -> float:
+        if not np.isfinite(generated).all():
+            return float("inf")
+        distances = [
+            wasserstein_distance(real[:, j], generated[:, j], u_weights=weight)
+            for j in range(real.shape[1])
+        ]
+        return float(np.mean(distances))
+
+    # --------------------------------------------------------------- sample
+    def sample(
+        self,
+        n: int,
+        conditions: Any = None,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> np.ndarray:
+        """Generate events in physical units.
+
+        Rows with non-finite values are discarded and redrawn; values outside
+        :attr:`bounds_` are clipped (counted in :attr:`last_sample_clipped_`).
+
+        Parameters
+        ----------
+        n : int
+            Number of events.
+        conditions : int or array_like of int, shape (n,), optional
+            Category labels, required iff ``n_conditions > 0``; a scalar
+            applies to all events.
+        random_state : int, numpy.random.RandomState or None
+            Seeds the noise; the same seed gives the same events on the same
+            device.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n, n_features), float64
+            Same features and units as the training ``X``.
+
+        Raises
+        ------
+        NonFiniteError
+            If non-finite samples keep appearing after repeated redraws.
+        """
+        torch = import_torch()
+        check_is_fitted(self, "generator_")
+        if not isinstance(n, int | np.integer) or n < 0:
+            msg = f"n must be a non-negative integer, got {n!r}"
+            raise ValueError(msg)
+        n = int(n)
+        c = self._check_conditions(conditions, n)
+        gen = make_generator(draw_seed(random_state), self.device_)
+        out = np.empty((n, self.n_features_in_))
+        missing = np.arange(n)
+        rejected = 0
+        self.generator_.eval()
+        for _ in range(_MAX_RESAMPLE_ROUNDS):
+            if missing.size == 0:
+                break
+            for begin in range(0, missing.size, _SAMPLE_BATCH):
+                rows = missing[begin : begin + _SAMPLE_BATCH]
+                noise = torch.randn(rows.size, int(self.latent_dim), generator=gen, device=self.device_)
+                cond = None if c is None else torch.as_tensor(c[rows], device=self.device_)
+                with torch.no_grad():
+                    z = self.generator_(self._inputs(noise, cond)).double().cpu().numpy()
+                # Non-finite network outputs would turn into NaN or limits; mark them first.
+                finite_z = np.isfinite(z).all(axis=1)
+                out[rows] = self.scaler_.inverse_transform(np.where(finite_z[:, None], z, 0.0))
+                out[rows[~finite_z]] = np.nan
+            finite = np.isfinite(out[missing]).all(axis=1)
+            rejected += int((~finite).sum())
+            missing = missing[~finite]
+        if missing.size:
+            msg = (
+                f"{missing.size} generated events are still non-finite after "
+                f"{_MAX_RESAMPLE_ROUNDS} redraws; the generator is broken, retrain it"
+            )
+            raise NonFiniteError(msg)
+        low, high = self.bounds_[:, 0], self.bounds_[:, 1]
+        self.last_sample_clipped_ = ((out < low) | (out > high)).sum(axis=0).astype(np.int64)
+        self.last_sample_rejected_ = rejected
+        return np.clip(out, low, high)
+
+    # ------------------------------------------------------------ save/load
+    def save(self, path: str | Path) -> Path:
+        """Write ``<prefix>.pt`` (generator and critic state_dicts) and ``<prefix>.json``.
+
+        Parameters
+        ----------
+        path : str or Path
+            A file prefix, or an existing directory (files ``wgangp.pt`` and
+            ``wgangp.json`` inside it).
+
+        Returns
+        -------
+        Path
+            The prefix used.
+        """
+        torch = import_torch()
+        check_is_fitted(self, "generator_")
+        prefix = _resolve_prefix(path)
+        prefix.parent.mkdir(parents=True, exist_ok=True)
+        params = self.get_params()
+        params["generator_layers"] = [int(h) for h in self.generator_layers]
+        params["critic_layers"] = [int(h) for h in self.critic_layers]
+        params["betas"] = [float(b) for b in self.betas]
+        params["bounds"] = _bounds_to_json(self.bounds)
+        params["random_state"] = (
+            int(self.random_state) if isinstance(self.random_state, int | np.integer) else None
+        )
+        meta = {
+            "format": _FORMAT,
+            "format_version": _FORMAT_VERSION,
+            "params": params,
+            "n_features_in": self.n_features_in_,
+            "scaler": self.scaler_.to_dict(),
+            "history": self.history_,
+            "fidelity": self.fidelity_,
+        }
+        state = {
+            "generator": {k: v.detach().cpu() for k, v in self.generator_.state_dict().items()},
+            "critic": {k: v.detach().cpu() for k, v in self.critic_.state_dict().items()},
+        }
+        torch.save(state, prefix.with_suffix(".pt"))
+        prefix.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+        return prefix
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> WGANGP:
+        """Load a model written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or Path
+            The prefix (or directory) given to :meth:`save`.
+        device : {"cpu", "cuda", "auto"}, default "cpu"
+
+        Returns
+        -------
+        WGANGP
+
+        Raises
+        ------
+        ModelFileError
+            If a file is missing or is not a saved WGANGP.
+        """
+        torch = import_torch()
+        prefix = _resolve_prefix(path)
+        json_path, pt_path = prefix.with_suffix(".json"), prefix.with_suffix(".pt")
+        for p in (json_path, pt_path):
+            if not p.is_file():
+                msg = f"model file {p} not found; save the model with WGANGP.save({str(prefix)!r})"
+                raise ModelFileError(msg)
+        try:
+            meta = json.loads(json_path.read_text())
+        except json.JSONDecodeError as exc:
+            msg = f"{json_path} is not valid JSON: {exc}"
+            raise ModelFileError(msg) from exc
+        if meta.get("format") != _FORMAT:
+            msg = f"{json_path} does not describe a saved WGANGP (format {meta.get('format')!r})"
+            raise ModelFileError(msg)
+        params = dict(meta["params"])
+        params["generator_layers"] = tuple(params["generator_layers"])
+        params["critic_layers"] = tuple(params["critic_layers"])
+        params["betas"] = tuple(params["betas"])
+        if params["bounds"] is not None:
+            params["bounds"] = [tuple(pair) for pair in params["bounds"]]
+        params["device"] = device
+        model = cls(**params)
+        model.device_ = resolve_device(device)
+        model.n_features_in_ = int(meta["n_features_in"])
+        model.bounds_ = _check_bounds(model.bounds, model.n_features_in_)
+        model.scaler_ = FeatureScaler.from_dict(meta["scaler"])
+        model.history_ = meta["history"]
+        model.fidelity_ = meta["fidelity"]
+        generator, critic = model._build(model.n_features_in_)
+        try:
+            state = torch.load(pt_path, map_location=model.device_, weights_only=True)
+            generator.load_state_dict(state["generator"])
+            critic.load_state_dict(state["critic"])
+        except (RuntimeError, KeyError) as exc:
+            msg = f"{pt_path} does not match the architecture in {json_path}: {exc}"
+            raise ModelFileError(msg) from exc
+        model.generator_ = generator.to(model.device_).eval()
+        model.critic_ = critic.to(model.device_).eval()
+        return model

@@ -1,0 +1,556 @@
+"""Fully connected neural-network classifier (PyTorch) with weighted events.
+
+:class:`MLPClassifier` follows scikit-learn's estimator contract and trains a
+multilayer perceptron with a per-event weighted binary cross-entropy, AdamW
+and early stopping on a weighted validation loss. The whole training set lives
+on the device as tensors and minibatches are slices of a random permutation,
+so an epoch costs about as much as a bare torch loop.
+
+Models are saved as a ``state_dict`` (``<prefix>.pt``) plus a JSON file with
+the architecture, the fitted scaler and the training history; nothing is
+pickled and loading uses ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy.special import expit
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils.validation import check_is_fitted
+
+from hepsel.exceptions import ModelFileError, NonFiniteError
+from hepsel.models._torch import (
+    ACTIVATIONS,
+    draw_seed,
+    import_torch,
+    make_generator,
+    resolve_device,
+    seeded_init,
+    torch_threads,
+)
+from hepsel.preprocessing import FeatureScaler
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["MLPClassifier", "build_network"]
+
+_FORMAT = "hepsel.MLPClassifier"
+_FORMAT_VERSION = 1
+_DEFAULT_STEM = "mlp"
+_PREDICT_BATCH = 65_536
+
+
+def build_network(
+    n_in: int, hidden_layers: Sequence[int] = (64, 64), activation: str = "relu"
+) -> torch.nn.Sequential:
+    """Build the MLP: ``Linear -> activation`` per hidden layer, then ``Linear -> 1`` logit.
+
+    Parameters
+    ----------
+    n_in : int
+        Number of input features.
+    hidden_layers : sequence of int
+        Width of each hidden layer; empty gives a logistic regression.
+    activation : {"relu", "silu", "tanh", "elu"}
+        Non-linearity after each hidden layer.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        Maps a ``(batch, n_in)`` float tensor to ``(batch, 1)`` logits.
+
+    Raises
+    ------
+    ValueError
+        If ``activation`` is unknown or a width is not a positive integer.
+    """
+    torch = import_torch()
+    if activation not in ACTIVATIONS:
+        msg = f"unknown activation {activation!r}; use one of {sorted(ACTIVATIONS)}"
+        raise ValueError(msg)
+    widths = [int(n_in), *(int(h) for h in hidden_layers)]
+    if any(w < 1 for w in widths):
+        msg = f"n_in and hidden_layers must be positive integers, got {n_in!r} and {hidden_layers!r}"
+        raise ValueError(msg)
+    act = getattr(torch.nn, ACTIVATIONS[activation])
+    layers: list[Any] = []
+    for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
+        layers += [torch.nn.Linear(w_in, w_out), act()]
+    layers.append(torch.nn.Linear(widths[-1], 1))
+    return torch.nn.Sequential(*layers)
+
+
+def _check_X(X: Any, what: str = "X") -> np.ndarray:
+    array = np.asarray(X, dtype=np.float64)
+    if array.ndim != 2:
+        msg = f"{what} must be a 2D array of shape (n_events, n_features), got shape {array.shape}"
+        raise ValueError(msg)
+    bad = ~np.isfinite(array).all(axis=0)
+    if bad.any():
+        msg = (
+            f"{what} holds NaN or infinite values in columns {np.flatnonzero(bad).tolist()}; "
+            "clean or impute them first"
+        )
+        raise NonFiniteError(msg)
+    return array
+
+
+def _check_weights(sample_weight: Any, n: int) -> np.ndarray:
+    if sample_weight is None:
+        return np.ones(n, dtype=np.float64)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n,):
+        msg = f"sample_weight must have shape ({n},) to match X, got {w.shape}"
+        raise ValueError(msg)
+    if not np.isfinite(w).all():
+        msg = "sample_weight holds NaN or infinite values"
+        raise NonFiniteError(msg)
+    return w
+
+
+def _resolve_prefix(path: str | Path) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        return path / _DEFAULT_STEM
+    return path
+
+
+def _jsonable_random_state(random_state: Any) -> int | None:
+    if isinstance(random_state, int | np.integer):
+        return int(random_state)
+    return None
+
+
+class MLPClassifier(ClassifierMixin, BaseEstimator):
+    """Multilayer-perceptron binary classifier trained with weighted events.
+
+    Parameters
+    ----------
+    hidden_layers : tuple of int, default (64, 64)
+        Width of each hidden layer.
+    activation : {"relu", "silu", "tanh", "elu"}, default "relu"
+    preprocessing : {"quantile", "standard"}, default "quantile"
+        Feature scaling (see :class:`hepsel.preprocessing.FeatureScaler`),
+        fitted inside :meth:`fit` on the training portion only: the
+        validation split is carved out first, so neither validation events
+        nor any data not passed to :meth:`fit` influence the scaling.
+    learning_rate : float, default 1e-3
+        AdamW learning rate.
+    weight_decay : float, default 1e-4
+        AdamW decoupled weight decay.
+    batch_size : int, default 1024
+    max_epochs : int, default 50
+    patience : int, default 5
+        Stop after this many epochs without a lower validation loss.
+    validation_fraction : float, default 0.2
+        Fraction of the events passed to :meth:`fit` held out (stratified by
+        class) for early stopping. ``0`` disables early stopping and keeps the
+        last epoch.
+    balance_classes : bool, default True
+        Rescale the weights so that signal and background have equal total
+        weight.
+    device : {"auto", "cpu", "cuda"}, default "auto"
+    random_state : int, numpy.random.RandomState or None
+        Seeds the validation split, the initial weights and the shuffling.
+        With the same seed, device and number of threads the predictions are
+        bitwise identical on the CPU.
+    n_jobs : int or None
+        Torch intra-op threads during :meth:`fit` (``None``: torch's default).
+    verbose : bool, default False
+        Show a progress bar over epochs.
+
+    Attributes
+    ----------
+    classes_ : numpy.ndarray, shape (2,)
+        The class labels; ``classes_[1]`` is the signal (positive) class.
+    n_features_in_ : int
+    scaler_ : FeatureScaler
+    network_ : torch.nn.Sequential
+        The network, holding the state of the best epoch.
+    history_ : dict of list of float
+        ``train_loss`` and ``val_loss`` (weighted mean binary cross-entropy)
+        and ``epoch_time_s`` (seconds spent on the training pass of each
+        epoch, validation excluded).
+    best_epoch_ : int
+        Zero-based epoch whose state was kept.
+    device_ : torch.device
+
+    Notes
+    -----
+    Loss: weights (after class balancing) are normalised to a mean of one on
+    the training portion, and the minibatch loss is ``sum(w * bce) / n_batch``,
+    an unbiased estimate of the weighted mean ``sum(w * bce) / sum(w)`` that
+    stays well defined when a batch's weights happen to sum to about zero
+    (negative sWeights are accepted; each class needs a positive total).
+    """
+
+    def __init__(
+        self,
+        hidden_layers: Sequence[int] = (64, 64),
+        activation: str = "relu",
+        preprocessing: str = "quantile",
+        learning_rate: float = 1e-3,
+        weight_decay: float = 1e-4,
+        batch_size: int = 1024,
+        max_epochs: int = 50,
+        patience: int = 5,
+        validation_fraction: float = 0.2,
+        balance_classes: bool = True,
+        device: str = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        n_jobs: int | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.hidden_layers = hidden_layers
+        self.activation = activation
+        self.preprocessing = preprocessing
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.balance_classes = balance_classes
+        self.device = device
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    def _check_params(self) -> None:
+        if self.preprocessing not in ("quantile", "standard"):
+            msg = f"preprocessing must be 'quantile' or 'standard', got {self.preprocessing!r}"
+            raise ValueError(msg)
+        if self.activation not in ACTIVATIONS:
+            msg = f"unknown activation {self.activation!r}; use one of {sorted(ACTIVATIONS)}"
+            raise ValueError(msg)
+        if not 0.0 <= self.validation_fraction < 1.0:
+            msg = f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
+            raise ValueError(msg)
+        for name in ("batch_size", "max_epochs", "patience"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or value < 1:
+                msg = f"{name} must be a positive integer, got {value!r}"
+                raise ValueError(msg)
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:
+        """Train the network.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_events, n_features)
+            Features (any units; scaled internally).
+        y : array_like, shape (n_events,)
+            Two class labels; the larger one (``classes_[1]``) is the signal.
+        sample_weight : array_like, shape (n_events,), optional
+            Per-event weights (e.g. sWeights, luminosity or simulation
+            corrections).
+
+        Returns
+        -------
+        MLPClassifier
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            On bad parameters, shapes, a single class, or a class whose total
+            weight is not positive.
+        NonFiniteError
+            If ``X`` or ``sample_weight`` hold NaN or infinite values.
+        """
+        torch = import_torch()
+        self._check_params()
+        X = _check_X(X)
+        y = np.asarray(y)
+        if y.shape != (X.shape[0],):
+            msg = f"y must have shape ({X.shape[0]},) to match X, got {y.shape}"
+            raise ValueError(msg)
+        classes, y_index = np.unique(y, return_inverse=True)
+        if classes.size != 2:
+            msg = f"MLPClassifier is a binary classifier; y holds {classes.size} classes {classes.tolist()}"
+            raise ValueError(msg)
+        target = y_index.astype(np.float64)
+        w = _check_weights(sample_weight, X.shape[0])
+        class_totals = np.array([w[target == 0].sum(), w[target == 1].sum()])
+        if (class_totals <= 0).any():
+            msg = f"each class needs a positive total weight, got {class_totals.tolist()} for classes {classes.tolist()}"
+            raise ValueError(msg)
+        if self.balance_classes:
+            w = w * np.where(target == 1, 0.5 / class_totals[1], 0.5 / class_totals[0])
+
+        rng = np.random.RandomState(draw_seed(self.random_state))
+        split_seed, torch_seed, scaler_seed = (draw_seed(rng) for _ in range(3))
+        index = np.arange(X.shape[0])
+        if self.validation_fraction > 0:
+            train_idx, val_idx = train_test_split(
+                index,
+                test_size=self.validation_fraction,
+                random_state=split_seed,
+                stratify=target,
+            )
+            train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)
+        else:
+            train_idx, val_idx = index, index[:0]
+
+        self.scaler_ = FeatureScaler(self.preprocessing, random_state=scaler_seed).fit(
+            X[train_idx]
+        )
+        self.device_ = resolve_device(self.device)
+        self.classes_ = classes
+        self.n_features_in_ = int(X.shape[1])
+        w = w / w[train_idx].mean()
+
+        def to_tensor(a: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(a, dtype=torch.float32, device=self.device_)
+
+        Z = self.scaler_.transform(X)
+        x_train, y_train, w_train = (to_tensor(a[train_idx]) for a in (Z, target, w))
+        x_val, y_val, w_val = (to_tensor(a[val_idx]) for a in (Z, target, w))
+
+        with torch_threads(self.n_jobs):
+            with seeded_init(torch_seed):
+                network = build_network(self.n_features_in_, self.hidden_layers, self.activation)
+            network = network.to(self.device_)
+            self.network_ = network
+            self._train(network, x_train, y_train, w_train, x_val, y_val, w_val, torch_seed)
+        return self
+
+    def _train(
+        self,
+        network: torch.nn.Module,
+        x_train: torch.Tensor,
+        y_train: torch.Tensor,
+        w_train: torch.Tensor,
+        x_val: torch.Tensor,
+        y_val: torch.Tensor,
+        w_val: torch.Tensor,
+        seed: int,
+    ) -> None:
+        torch = import_torch()
+        bce = torch.nn.functional.binary_cross_entropy_with_logits
+        generator = make_generator(seed, self.device_)
+        optimizer = torch.optim.AdamW(
+            network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+        )
+        n_train = x_train.shape[0]
+        batch_size = int(self.batch_size)
+        use_validation = x_val.shape[0] > 0
+        history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "epoch_time_s": []}
+        best_loss = np.inf
+        best_epoch = 0
+        best_state: dict[str, Any] | None = None
+        epochs: Any = range(int(self.max_epochs))
+        if self.verbose:
+            from tqdm.auto import tqdm
+
+            epochs = tqdm(epochs, desc="MLP epochs", unit="epoch")
+
+        for epoch in epochs:
+            start = time.perf_counter()
+            network.train()
+            permutation = torch.randperm(n_train, generator=generator, device=self.device_)
+            # Accumulate on the device: a .item() per batch would synchronise a GPU.
+            loss_sum = torch.zeros((), device=self.device_)
+            for begin in range(0, n_train, batch_size):
+                batch = permutation[begin : begin + batch_size]
+                logits = network(x_train[batch]).squeeze(1)
+                weighted = bce(logits, y_train[batch], reduction="none") * w_train[batch]
+                loss = weighted.sum() / batch.shape[0]
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                loss_sum += weighted.detach().sum()
+            train_loss = float(loss_sum) / float(w_train.sum())
+            history["epoch_time_s"].append(time.perf_counter() - start)
+            history["train_loss"].append(train_loss)
+
+            if use_validation:
+                val_loss = self._weighted_loss(network, x_val, y_val, w_val)
+                history["val_loss"].append(val_loss)
+                if val_loss < best_loss:
+                    best_loss, best_epoch = val_loss, epoch
+                    best_state = copy.deepcopy(network.state_dict())
+                elif epoch - best_epoch >= self.patience:
+                    break
+            else:
+                best_epoch = epoch
+            if self.verbose:
+                epochs.set_postfix(
+                    train_loss=f"{train_loss:.4f}",
+                    val_loss=f"{history['val_loss'][-1]:.4f}" if use_validation else "-",
+                )
+        if self.verbose:
+            epochs.close()
+        if best_state is not None:
+            network.load_state_dict(best_state)
+        network.eval()
+        self.history_ = history
+        self.best_epoch_ = int(best_epoch)
+
+    @staticmethod
+    def _weighted_loss(
+        network: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor
+    ) -> float:
+        torch = import_torch()
+        network.eval()
+        total = torch.zeros((), dtype=torch.float64, device=x.device)
+        with torch.no_grad():
+            for begin in range(0, x.shape[0], _PREDICT_BATCH):
+                sl = slice(begin, begin + _PREDICT_BATCH)
+                logits = network(x[sl]).squeeze(1)
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                    logits, y[sl], reduction="none"
+                )
+                total += (loss * w[sl]).sum(dtype=torch.float64)
+        return float(total) / float(w.sum(dtype=torch.float64))
+
+    # -------------------------------------------------------------- predict
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Return the logit of the signal probability.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_events, n_features)
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_events,), float64
+        """
+        torch = import_torch()
+        check_is_fitted(self, "network_")
+        X = _check_X(X)
+        if X.shape[1] != self.n_features_in_:
+            msg = f"X has {X.shape[1]} features but the model was fitted on {self.n_features_in_}"
+            raise ValueError(msg)
+        out = np.empty(X.shape[0], dtype=np.float64)
+        self.network_.eval()
+        with torch.no_grad():
+            # Scale per batch too, so memory stays bounded for very large inputs.
+            for begin in range(0, X.shape[0], _PREDICT_BATCH):
+                sl = slice(begin, begin + _PREDICT_BATCH)
+                z = torch.as_tensor(
+                    self.scaler_.transform(X[sl]), dtype=torch.float32, device=self.device_
+                )
+                out[sl] = self.network_(z).squeeze(1).double().cpu().numpy()
+        return out
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Return class probabilities.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_events, n_features)
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_events, 2)
+            Columns ordered as :attr:`classes_`; column 1 is the signal.
+        """
+        p = expit(self.decision_function(X))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Return the most probable class label, shape (n_events,)."""
+        return np.asarray(self.classes_[(self.decision_function(X) > 0).astype(int)])
+
+    # ------------------------------------------------------------ save/load
+    def save(self, path: str | Path) -> Path:
+        """Write ``<prefix>.pt`` (state_dict) and ``<prefix>.json`` (everything else).
+
+        Parameters
+        ----------
+        path : str or Path
+            A file prefix, or an existing directory (files ``mlp.pt`` and
+            ``mlp.json`` inside it).
+
+        Returns
+        -------
+        Path
+            The prefix used.
+        """
+        torch = import_torch()
+        check_is_fitted(self, "network_")
+        prefix = _resolve_prefix(path)
+        prefix.parent.mkdir(parents=True, exist_ok=True)
+        params = self.get_params()
+        params["hidden_layers"] = [int(h) for h in self.hidden_layers]
+        params["random_state"] = _jsonable_random_state(self.random_state)
+        meta = {
+            "format": _FORMAT,
+            "format_version": _FORMAT_VERSION,
+            "params": params,
+            "classes": self.classes_.tolist(),
+            "n_features_in": self.n_features_in_,
+            "scaler": self.scaler_.to_dict(),
+            "history": self.history_,
+            "best_epoch": self.best_epoch_,
+        }
+        state = {k: v.detach().cpu() for k, v in self.network_.state_dict().items()}
+        torch.save(state, prefix.with_suffix(".pt"))
+        prefix.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+        return prefix
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> MLPClassifier:
+        """Load a model written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or Path
+            The prefix (or directory) given to :meth:`save`.
+        device : {"cpu", "cuda", "auto"}, default "cpu"
+            Where to put the network.
+
+        Returns
+        -------
+        MLPClassifier
+
+        Raises
+        ------
+        ModelFileError
+            If a file is missing or is not a saved MLPClassifier.
+        """
+        torch = import_torch()
+        prefix = _resolve_prefix(path)
+        json_path, pt_path = prefix.with_suffix(".json"), prefix.with_suffix(".pt")
+        for p in (json_path, pt_path):
+            if not p.is_file():
+                msg = f"model file {p} not found; save the model with MLPClassifier.save({str(prefix)!r})"
+                raise ModelFileError(msg)
+        try:
+            meta = json.loads(json_path.read_text())
+        except json.JSONDecodeError as exc:
+            msg = f"{json_path} is not valid JSON: {exc}"
+            raise ModelFileError(msg) from exc
+        if meta.get("format") != _FORMAT:
+            msg = f"{json_path} does not describe a saved MLPClassifier (format {meta.get('format')!r})"
+            raise ModelFileError(msg)
+        params = dict(meta["params"])
+        params["hidden_layers"] = tuple(params["hidden_layers"])
+        params["device"] = device
+        model = cls(**params)
+        model.device_ = resolve_device(device)
+        model.classes_ = np.asarray(meta["classes"])
+        model.n_features_in_ = int(meta["n_features_in"])
+        model.scaler_ = FeatureScaler.from_dict(meta["scaler"])
+        model.history_ = meta["history"]
+        model.best_epoch_ = int(meta["best_epoch"])
+        network = build_network(model.n_features_in_, model.hidden_layers, model.activation)
+        try:
+            state = torch.load(pt_path, map_location=model.device_, weights_only=True)
+            network.load_state_dict(state)
+        except (RuntimeError, KeyError) as exc:
+            msg = f"{pt_path} does not match the architecture in {json_path}: {exc}"
+            raise ModelFileError(msg) from exc
+        model.network_ = network.to(model.device_).eval()
+        return model

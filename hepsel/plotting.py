@@ -1,0 +1,215 @@
+"""Plots in mplhep's LHCb style.
+
+One function per plot kind; each takes ``ax=None`` (keyword-only), draws on
+it and returns the artists/axes. :func:`save` writes PDF and PNG; nothing here
+calls ``plt.show()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "cutflow_plot",
+    "efficiency_plot",
+    "label",
+    "lhcb_style",
+    "new_figure",
+    "rate_plot",
+    "roc_plot",
+    "save",
+    "score_plot",
+]
+
+_COLOURS = ["#0057a8", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#7f7f7f"]
+
+
+@contextlib.contextmanager
+def lhcb_style() -> Iterator[None]:
+    """Apply mplhep's LHCb style (non-interactive backend) within a block."""
+    import matplotlib as mpl
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+    import mplhep
+
+    with plt.style.context(mplhep.style.LHCb2), mpl.rc_context({"axes.prop_cycle": mpl.cycler(color=_COLOURS)}):
+        yield
+
+
+def new_figure(figsize: tuple[float, float] = (10, 8)) -> tuple[Any, Any]:
+    """A figure and axes (call inside :func:`lhcb_style`)."""
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=figsize)
+
+
+def label(ax: Any, text: str = "Simulation") -> None:
+    """Experiment-style label: hepsel's simulated LHCb-like samples."""
+    ax.text(0.03, 0.97, f"LHCb-like {text}", transform=ax.transAxes, ha="left", va="top", fontsize=22, fontweight="bold")
+
+
+def save(fig: Any, path: str | os.PathLike[str]) -> list[Path]:
+    """Write ``path`` as ``.pdf`` and ``.png`` (atomically) and close the figure."""
+    import matplotlib.pyplot as plt
+
+    from .storage import atomic_path
+
+    p = Path(path)
+    out = []
+    for ext in (".pdf", ".png"):
+        target = p.with_suffix(ext)
+        with atomic_path(target, suffix=ext) as tmp:
+            fig.savefig(tmp, format=ext[1:], dpi=100 if ext == ".png" else None)
+        out.append(target)
+    plt.close(fig)
+    return out
+
+
+def roc_plot(curves: Mapping[str, Mapping[str, Any]], *, ax: Any = None, log: bool = True) -> Any:
+    """Signal efficiency vs background efficiency, one curve per model.
+
+    ``curves[model]`` holds ``bkg_eff``, ``sig_eff`` and optionally ``auc``, ``auc_std``.
+    """
+    if ax is None:
+        _, ax = new_figure()
+    for name, c in curves.items():
+        lab = name
+        if "auc" in c:
+            lab += f" (AUC = {c['auc']:.4f}" + (f" $\\pm$ {c['auc_std']:.4f})" if c.get("auc_std") else ")")
+        ax.plot(c["bkg_eff"], c["sig_eff"], label=lab)
+    if log:
+        ax.set_xscale("log")
+        ax.set_xlim(1e-4, 1)
+    else:
+        ax.plot([0, 1], [0, 1], ls=":", color="grey")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("Background efficiency (candidates)")
+    ax.set_ylabel("Signal efficiency (candidates)")
+    ax.legend(loc="lower right", fontsize=16)
+    label(ax)
+    return ax
+
+
+def score_plot(
+    test: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    train: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    ks_pvalue: Mapping[str, float] | None = None,
+    bins: int = 40,
+    ax: Any = None,
+    xlabel: str = "Classifier response",
+) -> Any:
+    """Overtraining check: normalised score distributions, test (filled) vs train (points).
+
+    ``test[cls]`` and ``train[cls]`` are ``(scores, weights)`` for ``cls`` in
+    ``("signal", "background")``.
+    """
+    import mplhep
+
+    if ax is None:
+        _, ax = new_figure()
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    colours = {"signal": _COLOURS[0], "background": _COLOURS[1]}
+    for cls in ("signal", "background"):
+        s, w = test[cls]
+        h, _ = np.histogram(s, edges, weights=w)
+        norm = h.sum() * np.diff(edges)
+        mplhep.histplot(h / norm, edges, ax=ax, histtype="fill", alpha=0.35, color=colours[cls], label=f"{cls} (test)")
+        s, w = train[cls]
+        h, _ = np.histogram(s, edges, weights=w)
+        h2, _ = np.histogram(s, edges, weights=np.square(w))
+        norm = h.sum() * np.diff(edges)
+        p = ks_pvalue.get(cls) if ks_pvalue else None
+        lab = f"{cls} (train)" + (f", KS p = {p:.3f}" if p is not None else "")
+        centres = 0.5 * (edges[1:] + edges[:-1])
+        ax.errorbar(centres, h / norm, yerr=np.sqrt(h2) / norm, fmt="o", ms=4, color=colours[cls], label=lab)
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Normalised entries / bin width")
+    ax.legend(loc="upper center", fontsize=15)
+    ymin, ymax = ax.get_ylim()
+    ax.set_ylim(ymin, ymax * 30)
+    label(ax)
+    return ax
+
+
+def rate_plot(
+    curves: Mapping[str, Mapping[str, np.ndarray]],
+    *,
+    targets_khz: Sequence[float] = (),
+    tos: bool = False,
+    ax: Any = None,
+    input_rate_khz: float | None = None,
+) -> Any:
+    """Signal efficiency (event level) vs output rate [kHz], one curve per model."""
+    if ax is None:
+        _, ax = new_figure()
+    key = "eff_tos" if tos else "eff"
+    for name, c in curves.items():
+        ax.plot(c["rate_khz"], c[key], label=name)
+    for t in targets_khz:
+        ax.axvline(t, ls="--", color="grey", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("Output rate [kHz]" + (f" (input {input_rate_khz:g} kHz)" if input_rate_khz else ""))
+    ax.set_ylabel("Signal efficiency (events" + (", TOS)" if tos else ")"))
+    ax.set_ylim(0, 1.05)
+    ax.legend(loc="lower right", fontsize=16)
+    label(ax)
+    return ax
+
+
+def efficiency_plot(
+    binned: Mapping[str, Mapping[str, np.ndarray]],
+    *,
+    xlabel: str,
+    interval_label: str,
+    ax: Any = None,
+) -> Any:
+    """Efficiency vs a variable with binomial intervals, one series per entry.
+
+    ``binned[name]`` holds ``edges``, ``value``, ``low``, ``high`` (as from
+    :func:`hepsel.intervals.binned_efficiency`).
+    """
+    if ax is None:
+        _, ax = new_figure()
+    for i, (name, b) in enumerate(binned.items()):
+        edges = np.asarray(b["edges"])
+        centres = 0.5 * (edges[1:] + edges[:-1]) + (i - len(binned) / 2) * 0.01 * (edges[-1] - edges[0])
+        v, lo, hi = (np.asarray(b[k]) for k in ("value", "low", "high"))
+        ax.errorbar(
+            centres, v, yerr=[v - lo, hi - v], xerr=0.5 * np.diff(edges), fmt="o", ms=5, label=name
+        )
+    ax.set_ylim(0, 1.15)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Efficiency")
+    ax.legend(loc="lower right", fontsize=14, title=interval_label, title_fontsize=13)
+    label(ax)
+    return ax
+
+
+def cutflow_plot(tables: Mapping[str, Sequence[Mapping[str, Any]]], *, ax: Any = None) -> Any:
+    """Cumulative efficiency after each cut, one series per sample."""
+    if ax is None:
+        _, ax = new_figure((12, 8))
+    steps: list[str] = []
+    for i, (sample, rows) in enumerate(tables.items()):
+        steps = [r["step"] for r in rows]
+        x = np.arange(len(rows)) + (i - (len(tables) - 1) / 2) * 0.1
+        v = np.array([r["cumulative_eff"] for r in rows])
+        lo = np.array([r["cumulative_eff_low"] for r in rows])
+        hi = np.array([r["cumulative_eff_high"] for r in rows])
+        ax.errorbar(x, v, yerr=[v - lo, hi - v], fmt="o-", ms=6, label=sample)
+    ax.set_xticks(np.arange(len(steps)))
+    ax.set_xticklabels([s if len(s) < 28 else s[:26] + "…" for s in steps], rotation=30, ha="right", fontsize=12)
+    ax.set_yscale("log")
+    ax.set_ylabel("Cumulative efficiency (candidates)")
+    ax.legend(loc="lower left", fontsize=16)
+    label(ax)
+    return ax

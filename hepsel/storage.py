@@ -1,0 +1,155 @@
+"""Writing outputs atomically: JSON, Markdown, Parquet tables and ROOT trees.
+
+Every writer writes to a temporary name in the target directory and renames
+it on success, so an interrupted or failing job leaves no half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "atomic_path",
+    "read_json",
+    "read_table",
+    "write_json",
+    "write_root_tree",
+    "write_table",
+    "write_text",
+    "ParquetAppender",
+]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix, dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return _jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None  # JSON has no NaN/inf; readers get null
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> Path:
+    """Write ``data`` as indented JSON (NaN/inf become null)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(_jsonable(data), indent=2) + "\n")
+    return Path(path)
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file."""
+    return json.loads(Path(path).read_text())
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write a text file atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+class ParquetAppender:
+    """Write a Parquet file chunk by chunk (memory bounded by one chunk), atomically.
+
+    Use as a context manager; the file appears under its final name only when
+    the block exits without an exception.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._ctx: Any = None
+        self._tmp: Path | None = None
+        self._writer: Any = None
+        self._schema: Any = None
+
+    def __enter__(self) -> ParquetAppender:
+        self._ctx = atomic_path(self.path)
+        self._tmp = self._ctx.__enter__()
+        return self
+
+    def append(self, columns: Mapping[str, np.ndarray]) -> None:
+        """Append one chunk of equal-length flat columns."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table({k: np.asarray(v) for k, v in columns.items()})
+        if self._writer is None:
+            self._schema = table.schema
+            self._writer = pq.ParquetWriter(self._tmp, self._schema, compression="zstd")
+        else:
+            table = table.cast(self._schema)
+        self._writer.write_table(table)
+
+    def write_empty(self, columns: Mapping[str, np.dtype[Any]]) -> None:
+        """Make sure the file exists with this schema even if no chunk was appended."""
+        if self._writer is None:
+            self.append({k: np.zeros(0, dtype=v) for k, v in columns.items()})
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._ctx.__exit__(exc_type, exc, tb)
+
+
+def write_table(path: str | os.PathLike[str], columns: Mapping[str, np.ndarray]) -> Path:
+    """Write flat columns to a Parquet file in one go."""
+    with ParquetAppender(path) as out:
+        out.append(columns)
+    return Path(path)
+
+
+def read_table(path: str | os.PathLike[str], columns: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Read flat columns of a Parquet file into numpy arrays."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=columns)
+    return {name: table.column(name).to_numpy() for name in table.column_names}
+
+
+def write_root_tree(
+    path: str | os.PathLike[str], tree: str, columns: Mapping[str, np.ndarray], *, chunk: int = 1_000_000
+) -> Path:
+    """Write flat columns as a TTree with uproot, atomically."""
+    import uproot
+
+    cols = {k: np.ascontiguousarray(v) for k, v in columns.items()}
+    n = len(next(iter(cols.values()))) if cols else 0
+    with atomic_path(path, suffix=".root") as tmp, uproot.recreate(tmp) as f:
+        first = {k: v[:chunk] for k, v in cols.items()}
+        f.mktree(tree, {k: v.dtype for k, v in cols.items()})
+        f[tree].extend(first)
+        for start in range(chunk, n, chunk):
+            f[tree].extend({k: v[start : start + chunk] for k, v in cols.items()})
+    return Path(path)

@@ -1,0 +1,141 @@
+"""k-fold cross-training.
+
+The model for fold ``i`` trains on the candidates of every other fold, so
+that each candidate is later scored by a model that never saw it. For the
+GAN-augmented classifier the WGAN-GP of fold ``i`` is trained on fold ``i``'s
+training signal only, and synthetic events only ever enter training.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import AnalysisConfig, ModelConfig
+from .dataset import Dataset, training_weights
+from .models import make_classifier
+
+__all__ = ["fit_model", "model_seed", "train_fold", "training_mask"]
+
+
+def model_seed(cfg: AnalysisConfig, model: str, fold: int, extra: int = 0) -> int:
+    """A seed derived from the config seed, the model name, the fold (and ``extra``)."""
+    return int(np.random.SeedSequence([cfg.seed, zlib.crc32(model.encode()), fold, extra]).generate_state(1)[0])
+
+
+def training_mask(ds: Dataset, fold: int) -> np.ndarray:
+    """Candidates fold ``fold``'s model trains on: other folds, class-representative only."""
+    return (ds.fold != fold) & ds.truth
+
+
+def _gan_bounds(cfg: AnalysisConfig) -> list[tuple[float | None, float | None]]:
+    bounds = []
+    for f in cfg.features:
+        bounds.append((f.range[0], f.range[1]) if f.range is not None else (None, None))
+    return bounds
+
+
+def fit_model(
+    cfg: AnalysisConfig,
+    model_cfg: ModelConfig,
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    *,
+    seed: int,
+    conditions: np.ndarray | None = None,
+    progress: bool = False,
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Fit one classifier (and its GAN for ``gan_augmented``).
+
+    Returns ``(classifier, gan_or_None, info)``.
+    """
+    info: dict[str, Any] = {"n_train": len(y), "n_signal": int((y == 1).sum()), "n_background": int((y == 0).sum())}
+    t0 = time.perf_counter()
+    gan = None
+    if model_cfg.type == "gan_augmented":
+        from .models.gan import WGANGP
+
+        sig = y == 1
+        gan_params = dict(model_cfg.gan)
+        gan_params.setdefault("bounds", _gan_bounds(cfg))
+        gan_params.setdefault("verbose", progress)
+        cond_sig = None
+        if conditions is not None:
+            cats = np.unique(conditions)
+            gan_params.setdefault("n_conditions", len(cats))
+            cond_sig = np.searchsorted(cats, conditions[sig])
+            info["condition_categories"] = cats.tolist()
+        gan = WGANGP(**gan_params, random_state=seed)
+        gan.fit(X[sig], conditions=cond_sig)
+        n_syn = int(round(model_cfg.synthetic_ratio * sig.sum()))
+        rng = np.random.default_rng(seed + 1)
+        cond_syn = None
+        if cond_sig is not None:
+            cond_syn = rng.choice(cond_sig, size=n_syn, replace=True)
+        X_syn = gan.sample(n_syn, conditions=cond_syn, random_state=seed + 2)
+        w_syn = np.full(n_syn, model_cfg.synthetic_weight * float(np.mean(w[sig])))
+        X = np.concatenate([X, X_syn])
+        y = np.concatenate([y, np.ones(n_syn, dtype=y.dtype)])
+        w = np.concatenate([w, w_syn])
+        info.update(n_synthetic=n_syn, gan_seconds=time.perf_counter() - t0)
+        kind = model_cfg.base
+    else:
+        kind = model_cfg.type
+    clf = make_classifier(kind, model_cfg.params, random_state=seed)
+    if kind == "mlp" and progress:
+        clf.set_params(verbose=True)
+    clf.fit(X, y, sample_weight=w)
+    info["seconds"] = time.perf_counter() - t0
+    return clf, gan, info
+
+
+def train_fold(
+    cfg: AnalysisConfig,
+    ds: Dataset,
+    model: str,
+    fold: int,
+    prefix: str | os.PathLike[str],
+    *,
+    progress: bool = True,
+    n_real_signal: int | None = None,
+    seed_extra: int = 0,
+) -> dict[str, Any]:
+    """Train model ``model`` for fold ``fold`` and save it under ``prefix``.
+
+    ``n_real_signal`` (for the augmentation study) keeps only a seeded random
+    subset of that many signal training candidates.
+    """
+    model_cfg = cfg.models[model]
+    if not 0 <= fold < cfg.folds.k:
+        msg = f"fold {fold} out of range for folds.k = {cfg.folds.k}"
+        raise ValueError(msg)
+    seed = model_seed(cfg, model, fold, seed_extra)
+    mask = training_mask(ds, fold)
+    idx = np.flatnonzero(mask)
+    y_all = ds.y
+    if n_real_signal is not None:
+        sig_idx = idx[y_all[idx] == 1]
+        if n_real_signal < len(sig_idx):
+            rng = np.random.default_rng(seed)
+            sig_idx = np.sort(rng.choice(sig_idx, size=n_real_signal, replace=False))
+        idx = np.sort(np.concatenate([sig_idx, idx[y_all[idx] == 0]]))
+    X = ds.X[idx]
+    y = y_all[idx]
+    w = training_weights(
+        ds.weight[idx], y, negative=cfg.training.negative_weights, balance=cfg.training.balance_classes
+    )
+    cond = ds.columns[model_cfg.condition_on][idx] if model_cfg.condition_on else None
+    clf, gan, info = fit_model(cfg, model_cfg, X, y, w, seed=seed, conditions=cond, progress=progress)
+    p = Path(prefix)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    clf.save(p)
+    if gan is not None:
+        gan.save(p.with_name(p.name + "_gan"))
+    info.update(model=model, fold=fold, seed=seed, kind=model_cfg.type)
+    return info

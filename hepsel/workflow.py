@@ -1,0 +1,294 @@
+"""The steps of an analysis, as called by the Snakefile rules and the CLI.
+
+Each step reads its inputs from, and writes its outputs to, the places given
+by :class:`Layout`, so the Snakefile and the CLI agree on file names.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import AnalysisConfig
+from .exceptions import ConfigError
+
+__all__ = [
+    "Layout",
+    "evaluate",
+    "gather",
+    "generate",
+    "make_plots",
+    "prepare",
+    "train",
+]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where every output of an analysis lives (under ``cfg.output_dir``)."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, cfg: AnalysisConfig) -> Layout:
+        """The layout of ``cfg``."""
+        return cls(cfg.output_dir)
+
+    def prepared(self, sample: str, index: int) -> Path:
+        """Prepared Parquet table of input file ``index`` of ``sample``."""
+        return self.root / "prepared" / sample / f"{index:03d}.parquet"
+
+    @property
+    def dataset(self) -> Path:
+        """The gathered table of all samples."""
+        return self.root / "dataset.parquet"
+
+    def model(self, model: str, fold: int) -> Path:
+        """Prefix of a fold model's files."""
+        return self.root / "models" / model / f"fold{fold}"
+
+    def model_info(self, model: str, fold: int) -> Path:
+        """Training record of a fold model."""
+        return self.root / "models" / model / f"fold{fold}.info.json"
+
+    @property
+    def scores(self) -> Path:
+        """Per-candidate scores (a contract: TTree ``scores``)."""
+        return self.root / "scores.root"
+
+    @property
+    def summary(self) -> Path:
+        """Per-model figures (a contract)."""
+        return self.root / "summary.json"
+
+    @property
+    def curves(self) -> Path:
+        """Curves and histograms behind the plots."""
+        return self.root / "curves.npz"
+
+    @property
+    def selection(self) -> Path:
+        """The saved :class:`~hepsel.Selection`."""
+        return self.root / "selection"
+
+    @property
+    def plots(self) -> Path:
+        """Plot directory."""
+        return self.root / "plots"
+
+
+def generate(cfg: AnalysisConfig, sample: str, *, progress: bool = True) -> list[Path]:
+    """Make the files of a sample that has a ``generate`` block."""
+    from .generate import generate_files
+
+    gen = cfg.samples[sample].generate
+    if gen is None:
+        msg = f"samples.{sample} has no 'generate' block; its files must exist"
+        raise ConfigError(msg)
+    paths = cfg.sample_files(sample)
+    return generate_files(
+        gen.kind, paths, gen.events, seed=gen.seed, pileup=gen.pileup, signal_modes=gen.modes, progress=progress
+    )
+
+
+def prepare(cfg: AnalysisConfig, sample: str, index: int, *, progress: bool = True) -> dict[str, Any]:
+    """Preselect input file ``index`` of ``sample`` into its Parquet table."""
+    from .ingest import prepare_file
+
+    files = cfg.sample_files(sample)
+    if not 0 <= index < len(files):
+        msg = f"samples.{sample}: file index {index} out of range (the sample has {len(files)} files)"
+        raise ConfigError(msg)
+    return prepare_file(cfg, sample, files[index], Layout.of(cfg).prepared(sample, index), file_index=index, progress=progress)
+
+
+def gather(cfg: AnalysisConfig) -> dict[str, Any]:
+    """Merge the prepared tables, write the cut-flow table and plot."""
+    from . import plotting
+    from .dataset import gather as gather_tables
+    from .storage import read_json
+
+    lay = Layout.of(cfg)
+    prepared = {s: [lay.prepared(s, i) for i in range(len(cfg.sample_files(s)))] for s in cfg.samples}
+    info = gather_tables(cfg, prepared, lay.dataset)
+    tables = {s: v["table"] for s, v in read_json(lay.dataset.with_name("cutflow.json")).items()}
+    with plotting.lhcb_style():
+        fig, ax = plotting.new_figure((12, 8))
+        plotting.cutflow_plot(tables, ax=ax)
+        fig.tight_layout()
+        plotting.save(fig, lay.plots / "cutflow")
+    return info
+
+
+def train(cfg: AnalysisConfig, model: str, fold: int, *, progress: bool = True) -> dict[str, Any]:
+    """Train one fold model."""
+    from .dataset import load_dataset
+    from .storage import write_json
+    from .training import train_fold
+
+    if model not in cfg.models:
+        msg = f"unknown model {model!r}; the config has {sorted(cfg.models)}"
+        raise ConfigError(msg)
+    lay = Layout.of(cfg)
+    ds = load_dataset(lay.dataset, cfg)
+    info = train_fold(cfg, ds, model, fold, lay.model(model, fold), progress=progress)
+    write_json(lay.model_info(model, fold), info)
+    return info
+
+
+def _downsample_roc(bkg: np.ndarray, sig: np.ndarray, n: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    if len(bkg) <= n:
+        return bkg, sig
+    idx = np.unique(np.concatenate([np.geomspace(1, len(bkg), n).astype(int) - 1, np.linspace(0, len(bkg) - 1, n // 4).astype(int)]))
+    return bkg[idx], sig[idx]
+
+
+def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progress: bool = True) -> dict[str, Any]:
+    """Score every candidate with the fold models, write scores.root, summary.json and the selection."""
+    from tqdm.auto import tqdm
+
+    from .dataset import load_dataset
+    from .evaluation import cross_scores, model_kind, model_summary, rate_curves
+    from .features import FeatureSet
+    from .metrics import roc
+    from .selection import Selection
+    from .storage import atomic_path, read_json, write_json, write_root_tree
+
+    lay = Layout.of(cfg)
+    ds = load_dataset(lay.dataset, cfg)
+    names = list(models or cfg.models)
+    summary: dict[str, Any] = {}
+    curves: dict[str, np.ndarray] = {}
+    scores: dict[str, np.ndarray] = {}
+    t0 = time.perf_counter()
+    for name in tqdm(names, desc="evaluate", unit="model", disable=not progress):
+        cs = cross_scores(cfg, ds, name, lay.root / "models")
+        scores[name] = cs.test
+        s = model_summary(cfg, ds, cs, random_state=cfg.seed)
+        s["kind"] = cfg.models[name].type
+        s["training"] = [read_json(lay.model_info(name, k)) for k in range(cfg.folds.k)]
+        summary[name] = s
+        m = ds.truth
+        r = roc(ds.y[m], cs.test[m], ds.weight[m])
+        b, g = _downsample_roc(r.bkg_eff, r.sig_eff)
+        curves[f"{name}/roc_bkg_eff"], curves[f"{name}/roc_sig_eff"] = b, g
+        for k, v in rate_curves(cfg, ds, cs.test).items():
+            curves[f"{name}/rate_{k}"] = v
+        y = ds.y
+        for cls, c in (("signal", 1), ("background", 0)):
+            t = m & (y == c)
+            curves[f"{name}/test_{cls}_score"] = cs.test[t]
+            curves[f"{name}/test_{cls}_weight"] = ds.weight[t]
+            tr = y[cs.train_index] == c
+            curves[f"{name}/train_{cls}_score"] = cs.train_score[tr]
+            # each training candidate is scored by k-1 models: share its weight
+            curves[f"{name}/train_{cls}_weight"] = ds.weight[cs.train_index][tr] / (cfg.folds.k - 1)
+    summary["_meta"] = {
+        "analysis": cfg.name,
+        "seed": cfg.seed,
+        "folds": cfg.folds.k,
+        "input_rate_khz": cfg.trigger.input_rate_khz,
+        "target_rates_khz": cfg.trigger.target_rates_khz,
+        "samples": ds.samples,
+        "n_candidates": len(ds),
+        "seconds": time.perf_counter() - t0,
+    }
+    c = ds.columns
+    out_cols: dict[str, np.ndarray] = {
+        "runNumber": c["runNumber"],
+        "eventNumber": c["eventNumber"],
+        "label": c["label"].astype(np.int32),
+        "weight": c["weight"],
+        "fold": c["fold"].astype(np.int32),
+        "truth": c["truth"].astype(np.int32),
+        "sample": c["sample"].astype(np.int32),
+    }
+    for name, s in scores.items():
+        out_cols[f"score_{name}"] = s
+    for col in cfg.spectators:
+        if col in c and col not in out_cols:
+            out_cols[col] = c[col]
+    write_root_tree(lay.scores, "scores", out_cols)
+    with atomic_path(lay.curves, suffix=".npz") as tmp:
+        with tmp.open("wb") as fh:
+            np.savez_compressed(fh, **curves)
+    # the selection analysts load: preselection + features + fold models + working points
+    wps = {n: {k: v["threshold"] for k, v in summary[n]["eff_at_rate"].items() if not k.startswith("_")} for n in names}
+    fs = FeatureSet.from_config(cfg)
+    sel = Selection(
+        preselection=[(p.name, p.cut) for p in cfg.preselection],
+        features=fs,
+        models={n: {"kind": model_kind(cfg, n), "folds": [None] * cfg.folds.k} for n in names},
+        working_points=wps,
+        fold_branch=cfg.reading.event_branch,
+        default_model=names[0],
+        tree=cfg.samples[cfg.signal_sample].tree,
+    )
+    tmp_sel = lay.selection.with_name(".selection.tmp")
+    if tmp_sel.exists():
+        shutil.rmtree(tmp_sel)
+    sel.save(tmp_sel, model_files={n: [lay.model(n, k) for k in range(cfg.folds.k)] for n in names})
+    for f in cfg.features:
+        if f.function:
+            module = f.function.rsplit(":", 1)[0]
+            shutil.copy2(cfg.analysis_dir / module, tmp_sel / module)
+    if lay.selection.exists():
+        shutil.rmtree(lay.selection)
+    tmp_sel.rename(lay.selection)
+    write_json(lay.summary, summary)
+    return summary
+
+
+def make_plots(cfg: AnalysisConfig) -> list[Path]:
+    """ROC, overtraining and rate plots from the evaluation outputs."""
+    from . import plotting
+    from .storage import read_json
+
+    lay = Layout.of(cfg)
+    summary = read_json(lay.summary)
+    names = [n for n in summary if not n.startswith("_")]
+    with np.load(lay.curves, allow_pickle=False) as npz:
+        cv = {k: npz[k] for k in npz.files}
+    written: list[Path] = []
+    with plotting.lhcb_style():
+        fig, ax = plotting.new_figure()
+        plotting.roc_plot(
+            {
+                n: {
+                    "bkg_eff": cv[f"{n}/roc_bkg_eff"],
+                    "sig_eff": cv[f"{n}/roc_sig_eff"],
+                    "auc": summary[n]["auc"],
+                    "auc_std": summary[n].get("auc_std"),
+                }
+                for n in names
+            },
+            ax=ax,
+        )
+        written += plotting.save(fig, lay.plots / "roc")
+        for tos in (False, True):
+            fig, ax = plotting.new_figure()
+            plotting.rate_plot(
+                {n: {k: cv[f"{n}/rate_{k}"] for k in ("rate_khz", "eff", "eff_tos")} for n in names},
+                targets_khz=cfg.trigger.target_rates_khz,
+                tos=tos,
+                ax=ax,
+                input_rate_khz=cfg.trigger.input_rate_khz,
+            )
+            written += plotting.save(fig, lay.plots / ("eff_vs_rate_tos" if tos else "eff_vs_rate"))
+        for n in names:
+            fig, ax = plotting.new_figure()
+            plotting.score_plot(
+                {c: (cv[f"{n}/test_{c}_score"], cv[f"{n}/test_{c}_weight"]) for c in ("signal", "background")},
+                {c: (cv[f"{n}/train_{c}_score"], cv[f"{n}/train_{c}_weight"]) for c in ("signal", "background")},
+                ks_pvalue=summary[n]["ks_pvalue"],
+                ax=ax,
+                xlabel=f"{n} response",
+            )
+            written += plotting.save(fig, lay.plots / f"scores_{n}")
+    return written
