@@ -35,8 +35,9 @@ The language
   4-vector helpers built on scikit-hep ``vector``.
 * Masking of jagged collections: ``Jet_pt[Jet_pt > 30]``. Integer subscripts
   and slices are not allowed: use ``leading(x, k)`` for the k-th object.
-* Attribute access only for the 4-vector properties in
-  ``VECTOR_PROPERTIES`` (``pt``, ``eta``, ``mass``, ...) of vector values.
+* Attribute access only for these properties of 4-vector values: ``pt``,
+  ``eta``, ``phi``, ``mass``, ``m``, ``px``, ``py``, ``pz``, ``E``,
+  ``energy``, ``p``, ``rapidity``, ``mt``, ``et``, ``theta``.
 
 Names are resolved in this order: aliases, the constants ``pi``, ``nan``,
 ``inf``, then branches of the input arrays.
@@ -85,8 +86,8 @@ from hepsel.exceptions import (
 
 __all__ = ["FUNCTIONS", "Expression", "evaluate"]
 
-#: Properties of 4-vector values that expressions may read as attributes.
-VECTOR_PROPERTIES: frozenset[str] = frozenset(
+# The 4-vector properties that expressions may read as attributes.
+_VECTOR_PROPERTIES: frozenset[str] = frozenset(
     {"pt", "eta", "phi", "mass", "m", "px", "py", "pz", "E", "energy", "p",
      "rapidity", "mt", "et", "theta"}
 )  # fmt: skip
@@ -356,10 +357,12 @@ def _vector_constructor(fields: tuple[str, ...], with_name: str) -> Callable[...
     def impl(site: _Site, *args: Any) -> Any:
         _vector_module()
         if all(_is_scalar(a) for a in args):
-            raise site.error("a vector needs at least one array argument, not only numbers")
+            msg = "a vector needs at least one array argument, not only numbers"
+            raise site.error(msg)
         for field, arg in zip(fields, args, strict=True):
             if isinstance(arg, ak.Array) and _is_record(arg):
-                raise site.error(f"argument {field!r} must be numbers, not records or vectors")
+                msg = f"argument {field!r} must be numbers, not records or vectors"
+                raise site.error(msg)
         # A literal mass such as 105.66 (or 0) is broadcast as float64, not int.
         arrays = ak.broadcast_arrays(*(float(a) if _is_scalar(a) else a for a in args))
         return ak.zip(dict(zip(fields, arrays, strict=True)), with_name=with_name)
@@ -675,17 +678,20 @@ class _Compiler:
     def compile_text(self, text: str) -> _Node:
         stripped = text.strip()
         if not stripped:
-            raise self.error("empty expression")
+            msg = "empty expression"
+            raise self.error(msg)
         try:
             tree = ast.parse(stripped, mode="eval")
         except SyntaxError as err:
             raise ExpressionError(self._syntax_message(stripped, err)) from None
         except (ValueError, RecursionError, MemoryError) as err:
-            raise self.error(f"cannot parse ({err})") from None
+            msg = f"cannot parse ({err})"
+            raise self.error(msg) from None
         try:
             return self.compile(tree.body)
         except RecursionError:
-            raise self.error("expression is nested too deeply") from None
+            msg = "expression is nested too deeply"
+            raise self.error(msg) from None
 
     def _syntax_message(self, text: str, err: SyntaxError) -> str:
         lines = text.splitlines() or [text]
@@ -711,9 +717,8 @@ class _Compiler:
             return result
         what = _FORBIDDEN_NODES.get(type(node), f"{type(node).__name__} construct")
         hint = _HINTS.get(type(node), "")
-        raise ExpressionError(
-            f"{what} {ast.unparse(node)!r} is not allowed {self.context()}{hint}"
-        )
+        msg = f"{what} {ast.unparse(node)!r} is not allowed {self.context()}{hint}"
+        raise ExpressionError(msg)
 
     # -- helpers ------------------------------------------------------------
 
@@ -730,7 +735,8 @@ class _Compiler:
         if isinstance(out, np.generic):
             out = out.item()
         if isinstance(out, complex):
-            raise self.error(f"constant {ast.unparse(node)!r} is a complex number")
+            msg = f"constant {ast.unparse(node)!r} is a complex number"
+            raise self.error(msg)
         return _Const(out)
 
     # -- leaves -------------------------------------------------------------
@@ -756,7 +762,8 @@ class _Compiler:
         if name in _CONSTANTS:
             return _Const(_CONSTANTS[name])
         if name in _FUNCTION_TABLE:
-            raise self.error(f"function {name!r} must be called, as in {name}(x)")
+            msg = f"function {name!r} must be called, as in {name}(x)"
+            raise self.error(msg)
         self.branches.add(name)
 
         def lookup(ctx: _Context) -> Any:
@@ -770,7 +777,8 @@ class _Compiler:
         chain = [n for n, _ in self._stack]
         if name in chain:
             cycle = " -> ".join([*chain[chain.index(name) :], name])
-            raise self.error(f"aliases refer to each other in a cycle: {cycle}")
+            msg = f"aliases refer to each other in a cycle: {cycle}"
+            raise self.error(msg)
         text = self.aliases[name]
         self._stack.append((name, text))
         try:
@@ -778,18 +786,19 @@ class _Compiler:
         finally:
             self._stack.pop()
         if isinstance(inner, _Const):
-            node: _Node = inner
-        else:
+            self._alias_nodes[name] = inner
+            return inner
 
-            def node(ctx: _Context) -> Any:
-                cache = ctx.cache
-                if name in cache:
-                    return cache[name]
-                value = cache[name] = inner(ctx)
-                return value
+        # An alias used several times in one expression is computed once per call.
+        def cached(ctx: _Context) -> Any:
+            cache = ctx.cache
+            if name in cache:
+                return cache[name]
+            value = cache[name] = inner(ctx)
+            return value
 
-        self._alias_nodes[name] = node
-        return node
+        self._alias_nodes[name] = cached
+        return cached
 
     # -- operators ----------------------------------------------------------
 
@@ -837,7 +846,8 @@ class _Compiler:
         ops = []
         for cmpop in node.ops:
             if type(cmpop) in _FORBIDDEN_CMPOPS:
-                raise self.error(f"operator {_FORBIDDEN_CMPOPS[type(cmpop)]!r} is not allowed")
+                msg = f"operator {_FORBIDDEN_CMPOPS[type(cmpop)]!r} is not allowed"
+                raise self.error(msg)
             ops.append(_CMPOPS[type(cmpop)])
         operands = [self.compile(node.left), *(self.compile(c) for c in node.comparators)]
         constants = _constant_values(operands)
@@ -862,7 +872,8 @@ class _Compiler:
             )
             raise self.error(msg)
         if not isinstance(node.func, ast.Name):
-            raise self.error(f"calling {ast.unparse(node.func)!r} is not allowed")
+            msg = f"calling {ast.unparse(node.func)!r} is not allowed"
+            raise self.error(msg)
         name = node.func.id
         func = _FUNCTION_TABLE.get(name)
         if func is None:
@@ -905,7 +916,8 @@ class _Compiler:
         allowed = {lit.name for lit in func.literals}
         for kw in node.keywords:
             if kw.arg is None:
-                raise self.error(f"keyword unpacking '**' in {ast.unparse(node)!r} is not allowed")
+                msg = f"keyword unpacking '**' in {ast.unparse(node)!r} is not allowed"
+                raise self.error(msg)
             if kw.arg not in allowed:
                 if allowed:
                     known = ", ".join(lit.name for lit in func.literals)
@@ -914,7 +926,8 @@ class _Compiler:
                     msg = f"{name}() takes no keyword arguments (got {kw.arg!r}); it is {func.signature}"
                 raise self.error(msg)
             if kw.arg in nodes:
-                raise self.error(f"{name}() got two values for argument {kw.arg!r}")
+                msg = f"{name}() got two values for argument {kw.arg!r}"
+                raise self.error(msg)
             nodes[kw.arg] = kw.value
         return {
             lit.name: self._literal(name, lit, nodes[lit.name]) if lit.name in nodes else lit.default
@@ -946,20 +959,21 @@ class _Compiler:
 
     def _unknown_function(self, name: str) -> UnknownFunctionError:
         close = difflib.get_close_matches(name, list(_FUNCTION_TABLE), n=3, cutoff=0.6)
-        suggestion = f"; did you mean {', '.join(close)}?" if close else ""
         available = ", ".join(sorted(_FUNCTION_TABLE))
         return UnknownFunctionError(
-            f"unknown function {name!r} {self.context()}{suggestion}; "
-            f"available functions: {available}"
+            f"unknown function {name!r} {self.context()}.{_did_you_mean(close)} "
+            f"Available functions: {available}."
         )
 
     def _compile_Subscript(self, node: ast.Subscript) -> _Node:
         index = node.slice
         source = ast.unparse(node)
         if isinstance(index, ast.Slice):
-            raise self.error(f"slice {source!r} is not allowed; mask with a condition, as in x[x > 0]")
+            msg = f"slice {source!r} is not allowed; mask with a condition, as in x[x > 0]"
+            raise self.error(msg)
         if isinstance(index, ast.Tuple):
-            raise self.error(f"multi-dimensional subscript {source!r} is not allowed")
+            msg = f"multi-dimensional subscript {source!r} is not allowed"
+            raise self.error(msg)
         value = self.compile(node.value)
         mask = self.compile(index)
         if isinstance(mask, _Const):
@@ -970,31 +984,34 @@ class _Compiler:
                     f"{mask.value}) for the object with that index in each event"
                 )
                 raise self.error(msg)
-            raise self.error(f"subscript {source!r} must be a per-object boolean mask such as x[x > 0]")
+            msg = f"subscript {source!r} must be a per-object boolean mask such as x[x > 0]"
+            raise self.error(msg)
         site = self._site(node)
 
         def subscript(ctx: _Context) -> Any:
             x = value(ctx)
             m = mask(ctx)
             if not _is_collection(x):
-                raise site.error(
+                msg = (
                     "masking selects objects within each event and needs a jagged "
                     "collection, but this value is flat (one per event), and masking it "
                     "would drop events; write where(cond, x, default) instead"
                 )
+                raise site.error(msg)
             if not (_is_collection(m) and _is_bool(m)):
-                raise site.error(
+                msg = (
                     "the subscript must be a per-object boolean mask with the same "
                     "structure, such as Jet_pt[Jet_pt > 30]"
                 )
+                raise site.error(msg)
             return x[m]
 
         return subscript
 
     def _compile_Attribute(self, node: ast.Attribute) -> _Node:
         attr = node.attr
-        if attr not in VECTOR_PROPERTIES:
-            allowed = ", ".join(sorted(VECTOR_PROPERTIES, key=str.lower))
+        if attr not in _VECTOR_PROPERTIES:
+            allowed = ", ".join(sorted(_VECTOR_PROPERTIES, key=str.lower))
             msg = (
                 f"attribute access '.{attr}' is not allowed {self.context()}; only vector "
                 f"properties may be read: {allowed}"
@@ -1006,13 +1023,23 @@ class _Compiler:
         def attribute(ctx: _Context) -> Any:
             v = value(ctx)
             if not _is_vector(v):
-                raise site.error(
+                msg = (
                     f"property '.{attr}' needs a vector value, built with "
                     "p4_ptetaphim(...), p4_xyzt(...) and the like"
                 )
+                raise site.error(msg)
             return getattr(v, attr)
 
         return attribute
+
+
+def _did_you_mean(close: list[str]) -> str:
+    if not close:
+        return ""
+    quoted = [repr(c) for c in close]
+    if len(quoted) == 1:
+        return f" Did you mean {quoted[0]}?"
+    return f" Did you mean {', '.join(quoted[:-1])} or {quoted[-1]}?"
 
 
 def _chain_compare(ops: list[Callable[[Any, Any], Any]], values: list[Any]) -> Any:
@@ -1152,13 +1179,13 @@ class Expression:
         for candidate in candidates:
             by_lower.setdefault(candidate.lower(), candidate)
         close = difflib.get_close_matches(name.lower(), list(by_lower), n=5, cutoff=0.6)
-        suggestion = f"; did you mean {', '.join(repr(by_lower[c]) for c in close)}?" if close else ""
+        suggestion = _did_you_mean([by_lower[c] for c in close])
         listed = ", ".join(available[:_MAX_LISTED_NAMES])
         if len(available) > _MAX_LISTED_NAMES:
             listed += f", ... ({len(available)} in total)"
         return BranchNotFoundError(
-            f"branch {name!r} not found for expression {self.text!r}{self._where_suffix()}"
-            f"{suggestion}; available: {listed or 'none'}"
+            f"branch {name!r} not found for expression {self.text!r}{self._where_suffix()}."
+            f"{suggestion} Available: {listed or 'none'}."
         )
 
     def __repr__(self) -> str:

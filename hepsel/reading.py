@@ -90,7 +90,7 @@ def check_branches(ttree: Any, needed: Mapping[str, Sequence[str]], *, path: str
 def is_jagged(ttree: Any, branches: Sequence[str]) -> bool:
     """Whether any of ``branches`` holds a variable-length collection."""
     for b in branches:
-        interp = ttree[b].interpretation
+        interp = getattr(ttree[b], "interpretation", None)  # RNTuple fields have none
         if not isinstance(interp, uproot.AsDtype):
             return True
     return False

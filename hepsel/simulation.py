@@ -168,6 +168,7 @@ EVENT_BRANCHES: dict[str, np.dtype[Any]] = {
 # --- physical constants (PDG, rounded as in PHYSICS.md) ---------------------
 C_MM_PER_PS = 0.299792458
 M_PI, M_K, M_P = 139.6, 493.7, 938.3
+M_PI0 = 135.0
 M_B0, M_BPLUS, M_BS, M_LB = 5279.7, 5279.3, 5366.9, 5619.6
 M_D0, M_DPLUS = 1864.8, 1869.7
 M_KS, M_LAMBDA = 497.6, 1115.7
@@ -197,6 +198,7 @@ _RATE_PROMPT = 1.3
 _RATE_PILEUP = 1.0  # per additional PV
 _RATE_GHOST = 0.2
 _RATE_D0 = 0.03
+_D0_PARTIAL_FRACTION = 0.7
 _RATE_DPLUS = 0.04
 _RATE_KS = 0.25
 _RATE_LAMBDA = 0.08
@@ -204,7 +206,7 @@ _RATE_B = 0.0019
 _SIGNAL_SIDE_COMBOS = 0.8
 _OTHER_B_PROBABILITY = 0.35
 _B_PT_SHAPE, _B_PT_SCALE = 2.0, 2500.0  # gamma, mean 5 GeV
-_D_PT_SHAPE, _D_PT_SCALE = 2.0, 1100.0
+_D_PT_SHAPE, _D_PT_SCALE = 2.0, 1300.0
 _V0_PT_SHAPE, _V0_PT_SCALE = 2.0, 500.0
 _GEN_ETA = (1.5, 5.5)
 _GENERIC_B_SPECIES = (
@@ -532,6 +534,11 @@ def _charm_d0(rng: np.random.Generator, evs: _Events) -> _Truth:
     pd = _hadrons(rng, n, _D_PT_SHAPE, _D_PT_SCALE)
     sv, _ = _decay_vertex(rng, pv, pd, M_D0, TAU_D0)
     pk, ppi = _two_body(rng, pd, M_D0, M_K, M_PI)
+    # most D0 decays leave neutrals unreconstructed: K- pi+ pi0 stands for them
+    pk3, ppi3, _ = _three_body(rng, pd, M_D0, M_K, M_PI, M_PI0)
+    partial = rng.random(n) < _D0_PARTIAL_FRACTION
+    pk = np.where(partial[:, None], pk3, pk)
+    ppi = np.where(partial[:, None], ppi3, ppi)
     sign = _random_sign(rng, n)
     cand = _Truth.build(ev, sv, sv.copy(), pk, ppi, -321 * sign, 211 * sign, MODE_CODES["charm_D0"])
     return cand.select(_in_acceptance(pk, ppi))
@@ -545,15 +552,47 @@ def _charm_dplus(rng: np.random.Generator, evs: _Events) -> _Truth:
     sv, _ = _decay_vertex(rng, pv, pd, M_DPLUS, TAU_DPLUS)
     pk, ppi1, ppi2 = _three_body(rng, pd, M_DPLUS, M_K, M_PI, M_PI)
     sign = _random_sign(rng, n)
-    tracks = np.stack([pk, ppi1, ppi2])
-    ids = np.stack([-321 * sign, 211 * sign, 211 * sign])
-    first, second = _random_pair(rng, n, 3)
-    rows = np.arange(n)
-    p1, p2 = tracks[first, rows], tracks[second, rows]
-    cand = _Truth.build(
-        ev, sv, sv.copy(), p1, p2, ids[first, rows], ids[second, rows], MODE_CODES["charm_Dplus"]
+    return _all_pairs(
+        ev,
+        np.stack([sv, sv, sv]),
+        np.stack([pk, ppi1, ppi2]),
+        np.stack([-321 * sign, 211 * sign, 211 * sign]),
+        MODE_CODES["charm_Dplus"],
     )
-    return cand.select(_in_acceptance(p1, p2))
+
+
+def _all_pairs(
+    ev: IntArray,
+    origins: FloatArray,
+    momenta: FloatArray,
+    ids: NDArray[np.int32],
+    mode: int,
+    b: tuple[FloatArray, FloatArray, FloatArray] | None = None,
+) -> _Truth:
+    """Every pair of the k tracks of each decay whose two tracks are in the acceptance.
+
+    ``origins`` and ``momenta`` have shape (k, n, 3), ``ids`` (k, n).
+    """
+    k = len(momenta)
+    accepted = np.stack([_in_acceptance(p) for p in momenta])
+    parts = []
+    for i in range(k):
+        for j in range(i + 1, k):
+            keep = accepted[i] & accepted[j]
+            parts.append(
+                _Truth.build(
+                    ev[keep],
+                    origins[i][keep],
+                    origins[j][keep],
+                    momenta[i][keep],
+                    momenta[j][keep],
+                    ids[i][keep],
+                    ids[j][keep],
+                    mode,
+                    b=None if b is None else (b[0][keep], b[1][keep], b[2][keep]),
+                )
+            )
+    return _Truth.concat(parts)
 
 
 def _random_pair(rng: np.random.Generator, n: int, k: int) -> tuple[IntArray, IntArray]:
@@ -644,26 +683,12 @@ def _three_body_var(
     return p1, p2, p3
 
 
-def _generic_b_candidates(
-    rng: np.random.Generator, ev: IntArray, pv: FloatArray
-) -> _Truth:
+def _generic_b_candidates(rng: np.random.Generator, ev: IntArray, pv: FloatArray) -> _Truth:
+    """All two-track pairs in the acceptance of generic b decays produced at ``pv`` (n, 3)."""
     dec = _generic_b(rng, pv)
-    n = len(ev)
-    first, second = _random_pair(rng, n, dec.ntracks)
-    rows = np.arange(n)
-    p1, p2 = dec.momenta[first, rows], dec.momenta[second, rows]
-    cand = _Truth.build(
-        ev,
-        dec.origins[first, rows],
-        dec.origins[second, rows],
-        p1,
-        p2,
-        dec.ids[first, rows],
-        dec.ids[second, rows],
-        MODE_CODES["b_generic"],
-        b=(dec.tau, dec.pt, dec.eta),
+    return _all_pairs(
+        ev, dec.origins, dec.momenta, dec.ids, MODE_CODES["b_generic"], b=(dec.tau, dec.pt, dec.eta)
     )
-    return cand.select(_in_acceptance(p1, p2))
 
 
 def _signal_decays(
@@ -1042,8 +1067,10 @@ def _minbias_block(
 ) -> tuple[_Truth, _Events, IntArray, FloatArray, IntArray]:
     evs = _make_events(rng, n, pileup)
     nb = rng.poisson(_RATE_B * evs.npv)
-    ev_b = _repeat_events(nb)
-    b = _generic_b_candidates(rng, ev_b, evs.pv_true[evs.pick_pv(rng, ev_b)])
+    # b quarks come in pairs: each b-bbar interaction gives two b hadrons
+    ev_b = np.repeat(_repeat_events(nb), 2)
+    pv_b = np.repeat(evs.pick_pv(rng, ev_b[::2]), 2)
+    b = _generic_b_candidates(rng, ev_b, evs.pv_true[pv_b])
     truth = _Truth.concat([*_underlying(rng, evs), b])
     ntracks = evs.base_tracks + rng.poisson(_B_EXTRA_TRACKS * nb)
     return truth, evs, ntracks, np.ones(n), np.zeros(n, dtype=np.int64)

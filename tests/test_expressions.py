@@ -122,7 +122,9 @@ def test_math_functions_flat_and_jagged(name):
         expected_flat = UFUNCS[name](values)
         expected_jagged = UFUNCS[name](jagged)
     np.testing.assert_array_equal(evaluate(f"{name}(v)", {"v": values}), expected_flat)
-    assert ak.to_list(evaluate(f"{name}(v)", {"v": jagged})) == ak.to_list(expected_jagged)
+    result = evaluate(f"{name}(v)", {"v": jagged})
+    assert ak.to_list(ak.num(result)) == ak.to_list(ak.num(expected_jagged))
+    np.testing.assert_array_equal(ak.flatten(result).to_numpy(), ak.flatten(expected_jagged).to_numpy())
 
 
 def test_every_function_is_documented():
@@ -131,8 +133,8 @@ def test_every_function_is_documented():
                  "p4_ptetaphim", "p4_ptetaphie", "p4_xyzt", "p4_xyzm", "p3_xyz",
                  "inv_mass", "delta_r", "delta_phi"):  # fmt: skip
         assert FUNCTIONS[name].startswith(f"{name}(")
-    with pytest.raises(TypeError):
-        FUNCTIONS["eval"] = "no"  # type: ignore[index]
+    with pytest.raises(TypeError, match="does not support item assignment"):
+        FUNCTIONS["eval"] = "no"
 
 
 def test_public_api():
@@ -151,8 +153,9 @@ def test_constant_expression_is_broadcast_per_event(flat):
 
 
 def test_log_of_zero_does_not_warn():
-    result = evaluate("log(x) + 1 / x", {"x": np.array([0.0, -1.0, 1.0])})
-    np.testing.assert_array_equal(result, [np.inf, np.nan, 1.0])
+    arrays = {"x": np.array([0.0, -1.0, 1.0])}
+    np.testing.assert_array_equal(evaluate("log(x)", arrays), [-np.inf, np.nan, 0.0])
+    np.testing.assert_array_equal(evaluate("1 / x", arrays), [np.inf, -1.0, 1.0])
 
 
 def test_awkward_record_array_input(events):
@@ -303,7 +306,8 @@ def test_delta_r_and_delta_phi(events):
 
 def test_vector_properties_and_constructors(events):
     mu_pt = evaluate("mu.pt", events, aliases=MUON_ALIASES)
-    assert ak.to_list(mu_pt) == pytest.approx(ak.to_list(events["Muon_pt"]))
+    assert ak.to_list(ak.num(mu_pt)) == ak.to_list(ak.num(events["Muon_pt"]))
+    np.testing.assert_allclose(ak.flatten(mu_pt), ak.flatten(events["Muon_pt"]), rtol=1e-12)
     px = evaluate("leading(mu).px", events, aliases=MUON_ALIASES)
     expected_px = _per_event(events["Muon_pt"], lambda v: v[0] if v else math.nan) * np.cos(
         _per_event(events["Muon_phi"], lambda v: v[0] if v else math.nan)
@@ -386,7 +390,7 @@ def test_repr_and_pickle(flat):
 FORBIDDEN = {
     "import": ("__import__('os')", UnknownFunctionError, r"unknown function '__import__'"),
     "open": ("open('/etc/passwd')", UnknownFunctionError, r"unknown function 'open'"),
-    "eval": ("eval('1')", UnknownFunctionError, r"available functions: abs, all"),
+    "eval": ("eval('1')", UnknownFunctionError, r"Available functions: abs, all"),
     "dunder-attribute": ("x.__class__", ExpressionError,
                          r"attribute access '\.__class__' is not allowed in expression 'x\.__class__'"),
     "nested-attribute": ("(x + 1).__class__.__bases__", ExpressionError, r"attribute access '\.__bases__'"),
@@ -410,7 +414,7 @@ FORBIDDEN = {
     "dict": ("{'a': x}", ExpressionError, r"dict literal"),
     "statement": ("import os", ExpressionError, r"invalid syntax"),
     "huge-power": ("x * 9 ** 9 ** 9", ExpressionError, r"cannot compute constant '9 \*\* 9 \*\* 9'"),
-    "division-by-zero": ("x / (1 - 1)", ExpressionError, r"cannot compute constant"),
+    "division-by-zero": ("x * (1 // (1 - 1))", ExpressionError, r"cannot compute constant '1 // \(1 - 1\)' \(ZeroDivisionError"),
     "complex": ("x * 1j", ExpressionError, r"complex constant"),
     "function-not-called": ("sum + 1", ExpressionError, r"function 'sum' must be called"),
     "empty": ("   ", ExpressionError, r"empty expression"),
@@ -427,8 +431,8 @@ KEYWORD_MISUSE = {
     "no-keywords": ("sqrt(x, base=2)", r"sqrt\(\) takes no keyword arguments \(got 'base'\)"),
     "unknown-keyword": ("leading(x, n=1)", r"leading\(\) has no keyword argument 'n' \(it takes k, default\)"),
     "negative-k": ("leading(x, k=-1)", r"argument 'k' of leading\(\) must be a literal non-negative integer"),
-    "float-k": ("leading(x, 1.5)", r"argument 'k' of leading\(\) must be a literal non-negative integer, got '1.5'"),
-    "branch-k": ("leading(x, k=n)", r"must be a literal non-negative integer, got 'n'"),
+    "float-k": ("leading(x, 1.5)", r"argument 'k' of leading\(\) must be a literal non-negative integer such as 0 or 1, got '1.5'"),
+    "branch-k": ("leading(x, k=n)", r"must be a literal non-negative integer such as 0 or 1, got 'n'"),
     "bool-k": ("leading(x, True)", r"must be a literal non-negative integer"),
     "default-branch": ("leading(x, 0, y)", r"argument 'default' of leading\(\) must be a literal number"),
     "twice": ("leading(x, 1, k=2)", r"leading\(\) got two values for argument 'k'"),
@@ -452,7 +456,7 @@ def test_literal_arguments_may_be_constant_expressions(events):
 
 
 def test_unknown_function_suggests_close_match():
-    with pytest.raises(UnknownFunctionError, match=r"unknown function 'sqroot' .*did you mean sqrt\?"):
+    with pytest.raises(UnknownFunctionError, match=r"unknown function 'sqroot' in expression 'sqroot\(x\)'\. Did you mean 'sqrt' or 'sort'\? Available functions: abs, all"):
         Expression("sqroot(x)")
 
 
@@ -463,10 +467,10 @@ def test_syntax_error_shows_position_and_location():
 
 
 def test_unknown_branch_suggests_close_match(flat):
-    with pytest.raises(BranchNotFoundError, match=r"branch 'B_PTT' not found for expression 'B_PTT > 1'; did you mean 'B_PT'") as info:
+    with pytest.raises(BranchNotFoundError, match=r"branch 'B_PTT' not found for expression 'B_PTT > 1'\. Did you mean 'B_PT'( or 'B_ETA')?\? Available: B_ETA, B_PT, ") as info:
         evaluate("B_PTT > 1", flat)
     assert isinstance(info.value, KeyError)
-    with pytest.raises(BranchNotFoundError, match=r"did you mean 'B_PT'"):
+    with pytest.raises(BranchNotFoundError, match=r"Did you mean 'B_PT'"):
         evaluate("b_pt", ak.zip(flat, depth_limit=1))
 
 
@@ -477,7 +481,7 @@ RUNTIME_ERRORS = {
     "mask-flat": ("MET_pt[MET_pt > 1]", r"masking it would drop events; write where\(cond, x, default\)"),
     "mask-per-event": ("Jet_pt[MET_pt > 1]", r"per-object boolean mask"),
     "mask-numbers": ("Jet_pt[Jet_eta]", r"per-object boolean mask"),
-    "property-of-number": ("Jet_pt.pt", r"property '\.pt' needs a vector value; at 'Jet_pt.pt'"),
+    "property-of-number": ("Jet_pt.pt", r"property '\.pt' needs a vector value, built with p4_ptetaphim.*; at 'Jet_pt\.pt'"),
     "inv-mass-numbers": ("inv_mass(Jet_pt, Jet_eta)", r"inv_mass\(\) needs vector arguments"),
     "vector-default": ("leading(mu, 0, 0)", r"takes no default"),
     "sum-vectors": ("sum(mu)", r"sum\(\) needs numbers, not vectors"),
@@ -500,6 +504,6 @@ def test_integer_subscript_points_to_leading():
 
 def test_bad_argument_types():
     with pytest.raises(TypeError, match="an expression must be a string"):
-        Expression(["x"])  # type: ignore[arg-type]
+        Expression(["x"])
     with pytest.raises(TypeError, match="arrays must be a mapping"):
-        evaluate("x", [np.ones(2)])  # type: ignore[arg-type]
+        evaluate("x", [np.ones(2)])

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hepsel.config import load_config
+from hepsel.exceptions import ConfigError
+
+from .conftest import tiny_config, write_config
+
+
+def test_default_analysis_loads(repo: Path) -> None:
+    cfg = load_config(repo / "analyses" / "topo2body", base_dir=repo)
+    assert cfg.name == "topo2body"
+    assert cfg.output_dir == repo / "results" / "topo2body"
+    assert cfg.signal_sample == "signal"
+    assert cfg.minbias_sample == "minbias"
+    assert "bdt" in cfg.models
+    assert cfg.folds.k >= 2
+    assert len(cfg.sample_files("minbias")) == cfg.samples["minbias"].generate.files
+
+
+def test_defaults_live_in_schema(tmp_path: Path) -> None:
+    cfg = load_config(write_config(tmp_path, tiny_config("data")))
+    assert cfg.reading.non_finite == "fail"
+    assert cfg.training.negative_weights == "keep"
+    assert cfg.candidates.mode == "all"
+    assert cfg.evaluation.bkg_effs == [0.01, 0.1, 0.3]
+
+
+def test_unknown_key_names_file_and_key_with_suggestion(tmp_path: Path) -> None:
+    raw = tiny_config("data")
+    raw["folds"] = {"kk": 3}
+    p = write_config(tmp_path, raw)
+    with pytest.raises(ConfigError, match=r"folds\.kk: unknown key \(did you mean 'k'\?\)") as err:
+        load_config(p)
+    assert str(p) in str(err.value)
+
+
+def test_wrong_type_and_missing_key(tmp_path: Path) -> None:
+    raw = tiny_config("data")
+    raw["folds"] = {"k": "five"}
+    del raw["features"]
+    with pytest.raises(ConfigError, match=r"folds\.k") as err:
+        load_config(write_config(tmp_path, raw))
+    assert "features" in str(err.value)
+
+
+def test_needs_signal_and_background(tmp_path: Path) -> None:
+    raw = tiny_config("data")
+    raw["samples"]["minbias"]["label"] = 1
+    with pytest.raises(ConfigError, match="one signal .* and one background"):
+        load_config(write_config(tmp_path, raw))
+
+
+def test_missing_and_invalid_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_glob_without_match_is_an_error(tmp_path: Path) -> None:
+    raw = tiny_config("data")
+    raw["samples"]["minbias"] = {"files": ["nowhere/*.root"], "label": 0}
+    cfg = load_config(write_config(tmp_path, raw), base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"samples\.minbias\.files: pattern 'nowhere/\*\.root' matches no file"):
+        cfg.sample_files("minbias")

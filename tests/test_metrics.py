@@ -1,0 +1,502 @@
+"""Tests of hepsel.metrics against scikit-learn, scipy and brute-force definitions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn.metrics import roc_auc_score
+from sklearn.metrics import roc_curve as sk_roc_curve
+
+from hepsel import metrics
+
+# --------------------------------------------------------------------------
+# samples
+# --------------------------------------------------------------------------
+
+
+def _sample(kind: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Labels, scores and weights of a named test sample."""
+    rng = np.random.default_rng(seed)
+    n = 20_000 if kind.startswith("large") else 500
+    y = rng.random(n) < 0.4
+    score = rng.normal(loc=np.where(y, 0.8, 0.0))
+    weight = None
+    if kind.endswith("weighted"):
+        weight = rng.lognormal(sigma=0.5, size=n)
+    if "ties" in kind:
+        score = np.round(score, 1)
+    if "float32" in kind:
+        # Negative, positive and signed zeros exercise the packed-key sort.
+        score = score.astype(np.float32)
+        score[:5] = [0.0, -0.0, 0.0, -0.0, 0.0]
+    if "int" in kind:
+        score = np.round(score * 3).astype(np.int64)
+    return y, score, weight
+
+
+SAMPLES = [
+    "unweighted",
+    "weighted",
+    "ties-unweighted",
+    "ties-weighted",
+    "large-float32-unweighted",
+    "large-float32-weighted",
+    "large-ties-weighted",
+    "large-float64-weighted",
+    "int-weighted",
+]
+
+
+@pytest.fixture(params=SAMPLES, ids=SAMPLES)
+def sample(request: pytest.FixtureRequest) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    return _sample(request.param)
+
+
+def _brute_force_auc(y: np.ndarray, s: np.ndarray, w: np.ndarray) -> float:
+    sig, bkg = s[y], s[~y]
+    ws, wb = w[y], w[~y]
+    above = (sig[:, None] > bkg[None, :]) + 0.5 * (sig[:, None] == bkg[None, :])
+    return float(ws @ above @ wb / (ws.sum() * wb.sum()))
+
+
+# --------------------------------------------------------------------------
+# ROC curve and AUC
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("drop_intermediate", [False, True], ids=["all-points", "dropped"])
+def test_roc_curve_matches_sklearn(sample, drop_intermediate: bool) -> None:
+    y, score, weight = sample
+    ours = metrics.roc_curve(y, score, weight, drop_intermediate=drop_intermediate)
+    ref = sk_roc_curve(y, score, sample_weight=weight, drop_intermediate=drop_intermediate)
+    for got, want in zip(ours, ref, strict=True):
+        assert got.shape == want.shape
+    np.testing.assert_allclose(ours[0], ref[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ours[1], ref[1], rtol=0, atol=1e-12)
+    assert ours[2][0] == np.inf
+    np.testing.assert_array_equal(ours[2], ref[2])
+
+
+def test_roc_auc_matches_sklearn(sample) -> None:
+    y, score, weight = sample
+    assert metrics.roc_auc(y, score, weight) == pytest.approx(
+        roc_auc_score(y, score, sample_weight=weight), abs=1e-9
+    )
+
+
+def test_roc_gives_curve_and_auc_of_the_separate_functions(sample) -> None:
+    y, score, weight = sample
+    result = metrics.roc(y, score, weight)
+    curve = metrics.roc_curve(y, score, weight)
+    np.testing.assert_array_equal(result.bkg_eff, curve[0])
+    np.testing.assert_array_equal(result.sig_eff, curve[1])
+    np.testing.assert_array_equal(result.thresholds, curve[2])
+    assert result.auc == metrics.roc_auc(y, score, weight)
+
+
+def test_zero_weight_candidates_are_ignored_like_sklearn() -> None:
+    y, score, weight = _sample("weighted")
+    weight = weight.copy()
+    weight[::7] = 0.0
+    ours = metrics.roc_curve(y, score, weight)
+    ref = sk_roc_curve(y, score, sample_weight=weight, drop_intermediate=False)
+    assert ours[0].shape == ref[0].shape
+    np.testing.assert_allclose(ours[1], ref[1], atol=1e-12)
+    assert metrics.roc_auc(y, score, weight) == pytest.approx(
+        roc_auc_score(y, score, sample_weight=weight), abs=1e-9
+    )
+
+
+def test_efficiency_is_weighted_fraction_above_each_threshold() -> None:
+    y, score, weight = _sample("ties-weighted")
+    bkg_eff, sig_eff, thresholds = metrics.roc_curve(y, score, weight)
+    for i in (1, 5, len(thresholds) // 2, len(thresholds) - 1):
+        passed = score >= thresholds[i]
+        assert sig_eff[i] == pytest.approx(weight[y & passed].sum() / weight[y].sum(), abs=1e-12)
+        assert bkg_eff[i] == pytest.approx(weight[~y & passed].sum() / weight[~y].sum(), abs=1e-12)
+
+
+def test_bool_and_integer_labels_agree() -> None:
+    y, score, weight = _sample("weighted")
+    assert metrics.roc_auc(y.astype(int), score, weight) == metrics.roc_auc(y, score, weight)
+    assert metrics.roc_auc(y.astype(float), score, weight) == metrics.roc_auc(y, score, weight)
+
+
+# --------------------------------------------------------------------------
+# negative weights
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def negative_weight_sample() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    n = 80
+    y = rng.random(n) < 0.5
+    score = np.round(rng.normal(loc=np.where(y, 0.5, 0.0)), 1)
+    weight = rng.normal(loc=0.6, scale=1.0, size=n)
+    assert (weight < 0).any()
+    assert weight[y].sum() > 0
+    assert weight[~y].sum() > 0
+    return y, score, weight
+
+
+def test_negative_weight_auc_is_pairwise_mann_whitney(negative_weight_sample) -> None:
+    y, score, weight = negative_weight_sample
+    auc = metrics.roc_auc(y, score, weight)
+    assert np.isfinite(auc)
+    assert auc == pytest.approx(_brute_force_auc(y, score, weight), abs=1e-12)
+
+
+def test_negative_weight_roc_keeps_true_values_and_monotone_envelope(
+    negative_weight_sample,
+) -> None:
+    y, score, weight = negative_weight_sample
+    bkg_eff, sig_eff, thresholds = metrics.roc_curve(y, score, weight)
+    for i in range(1, len(thresholds)):
+        passed = score >= thresholds[i]
+        assert sig_eff[i] == pytest.approx(weight[y & passed].sum() / weight[y].sum(), abs=1e-12)
+    assert (np.diff(sig_eff) < 0).any() or (np.diff(bkg_eff) < 0).any()
+
+    env = metrics.roc(y, score, weight, monotone=True)
+    np.testing.assert_array_equal(env.sig_eff, np.maximum.accumulate(sig_eff))
+    np.testing.assert_array_equal(env.bkg_eff, np.maximum.accumulate(bkg_eff))
+    assert env.auc == metrics.roc_auc(y, score, weight)
+
+
+def test_brute_force_auc_agrees_for_positive_weights() -> None:
+    y, score, weight = _sample("ties-weighted")
+    assert metrics.roc_auc(y, score, weight) == pytest.approx(
+        _brute_force_auc(y, score, weight), abs=1e-12
+    )
+
+
+# --------------------------------------------------------------------------
+# errors
+# --------------------------------------------------------------------------
+
+
+def test_single_class_raises() -> None:
+    with pytest.raises(ValueError, match="background class"):
+        metrics.roc_auc([1, 1, 1], [0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="signal class"):
+        metrics.roc_curve([0, 0, 0], [0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="signal class"):
+        metrics.roc_auc([0, 1, 1], [0.1, 0.2, 0.3], [1.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"y_true": [0, 1], "score": [0.1, 0.2, 0.3]}, "y_true has 2 entries"),
+        ({"y_true": [0, 1, 1], "score": [0.1, 0.2, 0.3], "sample_weight": [1.0]}, "sample_weight"),
+        ({"y_true": [0, 2, 1], "score": [0.1, 0.2, 0.3]}, "y_true must hold only"),
+        ({"y_true": [0, 1, 1], "score": [0.1, np.nan, 0.3]}, "score holds NaN"),
+        ({"y_true": [[0, 1]], "score": [[0.1, 0.2]]}, "score must be one-dimensional"),
+        ({"y_true": [], "score": []}, "score is empty"),
+    ],
+    ids=["short-labels", "short-weights", "bad-label", "nan-score", "2d", "empty"],
+)
+def test_bad_inputs_raise(kwargs, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        metrics.roc_curve(**kwargs)
+
+
+# --------------------------------------------------------------------------
+# bootstrap
+# --------------------------------------------------------------------------
+
+
+def test_bootstrap_is_reproducible_with_a_seed() -> None:
+    y, score, weight = _sample("weighted")
+    auc, std, replicas = metrics.roc_auc_bootstrap(y, score, weight, n_bootstrap=50, random_state=7)
+    auc2, std2, replicas2 = metrics.roc_auc_bootstrap(
+        y, score, weight, n_bootstrap=50, random_state=7
+    )
+    assert auc == metrics.roc_auc(y, score, weight)
+    np.testing.assert_array_equal(replicas, replicas2)
+    assert std == std2 == pytest.approx(np.std(replicas, ddof=1))
+    _, _, other = metrics.roc_auc_bootstrap(y, score, weight, n_bootstrap=50, random_state=8)
+    assert not np.array_equal(replicas, other)
+
+
+def test_bootstrap_std_matches_spread_over_independent_samples() -> None:
+    rng = np.random.default_rng(11)
+    n = 1000
+
+    def draw() -> tuple[np.ndarray, np.ndarray]:
+        y = rng.random(n) < 0.5
+        return y, rng.normal(loc=np.where(y, 1.0, 0.0))
+
+    spread = np.std([metrics.roc_auc(*draw()) for _ in range(300)], ddof=1)
+    _, std, replicas = metrics.roc_auc_bootstrap(*draw(), n_bootstrap=300, random_state=1)
+    assert replicas.shape == (300,)
+    # Both estimate the same standard error from 300 values each (~4% precision).
+    assert std == pytest.approx(spread, rel=0.25)
+
+
+def test_bootstrap_rejects_too_few_replicas() -> None:
+    y, score, _ = _sample("unweighted")
+    with pytest.raises(ValueError, match="n_bootstrap"):
+        metrics.roc_auc_bootstrap(y, score, n_bootstrap=1)
+
+
+# --------------------------------------------------------------------------
+# working points
+# --------------------------------------------------------------------------
+
+
+def test_signal_efficiency_at_background_efficiency_gaussian() -> None:
+    rng = np.random.default_rng(5)
+    n_sig = n_bkg = 200_000
+    shift = 1.5
+    score = np.concatenate((rng.normal(shift, 1.0, n_sig), rng.normal(0.0, 1.0, n_bkg)))
+    y = np.concatenate((np.ones(n_sig, bool), np.zeros(n_bkg, bool)))
+    targets = np.array([0.01, 0.1, 0.5])
+    got = metrics.efficiency_at_background_efficiency(y, score, bkg_eff=targets)
+
+    cut = stats.norm.isf(targets)
+    expected = stats.norm.sf(cut - shift)
+    # Binomial spread of the signal efficiency plus the effect of the
+    # background efficiency's spread through the local ROC slope.
+    slope = stats.norm.pdf(cut - shift) / stats.norm.pdf(cut)
+    sigma = np.sqrt(
+        expected * (1 - expected) / n_sig + slope**2 * targets * (1 - targets) / n_bkg
+    )
+    assert np.all(np.abs(got - expected) < 5 * sigma)
+
+
+def test_signal_efficiency_at_background_efficiency_follows_the_curve() -> None:
+    y, score, weight = _sample("ties-weighted")
+    bkg_eff, sig_eff, _ = metrics.roc_curve(y, score, weight)
+    # On a point of the curve: the highest signal efficiency at that background efficiency.
+    for i in (3, 10, len(bkg_eff) - 2):
+        at = metrics.efficiency_at_background_efficiency(y, score, weight, bkg_eff=bkg_eff[i])
+        assert isinstance(at, float)
+        assert at == pytest.approx(sig_eff[bkg_eff == bkg_eff[i]].max(), abs=1e-12)
+    # Between points: on the straight segment joining them.
+    i = int(np.flatnonzero(np.diff(bkg_eff) > 0)[5])
+    mid = 0.5 * (bkg_eff[i] + bkg_eff[i + 1])
+    want = 0.5 * (sig_eff[i] + sig_eff[i + 1])
+    got = metrics.efficiency_at_background_efficiency(y, score, weight, bkg_eff=[mid, 0.0, 1.0])
+    np.testing.assert_allclose(got, [want, sig_eff[bkg_eff == 0].max(), 1.0], atol=1e-12)
+
+
+def test_threshold_at_background_efficiency_brackets_the_target() -> None:
+    y, score, weight = _sample("ties-weighted")
+    _, _, thresholds = metrics.roc_curve(y, score, weight)
+    bkg, w_bkg = score[~y], weight[~y]
+    for target in (0.0, 0.05, 0.2, 0.7):
+        thr = metrics.threshold_at_background_efficiency(y, score, weight, bkg_eff=target)
+        assert metrics.efficiency(bkg, thr, w_bkg) <= target + 1e-12
+        lower = thresholds[thresholds < thr]
+        if lower.size:
+            assert metrics.efficiency(bkg, lower.max(), w_bkg) > target
+    assert metrics.threshold_at_background_efficiency(y, score, weight, bkg_eff=0.0) > bkg.max()
+    arr = metrics.threshold_at_background_efficiency(y, score, weight, bkg_eff=[0.1, 0.2])
+    assert isinstance(arr, np.ndarray)
+    assert arr.shape == (2,)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, [0.1, 2.0]])
+def test_working_point_rejects_out_of_range_targets(bad) -> None:
+    y, score, _ = _sample("unweighted")
+    with pytest.raises(ValueError, match=r"bkg_eff must lie in \[0, 1\]"):
+        metrics.efficiency_at_background_efficiency(y, score, bkg_eff=bad)
+
+
+def test_working_point_needs_a_target() -> None:
+    y, score, _ = _sample("unweighted")
+    with pytest.raises(TypeError, match="bkg_eff is required"):
+        metrics.threshold_at_background_efficiency(y, score)
+
+
+def test_efficiency_scalar_and_array_thresholds() -> None:
+    rng = np.random.default_rng(2)
+    score = np.round(rng.random(300), 2)
+    weight = rng.random(300)
+    thresholds = np.array([-1.0, 0.0, 0.25, 0.5, 0.99, 2.0])
+    arr = metrics.efficiency(score, thresholds, weight)
+    for t, got in zip(thresholds, arr, strict=True):
+        want = weight[score >= t].sum() / weight.sum()
+        assert got == pytest.approx(want, abs=1e-12)
+        assert metrics.efficiency(score, t, weight) == pytest.approx(want, abs=1e-12)
+    assert metrics.efficiency(score, 0.5) == np.mean(score >= 0.5)
+    with pytest.raises(ValueError, match="sums to zero"):
+        metrics.efficiency([1.0, 2.0], 1.5, [1.0, -1.0])
+
+
+# --------------------------------------------------------------------------
+# Kolmogorov-Smirnov
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("n_a", "n_b", "shift", "decimals"),
+    [(200, 300, 0.0, None), (1000, 700, 0.2, None), (500, 500, 0.1, 1), (50, 4000, 0.5, 2)],
+    ids=["same", "shifted", "ties", "unequal-sizes"],
+)
+def test_ks_unweighted_matches_scipy(n_a: int, n_b: int, shift: float, decimals) -> None:
+    rng = np.random.default_rng(n_a + n_b)
+    a = rng.normal(size=n_a)
+    b = rng.normal(shift, size=n_b)
+    if decimals is not None:
+        a, b = np.round(a, decimals), np.round(b, decimals)
+    statistic, pvalue = metrics.ks_2samp_weighted(a, b)
+    ref = stats.ks_2samp(a, b, method="asymp")
+    assert statistic == ref.statistic
+    assert pvalue == pytest.approx(ref.pvalue, abs=1e-6)
+    assert statistic == stats.ks_2samp(a, b).statistic
+
+
+def test_ks_integer_weights_equal_repeated_samples() -> None:
+    rng = np.random.default_rng(4)
+    a = np.round(rng.normal(size=150), 1)
+    b = rng.normal(0.3, size=120)
+    wa = rng.integers(1, 4, size=a.size)
+    wb = rng.integers(1, 4, size=b.size)
+    statistic, _ = metrics.ks_2samp_weighted(a, b, wa, wb)
+    ref = stats.ks_2samp(np.repeat(a, wa), np.repeat(b, wb))
+    assert statistic == pytest.approx(ref.statistic, abs=1e-12)
+
+
+def test_ks_weighted_pvalue_uses_effective_sizes() -> None:
+    rng = np.random.default_rng(6)
+    a, b = rng.normal(size=400), rng.normal(0.1, size=300)
+    wa, wb = rng.lognormal(size=400), rng.lognormal(size=300)
+    statistic, pvalue = metrics.ks_2samp_weighted(a, b, wa, wb)
+    n_a = wa.sum() ** 2 / (wa**2).sum()
+    n_b = wb.sum() ** 2 / (wb**2).sum()
+    want = stats.kstwo.sf(statistic, np.round(n_a * n_b / (n_a + n_b)))
+    assert pvalue == pytest.approx(want, rel=1e-12)
+
+
+def test_ks_rejects_mismatched_weights() -> None:
+    with pytest.raises(ValueError, match="a_weight has 2 entries"):
+        metrics.ks_2samp_weighted([1.0, 2.0, 3.0], [1.0], a_weight=[1.0, 1.0])
+
+
+# --------------------------------------------------------------------------
+# separation and distance correlation
+# --------------------------------------------------------------------------
+
+
+def test_separation_limits_and_formula() -> None:
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=2000)
+    assert metrics.separation(x, x) == pytest.approx(0.0, abs=1e-15)
+    assert metrics.separation(x, x + 100.0, bins=50) == pytest.approx(1.0, abs=1e-15)
+
+    s, b = rng.normal(1.0, size=3000), rng.normal(size=2000)
+    ws, wb = rng.random(3000), rng.random(2000)
+    hs, edges = np.histogram(s, bins=40, range=(-3, 4), weights=ws)
+    hb, _ = np.histogram(b, bins=edges, weights=wb)
+    hs, hb = hs / hs.sum(), hb / hb.sum()
+    filled = hs + hb > 0
+    want = 0.5 * np.sum((hs - hb)[filled] ** 2 / (hs + hb)[filled])
+    got = metrics.separation(s, b, ws, wb, bins=40, range=(-3, 4))
+    assert got == pytest.approx(want, rel=1e-12)
+    assert 0.0 < got < 1.0
+
+
+def _reference_dcor(x: np.ndarray, y: np.ndarray) -> float:
+    """Textbook V-statistic distance correlation with full double centring."""
+    x = x.reshape(len(x), -1)
+    y = y.reshape(len(y), -1)
+    a = np.linalg.norm(x[:, None, :] - x[None, :, :], axis=-1)
+    b = np.linalg.norm(y[:, None, :] - y[None, :, :], axis=-1)
+    big_a = a - a.mean(axis=0) - a.mean(axis=1)[:, None] + a.mean()
+    big_b = b - b.mean(axis=0) - b.mean(axis=1)[:, None] + b.mean()
+    dcov2 = (big_a * big_b).mean()
+    return float(np.sqrt(dcov2 / np.sqrt((big_a**2).mean() * (big_b**2).mean())))
+
+
+def test_distance_correlation_matches_reference() -> None:
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=300)
+    y = np.sin(2 * x) + 0.5 * rng.normal(size=300)
+    assert metrics.distance_correlation(x, y) == pytest.approx(_reference_dcor(x, y), rel=1e-10)
+    x2 = rng.normal(size=(300, 3))
+    y2 = x2[:, 0] ** 2 + rng.normal(size=300)
+    assert metrics.distance_correlation(x2, y2) == pytest.approx(
+        _reference_dcor(x2, y2), rel=1e-10
+    )
+
+
+def test_distance_correlation_detects_dependence() -> None:
+    rng = np.random.default_rng(10)
+    x = rng.uniform(-1, 1, size=3000)
+    independent = metrics.distance_correlation(x, rng.uniform(-1, 1, size=3000))
+    squared = metrics.distance_correlation(x, x**2)
+    assert independent < 0.06
+    assert squared > 0.3
+    assert np.corrcoef(x, x**2)[0, 1] == pytest.approx(0.0, abs=0.05)
+    assert metrics.distance_correlation(x, 3 * x + 1) == pytest.approx(1.0, abs=1e-12)
+    assert metrics.distance_correlation(x, np.ones_like(x)) == 0.0
+
+
+def test_distance_correlation_subsample_is_seeded() -> None:
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=1500)
+    y = x + rng.normal(size=1500)
+    first = metrics.distance_correlation(x, y, max_events=400, random_state=3)
+    again = metrics.distance_correlation(x, y, max_events=400, random_state=3)
+    assert first == again
+    pick = np.random.default_rng(3).choice(1500, size=400, replace=False)
+    assert first == pytest.approx(_reference_dcor(x[pick], y[pick]), rel=1e-10)
+    with pytest.raises(ValueError, match="x has 1500 entries but y has 10"):
+        metrics.distance_correlation(x, y[:10])
+
+
+# --------------------------------------------------------------------------
+# figures of merit
+# --------------------------------------------------------------------------
+
+
+def test_significance_curve() -> None:
+    sig_eff = np.array([0.0, 0.2, 0.5, 1.0])
+    bkg_eff = np.array([0.0, 0.01, 0.1, 1.0])
+    got = metrics.significance_curve(sig_eff, bkg_eff, n_signal=50.0, n_background=1e4)
+    s, b = 50.0 * sig_eff[1:], 1e4 * bkg_eff[1:]
+    np.testing.assert_allclose(got[1:], s / np.sqrt(s + b), rtol=1e-15)
+    assert got[0] == 0.0
+
+
+def test_punzi_curve() -> None:
+    sig_eff = np.array([0.0, 0.3, 0.9])
+    bkg_eff = np.array([0.0, 0.04, 0.5])
+    got = metrics.punzi_curve(sig_eff, bkg_eff, n_background=400.0, sigma=3.0)
+    np.testing.assert_allclose(got, sig_eff / (1.5 + np.sqrt(400.0 * bkg_eff)), rtol=1e-15)
+    np.testing.assert_allclose(
+        metrics.punzi_curve(sig_eff, bkg_eff, n_background=400.0),
+        sig_eff / (2.5 + np.sqrt(400.0 * bkg_eff)),
+    )
+
+
+def test_figures_of_merit_check_shapes() -> None:
+    with pytest.raises(ValueError, match="sig_eff has shape"):
+        metrics.punzi_curve([0.1, 0.2], [0.1], n_background=1.0)
+    with pytest.raises(ValueError, match="sig_eff has shape"):
+        metrics.significance_curve([0.1, 0.2], [0.1], n_signal=1.0, n_background=1.0)
+
+
+def test_public_api() -> None:
+    assert sorted(metrics.__all__) == sorted(
+        [
+            "Roc",
+            "distance_correlation",
+            "efficiency",
+            "efficiency_at_background_efficiency",
+            "ks_2samp_weighted",
+            "punzi_curve",
+            "roc",
+            "roc_auc",
+            "roc_auc_bootstrap",
+            "roc_curve",
+            "separation",
+            "significance_curve",
+            "threshold_at_background_efficiency",
+        ]
+    )
+    for name in metrics.__all__:
+        assert hasattr(metrics, name)
