@@ -24,6 +24,7 @@ Mann-Whitney statistic and stays finite.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -663,8 +664,10 @@ def ks_2samp_weighted(
     ``F(x) = sum(w[v <= x]) / sum(w)``. The two-sided p-value uses the
     Kolmogorov distribution of :func:`scipy.stats.ks_2samp` with
     ``method="asymp"``, ``kstwo.sf(D, round(n_a n_b / (n_a + n_b)))``, where
-    ``n = (sum w)^2 / sum w^2`` is the effective sample size. With unit
-    weights both numbers equal scipy's.
+    ``n = (sum w)^2 / sum w^2`` is the effective sample size. Without
+    weights, ``D`` is the correctly rounded ratio of integers that scipy's
+    exact method reports (scipy's asymptotic method may differ from it in the
+    last bit), and the p-value is scipy's asymptotic one.
 
     Parameters
     ----------
@@ -691,10 +694,17 @@ def ks_2samp_weighted(
     sa, cdf_a, n_a = _weighted_ecdf(xa.astype(np.float64, copy=False), wa, "a_weight")
     sb, cdf_b, n_b = _weighted_ecdf(xb.astype(np.float64, copy=False), wb, "b_weight")
     points = np.concatenate((sa, sb))
-    diff = cdf_a[np.searchsorted(sa, points, side="right")] - cdf_b[
-        np.searchsorted(sb, points, side="right")
-    ]
-    statistic = float(np.max(np.abs(diff)))
+    below_a = np.searchsorted(sa, points, side="right")
+    below_b = np.searchsorted(sb, points, side="right")
+    if wa is None and wb is None:
+        # D = max|c_a n_b - c_b n_a| / (n_a n_b) in integers, then one correctly
+        # rounded division: the value scipy's exact method reports.
+        size_a, size_b = sa.shape[0], sb.shape[0]
+        gcd = math.gcd(size_a, size_b)
+        gap = np.abs(below_a * (size_b // gcd) - below_b * (size_a // gcd)).max()
+        statistic = int(gap) / (size_a // gcd * size_b)
+    else:
+        statistic = float(np.max(np.abs(cdf_a[below_a] - cdf_b[below_b])))
     m, n = sorted((n_a, n_b), reverse=True)
     en = m * n / (m + n)
     pvalue = float(np.clip(kstwo.sf(statistic, max(np.round(en), 1.0)), 0.0, 1.0))

@@ -82,6 +82,7 @@ MODE_CODES = {
     **SIGNAL_MODES,
     "prompt": 10,
     "pileup": 11,
+    "combinatorial": 12,
     "charm_D0": 20,
     "charm_Dplus": 21,
     "strange_KS": 30,
@@ -93,7 +94,8 @@ MODE_CODES = {
 """Every value of the ``mode`` branches.
 
 Candidate ``mode``: 1-3 truth-matched signal candidates; 10 prompt pair;
-11 two tracks from different primary vertices; 20 D0 -> K pi; 21 two of the
+11 two tracks from different primary vertices; 12 two unrelated
+tracks crossing by chance away from the PV; 20 D0 -> K pi; 21 two of the
 three tracks of D+ -> K pi pi; 30 KS0 -> pi pi; 31 Lambda -> p pi; 40 one
 ghost track with one prompt track; 50 two tracks of a generic b-hadron decay
 (the ~0.2 % of minimum-bias events with a b, or the other b of a signal
@@ -197,6 +199,11 @@ _SOFT_SPECIES = (np.array([211, 321, 2212]), np.array([0.75, 0.15, 0.10]))
 _RATE_PROMPT = 1.3
 _RATE_PILEUP = 1.0  # per additional PV
 _RATE_GHOST = 0.2
+_RATE_COMBINATORIAL = 0.05
+_COMBINATORIAL_PT_MEAN = 900.0  # MeV
+_COMBINATORIAL_SPREAD = 0.4  # in eta and in phi (rad) between the two tracks
+_COMBINATORIAL_ANGLE = 0.03  # rad, crossing point direction about the pair momentum
+_COMBINATORIAL_FLIGHT = 3.0  # mm, mean distance of the crossing point from the PV
 _RATE_D0 = 0.03
 _D0_PARTIAL_FRACTION = 0.7
 _RATE_DPLUS = 0.04
@@ -506,6 +513,28 @@ def _pileup(rng: np.random.Generator, evs: _Events) -> _Truth:
     return _Truth.build(ev, o1, o2, p1, p2, id1, id2, MODE_CODES["pileup"])
 
 
+def _displaced_combinatorial(rng: np.random.Generator, evs: _Events) -> _Truth:
+    """Two unrelated tracks whose trajectories cross by chance away from the PV.
+
+    Only the crossings that a loose vertexing would keep are generated: both
+    tracks pass through a common point displaced from the PV along roughly the
+    pair's direction, as for a track from a charm or strange decay (or a
+    material interaction) combined with a nearby track of the same jet.
+    """
+    ev = _repeat_events(rng.poisson(_RATE_COMBINATORIAL * evs.activity()))
+    n = len(ev)
+    pv = evs.pv_true[evs.pick_pv(rng, ev)]
+    p1, id1 = _soft_tracks(rng, n, _COMBINATORIAL_PT_MEAN)
+    eta2 = np.clip(_eta(p1) + rng.normal(0.0, _COMBINATORIAL_SPREAD, n), ETA_MIN + 1e-3, ETA_MAX - 1e-3)
+    phi2 = np.arctan2(p1[:, 1], p1[:, 0]) + rng.normal(0.0, _COMBINATORIAL_SPREAD, n)
+    pt2 = _SOFT_PT_MIN + rng.exponential(_COMBINATORIAL_PT_MEAN, n)
+    p2 = _from_pt_eta_phi(pt2, eta2, phi2)
+    _, id2 = _soft_tracks(rng, n)
+    axis = _unit(_unit(p1 + p2) + _COMBINATORIAL_ANGLE * _perpendicular_gauss(rng, _unit(p1 + p2)))
+    sv = pv + axis * rng.exponential(_COMBINATORIAL_FLIGHT, n)[:, None]
+    return _Truth.build(ev, sv, sv.copy(), p1, p2, id1, id2, MODE_CODES["combinatorial"])
+
+
 def _ghosts(rng: np.random.Generator, evs: _Events) -> _Truth:
     ev = _repeat_events(rng.poisson(_RATE_GHOST * evs.activity()))
     n = len(ev)
@@ -751,6 +780,7 @@ def _underlying(rng: np.random.Generator, evs: _Events) -> list[_Truth]:
         _prompt(rng, evs),
         _pileup(rng, evs),
         _ghosts(rng, evs),
+        _displaced_combinatorial(rng, evs),
         _charm_d0(rng, evs),
         _charm_dplus(rng, evs),
         _strange(rng, evs, _RATE_KS, M_KS, TAU_KS, M_PI, 211, "strange_KS"),

@@ -1,0 +1,130 @@
+"""End-to-end: the Snakefile on a tiny analysis, and bad input through Snakemake and the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import uproot
+from sklearn.metrics import roc_auc_score
+
+from .conftest import REPO, tiny_config, write_config
+
+pytestmark = pytest.mark.slow
+
+
+def _snakemake(workdir: Path, analysis: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    cmd = [
+        sys.executable, "-m", "snakemake",
+        "-s", str(REPO / "Snakefile"),
+        "--directory", str(workdir),
+        "--cores", "2",
+        "--config", f"analysis={analysis}",
+        *extra,
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=workdir)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("tiny")
+    analysis = work / "analyses" / "tiny"
+    write_config(analysis, tiny_config("data"))
+    proc = _snakemake(work, analysis)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return work / "results" / "tiny"
+
+
+def test_outputs_exist(tiny_run: Path) -> None:
+    for f in ("summary.json", "scores.root", "cutflow.json", "cutflow.md", "plots/roc.png", "plots/roc.pdf",
+              "plots/eff_vs_rate.png", "plots/scores_bdt.png", "plots/cutflow.png", "selection/selection.json"):
+        assert (tiny_run / f).is_file(), f
+    assert (tiny_run / "logs" / "gather.log").is_file()
+
+
+def test_summary_contract(tiny_run: Path) -> None:
+    s = json.loads((tiny_run / "summary.json").read_text())
+    bdt = s["bdt"]
+    assert 0.5 < bdt["auc"] < 1.0
+    assert set(bdt["eff_at_bkg_eff"]) == {"0.01", "0.1", "0.3"}
+    assert set(bdt["ks_pvalue"]) == {"signal", "background"}
+    assert {"1000", "500"} <= set(bdt["eff_at_rate"])
+    e = bdt["eff_at_rate"]["1000"]
+    assert 0 <= e["eff_low"] <= e["eff"] <= e["eff_high"] <= 1
+    assert e["rate_khz"] <= 1000 + 1e-9
+
+
+def test_auc_matches_sklearn_from_scores_root(tiny_run: Path) -> None:
+    with uproot.open(tiny_run / "scores.root") as f:
+        t = f["scores"].arrays(library="np")
+    for b in ("runNumber", "eventNumber", "label", "weight", "fold", "score_bdt"):
+        assert b in t
+    m = t["truth"] == 1
+    auc = roc_auc_score(t["label"][m], t["score_bdt"][m], sample_weight=t["weight"][m])
+    s = json.loads((tiny_run / "summary.json").read_text())
+    assert s["bdt"]["auc"] == pytest.approx(auc, abs=1e-9)
+    assert np.all(np.isfinite(t["score_bdt"]))
+    # folds follow eventNumber % k
+    np.testing.assert_array_equal(t["fold"], t["eventNumber"] % 3)
+
+
+def test_selection_reproduces_scores(tiny_run: Path) -> None:
+    import hepsel
+
+    sel = hepsel.Selection.load(tiny_run / "selection")
+    with uproot.open(tiny_run / "scores.root") as f:
+        t = f["scores"].arrays(library="np")
+    data = tiny_run.parents[1] / "data" / "signal_000.root"
+    raw = uproot.open(data)["DecayTree"].arrays(library="np")
+    pre = sel.preselect(raw)
+    scores = sel.score({k: v[pre] for k, v in raw.items()})
+    sig = t["sample"] == 1  # samples are indexed in sorted name order: minbias 0, signal 1
+    np.testing.assert_allclose(np.sort(scores), np.sort(t["score_bdt"][sig]), rtol=1e-6)
+    passed = sel.passes(str(data), rate_khz=1000)
+    thr = sel.threshold(rate_khz=1000)
+    assert passed.sum() == int(np.sum(scores >= thr))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        pytest.param(lambda c: c["features"].append({"name": "typo", "expr": "B_PTT"}), "branch 'B_PTT' not found", id="misspelt-branch"),
+        pytest.param(lambda c: c["preselection"].append({"name": "broken", "cut": "B_PT >> > 3"}), "B_PT >> > 3", id="cut-syntax"),
+        pytest.param(
+            lambda c: c["samples"]["minbias"].update(files=["data/missing.root"], generate=None),
+            "missing.root",
+            id="missing-file",
+        ),
+    ],
+)
+def test_bad_input_stops_snakemake(tmp_path: Path, mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+    raw = tiny_config("data", sig_events=500, mb_events=1000)
+    mutate(raw)
+    if raw["samples"]["minbias"].get("generate") is None:
+        raw["samples"]["minbias"].pop("generate")
+    analysis = tmp_path / "analyses" / "bad"
+    write_config(analysis, raw)
+    proc = _snakemake(tmp_path, analysis)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+    assert not (tmp_path / "results" / "tiny" / "summary.json").exists()
+    assert not (tmp_path / "results" / "tiny" / "dataset.parquet").exists()
+
+
+def test_cli_error_exit_code(tmp_path: Path) -> None:
+    raw = tiny_config(str(tmp_path / "nodata"))
+    raw["samples"]["minbias"]["files"] = [str(tmp_path / "nodata" / "x.root")]
+    raw["samples"]["minbias"].pop("generate")
+    analysis = tmp_path / "a"
+    write_config(analysis, raw)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hepsel.cli", "prepare", "--config", str(analysis), "--sample", "minbias", "--no-progress"],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )
+    assert proc.returncode == 1
+    assert "hepsel: error: input file" in proc.stderr and "x.root" in proc.stderr
+    assert "Traceback" not in proc.stderr
