@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/metrics.py [--n 10000000] [--seed 1] [--repeat 1]
+    python benchmarks/metrics.py [--n 10000000] [--seed 1] [--repeat 1] [--dtype float32]
 
 The candidates mimic a classifier output: float32 scores (so many tie),
 signal shifted up, positive log-normal weights. Each timing is the best of
@@ -29,12 +29,18 @@ from hepsel import metrics  # noqa: E402
 __all__ = ["main", "make_candidates"]
 
 
-def make_candidates(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Labels (bool), float32 scores in (0, 1) and positive float64 weights, each shape (n,)."""
+def make_candidates(
+    n: int, seed: int, dtype: str = "float32"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels (bool), scores in (0, 1) and positive float64 weights, each shape (n,).
+
+    ``dtype="float32"`` rounds the scores to float32 (many ties, as a
+    classifier's float32 output has); ``"float64"`` keeps full precision.
+    """
     rng = np.random.default_rng(seed)
     y = rng.random(n) < 0.3
     logit = rng.normal(loc=np.where(y, 1.0, -0.5), scale=1.0)
-    score = (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
+    score = (1.0 / (1.0 + np.exp(-logit))).astype(dtype)
     weight = rng.lognormal(mean=0.0, sigma=0.5, size=n)
     return y, score, weight
 
@@ -58,11 +64,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=10_000_000, help="number of candidates")
     parser.add_argument("--seed", type=int, default=1, help="random seed")
     parser.add_argument("--repeat", type=int, default=1, help="timings are the best of this many")
+    parser.add_argument(
+        "--dtype", choices=["float32", "float64"], default="float32", help="score precision"
+    )
     args = parser.parse_args(argv)
 
-    y, score, weight = make_candidates(args.n, args.seed)
+    y, score, weight = make_candidates(args.n, args.seed, args.dtype)
     n_distinct = np.unique(score).size
-    print(f"{args.n:,} weighted candidates, {n_distinct:,} distinct float32 scores")
+    print(f"{args.n:,} weighted candidates, {n_distinct:,} distinct {args.dtype} scores")
 
     def run_hepsel() -> tuple[tuple[np.ndarray, ...], float]:
         curve = metrics.roc_curve(y, score, weight)

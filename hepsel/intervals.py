@@ -247,12 +247,8 @@ def effective_counts(
     k_eff, n_eff : ndarray (float for scalar input)
         Both 0 where ``sum w^2 = 0`` (no candidates).
     """
-    wp, w, wp2, w2 = np.broadcast_arrays(
-        *(
-            np.asarray(v, dtype=np.float64)
-            for v in (pass_weights_sum, total_weights_sum, pass_weights_sq_sum, total_weights_sq_sum)
-        )
-    )
+    sums = (pass_weights_sum, total_weights_sum, pass_weights_sq_sum, total_weights_sq_sum)
+    wp, w, wp2, w2 = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in sums))
     if np.any(wp2 < 0) or np.any(wp2 > w2 * (1.0 + 1e-12)):
         msg = "pass_weights_sq_sum must satisfy 0 <= pass_weights_sq_sum <= total_weights_sq_sum"
         raise ValueError(msg)
@@ -352,7 +348,7 @@ class _Sums:
 
 
 def _sums(
-    group: NDArray[np.intp], n_groups: int, passed: NDArray[np.bool_], weight: FloatArray | None
+    group: np.ndarray, n_groups: int, passed: NDArray[np.bool_], weight: FloatArray | None
 ) -> _Sums:
     count = np.bincount(group, minlength=n_groups).astype(np.float64)
     if weight is None:
@@ -382,7 +378,7 @@ def _percentile_interval(replicas: FloatArray, cl: float) -> tuple[FloatArray, F
 
 
 def _bootstrap(
-    group: NDArray[np.intp],
+    group: np.ndarray,
     n_groups: int,
     passed: NDArray[np.bool_],
     weight: FloatArray | None,

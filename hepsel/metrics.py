@@ -140,7 +140,7 @@ def _rng(random_state: Any) -> np.random.Generator:
 # --------------------------------------------------------------------------
 # sorting kernel shared by ROC, AUC, bootstrap and working points
 # --------------------------------------------------------------------------
-def _descending_order(score: np.ndarray) -> tuple[NDArray[np.intp], np.ndarray]:
+def _descending_order(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Indices that sort ``score`` in decreasing order, and the sorted scores.
 
     Ties come out in any order. ``np.sort`` of a uint64 array is
@@ -150,7 +150,7 @@ def _descending_order(score: np.ndarray) -> tuple[NDArray[np.intp], np.ndarray]:
     back from the low 32 bits and the score from the high 32 bits.
     """
     n = score.shape[0]
-    key32: NDArray[np.uint32] | None = None
+    key32: np.ndarray | None = None
     if _PACKED_SORT_MIN_SIZE <= n < 2**32:
         if score.dtype == np.float32:
             key32 = score.view(np.uint32)
@@ -182,7 +182,7 @@ class _Ranked:
 
     is_signal: NDArray[np.bool_]
     weight: FloatArray | None
-    ends: NDArray[np.intp]  # last index of each group of equal scores
+    ends: np.ndarray  # last index of each group of equal scores
     thresholds: FloatArray  # score of each group, decreasing
 
 
@@ -256,7 +256,7 @@ def _drop_intermediate(
 # --------------------------------------------------------------------------
 # ROC and AUC
 # --------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Roc:
     """A ROC curve together with its area.
 
@@ -502,7 +502,7 @@ def _requested_bkg_eff(bkg_eff: float | Sequence[float] | ArrayLike | None) -> F
     return target
 
 
-def _last_at_or_below(curve: FloatArray, target: FloatArray) -> NDArray[np.intp]:
+def _last_at_or_below(curve: FloatArray, target: FloatArray) -> np.ndarray:
     """Index of the last point of a non-decreasing curve with value <= target."""
     return np.searchsorted(curve, target, side="right") - 1
 
@@ -893,7 +893,8 @@ def significance_curve(
 
     Examples
     --------
-    >>> significance_curve([0.0, 0.5, 1.0], [0.0, 0.125, 1.0], n_signal=100, n_background=400).tolist()
+    >>> z = significance_curve([0.0, 0.5, 1.0], [0.0, 0.125, 1.0], n_signal=100, n_background=400)
+    >>> z.tolist()
     [0.0, 5.0, 4.47213595499958]
     """
     s, b = _paired(sig_eff, bkg_eff)

@@ -52,7 +52,8 @@ def new_figure(figsize: tuple[float, float] = (10, 8)) -> tuple[Any, Any]:
 
 def label(ax: Any, text: str = "Simulation") -> None:
     """Experiment-style label: hepsel's simulated LHCb-like samples."""
-    ax.text(0.03, 0.97, f"LHCb-like {text}", transform=ax.transAxes, ha="left", va="top", fontsize=22, fontweight="bold")
+    # above the frame, so it never collides with curves or legends
+    ax.text(0.0, 1.01, f"LHCb-like {text}", transform=ax.transAxes, ha="left", va="bottom", fontsize=24, fontweight="bold")
 
 
 def save(fig: Any, path: str | os.PathLike[str]) -> list[Path]:
@@ -92,7 +93,7 @@ def roc_plot(curves: Mapping[str, Mapping[str, Any]], *, ax: Any = None, log: bo
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("Background efficiency (candidates)")
     ax.set_ylabel("Signal efficiency (candidates)")
-    ax.legend(loc="lower right", fontsize=16)
+    ax.legend(loc="lower right", fontsize=20)
     label(ax)
     return ax
 
@@ -133,9 +134,9 @@ def score_plot(
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Normalised entries / bin width")
-    ax.legend(loc="upper center", fontsize=15)
+    ax.legend(loc="upper center", fontsize=19)
     ymin, ymax = ax.get_ylim()
-    ax.set_ylim(ymin, ymax * 30)
+    ax.set_ylim(ymin, ymax * 300)
     label(ax)
     return ax
 
@@ -160,7 +161,7 @@ def rate_plot(
     ax.set_xlabel("Output rate [kHz]" + (f" (input {input_rate_khz:g} kHz)" if input_rate_khz else ""))
     ax.set_ylabel("Signal efficiency (events" + (", TOS)" if tos else ")"))
     ax.set_ylim(0, 1.05)
-    ax.legend(loc="lower right", fontsize=16)
+    ax.legend(loc="lower right", fontsize=20)
     label(ax)
     return ax
 
@@ -189,7 +190,7 @@ def efficiency_plot(
     ax.set_ylim(0, 1.15)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Efficiency")
-    ax.legend(loc="lower right", fontsize=14, title=interval_label, title_fontsize=13)
+    ax.legend(loc="lower right", fontsize=18, title=interval_label, title_fontsize=16)
     label(ax)
     return ax
 
@@ -210,6 +211,6 @@ def cutflow_plot(tables: Mapping[str, Sequence[Mapping[str, Any]]], *, ax: Any =
     ax.set_xticklabels([s if len(s) < 28 else s[:26] + "…" for s in steps], rotation=30, ha="right", fontsize=12)
     ax.set_yscale("log")
     ax.set_ylabel("Cumulative efficiency (candidates)")
-    ax.legend(loc="lower left", fontsize=16)
+    ax.legend(loc="lower left", fontsize=20)
     label(ax)
     return ax

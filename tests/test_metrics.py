@@ -30,6 +30,8 @@ def _sample(kind: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarra
         # Negative, positive and signed zeros exercise the packed-key sort.
         score = score.astype(np.float32)
         score[:5] = [0.0, -0.0, 0.0, -0.0, 0.0]
+        if "widened" in kind:
+            score = score.astype(np.float64)
     if "int" in kind:
         score = np.round(score * 3).astype(np.int64)
     return y, score, weight
@@ -42,6 +44,7 @@ SAMPLES = [
     "ties-weighted",
     "large-float32-unweighted",
     "large-float32-weighted",
+    "large-float32-widened-weighted",
     "large-ties-weighted",
     "large-float64-weighted",
     "int-weighted",
