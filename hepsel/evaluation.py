@@ -213,3 +213,56 @@ def rate_curves(cfg: AnalysisConfig, ds: Dataset, score: np.ndarray) -> dict[str
         "eff": anyc.pass_fraction(thr),
         "eff_tos": tos.pass_fraction(thr),
     }
+
+
+def signal_event_columns(cfg: AnalysisConfig, ds: Dataset, columns: list[str]) -> dict[str, np.ndarray]:
+    """Per selected signal event, the value of ``columns`` on its truth-matched candidate.
+
+    Events are in the order of :func:`trigger_events`' signal views.
+    """
+    sig = ds.sample_mask(cfg.signal_sample)
+    c = ds.columns
+    run, evt, t, w = c["runNumber"][sig], c["eventNumber"][sig], ds.truth[sig], ds.weight[sig]
+    out = {}
+    for col in columns:
+        # one truth-matched candidate per event: its value is the masked maximum
+        ev = EventScores.from_candidates(run, evt, c[col][sig].astype(np.float64), w, mask=t)
+        out[col] = ev.score
+    reco = np.isfinite(EventScores.from_candidates(run, evt, np.zeros(len(run)), w, mask=t).score)
+    return {k: v[reco] for k, v in out.items()}
+
+
+def performance(cfg: AnalysisConfig, ds: Dataset, score: np.ndarray, thresholds: dict[str, float]) -> dict[str, Any]:
+    """Efficiencies vs kinematics, optimal cuts and the sculpting check for one model."""
+    from .performance import efficiency_vs, optimal_cuts, sculpting
+
+    ev = cfg.evaluation
+    out: dict[str, Any] = {}
+    _, anyc, _, _ = trigger_events(cfg, ds, score)
+    cols = list(ev.efficiency_vs)
+    if ev.mode_column:
+        cols.append(ev.mode_column)
+    cols = [c for c in cols if c in ds.columns]
+    per_event = signal_event_columns(cfg, ds, cols)
+    modes = per_event[ev.mode_column].astype(np.int64) if ev.mode_column in per_event else None
+    out["efficiency_vs"] = {
+        var: efficiency_vs(
+            per_event[var], anyc.score, anyc.weight, thresholds, binning.bins,
+            method=ev.interval, modes=modes, mode_names=ev.mode_names,
+        )
+        for var, binning in ev.efficiency_vs.items()
+        if var in per_event
+    }
+    m = ds.truth
+    oc = ev.optimal_cut
+    out["optimal_cut"] = optimal_cuts(
+        ds.y[m], score[m], ds.weight[m], signal_yield=oc.signal_yield,
+        background_yield=oc.background_yield, punzi_sigma=oc.punzi_sigma,
+    )
+    if ev.mass and ev.mass in ds.columns:
+        b = m & (ds.y == 0)
+        out["sculpting"] = sculpting(
+            ds.columns[ev.mass][b], score[b], ds.weight[b], thresholds, method=ev.interval, random_state=cfg.seed
+        )
+        out["sculpting"]["variable"] = ev.mass
+    return out

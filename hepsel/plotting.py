@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "correlation_plot",
     "cutflow_plot",
+    "figure_of_merit_plot",
     "efficiency_plot",
     "label",
     "lhcb_style",
@@ -212,5 +214,54 @@ def cutflow_plot(tables: Mapping[str, Sequence[Mapping[str, Any]]], *, ax: Any =
     ax.set_yscale("log")
     ax.set_ylabel("Cumulative efficiency (candidates)")
     ax.legend(loc="lower left", fontsize=20)
+    label(ax)
+    return ax
+
+
+def figure_of_merit_plot(opt: Mapping[str, Any], *, ax: Any = None, xlabel: str = "Signal efficiency (candidates)") -> Any:
+    """S/sqrt(S+B) and Punzi figure of merit vs the signal efficiency of the cut, optima marked.
+
+    ``opt`` is the output of :func:`hepsel.performance.optimal_cuts`.
+    """
+    if ax is None:
+        _, ax = new_figure()
+    c = opt["curve"]
+    eff = np.asarray(c["sig_eff"], dtype=float)
+    sig = np.asarray(c["significance"], dtype=float)
+    pun = np.asarray(c["punzi"], dtype=float)
+    l1 = ax.plot(eff, sig / np.nanmax(sig), label="S/√(S+B)")
+    l2 = ax.plot(eff, pun / np.nanmax(pun), label=f"Punzi, $\\sigma$ = {opt['punzi_sigma']:g}")
+    for line, key, y in ((l1[0], "significance", 0.08), (l2[0], "punzi", 0.18)):
+        o = opt[key]
+        ax.axvline(o["sig_eff"], color=line.get_color(), ls="--", lw=1.5)
+        ax.annotate(f" cut > {o['threshold']:.4f}", (o["sig_eff"], y), color=line.get_color(), fontsize=16)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Figure of merit / maximum")
+    ax.legend(
+        loc="upper left", fontsize=18,
+        title=f"S = {opt['signal_yield']:g}, B = {opt['background_yield']:g} before the cut", title_fontsize=14,
+    )
+    label(ax)
+    return ax
+
+
+def correlation_plot(matrix: np.ndarray, names: Sequence[str], *, ax: Any = None, title: str = "") -> Any:
+    """Feature correlation matrix (Pearson, in %)."""
+    if ax is None:
+        _, ax = new_figure((12, 10))
+    im = ax.imshow(100 * matrix, cmap="RdBu_r", vmin=-100, vmax=100)
+    n = len(names)
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.set_xticklabels(names, rotation=60, ha="right", fontsize=12)
+    ax.set_yticklabels(names, fontsize=12)
+    ax.minorticks_off()
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, f"{100 * matrix[i, j]:.0f}", ha="center", va="center", fontsize=9)
+    ax.figure.colorbar(im, ax=ax, label="correlation [%]")
+    ax.set_title(f"{title} input features", loc="right", fontsize=18)
     label(ax)
     return ax

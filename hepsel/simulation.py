@@ -201,7 +201,7 @@ _RATE_PILEUP = 1.0  # per additional PV
 _RATE_GHOST = 0.2
 _RATE_COMBINATORIAL = 0.2
 _COMBINATORIAL_PT_MEAN = 2000.0  # MeV
-_COMBINATORIAL_SPREAD = 0.7  # in eta and in phi (rad) between the two tracks
+_COMBINATORIAL_SPREAD = 1.0  # in eta and in phi (rad) between the two tracks
 _COMBINATORIAL_ANGLE = 0.005  # rad, crossing point direction about the pair momentum
 _COMBINATORIAL_FLIGHT = 8.0  # mm, mean distance of the crossing point from the PV
 _RATE_D0 = 0.03
@@ -221,7 +221,7 @@ _GENERIC_B_SPECIES = (
     np.array([TAU_B0, TAU_BPLUS, TAU_BS, TAU_LB]),
     np.array([0.4, 0.4, 0.1, 0.1]),
 )
-_GENERIC_B_MISSING_MASS = 800.0  # MeV, unreconstructed system of a generic b decay
+_GENERIC_B_MISSING_MASS = (M_PI0, 1500.0)  # MeV, flat range of the unreconstructed system
 _WEIGHT_PT_POWER = 0.12
 
 
@@ -661,14 +661,15 @@ class _BDecay:
 
 
 def _generic_b(rng: np.random.Generator, pv: FloatArray) -> _BDecay:
-    """b -> D pi X (X unreconstructed), D -> K pi pi, for n b hadrons produced at ``pv``."""
+    """b -> D pi X (X unreconstructed, 135-1500 MeV), D -> K pi pi, for b hadrons made at ``pv`` (n, 3)."""
     n = len(pv)
     masses, taus, probs = _GENERIC_B_SPECIES
     species = np.searchsorted(np.cumsum(probs), rng.random(n) * probs.sum())
     pb = _hadrons(rng, n, _B_PT_SHAPE, _B_PT_SCALE)
     mb = masses[species]
     bv, t = _decay_vertex(rng, pv, pb, mb, taus[species])
-    pd, pbach, _ = _three_body_var(rng, pb, mb, M_DPLUS, M_PI, _GENERIC_B_MISSING_MASS)
+    missing = rng.uniform(*_GENERIC_B_MISSING_MASS, n)
+    pd, pbach, _ = _three_body_var(rng, pb, mb, M_DPLUS, M_PI, missing)
     dv, _ = _decay_vertex(rng, bv, pd, M_DPLUS, TAU_DPLUS)
     pk, ppi1, ppi2 = _three_body(rng, pd, M_DPLUS, M_K, M_PI, M_PI)
     sign = _random_sign(rng, n)
@@ -684,27 +685,32 @@ def _generic_b(rng: np.random.Generator, pv: FloatArray) -> _BDecay:
 
 
 def _three_body_var(
-    rng: np.random.Generator, parent: FloatArray, mass: FloatArray, m1: float, m2: float, m3: float
+    rng: np.random.Generator,
+    parent: FloatArray,
+    mass: FloatArray,
+    m1: float,
+    m2: float,
+    m3: FloatArray,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Three-body phase space for parents of per-decay masses ``mass`` (n,).
+    """Three-body phase space with per-decay parent and third-daughter masses (n,).
 
-    m23 is drawn by accept-reject against the largest parent mass, so the
-    weight p1* q23 stays bounded.
+    m23 is drawn by accept-reject with a weight bound taken at the largest
+    parent mass and the smallest m3, where p1* q23 is largest.
     """
     n = len(parent)
     lo = m2 + m3
     hi = mass - m1
 
-    def weight(m23: FloatArray, m: FloatArray) -> FloatArray:
-        return _breakup(m, m1, m23) * _breakup(m23, m2, m3)
+    def weight(m23: FloatArray, m: FloatArray, mx: FloatArray | float) -> FloatArray:
+        return _breakup(m, m1, m23) * _breakup(m23, m2, mx)
 
-    grid = np.linspace(lo, float(hi.max()), 401)
-    w_max = 1.02 * float(weight(grid, np.full_like(grid, float(mass.max()))).max())
+    grid = np.linspace(float(lo.min()), float(hi.max()), 401)
+    w_max = 1.02 * float(weight(grid, np.full_like(grid, float(mass.max())), float(m3.min())).max())
     m23 = np.empty(n)
     todo = np.arange(n)
     while len(todo):
-        trial = rng.uniform(lo, hi[todo])
-        ok = rng.uniform(0.0, w_max, len(todo)) < weight(trial, mass[todo])
+        trial = rng.uniform(lo[todo], hi[todo])
+        ok = rng.uniform(0.0, w_max, len(todo)) < weight(trial, mass[todo], m3[todo])
         m23[todo[ok]] = trial[ok]
         todo = todo[~ok]
     p1, p23 = _two_body(rng, parent, mass, m1, m23)
@@ -1128,7 +1134,12 @@ def _simulate_block(
     # shuffle candidates within each event so nCandidate carries no category information
     order = np.lexsort((rng.random(len(truth.ev)), truth.ev))
     ev = truth.ev[order]
-    keep = ev < n_keep
+    # a track that resolution moves out of 2 < eta < 5 is not reconstructed
+    in_acc = np.ones(len(order), dtype=bool)
+    for h in ("H1", "H2"):
+        eta = cols[f"{h}_ETA"][order]
+        in_acc &= (eta > ETA_MIN) & (eta < ETA_MAX)
+    keep = (ev < n_keep) & in_acc
     ev = ev[keep]
     order = order[keep]
 

@@ -154,7 +154,8 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
     from tqdm.auto import tqdm
 
     from .dataset import load_dataset
-    from .evaluation import cross_scores, model_kind, model_summary, rate_curves
+    from .evaluation import cross_scores, model_kind, model_summary, performance, rate_curves
+    from .performance import correlation_matrix
     from .features import FeatureSet
     from .metrics import roc
     from .selection import Selection
@@ -172,6 +173,8 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
         scores[name] = cs.test
         s = model_summary(cfg, ds, cs, random_state=cfg.seed)
         s["kind"] = cfg.models[name].type
+        wp = {k: v["threshold"] for k, v in s["eff_at_rate"].items() if not k.startswith("_")}
+        s.update(performance(cfg, ds, cs.test, wp))
         s["training"] = [read_json(lay.model_info(name, k)) for k in range(cfg.folds.k)]
         summary[name] = s
         m = ds.truth
@@ -189,6 +192,12 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
             curves[f"{name}/train_{cls}_score"] = cs.train_score[tr]
             # each training candidate is scored by k-1 models: share its weight
             curves[f"{name}/train_{cls}_weight"] = ds.weight[cs.train_index][tr] / (cfg.folds.k - 1)
+    m = ds.truth
+    summary["_inputs"] = {
+        "features": cfg.feature_names,
+        "correlation_signal": correlation_matrix(ds.X[m & (ds.y == 1)], ds.weight[m & (ds.y == 1)]),
+        "correlation_background": correlation_matrix(ds.X[m & (ds.y == 0)], ds.weight[m & (ds.y == 0)]),
+    }
     summary["_meta"] = {
         "analysis": cfg.name,
         "seed": cfg.seed,
@@ -253,6 +262,7 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
     lay = Layout.of(cfg)
     summary = read_json(lay.summary)
     names = [n for n in summary if not n.startswith("_")]
+    ev = cfg.evaluation
     with np.load(lay.curves, allow_pickle=False) as npz:
         cv = {k: npz[k] for k in npz.files}
     written: list[Path] = []
@@ -291,4 +301,44 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
                 xlabel=f"{n} response",
             )
             written += plotting.save(fig, lay.plots / f"scores_{n}")
+            perf = summary[n]
+            for var, eff in perf.get("efficiency_vs", {}).items():
+                xlabel = ev.efficiency_vs[var].label if var in ev.efficiency_vs else var
+                fig, ax = plotting.new_figure()
+                plotting.efficiency_plot(
+                    {f"{wp} kHz": b for wp, b in eff["all"].items()}, xlabel=xlabel, interval_label=eff["interval"], ax=ax
+                )
+                ax.set_title(f"{n}: all modes", loc="right", fontsize=18)
+                written += plotting.save(fig, lay.plots / f"eff_vs_{var}_{n}")
+                if eff["per_mode"]:
+                    wp0 = next(iter(eff["all"]))
+                    fig, ax = plotting.new_figure()
+                    plotting.efficiency_plot(
+                        {mode: d[wp0] for mode, d in eff["per_mode"].items()}, xlabel=xlabel, interval_label=eff["interval"], ax=ax
+                    )
+                    ax.set_title(f"{n} at {wp0} kHz", loc="right", fontsize=18)
+                    written += plotting.save(fig, lay.plots / f"eff_vs_{var}_{n}_per_mode")
+            if "optimal_cut" in perf:
+                fig, ax = plotting.new_figure()
+                plotting.figure_of_merit_plot(perf["optimal_cut"], ax=ax)
+                written += plotting.save(fig, lay.plots / f"optimal_cut_{n}")
+            if "sculpting" in perf:
+                sc = perf["sculpting"]
+                fig, ax = plotting.new_figure()
+                plotting.efficiency_plot(
+                    {f"{wp} kHz": b for wp, b in sc["efficiency"].items()},
+                    xlabel=f"{sc['variable']} [MeV]",
+                    interval_label=f"background; dCor(score, mass) = {sc['distance_correlation']:.3f}",
+                    ax=ax,
+                )
+                ax.set_yscale("log")
+                ax.set_ylim(1e-4, 2)
+                ax.set_ylabel("Background efficiency")
+                written += plotting.save(fig, lay.plots / f"sculpting_{n}")
+        inputs = summary.get("_inputs")
+        if inputs:
+            for cls in ("signal", "background"):
+                fig, ax = plotting.new_figure((12, 10))
+                plotting.correlation_plot(np.asarray(inputs[f"correlation_{cls}"]), inputs["features"], ax=ax, title=cls)
+                written += plotting.save(fig, lay.plots / f"correlation_{cls}")
     return written
