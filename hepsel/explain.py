@@ -78,10 +78,14 @@ def explain_model(
     index: np.ndarray,
     feature_names: list[str],
     *,
-    background: np.ndarray | None = None,
+    backgrounds: list[np.ndarray] | None = None,
     random_state: int | None = None,
 ) -> Explanation:
-    """Explain rows ``X`` (with folds ``fold``) by their own fold's model."""
+    """Explain rows ``X`` (with folds ``fold``) by their own fold's model.
+
+    ``backgrounds[k]`` is the reference sample for fold ``k``'s model (MLP
+    only), drawn from that model's training folds.
+    """
     values = np.zeros_like(X, dtype=np.float64)
     base = np.zeros(len(X))
     for k, clf in enumerate(fold_models):
@@ -91,10 +95,10 @@ def explain_model(
         if kind == "bdt":
             values[m], base[m] = explain_bdt(clf, X[m])
         elif kind == "mlp":
-            if background is None:
+            if backgrounds is None:
                 msg = "an MLP explanation needs a background sample"
                 raise ValueError(msg)
-            values[m], base[m] = explain_mlp(clf, X[m], background, random_state=random_state)
+            values[m], base[m] = explain_mlp(clf, X[m], backgrounds[k], random_state=random_state)
         else:
             msg = f"no SHAP explainer for model kind {kind!r}"
             raise ValueError(msg)

@@ -27,6 +27,7 @@ __all__ = [
     "roc_plot",
     "save",
     "score_plot",
+    "shap_figures",
 ]
 
 _COLOURS = ["#0057a8", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#7f7f7f"]
@@ -265,3 +266,47 @@ def correlation_plot(matrix: np.ndarray, names: Sequence[str], *, ax: Any = None
     ax.set_title(f"{title} input features", loc="right", fontsize=18)
     label(ax)
     return ax
+
+
+def shap_figures(expl: Any, *, max_dependence: int = 3, max_display: int = 15) -> dict[str, Any]:
+    """Beeswarm, mean |SHAP| bar and dependence plots of the top features, drawn by shap.
+
+    ``expl`` is a :class:`hepsel.explain.Explanation`; returns name -> figure.
+    """
+    import matplotlib.pyplot as plt
+    import shap
+
+    e = shap.Explanation(
+        values=expl.values, base_values=expl.base, data=expl.data, feature_names=list(expl.feature_names)
+    )
+    figs: dict[str, Any] = {}
+    # shap lays out its own axes; the LHCb style's minor-tick locators break it
+    with plt.style.context("default"):
+        _draw_shap(e, expl, figs, max_display=max_display, max_dependence=max_dependence)
+    return figs
+
+
+def _draw_shap(e: Any, expl: Any, figs: dict[str, Any], *, max_display: int, max_dependence: int) -> None:
+    import matplotlib.pyplot as plt
+    import shap
+
+    fig, ax = plt.subplots(figsize=(12, 9))
+    shap.plots.beeswarm(e, max_display=max_display, ax=ax, show=False, plot_size=None)
+    ax.set_xlabel(f"SHAP value (impact on the {expl.output})")
+    figs["beeswarm"] = _finish_shap(fig, ax)
+    fig, ax = plt.subplots(figsize=(12, 9))
+    shap.plots.bar(e, max_display=max_display, ax=ax, show=False)
+    ax.set_xlabel(f"mean |SHAP value| ({expl.output})")
+    figs["bar"] = _finish_shap(fig, ax)
+    order = np.argsort(-np.mean(np.abs(expl.values), axis=0))[:max_dependence]
+    for i in order:
+        fig, ax = plt.subplots(figsize=(10, 8))
+        shap.plots.scatter(e[:, int(i)], color=e, ax=ax, show=False)
+        ax.set_ylabel(f"SHAP value for {expl.feature_names[i]}")
+        figs[f"dependence_{expl.feature_names[i]}"] = _finish_shap(fig, ax)
+
+
+def _finish_shap(fig: Any, ax: Any) -> Any:
+    ax.text(0.0, 1.01, "LHCb-like Simulation", transform=ax.transAxes, ha="left", va="bottom", fontsize=14, fontweight="bold")
+    fig.tight_layout()
+    return fig

@@ -8,11 +8,13 @@ two-track candidate plus one row per event, for two kinds of sample:
     ``Bs0 -> K+ K-`` or the partially reconstructed
     ``B0 -> D- pi+, D- -> K+ pi- pi-``) whose two candidate tracks are in the
     acceptance, plus underlying-event candidates (prompt pairs, pile-up
-    pairs, ghosts, charm, strange, the other b hadron, and pairs of one signal
-    track with one prompt track).
+    pairs, displaced combinatorial pairs, ghosts, charm, strange, the other b
+    hadron, and pairs of one signal track with one prompt track).
 ``"minbias"``
     minimum-bias crossings with a zero-truncated Poisson number of primary
-    vertices and a Poisson number of candidates of each background category.
+    vertices and a Poisson number of candidates of each background category
+    (codes in :data:`MODE_CODES`), including the ~0.2 % of crossings with a
+    b-bbar pair.
 
 Everything is vectorised numpy. Events are generated in blocks of
 :data:`BLOCK` events, each seeded from ``(seed, kind, block index)``, so the
@@ -624,14 +626,6 @@ def _all_pairs(
     return _Truth.concat(parts)
 
 
-def _random_pair(rng: np.random.Generator, n: int, k: int) -> tuple[IntArray, IntArray]:
-    """Two distinct indices in [0, k) per entry, uniformly over unordered pairs."""
-    first = (rng.random(n) * k).astype(np.int64)
-    second = (rng.random(n) * (k - 1)).astype(np.int64)
-    second += second >= first
-    return first, second
-
-
 def _strange(
     rng: np.random.Generator, evs: _Events, rate: float, mass: float, tau: float, m1: float, id1: int, mode: str
 ) -> _Truth:
@@ -654,7 +648,6 @@ class _BDecay:
     origins: FloatArray  # (4, n, 3)
     momenta: FloatArray  # (4, n, 3)
     ids: NDArray[np.int32]  # (4, n)
-    ntracks: int
     tau: FloatArray
     pt: FloatArray
     eta: FloatArray
@@ -677,7 +670,6 @@ def _generic_b(rng: np.random.Generator, pv: FloatArray) -> _BDecay:
         origins=np.stack([bv, dv, dv, dv]),
         momenta=np.stack([pbach, pk, ppi1, ppi2]),
         ids=np.stack([211 * sign, -321 * sign, 211 * sign, 211 * sign]).astype(np.int32),
-        ntracks=4,
         tau=t,
         pt=_pt(pb),
         eta=_eta(pb),
@@ -698,6 +690,8 @@ def _three_body_var(
     parent mass and the smallest m3, where p1* q23 is largest.
     """
     n = len(parent)
+    if n == 0:
+        return np.zeros((0, 3)), np.zeros((0, 3)), np.zeros((0, 3))
     lo = m2 + m3
     hi = mass - m1
 
@@ -737,7 +731,7 @@ def _signal_decays(
     n = len(pv)
     parts: list[_Truth] = []
     filled = 0
-    while filled < n:
+    while filled < n or not parts:
         k = 2 * (n - filled) + 16
         origin = np.zeros((k, 3))
         pb = _hadrons(rng, k, _B_PT_SHAPE, _B_PT_SCALE)

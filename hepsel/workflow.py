@@ -21,6 +21,7 @@ from .exceptions import ConfigError
 __all__ = [
     "Layout",
     "evaluate",
+    "explain",
     "gather",
     "generate",
     "make_plots",
@@ -76,6 +77,15 @@ class Layout:
     def selection(self) -> Path:
         """The saved :class:`~hepsel.Selection`."""
         return self.root / "selection"
+
+    def shap(self, model: str) -> Path:
+        """SHAP values of a model (npz)."""
+        return self.root / "shap" / f"{model}.npz"
+
+    @property
+    def report(self) -> Path:
+        """The HTML report."""
+        return self.root / "report.html"
 
     @property
     def plots(self) -> Path:
@@ -342,3 +352,53 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
                 plotting.correlation_plot(np.asarray(inputs[f"correlation_{cls}"]), inputs["features"], ax=ax, title=cls)
                 written += plotting.save(fig, lay.plots / f"correlation_{cls}")
     return written
+
+
+def explainable_models(cfg: AnalysisConfig) -> list[str]:
+    """Models with a SHAP explainer (BDTs and MLPs, including GAN-augmented ones)."""
+    from .evaluation import model_kind
+
+    return [m for m in cfg.models if model_kind(cfg, m) in ("bdt", "mlp")]
+
+
+def explain(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
+    """SHAP values of a subsample, each candidate explained by the model that did not train on it."""
+    from . import plotting
+    from .dataset import load_dataset
+    from .evaluation import fold_prefix, model_kind
+    from .explain import explain_model, mean_abs_shap
+    from .models import load_classifier
+    from .storage import atomic_path, write_json
+
+    lay = Layout.of(cfg)
+    ds = load_dataset(lay.dataset, cfg)
+    kind = model_kind(cfg, model)
+    rng = np.random.default_rng(cfg.seed)
+    pool = np.flatnonzero(ds.truth)
+    n = min(cfg.evaluation.shap.events, len(pool))
+    index = np.sort(rng.choice(pool, size=n, replace=False))
+    X_all = ds.X
+    folds = [load_classifier(kind, fold_prefix(lay.root / "models", model, k)) for k in range(cfg.folds.k)]
+    backgrounds = None
+    if kind == "mlp":
+        nb = cfg.evaluation.shap.background_events
+        backgrounds = []
+        for k in range(cfg.folds.k):
+            train = np.flatnonzero((ds.fold != k) & ds.truth)
+            backgrounds.append(X_all[rng.choice(train, size=min(nb, len(train)), replace=False)])
+    expl = explain_model(
+        kind, folds, X_all[index], ds.fold[index], index, cfg.feature_names,
+        backgrounds=backgrounds, random_state=cfg.seed,
+    )
+    with atomic_path(lay.shap(model), suffix=".npz") as tmp, tmp.open("wb") as fh:
+        np.savez_compressed(
+            fh, values=expl.values, base=expl.base, data=expl.data, index=expl.index,
+            label=ds.y[index], feature_names=np.array(expl.feature_names),
+        )
+    ranking = mean_abs_shap(expl)
+    info = {"model": model, "kind": kind, "output": expl.output, "n_events": n, "mean_abs_shap": ranking}
+    write_json(lay.shap(model).with_suffix(".json"), info)
+    with plotting.lhcb_style():
+        for name, fig in plotting.shap_figures(expl, max_dependence=3).items():
+            plotting.save(fig, lay.plots / f"shap_{name}_{model}")
+    return info
