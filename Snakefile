@@ -10,7 +10,7 @@ import shlex
 import sys
 
 from hepsel.config import load_config
-from hepsel.workflow import Layout
+from hepsel.workflow import Layout, explainable_models
 
 ANALYSIS = config.get("analysis", "analyses/topo2body")
 _overrides = {"output": config["output"]} if config.get("output") else None
@@ -34,11 +34,15 @@ PLOTS = [f"{ROOT}/plots/{p}.png" for p in ("roc", "eff_vs_rate", "eff_vs_rate_to
 ]
 
 
+EXPLAINED = explainable_models(CFG)
+
+
 rule all:
     input:
         f"{ROOT}/summary.json",
         f"{ROOT}/scores.root",
         PLOTS,
+        f"{ROOT}/report.html",
 
 
 for _sample, _scfg in CFG.samples.items():
@@ -117,3 +121,29 @@ rule plots:
         f"{ROOT}/logs/plots.log",
     shell:
         f"{HEPSEL} plots {COMMON} 2>&1 | tee {{log}}"
+
+
+rule explain:
+    input:
+        [f"{ROOT}/models/{{model}}/fold{k}.info.json" for k in FOLDS],
+        f"{ROOT}/dataset.parquet",
+    output:
+        f"{ROOT}/shap/{{model}}.npz",
+        f"{ROOT}/shap/{{model}}.json",
+    log:
+        f"{ROOT}/logs/explain_{{model}}.log",
+    shell:
+        f"{HEPSEL} explain {COMMON} --model {{wildcards.model}} 2>&1 | tee {{log}}"
+
+
+rule report:
+    input:
+        f"{ROOT}/summary.json",
+        PLOTS,
+        [f"{ROOT}/shap/{m}.json" for m in EXPLAINED],
+    output:
+        f"{ROOT}/report.html",
+    log:
+        f"{ROOT}/logs/report.log",
+    shell:
+        f"{HEPSEL} report {COMMON} 2>&1 | tee {{log}}"

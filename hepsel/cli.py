@@ -106,6 +106,24 @@ def _cmd_plots(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from . import workflow
+
+    cfg = _config(args)
+    models = [args.model] if args.model else workflow.explainable_models(cfg)
+    for m in models:
+        info = workflow.explain(cfg, m)
+        print(f"{m}: top features {', '.join(list(info['mean_abs_shap'])[:3])}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from . import workflow
+
+    print(workflow.report(_config(args)))
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     """The whole analysis in-process (without Snakemake)."""
     from . import workflow
@@ -124,6 +142,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             workflow.train(cfg, m, k, progress=progress)
     workflow.evaluate(cfg, progress=progress)
     workflow.make_plots(cfg)
+    for m in workflow.explainable_models(cfg):
+        workflow.explain(cfg, m)
+    workflow.report(cfg)
     print(Path(cfg.output_dir) / "summary.json")
     return 0
 
@@ -179,6 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plots", help="make the plots")
     _add_config(p)
     p.set_defaults(func=_cmd_plots)
+
+    p = sub.add_parser("explain", help="SHAP values and plots")
+    _add_config(p)
+    p.add_argument("--model")
+    p.set_defaults(func=_cmd_explain)
+
+    p = sub.add_parser("report", help="write report.html")
+    _add_config(p)
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("run", help="run the whole analysis in one process (no Snakemake)")
     _add_config(p)

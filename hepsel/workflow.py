@@ -22,6 +22,7 @@ __all__ = [
     "Layout",
     "evaluate",
     "explain",
+    "report",
     "gather",
     "generate",
     "make_plots",
@@ -402,3 +403,22 @@ def explain(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
         for name, fig in plotting.shap_figures(expl, max_dependence=3).items():
             plotting.save(fig, lay.plots / f"shap_{name}_{model}")
     return info
+
+
+def report(cfg: AnalysisConfig) -> Path:
+    """Write ``report.html``: the comparison table and every plot on one page."""
+    from .report import render_report
+    from .storage import read_json, write_text
+
+    lay = Layout.of(cfg)
+    summary = read_json(lay.summary)
+    shap = {m: read_json(lay.shap(m).with_suffix(".json")) for m in explainable_models(cfg) if lay.shap(m).with_suffix(".json").exists()}
+    fid_dir = lay.root / "fidelity"
+    fidelity = {p.stem: read_json(p) for p in sorted(fid_dir.glob("*.json"))} if fid_dir.exists() else None
+    study = read_json(lay.root / "study" / "augmentation.json") if (lay.root / "study" / "augmentation.json").exists() else None
+    cut_md = lay.dataset.with_name("cutflow.md")
+    text = render_report(
+        lay.root, summary, cutflow_markdown=cut_md.read_text() if cut_md.exists() else "",
+        fidelity=fidelity, study=study, shap=shap,
+    )
+    return write_text(lay.report, text)
