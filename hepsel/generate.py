@@ -159,5 +159,3 @@ def generate_files(
                 tmp.unlink(missing_ok=True)
                 raise
     return out
-
-

@@ -13,7 +13,7 @@ two-track candidate plus one row per event, for two kinds of sample:
 ``"minbias"``
     minimum-bias crossings with a zero-truncated Poisson number of primary
     vertices and a Poisson number of candidates of each background category
-    (codes in :data:`MODE_CODES`), including the ~0.2 % of crossings with a
+    (codes in :data:`MODE_CODES`), including the ~0.3 % of crossings with a
     b-bbar pair.
 
 Everything is vectorised numpy. Events are generated in blocks of
@@ -100,8 +100,8 @@ Candidate ``mode``: 1-3 truth-matched signal candidates; 10 prompt pair;
 tracks crossing by chance away from the PV; 20 D0 -> K pi; 21 two of the
 three tracks of D+ -> K pi pi; 30 KS0 -> pi pi; 31 Lambda -> p pi; 40 one
 ghost track with one prompt track; 50 two tracks of a generic b-hadron decay
-(the ~0.2 % of minimum-bias events with a b, or the other b of a signal
-event); 60 one signal-decay track with one prompt track. Event ``mode``: the
+(the ~0.3 % of minimum-bias crossings with a b-bbar pair, or the other b
+of a signal event); 60 one signal-decay track with one prompt track. Event ``mode``: the
 signal mode (1-3) of a signal event, 0 for minimum bias.
 """
 
@@ -338,7 +338,11 @@ def _three_body(
 
 
 def _decay_vertex(
-    rng: np.random.Generator, origin: FloatArray, p: FloatArray, mass: FloatArray | float, tau: FloatArray | float
+    rng: np.random.Generator,
+    origin: FloatArray,
+    p: FloatArray,
+    mass: FloatArray | float,
+    tau: FloatArray | float,
 ) -> tuple[FloatArray, FloatArray]:
     """Decay point (n, 3) in mm and proper time (n,) in ps; flight = beta*gamma*c*t."""
     t = rng.exponential(1.0, len(p)) * tau
@@ -346,9 +350,7 @@ def _decay_vertex(
     return origin + flight, t
 
 
-def _hadrons(
-    rng: np.random.Generator, n: int, shape: float, scale: float
-) -> FloatArray:
+def _hadrons(rng: np.random.Generator, n: int, shape: float, scale: float) -> FloatArray:
     """Lab momenta (n, 3) with gamma-distributed pT (MeV) and flat eta in the generation range."""
     pt = rng.gamma(shape, scale, n)
     eta = rng.uniform(*_GEN_ETA, n)
@@ -527,7 +529,9 @@ def _displaced_combinatorial(rng: np.random.Generator, evs: _Events) -> _Truth:
     n = len(ev)
     pv = evs.pv_true[evs.pick_pv(rng, ev)]
     p1, id1 = _soft_tracks(rng, n, _COMBINATORIAL_PT_MEAN)
-    eta2 = np.clip(_eta(p1) + rng.normal(0.0, _COMBINATORIAL_SPREAD, n), ETA_MIN + 1e-3, ETA_MAX - 1e-3)
+    eta2 = np.clip(
+        _eta(p1) + rng.normal(0.0, _COMBINATORIAL_SPREAD, n), ETA_MIN + 1e-3, ETA_MAX - 1e-3
+    )
     phi2 = np.arctan2(p1[:, 1], p1[:, 0]) + rng.normal(0.0, _COMBINATORIAL_SPREAD, n)
     pt2 = _SOFT_PT_MIN + rng.exponential(_COMBINATORIAL_PT_MEAN, n)
     p2 = _from_pt_eta_phi(pt2, eta2, phi2)
@@ -543,7 +547,9 @@ def _ghosts(rng: np.random.Generator, evs: _Events) -> _Truth:
     pv = evs.pv_true[evs.pick_pv(rng, ev)]
     p1, _ = _soft_tracks(rng, n, _GHOST_PT_MEAN)
     # a fake track does not point anywhere in particular: random impact parameter
-    offset = _unit(_perpendicular_gauss(rng, _unit(p1))) * rng.exponential(_GHOST_IP_MEAN, n)[:, None]
+    offset = (
+        _unit(_perpendicular_gauss(rng, _unit(p1))) * rng.exponential(_GHOST_IP_MEAN, n)[:, None]
+    )
     p2, id2 = _soft_tracks(rng, n)
     return _Truth.build(
         ev,
@@ -627,7 +633,14 @@ def _all_pairs(
 
 
 def _strange(
-    rng: np.random.Generator, evs: _Events, rate: float, mass: float, tau: float, m1: float, id1: int, mode: str
+    rng: np.random.Generator,
+    evs: _Events,
+    rate: float,
+    mass: float,
+    tau: float,
+    m1: float,
+    id1: int,
+    mode: str,
 ) -> _Truth:
     ev = _repeat_events(rng.poisson(rate * evs.npv))
     n = len(ev)
@@ -964,6 +977,7 @@ def _reconstruct(rng: np.random.Generator, truth: _Truth, evs: _Events) -> Colum
     npv = evs.npv[truth.ev]
     first = evs.pv_off[truth.ev]
     pv_meas = evs.pv_meas.T
+
     def cand_ipchi2(sel: IntArray, j: int) -> FloatArray:
         ipv = _ip_vector(sv[:, sel], u[:, sel], pv_meas[:, first[sel] + j])
         c = tuple(x[sel] for x in c_sv)

@@ -231,7 +231,9 @@ def test_signal_event_weights(signal_sample) -> None:
     assert 0.03 < w.std() < 0.2
 
 
-@pytest.mark.parametrize(("mode", "tau"), [("B0_Kpi", simulation.TAU_B0), ("Bs_KK", simulation.TAU_BS)])
+@pytest.mark.parametrize(
+    ("mode", "tau"), [("B0_Kpi", simulation.TAU_B0), ("Bs_KK", simulation.TAU_BS)]
+)
 def test_true_decay_time_is_exponential(signal_sample, mode: str, tau: float) -> None:
     cands, _ = signal_sample
     sel = (cands["truth_matched"] == 1) & (cands["mode"] == SIGNAL_MODES[mode])
@@ -252,7 +254,8 @@ def test_mass_hypothesis_and_partial_reconstruction(signal_sample) -> None:
     cands, _ = signal_sample
     tm = cands["truth_matched"] == 1
     median = {
-        code: np.median(cands["B_M"][tm & (cands["mode"] == code)]) for code in SIGNAL_MODES.values()
+        code: np.median(cands["B_M"][tm & (cands["mode"] == code)])
+        for code in SIGNAL_MODES.values()
     }
     kpi, kk, dpi = (median[SIGNAL_MODES[m]] for m in ("B0_Kpi", "Bs_KK", "B0_Dpi"))
     # pion mass for the kaon(s): peaks just below the b-hadron masses
@@ -327,7 +330,11 @@ def test_file_ranges_are_block_aligned(small_block: int) -> None:
     # 8 blocks shared 3, 3, 2; the last block holds only 5 events
     assert [count for _, count in ranges] == [3 * small_block, 3 * small_block, small_block + 5]
     assert all(first % small_block == 0 for first, _ in ranges)
-    assert generate.file_ranges(small_block, 3) == [(0, small_block), (small_block, 0), (small_block, 0)]
+    assert generate.file_ranges(small_block, 3) == [
+        (0, small_block),
+        (small_block, 0),
+        (small_block, 0),
+    ]
     with pytest.raises(ValueError, match="at least one output file"):
         generate.file_ranges(10, 0)
 
