@@ -128,3 +128,35 @@ def test_cli_error_exit_code(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "hepsel: error: input file" in proc.stderr and "x.root" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def _numbers(obj, prefix=""):  # type: ignore[no-untyped-def]
+    """Flatten the numeric leaves of a summary, skipping timings."""
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            if k in ("seconds", "gan_seconds", "files", "_meta"):
+                continue
+            out.update(_numbers(v, f"{prefix}/{k}"))
+        return out
+    if isinstance(obj, list):
+        out = {}
+        for i, v in enumerate(obj):
+            out.update(_numbers(v, f"{prefix}[{i}]"))
+        return out
+    return {prefix: obj} if isinstance(obj, (int, float)) else {}
+
+
+def test_split_files_give_the_same_summary(tiny_run: Path, tmp_path: Path) -> None:
+    """Samples split over 3 files (one of them empty) and run with --cores 2 reproduce the 1-file numbers."""
+    analysis = tmp_path / "analyses" / "tiny"
+    write_config(analysis, tiny_config("data", files=3))
+    proc = _snakemake(tmp_path, analysis)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = tmp_path / "results" / "tiny"
+    assert len(list((out / "prepared" / "minbias").glob("*.parquet"))) == 3
+    split = _numbers(json.loads((out / "summary.json").read_text()))
+    single = _numbers(json.loads((tiny_run / "summary.json").read_text()))
+    assert split.keys() == single.keys()
+    for k in single:
+        assert split[k] == pytest.approx(single[k], rel=1e-12, abs=1e-12), k
