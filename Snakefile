@@ -10,7 +10,8 @@ import shlex
 import sys
 
 from hepsel.config import load_config
-from hepsel.workflow import Layout, explainable_models
+from hepsel.study import study_models
+from hepsel.workflow import Layout, explainable_models, gan_models
 
 ANALYSIS = config.get("analysis", "analyses/topo2body")
 _overrides = {"output": config["output"]} if config.get("output") else None
@@ -35,6 +36,11 @@ PLOTS = [f"{ROOT}/plots/{p}.png" for p in ("roc", "eff_vs_rate", "eff_vs_rate_to
 
 
 EXPLAINED = explainable_models(CFG)
+GANS = gan_models(CFG)
+STUDY = [
+    f"{ROOT}/study/{m}_{n}_{s}.json"
+    for m in study_models(CFG) for n in CFG.study.n_real for s in CFG.study.seeds
+]
 
 
 rule all:
@@ -43,6 +49,13 @@ rule all:
         f"{ROOT}/scores.root",
         PLOTS,
         f"{ROOT}/report.html",
+        [f"{ROOT}/fidelity/{m}.json" for m in GANS],
+
+
+# The augmentation study is a separate target: snakemake --cores 2 study
+rule study:
+    input:
+        f"{ROOT}/study/augmentation.json",
 
 
 for _sample, _scfg in CFG.samples.items():
@@ -136,11 +149,49 @@ rule explain:
         f"{HEPSEL} explain {COMMON} --model {{wildcards.model}} 2>&1 | tee {{log}}"
 
 
+rule fidelity:
+    input:
+        [f"{ROOT}/models/{{model}}/fold{k}.info.json" for k in FOLDS],
+    output:
+        f"{ROOT}/fidelity/{{model}}.json",
+    log:
+        f"{ROOT}/logs/fidelity_{{model}}.log",
+    shell:
+        f"{HEPSEL} fidelity {COMMON} --model {{wildcards.model}} 2>&1 | tee {{log}}"
+
+
+rule study_point:
+    input:
+        f"{ROOT}/dataset.parquet",
+    output:
+        f"{ROOT}/study/{{model}}_{{n_real}}_{{seed}}.json",
+    wildcard_constraints:
+        n_real=r"\d+|all",
+        seed=r"\d+",
+    log:
+        f"{ROOT}/logs/study/{{model}}_{{n_real}}_{{seed}}.log",
+    shell:
+        f"{HEPSEL} study {COMMON} --model {{wildcards.model}} --n-real {{wildcards.n_real}} --seed {{wildcards.seed}} 2>&1 | tee {{log}}"
+
+
+rule study_summary:
+    input:
+        STUDY,
+    output:
+        f"{ROOT}/study/augmentation.json",
+        f"{ROOT}/plots/augmentation_auc.png",
+    log:
+        f"{ROOT}/logs/study/summary.log",
+    shell:
+        f"{HEPSEL} study {COMMON} --summary 2>&1 | tee {{log}}"
+
+
 rule report:
     input:
         f"{ROOT}/summary.json",
         PLOTS,
         [f"{ROOT}/shap/{m}.json" for m in EXPLAINED],
+        [f"{ROOT}/fidelity/{m}.json" for m in GANS],
     output:
         f"{ROOT}/report.html",
     log:

@@ -117,6 +117,31 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fidelity(args: argparse.Namespace) -> int:
+    from . import workflow
+
+    cfg = _config(args)
+    for m in [args.model] if args.model else workflow.gan_models(cfg):
+        f = workflow.fidelity(cfg, m)
+        print(f"{m}: classifier two-sample AUC = {f['c2st_auc_mean']:.3f}, mean W1 / baseline = {f['mean_wasserstein_ratio']:.2f}")
+    return 0
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    from . import workflow
+
+    cfg = _config(args)
+    if args.summary:
+        print(workflow.study_summary(cfg)["table"])
+        return 0
+    if not (args.model and args.n_real and args.seed is not None):
+        msg = "hepsel study needs --model, --n-real and --seed (or --summary)"
+        raise HepselError(msg)
+    r = workflow.study_point(cfg, args.model, args.n_real, args.seed)
+    print(f"{args.model} N_real={r['n_real']} seed={args.seed}: AUC {r['auc']:.4f}, eff. {r['eff_at_rate']:.4f}")
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from . import workflow
 
@@ -144,6 +169,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     workflow.make_plots(cfg)
     for m in workflow.explainable_models(cfg):
         workflow.explain(cfg, m)
+    for m in workflow.gan_models(cfg):
+        workflow.fidelity(cfg, m)
     workflow.report(cfg)
     print(Path(cfg.output_dir) / "summary.json")
     return 0
@@ -205,6 +232,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.add_argument("--model")
     p.set_defaults(func=_cmd_explain)
+
+    p = sub.add_parser("fidelity", help="GAN fidelity report")
+    _add_config(p)
+    p.add_argument("--model")
+    p.set_defaults(func=_cmd_fidelity)
+
+    p = sub.add_parser("study", help="one point of the augmentation study, or --summary")
+    _add_config(p)
+    p.add_argument("--model")
+    p.add_argument("--n-real")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--summary", action="store_true")
+    p.set_defaults(func=_cmd_study)
 
     p = sub.add_parser("report", help="write report.html")
     _add_config(p)

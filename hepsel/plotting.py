@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "augmentation_plot",
     "correlation_plot",
     "cutflow_plot",
     "figure_of_merit_plot",
@@ -23,6 +24,7 @@ __all__ = [
     "label",
     "lhcb_style",
     "new_figure",
+    "overlay_grid",
     "rate_plot",
     "roc_plot",
     "save",
@@ -310,3 +312,73 @@ def _finish_shap(fig: Any, ax: Any) -> Any:
     ax.text(0.0, 1.01, "LHCb-like Simulation", transform=ax.transAxes, ha="left", va="bottom", fontsize=14, fontweight="bold")
     fig.tight_layout()
     return fig
+
+
+def overlay_grid(
+    real: np.ndarray,
+    generated: np.ndarray,
+    names: Sequence[str],
+    *,
+    labels: Mapping[str, str] | None = None,
+    w1: Mapping[str, float] | None = None,
+    baseline: Mapping[str, float] | None = None,
+    bins: int = 40,
+) -> Any:
+    """Real vs generated distributions of every feature, one panel each."""
+    import matplotlib.pyplot as plt
+    import mplhep
+
+    n = len(names)
+    ncol = 4
+    nrow = int(np.ceil(n / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(5 * ncol, 4.2 * nrow))
+    for i, ax in enumerate(np.ravel(axes)):
+        if i >= n:
+            ax.set_visible(False)
+            continue
+        r, g = real[:, i], generated[:, i]
+        lo, hi = np.nanquantile(np.concatenate([r, g]), [0.005, 0.995])
+        edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
+        hr, _ = np.histogram(r, edges)
+        hg, _ = np.histogram(g, edges)
+        mplhep.histplot(hr / max(hr.sum(), 1), edges, ax=ax, histtype="fill", alpha=0.4, color=_COLOURS[0], label="real (held out)")
+        mplhep.histplot(hg / max(hg.sum(), 1), edges, ax=ax, histtype="step", lw=2, color=_COLOURS[1], label="generated")
+        name = names[i]
+        ax.set_xlabel((labels or {}).get(name, name), fontsize=14)
+        ax.tick_params(labelsize=11)
+        if w1 is not None and baseline is not None:
+            ax.set_title(f"W1 {w1[name]:.3g} (real-real {baseline[name]:.3g})", fontsize=11, loc="right")
+        if i == 0:
+            ax.legend(fontsize=11, loc="upper right")
+    fig.suptitle("LHCb-like Simulation: GAN fidelity", fontsize=18, fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def augmentation_plot(
+    rows: Sequence[Mapping[str, Any]],
+    points: Sequence[Mapping[str, Any]],
+    *,
+    key: str,
+    ylabel: str,
+    ax: Any = None,
+) -> Any:
+    """A figure of merit vs the number of real signal training events, per model, with the seed spread."""
+    if ax is None:
+        _, ax = new_figure()
+    models = sorted({r["model"] for r in rows})
+    for i, m in enumerate(models):
+        rr = sorted((r for r in rows if r["model"] == m), key=lambda r: r["n_real"])
+        x = np.array([r["n_real"] for r in rr], dtype=float) * (1 + 0.04 * (i - (len(models) - 1) / 2))
+        y = np.array([r[f"{key}_mean"] for r in rr])
+        e = np.array([r[f"{key}_std"] for r in rr])
+        ax.errorbar(x, y, yerr=e, fmt="o-", ms=7, capsize=4, label=f"{m} (mean $\\pm$ std over seeds)", color=_COLOURS[i])
+        px = [p["n_real"] * (1 + 0.04 * (i - (len(models) - 1) / 2)) for p in points if p["model"] == m]
+        py = [p[key] for p in points if p["model"] == m]
+        ax.plot(px, py, "x", color=_COLOURS[i], alpha=0.5, ms=6)
+    ax.set_xscale("log")
+    ax.set_xlabel("Real signal training candidates $N_{real}$")
+    ax.set_ylabel(ylabel)
+    ax.legend(loc="lower right", fontsize=18)
+    label(ax)
+    return ax

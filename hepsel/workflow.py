@@ -22,7 +22,11 @@ __all__ = [
     "Layout",
     "evaluate",
     "explain",
+    "fidelity",
+    "gan_models",
     "report",
+    "study_point",
+    "study_summary",
     "gather",
     "generate",
     "make_plots",
@@ -422,3 +426,96 @@ def report(cfg: AnalysisConfig) -> Path:
         fidelity=fidelity, study=study, shap=shap,
     )
     return write_text(lay.report, text)
+
+
+def gan_models(cfg: AnalysisConfig) -> list[str]:
+    """Models with a GAN (``gan_augmented``)."""
+    return [m for m, c in cfg.models.items() if c.type == "gan_augmented"]
+
+
+def fidelity(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
+    """Fidelity of each fold's GAN on the held-out signal of its own fold (never seen by it)."""
+    from . import plotting
+    from .dataset import load_dataset
+    from .fidelity import fidelity_report
+    from .models.gan import WGANGP
+    from .storage import read_json, write_json
+
+    lay = Layout.of(cfg)
+    ds = load_dataset(lay.dataset, cfg)
+    mcfg = cfg.models[model]
+    folds = []
+    real_all, gen_all = [], []
+    for k in range(cfg.folds.k):
+        gan = WGANGP.load(lay.model(model, k).with_name(f"fold{k}_gan"), device="cpu")
+        hold = (ds.fold == k) & ds.truth & (ds.y == 1)
+        real = ds.X[hold]
+        cond = None
+        if mcfg.condition_on:
+            cats = np.asarray(read_json(lay.model_info(model, k))["condition_categories"])
+            cond = np.searchsorted(cats, ds.columns[mcfg.condition_on][hold])
+        gen = gan.sample(len(real), conditions=cond, random_state=cfg.seed + k)
+        rep = fidelity_report(real, gen, cfg.feature_names, random_state=cfg.seed + k)
+        rep["fold"] = k
+        rep["clipped"] = np.asarray(gan.last_sample_clipped_).tolist()
+        rep["selected_iteration"] = gan.fidelity_.get("best_iteration")
+        folds.append(rep)
+        real_all.append(real)
+        gen_all.append(gen)
+    feats = cfg.feature_names
+    out = {
+        "model": model,
+        "folds": folds,
+        "c2st_auc_mean": float(np.mean([f["c2st_auc"] for f in folds])),
+        "mean_wasserstein_ratio": float(np.mean([f["mean_wasserstein_ratio"] for f in folds])),
+        "max_abs_correlation_difference": float(np.max([f["max_abs_correlation_difference"] for f in folds])),
+        "wasserstein": {n: float(np.mean([f["features"][n]["wasserstein"] for f in folds])) for n in feats},
+        "baseline_wasserstein": {n: float(np.mean([f["features"][n]["baseline_wasserstein"] for f in folds])) for n in feats},
+        "classifier_two_sample": {"auc": float(np.mean([f["c2st_auc"] for f in folds]))},
+    }
+    write_json(lay.root / "fidelity" / f"{model}.json", out)
+    real, gen = np.concatenate(real_all), np.concatenate(gen_all)
+    labels = {f.name: (f.label or f.name) for f in cfg.features}
+    with plotting.lhcb_style():
+        fig = plotting.overlay_grid(real, gen, feats, labels=labels, w1=out["wasserstein"], baseline=out["baseline_wasserstein"])
+        plotting.save(fig, lay.plots / f"gan_overlay_{model}")
+        fig, ax = plotting.new_figure((12, 10))
+        diff = np.mean([np.asarray(f["correlation_difference"]) for f in folds], axis=0)
+        plotting.correlation_plot(diff, feats, ax=ax, title=f"{model}: generated $-$ real")
+        plotting.save(fig, lay.plots / f"gan_correlation_{model}")
+    return out
+
+
+def study_point(cfg: AnalysisConfig, model: str, n_real: str, seed: int) -> dict[str, Any]:
+    """One point of the augmentation study, written to ``study/<model>_<n_real>_<seed>.json``."""
+    from .dataset import load_dataset
+    from .storage import write_json
+    from .study import augmentation_point
+
+    lay = Layout.of(cfg)
+    ds = load_dataset(lay.dataset, cfg)
+    n: int | str = n_real if n_real == "all" else int(n_real)
+    res = augmentation_point(cfg, ds, model, n, seed)
+    write_json(lay.root / "study" / f"{model}_{n_real}_{seed}.json", res)
+    return res
+
+
+def study_summary(cfg: AnalysisConfig) -> dict[str, Any]:
+    """Gather the study points: table, JSON and the plot of AUC and efficiency vs N_real."""
+    from . import plotting
+    from .storage import read_json, write_json
+    from .study import study_models, summarise
+
+    lay = Layout.of(cfg)
+    points = [
+        read_json(lay.root / "study" / f"{m}_{n}_{s}.json")
+        for m in study_models(cfg) for n in cfg.study.n_real for s in cfg.study.seeds
+    ]
+    res = summarise(points)
+    write_json(lay.root / "study" / "augmentation.json", res)
+    with plotting.lhcb_style():
+        for key, ylabel in (("auc", "AUC (test fold)"), ("eff_at_rate", f"Signal eff. at {cfg.trigger.target_rates_khz[0]:g} kHz")):
+            fig, ax = plotting.new_figure()
+            plotting.augmentation_plot(res["rows"], res["points"], key=key, ylabel=ylabel, ax=ax)
+            plotting.save(fig, lay.plots / f"augmentation_{key}")
+    return res
