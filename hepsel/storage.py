@@ -107,7 +107,7 @@ class ParquetAppender:
         table = pa.table({k: np.asarray(v) for k, v in columns.items()})
         if self._writer is None:
             self._schema = table.schema
-            self._writer = pq.ParquetWriter(self._tmp, self._schema, compression="zstd")
+            self._writer = pq.ParquetWriter(self._tmp, self._schema, compression="snappy")
         else:
             table = table.cast(self._schema)
         self._writer.write_table(table)
