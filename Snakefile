@@ -106,7 +106,7 @@ rule train:
         f"{ROOT}/models/{{model}}/fold{{fold}}.info.json",
     log:
         f"{ROOT}/logs/train/{{model}}_fold{{fold}}.log",
-    threads: 2
+    threads: 1
     shell:
         f"{HEPSEL} train {COMMON} --model {{wildcards.model}} --fold {{wildcards.fold}} 2>&1 | tee {{log}}"
 

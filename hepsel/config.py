@@ -182,6 +182,7 @@ class ShapConfig(_Strict):
 
     events: int = Field(default=2000, gt=0)
     background_events: int = Field(default=200, gt=0)
+    mlp_samples: int = Field(default=50, gt=0, description="expected-gradients samples per event (MLP)")
 
 
 class OptimalCutConfig(_Strict):

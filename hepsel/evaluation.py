@@ -52,15 +52,16 @@ def fold_prefix(model_dir: str | os.PathLike[str], model: str, fold: int) -> Pat
 class CrossScores:
     """Scores of one model.
 
-    ``test`` holds each candidate's score from the model that did not see it;
-    ``train_index`` / ``train_score`` list the (candidate, score) pairs of
-    training candidates scored by the models that trained on them.
+    ``test`` holds each candidate's score from the model that did not see it.
+    For the overtraining check, ``train_score`` holds, for the training
+    candidates ``train_index``, the score from one model that did train on
+    them (the model of the next fold, ``(fold + 1) % k``), so that each
+    candidate enters the train distribution once.
     """
 
     test: np.ndarray
     train_index: np.ndarray
     train_score: np.ndarray
-    train_fold: np.ndarray
 
 
 def cross_scores(cfg: AnalysisConfig, ds: Dataset, model: str, model_dir: str | os.PathLike[str]) -> CrossScores:
@@ -68,18 +69,19 @@ def cross_scores(cfg: AnalysisConfig, ds: Dataset, model: str, model_dir: str | 
     X = ds.X
     fold = ds.fold
     truth = ds.truth
+    k_folds = cfg.folds.k
     test = np.full(len(ds), np.nan)
-    tr_idx, tr_score, tr_fold = [], [], []
+    train = np.full(len(ds), np.nan)
     kind = model_kind(cfg, model)
-    for k in range(cfg.folds.k):
+    for k in range(k_folds):
         clf = load_classifier(kind, fold_prefix(model_dir, model, k))
         in_fold = fold == k
         test[in_fold] = clf.predict_proba(X[in_fold])[:, 1]
-        train = np.flatnonzero(~in_fold & truth)
-        tr_idx.append(train)
-        tr_score.append(clf.predict_proba(X[train])[:, 1])
-        tr_fold.append(np.full(len(train), k))
-    return CrossScores(test, np.concatenate(tr_idx), np.concatenate(tr_score), np.concatenate(tr_fold))
+        # candidates of the previous fold were in this model's training set
+        seen = (fold == (k - 1) % k_folds) & truth
+        train[seen] = clf.predict_proba(X[seen])[:, 1]
+    idx = np.flatnonzero(truth)
+    return CrossScores(test, idx, train[idx])
 
 
 def trigger_events(

@@ -80,6 +80,7 @@ def explain_model(
     *,
     backgrounds: list[np.ndarray] | None = None,
     random_state: int | None = None,
+    n_samples: int = 50,
 ) -> Explanation:
     """Explain rows ``X`` (with folds ``fold``) by their own fold's model.
 
@@ -98,7 +99,7 @@ def explain_model(
             if backgrounds is None:
                 msg = "an MLP explanation needs a background sample"
                 raise ValueError(msg)
-            values[m], base[m] = explain_mlp(clf, X[m], backgrounds[k], random_state=random_state)
+            values[m], base[m] = explain_mlp(clf, X[m], backgrounds[k], random_state=random_state, n_samples=n_samples)
         else:
             msg = f"no SHAP explainer for model kind {kind!r}"
             raise ValueError(msg)

@@ -205,8 +205,7 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
             curves[f"{name}/test_{cls}_weight"] = ds.weight[t]
             tr = y[cs.train_index] == c
             curves[f"{name}/train_{cls}_score"] = cs.train_score[tr]
-            # each training candidate is scored by k-1 models: share its weight
-            curves[f"{name}/train_{cls}_weight"] = ds.weight[cs.train_index][tr] / (cfg.folds.k - 1)
+            curves[f"{name}/train_{cls}_weight"] = ds.weight[cs.train_index][tr]
     m = ds.truth
     summary["_inputs"] = {
         "features": cfg.feature_names,
@@ -393,7 +392,7 @@ def explain(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
             backgrounds.append(X_all[rng.choice(train, size=min(nb, len(train)), replace=False)])
     expl = explain_model(
         kind, folds, X_all[index], ds.fold[index], index, cfg.feature_names,
-        backgrounds=backgrounds, random_state=cfg.seed,
+        backgrounds=backgrounds, random_state=cfg.seed, n_samples=cfg.evaluation.shap.mlp_samples,
     )
     with atomic_path(lay.shap(model), suffix=".npz") as tmp, tmp.open("wb") as fh:
         np.savez_compressed(
