@@ -6,7 +6,9 @@ therefore :mod:`hepsel.models`) stays cheap.
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -154,3 +156,38 @@ def torch_threads(n_jobs: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def resolve_prefix(path: str | Path, default_stem: str) -> Path:
+    """A file prefix; an existing directory means ``<dir>/<default_stem>``."""
+    p = Path(path)
+    return p / default_stem if p.is_dir() else p
+
+
+def read_saved_model(path: str | Path, *, default_stem: str, fmt: str, name: str) -> tuple[Path, Path, dict[str, Any]]:
+    """Check the ``.json`` + ``.pt`` files of a saved torch model and read the metadata.
+
+    Returns ``(json_path, pt_path, metadata)``.
+
+    Raises
+    ------
+    ModelFileError
+        A file is missing, the JSON is invalid, or it describes another model.
+    """
+    from ..exceptions import ModelFileError
+
+    prefix = resolve_prefix(path, default_stem)
+    json_path, pt_path = prefix.with_suffix(".json"), prefix.with_suffix(".pt")
+    for p in (json_path, pt_path):
+        if not p.is_file():
+            msg = f"model file {p} not found; save the model with {name}.save({str(prefix)!r})"
+            raise ModelFileError(msg)
+    try:
+        meta = json.loads(json_path.read_text())
+    except json.JSONDecodeError as exc:
+        msg = f"{json_path} is not valid JSON: {exc}"
+        raise ModelFileError(msg) from exc
+    if meta.get("format") != fmt:
+        msg = f"{json_path} does not describe a saved {name} (format {meta.get('format')!r})"
+        raise ModelFileError(msg)
+    return json_path, pt_path, meta

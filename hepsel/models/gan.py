@@ -29,6 +29,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from hepsel.exceptions import ModelFileError, NonFiniteError
 from hepsel.models._torch import (
+    read_saved_model,
+    resolve_prefix,
     draw_seed,
     import_torch,
     make_generator,
@@ -103,8 +105,7 @@ def _check_bounds(bounds: Any, n_features: int) -> np.ndarray:
 
 
 def _resolve_prefix(path: str | Path) -> Path:
-    prefix = Path(path)
-    return prefix / _DEFAULT_STEM if prefix.is_dir() else prefix
+    return resolve_prefix(path, _DEFAULT_STEM)
 
 
 def _bounds_to_json(bounds: Any) -> list[list[float | None]] | None:
@@ -646,20 +647,7 @@ class WGANGP(BaseEstimator):
             If a file is missing or is not a saved WGANGP.
         """
         torch = import_torch()
-        prefix = _resolve_prefix(path)
-        json_path, pt_path = prefix.with_suffix(".json"), prefix.with_suffix(".pt")
-        for p in (json_path, pt_path):
-            if not p.is_file():
-                msg = f"model file {p} not found; save the model with WGANGP.save({str(prefix)!r})"
-                raise ModelFileError(msg)
-        try:
-            meta = json.loads(json_path.read_text())
-        except json.JSONDecodeError as exc:
-            msg = f"{json_path} is not valid JSON: {exc}"
-            raise ModelFileError(msg) from exc
-        if meta.get("format") != _FORMAT:
-            msg = f"{json_path} does not describe a saved WGANGP (format {meta.get('format')!r})"
-            raise ModelFileError(msg)
+        json_path, pt_path, meta = read_saved_model(path, default_stem=_DEFAULT_STEM, fmt=_FORMAT, name="WGANGP")
         params = dict(meta["params"])
         params["generator_layers"] = tuple(params["generator_layers"])
         params["critic_layers"] = tuple(params["critic_layers"])

@@ -28,6 +28,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from hepsel.exceptions import ModelFileError, NonFiniteError
 from hepsel.models._torch import (
+    read_saved_model,
+    resolve_prefix,
     ACTIVATIONS,
     draw_seed,
     import_torch,
@@ -118,10 +120,7 @@ def _check_weights(sample_weight: Any, n: int) -> np.ndarray:
 
 
 def _resolve_prefix(path: str | Path) -> Path:
-    path = Path(path)
-    if path.is_dir():
-        return path / _DEFAULT_STEM
-    return path
+    return resolve_prefix(path, _DEFAULT_STEM)
 
 
 def _jsonable_random_state(random_state: Any) -> int | None:
@@ -521,20 +520,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             If a file is missing or is not a saved MLPClassifier.
         """
         torch = import_torch()
-        prefix = _resolve_prefix(path)
-        json_path, pt_path = prefix.with_suffix(".json"), prefix.with_suffix(".pt")
-        for p in (json_path, pt_path):
-            if not p.is_file():
-                msg = f"model file {p} not found; save the model with MLPClassifier.save({str(prefix)!r})"
-                raise ModelFileError(msg)
-        try:
-            meta = json.loads(json_path.read_text())
-        except json.JSONDecodeError as exc:
-            msg = f"{json_path} is not valid JSON: {exc}"
-            raise ModelFileError(msg) from exc
-        if meta.get("format") != _FORMAT:
-            msg = f"{json_path} does not describe a saved MLPClassifier (format {meta.get('format')!r})"
-            raise ModelFileError(msg)
+        json_path, pt_path, meta = read_saved_model(path, default_stem=_DEFAULT_STEM, fmt=_FORMAT, name="MLPClassifier")
         params = dict(meta["params"])
         params["hidden_layers"] = tuple(params["hidden_layers"])
         params["device"] = device
