@@ -150,10 +150,9 @@ class CandidateConfig(_Strict):
 
 
 class FoldConfig(_Strict):
-    """k-fold cross-training: the fold of a candidate is (hash of) its event id mod k."""
+    """k-fold cross-training: the fold of a candidate is its event number (``reading.event_branch``) mod k."""
 
     k: int = Field(default=5, ge=2)
-    by: str = "eventNumber"
 
 
 class ModelConfig(_Strict):

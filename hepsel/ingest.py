@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .config import AnalysisConfig
-from .cuts import CutFlow, CutSequence
+from .cuts import CutSequence
 from .exceptions import ConfigError, NonFiniteError
 from .expressions import Expression
 from .features import FeatureSet, to_flat_numpy
@@ -343,10 +343,3 @@ def _events_from_tree(path: Any, tree: str, pipe: SamplePipeline, fallback_sum: 
         total += float(np.sum(pipe.weights(arrays, len(next(iter(arrays.values()))))))
     return n, total
 
-
-def cutflow_from_meta(metas: list[Mapping[str, Any]]) -> CutFlow:
-    """Merge the cut-flows of several prepared files."""
-    flow = CutFlow.from_dict(metas[0]["cutflow"])
-    for m in metas[1:]:
-        flow = flow.merge(CutFlow.from_dict(m["cutflow"]))
-    return flow

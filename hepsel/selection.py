@@ -1,9 +1,9 @@
 """A trained selection for analysts: preselection + features + fold models + working points.
 
->>> import hepsel                                    # doctest: +SKIP
->>> sel = hepsel.Selection.load("results/topo2body/selection")
->>> scores = sel.score("my_ntuple.root")            # per candidate
->>> keep = sel.passes("my_ntuple.root", rate_khz=660)
+>>> import hepsel
+>>> sel = hepsel.Selection.load("results/topo2body/selection")  # doctest: +SKIP
+>>> scores = sel.score("my_ntuple.root")  # per candidate         # doctest: +SKIP
+>>> keep = sel.passes("my_ntuple.root", rate_khz=660)            # doctest: +SKIP
 
 Saved as plain JSON plus each model's own no-pickle format (xgboost JSON,
 torch ``state_dict`` loaded with ``weights_only=True``).
