@@ -377,6 +377,9 @@ def augmentation_plot(
         py = [p[key] for p in points if p["model"] == m]
         ax.plot(px, py, "x", color=_COLOURS[i], alpha=0.5, ms=6)
     ax.set_xscale("log")
+    xs = [r["n_real"] for r in rows]
+    ax.set_xlim(min(xs) * 0.6, max(xs) * 1.6)
+    ax.margins(y=0.15)
     ax.set_xlabel("Real signal training candidates $N_{real}$")
     ax.set_ylabel(ylabel)
     ax.legend(loc="lower right", fontsize=18)
