@@ -42,11 +42,21 @@ class CutFlow:
         self.weighted = self.weighted or [0.0] * n
         self.sumw2 = self.sumw2 or [0.0] * n
 
-    def add(self, step: int, weights: np.ndarray) -> None:
-        """Record the weights of candidates surviving ``step``."""
-        self.raw[step] += int(len(weights))
-        self.weighted[step] += float(np.sum(weights))
-        self.sumw2[step] += float(np.sum(np.square(weights)))
+    def add(self, step: int, weights: np.ndarray, keep: np.ndarray | None = None, weights2: np.ndarray | None = None) -> None:
+        """Record the weights of candidates surviving ``step`` (those in ``keep``, if given).
+
+        ``weights2`` (the squared weights) may be passed to avoid recomputing it.
+        """
+        w2 = np.square(weights) if weights2 is None else weights2
+        if keep is None:
+            self.raw[step] += int(len(weights))
+            self.weighted[step] += float(np.sum(weights))
+            self.sumw2[step] += float(np.sum(w2))
+        else:
+            # masked sums: no copies of the surviving weights
+            self.raw[step] += int(np.count_nonzero(keep))
+            self.weighted[step] += float(np.sum(weights, where=keep))
+            self.sumw2[step] += float(np.sum(w2, where=keep))
 
     def merge(self, other: CutFlow) -> CutFlow:
         """Sum of two cut-flows over the same steps (e.g. from two files)."""
@@ -168,13 +178,14 @@ class CutSequence:
         """Boolean mask of candidates passing every cut, updating ``cutflow``."""
         n = len(weights)
         keep = np.ones(n, dtype=bool)
+        w2 = np.square(weights) if cutflow is not None else None
         if cutflow is not None:
-            cutflow.add(0, weights)
+            cutflow.add(0, weights, weights2=w2)
         for i, expr in enumerate(self.expressions, start=1):
             passed = np.asarray(_as_bool(expr.evaluate(arrays), expr, n))
             keep &= passed
             if cutflow is not None:
-                cutflow.add(i, weights[keep])
+                cutflow.add(i, weights, keep, w2)
         return keep
 
     @staticmethod

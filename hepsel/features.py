@@ -32,7 +32,10 @@ _TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 def to_flat_numpy(value: Any, *, what: str) -> np.ndarray:
-    """Convert an expression result to a flat float64 numpy array (None -> NaN).
+    """Convert an expression result to a flat floating-point numpy array (None -> NaN).
+
+    Floating-point inputs keep their precision (float32 branches stay float32,
+    halving memory and output size); integers and booleans become float64.
 
     Raises
     ------
@@ -41,7 +44,7 @@ def to_flat_numpy(value: Any, *, what: str) -> np.ndarray:
         such as ``count``, ``sum``, ``max`` or ``leading``).
     """
     if isinstance(value, np.ndarray) and value.dtype != object:
-        return value.astype(np.float64, copy=False) if value.dtype != np.float64 else value
+        return value if np.issubdtype(value.dtype, np.floating) else value.astype(np.float64)
     import awkward as ak
 
     arr = ak.Array(value) if not isinstance(value, ak.Array) else value
@@ -112,7 +115,7 @@ class Feature:
         return frozenset(self.inputs)
 
     def compute(self, arrays: Mapping[str, Any]) -> np.ndarray:
-        """Evaluate on a chunk; returns a flat float64 array."""
+        """Evaluate on a chunk; returns a flat floating-point array."""
         if self._compiled is not None:
             raw = self._compiled.evaluate(arrays)
         elif self._func is not None:

@@ -121,6 +121,7 @@ class SamplePipeline:
         if self.weight is None:
             return np.ones(n)
         w = to_flat_numpy(self.weight.evaluate(arrays), what=f"samples.{self.sample}.weight")
+        # weights are summed over millions of candidates: always float64
         return np.broadcast_to(w, (n,)).astype(np.float64)
 
     def columns(
