@@ -160,6 +160,7 @@ def _rates(cfg: AnalysisConfig, ds: Dataset, score: np.ndarray) -> dict[str, Any
     rate_in = cfg.trigger.input_rate_khz
     out: dict[str, Any] = {}
     modes = _event_modes(cfg, ds)
+    ev_fold = signal_event_columns(cfg, ds, ["fold"])["fold"].astype(np.int64)
     for target in cfg.trigger.target_rates_khz:
         thr = threshold_for_rate(mb, rate_in, target)
         rate, rate_err = output_rate(mb, thr, rate_in)
@@ -173,6 +174,15 @@ def _rates(cfg: AnalysisConfig, ds: Dataset, score: np.ndarray) -> dict[str, Any
             entry[f"eff{name}"] = float(e.value)
             entry[f"eff{name}_low"] = float(e.low)
             entry[f"eff{name}_high"] = float(e.high)
+        # spread across folds: each fold's signal events at the common working point
+        passed = anyc.score >= thr
+        folds = [
+            float(np.sum(anyc.weight[passed & (ev_fold == k)]) / np.sum(anyc.weight[ev_fold == k]))
+            for k in range(cfg.folds.k)
+            if np.any(ev_fold == k)
+        ]
+        entry["eff_folds"] = folds
+        entry["eff_fold_std"] = float(np.std(folds, ddof=1)) if len(folds) > 1 else float("nan")
         if modes is not None:
             per_mode = {}
             for code in np.unique(modes):

@@ -130,8 +130,21 @@ def render_report(
                 pm = e.get("per_mode", {})
                 rows.append([html.escape(m), r, *(f"{_eff(pm[n])} / {_eff(pm[n], 'eff_tos')}" if n in pm else "n/a" for n in mode_names)])
         parts.append(_table(header, rows))
-    fold_rows = [[html.escape(m), ", ".join(f"{a:.4f}" for a in summary[m].get("auc_folds", [])), _fmt(summary[m].get("auc_fold_std"))] for m in models]
-    parts.append("<h3>Spread across folds</h3>" + _table(["model", "AUC per fold", "std"], fold_rows))
+    first = rates[0] if rates else None
+    fold_rows = []
+    for m in models:
+        e = summary[m]["eff_at_rate"].get(first, {}) if first else {}
+        fold_rows.append([
+            html.escape(m),
+            ", ".join(f"{a:.4f}" for a in summary[m].get("auc_folds", [])),
+            _fmt(summary[m].get("auc_fold_std")),
+            ", ".join(f"{a:.3f}" for a in e.get("eff_folds", [])),
+            _fmt(e.get("eff_fold_std"), 3),
+        ])
+    parts.append(
+        "<h3>Spread across folds</h3>"
+        + _table(["model", "AUC per fold", "std", f"signal eff. at {first} kHz per fold", "std"], fold_rows)
+    )
     opt_rows = []
     for m in models:
         oc = summary[m].get("optimal_cut")

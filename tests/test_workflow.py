@@ -56,6 +56,8 @@ def test_summary_contract(tiny_run: Path) -> None:
     e = bdt["eff_at_rate"]["1000"]
     assert 0 <= e["eff_low"] <= e["eff"] <= e["eff_high"] <= 1
     assert e["rate_khz"] <= 1000 + 1e-9
+    assert len(e["eff_folds"]) == 3 and np.isfinite(e["eff_fold_std"])
+    assert set(e["per_mode"]) == {"B0 -> K+ pi-", "Bs0 -> K+ K-", "B0 -> D- pi+"}
 
 
 def test_auc_matches_sklearn_from_scores_root(tiny_run: Path) -> None:
