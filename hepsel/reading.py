@@ -134,7 +134,10 @@ def iterate(
                 rate = bar.n / max(time.perf_counter() - start, 1e-9)
                 bar.set_postfix_str(f"{rate:,.0f} cand/s", refresh=False)
     except (OSError, ValueError, uproot.deserialization.DeserializationError) as err:
-        msg = f"failed reading {path}:{tree} ({type(err).__name__}: {err}); the file may be truncated or corrupt"
+        msg = (
+            f"failed reading {path}:{tree} ({type(err).__name__}: {err}); uproot could not decode it: "
+            "the file may be truncated or corrupt, or use a layout uproot does not read"
+        )
         raise InputFileError(msg) from err
     finally:
         if bar is not None:
