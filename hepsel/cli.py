@@ -16,7 +16,7 @@ from .exceptions import HepselError
 __all__ = ["main"]
 
 
-def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _config(args: argparse.Namespace):
     from .config import load_config
 
     overrides = {"output": args.output} if getattr(args, "output", None) else None

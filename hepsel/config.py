@@ -220,10 +220,14 @@ class TrainingConfig(_Strict):
     balance_classes: bool = True
 
 
+def _default_n_real() -> list[int | Literal["all"]]:
+    return [500, 2000, 10000, "all"]
+
+
 class StudyConfig(_Strict):
     """The augmentation study: baseline vs GAN-augmented at reduced signal statistics."""
 
-    n_real: list[int | Literal["all"]] = Field(default_factory=lambda: [500, 2000, 10000, "all"])
+    n_real: list[int | Literal["all"]] = Field(default_factory=_default_n_real)
     seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
     models: list[str] = Field(
         default_factory=list, description="models compared; default: every bdt, mlp and gan_augmented model"

@@ -49,7 +49,7 @@ class CutFlow:
         """
         w2 = np.square(weights) if weights2 is None else weights2
         if keep is None:
-            self.raw[step] += int(len(weights))
+            self.raw[step] += len(weights)
             self.weighted[step] += float(np.sum(weights))
             self.sumw2[step] += float(np.sum(w2))
         else:

@@ -120,7 +120,7 @@ class Dataset:
         return len(self.columns["label"])
 
     @property
-    def X(self) -> np.ndarray:  # noqa: N802 - the usual name of a feature matrix
+    def X(self) -> np.ndarray:
         """Feature matrix, shape (n_candidates, n_features)."""
         return np.column_stack([self.columns[f] for f in self.feature_names])
 

@@ -79,7 +79,7 @@ def load_function(spec: str, base_dir: Path) -> Callable[..., Any]:
     if not callable(func):
         msg = f"feature function {spec!r}: {path} has no function {func_name!r}"
         raise ConfigError(msg)
-    return func  # type: ignore[no-any-return]
+    return func
 
 
 @dataclass

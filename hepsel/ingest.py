@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -154,7 +154,7 @@ class SamplePipeline:
 def _subset(arrays: Mapping[str, Any], keep: np.ndarray) -> Any:
     if isinstance(arrays, dict):
         return {k: v[keep] for k, v in arrays.items()}
-    return arrays[keep]  # awkward record array
+    return cast("Any", arrays)[keep]  # awkward record array
 
 
 def _check_finite(

@@ -23,7 +23,7 @@ asked whatever the sign of the weights.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -357,10 +357,10 @@ def _sums(
     w2 = weight * weight
     return _Sums(
         count=count,
-        w=np.bincount(group, weights=weight, minlength=n_groups),
-        w_pass=np.bincount(group[passed], weights=weight[passed], minlength=n_groups),
-        w2=np.bincount(group, weights=w2, minlength=n_groups),
-        w2_pass=np.bincount(group[passed], weights=w2[passed], minlength=n_groups),
+        w=cast("FloatArray", np.bincount(group, weights=weight, minlength=n_groups)),
+        w_pass=cast("FloatArray", np.bincount(group[passed], weights=weight[passed], minlength=n_groups)),
+        w2=cast("FloatArray", np.bincount(group, weights=w2, minlength=n_groups)),
+        w2_pass=cast("FloatArray", np.bincount(group[passed], weights=w2[passed], minlength=n_groups)),
     )
 
 

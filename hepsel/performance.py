@@ -122,12 +122,15 @@ def sculpting(
     """
     finite = np.isfinite(mass)
     m, s, w = mass[finite], score[finite], weight[finite]
+    edges: Sequence[float] | np.ndarray
     if isinstance(bins, int):
         lo, hi = np.quantile(m, [0.005, 0.995])
-        bins = np.linspace(lo, hi, bins + 1)
-    out: dict[str, Any] = {"bins": np.asarray(bins), "efficiency": {}}
+        edges = np.linspace(lo, hi, bins + 1)
+    else:
+        edges = bins
+    out: dict[str, Any] = {"bins": np.asarray(edges), "efficiency": {}}
     for wp, thr in thresholds.items():
-        out["efficiency"][wp] = binned_efficiency(m, s >= thr, bins, w, method=method)
+        out["efficiency"][wp] = binned_efficiency(m, s >= thr, edges, w, method=method)
     out["distance_correlation"] = float(distance_correlation(s, m, max_events=4000, random_state=random_state))
     return out
 

@@ -19,8 +19,8 @@ __all__ = [
     "augmentation_plot",
     "correlation_plot",
     "cutflow_plot",
-    "figure_of_merit_plot",
     "efficiency_plot",
+    "figure_of_merit_plot",
     "label",
     "lhcb_style",
     "new_figure",
@@ -43,8 +43,9 @@ def lhcb_style() -> Iterator[None]:
     mpl.use("Agg")
     import matplotlib.pyplot as plt
     import mplhep
+    from matplotlib.rcsetup import cycler
 
-    with plt.style.context(mplhep.style.LHCb2), mpl.rc_context({"axes.prop_cycle": mpl.cycler(color=_COLOURS)}):
+    with plt.style.context(mplhep.style.LHCb2), mpl.rc_context({"axes.prop_cycle": cycler(color=_COLOURS)}):
         yield
 
 

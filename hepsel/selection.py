@@ -15,7 +15,7 @@ import os
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -62,7 +62,7 @@ class Selection:
         default_model: str | None = None,
         tree: str = "DecayTree",
     ) -> None:
-        self.preselection = [tuple(c) for c in preselection]
+        self.preselection = [cast("tuple[str, str]", tuple(c)) for c in preselection]
         self.features = features
         self.models = dict(models)
         self.working_points = {m: dict(v) for m, v in working_points.items()}
@@ -90,8 +90,8 @@ class Selection:
             check_branches(ttree, {b: ["the selection"] for b in self.branches}, path=str(source), tree=t)
             from .reading import is_jagged
 
-            return ttree.arrays(wanted, library="ak" if is_jagged(ttree, wanted) else "np")  # type: ignore[no-any-return]
-        return source  # type: ignore[no-any-return]
+            return ttree.arrays(wanted, library="ak" if is_jagged(ttree, wanted) else "np")
+        return source
 
     def _len(self, arrays: Mapping[str, Any]) -> int:
         if hasattr(arrays, "fields"):

@@ -433,7 +433,7 @@ class _Truth:
             beta=beta,
         )
 
-    def select(self, mask: NDArray[np.bool_]) -> _Truth:
+    def select(self, mask: NDArray[np.bool_] | NDArray[np.intp]) -> _Truth:
         return _Truth(**{f.name: getattr(self, f.name)[mask] for f in fields(self)})
 
     @classmethod

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "ParquetAppender",
     "atomic_path",
     "read_json",
     "read_table",
@@ -25,7 +26,6 @@ __all__ = [
     "write_root_tree",
     "write_table",
     "write_text",
-    "ParquetAppender",
 ]
 
 

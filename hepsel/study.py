@@ -15,8 +15,8 @@ import numpy as np
 from .config import AnalysisConfig
 from .dataset import Dataset, training_weights
 from .metrics import roc_auc
-from .trigger import EventScores, threshold_for_rate
 from .training import fit_model, model_seed
+from .trigger import EventScores, threshold_for_rate
 
 __all__ = ["augmentation_point", "study_models", "summarise"]
 

@@ -34,7 +34,7 @@ def training_mask(ds: Dataset, fold: int) -> np.ndarray:
 
 
 def _gan_bounds(cfg: AnalysisConfig) -> list[tuple[float | None, float | None]]:
-    bounds = []
+    bounds: list[tuple[float | None, float | None]] = []
     for f in cfg.features:
         bounds.append((f.range[0], f.range[1]) if f.range is not None else (None, None))
     return bounds
@@ -73,7 +73,7 @@ def fit_model(
             info["condition_categories"] = cats.tolist()
         gan = WGANGP(**gan_params, random_state=seed)
         gan.fit(X[sig], conditions=cond_sig)
-        n_syn = int(round(model_cfg.synthetic_ratio * sig.sum()))
+        n_syn = round(model_cfg.synthetic_ratio * sig.sum())
         rng = np.random.default_rng(seed + 1)
         cond_syn = None
         if cond_sig is not None:
@@ -84,7 +84,7 @@ def fit_model(
         y = np.concatenate([y, np.ones(n_syn, dtype=y.dtype)])
         w = np.concatenate([w, w_syn])
         info.update(n_synthetic=n_syn, gan_seconds=time.perf_counter() - t0)
-        kind = model_cfg.base
+        kind: str = model_cfg.base
     else:
         kind = model_cfg.type
     clf = make_classifier(kind, model_cfg.params, random_state=seed)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -24,13 +24,13 @@ __all__ = [
     "explain",
     "fidelity",
     "gan_models",
-    "report",
-    "study_point",
-    "study_summary",
     "gather",
     "generate",
     "make_plots",
     "prepare",
+    "report",
+    "study_point",
+    "study_summary",
     "train",
 ]
 
@@ -170,9 +170,9 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
 
     from .dataset import load_dataset
     from .evaluation import cross_scores, model_kind, model_summary, performance, rate_curves
-    from .performance import correlation_matrix
     from .features import FeatureSet
     from .metrics import roc
+    from .performance import correlation_matrix
     from .selection import Selection
     from .storage import atomic_path, read_json, write_json, write_root_tree
 
@@ -199,11 +199,11 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
         for k, v in rate_curves(cfg, ds, cs.test).items():
             curves[f"{name}/rate_{k}"] = v
         y = ds.y
-        for cls, c in (("signal", 1), ("background", 0)):
-            t = m & (y == c)
+        for cls, code in (("signal", 1), ("background", 0)):
+            t = m & (y == code)
             curves[f"{name}/test_{cls}_score"] = cs.test[t]
             curves[f"{name}/test_{cls}_weight"] = ds.weight[t]
-            tr = y[cs.train_index] == c
+            tr = y[cs.train_index] == code
             curves[f"{name}/train_{cls}_score"] = cs.train_score[tr]
             curves[f"{name}/train_{cls}_weight"] = ds.weight[cs.train_index][tr]
     m = ds.truth
@@ -232,15 +232,15 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
         "truth": c["truth"].astype(np.int32),
         "sample": c["sample"].astype(np.int32),
     }
-    for name, s in scores.items():
-        out_cols[f"score_{name}"] = s
+    for name, score in scores.items():
+        out_cols[f"score_{name}"] = score
     for col in cfg.spectators:
         if col in c and col not in out_cols:
             out_cols[col] = c[col]
     write_root_tree(lay.scores, "scores", out_cols)
     with atomic_path(lay.curves, suffix=".npz") as tmp:
         with tmp.open("wb") as fh:
-            np.savez_compressed(fh, **curves)
+            np.savez_compressed(fh, **cast("dict[str, Any]", curves))
     # the selection analysts load: preselection + features + fold models + working points
     wps = {n: {k: v["threshold"] for k, v in summary[n]["eff_at_rate"].items() if not k.startswith("_")} for n in names}
     fs = FeatureSet.from_config(cfg)
@@ -462,7 +462,7 @@ def fidelity(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
         real_all.append(real)
         gen_all.append(gen)
     feats = cfg.feature_names
-    out = {
+    out: dict[str, Any] = {
         "model": model,
         "folds": folds,
         "c2st_auc_mean": float(np.mean([f["c2st_auc"] for f in folds])),

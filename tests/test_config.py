@@ -50,7 +50,7 @@ def test_wrong_type_and_missing_key(tmp_path: Path) -> None:
 def test_needs_signal_and_background(tmp_path: Path) -> None:
     raw = tiny_config("data")
     raw["samples"]["minbias"]["label"] = 1
-    with pytest.raises(ConfigError, match="one signal .* and one background"):
+    with pytest.raises(ConfigError, match=r"one signal .* and one background"):
         load_config(write_config(tmp_path, raw))
 
 

@@ -76,7 +76,7 @@ def test_normal_interval_formula() -> None:
 
 def test_non_integer_counts_are_accepted() -> None:
     lo, hi = intervals.clopper_pearson(2.5, 7.3)
-    lo_int, hi_int = intervals.clopper_pearson(2, 7)
+    lo_int, _hi_int = intervals.clopper_pearson(2, 7)
     assert np.isfinite(lo)
     assert np.isfinite(hi)
     assert lo > lo_int

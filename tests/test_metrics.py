@@ -213,7 +213,7 @@ def test_bad_inputs_raise(kwargs, match: str) -> None:
 def test_bootstrap_is_reproducible_with_a_seed() -> None:
     y, score, weight = _sample("weighted")
     auc, std, replicas = metrics.roc_auc_bootstrap(y, score, weight, n_bootstrap=50, random_state=7)
-    auc2, std2, replicas2 = metrics.roc_auc_bootstrap(
+    _auc2, std2, replicas2 = metrics.roc_auc_bootstrap(
         y, score, weight, n_bootstrap=50, random_state=7
     )
     assert auc == metrics.roc_auc(y, score, weight)

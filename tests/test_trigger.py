@@ -33,7 +33,7 @@ def test_event_max_matches_loop(candidates: dict[str, np.ndarray]) -> None:
     best, w = _brute_event_max(candidates)
     np.testing.assert_allclose(ev.score, best)
     np.testing.assert_allclose(ev.weight, w)
-    order, starts = group_events(candidates["run"], candidates["event"])
+    _order, starts = group_events(candidates["run"], candidates["event"])
     assert len(starts) == len(best)
 
 

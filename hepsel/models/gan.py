@@ -17,6 +17,7 @@ The GAN losses are not a usable model-selection criterion.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,12 +30,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from hepsel.exceptions import ModelFileError, NonFiniteError
 from hepsel.models._torch import (
-    read_saved_model,
-    resolve_prefix,
     draw_seed,
     import_torch,
     make_generator,
+    read_saved_model,
     resolve_device,
+    resolve_prefix,
     seeded_init,
     torch_threads,
 )
@@ -42,6 +43,7 @@ from hepsel.preprocessing import FeatureScaler
 
 if TYPE_CHECKING:
     import torch
+    from torch import Tensor
 
 __all__ = ["WGANGP"]
 
@@ -60,7 +62,7 @@ def _mlp(n_in: int, layers: Sequence[int], n_out: int) -> torch.nn.Sequential:
         msg = f"layer widths must be positive integers, got {list(layers)!r}"
         raise ValueError(msg)
     modules: list[Any] = []
-    for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
+    for w_in, w_out in itertools.pairwise(widths):
         modules += [torch.nn.Linear(w_in, w_out), torch.nn.LeakyReLU(0.2)]
     modules.append(torch.nn.Linear(widths[-1], int(n_out)))
     return torch.nn.Sequential(*modules)
@@ -399,7 +401,7 @@ class WGANGP(BaseEstimator):
         n_train, bs, latent = x_train.shape[0], int(self.batch_size), int(self.latent_dim)
         cumulative = None if w_train is None else torch.cumsum(w_train, 0)
 
-        def draw_batch() -> torch.Tensor:
+        def draw_batch() -> Tensor:
             if cumulative is None:
                 return torch.randint(n_train, (bs,), generator=gen, device=device)
             u = torch.rand(bs, generator=gen, device=device, dtype=cumulative.dtype)

@@ -14,6 +14,7 @@ pickled and loading uses ``torch.load(..., weights_only=True)``.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import time
 from collections.abc import Sequence
@@ -28,13 +29,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from hepsel.exceptions import ModelFileError, NonFiniteError
 from hepsel.models._torch import (
-    read_saved_model,
-    resolve_prefix,
     ACTIVATIONS,
     draw_seed,
     import_torch,
     make_generator,
+    read_saved_model,
     resolve_device,
+    resolve_prefix,
     seeded_init,
     torch_threads,
 )
@@ -42,6 +43,7 @@ from hepsel.preprocessing import FeatureScaler
 
 if TYPE_CHECKING:
     import torch
+    from torch import Tensor
 
 __all__ = ["MLPClassifier", "build_network"]
 
@@ -85,7 +87,7 @@ def build_network(
         raise ValueError(msg)
     act = getattr(torch.nn, ACTIVATIONS[activation])
     layers: list[Any] = []
-    for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
+    for w_in, w_out in itertools.pairwise(widths):
         layers += [torch.nn.Linear(w_in, w_out), act()]
     layers.append(torch.nn.Linear(widths[-1], 1))
     return torch.nn.Sequential(*layers)
@@ -309,7 +311,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = int(X.shape[1])
         w = w / w[train_idx].mean()
 
-        def to_tensor(a: np.ndarray) -> torch.Tensor:
+        def to_tensor(a: np.ndarray) -> Tensor:
             return torch.as_tensor(a, dtype=torch.float32, device=self.device_)
 
         Z = self.scaler_.transform(X)
