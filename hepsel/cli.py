@@ -93,7 +93,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     for name, s in summary.items():
         if name.startswith("_"):
             continue
-        first = next(k for k in s["eff_at_rate"] if not k.startswith("_"))
+        first = next(iter(s["eff_at_rate"]))
         print(f"{name}: AUC = {s['auc']:.4f}, signal eff. at {first} kHz = {s['eff_at_rate'][first]['eff']:.3f}")
     return 0
 

@@ -190,6 +190,9 @@ class OptimalCutConfig(_Strict):
     signal_yield: float = Field(default=1000.0, gt=0)
     background_yield: float = Field(default=1.0e6, gt=0)
     punzi_sigma: float = Field(default=5.0, gt=0)
+    min_background_candidates: int = Field(
+        default=10, ge=0, description="cuts keeping fewer simulated background candidates are not considered"
+    )
 
 
 class BinningConfig(_Strict):
@@ -301,6 +304,17 @@ class AnalysisConfig(_Strict):
             if model.condition_on is not None and model.condition_on not in self.spectators:
                 msg = f"models.{name}.condition_on: {model.condition_on!r} must be listed in spectators"
                 raise ValueError(msg)
+        known = set(self.spectators) | set(self.feature_names)
+        ev = self.evaluation
+        for key, cols in (
+            ("evaluation.efficiency_vs", list(ev.efficiency_vs)),
+            ("evaluation.mass", [ev.mass] if ev.mass else []),
+            ("evaluation.mode_column", [ev.mode_column] if ev.mode_column else []),
+        ):
+            for col in cols:
+                if col not in known:
+                    msg = f"{key}: {col!r} is neither a feature nor listed in spectators; add it to spectators"
+                    raise ValueError(msg)
         for m in self.study.models:
             if m not in self.models:
                 msg = f"study.models: unknown model {m!r}; models are {sorted(self.models)}"
@@ -459,4 +473,26 @@ def load_config(
         raise ConfigError(_format_validation_error(err, str(p))) from None
     cfg.base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
     cfg.source = p.resolve()
+    _check_model_params(cfg, str(p))
     return cfg
+
+
+def _check_model_params(cfg: AnalysisConfig, source: str) -> None:
+    """Reject misspelt estimator parameters at load time, not after hours of preprocessing."""
+    import inspect
+
+    from .models import estimator_class
+
+    for name, model in cfg.models.items():
+        kind = model.base if model.type == "gan_augmented" else model.type
+        checks = [(f"models.{name}.params", estimator_class(kind), model.params)]
+        if model.type == "gan_augmented":
+            checks.append((f"models.{name}.gan", estimator_class("gan"), model.gan))
+        for key, cls, params in checks:
+            allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+            for p in params:
+                if p not in allowed:
+                    close = difflib.get_close_matches(p, allowed, n=2)
+                    hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+                    msg = f"invalid analysis config {source}:\n  {key}: unknown parameter {p!r}{hint}; allowed: {', '.join(allowed)}"
+                    raise ConfigError(msg)

@@ -18,6 +18,7 @@ import numpy as np
 
 from .config import AnalysisConfig
 from .cuts import CutFlow, CutSequence
+from .exceptions import ConfigError
 from .storage import read_json, read_table, write_json, write_table, write_text
 
 __all__ = ["Dataset", "gather", "load_dataset", "normalisation_factor", "training_weights"]
@@ -35,7 +36,7 @@ def normalisation_factor(cfg: AnalysisConfig, sample: str, sum_gen_weights: floa
     if norm.cross_section_pb is not None and norm.luminosity_pb is not None:
         if sum_gen_weights == 0:
             msg = f"samples.{sample}.normalisation: the sum of generated weights is 0"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         return norm.cross_section_pb * norm.luminosity_pb / sum_gen_weights
     return 1.0
 
@@ -70,6 +71,7 @@ def gather(
         CutSequence.check_not_empty(flow, sample=sample, where=f"{len(files)} file(s) of samples.{sample}")
         n_events = int(sum(m["n_events"] for m in metas))
         sum_gen = float(sum(m["sum_gen_weights"] for m in metas))
+        sum_gen2 = float(sum(m["sum_gen_weights2"] for m in metas))
         factor = normalisation_factor(cfg, sample, sum_gen)
         samples_info[sample] = {
             "label": cfg.samples[sample].label,
@@ -77,6 +79,8 @@ def gather(
             "files": [m["file"] for m in metas],
             "n_events": n_events,
             "sum_gen_weights": sum_gen,
+            "sum_gen_weights2": sum_gen2,
+            "events_source": sorted({m["events_source"] for m in metas}),
             "normalisation": factor,
             "n_candidates": int(flow.raw[-1]),
             "non_finite_dropped": _sum_dicts(m["non_finite_dropped"] for m in metas),

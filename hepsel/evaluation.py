@@ -8,9 +8,7 @@ models that did). :func:`model_summary` turns scores into the figures of
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,9 +25,28 @@ from .metrics import (
     separation,
 )
 from .models import load_classifier
-from .trigger import EventScores, output_rate, rate_curve, threshold_for_rate
+from .trigger import (
+    EventScores,
+    event_max,
+    group_events,
+    output_rate,
+    rate_curve,
+    threshold_for_rate,
+)
+from .workflow import Layout
 
-__all__ = ["CrossScores", "cross_scores", "model_kind", "model_summary", "rate_key", "trigger_events"]
+__all__ = [
+    "CrossScores",
+    "EventViews",
+    "cross_scores",
+    "event_views",
+    "model_kind",
+    "model_summary",
+    "overtraining_sets",
+    "performance",
+    "rate_curves",
+    "rate_key",
+]
 
 
 def rate_key(rate_khz: float) -> str:
@@ -43,29 +60,25 @@ def model_kind(cfg: AnalysisConfig, model: str) -> str:
     return m.base if m.type == "gan_augmented" else m.type
 
 
-def fold_prefix(model_dir: str | os.PathLike[str], model: str, fold: int) -> Path:
-    """Where the model of ``fold`` is saved."""
-    return Path(model_dir) / model / f"fold{fold}"
-
-
 @dataclass
 class CrossScores:
     """Scores of one model.
 
-    ``test`` holds each candidate's score from the model that did not see it.
-    For the overtraining check, ``train_score`` holds, for the training
-    candidates ``train_index``, the score from one model that did train on
-    them (the model of the next fold, ``(fold + 1) % k``), so that each
-    candidate enters the train distribution once.
+    ``test[i]`` is candidate i's score from the model that did not see it
+    (fold ``f``'s model). ``train[i]`` is its score from a model that did
+    train on it, the model of the next fold ``(f + 1) % k`` (NaN for
+    candidates never trained on). So model ``k`` sees its training candidates
+    of fold ``k - 1`` in ``train`` and its test candidates of fold ``k`` in
+    ``test``: disjoint candidates scored by one model, as an overtraining
+    test needs.
     """
 
     test: np.ndarray
-    train_index: np.ndarray
-    train_score: np.ndarray
+    train: np.ndarray
 
 
-def cross_scores(cfg: AnalysisConfig, ds: Dataset, model: str, model_dir: str | os.PathLike[str]) -> CrossScores:
-    """Score all candidates of ``ds`` with the fold models of ``model``."""
+def cross_scores(cfg: AnalysisConfig, ds: Dataset, model: str, layout: Layout) -> CrossScores:
+    """Score all candidates of ``ds`` with the fold models of ``model`` saved under ``layout``."""
     X = ds.X
     fold = ds.fold
     truth = ds.truth
@@ -74,45 +87,88 @@ def cross_scores(cfg: AnalysisConfig, ds: Dataset, model: str, model_dir: str | 
     train = np.full(len(ds), np.nan)
     kind = model_kind(cfg, model)
     for k in range(k_folds):
-        clf = load_classifier(kind, fold_prefix(model_dir, model, k))
+        clf = load_classifier(kind, layout.model(model, k))
         in_fold = fold == k
         test[in_fold] = clf.predict_proba(X[in_fold])[:, 1]
         # candidates of the previous fold were in this model's training set
         seen = (fold == (k - 1) % k_folds) & truth
         train[seen] = clf.predict_proba(X[seen])[:, 1]
-    idx = np.flatnonzero(truth)
-    return CrossScores(test, idx, train[idx])
+    return CrossScores(test, train)
 
 
-def trigger_events(
-    cfg: AnalysisConfig, ds: Dataset, score: np.ndarray
-) -> tuple[EventScores, EventScores, EventScores, dict[str, Any]]:
-    """Event-level views: minimum bias, signal (any candidate), signal (truth candidate, TOS-like).
+def overtraining_sets(cfg: AnalysisConfig, ds: Dataset, cs: CrossScores, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of model ``k``'s train (fold k-1) and test (fold k) class-representative candidates."""
+    train = (ds.fold == (k - 1) % cfg.folds.k) & ds.truth
+    test = (ds.fold == k) & ds.truth
+    return train, test
 
-    The signal denominator is the signal events with at least one
-    truth-matched candidate after the preselection.
+
+@dataclass
+class EventViews:
+    """Event-level views of one model's scores.
+
+    ``minbias``: best score per minimum-bias event (rate denominator: all
+    processed events); ``signal_any`` / ``signal_tos``: best score of any
+    candidate / of the truth-matched candidate, for signal events with a
+    truth-matched candidate after the preselection; ``columns``: per such
+    signal event, values of its truth-matched candidate.
     """
+
+    minbias: EventScores
+    signal_any: EventScores
+    signal_tos: EventScores
+    columns: dict[str, np.ndarray]
+    counts: dict[str, int]
+
+
+def event_views(cfg: AnalysisConfig, ds: Dataset, score: np.ndarray, columns: list[str] | None = None) -> EventViews:
+    """Group candidates into events once and build every event-level view of ``score``."""
     c = ds.columns
     mb = ds.sample_mask(cfg.minbias_sample)
     mb_info = ds.samples[cfg.minbias_sample]
-    mb_total = float(mb_info["sum_gen_weights"]) * float(mb_info["normalisation"])
+    norm = float(mb_info["normalisation"])
+    mb_total = float(mb_info["sum_gen_weights"]) * norm
+    mb_total2 = float(mb_info.get("sum_gen_weights2", mb_info["sum_gen_weights"])) * norm**2
     mb_events = EventScores.from_candidates(
-        c["runNumber"][mb], c["eventNumber"][mb], score[mb], ds.weight[mb], total_weight=mb_total
+        c["runNumber"][mb], c["eventNumber"][mb], score[mb], ds.weight[mb],
+        total_weight=mb_total, total_weight2=mb_total2,
     )
     sig = ds.sample_mask(cfg.signal_sample)
-    run, evt, s, w, t = c["runNumber"][sig], c["eventNumber"][sig], score[sig], ds.weight[sig], ds.truth[sig]
-    tos = EventScores.from_candidates(run, evt, s, w, mask=t)
-    reco = np.isfinite(tos.score) & (tos.score > -np.inf)
-    anyc = EventScores.from_candidates(run, evt, s, w)
-    any_sel = EventScores(anyc.score[reco], anyc.weight[reco], float(anyc.weight[reco].sum()))
-    tos_sel = EventScores(tos.score[reco], tos.weight[reco], float(tos.weight[reco].sum()))
-    extra = {"n_signal_events": int(reco.sum()), "n_minbias_events": int(mb_info["n_events"])}
-    return mb_events, any_sel, tos_sel, extra
+    run, evt, w, t = c["runNumber"][sig], c["eventNumber"][sig], ds.weight[sig], ds.truth[sig]
+    order, starts = group_events(run, evt)
+    w_ev = w[order][starts] if len(starts) else np.zeros(0)
+    tos_score = event_max(score[sig], order, starts, mask=t)
+    reco = np.isfinite(tos_score)
+    any_score = event_max(score[sig], order, starts)
+    any_sel = EventScores(any_score[reco], w_ev[reco], float(w_ev[reco].sum()))
+    tos_sel = EventScores(tos_score[reco], w_ev[reco], float(w_ev[reco].sum()))
+    cols = {}
+    for col in columns or []:
+        # one truth-matched candidate per event: its value is the masked maximum
+        cols[col] = event_max(c[col][sig].astype(np.float64), order, starts, mask=t)[reco]
+    counts = {"n_signal_events": int(reco.sum()), "n_minbias_events": int(mb_info["n_events"])}
+    return EventViews(mb_events, any_sel, tos_sel, cols, counts)
 
 
-def _ks(values: np.ndarray, weights: np.ndarray, values2: np.ndarray, weights2: np.ndarray) -> tuple[float, float]:
-    stat, p = ks_2samp_weighted(values, values2, weights, weights2)
-    return float(stat), float(p)
+def _ks(cfg: AnalysisConfig, ds: Dataset, cs: CrossScores) -> dict[str, Any]:
+    """Train-vs-test KS test per fold model and class (weighted)."""
+    y, w = ds.y, ds.weight
+    per_fold: dict[str, list[float]] = {"signal": [], "background": []}
+    stats: dict[str, list[float]] = {"signal": [], "background": []}
+    for k in range(cfg.folds.k):
+        tr, te = overtraining_sets(cfg, ds, cs, k)
+        for name, cls in (("signal", 1), ("background", 0)):
+            a, b = tr & (y == cls), te & (y == cls)
+            if a.any() and b.any():
+                stat, p = ks_2samp_weighted(cs.train[a], cs.test[b], w[a], w[b])
+                per_fold[name].append(float(p))
+                stats[name].append(float(stat))
+    return {
+        # fold 0's model: one train/test split, as TMVA shows it
+        "ks_pvalue": {k: v[0] for k, v in per_fold.items() if v},
+        "ks_statistic": {k: v[0] for k, v in stats.items() if v},
+        "ks_pvalue_folds": per_fold,
+    }
 
 
 def model_summary(
@@ -129,20 +185,14 @@ def model_summary(
         out["auc_std"] = float(std)
     effs = efficiency_at_background_efficiency(y, s, w, bkg_eff=cfg.evaluation.bkg_effs)
     out["eff_at_bkg_eff"] = {f"{b:g}": float(e) for b, e in zip(cfg.evaluation.bkg_effs, np.atleast_1d(effs), strict=True)}
-    yt, wt, st = ds.y[cs.train_index], ds.weight[cs.train_index], cs.train_score
+    seen = np.isfinite(cs.train)
+    yt, wt, st = ds.y[seen], ds.weight[seen], cs.train[seen]
     effs_tr = efficiency_at_background_efficiency(yt, st, wt, bkg_eff=cfg.evaluation.bkg_effs)
     out["eff_at_bkg_eff_train"] = {
         f"{b:g}": float(e) for b, e in zip(cfg.evaluation.bkg_effs, np.atleast_1d(effs_tr), strict=True)
     }
     out["auc_train"] = float(roc_auc(yt, st, wt))
-    ks_p, ks_stat = {}, {}
-    for name, cls in (("signal", 1), ("background", 0)):
-        a = (y == cls)
-        b = (yt == cls)
-        stat, p = _ks(st[b], wt[b], s[a], w[a])
-        ks_p[name], ks_stat[name] = p, stat
-    out["ks_pvalue"] = ks_p
-    out["ks_statistic"] = ks_stat
+    out.update(_ks(cfg, ds, cs))
     out["separation"] = float(separation(s[y == 1], s[y == 0], w[y == 1], w[y == 0]))
     fold_aucs = []
     for k in range(cfg.folds.k):
@@ -151,16 +201,26 @@ def model_summary(
             fold_aucs.append(float(roc_auc(y[f], s[f], w[f])))
     out["auc_folds"] = fold_aucs
     out["auc_fold_std"] = float(np.std(fold_aucs, ddof=1)) if len(fold_aucs) > 1 else float("nan")
-    out["eff_at_rate"] = _rates(cfg, ds, cs.test)
+    views = event_views(cfg, ds, cs.test, _event_columns(cfg, ds))
+    out["eff_at_rate"] = _rates(cfg, views)
+    out["trigger_events"] = views.counts
     return out
 
 
-def _rates(cfg: AnalysisConfig, ds: Dataset, score: np.ndarray) -> dict[str, Any]:
-    mb, anyc, tos, extra = trigger_events(cfg, ds, score)
+def _event_columns(cfg: AnalysisConfig, ds: Dataset) -> list[str]:
+    cols = ["fold", *cfg.evaluation.efficiency_vs]
+    if cfg.evaluation.mode_column:
+        cols.append(cfg.evaluation.mode_column)
+    return [c for c in dict.fromkeys(cols) if c in ds.columns]
+
+
+def _rates(cfg: AnalysisConfig, views: EventViews) -> dict[str, Any]:
+    mb, anyc, tos = views.minbias, views.signal_any, views.signal_tos
     rate_in = cfg.trigger.input_rate_khz
     out: dict[str, Any] = {}
-    modes = _event_modes(cfg, ds)
-    ev_fold = signal_event_columns(cfg, ds, ["fold"])["fold"].astype(np.int64)
+    col = cfg.evaluation.mode_column
+    modes = views.columns[col].astype(np.int64) if col and col in views.columns else None
+    ev_fold = views.columns["fold"].astype(np.int64)
     for target in cfg.trigger.target_rates_khz:
         thr = threshold_for_rate(mb, rate_in, target)
         rate, rate_err = output_rate(mb, thr, rate_in)
@@ -197,51 +257,20 @@ def _rates(cfg: AnalysisConfig, ds: Dataset, score: np.ndarray) -> dict[str, Any
                 per_mode[label] = pm
             entry["per_mode"] = per_mode
         out[rate_key(target)] = entry
-    out["_events"] = extra
     return out
 
 
-def _event_modes(cfg: AnalysisConfig, ds: Dataset) -> np.ndarray | None:
-    """Decay mode of each selected signal event (from its truth-matched candidate)."""
-    col = cfg.evaluation.mode_column
-    if col is None or col not in ds.columns:
-        return None
-    sig = ds.sample_mask(cfg.signal_sample)
-    c = ds.columns
-    mode = np.where(ds.truth[sig], c[col][sig], -np.inf)
-    tos = EventScores.from_candidates(c["runNumber"][sig], c["eventNumber"][sig], mode, ds.weight[sig], mask=ds.truth[sig])
-    return tos.score[np.isfinite(tos.score)].astype(np.int64)
-
-
-def rate_curves(cfg: AnalysisConfig, ds: Dataset, score: np.ndarray) -> dict[str, np.ndarray]:
+def rate_curves(cfg: AnalysisConfig, views: EventViews) -> dict[str, np.ndarray]:
     """Signal efficiency (any, TOS) vs output rate [kHz], for plotting."""
-    mb, anyc, tos, _ = trigger_events(cfg, ds, score)
-    thresholds, rates = rate_curve(mb, cfg.trigger.input_rate_khz)
+    thresholds, rates = rate_curve(views.minbias, cfg.trigger.input_rate_khz)
     keep = np.unique(np.geomspace(1, len(thresholds), 400).astype(int) - 1) if len(thresholds) else np.zeros(0, int)
     thr = thresholds[keep]
     return {
         "threshold": thr,
         "rate_khz": rates[keep],
-        "eff": anyc.pass_fraction(thr),
-        "eff_tos": tos.pass_fraction(thr),
+        "eff": views.signal_any.pass_fraction(thr),
+        "eff_tos": views.signal_tos.pass_fraction(thr),
     }
-
-
-def signal_event_columns(cfg: AnalysisConfig, ds: Dataset, columns: list[str]) -> dict[str, np.ndarray]:
-    """Per selected signal event, the value of ``columns`` on its truth-matched candidate.
-
-    Events are in the order of :func:`trigger_events`' signal views.
-    """
-    sig = ds.sample_mask(cfg.signal_sample)
-    c = ds.columns
-    run, evt, t, w = c["runNumber"][sig], c["eventNumber"][sig], ds.truth[sig], ds.weight[sig]
-    out = {}
-    for col in columns:
-        # one truth-matched candidate per event: its value is the masked maximum
-        ev = EventScores.from_candidates(run, evt, c[col][sig].astype(np.float64), w, mask=t)
-        out[col] = ev.score
-    reco = np.isfinite(EventScores.from_candidates(run, evt, np.zeros(len(run)), w, mask=t).score)
-    return {k: v[reco] for k, v in out.items()}
 
 
 def performance(cfg: AnalysisConfig, ds: Dataset, score: np.ndarray, thresholds: dict[str, float]) -> dict[str, Any]:
@@ -250,26 +279,24 @@ def performance(cfg: AnalysisConfig, ds: Dataset, score: np.ndarray, thresholds:
 
     ev = cfg.evaluation
     out: dict[str, Any] = {}
-    _, anyc, _, _ = trigger_events(cfg, ds, score)
-    cols = list(ev.efficiency_vs)
-    if ev.mode_column:
-        cols.append(ev.mode_column)
-    cols = [c for c in cols if c in ds.columns]
-    per_event = signal_event_columns(cfg, ds, cols)
-    modes = per_event[ev.mode_column].astype(np.int64) if ev.mode_column in per_event else None
+    views = event_views(cfg, ds, score, _event_columns(cfg, ds))
+    anyc = views.signal_any
+    col = ev.mode_column
+    modes = views.columns[col].astype(np.int64) if col and col in views.columns else None
     out["efficiency_vs"] = {
         var: efficiency_vs(
-            per_event[var], anyc.score, anyc.weight, thresholds, binning.bins,
+            views.columns[var], anyc.score, anyc.weight, thresholds, binning.bins,
             method=ev.interval, modes=modes, mode_names=ev.mode_names,
         )
         for var, binning in ev.efficiency_vs.items()
-        if var in per_event
+        if var in views.columns
     }
     m = ds.truth
     oc = ev.optimal_cut
     out["optimal_cut"] = optimal_cuts(
         ds.y[m], score[m], ds.weight[m], signal_yield=oc.signal_yield,
         background_yield=oc.background_yield, punzi_sigma=oc.punzi_sigma,
+        min_background_candidates=oc.min_background_candidates,
     )
     if ev.mass and ev.mass in ds.columns:
         b = m & (ds.y == 0)

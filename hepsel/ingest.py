@@ -256,13 +256,14 @@ def prepare_file(
     cutflow = pipe.cuts.new_cutflow()
     n_events = 0
     sum_gen_w = 0.0
+    sum_gen_w2 = 0.0
     last_key: tuple[int, int] | None = None
     dropped: dict[str, int] = {}
     finite_cols = pipe.features.names  # spectators may legitimately be NaN (e.g. no truth)
     table_names: dict[str, np.dtype[Any]] = {}
 
     def raw_chunks() -> Iterator[dict[str, np.ndarray]]:
-        nonlocal n_events, sum_gen_w, last_key
+        nonlocal n_events, sum_gen_w, sum_gen_w2, last_key
         for arrays, start in iterate(
             path, scfg.tree, sorted(needed), step_size=cfg.reading.step_size, progress=progress,
             desc=f"{sample}:{Path(path).name}",
@@ -277,6 +278,7 @@ def prepare_file(
                     new[0] = False
                 n_events += int(new.sum())
                 sum_gen_w += float(w[new].sum())
+                sum_gen_w2 += float(np.square(w[new]).sum())
                 last_key = (int(run[-1]), int(evt[-1]))
             keep = pipe.cuts.mask(arrays, w, cutflow)
             cols = pipe.columns(arrays, keep, run, evt, w)
@@ -298,14 +300,26 @@ def prepare_file(
         else:  # an empty file: make the schema from the pipeline
             out.write_empty(_empty_schema(pipe))
 
+        source = "candidate tree: events without candidates are not counted"
         if scfg.events_tree:
-            n_events, sum_gen_w = _events_from_tree(path, scfg.events_tree, pipe, sum_gen_w)
+            n_cand_events = n_events
+            n_events, tree_sums = _events_from_tree(path, scfg.events_tree, pipe)
+            if tree_sums is not None:
+                sum_gen_w, sum_gen_w2 = tree_sums
+                source = f"events tree {scfg.events_tree!r}"
+            elif n_cand_events:
+                # the weight is not computable there: scale the mean event weight
+                scale = n_events / n_cand_events
+                sum_gen_w, sum_gen_w2 = sum_gen_w * scale, sum_gen_w2 * scale
+                source = f"events tree {scfg.events_tree!r} (count) x mean weight of events with candidates"
         meta = {
             "sample": sample,
             "file": src,
             "file_index": file_index,
             "n_events": n_events,
             "sum_gen_weights": sum_gen_w,
+            "sum_gen_weights2": sum_gen_w2,
+            "events_source": source,
             "n_candidates_in": cutflow.raw[0],
             "n_candidates_out": cutflow.raw[-1],
             "non_finite_dropped": dropped,
@@ -330,17 +344,20 @@ def _empty_schema(pipe: SamplePipeline) -> dict[str, np.dtype[Any]]:
     return schema
 
 
-def _events_from_tree(path: Any, tree: str, pipe: SamplePipeline, fallback_sum: float) -> tuple[int, float]:
-    """Event count (and generated-weight sum, if the weight is computable there) from an event tree."""
+def _events_from_tree(path: Any, tree: str, pipe: SamplePipeline) -> tuple[int, tuple[float, float] | None]:
+    """Event count and (sum of weights, sum of squared weights) from a tree with one entry per event.
+
+    The sums are ``None`` when the weight expression needs branches that tree lacks.
+    """
     etree = open_tree(path, tree)
     n = int(etree.num_entries)
     if pipe.weight is None:
-        return n, float(n)
-    keys = set(etree.keys())
-    if not pipe.weight.branches <= keys:
-        return n, fallback_sum
-    total = 0.0
+        return n, (float(n), float(n))
+    if not pipe.weight.branches <= set(etree.keys()):
+        return n, None
+    total = total2 = 0.0
     for arrays, _ in iterate(path, tree, sorted(pipe.weight.branches), step_size=pipe.cfg.reading.step_size):
-        total += float(np.sum(pipe.weights(arrays, len(next(iter(arrays.values()))))))
-    return n, total
-
+        w = pipe.weights(arrays, len(next(iter(arrays.values()))))
+        total += float(np.sum(w))
+        total2 += float(np.sum(np.square(w)))
+    return n, (total, total2)

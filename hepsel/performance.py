@@ -79,19 +79,33 @@ def optimal_cuts(
     signal_yield: float,
     background_yield: float,
     punzi_sigma: float = 5.0,
+    min_background_candidates: int = 10,
 ) -> dict[str, Any]:
     """Cuts maximising S/sqrt(S+B) and the Punzi figure of merit.
 
     ``signal_yield`` and ``background_yield`` are the expected yields before
     the score cut; S and B scale them by the candidate-level efficiencies.
+    Cuts that keep fewer than ``min_background_candidates`` simulated
+    background candidates are not considered: there the background
+    efficiency is a fluctuation of the simulated sample, not a measurement.
     """
     r = roc(y, score, weight, monotone=True)
     thr, se, be = r.thresholds[1:], r.sig_eff[1:], r.bkg_eff[1:]
     sig = significance_curve(se, be, n_signal=signal_yield, n_background=background_yield)
     punzi = punzi_curve(se, be, n_background=background_yield, sigma=punzi_sigma)
-    out: dict[str, Any] = {"signal_yield": signal_yield, "background_yield": background_yield, "punzi_sigma": punzi_sigma}
+    bkg_scores = np.sort(np.asarray(score)[np.asarray(y) == 0])
+    n_bkg_pass = len(bkg_scores) - np.searchsorted(bkg_scores, thr, side="left")
+    allowed = n_bkg_pass >= min_background_candidates
+    if not allowed.any():
+        allowed[:] = True
+    out: dict[str, Any] = {
+        "signal_yield": signal_yield,
+        "background_yield": background_yield,
+        "punzi_sigma": punzi_sigma,
+        "min_background_candidates": min_background_candidates,
+    }
     for name, fom in (("significance", sig), ("punzi", punzi)):
-        i = int(np.nanargmax(fom))
+        i = int(np.nanargmax(np.where(allowed, fom, -np.inf)))
         out[name] = {
             "threshold": float(thr[i]),
             "value": float(fom[i]),

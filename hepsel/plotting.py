@@ -20,6 +20,7 @@ __all__ = [
     "correlation_plot",
     "cutflow_plot",
     "efficiency_plot",
+    "efficiency_vs_cut_plot",
     "figure_of_merit_plot",
     "label",
     "lhcb_style",
@@ -134,7 +135,8 @@ def score_plot(
         h2, _ = np.histogram(s, edges, weights=np.square(w))
         norm = h.sum() * np.diff(edges)
         p = ks_pvalue.get(cls) if ks_pvalue else None
-        lab = f"{cls} (train)" + (f", KS p = {p:.3f}" if p is not None else "")
+        ptxt = "" if p is None else (f", KS p = {p:.3f}" if p >= 1e-3 else f", KS p = {p:.1e}")
+        lab = f"{cls} (train){ptxt}"
         centres = 0.5 * (edges[1:] + edges[:-1])
         ax.errorbar(centres, h / norm, yerr=np.sqrt(h2) / norm, fmt="o", ms=4, color=colours[cls], label=lab)
     ax.set_yscale("log")
@@ -177,6 +179,7 @@ def efficiency_plot(
     *,
     xlabel: str,
     interval_label: str,
+    ylabel: str = "Efficiency",
     ax: Any = None,
 ) -> Any:
     """Efficiency vs a variable with binomial intervals, one series per entry.
@@ -195,7 +198,7 @@ def efficiency_plot(
         )
     ax.set_ylim(0, 1.15)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("Efficiency")
+    ax.set_ylabel(ylabel)
     ax.legend(loc="lower right", fontsize=18, title=interval_label, title_fontsize=16)
     label(ax)
     return ax
@@ -384,5 +387,24 @@ def augmentation_plot(
     ax.set_xlabel("Real signal training candidates $N_{real}$")
     ax.set_ylabel(ylabel)
     ax.legend(loc="lower right", fontsize=18)
+    label(ax)
+    return ax
+
+
+def efficiency_vs_cut_plot(
+    threshold: np.ndarray, sig_eff: np.ndarray, bkg_eff: np.ndarray, *, ax: Any = None, xlabel: str = "Cut on the classifier response"
+) -> Any:
+    """Candidate-level signal and background efficiency vs the cut on the score."""
+    if ax is None:
+        _, ax = new_figure()
+    finite = np.isfinite(threshold)
+    ax.plot(threshold[finite], sig_eff[finite], label="signal")
+    ax.plot(threshold[finite], bkg_eff[finite], label="background")
+    ax.set_yscale("log")
+    ax.set_ylim(1e-5, 2)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Efficiency (candidates, score > cut)")
+    ax.legend(loc="lower left", fontsize=20)
     label(ax)
     return ax

@@ -51,9 +51,11 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _figures(root: Path, pattern: str, caption: str = "") -> str:
+def _figures(root: Path, pattern: str, caption: str = "", exclude: tuple[str, ...] = ("eff_vs_rate", "eff_vs_cut")) -> str:
     items = []
     for png in sorted((root / "plots").glob(pattern)):
+        if pattern.startswith("eff_vs_*") and png.name.startswith(exclude):
+            continue
         rel = png.relative_to(root).as_posix()
         pdf = png.with_suffix(".pdf").relative_to(root).as_posix()
         cap = html.escape(caption or png.stem)
@@ -160,7 +162,8 @@ def render_report(
     sections = [
         ("ROC and rates", "roc.png"), ("", "eff_vs_rate*.png"),
         ("Overtraining check (train vs test)", "scores_*.png"),
-        ("Efficiency vs kinematics", "eff_vs_[!r]*.png"),
+        ("Efficiency vs cut", "eff_vs_cut_*.png"),
+        ("Efficiency vs kinematics", "eff_vs_*.png"),
         ("Optimal cuts", "optimal_cut_*.png"),
         ("Robustness: score sculpting and input correlations", "sculpting_*.png"), ("", "correlation_*.png"),
         ("SHAP interpretability", "shap_*.png"),

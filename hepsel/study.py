@@ -14,9 +14,10 @@ import numpy as np
 
 from .config import AnalysisConfig
 from .dataset import Dataset, training_weights
+from .evaluation import event_views
 from .metrics import roc_auc
 from .training import fit_model, model_seed
-from .trigger import EventScores, threshold_for_rate
+from .trigger import threshold_for_rate
 
 __all__ = ["augmentation_point", "study_models", "summarise"]
 
@@ -56,22 +57,25 @@ def augmentation_point(cfg: AnalysisConfig, ds: Dataset, model: str, n_real: int
         "auc": float(roc_auc(ds.y[m], score[m], ds.weight[m])),
         "n_synthetic": info.get("n_synthetic", 0),
     }
-    # event-level efficiency at the first target rate, from fold-0 events only
-    c = ds.columns
-    mb = ds.sample_mask(cfg.minbias_sample) & test
-    info_mb = ds.samples[cfg.minbias_sample]
-    total = float(info_mb["sum_gen_weights"]) * float(info_mb["normalisation"]) / cfg.folds.k
-    mb_ev = EventScores.from_candidates(c["runNumber"][mb], c["eventNumber"][mb], score[mb], ds.weight[mb], total_weight=total)
+    # event-level efficiency at the first target rate, from the test fold's events only
+    views = event_views(cfg, _fold_subset(cfg, ds, test), score[test])
     target = cfg.trigger.target_rates_khz[0]
-    thr = threshold_for_rate(mb_ev, cfg.trigger.input_rate_khz, target)
-    sig = ds.sample_mask(cfg.signal_sample) & test
-    tos = EventScores.from_candidates(c["runNumber"][sig], c["eventNumber"][sig], score[sig], ds.weight[sig], mask=ds.truth[sig])
-    reco = np.isfinite(tos.score)
-    anyc = EventScores.from_candidates(c["runNumber"][sig], c["eventNumber"][sig], score[sig], ds.weight[sig])
-    passed = anyc.score[reco] >= thr
-    out["eff_at_rate"] = float(np.sum(anyc.weight[reco][passed]) / np.sum(anyc.weight[reco]))
+    thr = threshold_for_rate(views.minbias, cfg.trigger.input_rate_khz, target)
+    out["eff_at_rate"] = float(views.signal_any.pass_fraction(thr)[0])
     out["target_rate_khz"] = target
     return out
+
+
+def _fold_subset(cfg: AnalysisConfig, ds: Dataset, mask: np.ndarray) -> Dataset:
+    """The candidates of one fold, with event totals scaled to that fold's share (1/k) of the events."""
+    samples = {}
+    for name, info in ds.samples.items():
+        scaled = dict(info)
+        for key in ("sum_gen_weights", "sum_gen_weights2"):
+            if key in scaled:
+                scaled[key] = scaled[key] / cfg.folds.k
+        samples[name] = scaled
+    return Dataset({k: v[mask] for k, v in ds.columns.items()}, ds.feature_names, samples)
 
 
 def summarise(points: list[dict[str, Any]]) -> dict[str, Any]:

@@ -67,7 +67,8 @@ def fit_model(
         gan_params.setdefault("verbose", progress)
         cond_sig = None
         if conditions is not None:
-            cats = np.unique(conditions)
+            # categories of the signal the GAN learns (background codes are irrelevant to it)
+            cats = np.unique(conditions[sig])
             gan_params.setdefault("n_conditions", len(cats))
             cond_sig = np.searchsorted(cats, conditions[sig])
             info["condition_categories"] = cats.tolist()
@@ -83,6 +84,9 @@ def fit_model(
         X = np.concatenate([X, X_syn])
         y = np.concatenate([y, np.ones(n_syn, dtype=y.dtype)])
         w = np.concatenate([w, w_syn])
+        if cfg.training.balance_classes:
+            # the synthetic events joined the signal: give the classes equal total weight again
+            w = training_weights(w, y, negative="keep", balance=True)
         info.update(n_synthetic=n_syn, gan_seconds=time.perf_counter() - t0)
         kind: str = model_cfg.base
     else:

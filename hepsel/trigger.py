@@ -58,12 +58,15 @@ class EventScores:
 
     ``score`` is the best candidate score of each event; ``weight`` the event
     weight; ``total_weight`` the weighted number of processed events,
-    including events with no candidate (the rate denominator).
+    including events with no candidate (the rate denominator), and
+    ``total_weight2`` their sum of squared weights (default: that of the
+    events with candidates, i.e. all events have one).
     """
 
     score: np.ndarray
     weight: np.ndarray
     total_weight: float
+    total_weight2: float | None = None
 
     @classmethod
     def from_candidates(
@@ -74,6 +77,7 @@ class EventScores:
         weight: np.ndarray,
         *,
         total_weight: float | None = None,
+        total_weight2: float | None = None,
         mask: np.ndarray | None = None,
     ) -> EventScores:
         """Build from candidate arrays; ``mask`` restricts which candidates may fire."""
@@ -81,7 +85,7 @@ class EventScores:
         best = event_max(score, order, starts, mask=mask)
         w = np.asarray(weight, dtype=np.float64)[order][starts] if len(starts) else np.zeros(0)
         tot = float(w.sum()) if total_weight is None else float(total_weight)
-        return cls(best, w, tot)
+        return cls(best, w, tot, None if total_weight2 is None else float(total_weight2))
 
     def pass_fraction(self, threshold: float | np.ndarray) -> np.ndarray:
         """Weighted fraction of events with score >= threshold."""
@@ -96,15 +100,13 @@ class EventScores:
 def output_rate(events: EventScores, threshold: float | np.ndarray, input_rate_khz: float) -> tuple[np.ndarray, np.ndarray]:
     """Output rate [kHz] at ``threshold`` and its binomial (normal) uncertainty.
 
-    The uncertainty uses the effective number of events,
-    ``n_eff = (sum w)^2 / sum w^2`` of all processed events (for unit
-    weights: the event count).
+    The uncertainty uses the effective number of processed events,
+    ``n_eff = (sum w)^2 / sum w^2`` (for unit weights: the event count),
+    which does not change when all weights are scaled.
     """
     frac = events.pass_fraction(threshold)
-    sumw2 = float(np.sum(events.weight**2))
-    n_with = float(np.sum(events.weight))
-    # events without candidates carry unit weight in the denominator's sum of squares
-    n_eff_total = events.total_weight**2 / max(sumw2 + max(events.total_weight - n_with, 0.0), 1e-300)
+    sumw2 = events.total_weight2 if events.total_weight2 is not None else float(np.sum(events.weight**2))
+    n_eff_total = events.total_weight**2 / max(sumw2, 1e-300)
     err = np.sqrt(np.clip(frac * (1 - frac), 0, None) / max(n_eff_total, 1.0))
     return input_rate_khz * frac, input_rate_khz * err
 

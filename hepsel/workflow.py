@@ -157,11 +157,13 @@ def train(cfg: AnalysisConfig, model: str, fold: int, *, progress: bool = True) 
     return info
 
 
-def _downsample_roc(bkg: np.ndarray, sig: np.ndarray, n: int = 2000) -> tuple[np.ndarray, np.ndarray]:
-    if len(bkg) <= n:
-        return bkg, sig
-    idx = np.unique(np.concatenate([np.geomspace(1, len(bkg), n).astype(int) - 1, np.linspace(0, len(bkg) - 1, n // 4).astype(int)]))
-    return bkg[idx], sig[idx]
+def _downsample_index(n_points: int, n: int = 2000) -> np.ndarray:
+    """Indices thinning a curve to about ``n`` points, dense at small efficiencies (log axes)."""
+    if n_points <= n:
+        return np.arange(n_points)
+    return np.unique(
+        np.concatenate([np.geomspace(1, n_points, n).astype(int) - 1, np.linspace(0, n_points - 1, n // 4).astype(int)])
+    )
 
 
 def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progress: bool = True) -> dict[str, Any]:
@@ -169,7 +171,15 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
     from tqdm.auto import tqdm
 
     from .dataset import load_dataset
-    from .evaluation import cross_scores, model_kind, model_summary, performance, rate_curves
+    from .evaluation import (
+        cross_scores,
+        event_views,
+        model_kind,
+        model_summary,
+        overtraining_sets,
+        performance,
+        rate_curves,
+    )
     from .features import FeatureSet
     from .metrics import roc
     from .performance import correlation_matrix
@@ -184,28 +194,31 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
     scores: dict[str, np.ndarray] = {}
     t0 = time.perf_counter()
     for name in tqdm(names, desc="evaluate", unit="model", disable=not progress):
-        cs = cross_scores(cfg, ds, name, lay.root / "models")
+        cs = cross_scores(cfg, ds, name, lay)
         scores[name] = cs.test
         s = model_summary(cfg, ds, cs, random_state=cfg.seed)
         s["kind"] = cfg.models[name].type
-        wp = {k: v["threshold"] for k, v in s["eff_at_rate"].items() if not k.startswith("_")}
+        wp = {k: v["threshold"] for k, v in s["eff_at_rate"].items()}
         s.update(performance(cfg, ds, cs.test, wp))
         s["training"] = [read_json(lay.model_info(name, k)) for k in range(cfg.folds.k)]
         summary[name] = s
         m = ds.truth
         r = roc(ds.y[m], cs.test[m], ds.weight[m])
-        b, g = _downsample_roc(r.bkg_eff, r.sig_eff)
-        curves[f"{name}/roc_bkg_eff"], curves[f"{name}/roc_sig_eff"] = b, g
-        for k, v in rate_curves(cfg, ds, cs.test).items():
+        idx = _downsample_index(len(r.bkg_eff))
+        curves[f"{name}/roc_bkg_eff"], curves[f"{name}/roc_sig_eff"] = r.bkg_eff[idx], r.sig_eff[idx]
+        curves[f"{name}/roc_threshold"] = r.thresholds[idx]
+        for k, v in rate_curves(cfg, event_views(cfg, ds, cs.test)).items():
             curves[f"{name}/rate_{k}"] = v
         y = ds.y
+        # the overtraining plot shows fold 0's model: its training fold vs its test fold
+        train0, test0 = overtraining_sets(cfg, ds, cs, 0)
         for cls, code in (("signal", 1), ("background", 0)):
-            t = m & (y == code)
+            t = test0 & (y == code)
             curves[f"{name}/test_{cls}_score"] = cs.test[t]
             curves[f"{name}/test_{cls}_weight"] = ds.weight[t]
-            tr = y[cs.train_index] == code
-            curves[f"{name}/train_{cls}_score"] = cs.train_score[tr]
-            curves[f"{name}/train_{cls}_weight"] = ds.weight[cs.train_index][tr]
+            tr = train0 & (y == code)
+            curves[f"{name}/train_{cls}_score"] = cs.train[tr]
+            curves[f"{name}/train_{cls}_weight"] = ds.weight[tr]
     m = ds.truth
     summary["_inputs"] = {
         "features": cfg.feature_names,
@@ -242,7 +255,7 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
         with tmp.open("wb") as fh:
             np.savez_compressed(fh, **cast("dict[str, Any]", curves))
     # the selection analysts load: preselection + features + fold models + working points
-    wps = {n: {k: v["threshold"] for k, v in summary[n]["eff_at_rate"].items() if not k.startswith("_")} for n in names}
+    wps = {n: {k: v["threshold"] for k, v in summary[n]["eff_at_rate"].items()} for n in names}
     fs = FeatureSet.from_config(cfg)
     sel = Selection(
         preselection=[(p.name, p.cut) for p in cfg.preselection],
@@ -320,7 +333,8 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
                 xlabel = ev.efficiency_vs[var].label if var in ev.efficiency_vs else var
                 fig, ax = plotting.new_figure()
                 plotting.efficiency_plot(
-                    {f"{wp} kHz": b for wp, b in eff["all"].items()}, xlabel=xlabel, interval_label=eff["interval"], ax=ax
+                    {f"{wp} kHz": b for wp, b in eff["all"].items()}, xlabel=xlabel, interval_label=eff["interval"],
+                    ylabel="Efficiency (preselected signal events)", ax=ax,
                 )
                 ax.set_title(f"{n}: all modes", loc="right", fontsize=18)
                 written += plotting.save(fig, lay.plots / f"eff_vs_{var}_{n}")
@@ -328,10 +342,16 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
                     wp0 = next(iter(eff["all"]))
                     fig, ax = plotting.new_figure()
                     plotting.efficiency_plot(
-                        {mode: d[wp0] for mode, d in eff["per_mode"].items()}, xlabel=xlabel, interval_label=eff["interval"], ax=ax
+                        {mode: d[wp0] for mode, d in eff["per_mode"].items()}, xlabel=xlabel, interval_label=eff["interval"],
+                        ylabel="Efficiency (preselected signal events)", ax=ax,
                     )
                     ax.set_title(f"{n} at {wp0} kHz", loc="right", fontsize=18)
                     written += plotting.save(fig, lay.plots / f"eff_vs_{var}_{n}_per_mode")
+            fig, ax = plotting.new_figure()
+            plotting.efficiency_vs_cut_plot(
+                cv[f"{n}/roc_threshold"], cv[f"{n}/roc_sig_eff"], cv[f"{n}/roc_bkg_eff"], ax=ax, xlabel=f"Cut on the {n} response"
+            )
+            written += plotting.save(fig, lay.plots / f"eff_vs_cut_{n}")
             if "optimal_cut" in perf:
                 fig, ax = plotting.new_figure()
                 plotting.figure_of_merit_plot(perf["optimal_cut"], ax=ax)
@@ -341,7 +361,7 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
                 fig, ax = plotting.new_figure()
                 plotting.efficiency_plot(
                     {f"{wp} kHz": b for wp, b in sc["efficiency"].items()},
-                    xlabel=f"{sc['variable']} [MeV]",
+                    xlabel=sc["variable"],
                     interval_label=f"background; dCor(score, mass) = {sc['distance_correlation']:.3f}",
                     ax=ax,
                 )
@@ -369,7 +389,7 @@ def explain(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
     """SHAP values of a subsample, each candidate explained by the model that did not train on it."""
     from . import plotting
     from .dataset import load_dataset
-    from .evaluation import fold_prefix, model_kind
+    from .evaluation import model_kind
     from .explain import explain_model, mean_abs_shap
     from .models import load_classifier
     from .storage import atomic_path, write_json
@@ -382,7 +402,7 @@ def explain(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
     n = min(cfg.evaluation.shap.events, len(pool))
     index = np.sort(rng.choice(pool, size=n, replace=False))
     X_all = ds.X
-    folds = [load_classifier(kind, fold_prefix(lay.root / "models", model, k)) for k in range(cfg.folds.k)]
+    folds = [load_classifier(kind, lay.model(model, k)) for k in range(cfg.folds.k)]
     backgrounds = None
     if kind == "mlp":
         nb = cfg.evaluation.shap.background_events

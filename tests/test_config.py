@@ -69,3 +69,17 @@ def test_glob_without_match_is_an_error(tmp_path: Path) -> None:
     cfg = load_config(write_config(tmp_path, raw), base_dir=tmp_path)
     with pytest.raises(ConfigError, match=r"samples\.minbias\.files: pattern 'nowhere/\*\.root' matches no file"):
         cfg.sample_files("minbias")
+
+
+def test_misspelt_model_parameter(tmp_path: Path) -> None:
+    raw = tiny_config("data")
+    raw["models"]["bdt"]["params"]["max_dept"] = 3
+    with pytest.raises(ConfigError, match=r"models\.bdt\.params: unknown parameter 'max_dept' \(did you mean 'max_depth'"):
+        load_config(write_config(tmp_path, raw))
+
+
+def test_evaluation_columns_must_be_kept(tmp_path: Path) -> None:
+    raw = tiny_config("data")
+    raw["evaluation"]["mass"] = "B_MM"
+    with pytest.raises(ConfigError, match=r"evaluation\.mass: 'B_MM' is neither a feature nor listed in spectators"):
+        load_config(write_config(tmp_path, raw))

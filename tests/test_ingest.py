@@ -145,6 +145,7 @@ def test_missing_tree(tmp_path: Path, flat_file: tuple[Path, dict[str, np.ndarra
     cfg = _config(tmp_path, path, samples=raw_samples)
     with pytest.raises(TreeNotFoundError, match=r"tree 'DecayTre' not found in .*flat\.root; did you mean 'DecayTree'"):
         prepare_file(cfg, "sig", path, tmp_path / "o.parquet", progress=False)
+    assert not (tmp_path / "o.parquet").exists()
 
 
 def test_misspelt_branch_suggests(tmp_path: Path, flat_file: tuple[Path, dict[str, np.ndarray]]) -> None:
@@ -164,6 +165,8 @@ def test_expression_errors(tmp_path: Path, flat_file: tuple[Path, dict[str, np.n
     cfg = _config(tmp_path, path, features=[{"name": "y", "expr": "sqr(H1_PT)"}])
     with pytest.raises(UnknownFunctionError, match=r"sqr.*sqrt"):
         prepare_file(cfg, "sig", path, tmp_path / "o.parquet", progress=False)
+    assert not (tmp_path / "o.parquet").exists()
+    assert not list(tmp_path.glob(".o.parquet*"))
 
 
 def test_cut_selecting_nothing(tmp_path: Path, flat_file: tuple[Path, dict[str, np.ndarray]]) -> None:

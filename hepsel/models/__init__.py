@@ -11,9 +11,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["CLASSIFIER_KINDS", "load_classifier", "make_classifier"]
+__all__ = ["CLASSIFIER_KINDS", "estimator_class", "load_classifier", "make_classifier"]
 
 CLASSIFIER_KINDS = ("bdt", "mlp", "fisher")
+
+
+def estimator_class(kind: str) -> Any:
+    """The estimator class of a classifier kind, or ``"gan"`` for the WGAN-GP."""
+    if kind == "gan":
+        from .gan import WGANGP
+
+        return WGANGP
+    return _cls(kind)
 
 
 def _cls(kind: str) -> Any:
