@@ -272,9 +272,11 @@ def fidelity_report(
     Returns
     -------
     dict
-        ``features``: per feature name, ``wasserstein``, ``ks``,
-        ``baseline_wasserstein``, ``baseline_ks`` and ``wasserstein_ratio``
-        (distance over baseline; about 1 is as good as it gets);
+        ``features``: per feature name, ``wasserstein``, ``ks`` (one random
+        half of the real events vs an equally large generated sample),
+        ``baseline_wasserstein``, ``baseline_ks`` (that half vs the other
+        half) and ``wasserstein_ratio`` (distance over baseline; about 1 is as
+        good as it gets);
         ``mean_wasserstein_ratio``, ``max_abs_correlation_difference``,
         ``correlation_difference`` (nested lists), ``c2st_auc``,
         ``c2st_auc_std``, ``n_real`` and ``n_generated``.
@@ -285,8 +287,18 @@ def fidelity_report(
         msg = f"got {len(names)} feature_names for {real_2d.shape[1]} features"
         raise ValueError(msg)
     rng = check_random_state(random_state)
-    distances = feature_distances(real_2d, gen_2d, real_weight=real_weight)
-    baseline = baseline_distances(real_2d, rng, real_weight=real_weight)
+    if real_2d.shape[0] < 2:
+        msg = "real_holdout needs at least 2 events to split into halves"
+        raise ValueError(msg)
+    # like for like: half A of the real events against half B (the baseline) and
+    # against as many generated events as half B has, so both distances carry
+    # the same statistical floor
+    w = _check_weight(real_weight, real_2d.shape[0])
+    first, second = np.array_split(rng.permutation(real_2d.shape[0]), 2)
+    w_first = None if w is None else w[first]
+    baseline = feature_distances(real_2d[first], real_2d[second], real_weight=w_first)
+    n_gen = min(len(second), gen_2d.shape[0])
+    distances = feature_distances(real_2d[first], gen_2d[rng.permutation(gen_2d.shape[0])[:n_gen]], real_weight=w_first)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = distances["wasserstein"] / baseline["wasserstein"]
     features = {
