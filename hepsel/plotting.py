@@ -165,6 +165,7 @@ def rate_plot(
         ax.plot(c["rate_khz"], c[key], label=name)
     for t in targets_khz:
         ax.axvline(t, ls="--", color="grey", lw=1)
+        ax.text(t, 0.02, f" {t:g} kHz", rotation=90, color="grey", fontsize=14, ha="right", va="bottom")
     ax.set_xscale("log")
     ax.set_xlabel("Output rate [kHz]" + (f" (input {input_rate_khz:g} kHz)" if input_rate_khz else ""))
     ax.set_ylabel("Signal efficiency (events" + (", TOS)" if tos else ")"))
@@ -341,12 +342,15 @@ def overlay_grid(
             ax.set_visible(False)
             continue
         r, g = real[:, i], generated[:, i]
-        lo, hi = np.nanquantile(np.concatenate([r, g]), [0.005, 0.995])
+        # range from the real events: a few generated outliers must not squash the panel
+        lo, hi = np.nanquantile(r, [0.002, 0.998])
         edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
         hr, _ = np.histogram(r, edges)
         hg, _ = np.histogram(g, edges)
-        mplhep.histplot(hr / max(hr.sum(), 1), edges, ax=ax, histtype="fill", alpha=0.4, color=_COLOURS[0], label="real (held out)")
-        mplhep.histplot(hg / max(hg.sum(), 1), edges, ax=ax, histtype="step", lw=2, color=_COLOURS[1], label="generated")
+        mplhep.histplot(hr / max(len(r), 1), edges, ax=ax, histtype="fill", alpha=0.4, color=_COLOURS[0], label="real (held out)")
+        mplhep.histplot(hg / max(len(g), 1), edges, ax=ax, histtype="step", lw=2, color=_COLOURS[1], label="generated")
+        if i % ncol == 0:
+            ax.set_ylabel("Fraction / bin", fontsize=13)
         name = names[i]
         ax.set_xlabel((labels or {}).get(name, name), fontsize=14)
         ax.tick_params(labelsize=11)

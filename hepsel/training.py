@@ -92,8 +92,8 @@ def fit_model(
     else:
         kind = model_cfg.type
     clf = make_classifier(kind, model_cfg.params, random_state=seed)
-    if kind == "mlp" and progress:
-        clf.set_params(verbose=True)
+    if progress and kind in ("mlp", "bdt"):
+        clf.verbose = True
     clf.fit(X, y, sample_weight=w)
     info["seconds"] = time.perf_counter() - t0
     return clf, gan, info

@@ -37,6 +37,8 @@ class BDTClassifier:
         Threads (None: all cores).
     random_state
         Seed for the validation split and xgboost's subsampling.
+    verbose
+        Show a progress bar over boosting rounds.
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class BDTClassifier:
         device: str = "cpu",
         n_jobs: int | None = None,
         random_state: int | None = None,
+        verbose: bool = False,
     ) -> None:
         self.n_estimators = n_estimators
         self.max_depth = max_depth
@@ -69,6 +72,7 @@ class BDTClassifier:
         self.device = device
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.verbose = verbose
 
     def get_params(self) -> dict[str, Any]:
         """Constructor parameters (scikit-learn convention)."""
@@ -108,6 +112,7 @@ class BDTClassifier:
         else:
             dtrain = xgb.DMatrix(X, label=y, weight=w)
         history: dict[str, Any] = {}
+        callbacks = [_progress_callback(self.n_estimators)] if self.verbose else None
         self.booster_ = xgb.train(
             self._xgb_params(seed),
             dtrain,
@@ -116,6 +121,7 @@ class BDTClassifier:
             early_stopping_rounds=self.early_stopping_rounds if evals else None,
             evals_result=history,
             verbose_eval=False,
+            callbacks=callbacks,
         )
         self.best_iteration_ = int(getattr(self.booster_, "best_iteration", self.n_estimators - 1))
         if not evals:
@@ -188,7 +194,7 @@ class BDTClassifier:
                 msg = f"BDT model file {str(f)!r} not found"
                 raise ModelFileError(msg)
         meta = json.loads(meta_path.read_text())
-        params = {k: v for k, v in meta["params"].items() if k != "device"}
+        params = {k: v for k, v in meta["params"].items() if k not in ("device", "verbose")}
         obj = cls(**params)
         obj.booster_ = xgb.Booster()
         obj.booster_.load_model(str(model_path))
@@ -196,3 +202,24 @@ class BDTClassifier:
         obj.n_features_in_ = int(meta["n_features"])
         obj.history_ = meta.get("history", {})
         return obj
+
+
+def _progress_callback(total: int) -> Any:
+    """An xgboost callback drawing a tqdm bar over boosting rounds."""
+    import xgboost as xgb
+    from tqdm.auto import tqdm
+
+    class _Progress(xgb.callback.TrainingCallback):  # type: ignore[misc]
+        def before_training(self, model: Any) -> Any:
+            self.bar = tqdm(total=total, desc="BDT", unit="tree", mininterval=1.0)
+            return model
+
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            self.bar.update(1)
+            return False
+
+        def after_training(self, model: Any) -> Any:
+            self.bar.close()
+            return model
+
+    return _Progress()
