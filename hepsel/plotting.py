@@ -343,7 +343,7 @@ def overlay_grid(
             continue
         r, g = real[:, i], generated[:, i]
         # range from the real events: a few generated outliers must not squash the panel
-        lo, hi = np.nanquantile(r, [0.002, 0.998])
+        lo, hi = np.nanquantile(r, [0.01, 0.99])
         edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
         hr, _ = np.histogram(r, edges)
         hg, _ = np.histogram(g, edges)
