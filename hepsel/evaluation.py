@@ -181,7 +181,12 @@ def model_summary(
     r = roc(y, s, w)
     out["auc"] = float(r.auc)
     if cfg.evaluation.bootstrap:
-        _, std, _ = roc_auc_bootstrap(y, s, w, n_bootstrap=cfg.evaluation.bootstrap, random_state=random_state)
+        # resample events, not candidates: the candidates of an event are correlated
+        c = ds.columns
+        events = np.unique(np.column_stack([c["sample"][m], c["runNumber"][m], c["eventNumber"][m]]), axis=0, return_inverse=True)[1]
+        _, std, _ = roc_auc_bootstrap(
+            y, s, w, n_bootstrap=cfg.evaluation.bootstrap, random_state=random_state, groups=events.ravel()
+        )
         out["auc_std"] = float(std)
     effs = efficiency_at_background_efficiency(y, s, w, bkg_eff=cfg.evaluation.bkg_effs)
     out["eff_at_bkg_eff"] = {f"{b:g}": float(e) for b, e in zip(cfg.evaluation.bkg_effs, np.atleast_1d(effs), strict=True)}

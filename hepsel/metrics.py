@@ -184,6 +184,7 @@ class _Ranked:
     weight: FloatArray | None
     ends: np.ndarray  # last index of each group of equal scores
     thresholds: FloatArray  # score of each group, decreasing
+    order: np.ndarray  # the sorting permutation
 
 
 def _rank(y: NDArray[np.bool_], s: np.ndarray, w: FloatArray | None) -> _Ranked:
@@ -197,6 +198,7 @@ def _rank(y: NDArray[np.bool_], s: np.ndarray, w: FloatArray | None) -> _Ranked:
         weight=None if w is None else w[order],
         ends=ends,
         thresholds=s_sorted[ends].astype(np.float64),
+        order=order,
     )
 
 
@@ -435,12 +437,15 @@ def roc_auc_bootstrap(
     *,
     n_bootstrap: int = 200,
     random_state: Any = None,
+    groups: ArrayLike | None = None,
 ) -> tuple[float, float, FloatArray]:
     """AUC with a bootstrap estimate of its statistical uncertainty.
 
     Uses the Poisson bootstrap: replica ``r`` reweights candidate ``i`` by
     ``w_i * k_ri`` with ``k_ri ~ Poisson(1)``. The scores are sorted once and
-    reused by every replica.
+    reused by every replica. With ``groups`` (e.g. an event id per
+    candidate), all candidates of a group share one Poisson factor: the
+    independent units of a trigger sample are events, not candidates.
 
     Parameters
     ----------
@@ -450,6 +455,8 @@ def roc_auc_bootstrap(
         Number of replicas (at least 2).
     random_state : None, int or numpy.random.Generator
         Seed for reproducible replicas.
+    groups : array_like of shape (n,), optional
+        Group label of each candidate (any hashable numbers).
 
     Returns
     -------
@@ -474,9 +481,23 @@ def roc_auc_bootstrap(
     rng = _rng(random_state)
     n = ranked.is_signal.shape[0]
     base = np.ones(n) if ranked.weight is None else ranked.weight
+    group_of = None
+    if groups is not None:
+        g = np.asarray(groups)
+        if g.shape != np.shape(score):
+            msg = f"groups must have the shape of score {np.shape(score)}, got {g.shape}"
+            raise ValueError(msg)
+        if sample_weight is not None:
+            g = g[np.asarray(sample_weight) != 0]  # as _prepare drops zero weights
+        _, inverse = np.unique(g, return_inverse=True)
+        group_of = inverse[ranked.order]
+        n_groups = int(inverse.max()) + 1 if inverse.size else 0
     replicas = np.full(int(n_bootstrap), np.nan)
     for r in range(int(n_bootstrap)):
-        weight = base * rng.poisson(1.0, size=n)
+        if group_of is None:
+            weight = base * rng.poisson(1.0, size=n)
+        else:
+            weight = base * rng.poisson(1.0, size=n_groups)[group_of]
         tps_r, fps_r = _cumulative(ranked, weight)
         if tps_r[-1] > 0 and fps_r[-1] > 0:
             replicas[r] = _auc(tps_r, fps_r)

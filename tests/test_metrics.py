@@ -504,3 +504,19 @@ def test_public_api() -> None:
     )
     for name in metrics.__all__:
         assert hasattr(metrics, name)
+
+
+def test_bootstrap_groups_share_one_factor() -> None:
+    """Duplicated candidates are not independent: grouping them restores the original spread."""
+    from hepsel.metrics import roc_auc_bootstrap
+
+    rng = np.random.default_rng(3)
+    n = 2000
+    y = rng.random(n) < 0.5
+    s = rng.normal(y.astype(float), 1.0)
+    _, std, _ = roc_auc_bootstrap(y, s, n_bootstrap=300, random_state=1)
+    y2, s2, ids = np.repeat(y, 2), np.repeat(s, 2), np.repeat(np.arange(n), 2)
+    _, std_naive, _ = roc_auc_bootstrap(y2, s2, n_bootstrap=300, random_state=1)
+    _, std_grouped, _ = roc_auc_bootstrap(y2, s2, n_bootstrap=300, random_state=1, groups=ids)
+    assert std_grouped == pytest.approx(std, rel=0.2)
+    assert std_naive == pytest.approx(std / np.sqrt(2), rel=0.2)
