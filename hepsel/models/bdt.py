@@ -209,7 +209,7 @@ def _progress_callback(total: int) -> Any:
     import xgboost as xgb
     from tqdm.auto import tqdm
 
-    class _Progress(xgb.callback.TrainingCallback):  # type: ignore[misc]
+    class _Progress(xgb.callback.TrainingCallback):
         def before_training(self, model: Any) -> Any:
             self.bar = tqdm(total=total, desc="BDT", unit="tree", mininterval=1.0)
             return model
