@@ -219,6 +219,28 @@ def _event_columns(cfg: AnalysisConfig, ds: Dataset) -> list[str]:
     return [c for c in dict.fromkeys(cols) if c in ds.columns]
 
 
+def _working_point_spread(cfg: AnalysisConfig, mb: EventScores, signal: EventScores, target: float) -> float:
+    """Spread of the signal efficiency from the statistical uncertainty of the working point.
+
+    The minimum-bias events are Poisson-bootstrapped, the threshold for the
+    target rate is found again in each replica, and the signal efficiency at
+    that threshold is recomputed; returns the standard deviation.
+    """
+    n = cfg.evaluation.bootstrap
+    if n < 2 or len(mb.score) == 0:
+        return float("nan")
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, int(target * 1000)]))
+    effs = np.empty(n)
+    for r in range(n):
+        k = rng.poisson(1.0, size=len(mb.weight))
+        # events without candidates are resampled too: scale the denominator with the replica
+        scale = float(np.sum(mb.weight * k)) / max(float(np.sum(mb.weight)), 1e-300)
+        replica = EventScores(mb.score, mb.weight * k, mb.total_weight * scale)
+        thr = threshold_for_rate(replica, cfg.trigger.input_rate_khz, target)
+        effs[r] = signal.pass_fraction(thr)[0]
+    return float(np.std(effs, ddof=1))
+
+
 def _rates(cfg: AnalysisConfig, views: EventViews) -> dict[str, Any]:
     mb, anyc, tos = views.minbias, views.signal_any, views.signal_tos
     rate_in = cfg.trigger.input_rate_khz
@@ -248,6 +270,7 @@ def _rates(cfg: AnalysisConfig, views: EventViews) -> dict[str, Any]:
         ]
         entry["eff_folds"] = folds
         entry["eff_fold_std"] = float(np.std(folds, ddof=1)) if len(folds) > 1 else float("nan")
+        entry["eff_wp_std"] = _working_point_spread(cfg, mb, anyc, target)
         if modes is not None:
             per_mode = {}
             for code in np.unique(modes):

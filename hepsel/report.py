@@ -106,7 +106,7 @@ def render_report(
     parts.append(_table(header, rows))
 
     parts.append("<h2>Working points (event level)</h2>")
-    header = ["model", "rate target [kHz]", "rate [kHz]", "threshold", "signal eff. (any)", "signal eff. (TOS)"]
+    header = ["model", "rate target [kHz]", "rate [kHz]", "threshold", "signal eff. (any)", "&plusmn; from the working point", "signal eff. (TOS)"]
     mode_names: list[str] = []
     rows = []
     for m in models:
@@ -116,7 +116,7 @@ def render_report(
                 continue
             rows.append([
                 html.escape(m), r, f"{e['rate_khz']:.1f} &plusmn; {e['rate_khz_err']:.1f}", _fmt(e["threshold"]),
-                _eff(e), _eff(e, "eff_tos"),
+                _eff(e), f"{100 * e.get('eff_wp_std', float('nan')):.1f} %", _eff(e, "eff_tos"),
             ])
             for mode in e.get("per_mode", {}):
                 if mode not in mode_names:
