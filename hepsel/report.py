@@ -51,14 +51,31 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _figures(root: Path, pattern: str, caption: str = "", exclude: tuple[str, ...] = ("eff_vs_rate", "eff_vs_cut")) -> str:
+_GLOBAL_PLOTS = {
+    "roc", "eff_vs_rate", "eff_vs_rate_tos", "cutflow", "correlation_signal", "correlation_background",
+    "augmentation_auc", "augmentation_eff_at_rate",
+}
+
+
+def _current(stem: str, models: Sequence[str]) -> bool:
+    """Whether a plot belongs to this run (not left over from a model no longer configured)."""
+    if stem in _GLOBAL_PLOTS:
+        return True
+    return any(stem.endswith(f"_{m}") or stem.endswith(f"_{m}_per_mode") for m in models)
+
+
+def _figures(
+    root: Path, pattern: str, models: Sequence[str], exclude: tuple[str, ...] = ("eff_vs_rate", "eff_vs_cut")
+) -> str:
     items = []
     for png in sorted((root / "plots").glob(pattern)):
         if pattern.startswith("eff_vs_*") and png.name.startswith(exclude):
             continue
+        if not _current(png.stem, models):
+            continue
         rel = png.relative_to(root).as_posix()
         pdf = png.with_suffix(".pdf").relative_to(root).as_posix()
-        cap = html.escape(caption or png.stem)
+        cap = html.escape(png.stem)
         items.append(f'<figure><a href="{pdf}"><img src="{rel}" alt="{cap}"></a><figcaption>{cap}</figcaption></figure>')
     return f'<div class="grid">{"".join(items)}</div>' if items else ""
 
@@ -172,7 +189,7 @@ def render_report(
         ("Cut-flow", "cutflow.png"),
     ]
     for title, pattern in sections:
-        figs = _figures(root, pattern)
+        figs = _figures(root, pattern, models)
         if figs:
             if title:
                 parts.append(f"<h2>{title}</h2>")
