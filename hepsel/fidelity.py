@@ -23,6 +23,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import check_random_state
 
+from hepsel._validation import check_weights
 from hepsel.exceptions import NonFiniteError
 
 __all__ = [
@@ -56,13 +57,10 @@ def _check_pair(real: Any, generated: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _check_weight(weight: Any, n: int) -> np.ndarray | None:
-    if weight is None:
+    w = check_weights(weight, n, name="real_weight", against="real")
+    if w is None:
         return None
-    w = np.asarray(weight, dtype=np.float64)
-    if w.shape != (n,):
-        msg = f"real_weight must have shape ({n},) to match real, got {w.shape}"
-        raise ValueError(msg)
-    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+    if (w < 0).any() or w.sum() <= 0:
         msg = "real_weight must be finite, non-negative and not all zero"
         raise ValueError(msg)
     return w

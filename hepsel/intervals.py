@@ -28,6 +28,8 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._validation import check_weights
+
 __all__ = [
     "DEFAULT_CL",
     "INTERVAL_LABELS",
@@ -317,16 +319,7 @@ def _as_passed(passed: ArrayLike) -> NDArray[np.bool_]:
 
 
 def _as_weights(sample_weight: ArrayLike | None, n: int) -> FloatArray | None:
-    if sample_weight is None:
-        return None
-    w = np.asarray(sample_weight, dtype=np.float64)
-    if w.shape != (n,):
-        msg = f"sample_weight has shape {w.shape} but passed has shape ({n},)"
-        raise ValueError(msg)
-    if not np.isfinite(w).all():
-        msg = "sample_weight holds NaN or infinite values"
-        raise ValueError(msg)
-    return w
+    return check_weights(sample_weight, n, against="passed")
 
 
 def _resolve_method(method: str, weight: FloatArray | None) -> str:

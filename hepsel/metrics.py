@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._validation import check_weights
+
 __all__ = [
     "Roc",
     "distance_correlation",
@@ -82,20 +84,7 @@ def _as_scores(values: ArrayLike, name: str) -> np.ndarray:
 
 
 def _as_weights(values: ArrayLike | None, n: int, name: str) -> FloatArray | None:
-    if values is None:
-        return None
-    arr = _as_1d(values, name)
-    if arr.dtype.kind not in "biuf":
-        msg = f"{name} must hold numbers, got dtype {arr.dtype}"
-        raise TypeError(msg)
-    arr = arr.astype(np.float64, copy=False)
-    if arr.shape[0] != n:
-        msg = f"{name} has {arr.shape[0]} entries but the scores have {n}"
-        raise ValueError(msg)
-    if not np.isfinite(arr).all():
-        msg = f"{name} holds NaN or infinite values"
-        raise ValueError(msg)
-    return arr
+    return check_weights(values, n, name=name, against="score")
 
 
 def _as_labels(values: ArrayLike, n: int) -> NDArray[np.bool_]:

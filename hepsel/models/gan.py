@@ -28,6 +28,7 @@ from scipy.stats import wasserstein_distance
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from hepsel._validation import check_weights
 from hepsel.exceptions import ModelFileError, NonFiniteError
 from hepsel.models._torch import (
     draw_seed,
@@ -317,16 +318,8 @@ class WGANGP(BaseEstimator):
         X = _check_X(X)
         n, n_features = X.shape
         c = self._check_conditions(conditions, n)
-        if sample_weight is None:
-            w = None
-        else:
-            w = np.asarray(sample_weight, dtype=np.float64)
-            if w.shape != (n,):
-                msg = f"sample_weight must have shape ({n},) to match X, got {w.shape}"
-                raise ValueError(msg)
-            if not np.isfinite(w).all():
-                msg = "sample_weight holds NaN or infinite values"
-                raise NonFiniteError(msg)
+        w = check_weights(sample_weight, n, against="X")
+        if w is not None:
             if (w < 0).any():
                 msg = (
                     f"sample_weight holds {(w < 0).sum()} negative values (min {w.min():g}); "

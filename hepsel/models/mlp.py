@@ -27,6 +27,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
+from hepsel._validation import check_weights
 from hepsel.exceptions import ModelFileError, NonFiniteError
 from hepsel.models._torch import (
     ACTIVATIONS,
@@ -109,16 +110,8 @@ def _check_X(X: Any, what: str = "X") -> np.ndarray:
 
 
 def _check_weights(sample_weight: Any, n: int) -> np.ndarray:
-    if sample_weight is None:
-        return np.ones(n, dtype=np.float64)
-    w = np.asarray(sample_weight, dtype=np.float64)
-    if w.shape != (n,):
-        msg = f"sample_weight must have shape ({n},) to match X, got {w.shape}"
-        raise ValueError(msg)
-    if not np.isfinite(w).all():
-        msg = "sample_weight holds NaN or infinite values"
-        raise NonFiniteError(msg)
-    return w
+    w = check_weights(sample_weight, n, against="X")
+    return np.ones(n, dtype=np.float64) if w is None else w
 
 
 def _resolve_prefix(path: str | Path) -> Path:
