@@ -6,17 +6,34 @@
 #   snakemake --cores 2 --config output=/tmp/out             # results elsewhere
 #
 # Rules only call the hepsel command line; all logic lives in the package.
+#
+# Reruns: each rule's `settings` param is a digest of exactly the config
+# settings its step reads (hepsel.provenance), so Snakemake's default `params`
+# trigger reruns the jobs a config edit affects, and `mtime` their downstream.
+import json
 import shlex
 import sys
 
 from hepsel.config import load_config
+from hepsel.provenance import check_output_owner, claim_output, function_modules, step_digest, step_settings
 from hepsel.study import study_models
 from hepsel.workflow import Layout, explainable_models, gan_models
 
 ANALYSIS = config.get("analysis", "analyses/topo2body")
 _overrides = {"output": config["output"]} if config.get("output") else None
 CFG = load_config(ANALYSIS, overrides=_overrides)
+check_output_owner(CFG)  # a copied config must not overwrite another analysis's results
 LAY = Layout.of(CFG)
+MODULES = [str(p) for p in function_modules(CFG)]
+
+
+def digest(step, **kw):
+    return step_digest(CFG, step, **kw)
+
+
+onstart:
+    claim_output(CFG)
+
 ROOT = str(LAY.root)
 FILES = {s: [str(p) for p in CFG.sample_files(s)] for s in CFG.samples}
 MODELS = list(CFG.models)
@@ -70,18 +87,23 @@ for _sample, _scfg in CFG.samples.items():
         log:
             f"{ROOT}/logs/generate_{_sample}.log",
         params:
-            sample=_sample,
+            # the generate settings only: another analysis or output directory
+            # with the same settings reuses the files
+            spec=json.dumps(step_settings(CFG, "generate", sample=_sample)["generate"], sort_keys=True),
         shell:
-            f"{HEPSEL} generate {COMMON} --sample {{params.sample}} 2>&1 | tee {{log}}"
+            f"{HEPSEL} generate --spec {{params.spec:q}} --paths {{output:q}} 2>&1 | tee {{log}}"
 
 
 rule prepare:
     input:
         lambda wc: FILES[wc.sample][int(wc.index)],
+        MODULES,
     output:
         table=f"{ROOT}/prepared/{{sample}}/{{index}}.parquet",
     log:
         f"{ROOT}/logs/prepare/{{sample}}_{{index}}.log",
+    params:
+        settings=lambda wc: digest("prepare", sample=wc.sample),
     shell:
         f"{HEPSEL} prepare {COMMON} --sample {{wildcards.sample}} --index {{wildcards.index}} 2>&1 | tee {{log}}"
 
@@ -95,6 +117,8 @@ rule gather:
         plot=f"{ROOT}/plots/cutflow.png",
     log:
         f"{ROOT}/logs/gather.log",
+    params:
+        settings=digest("gather"),
     shell:
         f"{HEPSEL} gather {COMMON} 2>&1 | tee {{log}}"
 
@@ -106,6 +130,8 @@ rule train:
         f"{ROOT}/models/{{model}}/fold{{fold}}.info.json",
     log:
         f"{ROOT}/logs/train/{{model}}_fold{{fold}}.log",
+    params:
+        settings=lambda wc: digest("train", model=wc.model),
     threads: 1
     shell:
         f"{HEPSEL} train {COMMON} --model {{wildcards.model}} --fold {{wildcards.fold}} 2>&1 | tee {{log}}"
@@ -114,12 +140,15 @@ rule train:
 rule evaluate:
     input:
         [f"{ROOT}/models/{m}/fold{k}.info.json" for m in MODELS for k in FOLDS],
+        MODULES,
     output:
         summary=f"{ROOT}/summary.json",
         scores=f"{ROOT}/scores.root",
         curves=f"{ROOT}/curves.npz",
     log:
         f"{ROOT}/logs/evaluate.log",
+    params:
+        settings=digest("evaluate"),
     shell:
         f"{HEPSEL} evaluate {COMMON} 2>&1 | tee {{log}}"
 
@@ -132,6 +161,8 @@ rule plots:
         [p for p in PLOTS if not p.endswith("cutflow.png")],
     log:
         f"{ROOT}/logs/plots.log",
+    params:
+        settings=digest("plots"),
     shell:
         f"{HEPSEL} plots {COMMON} 2>&1 | tee {{log}}"
 
@@ -145,6 +176,8 @@ rule explain:
         f"{ROOT}/shap/{{model}}.json",
     log:
         f"{ROOT}/logs/explain_{{model}}.log",
+    params:
+        settings=lambda wc: digest("explain", model=wc.model),
     shell:
         f"{HEPSEL} explain {COMMON} --model {{wildcards.model}} 2>&1 | tee {{log}}"
 
@@ -156,6 +189,8 @@ rule fidelity:
         f"{ROOT}/fidelity/{{model}}.json",
     log:
         f"{ROOT}/logs/fidelity_{{model}}.log",
+    params:
+        settings=lambda wc: digest("fidelity", model=wc.model),
     shell:
         f"{HEPSEL} fidelity {COMMON} --model {{wildcards.model}} 2>&1 | tee {{log}}"
 
@@ -170,6 +205,8 @@ rule study_point:
         seed=r"\d+",
     log:
         f"{ROOT}/logs/study/{{model}}_{{n_real}}_{{seed}}.log",
+    params:
+        settings=lambda wc: digest("study", model=wc.model),
     shell:
         f"{HEPSEL} study {COMMON} --model {{wildcards.model}} --n-real {{wildcards.n_real}} --seed {{wildcards.seed}} 2>&1 | tee {{log}}"
 
@@ -182,6 +219,8 @@ rule study_summary:
         f"{ROOT}/plots/augmentation_auc.png",
     log:
         f"{ROOT}/logs/study/summary.log",
+    params:
+        settings=digest("study"),
     shell:
         f"{HEPSEL} study {COMMON} --summary 2>&1 | tee {{log}}"
 
@@ -196,5 +235,7 @@ rule report:
         f"{ROOT}/report.html",
     log:
         f"{ROOT}/logs/report.log",
+    params:
+        settings=digest("report"),
     shell:
         f"{HEPSEL} report {COMMON} 2>&1 | tee {{log}}"

@@ -18,9 +18,12 @@ __all__ = ["main"]
 
 def _config(args: argparse.Namespace):
     from .config import load_config
+    from .provenance import claim_output
 
     overrides = {"output": args.output} if getattr(args, "output", None) else None
-    return load_config(args.config, overrides=overrides)
+    cfg = load_config(args.config, overrides=overrides)
+    claim_output(cfg)  # refuses an output directory that another analysis config owns
+    return cfg
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
@@ -41,8 +44,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         return 0
     from .generate import generate_files
 
+    if args.spec:
+        return _generate_from_spec(args.spec, args.paths or [], progress=not args.no_progress)
     if not (args.kind and args.events and args.output):
-        msg = "hepsel generate needs --config, or --kind, --events and --output"
+        msg = "hepsel generate needs --config, --spec with --paths, or --kind, --events and --output"
         raise HepselError(msg)
     pattern = args.output
     if args.files > 1 and "{index}" not in pattern:
@@ -50,6 +55,31 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         raise HepselError(msg)
     paths = [Path(pattern.format(index=f"{i:03d}")) for i in range(args.files)]
     for p in generate_files(args.kind, paths, args.events, seed=args.seed, pileup=args.pileup, progress=not args.no_progress):
+        print(p)
+    return 0
+
+
+def _generate_from_spec(spec: str, paths: list[str], *, progress: bool) -> int:
+    """Generate files from a JSON ``generate`` block (what the workflow's generate rules pass)."""
+    import json
+
+    from pydantic import ValidationError
+
+    from .config import GenerateConfig
+    from .generate import generate_files
+
+    try:
+        gen = GenerateConfig.model_validate(json.loads(spec))
+    except (ValueError, ValidationError) as err:
+        msg = f"--spec is not a valid 'generate' block: {err}"
+        raise HepselError(msg) from None
+    if len(paths) != gen.files:
+        msg = f"--spec asks for {gen.files} file(s) but --paths names {len(paths)}"
+        raise HepselError(msg)
+    for p in generate_files(
+        gen.kind, [Path(x) for x in paths], gen.events, seed=gen.seed, pileup=gen.pileup,
+        signal_modes=gen.modes, progress=progress,
+    ):
         print(p)
     return 0
 
@@ -201,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pileup", type=float, default=1.1)
     p.add_argument("--files", type=int, default=1)
     p.add_argument("--output", "-o", help="file name; '{index}' is replaced by the file number")
+    p.add_argument("--spec", help="a config 'generate' block as JSON (with --paths)")
+    p.add_argument("--paths", nargs="+", help="the files to write (with --spec)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_generate)
 

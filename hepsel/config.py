@@ -254,7 +254,10 @@ class AnalysisConfig(_Strict):
     """A whole analysis."""
 
     name: str
-    output: str = Field(default="", description="default: results/<name>")
+    output: str = Field(
+        default="",
+        description="default: results/<analysis directory name> (results/<name> for a config built in Python)",
+    )
     seed: int = 42
     samples: dict[str, SampleConfig] = Field(min_length=2)
     aliases: dict[str, str] = Field(default_factory=dict)
@@ -350,6 +353,20 @@ class AnalysisConfig(_Strict):
     def output_dir(self) -> Path:
         """Where results go."""
         return self.path(self.output)
+
+    @property
+    def analysis_id(self) -> str:
+        """The analysis as named by its location: the config's directory name.
+
+        ``analyses/topo2body/config.yaml`` -> ``topo2body``; a config file with
+        another name adds its stem (``analyses/b2kpi/tight.yaml`` ->
+        ``b2kpi_tight``). Without a file (a config built in Python): ``name``.
+        """
+        if self.source is None:
+            return self.name
+        if self.source.stem == "config":
+            return self.source.parent.name
+        return f"{self.source.parent.name}_{self.source.stem}"
 
     @property
     def analysis_dir(self) -> Path:
@@ -473,6 +490,10 @@ def load_config(
         raise ConfigError(_format_validation_error(err, str(p))) from None
     cfg.base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
     cfg.source = p.resolve()
+    if not raw.get("output"):
+        # derived from where the config lives, not from 'name': a copied config
+        # that keeps another analysis's name still writes to its own directory
+        cfg.output = f"results/{cfg.analysis_id}"
     _check_model_params(cfg, str(p))
     return cfg
 

@@ -1,0 +1,204 @@
+"""Which config settings each workflow step reads, and who owns an output directory.
+
+Snakemake reruns a job when one of its ``params`` changes (its default
+``params`` rerun trigger). Each rule of the Snakefile therefore carries
+:func:`step_digest`: a digest of exactly the config settings its step reads,
+so that a config edit reruns the jobs it affects, and only those (their
+downstream jobs follow through Snakemake's ``mtime`` trigger).
+
+What each step reads:
+
+=============== ==============================================================
+``generate``    the sample's ``generate`` block and its file names
+``prepare``     the sample (not ``generate`` / ``normalisation``), the sample
+                names, ``preselection``, ``aliases``, the features'
+                computation (not ``label`` / ``range``), ``spectators``,
+                ``candidates``, ``folds``, ``reading``
+``gather``      every sample's ``label`` / ``normalisation`` / event and
+                weight settings, ``evaluation.interval``
+``train``       the model's own block, ``training``, ``seed``, ``folds``,
+                feature names and ranges (GAN bounds)
+``evaluate``    everything but ``generate`` blocks, ``study``,
+                ``evaluation.shap`` and plot labels
+``plots``       ``evaluation`` (binnings and labels), ``trigger``, model names
+``explain``     the model, ``evaluation.shap``, ``seed``, ``folds``, features
+``fidelity``    the model, ``seed``, ``folds``, features
+``study``       the point's model, ``study``, ``training``, ``seed``,
+                ``folds``, ``trigger``, features
+``report``      everything the report shows: ``evaluation``, ``trigger``,
+                model names and kinds, feature labels
+=============== ==============================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from .config import AnalysisConfig
+from .exceptions import ConfigError
+
+__all__ = ["OWNER_FILE", "claim_output", "check_output_owner", "function_modules", "step_digest", "step_settings"]
+
+#: Marker file naming the config that owns an output directory.
+OWNER_FILE = ".hepsel-analysis.json"
+
+STEPS = ("generate", "prepare", "gather", "train", "evaluate", "plots", "explain", "fidelity", "study", "report")
+
+
+def _features(cfg: AnalysisConfig, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in f.model_dump(mode="json").items() if k in keys} for f in cfg.features]
+
+
+_COMPUTE = ("name", "expr", "function", "inputs", "transform")
+
+
+def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, model: str | None = None) -> dict[str, Any]:
+    """The config settings that workflow step ``step`` reads (JSON-serialisable).
+
+    ``sample`` is needed for ``generate`` and ``prepare``, ``model`` for
+    ``train``, ``explain``, ``fidelity`` and ``study``.
+    """
+    d = cfg.model_dump(mode="json")
+    if step in ("generate", "prepare") and sample not in cfg.samples:
+        msg = f"step {step!r} needs one of the samples {sorted(cfg.samples)}, not {sample!r}"
+        raise ConfigError(msg)
+    if step in ("train", "explain", "fidelity") and model not in cfg.models:
+        msg = f"step {step!r} needs one of the models {sorted(cfg.models)}, not {model!r}"
+        raise ConfigError(msg)
+    if step == "generate":
+        assert sample is not None
+        return {
+            "generate": d["samples"][sample]["generate"],
+            "files": [str(p) for p in cfg.sample_files(sample)],
+        }
+    if step == "prepare":
+        assert sample is not None
+        s = {k: v for k, v in d["samples"][sample].items() if k not in ("generate", "normalisation")}
+        return {
+            "sample": sample,
+            "sample_cfg": s,
+            "samples": sorted(cfg.samples),
+            "preselection": d["preselection"],
+            "aliases": d["aliases"],
+            "features": _features(cfg, _COMPUTE),
+            "spectators": d["spectators"],
+            "candidates": d["candidates"],
+            "folds": d["folds"],
+            "reading": d["reading"],
+        }
+    if step == "gather":
+        return {
+            "samples": {
+                n: {k: v for k, v in s.items() if k in ("label", "normalisation", "weight", "events_tree")}
+                for n, s in d["samples"].items()
+            },
+            "interval": d["evaluation"]["interval"],
+        }
+    if step == "train":
+        assert model is not None
+        return {
+            "model": model,
+            "model_cfg": d["models"][model],
+            "training": d["training"],
+            "seed": d["seed"],
+            "folds": d["folds"],
+            "features": _features(cfg, ("name", "range")),
+        }
+    if step == "evaluate":
+        out = {k: v for k, v in d.items() if k not in ("study", "output")}
+        out["samples"] = {n: {k: v for k, v in s.items() if k != "generate"} for n, s in d["samples"].items()}
+        ev = dict(d["evaluation"])
+        ev.pop("shap")
+        ev["efficiency_vs"] = {var: b["bins"] for var, b in ev["efficiency_vs"].items()}
+        out["evaluation"] = ev
+        return out
+    if step == "plots":
+        return {"evaluation": d["evaluation"], "trigger": d["trigger"], "models": list(d["models"])}
+    if step in ("explain", "fidelity"):
+        assert model is not None
+        out = {
+            "model": model,
+            "model_cfg": d["models"][model],
+            "seed": d["seed"],
+            "folds": d["folds"],
+            "features": _features(cfg, ("name", "label")),
+        }
+        if step == "explain":
+            out["shap"] = d["evaluation"]["shap"]
+        return out
+    if step == "study":
+        # one point (``model`` given) or the summary over all points
+        return {
+            "model": model,
+            "model_cfg": d["models"][model] if model is not None else None,
+            "study": d["study"],
+            "training": d["training"],
+            "seed": d["seed"],
+            "folds": d["folds"],
+            "trigger": d["trigger"],
+            "features": _features(cfg, ("name", "range")),
+        }
+    if step == "report":
+        return {
+            "name": d["name"],
+            "evaluation": d["evaluation"],
+            "trigger": d["trigger"],
+            "models": {n: {"type": m["type"], "base": m["base"]} for n, m in d["models"].items()},
+            "features": _features(cfg, ("name", "label")),
+        }
+    msg = f"unknown workflow step {step!r}; steps are {', '.join(STEPS)}"
+    raise ValueError(msg)
+
+
+def step_digest(cfg: AnalysisConfig, step: str, *, sample: str | None = None, model: str | None = None) -> str:
+    """A short digest of :func:`step_settings` (stable across runs and Python versions)."""
+    text = json.dumps(step_settings(cfg, step, sample=sample, model=model), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def function_modules(cfg: AnalysisConfig) -> list[Path]:
+    """Python modules of function features (their edits rerun prepare and evaluate)."""
+    mods = {f.function.rsplit(":", 1)[0] for f in cfg.features if f.function}
+    return sorted(cfg.analysis_dir / m for m in mods)
+
+
+def _owner(cfg: AnalysisConfig) -> str:
+    return str(cfg.source) if cfg.source is not None else f"<config {cfg.name!r} built in Python>"
+
+
+def check_output_owner(cfg: AnalysisConfig) -> None:
+    """Refuse to write into an output directory that another analysis config owns.
+
+    Raises
+    ------
+    ConfigError
+        If ``<output>/.hepsel-analysis.json`` names another config file.
+    """
+    marker = cfg.output_dir / OWNER_FILE
+    if not marker.is_file():
+        return
+    try:
+        owner = json.loads(marker.read_text()).get("config")
+    except (OSError, ValueError, AttributeError):
+        owner = None
+    if owner != _owner(cfg):
+        msg = (
+            f"output directory {str(cfg.output_dir)!r} belongs to the analysis config {owner!r}, "
+            f"not to {_owner(cfg)!r}; set 'output:' in the config (or --config output=DIR) to another "
+            f"directory, or delete {str(marker)!r} if the old results may be overwritten"
+        )
+        raise ConfigError(msg)
+
+
+def claim_output(cfg: AnalysisConfig) -> Path:
+    """Record ``cfg``'s config file as the owner of its output directory (after :func:`check_output_owner`)."""
+    from .storage import write_json
+
+    check_output_owner(cfg)
+    marker = cfg.output_dir / OWNER_FILE
+    if not marker.is_file():
+        write_json(marker, {"config": _owner(cfg), "name": cfg.name})
+    return marker
