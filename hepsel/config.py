@@ -219,7 +219,12 @@ class EvaluationConfig(_Strict):
 class TrainingConfig(_Strict):
     """Training-set policy."""
 
-    negative_weights: Literal["keep", "abs", "drop"] = "keep"
+    negative_weights: Literal["keep", "resample", "abs", "drop"] = Field(
+        default="keep",
+        description="keep: learners that take negative weights (mlp, fisher) get them as they are, "
+        "the others (bdt, the GAN) get them made positive by cell resampling; resample: cell resampling "
+        "for every learner; abs: |w|; drop: weight 0 for negative weights",
+    )
     balance_classes: bool = True
 
 

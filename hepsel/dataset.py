@@ -91,8 +91,9 @@ def gather(
             "table": flow.table(interval=cfg.evaluation.interval, scale=factor),
         }
         md.append(flow.to_markdown(title=sample, interval=cfg.evaluation.interval, scale=factor))
-        for f in files:
-            t = read_table(f)
+        sample_tables = [read_table(f) for f in files]
+        _check_sample(cfg, sample, sample_tables)
+        for t in sample_tables:
             t["weight"] = t["weight_raw"] * factor
             tables.append(t)
     names = list(tables[0])
@@ -102,6 +103,33 @@ def gather(
     write_json(out.with_name("samples.json"), samples_info)
     write_table(out, merged)
     return samples_info
+
+
+def _check_sample(cfg: AnalysisConfig, sample: str, tables: Sequence[Mapping[str, np.ndarray]]) -> None:
+    """Stop at gather, not at training, when a sample cannot be trained on.
+
+    The sample needs candidates matching its ``truth`` expression, and their
+    weights (``weight``) must have a positive total.
+    """
+    scfg = cfg.samples[sample]
+    truth = np.concatenate([np.asarray(t["truth"], dtype=bool) for t in tables])
+    w = np.concatenate([np.asarray(t["weight_raw"], dtype=np.float64) for t in tables])
+    if not truth.any():
+        msg = (
+            f"samples.{sample}.truth = {scfg.truth!r} matches none of the {len(truth)} preselected candidates "
+            f"of sample {sample!r}: nothing to train on; check the expression (branch values, == vs =)"
+        )
+        raise ConfigError(msg)
+    total = float(w[truth].sum())
+    if not total > 0:
+        what = f"samples.{sample}.weight = {scfg.weight!r}" if scfg.weight else "the unit weights"
+        n_zero, n_neg = int((w[truth] == 0).sum()), int((w[truth] < 0).sum())
+        msg = (
+            f"{what}: the {int(truth.sum())} preselected{' truth-matched' if scfg.truth else ''} candidates of "
+            f"sample {sample!r} have a total weight of {total:g} ({n_zero} zero, {n_neg} negative); "
+            "a sample needs a positive total weight to be trained on and to define efficiencies"
+        )
+        raise ConfigError(msg)
 
 
 def _sum_dicts(ds: Any) -> dict[str, int]:
@@ -165,7 +193,9 @@ def training_weights(weight: np.ndarray, y: np.ndarray, *, negative: str, balanc
     Parameters
     ----------
     negative
-        ``"keep"`` (use as they are), ``"abs"`` (take absolute values) or
+        ``"keep"`` or ``"resample"`` (use as they are here; the learners that
+        need positive weights get them made positive by cell resampling, see
+        :mod:`hepsel.negative_weights`), ``"abs"`` (take absolute values) or
         ``"drop"`` (weight 0 for negative-weight candidates).
     balance
         Rescale so that both classes have the same total weight, with mean
@@ -176,15 +206,19 @@ def training_weights(weight: np.ndarray, y: np.ndarray, *, negative: str, balanc
         w = np.abs(w)
     elif negative == "drop":
         w[w < 0] = 0.0
-    elif negative != "keep":
-        msg = f"training.negative_weights must be keep, abs or drop, not {negative!r}"
+    elif negative not in ("keep", "resample"):
+        msg = f"training.negative_weights must be keep, resample, abs or drop, not {negative!r}"
         raise ValueError(msg)
     if balance:
         for cls in (0, 1):
             m = y == cls
             total = w[m].sum()
             if total <= 0:
-                msg = f"class {cls} has non-positive total training weight {total}"
+                name = "signal" if cls == 1 else "background"
+                msg = (
+                    f"the {name} training candidates (label {cls}) have a total weight of {total:g} "
+                    f"(training.negative_weights: {negative}); check the samples' weight expressions"
+                )
                 raise ValueError(msg)
             w[m] *= 0.5 * len(w) / total
     return w

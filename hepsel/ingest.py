@@ -18,7 +18,7 @@ from typing import Any, cast
 import numpy as np
 
 from .config import AnalysisConfig
-from .cuts import CutSequence
+from .cuts import CutFlow, CutSequence
 from .exceptions import ConfigError, NonFiniteError
 from .expressions import Expression
 from .features import FeatureSet, to_flat_numpy
@@ -29,6 +29,9 @@ __all__ = ["RESERVED_COLUMNS", "SamplePipeline", "prepare_file"]
 
 #: Columns every prepared table has, besides features and spectators.
 RESERVED_COLUMNS = ("runNumber", "eventNumber", "label", "sample", "truth", "weight_raw", "fold")
+
+#: Cut-flow step of the candidates kept by ``reading.non_finite: drop``.
+FINITE_STEP = "finite features (reading.non_finite: drop)"
 
 _FILE_STRIDE = 1_000_000_000  # event id offset per file when the tree has no event number
 
@@ -181,6 +184,24 @@ def _check_finite(
     return {k: v[~bad_any] for k, v in cols.items()}
 
 
+def _non_finite_weights(
+    pipe: SamplePipeline, src: str, run: np.ndarray, evt: np.ndarray, bad: np.ndarray, policy: str, dropped: dict[str, int]
+) -> None:
+    """Refuse (``fail``) or count (``drop``) entries whose weight is NaN or infinite."""
+    expr = pipe.sample_cfg.weight
+    if policy == "fail":
+        first = int(np.flatnonzero(bad)[0])
+        msg = (
+            f"{src} (sample {pipe.sample!r}): the weight samples.{pipe.sample}.weight = {expr!r} is NaN or "
+            f"infinite for {int(bad.sum())} entries (first at run {run[first]}, event {evt[first]}), before any cut; "
+            "weights of all entries enter the event counts and the normalisation, even where the preselection "
+            "removes the candidate: fix the expression, or set reading.non_finite: drop to skip these entries"
+        )
+        raise NonFiniteError(msg)
+    key = f"weight ({expr})"
+    dropped[key] = dropped.get(key, 0) + int(bad.sum())
+
+
 def _best_per_event(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Keep the candidate with the largest ``_best_by`` in each (contiguous) event."""
     run, evt, by = cols["runNumber"], cols["eventNumber"], np.nan_to_num(cols["_best_by"], nan=-np.inf)
@@ -254,6 +275,10 @@ def prepare_file(
     needed = pipe.needed_branches()
     check_branches(ttree, needed, path=src, tree=scfg.tree)
     cutflow = pipe.cuts.new_cutflow()
+    drop_non_finite = cfg.reading.non_finite == "drop"
+    if drop_non_finite:
+        # candidates dropped for non-finite features are a step of the cut-flow
+        cutflow = CutFlow([*cutflow.steps, FINITE_STEP])
     n_events = 0
     sum_gen_w = 0.0
     sum_gen_w2 = 0.0
@@ -271,6 +296,12 @@ def prepare_file(
             n = len(arrays[next(iter(needed))]) if isinstance(arrays, dict) else len(arrays)
             run, evt = pipe.event_ids(arrays, n, start, file_index)
             w = pipe.weights(arrays, n)
+            bad_w = ~np.isfinite(w)
+            if bad_w.any():
+                # the weight enters event counts, normalisation and cut-flow before any cut
+                _non_finite_weights(pipe, src, run, evt, bad_w, cfg.reading.non_finite, dropped)
+                arrays, run, evt, w = _subset(arrays, ~bad_w), run[~bad_w], evt[~bad_w], w[~bad_w]
+                n = len(w)
             if n:
                 new = np.ones(n, dtype=bool)
                 new[1:] = (run[1:] != run[:-1]) | (evt[1:] != evt[:-1])
@@ -282,9 +313,10 @@ def prepare_file(
                 last_key = (int(run[-1]), int(evt[-1]))
             keep = pipe.cuts.mask(arrays, w, cutflow)
             cols = pipe.columns(arrays, keep, run, evt, w)
-            yield _check_finite(
-                cols, ["weight_raw", *finite_cols], cfg.reading.non_finite, f"{src} ({sample})", dropped
-            )
+            cols = _check_finite(cols, finite_cols, cfg.reading.non_finite, f"{src} ({sample})", dropped)
+            if drop_non_finite:
+                cutflow.add(len(cutflow.steps) - 1, cols["weight_raw"])
+            yield cols
 
     chunks: Iterator[dict[str, np.ndarray]] = raw_chunks()
     if pipe.best_by is not None:
@@ -358,6 +390,17 @@ def _events_from_tree(path: Any, tree: str, pipe: SamplePipeline) -> tuple[int, 
     total = total2 = 0.0
     for arrays, _ in iterate(path, tree, sorted(pipe.weight.branches), step_size=pipe.cfg.reading.step_size):
         w = pipe.weights(arrays, len(next(iter(arrays.values()))))
+        bad = ~np.isfinite(w)
+        if bad.any():
+            if pipe.cfg.reading.non_finite == "fail":
+                msg = (
+                    f"{path} (sample {pipe.sample!r}): the weight {pipe.sample_cfg.weight!r} is NaN or infinite for "
+                    f"{int(bad.sum())} entries of the events tree {tree!r}; fix the expression, or set "
+                    "reading.non_finite: drop to leave these events out of the event counts"
+                )
+                raise NonFiniteError(msg)
+            n -= int(bad.sum())
+            w = w[~bad]
         total += float(np.sum(w))
         total2 += float(np.sum(np.square(w)))
     return n, (total, total2)

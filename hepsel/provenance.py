@@ -40,7 +40,7 @@ from typing import Any
 from .config import AnalysisConfig
 from .exceptions import ConfigError
 
-__all__ = ["OWNER_FILE", "claim_output", "check_output_owner", "function_modules", "step_digest", "step_settings"]
+__all__ = ["OWNER_FILE", "check_output_owner", "claim_output", "function_modules", "step_digest", "step_settings"]
 
 #: Marker file naming the config that owns an output directory.
 OWNER_FILE = ".hepsel-analysis.json"

@@ -20,7 +20,7 @@ from .config import AnalysisConfig, ModelConfig
 from .dataset import Dataset, training_weights
 from .models import make_classifier
 
-__all__ = ["fit_model", "model_seed", "train_fold", "training_mask"]
+__all__ = ["TAKES_NEGATIVE_WEIGHTS", "fit_model", "learner_weights", "model_seed", "train_fold", "training_mask"]
 
 
 def model_seed(cfg: AnalysisConfig, model: str, fold: int, extra: int = 0) -> int:
@@ -40,6 +40,40 @@ def _gan_bounds(cfg: AnalysisConfig) -> list[tuple[float | None, float | None]]:
     return bounds
 
 
+#: Learners that train on negative weights as they are (the others need them made positive).
+TAKES_NEGATIVE_WEIGHTS = frozenset({"mlp", "fisher"})
+
+
+def learner_weights(
+    cfg: AnalysisConfig, learner: str, X: np.ndarray, y: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, dict[str, Any] | None]:
+    """The weights ``learner`` trains on, under ``training.negative_weights``.
+
+    With ``keep`` a learner outside :data:`TAKES_NEGATIVE_WEIGHTS` (``bdt``,
+    ``gan``) gets its negative weights made positive by cell resampling
+    within each class; with ``resample`` every learner does. Returns the
+    weights and a record of the resampling (``None`` when nothing changed):
+    cells formed and the residual of every weighted feature distribution.
+    """
+    from .negative_weights import cell_resample, weight_residuals
+
+    policy = cfg.training.negative_weights
+    if not (w < 0).any() or policy not in ("keep", "resample"):
+        return w, None
+    if policy == "keep" and learner in TAKES_NEGATIVE_WEIGHTS:
+        return w, None
+    out = w.copy()
+    record: dict[str, Any] = {"learner": learner, "policy": policy}
+    for cls, name in ((1, "signal"), (0, "background")):
+        m = y == cls
+        if not (w[m] < 0).any():
+            continue
+        r = cell_resample(X[m], w[m], where=f"the {name} training candidates")
+        out[m] = r.weights
+        record[name] = {**r.info(), "residuals": weight_residuals(X[m], w[m], r.weights, cfg.feature_names)}
+    return out, record
+
+
 def fit_model(
     cfg: AnalysisConfig,
     model_cfg: ModelConfig,
@@ -56,12 +90,21 @@ def fit_model(
     Returns ``(classifier, gan_or_None, info)``.
     """
     info: dict[str, Any] = {"n_train": len(y), "n_signal": int((y == 1).sum()), "n_background": int((y == 0).sum())}
+    info["n_negative_weights"] = int((w < 0).sum())
     t0 = time.perf_counter()
     gan = None
+    kind: str = model_cfg.base if model_cfg.type == "gan_augmented" else model_cfg.type
+    w, record = learner_weights(cfg, kind, X, y, w)
+    if record is not None:
+        info["negative_weights"] = record
+    synthetic = None
     if model_cfg.type == "gan_augmented":
         from .models.gan import WGANGP
 
         sig = y == 1
+        w_gan, gan_record = learner_weights(cfg, "gan", X[sig], y[sig], w[sig])
+        if gan_record is not None:
+            info["negative_weights_gan"] = gan_record
         gan_params = dict(model_cfg.gan)
         gan_params.setdefault("bounds", _gan_bounds(cfg))
         gan_params.setdefault("verbose", progress)
@@ -73,28 +116,33 @@ def fit_model(
             cond_sig = np.searchsorted(cats, conditions[sig])
             info["condition_categories"] = cats.tolist()
         gan = WGANGP(**gan_params, random_state=seed)
-        gan.fit(X[sig], conditions=cond_sig)
+        # the GAN learns the *weighted* signal distribution (minibatches drawn by weight) ...
+        gan.fit(X[sig], conditions=cond_sig, sample_weight=w_gan)
         n_syn = round(model_cfg.synthetic_ratio * sig.sum())
         rng = np.random.default_rng(seed + 1)
         cond_syn = None
         if cond_sig is not None:
-            cond_syn = rng.choice(cond_sig, size=n_syn, replace=True)
+            # ... so conditions are drawn by weight too, and every synthetic event gets the mean weight
+            p = w_gan / w_gan.sum()
+            cond_syn = rng.choice(cond_sig, size=n_syn, replace=True, p=p)
         X_syn = gan.sample(n_syn, conditions=cond_syn, random_state=seed + 2)
-        w_syn = np.full(n_syn, model_cfg.synthetic_weight * float(np.mean(w[sig])))
+        w_syn = np.full(n_syn, model_cfg.synthetic_weight * float(np.mean(w_gan)))
         X = np.concatenate([X, X_syn])
         y = np.concatenate([y, np.ones(n_syn, dtype=y.dtype)])
         w = np.concatenate([w, w_syn])
+        synthetic = np.concatenate([np.zeros(len(sig), dtype=bool), np.ones(n_syn, dtype=bool)])
         if cfg.training.balance_classes:
             # the synthetic events joined the signal: give the classes equal total weight again
             w = training_weights(w, y, negative="keep", balance=True)
         info.update(n_synthetic=n_syn, gan_seconds=time.perf_counter() - t0)
-        kind: str = model_cfg.base
-    else:
-        kind = model_cfg.type
     clf = make_classifier(kind, model_cfg.params, random_state=seed)
     if progress and kind in ("mlp", "bdt"):
         clf.verbose = True
-    clf.fit(X, y, sample_weight=w)
+    if synthetic is not None:
+        # early stopping and input scaling see real events only
+        clf.fit(X, y, sample_weight=w, synthetic=synthetic)
+    else:
+        clf.fit(X, y, sample_weight=w)
     info["seconds"] = time.perf_counter() - t0
     return clf, gan, info
 

@@ -94,18 +94,43 @@ class BDTClassifier:
             "seed": seed,
         }
 
-    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> BDTClassifier:
-        """Train on features ``X`` (n, n_features), labels ``y`` (0/1) and weights."""
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        *,
+        synthetic: np.ndarray | None = None,
+    ) -> BDTClassifier:
+        """Train on features ``X`` (n, n_features), labels ``y`` (0/1) and weights.
+
+        ``synthetic`` flags generated (e.g. GAN) rows: they are only trained on,
+        never put in the early-stopping validation split.
+
+        Raises
+        ------
+        ValueError
+            Negative weights (xgboost cannot use them; see
+            :mod:`hepsel.negative_weights`).
+        """
         import xgboost as xgb
 
         X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y)
         w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        if (w < 0).any():
+            msg = (
+                f"sample_weight holds {int((w < 0).sum())} negative values; xgboost needs weights >= 0: "
+                "make them positive first (hepsel.negative_weights.cell_resample)"
+            )
+            raise ValueError(msg)
         rng = np.random.default_rng(self.random_state)
         seed = int(rng.integers(2**31 - 1))
         evals = []
         if self.early_stopping_rounds and self.validation_fraction > 0:
             val = rng.random(len(y)) < self.validation_fraction
+            if synthetic is not None:
+                val &= ~np.asarray(synthetic, dtype=bool)
             dtrain = xgb.DMatrix(X[~val], label=y[~val], weight=w[~val])
             dval = xgb.DMatrix(X[val], label=y[val], weight=w[val])
             evals = [(dtrain, "train"), (dval, "validation")]

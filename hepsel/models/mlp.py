@@ -236,7 +236,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 msg = f"{name} must be a positive integer, got {value!r}"
                 raise ValueError(msg)
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, synthetic: Any = None) -> MLPClassifier:
         """Train the network.
 
         Parameters
@@ -248,6 +248,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         sample_weight : array_like, shape (n_events,), optional
             Per-event weights (e.g. sWeights, luminosity or simulation
             corrections).
+        synthetic : array_like of bool, shape (n_events,), optional
+            Generated (e.g. GAN) rows: only trained on, never in the
+            validation split, and not used to fit the input scaling.
 
         Returns
         -------
@@ -284,21 +287,27 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
         rng = np.random.RandomState(draw_seed(self.random_state))
         split_seed, torch_seed, scaler_seed = (draw_seed(rng) for _ in range(3))
-        index = np.arange(X.shape[0])
+        syn = np.zeros(X.shape[0], dtype=bool) if synthetic is None else np.asarray(synthetic, dtype=bool)
+        if syn.shape != (X.shape[0],):
+            msg = f"synthetic must have shape ({X.shape[0]},) to match X, got {syn.shape}"
+            raise ValueError(msg)
+        index = np.flatnonzero(~syn)
         if self.validation_fraction > 0:
             train_idx, val_idx = train_test_split(
                 index,
                 test_size=self.validation_fraction,
                 random_state=split_seed,
-                stratify=target,
+                stratify=target[index],
             )
             train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)
         else:
             train_idx, val_idx = index, index[:0]
 
+        # the input scaling is fitted on real training rows only
         self.scaler_ = FeatureScaler(self.preprocessing, random_state=scaler_seed).fit(
             X[train_idx]
         )
+        train_idx = np.sort(np.concatenate([train_idx, np.flatnonzero(syn)]))
         self.device_ = resolve_device(self.device)
         self.classes_ = classes
         self.n_features_in_ = int(X.shape[1])
