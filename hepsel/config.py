@@ -92,7 +92,20 @@ class SampleConfig(_Strict):
     events_tree: str | None = Field(
         default=None, description="tree with one entry per processed event (for rates and efficiencies)"
     )
+    n_events: int | None = Field(
+        default=None,
+        gt=0,
+        description="number of processed events of the whole sample, including those without candidates "
+        "(instead of events_tree)",
+    )
     generate: GenerateConfig | None = None
+
+    @model_validator(mode="after")
+    def _one_event_count(self) -> SampleConfig:
+        if self.events_tree is not None and self.n_events is not None:
+            msg = "give either 'events_tree' or 'n_events', not both"
+            raise ValueError(msg)
+        return self
 
     @field_validator("files")
     @classmethod
@@ -305,6 +318,14 @@ class AnalysisConfig(_Strict):
             if value is not None and value not in self.samples:
                 msg = f"trigger.{key}: unknown sample {value!r}; samples are {sorted(self.samples)}"
                 raise ValueError(msg)
+        rate_sample = self.samples[self.minbias_sample]
+        if rate_sample.events_tree is None and rate_sample.n_events is None:
+            msg = (
+                f"samples.{self.minbias_sample}: output rates need the number of processed events, including "
+                "events without any candidate (a candidate tree alone overestimates every rate); set "
+                "'events_tree' (a tree with one entry per event, e.g. EventTuple) or 'n_events'"
+            )
+            raise ValueError(msg)
         for name, model in self.models.items():
             if not name.isidentifier():
                 msg = f"models.{name}: model names must be identifiers (they become branch names)"

@@ -72,6 +72,19 @@ def gather(
         n_events = int(sum(m["n_events"] for m in metas))
         sum_gen = float(sum(m["sum_gen_weights"] for m in metas))
         sum_gen2 = float(sum(m["sum_gen_weights2"] for m in metas))
+        sources = sorted({m["events_source"] for m in metas})
+        given = cfg.samples[sample].n_events
+        if given is not None:
+            # the stated total: events without candidates carry the mean weight of those with
+            if given < n_events:
+                msg = (
+                    f"samples.{sample}.n_events = {given} is smaller than the {n_events} events that have "
+                    "candidates in its files; it must count every processed event"
+                )
+                raise ConfigError(msg)
+            scale = given / n_events if n_events else 0.0
+            sum_gen, sum_gen2, n_events = sum_gen * scale, sum_gen2 * scale, given
+            sources = [f"samples.{sample}.n_events ({given}) x mean weight of events with candidates"]
         factor = normalisation_factor(cfg, sample, sum_gen)
         samples_info[sample] = {
             "label": cfg.samples[sample].label,
@@ -80,7 +93,7 @@ def gather(
             "n_events": n_events,
             "sum_gen_weights": sum_gen,
             "sum_gen_weights2": sum_gen2,
-            "events_source": sorted({m["events_source"] for m in metas}),
+            "events_source": sources,
             "normalisation": factor,
             "n_candidates": int(flow.raw[-1]),
             "non_finite_dropped": _sum_dicts(m["non_finite_dropped"] for m in metas),

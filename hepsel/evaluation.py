@@ -44,8 +44,10 @@ __all__ = [
     "model_summary",
     "overtraining_sets",
     "performance",
+    "measured_rate",
     "rate_curves",
     "rate_key",
+    "split_minbias",
 ]
 
 
@@ -241,6 +243,37 @@ def _working_point_spread(cfg: AnalysisConfig, mb: EventScores, signal: EventSco
     return float(np.std(effs, ddof=1))
 
 
+#: How the minimum-bias events are split to measure rates independently of the threshold choice.
+RATE_SPLIT = "threshold chosen on minimum-bias events with even eventNumber, rate measured on those with odd eventNumber"
+
+
+def split_minbias(mb: EventScores) -> tuple[EventScores, EventScores]:
+    """The minimum-bias events with even and with odd event number.
+
+    Events without candidates are not in ``mb``'s arrays, only in its total
+    weight; each half gets half of it (event numbers split the events at
+    random, so the error of this is ~1/sqrt(N) relative, far below the rate
+    errors).
+    """
+    if mb.event is None:
+        msg = "the minimum-bias events carry no event numbers; cannot split them"
+        raise ValueError(msg)
+    halves = []
+    for parity in (0, 1):
+        m = (mb.event % 2) == parity
+        tw2 = None if mb.total_weight2 is None else 0.5 * mb.total_weight2
+        halves.append(EventScores(mb.score[m], mb.weight[m], 0.5 * mb.total_weight, tw2))
+    return halves[0], halves[1]
+
+
+def measured_rate(mb: EventScores, input_rate_khz: float, target_khz: float) -> dict[str, float]:
+    """Threshold for ``target_khz`` chosen on one half of ``mb``, rate (with error) measured on the other."""
+    choose, measure = split_minbias(mb)
+    thr = threshold_for_rate(choose, input_rate_khz, target_khz)
+    rate, err = output_rate(measure, thr, input_rate_khz)
+    return {"threshold_split": thr, "rate_khz_measured": float(rate[0]), "rate_khz_measured_err": float(err[0])}
+
+
 def _rates(cfg: AnalysisConfig, views: EventViews) -> dict[str, Any]:
     mb, anyc, tos = views.minbias, views.signal_any, views.signal_tos
     rate_in = cfg.trigger.input_rate_khz
@@ -255,6 +288,9 @@ def _rates(cfg: AnalysisConfig, views: EventViews) -> dict[str, Any]:
             "threshold": thr,
             "rate_khz": float(rate[0]),
             "rate_khz_err": float(rate_err[0]),
+            "rate_target_khz": float(target),
+            **measured_rate(mb, rate_in, target),
+            "rate_split": RATE_SPLIT,
         }
         for name, ev in (("", anyc), ("_tos", tos)):
             e = efficiency_interval(ev.score >= thr, ev.weight, method=cfg.evaluation.interval)

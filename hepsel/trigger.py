@@ -60,13 +60,15 @@ class EventScores:
     weight; ``total_weight`` the weighted number of processed events,
     including events with no candidate (the rate denominator), and
     ``total_weight2`` their sum of squared weights (default: that of the
-    events with candidates, i.e. all events have one).
+    events with candidates, i.e. all events have one); ``event`` the event
+    numbers (when built from candidates).
     """
 
     score: np.ndarray
     weight: np.ndarray
     total_weight: float
     total_weight2: float | None = None
+    event: np.ndarray | None = None
 
     @classmethod
     def from_candidates(
@@ -84,8 +86,9 @@ class EventScores:
         order, starts = group_events(run, event)
         best = event_max(score, order, starts, mask=mask)
         w = np.asarray(weight, dtype=np.float64)[order][starts] if len(starts) else np.zeros(0)
+        ev = np.asarray(event)[order][starts] if len(starts) else np.zeros(0, dtype=np.int64)
         tot = float(w.sum()) if total_weight is None else float(total_weight)
-        return cls(best, w, tot, None if total_weight2 is None else float(total_weight2))
+        return cls(best, w, tot, None if total_weight2 is None else float(total_weight2), ev)
 
     def pass_fraction(self, threshold: float | np.ndarray) -> np.ndarray:
         """Weighted fraction of events with score >= threshold."""

@@ -41,7 +41,7 @@ def _analysis(
         "name": "bad",
         "samples": {
             "signal": {"files": [str(tmp_path / "sig.root")], "label": 1, "weight": "eventWeight", "truth": "truth_matched == 1"},
-            "minbias": {"files": [str(tmp_path / "bkg.root")], "label": 0, "weight": "eventWeight"},
+            "minbias": {"files": [str(tmp_path / "bkg.root")], "label": 0, "weight": "eventWeight", "events_tree": "EventTuple"},
         },
         "preselection": [{"name": "pt", "cut": "H1_PT > 300"}],
         "features": [{"name": "log_pt", "expr": "B_PT", "transform": "log"}, "H1_PT", "B_IPCHI2_OWNPV"],
