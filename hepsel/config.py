@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import glob
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -237,6 +238,23 @@ class StudyConfig(_Strict):
     )
 
 
+_SAMPLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,99}")
+_MAX_NAME = 100
+_NOT_IN_FILE_NAMES = frozenset('/\\<>:"|?*')
+
+
+def _check_file_name(name: str, key: str, what: str) -> None:
+    """Refuse a name that cannot safely be part of a file name (plots are named after it)."""
+    bad = sorted({c for c in name if c in _NOT_IN_FILE_NAMES or not c.isprintable()})
+    if not name or name != name.strip() or name.startswith(".") or len(name) > _MAX_NAME or bad:
+        detail = f" (it contains {', '.join(map(repr, bad))})" if bad else ""
+        msg = (
+            f"{key}: {what} become parts of file names; {name!r} is not usable{detail}: use at most "
+            f"{_MAX_NAME} printable characters without / \\ < > : \" | ? * and no leading '.' or spaces"
+        )
+        raise ValueError(msg)
+
+
 def _feature_list(v: Any) -> Any:
     # A bare string is shorthand for a feature that is just a branch.
     if isinstance(v, list):
@@ -287,6 +305,17 @@ class AnalysisConfig(_Strict):
         if labels != {0, 1}:
             msg = "samples need at least one signal (label: 1) and one background (label: 0)"
             raise ValueError(msg)
+        for sample in self.samples:
+            if not _SAMPLE_NAME.fullmatch(sample):
+                msg = (
+                    f"samples.{sample}: sample names become file and directory names; use letters, digits, "
+                    "'_' and '-' (not first)"
+                )
+                raise ValueError(msg)
+        for f in self.features:
+            _check_file_name(f.name, f"features ({f.name!r})", "feature names")
+        for var in self.evaluation.efficiency_vs:
+            _check_file_name(var, f"evaluation.efficiency_vs.{var}", "variable names")
         names = [f.name for f in self.features]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -298,8 +327,8 @@ class AnalysisConfig(_Strict):
                 msg = f"trigger.{key}: unknown sample {value!r}; samples are {sorted(self.samples)}"
                 raise ValueError(msg)
         for name, model in self.models.items():
-            if not name.isidentifier():
-                msg = f"models.{name}: model names must be identifiers (they become branch names)"
+            if not name.isidentifier() or len(name) > _MAX_NAME:
+                msg = f"models.{name}: model names must be identifiers of at most {_MAX_NAME} characters (they become branch and file names)"
                 raise ValueError(msg)
             if model.condition_on is not None and model.condition_on not in self.spectators:
                 msg = f"models.{name}.condition_on: {model.condition_on!r} must be listed in spectators"

@@ -83,3 +83,33 @@ def test_evaluation_columns_must_be_kept(tmp_path: Path) -> None:
     raw["evaluation"]["mass"] = "B_MM"
     with pytest.raises(ConfigError, match=r"evaluation\.mass: 'B_MM' is neither a feature nor listed in spectators"):
         load_config(write_config(tmp_path, raw))
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "sig nal", "-x", ".hidden", pytest.param("a" * 101, id="long")])
+def test_sample_names_must_be_safe_file_names(tmp_path: Path, name: str) -> None:
+    raw = tiny_config("data")
+    raw["samples"][name] = raw["samples"].pop("minbias")
+    with pytest.raises(ConfigError, match=r"samples\..*: sample names become file and directory names"):
+        load_config(write_config(tmp_path, raw))
+
+
+@pytest.mark.parametrize("name", ["../../escape", "a/b", "a\\b", ".hidden", "x\ny", " padded", pytest.param("a" * 101, id="long")])
+def test_feature_names_must_be_usable_in_file_names(tmp_path: Path, name: str) -> None:
+    raw = tiny_config("data")
+    raw["features"][0]["name"] = name
+    with pytest.raises(ConfigError, match=r"features \(.*\): feature names become parts of file names"):
+        load_config(write_config(tmp_path, raw))
+
+
+def test_dotted_feature_names_are_allowed(tmp_path: Path) -> None:
+    raw = tiny_config("data")
+    raw["features"][0]["name"] = "mu.pt"
+    assert load_config(write_config(tmp_path, raw)).feature_names[0] == "mu.pt"
+
+
+@pytest.mark.parametrize("name", ["bdt/x", pytest.param("a" * 101, id="long")])
+def test_model_names_must_be_short_identifiers(tmp_path: Path, name: str) -> None:
+    raw = tiny_config("data")
+    raw["models"] = {name: {"type": "fisher"}}
+    with pytest.raises(ConfigError, match=r"model names must be identifiers"):
+        load_config(write_config(tmp_path, raw))
