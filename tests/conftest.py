@@ -108,3 +108,14 @@ def write_config(directory: Path, cfg: dict) -> Path:
 def repo() -> Path:
     """The repository root."""
     return REPO
+
+
+def interrupted_write(first: object, second: object, *args: object, **kwargs: object) -> None:
+    """Stand-in for ``torch.save(obj, path)`` or ``Path.write_text(path, text)`` on a full disk.
+
+    It leaves half a file behind at the path, then fails.
+    """
+    path = first if isinstance(first, (str, Path)) else second
+    Path(str(path)).write_bytes(b"half a fi")
+    msg = "No space left on device"
+    raise OSError(28, msg)
