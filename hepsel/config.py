@@ -144,10 +144,22 @@ class FeatureConfig(_Strict):
 
 
 class CandidateConfig(_Strict):
-    """Which candidates of an event are kept."""
+    """Which candidates of an event are kept (when the tables are prepared, before any training)."""
 
     mode: Literal["all", "best"] = "all"
-    by: str = Field(default="B_PT", description="expression to maximise, or 'score' at evaluation")
+    by: str = Field(default="B_PT", description="mode 'best': the expression whose largest value per event is kept")
+
+    @field_validator("by")
+    @classmethod
+    def _not_score(cls, v: str) -> str:
+        if v.strip() == "score":
+            msg = (
+                "'score' is not a selection criterion: candidates are chosen before any classifier "
+                "exists, and event-level trigger figures already take each event's best-scored "
+                "candidate; give a branch expression (e.g. B_PT) or use mode: all"
+            )
+            raise ValueError(msg)
+        return v
 
 
 class FoldConfig(_Strict):
@@ -207,7 +219,7 @@ class EvaluationConfig(_Strict):
     """What the evaluation computes."""
 
     bkg_effs: list[float] = Field(default_factory=lambda: [0.01, 0.1, 0.3])
-    bootstrap: int = Field(default=100, ge=0)
+    bootstrap: int = Field(default=100, ge=0, description="replicas for AUC and working-point spreads; 0: none")
     interval: Literal["clopper_pearson", "wilson", "normal"] = "clopper_pearson"
     efficiency_vs: dict[str, BinningConfig] = Field(default_factory=dict)
     mass: str | None = Field(default=None, description="column for the sculpting check")
@@ -215,6 +227,15 @@ class EvaluationConfig(_Strict):
     mode_names: dict[int, str] = Field(default_factory=dict, description="decay-mode code -> label")
     shap: ShapConfig = Field(default_factory=ShapConfig)
     optimal_cut: OptimalCutConfig = Field(default_factory=OptimalCutConfig)
+
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _no_single_replica(cls, v: int) -> int:
+        if v == 1:
+            msg = "one bootstrap replica has no spread; use 0 (no bootstrap) or at least 2"
+            raise ValueError(msg)
+        return v
 
 
 class TrainingConfig(_Strict):

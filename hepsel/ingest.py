@@ -69,10 +69,9 @@ class SamplePipeline:
         self.weight = Expression(w, aliases=aliases, where=f"{src}: samples.{sample}.weight") if w else None
         t = self.sample_cfg.truth
         self.truth = Expression(t, aliases=aliases, where=f"{src}: samples.{sample}.truth") if t else None
-        by = cfg.candidates.by
         self.best_by = (
-            Expression(by, aliases=aliases, where=f"{src}: candidates.by")
-            if cfg.candidates.mode == "best" and by != "score"
+            Expression(cfg.candidates.by, aliases=aliases, where=f"{src}: candidates.by")
+            if cfg.candidates.mode == "best"
             else None
         )
         self.run_branch = cfg.reading.run_branch

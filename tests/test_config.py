@@ -113,3 +113,18 @@ def test_model_names_must_be_short_identifiers(tmp_path: Path, name: str) -> Non
     raw["models"] = {name: {"type": "fisher"}}
     with pytest.raises(ConfigError, match=r"model names must be identifiers"):
         load_config(write_config(tmp_path, raw))
+
+
+@pytest.mark.parametrize("mode", ["best", "all"])
+def test_best_candidate_by_score_is_refused(tmp_path: Path, mode: str) -> None:
+    raw = tiny_config("data")
+    raw["candidates"] = {"mode": mode, "by": "score"}
+    with pytest.raises(ConfigError, match=r"candidates\.by: .*'score' is not a selection criterion"):
+        load_config(write_config(tmp_path, raw))
+
+
+def test_single_bootstrap_replica_is_refused(tmp_path: Path) -> None:
+    raw = tiny_config("data")
+    raw["evaluation"]["bootstrap"] = 1
+    with pytest.raises(ConfigError, match=r"evaluation\.bootstrap: .*use 0 \(no bootstrap\) or at least 2"):
+        load_config(write_config(tmp_path, raw))
