@@ -150,6 +150,13 @@ class SamplePipeline:
         return cols
 
 
+def _n_entries(arrays: Mapping[str, Any]) -> int:
+    """Entries in a chunk: a dict of numpy arrays or an awkward record array."""
+    if isinstance(arrays, dict):
+        return len(next(iter(arrays.values()))) if arrays else 0
+    return len(arrays)
+
+
 def _subset(arrays: Mapping[str, Any], keep: np.ndarray) -> Any:
     if isinstance(arrays, dict):
         return {k: v[keep] for k, v in arrays.items()}
@@ -267,7 +274,7 @@ def prepare_file(
             path, scfg.tree, sorted(needed), step_size=cfg.reading.step_size, progress=progress,
             desc=f"{sample}:{Path(path).name}",
         ):
-            n = len(arrays[next(iter(needed))]) if isinstance(arrays, dict) else len(arrays)
+            n = _n_entries(arrays)
             run, evt = pipe.event_ids(arrays, n, start, file_index)
             w = pipe.weights(arrays, n)
             if n:
@@ -356,7 +363,7 @@ def _events_from_tree(path: Any, tree: str, pipe: SamplePipeline) -> tuple[int, 
         return n, None
     total = total2 = 0.0
     for arrays, _ in iterate(path, tree, sorted(pipe.weight.branches), step_size=pipe.cfg.reading.step_size):
-        w = pipe.weights(arrays, len(next(iter(arrays.values()))))
+        w = pipe.weights(arrays, _n_entries(arrays))
         total += float(np.sum(w))
         total2 += float(np.sum(np.square(w)))
     return n, (total, total2)

@@ -145,3 +145,19 @@ def test_load_refuses_model_files_outside_the_selection(tmp_path: Path, selectio
     _edit(d, lambda meta: meta["models"]["fisher"]["folds"].__setitem__(0, "../../elsewhere/fold0"))
     with pytest.raises(ModelFileError, match=r"models\.fisher: model file '\.\./\.\./elsewhere/fold0' lies outside"):
         Selection.load(d)
+
+
+@pytest.mark.parametrize("kind", ["TTree", "RNTuple"])
+def test_score_a_root_file(tmp_path: Path, selection: Selection, sample: dict[str, np.ndarray], kind: str) -> None:
+    import uproot
+
+    path = tmp_path / "candidates.root"
+    with uproot.recreate(path) as f:
+        if kind == "RNTuple":
+            f.mkrntuple("DecayTree", sample)
+        else:
+            f.mktree("DecayTree", {k: v.dtype for k, v in sample.items()})
+            f["DecayTree"].extend(sample)
+    assert uproot.open(path).classnames()["DecayTree;1"].endswith(kind)
+    np.testing.assert_array_equal(selection.score(str(path)), selection.score(sample))
+    np.testing.assert_array_equal(selection.passes(str(path), rate_khz=100), selection.passes(sample, rate_khz=100))
