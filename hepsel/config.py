@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import glob
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -156,10 +157,22 @@ class FeatureConfig(_Strict):
 
 
 class CandidateConfig(_Strict):
-    """Which candidates of an event are kept."""
+    """Which candidates of an event are kept (when the tables are prepared, before any training)."""
 
     mode: Literal["all", "best"] = "all"
-    by: str = Field(default="B_PT", description="expression to maximise, or 'score' at evaluation")
+    by: str = Field(default="B_PT", description="mode 'best': the expression whose largest value per event is kept")
+
+    @field_validator("by")
+    @classmethod
+    def _not_score(cls, v: str) -> str:
+        if v.strip() == "score":
+            msg = (
+                "'score' is not a selection criterion: candidates are chosen before any classifier "
+                "exists, and event-level trigger figures already take each event's best-scored "
+                "candidate; give a branch expression (e.g. B_PT) or use mode: all"
+            )
+            raise ValueError(msg)
+        return v
 
 
 class FoldConfig(_Strict):
@@ -219,7 +232,7 @@ class EvaluationConfig(_Strict):
     """What the evaluation computes."""
 
     bkg_effs: list[float] = Field(default_factory=lambda: [0.01, 0.1, 0.3])
-    bootstrap: int = Field(default=100, ge=0)
+    bootstrap: int = Field(default=100, ge=0, description="replicas for AUC and working-point spreads; 0: none")
     interval: Literal["clopper_pearson", "wilson", "normal"] = "clopper_pearson"
     efficiency_vs: dict[str, BinningConfig] = Field(default_factory=dict)
     mass: str | None = Field(default=None, description="column for the sculpting check")
@@ -227,6 +240,15 @@ class EvaluationConfig(_Strict):
     mode_names: dict[int, str] = Field(default_factory=dict, description="decay-mode code -> label")
     shap: ShapConfig = Field(default_factory=ShapConfig)
     optimal_cut: OptimalCutConfig = Field(default_factory=OptimalCutConfig)
+
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _no_single_replica(cls, v: int) -> int:
+        if v == 1:
+            msg = "one bootstrap replica has no spread; use 0 (no bootstrap) or at least 2"
+            raise ValueError(msg)
+        return v
 
 
 class TrainingConfig(_Strict):
@@ -253,6 +275,23 @@ class StudyConfig(_Strict):
     models: list[str] = Field(
         default_factory=list, description="models compared; default: every bdt, mlp and gan_augmented model"
     )
+
+
+_SAMPLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,99}")
+_MAX_NAME = 100
+_NOT_IN_FILE_NAMES = frozenset('/\\<>:"|?*')
+
+
+def _check_file_name(name: str, key: str, what: str) -> None:
+    """Refuse a name that cannot safely be part of a file name (plots are named after it)."""
+    bad = sorted({c for c in name if c in _NOT_IN_FILE_NAMES or not c.isprintable()})
+    if not name or name != name.strip() or name.startswith(".") or len(name) > _MAX_NAME or bad:
+        detail = f" (it contains {', '.join(map(repr, bad))})" if bad else ""
+        msg = (
+            f"{key}: {what} become parts of file names; {name!r} is not usable{detail}: use at most "
+            f"{_MAX_NAME} printable characters without / \\ < > : \" | ? * and no leading '.' or spaces"
+        )
+        raise ValueError(msg)
 
 
 def _feature_list(v: Any) -> Any:
@@ -308,6 +347,17 @@ class AnalysisConfig(_Strict):
         if labels != {0, 1}:
             msg = "samples need at least one signal (label: 1) and one background (label: 0)"
             raise ValueError(msg)
+        for sample in self.samples:
+            if not _SAMPLE_NAME.fullmatch(sample):
+                msg = (
+                    f"samples.{sample}: sample names become file and directory names; use letters, digits, "
+                    "'_' and '-' (not first)"
+                )
+                raise ValueError(msg)
+        for f in self.features:
+            _check_file_name(f.name, f"features ({f.name!r})", "feature names")
+        for var in self.evaluation.efficiency_vs:
+            _check_file_name(var, f"evaluation.efficiency_vs.{var}", "variable names")
         names = [f.name for f in self.features]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -327,8 +377,8 @@ class AnalysisConfig(_Strict):
             )
             raise ValueError(msg)
         for name, model in self.models.items():
-            if not name.isidentifier():
-                msg = f"models.{name}: model names must be identifiers (they become branch names)"
+            if not name.isidentifier() or len(name) > _MAX_NAME:
+                msg = f"models.{name}: model names must be identifiers of at most {_MAX_NAME} characters (they become branch and file names)"
                 raise ValueError(msg)
             if model.condition_on is not None and model.condition_on not in self.spectators:
                 msg = f"models.{name}.condition_on: {model.condition_on!r} must be listed in spectators"

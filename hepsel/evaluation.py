@@ -182,7 +182,8 @@ def model_summary(
     out: dict[str, Any] = {}
     r = roc(y, s, w)
     out["auc"] = float(r.auc)
-    if cfg.evaluation.bootstrap:
+    out["auc_std"] = float("nan")  # null in summary.json: no bootstrap
+    if cfg.evaluation.bootstrap >= 2:
         # resample events, not candidates: the candidates of an event are correlated
         c = ds.columns
         events = np.unique(np.column_stack([c["sample"][m], c["runNumber"][m], c["eventNumber"][m]]), axis=0, return_inverse=True)[1]

@@ -96,9 +96,16 @@ _CONSTANTS: Mapping[str, float] = types.MappingProxyType(
     {"pi": math.pi, "nan": math.nan, "inf": math.inf}
 )
 
-# Folding int ** int at parse time with a huge exponent would hang the parser
-# (``9 ** 9 ** 9``); beyond this exponent the power is taken in floating point.
+# Folding int ** int at parse time with a huge result would hang the parser
+# (``9 ** 9 ** 9``, ``((10 ** 64) ** 64) ** 64``): beyond this exponent, or
+# beyond this many bits (float64 ends at 2 ** 1024), the power is taken in
+# floating point, and a folded integer that still grows past the bound is
+# converted to float (too large: an error).
 _MAX_INT_EXPONENT = 64
+_MAX_INT_BITS = 1024
+
+# Messages quote at most about this many characters of an expression.
+_MAX_QUOTE = 200
 
 _MAX_LISTED_NAMES = 30
 
@@ -156,6 +163,23 @@ class _Context:
 _Node = Callable[[_Context], Any]
 
 
+def _quote(text: str) -> str:
+    """``repr`` of ``text`` for a message, shortened to about :data:`_MAX_QUOTE` characters."""
+    if len(text) <= _MAX_QUOTE:
+        return repr(text)
+    head, tail = text[: _MAX_QUOTE * 2 // 3], text[-(_MAX_QUOTE // 4) :]
+    return f"{head + ' ... ' + tail!r} ({len(text)} characters)"
+
+
+def _source(node: ast.AST) -> str:
+    """The quoted source of a node, for a message."""
+    try:
+        text = ast.unparse(node)
+    except RecursionError:
+        return f"<{type(node).__name__} nested too deeply to show>"
+    return _quote(text)
+
+
 class _Const:
     """A compiled node whose value is known at parse time."""
 
@@ -182,11 +206,11 @@ def _constant_values(nodes: list[_Node]) -> list[Any] | None:
 class _Site:
     """Where a run-time error happened: the sub-expression and its context."""
 
-    snippet: str
+    node: ast.AST
     context: str
 
     def error(self, problem: str) -> ExpressionError:
-        return ExpressionError(f"{problem}; at {self.snippet!r} {self.context}")
+        return ExpressionError(f"{problem}; at {_source(self.node)} {self.context}")
 
 
 def _normalize_input(name: str, value: Any, expr: Expression) -> Any:
@@ -196,7 +220,7 @@ def _normalize_input(name: str, value: Any, expr: Expression) -> Any:
             msg = (
                 f"branch {name!r} is a numpy object array (a jagged branch read with "
                 f"library='np'); read it with library='ak' to use it in expression "
-                f"{expr.text!r}{expr._where_suffix()}"
+                f"{_quote(expr.text)}{expr._where_suffix()}"
             )
             raise ExpressionError(msg)
         if value.ndim > 1:
@@ -572,7 +596,7 @@ def _pow(a: Any, b: Any) -> Any:
         isinstance(a, int)
         and isinstance(b, int)
         and not isinstance(b, bool)
-        and abs(b) > _MAX_INT_EXPONENT
+        and (abs(b) > _MAX_INT_EXPONENT or abs(a).bit_length() * abs(b) > _MAX_INT_BITS)
     ):
         return float(a) ** b
     return a**b
@@ -667,8 +691,8 @@ class _Compiler:
         where = f" ({self.where})" if self.where else ""
         if self._stack:
             name, text = self._stack[-1]
-            return f"in alias {name!r} = {text!r} used by expression {self.text!r}{where}"
-        return f"in expression {self.text!r}{where}"
+            return f"in alias {name!r} = {_quote(text)} used by expression {_quote(self.text)}{where}"
+        return f"in expression {_quote(self.text)}{where}"
 
     def error(self, problem: str) -> ExpressionError:
         return ExpressionError(f"{problem} {self.context()}")
@@ -684,13 +708,16 @@ class _Compiler:
             tree = ast.parse(stripped, mode="eval")
         except SyntaxError as err:
             raise ExpressionError(self._syntax_message(stripped, err)) from None
-        except (ValueError, RecursionError, MemoryError) as err:
+        except (RecursionError, MemoryError):
+            msg = "expression is too long or nested too deeply to parse; split it into aliases"
+            raise self.error(msg) from None
+        except ValueError as err:
             msg = f"cannot parse ({err})"
             raise self.error(msg) from None
         try:
             return self.compile(tree.body)
         except RecursionError:
-            msg = "expression is nested too deeply"
+            msg = "expression is nested too deeply; split it into aliases"
             raise self.error(msg) from None
 
     def _syntax_message(self, text: str, err: SyntaxError) -> str:
@@ -702,7 +729,17 @@ class _Compiler:
         width = 1
         if err.end_offset is not None and err.end_lineno in (None, err.lineno):
             width = max(min(err.end_offset, len(line) + 1) - offset, 1)
-        caret = " " * (offset - 1) + "^" * width
+        if len(line) > _MAX_QUOTE:
+            # show a window of a long line around the error
+            start = max(0, min(offset - 1 - _MAX_QUOTE // 2, len(line) - _MAX_QUOTE))
+            stop = start + _MAX_QUOTE
+            prefix = "... " if start else ""
+            line = prefix + line[start:stop] + (" ..." if stop < len(line) else "")
+            offset_shown = offset - start + len(prefix)
+            width = min(width, _MAX_QUOTE)
+        else:
+            offset_shown = offset
+        caret = " " * (offset_shown - 1) + "^" * width
         position = f"line {lineno}, column {offset}" if len(lines) > 1 else f"column {offset}"
         detail = "" if err.msg == "invalid syntax" else f" ({err.msg})"
         return (
@@ -717,25 +754,31 @@ class _Compiler:
             return result
         what = _FORBIDDEN_NODES.get(type(node), f"{type(node).__name__} construct")
         hint = _HINTS.get(type(node), "")
-        msg = f"{what} {ast.unparse(node)!r} is not allowed {self.context()}{hint}"
+        msg = f"{what} {_source(node)} is not allowed {self.context()}{hint}"
         raise ExpressionError(msg)
 
     # -- helpers ------------------------------------------------------------
 
     def _site(self, node: ast.AST) -> _Site:
-        return _Site(ast.unparse(node), self.context())
+        return _Site(node, self.context())
 
     def _fold(self, node: ast.AST, fn: Callable[..., Any], *values: Any) -> _Const:
         try:
             with np.errstate(all="ignore"):
                 out = fn(*values)
         except (ArithmeticError, ValueError, TypeError) as err:
-            msg = f"cannot compute constant {ast.unparse(node)!r} ({type(err).__name__}: {err})"
+            msg = f"cannot compute constant {_source(node)} ({type(err).__name__}: {err})"
             raise self.error(msg) from None
         if isinstance(out, np.generic):
             out = out.item()
+        if isinstance(out, int) and not isinstance(out, bool) and out.bit_length() > _MAX_INT_BITS:
+            try:
+                out = float(out)
+            except OverflowError:
+                msg = f"constant {_source(node)} is too large (beyond the floating-point range)"
+                raise self.error(msg) from None
         if isinstance(out, complex):
-            msg = f"constant {ast.unparse(node)!r} is a complex number"
+            msg = f"constant {_source(node)} is a complex number"
             raise self.error(msg)
         return _Const(out)
 
@@ -746,13 +789,13 @@ class _Compiler:
         if isinstance(value, bool | int | float):
             return _Const(value)
         if isinstance(value, str):
-            problem = f"string constant {value!r} is not allowed"
+            problem = f"string constant {_quote(value)} is not allowed"
         elif value is None:
             problem = "None is not allowed"
         elif value is Ellipsis:
             problem = "'...' is not allowed"
         else:
-            problem = f"{type(value).__name__} constant {ast.unparse(node)!r} is not allowed"
+            problem = f"{type(value).__name__} constant {_source(node)} is not allowed"
         raise self.error(problem)
 
     def _compile_Name(self, node: ast.Name) -> _Node:
@@ -803,20 +846,38 @@ class _Compiler:
     # -- operators ----------------------------------------------------------
 
     def _compile_BinOp(self, node: ast.BinOp) -> _Node:
-        if type(node.op) in _FORBIDDEN_BINOPS:
-            raise self.error(_FORBIDDEN_BINOPS[type(node.op)])
-        op = _BINOPS[type(node.op)]
-        left = self.compile(node.left)
-        right = self.compile(node.right)
-        if isinstance(left, _Const) and isinstance(right, _Const):
-            return self._fold(node, op, left.value, right.value)
-        if isinstance(right, _Const):
-            b = right.value
-            return lambda ctx: op(left(ctx), b)
-        if isinstance(left, _Const):
-            a = left.value
-            return lambda ctx: op(a, right(ctx))
-        return lambda ctx: op(left(ctx), right(ctx))
+        # ``a + b + c + ...`` parses as a left-leaning tree as deep as the sum is
+        # long: walk it in a loop, so that long sums neither exhaust the recursion
+        # limit here nor when they are evaluated.
+        chain: list[ast.BinOp] = []
+        head: ast.expr = node
+        while isinstance(head, ast.BinOp):
+            if type(head.op) in _FORBIDDEN_BINOPS:
+                raise self.error(_FORBIDDEN_BINOPS[type(head.op)])
+            chain.append(head)
+            head = head.left
+        first = self.compile(head)
+        steps: list[tuple[Callable[[Any, Any], Any], _Node]] = []
+        for binop in reversed(chain):
+            op = _BINOPS[type(binop.op)]
+            right = self.compile(binop.right)
+            if not steps and isinstance(first, _Const) and isinstance(right, _Const):
+                first = self._fold(binop, op, first.value, right.value)
+            else:
+                steps.append((op, right))
+        if not steps:
+            return first
+        if len(steps) == 1:
+            op, right = steps[0]
+            return lambda ctx: op(first(ctx), right(ctx))
+
+        def chained(ctx: _Context) -> Any:
+            value = first(ctx)
+            for op, right in steps:
+                value = op(value, right(ctx))
+            return value
+
+        return chained
 
     def _compile_UnaryOp(self, node: ast.UnaryOp) -> _Node:
         op = _UNARYOPS[type(node.op)]
@@ -867,12 +928,12 @@ class _Compiler:
     def _compile_Call(self, node: ast.Call) -> _Node:
         if isinstance(node.func, ast.Attribute):
             msg = (
-                f"method call {ast.unparse(node)!r} is not allowed; call functions by name, "
+                f"method call {_source(node)} is not allowed; call functions by name, "
                 "as in sqrt(x)"
             )
             raise self.error(msg)
         if not isinstance(node.func, ast.Name):
-            msg = f"calling {ast.unparse(node.func)!r} is not allowed"
+            msg = f"calling {_source(node.func)} is not allowed"
             raise self.error(msg)
         name = node.func.id
         func = _FUNCTION_TABLE.get(name)
@@ -916,7 +977,7 @@ class _Compiler:
         allowed = {lit.name for lit in func.literals}
         for kw in node.keywords:
             if kw.arg is None:
-                msg = f"keyword unpacking '**' in {ast.unparse(node)!r} is not allowed"
+                msg = f"keyword unpacking '**' in {_source(node)} is not allowed"
                 raise self.error(msg)
             if kw.arg not in allowed:
                 if allowed:
@@ -940,7 +1001,7 @@ class _Compiler:
             "number": "a literal number such as 0, -1 or nan",
             "bool": "True or False",
         }[lit.kind]
-        msg = f"argument {lit.name!r} of {fname}() must be {expected}, got {ast.unparse(node)!r}"
+        msg = f"argument {lit.name!r} of {fname}() must be {expected}, got {_source(node)}"
         try:
             compiled = self.compile(node)
         except ExpressionError:
@@ -967,12 +1028,12 @@ class _Compiler:
 
     def _compile_Subscript(self, node: ast.Subscript) -> _Node:
         index = node.slice
-        source = ast.unparse(node)
+        source = _source(node)
         if isinstance(index, ast.Slice):
-            msg = f"slice {source!r} is not allowed; mask with a condition, as in x[x > 0]"
+            msg = f"slice {source} is not allowed; mask with a condition, as in x[x > 0]"
             raise self.error(msg)
         if isinstance(index, ast.Tuple):
-            msg = f"multi-dimensional subscript {source!r} is not allowed"
+            msg = f"multi-dimensional subscript {source} is not allowed"
             raise self.error(msg)
         value = self.compile(node.value)
         mask = self.compile(index)
@@ -980,11 +1041,11 @@ class _Compiler:
             if isinstance(mask.value, int) and not isinstance(mask.value, bool):
                 base = ast.unparse(node.value)
                 msg = (
-                    f"integer subscript {source!r} is not allowed; write leading({base}, "
+                    f"integer subscript {source} is not allowed; write leading({base}, "
                     f"{mask.value}) for the object with that index in each event"
                 )
                 raise self.error(msg)
-            msg = f"subscript {source!r} must be a per-object boolean mask such as x[x > 0]"
+            msg = f"subscript {source} must be a per-object boolean mask such as x[x > 0]"
             raise self.error(msg)
         site = self._site(node)
 
@@ -1152,7 +1213,7 @@ class Expression:
             raise
         except (TypeError, ValueError, IndexError, ArithmeticError) as err:
             detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            msg = f"cannot evaluate expression {self.text!r}{self._where_suffix()}: {detail}"
+            msg = f"cannot evaluate expression {_quote(self.text)}{self._where_suffix()}: {detail}"
             raise ExpressionError(msg) from err
 
     @staticmethod
@@ -1184,7 +1245,7 @@ class Expression:
         if len(available) > _MAX_LISTED_NAMES:
             listed += f", ... ({len(available)} in total)"
         return BranchNotFoundError(
-            f"branch {name!r} not found for expression {self.text!r}{self._where_suffix()}."
+            f"branch {name!r} not found for expression {_quote(self.text)}{self._where_suffix()}."
             f"{suggestion} Available: {listed or 'none'}."
         )
 

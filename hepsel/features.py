@@ -8,11 +8,13 @@ optionally followed by a transform (``log``, ``log1p``, ``abs``, ``arccos``).
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath, PureWindowsPath
 from typing import Any
 
 import numpy as np
@@ -20,7 +22,7 @@ import numpy as np
 from .exceptions import ConfigError, ExpressionError
 from .expressions import Expression
 
-__all__ = ["Feature", "FeatureSet", "load_function", "to_flat_numpy"]
+__all__ = ["Feature", "FeatureSet", "load_function", "module_path", "to_flat_numpy"]
 
 _TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "none": lambda x: x,
@@ -55,17 +57,57 @@ def to_flat_numpy(value: Any, *, what: str) -> np.ndarray:
     return np.asarray(ak.to_numpy(arr), dtype=np.float64)
 
 
-def load_function(spec: str, base_dir: Path) -> Callable[..., Any]:
-    """Import ``'module.py:function'`` from ``base_dir`` (an analysis directory)."""
+def module_path(spec: str, base_dir: str | os.PathLike[str]) -> Path:
+    """The Python file of ``'module.py:function'``, checked to lie inside ``base_dir``.
+
+    Only ``.py`` files under ``base_dir`` (nested folders allowed, as in
+    ``'lib/kinematics.py:f'``) qualify: absolute paths, ``..`` and symbolic
+    links that lead out of it are refused, so a config or a saved selection
+    can only run code that ships with it.
+
+    Raises
+    ------
+    ConfigError
+        If the spec is malformed or the module lies outside ``base_dir`` or is missing.
+    """
     if ":" not in spec:
         msg = f"feature function {spec!r} must look like 'features.py:my_function'"
         raise ConfigError(msg)
     module_file, func_name = spec.rsplit(":", 1)
-    path = (base_dir / module_file).resolve()
+    if not func_name.isidentifier():
+        msg = f"feature function {spec!r}: {func_name!r} is not a Python function name"
+        raise ConfigError(msg)
+    base = Path(base_dir).resolve()
+    rel = PurePath(module_file)
+    if rel.is_absolute() or PureWindowsPath(module_file).is_absolute() or rel.suffix != ".py":
+        msg = (
+            f"feature function {spec!r}: the module must be a relative path to a .py file inside "
+            f"{str(base)!r} (e.g. 'features.py:f' or 'lib/features.py:f')"
+        )
+        raise ConfigError(msg)
+    path = (base / rel).resolve()
+    if not path.is_relative_to(base):
+        msg = (
+            f"feature function {spec!r}: module {str(path)!r} lies outside {str(base)!r}; "
+            "feature modules must live inside the analysis (or saved selection) directory"
+        )
+        raise ConfigError(msg)
     if not path.is_file():
         msg = f"feature function {spec!r}: module {str(path)!r} not found"
         raise ConfigError(msg)
-    mod_name = f"hepsel_analysis_{path.parent.name}_{path.stem}"
+    return path
+
+
+def load_function(spec: str, base_dir: str | os.PathLike[str]) -> Callable[..., Any]:
+    """Import ``'module.py:function'`` from a Python file inside ``base_dir`` (an analysis directory).
+
+    See :func:`module_path` for which files qualify.
+    """
+    path = module_path(spec, base_dir)
+    func_name = spec.rsplit(":", 1)[1]
+    # one module object per file: two analyses' features.py must not shadow each other
+    digest = hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:12]
+    mod_name = f"hepsel_analysis_{path.stem}_{digest}"
     module = sys.modules.get(mod_name)
     if module is None:
         loader_spec = importlib.util.spec_from_file_location(mod_name, path)
@@ -74,7 +116,11 @@ def load_function(spec: str, base_dir: Path) -> Callable[..., Any]:
             raise ConfigError(msg)
         module = importlib.util.module_from_spec(loader_spec)
         sys.modules[mod_name] = module
-        loader_spec.loader.exec_module(module)
+        try:
+            loader_spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[mod_name]
+            raise
     func = getattr(module, func_name, None)
     if not callable(func):
         msg = f"feature function {spec!r}: {path} has no function {func_name!r}"
@@ -104,7 +150,11 @@ class Feature:
         if self.expr is not None:
             self._compiled = Expression(self.expr, aliases=aliases, where=where)
         elif self.function is not None:
-            self._func = load_function(self.function, base_dir)
+            try:
+                self._func = load_function(self.function, base_dir)
+            except ConfigError as err:
+                msg = f"{where}: {err}"
+                raise ConfigError(msg) from None
         return self
 
     @property
@@ -208,7 +258,7 @@ class FeatureSet:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, base_dir: str | Path = ".") -> FeatureSet:
+    def from_dict(cls, d: Mapping[str, Any], *, base_dir: str | Path = ".", where: str = "features") -> FeatureSet:
         """Inverse of :meth:`to_dict`."""
         feats = []
         for f in d["features"]:
@@ -216,7 +266,7 @@ class FeatureSet:
             if g.get("range") is not None:
                 g["range"] = tuple(g["range"])
             feats.append(Feature(**g))
-        return cls(feats, aliases=d.get("aliases", {}), base_dir=base_dir)
+        return cls(feats, aliases=d.get("aliases", {}), base_dir=base_dir, where=where)
 
     def __repr__(self) -> str:
         return f"FeatureSet({self.names})"

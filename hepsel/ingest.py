@@ -72,10 +72,9 @@ class SamplePipeline:
         self.weight = Expression(w, aliases=aliases, where=f"{src}: samples.{sample}.weight") if w else None
         t = self.sample_cfg.truth
         self.truth = Expression(t, aliases=aliases, where=f"{src}: samples.{sample}.truth") if t else None
-        by = cfg.candidates.by
         self.best_by = (
-            Expression(by, aliases=aliases, where=f"{src}: candidates.by")
-            if cfg.candidates.mode == "best" and by != "score"
+            Expression(cfg.candidates.by, aliases=aliases, where=f"{src}: candidates.by")
+            if cfg.candidates.mode == "best"
             else None
         )
         self.run_branch = cfg.reading.run_branch
@@ -152,6 +151,13 @@ class SamplePipeline:
         if self.best_by is not None:
             cols["_best_by"] = to_flat_numpy(self.best_by.evaluate(sub), what="candidates.by")
         return cols
+
+
+def _n_entries(arrays: Mapping[str, Any]) -> int:
+    """Entries in a chunk: a dict of numpy arrays or an awkward record array."""
+    if isinstance(arrays, dict):
+        return len(next(iter(arrays.values()))) if arrays else 0
+    return len(arrays)
 
 
 def _subset(arrays: Mapping[str, Any], keep: np.ndarray) -> Any:
@@ -293,7 +299,7 @@ def prepare_file(
             path, scfg.tree, sorted(needed), step_size=cfg.reading.step_size, progress=progress,
             desc=f"{sample}:{Path(path).name}",
         ):
-            n = len(arrays[next(iter(needed))]) if isinstance(arrays, dict) else len(arrays)
+            n = _n_entries(arrays)
             run, evt = pipe.event_ids(arrays, n, start, file_index)
             w = pipe.weights(arrays, n)
             bad_w = ~np.isfinite(w)
@@ -389,7 +395,7 @@ def _events_from_tree(path: Any, tree: str, pipe: SamplePipeline) -> tuple[int, 
         return n, None
     total = total2 = 0.0
     for arrays, _ in iterate(path, tree, sorted(pipe.weight.branches), step_size=pipe.cfg.reading.step_size):
-        w = pipe.weights(arrays, len(next(iter(arrays.values()))))
+        w = pipe.weights(arrays, _n_entries(arrays))
         bad = ~np.isfinite(w)
         if bad.any():
             if pipe.cfg.reading.non_finite == "fail":

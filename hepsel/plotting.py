@@ -64,7 +64,11 @@ def label(ax: Any, text: str = "Simulation") -> None:
 
 
 def save(fig: Any, path: str | os.PathLike[str]) -> list[Path]:
-    """Write ``path`` as ``.pdf`` and ``.png`` (atomically) and close the figure."""
+    """Write ``path.pdf`` and ``path.png`` (atomically) and close the figure.
+
+    The extensions are appended, never substituted: a dot in ``path``'s name
+    (a feature called ``mu.pt``, say) stays part of the name.
+    """
     import matplotlib.pyplot as plt
 
     from .storage import atomic_path
@@ -72,7 +76,7 @@ def save(fig: Any, path: str | os.PathLike[str]) -> list[Path]:
     p = Path(path)
     out = []
     for ext in (".pdf", ".png"):
-        target = p.with_suffix(ext)
+        target = p.with_name(p.name + ext)
         with atomic_path(target, suffix=ext) as tmp:
             fig.savefig(tmp, format=ext[1:], dpi=100 if ext == ".png" else None)
         out.append(target)

@@ -1,5 +1,8 @@
 """Reading ROOT files: validation of files, trees and branches, and chunked streaming.
 
+Trees are TTrees or RNTuples (uproot reads both); "branch" below also means
+an RNTuple field.
+
 All ROOT input goes through :func:`iterate`, a thin layer over
 :func:`uproot.iterate` that checks the inputs first so that a bad file or a
 misspelt branch fails with a message naming it, before any output is written.
@@ -43,7 +46,7 @@ def _open(path: Path) -> Any:
 
 
 def open_tree(path: str | os.PathLike[str], tree: str) -> Any:
-    """Open ``path`` and return its TTree ``tree``.
+    """Open ``path`` and return its TTree or RNTuple ``tree``.
 
     Raises
     ------
@@ -57,13 +60,13 @@ def open_tree(path: str | os.PathLike[str], tree: str) -> Any:
     try:
         obj = handle[tree]
     except Exception as err:
-        trees = sorted({k.split(";")[0] for k, c in handle.classnames().items() if c.startswith("TTree")})
+        trees = sorted({k.split(";")[0] for k, c in handle.classnames().items() if _is_tree_class(c)})
         close = difflib.get_close_matches(tree, trees, n=3)
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
         msg = f"tree {tree!r} not found in {p}{hint} (trees in the file: {', '.join(trees) or 'none'})"
         raise TreeNotFoundError(msg) from err
     if not hasattr(obj, "num_entries"):
-        msg = f"object {tree!r} in {p} is a {type(obj).__name__}, not a TTree"
+        msg = f"object {tree!r} in {p} is a {type(obj).__name__}, not a TTree or RNTuple"
         raise TreeNotFoundError(msg)
     return obj
 
@@ -87,11 +90,29 @@ def check_branches(ttree: Any, needed: Mapping[str, Sequence[str]], *, path: str
     raise BranchNotFoundError("\n".join(lines))
 
 
+def _is_tree_class(classname: str) -> bool:
+    return classname.startswith("TTree") or classname == "ROOT::RNTuple"
+
+
+def _rntuple_field_is_flat(field: Any) -> bool:
+    """Whether an RNTuple field holds one plain number per entry."""
+    import awkward as ak
+
+    try:
+        form = field.to_akform()[0].contents[0]
+    except (AttributeError, IndexError, TypeError):  # an uproot without this API: read as awkward
+        return False
+    return isinstance(form, ak.forms.NumpyForm) and form.inner_shape == ()
+
+
 def is_jagged(ttree: Any, branches: Sequence[str]) -> bool:
-    """Whether any of ``branches`` holds a variable-length collection."""
+    """Whether any of ``branches`` holds a variable-length collection (or is not a plain number)."""
     for b in branches:
-        interp = getattr(ttree[b], "interpretation", None)  # RNTuple fields have none
-        if not isinstance(interp, uproot.AsDtype):
+        field = ttree[b]
+        if hasattr(field, "interpretation"):  # a TTree branch
+            if not isinstance(field.interpretation, uproot.AsDtype):
+                return True
+        elif not _rntuple_field_is_flat(field):  # an RNTuple field
             return True
     return False
 

@@ -8,6 +8,7 @@ in any browser from ``results/<analysis>/``.
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,15 @@ def _fmt(x: Any, digits: int = 4) -> str:
     if isinstance(x, float):
         return f"{x:.{digits}f}"
     return html.escape(str(x))
+
+
+def _known(x: Any) -> bool:
+    """Whether a figure was computed (``summary.json`` has null, in-memory summaries NaN, where not)."""
+    return x is not None and not (isinstance(x, float) and math.isnan(x))
+
+
+def _percent(x: Any) -> str:
+    return f"{100 * x:.1f} %" if _known(x) else "n/a"
 
 
 def _eff(e: Mapping[str, Any], key: str = "eff") -> str:
@@ -114,7 +124,7 @@ def render_report(
     rows = []
     for m in models:
         s = summary[m]
-        auc = f"{s['auc']:.4f} &plusmn; {s.get('auc_std', float('nan')):.4f}"
+        auc = _fmt(s.get("auc")) + (f" &plusmn; {_fmt(s['auc_std'])}" if _known(s.get("auc_std")) else "")
         e = s.get("eff_at_bkg_eff", {})
         etr = s.get("eff_at_bkg_eff_train", {})
         ks = s.get("ks_pvalue", {})
@@ -143,7 +153,7 @@ def render_report(
                 continue
             rows.append([
                 html.escape(m), r, _measured_rate(e), _fmt(e["threshold"]),
-                _eff(e), f"{100 * e.get('eff_wp_std', float('nan')):.1f} %", _eff(e, "eff_tos"),
+                _eff(e), _percent(e.get("eff_wp_std")), _eff(e, "eff_tos"),
             ])
             for mode in e.get("per_mode", {}):
                 if mode not in mode_names:

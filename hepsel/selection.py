@@ -20,10 +20,10 @@ from typing import Any, cast
 import numpy as np
 
 from .cuts import CutSequence
-from .exceptions import ModelFileError
+from .exceptions import ConfigError, ModelFileError, NonFiniteError
 from .features import FeatureSet
 from .models import load_classifier
-from .storage import read_json, write_json
+from .storage import atomic_path, read_json, write_json
 
 __all__ = ["Selection"]
 
@@ -109,27 +109,57 @@ class Selection:
         return self._cuts.mask(arrays, np.ones(n))
 
     def score(self, source: Any, *, model: str | None = None, tree: str | None = None) -> np.ndarray:
-        """Classifier score of every entry (preselected or not), shape (n,).
+        """Classifier score of each entry, shape (n,); NaN where the preselection rejects the entry.
 
-        ``source`` is a ROOT file path or a mapping / awkward record array of branches.
+        ``source`` is a ROOT file path or a mapping / awkward record array of
+        branches. Features are computed for preselected entries only, so values
+        that are not finite on rejected entries (``log(0)``, say) do no harm.
+
+        Raises
+        ------
+        NonFiniteError
+            If a feature is NaN or infinite for an entry that passes the preselection.
         """
+        name = self._model_name(model)
+        arrays = self._arrays(source, tree)
+        return self._score(arrays, name, self.preselect(arrays))
+
+    def _model_name(self, model: str | None) -> str:
         name = model or self.default_model
         if name not in self.models:
             msg = f"unknown model {name!r}; this selection has {sorted(self.models)}"
             raise KeyError(msg)
-        arrays = self._arrays(source, tree)
-        X = self.features.matrix(arrays)
+        return name
+
+    def _score(self, arrays: Mapping[str, Any], name: str, keep: np.ndarray) -> np.ndarray:
+        out = np.full(len(keep), np.nan)
+        if not keep.any():
+            return out
+        sub = _subset(arrays, keep)
+        X = self.features.matrix(sub)
+        bad = ~np.isfinite(X)
+        if bad.any():
+            counts = ", ".join(
+                f"{f!r}: {int(c)}" for f, c in zip(self.features.names, bad.sum(axis=0), strict=True) if c
+            )
+            msg = (
+                f"non-finite feature values (NaN/inf) for entries that pass the preselection: {counts}; "
+                "the models were trained without such values: tighten the preselection or fix the input"
+            )
+            raise NonFiniteError(msg)
         folds = self.models[name]["folds"]
         k = len(folds)
-        if self.fold_branch and self._has(arrays, self.fold_branch):
-            fold = np.asarray(arrays[self.fold_branch], dtype=np.int64) % k
-            out = np.empty(len(X))
+        if self.fold_branch and self._has(sub, self.fold_branch):
+            fold = np.asarray(sub[self.fold_branch], dtype=np.int64) % k
+            scores = np.empty(len(X))
             for i, clf in enumerate(folds):
                 m = fold == i
                 if m.any():
-                    out[m] = clf.predict_proba(X[m])[:, 1]
-            return out
-        return np.mean([clf.predict_proba(X)[:, 1] for clf in folds], axis=0)
+                    scores[m] = clf.predict_proba(X[m])[:, 1]
+        else:
+            scores = np.mean([clf.predict_proba(X)[:, 1] for clf in folds], axis=0)
+        out[keep] = scores
+        return out
 
     def threshold(self, *, rate_khz: float | str | None = None, model: str | None = None) -> float:
         """Score threshold of a working point (a target output rate in kHz)."""
@@ -147,10 +177,17 @@ class Selection:
     def passes(
         self, source: Any, *, rate_khz: float | str | None = None, model: str | None = None, tree: str | None = None
     ) -> np.ndarray:
-        """Entries passing the preselection and the working point's score cut."""
+        """Entries passing the preselection and the working point's score cut (``score >= threshold``).
+
+        Entries the preselection rejects never pass and are never scored.
+        """
         arrays = self._arrays(source, tree)
-        thr = self.threshold(rate_khz=rate_khz, model=model)
-        return self.preselect(arrays) & (self.score(arrays, model=model) >= thr)
+        name = self._model_name(model)
+        thr = self.threshold(rate_khz=rate_khz, model=name)
+        keep = self.preselect(arrays)
+        passed = np.zeros(len(keep), dtype=bool)
+        passed[keep] = self._score(arrays, name, keep)[keep] >= thr
+        return passed
 
     # -- persistence ----------------------------------------------------------------
     def save(self, directory: str | os.PathLike[str], *, model_files: Mapping[str, Sequence[Path]] | None = None) -> Path:
@@ -171,7 +208,9 @@ class Selection:
                     src = Path(model_files[name][i])
                     for f in src.parent.glob(src.name + ".*"):
                         if not f.name.endswith(".info.json") and "_gan" not in f.name:
-                            shutil.copy2(f, prefix.parent / (prefix.name + f.name[len(src.name):]))
+                            target = prefix.parent / (prefix.name + f.name[len(src.name):])
+                            with atomic_path(target) as tmp:
+                                shutil.copyfile(f, tmp)
                 else:
                     clf.save(prefix)
                 prefixes.append(str(prefix.relative_to(d)))
@@ -192,7 +231,17 @@ class Selection:
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str], *, models: Sequence[str] | None = None) -> Selection:
-        """Load a selection written by :meth:`save` (no pickle)."""
+        """Load a selection written by :meth:`save` (no pickle).
+
+        The only code a selection can bring along are feature functions in
+        Python files inside ``directory``; model files must lie there too.
+
+        Raises
+        ------
+        ModelFileError
+            If ``selection.json`` is missing or invalid, or refers to a model
+            file or feature module outside ``directory``.
+        """
         d = Path(directory)
         f = d / "selection.json"
         if not f.is_file():
@@ -206,8 +255,12 @@ class Selection:
         for name, m in meta["models"].items():
             if models is not None and name not in models:
                 continue
-            loaded[name] = {"kind": m["kind"], "folds": [load_classifier(m["kind"], d / p) for p in m["folds"]]}
-        features = FeatureSet.from_dict(meta["features"], base_dir=d)
+            prefixes = [_inside(d, p, f"{f}: models.{name}") for p in m["folds"]]
+            loaded[name] = {"kind": m["kind"], "folds": [load_classifier(m["kind"], p) for p in prefixes]}
+        try:
+            features = FeatureSet.from_dict(meta["features"], base_dir=d, where=f"{f}: features")
+        except ConfigError as err:
+            raise ModelFileError(str(err)) from None
         return cls(
             preselection=[(c["name"], c["cut"]) for c in meta["preselection"]],
             features=features,
@@ -220,3 +273,19 @@ class Selection:
 
     def __repr__(self) -> str:
         return f"Selection(models={sorted(self.models)}, features={self.features.names})"
+
+
+def _inside(directory: Path, relative: str, where: str) -> Path:
+    """``directory / relative``, refusing paths that lead out of ``directory``."""
+    path = (directory / relative).resolve()
+    if Path(relative).is_absolute() or not path.is_relative_to(directory.resolve()):
+        msg = f"{where}: model file {relative!r} lies outside the selection directory {str(directory)!r}"
+        raise ModelFileError(msg)
+    return path
+
+
+def _subset(arrays: Mapping[str, Any], keep: np.ndarray) -> Any:
+    """The entries of ``arrays`` (a mapping or an awkward record array) selected by ``keep``."""
+    if hasattr(arrays, "fields"):
+        return cast("Any", arrays)[keep]
+    return {k: v[keep] for k, v in arrays.items()}

@@ -180,7 +180,7 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
         performance,
         rate_curves,
     )
-    from .features import FeatureSet
+    from .features import FeatureSet, module_path
     from .metrics import roc
     from .performance import correlation_matrix
     from .selection import Selection
@@ -272,8 +272,11 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
     sel.save(tmp_sel, model_files={n: [lay.model(n, k) for k in range(cfg.folds.k)] for n in names})
     for f in cfg.features:
         if f.function:
-            module = f.function.rsplit(":", 1)[0]
-            shutil.copy2(cfg.analysis_dir / module, tmp_sel / module)
+            # the module travels with the selection, at the same relative path
+            src = module_path(f.function, cfg.analysis_dir)
+            dst = tmp_sel / src.relative_to(cfg.analysis_dir.resolve())
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
     if lay.selection.exists():
         shutil.rmtree(lay.selection)
     tmp_sel.rename(lay.selection)

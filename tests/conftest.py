@@ -12,8 +12,13 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def write_flat_tree(path: Path, n_events: int = 200, seed: int = 0, tree: str = "DecayTree") -> dict[str, np.ndarray]:
-    """A small DecayTuple-like file: 1-3 candidates per event, known contents."""
+def write_flat_tree(
+    path: Path, n_events: int = 200, seed: int = 0, tree: str = "DecayTree", rntuple: tuple[str, ...] = ()
+) -> dict[str, np.ndarray]:
+    """A small DecayTuple-like file: 1-3 candidates per event, known contents.
+
+    The candidate tree and ``EventTuple`` are TTrees, or RNTuples if named in ``rntuple``.
+    """
     rng = np.random.default_rng(seed)
     per_event = rng.integers(1, 4, n_events)
     evt = np.repeat(np.arange(n_events, dtype=np.int64) + 1000, per_event)
@@ -29,13 +34,14 @@ def write_flat_tree(path: Path, n_events: int = 200, seed: int = 0, tree: str = 
         "eventWeight": rng.uniform(0.5, 1.5, n).astype(np.float32),
         "truth_matched": (rng.random(n) < 0.5).astype(np.int32),
     }
+    ev = {"runNumber": np.full(n_events + 5, 7, dtype=np.int32), "eventWeight": np.ones(n_events + 5, dtype=np.float32)}
     with uproot.recreate(path) as f:
-        # mktree: a TTree (assigning a dict would write an RNTuple in recent uproot)
-        f.mktree(tree, {k: v.dtype for k, v in cols.items()})
-        f[tree].extend(cols)
-        ev = {"runNumber": np.full(n_events + 5, 7, dtype=np.int32), "eventWeight": np.ones(n_events + 5, dtype=np.float32)}
-        f.mktree("EventTuple", {k: v.dtype for k, v in ev.items()})
-        f["EventTuple"].extend(ev)
+        for name, content in ((tree, cols), ("EventTuple", ev)):
+            if name in rntuple:
+                f.mkrntuple(name, content)
+            else:
+                f.mktree(name, {k: v.dtype for k, v in content.items()})
+                f[name].extend(content)
     return cols
 
 
@@ -108,3 +114,14 @@ def write_config(directory: Path, cfg: dict) -> Path:
 def repo() -> Path:
     """The repository root."""
     return REPO
+
+
+def interrupted_write(first: object, second: object, *args: object, **kwargs: object) -> None:
+    """Stand-in for ``torch.save(obj, path)`` or ``Path.write_text(path, text)`` on a full disk.
+
+    It leaves half a file behind at the path, then fails.
+    """
+    path = first if isinstance(first, (str, Path)) else second
+    Path(str(path)).write_bytes(b"half a fi")
+    msg = "No space left on device"
+    raise OSError(28, msg)

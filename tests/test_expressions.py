@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import time
 
 import awkward as ak
 import numpy as np
@@ -507,3 +508,47 @@ def test_bad_argument_types():
         Expression(["x"])
     with pytest.raises(TypeError, match="arrays must be a mapping"):
         evaluate("x", [np.ones(2)])
+
+
+# -- hostile or oversized input: bounded work, short messages -------------------------
+
+
+def test_nested_integer_powers_are_refused_quickly():
+    start = time.perf_counter()
+    with pytest.raises(ExpressionError, match=r"cannot compute constant '\(10 \*\* 64\) \*\* 64'"):
+        Expression("x * (((10**64)**64)**64)**64")
+    assert time.perf_counter() - start < 2.0
+
+
+def test_large_integer_constants_still_fold_exactly(flat):
+    assert Expression("2 ** 100 - 2 ** 99").evaluate({"x": flat["x"]})[0] == 2**99
+    np.testing.assert_array_equal(Expression("x * 10 ** 300").evaluate(flat), flat["x"] * 1e300)
+
+
+def test_long_flat_sum_evaluates():
+    rng = np.random.default_rng(7)
+    arrays = {f"x{i}": rng.normal(size=5) for i in range(1000)}
+    text = " + ".join(arrays) + " - x0 * 2"
+    expected = np.zeros(5)
+    for v in arrays.values():
+        expected = expected + v
+    expected -= arrays["x0"] * 2
+    np.testing.assert_allclose(Expression(text).evaluate(arrays), expected, rtol=1e-12)
+
+
+def test_oversized_sum_is_refused_with_a_short_message():
+    text = " + ".join(f"x{i}" for i in range(16000))
+    assert len(text) > 100_000
+    with pytest.raises(ExpressionError) as err:
+        Expression(text, where="config.yaml: features[0]")
+    message = str(err.value)
+    assert "too long or nested too deeply" in message and "'x0 + x1 + x2" in message
+    assert "config.yaml: features[0]" in message
+    assert len(message) < 400
+
+
+def test_syntax_error_in_a_long_line_shows_a_window():
+    text = " + ".join(f"x{i}" for i in range(2000)) + " + + * 2"
+    with pytest.raises(ExpressionError, match=r"invalid syntax") as err:
+        Expression(text)
+    assert len(str(err.value)) < 800

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import pathlib
+
 import numpy as np
 import pytest
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
 from hepsel.exceptions import ModelFileError
 from hepsel.models.fisher import FisherClassifier
+
+from .conftest import interrupted_write
 
 
 @pytest.fixture
@@ -64,3 +68,17 @@ def test_errors(data):
         FisherClassifier().fit(X, np.zeros(X.shape[0]))
     with pytest.raises(ValueError, match="non-positive total weight"):
         FisherClassifier().fit(X, y, sample_weight=np.where(y == 1, 0.0, 1.0))
+
+
+def test_save_is_atomic(tmp_path, data, monkeypatch):
+    """A save that fails half-way (disk full) leaves the previous file intact and no stray file."""
+    X, y = data
+    clf = FisherClassifier().fit(X, y)
+    clf.save(tmp_path / "fisher")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    monkeypatch.setattr(pathlib.Path, "write_text", interrupted_write)
+    with pytest.raises(OSError, match="No space left"):
+        FisherClassifier().fit(X[::-1], y).save(tmp_path / "fisher")
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    np.testing.assert_array_equal(FisherClassifier.load(tmp_path / "fisher").coef_, clf.coef_)

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import pathlib
+
 import numpy as np
 import pytest
 
 from hepsel.exceptions import ModelFileError
 from hepsel.models.gan import WGANGP
+
+from .conftest import interrupted_write
 
 torch = pytest.importorskip("torch")
 
@@ -124,3 +128,23 @@ def test_errors(toy):
         WGANGP(**FAST, n_iterations=1, bounds=[(0.0, None)]).fit(toy)
     with pytest.raises(ValueError, match="unconditional"):
         WGANGP(**FAST, n_iterations=1).fit(toy, conditions=np.zeros(toy.shape[0], dtype=int))
+
+
+@pytest.mark.parametrize("writer", ["torch.save", "Path.write_text"])
+def test_save_is_atomic(tmp_path, fitted, monkeypatch, writer):
+    """A save that fails half-way (disk full) leaves the previous files intact and no stray file."""
+    fitted.save(tmp_path / "gan")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    if writer == "torch.save":
+        monkeypatch.setattr(torch, "save", interrupted_write)
+    else:
+        monkeypatch.setattr(pathlib.Path, "write_text", interrupted_write)
+    with pytest.raises(OSError, match="No space left"):
+        fitted.save(tmp_path / "gan")
+    monkeypatch.undo()
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert sorted(after) == sorted(before)
+    # the file that failed is untouched; the other one may have been rewritten whole
+    failed = ".pt" if writer == "torch.save" else ".json"
+    assert {k: v for k, v in after.items() if k.endswith(failed)} == {k: v for k, v in before.items() if k.endswith(failed)}
+    assert WGANGP.load(tmp_path / "gan").n_features_in_ == fitted.n_features_in_

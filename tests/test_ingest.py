@@ -34,7 +34,7 @@ def _config(tmp_path: Path, data: Path, **over: object):  # type: ignore[no-unty
                 "truth": "truth_matched == 1",
                 "events_tree": "EventTuple",
             },
-            "bkg": {"files": [str(data)], "label": 0},
+            "bkg": {"files": [str(data)], "label": 0, "events_tree": "EventTuple"},
         },
         "preselection": [{"name": "pt", "cut": "H1_PT > 200"}],
         "features": [
@@ -88,7 +88,7 @@ def test_gather_normalises_and_writes_cutflow(tmp_path: Path, flat_file: tuple[P
         path,
         samples={
             "sig": {"files": [str(path)], "label": 1, "weight": "eventWeight", "normalisation": {"cross_section_pb": 2.0, "luminosity_pb": 10.0}},
-            "bkg": {"files": [str(path)], "label": 0, "normalisation": {"scale": 0.5}},
+            "bkg": {"files": [str(path)], "label": 0, "normalisation": {"scale": 0.5}, "events_tree": "EventTuple"},
         },
     )
     prep = {s: [tmp_path / f"{s}.parquet"] for s in ("sig", "bkg")}
@@ -141,7 +141,7 @@ def test_truncated_file(tmp_path: Path) -> None:
 
 def test_missing_tree(tmp_path: Path, flat_file: tuple[Path, dict[str, np.ndarray]]) -> None:
     path, _ = flat_file
-    raw_samples = {"sig": {"files": [str(path)], "label": 1, "tree": "DecayTre"}, "bkg": {"files": [str(path)], "label": 0}}
+    raw_samples = {"sig": {"files": [str(path)], "label": 1, "tree": "DecayTre"}, "bkg": {"files": [str(path)], "label": 0, "events_tree": "EventTuple"}}
     cfg = _config(tmp_path, path, samples=raw_samples)
     with pytest.raises(TreeNotFoundError, match=r"tree 'DecayTre' not found in .*flat\.root; did you mean 'DecayTree'"):
         prepare_file(cfg, "sig", path, tmp_path / "o.parquet", progress=False)
@@ -201,3 +201,51 @@ def test_uproot_reads_back_written_root(tmp_path: Path) -> None:
     p = write_root_tree(tmp_path / "s.root", "scores", {"a": np.arange(5.0), "b": np.arange(5, dtype=np.int32)})
     with uproot.open(p) as f:
         np.testing.assert_array_equal(f["scores"]["a"].array(library="np"), np.arange(5.0))
+
+
+@pytest.mark.parametrize(
+    "rntuple", [("DecayTree",), ("EventTuple",), ("DecayTree", "EventTuple")], ids=["candidates", "events", "both"]
+)
+def test_rntuple_trees(tmp_path: Path, rntuple: tuple[str, ...]) -> None:
+    """Candidate and events trees written as RNTuples by uproot read like TTrees."""
+    path = tmp_path / "rntuple.root"
+    cols = write_flat_tree(path, rntuple=rntuple)
+    assert {uproot.open(path).classnames()[f"{t};1"] for t in rntuple} == {"ROOT::RNTuple"}
+    cfg = _config(tmp_path, path, reading={"step_size": 97})
+    out = tmp_path / "sig.parquet"
+    meta = prepare_file(cfg, "sig", path, out, progress=False)
+    t = read_table(out)
+    keep = cols["H1_PT"] > 200
+    np.testing.assert_allclose(t["sum_pt"], (cols["H1_PT"] + cols["H2_PT"])[keep].astype(np.float64))
+    np.testing.assert_array_equal(t["eventNumber"], cols["eventNumber"][keep])
+    np.testing.assert_allclose(t["weight_raw"], cols["eventWeight"][keep])
+    assert meta["n_events"] == 205  # the events tree has 205 entries
+    assert meta["sum_gen_weights"] == pytest.approx(205.0)
+    assert meta["events_source"] == "events tree 'EventTuple'"
+
+
+def test_rntuple_flat_and_jagged_fields(tmp_path: Path) -> None:
+    import awkward as ak
+
+    from hepsel.reading import is_jagged, iterate, open_tree
+
+    path = tmp_path / "fields.root"
+    jets = ak.Array([[30.0, 20.0], [], [50.0]])
+    with uproot.recreate(path) as f:
+        f.mkrntuple("Events", {"met": np.array([1.0, 2.0, 3.0]), "Jet_pt": jets})
+    tree = open_tree(path, "Events")
+    assert not is_jagged(tree, ["met"])
+    assert is_jagged(tree, ["met", "Jet_pt"])
+    (flat, _), = iterate(path, "Events", ["met"])
+    np.testing.assert_array_equal(flat["met"], [1.0, 2.0, 3.0])
+    (both, _), = iterate(path, "Events", ["met", "Jet_pt"])
+    assert ak.to_list(both["Jet_pt"]) == ak.to_list(jets)
+
+
+def test_missing_tree_lists_rntuples(tmp_path: Path) -> None:
+    path = tmp_path / "rntuple.root"
+    write_flat_tree(path, rntuple=("DecayTree",))
+    with pytest.raises(TreeNotFoundError, match=r"tree 'DecayTre' not found in .*did you mean 'DecayTree'"):
+        prepare_file(_config(tmp_path, path, samples={"sig": {"files": [str(path)], "tree": "DecayTre", "label": 1},
+                                                       "bkg": {"files": [str(path)], "label": 0, "events_tree": "EventTuple"}}),
+                     "sig", path, tmp_path / "x.parquet", progress=False)

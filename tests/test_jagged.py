@@ -72,7 +72,7 @@ def test_nanoaod_jagged_workflow(tmp_path: Path) -> None:
         "name": "nano",
         "samples": {
             "ttbar": {"files": [str(data / "ttbar.root")], "tree": "Events", "label": 1},
-            "dy": {"files": [str(data / "dy.root")], "tree": "Events", "label": 0},
+            "dy": {"files": [str(data / "dy.root")], "tree": "Events", "events_tree": "Events", "label": 0},
         },
         "reading": {"run_branch": "run", "event_branch": "event", "step_size": 500},
         "preselection": [{"name": ">= 1 jet above 30 GeV", "cut": "count(Jet_pt > 30) >= 1"}],
@@ -83,7 +83,7 @@ def test_nanoaod_jagged_workflow(tmp_path: Path) -> None:
             {"name": "lead_mu_pt", "expr": "leading(Muon_pt, 0, default=0)"},
             {"name": "mumu_mass", "expr": "where(count(Muon_pt) >= 2, inv_mass(leading(mu, 0), leading(mu, 1)), -1)"},
             {"name": "met", "expr": "MET_pt"},
-            {"name": "ht_frac", "function": "features.py:jet_ht_fraction", "inputs": ["Jet_pt"]},
+            {"name": "ht_frac", "function": "lib/features.py:jet_ht_fraction", "inputs": ["Jet_pt"]},
         ],
         "folds": {"k": 2},
         "models": {"bdt": {"type": "bdt", "params": {"n_estimators": 30, "max_depth": 3, "n_jobs": 1}}},
@@ -92,7 +92,8 @@ def test_nanoaod_jagged_workflow(tmp_path: Path) -> None:
     }
     analysis = tmp_path / "analyses" / "nano"
     write_config(analysis, cfg)
-    (analysis / "features.py").write_text(FEATURES_PY)
+    (analysis / "lib").mkdir()
+    (analysis / "lib" / "features.py").write_text(FEATURES_PY)  # nested modules travel with the selection
     proc = subprocess.run(
         [sys.executable, "-m", "hepsel.cli", "run", "--config", str(analysis), "--no-progress"],
         capture_output=True, text=True, check=False, cwd=tmp_path,
@@ -123,7 +124,9 @@ def test_nanoaod_jagged_workflow(tmp_path: Path) -> None:
 
     sel = hepsel.Selection.load(out / "selection")
     scores = sel.score(str(data / "ttbar.root"), tree="Events")
-    assert len(scores) == 1500 and np.all((scores >= 0) & (scores <= 1))
+    keep = ak.to_numpy(ak.sum(uproot.open(data / "ttbar.root")["Events"]["Jet_pt"].array() > 30, axis=1) >= 1)
+    assert len(scores) == 1500 and np.all((scores[keep] >= 0) & (scores[keep] <= 1))
+    assert np.isnan(scores[~keep]).all()  # rejected by the preselection: not scored
 
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pathlib
+
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -7,6 +9,8 @@ from sklearn.model_selection import train_test_split
 
 from hepsel.exceptions import ModelFileError
 from hepsel.models.mlp import MLPClassifier, build_network
+
+from .conftest import interrupted_write
 
 torch = pytest.importorskip("torch")
 
@@ -122,3 +126,23 @@ def test_errors(data):
         MLPClassifier(preprocessing="robust").fit(X, y)
     with pytest.raises(ValueError, match="positive total weight"):
         MLPClassifier(**FAST).fit(X, y, sample_weight=np.where(y == 1, 0.0, 1.0))
+
+
+@pytest.mark.parametrize("writer", ["torch.save", "Path.write_text"])
+def test_save_is_atomic(tmp_path, data, fitted, monkeypatch, writer):
+    """A save that fails half-way (disk full) leaves the previous files intact and no stray file."""
+    fitted.save(tmp_path / "model")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    if writer == "torch.save":
+        monkeypatch.setattr(torch, "save", interrupted_write)
+    else:
+        monkeypatch.setattr(pathlib.Path, "write_text", interrupted_write)
+    with pytest.raises(OSError, match="No space left"):
+        fitted.save(tmp_path / "model")
+    monkeypatch.undo()
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert sorted(after) == sorted(before)
+    # the file that failed is untouched; the other one may have been rewritten whole
+    failed = ".pt" if writer == "torch.save" else ".json"
+    assert {k: v for k, v in after.items() if k.endswith(failed)} == {k: v for k, v in before.items() if k.endswith(failed)}
+    np.testing.assert_array_equal(MLPClassifier.load(tmp_path / "model").decision_function(data[0]), fitted.decision_function(data[0]))

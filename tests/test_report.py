@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pytest
+
+from hepsel.config import load_config
+from hepsel.dataset import Dataset
+from hepsel.evaluation import CrossScores, model_summary
 from hepsel.report import render_report
+from hepsel.storage import read_json, write_json
+
+from .conftest import tiny_config, write_config
 
 
 def test_report_tables_and_plots(tmp_path: Path) -> None:
@@ -28,3 +37,49 @@ def test_report_tables_and_plots(tmp_path: Path) -> None:
     assert 'src="plots/scores_bdt.png"' in html and 'src="plots/roc.png"' in html
     assert 'src="plots/eff_vs_B_TRUETAU_bdt_per_mode.png"' in html
     assert "scores_old_model" not in html  # left over from a model no longer configured
+
+
+def _toy_dataset() -> Dataset:
+    """Signal and minimum-bias candidates, one to two per event, in three folds."""
+    rng = np.random.default_rng(4)
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("runNumber", "eventNumber", "label", "sample", "weight", "fold", "truth")}
+    for sample_index, label, n_events in ((1, 1, 300), (0, 0, 900)):
+        per_event = rng.integers(1, 3, n_events)
+        evt = np.repeat(np.arange(n_events) + 10_000 * sample_index, per_event)
+        n = len(evt)
+        cols["runNumber"].append(np.ones(n, dtype=np.int64))
+        cols["eventNumber"].append(evt)
+        cols["label"].append(np.full(n, label))
+        cols["sample"].append(np.full(n, sample_index))
+        cols["weight"].append(np.ones(n))
+        cols["fold"].append(evt % 3)
+        cols["truth"].append(np.ones(n, dtype=np.int8) if label == 0 else (rng.random(n) < 0.7).astype(np.int8))
+    columns = {k: np.concatenate(v) for k, v in cols.items()}
+    samples = {
+        "signal": {"index": 1, "normalisation": 1.0, "sum_gen_weights": 300.0, "n_events": 300},
+        "minbias": {"index": 0, "normalisation": 1.0, "sum_gen_weights": 1000.0, "n_events": 1000},
+    }
+    return Dataset(columns, [], samples)
+
+
+@pytest.mark.parametrize("bootstrap", [0, 2])
+def test_summary_and_report_with_few_bootstrap_replicas(tmp_path: Path, bootstrap: int) -> None:
+    raw = tiny_config("data", folds={"k": 3}, trigger={"input_rate_khz": 1000, "target_rates_khz": [100]})
+    raw["evaluation"] = {"bootstrap": bootstrap}
+    cfg = load_config(write_config(tmp_path / "analysis", raw))
+    ds = _toy_dataset()
+    rng = np.random.default_rng(5)
+    test = np.clip(rng.normal(0.35 + 0.3 * ds.y, 0.15), 0, 1)
+    cs = CrossScores(test, np.clip(test + rng.normal(0, 0.01, len(test)), 0, 1))
+    summary = {"bdt": model_summary(cfg, ds, cs, random_state=1), "_meta": {"analysis": "toy", "target_rates_khz": [100]}}
+    write_json(tmp_path / "summary.json", summary)
+    stored = read_json(tmp_path / "summary.json")
+    html = render_report(tmp_path, stored)
+    auc = stored["bdt"]["auc"]
+    wp = stored["bdt"]["eff_at_rate"]["100"]
+    if bootstrap == 0:
+        assert stored["bdt"]["auc_std"] is None and wp["eff_wp_std"] is None
+        assert f"<td>{auc:.4f}</td>" in html
+    else:
+        assert stored["bdt"]["auc_std"] > 0 and wp["eff_wp_std"] >= 0
+        assert f"<td>{auc:.4f} &plusmn; {stored['bdt']['auc_std']:.4f}</td>" in html

@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from hepsel.exceptions import ModelFileError, NonFiniteError
+from hepsel.storage import write_text
 
 __all__ = ["FisherClassifier"]
 
@@ -242,9 +243,7 @@ class FisherClassifier(ClassifierMixin, BaseEstimator):
         prefix = Path(path)
         if prefix.is_dir():
             prefix = prefix / _DEFAULT_STEM
-        out = prefix.with_suffix(".json")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(self.to_dict(), indent=1))
+        write_text(prefix.with_suffix(".json"), json.dumps(self.to_dict(), indent=1))
         return prefix
 
     @classmethod

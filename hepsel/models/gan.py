@@ -41,6 +41,7 @@ from hepsel.models._torch import (
     torch_threads,
 )
 from hepsel.preprocessing import FeatureScaler
+from hepsel.storage import atomic_path, write_text
 
 if TYPE_CHECKING:
     import torch
@@ -618,8 +619,9 @@ class WGANGP(BaseEstimator):
             "generator": {k: v.detach().cpu() for k, v in self.generator_.state_dict().items()},
             "critic": {k: v.detach().cpu() for k, v in self.critic_.state_dict().items()},
         }
-        torch.save(state, prefix.with_suffix(".pt"))
-        prefix.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+        with atomic_path(prefix.with_suffix(".pt")) as tmp:
+            torch.save(state, tmp)
+        write_text(prefix.with_suffix(".json"), json.dumps(meta, indent=1))
         return prefix
 
     @classmethod

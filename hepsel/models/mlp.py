@@ -41,6 +41,7 @@ from hepsel.models._torch import (
     torch_threads,
 )
 from hepsel.preprocessing import FeatureScaler
+from hepsel.storage import atomic_path, write_text
 
 if TYPE_CHECKING:
     import torch
@@ -499,8 +500,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             "best_epoch": self.best_epoch_,
         }
         state = {k: v.detach().cpu() for k, v in self.network_.state_dict().items()}
-        torch.save(state, prefix.with_suffix(".pt"))
-        prefix.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+        with atomic_path(prefix.with_suffix(".pt")) as tmp:
+            torch.save(state, tmp)
+        write_text(prefix.with_suffix(".json"), json.dumps(meta, indent=1))
         return prefix
 
     @classmethod
