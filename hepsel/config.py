@@ -124,8 +124,25 @@ class ReadingConfig(_Strict):
     non_finite: Literal["fail", "drop"] = "fail"
     run_branch: str | None = Field(default="runNumber", description="run number branch (None: 0)")
     event_branch: str | None = Field(
-        default="eventNumber", description="event number branch (None: the entry number)"
+        default="eventNumber",
+        description="event number branch (None: the entry number, with entries_are_events: true)",
     )
+    entries_are_events: bool = Field(
+        default=False,
+        description="each tree entry is a whole event (e.g. NanoAOD); needed for event_branch: null",
+    )
+
+    @model_validator(mode="after")
+    def _events_known(self) -> ReadingConfig:
+        if self.event_branch is None and not self.entries_are_events:
+            msg = (
+                "event_branch: null numbers events by tree entry, so the candidates of one event would fall "
+                "into different folds (a model would be tested on candidates whose event it trained on); give "
+                "the event-number branch, or set reading.entries_are_events: true if every entry is one "
+                "whole event (e.g. NanoAOD)"
+            )
+            raise ValueError(msg)
+        return self
 
 
 class CutConfig(_Strict):

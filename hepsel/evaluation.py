@@ -9,6 +9,7 @@ models that did). :func:`model_summary` turns scores into the figures of
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,9 @@ __all__ = [
     "cross_scores",
     "event_views",
     "model_kind",
+    "held_out",
     "model_summary",
+    "one_per_event",
     "overtraining_sets",
     "performance",
     "measured_rate",
@@ -67,12 +70,12 @@ class CrossScores:
     """Scores of one model.
 
     ``test[i]`` is candidate i's score from the model that did not see it
-    (fold ``f``'s model). ``train[i]`` is its score from a model that did
-    train on it, the model of the next fold ``(f + 1) % k`` (NaN for
-    candidates never trained on). So model ``k`` sees its training candidates
-    of fold ``k - 1`` in ``train`` and its test candidates of fold ``k`` in
-    ``test``: disjoint candidates scored by one model, as an overtraining
-    test needs.
+    (fold ``f``'s model). ``train[i]`` is its score from a model that was
+    fitted on it, the model of the next fold ``(f + 1) % k`` (NaN for
+    candidates never trained on, and for those that model held out for early
+    stopping). So model ``k`` sees its training candidates of fold ``k - 1``
+    in ``train`` and its test candidates of fold ``k`` in ``test``: disjoint
+    candidates scored by one model, as an overtraining test needs.
     """
 
     test: np.ndarray
@@ -92,15 +95,46 @@ def cross_scores(cfg: AnalysisConfig, ds: Dataset, model: str, layout: Layout) -
         clf = load_classifier(kind, layout.model(model, k))
         in_fold = fold == k
         test[in_fold] = clf.predict_proba(X[in_fold])[:, 1]
-        # candidates of the previous fold were in this model's training set
+        # candidates of the previous fold were in this model's training set ...
         seen = (fold == (k - 1) % k_folds) & truth
+        # ... except the events it held out for early stopping
+        seen &= ~held_out(ds, layout.model_info(model, k))
         train[seen] = clf.predict_proba(X[seen])[:, 1]
     return CrossScores(test, train)
 
 
+def held_out(ds: Dataset, info_path: Any) -> np.ndarray:
+    """Candidates a fold model held out of its fit (its early-stopping events), from its training record."""
+    from .storage import read_json
+    from .training import event_validation_mask
+
+    p = Path(info_path)
+    val = read_json(p).get("validation") if p.is_file() else None
+    if not val:
+        return np.zeros(len(ds), dtype=bool)
+    c = ds.columns
+    return event_validation_mask(c["runNumber"], c["eventNumber"], float(val["fraction"]), int(val["seed"]))
+
+
+def one_per_event(ds: Dataset, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Indices of one randomly chosen candidate in ``mask`` per event (sample, run, event).
+
+    Candidates of one event share tracks, so their scores are correlated;
+    statistical tests that assume independent entries take one per event.
+    """
+    idx = np.flatnonzero(mask)
+    if len(idx) == 0:
+        return idx
+    c = ds.columns
+    idx = idx[rng.permutation(len(idx))]
+    keys = np.column_stack([c["sample"][idx], c["runNumber"][idx], c["eventNumber"][idx]])
+    _, first = np.unique(keys, axis=0, return_index=True)
+    return np.sort(idx[first])
+
+
 def overtraining_sets(cfg: AnalysisConfig, ds: Dataset, cs: CrossScores, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Masks of model ``k``'s train (fold k-1) and test (fold k) class-representative candidates."""
-    train = (ds.fold == (k - 1) % cfg.folds.k) & ds.truth
+    """Masks of model ``k``'s train (fold k-1, rows it was fitted on) and test (fold k) class-representative candidates."""
+    train = (ds.fold == (k - 1) % cfg.folds.k) & ds.truth & np.isfinite(cs.train)
     test = (ds.fold == k) & ds.truth
     return train, test
 
@@ -153,15 +187,17 @@ def event_views(cfg: AnalysisConfig, ds: Dataset, score: np.ndarray, columns: li
 
 
 def _ks(cfg: AnalysisConfig, ds: Dataset, cs: CrossScores) -> dict[str, Any]:
-    """Train-vs-test KS test per fold model and class (weighted)."""
+    """Train-vs-test KS test per fold model and class (weighted), one candidate per event."""
     y, w = ds.y, ds.weight
     per_fold: dict[str, list[float]] = {"signal": [], "background": []}
     stats: dict[str, list[float]] = {"signal": [], "background": []}
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7]))
     for k in range(cfg.folds.k):
         tr, te = overtraining_sets(cfg, ds, cs, k)
         for name, cls in (("signal", 1), ("background", 0)):
-            a, b = tr & (y == cls), te & (y == cls)
-            if a.any() and b.any():
+            a = one_per_event(ds, tr & (y == cls), rng)
+            b = one_per_event(ds, te & (y == cls), rng)
+            if len(a) and len(b):
                 stat, p = ks_2samp_weighted(cs.train[a], cs.test[b], w[a], w[b])
                 per_fold[name].append(float(p))
                 stats[name].append(float(stat))

@@ -190,6 +190,24 @@ def _check_finite(
     return {k: v[~bad_any] for k, v in cols.items()}
 
 
+def _check_one_candidate_per_entry(ttree: Any, src: str, tree: str) -> None:
+    """With entries as events, refuse a DecayTreeTuple whose ``nCandidate`` shows several candidates per event."""
+    try:
+        keys = set(ttree.keys())
+    except Exception:  # RNTuples and odd objects: nothing to check
+        return
+    if "nCandidate" not in keys:
+        return
+    n_cand = np.asarray(ttree["nCandidate"].array(library="np"))
+    if len(n_cand) and n_cand.max() > 0:
+        msg = (
+            f"{src}:{tree}: reading.entries_are_events is set, but branch 'nCandidate' shows up to "
+            f"{int(n_cand.max()) + 1} candidates per event; set reading.event_branch to the event-number branch "
+            "so that all candidates of an event share a fold"
+        )
+        raise ConfigError(msg)
+
+
 def _non_finite_weights(
     pipe: SamplePipeline, src: str, run: np.ndarray, evt: np.ndarray, bad: np.ndarray, policy: str, dropped: dict[str, int]
 ) -> None:
@@ -280,6 +298,8 @@ def prepare_file(
     ttree = open_tree(path, scfg.tree)
     needed = pipe.needed_branches()
     check_branches(ttree, needed, path=src, tree=scfg.tree)
+    if pipe.event_branch is None:
+        _check_one_candidate_per_entry(ttree, src, scfg.tree)
     cutflow = pipe.cuts.new_cutflow()
     drop_non_finite = cfg.reading.non_finite == "drop"
     if drop_non_finite:

@@ -20,7 +20,16 @@ from .config import AnalysisConfig, ModelConfig
 from .dataset import Dataset, training_weights
 from .models import make_classifier
 
-__all__ = ["TAKES_NEGATIVE_WEIGHTS", "fit_model", "learner_weights", "model_seed", "train_fold", "training_mask"]
+__all__ = [
+    "TAKES_NEGATIVE_WEIGHTS",
+    "event_validation_mask",
+    "fit_model",
+    "learner_weights",
+    "model_seed",
+    "train_fold",
+    "training_mask",
+    "validation_fraction",
+]
 
 
 def model_seed(cfg: AnalysisConfig, model: str, fold: int, extra: int = 0) -> int:
@@ -83,9 +92,14 @@ def fit_model(
     *,
     seed: int,
     conditions: np.ndarray | None = None,
+    events: tuple[np.ndarray, np.ndarray] | None = None,
     progress: bool = False,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """Fit one classifier (and its GAN for ``gan_augmented``).
+
+    ``events`` (run and event numbers of the rows) makes the early-stopping
+    validation split whole events, chosen by :func:`event_validation_mask`;
+    without it the classifier splits rows at random.
 
     Returns ``(classifier, gan_or_None, info)``.
     """
@@ -138,13 +152,49 @@ def fit_model(
     clf = make_classifier(kind, model_cfg.params, random_state=seed)
     if progress and kind in ("mlp", "bdt"):
         clf.verbose = True
+    fit_kw: dict[str, Any] = {}
     if synthetic is not None:
         # early stopping and input scaling see real events only
-        clf.fit(X, y, sample_weight=w, synthetic=synthetic)
-    else:
-        clf.fit(X, y, sample_weight=w)
+        fit_kw["synthetic"] = synthetic
+    fraction = validation_fraction(clf)
+    if events is not None and fraction > 0:
+        # whole events go to the validation split, chosen by event number: the
+        # evaluation can tell which candidates the model was fitted on
+        val = event_validation_mask(events[0], events[1], fraction, seed)
+        if synthetic is not None:
+            val = np.concatenate([val, np.zeros(int(synthetic.sum()), dtype=bool)])
+        fit_kw["validation"] = val
+        info["validation"] = {"fraction": fraction, "seed": seed, "n_validation": int(val.sum())}
+    clf.fit(X, y, sample_weight=w, **fit_kw)
     info["seconds"] = time.perf_counter() - t0
     return clf, gan, info
+
+
+def validation_fraction(clf: Any) -> float:
+    """Fraction of the training events a classifier holds out for early stopping (0: none)."""
+    if getattr(clf, "early_stopping_rounds", 1) == 0:
+        return 0.0
+    return float(getattr(clf, "validation_fraction", 0.0) or 0.0)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """A fast, well-mixed 64-bit hash (splitmix64's finaliser), vectorised."""
+    z = x.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def event_validation_mask(run: np.ndarray, event: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Candidates whose event falls in the validation split: a hash of (run, event, seed) below ``fraction``.
+
+    All candidates of an event share the decision, and it can be recomputed
+    from the event numbers and the seed alone.
+    """
+    with np.errstate(over="ignore"):
+        h = _splitmix64(np.asarray(event).astype(np.int64).view(np.uint64) ^ _splitmix64(np.asarray(run).astype(np.int64).view(np.uint64) + np.uint64(seed % 2**63)))
+    u = (h >> np.uint64(11)).astype(np.float64) / float(2**53)
+    return u < fraction
 
 
 def train_fold(
@@ -183,7 +233,8 @@ def train_fold(
         ds.weight[idx], y, negative=cfg.training.negative_weights, balance=cfg.training.balance_classes
     )
     cond = ds.columns[model_cfg.condition_on][idx] if model_cfg.condition_on else None
-    clf, gan, info = fit_model(cfg, model_cfg, X, y, w, seed=seed, conditions=cond, progress=progress)
+    events = (ds.columns["runNumber"][idx], ds.columns["eventNumber"][idx])
+    clf, gan, info = fit_model(cfg, model_cfg, X, y, w, seed=seed, conditions=cond, events=events, progress=progress)
     p = Path(prefix)
     p.parent.mkdir(parents=True, exist_ok=True)
     clf.save(p)

@@ -101,11 +101,13 @@ class BDTClassifier:
         sample_weight: np.ndarray | None = None,
         *,
         synthetic: np.ndarray | None = None,
+        validation: np.ndarray | None = None,
     ) -> BDTClassifier:
         """Train on features ``X`` (n, n_features), labels ``y`` (0/1) and weights.
 
         ``synthetic`` flags generated (e.g. GAN) rows: they are only trained on,
-        never put in the early-stopping validation split.
+        never put in the early-stopping validation split. ``validation`` gives
+        that split explicitly (default: a seeded random ``validation_fraction``).
 
         Raises
         ------
@@ -127,10 +129,17 @@ class BDTClassifier:
         rng = np.random.default_rng(self.random_state)
         seed = int(rng.integers(2**31 - 1))
         evals = []
+        self.n_validation_ = 0
         if self.early_stopping_rounds and self.validation_fraction > 0:
             val = rng.random(len(y)) < self.validation_fraction
+            if validation is not None:
+                val = np.asarray(validation, dtype=bool)
+                if val.shape != (len(y),):
+                    msg = f"validation must have shape ({len(y)},) to match X, got {val.shape}"
+                    raise ValueError(msg)
             if synthetic is not None:
-                val &= ~np.asarray(synthetic, dtype=bool)
+                val = val & ~np.asarray(synthetic, dtype=bool)
+            self.n_validation_ = int(val.sum())
             dtrain = xgb.DMatrix(X[~val], label=y[~val], weight=w[~val])
             dval = xgb.DMatrix(X[val], label=y[val], weight=w[val])
             evals = [(dtrain, "train"), (dval, "validation")]

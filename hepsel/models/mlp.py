@@ -237,7 +237,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 msg = f"{name} must be a positive integer, got {value!r}"
                 raise ValueError(msg)
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, synthetic: Any = None) -> MLPClassifier:
+    def fit(
+        self, X: Any, y: Any, sample_weight: Any = None, *, synthetic: Any = None, validation: Any = None
+    ) -> MLPClassifier:
         """Train the network.
 
         Parameters
@@ -252,6 +254,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         synthetic : array_like of bool, shape (n_events,), optional
             Generated (e.g. GAN) rows: only trained on, never in the
             validation split, and not used to fit the input scaling.
+        validation : array_like of bool, shape (n_events,), optional
+            The early-stopping validation rows (default: a seeded, stratified
+            random ``validation_fraction`` of the real rows).
 
         Returns
         -------
@@ -293,7 +298,14 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             msg = f"synthetic must have shape ({X.shape[0]},) to match X, got {syn.shape}"
             raise ValueError(msg)
         index = np.flatnonzero(~syn)
-        if self.validation_fraction > 0:
+        if validation is not None:
+            val = np.asarray(validation, dtype=bool)
+            if val.shape != (X.shape[0],):
+                msg = f"validation must have shape ({X.shape[0]},) to match X, got {val.shape}"
+                raise ValueError(msg)
+            val = val & ~syn
+            train_idx, val_idx = np.flatnonzero(~val & ~syn), np.flatnonzero(val)
+        elif self.validation_fraction > 0:
             train_idx, val_idx = train_test_split(
                 index,
                 test_size=self.validation_fraction,
@@ -308,6 +320,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.scaler_ = FeatureScaler(self.preprocessing, random_state=scaler_seed).fit(
             X[train_idx]
         )
+        self.n_validation_ = len(val_idx)
         train_idx = np.sort(np.concatenate([train_idx, np.flatnonzero(syn)]))
         self.device_ = resolve_device(self.device)
         self.classes_ = classes
