@@ -55,6 +55,29 @@ def _eff(e: Mapping[str, Any], key: str = "eff") -> str:
     return f"{100 * v:.1f}<sup>+{100 * (hi - v):.1f}</sup><sub>&minus;{100 * (v - lo):.1f}</sub> %"
 
 
+def _negative_weight_rows(summary: Mapping[str, Any], models: Sequence[str]) -> list[list[str]]:
+    """One row per fold, learner and class whose negative weights were resampled."""
+    rows = []
+    for m in models:
+        for rec in summary[m].get("training", []):
+            for key in ("negative_weights", "negative_weights_gan"):
+                nw = rec.get(key)
+                if not nw:
+                    continue
+                for cls in ("signal", "background"):
+                    c = nw.get(cls)
+                    if not c:
+                        continue
+                    res = c.get("residuals", {})
+                    worst = max(res, key=lambda f: res[f]["max_abs_pull"]) if res else None
+                    pull = f"{res[worst]['max_abs_pull']:.2f} ({html.escape(worst)})" if worst else "n/a"
+                    rows.append([
+                        html.escape(m), str(rec.get("fold", "?")), html.escape(str(nw.get("learner", ""))), cls,
+                        str(c["n_negative"]), str(c["n_cells"]), str(c["cell_size_max"]), pull,
+                    ])
+    return rows
+
+
 def _measured_rate(e: dict[str, Any]) -> str:
     """The rate measured on the events not used to choose the threshold (older summaries: the in-sample rate)."""
     if "rate_khz_measured" in e:
@@ -200,6 +223,18 @@ def render_report(
             ])
     if opt_rows:
         parts.append("<h3>Optimal cuts</h3>" + _table(["model", "max S/&radic;(S+B)", "max Punzi"], opt_rows))
+    neg_rows = _negative_weight_rows(summary, models)
+    if neg_rows:
+        parts.append(
+            "<h3>Negative training weights made positive (cell resampling)</h3>"
+            "<p class='note'>Learners that cannot take negative weights train on weights made positive by cell "
+            "resampling (arXiv:2109.07851), which keeps each cell's total weight. The residual compares the "
+            "weighted distribution of every feature before and after, in units of its statistical error.</p>"
+            + _table(
+                ["model", "fold", "learner", "class", "negative weights", "cells", "max cell size", "largest |pull| (feature)"],
+                neg_rows,
+            )
+        )
 
     sections = [
         ("ROC and rates", "roc.png"), ("", "eff_vs_rate*.png"),

@@ -223,3 +223,16 @@ def test_gan_learns_the_weighted_signal_distribution() -> None:
     assert abs(gen[:, 0].mean() - weighted_mean) < 0.25
     assert gen[:, 0].mean() > 0.6
     assert info["n_synthetic"] == n
+
+
+def test_report_shows_the_resampling_residuals(tmp_path: Path) -> None:
+    from hepsel.report import render_report
+
+    ds = _dataset()
+    cfg = _cfg(MODEL_KINDS)
+    info = train_fold(cfg, ds, "bdt", 0, tmp_path / "m", progress=False)
+    summary = {"bdt": {"eff_at_rate": {}, "training": [info]}, "_meta": {"target_rates_khz": []}}
+    html = render_report(tmp_path, summary)
+    assert "Negative training weights made positive" in html
+    rec = info["negative_weights"]["signal"]
+    assert f"<td>{rec['n_negative']}</td><td>{rec['n_cells']}</td>" in html
