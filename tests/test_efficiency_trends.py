@@ -2,8 +2,8 @@
 
 In LHCb's topological triggers the efficiency rises with the b-hadron pT and
 plateaus, and it is low at small decay time and rises with it (Run 1
-topological trigger, JINST 8 (2013) P04022; Run 2 trigger performance,
-EPJ Techn. Instrum. 6 (2019) 1). A classifier trained on the generated
+topological trigger, arXiv:1210.6861; Run 2 trigger performance,
+arXiv:1812.10790). A classifier trained on the generated
 samples must show the same: faster b hadrons are no harder to select than
 slow ones, and longer-lived ones are easier. ``data/README.md``
 (Efficiency trends) explains the physics.
