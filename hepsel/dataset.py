@@ -21,7 +21,10 @@ from .cuts import CutFlow, CutSequence
 from .exceptions import ConfigError
 from .storage import read_json, read_table, write_json, write_table, write_text
 
-__all__ = ["Dataset", "gather", "load_dataset", "normalisation_factor", "training_weights"]
+__all__ = ["Dataset", "gather", "load_dataset", "load_generated_events", "normalisation_factor", "training_weights"]
+
+#: File next to the gathered table holding one row per generated signal event.
+GENERATED_EVENTS = "signal_events.parquet"
 
 
 def normalisation_factor(cfg: AnalysisConfig, sample: str, sum_gen_weights: float) -> float:
@@ -59,6 +62,7 @@ def gather(
     """
     out = Path(output)
     tables: list[dict[str, np.ndarray]] = []
+    generated: list[dict[str, np.ndarray]] = []
     samples_info: dict[str, Any] = {}
     cutflows: dict[str, Any] = {}
     md = ["# Cut-flow\n"]
@@ -109,8 +113,15 @@ def gather(
         for t in sample_tables:
             t["weight"] = t["weight_raw"] * factor
             tables.append(t)
+        if sample == cfg.signal_sample:
+            generated = _generated_events(files, factor)
     names = list(tables[0])
     merged = {k: np.concatenate([t[k] for t in tables]) for k in names}
+    gen_path = out.with_name(GENERATED_EVENTS)
+    if generated:
+        write_table(gen_path, {k: np.concatenate([g[k] for g in generated]) for k in generated[0]})
+    else:
+        gen_path.unlink(missing_ok=True)
     write_json(out.with_name("cutflow.json"), cutflows)
     write_text(out.with_name("cutflow.md"), "\n".join(md))
     write_json(out.with_name("samples.json"), samples_info)
@@ -118,6 +129,7 @@ def gather(
     return samples_info
 
 
+<<<<<<< HEAD
 def _check_sample(cfg: AnalysisConfig, sample: str, tables: Sequence[Mapping[str, np.ndarray]]) -> None:
     """Stop at gather, not at training, when a sample cannot be trained on.
 
@@ -143,6 +155,30 @@ def _check_sample(cfg: AnalysisConfig, sample: str, tables: Sequence[Mapping[str
             "a sample needs a positive total weight to be trained on and to define efficiencies"
         )
         raise ConfigError(msg)
+=======
+def _generated_events(files: Sequence[str | os.PathLike[str]], factor: float) -> list[dict[str, np.ndarray]]:
+    """The generated-events tables of a sample's prepared files; empty unless every file has one."""
+    from .ingest import generated_events_path
+
+    paths = [generated_events_path(f) for f in files]
+    if not paths or not all(p.is_file() for p in paths):
+        return []
+    tables = [read_table(p) for p in paths]
+    if any(set(t) != set(tables[0]) for t in tables):
+        return []
+    for t in tables:
+        t["weight"] = t["weight_raw"] * factor
+    return tables
+
+
+def load_generated_events(dataset_path: str | os.PathLike[str]) -> dict[str, np.ndarray] | None:
+    """One row per generated signal event (ids, ``weight``, true kinematics), if :func:`gather` wrote them.
+
+    ``None`` when the signal sample has no events tree with event numbers.
+    """
+    p = Path(dataset_path).with_name(GENERATED_EVENTS)
+    return read_table(p) if p.is_file() else None
+>>>>>>> physics
 
 
 def _sum_dicts(ds: Any) -> dict[str, int]:

@@ -374,8 +374,19 @@ def rate_curves(cfg: AnalysisConfig, views: EventViews) -> dict[str, np.ndarray]
     }
 
 
-def performance(cfg: AnalysisConfig, ds: Dataset, score: np.ndarray, thresholds: dict[str, float]) -> dict[str, Any]:
-    """Efficiencies vs kinematics, optimal cuts and the sculpting check for one model."""
+def performance(
+    cfg: AnalysisConfig,
+    ds: Dataset,
+    score: np.ndarray,
+    thresholds: dict[str, float],
+    generated: dict[str, np.ndarray] | None = None,
+) -> dict[str, Any]:
+    """Efficiencies vs kinematics, optimal cuts and the sculpting check for one model.
+
+    With ``generated`` (one row per generated signal event, as from
+    :func:`hepsel.dataset.load_generated_events`) also the efficiencies
+    relative to all generated signal events, preselection included.
+    """
     from .performance import efficiency_vs, optimal_cuts, sculpting
 
     ev = cfg.evaluation
@@ -405,4 +416,36 @@ def performance(cfg: AnalysisConfig, ds: Dataset, score: np.ndarray, thresholds:
             ds.columns[ev.mass][b], score[b], ds.weight[b], thresholds, method=ev.interval, random_state=cfg.seed
         )
         out["sculpting"]["variable"] = ev.mass
+    if generated is not None:
+        out.update(_total_efficiencies(cfg, ds, score, thresholds, generated))
     return out
+
+
+def _total_efficiencies(
+    cfg: AnalysisConfig, ds: Dataset, score: np.ndarray, thresholds: dict[str, float], gen: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    from .performance import (
+        efficiency_vs,
+        generated_event_scores,
+        preselection_efficiency,
+        total_efficiency,
+    )
+
+    ev, c = cfg.evaluation, ds.columns
+    sig = ds.sample_mask(cfg.signal_sample)
+    gen_score = generated_event_scores(
+        c["runNumber"][sig], c["eventNumber"][sig], score[sig], ds.truth[sig], gen["runNumber"], gen["eventNumber"]
+    )
+    w = gen["weight"]
+    col = ev.mode_column
+    modes = gen[col].astype(np.int64) if col and col in gen else None
+    kw: dict[str, Any] = {"method": ev.interval, "modes": modes, "mode_names": ev.mode_names}
+    return {
+        "eff_total": total_efficiency(gen_score, w, thresholds, **kw),
+        "eff_preselection": preselection_efficiency(gen_score, w, **kw),
+        "efficiency_vs_total": {
+            var: efficiency_vs(gen[var], gen_score, w, thresholds, binning.bins, **kw)
+            for var, binning in ev.efficiency_vs.items()
+            if var in gen
+        },
+    }

@@ -25,7 +25,7 @@ from .features import FeatureSet, to_flat_numpy
 from .reading import check_branches, iterate, open_tree
 from .storage import ParquetAppender, write_json
 
-__all__ = ["RESERVED_COLUMNS", "SamplePipeline", "prepare_file"]
+__all__ = ["RESERVED_COLUMNS", "SamplePipeline", "generated_events_path", "prepare_file"]
 
 #: Columns every prepared table has, besides features and spectators.
 RESERVED_COLUMNS = ("runNumber", "eventNumber", "label", "sample", "truth", "weight_raw", "fold")
@@ -370,6 +370,8 @@ def prepare_file(
                 scale = n_events / n_cand_events
                 sum_gen_w, sum_gen_w2 = sum_gen_w * scale, sum_gen_w2 * scale
                 source = f"events tree {scfg.events_tree!r} (count) x mean weight of events with candidates"
+            if sample == cfg.signal_sample:
+                _write_generated_events(path, scfg.events_tree, pipe, generated_events_path(output))
         meta = {
             "sample": sample,
             "file": src,
@@ -400,6 +402,41 @@ def _empty_schema(pipe: SamplePipeline) -> dict[str, np.dtype[Any]]:
     for name in [*pipe.features.names, *(s.name for s in pipe.spectators)]:
         schema[name] = np.dtype(np.float64)
     return schema
+
+
+def generated_events_path(table: str | os.PathLike[str]) -> Path:
+    """Where :func:`prepare_file` writes the generated-events table next to the prepared ``table``."""
+    return Path(table).with_suffix(".events.parquet")
+
+
+def _write_generated_events(path: Any, tree: str, pipe: SamplePipeline, output: Path) -> None:
+    """One row per generated event of the signal sample, for efficiencies relative to all of them.
+
+    Columns: the event ids, ``weight_raw`` and those of the efficiency-vs
+    variables and the mode column that the events tree has. Nothing is
+    written (and a stale table is removed) when the tree lacks the event
+    number or the weight's branches, since its rows could not be matched to
+    candidates or weighted like them.
+    """
+    output.unlink(missing_ok=True)
+    ev_cfg = pipe.cfg.evaluation
+    keys = set(open_tree(path, tree).keys())
+    ids = [b for b in (pipe.run_branch, pipe.event_branch) if b]
+    weight_branches = pipe.weight.branches if pipe.weight is not None else frozenset()
+    if not pipe.event_branch or not set(ids) <= keys or not weight_branches <= keys:
+        return
+    wanted = [*ev_cfg.efficiency_vs, *([ev_cfg.mode_column] if ev_cfg.mode_column else [])]
+    extra = [b for b in dict.fromkeys(wanted) if b in keys and b not in RESERVED_COLUMNS]
+    branches = sorted({*ids, *weight_branches, *extra})
+    with ParquetAppender(output) as out:
+        for arrays, start in iterate(path, tree, branches, step_size=pipe.cfg.reading.step_size):
+            n = len(next(iter(arrays.values())))
+            run, evt = pipe.event_ids(arrays, n, start, 0)
+            cols = {"runNumber": run, "eventNumber": evt, "weight_raw": pipe.weights(arrays, n)}
+            cols.update({b: np.asarray(arrays[b], dtype=np.float64) for b in extra})
+            out.append(cols)
+        ints, floats = np.dtype(np.int64), np.dtype(np.float64)
+        out.write_empty({"runNumber": ints, "eventNumber": ints, "weight_raw": floats, **dict.fromkeys(extra, floats)})
 
 
 def _events_from_tree(path: Any, tree: str, pipe: SamplePipeline) -> tuple[int, tuple[float, float] | None]:

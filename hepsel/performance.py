@@ -1,6 +1,7 @@
 """The trigger-study figures beyond the headline numbers.
 
-Efficiency vs true kinematics per decay mode and working point, optimal cuts
+Efficiency vs true kinematics per decay mode and working point, total
+efficiencies relative to all generated signal events, optimal cuts
 (S/sqrt(S+B) and Punzi), the score-sculpting check on background, and input
 feature correlations. Pure functions of arrays; the caller passes the
 event-level or candidate-level arrays it needs.
@@ -13,14 +14,18 @@ from typing import Any
 
 import numpy as np
 
-from .intervals import binned_efficiency, interval_label
+from .intervals import binned_efficiency, efficiency_interval, interval_label
 from .metrics import distance_correlation, punzi_curve, roc, significance_curve
+from .trigger import event_max, group_events
 
 __all__ = [
     "correlation_matrix",
     "efficiency_vs",
+    "generated_event_scores",
     "optimal_cuts",
+    "preselection_efficiency",
     "sculpting",
+    "total_efficiency",
 ]
 
 
@@ -69,6 +74,128 @@ def efficiency_vs(
     method_used = next(iter(out["all"].values()))["method"] if out["all"] else method
     out["interval"] = interval_label(method_used)
     return out
+
+
+def generated_event_scores(
+    run: np.ndarray,
+    event: np.ndarray,
+    score: np.ndarray,
+    truth: np.ndarray,
+    generated_run: np.ndarray,
+    generated_event: np.ndarray,
+) -> np.ndarray:
+    """Event score of every generated signal event, for efficiencies relative to all of them.
+
+    Parameters
+    ----------
+    run, event, score, truth
+        The preselected signal candidates: ids, classifier score and whether
+        each is the truth-matched one, shape (n_candidates,).
+    generated_run, generated_event
+        Ids of every generated signal event, shape (n_generated,).
+
+    Returns
+    -------
+    ndarray of float, shape (n_generated,)
+        The best score of any candidate for events whose truth-matched
+        candidate passed the preselection (the events of the efficiencies
+        relative to preselected signal), ``-inf`` for the others, so that
+        ``score >= threshold`` is the numerator of the total efficiency.
+    """
+    order, starts = group_events(run, event)
+    reco = np.isfinite(event_max(score, order, starts, mask=np.asarray(truth, dtype=bool)))
+    best = np.where(reco, event_max(score, order, starts), -np.inf)
+    key_run = np.asarray(run)[order][starts]
+    key_event = np.asarray(event)[order][starts]
+    out = np.full(len(generated_event), -np.inf)
+    gen_run, gen_event = np.asarray(generated_run), np.asarray(generated_event)
+    for r in np.unique(key_run):
+        # group_events sorts by (run, event): each run's events are an ordered block
+        block = np.flatnonzero(key_run == r)
+        sel = np.flatnonzero(gen_run == r)
+        pos = np.searchsorted(key_event[block], gen_event[sel]).clip(0, len(block) - 1)
+        found = key_event[block][pos] == gen_event[sel]
+        out[sel[found]] = best[block][pos[found]]
+    return out
+
+
+def _efficiency_figures(
+    passed: np.ndarray,
+    weight: np.ndarray,
+    *,
+    method: str,
+    modes: np.ndarray | None,
+    mode_names: Mapping[int, str] | None,
+) -> dict[str, Any]:
+    def one(sel: np.ndarray) -> dict[str, Any]:
+        e = efficiency_interval(passed[sel], weight[sel], method=method)
+        return {"eff": float(e.value), "eff_low": float(e.low), "eff_high": float(e.high), "n_events": int(sel.sum())}
+
+    entry = one(np.ones(len(passed), dtype=bool))
+    if modes is not None:
+        entry["per_mode"] = {
+            (mode_names or {}).get(int(code), str(int(code))): one(modes == code) for code in np.unique(modes)
+        }
+    return entry
+
+
+def total_efficiency(
+    event_score: np.ndarray,
+    weight: np.ndarray,
+    thresholds: Mapping[str, float],
+    *,
+    method: str = "clopper_pearson",
+    modes: np.ndarray | None = None,
+    mode_names: Mapping[int, str] | None = None,
+) -> dict[str, Any]:
+    """Signal efficiency relative to all generated events at each working point.
+
+    Parameters
+    ----------
+    event_score
+        Per generated event, from :func:`generated_event_scores`, shape (n_generated,).
+    weight
+        Event weights, shape (n_generated,).
+    thresholds
+        Working-point name -> score threshold.
+    modes
+        Per-event decay-mode code; adds a per-mode breakdown.
+
+    Returns
+    -------
+    dict
+        ``{wp: {"eff", "eff_low", "eff_high", "n_events", "per_mode": {mode: {...}}}}``.
+
+    Examples
+    --------
+    >>> score = np.array([0.9, 0.2, -np.inf, 0.7])
+    >>> total_efficiency(score, np.ones(4), {"660": 0.5})["660"]["eff"]
+    0.5
+    """
+    score = np.asarray(event_score, dtype=np.float64)
+    w = np.asarray(weight, dtype=np.float64)
+    return {
+        wp: _efficiency_figures(score >= thr, w, method=method, modes=modes, mode_names=mode_names)
+        for wp, thr in thresholds.items()
+    }
+
+
+def preselection_efficiency(
+    event_score: np.ndarray,
+    weight: np.ndarray,
+    *,
+    method: str = "clopper_pearson",
+    modes: np.ndarray | None = None,
+    mode_names: Mapping[int, str] | None = None,
+) -> dict[str, Any]:
+    """Fraction of generated events whose truth-matched candidate passed the preselection.
+
+    Same arguments and entry as :func:`total_efficiency`; an event counts when
+    its score is finite.
+    """
+    score = np.asarray(event_score, dtype=np.float64)
+    w = np.asarray(weight, dtype=np.float64)
+    return _efficiency_figures(np.isfinite(score), w, method=method, modes=modes, mode_names=mode_names)
 
 
 def optimal_cuts(

@@ -120,6 +120,28 @@ def _figures(
     return f'<div class="grid">{"".join(items)}</div>' if items else ""
 
 
+def _total_per_mode(summary: Mapping[str, Any], models: Sequence[str], rates: Sequence[str]) -> str:
+    """Total efficiencies per decay mode: the preselection, then each model's working points."""
+    names: list[str] = []
+    for m in models:
+        for entry in [summary[m].get("eff_preselection", {}), *summary[m].get("eff_total", {}).values()]:
+            names += [n for n in entry.get("per_mode", {}) if n not in names]
+    rows = []
+    presel = next((summary[m]["eff_preselection"] for m in models if "eff_preselection" in summary[m]), None)
+    if presel is not None:
+        pm = presel.get("per_mode", {})
+        rows.append(["preselection", "", _eff(presel), *(_eff(pm[n]) if n in pm else "n/a" for n in names)])
+    for m in models:
+        for r in rates:
+            e = summary[m].get("eff_total", {}).get(r)
+            if e is not None:
+                pm = e.get("per_mode", {})
+                rows.append([html.escape(m), r, _eff(e), *(_eff(pm[n]) if n in pm else "n/a" for n in names)])
+    return "<h3>Total efficiency per decay mode (all generated signal events)</h3>" + _table(
+        ["model", "rate [kHz]", "all modes", *map(html.escape, names)], rows
+    )
+
+
 def render_report(
     root: str | Path,
     summary: Mapping[str, Any],
@@ -140,10 +162,16 @@ def render_report(
         f"<h1>Trigger study: {html.escape(str(meta.get('analysis', '')))}</h1>",
         f"<p class='note'>Input rate {meta.get('input_rate_khz', 'n/a')} kHz; {meta.get('folds', '?')}-fold cross-training "
         f"(every candidate scored by the model that did not train on it); seed {meta.get('seed', '?')}; "
-        f"{meta.get('n_candidates', '?')} preselected candidates. Intervals: 68.3% CL.</p>",
+        f"{meta.get('n_candidates', '?')} preselected candidates. Intervals: 68.3% CL. Signal efficiencies are "
+        "relative to the signal events whose truth-matched candidate passed the preselection; <em>total</em> ones "
+        "to all generated signal events (preselection included).</p>",
         "<h2>Model comparison</h2>",
     ]
     header = ["model", "AUC", "eff. @ bkg 1%", "eff. @ bkg 10%", "sep.", "KS p (sig / bkg)", "dCor(score, m)"]
+    first_rate = rates[0] if rates else None
+    with_total = first_rate is not None and any("eff_total" in summary[m] for m in models)
+    if with_total:
+        header.append(f"total signal eff. @ {first_rate} kHz")
     rows = []
     for m in models:
         s = summary[m]
@@ -160,6 +188,8 @@ def render_report(
             f"{_fmt(ks.get('signal'), 3)} / {_fmt(ks.get('background'), 3)}",
             _fmt(dcor, 3),
         ])
+        if with_total:
+            rows[-1].append(_eff(s.get("eff_total", {}).get(first_rate, {})))
     parts.append(_table(header, rows))
 
     parts.append("<h2>Working points (event level)</h2>")
@@ -167,6 +197,8 @@ def render_report(
         "model", "rate target [kHz]", "rate measured [kHz]", "threshold", "signal eff. (any)",
         "&plusmn; from the working point", "signal eff. (TOS)",
     ]
+    if with_total:
+        header.append("total signal eff. (all generated)")
     mode_names: list[str] = []
     rows = []
     for m in models:
@@ -178,6 +210,8 @@ def render_report(
                 html.escape(m), r, _measured_rate(e), _fmt(e["threshold"]),
                 _eff(e), _percent(e.get("eff_wp_std")), _eff(e, "eff_tos"),
             ])
+            if with_total:
+                rows[-1].append(_eff(summary[m].get("eff_total", {}).get(r, {})))
             for mode in e.get("per_mode", {}):
                 if mode not in mode_names:
                     mode_names.append(mode)
@@ -197,6 +231,8 @@ def render_report(
                 pm = e.get("per_mode", {})
                 rows.append([html.escape(m), r, *(f"{_eff(pm[n])} / {_eff(pm[n], 'eff_tos')}" if n in pm else "n/a" for n in mode_names)])
         parts.append(_table(header, rows))
+    if with_total:
+        parts.append(_total_per_mode(summary, models, rates))
     first = rates[0] if rates else None
     fold_rows = []
     for m in models:

@@ -166,8 +166,15 @@ EVENT_BRANCHES: dict[str, np.dtype[Any]] = {
     "nTracks": np.dtype(np.int32),
     "eventWeight": np.dtype(np.float32),
     "mode": np.dtype(np.int32),
+    "B_TRUETAU": np.dtype(np.float32),
+    "B_TRUEPT": np.dtype(np.float32),
+    "B_TRUEETA": np.dtype(np.float32),
 }
-"""Branches of the event tree ``EventTuple`` and their dtypes."""
+"""Branches of the event tree ``EventTuple`` and their dtypes.
+
+``B_TRUETAU``, ``B_TRUEPT``, ``B_TRUEETA``: true proper time (ps), pT (MeV)
+and pseudorapidity of a signal event's signal b hadron; 0 for minimum bias.
+"""
 
 # --- physical constants (PDG, rounded as in PHYSICS.md) ---------------------
 C_MM_PER_PS = 0.299792458
@@ -201,10 +208,17 @@ _SOFT_SPECIES = (np.array([211, 321, 2212]), np.array([0.75, 0.15, 0.10]))
 _RATE_PROMPT = 1.3
 _RATE_PILEUP = 1.0  # per additional PV
 _RATE_GHOST = 0.2
-_RATE_COMBINATORIAL = 0.2
-_COMBINATORIAL_PT_MEAN = 2000.0  # MeV
+_RATE_COMBINATORIAL = 0.6
+# Chance crossings involve tracks from charm and strange decays, so their pT is
+# that of charm daughters (mean ~1.3 GeV, as the D+ -> K pi pi tracks here), not
+# harder: with a b-hadron-like spectrum they would outnumber real b decays among
+# detached, B-mass, high-pT pairs and make a classifier reject high-pT signal.
+_COMBINATORIAL_PT_MEAN = 1200.0  # MeV
 _COMBINATORIAL_SPREAD = 1.0  # in eta and in phi (rad) between the two tracks
-_COMBINATORIAL_ANGLE = 0.005  # rad, crossing point direction about the pair momentum
+# The pair misses whatever else left the crossing point: a transverse momentum of
+# fixed size about the flight direction, so the pointing angle falls as 1/p (a
+# fixed angle would give pT_miss, and the corrected mass, growing with p).
+_COMBINATORIAL_PT_MISS = 300.0  # MeV
 _COMBINATORIAL_FLIGHT = 8.0  # mm, mean distance of the crossing point from the PV
 _RATE_D0 = 0.03
 _D0_PARTIAL_FRACTION = 0.7
@@ -536,7 +550,9 @@ def _displaced_combinatorial(rng: np.random.Generator, evs: _Events) -> _Truth:
     pt2 = _SOFT_PT_MIN + rng.exponential(_COMBINATORIAL_PT_MEAN, n)
     p2 = _from_pt_eta_phi(pt2, eta2, phi2)
     _, id2 = _soft_tracks(rng, n)
-    axis = _unit(_unit(p1 + p2) + _COMBINATORIAL_ANGLE * _perpendicular_gauss(rng, _unit(p1 + p2)))
+    ptot = p1 + p2
+    angle = _COMBINATORIAL_PT_MISS / _norm(ptot)
+    axis = _unit(_unit(ptot) + angle[:, None] * _perpendicular_gauss(rng, _unit(ptot)))
     sv = pv + axis * rng.exponential(_COMBINATORIAL_FLIGHT, n)[:, None]
     return _Truth.build(ev, sv, sv.copy(), p1, p2, id1, id2, MODE_CODES["combinatorial"])
 
@@ -1137,6 +1153,12 @@ def _simulate_block(
     else:
         truth, evs, ntracks, weight, event_mode = _minbias_block(rng, BLOCK, pileup)
     ntracks = np.maximum(ntracks, 2)
+    # true b-hadron kinematics of each signal event (0 for minimum bias), known
+    # also for the few events whose signal candidate is lost at reconstruction
+    signal = truth.truth == 1
+    true_b = {name: np.zeros(BLOCK) for name in ("B_TRUETAU", "B_TRUEPT", "B_TRUEETA")}
+    for name, values in zip(true_b, (truth.tau, truth.bpt, truth.beta), strict=True):
+        true_b[name][truth.ev[signal]] = values[signal]
 
     cols = _reconstruct(rng, truth, evs)
     # shuffle candidates within each event so nCandidate carries no category information
@@ -1172,6 +1194,7 @@ def _simulate_block(
         "nTracks": ntracks[:n_keep],
         "eventWeight": weight[:n_keep],
         "mode": event_mode[:n_keep],
+        **{name: values[:n_keep] for name, values in true_b.items()},
     }
     return _cast(cand, CANDIDATE_BRANCHES), _cast(events, EVENT_BRANCHES)
 

@@ -170,7 +170,7 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
     """Score every candidate with the fold models, write scores.root, summary.json and the selection."""
     from tqdm.auto import tqdm
 
-    from .dataset import load_dataset
+    from .dataset import load_dataset, load_generated_events
     from .evaluation import (
         cross_scores,
         event_views,
@@ -188,6 +188,7 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
 
     lay = Layout.of(cfg)
     ds = load_dataset(lay.dataset, cfg)
+    generated = load_generated_events(lay.dataset)
     names = list(models or cfg.models)
     summary: dict[str, Any] = {}
     curves: dict[str, np.ndarray] = {}
@@ -199,7 +200,7 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
         s = model_summary(cfg, ds, cs, random_state=cfg.seed)
         s["kind"] = cfg.models[name].type
         wp = {k: v["threshold"] for k, v in s["eff_at_rate"].items()}
-        s.update(performance(cfg, ds, cs.test, wp))
+        s.update(performance(cfg, ds, cs.test, wp, generated))
         s["training"] = [read_json(lay.model_info(name, k)) for k in range(cfg.folds.k)]
         summary[name] = s
         m = ds.truth
@@ -332,24 +333,29 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
             )
             written += plotting.save(fig, lay.plots / f"scores_{n}")
             perf = summary[n]
-            for var, eff in perf.get("efficiency_vs", {}).items():
-                xlabel = ev.efficiency_vs[var].label if var in ev.efficiency_vs else var
-                fig, ax = plotting.new_figure()
-                plotting.efficiency_plot(
-                    {f"{wp} kHz": b for wp, b in eff["all"].items()}, xlabel=xlabel, interval_label=eff["interval"],
-                    ylabel="Efficiency (preselected signal events)", ax=ax,
-                )
-                ax.set_title(f"{n}: all modes", loc="right", fontsize=18)
-                written += plotting.save(fig, lay.plots / f"eff_vs_{var}_{n}")
-                if eff["per_mode"]:
-                    wp0 = next(iter(eff["all"]))
+            # relative to preselected signal events, and to all generated ones (preselection included)
+            for key, tag, ylabel in (
+                ("efficiency_vs", "", "Efficiency (preselected signal events)"),
+                ("efficiency_vs_total", "_total", "Efficiency (all generated signal events)"),
+            ):
+                for var, eff in perf.get(key, {}).items():
+                    xlabel = ev.efficiency_vs[var].label if var in ev.efficiency_vs else var
                     fig, ax = plotting.new_figure()
                     plotting.efficiency_plot(
-                        {mode: d[wp0] for mode, d in eff["per_mode"].items()}, xlabel=xlabel, interval_label=eff["interval"],
-                        ylabel="Efficiency (preselected signal events)", ax=ax,
+                        {f"{wp} kHz": b for wp, b in eff["all"].items()}, xlabel=xlabel, interval_label=eff["interval"],
+                        ylabel=ylabel, ax=ax,
                     )
-                    ax.set_title(f"{n} at {wp0} kHz", loc="right", fontsize=18)
-                    written += plotting.save(fig, lay.plots / f"eff_vs_{var}_{n}_per_mode")
+                    ax.set_title(f"{n}: all modes", loc="right", fontsize=18)
+                    written += plotting.save(fig, lay.plots / f"eff_vs_{var}{tag}_{n}")
+                    if eff["per_mode"]:
+                        wp0 = next(iter(eff["all"]))
+                        fig, ax = plotting.new_figure()
+                        plotting.efficiency_plot(
+                            {mode: d[wp0] for mode, d in eff["per_mode"].items()}, xlabel=xlabel,
+                            interval_label=eff["interval"], ylabel=ylabel, ax=ax,
+                        )
+                        ax.set_title(f"{n} at {wp0} kHz", loc="right", fontsize=18)
+                        written += plotting.save(fig, lay.plots / f"eff_vs_{var}{tag}_{n}_per_mode")
             fig, ax = plotting.new_figure()
             plotting.efficiency_vs_cut_plot(
                 cv[f"{n}/roc_threshold"], cv[f"{n}/roc_sig_eff"], cv[f"{n}/roc_bkg_eff"], ax=ax, xlabel=f"Cut on the {n} response"

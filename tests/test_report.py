@@ -83,3 +83,23 @@ def test_summary_and_report_with_few_bootstrap_replicas(tmp_path: Path, bootstra
     else:
         assert stored["bdt"]["auc_std"] > 0 and wp["eff_wp_std"] >= 0
         assert f"<td>{auc:.4f} &plusmn; {stored['bdt']['auc_std']:.4f}</td>" in html
+
+
+def test_report_shows_total_efficiencies(tmp_path: Path) -> None:
+    (tmp_path / "plots").mkdir()
+    for name in ("eff_vs_B_TRUEPT_bdt_per_mode", "eff_vs_B_TRUEPT_total_bdt_per_mode"):
+        (tmp_path / "plots" / f"{name}.png").write_bytes(b"")
+    mode = {"eff": 0.8, "eff_low": 0.79, "eff_high": 0.81, "n_events": 100}
+    eff = {"threshold": 0.9, "rate_khz": 660.0, "rate_khz_err": 14.0, "eff": 0.86, "eff_low": 0.85, "eff_high": 0.87,
+           "eff_tos": 0.85, "eff_tos_low": 0.84, "eff_tos_high": 0.86}
+    summary = {
+        "bdt": {"auc": 0.98, "eff_at_rate": {"660": eff},
+                "eff_total": {"660": {"eff": 0.56, "eff_low": 0.55, "eff_high": 0.57, "per_mode": {"B0 -> K+ pi-": mode}}},
+                "eff_preselection": {"eff": 0.651, "eff_low": 0.64, "eff_high": 0.66, "per_mode": {"B0 -> K+ pi-": mode}}},
+        "_meta": {"analysis": "demo", "target_rates_khz": [660]},
+    }
+    html = render_report(tmp_path, summary)
+    assert "total signal eff. @ 660 kHz" in html
+    assert "56.0<sup>+1.0</sup>" in html  # in the comparison and working-point tables
+    assert "<td>preselection</td><td></td><td>65.1" in html
+    assert 'src="plots/eff_vs_B_TRUEPT_total_bdt_per_mode.png"' in html

@@ -145,6 +145,8 @@ def test_event_tuple_counts_every_event(minbias_sample) -> None:
     assert 0 < len(with_candidates) < len(events["eventNumber"])
     np.testing.assert_array_equal(events["eventWeight"], 1.0)
     np.testing.assert_array_equal(events["mode"], MODE_CODES["not_signal_event"])
+    for name in ("B_TRUETAU", "B_TRUEPT", "B_TRUEETA"):
+        np.testing.assert_array_equal(events[name], 0.0)
 
 
 def test_minbias_pileup_is_zero_truncated_poisson(minbias_sample) -> None:
@@ -203,6 +205,10 @@ def test_signal_truth(signal_sample) -> None:
     assert len(np.unique(matched_events)) == tm.sum()  # at most one per event
     assert tm.sum() > 0.99 * len(events["eventNumber"])
     np.testing.assert_array_equal(cands["mode"][tm], events["mode"][matched_events])
+    # the event tree carries the signal b hadron's truth, also for events that lost the candidate
+    for name in ("B_TRUETAU", "B_TRUEPT", "B_TRUEETA"):
+        np.testing.assert_array_equal(cands[name][tm], events[name][matched_events])
+    assert np.all(events["B_TRUEPT"] > 0) and np.all(events["B_TRUETAU"] > 0)
     assert np.all(cands["B_TRUETAU"][tm] > 0)
     assert np.all(cands["B_TRUEPT"][tm] > 0)
     assert np.all((cands["B_TRUEETA"][~tm] == 0) | (cands["mode"][~tm] == MODE_CODES["b_generic"]))
@@ -280,6 +286,26 @@ def test_fully_reconstructed_signal_points_back(signal_sample) -> None:
     assert np.median(cands["B_VTXCHI2"][full]) == pytest.approx(stats.chi2(1).median(), rel=0.15)
     assert np.median(cands["B_FDCHI2_OWNPV"][full]) > 100
     assert np.median(1 - cands["B_DIRA_OWNPV"][full]) < 1e-4
+
+
+def test_chance_crossings_are_no_harder_than_charm_decays(minbias_sample) -> None:
+    cands, _ = minbias_sample
+
+    def mean_track_pt(code: int) -> float:
+        sel = cands["mode"] == code
+        return float(np.mean(np.r_[cands["H1_PT"][sel], cands["H2_PT"][sel]]))
+
+    # unrelated tracks crossing by chance stand for charm/strange daughters and
+    # their neighbours: a harder spectrum would fake high-pT b decays
+    combinatorial = mean_track_pt(MODE_CODES["combinatorial"])
+    assert combinatorial < 1.15 * mean_track_pt(MODE_CODES["charm_Dplus"])
+    assert combinatorial < 1.15 * mean_track_pt(MODE_CODES["b_generic"])
+    # the pointing mismatch is a transverse momentum of fixed size: the angle falls as 1/p
+    sel = cands["mode"] == MODE_CODES["combinatorial"]
+    angle = np.arccos(np.clip(cands["B_DIRA_OWNPV"][sel], -1.0, 1.0))
+    p = cands["B_P"][sel]
+    slow, fast = p < np.quantile(p, 0.25), p > np.quantile(p, 0.75)
+    assert np.median(angle[fast]) < 0.5 * np.median(angle[slow])
 
 
 def test_prompt_track_ipchi2_is_chi2_two_dof(minbias_sample) -> None:

@@ -60,6 +60,25 @@ def test_summary_contract(tiny_run: Path) -> None:
     assert set(e["per_mode"]) == {"B0 -> K+ pi-", "Bs0 -> K+ K-", "B0 -> D- pi+"}
 
 
+def test_total_efficiency_includes_the_preselection(tiny_run: Path) -> None:
+    s = json.loads((tiny_run / "summary.json").read_text())["bdt"]
+    presel = s["eff_preselection"]
+    assert presel["n_events"] == 3000  # every generated signal event, from the events tree
+    assert 0 < presel["eff"] < 1
+    for rate, e in s["eff_at_rate"].items():
+        total = s["eff_total"][rate]
+        # same numerator, denominator all generated events instead of the preselected ones
+        assert total["eff"] == pytest.approx(e["eff"] * presel["eff"], rel=1e-9)
+        assert total["eff_low"] <= total["eff"] <= total["eff_high"]
+        for mode, pm in e["per_mode"].items():
+            assert total["per_mode"][mode]["eff"] == pytest.approx(pm["eff"] * presel["per_mode"][mode]["eff"], rel=1e-9)
+    tau = s["efficiency_vs_total"]["B_TRUETAU"]
+    assert set(tau["per_mode"]) == set(s["eff_total"]["1000"]["per_mode"])
+    assert (tiny_run / "plots" / "eff_vs_B_TRUETAU_total_bdt_per_mode.png").is_file()
+    html = (tiny_run / "report.html").read_text()
+    assert "total signal eff." in html and "eff_vs_B_TRUETAU_total_bdt.png" in html
+
+
 def test_auc_matches_sklearn_from_scores_root(tiny_run: Path) -> None:
     with uproot.open(tiny_run / "scores.root") as f:
         t = f["scores"].arrays(library="np")
