@@ -129,7 +129,6 @@ def gather(
     return samples_info
 
 
-<<<<<<< HEAD
 def _check_sample(cfg: AnalysisConfig, sample: str, tables: Sequence[Mapping[str, np.ndarray]]) -> None:
     """Stop at gather, not at training, when a sample cannot be trained on.
 
@@ -155,7 +154,8 @@ def _check_sample(cfg: AnalysisConfig, sample: str, tables: Sequence[Mapping[str
             "a sample needs a positive total weight to be trained on and to define efficiencies"
         )
         raise ConfigError(msg)
-=======
+
+
 def _generated_events(files: Sequence[str | os.PathLike[str]], factor: float) -> list[dict[str, np.ndarray]]:
     """The generated-events tables of a sample's prepared files; empty unless every file has one."""
     from .ingest import generated_events_path
@@ -178,7 +178,6 @@ def load_generated_events(dataset_path: str | os.PathLike[str]) -> dict[str, np.
     """
     p = Path(dataset_path).with_name(GENERATED_EVENTS)
     return read_table(p) if p.is_file() else None
->>>>>>> physics
 
 
 def _sum_dicts(ds: Any) -> dict[str, int]:
