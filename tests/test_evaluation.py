@@ -9,6 +9,8 @@ worked out by hand in the comments and recomputed with explicit loops.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -291,20 +293,26 @@ def test_working_point_spread_matches_error_propagation() -> None:
 
 
 def brute_eff_at_bkg_eff(y, s, w, target: float) -> float:
-    """Highest signal efficiency among thresholds whose background efficiency equals ``target``, else linear interpolation."""
+    """Signal efficiency at a background efficiency along the ROC curve, by walking its points.
+
+    The points, in order of decreasing threshold, are joined by straight
+    lines; where the curve is vertical at exactly ``target`` the highest
+    signal efficiency counts.
+    """
     pts = [(0.0, 0.0)]
     for t in sorted(set(s), reverse=True):
         pts.append((w[(y == 0) & (s >= t)].sum() / w[y == 0].sum(), w[(y == 1) & (s >= t)].sum() / w[y == 1].sum()))
     at = [se for be, se in pts if np.isclose(be, target, rtol=0, atol=1e-12)]
     if at:
         return max(at)
-    below = max((p for p in pts if p[0] < target), key=lambda p: (p[0], p[1]))
-    above = min((p for p in pts if p[0] > target), key=lambda p: (p[0], -p[1]))
-    return below[1] + (above[1] - below[1]) * (target - below[0]) / (above[0] - below[0])
+    for (b0, s0), (b1, s1) in itertools.pairwise(pts):
+        if b0 < target < b1:
+            return s0 + (s1 - s0) * (target - b0) / (b1 - b0)
+    raise AssertionError(target)
 
 
 def test_model_summary_against_sklearn_and_loops() -> None:
-    cfg, ds = _cfg(bkg_effs=[1 / 12, 0.2, 0.5]), _dataset()
+    cfg, ds = _cfg(bkg_effs=[1 / 12, 0.2, 0.375, 0.5]), _dataset()
     s = ds.columns["score"]
     rng = np.random.default_rng(3)
     train = np.where(ds.truth, np.clip(s + rng.normal(0, 0.05, len(s)), 0, 1), np.nan)
@@ -319,9 +327,11 @@ def test_model_summary_against_sklearn_and_loops() -> None:
     assert out["auc_folds"] == pytest.approx(folds, abs=1e-12)
     assert out["auc_fold_std"] == pytest.approx(np.std(folds, ddof=1), abs=1e-12)
     # 12 background candidates of equal weight. 1/12: only 0.95 passes while the cut goes down to 0.81
-    # and the truth-matched signal at 0.90 (1), 0.85 (2) and 0.81 (1) joins: the highest, 4/7.5, counts;
-    # 0.2 lies between 2/12 and 3/12; 0.5 is a point of the curve
+    # and the truth-matched signal at 0.90 (1), 0.85 (2) and 0.81 (1) joins: the highest, 4/7.5, counts.
+    # 0.375 lies between the cut at 0.62 (4/12, 4.5/7.5) and the one at 0.60 (5/12, still 4.5/7.5);
+    # the signal at 0.58 only joins further up the vertical stretch at 5/12
     assert out["eff_at_bkg_eff"][f"{1 / 12:g}"] == pytest.approx(4 / 7.5, abs=1e-12)
+    assert out["eff_at_bkg_eff"]["0.375"] == pytest.approx(4.5 / 7.5, abs=1e-12)
     for b in cfg.evaluation.bkg_effs:
         want = brute_eff_at_bkg_eff(y[m], s[m], w[m], b)
         assert out["eff_at_bkg_eff"][f"{b:g}"] == pytest.approx(want, abs=1e-12), b
