@@ -159,10 +159,12 @@ def test_weighted_efficiency_value_and_effective_counts(flags: np.ndarray) -> No
     w = np.random.default_rng(3).lognormal(sigma=0.7, size=flags.size)
     eff = intervals.efficiency_interval(flags, w)
     assert eff.value == pytest.approx(np.average(flags, weights=w), rel=1e-14)
-    k_eff, n_eff = intervals.effective_counts(
-        w[flags].sum(), w.sum(), (w[flags] ** 2).sum(), (w**2).sum()
-    )
-    lo, hi = intervals.clopper_pearson(k_eff, n_eff)
+    # by hand: Clopper-Pearson at the effective counts, from scipy's beta quantiles
+    n_eff = w.sum() ** 2 / (w**2).sum()
+    k_eff = w[flags].sum() / w.sum() * n_eff
+    alpha = 1 - (stats.norm.cdf(1) - stats.norm.cdf(-1))
+    lo = stats.beta.ppf(alpha / 2, k_eff, n_eff - k_eff + 1)
+    hi = stats.beta.ppf(1 - alpha / 2, k_eff + 1, n_eff - k_eff)
     assert (eff.low, eff.high) == pytest.approx((lo, hi), abs=1e-12)
     assert eff.n_eff == pytest.approx(n_eff)
     assert eff.method == "clopper_pearson"

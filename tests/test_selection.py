@@ -161,3 +161,9 @@ def test_score_a_root_file(tmp_path: Path, selection: Selection, sample: dict[st
     assert uproot.open(path).classnames()["DecayTree;1"].endswith(kind)
     np.testing.assert_array_equal(selection.score(str(path)), selection.score(sample))
     np.testing.assert_array_equal(selection.passes(str(path), rate_khz=100), selection.passes(sample, rate_khz=100))
+
+
+def test_working_point_keys_and_unknown_rates(selection: Selection) -> None:
+    assert selection.threshold(rate_khz=100.0) == selection.threshold(rate_khz="100") == selection.threshold() == 0.5
+    with pytest.raises(KeyError, match=r"no working point at 660 kHz for model 'fisher'; available: \['100'\]"):
+        selection.threshold(rate_khz=660)

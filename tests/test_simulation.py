@@ -182,12 +182,26 @@ def test_ranges(sample: str, request: pytest.FixtureRequest) -> None:
     assert np.all(cands["H1_PT"] >= cands["H2_PT"])
     for name in ("B_VTXCHI2", "B_FDCHI2_OWNPV", "B_IPCHI2_OWNPV", "B_FD_OWNPV", "B_DOCA"):
         assert np.all(cands[name] >= 0), name
-    assert np.all(np.abs(cands["B_DIRA_OWNPV"]) <= 1)
     assert np.all(cands["B_MCORR"] >= cands["B_M"])
     assert np.all(cands["B_M"] >= 2 * simulation.M_PI * (1 - 1e-6))
     for name in CANDIDATE_BRANCHES:
         if cands[name].dtype.kind == "f":
             assert np.all(np.isfinite(cands[name])), name
+
+
+@pytest.mark.parametrize("sample", ["signal_sample", "minbias_sample"])
+def test_flight_distance_and_dira_from_the_vertices(sample: str, request: pytest.FixtureRequest) -> None:
+    """FD = |SV - PV| and DIRA = cos(angle between the summed track momenta and SV - PV), recomputed."""
+    cands, _ = request.getfixturevalue(sample)
+    p = np.stack([cands[f"H1_P{c}"].astype(np.float64) + cands[f"H2_P{c}"] for c in "XYZ"])
+    d = np.stack([cands[f"B_ENDVERTEX_{c}"].astype(np.float64) - cands[f"B_OWNPV_{c}"] for c in "XYZ"])
+    fd = np.linalg.norm(d, axis=0)
+    # float32 vertex positions: directions are precise once the flight distance is above a mm
+    far = fd > 1.0
+    assert far.mean() > 0.5
+    np.testing.assert_allclose(cands["B_FD_OWNPV"][far], fd[far], rtol=1e-4)
+    angle = np.arccos(np.clip(np.sum(p * d, axis=0) / (np.linalg.norm(p, axis=0) * fd), -1, 1))
+    np.testing.assert_allclose(np.arccos(cands["B_DIRA_OWNPV"][far]), angle[far], rtol=0, atol=1e-4)
 
 
 def test_momentum_components_are_consistent(signal_sample) -> None:

@@ -40,14 +40,17 @@ def test_event_max_matches_loop(candidates: dict[str, np.ndarray]) -> None:
 def test_rate_counts_events_without_candidates(candidates: dict[str, np.ndarray]) -> None:
     best, w = _brute_event_max(candidates)
     total = w.sum() + 100.0  # 100 unit-weight events had no candidate
+    total2 = (w**2).sum() + 100.0
     ev = EventScores.from_candidates(
-        candidates["run"], candidates["event"], candidates["score"], candidates["weight"], total_weight=total
+        candidates["run"], candidates["event"], candidates["score"], candidates["weight"],
+        total_weight=total, total_weight2=total2,
     )
     for thr in (0.1, 0.5, 0.9):
-        expected = 30000.0 * w[best >= thr].sum() / total
+        f = w[best >= thr].sum() / total
         rate, err = output_rate(ev, thr, 30000.0)
-        assert rate[0] == pytest.approx(expected)
-        assert 0 < err[0] < rate[0]
+        assert rate[0] == pytest.approx(30000.0 * f)
+        # binomial error with the effective number of processed events (sum w)^2 / sum w^2
+        assert err[0] == pytest.approx(30000.0 * np.sqrt(f * (1 - f) / (total**2 / total2)), rel=1e-12)
 
 
 def test_threshold_for_rate_is_the_loosest_within_target(candidates: dict[str, np.ndarray]) -> None:

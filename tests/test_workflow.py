@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import uproot
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import roc_auc_score, roc_curve
 
 from .conftest import REPO, tiny_config, write_config
 
@@ -46,18 +46,90 @@ def test_outputs_exist(tiny_run: Path) -> None:
     assert (tiny_run / "logs" / "gather.log").is_file()
 
 
+def _scores(run: Path) -> dict[str, np.ndarray]:
+    with uproot.open(run / "scores.root") as f:
+        return f["scores"].arrays(library="np")
+
+
 def test_summary_contract(tiny_run: Path) -> None:
     s = json.loads((tiny_run / "summary.json").read_text())
     bdt = s["bdt"]
-    assert 0.5 < bdt["auc"] < 1.0
     assert set(bdt["eff_at_bkg_eff"]) == {"0.01", "0.1", "0.3"}
     assert set(bdt["ks_pvalue"]) == {"signal", "background"}
-    assert {"1000", "500"} <= set(bdt["eff_at_rate"])
-    e = bdt["eff_at_rate"]["1000"]
-    assert 0 <= e["eff_low"] <= e["eff"] <= e["eff_high"] <= 1
-    assert e["rate_khz"] <= 1000 + 1e-9
-    assert len(e["eff_folds"]) == 3 and np.isfinite(e["eff_fold_std"])
-    assert set(e["per_mode"]) == {"B0 -> K+ pi-", "Bs0 -> K+ K-", "B0 -> D- pi+"}
+    assert set(bdt["eff_at_rate"]) == {"1000", "500"}
+    for e in bdt["eff_at_rate"].values():
+        assert len(e["eff_folds"]) == 3
+        assert set(e["per_mode"]) == {"B0 -> K+ pi-", "Bs0 -> K+ K-", "B0 -> D- pi+"}
+
+
+def test_eff_at_bkg_eff_matches_sklearn_roc(tiny_run: Path) -> None:
+    """Signal efficiency at each background efficiency, read off sklearn's ROC curve of scores.root."""
+    t = _scores(tiny_run)
+    m = t["truth"] == 1
+    fpr, tpr, _ = roc_curve(t["label"][m], t["score_bdt"][m], sample_weight=t["weight"][m], drop_intermediate=False)
+    s = json.loads((tiny_run / "summary.json").read_text())
+    for key, got in s["bdt"]["eff_at_bkg_eff"].items():
+        b = float(key)
+        if np.any(fpr == b):  # on a vertical stretch of the curve the highest signal efficiency counts
+            want = tpr[fpr == b].max()
+        else:  # on the straight line to the next point of the curve
+            i = np.flatnonzero(fpr < b)[-1]
+            want = tpr[i] + (tpr[i + 1] - tpr[i]) * (b - fpr[i]) / (fpr[i + 1] - fpr[i])
+        assert got == pytest.approx(want, abs=1e-12), key
+
+
+def test_eff_at_rate_recomputed_from_scores_root(tiny_run: Path) -> None:
+    """Every eff_at_rate figure, by explicit loops over the events of scores.root and the event counts of samples.json."""
+    from .test_evaluation import brute_cp, brute_events, brute_threshold
+
+    t = _scores(tiny_run)
+    info = json.loads((tiny_run / "samples.json").read_text())
+    s = json.loads((tiny_run / "summary.json").read_text())["bdt"]
+    score = t["score_bdt"]
+    mb_i, sig_i = info["minbias"], info["signal"]
+    mb = t["sample"] == mb_i["index"]
+    sg = t["sample"] == sig_i["index"]
+    mb_ev = brute_events(t["runNumber"][mb], t["eventNumber"][mb], score[mb], t["weight"][mb])
+    best = [e["any"] for e in mb_ev.values()]
+    w_mb = [e["w"] for e in mb_ev.values()]
+    parity = [k[1] % 2 for k in mb_ev]
+    # every processed minimum-bias event counts, with or without candidates
+    total = mb_i["sum_gen_weights"] * mb_i["normalisation"]
+    total2 = mb_i["sum_gen_weights2"] * mb_i["normalisation"] ** 2
+    assert mb_i["n_events"] > len(mb_ev)
+    extra = {"mode": t["mode"][sg], "fold": t["fold"][sg]}
+    sig = brute_events(t["runNumber"][sg], t["eventNumber"][sg], score[sg], t["weight"][sg], t["truth"][sg] == 1, extra)
+    sig = [e for e in sig.values() if e["tos"] is not None]
+    w = np.array([e["w"] for e in sig])
+    any_score = np.array([e["any"] for e in sig])
+    tos_score = np.array([e["tos"] for e in sig])
+    fold = np.array([e["fold"] for e in sig])
+    mode = np.array([e["mode"] for e in sig])
+    assert s["trigger_events"] == {"n_signal_events": len(sig), "n_minbias_events": mb_i["n_events"]}
+    names = {1: "B0 -> K+ pi-", 2: "Bs0 -> K+ K-", 3: "B0 -> D- pi+"}
+    for target in (1000.0, 500.0):
+        e = s["eff_at_rate"][f"{target:g}"]
+        thr = brute_threshold(best, w_mb, total, 30000.0, target)
+        assert e["threshold"] == thr
+        f = sum(x for b, x in zip(best, w_mb, strict=True) if b >= thr) / total
+        assert e["rate_khz"] == pytest.approx(30000.0 * f, rel=1e-9)
+        assert e["rate_khz_err"] == pytest.approx(30000.0 * np.sqrt(f * (1 - f) / (total**2 / total2)), rel=1e-9)
+        assert (e["eff"], e["eff_low"], e["eff_high"]) == pytest.approx(brute_cp(any_score >= thr, w), abs=1e-9)
+        assert (e["eff_tos"], e["eff_tos_low"], e["eff_tos_high"]) == pytest.approx(brute_cp(tos_score >= thr, w), abs=1e-9)
+        folds = [w[(fold == k) & (any_score >= thr)].sum() / w[fold == k].sum() for k in range(3)]
+        assert e["eff_folds"] == pytest.approx(folds, abs=1e-9)
+        for code, name in names.items():
+            pm, sel = e["per_mode"][name], mode == code
+            assert pm["n_events"] == int(sel.sum())
+            assert (pm["eff"], pm["eff_low"], pm["eff_high"]) == pytest.approx(brute_cp(any_score[sel] >= thr, w[sel]), abs=1e-9)
+            assert pm["eff_tos"] == pytest.approx(brute_cp(tos_score[sel] >= thr, w[sel])[0], abs=1e-9)
+        # measured rate: threshold from the even-numbered events, rate from the odd ones, each half the processed events
+        even = [(b, x) for b, x, p in zip(best, w_mb, parity, strict=True) if p == 0]
+        thr_split = brute_threshold([b for b, _ in even], [x for _, x in even], total / 2, 30000.0, target)
+        assert e["threshold_split"] == thr_split
+        odd = sum(x for b, x, p in zip(best, w_mb, parity, strict=True) if p == 1 and b >= thr_split) / (total / 2)
+        assert e["rate_khz_measured"] == pytest.approx(30000.0 * odd, rel=1e-9)
+        assert e["rate_khz_measured_err"] == pytest.approx(30000.0 * np.sqrt(odd * (1 - odd) / (total**2 / total2 / 2)), rel=1e-9)
 
 
 def test_total_efficiency_includes_the_preselection(tiny_run: Path) -> None:
@@ -196,21 +268,28 @@ def test_all_model_kinds_report_and_study(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = tmp_path / "results" / "tiny"
     s = json.loads((out / "summary.json").read_text())
+    t = _scores(out)
+    truth = t["truth"] == 1
     for m in ("bdt", "mlp", "gan_bdt", "fisher"):
-        assert 0.5 < s[m]["auc"] <= 1.0, m
+        want = roc_auc_score(t["label"][truth], t[f"score_{m}"][truth], sample_weight=t["weight"][truth])
+        assert s[m]["auc"] == pytest.approx(want, abs=1e-9), m
         assert "eff_at_rate" in s[m] and "optimal_cut" in s[m] and "efficiency_vs" in s[m]
-    with uproot.open(out / "scores.root") as f:
-        t = f["scores"].arrays(library="np")
     n_dataset = len(__import__("hepsel.storage", fromlist=["read_table"]).read_table(out / "dataset.parquet")["label"])
     assert len(t["score_gan_bdt"]) == n_dataset  # no synthetic candidate is ever scored or stored
     fid = json.loads((out / "fidelity" / "gan_bdt.json").read_text())
-    assert 0.0 <= fid["c2st_auc_mean"] <= 1.0
+    signal = truth & (t["label"] == 1)
+    # each fold's GAN is compared with the truth-matched signal of its own fold, which it never saw
+    assert [f["n_real"] for f in fid["folds"]] == [int((signal & (t["fold"] == k)).sum()) for k in range(3)]
+    assert fid["c2st_auc_mean"] == pytest.approx(np.mean([f["c2st_auc"] for f in fid["folds"]]), rel=1e-12)
     assert set(fid["wasserstein"]) == set(fid["baseline_wasserstein"])
     shap = np.load(out / "shap" / "bdt.npz")
     assert shap["values"].shape == (300, 5)
     study = json.loads((out / "study" / "augmentation.json").read_text())
     assert {r["model"] for r in study["rows"]} == {"bdt", "gan_bdt"}
     assert len(study["points"]) == 2 * 2 * 2
+    # the study trains on the truth-matched signal of folds 1 and 2: 200 of them, or all
+    pool = int((signal & (t["fold"] != 0)).sum())
+    assert sorted({p["n_real"] for p in study["points"]}) == [200, pool]
     for p in ("plots/augmentation_auc.png", "plots/gan_overlay_gan_bdt.png", "plots/shap_beeswarm_bdt.png",
               "plots/shap_beeswarm_mlp.png", "report.html"):
         assert (out / p).is_file(), p
