@@ -494,7 +494,7 @@ def _format_validation_error(err: ValidationError, source: str) -> str:
     lines = [f"invalid analysis config {source}:"]
     for e in err.errors():
         loc = ".".join(str(x) for x in e["loc"]) or "<top level>"
-        text = e["msg"]
+        text = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             parent = _model_at(AnalysisConfig, e["loc"][:-1])
             known = sorted(parent.model_fields) if parent is not None else []
