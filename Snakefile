@@ -13,6 +13,7 @@
 import json
 import shlex
 import sys
+from pathlib import Path
 
 from hepsel.config import load_config
 from hepsel.provenance import check_output_owner, claim_output, function_modules, step_digest, step_settings
@@ -67,6 +68,51 @@ rule all:
         PLOTS,
         f"{ROOT}/report.html",
         [f"{ROOT}/fidelity/{m}.json" for m in GANS],
+
+
+# Application of the trained selection (config `apply:`): snakemake --cores 2 apply
+try:
+    APPLY_FILES = {d: [str(p) for p in CFG.apply_files(d)] for d in CFG.apply.datasets}
+    APPLY_ERROR = None
+except Exception as err:  # a glob matching nothing only matters for the apply target
+    APPLY_FILES, APPLY_ERROR = {}, err
+
+
+def apply_outputs(wildcards=None):
+    if APPLY_ERROR is not None:
+        raise APPLY_ERROR
+    if not APPLY_FILES:
+        raise ValueError(f"{CFG.source}: no 'apply: datasets:' block; nothing to apply")
+    return [
+        f"{ROOT}/apply/{d}/{i:03d}/{Path(f).stem}_hepsel.root"
+        for d, files in APPLY_FILES.items() for i, f in enumerate(files)
+    ]
+
+
+rule apply:
+    input:
+        apply_outputs,
+
+
+rule apply_file:
+    input:
+        data=lambda wc: APPLY_FILES[wc.dataset][int(wc.index)],
+        selection=f"{ROOT}/selection/selection.json",
+    output:
+        f"{ROOT}/apply/{{dataset}}/{{index}}/{{stem}}_hepsel.root",
+    wildcard_constraints:
+        dataset=r"[A-Za-z0-9_-]+",
+        stem=r"[^/]+",
+    log:
+        f"{ROOT}/logs/apply/{{dataset}}_{{index}}_{{stem}}.log",
+    params:
+        settings=lambda wc: digest("apply", sample=wc.dataset),
+        tree=lambda wc: f"--tree {shlex.quote(CFG.apply.datasets[wc.dataset].tree)}" if CFG.apply.datasets[wc.dataset].tree else "",
+        models=" ".join(f"--model {shlex.quote(m)}" for m in CFG.apply.models),
+        copy_branches="--copy-branches" if CFG.apply.copy_branches else "",
+    shell:
+        f"{HEPSEL} apply --selection {shlex.quote(ROOT + '/selection')} {{input.data:q}} -o $(dirname {{output:q}}) "
+        "{params.tree} {params.models} {params.copy_branches} --no-progress 2>&1 | tee {log}"
 
 
 # The augmentation study is a separate target: snakemake --cores 2 study
@@ -145,6 +191,7 @@ rule evaluate:
         summary=f"{ROOT}/summary.json",
         scores=f"{ROOT}/scores.root",
         curves=f"{ROOT}/curves.npz",
+        selection=f"{ROOT}/selection/selection.json",
     log:
         f"{ROOT}/logs/evaluate.log",
     params:

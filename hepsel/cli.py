@@ -217,6 +217,39 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_apply(args: argparse.Namespace) -> int:
+    import glob
+
+    from .apply import apply_file, output_name
+    from .selection import Selection
+
+    files: list[str] = []
+    for pattern in args.inputs:
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if not matches:
+            msg = f"input pattern {pattern!r} matches no file"
+            raise HepselError(msg)
+        files.extend(matches)
+    names = [output_name(f) for f in files]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        msg = f"several inputs would write the same output {clash}: apply them to separate output directories"
+        raise HepselError(msg)
+    sel = Selection.load(args.selection, models=args.model)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    for f, name in zip(files, names, strict=True):
+        try:
+            info = apply_file(
+                sel, f, out / name, tree=args.tree, copy_branches=args.copy_branches, progress=not args.no_progress
+            )
+        except (KeyError, ValueError) as err:
+            raise HepselError(f"{f}: {err}") from None
+        passes = ", ".join(f"{k} {v}" for k, v in info["event_passes"].items())
+        print(f"{info['output']}: {info['entries']} entries, {info['preselected']} preselected, {info['events']} events ({passes})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``hepsel``."""
     parser = argparse.ArgumentParser(prog="hepsel", description="Event selection for HEP: ROOT ntuples in, trained selections out.")
@@ -292,6 +325,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tree")
     p.add_argument("--model")
     p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser(
+        "apply", help="score ROOT files with a saved selection: friend trees of scores and decisions, per entry and per event"
+    )
+    p.add_argument("--selection", "-s", required=True, help="a saved selection directory")
+    p.add_argument("inputs", nargs="+", help="ROOT files or glob patterns")
+    p.add_argument("--output", "-o", required=True, help="directory for the <input stem>_hepsel.root files")
+    p.add_argument("--tree", help="input tree (default: the selection's)")
+    p.add_argument("--model", action="append", help="only this model (repeatable; default: all)")
+    p.add_argument("--copy-branches", action="store_true", help="also copy the input's flat numeric branches")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_apply)
     return parser
 
 

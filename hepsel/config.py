@@ -22,6 +22,8 @@ from .exceptions import ConfigError
 
 __all__ = [
     "AnalysisConfig",
+    "ApplyConfig",
+    "ApplyDatasetConfig",
     "CandidateConfig",
     "EvaluationConfig",
     "FeatureConfig",
@@ -280,6 +282,21 @@ class TrainingConfig(_Strict):
     balance_classes: bool = True
 
 
+class ApplyDatasetConfig(_Strict):
+    """Files a trained selection is applied to (``snakemake apply``)."""
+
+    files: list[str] = Field(min_length=1, description="paths or glob patterns")
+    tree: str | None = Field(default=None, description="input tree (default: the signal sample's tree)")
+
+
+class ApplyConfig(_Strict):
+    """Application of the trained selection to other files: one job per input file."""
+
+    datasets: dict[str, ApplyDatasetConfig] = Field(default_factory=dict)
+    models: list[str] = Field(default_factory=list, description="models applied (default: all)")
+    copy_branches: bool = Field(default=False, description="also copy the input's flat numeric branches")
+
+
 def _default_n_real() -> list[int | Literal["all"]]:
     return [500, 2000, 10000, "all"]
 
@@ -348,6 +365,7 @@ class AnalysisConfig(_Strict):
     trigger: TriggerConfig = Field(default_factory=TriggerConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     study: StudyConfig = Field(default_factory=StudyConfig)
+    apply: ApplyConfig = Field(default_factory=ApplyConfig)
 
     # set by load_config, not by the YAML
     base_dir: Path = Field(default=Path(), exclude=True)
@@ -415,6 +433,14 @@ class AnalysisConfig(_Strict):
             if m not in self.models:
                 msg = f"study.models: unknown model {m!r}; models are {sorted(self.models)}"
                 raise ValueError(msg)
+        for m in self.apply.models:
+            if m not in self.models:
+                msg = f"apply.models: unknown model {m!r}; models are {sorted(self.models)}"
+                raise ValueError(msg)
+        for d in self.apply.datasets:
+            if not d.replace("_", "").replace("-", "").isalnum():
+                msg = f"apply.datasets.{d}: dataset names become directory names: use letters, digits, _ and -"
+                raise ValueError(msg)
         return self
 
     # -- derived, read-only views -------------------------------------------------
@@ -465,6 +491,20 @@ class AnalysisConfig(_Strict):
     def analysis_dir(self) -> Path:
         """The folder holding the config (and any features.py)."""
         return self.source.parent if self.source is not None else self.base_dir
+
+    def apply_files(self, dataset: str) -> list[Path]:
+        """The input files of an ``apply`` dataset, globs expanded, in sorted order."""
+        out: list[Path] = []
+        for pattern in self.apply.datasets[dataset].files:
+            if glob.has_magic(pattern):
+                matches = sorted(glob.glob(str(self.path(pattern))))
+                if not matches:
+                    msg = f"apply.datasets.{dataset}.files: pattern {pattern!r} matches no file"
+                    raise ConfigError(msg)
+                out.extend(Path(m) for m in matches)
+            else:
+                out.append(self.path(pattern))
+        return out
 
     def sample_files(self, sample: str) -> list[Path]:
         """The input files of a sample, globs expanded, in sorted order.

@@ -27,6 +27,8 @@ What each step reads:
                 ``folds``, ``trigger``, features
 ``report``      everything the report shows: ``evaluation``, ``trigger``,
                 model names and kinds, feature labels
+``apply``       the dataset's block, ``apply.models``, ``apply.copy_branches``
+                (and the saved selection, an input)
 =============== ==============================================================
 """
 
@@ -45,7 +47,7 @@ __all__ = ["OWNER_FILE", "check_output_owner", "claim_output", "function_modules
 #: Marker file naming the config that owns an output directory.
 OWNER_FILE = ".hepsel-analysis.json"
 
-STEPS = ("generate", "prepare", "gather", "train", "evaluate", "plots", "explain", "fidelity", "study", "report")
+STEPS = ("generate", "prepare", "gather", "train", "evaluate", "plots", "explain", "fidelity", "study", "report", "apply")
 
 
 def _features(cfg: AnalysisConfig, keys: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -62,6 +64,9 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
     ``train``, ``explain``, ``fidelity`` and ``study``.
     """
     d = cfg.model_dump(mode="json")
+    if step == "apply" and sample not in cfg.apply.datasets:
+        msg = f"step 'apply' needs one of the datasets {sorted(cfg.apply.datasets)}, not {sample!r}"
+        raise ConfigError(msg)
     if step in ("generate", "prepare") and sample not in cfg.samples:
         msg = f"step {step!r} needs one of the samples {sorted(cfg.samples)}, not {sample!r}"
         raise ConfigError(msg)
@@ -140,6 +145,14 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
             "folds": d["folds"],
             "trigger": d["trigger"],
             "features": _features(cfg, ("name", "range")),
+        }
+    if step == "apply":
+        # one dataset (``sample`` holds its name); the models come in through selection.json
+        assert sample is not None
+        return {
+            "dataset": d["apply"]["datasets"][sample],
+            "models": d["apply"]["models"],
+            "copy_branches": d["apply"]["copy_branches"],
         }
     if step == "report":
         return {

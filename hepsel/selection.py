@@ -25,9 +25,18 @@ from .features import FeatureSet
 from .models import load_classifier
 from .storage import atomic_path, read_json, write_json
 
-__all__ = ["Selection"]
+__all__ = ["InterpolatedWorkingPoint", "Selection", "wp_branch"]
 
 _FORMAT = "hepsel-selection"
+
+
+class InterpolatedWorkingPoint(UserWarning):
+    """A working point not stored with the selection, interpolated along its stored rate curve."""
+
+
+def wp_branch(model: str, key: str) -> str:
+    """Branch name of a working point's decision, e.g. ``pass_bdt_660kHz`` (``0.5`` kHz -> ``0p5kHz``)."""
+    return f"pass_{model}_{key.replace('.', 'p')}kHz"
 
 
 class Selection:
@@ -49,6 +58,13 @@ class Selection:
         the fold models' scores are averaged.
     default_model
         Model used when none is named.
+    rate_curves
+        Model name -> ``{"threshold", "rate_khz", "eff"}`` lists (decreasing
+        thresholds), from the study: working points at other rates or signal
+        efficiencies are interpolated along them.
+
+    Fold models are loaded when first used, so loading a selection is fast
+    whatever its models.
     """
 
     def __init__(
@@ -61,10 +77,12 @@ class Selection:
         fold_branch: str | None = "eventNumber",
         default_model: str | None = None,
         tree: str = "DecayTree",
+        rate_curves: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
     ) -> None:
         self.preselection = [cast("tuple[str, str]", tuple(c)) for c in preselection]
         self.features = features
-        self.models = dict(models)
+        self.models = {n: dict(m) for n, m in models.items()}
+        self.rate_curves = {n: {k: list(v) for k, v in c.items()} for n, c in (rate_curves or {}).items()}
         self.working_points = {m: dict(v) for m, v in working_points.items()}
         self.fold_branch = fold_branch
         self.default_model = default_model or next(iter(self.models))
@@ -78,20 +96,51 @@ class Selection:
         b = set(self.features.branches) | set(self._cuts.branches)
         return sorted(b)
 
+    def needed_branches(self) -> dict[str, list[str]]:
+        """Branch -> the features and cuts that read it (for error messages)."""
+        needed: dict[str, list[str]] = {}
+        for f in self.features.features:
+            for b in f.branches:
+                needed.setdefault(b, []).append(f"feature {f.name!r}")
+        for name, e in zip(self._cuts.names, self._cuts.expressions, strict=True):
+            for b in e.branches:
+                needed.setdefault(b, []).append(f"cut {name!r}")
+        return needed
+
+    def _read_file(self, path: str | os.PathLike[str], tree: str | None) -> Any:
+        from .reading import check_branches, is_jagged, open_tree
+
+        t = tree or self.tree
+        ttree = open_tree(path, t)
+        keys = set(ttree.keys())
+        wanted = sorted({*self.branches, *(b for b in (self.fold_branch, "runNumber") if b and b in keys)})
+        check_branches(ttree, self.needed_branches(), path=str(path), tree=t)
+        return ttree.arrays(wanted, library="ak" if is_jagged(ttree, wanted) else "np")
+
     def _arrays(self, source: Any, tree: str | None) -> Mapping[str, Any]:
+        """Branches of ``source``: a file, a list of files, a mapping of arrays, an awkward array or a DataFrame."""
         if isinstance(source, (str, os.PathLike)):
-            from .reading import check_branches, open_tree
+            return cast("Mapping[str, Any]", self._read_file(source, tree))
+        if isinstance(source, (list, tuple)) and all(isinstance(x, (str, os.PathLike)) for x in source):
+            if not source:
+                msg = "no input files given"
+                raise ValueError(msg)
+            parts = [self._read_file(x, tree) for x in source]
+            if any(hasattr(p, "fields") for p in parts):
+                import awkward as ak
 
-            t = tree or self.tree
-            ttree = open_tree(source, t)
-            wanted = self.branches
-            if self.fold_branch and self.fold_branch in ttree.keys():
-                wanted = sorted({*wanted, self.fold_branch})
-            check_branches(ttree, {b: ["the selection"] for b in self.branches}, path=str(source), tree=t)
-            from .reading import is_jagged
-
-            return ttree.arrays(wanted, library="ak" if is_jagged(ttree, wanted) else "np")
-        return source
+                return cast("Mapping[str, Any]", ak.concatenate([ak.Array(p) if not hasattr(p, "fields") else p for p in parts]))
+            common = set.intersection(*(set(p) for p in parts))
+            return {k: np.concatenate([p[k] for p in parts]) for k in sorted(common)}
+        if type(source).__module__.startswith("pandas") and hasattr(source, "columns"):
+            return {str(c): source[c].to_numpy() for c in source.columns}
+        if isinstance(source, Mapping) or hasattr(source, "fields"):
+            return source
+        msg = (
+            f"cannot read candidates from a {type(source).__name__}; give a ROOT file, a list of files, "
+            "a dict of arrays, an awkward array or a pandas DataFrame"
+        )
+        raise TypeError(msg)
 
     def _len(self, arrays: Mapping[str, Any]) -> int:
         if hasattr(arrays, "fields"):
@@ -131,6 +180,14 @@ class Selection:
             raise KeyError(msg)
         return name
 
+    def fold_models(self, model: str | None = None) -> list[Any]:
+        """The fitted fold classifiers of ``model``, loaded on first use."""
+        name = self._model_name(model)
+        m = self.models[name]
+        if m.get("folds") is None or any(f is None for f in m["folds"]):
+            m["folds"] = [load_classifier(m["kind"], p) for p in m["prefixes"]]
+        return cast("list[Any]", m["folds"])
+
     def _score(self, arrays: Mapping[str, Any], name: str, keep: np.ndarray) -> np.ndarray:
         out = np.full(len(keep), np.nan)
         if not keep.any():
@@ -147,7 +204,7 @@ class Selection:
                 "the models were trained without such values: tighten the preselection or fix the input"
             )
             raise NonFiniteError(msg)
-        folds = self.models[name]["folds"]
+        folds = self.fold_models(name)
         k = len(folds)
         if self.fold_branch and self._has(sub, self.fold_branch):
             fold = np.asarray(sub[self.fold_branch], dtype=np.int64) % k
@@ -161,33 +218,114 @@ class Selection:
         out[keep] = scores
         return out
 
-    def threshold(self, *, rate_khz: float | str | None = None, model: str | None = None) -> float:
-        """Score threshold of a working point (a target output rate in kHz)."""
-        name = model or self.default_model
+    def threshold(
+        self,
+        *,
+        rate_khz: float | str | None = None,
+        signal_eff: float | None = None,
+        threshold: float | None = None,
+        model: str | None = None,
+    ) -> float:
+        """Score threshold of a working point, asked for by one of:
+
+        ``rate_khz``
+            a target output rate: a stored working point (default: the first),
+            or else interpolated along the stored rate curve (with an
+            :class:`InterpolatedWorkingPoint` warning);
+        ``signal_eff``
+            a signal efficiency (event level, preselected signal events),
+            interpolated along the stored curve;
+        ``threshold``
+            the score cut itself.
+        """
+        name = self._model_name(model)
+        given = [x is not None for x in (rate_khz, signal_eff, threshold)]
+        if sum(given) > 1:
+            msg = "give one of rate_khz, signal_eff or threshold"
+            raise ValueError(msg)
+        if threshold is not None:
+            return float(threshold)
+        if signal_eff is not None:
+            return self._interpolate(name, "eff", float(signal_eff), "signal efficiency")
         wps = self.working_points.get(name, {})
-        if not wps:
-            msg = f"model {name!r} has no working points"
+        if rate_khz is None:
+            if not wps:
+                msg = f"model {name!r} has no stored working points"
+                raise KeyError(msg)
+            return float(next(iter(wps.values())))
+        key = rate_khz if isinstance(rate_khz, str) else f"{rate_khz:g}"
+        if key in wps:
+            return float(wps[key])
+        if name not in self.rate_curves:
+            msg = f"no working point at {key} kHz for model {name!r}; available: {sorted(wps)} (no stored rate curve)"
             raise KeyError(msg)
-        key = next(iter(wps)) if rate_khz is None else (rate_khz if isinstance(rate_khz, str) else f"{rate_khz:g}")
-        if key not in wps:
-            msg = f"no working point at {key} kHz for model {name!r}; available: {sorted(wps)}"
+        return self._interpolate(name, "rate_khz", float(key), "output rate [kHz]")
+
+    def _interpolate(self, name: str, key: str, value: float, what: str) -> float:
+        import warnings
+
+        curve = self.rate_curves.get(name)
+        if not curve:
+            msg = f"model {name!r} has no stored rate curve to find a {what} of {value:g} on"
             raise KeyError(msg)
-        return float(wps[key])
+        x, thr = np.asarray(curve[key], dtype=np.float64), np.asarray(curve["threshold"], dtype=np.float64)
+        if not x.min() <= value <= x.max():
+            msg = f"{what} {value:g} is outside the stored curve of model {name!r} ({x.min():g} to {x.max():g})"
+            raise ValueError(msg)
+        order = np.argsort(x, kind="stable")
+        out = float(np.interp(value, x[order], thr[order]))
+        warnings.warn(
+            f"model {name!r}: no stored working point at {what} {value:g}; threshold {out:.6g} interpolated "
+            "linearly along the stored curve (a new study gives an exact one)",
+            InterpolatedWorkingPoint,
+            stacklevel=3,
+        )
+        return out
 
     def passes(
-        self, source: Any, *, rate_khz: float | str | None = None, model: str | None = None, tree: str | None = None
+        self,
+        source: Any,
+        *,
+        rate_khz: float | str | None = None,
+        signal_eff: float | None = None,
+        threshold: float | None = None,
+        model: str | None = None,
+        tree: str | None = None,
     ) -> np.ndarray:
         """Entries passing the preselection and the working point's score cut (``score >= threshold``).
 
-        Entries the preselection rejects never pass and are never scored.
+        Entries the preselection rejects never pass and are never scored. The
+        working point is asked for as in :meth:`threshold`.
         """
         arrays = self._arrays(source, tree)
         name = self._model_name(model)
-        thr = self.threshold(rate_khz=rate_khz, model=name)
+        thr = self.threshold(rate_khz=rate_khz, signal_eff=signal_eff, threshold=threshold, model=name)
         keep = self.preselect(arrays)
         passed = np.zeros(len(keep), dtype=bool)
         passed[keep] = self._score(arrays, name, keep)[keep] >= thr
         return passed
+
+    def decisions(self, source: Any, *, models: Sequence[str] | None = None, tree: str | None = None) -> dict[str, np.ndarray]:
+        """Everything per entry, aligned with ``source``: identifiers, ``presel``, scores and stored decisions.
+
+        Keys: ``runNumber`` / ``eventNumber`` (where the input has them),
+        ``presel``, ``score_<model>`` and ``pass_<model>_<rate>kHz`` for every
+        stored working point.
+        """
+        arrays = self._arrays(source, tree)
+        keep = self.preselect(arrays)
+        out: dict[str, np.ndarray] = {}
+        for b in ("runNumber", self.fold_branch):
+            if b and self._has(arrays, b):
+                out[b] = np.asarray(arrays[b])
+        out["presel"] = keep
+        for name in models or list(self.models):
+            s = self._score(arrays, self._model_name(name), keep)
+            out[f"score_{name}"] = s
+            with np.errstate(invalid="ignore"):
+                for key, thr in self.working_points.get(name, {}).items():
+                    out[wp_branch(name, key)] = keep & (s >= thr)
+        return out
 
     # -- persistence ----------------------------------------------------------------
     def save(self, directory: str | os.PathLike[str], *, model_files: Mapping[str, Sequence[Path]] | None = None) -> Path:
@@ -201,7 +339,8 @@ class Selection:
         models_meta = {}
         for name, m in self.models.items():
             prefixes = []
-            for i, clf in enumerate(m["folds"]):
+            folds = m["folds"] if model_files and name in model_files else self.fold_models(name)
+            for i, clf in enumerate(folds):
                 prefix = d / "models" / name / f"fold{i}"
                 prefix.parent.mkdir(parents=True, exist_ok=True)
                 if model_files and name in model_files:
@@ -225,6 +364,7 @@ class Selection:
             "working_points": self.working_points,
             "fold_branch": self.fold_branch,
             "default_model": self.default_model,
+            "rate_curves": self.rate_curves,
         }
         write_json(d / "selection.json", meta)
         return d
@@ -256,7 +396,12 @@ class Selection:
             if models is not None and name not in models:
                 continue
             prefixes = [_inside(d, p, f"{f}: models.{name}") for p in m["folds"]]
-            loaded[name] = {"kind": m["kind"], "folds": [load_classifier(m["kind"], p) for p in prefixes]}
+            for p in prefixes:
+                if not any(p.parent.glob(p.name + ".*")):
+                    msg = f"{f}: models.{name}: no model file {str(p)!r}.*"
+                    raise ModelFileError(msg)
+            # loaded on first use (Selection.fold_models)
+            loaded[name] = {"kind": m["kind"], "folds": None, "prefixes": prefixes}
         try:
             features = FeatureSet.from_dict(meta["features"], base_dir=d, where=f"{f}: features")
         except ConfigError as err:
@@ -269,6 +414,7 @@ class Selection:
             fold_branch=meta.get("fold_branch"),
             default_model=meta.get("default_model") if (models is None or meta.get("default_model") in models) else None,
             tree=meta.get("tree", "DecayTree"),
+            rate_curves={n: c for n, c in meta.get("rate_curves", {}).items() if n in loaded},
         )
 
     def __repr__(self) -> str:

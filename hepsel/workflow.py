@@ -266,6 +266,9 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
         fold_branch=cfg.reading.event_branch,
         default_model=names[0],
         tree=cfg.samples[cfg.signal_sample].tree,
+        rate_curves={
+            n: {k: curves[f"{n}/rate_{k}"].tolist() for k in ("threshold", "rate_khz", "eff")} for n in names
+        },
     )
     tmp_sel = lay.selection.with_name(".selection.tmp")
     if tmp_sel.exists():

@@ -1,0 +1,200 @@
+"""Apply a trained selection to ROOT files: friend trees of scores and decisions.
+
+:func:`apply_file` streams one input file (memory bounded by the read step)
+and writes, next to nothing else, one output ROOT file holding
+
+* ``hepsel``: one entry per input entry, in the same order (a friend of the
+  input tree): ``runNumber``, ``eventNumber``, ``presel``, ``score_<model>``
+  (NaN where the preselection rejects the entry) and
+  ``pass_<model>_<rate>kHz`` for every stored working point (``False`` where
+  the preselection rejects the entry); optionally the input's own flat
+  branches;
+* ``hepsel_events``: one entry per event, as the trigger sees it:
+  ``n_candidates``, ``n_preselected``, the best ``score_<model>`` and
+  ``pass_<model>_<rate>kHz`` (any candidate passes).
+
+Without an event-number branch (``Selection.fold_branch``) each entry is its
+own event, numbered by its entry index, and each score is the mean of the
+fold models (no fold rule can apply).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .exceptions import ConfigError
+from .selection import Selection, wp_branch
+from .trigger import event_max, group_events
+
+__all__ = ["FRIEND_TREE", "EVENTS_TREE", "apply_file", "output_name"]
+
+#: Name of the per-entry (friend) tree.
+FRIEND_TREE = "hepsel"
+#: Name of the per-event tree.
+EVENTS_TREE = "hepsel_events"
+
+
+def output_name(path: str | os.PathLike[str]) -> str:
+    """File name of the output for input ``path`` (``<stem>_hepsel.root``)."""
+    return f"{Path(path).stem}_hepsel.root"
+
+
+def _flat_numeric(ttree: Any) -> list[str]:
+    """The input's flat numeric branches (what ``copy_branches`` copies)."""
+    out = []
+    for name in ttree.keys():
+        try:
+            interp = ttree[name].interpretation
+        except Exception:  # RNTuple fields and odd branches: skip
+            continue
+        dtype = getattr(interp, "numpy_dtype", None)
+        if dtype is not None and dtype.kind in "biuf" and dtype.shape == () and getattr(interp, "content", None) is None:
+            out.append(name)
+    return out
+
+
+def apply_file(
+    selection: Selection,
+    path: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    tree: str | None = None,
+    models: Sequence[str] | None = None,
+    copy_branches: bool = False,
+    run_branch: str = "runNumber",
+    step_size: int | str = "100 MB",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Score every entry of ``path`` and write the friend and event trees to ``output``.
+
+    Returns a record of what was done (entries, events, preselected entries,
+    passes per working point, the event-number source).
+
+    Raises
+    ------
+    ConfigError
+        If ``output`` is the input file.
+    InputFileError, ConfigError
+        If the file, the tree or a branch a feature or cut needs is missing
+        (the message names the file, tree, branch and its users).
+    """
+    from .reading import check_branches, iterate, open_tree
+    from .storage import atomic_path
+
+    src, out = Path(path), Path(output)
+    if out.resolve() == src.resolve() or (out.exists() and src.exists() and os.path.samefile(out, src)):
+        msg = f"output {str(out)!r} is the input file itself; write the friend trees to another file"
+        raise ConfigError(msg)
+    t = tree or selection.tree
+    ttree = open_tree(src, t)
+    check_branches(ttree, selection.needed_branches(), path=str(src), tree=t)
+    keys = set(ttree.keys())
+    names = list(models or selection.models)
+    for m in names:
+        selection._model_name(m)
+    event_branch = selection.fold_branch if selection.fold_branch and selection.fold_branch in keys else None
+    has_run = run_branch in keys
+    copied = [b for b in _flat_numeric(ttree) if b not in (FRIEND_TREE,)] if copy_branches else []
+    wanted = sorted({*selection.branches, *copied, *([event_branch] if event_branch else []), *([run_branch] if has_run else [])})
+    wps = {m: selection.working_points.get(m, {}) for m in names}
+
+    ids_run: list[np.ndarray] = []
+    ids_evt: list[np.ndarray] = []
+    presels: list[np.ndarray] = []
+    scores: dict[str, list[np.ndarray]] = {m: [] for m in names}
+    n_entries = 0
+    with atomic_path(out, suffix=".root") as tmp:
+        import uproot
+
+        with uproot.recreate(tmp) as f:
+            created = False
+            for arrays, start in iterate(src, t, wanted, step_size=step_size, progress=progress, desc=f"apply {src.name}"):
+                n = selection._len(arrays)
+                cols = _chunk_columns(selection, arrays, n, start, names, wps, event_branch, run_branch if has_run else None, copied)
+                if not created:
+                    f.mktree(FRIEND_TREE, {k: v.dtype for k, v in cols.items()})
+                    created = True
+                f[FRIEND_TREE].extend(cols)
+                ids_run.append(cols["runNumber"])
+                ids_evt.append(cols["eventNumber"])
+                presels.append(cols["presel"])
+                for m in names:
+                    scores[m].append(cols[f"score_{m}"])
+                n_entries += n
+            if not created:  # an empty input tree: an empty, well-formed output
+                empty = _chunk_columns(selection, None, 0, 0, names, wps, None, None, [])
+                f.mktree(FRIEND_TREE, {k: v.dtype for k, v in empty.items()})
+            events = _event_columns(
+                _cat(ids_run, np.int64), _cat(ids_evt, np.int64), _cat(presels, bool),
+                {m: _cat(v, np.float64) for m, v in scores.items()}, wps,
+            )
+            f.mktree(EVENTS_TREE, {k: v.dtype for k, v in events.items()})
+            if len(events["eventNumber"]):
+                f[EVENTS_TREE].extend(events)
+    return {
+        "input": str(src),
+        "output": str(out),
+        "tree": t,
+        "entries": n_entries,
+        "events": int(len(events["eventNumber"])),
+        "preselected": int(_cat(presels, bool).sum()),
+        "event_numbers": f"branch {event_branch!r}" if event_branch else "entry index (no event-number branch: fold models averaged)",
+        "event_passes": {k: int(v.sum()) for k, v in events.items() if k.startswith("pass_")},
+    }
+
+
+def _cat(chunks: list[np.ndarray], dtype: Any) -> np.ndarray:
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
+
+
+def _chunk_columns(
+    selection: Selection,
+    arrays: Any,
+    n: int,
+    start: int,
+    models: Sequence[str],
+    wps: dict[str, dict[str, float]],
+    event_branch: str | None,
+    run_branch: str | None,
+    copied: Sequence[str],
+) -> dict[str, np.ndarray]:
+    """The friend-tree columns of one chunk."""
+    run = np.asarray(arrays[run_branch], dtype=np.int64) if run_branch else np.zeros(n, dtype=np.int64)
+    evt = np.asarray(arrays[event_branch], dtype=np.int64) if event_branch else np.arange(start, start + n, dtype=np.int64)
+    keep = selection._cuts.mask(arrays, np.ones(n)) if n else np.zeros(0, dtype=bool)
+    cols: dict[str, np.ndarray] = {"runNumber": run, "eventNumber": evt, "presel": keep}
+    for m in models:
+        s = selection._score(arrays, m, keep) if n else np.zeros(0)
+        cols[f"score_{m}"] = s
+        with np.errstate(invalid="ignore"):
+            for key, thr in wps[m].items():
+                cols[wp_branch(m, key)] = keep & (s >= thr)
+    for b in copied:
+        if b not in cols:
+            cols[b] = np.asarray(arrays[b])
+    return {k: np.ascontiguousarray(v) for k, v in cols.items()}
+
+
+def _event_columns(
+    run: np.ndarray, evt: np.ndarray, presel: np.ndarray, scores: dict[str, np.ndarray], wps: dict[str, dict[str, float]]
+) -> dict[str, np.ndarray]:
+    """One row per (run, event): candidate counts, best scores and decisions (any candidate passes)."""
+    order, starts = group_events(run, evt)
+    counts = np.diff(np.append(starts, len(order))) if len(starts) else np.zeros(0, dtype=np.int64)
+    cols: dict[str, np.ndarray] = {
+        "runNumber": run[order][starts] if len(starts) else np.zeros(0, dtype=np.int64),
+        "eventNumber": evt[order][starts] if len(starts) else np.zeros(0, dtype=np.int64),
+        "n_candidates": counts.astype(np.int32),
+        "n_preselected": (np.add.reduceat(presel[order].astype(np.int32), starts) if len(starts) else np.zeros(0, dtype=np.int32)).astype(np.int32),
+    }
+    for m, s in scores.items():
+        best = event_max(np.where(presel, s, -np.inf), order, starts) if len(starts) else np.zeros(0)
+        cols[f"score_{m}"] = np.where(np.isfinite(best), best, np.nan)
+        for key, thr in wps[m].items():
+            cols[wp_branch(m, key)] = best >= thr
+    return {k: np.ascontiguousarray(v) for k, v in cols.items()}
