@@ -31,7 +31,7 @@ from .exceptions import ConfigError
 from .selection import Selection, wp_branch
 from .trigger import event_max, group_events
 
-__all__ = ["FRIEND_TREE", "EVENTS_TREE", "apply_file", "output_name"]
+__all__ = ["EVENTS_TREE", "FRIEND_TREE", "apply_file", "output_name"]
 
 #: Name of the per-entry (friend) tree.
 FRIEND_TREE = "hepsel"
@@ -141,7 +141,7 @@ def apply_file(
         "output": str(out),
         "tree": t,
         "entries": n_entries,
-        "events": int(len(events["eventNumber"])),
+        "events": len(events["eventNumber"]),
         "preselected": int(_cat(presels, bool).sum()),
         "event_numbers": f"branch {event_branch!r}" if event_branch else "entry index (no event-number branch: fold models averaged)",
         "event_passes": {k: int(v.sum()) for k, v in events.items() if k.startswith("pass_")},

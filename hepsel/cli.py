@@ -243,8 +243,11 @@ def _cmd_apply(args: argparse.Namespace) -> int:
             info = apply_file(
                 sel, f, out / name, tree=args.tree, copy_branches=args.copy_branches, progress=not args.no_progress
             )
+        except HepselError:
+            raise
         except (KeyError, ValueError) as err:
-            raise HepselError(f"{f}: {err}") from None
+            msg = f"{f}: {err.args[0] if err.args else err}"
+            raise HepselError(msg) from None
         passes = ", ".join(f"{k} {v}" for k, v in info["event_passes"].items())
         print(f"{info['output']}: {info['entries']} entries, {info['preselected']} preselected, {info['events']} events ({passes})")
     return 0
