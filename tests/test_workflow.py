@@ -33,7 +33,8 @@ def _snakemake(workdir: Path, analysis: Path, *extra: str) -> subprocess.Complet
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("tiny")
     analysis = work / "analyses" / "tiny"
-    write_config(analysis, tiny_config("data"))
+    apply = {"datasets": {"signal": {"files": ["data/signal_000.root"]}, "minbias": {"files": ["data/minbias_*.root"]}}}
+    write_config(analysis, tiny_config("data", apply=apply))
     proc = _snakemake(work, analysis)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return work / "results" / "tiny"
@@ -295,3 +296,34 @@ def test_all_model_kinds_report_and_study(tmp_path: Path) -> None:
         assert (out / p).is_file(), p
     html = (out / "report.html").read_text()
     assert "gan_bdt" in html and "plots/roc.png" in html
+
+
+def test_apply_target_writes_friends_that_reproduce_scores_root(tiny_run: Path) -> None:
+    """snakemake apply, then the README's own snippet, run on this study's files."""
+    import re
+
+    work = tiny_run.parents[1]
+    proc = _snakemake(work, work / "analyses" / "tiny", "apply")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    with uproot.open(tiny_run / "scores.root") as f:
+        t = f["scores"].arrays(library="np")
+    for index, sample in ((0, "minbias"), (1, "signal")):
+        out = tiny_run / "apply" / sample / "000" / f"{sample}_000_hepsel.root"
+        with uproot.open(out) as f, uproot.open(work / "data" / f"{sample}_000.root") as fin:
+            fr = f["hepsel"].arrays(library="np")
+            assert len(fr["presel"]) == fin["DecayTree"].num_entries
+            np.testing.assert_array_equal(fr["eventNumber"], fin["DecayTree"]["eventNumber"].array(library="np"))
+        m = t["sample"] == index
+        np.testing.assert_allclose(fr["score_bdt"][fr["presel"]], t["score_bdt"][m], rtol=0, atol=1e-6)
+        assert np.isnan(fr["score_bdt"][~fr["presel"]]).all() and not fr["pass_bdt_1000kHz"][~fr["presel"]].any()
+    readme = (REPO / "README.md").read_text()
+    snippet = re.search(r"Reading the friend next to the input:\n\n```python\n(.*?)```", readme, flags=re.DOTALL)
+    assert snippet is not None
+    code = (
+        snippet.group(1)
+        .replace("data/generated/topo2body/", f"{work}/data/")
+        .replace("results/topo2body/", f"{tiny_run}/")
+        .replace("pass_bdt_660kHz", "pass_bdt_1000kHz")
+        .replace("660 kHz", "1000 kHz")
+    )
+    exec(compile(code, "README.md", "exec"), {})
