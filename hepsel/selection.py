@@ -204,19 +204,26 @@ class Selection:
                 "the models were trained without such values: tighten the preselection or fix the input"
             )
             raise NonFiniteError(msg)
-        folds = self.fold_models(name)
-        k = len(folds)
-        if self.fold_branch and self._has(sub, self.fold_branch):
-            fold = np.asarray(sub[self.fold_branch], dtype=np.int64) % k
-            scores = np.empty(len(X))
-            for i, clf in enumerate(folds):
-                m = fold == i
-                if m.any():
-                    scores[m] = clf.predict_proba(X[m])[:, 1]
-        else:
-            scores = np.mean([clf.predict_proba(X)[:, 1] for clf in folds], axis=0)
-        out[keep] = scores
+        event = np.asarray(sub[self.fold_branch]) if self.fold_branch and self._has(sub, self.fold_branch) else None
+        out[keep] = self.predict(X, event, model=name)
         return out
+
+    def predict(self, X: np.ndarray, event: np.ndarray | None = None, *, model: str | None = None) -> np.ndarray:
+        """Scores of feature rows ``X`` (n, n_features): each row by the fold model ``event % k``.
+
+        Without ``event`` numbers the fold models' scores are averaged.
+        """
+        folds = self.fold_models(model)
+        k = len(folds)
+        if event is None:
+            return np.asarray(np.mean([clf.predict_proba(X)[:, 1] for clf in folds], axis=0))
+        fold = np.asarray(event, dtype=np.int64) % k
+        scores = np.empty(len(X))
+        for i, clf in enumerate(folds):
+            m = fold == i
+            if m.any():
+                scores[m] = clf.predict_proba(X[m])[:, 1]
+        return scores
 
     def threshold(
         self,

@@ -171,12 +171,12 @@ class BDTClassifier:
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """Margin (log-odds) output, shape (n,)."""
-        import xgboost as xgb
-
         self._check_fitted()
-        d = xgb.DMatrix(np.asarray(X, dtype=np.float32))
-        out = self.booster_.predict(d, output_margin=True, iteration_range=(0, self.best_iteration_ + 1))
-        return np.asarray(out, dtype=np.float64)
+        # inplace_predict skips building a DMatrix: the fastest CPU path
+        out = self.booster_.inplace_predict(
+            np.ascontiguousarray(X, dtype=np.float32), iteration_range=(0, self.best_iteration_ + 1), predict_type="margin"
+        )
+        return np.asarray(out, dtype=np.float64).reshape(-1)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities, shape (n, 2)."""
