@@ -149,7 +149,6 @@ def main(argv: list[str] | None = None) -> int:
     onnx_dir = None
     try:
         import onnxruntime as ort
-
         from hepsel.export import export_onnx  # type: ignore[attr-defined]
 
         onnx_dir = tempfile.mkdtemp(prefix="hepsel-onnx-")
