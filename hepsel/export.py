@@ -450,6 +450,9 @@ def export_onnx(
     """
     from .selection import Selection
 
+    if dtype not in _DTYPES:
+        msg = f"unknown input dtype {dtype!r}; choose from {sorted(_DTYPES)}"
+        raise ExportError(msg)
     out = Path(out_dir)
     _check_output(out)
     sel = selection if isinstance(selection, Selection) else Selection.load(selection)
@@ -457,6 +460,11 @@ def export_onnx(
     unknown = [n for n in names if n not in sel.models]
     if unknown:
         msg = f"unknown model(s) {unknown}; this selection has {sorted(sel.models)}"
+        raise ExportError(msg)
+    odd = [n for n in names if not n.isidentifier()]
+    if odd:
+        # model names become directory names
+        msg = f"model name(s) {odd} are not Python identifiers, as hepsel's configs require; rename them in selection.json"
         raise ExportError(msg)
 
     # build every graph before anything is written
