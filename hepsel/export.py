@@ -3,9 +3,9 @@
 Every graph has one input, ``features`` (float64 by default, as hepsel
 computes it, or float32; shape ``(n, n_features)``: the feature vector after
 the features' expressions and transforms, before any scaling, columns in the
-order of the side file) and one output, ``score``
-(float32, shape ``(n,)``): the signal probability ``predict_proba(X)[:, 1]``
-of that fold model, the score hepsel computes. What each kind becomes:
+order of the side file) and one output, ``score`` (float32, shape ``(n,)``):
+the signal probability ``predict_proba(X)[:, 1]`` of that fold model, the
+score hepsel computes. What each kind becomes:
 
 ``bdt`` (also the base of ``gan_augmented``)
     xgboost's trees up to the early-stopping round hepsel predicts with,
