@@ -22,6 +22,7 @@ __all__ = [
     "FeatureSet",
     "Selection",
     "__version__",
+    "export_onnx",
     "load_config",
 ]
 
@@ -34,6 +35,7 @@ _LAZY = {
     "Feature": "features",
     "FeatureSet": "features",
     "Selection": "selection",
+    "export_onnx": "export",
 }
 
 

@@ -253,6 +253,28 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_onnx
+
+    try:
+        written = export_onnx(args.selection, args.output, models=args.model, dtype=args.dtype)
+    except ImportError as err:
+        raise HepselError(str(err)) from None
+    for p in written:
+        print(p)
+    return 0
+
+
+def _add_export_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write a saved selection's models for deployment (ONNX)")
+    p.add_argument("--selection", "-s", required=True, help="a saved selection directory")
+    p.add_argument("--format", choices=["onnx"], default="onnx", help="export format (default: onnx)")
+    p.add_argument("--output", "-o", required=True, help="output directory (new, empty, or an earlier export)")
+    p.add_argument("--model", action="append", help="export only this model (repeatable; default: all)")
+    p.add_argument("--dtype", choices=["float64", "float32"], default="float64", help="input type of the graphs (default: float64)")
+    p.set_defaults(func=_cmd_export)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``hepsel``."""
     parser = argparse.ArgumentParser(prog="hepsel", description="Event selection for HEP: ROOT ntuples in, trained selections out.")
@@ -340,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--copy-branches", action="store_true", help="also copy the input's flat numeric branches")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_apply)
+
+    _add_export_parser(sub)
     return parser
 
 

@@ -10,6 +10,7 @@ __all__ = [
     "BranchNotFoundError",
     "ConfigError",
     "EmptySelectionError",
+    "ExportError",
     "ExpressionError",
     "HepselError",
     "InputFileError",
@@ -64,3 +65,7 @@ class NonFiniteError(HepselError, ValueError):
 
 class ModelFileError(HepselError, OSError):
     """A saved model or selection directory is missing or inconsistent."""
+
+
+class ExportError(HepselError, ValueError):
+    """A selection cannot be exported as asked: unknown model or kind, or an output directory in the way."""

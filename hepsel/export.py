@@ -1,0 +1,545 @@
+"""Deployment exports of a trained selection: one ONNX graph per model and fold.
+
+Every graph has one input, ``features`` (float64 by default, as hepsel
+computes it, or float32; shape ``(n, n_features)``: the feature vector after
+the features' expressions and transforms, before any scaling, columns in the
+order of the side file) and one output, ``score`` (float32, shape ``(n,)``):
+the signal probability ``predict_proba(X)[:, 1]`` of that fold model, the
+score hepsel computes. What each kind becomes:
+
+``bdt`` (also the base of ``gan_augmented``)
+    xgboost's trees up to the early-stopping round hepsel predicts with,
+    converted by onnxmltools (``TreeEnsembleClassifier``), plus the column of
+    the signal probability. The same trees are also written in xgboost's own
+    JSON format (``fold<i>.xgb.json``), which stays the native format.
+``mlp``
+    the input scaling (standard, or the quantile map onto a normal
+    distribution, with scikit-learn's interpolation, ties and bounds), in
+    float64, then the network in float32 and the logistic function.
+``fisher``
+    ``sigmoid(x @ coef + intercept)`` in float64.
+
+A JSON side file, ``export.json``, lists the features in input order with
+their definitions, the preselection, the fold rule and each model's files and
+working points (score thresholds). Inputs must be finite, as for
+:meth:`hepsel.Selection.score`.
+
+>>> from hepsel.export import export_onnx
+>>> export_onnx("results/topo2body/selection", "deploy")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import __version__
+from .exceptions import ExportError
+from .storage import read_json, write_json
+
+if TYPE_CHECKING:
+    import onnx
+
+    from .selection import Selection
+
+__all__ = ["INPUT_NAME", "OPSET", "OUTPUT_NAME", "export_onnx", "onnx_model"]
+
+#: Name of every exported graph's input (shape ``(n, n_features)``).
+INPUT_NAME = "features"
+#: Name of every exported graph's output (float32, shape ``(n,)``).
+OUTPUT_NAME = "score"
+#: ONNX operator set of the default domain (supported by onnxruntime >= 1.13).
+OPSET = 17
+#: IR version matching :data:`OPSET`, so that older runtimes load the files.
+_IR_VERSION = 8
+_FORMAT = "hepsel-onnx-export"
+#: Input dtypes of the graphs -> ONNX element types (onnx.TensorProto.FLOAT, DOUBLE).
+_DTYPES = {"float32": 1, "float64": 11}
+_SIDE_FILE = "export.json"
+
+# scikit-learn's QuantileTransformer: values within this of the first/last
+# quantile map to the bounds; its normal output is clipped accordingly.
+_BOUNDS_THRESHOLD = 1e-7
+
+
+def _import_onnx() -> Any:
+    """Import :mod:`onnx`, with an install hint if it is missing."""
+    try:
+        import onnx
+    except ImportError as exc:
+        msg = "exporting to ONNX needs the 'onnx' package; install it with pip install 'hepsel[onnx]'"
+        raise ImportError(msg) from exc
+    return onnx
+
+
+# -- building graphs --------------------------------------------------------------
+
+
+class _Graph:
+    """Nodes and constants of a graph under construction, with fresh names."""
+
+    def __init__(self) -> None:
+        self.onnx = _import_onnx()
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self._count = 0
+
+    def _name(self, stem: str) -> str:
+        self._count += 1
+        return f"{stem}_{self._count}"
+
+    def const(self, value: Any, dtype: Any) -> str:
+        """A constant tensor (an initializer); returns its name."""
+        name = self._name("c")
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+        return name
+
+    def op(self, op_type: str, *inputs: str, out: str | None = None, **attrs: Any) -> str:
+        """Append a node; returns the name of its (single) output."""
+        name = out or self._name(op_type.lower())
+        self.nodes.append(self.onnx.helper.make_node(op_type, list(inputs), [name], **attrs))
+        return name
+
+    def model(self, n_features: int, doc: str, dtype: str) -> onnx.ModelProto:
+        """The model: input ``features`` (n, n_features) of ``dtype`` -> output ``score`` (n,) float32."""
+        h = self.onnx.helper
+        f32 = self.onnx.TensorProto.FLOAT
+        graph = h.make_graph(
+            self.nodes,
+            "hepsel",
+            [h.make_tensor_value_info(INPUT_NAME, _DTYPES[dtype], ["n", n_features])],
+            [h.make_tensor_value_info(OUTPUT_NAME, f32, ["n"])],
+            initializer=self.initializers,
+            doc_string=doc,
+        )
+        model = h.make_model(graph, opset_imports=[h.make_opsetid("", OPSET)], producer_name="hepsel")
+        model.ir_version = _IR_VERSION
+        return model
+
+
+def _horner(g: _Graph, x: str, coefs: Sequence[float], dtype: Any) -> str:
+    """``((c0 x + c1) x + ...) + c_last`` as nodes."""
+    acc = g.const(coefs[0], dtype)
+    for c in coefs[1:]:
+        acc = g.op("Add", g.op("Mul", acc, x), g.const(c, dtype))
+    return acc
+
+
+# Acklam's rational approximation of the inverse normal CDF (relative error < 1.2e-9).
+_ACKLAM_A = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02, 1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00)
+_ACKLAM_B = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02, 6.680131188771972e01, -1.328068155288572e01, 1.0)
+_ACKLAM_C = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00, -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00)
+_ACKLAM_D = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00, 1.0)
+_ACKLAM_LOW = 0.02425
+
+
+def _ndtri(g: _Graph, p: str) -> str:
+    """Standard-normal quantile of ``p`` (float64), clipped as scikit-learn clips its normal output."""
+    from scipy import stats
+
+    f64 = np.float64
+    eps = _BOUNDS_THRESHOLD - np.spacing(1)
+    clip_min, clip_max = float(stats.norm.ppf(eps)), float(stats.norm.ppf(1 - eps))
+    # outside [eps, 1 - eps] the clip decides; the clamp keeps log() finite
+    p = g.op("Min", g.op("Max", p, g.const(eps, f64)), g.const(1 - eps, f64))
+    q = g.op("Sub", p, g.const(0.5, f64))
+    r = g.op("Mul", q, q)
+    central = g.op("Div", g.op("Mul", _horner(g, r, _ACKLAM_A, f64), q), _horner(g, r, _ACKLAM_B, f64))
+    tail_p = g.op("Min", p, g.op("Sub", g.const(1.0, f64), p))
+    t = g.op("Sqrt", g.op("Mul", g.const(-2.0, f64), g.op("Log", tail_p)))
+    lower = g.op("Div", _horner(g, t, _ACKLAM_C, f64), _horner(g, t, _ACKLAM_D, f64))
+    tail = g.op("Where", g.op("Less", p, g.const(0.5, f64)), lower, g.op("Neg", lower))
+    z = g.op("Where", g.op("Less", tail_p, g.const(_ACKLAM_LOW, f64)), tail, central)
+    return g.op("Min", g.op("Max", z, g.const(clip_min, f64)), g.const(clip_max, f64))
+
+
+def _count_at_most(g: _Graph, x: str, table: np.ndarray) -> str:
+    """Per entry of ``x`` (n, F): how many of column f of ``table`` (m, F, ascending) are <= x.
+
+    A binary search unrolled into ``m.bit_length()`` steps of gathers, so memory
+    stays O(n F) for any number of quantiles.
+    """
+    m, n_features = table.shape
+    i64 = np.int64
+    flat = g.const(table.T.ravel(), np.float64)
+    offsets = g.const(np.arange(n_features) * m, i64)
+    shape = g.op("Shape", x)
+    zero = g.onnx.helper.make_tensor("zero", g.onnx.TensorProto.INT64, [1], [0])
+    top = g.onnx.helper.make_tensor("top", g.onnx.TensorProto.INT64, [1], [m])
+    lo = g.op("ConstantOfShape", shape, value=zero)
+    hi = g.op("ConstantOfShape", shape, value=top)
+    one, two, last = g.const(1, i64), g.const(2, i64), g.const(m - 1, i64)
+    for _ in range(m.bit_length()):
+        # invariant: lo <= answer <= hi; once lo == hi the step changes nothing
+        mid = g.op("Min", g.op("Div", g.op("Add", lo, hi), two), last)
+        below = g.op("LessOrEqual", g.op("Gather", flat, g.op("Add", mid, offsets)), x)
+        lo = g.op("Where", below, g.op("Add", mid, one), lo)
+        hi = g.op("Where", below, hi, mid)
+    return lo
+
+
+def _interp(g: _Graph, x: str, xp: np.ndarray, fp: np.ndarray) -> str:
+    """``numpy.interp(x[:, f], xp[:, f], fp)`` for every column f, with numpy's arithmetic.
+
+    numpy takes the last ``j`` with ``xp[j] <= x`` and returns
+    ``slope[j] * (x - xp[j]) + fp[j]``, ``fp[0]`` left of the table and
+    ``fp[-1]`` from its last point on.
+    """
+    m, n_features = xp.shape
+    i64, f64 = np.int64, np.float64
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slopes = (fp[1:, None] - fp[:-1, None]) / (xp[1:] - xp[:-1])
+    # slopes across ties are never used (x < xp[j + 1] excludes them); keep them finite
+    slopes = np.where(np.isfinite(slopes), slopes, 0.0)
+    count = _count_at_most(g, x, xp)
+    j = g.op("Min", g.op("Max", g.op("Sub", count, g.const(1, i64)), g.const(0, i64)), g.const(m - 2, i64))
+    at = g.op("Add", j, g.const(np.arange(n_features) * (m - 1), i64))
+    x_j = g.op("Gather", g.const(xp[:-1].T.ravel(), f64), at)
+    slope = g.op("Gather", g.const(slopes.T.ravel(), f64), at)
+    f_j = g.op("Gather", g.const(np.tile(fp[:-1], n_features), f64), at)
+    inside = g.op("Add", g.op("Mul", slope, g.op("Sub", x, x_j)), f_j)
+    right = g.op("Where", g.op("Equal", count, g.const(m, i64)), g.const(fp[-1], f64), inside)
+    return g.op("Where", g.op("Equal", count, g.const(0, i64)), g.const(fp[0], f64), right)
+
+
+def _quantile_normal(g: _Graph, x: str, quantiles: np.ndarray, references: np.ndarray) -> str:
+    """scikit-learn's ``QuantileTransformer(output_distribution="normal").transform`` of ``x`` (float64)."""
+    f64 = np.float64
+    if quantiles.shape[0] < 2:
+        msg = f"a quantile scaling with {quantiles.shape[0]} quantile(s) cannot be exported; it needs at least 2"
+        raise ExportError(msg)
+    # the mean of the interpolations in both directions, as scikit-learn takes it, for repeated quantiles
+    up = _interp(g, x, quantiles, references)
+    down = _interp(g, g.op("Neg", x), -quantiles[::-1], -references[::-1])
+    u = g.op("Mul", g.const(0.5, f64), g.op("Sub", up, down))
+    bound = g.const(_BOUNDS_THRESHOLD, f64)
+    upper = g.op("Greater", g.op("Add", x, bound), g.const(quantiles[-1], f64))
+    lower = g.op("Less", g.op("Sub", x, bound), g.const(quantiles[0], f64))
+    u = g.op("Where", lower, g.const(0.0, f64), g.op("Where", upper, g.const(1.0, f64), u))
+    z = _ndtri(g, u)
+    # NaN stays NaN rather than becoming a plausible score
+    return g.op("Where", g.op("IsNaN", x), x, z)
+
+
+def _scaler_nodes(g: _Graph, x: str, scaler: Any) -> str:
+    """A fitted :class:`~hepsel.preprocessing.FeatureScaler` applied to ``x`` (float64)."""
+    state = scaler.to_dict()
+    if state["method"] == "standard":
+        x = g.op("Sub", x, g.const(state["mean"], np.float64))
+        return g.op("Div", x, g.const(state["scale"], np.float64))
+    if state["method"] == "quantile":
+        return _quantile_normal(g, x, np.asarray(state["quantiles"], dtype=np.float64), np.asarray(state["references"], dtype=np.float64))
+    if state["method"] == "none":
+        return x
+    msg = f"cannot export the input scaling {state['method']!r}"
+    raise ExportError(msg)
+
+
+def _mlp_model(clf: Any, dtype: str) -> onnx.ModelProto:
+    from .models._torch import import_torch
+
+    torch = import_torch()
+    g = _Graph()
+    f32 = g.onnx.TensorProto.FLOAT
+    x = g.op("Cast", INPUT_NAME, to=g.onnx.TensorProto.DOUBLE)
+    # hepsel scales in float64 and runs the network in float32
+    h = g.op("Cast", _scaler_nodes(g, x, clf.scaler_), to=f32)
+    for layer in clf.network_:
+        if isinstance(layer, torch.nn.Linear):
+            w = layer.weight.detach().cpu().numpy()
+            b = layer.bias.detach().cpu().numpy()
+            h = g.op("Gemm", h, g.const(w, np.float32), g.const(b, np.float32), transB=1)
+        elif isinstance(layer, torch.nn.ReLU):
+            h = g.op("Relu", h)
+        elif isinstance(layer, torch.nn.Tanh):
+            h = g.op("Tanh", h)
+        elif isinstance(layer, torch.nn.SiLU):
+            h = g.op("Mul", h, g.op("Sigmoid", h))
+        elif isinstance(layer, torch.nn.ELU):
+            h = g.op("Elu", h, alpha=float(layer.alpha))
+        else:
+            msg = f"cannot export the MLP layer {layer!r}"
+            raise ExportError(msg)
+    p = g.op("Sigmoid", h)
+    g.op("Reshape", p, g.const([-1], np.int64), out=OUTPUT_NAME)
+    doc = f"hepsel MLP ({clf.scaler_.method} scaling): signal probability"
+    return g.model(clf.n_features_in_, doc, dtype)
+
+
+def _fisher_model(clf: Any, dtype: str) -> onnx.ModelProto:
+    g = _Graph()
+    x = g.op("Cast", INPUT_NAME, to=g.onnx.TensorProto.DOUBLE)
+    t = g.op("Add", g.op("MatMul", x, g.const(np.asarray(clf.coef_)[:, None], np.float64)), g.const([clf.intercept_], np.float64))
+    p = g.op("Sigmoid", g.op("Reshape", t, g.const([-1], np.int64)))
+    g.op("Cast", p, to=g.onnx.TensorProto.FLOAT, out=OUTPUT_NAME)
+    return g.model(clf.n_features_in_, "hepsel Fisher discriminant: sigmoid(x . coef + intercept)", dtype)
+
+
+def _bdt_booster(clf: Any) -> Any:
+    """The booster with the trees hepsel predicts with (``iteration_range=(0, best_iteration + 1)``)."""
+    return clf.booster_[: clf.best_iteration_ + 1]
+
+
+def _bdt_model(clf: Any, dtype: str) -> onnx.ModelProto:
+    try:
+        from onnxmltools.convert import convert_xgboost
+        from onnxmltools.convert.common.data_types import FloatTensorType
+    except ImportError as exc:
+        msg = "exporting a BDT to ONNX needs the 'onnxmltools' package; install it with pip install 'hepsel[onnx]'"
+        raise ImportError(msg) from exc
+    n = clf.n_features_in_
+    converted = convert_xgboost(_bdt_booster(clf), initial_types=[("features_float32", FloatTensorType(["n", n]))], name="hepsel")
+    # the converter's outputs: "label" and "probabilities" (n, 2), column 1 the signal
+    probabilities = converted.graph.output[-1].name
+    g = _Graph()
+    # xgboost compares float32 features with float32 thresholds
+    g.op("Cast", INPUT_NAME, to=g.onnx.TensorProto.FLOAT, out="features_float32")
+    g.nodes.extend(converted.graph.node)
+    g.initializers.extend(converted.graph.initializer)
+    g.op("Gather", probabilities, g.const(1, np.int64), out=OUTPUT_NAME, axis=1)
+    model = g.model(n, f"hepsel BDT ({clf.best_iteration_ + 1} trees): signal probability", dtype)
+    model.opset_import.extend(op for op in converted.opset_import if op.domain != "")
+    return model
+
+
+def onnx_model(classifier: Any, *, dtype: str = "float64") -> onnx.ModelProto:
+    """The ONNX graph of a fitted hepsel classifier (``bdt``, ``mlp`` or ``fisher``).
+
+    Input ``features`` (shape (n, n_features), of ``dtype``), output ``score``
+    (float32, shape (n,)): ``classifier.predict_proba(X)[:, 1]``.
+
+    A float32 input gives hepsel's score of the float32-rounded features,
+    which can differ from the score of the float64 features by more than
+    float32 arithmetic does: an MLP's quantile scaling is steep in the tails
+    of a feature's distribution and jumps at repeated quantiles (discrete
+    values), so its score moves with the rounding of such inputs.
+
+    Raises
+    ------
+    ExportError
+        For a classifier or a layer that cannot be exported.
+    ImportError
+        If ``onnx`` (or, for a BDT, ``onnxmltools``) is not installed.
+    """
+    from .models.bdt import BDTClassifier
+    from .models.fisher import FisherClassifier
+    from .models.mlp import MLPClassifier
+
+    if dtype not in _DTYPES:
+        msg = f"unknown input dtype {dtype!r}; choose from {sorted(_DTYPES)}"
+        raise ExportError(msg)
+    if isinstance(classifier, BDTClassifier):
+        model = _bdt_model(classifier, dtype)
+    elif isinstance(classifier, MLPClassifier):
+        model = _mlp_model(classifier, dtype)
+    elif isinstance(classifier, FisherClassifier):
+        model = _fisher_model(classifier, dtype)
+    else:
+        msg = f"cannot export a {type(classifier).__name__} to ONNX; hepsel exports bdt, mlp and fisher models"
+        raise ExportError(msg)
+    _import_onnx().checker.check_model(model)
+    return model
+
+
+# -- writing an export ------------------------------------------------------------------
+
+
+def _side_file(sel: Selection, names: Sequence[str], files: dict[str, dict[str, list[str]]], dtype: str) -> dict[str, Any]:
+    ks = {len(sel.models[n]["folds"]) for n in names}
+    k = ks.pop() if len(ks) == 1 else None
+    branch = sel.fold_branch
+    features = sel.features.to_dict()
+    return {
+        "format": _FORMAT,
+        "version": 1,
+        "hepsel_version": __version__,
+        "input": {"name": INPUT_NAME, "dtype": dtype, "shape": ["n", len(sel.features.names)]},
+        "output": {
+            "name": OUTPUT_NAME,
+            "dtype": "float32",
+            "shape": ["n"],
+            "meaning": "signal probability predict_proba[:, 1] of the fold model, as hepsel scores",
+        },
+        "feature_names": sel.features.names,
+        "features": features["features"],
+        "aliases": features["aliases"],
+        "tree": sel.tree,
+        "preselection": [{"name": n, "cut": c} for n, c in sel.preselection],
+        "folds": {
+            "k": k,
+            "branch": branch,
+            "rule": (f"{branch} % {k if k else 'k'}" if branch else None),
+            "note": (
+                "score each candidate with the graph of fold (event number modulo k, the non-negative remainder): "
+                "the model that did not train on the event; without an event number, average the k fold scores"
+            ),
+        },
+        "working_points": {
+            "rule": "a candidate passes when it passes the preselection and score >= threshold",
+            "thresholds": {n: sel.working_points.get(n, {}) for n in names},
+        },
+        "default_model": sel.default_model if sel.default_model in names else names[0],
+        "models": {n: {"kind": sel.models[n]["kind"], "folds": len(sel.models[n]["folds"]), **files[n]} for n in names},
+    }
+
+
+def _is_export(directory: Path) -> bool:
+    f = directory / _SIDE_FILE
+    try:
+        return bool(f.is_file() and read_json(f).get("format") == _FORMAT)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _check_output(out: Path) -> None:
+    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or _is_export(out))):
+        msg = (
+            f"output {str(out)!r} exists and is not a hepsel export: "
+            "choose a new directory (an earlier export is replaced)"
+        )
+        raise ExportError(msg)
+
+
+def export_onnx(
+    selection: Selection | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    models: Sequence[str] | None = None,
+    dtype: str = "float64",
+) -> list[Path]:
+    """Write an ONNX graph per model and fold of a selection, and the side file ``export.json``.
+
+    Layout of ``out_dir``: ``<model>/fold<i>.onnx`` for every model and fold,
+    ``<model>/fold<i>.xgb.json`` for BDTs (the same trees in xgboost's format),
+    and ``export.json``. Everything is written into a temporary directory
+    next to ``out_dir`` and renamed into place, so a failed export leaves no
+    partial output; an earlier export in ``out_dir`` is replaced.
+
+    Parameters
+    ----------
+    selection
+        A :class:`~hepsel.Selection` or a saved selection directory.
+    out_dir
+        Output directory: new, empty, or an earlier export.
+    models
+        Models to export (default: all of the selection's).
+    dtype : {"float64", "float32"}
+        The graphs' input type (see :func:`onnx_model`); float64 is the
+        feature vector as hepsel computes it.
+
+    Returns
+    -------
+    list of Path
+        The files written, side file last.
+
+    Raises
+    ------
+    ModelFileError
+        If the selection directory is missing or invalid.
+    ExportError
+        For an unknown model, a model that cannot be exported, or an
+        ``out_dir`` that holds something other than an earlier export.
+    ImportError
+        If ``onnx`` or ``onnxmltools`` is not installed (``pip install 'hepsel[onnx]'``).
+    """
+    from .selection import Selection
+
+    if dtype not in _DTYPES:
+        msg = f"unknown input dtype {dtype!r}; choose from {sorted(_DTYPES)}"
+        raise ExportError(msg)
+    out = Path(out_dir)
+    _check_output(out)
+    sel = selection if isinstance(selection, Selection) else Selection.load(selection)
+    names = list(dict.fromkeys(models)) if models else list(sel.models)
+    unknown = [n for n in names if n not in sel.models]
+    if unknown:
+        msg = f"unknown model(s) {unknown}; this selection has {sorted(sel.models)}"
+        raise ExportError(msg)
+    odd = [n for n in names if not n.isidentifier()]
+    if odd:
+        # model names become directory names
+        msg = f"model name(s) {odd} are not Python identifiers, as hepsel's configs require; rename them in selection.json"
+        raise ExportError(msg)
+
+    # build every graph before anything is written
+    graphs: dict[str, list[Any]] = {}
+    for name in names:
+        folds = sel.models[name]["folds"]
+        graphs[name] = []
+        for i, clf in enumerate(folds):
+            model = onnx_model(clf, dtype=dtype)
+            if clf.n_features_in_ != len(sel.features.names):
+                msg = f"model {name!r} fold {i} takes {clf.n_features_in_} features; the selection defines {len(sel.features.names)}"
+                raise ExportError(msg)
+            _set_metadata(model, sel, name, i, len(folds))
+            graphs[name].append(model)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        written: list[Path] = []
+        files: dict[str, dict[str, list[str]]] = {}
+        for name, fold_models in graphs.items():
+            (tmp / name).mkdir()
+            files[name] = {"onnx": []}
+            for i, model in enumerate(fold_models):
+                rel = f"{name}/fold{i}.onnx"
+                (tmp / rel).write_bytes(model.SerializeToString())
+                files[name]["onnx"].append(rel)
+                written.append(out / rel)
+                clf = sel.models[name]["folds"][i]
+                if sel.models[name]["kind"] == "bdt":
+                    rel = f"{name}/fold{i}.xgb.json"
+                    _bdt_booster(clf).save_model(str(tmp / rel))
+                    files[name].setdefault("xgboost_json", []).append(rel)
+                    written.append(out / rel)
+        write_json(tmp / _SIDE_FILE, _side_file(sel, names, files, dtype))
+        written.append(out / _SIDE_FILE)
+        os.chmod(tmp, 0o777 & ~_umask())
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return written
+
+
+def _set_metadata(model: Any, sel: Selection, name: str, fold: int, k: int) -> None:
+    """Key-value metadata a C++ reader finds with ``Ort::Session::GetModelMetadata``."""
+    onnx = _import_onnx()
+    props = {
+        "hepsel.model": name,
+        "hepsel.kind": sel.models[name]["kind"],
+        "hepsel.fold": str(fold),
+        "hepsel.folds": str(k),
+        "hepsel.fold_rule": f"{sel.fold_branch} % {k} == {fold}" if sel.fold_branch else "mean of the fold scores",
+        "hepsel.features": ",".join(sel.features.names),
+    }
+    onnx.helper.set_model_props(model, props)
+    model.producer_version = __version__
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Rename ``new`` onto ``target``; an existing ``target`` goes only once ``new`` is in place."""
+    if not target.exists():
+        new.rename(target)
+        return
+    old = new.with_name(new.name + ".old")
+    target.rename(old)
+    try:
+        new.rename(target)
+    except BaseException:
+        old.rename(target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
