@@ -351,7 +351,7 @@ def onnx_model(classifier: Any, *, dtype: str = "float64") -> onnx.ModelProto:
 
 
 def _side_file(sel: Selection, names: Sequence[str], files: dict[str, dict[str, list[str]]], dtype: str) -> dict[str, Any]:
-    ks = {len(sel.models[n]["folds"]) for n in names}
+    ks = {len(sel.fold_models(n)) for n in names}
     k = ks.pop() if len(ks) == 1 else None
     branch = sel.fold_branch
     features = sel.features.to_dict()
@@ -385,7 +385,7 @@ def _side_file(sel: Selection, names: Sequence[str], files: dict[str, dict[str, 
             "thresholds": {n: sel.working_points.get(n, {}) for n in names},
         },
         "default_model": sel.default_model if sel.default_model in names else names[0],
-        "models": {n: {"kind": sel.models[n]["kind"], "folds": len(sel.models[n]["folds"]), **files[n]} for n in names},
+        "models": {n: {"kind": sel.models[n]["kind"], "folds": len(sel.fold_models(n)), **files[n]} for n in names},
     }
 
 
@@ -470,7 +470,7 @@ def export_onnx(
     # build every graph before anything is written
     graphs: dict[str, list[Any]] = {}
     for name in names:
-        folds = sel.models[name]["folds"]
+        folds = sel.fold_models(name)
         graphs[name] = []
         for i, clf in enumerate(folds):
             model = onnx_model(clf, dtype=dtype)
@@ -493,7 +493,7 @@ def export_onnx(
                 (tmp / rel).write_bytes(model.SerializeToString())
                 files[name]["onnx"].append(rel)
                 written.append(out / rel)
-                clf = sel.models[name]["folds"][i]
+                clf = sel.fold_models(name)[i]
                 if sel.models[name]["kind"] == "bdt":
                     rel = f"{name}/fold{i}.xgb.json"
                     _bdt_booster(clf).save_model(str(tmp / rel))
