@@ -153,18 +153,18 @@ def main(argv: list[str] | None = None) -> int:
 
         onnx_dir = tempfile.mkdtemp(prefix="hepsel-onnx-")
         wanted = [m for m in ("bdt", "mlp") if m in sel.models]
-        paths = export_onnx(Path(args.results) / "selection", onnx_dir, models=wanted)
+        export_onnx(Path(args.results) / "selection", onnx_dir, models=wanted)  # float64 input graphs
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+        X64 = np.ascontiguousarray(X, dtype=np.float64)
         for m in wanted:
-            graph = next(Path(q) for q in paths if Path(q).name.startswith(f"{m}_fold0") and str(q).endswith(".onnx"))
-            session = ort.InferenceSession(str(graph), opts, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(Path(onnx_dir) / m / "fold0.onnx"), opts, providers=["CPUExecutionProvider"])
             name = session.get_inputs()[0].name
 
             def run(r: np.ndarray, s: Any = session, n: str = name) -> Any:
                 return s.run(None, {n: r})
 
-            rows.append((f"onnxruntime, exported {m}", best_of(lambda: run(Xf), args.repeat), latency_us(run, Xf)))
+            rows.append((f"onnxruntime, exported {m} (fold 0)", best_of(lambda: run(X64), args.repeat), latency_us(run, X64)))
     except ImportError as err:
         print(f"(ONNX rows skipped: {err}; install hepsel[onnx])")
 
