@@ -169,10 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"(ONNX rows skipped: {err}; install hepsel[onnx])")
 
     if "bbdt" in sel.models:
-        bb = sel.fold_models("bbdt")[0]
-        cols = getattr(bb, "feature_index_", None)
-        Xb = X if cols is None else X
-        rows.append(("bonsai BDT table lookup", best_of(lambda: bb.predict_proba(Xb), args.repeat), latency_us(bb.predict_proba, Xb)))
+        bb = sel.fold_models("bbdt")[0]  # takes the full feature rows, uses its own subset
+        rows.append(("bonsai BDT table lookup (fold 0)", best_of(lambda: bb.predict_proba(X), args.repeat), latency_us(bb.predict_proba, X)))
 
     print(f"\nBDT: {n_trees} trees (fold 0's best iteration)")
     print(f"{'':34s} {'candidates/s':>14s} {'x bare':>8s} {'latency [us]':>14s}")
