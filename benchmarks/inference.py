@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     onnx_dir = None
     try:
         import onnxruntime as ort
-        from hepsel.export import export_onnx  # type: ignore[attr-defined]
+
+        from hepsel.export import export_onnx
 
         onnx_dir = tempfile.mkdtemp(prefix="hepsel-onnx-")
         wanted = [m for m in ("bdt", "mlp") if m in sel.models]
