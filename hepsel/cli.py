@@ -254,6 +254,18 @@ def _cmd_apply(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    if args.format == "bbdt":
+        from .export_bbdt import export_bbdt
+
+        try:
+            written = export_bbdt(args.selection, args.output, models=args.model)
+        except HepselError:
+            raise
+        except (KeyError, ValueError) as err:
+            raise HepselError(str(err.args[0] if err.args else err)) from None
+        for p in written:
+            print(p)
+        return 0
     from .export import export_onnx
 
     try:
@@ -266,9 +278,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _add_export_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="write a saved selection's models for deployment (ONNX)")
+    p = sub.add_parser("export", help="write a saved selection's models for deployment (ONNX, bonsai tables)")
     p.add_argument("--selection", "-s", required=True, help="a saved selection directory")
-    p.add_argument("--format", choices=["onnx"], default="onnx", help="export format (default: onnx)")
+    p.add_argument(
+        "--format", choices=["onnx", "bbdt"], default="onnx",
+        help="onnx: a graph per model and fold; bbdt: bonsai-BDT tables as flat float32 binaries + JSON (default: onnx)",
+    )
     p.add_argument("--output", "-o", required=True, help="output directory (new, empty, or an earlier export)")
     p.add_argument("--model", action="append", help="export only this model (repeatable; default: all)")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64", help="input type of the graphs (default: float64)")

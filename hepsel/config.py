@@ -203,7 +203,7 @@ class FoldConfig(_Strict):
 class ModelConfig(_Strict):
     """One classifier. ``params`` go to the estimator's constructor."""
 
-    type: Literal["bdt", "mlp", "gan_augmented", "fisher"]
+    type: Literal["bdt", "bbdt", "mlp", "gan_augmented", "fisher"]
     params: dict[str, Any] = Field(default_factory=dict)
     base: Literal["bdt", "mlp"] = Field(default="bdt", description="gan_augmented: the classifier")
     gan: dict[str, Any] = Field(default_factory=dict, description="gan_augmented: WGANGP params")
@@ -276,7 +276,7 @@ class TrainingConfig(_Strict):
     negative_weights: Literal["keep", "resample", "abs", "drop"] = Field(
         default="keep",
         description="keep: learners that take negative weights (mlp, fisher) get them as they are, "
-        "the others (bdt, the GAN) get them made positive by cell resampling; resample: cell resampling "
+        "the others (bdt, bbdt, the GAN) get them made positive by cell resampling; resample: cell resampling "
         "for every learner; abs: |w|; drop: weight 0 for negative weights",
     )
     balance_classes: bool = True
@@ -650,3 +650,20 @@ def _check_model_params(cfg: AnalysisConfig, source: str) -> None:
                     hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
                     msg = f"invalid analysis config {source}:\n  {key}: unknown parameter {p!r}{hint}; allowed: {', '.join(allowed)}"
                     raise ConfigError(msg)
+        if model.type == "bbdt":
+            _check_bbdt(cfg, name, model, source)
+
+
+def _check_bbdt(cfg: AnalysisConfig, name: str, model: ModelConfig, source: str) -> None:
+    """A bonsai BDT's features, bins and edges, and its cell count, checked before any training."""
+    from .models import estimator_class
+
+    key = f"models.{name}.params"
+    if "feature_names" in model.params:
+        msg = f"invalid analysis config {source}:\n  {key}: feature_names is set from the config's features; choose columns with 'features'"
+        raise ConfigError(msg)
+    try:
+        estimator_class("bbdt")(**model.params, feature_names=cfg.feature_names).validate(len(cfg.feature_names))
+    except (TypeError, ValueError) as err:
+        msg = f"invalid analysis config {source}:\n  {key}: {err}"
+        raise ConfigError(msg) from None

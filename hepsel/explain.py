@@ -1,7 +1,10 @@
 """SHAP explanations of the trained classifiers.
 
 BDTs are explained exactly with xgboost's native TreeSHAP (``pred_contribs``),
-on the margin (log-odds) output. MLPs are explained with shap's
+on the margin (log-odds) output. A bonsai BDT is explained the same way, by its
+internal BDT on the bin indices of the candidate's cell, over the features it
+uses only: the attributions sum (with the base value) to the margin of the
+cell, and, within a cell, do not depend on where the candidate lies. MLPs are explained with shap's
 ``GradientExplainer`` (expected gradients) on the logit output, in the
 preprocessed feature space the network sees (the preprocessing is a monotone
 per-feature map, so attributions stay per feature). Every candidate is
@@ -22,7 +25,8 @@ __all__ = ["Explanation", "explain_bdt", "explain_mlp", "explain_model", "mean_a
 class Explanation:
     """SHAP values of ``n`` candidates.
 
-    ``values`` has shape (n, n_features); ``base`` (n,) is the expected model
+    ``values`` has shape (n, n_features) (for a bonsai BDT, the features it
+    uses, named in ``feature_names``); ``base`` (n,) is the expected model
     output of the model that explained each row, so ``values.sum(1) + base``
     is that model's margin output; ``data`` (n, n_features) the feature values
     in physical units; ``index`` the candidates' rows in the data set.
@@ -37,7 +41,8 @@ class Explanation:
 
 
 def explain_bdt(clf: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """TreeSHAP values and base value of a :class:`~hepsel.models.bdt.BDTClassifier` (margin)."""
+    """TreeSHAP values and base value (margin) of a :class:`~hepsel.models.bdt.BDTClassifier`
+    or a :class:`~hepsel.models.bbdt.BonsaiBDTClassifier` (one column per feature it uses)."""
     values, base = clf.shap_values(X)
     return values, np.full(len(X), base)
 
@@ -87,13 +92,21 @@ def explain_model(
     ``backgrounds[k]`` is the reference sample for fold ``k``'s model (MLP
     only), drawn from that model's training folds.
     """
-    values = np.zeros_like(X, dtype=np.float64)
+    data, names = X, list(feature_names)
+    if kind == "bbdt":
+        # a bonsai BDT is explained on the features it uses (the others contribute nothing)
+        cols = [int(c) for c in fold_models[0].feature_indices_]
+        if any(list(clf.feature_indices_) != cols for clf in fold_models):
+            msg = "the fold models of a bonsai BDT use different features; they cannot share one explanation"
+            raise ValueError(msg)
+        data, names = X[:, cols], [names[c] for c in cols]
+    values = np.zeros_like(data, dtype=np.float64)
     base = np.zeros(len(X))
     for k, clf in enumerate(fold_models):
         m = fold == k
         if not m.any():
             continue
-        if kind == "bdt":
+        if kind in ("bdt", "bbdt"):
             values[m], base[m] = explain_bdt(clf, X[m])
         elif kind == "mlp":
             if backgrounds is None:
@@ -103,8 +116,8 @@ def explain_model(
         else:
             msg = f"no SHAP explainer for model kind {kind!r}"
             raise ValueError(msg)
-    output = "margin (log-odds)" if kind == "bdt" else "logit"
-    return Explanation(values, base, X, index, list(feature_names), output)
+    output = "margin (log-odds)" if kind in ("bdt", "bbdt") else "logit"
+    return Explanation(values, base, data, index, names, output)
 
 
 def mean_abs_shap(expl: Explanation) -> dict[str, float]:

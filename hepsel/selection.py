@@ -6,7 +6,8 @@
 >>> keep = sel.passes("my_ntuple.root", rate_khz=660)            # doctest: +SKIP
 
 Saved as plain JSON plus each model's own no-pickle format (xgboost JSON,
-torch ``state_dict`` loaded with ``weights_only=True``).
+torch ``state_dict`` loaded with ``weights_only=True``, a bonsai BDT's table
+as ``.npy`` loaded with ``allow_pickle=False``).
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ def learner_weights(
     """The weights ``learner`` trains on, under ``training.negative_weights``.
 
     With ``keep`` a learner outside :data:`TAKES_NEGATIVE_WEIGHTS` (``bdt``,
-    ``gan``) gets its negative weights made positive by cell resampling
+    ``bbdt``, ``gan``) gets its negative weights made positive by cell resampling
     within each class; with ``resample`` every learner does. Returns the
     weights and a record of the resampling (``None`` when nothing changed):
     cells formed and the residual of every weighted feature distribution.
@@ -149,8 +149,12 @@ def fit_model(
             # the synthetic events joined the signal: give the classes equal total weight again
             w = training_weights(w, y, negative="keep", balance=True)
         info.update(n_synthetic=n_syn, gan_seconds=time.perf_counter() - t0)
-    clf = make_classifier(kind, model_cfg.params, random_state=seed)
-    if progress and kind in ("mlp", "bdt"):
+    params = dict(model_cfg.params)
+    if kind == "bbdt":
+        # the bonsai BDT picks its columns by name
+        params["feature_names"] = list(cfg.feature_names)
+    clf = make_classifier(kind, params, random_state=seed)
+    if progress and kind in ("mlp", "bdt", "bbdt"):
         clf.verbose = True
     fit_kw: dict[str, Any] = {}
     if synthetic is not None:

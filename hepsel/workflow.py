@@ -391,10 +391,10 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
 
 
 def explainable_models(cfg: AnalysisConfig) -> list[str]:
-    """Models with a SHAP explainer (BDTs and MLPs, including GAN-augmented ones)."""
+    """Models with a SHAP explainer (BDTs, bonsai BDTs and MLPs, including GAN-augmented ones)."""
     from .evaluation import model_kind
 
-    return [m for m in cfg.models if model_kind(cfg, m) in ("bdt", "mlp")]
+    return [m for m in cfg.models if model_kind(cfg, m) in ("bdt", "bbdt", "mlp")]
 
 
 def explain(cfg: AnalysisConfig, model: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ MODELS = {
         "condition_on": "mode",
     },
     "fisher": {"type": "fisher"},
+    "bbdt": {"type": "bbdt", "params": {"features": ["B_PT", "B_MCORR", "log_fdchi2"], "bins": 5, "n_estimators": 20, "max_depth": 3, "n_jobs": 1}},
 }
 
 
@@ -61,7 +62,7 @@ def test_training_weights_policies() -> None:
     assert b.sum() == pytest.approx(len(w))
 
 
-@pytest.mark.parametrize("model", ["bdt", "mlp", "fisher", "gan_bdt"])
+@pytest.mark.parametrize("model", ["bdt", "mlp", "fisher", "gan_bdt", "bbdt"])
 def test_fold_model_sees_only_other_folds(setup, model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     cfg, ds = setup
     seen: dict[str, np.ndarray] = {}
@@ -96,7 +97,7 @@ def test_fold_model_sees_only_other_folds(setup, model: str, tmp_path: Path, mon
         assert (tmp_path / model / "fold1_gan.pt").is_file()
 
 
-@pytest.mark.parametrize("model", ["bdt", "mlp", "gan_bdt"])
+@pytest.mark.parametrize("model", ["bdt", "mlp", "gan_bdt", "bbdt"])
 def test_same_seed_same_scores(setup, model: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from hepsel.evaluation import model_kind
     from hepsel.models import load_classifier

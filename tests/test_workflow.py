@@ -271,7 +271,7 @@ def test_all_model_kinds_report_and_study(tmp_path: Path) -> None:
     s = json.loads((out / "summary.json").read_text())
     t = _scores(out)
     truth = t["truth"] == 1
-    for m in ("bdt", "mlp", "gan_bdt", "fisher"):
+    for m in ("bdt", "mlp", "gan_bdt", "fisher", "bbdt"):
         want = roc_auc_score(t["label"][truth], t[f"score_{m}"][truth], sample_weight=t["weight"][truth])
         assert s[m]["auc"] == pytest.approx(want, abs=1e-9), m
         assert "eff_at_rate" in s[m] and "optimal_cut" in s[m] and "efficiency_vs" in s[m]

@@ -1,6 +1,8 @@
 """Classifiers with scikit-learn's estimator contract, and how to build and load them by kind.
 
-Kinds: ``bdt`` (xgboost), ``mlp`` (torch), ``fisher`` (linear discriminant);
+Kinds: ``bdt`` (xgboost), ``bbdt`` (a bonsai BDT: a BDT on discretised
+inputs, evaluated as a lookup table), ``mlp`` (torch), ``fisher`` (linear
+discriminant);
 ``gan_augmented`` is a ``bdt`` or ``mlp`` trained with extra signal generated
 by a :class:`~hepsel.models.gan.WGANGP`. Torch and xgboost are imported only
 when a model is built or loaded.
@@ -13,7 +15,7 @@ from typing import Any
 
 __all__ = ["CLASSIFIER_KINDS", "estimator_class", "load_classifier", "make_classifier"]
 
-CLASSIFIER_KINDS = ("bdt", "mlp", "fisher")
+CLASSIFIER_KINDS = ("bdt", "bbdt", "mlp", "fisher")
 
 
 def estimator_class(kind: str) -> Any:
@@ -30,6 +32,10 @@ def _cls(kind: str) -> Any:
         from .bdt import BDTClassifier
 
         return BDTClassifier
+    if kind == "bbdt":
+        from .bbdt import BonsaiBDTClassifier
+
+        return BonsaiBDTClassifier
     if kind == "mlp":
         from .mlp import MLPClassifier
 
