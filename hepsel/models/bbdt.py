@@ -321,7 +321,15 @@ tree_method, device, n_jobs, random_state, verbose
 
     def cell_index(self, X: np.ndarray) -> np.ndarray:
         """Flat table index of each row of ``X``, shape (n,), int64."""
-        return self.bin_indices(X) @ np.asarray(self.strides_, dtype=np.int64)
+        X = _check_X(X, self.n_features_in_)
+        idx = np.zeros(len(X), dtype=np.int64)
+        # accumulated feature by feature: no (n, n_bins) temporary, no integer matmul
+        for col, e, stride in zip(self.feature_indices_, self.edges_, self.strides_, strict=True):
+            b = np.searchsorted(e[1:-1], X[:, col], side="right")
+            if stride != 1:
+                b *= int(stride)
+            idx += b
+        return idx
 
     # -- fit and predict --------------------------------------------------------
     def _bdt(self) -> Any:
