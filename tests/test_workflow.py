@@ -327,3 +327,15 @@ def test_apply_target_writes_friends_that_reproduce_scores_root(tiny_run: Path) 
         .replace("660 kHz", "1000 kHz")
     )
     exec(compile(code, "README.md", "exec"), {})
+    api = re.search(r"## From Python\n\n```python\n(.*?)```", readme, flags=re.DOTALL)
+    assert api is not None
+    code = (
+        api.group(1)
+        .replace("data/generated/topo2body/", f"{work}/data/")
+        .replace("results/topo2body/", f"{tiny_run}/")
+        .replace("660", "1000")
+    )
+    from hepsel.selection import InterpolatedWorkingPoint
+
+    with pytest.warns(InterpolatedWorkingPoint):
+        exec(compile(code, "README.md", "exec"), {})
