@@ -399,6 +399,11 @@ class Selection:
         if meta.get("format") != _FORMAT:
             msg = f"{f} is not a hepsel selection file"
             raise ModelFileError(msg)
+        if models is not None:
+            unknown = [m for m in models if m not in meta["models"]]
+            if unknown:
+                msg = f"{f}: unknown model(s) {unknown}; this selection has {sorted(meta['models'])}"
+                raise ModelFileError(msg)
         loaded = {}
         for name, m in meta["models"].items():
             if models is not None and name not in models:

@@ -147,6 +147,8 @@ def test_cli_apply(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "a_hepsel.root").is_file() and (tmp_path / "out" / "b_hepsel.root").is_file()
     bad = subprocess.run([*cmd[:6], str(tmp_path / "missing.root"), "-o", str(tmp_path / "out2")], capture_output=True, text=True, check=False)
     assert bad.returncode == 1 and "missing.root" in bad.stderr and "Traceback" not in bad.stderr
+    bad = subprocess.run([*cmd, "--model", "nope"], capture_output=True, text=True, check=False)
+    assert bad.returncode == 1 and "unknown model(s) ['nope']" in bad.stderr and "Traceback" not in bad.stderr
 
 
 # -- the Python API ----------------------------------------------------------------------
