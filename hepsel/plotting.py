@@ -539,7 +539,8 @@ def correlation_plot(
         vmax_shown = float(np.nanmax(np.abs(m))) or 1.0
         shown, fmt, cbar = m, "{:+.2f}", r"$\Delta\rho$ (generated $-$ real)"
     else:
-        vmax_shown, shown, fmt, cbar = 100.0, 100 * m, "{:.0f}", "correlation [%]"
+        # whole percent, without a "-0"
+        vmax_shown, shown, fmt, cbar = 100.0, np.round(100 * m) + 0.0, "{:.0f}", "correlation [%]"
     im = ax.imshow(shown, cmap="RdBu_r", vmin=-vmax_shown, vmax=vmax_shown)
     ax.set_xticks(range(n))
     ax.set_yticks(range(n))
@@ -547,7 +548,7 @@ def correlation_plot(
     ax.set_xticklabels(names, rotation=60, ha="right", rotation_mode="anchor", fontsize=tick_size)
     ax.set_yticklabels(names, fontsize=tick_size)
     ax.minorticks_off()
-    cell_size = 14 if n <= 10 else (12 if n <= 14 else 9)
+    cell_size = 16 if n <= 10 else (14 if n <= 14 else 10)
     for i in range(n):
         for j in range(n):
             val = shown[i, j]
