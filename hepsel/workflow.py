@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -309,10 +309,12 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
                     "sig_eff": cv[f"{n}/roc_sig_eff"],
                     "auc": summary[n]["auc"],
                     "auc_std": summary[n].get("auc_std"),
+                    "threshold": cv[f"{n}/roc_threshold"],
                 }
                 for n in names
             },
             ax=ax,
+            working_points={n: _working_points(summary[n]) for n in names},
         )
         written += plotting.save(fig, lay.plots / "roc")
         for tos in (False, True):
@@ -323,6 +325,8 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
                 tos=tos,
                 ax=ax,
                 input_rate_khz=cfg.trigger.input_rate_khz,
+                n_signal_events=_n_signal_events(summary, names),
+                interval=ev.interval,
             )
             written += plotting.save(fig, lay.plots / ("eff_vs_rate_tos" if tos else "eff_vs_rate"))
         for n in names:
@@ -354,14 +358,15 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
                         wp0 = next(iter(eff["all"]))
                         fig, ax = plotting.new_figure()
                         plotting.efficiency_plot(
-                            {mode: d[wp0] for mode, d in eff["per_mode"].items()}, xlabel=xlabel,
+                            {plotting.mode_latex(mode): d[wp0] for mode, d in eff["per_mode"].items()}, xlabel=xlabel,
                             interval_label=eff["interval"], ylabel=ylabel, ax=ax,
                         )
                         ax.set_title(f"{n} at {wp0} kHz", loc="right", fontsize=18)
                         written += plotting.save(fig, lay.plots / f"eff_vs_{var}{tag}_{n}_per_mode")
             fig, ax = plotting.new_figure()
             plotting.efficiency_vs_cut_plot(
-                cv[f"{n}/roc_threshold"], cv[f"{n}/roc_sig_eff"], cv[f"{n}/roc_bkg_eff"], ax=ax, xlabel=f"Cut on the {n} response"
+                cv[f"{n}/roc_threshold"], cv[f"{n}/roc_sig_eff"], cv[f"{n}/roc_bkg_eff"], ax=ax, xlabel=f"Cut on the {n} response",
+                working_points=_working_points(perf),
             )
             written += plotting.save(fig, lay.plots / f"eff_vs_cut_{n}")
             if "optimal_cut" in perf:
@@ -380,6 +385,7 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
                 ax.set_yscale("log")
                 ax.set_ylim(1e-4, 2)
                 ax.set_ylabel("Background efficiency")
+                ax.set_title(n, loc="right", fontsize=18)
                 written += plotting.save(fig, lay.plots / f"sculpting_{n}")
         inputs = summary.get("_inputs")
         if inputs:
@@ -388,6 +394,20 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
                 plotting.correlation_plot(np.asarray(inputs[f"correlation_{cls}"]), inputs["features"], ax=ax, title=cls)
                 written += plotting.save(fig, lay.plots / f"correlation_{cls}")
     return written
+
+
+def _working_points(perf: Mapping[str, Any]) -> dict[str, float]:
+    """``{"660 kHz": cut}`` for the rate working points in a model's summary."""
+    return {f"{rate} kHz": float(wp["threshold"]) for rate, wp in perf.get("eff_at_rate", {}).items() if "threshold" in wp}
+
+
+def _n_signal_events(summary: Mapping[str, Any], names: Sequence[str]) -> float | None:
+    """Signal events behind the event-level efficiencies (the same sample for every model)."""
+    for n in names:
+        te = summary[n].get("trigger_events") or {}
+        if te.get("n_signal_events"):
+            return float(te["n_signal_events"])
+    return None
 
 
 def explainable_models(cfg: AnalysisConfig) -> list[str]:
@@ -435,7 +455,8 @@ def explain(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
     info = {"model": model, "kind": kind, "output": expl.output, "n_events": n, "mean_abs_shap": ranking}
     write_json(lay.shap(model).with_suffix(".json"), info)
     with plotting.lhcb_style():
-        for name, fig in plotting.shap_figures(expl, max_dependence=3).items():
+        labels = {f.name: f.label for f in cfg.features if f.label}
+        for name, fig in plotting.shap_figures(expl, max_dependence=3, labels=labels).items():
             plotting.save(fig, lay.plots / f"shap_{name}_{model}")
     return info
 
@@ -508,11 +529,19 @@ def fidelity(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
     real, gen = np.concatenate(real_all), np.concatenate(gen_all)
     labels = {f.name: (f.label or f.name) for f in cfg.features}
     with plotting.lhcb_style():
-        fig = plotting.overlay_grid(real, gen, feats, labels=labels, w1=out["wasserstein"], baseline=out["baseline_wasserstein"])
+        fig = plotting.overlay_grid(
+            real, gen, feats, labels=labels, w1=out["wasserstein"], baseline=out["baseline_wasserstein"],
+            title=f"{model} GAN fidelity, folds 0-{cfg.folds.k - 1} pooled (each fold's GAN vs its own held-out signal)",
+        )
         plotting.save(fig, lay.plots / f"gan_overlay_{model}")
         fig, ax = plotting.new_figure((12, 10))
-        diff = np.mean([np.asarray(f["correlation_difference"]) for f in folds], axis=0)
-        plotting.correlation_plot(diff, feats, ax=ax, title=f"{model}: generated $-$ real")
+        # the fold with the largest |difference|: the one the report's table quotes
+        worst = int(np.argmax([f["max_abs_correlation_difference"] for f in folds]))
+        diff = np.asarray(folds[worst]["correlation_difference"])
+        plotting.correlation_plot(
+            diff, feats, ax=ax, difference=True,
+            title=f"{model}, fold {worst}: max $|\\Delta\\rho|$ = {folds[worst]['max_abs_correlation_difference']:.3f}",
+        )
         plotting.save(fig, lay.plots / f"gan_correlation_{model}")
     return out
 
