@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from .config import WarningsConfig
 
@@ -20,7 +20,7 @@ def _warning(severity: str, model: str, message: str) -> dict[str, str]:
     return {"severity": severity, "model": model, "message": message}
 
 
-def _finite(x: Any) -> bool:
+def _finite(x: Any) -> TypeGuard[float]:
     return isinstance(x, int | float) and math.isfinite(x)
 
 

@@ -20,7 +20,7 @@ body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1360px
 h1 { border-bottom: 2px solid #0057a8; }
 h2 { margin-top: 1.6em; color: #0057a8; }
 table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.92em; }
-th, td { border: 1px solid #bbb; padding: 4px 8px; text-align: right; }
+th, td { border: 1px solid #bbb; padding: 4px 8px; text-align: right; white-space: nowrap; }
 th { background: #eef3fa; }
 td:first-child, th:first-child { text-align: left; }
 .grid { display: flex; flex-wrap: wrap; gap: 16px; }
@@ -227,7 +227,8 @@ def _best_model(summary: Mapping[str, Any], models: Sequence[str], rate: str | N
         tot = s.get("eff_total", {}).get(rate, {}).get("eff") if rate else None
         eff = s.get("eff_at_rate", {}).get(rate, {}).get("eff") if rate else None
         auc = s.get("auc")
-        return tuple(float(x) if _known(x) else -1.0 for x in (tot, eff, auc))  # type: ignore[return-value]
+        tot_f, eff_f, auc_f = (float(x) if _known(x) else -1.0 for x in (tot, eff, auc))  # type: ignore[arg-type]
+        return tot_f, eff_f, auc_f
     return max(models, key=key) if models else None
 
 
