@@ -179,6 +179,26 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    import json
+
+    from .compare import compare, format_comparison
+
+    result = compare(args.results_a, args.results_b)
+    print(json.dumps(result, indent=1) if args.json else format_comparison(result))
+    return 0
+
+
+def _add_compare_parser(sub) -> None:
+    p = sub.add_parser(
+        "compare", help="two studies' headline figures side by side, with differences and their significance"
+    )
+    p.add_argument("results_a", help="results directory (with summary.json) of study A")
+    p.add_argument("results_b", help="results directory of study B")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    p.set_defaults(func=_cmd_compare)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     """The whole analysis in-process (without Snakemake)."""
     from . import workflow
@@ -379,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_apply)
 
     _add_export_parser(sub)
+    _add_compare_parser(sub)
     return parser
 
 

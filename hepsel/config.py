@@ -34,6 +34,7 @@ __all__ = [
     "ReadingConfig",
     "SampleConfig",
     "TriggerConfig",
+    "WarningsConfig",
     "load_config",
 ]
 
@@ -240,6 +241,26 @@ class OptimalCutConfig(_Strict):
     )
 
 
+class WarningsConfig(_Strict):
+    """Thresholds of the report's warnings panel (see :mod:`hepsel.diagnostics`)."""
+
+    ks_pvalue: float = Field(default=0.01, ge=0, le=1, description="train/test KS p-value (any fold) below this: overtraining")
+    auc_gap: float = Field(default=0.005, ge=0, description="train AUC minus test AUC above this: overtraining")
+    fold_spread: float = Field(
+        default=2.0, gt=0, description="fold spread of the signal efficiency above this many binomial errors of one fold"
+    )
+    auc_fold_std: float = Field(default=0.005, ge=0, description="standard deviation of the per-fold AUCs above this")
+    c2st_auc: float = Field(
+        default=0.6, gt=0.5, le=1, description="GAN classifier two-sample AUC above this (0.5: indistinguishable)"
+    )
+    min_minbias_events: int = Field(
+        default=10, ge=0, description="working points passed by fewer minimum-bias events are unresolved"
+    )
+    max_rate_rel_error: float = Field(
+        default=0.3, gt=0, description="working points whose measured rate has a larger relative error are unresolved"
+    )
+
+
 class BinningConfig(_Strict):
     """Binning of an efficiency-vs-variable plot."""
 
@@ -257,6 +278,13 @@ class EvaluationConfig(_Strict):
     mass: str | None = Field(default=None, description="column for the sculpting check")
     mode_column: str | None = Field(default=None, description="spectator holding the signal decay mode")
     mode_names: dict[int, str] = Field(default_factory=dict, description="decay-mode code -> label")
+    background_category: str | None = Field(
+        default=None, description="spectator holding the minimum-bias candidate's category (background composition)"
+    )
+    background_category_names: dict[int, str] = Field(
+        default_factory=dict, description="background category code -> label"
+    )
+    warnings: WarningsConfig = Field(default_factory=WarningsConfig)
     shap: ShapConfig = Field(default_factory=ShapConfig)
     optimal_cut: OptimalCutConfig = Field(default_factory=OptimalCutConfig)
 

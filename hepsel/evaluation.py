@@ -39,6 +39,7 @@ from .workflow import Layout
 __all__ = [
     "CrossScores",
     "EventViews",
+    "background_composition",
     "cross_scores",
     "event_views",
     "held_out",
@@ -418,6 +419,55 @@ def performance(
         out["sculpting"]["variable"] = ev.mass
     if generated is not None:
         out.update(_total_efficiencies(cfg, ds, score, thresholds, generated))
+    composition = background_composition(cfg, ds, score, thresholds)
+    if composition:
+        out["background_composition"] = composition
+    return out
+
+
+def background_composition(
+    cfg: AnalysisConfig, ds: Dataset, score: np.ndarray, thresholds: dict[str, float]
+) -> dict[str, Any]:
+    """Which minimum-bias categories fire each working point (event level).
+
+    A minimum-bias event passes when its best-scoring candidate passes; the
+    event is counted in that candidate's category (``evaluation.background_category``).
+    Fractions are of the passing events, with ``evaluation.interval`` binomial
+    intervals. Empty without a configured category column.
+    """
+    ev = cfg.evaluation
+    col = ev.background_category
+    if not col or col not in ds.columns:
+        return {}
+    c = ds.columns
+    mb = ds.sample_mask(cfg.minbias_sample)
+    order, starts = group_events(c["runNumber"][mb], c["eventNumber"][mb])
+    s = score[mb][order]
+    if len(starts) == 0:
+        return {}
+    event_id = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(s))))
+    # within each event's block, the best-scoring candidate first
+    best = np.lexsort((-s, event_id))[starts]
+    best_score = s[best]
+    category = c[col][mb][order][best].astype(np.int64)
+    weight = ds.weight[mb][order][best]
+    out: dict[str, Any] = {}
+    for key, thr in thresholds.items():
+        passed = best_score >= thr
+        cats, w = category[passed], weight[passed]
+        counts = {int(code): int(np.sum(cats == code)) for code in np.unique(cats)}
+        entry: dict[str, Any] = {
+            "threshold": float(thr), "column": col, "n_events": int(passed.sum()), "weighted": float(w.sum()),
+        }
+        categories = {}
+        for code in sorted(counts, key=lambda k: -counts[k]):
+            e = efficiency_interval(cats == code, w, method=ev.interval)
+            categories[ev.background_category_names.get(code, str(code))] = {
+                "code": code, "n_events": counts[code], "weighted": float(w[cats == code].sum()),
+                "fraction": float(e.value), "fraction_low": float(e.low), "fraction_high": float(e.high),
+            }
+        entry["categories"] = categories
+        out[key] = entry
     return out
 
 

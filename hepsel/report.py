@@ -16,18 +16,29 @@ from typing import Any
 __all__ = ["render_report"]
 
 _CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1400px; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1360px; padding: 0 1em; color: #222; }
 h1 { border-bottom: 2px solid #0057a8; }
-h2 { margin-top: 2em; color: #0057a8; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.92em; }
-th, td { border: 1px solid #bbb; padding: 4px 8px; text-align: right; }
+h2 { margin-top: 1.6em; color: #0057a8; }
+table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.92em; }
+th, td { border: 1px solid #bbb; padding: 4px 8px; text-align: right; white-space: nowrap; }
 th { background: #eef3fa; }
 td:first-child, th:first-child { text-align: left; }
-.grid { display: flex; flex-wrap: wrap; gap: 12px; }
-.grid figure { margin: 0; width: 440px; }
+.grid { display: flex; flex-wrap: wrap; gap: 16px; }
+.grid figure { margin: 0; width: 640px; }
 .grid img { width: 100%; border: 1px solid #ddd; }
-figcaption { font-size: 0.85em; color: #555; }
+figcaption { font-size: 0.88em; color: #444; margin-top: 2px; }
 .note { color: #555; font-size: 0.9em; }
+.best { color: #b8860b; font-weight: bold; white-space: nowrap; }
+.toc { float: right; background: #f6f8fb; border: 1px solid #ccd; padding: 0.4em 1em; margin: 0 0 1em 1.5em; font-size: 0.9em; }
+.toc ol { margin: 0.2em 0; padding-left: 1.4em; }
+.warnings { list-style: none; padding: 0; }
+.warnings li { margin: 3px 0; padding: 4px 8px; border-left: 5px solid #e0a000; background: #fff8e5; }
+.warnings li.error { border-color: #c00; background: #fdecec; }
+.ok { color: #2a7a2a; }
+.cols { display: flex; flex-wrap: wrap; gap: 2em; }
+.cols h3 { margin: 0.3em 0 0 0; }
+details { border: 1px solid #ccd; border-radius: 4px; margin: 0.6em 0; padding: 0.3em 0.8em; }
+summary { cursor: pointer; font-size: 1.1em; padding: 0.2em 0; }
 """
 
 
@@ -91,33 +102,100 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-_GLOBAL_PLOTS = {
-    "roc", "eff_vs_rate", "eff_vs_rate_tos", "cutflow", "correlation_signal", "correlation_background",
-    "augmentation_auc", "augmentation_eff_at_rate",
+_GLOBAL_CAPTIONS = {
+    "roc": "ROC curves of every model: candidate level, truth-matched signal against minimum-bias candidates, "
+    "each candidate scored by the fold model that did not train on it.",
+    "eff_vs_rate": "Signal efficiency (any candidate of the event passes) against the output rate, event level, "
+    "every model; the working points of the tables are read off these curves.",
+    "eff_vs_rate_tos": "As above, TOS: the truth-matched signal candidate itself passes.",
+    "correlation_signal": "Linear correlations of the input features, signal candidates (%).",
+    "correlation_background": "Linear correlations of the input features, minimum-bias candidates (%).",
+    "augmentation_auc": "Augmentation study: AUC against the number of real training events, with and without "
+    "GAN-generated events.",
+    "augmentation_eff_at_rate": "Augmentation study: signal efficiency at the first target rate against the number "
+    "of real training events.",
+    "cutflow": "Cumulative efficiency of the preselection, step by step, for each sample.",
+}
+
+# plot kind (the file stem without the model) -> caption; {m} is the model
+_MODEL_CAPTIONS = {
+    "scores": "Response of {m}: fold 0's model on its training fold (points) and on its test fold (histogram), "
+    "signal and background. Shapes that differ mean overtraining (KS p-values in the warnings).",
+    "eff_vs_cut": "Signal and background efficiency of {m} against the cut on its response.",
+    "optimal_cut": "S/&radic;(S+B) and the Punzi figure of merit against the cut on {m}'s response; cuts that keep "
+    "too few simulated background candidates are excluded from the optimum.",
+    "sculpting": "Background mass distribution before and after {m}'s working points: a selection that sculpts the "
+    "background would make a peak.",
+    "shap_bar": "Mean |SHAP value| of each feature for {m}: what the model relies on most.",
+    "shap_beeswarm": "SHAP value of each feature for every event (one point each), coloured by the feature's value.",
+    "gan_overlay": "Feature distributions of real training events and GAN-generated events for {m}.",
+    "gan_correlation": "Feature correlations of real and GAN-generated events for {m}.",
 }
 
 
-def _current(stem: str, models: Sequence[str]) -> bool:
-    """Whether a plot belongs to this run (not left over from a model no longer configured)."""
-    if stem in _GLOBAL_PLOTS:
-        return True
-    return any(stem.endswith(f"_{m}") or stem.endswith(f"_{m}_per_mode") for m in models)
+def _split_stem(stem: str, models: Sequence[str]) -> tuple[str, str | None, bool]:
+    """(plot kind, model, per decay mode) of a plot file stem; model None for a global plot."""
+    per_mode = stem.endswith("_per_mode")
+    base = stem[: -len("_per_mode")] if per_mode else stem
+    # the longest model name that ends the stem: "scores_gan_bdt" is gan_bdt's, not bdt's
+    for m in sorted(models, key=len, reverse=True):
+        if base.endswith(f"_{m}"):
+            return base[: -len(m) - 1], m, per_mode
+    return base, None, per_mode
 
 
-def _figures(
-    root: Path, pattern: str, models: Sequence[str], exclude: tuple[str, ...] = ("eff_vs_rate", "eff_vs_cut")
-) -> str:
-    items = []
-    for png in sorted((root / "plots").glob(pattern)):
-        if pattern.startswith("eff_vs_*") and png.name.startswith(exclude):
-            continue
-        if not _current(png.stem, models):
-            continue
-        rel = png.relative_to(root).as_posix()
-        pdf = png.with_suffix(".pdf").relative_to(root).as_posix()
-        cap = html.escape(png.stem)
-        items.append(f'<figure><a href="{pdf}"><img src="{rel}" alt="{cap}"></a><figcaption>{cap}</figcaption></figure>')
+def _caption(kind: str, model: str | None, per_mode: bool) -> str:
+    if model is None:
+        return _GLOBAL_CAPTIONS.get(kind, html.escape(kind))
+    m = f"<b>{html.escape(model)}</b>"
+    if kind in _MODEL_CAPTIONS:
+        return _MODEL_CAPTIONS[kind].format(m=m)
+    if kind.startswith("shap_dependence_"):
+        feat = html.escape(kind[len("shap_dependence_"):])
+        return f"SHAP value of {feat} against its value, {m}."
+    if kind.startswith("eff_vs_"):
+        var = kind[len("eff_vs_"):]
+        total = var.endswith("_total")
+        var = html.escape(var[: -len("_total")] if total else var)
+        of = ("all generated signal events (preselection included)" if total
+              else "signal events whose truth-matched candidate passed the preselection")
+        split = ", per decay mode" if per_mode else ""
+        return f"Signal efficiency of {m} at each target rate against {var}{split}; relative to {of}."
+    return html.escape(kind)
+
+
+def _figure(root: Path, png: Path, caption: str) -> str:
+    rel = png.relative_to(root).as_posix()
+    pdf = png.with_suffix(".pdf").relative_to(root).as_posix()
+    alt = html.escape(png.stem)
+    return f'<figure><a href="{pdf}"><img src="{rel}" alt="{alt}"></a><figcaption>{caption}</figcaption></figure>'
+
+
+def _grid(items: Sequence[str]) -> str:
     return f'<div class="grid">{"".join(items)}</div>' if items else ""
+
+
+def _plots(root: Path, models: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """Every plot once: the global ones in a fixed order, the others by model.
+
+    Plots of a model no longer configured (left over in ``plots/``) are skipped.
+    """
+    pngs = sorted((root / "plots").glob("*.png")) if (root / "plots").exists() else []
+    global_items: dict[str, str] = {}
+    by_model: dict[str, list[tuple[int, str, str]]] = {m: [] for m in models}
+    order = ["scores", "eff_vs_cut", "optimal_cut", "eff_vs_", "sculpting", "shap_", "gan_"]
+    for png in pngs:
+        kind, model, per_mode = _split_stem(png.stem, models)
+        if model is None:
+            if kind in _GLOBAL_CAPTIONS:
+                global_items[kind] = _figure(root, png, _caption(kind, None, per_mode))
+            continue
+        rank = next((i for i, o in enumerate(order) if kind == o or kind.startswith(o)), len(order))
+        by_model[model].append((rank, png.stem, _figure(root, png, _caption(kind, model, per_mode))))
+    glob_list = [global_items[k] for k in _GLOBAL_CAPTIONS if k in global_items and k != "cutflow"]
+    if "cutflow" in global_items:
+        glob_list.append(global_items["cutflow"])
+    return glob_list, {m: [f for _, _, f in sorted(v)] for m, v in by_model.items()}
 
 
 def _total_per_mode(summary: Mapping[str, Any], models: Sequence[str], rates: Sequence[str]) -> str:
@@ -142,31 +220,115 @@ def _total_per_mode(summary: Mapping[str, Any], models: Sequence[str], rates: Se
     )
 
 
-def render_report(
-    root: str | Path,
-    summary: Mapping[str, Any],
-    *,
-    cutflow_markdown: str = "",
-    fidelity: Mapping[str, Any] | None = None,
-    study: Mapping[str, Any] | None = None,
-    shap: Mapping[str, Any] | None = None,
-) -> str:
-    """The HTML text of the report for the outputs under ``root``."""
-    root = Path(root)
-    models = [m for m in summary if not m.startswith("_")]
-    meta = summary.get("_meta", {})
-    rates = [f"{r:g}" for r in meta.get("target_rates_khz", [])]
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>hepsel report: {html.escape(str(meta.get('analysis', '')))}</title><style>{_CSS}</style></head><body>",
-        f"<h1>Trigger study: {html.escape(str(meta.get('analysis', '')))}</h1>",
-        f"<p class='note'>Input rate {meta.get('input_rate_khz', 'n/a')} kHz; {meta.get('folds', '?')}-fold cross-training "
-        f"(every candidate scored by the model that did not train on it); seed {meta.get('seed', '?')}; "
-        f"{meta.get('n_candidates', '?')} preselected candidates. Intervals: 68.3% CL. Signal efficiencies are "
-        "relative to the signal events whose truth-matched candidate passed the preselection; <em>total</em> ones "
-        "to all generated signal events (preselection included).</p>",
-        "<h2>Model comparison</h2>",
-    ]
+def _best_model(summary: Mapping[str, Any], models: Sequence[str], rate: str | None) -> str | None:
+    """Highest total efficiency at the first target rate (else signal efficiency there, else AUC)."""
+    def key(m: str) -> tuple[float, float, float]:
+        s = summary[m]
+        tot = s.get("eff_total", {}).get(rate, {}).get("eff") if rate else None
+        eff = s.get("eff_at_rate", {}).get(rate, {}).get("eff") if rate else None
+        auc = s.get("auc")
+        tot_f, eff_f, auc_f = (float(x) if _known(x) else -1.0 for x in (tot, eff, auc))  # type: ignore[arg-type]
+        return tot_f, eff_f, auc_f
+    return max(models, key=key) if models else None
+
+
+def _headline(summary: Mapping[str, Any], models: Sequence[str], rates: Sequence[str]) -> str:
+    best = _best_model(summary, models, rates[0] if rates else None)
+    with_total = any("eff_total" in summary[m] for m in models)
+    n_sig = next((summary[m].get("trigger_events", {}).get("n_signal_events") for m in models), None)
+    n_gen = next(
+        (e.get("n_events") for m in models for e in summary[m].get("eff_total", {}).values() if "n_events" in e), None
+    )
+    header = ["model", "AUC (test folds)"]
+    for r in rates:
+        header.append(f"signal eff. @ {r} kHz")
+        if with_total:
+            header.append(f"<em>total</em> eff. @ {r} kHz")
+    rows = []
+    for m in models:
+        s = summary[m]
+        auc = _fmt(s.get("auc")) + (f" &plusmn; {_fmt(s['auc_std'])}" if _known(s.get("auc_std")) else "")
+        name = html.escape(m) + (" <span class='best'>&#9733; best</span>" if m == best else "")
+        row = [f"<a href='#model-{html.escape(m)}'>{name}</a>", auc]
+        for r in rates:
+            row.append(_eff(s.get("eff_at_rate", {}).get(r, {})))
+            if with_total:
+                row.append(_eff(s.get("eff_total", {}).get(r, {})))
+        rows.append(row)
+    denominators = (
+        f"<em>signal eff.</em>: fraction of the {n_sig if n_sig is not None else '?'} signal events whose truth-matched "
+        "candidate passed the preselection in which any candidate passes the working point"
+    )
+    if with_total:
+        denominators += (
+            f"; <em>total eff.</em>: fraction of all {n_gen if n_gen is not None else '?'} generated signal events "
+            "(preselection included)"
+        )
+    rule = f"&#9733; best: highest total efficiency at {rates[0]} kHz" if rates else ""
+    return (
+        _table(header, rows)
+        + f"<p class='note'>Denominators: {denominators}. Intervals: 68.3% CL. AUC error: bootstrap over events. "
+        f"{rule}.</p>"
+    )
+
+
+def _warnings(items: Sequence[Mapping[str, str]]) -> str:
+    if not items:
+        return "<p class='ok'>No warnings.</p>"
+    lis = "".join(
+        f"<li class='{html.escape(w['severity'])}'><b>{html.escape(w['model'])}</b>: {html.escape(w['message'])}</li>"
+        for w in items
+    )
+    return f"<ul class='warnings'>{lis}</ul>"
+
+
+def _composition(summary: Mapping[str, Any], models: Sequence[str], rates: Sequence[str]) -> str:
+    """One table per working point: rows are background categories, columns the models."""
+    have = [m for m in models if summary[m].get("background_composition")]
+    if not have:
+        return ""
+    out = []
+    column = next(iter(summary[have[0]]["background_composition"].values())).get("column", "?")
+    for r in rates:
+        comps = {m: summary[m]["background_composition"].get(r) for m in have}
+        cats: list[str] = []
+        for c in comps.values():
+            cats += [k for k in (c or {}).get("categories", {}) if k not in cats]
+        rows = []
+        for cat in cats:
+            row = [html.escape(cat)]
+            for m in have:
+                e = (comps[m] or {}).get("categories", {}).get(cat)
+                row.append(f"{e['n_events']} ({_eff(e, 'fraction')})" if e else "0")
+            rows.append(row)
+        rows.append(["<b>all passing</b>", *(f"<b>{(comps[m] or {}).get('n_events', 'n/a')}</b>" for m in have)])
+        out.append(f"<h3>{r} kHz</h3>" + _table(["category", *map(html.escape, have)], rows))
+    return (
+        "<p class='note'>Minimum-bias events passing each working point, counted in the category "
+        f"(<code>{html.escape(str(column))}</code>) of their best-scoring candidate: events (fraction of the passing "
+        "events, 68.3% CL binomial interval).</p><div class='cols'>" + "".join(f"<div>{o}</div>" for o in out) + "</div>"
+    )
+
+
+def _cutflow_tables(cutflow: Mapping[str, Any]) -> str:
+    out = []
+    for sample, v in cutflow.items():
+        rows = []
+        for r in v.get("table", []):
+            rows.append([
+                html.escape(str(r["step"])), str(r["raw"]), f"{r['weighted']:.6g}",
+                _eff(r, "step_eff"), _eff(r, "cumulative_eff"),
+            ])
+        out.append(
+            f"<h3>{html.escape(sample)}</h3>"
+            + _table(["step", "candidates", "weighted", "step eff.", "cumulative eff."], rows)
+        )
+    return "".join(out) + "<p class='note'>Candidate level; Clopper-Pearson 68.3% CL intervals on raw counts.</p>"
+
+
+def _detailed_tables(summary: Mapping[str, Any], models: Sequence[str], rates: Sequence[str]) -> list[str]:
+    """The full tables: rejection, working points, per mode, fold spread, optimal cuts, negative weights."""
+    out: list[str] = ["<h3>Model comparison</h3>"]
     header = ["model", "AUC", "eff. @ bkg 1%", "eff. @ bkg 10%", "sep.", "KS p (sig / bkg)", "dCor(score, m)"]
     first_rate = rates[0] if rates else None
     with_total = first_rate is not None and any("eff_total" in summary[m] for m in models)
@@ -190,9 +352,9 @@ def render_report(
         ])
         if with_total:
             rows[-1].append(_eff(s.get("eff_total", {}).get(first_rate, {})))
-    parts.append(_table(header, rows))
+    out.append(_table(header, rows))
 
-    parts.append("<h2>Working points (event level)</h2>")
+    out.append("<h3>Working points (event level)</h3>")
     header = [
         "model", "rate target [kHz]", "rate measured [kHz]", "threshold", "signal eff. (any)",
         "&plusmn; from the working point", "signal eff. (TOS)",
@@ -215,14 +377,14 @@ def render_report(
             for mode in e.get("per_mode", {}):
                 if mode not in mode_names:
                     mode_names.append(mode)
-    parts.append(_table(header, rows))
-    parts.append(
+    out.append(_table(header, rows))
+    out.append(
         "<p class='note'>Rates are measurements: each threshold is chosen on the minimum-bias events with even "
         "event number, and the rate is measured on those with odd event number (the rate on all events equals "
         "the target by construction).</p>"
     )
     if mode_names:
-        parts.append("<h3>Efficiency per decay mode (any candidate / TOS)</h3>")
+        out.append("<h3>Efficiency per decay mode (any candidate / TOS)</h3>")
         header = ["model", "rate [kHz]", *map(html.escape, mode_names)]
         rows = []
         for m in models:
@@ -230,9 +392,9 @@ def render_report(
                 e = summary[m]["eff_at_rate"].get(r, {})
                 pm = e.get("per_mode", {})
                 rows.append([html.escape(m), r, *(f"{_eff(pm[n])} / {_eff(pm[n], 'eff_tos')}" if n in pm else "n/a" for n in mode_names)])
-        parts.append(_table(header, rows))
+        out.append(_table(header, rows))
     if with_total:
-        parts.append(_total_per_mode(summary, models, rates))
+        out.append(_total_per_mode(summary, models, rates))
     first = rates[0] if rates else None
     fold_rows = []
     for m in models:
@@ -244,7 +406,7 @@ def render_report(
             ", ".join(f"{a:.3f}" for a in e.get("eff_folds", [])),
             _fmt(e.get("eff_fold_std"), 3),
         ])
-    parts.append(
+    out.append(
         "<h3>Spread across folds</h3>"
         + _table(["model", "AUC per fold", "std", f"signal eff. at {first} kHz per fold", "std"], fold_rows)
     )
@@ -258,10 +420,10 @@ def render_report(
                 f"{oc['punzi']['threshold']:.4f} (eff. {oc['punzi']['sig_eff']:.3f})",
             ])
     if opt_rows:
-        parts.append("<h3>Optimal cuts</h3>" + _table(["model", "max S/&radic;(S+B)", "max Punzi"], opt_rows))
+        out.append("<h3>Optimal cuts</h3>" + _table(["model", "max S/&radic;(S+B)", "max Punzi"], opt_rows))
     neg_rows = _negative_weight_rows(summary, models)
     if neg_rows:
-        parts.append(
+        out.append(
             "<h3>Negative training weights made positive (cell resampling)</h3>"
             "<p class='note'>Learners that cannot take negative weights train on weights made positive by cell "
             "resampling (arXiv:2109.07851), which keeps each cell's total weight. The residual compares the "
@@ -272,36 +434,98 @@ def render_report(
             )
         )
 
-    sections = [
-        ("ROC and rates", "roc.png"), ("", "eff_vs_rate*.png"),
-        ("Overtraining check (train vs test)", "scores_*.png"),
-        ("Efficiency vs cut", "eff_vs_cut_*.png"),
-        ("Efficiency vs kinematics", "eff_vs_*.png"),
-        ("Optimal cuts", "optimal_cut_*.png"),
-        ("Robustness: score sculpting and input correlations", "sculpting_*.png"), ("", "correlation_*.png"),
-        ("SHAP interpretability", "shap_*.png"),
-        ("GAN fidelity", "gan_*.png"),
-        ("Augmentation study", "augmentation_*.png"),
-        ("Cut-flow", "cutflow.png"),
+    return out
+
+
+def render_report(
+    root: str | Path,
+    summary: Mapping[str, Any],
+    *,
+    cutflow_markdown: str = "",
+    cutflow: Mapping[str, Any] | None = None,
+    fidelity: Mapping[str, Any] | None = None,
+    study: Mapping[str, Any] | None = None,
+    shap: Mapping[str, Any] | None = None,
+    warnings: Sequence[Mapping[str, str]] | None = None,
+) -> str:
+    """The HTML text of the report for the outputs under ``root``.
+
+    ``warnings`` are :func:`hepsel.diagnostics.diagnose`'s; without them they
+    are computed here with the default thresholds. ``cutflow`` (the contents
+    of ``cutflow.json``) is shown as tables, else ``cutflow_markdown`` as text.
+    """
+    from .diagnostics import diagnose
+
+    root = Path(root)
+    models = [m for m in summary if not m.startswith("_")]
+    meta = summary.get("_meta", {})
+    rates = [f"{r:g}" for r in meta.get("target_rates_khz", [])]
+    if warnings is None:
+        warnings = diagnose(summary, fidelity)
+    global_plots, model_plots = _plots(root, models)
+    composition = _composition(summary, models, rates)
+    toc = [("headline", "Headline"), ("warnings", f"Warnings ({len(warnings)})")]
+    if composition:
+        toc.append(("background", "Background composition"))
+    toc += [("global", "All models: ROC, rates, correlations"), ("models", "Per model"), ("tables", "Detailed tables")]
+    toc.append(("cutflow", "Cut-flow"))
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>hepsel report: {html.escape(str(meta.get('analysis', '')))}</title><style>{_CSS}</style></head><body>",
+        f"<h1>Trigger study: {html.escape(str(meta.get('analysis', '')))}</h1>",
+        f"<p class='note'>Input rate {meta.get('input_rate_khz', 'n/a')} kHz; {meta.get('folds', '?')}-fold cross-training "
+        f"(every candidate scored by the model that did not train on it); seed {meta.get('seed', '?')}; "
+        f"{meta.get('n_candidates', '?')} preselected candidates. Intervals: 68.3% CL.</p>",
+        "<nav class='toc'><b>Contents</b><ol>"
+        + "".join(
+            f"<li><a href='#{a}'>{t}</a>"
+            + ("<ol>" + "".join(f"<li><a href='#model-{html.escape(m)}'>{html.escape(m)}</a></li>" for m in models) + "</ol>"
+               if a == "models" else "")
+            + "</li>"
+            for a, t in toc
+        )
+        + "</ol></nav>",
+        "<h2 id='headline'>Headline</h2>",
+        _headline(summary, models, rates),
+        f"<h2 id='warnings'>Warnings ({len(warnings)})</h2>",
+        _warnings(warnings),
     ]
-    for title, pattern in sections:
-        figs = _figures(root, pattern, models)
-        if figs:
-            if title:
-                parts.append(f"<h2>{title}</h2>")
-            parts.append(figs)
-    if shap:
-        rows = [[html.escape(m), html.escape(", ".join(list(v["mean_abs_shap"])[:5]))] for m, v in shap.items()]
-        parts.append("<h3>Top features by mean |SHAP|</h3>" + _table(["model", "features"], rows))
-    if fidelity:
-        rows = []
-        for m, f in fidelity.items():
-            c2 = f.get("classifier_two_sample", {})
-            rows.append([html.escape(m), _fmt(c2.get("auc")), _fmt(f.get("max_abs_correlation_difference"), 3)])
-        parts.append("<h3>GAN fidelity</h3>" + _table(["model", "C2ST AUC (0.5 = indistinguishable)", "max |&Delta; corr|"], rows))
+    if composition:
+        parts += ["<h2 id='background'>Background composition at each working point</h2>", composition]
+    parts += ["<h2 id='global'>All models: ROC, rates, correlations</h2>", _grid([g for g in global_plots if "cutflow" not in g])]
+    parts.append("<h2 id='models'>Per model</h2>")
+    for i, m in enumerate(models):
+        extra = []
+        if shap and m in shap:
+            extra.append(
+                "<p><b>Top features by mean |SHAP|:</b> "
+                + html.escape(", ".join(list(shap[m].get("mean_abs_shap", {}))[:5])) + "</p>"
+            )
+        if fidelity and m in fidelity:
+            f = fidelity[m]
+            c2 = f.get("c2st_auc_mean", f.get("classifier_two_sample", {}).get("auc"))
+            extra.append(
+                f"<p><b>GAN fidelity:</b> classifier two-sample AUC {_fmt(c2, 3)} (0.5 = indistinguishable); "
+                f"largest |&Delta; correlation| {_fmt(f.get('max_abs_correlation_difference'), 3)}.</p>"
+            )
+        s = summary[m]
+        auc = _fmt(s.get("auc"))
+        first = s.get("eff_at_rate", {}).get(rates[0], {}) if rates else {}
+        brief = f"AUC {auc}" + (f"; signal eff. @ {rates[0]} kHz {_eff(first)}" if first else "")
+        parts.append(
+            f"<details id='model-{html.escape(m)}'{' open' if i == 0 else ''}><summary><b>{html.escape(m)}</b> "
+            f"({html.escape(str(s.get('kind', '')))}) &mdash; {brief}</summary>"
+            + "".join(extra) + _grid(model_plots.get(m, [])) + "</details>"
+        )
+    parts.append("<h2 id='tables'>Detailed tables</h2>")
+    parts += _detailed_tables(summary, models, rates)
     if study:
         parts.append("<h3>Augmentation study</h3><pre>" + html.escape(str(study.get("table", ""))) + "</pre>")
-    if cutflow_markdown:
-        parts.append("<h2>Cut-flow tables</h2><pre>" + html.escape(cutflow_markdown) + "</pre>")
+    parts.append("<h2 id='cutflow'>Cut-flow</h2>")
+    if cutflow:
+        parts.append(_cutflow_tables(cutflow))
+    elif cutflow_markdown:
+        parts.append("<pre>" + html.escape(cutflow_markdown) + "</pre>")
+    parts.append(_grid([g for g in global_plots if "cutflow" in g]))
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -463,6 +463,7 @@ def explain(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
 
 def report(cfg: AnalysisConfig) -> Path:
     """Write ``report.html``: the comparison table and every plot on one page."""
+    from .diagnostics import diagnose
     from .report import render_report
     from .storage import read_json, write_text
 
@@ -473,9 +474,12 @@ def report(cfg: AnalysisConfig) -> Path:
     fidelity = {p.stem: read_json(p) for p in sorted(fid_dir.glob("*.json"))} if fid_dir.exists() else None
     study = read_json(lay.root / "study" / "augmentation.json") if (lay.root / "study" / "augmentation.json").exists() else None
     cut_md = lay.dataset.with_name("cutflow.md")
+    cut_json = lay.dataset.with_name("cutflow.json")
     text = render_report(
         lay.root, summary, cutflow_markdown=cut_md.read_text() if cut_md.exists() else "",
+        cutflow=read_json(cut_json) if cut_json.exists() else None,
         fidelity=fidelity, study=study, shap=shap,
+        warnings=diagnose(summary, fidelity, cfg.evaluation.warnings),
     )
     return write_text(lay.report, text)
 

@@ -104,3 +104,33 @@ def test_report_shows_total_efficiencies(tmp_path: Path) -> None:
     assert "56.0<sup>+1.0</sup>" in html  # in the comparison and working-point tables
     assert "<td>preselection</td><td></td><td>65.1" in html
     assert 'src="plots/eff_vs_B_TRUEPT_total_bdt_per_mode.png"' in html
+
+
+def test_report_headline_warnings_composition_and_cutflow(tmp_path: Path) -> None:
+    (tmp_path / "plots").mkdir()
+    for name in ("roc", "eff_vs_rate", "scores_bdt", "scores_gan_bdt", "eff_vs_cut_bdt", "cutflow"):
+        (tmp_path / "plots" / f"{name}.png").write_bytes(b"")
+    eff = {"threshold": 0.9, "rate_khz": 660.0, "rate_khz_err": 14.0, "eff": 0.86, "eff_low": 0.85, "eff_high": 0.87}
+    comp = {"660": {"n_events": 10, "column": "mode", "categories": {
+        "displaced": {"n_events": 9, "fraction": 0.9, "fraction_low": 0.8, "fraction_high": 0.95}}}}
+    model = {"auc": 0.98, "auc_train": 0.99, "eff_at_rate": {"660": eff}, "background_composition": comp,
+             "trigger_events": {"n_signal_events": 123}}
+    summary = {"bdt": model, "gan_bdt": {**model, "auc_train": 0.98, "background_composition": {}},
+               "_meta": {"analysis": "demo", "target_rates_khz": [660]}}
+    cutflow = {"signal": {"table": [{"step": "all", "raw": 10, "weighted": 10.0, "step_eff": 1.0, "step_eff_low": 0.9,
+                                     "step_eff_high": 1.0, "cumulative_eff": 1.0, "cumulative_eff_low": 0.9,
+                                     "cumulative_eff_high": 1.0}]}}
+    html = render_report(tmp_path, summary, cutflow=cutflow)
+    assert html.index("id='headline'") < html.index("id='warnings'") < html.index("id='background'")
+    assert "of the 123 signal events" in html
+    assert "&#9733; best" in html
+    assert "exceeds test AUC" in html  # bdt's train/test gap, computed
+    assert "<td>displaced</td><td>9 (90.0" in html
+    assert "<td>all</td><td>10</td>" in html  # the cut-flow as a table
+    assert "<details id='model-bdt'" in html and "<details id='model-gan_bdt'" in html
+    for png in ("roc", "eff_vs_rate", "scores_bdt", "scores_gan_bdt", "eff_vs_cut_bdt", "cutflow"):
+        assert html.count(f'src="plots/{png}.png"') == 1
+    # scores_gan_bdt belongs to gan_bdt's section, not bdt's
+    gan = html.index("<details id='model-gan_bdt'")
+    assert html.index('src="plots/scores_gan_bdt.png"') > gan > html.index('src="plots/scores_bdt.png"')
+    assert "Response of <b>bdt</b>" in html

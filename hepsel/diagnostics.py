@@ -1,0 +1,172 @@
+"""Warnings computed from a study's results, for the report's warnings panel.
+
+Each check is a pure function of ``summary.json`` (and the GAN fidelity
+reports); thresholds come from ``evaluation.warnings`` in the config
+(:class:`hepsel.config.WarningsConfig`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, TypeGuard
+
+from .config import WarningsConfig
+
+__all__ = ["diagnose"]
+
+
+def _warning(severity: str, model: str, message: str) -> dict[str, str]:
+    return {"severity": severity, "model": model, "message": message}
+
+
+def _finite(x: Any) -> TypeGuard[float]:
+    return isinstance(x, int | float) and math.isfinite(x)
+
+
+def _overtraining(model: str, s: Mapping[str, Any], t: WarningsConfig) -> list[dict[str, str]]:
+    out = []
+    folds = s.get("ks_pvalue_folds") or {k: [v] for k, v in (s.get("ks_pvalue") or {}).items()}
+    for cls, ps in folds.items():
+        valid = [(p, k) for k, p in enumerate(ps) if _finite(p)]
+        if not valid:
+            continue
+        p, k = min(valid)
+        if p < t.ks_pvalue:
+            out.append(_warning(
+                "warning", model,
+                f"train/test KS p-value of the {cls} response is {p:.3g} in fold {k} (< {t.ks_pvalue:g}): overtraining",
+            ))
+    auc, auc_train = s.get("auc"), s.get("auc_train")
+    if _finite(auc) and _finite(auc_train) and auc_train - auc > t.auc_gap:
+        out.append(_warning(
+            "warning", model,
+            f"training AUC {auc_train:.4f} exceeds test AUC {auc:.4f} by {auc_train - auc:.4f} (> {t.auc_gap:g}): overtraining",
+        ))
+    return out
+
+
+def _optimal_cut(model: str, s: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The cut is at the minimum-background-statistics limit when a better value was excluded by it."""
+    oc = s.get("optimal_cut") or {}
+    curve = oc.get("curve") or {}
+    out = []
+    for name, label in (("significance", "S/sqrt(S+B)"), ("punzi", "Punzi")):
+        best = oc.get(name)
+        values = [v for v in curve.get(name, []) if _finite(v)]
+        if not best or not values:
+            continue
+        if max(values) > best["value"] * (1 + 1e-9):
+            out.append(_warning(
+                "warning", model,
+                f"the {label} optimum (threshold {best['threshold']:.4f}) sits at the limit of "
+                f"{oc.get('min_background_candidates', '?')} simulated background candidates: a tighter cut looks "
+                "better only through background statistics; the true optimum is not resolved",
+            ))
+    return out
+
+
+def _fold_spread(model: str, s: Mapping[str, Any], folds: int | None, t: WarningsConfig) -> list[dict[str, str]]:
+    out = []
+    std = s.get("auc_fold_std")
+    if _finite(std) and std > t.auc_fold_std:
+        out.append(_warning("warning", model, f"the AUC varies across folds by {std:.4f} (> {t.auc_fold_std:g})"))
+    n_sig = (s.get("trigger_events") or {}).get("n_signal_events")
+    for rate, e in (s.get("eff_at_rate") or {}).items():
+        fstd, eff = e.get("eff_fold_std"), e.get("eff")
+        n_folds = folds or len(e.get("eff_folds", []))
+        if not (_finite(fstd) and _finite(eff) and n_sig and n_folds):
+            continue
+        expected = math.sqrt(max(eff * (1 - eff), 1e-12) / (n_sig / n_folds))
+        if fstd > t.fold_spread * expected:
+            out.append(_warning(
+                "warning", model,
+                f"at {rate} kHz the signal efficiency varies across folds by {fstd:.4f}, "
+                f"{fstd / expected:.1f} times the binomial error of one fold ({expected:.4f})",
+            ))
+    return out
+
+
+def _resolution(
+    model: str, s: Mapping[str, Any], meta: Mapping[str, Any], t: WarningsConfig
+) -> list[dict[str, str]]:
+    out = []
+    n_mb = (s.get("trigger_events") or {}).get("n_minbias_events")
+    rate_in = meta.get("input_rate_khz")
+    composition = s.get("background_composition") or {}
+    for rate, e in (s.get("eff_at_rate") or {}).items():
+        if rate in composition:
+            n_pass: float | None = composition[rate]["n_events"]
+        elif n_mb and rate_in:
+            n_pass = e.get("rate_khz", float(rate)) / rate_in * n_mb
+        else:
+            n_pass = None
+        measured, err = e.get("rate_khz_measured"), e.get("rate_khz_measured_err")
+        rel = err / measured if _finite(measured) and _finite(err) and measured > 0 else None
+        if n_pass is not None and n_pass < t.min_minbias_events:
+            out.append(_warning(
+                "error", model,
+                f"the {rate} kHz working point is passed by {n_pass:.0f} minimum-bias events "
+                f"(< {t.min_minbias_events}): the sample cannot resolve this rate",
+            ))
+        elif rel is not None and rel > t.max_rate_rel_error:
+            out.append(_warning(
+                "error", model,
+                f"the {rate} kHz working point's measured rate has a {100 * rel:.0f} % error "
+                f"(> {100 * t.max_rate_rel_error:.0f} %): the minimum-bias sample cannot resolve this rate",
+            ))
+    return out
+
+
+def _gan(model: str, fid: Mapping[str, Any], t: WarningsConfig) -> list[dict[str, str]]:
+    auc = fid.get("c2st_auc_mean", (fid.get("classifier_two_sample") or {}).get("auc"))
+    if _finite(auc) and auc > t.c2st_auc:
+        return [_warning(
+            "warning", model,
+            f"a classifier tells GAN-generated from real events apart with AUC {auc:.3f} (> {t.c2st_auc:g}; "
+            "0.5 = indistinguishable): the generated events are not a faithful copy",
+        )]
+    return []
+
+
+def diagnose(
+    summary: Mapping[str, Any],
+    fidelity: Mapping[str, Mapping[str, Any]] | None = None,
+    thresholds: WarningsConfig | None = None,
+) -> list[dict[str, str]]:
+    """Warnings about a study's results.
+
+    Parameters
+    ----------
+    summary : mapping
+        The contents of ``summary.json`` (model names map to their figures;
+        keys starting with ``_`` are metadata).
+    fidelity : mapping, optional
+        GAN model name -> its ``fidelity/<model>.json``.
+    thresholds : WarningsConfig, optional
+        Default: the schema's defaults.
+
+    Returns
+    -------
+    list of dict
+        ``{"severity": "warning" | "error", "model": ..., "message": ...}``,
+        models in the order of ``summary``.
+
+    Examples
+    --------
+    >>> diagnose({"bdt": {"auc": 0.98, "auc_train": 0.99}})[0]["message"][:12]
+    'training AUC'
+    """
+    t = thresholds or WarningsConfig()
+    meta = summary.get("_meta", {})
+    out: list[dict[str, str]] = []
+    for model, s in summary.items():
+        if model.startswith("_"):
+            continue
+        out += _overtraining(model, s, t)
+        out += _optimal_cut(model, s)
+        out += _fold_spread(model, s, meta.get("folds"), t)
+        out += _resolution(model, s, meta, t)
+        if fidelity and model in fidelity:
+            out += _gan(model, fidelity[model], t)
+    return out

@@ -1,0 +1,51 @@
+"""Comparing two studies' headline figures."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hepsel.cli import main
+from hepsel.compare import compare, compare_summaries, format_comparison
+from hepsel.exceptions import HepselError
+from hepsel.storage import write_json
+
+
+def _summary(auc: float, eff: float, err: float) -> dict[str, Any]:
+    e = {"eff": eff, "eff_low": eff - err, "eff_high": eff + err}
+    return {"bdt": {"auc": auc, "auc_std": 0.001, "eff_at_rate": {"660": e, "100": e}, "eff_total": {"660": e}},
+            "_meta": {}}
+
+
+def test_differences_and_significance() -> None:
+    a, b = _summary(0.980, 0.80, 0.01), _summary(0.981, 0.85, 0.01)
+    b["bdt"]["eff_at_rate"].pop("100")
+    b["mlp"] = b["bdt"]
+    out = compare_summaries(a, b)
+    rows = {r["figure"]: r for r in out["models"]["bdt"]}
+    assert set(rows) == {"AUC", "signal eff. @ 660 kHz", "total signal eff. @ 660 kHz"}
+    auc = rows["AUC"]
+    assert auc["diff"] == pytest.approx(0.001)
+    assert auc["diff_err"] == pytest.approx(math.sqrt(2) * 0.001)
+    assert not auc["significant"]
+    eff = rows["signal eff. @ 660 kHz"]
+    assert eff["sigma"] == pytest.approx(0.05 / (math.sqrt(2) * 0.01))
+    assert eff["significant"]
+    assert out["only_b"] == ["mlp"] and out["only_a"] == []
+    assert "independent" in out["note"]
+
+
+def test_compare_directories_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_json(tmp_path / "a" / "summary.json", _summary(0.98, 0.8, 0.01))
+    write_json(tmp_path / "b" / "summary.json", _summary(0.98, 0.9, 0.01))
+    out = compare(tmp_path / "a", tmp_path / "b")
+    text = format_comparison(out)
+    assert "signal eff. @ 660 kHz" in text and " *" in text
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert "total signal eff. @ 660 kHz" in capsys.readouterr().out
+    with pytest.raises(HepselError, match=r"no summary\.json"):
+        compare(tmp_path / "a", tmp_path / "missing")
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "missing")]) == 1
