@@ -16,14 +16,19 @@ import sys
 from pathlib import Path
 
 from hepsel.config import load_config
+from hepsel.exceptions import HepselError
 from hepsel.provenance import check_output_owner, claim_output, function_modules, step_digest, step_settings
 from hepsel.study import study_models
 from hepsel.workflow import Layout, explainable_models, gan_models
 
 ANALYSIS = config.get("analysis", "analyses/topo2body")
 _overrides = {"output": config["output"]} if config.get("output") else None
-CFG = load_config(ANALYSIS, overrides=_overrides)
-check_output_owner(CFG)  # a copied config must not overwrite another analysis's results
+try:
+    CFG = load_config(ANALYSIS, overrides=_overrides)
+    check_output_owner(CFG)  # a copied config must not overwrite another analysis's results
+except HepselError as _err:
+    # the message names the file and key; Snakemake's traceback around it would only hide it
+    sys.exit(f"hepsel: error: {_err}")
 LAY = Layout.of(CFG)
 MODULES = [str(p) for p in function_modules(CFG)]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,6 +33,13 @@ def _add_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def _timing(n: int, unit: str, seconds: float) -> str:
+    """'in 3.1 s (118k cand/s)': the time and rate of a step, for its one log line."""
+    rate = n / max(seconds, 1e-9)
+    text = f"{rate / 1e6:.3g}M" if rate >= 1e6 else f"{rate / 1e3:.3g}k" if rate >= 1e3 else f"{rate:.3g}"
+    return f"in {seconds:.1f} s ({text} {unit}/s)"
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from . import workflow
 
@@ -39,8 +47,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         cfg = _config(args)
         samples = [args.sample] if args.sample else [s for s, c in cfg.samples.items() if c.generate]
         for s in samples:
+            t0 = time.perf_counter()
             for p in workflow.generate(cfg, s, progress=not args.no_progress):
                 print(p)
+            gen = cfg.samples[s].generate
+            if gen is not None:
+                print(f"generate {s}: {gen.events:,} events {_timing(gen.events, 'ev', time.perf_counter() - t0)}")
         return 0
     from .generate import generate_files
 
@@ -54,8 +66,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         msg = "--output must contain '{index}' when --files > 1"
         raise HepselError(msg)
     paths = [Path(pattern.format(index=f"{i:03d}")) for i in range(args.files)]
+    t0 = time.perf_counter()
     for p in generate_files(args.kind, paths, args.events, seed=args.seed, pileup=args.pileup, progress=not args.no_progress):
         print(p)
+    print(f"generate {args.kind}: {args.events:,} events {_timing(args.events, 'ev', time.perf_counter() - t0)}")
     return 0
 
 
@@ -76,11 +90,13 @@ def _generate_from_spec(spec: str, paths: list[str], *, progress: bool) -> int:
     if len(paths) != gen.files:
         msg = f"--spec asks for {gen.files} file(s) but --paths names {len(paths)}"
         raise HepselError(msg)
+    t0 = time.perf_counter()
     for p in generate_files(
         gen.kind, [Path(x) for x in paths], gen.events, seed=gen.seed, pileup=gen.pileup,
         signal_modes=gen.modes, progress=progress,
     ):
         print(p)
+    print(f"generate {gen.kind}: {gen.events:,} events {_timing(gen.events, 'ev', time.perf_counter() - t0)}")
     return 0
 
 
@@ -88,17 +104,25 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     from . import workflow
 
     cfg = _config(args)
+    t0 = time.perf_counter()
     meta = workflow.prepare(cfg, args.sample, args.index, progress=not args.no_progress)
-    print(f"{args.sample}[{args.index}]: {meta['n_candidates_in']} -> {meta['n_candidates_out']} candidates")
+    n_in = int(meta["n_candidates_in"])
+    print(
+        f"prepare {args.sample}[{args.index}]: {n_in:,} -> {int(meta['n_candidates_out']):,} candidates "
+        f"{_timing(n_in, 'cand', time.perf_counter() - t0)}"
+    )
     return 0
 
 
 def _cmd_gather(args: argparse.Namespace) -> int:
     from . import workflow
 
+    t0 = time.perf_counter()
     info = workflow.gather(_config(args))
     for s, v in info.items():
         print(f"{s}: {v['n_candidates']} candidates, {v['n_events']} events, normalisation {v['normalisation']:.6g}")
+    n = sum(int(v["n_candidates"]) for v in info.values())
+    print(f"gather: {n:,} candidates {_timing(n, 'cand', time.perf_counter() - t0)}")
     return 0
 
 
@@ -111,7 +135,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     for m in models:
         for k in folds:
             info = workflow.train(cfg, m, k, progress=not args.no_progress)
-            print(f"{m} fold {k}: {info['n_train']} candidates, {info['seconds']:.1f} s")
+            print(f"train {m} fold {k}: {info['n_train']:,} candidates {_timing(info['n_train'], 'cand', info['seconds'])}")
     return 0
 
 
@@ -119,7 +143,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from . import workflow
 
     cfg = _config(args)
+    t0 = time.perf_counter()
     summary = workflow.evaluate(cfg, progress=not args.no_progress)
+    n_models = sum(not name.startswith("_") for name in summary)
+    print(f"evaluate: {n_models} model(s) {_timing(n_models, 'model', time.perf_counter() - t0)}")
     for name, s in summary.items():
         if name.startswith("_"):
             continue

@@ -194,7 +194,7 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
     curves: dict[str, np.ndarray] = {}
     scores: dict[str, np.ndarray] = {}
     t0 = time.perf_counter()
-    for name in tqdm(names, desc="evaluate", unit="model", disable=not progress):
+    for name in tqdm(names, desc="evaluate", unit="model", disable=None if progress else True):  # None: off when not a terminal
         cs = cross_scores(cfg, ds, name, lay)
         scores[name] = cs.test
         s = model_summary(cfg, ds, cs, random_state=cfg.seed)
