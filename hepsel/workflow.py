@@ -26,6 +26,7 @@ __all__ = [
     "gan_models",
     "gather",
     "generate",
+    "headline",
     "make_plots",
     "prepare",
     "report",
@@ -440,12 +441,30 @@ def explain(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
     return info
 
 
-def report(cfg: AnalysisConfig) -> Path:
-    """Write ``report.html``: the comparison table and every plot on one page."""
-    from .report import render_report
-    from .storage import read_json, write_text
+def headline(cfg: AnalysisConfig) -> str | None:
+    """The headline table of a finished analysis and the path of its report (None before ``evaluate``)."""
+    from .headline import headline_text
+    from .storage import read_json
 
     lay = Layout.of(cfg)
+    if not lay.summary.exists():
+        return None
+    report = lay.report if lay.report.exists() else None
+    return headline_text(read_json(lay.summary), None if report is None else str(report))
+
+
+def report(cfg: AnalysisConfig) -> Path:
+    """Write ``report.html``: the comparison table and every plot on one page.
+
+    Also tabulates the jobs' time and memory so far (Snakemake's ``benchmark:``
+    files) into ``benchmarks.json``.
+    """
+    from .benchmarks_table import read_benchmarks
+    from .report import render_report
+    from .storage import read_json, write_json, write_text
+
+    lay = Layout.of(cfg)
+    write_json(lay.root / "benchmarks.json", read_benchmarks(lay.root / "benchmarks"))
     summary = read_json(lay.summary)
     shap = {m: read_json(lay.shap(m).with_suffix(".json")) for m in explainable_models(cfg) if lay.shap(m).with_suffix(".json").exists()}
     fid_dir = lay.root / "fidelity"
