@@ -16,14 +16,19 @@ import sys
 from pathlib import Path
 
 from hepsel.config import load_config
+from hepsel.exceptions import HepselError
 from hepsel.provenance import check_output_owner, claim_output, function_modules, step_digest, step_settings
 from hepsel.study import study_models
-from hepsel.workflow import Layout, explainable_models, gan_models
+from hepsel.workflow import Layout, explainable_models, gan_models, headline
 
 ANALYSIS = config.get("analysis", "analyses/topo2body")
 _overrides = {"output": config["output"]} if config.get("output") else None
-CFG = load_config(ANALYSIS, overrides=_overrides)
-check_output_owner(CFG)  # a copied config must not overwrite another analysis's results
+try:
+    CFG = load_config(ANALYSIS, overrides=_overrides)
+    check_output_owner(CFG)  # a copied config must not overwrite another analysis's results
+except HepselError as _err:
+    # the message names the file and key; Snakemake's traceback around it would only hide it
+    sys.exit(f"hepsel: error: {_err}")
 LAY = Layout.of(CFG)
 MODULES = [str(p) for p in function_modules(CFG)]
 
@@ -35,7 +40,15 @@ def digest(step, **kw):
 onstart:
     claim_output(CFG)
 
+
+onsuccess:
+    # the headline figures and where the report is, so a run ends with its result
+    _headline = headline(CFG)
+    if _headline is not None:
+        print(_headline)
+
 ROOT = str(LAY.root)
+BENCH = f"{ROOT}/benchmarks"  # one time/memory record per job, tabulated in benchmarks.json by the report rule
 FILES = {s: [str(p) for p in CFG.sample_files(s)] for s in CFG.samples}
 MODELS = list(CFG.models)
 FOLDS = list(range(CFG.folds.k))
@@ -105,6 +118,8 @@ rule apply_file:
         stem=r"[^/]+",
     log:
         f"{ROOT}/logs/apply/{{dataset}}_{{index}}_{{stem}}.log",
+    benchmark:
+        f"{BENCH}/apply_file/{{dataset}}_{{index}}_{{stem}}.tsv"
     params:
         settings=lambda wc: digest("apply", sample=wc.dataset),
         tree=lambda wc: f"--tree {shlex.quote(CFG.apply.datasets[wc.dataset].tree)}" if CFG.apply.datasets[wc.dataset].tree else "",
@@ -132,6 +147,8 @@ for _sample, _scfg in CFG.samples.items():
             FILES[_sample],
         log:
             f"{ROOT}/logs/generate_{_sample}.log",
+        benchmark:
+            f"{BENCH}/generate_{_sample}.tsv"
         params:
             # the generate settings only: another analysis or output directory
             # with the same settings reuses the files
@@ -148,6 +165,8 @@ rule prepare:
         table=f"{ROOT}/prepared/{{sample}}/{{index}}.parquet",
     log:
         f"{ROOT}/logs/prepare/{{sample}}_{{index}}.log",
+    benchmark:
+        f"{BENCH}/prepare/{{sample}}_{{index}}.tsv"
     params:
         settings=lambda wc: digest("prepare", sample=wc.sample),
     shell:
@@ -163,6 +182,8 @@ rule gather:
         plot=f"{ROOT}/plots/cutflow.png",
     log:
         f"{ROOT}/logs/gather.log",
+    benchmark:
+        f"{BENCH}/gather.tsv"
     params:
         settings=digest("gather"),
     shell:
@@ -176,6 +197,8 @@ rule train:
         f"{ROOT}/models/{{model}}/fold{{fold}}.info.json",
     log:
         f"{ROOT}/logs/train/{{model}}_fold{{fold}}.log",
+    benchmark:
+        f"{BENCH}/train/{{model}}_fold{{fold}}.tsv"
     params:
         settings=lambda wc: digest("train", model=wc.model),
     threads: 1
@@ -194,6 +217,8 @@ rule evaluate:
         selection=f"{ROOT}/selection/selection.json",
     log:
         f"{ROOT}/logs/evaluate.log",
+    benchmark:
+        f"{BENCH}/evaluate.tsv"
     params:
         settings=digest("evaluate"),
     shell:
@@ -208,6 +233,8 @@ rule plots:
         [p for p in PLOTS if not p.endswith("cutflow.png")],
     log:
         f"{ROOT}/logs/plots.log",
+    benchmark:
+        f"{BENCH}/plots.tsv"
     params:
         settings=digest("plots"),
     shell:
@@ -223,6 +250,8 @@ rule explain:
         f"{ROOT}/shap/{{model}}.json",
     log:
         f"{ROOT}/logs/explain_{{model}}.log",
+    benchmark:
+        f"{BENCH}/explain/{{model}}.tsv"
     params:
         settings=lambda wc: digest("explain", model=wc.model),
     shell:
@@ -236,6 +265,8 @@ rule fidelity:
         f"{ROOT}/fidelity/{{model}}.json",
     log:
         f"{ROOT}/logs/fidelity_{{model}}.log",
+    benchmark:
+        f"{BENCH}/fidelity/{{model}}.tsv"
     params:
         settings=lambda wc: digest("fidelity", model=wc.model),
     shell:
@@ -252,6 +283,8 @@ rule study_point:
         seed=r"\d+",
     log:
         f"{ROOT}/logs/study/{{model}}_{{n_real}}_{{seed}}.log",
+    benchmark:
+        f"{BENCH}/study_point/{{model}}_{{n_real}}_{{seed}}.tsv"
     params:
         settings=lambda wc: digest("study", model=wc.model),
     shell:
@@ -266,6 +299,8 @@ rule study_summary:
         f"{ROOT}/plots/augmentation_auc.png",
     log:
         f"{ROOT}/logs/study/summary.log",
+    benchmark:
+        f"{BENCH}/study_summary.tsv"
     params:
         settings=digest("study"),
     shell:
@@ -280,8 +315,11 @@ rule report:
         [f"{ROOT}/fidelity/{m}.json" for m in GANS],
     output:
         f"{ROOT}/report.html",
+        f"{ROOT}/benchmarks.json",
     log:
         f"{ROOT}/logs/report.log",
+    benchmark:
+        f"{BENCH}/report.tsv"
     params:
         settings=digest("report"),
     shell:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,7 +30,14 @@ def _config(args: argparse.Namespace):
 def _add_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", required=True, help="analysis directory or config.yaml")
     p.add_argument("--output", "-o", help="override the config's output directory")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (never shown when stderr is not a terminal)")
+
+
+def _timing(n: int, unit: str, seconds: float) -> str:
+    """'in 3.1 s (118k cand/s)': the time and rate of a step, for its one log line."""
+    rate = n / max(seconds, 1e-9)
+    text = f"{rate / 1e6:.3g}M" if rate >= 1e6 else f"{rate / 1e3:.3g}k" if rate >= 1e3 else f"{rate:.3g}"
+    return f"in {seconds:.1f} s ({text} {unit}/s)"
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -39,8 +47,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         cfg = _config(args)
         samples = [args.sample] if args.sample else [s for s, c in cfg.samples.items() if c.generate]
         for s in samples:
+            t0 = time.perf_counter()
             for p in workflow.generate(cfg, s, progress=not args.no_progress):
                 print(p)
+            gen = cfg.samples[s].generate
+            if gen is not None:
+                print(f"generate {s}: {gen.events:,} events {_timing(gen.events, 'ev', time.perf_counter() - t0)}")
         return 0
     from .generate import generate_files
 
@@ -54,8 +66,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         msg = "--output must contain '{index}' when --files > 1"
         raise HepselError(msg)
     paths = [Path(pattern.format(index=f"{i:03d}")) for i in range(args.files)]
+    t0 = time.perf_counter()
     for p in generate_files(args.kind, paths, args.events, seed=args.seed, pileup=args.pileup, progress=not args.no_progress):
         print(p)
+    print(f"generate {args.kind}: {args.events:,} events {_timing(args.events, 'ev', time.perf_counter() - t0)}")
     return 0
 
 
@@ -76,11 +90,13 @@ def _generate_from_spec(spec: str, paths: list[str], *, progress: bool) -> int:
     if len(paths) != gen.files:
         msg = f"--spec asks for {gen.files} file(s) but --paths names {len(paths)}"
         raise HepselError(msg)
+    t0 = time.perf_counter()
     for p in generate_files(
         gen.kind, [Path(x) for x in paths], gen.events, seed=gen.seed, pileup=gen.pileup,
         signal_modes=gen.modes, progress=progress,
     ):
         print(p)
+    print(f"generate {gen.kind}: {gen.events:,} events {_timing(gen.events, 'ev', time.perf_counter() - t0)}")
     return 0
 
 
@@ -88,17 +104,25 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     from . import workflow
 
     cfg = _config(args)
+    t0 = time.perf_counter()
     meta = workflow.prepare(cfg, args.sample, args.index, progress=not args.no_progress)
-    print(f"{args.sample}[{args.index}]: {meta['n_candidates_in']} -> {meta['n_candidates_out']} candidates")
+    n_in = int(meta["n_candidates_in"])
+    print(
+        f"prepare {args.sample}[{args.index}]: {n_in:,} -> {int(meta['n_candidates_out']):,} candidates "
+        f"{_timing(n_in, 'cand', time.perf_counter() - t0)}"
+    )
     return 0
 
 
 def _cmd_gather(args: argparse.Namespace) -> int:
     from . import workflow
 
+    t0 = time.perf_counter()
     info = workflow.gather(_config(args))
     for s, v in info.items():
         print(f"{s}: {v['n_candidates']} candidates, {v['n_events']} events, normalisation {v['normalisation']:.6g}")
+    n = sum(int(v["n_candidates"]) for v in info.values())
+    print(f"gather: {n:,} candidates {_timing(n, 'cand', time.perf_counter() - t0)}")
     return 0
 
 
@@ -111,7 +135,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     for m in models:
         for k in folds:
             info = workflow.train(cfg, m, k, progress=not args.no_progress)
-            print(f"{m} fold {k}: {info['n_train']} candidates, {info['seconds']:.1f} s")
+            print(f"train {m} fold {k}: {info['n_train']:,} candidates {_timing(info['n_train'], 'cand', info['seconds'])}")
     return 0
 
 
@@ -119,7 +143,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from . import workflow
 
     cfg = _config(args)
+    t0 = time.perf_counter()
     summary = workflow.evaluate(cfg, progress=not args.no_progress)
+    n_models = sum(not name.startswith("_") for name in summary)
+    print(f"evaluate: {n_models} model(s) in {time.perf_counter() - t0:.1f} s")
     for name, s in summary.items():
         if name.startswith("_"):
             continue
@@ -223,6 +250,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         workflow.fidelity(cfg, m)
     workflow.report(cfg)
     print(Path(cfg.output_dir) / "summary.json")
+    print(workflow.headline(cfg))
     return 0
 
 
@@ -302,12 +330,22 @@ def _add_export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--selection", "-s", required=True, help="a saved selection directory")
     p.add_argument(
         "--format", choices=["onnx", "bbdt"], default="onnx",
-        help="onnx: a graph per model and fold; bbdt: bonsai-BDT tables as flat float32 binaries + JSON (default: onnx)",
+        help="onnx: a graph per model and fold; bbdt: bonsai-BDT tables as flat float32 binaries + JSON",
     )
     p.add_argument("--output", "-o", required=True, help="output directory (new, empty, or an earlier export)")
     p.add_argument("--model", action="append", help="export only this model (repeatable; default: all)")
-    p.add_argument("--dtype", choices=["float64", "float32"], default="float64", help="input type of the graphs (default: float64)")
+    p.add_argument("--dtype", choices=["float64", "float32"], default="float64", help="input type of the graphs")
     p.set_defaults(func=_cmd_export)
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends '(default: ...)' where there is a default worth showing and the help does not name it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.required or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -318,21 +356,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="write simulated LHCb-like ROOT files")
     p.add_argument("--config", "-c", help="generate the samples of this analysis that have a 'generate' block")
     p.add_argument("--sample", help="only this sample (with --config)")
-    p.add_argument("--kind", choices=["signal", "minbias"])
-    p.add_argument("--events", type=int)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--pileup", type=float, default=1.1)
-    p.add_argument("--files", type=int, default=1)
+    p.add_argument("--kind", choices=["signal", "minbias"], help="what to simulate (without --config or --spec)")
+    p.add_argument("--events", type=int, help="number of events over all files (with --kind)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (with --kind)")
+    p.add_argument("--pileup", type=float, default=1.1, help="mean number of pp collisions per event (with --kind)")
+    p.add_argument("--files", type=int, default=1, help="split the events over this many files (with --kind)")
     p.add_argument("--output", "-o", help="file name; '{index}' is replaced by the file number")
     p.add_argument("--spec", help="a config 'generate' block as JSON (with --paths)")
     p.add_argument("--paths", nargs="+", help="the files to write (with --spec)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (never shown when stderr is not a terminal)")
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("prepare", help="preselect one input file of a sample")
     _add_config(p)
-    p.add_argument("--sample", required=True)
-    p.add_argument("--index", type=int, default=0)
+    p.add_argument("--sample", required=True, help="a sample of the config")
+    p.add_argument("--index", type=int, default=0, help="which of the sample's input files (0-based)")
     p.set_defaults(func=_cmd_prepare)
 
     p = sub.add_parser("gather", help="merge prepared files; cut-flow table")
@@ -341,8 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train fold models")
     _add_config(p)
-    p.add_argument("--model")
-    p.add_argument("--fold", type=int)
+    p.add_argument("--model", help="only this model (default: every model of the config)")
+    p.add_argument("--fold", type=int, help="only this fold (default: every fold)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="score, compute figures, write scores.root and summary.json")
@@ -355,20 +393,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("explain", help="SHAP values and plots")
     _add_config(p)
-    p.add_argument("--model")
+    p.add_argument("--model", help="only this model (default: every explainable model)")
     p.set_defaults(func=_cmd_explain)
 
     p = sub.add_parser("fidelity", help="GAN fidelity report")
     _add_config(p)
-    p.add_argument("--model")
+    p.add_argument("--model", help="only this model (default: every GAN-augmented model)")
     p.set_defaults(func=_cmd_fidelity)
 
     p = sub.add_parser("study", help="one point of the augmentation study, or --summary")
     _add_config(p)
-    p.add_argument("--model")
-    p.add_argument("--n-real")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--summary", action="store_true")
+    p.add_argument("--model", help="the model of the study point")
+    p.add_argument("--n-real", help="number of real signal candidates to train on, or 'all'")
+    p.add_argument("--seed", type=int, help="seed of the study point")
+    p.add_argument("--summary", action="store_true", help="tabulate and plot the finished study points instead")
     p.set_defaults(func=_cmd_study)
 
     p = sub.add_parser("report", help="write report.html")
@@ -382,8 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="score a ROOT file with a saved selection")
     p.add_argument("selection", help="a saved selection directory")
     p.add_argument("input", help="ROOT file")
-    p.add_argument("--tree")
-    p.add_argument("--model")
+    p.add_argument("--tree", help="input tree (default: the selection's)")
+    p.add_argument("--model", help="score with this model (default: the selection's default model)")
     p.set_defaults(func=_cmd_score)
 
     p = sub.add_parser(
@@ -395,11 +433,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tree", help="input tree (default: the selection's)")
     p.add_argument("--model", action="append", help="only this model (repeatable; default: all)")
     p.add_argument("--copy-branches", action="store_true", help="also copy the input's flat numeric branches")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (never shown when stderr is not a terminal)")
     p.set_defaults(func=_cmd_apply)
 
     _add_export_parser(sub)
     _add_compare_parser(sub)
+    # every sub-command: its one-line help as description, and defaults shown in --help
+    summaries = {a.dest: a.help for a in sub._choices_actions}
+    for name, p in sub.choices.items():
+        p.formatter_class = _HelpFormatter
+        p.description = p.description or summaries.get(name)
     return parser
 
 

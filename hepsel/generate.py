@@ -104,7 +104,7 @@ def generate_files(
     signal_modes : mapping of str to float, optional
         Signal mode fractions, see :func:`hepsel.simulation.simulate_events`.
     progress : bool, optional
-        Show a tqdm progress bar counting events.
+        Show a tqdm progress bar counting events (on a terminal only).
 
     Returns
     -------
@@ -130,7 +130,7 @@ def generate_files(
     # validate every parameter before any file is touched
     simulation.simulate_events(kind, 0, seed=seed, pileup=pileup, signal_modes=signal_modes)
 
-    with tqdm(total=n_events, unit="ev", disable=not progress, desc=f"{kind}") as bar:
+    with tqdm(total=n_events, unit="ev", disable=None if progress else True, desc=f"{kind}") as bar:
         for path, (first, count) in zip(out, ranges, strict=True):
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -143,7 +143,11 @@ def iterate(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=int(ttree.num_entries), desc=desc or f"{Path(path).name}:{tree}", unit=" cand", unit_scale=True, mininterval=1.0)
+        # disable=None: no bar when stderr is not a terminal (logs get one line per step instead)
+        bar = tqdm(
+            total=int(ttree.num_entries), desc=desc or f"{Path(path).name}:{tree}", unit=" cand",
+            unit_scale=True, mininterval=1.0, disable=None,
+        )
     start = time.perf_counter()
     try:
         for arrays, report in ttree.iterate(

@@ -447,6 +447,7 @@ def render_report(
     study: Mapping[str, Any] | None = None,
     shap: Mapping[str, Any] | None = None,
     warnings: Sequence[Mapping[str, str]] | None = None,
+    benchmarks: Sequence[Mapping[str, Any]] | None = None,
 ) -> str:
     """The HTML text of the report for the outputs under ``root``.
 
@@ -527,5 +528,13 @@ def render_report(
     elif cutflow_markdown:
         parts.append("<pre>" + html.escape(cutflow_markdown) + "</pre>")
     parts.append(_grid([g for g in global_plots if "cutflow" in g]))
+    if benchmarks:
+        from .benchmarks_table import benchmarks_html
+
+        parts.append(
+            "<h2 id='jobs'>Jobs: time and memory</h2><p class='note'>From Snakemake's <code>benchmark:</code> "
+            "files of the jobs run so far (this report's own job is not included).</p>"
+            + benchmarks_html([dict(b) for b in benchmarks])
+        )
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -26,6 +26,7 @@ __all__ = [
     "gan_models",
     "gather",
     "generate",
+    "headline",
     "make_plots",
     "prepare",
     "report",
@@ -194,7 +195,7 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
     curves: dict[str, np.ndarray] = {}
     scores: dict[str, np.ndarray] = {}
     t0 = time.perf_counter()
-    for name in tqdm(names, desc="evaluate", unit="model", disable=not progress):
+    for name in tqdm(names, desc="evaluate", unit="model", disable=None if progress else True):  # None: off when not a terminal
         cs = cross_scores(cfg, ds, name, lay)
         scores[name] = cs.test
         s = model_summary(cfg, ds, cs, random_state=cfg.seed)
@@ -461,13 +462,32 @@ def explain(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
     return info
 
 
-def report(cfg: AnalysisConfig) -> Path:
-    """Write ``report.html``: the comparison table and every plot on one page."""
-    from .diagnostics import diagnose
-    from .report import render_report
-    from .storage import read_json, write_text
+def headline(cfg: AnalysisConfig) -> str | None:
+    """The headline table of a finished analysis and the path of its report (None before ``evaluate``)."""
+    from .headline import headline_text
+    from .storage import read_json
 
     lay = Layout.of(cfg)
+    if not lay.summary.exists():
+        return None
+    report = lay.report if lay.report.exists() else None
+    return headline_text(read_json(lay.summary), None if report is None else str(report))
+
+
+def report(cfg: AnalysisConfig) -> Path:
+    """Write ``report.html``: the comparison table and every plot on one page.
+
+    Also tabulates the jobs' time and memory so far (Snakemake's ``benchmark:``
+    files) into ``benchmarks.json``.
+    """
+    from .benchmarks_table import read_benchmarks
+    from .diagnostics import diagnose
+    from .report import render_report
+    from .storage import read_json, write_json, write_text
+
+    lay = Layout.of(cfg)
+    jobs = read_benchmarks(lay.root / "benchmarks")
+    write_json(lay.root / "benchmarks.json", jobs)
     summary = read_json(lay.summary)
     shap = {m: read_json(lay.shap(m).with_suffix(".json")) for m in explainable_models(cfg) if lay.shap(m).with_suffix(".json").exists()}
     fid_dir = lay.root / "fidelity"
@@ -480,6 +500,7 @@ def report(cfg: AnalysisConfig) -> Path:
         cutflow=read_json(cut_json) if cut_json.exists() else None,
         fidelity=fidelity, study=study, shap=shap,
         warnings=diagnose(summary, fidelity, cfg.evaluation.warnings),
+        benchmarks=jobs,
     )
     return write_text(lay.report, text)
 

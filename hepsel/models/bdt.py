@@ -239,13 +239,13 @@ class BDTClassifier:
 
 
 def _progress_callback(total: int) -> Any:
-    """An xgboost callback drawing a tqdm bar over boosting rounds."""
+    """An xgboost callback drawing a tqdm bar over boosting rounds (on a terminal only)."""
     import xgboost as xgb
     from tqdm.auto import tqdm
 
     class _Progress(xgb.callback.TrainingCallback):
         def before_training(self, model: Any) -> Any:
-            self.bar = tqdm(total=total, desc="BDT", unit="tree", mininterval=1.0)
+            self.bar = tqdm(total=total, desc="BDT", unit="tree", mininterval=1.0, disable=None)
             return model
 
         def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:

@@ -425,7 +425,7 @@ class WGANGP(BaseEstimator):
         if self.verbose:
             from tqdm.auto import tqdm
 
-            iterations = tqdm(iterations, desc="WGAN-GP", unit="step")
+            iterations = tqdm(iterations, desc="WGAN-GP", unit="step", disable=None)  # None: off when not a terminal
         for iteration in iterations:
             generator.train()
             critic.train()

@@ -370,7 +370,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if self.verbose:
             from tqdm.auto import tqdm
 
-            epochs = tqdm(epochs, desc="MLP epochs", unit="epoch")
+            epochs = tqdm(epochs, desc="MLP epochs", unit="epoch", disable=None)  # None: off when not a terminal
 
         for epoch in epochs:
             start = time.perf_counter()
