@@ -134,3 +134,11 @@ def test_report_headline_warnings_composition_and_cutflow(tmp_path: Path) -> Non
     gan = html.index("<details id='model-gan_bdt'")
     assert html.index('src="plots/scores_gan_bdt.png"') > gan > html.index('src="plots/scores_bdt.png"')
     assert "Response of <b>bdt</b>" in html
+
+
+def test_report_tabulates_the_jobs(tmp_path: Path) -> None:
+    summary = {"_meta": {"analysis": "demo", "target_rates_khz": []}}
+    rows = [{"rule": "train", "jobs": 3, "seconds": 12.0, "max_seconds": 4.5, "cpu_seconds": 11.0, "max_rss_mb": 512.0}]
+    html = render_report(tmp_path, summary, benchmarks=rows)
+    assert "Jobs: time and memory" in html and "<td>train</td>" in html
+    assert "Jobs: time and memory" not in render_report(tmp_path, summary)
