@@ -509,10 +509,7 @@ def figure_of_merit_plot(opt: Mapping[str, Any], *, ax: Any = None, xlabel: str 
     ax.set_ylim(0, 1.1)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Figure of merit / maximum")
-    ax.legend(
-        loc="upper left", fontsize=18,
-        title=f"S = {opt['signal_yield']:g}, B = {opt['background_yield']:g} before the cut", title_fontsize=14,
-    )
+    legend_outside(ax, title=f"S = {opt['signal_yield']:g}, B = {opt['background_yield']:g}\nbefore the cut", title_fontsize=14)
     label(ax)
     return ax
 
