@@ -103,6 +103,11 @@ class SampleConfig(_Strict):
         "(instead of events_tree)",
     )
     generate: GenerateConfig | None = None
+    aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="aliases for this sample only, over the global 'aliases' (this sample's win): lets "
+        "samples whose trees name branches differently feed the same features",
+    )
 
     @model_validator(mode="after")
     def _one_event_count(self) -> SampleConfig:
@@ -490,6 +495,16 @@ class AnalysisConfig(_Strict):
         if self.trigger.minbias_sample:
             return self.trigger.minbias_sample
         return next(n for n, s in self.samples.items() if s.label == 0)
+
+    def sample_aliases(self, sample: str | None = None) -> dict[str, str]:
+        """The alias table expressions of ``sample`` are read with.
+
+        The global ``aliases`` with ``samples.<sample>.aliases`` over them. Without
+        ``sample``: those of the signal sample, the table a saved selection applies
+        to new files with.
+        """
+        name = self.signal_sample if sample is None else sample
+        return {**self.aliases, **self.samples[name].aliases}
 
     def path(self, p: str | os.PathLike[str]) -> Path:
         """Resolve a config path against the directory the analysis runs from."""
