@@ -169,6 +169,9 @@ def test_offline_study_reports_expected_yields(tmp_path: Path) -> None:
     # the report, plots and headline render without rate figures
     workflow.make_plots(cfg)
     html = workflow.report(cfg).read_text()
-    assert "bkg_a" in html and "bkg_b" in html
+    assert "Offline selection study" in html
+    assert "Expected yields after the preselection" in html and "B: bkg_a" in html and "B: bkg_b" in html
+    assert not (workflow.Layout.of(cfg).plots / "eff_vs_rate.png").exists()
     text = workflow.headline(cfg)
     assert text is not None
+    assert "max S/sqrt(S+B)" in text and f"{oc['significance']['value']:.3g}" in text
