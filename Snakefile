@@ -61,7 +61,9 @@ wildcard_constraints:
     model="|".join(MODELS),
     fold=r"\d+",
 
-PLOTS = [f"{ROOT}/plots/{p}.png" for p in ("roc", "eff_vs_rate", "eff_vs_rate_tos", "cutflow")] + [
+# offline studies (no trigger block) have no rate curves
+_RATE_PLOTS = ("eff_vs_rate", "eff_vs_rate_tos") if CFG.trigger is not None else ()
+PLOTS = [f"{ROOT}/plots/{p}.png" for p in ("roc", *_RATE_PLOTS, "cutflow")] + [
     f"{ROOT}/plots/scores_{m}.png" for m in MODELS
 ]
 

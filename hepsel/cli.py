@@ -150,8 +150,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     for name, s in summary.items():
         if name.startswith("_"):
             continue
-        first = next(iter(s["eff_at_rate"]))
-        print(f"{name}: AUC = {s['auc']:.4f}, signal eff. at {first} kHz = {s['eff_at_rate'][first]['eff']:.3f}")
+        if s.get("eff_at_rate"):
+            first = next(iter(s["eff_at_rate"]))
+            print(f"{name}: AUC = {s['auc']:.4f}, signal eff. at {first} kHz = {s['eff_at_rate'][first]['eff']:.3f}")
+        else:
+            off = s.get("offline", {})
+            print(f"{name}: AUC = {s['auc']:.4f}, expected S = {off.get('signal_yield', float('nan')):.4g}, "
+                  f"B = {off.get('background_yield', float('nan')):.4g} after the preselection")
     return 0
 
 

@@ -103,6 +103,11 @@ class SampleConfig(_Strict):
         "(instead of events_tree)",
     )
     generate: GenerateConfig | None = None
+    aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="aliases for this sample only, over the global 'aliases' (this sample's win): lets "
+        "samples whose trees name branches differently feed the same features",
+    )
 
     @model_validator(mode="after")
     def _one_event_count(self) -> SampleConfig:
@@ -231,7 +236,11 @@ class ShapConfig(_Strict):
 
 
 class OptimalCutConfig(_Strict):
-    """Expected yields for S/sqrt(S+B) and Punzi optimisation."""
+    """Expected yields for S/sqrt(S+B) and Punzi optimisation.
+
+    In an offline study (no ``trigger`` block) yields not given here are the
+    samples' expected yields after the preselection (their normalised weights).
+    """
 
     signal_yield: float = Field(default=1000.0, gt=0)
     background_yield: float = Field(default=1.0e6, gt=0)
@@ -272,6 +281,10 @@ class EvaluationConfig(_Strict):
     """What the evaluation computes."""
 
     bkg_effs: list[float] = Field(default_factory=lambda: [0.01, 0.1, 0.3])
+    signal_effs: list[float] = Field(
+        default_factory=lambda: [0.5, 0.8, 0.9],
+        description="offline studies (no trigger block): working points at these signal efficiencies",
+    )
     bootstrap: int = Field(default=100, ge=0, description="replicas for AUC and working-point spreads; 0: none")
     interval: Literal["clopper_pearson", "wilson", "normal"] = "clopper_pearson"
     efficiency_vs: dict[str, BinningConfig] = Field(default_factory=dict)
@@ -390,7 +403,9 @@ class AnalysisConfig(_Strict):
     reading: ReadingConfig = Field(default_factory=ReadingConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     models: dict[str, ModelConfig] = Field(min_length=1)
-    trigger: TriggerConfig = Field(default_factory=TriggerConfig)
+    trigger: TriggerConfig | None = Field(
+        default=None, description="trigger-rate settings; without them the study is offline (expected yields)"
+    )
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     study: StudyConfig = Field(default_factory=StudyConfig)
     apply: ApplyConfig = Field(default_factory=ApplyConfig)
@@ -427,12 +442,12 @@ class AnalysisConfig(_Strict):
             msg = f"duplicate feature names: {dupes}"
             raise ValueError(msg)
         for key in ("signal_sample", "minbias_sample"):
-            value = getattr(self.trigger, key)
+            value = getattr(self.trigger, key, None)
             if value is not None and value not in self.samples:
                 msg = f"trigger.{key}: unknown sample {value!r}; samples are {sorted(self.samples)}"
                 raise ValueError(msg)
         rate_sample = self.samples[self.minbias_sample]
-        if rate_sample.events_tree is None and rate_sample.n_events is None:
+        if self.trigger is not None and rate_sample.events_tree is None and rate_sample.n_events is None:
             msg = (
                 f"samples.{self.minbias_sample}: output rates need the number of processed events, including "
                 "events without any candidate (a candidate tree alone overestimates every rate); set "
@@ -480,16 +495,39 @@ class AnalysisConfig(_Strict):
     @property
     def signal_sample(self) -> str:
         """The sample whose events define trigger efficiencies."""
-        if self.trigger.signal_sample:
+        if self.trigger is not None and self.trigger.signal_sample:
             return self.trigger.signal_sample
         return next(n for n, s in self.samples.items() if s.label == 1)
 
     @property
     def minbias_sample(self) -> str:
         """The sample whose events define output rates."""
-        if self.trigger.minbias_sample:
+        if self.trigger is not None and self.trigger.minbias_sample:
             return self.trigger.minbias_sample
         return next(n for n, s in self.samples.items() if s.label == 0)
+
+    @property
+    def offline(self) -> bool:
+        """No ``trigger`` block: the study reports expected yields instead of rates."""
+        return self.trigger is None
+
+    @property
+    def rates(self) -> TriggerConfig:
+        """The ``trigger`` block, for steps that need rates (an error in an offline study)."""
+        if self.trigger is None:
+            msg = "this needs output rates: add a 'trigger' block (input_rate_khz, target_rates_khz) to the config"
+            raise ConfigError(msg)
+        return self.trigger
+
+    def sample_aliases(self, sample: str | None = None) -> dict[str, str]:
+        """The alias table expressions of ``sample`` are read with.
+
+        The global ``aliases`` with ``samples.<sample>.aliases`` over them. Without
+        ``sample``: those of the signal sample, the table a saved selection applies
+        to new files with.
+        """
+        name = self.signal_sample if sample is None else sample
+        return {**self.aliases, **self.samples[name].aliases}
 
     def path(self, p: str | os.PathLike[str]) -> Path:
         """Resolve a config path against the directory the analysis runs from."""

@@ -42,10 +42,12 @@ __all__ = [
     "background_composition",
     "cross_scores",
     "event_views",
+    "expected_yields",
     "held_out",
     "measured_rate",
     "model_kind",
     "model_summary",
+    "offline_figures",
     "one_per_event",
     "overtraining_sets",
     "performance",
@@ -246,10 +248,71 @@ def model_summary(
             fold_aucs.append(float(roc_auc(y[f], s[f], w[f])))
     out["auc_folds"] = fold_aucs
     out["auc_fold_std"] = float(np.std(fold_aucs, ddof=1)) if len(fold_aucs) > 1 else float("nan")
+    if cfg.trigger is None:
+        out["offline"] = offline_figures(cfg, ds, cs.test)
+        return out
     views = event_views(cfg, ds, cs.test, _event_columns(cfg, ds))
     out["eff_at_rate"] = _rates(cfg, views)
     out["trigger_events"] = views.counts
     return out
+
+
+def expected_yields(ds: Dataset) -> dict[str, dict[str, Any]]:
+    """Expected yield of each sample after the preselection.
+
+    The sum of the normalised weights (raw weight x the sample's normalisation)
+    of its class-representative (``truth``) candidates, so candidates, not
+    events, are counted.
+    """
+    m = ds.truth
+    sample, w = ds.columns["sample"], ds.weight
+    out: dict[str, dict[str, Any]] = {}
+    for name, info in sorted(ds.samples.items(), key=lambda kv: int(kv[1]["index"])):
+        sel = m & (sample == info["index"])
+        out[name] = {
+            "label": int(info["label"]),
+            "yield": float(w[sel].sum()),
+            "n_candidates": int(sel.sum()),
+            "normalisation": float(info["normalisation"]),
+        }
+    return out
+
+
+def offline_figures(cfg: AnalysisConfig, ds: Dataset, score: np.ndarray) -> dict[str, Any]:
+    """Expected yields, overall and per sample, at working points of fixed signal efficiency.
+
+    A working point for signal efficiency ``e`` is the highest threshold that
+    keeps at least the fraction ``e`` of the expected signal yield; S and B
+    there are sums of normalised weights of the candidates scoring at or
+    above it.
+    """
+    yields = expected_yields(ds)
+    m = ds.truth
+    y, w, s, sample = ds.y[m], ds.weight[m], score[m], ds.columns["sample"][m]
+    total_s = sum(v["yield"] for v in yields.values() if v["label"] == 1)
+    total_b = sum(v["yield"] for v in yields.values() if v["label"] == 0)
+    sig = y == 1
+    order = np.argsort(-s[sig], kind="stable")
+    s_sorted, cum = s[sig][order], np.cumsum(w[sig][order])
+    wps: dict[str, Any] = {}
+    for e in cfg.evaluation.signal_effs:
+        if len(s_sorted) == 0 or total_s <= 0:
+            continue
+        i = min(int(np.searchsorted(cum, e * total_s - 1e-12 * abs(total_s))), len(s_sorted) - 1)
+        thr = float(s_sorted[i])
+        passed = s >= thr
+        entry: dict[str, Any] = {
+            "threshold": thr,
+            "signal_yield": float(w[passed & sig].sum()),
+            "background_yield": float(w[passed & ~sig].sum()),
+        }
+        entry["sig_eff"] = entry["signal_yield"] / total_s
+        entry["bkg_eff"] = entry["background_yield"] / total_b if total_b else float("nan")
+        entry["yields"] = {
+            name: float(w[passed & (sample == ds.samples[name]["index"])].sum()) for name in yields
+        }
+        wps[f"{e:g}"] = entry
+    return {"signal_yield": total_s, "background_yield": total_b, "yields": yields, "working_points": wps}
 
 
 def _event_columns(cfg: AnalysisConfig, ds: Dataset) -> list[str]:
@@ -276,7 +339,7 @@ def _working_point_spread(cfg: AnalysisConfig, mb: EventScores, signal: EventSco
         # events without candidates are resampled too: scale the denominator with the replica
         scale = float(np.sum(mb.weight * k)) / max(float(np.sum(mb.weight)), 1e-300)
         replica = EventScores(mb.score, mb.weight * k, mb.total_weight * scale)
-        thr = threshold_for_rate(replica, cfg.trigger.input_rate_khz, target)
+        thr = threshold_for_rate(replica, cfg.rates.input_rate_khz, target)
         effs[r] = signal.pass_fraction(thr)[0]
     return float(np.std(effs, ddof=1))
 
@@ -314,12 +377,12 @@ def measured_rate(mb: EventScores, input_rate_khz: float, target_khz: float) -> 
 
 def _rates(cfg: AnalysisConfig, views: EventViews) -> dict[str, Any]:
     mb, anyc, tos = views.minbias, views.signal_any, views.signal_tos
-    rate_in = cfg.trigger.input_rate_khz
+    rate_in = cfg.rates.input_rate_khz
     out: dict[str, Any] = {}
     col = cfg.evaluation.mode_column
     modes = views.columns[col].astype(np.int64) if col and col in views.columns else None
     ev_fold = views.columns["fold"].astype(np.int64)
-    for target in cfg.trigger.target_rates_khz:
+    for target in cfg.rates.target_rates_khz:
         thr = threshold_for_rate(mb, rate_in, target)
         rate, rate_err = output_rate(mb, thr, rate_in)
         entry: dict[str, Any] = {
@@ -364,7 +427,7 @@ def _rates(cfg: AnalysisConfig, views: EventViews) -> dict[str, Any]:
 
 def rate_curves(cfg: AnalysisConfig, views: EventViews) -> dict[str, np.ndarray]:
     """Signal efficiency (any, TOS) vs output rate [kHz], for plotting."""
-    thresholds, rates = rate_curve(views.minbias, cfg.trigger.input_rate_khz)
+    thresholds, rates = rate_curve(views.minbias, cfg.rates.input_rate_khz)
     keep = np.unique(np.geomspace(1, len(thresholds), 400).astype(int) - 1) if len(thresholds) else np.zeros(0, int)
     thr = thresholds[keep]
     return {
@@ -406,9 +469,17 @@ def performance(
     }
     m = ds.truth
     oc = ev.optimal_cut
+    n_sig, n_bkg = oc.signal_yield, oc.background_yield
+    if cfg.trigger is None:
+        # offline: the samples' expected yields, unless the config gives them
+        yields = expected_yields(ds)
+        if "signal_yield" not in oc.model_fields_set:
+            n_sig = sum(v["yield"] for v in yields.values() if v["label"] == 1)
+        if "background_yield" not in oc.model_fields_set:
+            n_bkg = sum(v["yield"] for v in yields.values() if v["label"] == 0)
     out["optimal_cut"] = optimal_cuts(
-        ds.y[m], score[m], ds.weight[m], signal_yield=oc.signal_yield,
-        background_yield=oc.background_yield, punzi_sigma=oc.punzi_sigma,
+        ds.y[m], score[m], ds.weight[m], signal_yield=n_sig,
+        background_yield=n_bkg, punzi_sigma=oc.punzi_sigma,
         min_background_candidates=oc.min_background_candidates,
     )
     if ev.mass and ev.mass in ds.columns:

@@ -204,11 +204,15 @@ class FeatureSet:
         ]
 
     @classmethod
-    def from_config(cls, cfg: Any) -> FeatureSet:
-        """Build from an :class:`~hepsel.config.AnalysisConfig`."""
+    def from_config(cls, cfg: Any, sample: str | None = None) -> FeatureSet:
+        """Build from an :class:`~hepsel.config.AnalysisConfig`.
+
+        The features are read with the aliases of ``sample`` (default: the signal
+        sample's, see :meth:`~hepsel.config.AnalysisConfig.sample_aliases`).
+        """
         where = f"{cfg.source or 'config'}: features"
         feats = [Feature(**f.model_dump()) for f in cfg.features]
-        return cls(feats, aliases=cfg.aliases, base_dir=cfg.analysis_dir, where=where)
+        return cls(feats, aliases=cfg.sample_aliases(sample), base_dir=cfg.analysis_dir, where=where)
 
     @property
     def names(self) -> list[str]:

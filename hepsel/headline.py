@@ -47,6 +47,10 @@ def headline_text(summary: Mapping[str, Any], report: str | None = None) -> str:
     header = ["model", "AUC"]
     for r in rates:
         header += [f"eff @ {_rate_label(r)}", f"total @ {_rate_label(r)}"]
+    # offline studies: the best S/sqrt(S+B) and the signal efficiency there
+    offline = any("offline" in s for s in models.values())
+    if offline:
+        header += ["max S/sqrt(S+B)", "eff there"]
     rows = [header]
     for name, s in models.items():
         auc = s.get("auc")
@@ -56,6 +60,12 @@ def headline_text(summary: Mapping[str, Any], report: str | None = None) -> str:
             eff = s.get("eff_at_rate", {}).get(r, {}).get("eff")
             tot = s.get("eff_total", {}).get(r, {}).get("eff")
             cells += ["-" if eff is None else f"{eff:.3f}", "-" if tot is None else f"{tot:.3f}"]
+        if offline:
+            sig = (s.get("optimal_cut") or {}).get("significance") or {}
+            cells += [
+                "-" if sig.get("value") is None else f"{sig['value']:.3g}",
+                "-" if sig.get("sig_eff") is None else f"{sig['sig_eff']:.3f}",
+            ]
         rows.append(cells)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]

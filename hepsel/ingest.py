@@ -54,11 +54,11 @@ class SamplePipeline:
         self.sample_cfg = cfg.samples[sample]
         self.sample_index = sorted(cfg.samples).index(sample)
         src = str(cfg.source or "config")
-        aliases = cfg.aliases
+        aliases = cfg.sample_aliases(sample)
         cuts = [(c.name, c.cut) for c in cfg.preselection]
         cuts += [(f"{sample}: {c}", c) for c in self.sample_cfg.cuts]
         self.cuts = CutSequence(cuts, aliases=aliases, where=f"{src}: preselection / samples.{sample}.cuts")
-        self.features = FeatureSet.from_config(cfg)
+        self.features = FeatureSet.from_config(cfg, sample)
         clash = set(self.features.names) & set(RESERVED_COLUMNS)
         if clash:
             msg = f"{src}: feature names {sorted(clash)} are reserved; rename them"

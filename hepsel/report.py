@@ -365,7 +365,7 @@ def _detailed_tables(summary: Mapping[str, Any], models: Sequence[str], rates: S
     rows = []
     for m in models:
         for r in rates:
-            e = summary[m]["eff_at_rate"].get(r)
+            e = summary[m].get("eff_at_rate", {}).get(r)
             if e is None:
                 continue
             rows.append([
@@ -389,7 +389,7 @@ def _detailed_tables(summary: Mapping[str, Any], models: Sequence[str], rates: S
         rows = []
         for m in models:
             for r in rates:
-                e = summary[m]["eff_at_rate"].get(r, {})
+                e = summary[m].get("eff_at_rate", {}).get(r, {})
                 pm = e.get("per_mode", {})
                 rows.append([html.escape(m), r, *(f"{_eff(pm[n])} / {_eff(pm[n], 'eff_tos')}" if n in pm else "n/a" for n in mode_names)])
         out.append(_table(header, rows))
@@ -398,7 +398,7 @@ def _detailed_tables(summary: Mapping[str, Any], models: Sequence[str], rates: S
     first = rates[0] if rates else None
     fold_rows = []
     for m in models:
-        e = summary[m]["eff_at_rate"].get(first, {}) if first else {}
+        e = summary[m].get("eff_at_rate", {}).get(first, {}) if first else {}
         fold_rows.append([
             html.escape(m),
             ", ".join(f"{a:.4f}" for a in summary[m].get("auc_folds", [])),
@@ -410,6 +410,7 @@ def _detailed_tables(summary: Mapping[str, Any], models: Sequence[str], rates: S
         "<h3>Spread across folds</h3>"
         + _table(["model", "AUC per fold", "std", f"signal eff. at {first} kHz per fold", "std"], fold_rows)
     )
+    out += _offline_tables(summary, models)
     opt_rows = []
     for m in models:
         oc = summary[m].get("optimal_cut")
@@ -434,6 +435,39 @@ def _detailed_tables(summary: Mapping[str, Any], models: Sequence[str], rates: S
             )
         )
 
+    return out
+
+
+def _offline_tables(summary: Mapping[str, Any], models: Sequence[str]) -> list[str]:
+    """Expected yields per sample and working points at fixed signal efficiency (offline studies)."""
+    offline = {m: summary[m]["offline"] for m in models if summary[m].get("offline")}
+    if not offline:
+        return []
+    first = next(iter(offline.values()))
+    samples = list(first["yields"])
+    rows = [
+        [html.escape(n), "signal" if y["label"] == 1 else "background", f"{y['normalisation']:.4g}",
+         str(y["n_candidates"]), f"{y['yield']:.4g}"]
+        for n, y in first["yields"].items()
+    ]
+    rows.append(["<b>signal (S)</b>", "", "", "", f"{first['signal_yield']:.4g}"])
+    rows.append(["<b>background (B)</b>", "", "", "", f"{first['background_yield']:.4g}"])
+    out = [
+        "<h3>Expected yields after the preselection</h3>"
+        "<p class='note'>Sums of normalised candidate weights (raw weight &times; the sample's normalisation: "
+        "cross-section &times; luminosity / &Sigma;w of all its entries, or a fixed scale).</p>"
+        + _table(["sample", "class", "normalisation", "candidates", "expected yield"], rows)
+    ]
+    header = ["model", "signal eff.", "threshold", "background eff.", "S", "B", *(f"B: {html.escape(n)}" for n in samples if first["yields"][n]["label"] == 0)]
+    rows = []
+    for m, off in offline.items():
+        for key, wp in off["working_points"].items():
+            rows.append([
+                html.escape(m), key, _fmt(wp["threshold"]), _fmt(wp["bkg_eff"]),
+                f"{wp['signal_yield']:.4g}", f"{wp['background_yield']:.4g}",
+                *(f"{wp['yields'].get(n, float('nan')):.4g}" for n in samples if first["yields"][n]["label"] == 0),
+            ])
+    out.append("<h3>Working points at fixed signal efficiency</h3>" + _table(header, rows))
     return out
 
 
@@ -473,8 +507,11 @@ def render_report(
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>hepsel report: {html.escape(str(meta.get('analysis', '')))}</title><style>{_CSS}</style></head><body>",
-        f"<h1>Trigger study: {html.escape(str(meta.get('analysis', '')))}</h1>",
-        f"<p class='note'>Input rate {meta.get('input_rate_khz', 'n/a')} kHz; {meta.get('folds', '?')}-fold cross-training "
+        f"<h1>{'Offline selection' if meta.get('offline') else 'Trigger'} study: {html.escape(str(meta.get('analysis', '')))}</h1>",
+        "<p class='note'>"
+        + ("Offline study (no trigger block): expected yields instead of rates; " if meta.get("offline")
+           else f"Input rate {meta.get('input_rate_khz', 'n/a')} kHz; ")
+        + f"{meta.get('folds', '?')}-fold cross-training "
         f"(every candidate scored by the model that did not train on it); seed {meta.get('seed', '?')}; "
         f"{meta.get('n_candidates', '?')} preselected candidates. Intervals: 68.3% CL.</p>",
         "<nav class='toc'><b>Contents</b><ol>"

@@ -59,8 +59,8 @@ def augmentation_point(cfg: AnalysisConfig, ds: Dataset, model: str, n_real: int
     }
     # event-level efficiency at the first target rate, from the test fold's events only
     views = event_views(cfg, _fold_subset(cfg, ds, test), score[test])
-    target = cfg.trigger.target_rates_khz[0]
-    thr = threshold_for_rate(views.minbias, cfg.trigger.input_rate_khz, target)
+    target = cfg.rates.target_rates_khz[0]
+    thr = threshold_for_rate(views.minbias, cfg.rates.input_rate_khz, target)
     out["eff_at_rate"] = float(views.signal_any.pass_fraction(thr)[0])
     out["target_rate_khz"] = target
     return out

@@ -200,7 +200,7 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
         scores[name] = cs.test
         s = model_summary(cfg, ds, cs, random_state=cfg.seed)
         s["kind"] = cfg.models[name].type
-        wp = {k: v["threshold"] for k, v in s["eff_at_rate"].items()}
+        wp = working_point_thresholds(s)
         s.update(performance(cfg, ds, cs.test, wp, generated))
         s["training"] = [read_json(lay.model_info(name, k)) for k in range(cfg.folds.k)]
         summary[name] = s
@@ -209,8 +209,9 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
         idx = _downsample_index(len(r.bkg_eff))
         curves[f"{name}/roc_bkg_eff"], curves[f"{name}/roc_sig_eff"] = r.bkg_eff[idx], r.sig_eff[idx]
         curves[f"{name}/roc_threshold"] = r.thresholds[idx]
-        for k, v in rate_curves(cfg, event_views(cfg, ds, cs.test)).items():
-            curves[f"{name}/rate_{k}"] = v
+        if cfg.trigger is not None:
+            for k, v in rate_curves(cfg, event_views(cfg, ds, cs.test)).items():
+                curves[f"{name}/rate_{k}"] = v
         y = ds.y
         # the overtraining plot shows fold 0's model: its training fold vs its test fold
         train0, test0 = overtraining_sets(cfg, ds, cs, 0)
@@ -231,8 +232,9 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
         "analysis": cfg.name,
         "seed": cfg.seed,
         "folds": cfg.folds.k,
-        "input_rate_khz": cfg.trigger.input_rate_khz,
-        "target_rates_khz": cfg.trigger.target_rates_khz,
+        "offline": cfg.trigger is None,
+        "input_rate_khz": cfg.trigger.input_rate_khz if cfg.trigger is not None else None,
+        "target_rates_khz": cfg.trigger.target_rates_khz if cfg.trigger is not None else [],
         "samples": ds.samples,
         "n_candidates": len(ds),
         "seconds": time.perf_counter() - t0,
@@ -257,7 +259,7 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
         with tmp.open("wb") as fh:
             np.savez_compressed(fh, **cast("dict[str, Any]", curves))
     # the selection analysts load: preselection + features + fold models + working points
-    wps = {n: {k: v["threshold"] for k, v in summary[n]["eff_at_rate"].items()} for n in names}
+    wps = {n: working_point_thresholds(summary[n]) for n in names}
     fs = FeatureSet.from_config(cfg)
     sel = Selection(
         preselection=[(p.name, p.cut) for p in cfg.preselection],
@@ -268,7 +270,9 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
         default_model=names[0],
         tree=cfg.samples[cfg.signal_sample].tree,
         rate_curves={
-            n: {k: curves[f"{n}/rate_{k}"].tolist() for k in ("threshold", "rate_khz", "eff")} for n in names
+            n: {k: curves[f"{n}/rate_{k}"].tolist() for k in ("threshold", "rate_khz", "eff")}
+            for n in names
+            if f"{n}/rate_threshold" in curves
         },
     )
     tmp_sel = lay.selection.with_name(".selection.tmp")
@@ -318,14 +322,14 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
             working_points={n: _working_points(summary[n]) for n in names},
         )
         written += plotting.save(fig, lay.plots / "roc")
-        for tos in (False, True):
+        for tos in (False, True) if cfg.trigger is not None else ():
             fig, ax = plotting.new_figure()
             plotting.rate_plot(
                 {n: {k: cv[f"{n}/rate_{k}"] for k in ("rate_khz", "eff", "eff_tos")} for n in names},
-                targets_khz=cfg.trigger.target_rates_khz,
+                targets_khz=cfg.rates.target_rates_khz,
                 tos=tos,
                 ax=ax,
-                input_rate_khz=cfg.trigger.input_rate_khz,
+                input_rate_khz=cfg.rates.input_rate_khz,
                 n_signal_events=_n_signal_events(summary, names),
                 interval=ev.interval,
             )
@@ -350,7 +354,7 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
                     xlabel = ev.efficiency_vs[var].label if var in ev.efficiency_vs else var
                     fig, ax = plotting.new_figure()
                     plotting.efficiency_plot(
-                        {f"{wp} kHz": b for wp, b in eff["all"].items()}, xlabel=xlabel, interval_label=eff["interval"],
+                        {wp_label(wp, perf): b for wp, b in eff["all"].items()}, xlabel=xlabel, interval_label=eff["interval"],
                         ylabel=ylabel, ax=ax,
                     )
                     ax.set_title(f"{n}: all modes", loc="right", fontsize=18)
@@ -362,7 +366,7 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
                             {plotting.mode_latex(mode): d[wp0] for mode, d in eff["per_mode"].items()}, xlabel=xlabel,
                             interval_label=eff["interval"], ylabel=ylabel, ax=ax,
                         )
-                        ax.set_title(f"{n} at {wp0} kHz", loc="right", fontsize=18)
+                        ax.set_title(f"{n} at {wp_label(wp0, perf)}", loc="right", fontsize=18)
                         written += plotting.save(fig, lay.plots / f"eff_vs_{var}{tag}_{n}_per_mode")
             fig, ax = plotting.new_figure()
             plotting.efficiency_vs_cut_plot(
@@ -378,7 +382,7 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
                 sc = perf["sculpting"]
                 fig, ax = plotting.new_figure()
                 plotting.efficiency_plot(
-                    {f"{wp} kHz": b for wp, b in sc["efficiency"].items()},
+                    {wp_label(wp, perf): b for wp, b in sc["efficiency"].items()},
                     xlabel=sc["variable"],
                     interval_label=f"background; dCor(score, mass) = {sc['distance_correlation']:.3f}",
                     ax=ax,
@@ -397,9 +401,24 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
     return written
 
 
+def working_point_thresholds(perf: Mapping[str, Any]) -> dict[str, float]:
+    """Working-point key -> score threshold in a model's summary.
+
+    Rate keys (``"660"``) in a trigger study; signal-efficiency keys (``"0.8"``)
+    in an offline one.
+    """
+    wps = perf.get("eff_at_rate") or (perf.get("offline") or {}).get("working_points") or {}
+    return {k: float(wp["threshold"]) for k, wp in wps.items() if "threshold" in wp}
+
+
+def wp_label(key: str, perf: Mapping[str, Any]) -> str:
+    """How a working point is named in plots and tables: ``660 kHz`` or ``eff_S = 0.8``."""
+    return f"{key} kHz" if "eff_at_rate" in perf else f"eff_S = {key}"
+
+
 def _working_points(perf: Mapping[str, Any]) -> dict[str, float]:
-    """``{"660 kHz": cut}`` for the rate working points in a model's summary."""
-    return {f"{rate} kHz": float(wp["threshold"]) for rate, wp in perf.get("eff_at_rate", {}).items() if "threshold" in wp}
+    """``{"660 kHz": cut}`` (trigger) or ``{"eff_S = 0.8": cut}`` (offline) for a model's summary."""
+    return {wp_label(k, perf): thr for k, thr in working_point_thresholds(perf).items()}
 
 
 def _n_signal_events(summary: Mapping[str, Any], names: Sequence[str]) -> float | None:
@@ -599,7 +618,10 @@ def study_summary(cfg: AnalysisConfig) -> dict[str, Any]:
     res = summarise(points)
     write_json(lay.root / "study" / "augmentation.json", res)
     with plotting.lhcb_style():
-        for key, ylabel in (("auc", "AUC (test fold)"), ("eff_at_rate", f"Signal eff. at {cfg.trigger.target_rates_khz[0]:g} kHz")):
+        keys = [("auc", "AUC (test fold)")]
+        if cfg.trigger is not None:
+            keys.append(("eff_at_rate", f"Signal eff. at {cfg.trigger.target_rates_khz[0]:g} kHz"))
+        for key, ylabel in keys:
             fig, ax = plotting.new_figure()
             plotting.augmentation_plot(res["rows"], res["points"], key=key, ylabel=ylabel, ax=ax)
             plotting.save(fig, lay.plots / f"augmentation_{key}")

@@ -30,6 +30,7 @@ def _write(tmp_path: Path, minbias: dict) -> Path:
         },
         "features": ["H1_PT", "B_PT"],
         "models": {"bdt": {"type": "bdt"}},
+        "trigger": {"input_rate_khz": 30000},
         "output": str(tmp_path / "out"),
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
