@@ -29,8 +29,10 @@ td:first-child, th:first-child { text-align: left; }
 figcaption { font-size: 0.88em; color: #444; margin-top: 2px; }
 .note { color: #555; font-size: 0.9em; }
 .best { color: #b8860b; font-weight: bold; white-space: nowrap; }
-.toc { float: right; background: #f6f8fb; border: 1px solid #ccd; padding: 0.4em 1em; margin: 0 0 1em 1.5em; font-size: 0.9em; }
-.toc ol { margin: 0.2em 0; padding-left: 1.4em; }
+.toc { background: #f6f8fb; border: 1px solid #ccd; padding: 0.3em 1em; margin: 0 0 1em 0; font-size: 0.9em; }
+.toc ol { display: inline; margin: 0; padding: 0; }
+.toc li { display: inline; margin-left: 1em; }
+.toc li li { margin-left: 0.5em; }
 .warnings { list-style: none; padding: 0; }
 .warnings li { margin: 3px 0; padding: 4px 8px; border-left: 5px solid #e0a000; background: #fff8e5; }
 .warnings li.error { border-color: #c00; background: #fdecec; }
