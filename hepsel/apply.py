@@ -166,14 +166,15 @@ def _chunk_columns(
     """The friend-tree columns of one chunk."""
     run = np.asarray(arrays[run_branch], dtype=np.int64) if run_branch else np.zeros(n, dtype=np.int64)
     evt = np.asarray(arrays[event_branch], dtype=np.int64) if event_branch else np.arange(start, start + n, dtype=np.int64)
-    keep = selection._cuts.mask(arrays, np.ones(n)) if n else np.zeros(0, dtype=bool)
-    cols: dict[str, np.ndarray] = {"runNumber": run, "eventNumber": evt, "presel": keep}
-    for m in models:
-        s = selection._score(arrays, m, keep) if n else np.zeros(0)
-        cols[f"score_{m}"] = s
-        with np.errstate(invalid="ignore"):
-            for key, thr in wps[m].items():
-                cols[wp_branch(m, key)] = keep & (s >= thr)
+    cols: dict[str, np.ndarray] = {"runNumber": run, "eventNumber": evt}
+    if n:
+        d = selection.decisions(arrays, models=models)
+        cols.update({k: v for k, v in d.items() if k == "presel" or k.startswith(("score_", "pass_"))})
+    else:  # the schema of an empty chunk
+        cols["presel"] = np.zeros(0, dtype=bool)
+        for m in models:
+            cols[f"score_{m}"] = np.zeros(0)
+            cols.update({wp_branch(m, key): np.zeros(0, dtype=bool) for key in wps[m]})
     for b in copied:
         if b not in cols:
             cols[b] = np.asarray(arrays[b])

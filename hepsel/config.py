@@ -562,15 +562,18 @@ class AnalysisConfig(_Strict):
         """The input files of an ``apply`` dataset, globs expanded, in sorted order."""
         out: list[Path] = []
         for pattern in self.apply.datasets[dataset].files:
-            if glob.has_magic(pattern):
-                matches = sorted(glob.glob(str(self.path(pattern))))
-                if not matches:
-                    msg = f"apply.datasets.{dataset}.files: pattern {pattern!r} matches no file"
-                    raise ConfigError(msg)
-                out.extend(Path(m) for m in matches)
-            else:
-                out.append(self.path(pattern))
+            out.extend(self._expand(pattern, f"apply.datasets.{dataset}.files"))
         return out
+
+    def _expand(self, pattern: str, key: str) -> list[Path]:
+        """A path, or the sorted matches of a glob pattern (none is an error naming ``key``)."""
+        if not glob.has_magic(pattern):
+            return [self.path(pattern)]
+        matches = sorted(glob.glob(str(self.path(pattern))))
+        if not matches:
+            msg = f"{key}: pattern {pattern!r} matches no file"
+            raise ConfigError(msg)
+        return [Path(m) for m in matches]
 
     def sample_files(self, sample: str) -> list[Path]:
         """The input files of a sample, globs expanded, in sorted order.
@@ -585,14 +588,8 @@ class AnalysisConfig(_Strict):
                 out.extend(
                     self.path(pattern.format(index=f"{i:03d}")) for i in range(cfg.generate.files)
                 )
-            elif glob.has_magic(pattern):
-                matches = sorted(glob.glob(str(self.path(pattern))))
-                if not matches:
-                    msg = f"samples.{sample}.files: pattern {pattern!r} matches no file"
-                    raise ConfigError(msg)
-                out.extend(Path(m) for m in matches)
             else:
-                out.append(self.path(pattern))
+                out.extend(self._expand(pattern, f"samples.{sample}.files"))
         return out
 
 
