@@ -206,16 +206,57 @@ class FoldConfig(_Strict):
     k: int = Field(default=5, ge=2)
 
 
+class DecorrelateConfig(_Strict):
+    """DisCo decorrelation of a torch classifier's score from a spectator (arXiv:2001.05310)."""
+
+    spectator: str = Field(description="a column listed in spectators (e.g. the B mass)")
+    strength: float = Field(ge=0, description="lambda: loss += lambda * dCor^2(score, spectator) on background")
+
+
+#: Model kinds that honour ``models.<name>.monotone``.
+MONOTONE_KINDS = ("bdt", "lipschitz_mlp")
+#: Model kinds that honour ``models.<name>.decorrelate``.
+DECORRELATE_KINDS = ("mlp", "lipschitz_mlp")
+
+
 class ModelConfig(_Strict):
     """One classifier. ``params`` go to the estimator's constructor."""
 
-    type: Literal["bdt", "bbdt", "mlp", "gan_augmented", "fisher"]
+    type: Literal["bdt", "bbdt", "mlp", "lipschitz_mlp", "gan_augmented", "fisher"]
     params: dict[str, Any] = Field(default_factory=dict)
     base: Literal["bdt", "mlp"] = Field(default="bdt", description="gan_augmented: the classifier")
     gan: dict[str, Any] = Field(default_factory=dict, description="gan_augmented: WGANGP params")
     synthetic_ratio: float = Field(default=1.0, ge=0, description="synthetic / real signal events")
     synthetic_weight: float = Field(default=1.0, gt=0, description="weight of a synthetic event")
     condition_on: str | None = Field(default=None, description="gan_augmented: a categorical column")
+    monotone: dict[str, Literal[1, -1]] = Field(
+        default_factory=dict,
+        description="feature -> 1 (score non-decreasing in it) or -1 (non-increasing); bdt and lipschitz_mlp",
+    )
+    decorrelate: DecorrelateConfig | None = Field(
+        default=None, description="DisCo decorrelation from a spectator; mlp and lipschitz_mlp"
+    )
+
+
+class DecorrelationScanConfig(_Strict):
+    """Retrain one model with ``decorrelate`` at several strengths on one fold (``hepsel decorrelation-scan``)."""
+
+    model: str = Field(description="a model with a decorrelate block")
+    strengths: list[float] = Field(
+        default_factory=lambda: [0.0, 1.0, 3.0, 10.0, 30.0], min_length=1, description="lambda values"
+    )
+    fold: int = Field(default=0, ge=0, description="the held-out fold the scan is evaluated on")
+    chosen: float | None = Field(
+        default=None, description="lambda whose sculpting plot is shown next to lambda = 0 (default: the model's strength)"
+    )
+
+    @field_validator("strengths")
+    @classmethod
+    def _non_negative(cls, v: list[float]) -> list[float]:
+        if any(x < 0 for x in v):
+            msg = f"strengths must be >= 0, got {v}"
+            raise ValueError(msg)
+        return v
 
 
 class TriggerConfig(_Strict):
@@ -409,6 +450,9 @@ class AnalysisConfig(_Strict):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     study: StudyConfig = Field(default_factory=StudyConfig)
     apply: ApplyConfig = Field(default_factory=ApplyConfig)
+    decorrelation_scan: DecorrelationScanConfig | None = Field(
+        default=None, description="the DisCo strength scan of one model (only run when present)"
+    )
 
     # set by load_config, not by the YAML
     base_dir: Path = Field(default=Path(), exclude=True)
@@ -461,6 +505,7 @@ class AnalysisConfig(_Strict):
             if model.condition_on is not None and model.condition_on not in self.spectators:
                 msg = f"models.{name}.condition_on: {model.condition_on!r} must be listed in spectators"
                 raise ValueError(msg)
+            self._check_constraints(name, model)
         known = set(self.spectators) | set(self.feature_names)
         ev = self.evaluation
         for key, cols in (
@@ -484,7 +529,58 @@ class AnalysisConfig(_Strict):
             if not d.replace("_", "").replace("-", "").isalnum():
                 msg = f"apply.datasets.{d}: dataset names become directory names: use letters, digits, _ and -"
                 raise ValueError(msg)
+        scan = self.decorrelation_scan
+        if scan is not None:
+            if scan.model not in self.models:
+                msg = f"decorrelation_scan.model: unknown model {scan.model!r}; models are {sorted(self.models)}"
+                raise ValueError(msg)
+            if self.models[scan.model].decorrelate is None:
+                msg = (
+                    f"decorrelation_scan.model: model {scan.model!r} has no decorrelate block; add "
+                    "models.<name>.decorrelate: {spectator: ..., strength: ...}"
+                )
+                raise ValueError(msg)
+            if scan.fold >= self.folds.k:
+                msg = f"decorrelation_scan.fold: {scan.fold} out of range for folds.k = {self.folds.k}"
+                raise ValueError(msg)
         return self
+
+    def _check_constraints(self, name: str, model: ModelConfig) -> None:
+        """``monotone`` and ``decorrelate`` of model ``name``: known columns, a kind that honours them."""
+        if model.monotone:
+            if model.type not in MONOTONE_KINDS:
+                msg = (
+                    f"models.{name}.monotone: a {model.type} model cannot be constrained to be monotone; "
+                    f"use type {' or '.join(MONOTONE_KINDS)}, or remove the monotone block"
+                )
+                raise ValueError(msg)
+            for feature in model.monotone:
+                if feature not in self.feature_names:
+                    msg = f"models.{name}.monotone: {feature!r} is not a feature; features are {self.feature_names}"
+                    raise ValueError(msg)
+        if model.decorrelate is not None:
+            if model.type not in DECORRELATE_KINDS:
+                msg = (
+                    f"models.{name}.decorrelate: a {model.type} model cannot be decorrelated; "
+                    f"use type {' or '.join(DECORRELATE_KINDS)}, or remove the decorrelate block"
+                )
+                raise ValueError(msg)
+            if model.decorrelate.spectator not in self.spectators:
+                msg = (
+                    f"models.{name}.decorrelate.spectator: {model.decorrelate.spectator!r} must be listed in "
+                    f"spectators (spectators are {self.spectators})"
+                )
+                raise ValueError(msg)
+        for key in ("monotone_constraints", "decorrelation_strength"):
+            if key in model.params:
+                block = "monotone" if key == "monotone_constraints" else "decorrelate"
+                msg = f"models.{name}.params.{key}: set it with models.{name}.{block}"
+                raise ValueError(msg)
+
+    def monotone_constraints(self, model: str) -> list[int]:
+        """``models.<model>.monotone`` as one value in (-1, 0, 1) per feature, in feature order."""
+        mono = self.models[model].monotone
+        return [int(mono.get(f, 0)) for f in self.feature_names]
 
     # -- derived, read-only views -------------------------------------------------
     @property

@@ -4,7 +4,8 @@ BDTs are explained exactly with xgboost's native TreeSHAP (``pred_contribs``),
 on the margin (log-odds) output. A bonsai BDT is explained the same way, by its
 internal BDT on the bin indices of the candidate's cell, over the features it
 uses only: the attributions sum (with the base value) to the margin of the
-cell, and, within a cell, do not depend on where the candidate lies. MLPs are explained with shap's
+cell, and, within a cell, do not depend on where the candidate lies. MLPs (and Lipschitz
+monotonic networks, ``lipschitz_mlp``) are explained with shap's
 ``GradientExplainer`` (expected gradients) on the logit output, in the
 preprocessed feature space the network sees (the preprocessing is a monotone
 per-feature map, so attributions stay per feature). Every candidate is
@@ -108,7 +109,7 @@ def explain_model(
             continue
         if kind in ("bdt", "bbdt"):
             values[m], base[m] = explain_bdt(clf, X[m])
-        elif kind == "mlp":
+        elif kind in ("mlp", "lipschitz_mlp"):
             if backgrounds is None:
                 msg = "an MLP explanation needs a background sample"
                 raise ValueError(msg)

@@ -44,7 +44,8 @@ def augmentation_point(cfg: AnalysisConfig, ds: Dataset, model: str, n_real: int
     y = y_all[idx]
     w = training_weights(ds.weight[idx], y, negative=cfg.training.negative_weights, balance=cfg.training.balance_classes)
     cond = ds.columns[mcfg.condition_on][idx] if mcfg.condition_on else None
-    clf, _, info = fit_model(cfg, mcfg, ds.X[idx], y, w, seed=s, conditions=cond)
+    spec = ds.columns[mcfg.decorrelate.spectator][idx] if mcfg.decorrelate else None
+    clf, _, info = fit_model(cfg, mcfg, ds.X[idx], y, w, seed=s, conditions=cond, spectator=spec)
     test = ds.fold == TEST_FOLD
     score = np.full(len(ds), np.nan)
     score[test] = clf.predict_proba(ds.X[test])[:, 1]

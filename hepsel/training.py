@@ -50,7 +50,7 @@ def _gan_bounds(cfg: AnalysisConfig) -> list[tuple[float | None, float | None]]:
 
 
 #: Learners that train on negative weights as they are (the others need them made positive).
-TAKES_NEGATIVE_WEIGHTS = frozenset({"mlp", "fisher"})
+TAKES_NEGATIVE_WEIGHTS = frozenset({"mlp", "lipschitz_mlp", "fisher"})
 
 
 def learner_weights(
@@ -93,13 +93,16 @@ def fit_model(
     seed: int,
     conditions: np.ndarray | None = None,
     events: tuple[np.ndarray, np.ndarray] | None = None,
+    spectator: np.ndarray | None = None,
     progress: bool = False,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """Fit one classifier (and its GAN for ``gan_augmented``).
 
     ``events`` (run and event numbers of the rows) makes the early-stopping
     validation split whole events, chosen by :func:`event_validation_mask`;
-    without it the classifier splits rows at random.
+    without it the classifier splits rows at random. ``spectator`` is the
+    column of the rows named by ``model_cfg.decorrelate`` (required with it).
+    ``model_cfg.monotone`` becomes the estimator's ``monotone_constraints``.
 
     Returns ``(classifier, gan_or_None, info)``.
     """
@@ -153,10 +156,19 @@ def fit_model(
     if kind == "bbdt":
         # the bonsai BDT picks its columns by name
         params["feature_names"] = list(cfg.feature_names)
-    clf = make_classifier(kind, params, random_state=seed)
-    if progress and kind in ("mlp", "bdt", "bbdt"):
-        clf.verbose = True
+    if model_cfg.monotone:
+        params["monotone_constraints"] = [int(model_cfg.monotone.get(f, 0)) for f in cfg.feature_names]
     fit_kw: dict[str, Any] = {}
+    if model_cfg.decorrelate is not None:
+        if spectator is None:
+            msg = f"the model decorrelates from {model_cfg.decorrelate.spectator!r}: pass that column as spectator="
+            raise ValueError(msg)
+        params["decorrelation_strength"] = float(model_cfg.decorrelate.strength)
+        fit_kw["decorrelate_with"] = np.asarray(spectator, dtype=np.float64)
+        info["decorrelate"] = model_cfg.decorrelate.model_dump()
+    clf = make_classifier(kind, params, random_state=seed)
+    if progress and kind in ("mlp", "lipschitz_mlp", "bdt", "bbdt"):
+        clf.verbose = True
     if synthetic is not None:
         # early stopping and input scaling see real events only
         fit_kw["synthetic"] = synthetic
@@ -238,7 +250,10 @@ def train_fold(
     )
     cond = ds.columns[model_cfg.condition_on][idx] if model_cfg.condition_on else None
     events = (ds.columns["runNumber"][idx], ds.columns["eventNumber"][idx])
-    clf, gan, info = fit_model(cfg, model_cfg, X, y, w, seed=seed, conditions=cond, events=events, progress=progress)
+    spec = ds.columns[model_cfg.decorrelate.spectator][idx] if model_cfg.decorrelate else None
+    clf, gan, info = fit_model(
+        cfg, model_cfg, X, y, w, seed=seed, conditions=cond, events=events, spectator=spec, progress=progress
+    )
     p = Path(prefix)
     p.parent.mkdir(parents=True, exist_ok=True)
     clf.save(p)

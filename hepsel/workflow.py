@@ -431,10 +431,10 @@ def _n_signal_events(summary: Mapping[str, Any], names: Sequence[str]) -> float 
 
 
 def explainable_models(cfg: AnalysisConfig) -> list[str]:
-    """Models with a SHAP explainer (BDTs, bonsai BDTs and MLPs, including GAN-augmented ones)."""
+    """Models with a SHAP explainer (BDTs, bonsai BDTs, MLPs and Lipschitz MLPs, including GAN-augmented ones)."""
     from .evaluation import model_kind
 
-    return [m for m in cfg.models if model_kind(cfg, m) in ("bdt", "bbdt", "mlp")]
+    return [m for m in cfg.models if model_kind(cfg, m) in ("bdt", "bbdt", "mlp", "lipschitz_mlp")]
 
 
 def explain(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
@@ -456,7 +456,7 @@ def explain(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
     X_all = ds.X
     folds = [load_classifier(kind, lay.model(model, k)) for k in range(cfg.folds.k)]
     backgrounds = None
-    if kind == "mlp":
+    if kind in ("mlp", "lipschitz_mlp"):
         nb = cfg.evaluation.shap.background_events
         backgrounds = []
         for k in range(cfg.folds.k):

@@ -1,7 +1,8 @@
 """Classifiers with scikit-learn's estimator contract, and how to build and load them by kind.
 
 Kinds: ``bdt`` (xgboost), ``bbdt`` (a bonsai BDT: a BDT on discretised
-inputs, evaluated as a lookup table), ``mlp`` (torch), ``fisher`` (linear
+inputs, evaluated as a lookup table), ``mlp`` (torch), ``lipschitz_mlp``
+(a monotone, Lipschitz-bounded torch network), ``fisher`` (linear
 discriminant);
 ``gan_augmented`` is a ``bdt`` or ``mlp`` trained with extra signal generated
 by a :class:`~hepsel.models.gan.WGANGP`. Torch and xgboost are imported only
@@ -15,7 +16,7 @@ from typing import Any
 
 __all__ = ["CLASSIFIER_KINDS", "estimator_class", "load_classifier", "make_classifier"]
 
-CLASSIFIER_KINDS = ("bdt", "bbdt", "mlp", "fisher")
+CLASSIFIER_KINDS = ("bdt", "bbdt", "mlp", "lipschitz_mlp", "fisher")
 
 
 def estimator_class(kind: str) -> Any:
@@ -40,6 +41,10 @@ def _cls(kind: str) -> Any:
         from .mlp import MLPClassifier
 
         return MLPClassifier
+    if kind == "lipschitz_mlp":
+        from .lipschitz import LipschitzMLPClassifier
+
+        return LipschitzMLPClassifier
     if kind == "fisher":
         from .fisher import FisherClassifier
 

@@ -39,6 +39,11 @@ class BDTClassifier:
         Seed for the validation split and xgboost's subsampling.
     verbose
         Show a progress bar over boosting rounds.
+    monotone_constraints
+        One value per feature, in feature order: 1 (margin non-decreasing in
+        that feature), -1 (non-increasing) or 0 (free); xgboost's
+        ``monotone_constraints``. In an analysis set from
+        ``models.<name>.monotone``.
     """
 
     def __init__(
@@ -58,6 +63,7 @@ class BDTClassifier:
         n_jobs: int | None = None,
         random_state: int | None = None,
         verbose: bool = False,
+        monotone_constraints: list[int] | None = None,
     ) -> None:
         self.n_estimators = n_estimators
         self.max_depth = max_depth
@@ -73,13 +79,14 @@ class BDTClassifier:
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.monotone_constraints = monotone_constraints
 
     def get_params(self) -> dict[str, Any]:
         """Constructor parameters (scikit-learn convention)."""
         return {k: getattr(self, k) for k in self.__init__.__kwdefaults__}  # type: ignore[misc]
 
-    def _xgb_params(self, seed: int) -> dict[str, Any]:
-        return {
+    def _xgb_params(self, seed: int, n_features: int) -> dict[str, Any]:
+        params: dict[str, Any] = {
             "objective": "binary:logistic",
             "eval_metric": "logloss",
             "max_depth": self.max_depth,
@@ -93,6 +100,13 @@ class BDTClassifier:
             "nthread": self.n_jobs or os.cpu_count() or 1,
             "seed": seed,
         }
+        if self.monotone_constraints is not None:
+            mono = [int(m) for m in self.monotone_constraints]
+            if len(mono) != n_features or any(m not in (-1, 0, 1) for m in mono):
+                msg = f"monotone_constraints must hold {n_features} values in (-1, 0, 1), one per feature; got {mono}"
+                raise ValueError(msg)
+            params["monotone_constraints"] = "(" + ",".join(map(str, mono)) + ")"
+        return params
 
     def fit(
         self,
@@ -148,7 +162,7 @@ class BDTClassifier:
         history: dict[str, Any] = {}
         callbacks = [_progress_callback(self.n_estimators)] if self.verbose else None
         self.booster_ = xgb.train(
-            self._xgb_params(seed),
+            self._xgb_params(seed, X.shape[1]),
             dtrain,
             num_boost_round=self.n_estimators,
             evals=evals,

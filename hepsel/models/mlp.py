@@ -95,6 +95,14 @@ def build_network(
     return torch.nn.Sequential(*layers)
 
 
+def _disco(logits: Tensor, y: Tensor, w: Tensor, s: Tensor) -> Tensor:
+    """dCor^2 of the signal probability and the spectator over the background rows (weights clipped at 0)."""
+    from hepsel.decorrelation import distance_correlation
+
+    bkg = y == 0
+    return distance_correlation(logits[bkg].sigmoid(), s[bkg], w[bkg].clamp(min=0.0), squared=True)
+
+
 def _check_X(X: Any, what: str = "X") -> np.ndarray:
     array = np.asarray(X, dtype=np.float64)
     if array.ndim != 2:
@@ -113,10 +121,6 @@ def _check_X(X: Any, what: str = "X") -> np.ndarray:
 def _check_weights(sample_weight: Any, n: int) -> np.ndarray:
     w = check_weights(sample_weight, n, against="X")
     return np.ones(n, dtype=np.float64) if w is None else w
-
-
-def _resolve_prefix(path: str | Path) -> Path:
-    return resolve_prefix(path, _DEFAULT_STEM)
 
 
 def _jsonable_random_state(random_state: Any) -> int | None:
@@ -162,6 +166,11 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         Torch intra-op threads during :meth:`fit` (``None``: torch's default).
     verbose : bool, default False
         Show a progress bar over epochs.
+    decorrelation_strength : float, default 0.0
+        DisCo strength: with ``decorrelate_with`` given to :meth:`fit`, the
+        loss gains ``decorrelation_strength * dCor^2`` of the signal
+        probability and that spectator over the background rows of each
+        minibatch (see :mod:`hepsel.decorrelation`).
 
     Attributes
     ----------
@@ -188,6 +197,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     (negative sWeights are accepted; each class needs a positive total).
     """
 
+    _format = _FORMAT
+    _stem = _DEFAULT_STEM
+
     def __init__(
         self,
         hidden_layers: Sequence[int] = (64, 64),
@@ -204,6 +216,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         random_state: int | np.random.RandomState | None = None,
         n_jobs: int | None = None,
         verbose: bool = False,
+        decorrelation_strength: float = 0.0,
     ) -> None:
         self.hidden_layers = hidden_layers
         self.activation = activation
@@ -219,8 +232,13 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.decorrelation_strength = decorrelation_strength
 
     # ------------------------------------------------------------------ fit
+    def _build(self, n_in: int) -> torch.nn.Module:
+        """A new network for ``n_in`` inputs (subclasses change the architecture)."""
+        return build_network(n_in, self.hidden_layers, self.activation)
+
     def _check_params(self) -> None:
         if self.preprocessing not in ("quantile", "standard"):
             msg = f"preprocessing must be 'quantile' or 'standard', got {self.preprocessing!r}"
@@ -228,17 +246,31 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if self.activation not in ACTIVATIONS:
             msg = f"unknown activation {self.activation!r}; use one of {sorted(ACTIVATIONS)}"
             raise ValueError(msg)
-        if not 0.0 <= self.validation_fraction < 1.0:
-            msg = f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
-            raise ValueError(msg)
+        self._check_common_params()
+
+    def _check_common_params(self) -> None:
         for name in ("batch_size", "max_epochs", "patience"):
             value = getattr(self, name)
             if not isinstance(value, int | np.integer) or value < 1:
                 msg = f"{name} must be a positive integer, got {value!r}"
                 raise ValueError(msg)
+        if not 0.0 <= self.validation_fraction < 1.0:
+            msg = f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
+            raise ValueError(msg)
+        strength = self.decorrelation_strength
+        if not isinstance(strength, int | float | np.number) or not np.isfinite(strength) or strength < 0:
+            msg = f"decorrelation_strength must be a finite number >= 0, got {strength!r}"
+            raise ValueError(msg)
 
     def fit(
-        self, X: Any, y: Any, sample_weight: Any = None, *, synthetic: Any = None, validation: Any = None
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        *,
+        synthetic: Any = None,
+        validation: Any = None,
+        decorrelate_with: Any = None,
     ) -> MLPClassifier:
         """Train the network.
 
@@ -257,6 +289,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         validation : array_like of bool, shape (n_events,), optional
             The early-stopping validation rows (default: a seeded, stratified
             random ``validation_fraction`` of the real rows).
+        decorrelate_with : array_like, shape (n_events,), optional
+            A spectator (e.g. the B mass, in MeV) whose distance correlation
+            with the score on the background is penalised with
+            ``decorrelation_strength``. Required when the strength is positive.
 
         Returns
         -------
@@ -283,6 +319,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             msg = f"MLPClassifier is a binary classifier; y holds {classes.size} classes {classes.tolist()}"
             raise ValueError(msg)
         target = y_index.astype(np.float64)
+        spectator = self._check_spectator(decorrelate_with, X.shape[0])
         w = _check_weights(sample_weight, X.shape[0])
         class_totals = np.array([w[target == 0].sum(), w[target == 1].sum()])
         if (class_totals <= 0).any():
@@ -333,14 +370,39 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         Z = self.scaler_.transform(X)
         x_train, y_train, w_train = (to_tensor(a[train_idx]) for a in (Z, target, w))
         x_val, y_val, w_val = (to_tensor(a[val_idx]) for a in (Z, target, w))
+        s_train = s_val = None
+        if spectator is not None:
+            # standardised: distance correlation is scale invariant, float32 is not
+            s = (spectator - spectator[train_idx].mean()) / (spectator[train_idx].std() or 1.0)
+            s_train, s_val = to_tensor(s[train_idx]), to_tensor(s[val_idx])
 
         with torch_threads(self.n_jobs):
             with seeded_init(torch_seed):
-                network = build_network(self.n_features_in_, self.hidden_layers, self.activation)
+                network = self._build(self.n_features_in_)
             network = network.to(self.device_)
             self.network_ = network
-            self._train(network, x_train, y_train, w_train, x_val, y_val, w_val, torch_seed)
+            self._train(
+                network, x_train, y_train, w_train, x_val, y_val, w_val, torch_seed, s_train=s_train, s_val=s_val
+            )
         return self
+
+    def _check_spectator(self, decorrelate_with: Any, n: int) -> np.ndarray | None:
+        if decorrelate_with is None:
+            if self.decorrelation_strength > 0:
+                msg = (
+                    f"decorrelation_strength = {self.decorrelation_strength} needs the spectator: "
+                    "pass fit(..., decorrelate_with=column)"
+                )
+                raise ValueError(msg)
+            return None
+        s = np.asarray(decorrelate_with, dtype=np.float64)
+        if s.shape != (n,):
+            msg = f"decorrelate_with must have shape ({n},) to match X, got {s.shape}"
+            raise ValueError(msg)
+        if not np.isfinite(s).all():
+            msg = "decorrelate_with holds NaN or infinite values"
+            raise NonFiniteError(msg)
+        return s
 
     def _train(
         self,
@@ -352,9 +414,13 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         y_val: torch.Tensor,
         w_val: torch.Tensor,
         seed: int,
+        *,
+        s_train: torch.Tensor | None = None,
+        s_val: torch.Tensor | None = None,
     ) -> None:
         torch = import_torch()
         bce = torch.nn.functional.binary_cross_entropy_with_logits
+        strength = float(self.decorrelation_strength) if s_train is not None else 0.0
         generator = make_generator(seed, self.device_)
         optimizer = torch.optim.AdamW(
             network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
@@ -383,6 +449,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 logits = network(x_train[batch]).squeeze(1)
                 weighted = bce(logits, y_train[batch], reduction="none") * w_train[batch]
                 loss = weighted.sum() / batch.shape[0]
+                if strength > 0:
+                    assert s_train is not None
+                    loss = loss + strength * _disco(logits, y_train[batch], w_train[batch], s_train[batch])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -393,6 +462,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
             if use_validation:
                 val_loss = self._weighted_loss(network, x_val, y_val, w_val)
+                if strength > 0:
+                    assert s_val is not None
+                    val_loss += strength * self._disco_loss(network, x_val, y_val, w_val, s_val, batch_size)
                 history["val_loss"].append(val_loss)
                 if val_loss < best_loss:
                     best_loss, best_epoch = val_loss, epoch
@@ -430,6 +502,20 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 )
                 total += (loss * w[sl]).sum(dtype=torch.float64)
         return float(total) / float(w.sum(dtype=torch.float64))
+
+    @staticmethod
+    def _disco_loss(
+        network: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, s: torch.Tensor, batch_size: int
+    ) -> float:
+        """Mean DisCo penalty over fixed, consecutive validation batches (as in training)."""
+        torch = import_torch()
+        network.eval()
+        values = []
+        with torch.no_grad():
+            for begin in range(0, x.shape[0], batch_size):
+                sl = slice(begin, begin + batch_size)
+                values.append(float(_disco(network(x[sl]).squeeze(1), y[sl], w[sl], s[sl])))
+        return float(np.mean(values)) if values else 0.0
 
     # -------------------------------------------------------------- predict
     def decision_function(self, X: Any) -> np.ndarray:
@@ -497,13 +583,13 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """
         torch = import_torch()
         check_is_fitted(self, "network_")
-        prefix = _resolve_prefix(path)
+        prefix = resolve_prefix(path, self._stem)
         prefix.parent.mkdir(parents=True, exist_ok=True)
         params = self.get_params()
         params["hidden_layers"] = [int(h) for h in self.hidden_layers]
         params["random_state"] = _jsonable_random_state(self.random_state)
         meta = {
-            "format": _FORMAT,
+            "format": self._format,
             "format_version": _FORMAT_VERSION,
             "params": params,
             "classes": self.classes_.tolist(),
@@ -539,7 +625,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             If a file is missing or is not a saved MLPClassifier.
         """
         torch = import_torch()
-        json_path, pt_path, meta = read_saved_model(path, default_stem=_DEFAULT_STEM, fmt=_FORMAT, name="MLPClassifier")
+        json_path, pt_path, meta = read_saved_model(path, default_stem=cls._stem, fmt=cls._format, name=cls.__name__)
         params = dict(meta["params"])
         params["hidden_layers"] = tuple(params["hidden_layers"])
         params["device"] = device
@@ -550,7 +636,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         model.scaler_ = FeatureScaler.from_dict(meta["scaler"])
         model.history_ = meta["history"]
         model.best_epoch_ = int(meta["best_epoch"])
-        network = build_network(model.n_features_in_, model.hidden_layers, model.activation)
+        network = model._build(model.n_features_in_)
         try:
             state = torch.load(pt_path, map_location=model.device_, weights_only=True)
             network.load_state_dict(state)
