@@ -43,7 +43,7 @@ def distance_correlation(x: Any, y: Any, weight: Any = None, *, squared: bool = 
 
     n = x.shape[0]
     w = torch.ones_like(x) if weight is None else weight.to(x.dtype)
-    if n < 2 or float(w.sum()) <= 0:
+    if n < 2 or float(w.detach().sum()) <= 0:
         return torch.zeros((), dtype=x.dtype, device=x.device)
     w = w / w.sum()
     a = (x[:, None] - x[None, :]).abs()
@@ -59,9 +59,8 @@ def distance_correlation(x: Any, y: Any, weight: Any = None, *, squared: bool = 
     dcov_xy = (a * b * ww).sum()
     dcov_xx = (a * a * ww).sum()
     dcov_yy = (b * b * ww).sum()
-    denom = torch.sqrt(dcov_xx * dcov_yy)
-    if float(denom) <= 0:
-        return torch.zeros((), dtype=x.dtype, device=x.device)
+    # a constant variable has dcov = 0 and dCor = 0; the floor keeps that (and its gradient) finite
+    denom = torch.sqrt((dcov_xx * dcov_yy).clamp(min=1e-30))
     dcor2 = (dcov_xy / denom).clamp(min=0.0)
     return dcor2 if squared else torch.sqrt(dcor2)
 
