@@ -16,6 +16,12 @@ score hepsel computes. What each kind becomes:
     the input scaling (standard, or the quantile map onto a normal
     distribution, with scikit-learn's interpolation, ties and bounds), in
     float64, then the network in float32 and the logistic function.
+``lipschitz_mlp``
+    the standardisation in float64, then, in float32, the linear layers with
+    their weights already normalised (the weight parametrisation of
+    ``monotonicnetworks`` is evaluated once and baked in as constants), the
+    GroupSort activations (min and max of each pair of units), the
+    monotone term ``lipschitz_const * z . m`` and the logistic function.
 ``fisher``
     ``sigmoid(x @ coef + intercept)`` in float64.
 
@@ -272,6 +278,41 @@ def _mlp_model(clf: Any, dtype: str) -> onnx.ModelProto:
     return g.model(clf.n_features_in_, doc, dtype)
 
 
+def _lipschitz_model(clf: Any, dtype: str) -> onnx.ModelProto:
+    from .models._torch import import_torch
+
+    torch = import_torch()
+    g = _Graph()
+    x = g.op("Cast", INPUT_NAME, to=g.onnx.TensorProto.DOUBLE)
+    z = g.op("Cast", _scaler_nodes(g, x, clf.scaler_), to=g.onnx.TensorProto.FLOAT)
+    wrapper = clf.network_
+    h, width = z, clf.n_features_in_
+    with torch.no_grad():
+        for layer in wrapper.nn:
+            if isinstance(layer, torch.nn.Linear):
+                # reading .weight evaluates the normalisation: the weights the forward pass uses
+                w = layer.weight.detach().cpu().numpy()
+                b = layer.bias.detach().cpu().numpy()
+                h = g.op("Gemm", h, g.const(w, np.float32), g.const(b, np.float32), transB=1)
+                width = int(layer.out_features)
+            elif type(layer).__name__ == "GroupSort":
+                if 2 * int(layer.n_groups) != width or layer.axis != -1:
+                    msg = f"cannot export {layer!r}: only groups of two units are supported"
+                    raise ExportError(msg)
+                pairs = g.op("Reshape", h, g.const([0, -1, 2], np.int64))
+                low = g.op("ReduceMin", pairs, axes=[2], keepdims=1)
+                high = g.op("ReduceMax", pairs, axes=[2], keepdims=1)
+                h = g.op("Reshape", g.op("Concat", low, high, axis=2), g.const([0, -1], np.int64))
+            else:
+                msg = f"cannot export the Lipschitz network layer {layer!r}"
+                raise ExportError(msg)
+        mono = (wrapper.lipschitz_const * wrapper.monotonic_constraints.expand(clf.n_features_in_, -1)).cpu().numpy()
+    h = g.op("Add", h, g.op("MatMul", z, g.const(mono, np.float32)))
+    p = g.op("Sigmoid", h)
+    g.op("Reshape", p, g.const([-1], np.int64), out=OUTPUT_NAME)
+    return g.model(clf.n_features_in_, "hepsel Lipschitz monotonic network (standard scaling): signal probability", dtype)
+
+
 def _fisher_model(clf: Any, dtype: str) -> onnx.ModelProto:
     g = _Graph()
     x = g.op("Cast", INPUT_NAME, to=g.onnx.TensorProto.DOUBLE)
@@ -309,7 +350,7 @@ def _bdt_model(clf: Any, dtype: str) -> onnx.ModelProto:
 
 
 def onnx_model(classifier: Any, *, dtype: str = "float64") -> onnx.ModelProto:
-    """The ONNX graph of a fitted hepsel classifier (``bdt``, ``mlp`` or ``fisher``).
+    """The ONNX graph of a fitted hepsel classifier (``bdt``, ``mlp``, ``lipschitz_mlp`` or ``fisher``).
 
     Input ``features`` (shape (n, n_features), of ``dtype``), output ``score``
     (float32, shape (n,)): ``classifier.predict_proba(X)[:, 1]``.
@@ -329,6 +370,7 @@ def onnx_model(classifier: Any, *, dtype: str = "float64") -> onnx.ModelProto:
     """
     from .models.bdt import BDTClassifier
     from .models.fisher import FisherClassifier
+    from .models.lipschitz import LipschitzMLPClassifier
     from .models.mlp import MLPClassifier
 
     if dtype not in _DTYPES:
@@ -336,12 +378,14 @@ def onnx_model(classifier: Any, *, dtype: str = "float64") -> onnx.ModelProto:
         raise ExportError(msg)
     if isinstance(classifier, BDTClassifier):
         model = _bdt_model(classifier, dtype)
+    elif isinstance(classifier, LipschitzMLPClassifier):
+        model = _lipschitz_model(classifier, dtype)
     elif isinstance(classifier, MLPClassifier):
         model = _mlp_model(classifier, dtype)
     elif isinstance(classifier, FisherClassifier):
         model = _fisher_model(classifier, dtype)
     else:
-        msg = f"cannot export a {type(classifier).__name__} to ONNX; hepsel exports bdt, mlp and fisher models"
+        msg = f"cannot export a {type(classifier).__name__} to ONNX; hepsel exports bdt, mlp, lipschitz_mlp and fisher models"
         raise ExportError(msg)
     _import_onnx().checker.check_model(model)
     return model

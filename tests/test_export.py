@@ -288,7 +288,7 @@ def test_quantile_scaling_at_the_edges() -> None:
 
 
 def test_unknown_classifier_is_refused() -> None:
-    with pytest.raises(ExportError, match=r"cannot export a FeatureScaler to ONNX; hepsel exports bdt, mlp and fisher"):
+    with pytest.raises(ExportError, match=r"cannot export a FeatureScaler to ONNX; hepsel exports bdt, mlp, lipschitz_mlp and fisher"):
         onnx_model(FeatureScaler())
     with pytest.raises(ExportError, match=r"unknown input dtype 'float16'"):
         onnx_model(FeatureScaler(), dtype="float16")

@@ -177,3 +177,17 @@ def test_config_monotone_in_feature_order(tmp_path):
         write_config(tmp_path, tiny_config("data", models={"m": {"type": "bdt", "monotone": {"vtx_chi2": -1, "B_PT": 1}}}))
     )
     assert cfg.monotone_constraints("m") == [1, 0, 0, -1, 0]
+
+
+def test_onnx_export_matches_predictions(data, lipschitz):
+    ort = pytest.importorskip("onnxruntime")
+    from hepsel.export import onnx_model
+
+    X, _ = data
+    points = np.vstack([X[:500], _random_points(X, 500, 9)])
+    for dtype in ("float64", "float32"):
+        model = onnx_model(lipschitz, dtype=dtype)
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        p = session.run(None, {"features": points.astype(dtype)})[0]
+        assert p.shape == (len(points),)
+        np.testing.assert_allclose(p, lipschitz.predict_proba(points.astype(dtype))[:, 1], rtol=0, atol=1e-5)
