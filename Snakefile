@@ -74,6 +74,8 @@ STUDY = [
     f"{ROOT}/study/{m}_{n}_{s}.json"
     for m in study_models(CFG) for n in CFG.study.n_real for s in CFG.study.seeds
 ]
+# the DisCo strength scan runs only with a decorrelation_scan block
+SCAN = [f"{ROOT}/decorrelation/scan.json"] if CFG.decorrelation_scan is not None else []
 
 
 rule all:
@@ -83,6 +85,7 @@ rule all:
         PLOTS,
         f"{ROOT}/report.html",
         [f"{ROOT}/fidelity/{m}.json" for m in GANS],
+        SCAN,
 
 
 # Application of the trained selection (config `apply:`): snakemake --cores 2 apply
@@ -309,12 +312,29 @@ rule study_summary:
         f"{HEPSEL} study {COMMON} --summary 2>&1 | tee {{log}}"
 
 
+rule decorrelation_scan:
+    input:
+        f"{ROOT}/dataset.parquet",
+    output:
+        f"{ROOT}/decorrelation/scan.json",
+        f"{ROOT}/plots/decorrelation_scan.png",
+    log:
+        f"{ROOT}/logs/decorrelation_scan.log",
+    benchmark:
+        f"{BENCH}/decorrelation_scan.tsv"
+    params:
+        settings=digest("decorrelation_scan"),
+    shell:
+        f"{HEPSEL} decorrelation-scan {COMMON} 2>&1 | tee {{log}}"
+
+
 rule report:
     input:
         f"{ROOT}/summary.json",
         PLOTS,
         [f"{ROOT}/shap/{m}.json" for m in EXPLAINED],
         [f"{ROOT}/fidelity/{m}.json" for m in GANS],
+        SCAN,
     output:
         f"{ROOT}/report.html",
         f"{ROOT}/benchmarks.json",

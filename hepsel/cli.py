@@ -204,6 +204,20 @@ def _cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_decorrelation_scan(args: argparse.Namespace) -> int:
+    from . import workflow
+
+    res = workflow.decorrelation_scan(_config(args))
+    print(f"{res['model']} ({res['kind']}), fold {res['fold']}, spectator {res['spectator']}, {res['working_point']}:")
+    print(f"{'lambda':>8} {'eff':>8} {'dCor':>8} {'JSD':>8} {'AUC':>8}")
+    for p in res["points"]:
+        print(
+            f"{p['strength']:>8g} {p['efficiency']:>8.4f} {p['distance_correlation']:>8.4f} "
+            f"{p['jensen_shannon']:>8.4f} {p['auc']:>8.4f}"
+        )
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from . import workflow
 
@@ -413,6 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed of the study point")
     p.add_argument("--summary", action="store_true", help="tabulate and plot the finished study points instead")
     p.set_defaults(func=_cmd_study)
+
+    p = sub.add_parser(
+        "decorrelation-scan", help="retrain the decorrelation_scan model at each DisCo strength on one fold"
+    )
+    _add_config(p)
+    p.set_defaults(func=_cmd_decorrelation_scan)
 
     p = sub.add_parser("report", help="write report.html")
     _add_config(p)

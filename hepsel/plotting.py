@@ -22,6 +22,7 @@ __all__ = [
     "binomial_band",
     "correlation_plot",
     "cutflow_plot",
+    "decorrelation_scan_plot",
     "dependence_plot",
     "efficiency_plot",
     "efficiency_vs_cut_plot",
@@ -40,6 +41,7 @@ __all__ = [
     "score_plot",
     "shap_figures",
     "spans_decades",
+    "spectator_after_cut_plot",
 ]
 
 # --------------------------------------------------------------------------
@@ -795,5 +797,67 @@ def efficiency_vs_cut_plot(
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Efficiency (candidates, score > cut)")
     legend_outside(ax)
+    label(ax)
+    return ax
+
+
+def decorrelation_scan_plot(
+    points: Sequence[Mapping[str, Any]], *, working_point: str, ax: Any = None
+) -> Any:
+    """Signal efficiency against the background dCor(score, spectator), one point per DisCo strength.
+
+    ``points`` hold ``strength``, ``efficiency`` and ``distance_correlation``
+    (as written by :func:`hepsel.decorrelation_scan.scan_point`).
+    """
+    if ax is None:
+        _, ax = new_figure()
+    pts = sorted(points, key=lambda p: p["strength"])
+    x = np.array([p["distance_correlation"] for p in pts], dtype=float)
+    y = np.array([p["efficiency"] for p in pts], dtype=float)
+    ax.plot(x, y, "-", color="0.6", lw=1.5, zorder=1)
+    ax.scatter(x, y, s=80, color=_COLOURS[0], zorder=2)
+    for xi, yi, p in zip(x, y, pts, strict=True):
+        ax.annotate(f"$\\lambda$ = {p['strength']:g}", (xi, yi), textcoords="offset points", xytext=(8, 6), fontsize=16)
+    ax.set_xlim(0, max(1e-3, float(np.nanmax(x))) * 1.3)
+    ax.margins(y=0.2)
+    ax.set_xlabel("Background dCor(score, spectator)")
+    ax.set_ylabel(f"Signal efficiency at {working_point}")
+    label(ax)
+    return ax
+
+
+def spectator_after_cut_plot(
+    edges: ArrayLike,
+    before: ArrayLike,
+    after: Mapping[str, ArrayLike],
+    *,
+    xlabel: str,
+    ax: Any = None,
+) -> Any:
+    """Normalised background distribution of a spectator before the cut and after it, per series.
+
+    ``after`` maps a label (``"lambda = 0"``) to the histogram of the
+    background passing that series' cut, on the same ``edges``; shapes that
+    follow ``before`` mean no sculpting.
+    """
+    if ax is None:
+        _, ax = new_figure()
+    e = np.asarray(edges, dtype=float)
+    width = np.diff(e)
+
+    def density(h: ArrayLike) -> np.ndarray:
+        c = np.clip(np.asarray(h, dtype=float), 0, None)
+        total = float(c.sum())
+        return c / (total * width) if total > 0 else c
+
+    ax.stairs(density(before), e, fill=True, color="0.85", label="background, no cut")
+    for i, (name, h) in enumerate(after.items()):
+        ax.stairs(density(h), e, lw=2.5, color=_COLOURS[(i + 1) % len(_COLOURS)], label=f"passing, {name}")
+    ax.set_xlim(e[0], e[-1])
+    ax.set_ylim(0, None)
+    ax.margins(y=0.25)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Normalised density")
+    ax.legend(loc="upper right", fontsize=16)
     label(ax)
     return ax

@@ -25,8 +25,12 @@ What each step reads:
 ``fidelity``    the model, ``seed``, ``folds``, features
 ``study``       the point's model, ``study``, ``training``, ``seed``,
                 ``folds``, ``trigger``, features
+``decorrelation_scan`` the ``decorrelation_scan`` block and its model's
+                block, ``training``, ``seed``, ``folds``, ``trigger``,
+                ``evaluation.bkg_effs``, features
 ``report``      everything the report shows: ``evaluation``, ``trigger``,
-                model names and kinds, feature labels
+                model names and kinds, feature labels, whether there is a
+                ``decorrelation_scan``
 ``apply``       the dataset's block, ``apply.models``, ``apply.copy_branches``
                 (and the saved selection, an input)
 =============== ==============================================================
@@ -47,7 +51,10 @@ __all__ = ["OWNER_FILE", "check_output_owner", "claim_output", "function_modules
 #: Marker file naming the config that owns an output directory.
 OWNER_FILE = ".hepsel-analysis.json"
 
-STEPS = ("generate", "prepare", "gather", "train", "evaluate", "plots", "explain", "fidelity", "study", "report", "apply")
+STEPS = (
+    "generate", "prepare", "gather", "train", "evaluate", "plots", "explain", "fidelity", "study",
+    "decorrelation_scan", "report", "apply",
+)
 
 
 def _features(cfg: AnalysisConfig, keys: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -146,6 +153,18 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
             "trigger": d["trigger"],
             "features": _features(cfg, ("name", "range")),
         }
+    if step == "decorrelation_scan":
+        scan = d["decorrelation_scan"]
+        return {
+            "scan": scan,
+            "model_cfg": d["models"][scan["model"]] if scan else None,
+            "training": d["training"],
+            "seed": d["seed"],
+            "folds": d["folds"],
+            "trigger": d["trigger"],
+            "bkg_effs": d["evaluation"]["bkg_effs"],
+            "features": _features(cfg, ("name", "range")),
+        }
     if step == "apply":
         # one dataset (``sample`` holds its name); the models come in through selection.json
         assert sample is not None
@@ -161,6 +180,7 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
             "trigger": d["trigger"],
             "models": {n: {"type": m["type"], "base": m["base"]} for n, m in d["models"].items()},
             "features": _features(cfg, ("name", "label")),
+            "decorrelation_scan": d["decorrelation_scan"] is not None,
         }
     msg = f"unknown workflow step {step!r}; steps are {', '.join(STEPS)}"
     raise ValueError(msg)

@@ -473,6 +473,41 @@ def _offline_tables(summary: Mapping[str, Any], models: Sequence[str]) -> list[s
     return out
 
 
+def _decorrelation(root: Path, scan: Mapping[str, Any]) -> str:
+    """The DisCo strength scan: its table and figure."""
+    m = html.escape(str(scan.get("model", "")))
+    spec = html.escape(str(scan.get("spectator", "")))
+    wp = html.escape(str(scan.get("working_point", "")))
+    rows = [
+        [
+            f"{p.get('strength', float('nan')):g}" + (" (shown)" if p.get("strength") == scan.get("chosen") else ""),
+            _fmt(p.get("efficiency")),
+            _fmt(p.get("distance_correlation")),
+            _fmt(p.get("jensen_shannon")),
+            _fmt(p.get("auc")),
+        ]
+        for p in scan.get("points", [])
+    ]
+    table = _table(["&lambda;", f"signal eff. at {wp}", f"bkg dCor(score, {spec})", f"JSD of bkg {spec} after cut", "AUC"], rows)
+    note = (
+        f"<p class='note'><b>{m}</b> retrained on every fold but fold {scan.get('fold')} at each DisCo strength "
+        f"&lambda; (loss + &lambda; dCor&sup2;(score, {spec}) on background) and measured on that held-out fold. "
+        f"dCor: weighted distance correlation of the background score with {spec} (0: independent). JSD: "
+        f"Jensen-Shannon divergence (base 2) between the background {spec} distribution before and after the cut "
+        "(0: no sculpting).</p>"
+    )
+    png = root / "plots" / "decorrelation_scan.png"
+    fig = ""
+    if png.exists():
+        fig = _figure(
+            root, png,
+            f"Left: signal efficiency at {wp} against the background dCor, one point per &lambda;. Right: the "
+            f"background {spec} distribution before the cut (grey) and passing the cut, &lambda; = 0 and the chosen "
+            "&lambda;.",
+        )
+    return note + table + fig
+
+
 def render_report(
     root: str | Path,
     summary: Mapping[str, Any],
@@ -484,6 +519,7 @@ def render_report(
     shap: Mapping[str, Any] | None = None,
     warnings: Sequence[Mapping[str, str]] | None = None,
     benchmarks: Sequence[Mapping[str, Any]] | None = None,
+    decorrelation: Mapping[str, Any] | None = None,
 ) -> str:
     """The HTML text of the report for the outputs under ``root``.
 
@@ -505,6 +541,8 @@ def render_report(
     if composition:
         toc.append(("background", "Background composition"))
     toc += [("global", "All models: ROC, rates, correlations"), ("models", "Per model"), ("tables", "Detailed tables")]
+    if decorrelation:
+        toc.append(("decorrelation", "Decorrelation scan"))
     toc.append(("cutflow", "Cut-flow"))
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
@@ -561,6 +599,8 @@ def render_report(
     parts += _detailed_tables(summary, models, rates)
     if study:
         parts.append("<h3>Augmentation study</h3><pre>" + html.escape(str(study.get("table", ""))) + "</pre>")
+    if decorrelation:
+        parts += ["<h2 id='decorrelation'>Decorrelation scan</h2>", _decorrelation(root, decorrelation)]
     parts.append("<h2 id='cutflow'>Cut-flow</h2>")
     if cutflow:
         parts.append(_cutflow_tables(cutflow))

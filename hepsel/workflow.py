@@ -512,12 +512,14 @@ def report(cfg: AnalysisConfig) -> Path:
     fid_dir = lay.root / "fidelity"
     fidelity = {p.stem: read_json(p) for p in sorted(fid_dir.glob("*.json"))} if fid_dir.exists() else None
     study = read_json(lay.root / "study" / "augmentation.json") if (lay.root / "study" / "augmentation.json").exists() else None
+    scan_json = lay.root / "decorrelation" / "scan.json"
+    scan = read_json(scan_json) if cfg.decorrelation_scan is not None and scan_json.exists() else None
     cut_md = lay.dataset.with_name("cutflow.md")
     cut_json = lay.dataset.with_name("cutflow.json")
     text = render_report(
         lay.root, summary, cutflow_markdown=cut_md.read_text() if cut_md.exists() else "",
         cutflow=read_json(cut_json) if cut_json.exists() else None,
-        fidelity=fidelity, study=study, shap=shap,
+        fidelity=fidelity, study=study, shap=shap, decorrelation=scan,
         warnings=diagnose(summary, fidelity, cfg.evaluation.warnings),
         benchmarks=jobs,
     )
@@ -602,6 +604,46 @@ def study_point(cfg: AnalysisConfig, model: str, n_real: str, seed: int) -> dict
     res = augmentation_point(cfg, ds, model, n, seed)
     write_json(lay.root / "study" / f"{model}_{n_real}_{seed}.json", res)
     return res
+
+
+def decorrelation_scan(cfg: AnalysisConfig) -> dict[str, Any]:
+    """The DisCo strength scan: ``decorrelation/scan.json`` and ``plots/decorrelation_scan``."""
+    from . import plotting
+    from .dataset import load_dataset
+    from .decorrelation_scan import scan_point, summarise_scan
+    from .storage import write_json
+
+    lay = Layout.of(cfg)
+    if cfg.decorrelation_scan is None:
+        msg = "no decorrelation_scan block in the config: add one (model, strengths, fold) to run the scan"
+        raise ValueError(msg)
+    ds = load_dataset(lay.dataset, cfg)
+    points = [scan_point(cfg, ds, s) for s in cfg.decorrelation_scan.strengths]
+    res = summarise_scan(cfg, points)
+    write_json(lay.root / "decorrelation" / "scan.json", res)
+    pts = res["points"]
+    zero = min(pts, key=lambda p: p["strength"])
+    chosen = next(p for p in pts if p["strength"] == res["chosen"])
+    after = {f"$\\lambda$ = {zero['strength']:g}": zero["background_after"]}
+    after[f"$\\lambda$ = {chosen['strength']:g}"] = chosen["background_after"]
+    with plotting.lhcb_style():
+        fig, (ax1, ax2) = _two_panels()
+        plotting.decorrelation_scan_plot(pts, working_point=res["working_point"], ax=ax1)
+        ax1.set_title(f"{res['model']}, fold {res['fold']}", loc="right", fontsize=18)
+        plotting.spectator_after_cut_plot(
+            zero["bins"], zero["background_before"], after, xlabel=res["spectator"], ax=ax2
+        )
+        ax2.set_title(f"background passing {res['working_point']}", loc="right", fontsize=18)
+        plotting.save(fig, lay.plots / "decorrelation_scan")
+    return res
+
+
+def _two_panels() -> tuple[Any, Any]:
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(20, 8))
+    fig.subplots_adjust(wspace=0.3)
+    return fig, axes
 
 
 def study_summary(cfg: AnalysisConfig) -> dict[str, Any]:

@@ -132,7 +132,7 @@ def test_save_load_round_trip_uses_weights_only(tmp_path, data, lipschitz, monke
     assert calls == [True]
     assert list(loaded.monotone_constraints) == MONO
     np.testing.assert_array_equal(loaded.decision_function(X), lipschitz.decision_function(X))
-    with pytest.raises(ModelFileError, match="not a saved LipschitzMLPClassifier|does not describe"):
+    with pytest.raises(ModelFileError, match="does not describe a saved MLPClassifier"):
         MLPClassifier.load(tmp_path / "model")
     (tmp_path / "dir").mkdir()
     lipschitz.save(tmp_path / "dir")
