@@ -834,7 +834,7 @@ def spectator_after_cut_plot(
     xlabel: str,
     ax: Any = None,
 ) -> Any:
-    """Normalised background distribution of a spectator before the cut and after it, per series.
+    """Background distribution of a spectator (fraction per bin) before the cut and after it, per series.
 
     ``after`` maps a label (``"lambda = 0"``) to the histogram of the
     background passing that series' cut, on the same ``edges``; shapes that
@@ -843,21 +843,22 @@ def spectator_after_cut_plot(
     if ax is None:
         _, ax = new_figure()
     e = np.asarray(edges, dtype=float)
-    width = np.diff(e)
 
     def density(h: ArrayLike) -> np.ndarray:
         c = np.clip(np.asarray(h, dtype=float), 0, None)
         total = float(c.sum())
-        return c / (total * width) if total > 0 else c
+        return c / total if total > 0 else c
 
+    top = float(np.max(density(before), initial=0.0))
     ax.stairs(density(before), e, fill=True, color="0.85", label="background, no cut")
     for i, (name, h) in enumerate(after.items()):
-        ax.stairs(density(h), e, lw=2.5, color=_COLOURS[(i + 1) % len(_COLOURS)], label=f"passing, {name}")
+        d = density(h)
+        top = max(top, float(np.max(d, initial=0.0)))
+        ax.stairs(d, e, lw=2.5, color=_COLOURS[(i + 1) % len(_COLOURS)], label=f"passing, {name}")
     ax.set_xlim(e[0], e[-1])
-    ax.set_ylim(0, None)
-    ax.margins(y=0.25)
+    ax.set_ylim(0, 1.3 * top if top > 0 else 1.0)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("Normalised density")
+    ax.set_ylabel("Fraction of background per bin")
     ax.legend(loc="upper right", fontsize=16)
     label(ax)
     return ax

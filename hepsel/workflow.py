@@ -641,7 +641,7 @@ def decorrelation_scan(cfg: AnalysisConfig) -> dict[str, Any]:
 def _two_panels() -> tuple[Any, Any]:
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(20, 8))
+    fig, axes = plt.subplots(1, 2, figsize=(24, 9))
     fig.subplots_adjust(wspace=0.3)
     return fig, axes
 
