@@ -47,3 +47,22 @@ def test_mlp_expected_gradients_approximately_additive(data: tuple[np.ndarray, n
     # expected gradients are additive in expectation: the sampling error is small against the spread
     resid = values.sum(axis=1) + base - logit
     assert np.mean(np.abs(resid)) < 0.15 * np.std(logit)
+
+
+def test_lipschitz_mlp_expected_gradients_approximately_additive(data: tuple[np.ndarray, np.ndarray]) -> None:
+    from hepsel.models.lipschitz import LipschitzMLPClassifier
+
+    X, y = data
+    clf = LipschitzMLPClassifier(
+        hidden_layers=(16, 16), monotone_constraints=[1, 0, -1, 0, 0], max_epochs=15, n_jobs=1, random_state=0, device="cpu"
+    ).fit(X, y)
+    fold = np.zeros(200, dtype=int)
+    expl = explain_model(
+        "lipschitz_mlp", [clf], X[:200], fold, np.arange(200), [f"x{i}" for i in range(5)],
+        backgrounds=[X[1000:1300]], random_state=0, n_samples=200,
+    )
+    logit = clf.decision_function(X[:200])
+    resid = expl.values.sum(axis=1) + expl.base - logit
+    assert np.mean(np.abs(resid)) < 0.15 * np.std(logit)
+    assert expl.output == "logit"
+    assert next(iter(mean_abs_shap(expl))) in {"x0", "x1", "x2"}

@@ -127,3 +127,30 @@ def test_gan_is_given_the_feature_ranges_as_bounds(setup, tmp_path: Path) -> Non
     sig = training_mask(ds, 0) & (ds.y == 1)
     assert np.all((ds.X[sig] > np.array(want)[:, 0]) & (ds.X[sig] < np.array(want)[:, 1]))
     np.testing.assert_array_equal(gan.last_sample_clipped_, np.zeros(len(want)))
+
+
+def test_monotone_and_decorrelate_reach_the_estimator(tmp_path: Path, setup, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from hepsel.models.lipschitz import LipschitzMLPClassifier
+
+    _, ds = setup
+    models = {"lip": {
+        "type": "lipschitz_mlp", "monotone": {"log_fdchi2": 1, "B_PT": -1},
+        "decorrelate": {"spectator": "nPVs", "strength": 2.5},
+        "params": {"hidden_layers": [8], "max_epochs": 2, "n_jobs": 1, "device": "cpu"},
+    }}
+    cfg = load_config(write_config(tmp_path / "c", tiny_config("data", models=models)), base_dir=tmp_path)
+    ds.columns["nPVs"] = np.arange(len(ds.y), dtype=np.float64) % 7
+    seen: dict = {}
+    original = LipschitzMLPClassifier.fit
+
+    def recording_fit(self, X, y, sample_weight=None, **kw):  # type: ignore[no-untyped-def]
+        seen.update(kw, params=self.get_params())
+        return original(self, X, y, sample_weight, **kw)
+
+    monkeypatch.setattr(LipschitzMLPClassifier, "fit", recording_fit)
+    info = train_fold(cfg, ds, "lip", 1, tmp_path / "m" / "fold1", progress=False)
+    assert seen["params"]["monotone_constraints"] == [-1, 0, 1, 0, 0]
+    assert seen["params"]["decorrelation_strength"] == 2.5
+    idx = np.flatnonzero(training_mask(ds, 1))
+    np.testing.assert_array_equal(seen["decorrelate_with"], ds.columns["nPVs"][idx])
+    assert info["decorrelate"] == {"spectator": "nPVs", "strength": 2.5}
