@@ -20,6 +20,7 @@ pytest.importorskip("monotonicnetworks")
 MONO = [1, -1, 0]
 SCALE = np.array([1.0, 50.0, 1.0])  # physical units differ per feature
 FAST = {"hidden_layers": (16, 16), "batch_size": 256, "max_epochs": 25, "device": "cpu", "n_jobs": 1}
+LAMBDA = 2.0
 
 
 def _toy(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -40,7 +41,9 @@ def data() -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def lipschitz(data) -> LipschitzMLPClassifier:
     X, y = data
-    return LipschitzMLPClassifier(**FAST, monotone_constraints=MONO, validation_fraction=0.0, random_state=0).fit(X, y)
+    return LipschitzMLPClassifier(
+        **FAST, lipschitz_const=LAMBDA, monotone_constraints=MONO, validation_fraction=0.0, random_state=0
+    ).fit(X, y)
 
 
 def monotonicity_violations(f, X: np.ndarray, feature: int, sign: int, *, n_steps: int = 40, tol: float = 1e-5) -> int:
@@ -101,7 +104,7 @@ def test_lipschitz_bound_in_standardised_space(data, lipschitz):
     za, zb = (a - X.mean(0)) / X.std(0), (b - X.mean(0)) / X.std(0)
     with torch.no_grad():
         fa, fb = (lipschitz.network_(torch.as_tensor(z, dtype=torch.float32)).squeeze(1).double().numpy() for z in (za, zb))
-    bound = 2.0 * np.sum((1 + np.abs(MONO)) * np.abs(za - zb), axis=1)  # lipschitz_const = 2
+    bound = LAMBDA * np.sum((1 + np.abs(MONO)) * np.abs(za - zb), axis=1)
     assert np.all(np.abs(fa - fb) <= bound * (1 + 1e-4) + 1e-5)
     # the bound binds: some pair comes within a factor of 10 of it
     assert np.max(np.abs(fa - fb) / bound) > 0.1
@@ -110,7 +113,7 @@ def test_lipschitz_bound_in_standardised_space(data, lipschitz):
 def test_lipschitz_bound_in_physical_units(data, lipschitz):
     X, _ = data
     a, b = _pairs(X, 2000, 4)
-    expected = 2.0 * (1 + np.abs(MONO)) / X.std(0)
+    expected = LAMBDA * (1 + np.abs(MONO)) / X.std(0)
     np.testing.assert_allclose(lipschitz.lipschitz_bounds(), expected, rtol=1e-10)
     diff = np.abs(lipschitz.decision_function(a) - lipschitz.decision_function(b))
     assert np.all(diff <= np.abs(a - b) @ expected * (1 + 1e-4) + 1e-5)

@@ -54,7 +54,7 @@ def _import_monotonicnetworks() -> Any:
 def build_lipschitz_network(
     n_in: int,
     hidden_layers: Sequence[int] = (32, 32),
-    lipschitz_const: float = 2.0,
+    lipschitz_const: float = 5.0,
     monotone_constraints: Sequence[int] | None = None,
 ) -> torch.nn.Module:
     """The monotone, Lipschitz network: ``MonotonicWrapper(LipschitzLinear -> GroupSort -> ... -> LipschitzLinear)``.
@@ -122,12 +122,22 @@ class LipschitzMLPClassifier(MLPClassifier):
     Parameters
     ----------
     hidden_layers : tuple of even int, default (32, 32)
-    lipschitz_const : float, default 2.0
-        ``lambda`` (see the module docstring for the bound it gives).
+    lipschitz_const : float, default 5.0
+        ``lambda`` (see the module docstring for the bound it gives). Too
+        small a value caps how steeply the score can rise where the classes
+        overlap; features with long tails (momenta in MeV) are best given a
+        ``log`` transform in the config, so that one standard deviation is
+        not dominated by the tail.
+    learning_rate : float, default 3e-3
+    batch_size : int, default 256
+    max_epochs : int, default 100
+    patience : int, default 10
+        The normalised layers learn more slowly than a plain MLP: more, smaller
+        steps than the ``mlp`` defaults.
     monotone_constraints : sequence of {-1, 0, 1}, optional
         One per feature, in feature order; in an analysis set from
         ``models.<name>.monotone``.
-    learning_rate, weight_decay, batch_size, max_epochs, patience, validation_fraction, balance_classes, device, random_state, n_jobs, verbose, decorrelation_strength
+    weight_decay, validation_fraction, balance_classes, device, random_state, n_jobs, verbose, decorrelation_strength
         As for :class:`~hepsel.models.mlp.MLPClassifier`.
 
     Attributes
@@ -148,13 +158,13 @@ class LipschitzMLPClassifier(MLPClassifier):
     def __init__(
         self,
         hidden_layers: Sequence[int] = (32, 32),
-        lipschitz_const: float = 2.0,
+        lipschitz_const: float = 5.0,
         monotone_constraints: Sequence[int] | None = None,
         learning_rate: float = 3e-3,
         weight_decay: float = 0.0,
-        batch_size: int = 1024,
-        max_epochs: int = 50,
-        patience: int = 5,
+        batch_size: int = 256,
+        max_epochs: int = 100,
+        patience: int = 10,
         validation_fraction: float = 0.2,
         balance_classes: bool = True,
         device: str = "auto",
