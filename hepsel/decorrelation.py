@@ -41,11 +41,11 @@ def distance_correlation(x: Any, y: Any, weight: Any = None, *, squared: bool = 
     """
     import torch
 
-    n = x.shape[0]
-    w = torch.ones_like(x) if weight is None else weight.to(x.dtype)
-    if n < 2 or float(w.detach().sum()) <= 0:
+    if x.shape[0] < 2:
         return torch.zeros((), dtype=x.dtype, device=x.device)
-    w = w / w.sum()
+    w = torch.ones_like(x) if weight is None else weight.to(x.dtype)
+    # no branch on the total (that would synchronise a GPU every batch): zero weights give dCor = 0 below
+    w = w / w.sum().clamp(min=torch.finfo(x.dtype).tiny)
     a = (x[:, None] - x[None, :]).abs()
     b = (y[:, None] - y[None, :]).abs()
 
