@@ -815,9 +815,14 @@ def decorrelation_scan_plot(
     x = np.array([p["distance_correlation"] for p in pts], dtype=float)
     y = np.array([p["efficiency"] for p in pts], dtype=float)
     ax.plot(x, y, "-", color="0.6", lw=1.5, zorder=1)
-    ax.scatter(x, y, s=80, color=_COLOURS[0], zorder=2)
-    for xi, yi, p in zip(x, y, pts, strict=True):
-        ax.annotate(f"$\\lambda$ = {p['strength']:g}", (xi, yi), textcoords="offset points", xytext=(8, 6), fontsize=16)
+    # one colour and marker per strength, named in the legend: strong strengths
+    # crowd together at small dCor, where text labels next to the points collide
+    for i, (xi, yi, p) in enumerate(zip(x, y, pts, strict=True)):
+        ax.scatter(
+            [xi], [yi], s=110, marker=_MARKERS[i % len(_MARKERS)], color=_COLOURS[i % len(_COLOURS)],
+            zorder=2, label=f"$\\lambda$ = {p['strength']:g}",
+        )
+    ax.legend(loc="lower right", fontsize=18)
     ax.set_xlim(0, max(1e-3, float(np.nanmax(x))) * 1.3)
     ax.margins(y=0.2)
     ax.set_xlabel("Background dCor(score, spectator)")
