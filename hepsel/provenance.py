@@ -8,32 +8,32 @@ downstream jobs follow through Snakemake's ``mtime`` trigger).
 
 What each step reads:
 
-=============== ==============================================================
-``generate``    the sample's ``generate`` block and its file names
-``prepare``     the sample (not ``generate`` / ``normalisation``), the sample
-                names, ``preselection``, ``aliases``, the features'
-                computation (not ``label`` / ``range``), ``spectators``,
-                ``candidates``, ``folds``, ``reading``
-``gather``      every sample's ``label`` / ``normalisation`` / event and
-                weight settings, ``evaluation.interval``
-``train``       the model's own block, ``training``, ``seed``, ``folds``,
-                feature names and ranges (GAN bounds)
-``evaluate``    everything but ``generate`` blocks, ``study``,
-                ``evaluation.shap`` and plot labels
-``plots``       ``evaluation`` (binnings and labels), ``trigger``, model names
-``explain``     the model, ``evaluation.shap``, ``seed``, ``folds``, features
-``fidelity``    the model, ``seed``, ``folds``, features
-``study``       the point's model, ``study``, ``training``, ``seed``,
-                ``folds``, ``trigger``, features
-``decorrelation_scan`` the ``decorrelation_scan`` block and its model's
-                block, ``training``, ``seed``, ``folds``, ``trigger``,
-                ``evaluation.bkg_effs``, features
-``report``      everything the report shows: ``evaluation``, ``trigger``,
-                model names and kinds, feature labels, whether there is a
-                ``decorrelation_scan``
-``apply``       the dataset's block, ``apply.models``, ``apply.copy_branches``
-                (and the saved selection, an input)
-=============== ==============================================================
+======================== ==============================================================
+``generate``             the sample's ``generate`` block and its file names
+``prepare``              the sample (not ``generate`` / ``normalisation``), the sample
+                         names, ``preselection``, ``aliases``, the features'
+                         computation (not ``label`` / ``range``), ``spectators``,
+                         ``candidates``, ``folds``, ``reading``
+``gather``               every sample's ``label`` / ``normalisation`` / event and
+                         weight settings, ``evaluation.interval``
+``train``                the model's own block, ``training``, ``seed``, ``folds``,
+                         feature names and ranges (GAN bounds)
+``evaluate``             everything but ``generate`` blocks, ``study``,
+                         ``decorrelation_scan``, ``evaluation.shap`` and plot labels
+``plots``                ``evaluation`` (binnings and labels), ``trigger``, model names
+``explain``              the model, ``evaluation.shap``, ``seed``, ``folds``, features
+``fidelity``             the model, ``seed``, ``folds``, features
+``study``                the point's model, ``study``, ``training``, ``seed``,
+                         ``folds``, ``trigger``, features
+``decorrelation_scan``   the ``decorrelation_scan`` block and its model's
+                         block, ``training``, ``seed``, ``folds``, ``trigger``,
+                         ``evaluation.bkg_effs``, features
+``report``               everything the report shows: ``evaluation``, ``trigger``,
+                         model names and kinds, feature labels, whether there is a
+                         ``decorrelation_scan``
+``apply``                the dataset's block, ``apply.models``, ``apply.copy_branches``
+                         (and the saved selection, an input)
+======================== ==============================================================
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
             "features": _features(cfg, ("name", "range")),
         }
     if step == "evaluate":
-        out = {k: v for k, v in d.items() if k not in ("study", "output")}
+        out = {k: v for k, v in d.items() if k not in ("study", "output", "decorrelation_scan")}
         out["samples"] = {n: {k: v for k, v in s.items() if k != "generate"} for n, s in d["samples"].items()}
         ev = dict(d["evaluation"])
         ev.pop("shap")

@@ -58,6 +58,8 @@ def test_scan_settings_rerun_only_the_scan(tmp_path):
     assert step_digest(a, "decorrelation_scan") != step_digest(b, "decorrelation_scan")
     for model in ("lip", "bdt"):
         assert step_digest(a, "train", model=model) == step_digest(b, "train", model=model)
+    for step in ("evaluate", "plots", "report"):
+        assert step_digest(a, step) == step_digest(b, step), step
     # the model's own block feeds the scan, and the report shows whether there is one
     c = _cfg(tmp_path / "c", model="lip", strengths=[0, 1])
     c.models["lip"].params["max_epochs"] = 3
