@@ -316,7 +316,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(msg)
         classes, y_index = np.unique(y, return_inverse=True)
         if classes.size != 2:
-            msg = f"MLPClassifier is a binary classifier; y holds {classes.size} classes {classes.tolist()}"
+            msg = f"{type(self).__name__} is a binary classifier; y holds {classes.size} classes {classes.tolist()}"
             raise ValueError(msg)
         target = y_index.astype(np.float64)
         spectator = self._check_spectator(decorrelate_with, X.shape[0])
