@@ -18,10 +18,12 @@ What each step reads:
                 weight settings, ``evaluation.interval``
 ``train``       the model's own block, ``training``, ``seed``, ``folds``,
                 feature names and ranges (GAN bounds)
-``evaluate``    everything but ``generate`` blocks, ``study``,
+``evaluate``    everything but ``generate`` blocks, ``study``, ``explain``,
                 ``evaluation.shap`` and plot labels
 ``plots``       ``evaluation`` (binnings and labels), ``trigger``, model names
 ``explain``     the model, ``evaluation.shap``, ``seed``, ``folds``, features
+``why``         the model, ``explain``, ``seed``, ``folds``, feature names
+                and labels (and ``summary.json``'s working points, an input)
 ``fidelity``    the model, ``seed``, ``folds``, features
 ``study``       the point's model, ``study``, ``training``, ``seed``,
                 ``folds``, ``trigger``, features
@@ -47,7 +49,9 @@ __all__ = ["OWNER_FILE", "check_output_owner", "claim_output", "function_modules
 #: Marker file naming the config that owns an output directory.
 OWNER_FILE = ".hepsel-analysis.json"
 
-STEPS = ("generate", "prepare", "gather", "train", "evaluate", "plots", "explain", "fidelity", "study", "report", "apply")
+STEPS = (
+    "generate", "prepare", "gather", "train", "evaluate", "plots", "explain", "why", "fidelity", "study", "report", "apply",
+)
 
 
 def _features(cfg: AnalysisConfig, keys: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -70,7 +74,7 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
     if step in ("generate", "prepare") and sample not in cfg.samples:
         msg = f"step {step!r} needs one of the samples {sorted(cfg.samples)}, not {sample!r}"
         raise ConfigError(msg)
-    if step in ("train", "explain", "fidelity") and model not in cfg.models:
+    if step in ("train", "explain", "why", "fidelity") and model not in cfg.models:
         msg = f"step {step!r} needs one of the models {sorted(cfg.models)}, not {model!r}"
         raise ConfigError(msg)
     if step == "generate":
@@ -113,7 +117,7 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
             "features": _features(cfg, ("name", "range")),
         }
     if step == "evaluate":
-        out = {k: v for k, v in d.items() if k not in ("study", "output")}
+        out = {k: v for k, v in d.items() if k not in ("study", "explain", "output")}
         out["samples"] = {n: {k: v for k, v in s.items() if k != "generate"} for n, s in d["samples"].items()}
         ev = dict(d["evaluation"])
         ev.pop("shap")
@@ -134,6 +138,16 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
         if step == "explain":
             out["shap"] = d["evaluation"]["shap"]
         return out
+    if step == "why":
+        assert model is not None
+        return {
+            "model": model,
+            "model_cfg": d["models"][model],
+            "seed": d["seed"],
+            "folds": d["folds"],
+            "features": _features(cfg, ("name", "label")),
+            "explain": d["explain"],
+        }
     if step == "study":
         # one point (``model`` given) or the summary over all points
         return {
