@@ -37,6 +37,7 @@ from .exceptions import CandidateError
 
 __all__ = [
     "LocalExplanation",
+    "explain_candidate",
     "find_candidate",
     "lime_attribution",
     "parse_candidate",
