@@ -767,6 +767,7 @@ def report(cfg: AnalysisConfig) -> Path:
     write_json(lay.root / "benchmarks.json", jobs)
     summary = read_json(lay.summary)
     shap = {m: read_json(lay.shap(m).with_suffix(".json")) for m in explainable_models(cfg) if lay.shap(m).with_suffix(".json").exists()}
+    why_info = {m: read_json(lay.why(m)) for m in cfg.models if lay.why(m).exists()}
     fid_dir = lay.root / "fidelity"
     fidelity = {p.stem: read_json(p) for p in sorted(fid_dir.glob("*.json"))} if fid_dir.exists() else None
     study = read_json(lay.root / "study" / "augmentation.json") if (lay.root / "study" / "augmentation.json").exists() else None
@@ -775,7 +776,7 @@ def report(cfg: AnalysisConfig) -> Path:
     text = render_report(
         lay.root, summary, cutflow_markdown=cut_md.read_text() if cut_md.exists() else "",
         cutflow=read_json(cut_json) if cut_json.exists() else None,
-        fidelity=fidelity, study=study, shap=shap,
+        fidelity=fidelity, study=study, shap=shap, why=why_info,
         warnings=diagnose(summary, fidelity, cfg.evaluation.warnings),
         benchmarks=jobs,
     )
