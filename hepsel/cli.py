@@ -197,7 +197,7 @@ def _explain_candidate(cfg: Any, args: argparse.Namespace) -> int:
     for m in [args.model] if args.model else list(cfg.models):
         rec = workflow.why_candidate(cfg, m, args.candidate)
         verdict = "" if rec["passes"] is None else f", {'passes' if rec['passes'] else 'fails'} {rec['working_point']}"
-        print(f"{m}: candidate {rec['candidate']} ({rec['sample']}{', truth-matched' if rec['truth'] else ''}), "
+        print(f"{m}: candidate {rec['candidate']} ({rec['sample']}{', truth-matched' if rec['truth'] and rec['label'] else ''}), "
               f"fold {rec['fold']} model: margin {rec['margin']:.6g}, score {rec['score']:.6g}{verdict}")
         print(f"  SHAP: {rec['shap_method']}; base value {rec['shap_base']:.6g}, base + sum {rec['shap_sum']:.6g}")
         print(f"  LIME: intercept {rec['lime_intercept']:.6g}, prediction {rec['lime_local_pred']:.6g}, "

@@ -12,10 +12,12 @@ did not train on it), on the model's margin (log-odds, logit) output, twice:
   anything else.
 * LIME (``lime.lime_tabular.LimeTabularExplainer`` in regression mode on the
   same margin), with the model's own training sample as reference. LIME
-  samples around the reference mean in standardised units; its attribution of
-  a feature is ``weight * (x - mean) / std``, the contribution of that
-  feature to the surrogate's prediction relative to the mean candidate, in
-  the same units as SHAP.
+  samples around the candidate with the reference's spread and fits a linear
+  surrogate in units of the reference's standard deviations; its attribution
+  of a feature is ``weight * (x - mean) / std``: the local slope carried from
+  the reference mean to the candidate, in the same units as SHAP (for a
+  linear model the two agree exactly; for a tree model LIME's slope is
+  local, SHAP's attribution is not).
 
 Trust: the surrogate's weighted R^2 (``exp.score``) and the spread of the LIME
 weights over several seeds; the spread of SHAP values when the same candidate
@@ -53,10 +55,10 @@ def shap_method(clf: Any) -> str:
     if hasattr(clf, "shap_values"):
         return "TreeSHAP (xgboost pred_contribs); exact"
     if hasattr(clf, "coef_") and hasattr(clf, "intercept_"):
-        return "exact for a linear model: coefficient x (value - training-sample mean)"
+        return "exact linear SHAP: coefficient x (value - training-sample mean)"
     if hasattr(clf, "network_") and hasattr(clf, "scaler_"):
         return "expected gradients (shap.GradientExplainer) on the logit; a sampling estimate"
-    return "permutation SHAP (shap.PermutationExplainer, model-agnostic) on decision_function"
+    return "permutation SHAP (interventional, antithetic permutations; model-agnostic) on decision_function"
 
 
 def shap_attribution(
@@ -89,12 +91,37 @@ def shap_attribution(
 
         bg = _subsample(reference, 200, random_state)
         return explain_mlp(clf, X, bg, random_state=random_state, n_samples=n_samples)
-    import shap
-
     bg = _subsample(reference, 100, random_state)
-    explainer = shap.PermutationExplainer(clf.decision_function, shap.maskers.Independent(bg, max_samples=len(bg)), seed=random_state)
-    e = explainer(X, max_evals=max(2 * d + 1, 10 * d), silent=True)
-    return np.asarray(e.values, dtype=np.float64), np.asarray(e.base_values, dtype=np.float64).reshape(n)
+    vals = np.vstack([_permutation_shap(clf.decision_function, row, bg, random_state=random_state) for row in X])
+    return vals, np.full(n, float(np.mean(clf.decision_function(bg))))
+
+
+def _permutation_shap(f: Any, x: np.ndarray, background: np.ndarray, *, random_state: int = 0, n_permutations: int = 10) -> np.ndarray:
+    """Interventional SHAP values of ``f`` at ``x`` by antithetic permutation sampling.
+
+    Features are switched from the background rows to ``x`` one at a time in
+    random orders (each order also reversed); a feature's value is the mean
+    change of the background-averaged output when it is switched. Every
+    order's changes sum to ``f(x) - mean f(background)``, so the values are
+    additive whatever the number of permutations, and exact for an additive
+    ``f``.
+    """
+    rng = np.random.default_rng(random_state)
+    d = len(x)
+    out = np.zeros(d)
+    orders = []
+    for _ in range(n_permutations):
+        p = rng.permutation(d)
+        orders += [p, p[::-1]]
+    for order in orders:
+        z = np.array(background, dtype=np.float64, copy=True)
+        prev = float(np.mean(f(z)))
+        for j in order:
+            z[:, j] = x[j]
+            cur = float(np.mean(f(z)))
+            out[j] += cur - prev
+            prev = cur
+    return out / len(orders)
 
 
 def _subsample(a: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -108,8 +135,11 @@ def lime_attribution(
 ) -> dict[str, Any]:
     """One LIME explanation of ``predict`` (rows -> margin) at the candidate ``x`` (n_features,).
 
-    Returns ``weight`` (per standard deviation of the reference sample),
-    ``contribution`` (``weight * (x - mean) / std``, margin units),
+    LIME draws its neighbourhood around ``x`` with the reference's standard
+    deviations and fits a weighted ridge surrogate in standardised units.
+    Returns ``weight`` (the surrogate's slope per standard deviation of the
+    reference sample), ``offset`` (``(x - mean) / std``), ``contribution``
+    (``weight * offset``, margin units),
     ``intercept`` (the surrogate at the reference mean), ``local_pred`` (the
     surrogate at ``x``) and ``r2`` (LIME's ``score``: weighted R^2 of the
     surrogate on its neighbourhood).
@@ -119,9 +149,11 @@ def lime_attribution(
     ref = np.asarray(reference, dtype=np.float64)
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     d = len(x)
+    # sampling around the candidate: the candidates worth explaining (the highest-scoring background, say)
+    # sit in the tails, where a neighbourhood drawn around the mean would get no kernel weight at all
     explainer = LimeTabularExplainer(
         ref, mode="regression", feature_names=[str(i) for i in range(d)], discretize_continuous=False,
-        feature_selection="none", random_state=random_state,
+        feature_selection="none", sample_around_instance=True, random_state=random_state,
     )
     with warnings.catch_warnings():
         # a bonsai BDT's table gives +-inf margins in empty cells: LIME sees them clipped
@@ -133,10 +165,11 @@ def lime_attribution(
     for i, v in exp.local_exp[1]:
         w[int(i)] = float(v)
     mean, scale = explainer.scaler.mean_, explainer.scaler.scale_
-    contrib = w * (x - mean) / scale
+    offset = (x - mean) / scale
     return {
         "weight": w,
-        "contribution": contrib,
+        "offset": offset,
+        "contribution": w * offset,
         "intercept": float(exp.intercept[1]),
         "local_pred": float(np.ravel(exp.local_pred)[0]),
         "r2": float(exp.score),
@@ -151,7 +184,8 @@ class LocalExplanation:
     physical units; ``output`` is the model's margin for the candidate,
     ``shap + shap_base`` sums to it (exactly for the exact methods). ``lime``
     is the mean over the LIME seeds (``lime_weight_std`` the spread of the
-    weights, ``lime_r2`` one R^2 per seed); ``shap_folds`` (k, n_features) the
+    weights, ``lime_r2`` one R^2 per seed, ``lime_offset`` the candidate's
+    ``(x - mean) / std`` in the reference sample); ``shap_folds`` (k, n_features) the
     SHAP values from every fold model, ``sign_flips`` the features whose SHAP
     value changes sign between them (ignoring values below 5% of the
     candidate's largest |SHAP|).
@@ -170,6 +204,7 @@ class LocalExplanation:
     lime_local_pred: float
     lime_r2: list[float]
     lime_weight_std: np.ndarray
+    lime_offset: np.ndarray
     shap_folds: np.ndarray
     sign_flips: list[str] = field(default_factory=list)
 
@@ -249,7 +284,7 @@ def explain_candidate(
         lime_weight=w.mean(axis=0), lime_contribution=np.mean([r["contribution"] for r in runs], axis=0),
         lime_intercept=float(np.mean([r["intercept"] for r in runs])),
         lime_local_pred=float(np.mean([r["local_pred"] for r in runs])),
-        lime_r2=[r["r2"] for r in runs], lime_weight_std=w.std(axis=0),
+        lime_r2=[r["r2"] for r in runs], lime_weight_std=w.std(axis=0), lime_offset=runs[0]["offset"],
         shap_folds=shap_folds, sign_flips=flips,
     )
 

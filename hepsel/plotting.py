@@ -801,7 +801,7 @@ def efficiency_vs_cut_plot(
 
 
 def _value_text(v: float) -> str:
-    return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.3e}"
+    return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.0f}" if abs(v) < 1e8 else f"{v:.3e}"
 
 
 def why_figure(expl: Any, *, labels: Mapping[str, str] | None = None, title: str = "", max_display: int = 10) -> Any:
@@ -820,8 +820,7 @@ def why_figure(expl: Any, *, labels: Mapping[str, str] | None = None, title: str
     labels = dict(labels or {})
     names = list(expl.feature_names)
     shap_v, lime_v = np.asarray(expl.shap, float), np.asarray(expl.lime_contribution, float)
-    z = np.abs(lime_v) / np.maximum(np.abs(np.asarray(expl.lime_weight, float)), 1e-300)
-    lime_err = np.asarray(expl.lime_weight_std, float) * z
+    lime_err = np.asarray(expl.lime_weight_std, float) * np.abs(np.asarray(expl.lime_offset, float))
     order = list(np.argsort(-np.abs(shap_v), kind="stable"))
     shown, rest = order[: max_display - 1], order[max_display - 1:]
     if len(rest) == 1:
@@ -852,13 +851,14 @@ def why_figure(expl: Any, *, labels: Mapping[str, str] | None = None, title: str
     pad = 0.25 * (hi - lo or 1.0)
     ax1.set_xlim(lo - pad, hi + pad)
     ax1.set_xlabel("margin (log-odds)", fontsize=18)
-    ax1.set_title("SHAP: " + expl.shap_method.split(";")[0].split(" (")[0], fontsize=16)
-    ax1.legend(fontsize=13, loc="lower right")
+    ax1.set_title("SHAP: " + expl.shap_method.split(":")[0].split(";")[0], fontsize=16)
+    ax1.legend(fontsize=13, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     colors = ["#d62728" if v > 0 else "#1f77b4" for v in l_rows]
     ax2.barh(y, l_rows, xerr=e_rows, color=colors, height=0.7, capsize=3)
     ax2.axvline(0, color="black", lw=1)
     r2 = float(np.mean(expl.lime_r2))
-    ax2.set_xlabel("LIME: weight x (value - mean) / std (margin)", fontsize=18)
+    ax2.set_xlabel("LIME weight x (value - mean) / std", fontsize=18)
+    ax2.ticklabel_format(axis="x", style="plain", useOffset=False)
     ax2.set_title(f"LIME surrogate: R$^2$ = {r2:.2f}, prediction {expl.lime_local_pred:.3f}", fontsize=16)
     for ax in (ax1, ax2):
         ax.tick_params(axis="x", labelsize=14)

@@ -584,7 +584,7 @@ def _why_plot(ctx: _WhyContext, expl: Any, rec: Mapping[str, Any], model: str, p
 
     verdict = "" if rec["passes"] is None else (" passes" if rec["passes"] else " fails")
     title = (
-        f"{model}: candidate {rec['candidate']} ({rec['sample']}{', truth-matched' if rec['truth'] else ''}), "
+        f"{model}: candidate {rec['candidate']} ({rec['sample']}{', truth-matched' if rec['truth'] and rec['label'] else ''}), "
         f"fold {rec['fold']} model, score {rec['score']:.4f}{verdict}"
     )
     with plotting.lhcb_style():
@@ -634,7 +634,7 @@ def why_candidate(cfg: AnalysisConfig, model: str, candidate: str) -> dict[str, 
 
     def describe(row: int) -> str:
         i = _candidate_id(ctx.ds, row)
-        return f"sample {i['sample']}, {'truth-matched, ' if i['truth'] else ''}score {float(1 / (1 + np.exp(-ctx.margin[row]))):.4f}"
+        return f"sample {i['sample']}, {'truth-matched, ' if i['truth'] and i['label'] else ''}score {float(1 / (1 + np.exp(-ctx.margin[row]))):.4f}"
 
     row = find_candidate(c["runNumber"], c["eventNumber"], wanted, describe)
     wp, thr = _first_working_point(cfg, model)

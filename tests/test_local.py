@@ -129,6 +129,23 @@ def test_model_agnostic_fallback_matches_linear_closed_form() -> None:
     bg = ref[np.random.default_rng(0).choice(300, 100, replace=False)]
     np.testing.assert_allclose(v[0], w * (x[0] - bg.mean(0)), atol=1e-8)
     assert v.sum() + b[0] == pytest.approx(float(x[0] @ w), abs=1e-8)
+    # with an interaction the values are estimates, but still sum to the output
+    inter = _Opaque(w)
+    inter.decision_function = lambda X: np.asarray(X)[:, 0] * np.asarray(X)[:, 1]  # type: ignore[method-assign]
+    v, b = shap_attribution(inter, x, ref)
+    assert v.sum() + b[0] == pytest.approx(2.0, abs=1e-8)
+    assert v[2] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_torch_models_take_the_gradient_path(linear_data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    from hepsel.models.mlp import MLPClassifier
+
+    X, y, _ = linear_data
+    clf = MLPClassifier(hidden_layers=(8,), max_epochs=2, n_jobs=1, random_state=0, preprocessing="standard").fit(X[:2000], y[:2000])
+    assert "expected gradients" in shap_method(clf)
+    v, b = shap_attribution(clf, X[:50], X[2000:2300], n_samples=100)
+    resid = v.sum(1) + b - clf.decision_function(X[:50])
+    assert np.mean(np.abs(resid)) < 0.2 * np.std(clf.decision_function(X[:50])) + 1e-3
 
 
 def test_lime_score_flags_a_nonlinear_surface() -> None:
