@@ -134,7 +134,7 @@ def test_model_agnostic_fallback_matches_linear_closed_form() -> None:
     inter.decision_function = lambda X: np.asarray(X)[:, 0] * np.asarray(X)[:, 1]  # type: ignore[method-assign]
     v, b = shap_attribution(inter, x, ref)
     assert v.sum() + b[0] == pytest.approx(2.0, abs=1e-8)
-    assert v[2] == pytest.approx(0.0, abs=1e-12)
+    assert v[0, 2] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_torch_models_take_the_gradient_path(linear_data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
