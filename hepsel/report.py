@@ -506,7 +506,7 @@ def _why_section(root: Path, why: Mapping[str, Any], models: Sequence[str]) -> l
             verdict = "" if c.get("passes") is None else ("passes" if c["passes"] else "fails")
             rows.append([
                 html.escape(c["role"]), html.escape(c["candidate"]),
-                html.escape(c["sample"]) + (" (truth)" if c.get("truth") else ""),
+                html.escape(c["sample"]) + (" (truth-matched)" if c.get("truth") and c.get("label") else ""),
                 f"{c['score']:.4f} {verdict}", top, _fmt(c.get("lime_r2_mean"), 2), "; ".join(flags) or "&ndash;",
             ])
             png = root / c["png"]
