@@ -856,6 +856,11 @@ def why_figure(expl: Any, *, labels: Mapping[str, str] | None = None, title: str
     colors = ["#d62728" if v > 0 else "#1f77b4" for v in l_rows]
     ax2.barh(y, l_rows, xerr=e_rows, color=colors, height=0.7, capsize=3)
     ax2.axvline(0, color="black", lw=1)
+    for yi, v in zip(y, l_rows, strict=True):
+        ax2.text(v, yi, f" {v:+.3f} ", va="bottom", ha="left" if v >= 0 else "right", fontsize=13)
+    lo2, hi2 = min(0.0, *l_rows), max(0.0, *l_rows)
+    pad2 = 0.2 * (hi2 - lo2 or 1.0)
+    ax2.set_xlim(lo2 - pad2, hi2 + pad2)
     r2 = float(np.mean(expl.lime_r2))
     ax2.set_xlabel("LIME weight x (value - mean) / std", fontsize=18)
     ax2.ticklabel_format(axis="x", style="plain", useOffset=False)
