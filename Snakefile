@@ -263,6 +263,23 @@ rule explain:
         f"{HEPSEL} explain {COMMON} --model {{wildcards.model}} 2>&1 | tee {{log}}"
 
 
+rule why:
+    input:
+        [f"{ROOT}/models/{{model}}/fold{k}.info.json" for k in FOLDS],
+        f"{ROOT}/dataset.parquet",
+        f"{ROOT}/summary.json",
+    output:
+        f"{ROOT}/explain/{{model}}.json",
+    log:
+        f"{ROOT}/logs/why_{{model}}.log",
+    benchmark:
+        f"{BENCH}/why/{{model}}.tsv"
+    params:
+        settings=lambda wc: digest("why", model=wc.model),
+    shell:
+        f"{HEPSEL} explain {COMMON} --local --model {{wildcards.model}} 2>&1 | tee {{log}}"
+
+
 rule fidelity:
     input:
         [f"{ROOT}/models/{{model}}/fold{k}.info.json" for k in FOLDS],
@@ -333,6 +350,7 @@ rule report:
         f"{ROOT}/summary.json",
         PLOTS,
         [f"{ROOT}/shap/{m}.json" for m in EXPLAINED],
+        [f"{ROOT}/explain/{m}.json" for m in MODELS],
         [f"{ROOT}/fidelity/{m}.json" for m in GANS],
         SCAN,
     output:

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .exceptions import HepselError
 
@@ -172,10 +173,43 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     from . import workflow
 
     cfg = _config(args)
+    if args.candidate is not None:
+        return _explain_candidate(cfg, args)
+    if args.local:
+        for m in [args.model] if args.model else list(cfg.models):
+            out = workflow.why(cfg, m)
+            r = out["rankings"]
+            top = sorted(zip(r["features"], r["methods"]["mean |SHAP|"], strict=True), key=lambda t: -t[1])[:3]
+            print(f"{m}: {len(out['candidates'])} candidates explained; top features by mean |SHAP| "
+                  f"{', '.join(n for n, _ in top)}; written {workflow.Layout.of(cfg).why(m)}")
+        return 0
     models = [args.model] if args.model else workflow.explainable_models(cfg)
     for m in models:
         info = workflow.explain(cfg, m)
         print(f"{m}: top features {', '.join(list(info['mean_abs_shap'])[:3])}")
+    return 0
+
+
+def _explain_candidate(cfg: Any, args: argparse.Namespace) -> int:
+    """Explain one candidate with one model (or each model of the config): a table and a figure per model."""
+    from . import workflow
+
+    for m in [args.model] if args.model else list(cfg.models):
+        rec = workflow.why_candidate(cfg, m, args.candidate)
+        verdict = "" if rec["passes"] is None else f", {'passes' if rec['passes'] else 'fails'} {rec['working_point']}"
+        print(f"{m}: candidate {rec['candidate']} ({rec['sample']}{', truth-matched' if rec['truth'] and rec['label'] else ''}), "
+              f"fold {rec['fold']} model: margin {rec['margin']:.6g}, score {rec['score']:.6g}{verdict}")
+        print(f"  SHAP: {rec['shap_method']}; base value {rec['shap_base']:.6g}, base + sum {rec['shap_sum']:.6g}")
+        print(f"  LIME: intercept {rec['lime_intercept']:.6g}, prediction {rec['lime_local_pred']:.6g}, "
+              f"R^2 {rec['lime_r2_mean']:.3f}{' (poor fit)' if rec['poor_lime_fit'] else ''}")
+        width = max(len(c["feature"]) for c in rec["contributions"])
+        print(f"  {'feature':<{width}}  {'value':>12}  {'SHAP':>10}  {'LIME weight':>11}  {'LIME contr.':>11}")
+        for c in rec["contributions"]:
+            print(f"  {c['feature']:<{width}}  {c['value']:>12.6g}  {c['shap']:>10.6f}  {c['lime_weight']:>11.6f}  "
+                  f"{c['lime_contribution']:>11.6f}")
+        if rec["sign_flips"]:
+            print(f"  SHAP sign flips between fold models: {', '.join(rec['sign_flips'])}")
+        print(f"  written {rec['json']} and {rec['png']}")
     return 0
 
 
@@ -265,6 +299,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     workflow.make_plots(cfg)
     for m in workflow.explainable_models(cfg):
         workflow.explain(cfg, m)
+    for m in cfg.models:
+        workflow.why(cfg, m)
     for m in workflow.gan_models(cfg):
         workflow.fidelity(cfg, m)
     workflow.report(cfg)
@@ -412,7 +448,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("explain", help="SHAP values and plots")
     _add_config(p)
-    p.add_argument("--model", help="only this model (default: every explainable model)")
+    p.add_argument("--model", help="only this model (default: every explainable model; every model with --candidate/--local)")
+    p.add_argument(
+        "--candidate", metavar="RUN:EVENT[:INDEX]",
+        help="why this candidate? its SHAP waterfall and LIME explanation, by the fold model that scored it "
+        "(INDEX: which of the event's candidates, when it has several)",
+    )
+    p.add_argument(
+        "--local", action="store_true",
+        help="explain selected candidates at the first working point, rank the features by several methods "
+        "(explain/<model>.json)",
+    )
     p.set_defaults(func=_cmd_explain)
 
     p = sub.add_parser("fidelity", help="GAN fidelity report")

@@ -276,6 +276,30 @@ class ShapConfig(_Strict):
     mlp_samples: int = Field(default=50, gt=0, description="expected-gradients samples per event (MLP)")
 
 
+class WhyCandidatesConfig(_Strict):
+    """How many candidates of each kind the workflow explains per model, at its first working point."""
+
+    background: int = Field(default=2, ge=0, description="highest-scoring background candidates that pass")
+    signal: int = Field(default=2, ge=0, description="lowest-scoring truth-matched signal candidates that fail")
+    random: int = Field(default=1, ge=0, description="random candidates (seeded)")
+
+
+class ExplainConfig(_Strict):
+    """Local explanations (SHAP waterfall and LIME per candidate), global rankings and their trust."""
+
+    candidates: WhyCandidatesConfig = Field(default_factory=WhyCandidatesConfig)
+    reference_events: int = Field(
+        default=2000, gt=1, description="candidates of each fold model's training sample used as LIME/SHAP reference"
+    )
+    lime_samples: int = Field(default=3000, gt=10, description="LIME neighbourhood size per explanation")
+    lime_seeds: int = Field(default=3, ge=1, description="LIME seeds per explained candidate (spread of the weights)")
+    min_lime_r2: float = Field(default=0.5, ge=0, le=1, description="LIME fits with a lower R^2 are flagged")
+    ranking_events: int = Field(default=40, gt=1, description="candidates for the mean |SHAP| and mean |LIME weight| rankings")
+    permutation_events: int = Field(default=20000, gt=10, description="held-out candidates for permutation importance")
+    permutation_repeats: int = Field(default=5, ge=2, description="permutations per feature (spread of the AUC drop)")
+    mlp_samples: int = Field(default=200, gt=0, description="expected-gradients samples per candidate (torch models)")
+
+
 class OptimalCutConfig(_Strict):
     """Expected yields for S/sqrt(S+B) and Punzi optimisation.
 
@@ -449,6 +473,7 @@ class AnalysisConfig(_Strict):
     )
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     study: StudyConfig = Field(default_factory=StudyConfig)
+    explain: ExplainConfig = Field(default_factory=ExplainConfig)
     apply: ApplyConfig = Field(default_factory=ApplyConfig)
     decorrelation_scan: DecorrelationScanConfig | None = Field(
         default=None, description="the DisCo strength scan of one model (only run when present)"

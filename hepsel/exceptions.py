@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "BranchNotFoundError",
+    "CandidateError",
     "ConfigError",
     "EmptySelectionError",
     "ExportError",
@@ -23,6 +24,10 @@ __all__ = [
 
 class HepselError(Exception):
     """Base class of every error hepsel raises on purpose."""
+
+
+class CandidateError(HepselError, ValueError):
+    """A candidate asked for by RUN:EVENT[:INDEX] is malformed, absent or ambiguous."""
 
 
 class ConfigError(HepselError, ValueError):

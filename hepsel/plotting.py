@@ -42,6 +42,7 @@ __all__ = [
     "shap_figures",
     "spans_decades",
     "spectator_after_cut_plot",
+    "why_figure",
 ]
 
 # --------------------------------------------------------------------------
@@ -867,3 +868,74 @@ def spectator_after_cut_plot(
     ax.legend(loc="upper right", fontsize=16)
     label(ax)
     return ax
+def _value_text(v: float) -> str:
+    return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.0f}" if abs(v) < 1e8 else f"{v:.3e}"
+
+
+def why_figure(expl: Any, *, labels: Mapping[str, str] | None = None, title: str = "", max_display: int = 10) -> Any:
+    """One candidate's SHAP waterfall (left) and LIME attributions (right), on the model's margin.
+
+    ``expl`` is a :class:`hepsel.local.LocalExplanation`. Features are sorted
+    by |SHAP|; the ``max_display - 1`` largest are shown, the others summed
+    in one bar. Each is named by its label with the candidate's value in
+    physical units. The waterfall starts at the base value and ends at
+    base + sum of SHAP values (marked with the model's own output); the LIME
+    panel shows ``weight * (x - mean) / std`` per feature, with the spread
+    over LIME seeds as error bars and the surrogate's R^2.
+    """
+    import matplotlib.pyplot as plt
+
+    labels = dict(labels or {})
+    names = list(expl.feature_names)
+    shap_v, lime_v = np.asarray(expl.shap, float), np.asarray(expl.lime_contribution, float)
+    lime_err = np.asarray(expl.lime_weight_std, float) * np.abs(np.asarray(expl.lime_offset, float))
+    order = list(np.argsort(-np.abs(shap_v), kind="stable"))
+    shown, rest = order[: max_display - 1], order[max_display - 1:]
+    if len(rest) == 1:
+        shown, rest = order, []
+    rows = [f"{labels.get(names[i]) or names[i]} = {_value_text(float(expl.value[i]))}" for i in shown]
+    s_rows, l_rows, e_rows = [shap_v[i] for i in shown], [lime_v[i] for i in shown], [lime_err[i] for i in shown]
+    if rest:
+        rows.append(f"{len(rest)} other features")
+        s_rows.append(float(shap_v[rest].sum()))
+        l_rows.append(float(lime_v[rest].sum()))
+        e_rows.append(float(np.sqrt(np.sum(lime_err[rest] ** 2))))
+    n = len(rows)
+    y = np.arange(n)[::-1]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(20, 1.0 + 0.75 * n + 2.5), sharey=True)
+    # waterfall: each bar runs from the running sum before the feature to the one after it
+    start = expl.shap_base
+    for yi, v in zip(y, s_rows, strict=True):
+        color = "#d62728" if v > 0 else "#1f77b4"
+        ax1.barh(yi, v, left=start, color=color, height=0.7)
+        ax1.text(start + v, yi, f" {v:+.3f} ", va="center",
+                 ha="left" if v >= 0 else "right", fontsize=14)
+        start += v
+    ax1.axvline(expl.shap_base, color="grey", ls=":", lw=1.5, label=f"base value {expl.shap_base:.3f}")
+    ax1.axvline(expl.output, color="black", ls="--", lw=1.5, label=f"model output {expl.output:.3f}")
+    ax1.set_yticks(y, rows, fontsize=14)
+    lo = min(expl.shap_base, expl.output, *(expl.shap_base + np.cumsum(s_rows)))
+    hi = max(expl.shap_base, expl.output, *(expl.shap_base + np.cumsum(s_rows)))
+    pad = 0.25 * (hi - lo or 1.0)
+    ax1.set_xlim(lo - pad, hi + pad)
+    ax1.set_xlabel("margin (log-odds)", fontsize=18)
+    ax1.set_title("SHAP: " + expl.shap_method.split(":")[0].split(";")[0], fontsize=16)
+    ax1.legend(fontsize=13, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    colors = ["#d62728" if v > 0 else "#1f77b4" for v in l_rows]
+    ax2.barh(y, l_rows, xerr=e_rows, color=colors, height=0.7, capsize=3)
+    ax2.axvline(0, color="black", lw=1)
+    for yi, v in zip(y, l_rows, strict=True):
+        ax2.text(v, yi, f" {v:+.3f} ", va="bottom", ha="left" if v >= 0 else "right", fontsize=13)
+    lo2, hi2 = min(0.0, *l_rows), max(0.0, *l_rows)
+    pad2 = 0.2 * (hi2 - lo2 or 1.0)
+    ax2.set_xlim(lo2 - pad2, hi2 + pad2)
+    r2 = float(np.mean(expl.lime_r2))
+    ax2.set_xlabel("LIME weight x (value - mean) / std", fontsize=18)
+    ax2.ticklabel_format(axis="x", style="plain", useOffset=False)
+    ax2.set_title(f"LIME surrogate: R$^2$ = {r2:.2f}, prediction {expl.lime_local_pred:.3f}", fontsize=16)
+    for ax in (ax1, ax2):
+        ax.tick_params(axis="x", labelsize=14)
+        ax.minorticks_off()
+    fig.suptitle(title, fontsize=18)
+    fig.tight_layout()
+    return fig

@@ -19,10 +19,12 @@ What each step reads:
 ``train``                the model's own block, ``training``, ``seed``, ``folds``,
                          feature names and ranges (GAN bounds)
 ``evaluate``             everything but ``generate`` blocks, ``study``,
-                         ``decorrelation_scan``, ``evaluation.shap`` and plot labels
+                         ``decorrelation_scan``, ``explain``, ``evaluation.shap`` and plot labels
 ``plots``                ``evaluation`` (binnings and labels), ``trigger``, model names
 ``explain``              the model, ``evaluation.shap``, ``seed``, ``folds``, features
 ``fidelity``             the model, ``seed``, ``folds``, features
+``why``                  the model, ``explain``, ``seed``, ``folds``, feature names
+                         and labels (and ``summary.json``'s working points, an input)
 ``study``                the point's model, ``study``, ``training``, ``seed``,
                          ``folds``, ``trigger``, features
 ``decorrelation_scan``   the ``decorrelation_scan`` block and its model's
@@ -52,7 +54,7 @@ __all__ = ["OWNER_FILE", "check_output_owner", "claim_output", "function_modules
 OWNER_FILE = ".hepsel-analysis.json"
 
 STEPS = (
-    "generate", "prepare", "gather", "train", "evaluate", "plots", "explain", "fidelity", "study",
+    "generate", "prepare", "gather", "train", "evaluate", "plots", "explain", "why", "fidelity", "study",
     "decorrelation_scan", "report", "apply",
 )
 
@@ -77,7 +79,7 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
     if step in ("generate", "prepare") and sample not in cfg.samples:
         msg = f"step {step!r} needs one of the samples {sorted(cfg.samples)}, not {sample!r}"
         raise ConfigError(msg)
-    if step in ("train", "explain", "fidelity") and model not in cfg.models:
+    if step in ("train", "explain", "why", "fidelity") and model not in cfg.models:
         msg = f"step {step!r} needs one of the models {sorted(cfg.models)}, not {model!r}"
         raise ConfigError(msg)
     if step == "generate":
@@ -120,7 +122,7 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
             "features": _features(cfg, ("name", "range")),
         }
     if step == "evaluate":
-        out = {k: v for k, v in d.items() if k not in ("study", "output", "decorrelation_scan")}
+        out = {k: v for k, v in d.items() if k not in ("study", "output", "decorrelation_scan", "explain")}
         out["samples"] = {n: {k: v for k, v in s.items() if k != "generate"} for n, s in d["samples"].items()}
         ev = dict(d["evaluation"])
         ev.pop("shap")
@@ -141,6 +143,16 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
         if step == "explain":
             out["shap"] = d["evaluation"]["shap"]
         return out
+    if step == "why":
+        assert model is not None
+        return {
+            "model": model,
+            "model_cfg": d["models"][model],
+            "seed": d["seed"],
+            "folds": d["folds"],
+            "features": _features(cfg, ("name", "label")),
+            "explain": d["explain"],
+        }
     if step == "study":
         # one point (``model`` given) or the summary over all points
         return {

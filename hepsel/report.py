@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 __all__ = ["render_report"]
 
 _CSS = """
@@ -506,6 +508,82 @@ def _decorrelation(root: Path, scan: Mapping[str, Any]) -> str:
             "&lambda;.",
         )
     return note + table + fig
+def _why_section(root: Path, why: Mapping[str, Any], models: Sequence[str]) -> list[str]:
+    """The "Why this candidate?" section: explained candidates, feature rankings and their agreement, per model."""
+    out = [
+        "<p class='note'>Each candidate is explained by the fold model that scored it (the one that did not train "
+        "on it), on the model's margin (log-odds): SHAP (left of each figure, a waterfall from the base value to the "
+        "model output) and LIME (right: a local linear surrogate fitted around the model's training sample, "
+        "weight &times; (value &minus; mean) / std per feature). LIME R&sup2; is the surrogate's weighted fit "
+        "quality (a poor fit means its weights should not be trusted); a SHAP sign flip means the fold models "
+        "disagree on the direction of a feature's effect for that candidate.</p>"
+    ]
+    taus: dict[str, dict[str, float]] = {}
+    for m in models:
+        if m not in why:
+            continue
+        w = why[m]
+        thr = w.get("threshold")
+        wp = w.get("working_point") or "no working point"
+        rows = []
+        figures = []
+        for c in w.get("candidates", []):
+            top = ", ".join(
+                f"{html.escape(x['feature'])} {x['shap']:+.2f}" for x in c["contributions"][:3]
+            )
+            flags = []
+            if c.get("poor_lime_fit"):
+                flags.append(f"poor LIME fit (R&sup2; &lt; {_fmt(w.get('min_lime_r2'), 2)})")
+            if c.get("sign_flips"):
+                flags.append("SHAP sign flips: " + html.escape(", ".join(c["sign_flips"])))
+            verdict = "" if c.get("passes") is None else ("passes" if c["passes"] else "fails")
+            rows.append([
+                html.escape(c["role"]), html.escape(c["candidate"]),
+                html.escape(c["sample"]) + (" (truth-matched)" if c.get("truth") and c.get("label") else ""),
+                f"{c['score']:.4f} {verdict}", top, _fmt(c.get("lime_r2_mean"), 2), "; ".join(flags) or "&ndash;",
+            ])
+            png = root / c["png"]
+            if png.is_file():
+                figures.append(_figure(root, png, f"<b>{html.escape(m)}</b>, {html.escape(c['role'])} candidate "
+                                                  f"{html.escape(c['candidate'])}."))
+        r = w.get("rankings", {})
+        feats = r.get("features", [])
+        meths = r.get("methods", {})
+        ranks = {k: (-np.asarray(v, dtype=float)).argsort(kind="stable").argsort() + 1 for k, v in meths.items()}
+        order: list[int] = list(ranks.get("mean |SHAP|", np.arange(len(feats)) + 1).argsort(kind="stable")) if feats else []
+        rank_rows = []
+        for i in order:
+            cells = [html.escape(feats[i])]
+            for k, v in meths.items():
+                val = f"{v[i]:.3g}"
+                if k.startswith("permutation"):
+                    val += f" &plusmn; {r['permutation_std'][i]:.2g}"
+                cells.append(f"{val} (#{ranks[k][i]})")
+            rank_rows.append(cells)
+        tau = r.get("kendall_tau", {})
+        taus[m] = {k: v["tau"] for k, v in tau.items()}
+        thr_text = "" if thr is None else f" (score &ge; {thr:.4g})"
+        out.append(
+            f"<details id='why-{html.escape(m)}'><summary><b>{html.escape(m)}</b> &mdash; {html.escape(str(wp))}"
+            f"{thr_text}; SHAP: {html.escape(str(w.get('shap_method') or ''))}</summary>"
+            + _table(["role", "candidate (run:event:index)", "sample", "score", "largest SHAP contributions",
+                      "LIME R&sup2;", "flags"], rows)
+            + _grid(figures)
+            + f"<p><b>Global rankings</b> on {r.get('n_candidates', '?')} truth-matched candidates (mean |SHAP|, "
+            f"mean |LIME weight|, LIME mean R&sup2; {_fmt(r.get('lime_r2_mean'), 2)}); permutation importance: drop "
+            f"in held-out AUC ({_fmt(r.get('permutation_auc'), 4)}) over {r.get('permutation_candidates', '?')} "
+            f"candidates, mean &plusmn; std of {r.get('permutation_repeats', '?')} permutations.</p>"
+            + _table(["feature", *map(html.escape, meths)], rank_rows)
+            + "</details>"
+        )
+    pairs = sorted({p for t in taus.values() for p in t})
+    if pairs:
+        out.append(
+            "<h3>Agreement of the rankings: Kendall &tau;</h3>"
+            + _table(["model", *map(html.escape, pairs)],
+                     [[html.escape(m), *(_fmt(t.get(p), 2) for p in pairs)] for m, t in taus.items()])
+        )
+    return out
 
 
 def render_report(
@@ -517,6 +595,7 @@ def render_report(
     fidelity: Mapping[str, Any] | None = None,
     study: Mapping[str, Any] | None = None,
     shap: Mapping[str, Any] | None = None,
+    why: Mapping[str, Any] | None = None,
     warnings: Sequence[Mapping[str, str]] | None = None,
     benchmarks: Sequence[Mapping[str, Any]] | None = None,
     decorrelation: Mapping[str, Any] | None = None,
@@ -543,6 +622,10 @@ def render_report(
     toc += [("global", "All models: ROC, rates, correlations"), ("models", "Per model"), ("tables", "Detailed tables")]
     if decorrelation:
         toc.append(("decorrelation", "Decorrelation scan"))
+    toc += [("global", "All models: ROC, rates, correlations"), ("models", "Per model")]
+    if why:
+        toc.append(("why", "Why this candidate?"))
+    toc.append(("tables", "Detailed tables"))
     toc.append(("cutflow", "Cut-flow"))
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
@@ -595,6 +678,9 @@ def render_report(
             f"({html.escape(str(s.get('kind', '')))}) &mdash; {brief}</summary>"
             + "".join(extra) + _grid(model_plots.get(m, [])) + "</details>"
         )
+    if why:
+        parts.append("<h2 id='why'>Why this candidate?</h2>")
+        parts += _why_section(root, why, models)
     parts.append("<h2 id='tables'>Detailed tables</h2>")
     parts += _detailed_tables(summary, models, rates)
     if study:

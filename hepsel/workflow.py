@@ -33,6 +33,8 @@ __all__ = [
     "study_point",
     "study_summary",
     "train",
+    "why",
+    "why_candidate",
 ]
 
 
@@ -87,6 +89,19 @@ class Layout:
     def shap(self, model: str) -> Path:
         """SHAP values of a model (npz)."""
         return self.root / "shap" / f"{model}.npz"
+
+    def why(self, model: str) -> Path:
+        """Local explanations, global rankings and trust figures of a model (json)."""
+        return self.root / "explain" / f"{model}.json"
+
+    def why_candidate(self, model: str, tag: str) -> Path:
+        """Explanation of one candidate asked for by ``hepsel explain --candidate`` (json)."""
+        return self.root / "explain" / "candidates" / f"{model}_{tag}.json"
+
+    @property
+    def why_plots(self) -> Path:
+        """Plot directory of the single-candidate explanations."""
+        return self.root / "plots" / "why"
 
     @property
     def report(self) -> Path:
@@ -481,6 +496,249 @@ def explain(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
     return info
 
 
+@dataclass
+class _WhyContext:
+    """What explaining candidates of one model needs: data, scores, fold models and their training samples."""
+
+    ds: Any
+    kind: str
+    folds: list[Any]
+    references: list[np.ndarray]
+    margin: np.ndarray
+    labels: dict[str, str]
+
+
+def _why_context(cfg: AnalysisConfig, model: str) -> _WhyContext:
+    from .dataset import load_dataset
+    from .evaluation import model_kind
+    from .models import load_classifier
+
+    lay = Layout.of(cfg)
+    ds = load_dataset(lay.dataset, cfg)
+    kind = model_kind(cfg, model)
+    folds = [load_classifier(kind, lay.model(model, k)) for k in range(cfg.folds.k)]
+    X, fold, truth = ds.X, ds.fold, ds.truth
+    rng = np.random.default_rng(cfg.seed)
+    references = []
+    margin = np.full(len(ds), np.nan)
+    for k, clf in enumerate(folds):
+        train = np.flatnonzero((fold != k) & truth)
+        n = min(cfg.explain.reference_events, len(train))
+        references.append(X[np.sort(rng.choice(train, size=n, replace=False))])
+        margin[fold == k] = clf.decision_function(X[fold == k])
+    labels = {f.name: f.label for f in cfg.features if f.label}
+    return _WhyContext(ds, kind, folds, references, margin, labels)
+
+
+def _explain_row(cfg: AnalysisConfig, ctx: _WhyContext, row: int) -> Any:
+    from .local import explain_candidate
+
+    e = cfg.explain
+    return explain_candidate(
+        ctx.folds, ctx.ds.X[row], int(ctx.ds.fold[row]), ctx.references, cfg.feature_names,
+        lime_seeds=[cfg.seed + i for i in range(e.lime_seeds)], lime_samples=e.lime_samples,
+        random_state=cfg.seed, mlp_samples=e.mlp_samples,
+    )
+
+
+def _candidate_id(ds: Any, row: int) -> dict[str, Any]:
+    """Run, event, index among the event's candidates (all samples), and sample of a data-set row."""
+    c = ds.columns
+    run, evt = int(c["runNumber"][row]), int(c["eventNumber"][row])
+    same = np.flatnonzero((c["runNumber"] == run) & (c["eventNumber"] == evt))
+    index = int(np.searchsorted(same, row))
+    names = {int(v["index"]): n for n, v in ds.samples.items()}
+    return {
+        "run": run, "event": evt, "index": index, "candidate": f"{run}:{evt}:{index}",
+        "sample": names.get(int(c["sample"][row]), str(int(c["sample"][row]))), "row": int(row),
+        "label": int(ds.y[row]), "truth": bool(ds.truth[row]),
+    }
+
+
+def _why_record(cfg: AnalysisConfig, ctx: _WhyContext, row: int, expl: Any, role: str, threshold: float | None) -> dict[str, Any]:
+    from scipy.special import expit
+
+    rec = _candidate_id(ctx.ds, row)
+    score = float(expit(expl.output))
+    rec.update({
+        "role": role, "fold": expl.fold, "margin": expl.output, "score": score,
+        "passes": None if threshold is None else bool(score >= threshold), "threshold": threshold,
+        "shap_method": expl.shap_method, "shap_base": expl.shap_base,
+        "shap_sum": float(expl.shap_base + np.sum(expl.shap)),
+        "lime_intercept": expl.lime_intercept, "lime_local_pred": expl.lime_local_pred,
+        "lime_r2": expl.lime_r2, "lime_r2_mean": float(np.mean(expl.lime_r2)),
+        "poor_lime_fit": bool(np.mean(expl.lime_r2) < cfg.explain.min_lime_r2),
+        "sign_flips": expl.sign_flips,
+        "contributions": [
+            {**r, "lime_weight_std": float(expl.lime_weight_std[cfg.feature_names.index(r["feature"])]),
+             "shap_fold_std": float(expl.shap_fold_std[cfg.feature_names.index(r["feature"])])}
+            for r in expl.rows(ctx.labels)
+        ],
+        "shap_folds": expl.shap_folds.tolist(),
+    })
+    return rec
+
+
+def _why_plot(ctx: _WhyContext, expl: Any, rec: Mapping[str, Any], model: str, path: Path) -> list[Path]:
+    from . import plotting
+
+    verdict = "" if rec["passes"] is None else (" passes" if rec["passes"] else " fails")
+    title = (
+        f"{model}: candidate {rec['candidate']} ({rec['sample']}{', truth-matched' if rec['truth'] and rec['label'] else ''}), "
+        f"fold {rec['fold']} model, score {rec['score']:.4f}{verdict}"
+    )
+    with plotting.lhcb_style():
+        fig = plotting.why_figure(expl, labels=ctx.labels, title=title)
+        return plotting.save(fig, path)
+
+
+def _first_working_point(cfg: AnalysisConfig, model: str) -> tuple[str | None, float | None]:
+    from .storage import read_json
+
+    lay = Layout.of(cfg)
+    if not lay.summary.exists():
+        return None, None
+    perf = read_json(lay.summary).get(model, {})
+    thr = working_point_thresholds(perf)
+    if not thr:
+        return None, None
+    key = next(iter(thr))
+    return wp_label(key, perf), thr[key]
+
+
+def why_candidate(cfg: AnalysisConfig, model: str, candidate: str) -> dict[str, Any]:
+    """Explain one candidate ``RUN:EVENT[:INDEX]`` by the fold model of ``model`` that scored it.
+
+    Writes ``explain/candidates/<model>_<run>_<event>_<index>.json`` and the
+    figure ``plots/why/<model>_<run>_<event>_<index>.png``; returns the record
+    (``contributions``: feature, label, value, SHAP, LIME weight and
+    contribution, by decreasing |SHAP|; ``json`` and ``png``: the paths).
+
+    Raises
+    ------
+    CandidateError
+        If the string is malformed, or names no candidate or several.
+    ConfigError
+        If ``model`` is not a model of the config.
+    """
+    from .local import find_candidate, parse_candidate
+    from .storage import write_json
+
+    wanted = parse_candidate(candidate)
+    if model not in cfg.models:
+        msg = f"model {model!r} is not in the config; models: {', '.join(cfg.models)}"
+        raise ConfigError(msg)
+    lay = Layout.of(cfg)
+    ctx = _why_context(cfg, model)
+    c = ctx.ds.columns
+
+    def describe(row: int) -> str:
+        i = _candidate_id(ctx.ds, row)
+        return f"sample {i['sample']}, {'truth-matched, ' if i['truth'] and i['label'] else ''}score {float(1 / (1 + np.exp(-ctx.margin[row]))):.4f}"
+
+    row = find_candidate(c["runNumber"], c["eventNumber"], wanted, describe)
+    wp, thr = _first_working_point(cfg, model)
+    expl = _explain_row(cfg, ctx, row)
+    rec = _why_record(cfg, ctx, row, expl, "asked", thr)
+    rec["working_point"] = wp
+    tag = rec["candidate"].replace(":", "_").replace("-", "m")
+    rec["png"] = str(_why_plot(ctx, expl, rec, model, lay.why_plots / f"{model}_{tag}")[-1])
+    rec["json"] = str(write_json(lay.why_candidate(model, tag), rec))
+    return rec
+
+
+def _pick_candidates(cfg: AnalysisConfig, ctx: _WhyContext, threshold: float | None) -> list[tuple[str, int]]:
+    """(role, row): the highest-scoring passing background, the lowest-scoring failing signal, random ones."""
+    from scipy.special import expit
+
+    n = cfg.explain.candidates
+    ds = ctx.ds
+    score = expit(ctx.margin)
+    picked: list[tuple[str, int]] = []
+    if threshold is not None:
+        bkg = np.flatnonzero((ds.y == 0) & (score >= threshold))
+        picked += [("background passing", int(r)) for r in bkg[np.argsort(-score[bkg], kind="stable")][: n.background]]
+        sig = np.flatnonzero((ds.y == 1) & ds.truth & (score < threshold))
+        picked += [("signal failing", int(r)) for r in sig[np.argsort(score[sig], kind="stable")][: n.signal]]
+    rng = np.random.default_rng(cfg.seed + 1)
+    taken = {r for _, r in picked}
+    pool = np.setdiff1d(np.arange(len(ds)), np.fromiter(taken, dtype=np.int64, count=len(taken)))
+    picked += [("random", int(r)) for r in rng.choice(pool, size=min(n.random, len(pool)), replace=False)]
+    return picked
+
+
+def why(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
+    """Why these candidates? Local explanations, global rankings and trust figures of ``model``.
+
+    At the model's first working point (first target rate, or the first
+    offline one): the highest-scoring background candidates that pass, the
+    lowest-scoring truth-matched signal candidates that fail, and random ones,
+    each explained by SHAP and LIME (figures under ``plots/why/``). Global
+    rankings by mean |SHAP|, mean |LIME weight|, permutation importance on the
+    test folds and xgboost's gain, with Kendall's tau between them. Written to
+    ``explain/<model>.json``.
+    """
+    from .local import lime_attribution, shap_attribution
+    from .rankings import kendall_table, permutation_importance, xgboost_gain
+    from .storage import write_json
+
+    lay = Layout.of(cfg)
+    ctx = _why_context(cfg, model)
+    ds, e = ctx.ds, cfg.explain
+    wp, thr = _first_working_point(cfg, model)
+    records = []
+    for role, row in _pick_candidates(cfg, ctx, thr):
+        expl = _explain_row(cfg, ctx, row)
+        rec = _why_record(cfg, ctx, row, expl, role, thr)
+        tag = rec["candidate"].replace(":", "_").replace("-", "m")
+        rec["png"] = _why_plot(ctx, expl, rec, model, lay.why_plots / f"{model}_{tag}")[-1].relative_to(lay.root).as_posix()
+        records.append(rec)
+
+    # global rankings on one sample of truth-matched candidates, each by its own fold model
+    rng = np.random.default_rng(cfg.seed + 2)
+    pool = np.flatnonzero(ds.truth)
+    sample = np.sort(rng.choice(pool, size=min(e.ranking_events, len(pool)), replace=False))
+    X, fold = ds.X, ds.fold
+    shap_abs, lime_abs, lime_r2 = [], [], []
+    for row in sample:
+        k = int(fold[row])
+        v, _ = shap_attribution(ctx.folds[k], X[row][None, :], ctx.references[k], random_state=cfg.seed, n_samples=e.mlp_samples)
+        shap_abs.append(np.abs(v[0]))
+        lime = lime_attribution(ctx.folds[k].decision_function, X[row], ctx.references[k], num_samples=e.lime_samples, random_state=cfg.seed)
+        lime_abs.append(np.abs(lime["weight"]))
+        lime_r2.append(lime["r2"])
+    test = np.flatnonzero(ds.truth)
+    if len(test) > e.permutation_events:
+        test = np.sort(rng.choice(test, size=e.permutation_events, replace=False))
+    perm = permutation_importance(
+        ctx.folds, X[test], ds.y[test], fold[test], n_repeats=e.permutation_repeats, random_state=cfg.seed,
+    )
+    gain = xgboost_gain(ctx.folds, X.shape[1])
+    methods: dict[str, np.ndarray] = {
+        "mean |SHAP|": np.mean(shap_abs, axis=0), "mean |LIME weight|": np.mean(lime_abs, axis=0),
+        "permutation (AUC drop)": np.asarray(perm["mean"]),
+    }
+    if gain is not None:
+        methods["xgboost gain"] = gain
+    names = cfg.feature_names
+    out: dict[str, Any] = {
+        "model": model, "kind": ctx.kind, "working_point": wp, "threshold": thr,
+        "shap_method": records[0]["shap_method"] if records else None,
+        "min_lime_r2": e.min_lime_r2,
+        "candidates": records,
+        "rankings": {
+            "n_candidates": len(sample), "features": names,
+            "methods": {m: v.tolist() for m, v in methods.items()},
+            "permutation_std": np.asarray(perm["std"]).tolist(), "permutation_auc": perm["auc"],
+            "permutation_candidates": len(test), "permutation_repeats": e.permutation_repeats,
+            "lime_r2_mean": float(np.mean(lime_r2)),
+            "kendall_tau": kendall_table(methods),
+        },
+    }
+    write_json(lay.why(model), out)
+    return out
+
+
 def headline(cfg: AnalysisConfig) -> str | None:
     """The headline table of a finished analysis and the path of its report (None before ``evaluate``)."""
     from .headline import headline_text
@@ -509,6 +767,7 @@ def report(cfg: AnalysisConfig) -> Path:
     write_json(lay.root / "benchmarks.json", jobs)
     summary = read_json(lay.summary)
     shap = {m: read_json(lay.shap(m).with_suffix(".json")) for m in explainable_models(cfg) if lay.shap(m).with_suffix(".json").exists()}
+    why_info = {m: read_json(lay.why(m)) for m in cfg.models if lay.why(m).exists()}
     fid_dir = lay.root / "fidelity"
     fidelity = {p.stem: read_json(p) for p in sorted(fid_dir.glob("*.json"))} if fid_dir.exists() else None
     study = read_json(lay.root / "study" / "augmentation.json") if (lay.root / "study" / "augmentation.json").exists() else None
@@ -519,7 +778,7 @@ def report(cfg: AnalysisConfig) -> Path:
     text = render_report(
         lay.root, summary, cutflow_markdown=cut_md.read_text() if cut_md.exists() else "",
         cutflow=read_json(cut_json) if cut_json.exists() else None,
-        fidelity=fidelity, study=study, shap=shap, decorrelation=scan,
+        fidelity=fidelity, study=study, shap=shap, decorrelation=scan, why=why_info,
         warnings=diagnose(summary, fidelity, cfg.evaluation.warnings),
         benchmarks=jobs,
     )
