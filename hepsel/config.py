@@ -34,6 +34,7 @@ __all__ = [
     "ReadingConfig",
     "SampleConfig",
     "TriggerConfig",
+    "UncertaintyConfig",
     "WarningsConfig",
     "load_config",
 ]
@@ -206,16 +207,36 @@ class FoldConfig(_Strict):
     k: int = Field(default=5, ge=2)
 
 
+class UncertaintyConfig(_Strict):
+    """Per-candidate score uncertainty: extra replicas of each fold model (see :mod:`hepsel.uncertainty`).
+
+    Each fold trains ``replicas`` more models by the same procedure with
+    other seeds; a candidate's ``score_<model>_err`` is the sample standard
+    deviation of its scores from the replicas of the fold that did not see it.
+    """
+
+    replicas: int = Field(default=3, ge=2, description="extra fold models per fold, each with its own seed")
+    bootstrap: bool = Field(
+        default=False, description="each replica also trains on a Poisson bootstrap (whole events) of the training candidates"
+    )
+    calibration: bool = Field(
+        default=True, description="train one more independent replica per fold and check the uncertainty against it"
+    )
+
+
 class ModelConfig(_Strict):
     """One classifier. ``params`` go to the estimator's constructor."""
 
-    type: Literal["bdt", "bbdt", "mlp", "gan_augmented", "fisher"]
+    type: Literal["bdt", "bbdt", "mlp", "gan_augmented", "fisher", "autoencoder"]
     params: dict[str, Any] = Field(default_factory=dict)
     base: Literal["bdt", "mlp"] = Field(default="bdt", description="gan_augmented: the classifier")
     gan: dict[str, Any] = Field(default_factory=dict, description="gan_augmented: WGANGP params")
     synthetic_ratio: float = Field(default=1.0, ge=0, description="synthetic / real signal events")
     synthetic_weight: float = Field(default=1.0, gt=0, description="weight of a synthetic event")
     condition_on: str | None = Field(default=None, description="gan_augmented: a categorical column")
+    uncertainty: UncertaintyConfig | None = Field(
+        default=None, description="per-candidate score uncertainty from replicas of the fold models (default: off)"
+    )
 
 
 class TriggerConfig(_Strict):

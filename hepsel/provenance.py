@@ -16,14 +16,16 @@ What each step reads:
                 ``candidates``, ``folds``, ``reading``
 ``gather``      every sample's ``label`` / ``normalisation`` / event and
                 weight settings, ``evaluation.interval``
-``train``       the model's own block, ``training``, ``seed``, ``folds``,
-                feature names and ranges (GAN bounds)
+``train``       the model's own block (``uncertainty`` included: the
+                replicas train in the same job), ``training``, ``seed``,
+                ``folds``, feature names and ranges (GAN bounds)
 ``evaluate``    everything but ``generate`` blocks, ``study``,
                 ``evaluation.shap`` and plot labels
 ``plots``       ``evaluation`` (binnings and labels), ``trigger``, model names
-``explain``     the model, ``evaluation.shap``, ``seed``, ``folds``, features
-``fidelity``    the model, ``seed``, ``folds``, features
-``study``       the point's model, ``study``, ``training``, ``seed``,
+``explain``     the model (not its ``uncertainty``), ``evaluation.shap``,
+                ``seed``, ``folds``, features
+``fidelity``    the model (not its ``uncertainty``), ``seed``, ``folds``, features
+``study``       the point's model (not its ``uncertainty``), ``study``, ``training``, ``seed``,
                 ``folds``, ``trigger``, features
 ``report``      everything the report shows: ``evaluation``, ``trigger``,
                 model names and kinds, feature labels
@@ -52,6 +54,11 @@ STEPS = ("generate", "prepare", "gather", "train", "evaluate", "plots", "explain
 
 def _features(cfg: AnalysisConfig, keys: tuple[str, ...]) -> list[dict[str, Any]]:
     return [{k: v for k, v in f.model_dump(mode="json").items() if k in keys} for f in cfg.features]
+
+
+def _without_uncertainty(model_cfg: dict[str, Any]) -> dict[str, Any]:
+    """A model's block without ``uncertainty``: only train and evaluate use the replicas."""
+    return {k: v for k, v in model_cfg.items() if k != "uncertainty"}
 
 
 _COMPUTE = ("name", "expr", "function", "inputs", "transform")
@@ -126,7 +133,7 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
         assert model is not None
         out = {
             "model": model,
-            "model_cfg": d["models"][model],
+            "model_cfg": _without_uncertainty(d["models"][model]),
             "seed": d["seed"],
             "folds": d["folds"],
             "features": _features(cfg, ("name", "label")),
@@ -138,7 +145,7 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
         # one point (``model`` given) or the summary over all points
         return {
             "model": model,
-            "model_cfg": d["models"][model] if model is not None else None,
+            "model_cfg": _without_uncertainty(d["models"][model]) if model is not None else None,
             "study": d["study"],
             "training": d["training"],
             "seed": d["seed"],
