@@ -827,7 +827,7 @@ def pull_plot(pulls: ArrayLike, n_replicas: int, *, ax: Any = None, title: str |
     ax.axvline(-1, color="grey", lw=1, ls=":")
     ax.axvline(1, color="grey", lw=1, ls=":")
     ax.set_xlim(edges[0], edges[-1])
-    ax.set_xlabel(r"Pull $(s_\mathrm{check} - \bar{s}) / (\sigma\sqrt{1 + 1/R})$")
+    ax.set_xlabel(r"Pull $(s_\mathrm{check} - \bar{s})\,/\,(\sigma\,(1 + 1/R)^{1/2})$")
     ax.set_ylabel("Density (outer bins: overflow)")
     ax.set_title(title or "", loc="right", fontsize=16)
     legend_outside(ax, title=f"|pull| > 1: {frac:.3f} (expected {exp:.3f})", title_fontsize=14)

@@ -71,6 +71,10 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
     ``train``, ``explain``, ``fidelity`` and ``study``.
     """
     d = cfg.model_dump(mode="json")
+    for m in d["models"].values():
+        if m.get("uncertainty") is None:
+            # off by default: configs without it keep the digests they had before the key existed
+            m.pop("uncertainty", None)
     if step == "apply" and sample not in cfg.apply.datasets:
         msg = f"step 'apply' needs one of the datasets {sorted(cfg.apply.datasets)}, not {sample!r}"
         raise ConfigError(msg)
