@@ -15,7 +15,7 @@ from hepsel.dataset import Dataset
 from hepsel.evaluation import replica_scores
 from hepsel.exceptions import ConfigError
 from hepsel.provenance import step_digest
-from hepsel.training import _bootstrap_rows, model_seed, replica_prefix, train_fold
+from hepsel.training import _bootstrap_rows, replica_prefix, train_fold
 from hepsel.uncertainty import calibration_figures, expected_fraction_beyond, pulls, replica_spread
 from hepsel.workflow import Layout
 

@@ -99,14 +99,14 @@ def reconstruction_error_module(network: torch.nn.Module, error_scale: np.ndarra
     """
     torch = import_torch()
 
-    class _Score(torch.nn.Module):  # type: ignore[misc,name-defined]
+    class _Score(torch.nn.Module):  # type: ignore[name-defined]
         def __init__(self) -> None:
             super().__init__()
             self.network = network
             device = next(network.parameters()).device
             self.register_buffer("inv_scale", torch.as_tensor(1.0 / np.asarray(error_scale), dtype=torch.float32, device=device))
 
-        def forward(self, z: torch.Tensor) -> torch.Tensor:
+        def forward(self, z: Any) -> Any:
             sq = (self.network(z) - z) ** 2
             return (sq * self.inv_scale).mean(dim=1, keepdim=True)
 
@@ -316,7 +316,7 @@ class AutoencoderSelector(ClassifierMixin, BaseEstimator):
         w = w / w[train_idx].mean()
         Z = self.scaler_.transform(X)
 
-        def to_tensor(a: np.ndarray) -> torch.Tensor:
+        def to_tensor(a: np.ndarray) -> Any:
             return torch.as_tensor(a, dtype=torch.float32, device=self.device_)
 
         with torch_threads(self.n_jobs):
