@@ -147,10 +147,21 @@ def test_negative_background_weights_are_refused() -> None:
         _ae().fit(X, y, sample_weight=w)
 
 
-def test_export_refuses_the_autoencoder(fitted: AutoencoderSelector) -> None:
-    pytest.importorskip("onnx")
-    from hepsel.exceptions import ExportError
+@pytest.mark.parametrize(
+    ("preprocessing", "activation", "error_scaling"),
+    [("standard", "silu", "none"), ("quantile", "relu", "feature"), ("quantile", "tanh", "none"), ("standard", "elu", "feature")],
+)
+def test_onnx_export_matches(preprocessing: str, activation: str, error_scaling: str) -> None:
+    ort = pytest.importorskip("onnxruntime")
     from hepsel.export import onnx_model
 
-    with pytest.raises(ExportError, match="AutoencoderSelector"):
-        onnx_model(fitted)
+    X, y = _toy(1500, 300, 4)
+    clf = _ae(preprocessing=preprocessing, activation=activation, error_scaling=error_scaling, max_epochs=3).fit(X, y)
+    probe, _ = _toy(2000, 2000, 13)
+    for dtype in ("float64", "float32"):
+        model = onnx_model(clf, dtype=dtype)
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        Xd = probe.astype(dtype)
+        (got,) = session.run(["score"], {"features": Xd})
+        want = clf.predict_proba(Xd.astype(np.float64))[:, 1]
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
