@@ -338,7 +338,7 @@ class TrainingConfig(_Strict):
     negative_weights: Literal["keep", "resample", "abs", "drop"] = Field(
         default="keep",
         description="keep: learners that take negative weights (mlp, fisher) get them as they are, "
-        "the others (bdt, bbdt, the GAN) get them made positive by cell resampling; resample: cell resampling "
+        "the others (bdt, bbdt, autoencoder, the GAN) get them made positive by cell resampling; resample: cell resampling "
         "for every learner; abs: |w|; drop: weight 0 for negative weights",
     )
     balance_classes: bool = True

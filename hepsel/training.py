@@ -125,7 +125,8 @@ def _gan_bounds(cfg: AnalysisConfig) -> list[tuple[float | None, float | None]]:
     return bounds
 
 
-#: Learners that train on negative weights as they are (the others need them made positive).
+#: Learners that train on negative weights as they are (the others need them made positive; an
+#: autoencoder's weighted reconstruction error would be unbounded below with negative weights).
 TAKES_NEGATIVE_WEIGHTS = frozenset({"mlp", "fisher"})
 
 
@@ -135,7 +136,7 @@ def learner_weights(
     """The weights ``learner`` trains on, under ``training.negative_weights``.
 
     With ``keep`` a learner outside :data:`TAKES_NEGATIVE_WEIGHTS` (``bdt``,
-    ``bbdt``, ``gan``) gets its negative weights made positive by cell resampling
+    ``bbdt``, ``autoencoder``, ``gan``) gets its negative weights made positive by cell resampling
     within each class; with ``resample`` every learner does. Returns the
     weights and a record of the resampling (``None`` when nothing changed):
     cells formed and the residual of every weighted feature distribution.

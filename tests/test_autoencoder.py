@@ -165,3 +165,22 @@ def test_onnx_export_matches(preprocessing: str, activation: str, error_scaling:
         (got,) = session.run(["score"], {"features": Xd})
         want = clf.predict_proba(Xd.astype(np.float64))[:, 1]
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def test_negative_background_weights_are_resampled_for_the_autoencoder(tmp_path: Path) -> None:
+    """Under negative_weights: keep the autoencoder gets positive weights (cell resampling), and trains."""
+    from hepsel.config import load_config
+    from hepsel.training import TAKES_NEGATIVE_WEIGHTS, fit_model
+
+    from .conftest import tiny_config, write_config
+
+    assert "autoencoder" not in TAKES_NEGATIVE_WEIGHTS
+    raw = tiny_config("data", models={"ae": {"type": "autoencoder", "params": {"bottleneck": 2, "max_epochs": 2, "n_jobs": 1, "device": "cpu"}}})
+    cfg = load_config(write_config(tmp_path, raw), base_dir=tmp_path)
+    X, y = _toy(1500, 300, 0)
+    w = np.where(np.random.default_rng(1).random(len(y)) < 0.1, -0.5, 1.0)
+    clf, _, info = fit_model(cfg, cfg.models["ae"], X, y, w, seed=3)
+    assert isinstance(clf, AutoencoderSelector)
+    assert info["negative_weights"]["learner"] == "autoencoder"
+    assert info["negative_weights"]["background"]["n_negative"] == int((w[y == 0] < 0).sum())
+    assert np.isfinite(clf.decision_function(X)).all()
