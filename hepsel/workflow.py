@@ -316,8 +316,6 @@ def _uncertainty_summary(cfg: AnalysisConfig, name: str, cs: Any, curves: dict[s
         cal = calibration_figures(cs.check, cs.replica_mean, cs.err, unc.replicas, score=cs.test)
         out["calibration"] = cal
         curves[f"{name}/unc_pull"] = pulls(cs.check, cs.replica_mean, cs.err, unc.replicas)
-        curves[f"{name}/unc_score"] = cs.test
-        curves[f"{name}/unc_err"] = cs.err
     return out
 
 
