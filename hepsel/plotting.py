@@ -838,8 +838,9 @@ def pull_plot(pulls: ArrayLike, n_replicas: int, *, ax: Any = None, title: str |
 def pull_fraction_plot(bins: Sequence[Mapping[str, Any]], expected: float, *, ax: Any = None, xlabel: str = "Score") -> Any:
     """Fraction of candidates with |pull| > 1 per score bin, against its expectation.
 
-    ``bins`` as in :func:`hepsel.uncertainty.calibration_figures`'s ``bins``;
-    error bars are binomial (normal approximation).
+    ``bins`` as in :func:`hepsel.uncertainty.calibration_figures`'s ``bins``,
+    drawn one slot each and labelled with their score range; error bars are
+    binomial (normal approximation).
     """
     if ax is None:
         _, ax = new_figure()
@@ -848,8 +849,13 @@ def pull_fraction_plot(bins: Sequence[Mapping[str, Any]], expected: float, *, ax
     f = np.array([b["fraction_beyond_1"] for b in bins], dtype=float)
     n = np.array([b["n_candidates"] for b in bins], dtype=float)
     err = np.sqrt(np.clip(f * (1 - f), 0, None) / np.maximum(n, 1))
-    ax.errorbar(0.5 * (lo + hi), f, yerr=err, xerr=0.5 * (hi - lo), fmt="o", color=_COLOURS[0], label="measured")
+    # bins of equal population crowd where most scores lie: one slot each, labelled with its range
+    x = np.arange(len(f))
+    ax.errorbar(x, f, yerr=err, xerr=0.5, fmt="o", color=_COLOURS[0], label="measured")
     ax.axhline(expected, color=_COLOURS[1], lw=2, label=f"expected ({expected:.3f})")
+    ax.set_xticks(x, [f"{a:.3g}-{b:.3g}" for a, b in zip(lo, hi, strict=True)], rotation=30, ha="right", fontsize=14)
+    ax.minorticks_off()
+    ax.set_xlim(-0.5, len(f) - 0.5)
     ax.set_ylim(0, 1)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Fraction with |pull| > 1")

@@ -402,7 +402,7 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
                 if cal.get("bins"):
                     fig, ax = plotting.new_figure()
                     plotting.pull_fraction_plot(
-                        cal["bins"], float(cal["expected_fraction_beyond_1"]), ax=ax, xlabel=f"{n} response"
+                        cal["bins"], float(cal["expected_fraction_beyond_1"]), ax=ax, xlabel=f"{n} response (bins of equal population)"
                     )
                     written += plotting.save(fig, lay.plots / f"uncertainty_bins_{n}")
             fig, ax = plotting.new_figure()
