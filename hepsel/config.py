@@ -736,6 +736,28 @@ def _check_model_params(cfg: AnalysisConfig, source: str) -> None:
                     raise ConfigError(msg)
         if model.type == "bbdt":
             _check_bbdt(cfg, name, model, source)
+        if model.type == "autoencoder":
+            _check_autoencoder(cfg, name, model, source)
+
+
+def _check_autoencoder(cfg: AnalysisConfig, name: str, model: ModelConfig, source: str) -> None:
+    """An autoencoder's parameters, and a bottleneck narrower than the features, checked before any training."""
+    from .models import estimator_class
+
+    key = f"models.{name}.params"
+    try:
+        clf = estimator_class("autoencoder")(**model.params)
+        clf._check_params()
+    except (TypeError, ValueError) as err:
+        msg = f"invalid analysis config {source}:\n  {key}: {err}"
+        raise ConfigError(msg) from None
+    n = len(cfg.feature_names)
+    if isinstance(clf.bottleneck, int) and clf.bottleneck >= n:
+        msg = (
+            f"invalid analysis config {source}:\n  {key}.bottleneck: {clf.bottleneck} must be smaller than "
+            f"the number of features ({n}); an autoencoder that can copy its input learns nothing"
+        )
+        raise ConfigError(msg)
 
 
 def _check_bbdt(cfg: AnalysisConfig, name: str, model: ModelConfig, source: str) -> None:

@@ -184,3 +184,23 @@ def test_negative_background_weights_are_resampled_for_the_autoencoder(tmp_path:
     assert info["negative_weights"]["learner"] == "autoencoder"
     assert info["negative_weights"]["background"]["n_negative"] == int((w[y == 0] < 0).sum())
     assert np.isfinite(clf.decision_function(X)).all()
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"bottleneck": 5}, r"models\.ae\.params\.bottleneck: 5 must be smaller than the number of features \(5\)"),
+        ({"error_scaling": "maximum"}, r"models\.ae\.params: error_scaling must be one of"),
+        ({"botleneck": 2}, r"models\.ae\.params: unknown parameter 'botleneck' \(did you mean 'bottleneck'\?\)"),
+    ],
+    ids=["wide-bottleneck", "bad-scaling", "misspelt"],
+)
+def test_config_errors_name_the_key(tmp_path: Path, params: dict[str, object], match: str) -> None:
+    from hepsel.config import load_config
+    from hepsel.exceptions import ConfigError
+
+    from .conftest import tiny_config, write_config
+
+    raw = tiny_config("data", models={"ae": {"type": "autoencoder", "params": params}})
+    with pytest.raises(ConfigError, match=match):
+        load_config(write_config(tmp_path, raw), base_dir=tmp_path)
