@@ -136,7 +136,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     for m in models:
         for k in folds:
             info = workflow.train(cfg, m, k, progress=not args.no_progress)
-            print(f"train {m} fold {k}: {info['n_train']:,} candidates {_timing(info['n_train'], 'cand', info['seconds'])}")
+            line = f"train {m} fold {k}: {info['n_train']:,} candidates {_timing(info['n_train'], 'cand', info['seconds'])}"
+            if "uncertainty" in info:
+                u = info["uncertainty"]
+                line += f"; {len(u['fits'])} uncertainty replicas in {u['seconds']:.1f} s"
+            print(line)
     return 0
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "ReadingConfig",
     "SampleConfig",
     "TriggerConfig",
+    "UncertaintyConfig",
     "WarningsConfig",
     "load_config",
 ]
@@ -217,18 +218,36 @@ class DecorrelateConfig(_Strict):
 MONOTONE_KINDS = ("bdt", "lipschitz_mlp")
 #: Model kinds that honour ``models.<name>.decorrelate``.
 DECORRELATE_KINDS = ("mlp", "lipschitz_mlp")
+class UncertaintyConfig(_Strict):
+    """Per-candidate score uncertainty: extra replicas of each fold model (see :mod:`hepsel.uncertainty`).
+
+    Each fold trains ``replicas`` more models by the same procedure with
+    other seeds; a candidate's ``score_<model>_err`` is the sample standard
+    deviation of its scores from the replicas of the fold that did not see it.
+    """
+
+    replicas: int = Field(default=3, ge=2, description="extra fold models per fold, each with its own seed")
+    bootstrap: bool = Field(
+        default=False, description="each replica also trains on a Poisson bootstrap (whole events) of the training candidates"
+    )
+    calibration: bool = Field(
+        default=True, description="train one more independent replica per fold and check the uncertainty against it"
+    )
 
 
 class ModelConfig(_Strict):
     """One classifier. ``params`` go to the estimator's constructor."""
 
-    type: Literal["bdt", "bbdt", "mlp", "lipschitz_mlp", "gan_augmented", "fisher"]
+    type: Literal["bdt", "bbdt", "mlp", "lipschitz_mlp", "gan_augmented", "fisher", "autoencoder"]
     params: dict[str, Any] = Field(default_factory=dict)
     base: Literal["bdt", "mlp"] = Field(default="bdt", description="gan_augmented: the classifier")
     gan: dict[str, Any] = Field(default_factory=dict, description="gan_augmented: WGANGP params")
     synthetic_ratio: float = Field(default=1.0, ge=0, description="synthetic / real signal events")
     synthetic_weight: float = Field(default=1.0, gt=0, description="weight of a synthetic event")
     condition_on: str | None = Field(default=None, description="gan_augmented: a categorical column")
+    uncertainty: UncertaintyConfig | None = Field(
+        default=None, description="per-candidate score uncertainty from replicas of the fold models (default: off)"
+    )
     monotone: dict[str, Literal[1, -1]] = Field(
         default_factory=dict,
         description="feature -> 1 (score non-decreasing in it) or -1 (non-increasing); bdt and lipschitz_mlp",
@@ -382,7 +401,7 @@ class TrainingConfig(_Strict):
     negative_weights: Literal["keep", "resample", "abs", "drop"] = Field(
         default="keep",
         description="keep: learners that take negative weights (mlp, fisher) get them as they are, "
-        "the others (bdt, bbdt, the GAN) get them made positive by cell resampling; resample: cell resampling "
+        "the others (bdt, bbdt, autoencoder, the GAN) get them made positive by cell resampling; resample: cell resampling "
         "for every learner; abs: |w|; drop: weight 0 for negative weights",
     )
     balance_classes: bool = True
@@ -836,6 +855,28 @@ def _check_model_params(cfg: AnalysisConfig, source: str) -> None:
                     raise ConfigError(msg)
         if model.type == "bbdt":
             _check_bbdt(cfg, name, model, source)
+        if model.type == "autoencoder":
+            _check_autoencoder(cfg, name, model, source)
+
+
+def _check_autoencoder(cfg: AnalysisConfig, name: str, model: ModelConfig, source: str) -> None:
+    """An autoencoder's parameters, and a bottleneck narrower than the features, checked before any training."""
+    from .models import estimator_class
+
+    key = f"models.{name}.params"
+    try:
+        clf = estimator_class("autoencoder")(**model.params)
+        clf._check_params()
+    except (TypeError, ValueError) as err:
+        msg = f"invalid analysis config {source}:\n  {key}: {err}"
+        raise ConfigError(msg) from None
+    n = len(cfg.feature_names)
+    if isinstance(clf.bottleneck, int) and clf.bottleneck >= n:
+        msg = (
+            f"invalid analysis config {source}:\n  {key}.bottleneck: {clf.bottleneck} must be smaller than "
+            f"the number of features ({n}); an autoencoder that can copy its input learns nothing"
+        )
+        raise ConfigError(msg)
 
 
 def _check_bbdt(cfg: AnalysisConfig, name: str, model: ModelConfig, source: str) -> None:

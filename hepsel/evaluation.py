@@ -53,6 +53,7 @@ __all__ = [
     "performance",
     "rate_curves",
     "rate_key",
+    "replica_scores",
     "split_minbias",
 ]
 
@@ -79,10 +80,19 @@ class CrossScores:
     stopping). So model ``k`` sees its training candidates of fold ``k - 1``
     in ``train`` and its test candidates of fold ``k`` in ``test``: disjoint
     candidates scored by one model, as an overtraining test needs.
+
+    For a model with ``uncertainty`` replicas, ``err[i]`` is the sample
+    standard deviation of candidate i's scores from the replicas of fold
+    ``f`` (none of which saw it), ``replica_mean[i]`` their mean and
+    ``check[i]`` the score of the calibration replica (NaN without one);
+    all three are ``None`` for a model without replicas.
     """
 
     test: np.ndarray
     train: np.ndarray
+    err: np.ndarray | None = None
+    replica_mean: np.ndarray | None = None
+    check: np.ndarray | None = None
 
 
 def cross_scores(cfg: AnalysisConfig, ds: Dataset, model: str, layout: Layout) -> CrossScores:
@@ -103,7 +113,53 @@ def cross_scores(cfg: AnalysisConfig, ds: Dataset, model: str, layout: Layout) -
         # ... except the events it held out for early stopping
         seen &= ~held_out(ds, layout.model_info(model, k))
         train[seen] = clf.predict_proba(X[seen])[:, 1]
-    return CrossScores(test, train)
+    unc = cfg.models[model].uncertainty
+    if unc is None:
+        return CrossScores(test, train)
+    err, mean, check = replica_scores(cfg, ds, model, layout)
+    return CrossScores(test, train, err, mean, check)
+
+
+def replica_scores(cfg: AnalysisConfig, ds: Dataset, model: str, layout: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(err, replica_mean, check)`` of every candidate from the saved uncertainty replicas of ``model``.
+
+    Each candidate is scored by the replicas of the fold that did not see it;
+    ``check`` is the calibration replica's score (NaN without one).
+
+    Raises
+    ------
+    ConfigError
+        If ``model`` has no ``uncertainty`` block, or its replica files are
+        missing (train again).
+    """
+    from .exceptions import ConfigError
+    from .training import replica_prefix
+    from .uncertainty import replica_spread
+
+    unc = cfg.models[model].uncertainty
+    if unc is None:
+        msg = f"models.{model} has no 'uncertainty' block; add 'uncertainty: {{replicas: 3}}' and train again"
+        raise ConfigError(msg)
+    kind = model_kind(cfg, model)
+    n = len(ds)
+    err, mean, check = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    for k in range(cfg.folds.k):
+        in_fold = ds.fold == k
+        tags: list[int | str] = [*range(unc.replicas), *(["check"] if unc.calibration else [])]
+        scores = []
+        for tag in tags:
+            prefix = replica_prefix(layout.model(model, k), tag)
+            if not any(prefix.parent.glob(prefix.name + ".*")):
+                msg = (
+                    f"models.{model}.uncertainty: replica {tag} of fold {k} not found at {prefix}; "
+                    "train the model again (hepsel train) after adding or changing 'uncertainty'"
+                )
+                raise ConfigError(msg)
+            scores.append(load_classifier(kind, prefix).predict_proba(ds.X[in_fold])[:, 1])
+        mean[in_fold], err[in_fold] = replica_spread(np.asarray(scores[: unc.replicas]))
+        if unc.calibration:
+            check[in_fold] = scores[-1]
+    return err, mean, check
 
 
 def held_out(ds: Dataset, info_path: Any) -> np.ndarray:

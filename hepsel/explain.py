@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Explanation", "explain_bdt", "explain_mlp", "explain_model", "mean_abs_shap"]
+__all__ = ["Explanation", "explain_autoencoder", "explain_bdt", "explain_mlp", "explain_model", "mean_abs_shap"]
 
 
 @dataclass
@@ -58,11 +58,31 @@ def explain_mlp(
     values + base approximate the logit (exactly only in expectation: expected
     gradients are a sampling estimate).
     """
+    return _expected_gradients(clf, clf.network_, X, background, random_state=random_state, n_samples=n_samples)
+
+
+def explain_autoencoder(
+    clf: Any, X: np.ndarray, background: np.ndarray, *, random_state: int | None = None, n_samples: int = 200
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expected-gradients SHAP values of an autoencoder's score (its reconstruction error).
+
+    ``background`` (n_bg, n_features), in physical units, should be background
+    candidates like those the model trained on. The base value is the mean
+    score over it, so values + base approximate
+    :meth:`~hepsel.models.autoencoder.AutoencoderSelector.decision_function`
+    in expectation.
+    """
+    return _expected_gradients(clf, clf.score_module(), X, background, random_state=random_state, n_samples=n_samples)
+
+
+def _expected_gradients(
+    clf: Any, net: Any, X: np.ndarray, background: np.ndarray, *, random_state: int | None, n_samples: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """shap's GradientExplainer on ``net``, a module of the scaled inputs with one output column."""
     import shap
     import torch
 
     torch.manual_seed(0 if random_state is None else random_state)
-    net = clf.network_
     net.eval()
     dev = next(net.parameters()).device
     z_bg = torch.as_tensor(clf.scaler_.transform(background), dtype=torch.float32, device=dev)
@@ -91,7 +111,8 @@ def explain_model(
     """Explain rows ``X`` (with folds ``fold``) by their own fold's model.
 
     ``backgrounds[k]`` is the reference sample for fold ``k``'s model (MLP
-    only), drawn from that model's training folds.
+    and autoencoder only), drawn from that model's training folds (for an
+    autoencoder, from their background candidates).
     """
     data, names = X, list(feature_names)
     if kind == "bbdt":
@@ -109,15 +130,16 @@ def explain_model(
             continue
         if kind in ("bdt", "bbdt"):
             values[m], base[m] = explain_bdt(clf, X[m])
-        elif kind in ("mlp", "lipschitz_mlp"):
+        elif kind in ("mlp", "lipschitz_mlp", "autoencoder"):
             if backgrounds is None:
-                msg = "an MLP explanation needs a background sample"
+                msg = f"an {kind} explanation needs a background sample"
                 raise ValueError(msg)
-            values[m], base[m] = explain_mlp(clf, X[m], backgrounds[k], random_state=random_state, n_samples=n_samples)
+            fn = explain_autoencoder if kind == "autoencoder" else explain_mlp
+            values[m], base[m] = fn(clf, X[m], backgrounds[k], random_state=random_state, n_samples=n_samples)
         else:
             msg = f"no SHAP explainer for model kind {kind!r}"
             raise ValueError(msg)
-    output = "margin (log-odds)" if kind in ("bdt", "bbdt") else "logit"
+    output = {"bdt": "margin (log-odds)", "bbdt": "margin (log-odds)", "autoencoder": "reconstruction error"}.get(kind, "logit")
     return Explanation(values, base, data, index, names, output)
 
 

@@ -24,6 +24,10 @@ score hepsel computes. What each kind becomes:
     monotone term ``lipschitz_const * z . m`` and the logistic function.
 ``fisher``
     ``sigmoid(x @ coef + intercept)`` in float64.
+``autoencoder``
+    the input scaling as for ``mlp``, the encoder and decoder in float32,
+    the squared reconstruction errors divided by the error scales and
+    averaged in float64, then ``s / (s + score_reference_)``.
 
 A JSON side file, ``export.json``, lists the features in input order with
 their definitions, the preselection, the fold rule and each model's files and
@@ -247,16 +251,12 @@ def _scaler_nodes(g: _Graph, x: str, scaler: Any) -> str:
     raise ExportError(msg)
 
 
-def _mlp_model(clf: Any, dtype: str) -> onnx.ModelProto:
+def _network_nodes(g: _Graph, h: str, network: Any) -> str:
+    """A torch ``Sequential`` of ``Linear`` layers and activations applied to ``h`` (float32)."""
     from .models._torch import import_torch
 
     torch = import_torch()
-    g = _Graph()
-    f32 = g.onnx.TensorProto.FLOAT
-    x = g.op("Cast", INPUT_NAME, to=g.onnx.TensorProto.DOUBLE)
-    # hepsel scales in float64 and runs the network in float32
-    h = g.op("Cast", _scaler_nodes(g, x, clf.scaler_), to=f32)
-    for layer in clf.network_:
+    for layer in network:
         if isinstance(layer, torch.nn.Linear):
             w = layer.weight.detach().cpu().numpy()
             b = layer.bias.detach().cpu().numpy()
@@ -270,8 +270,37 @@ def _mlp_model(clf: Any, dtype: str) -> onnx.ModelProto:
         elif isinstance(layer, torch.nn.ELU):
             h = g.op("Elu", h, alpha=float(layer.alpha))
         else:
-            msg = f"cannot export the MLP layer {layer!r}"
+            msg = f"cannot export the network layer {layer!r}"
             raise ExportError(msg)
+    return h
+
+
+def _autoencoder_model(clf: Any, dtype: str) -> onnx.ModelProto:
+    g = _Graph()
+    f32 = g.onnx.TensorProto.FLOAT
+    x = g.op("Cast", INPUT_NAME, to=g.onnx.TensorProto.DOUBLE)
+    # as hepsel: scaling in float64, network and squared errors in float32, the mean in float64
+    z = g.op("Cast", _scaler_nodes(g, x, clf.scaler_), to=f32)
+    diff = g.op("Sub", _network_nodes(g, z, clf.network_), z)
+    sq = g.op("Cast", g.op("Mul", diff, diff), to=g.onnx.TensorProto.DOUBLE)
+    scaled = g.op("Div", sq, g.const(np.asarray(clf.error_scale_, dtype=np.float64), np.float64))
+    score = g.op("ReduceMean", scaled, axes=[1], keepdims=0)
+    p = g.op("Div", score, g.op("Add", score, g.const(float(clf.score_reference_), np.float64)))
+    g.op("Cast", p, to=f32, out=OUTPUT_NAME)
+    doc = (
+        f"hepsel autoencoder ({clf.scaler_.method} scaling): s / (s + {clf.score_reference_:.6g}), "
+        "s the mean scaled squared reconstruction error"
+    )
+    return g.model(clf.n_features_in_, doc, dtype)
+
+
+def _mlp_model(clf: Any, dtype: str) -> onnx.ModelProto:
+    g = _Graph()
+    f32 = g.onnx.TensorProto.FLOAT
+    x = g.op("Cast", INPUT_NAME, to=g.onnx.TensorProto.DOUBLE)
+    # hepsel scales in float64 and runs the network in float32
+    h = g.op("Cast", _scaler_nodes(g, x, clf.scaler_), to=f32)
+    h = _network_nodes(g, h, clf.network_)
     p = g.op("Sigmoid", h)
     g.op("Reshape", p, g.const([-1], np.int64), out=OUTPUT_NAME)
     doc = f"hepsel MLP ({clf.scaler_.method} scaling): signal probability"
@@ -350,7 +379,7 @@ def _bdt_model(clf: Any, dtype: str) -> onnx.ModelProto:
 
 
 def onnx_model(classifier: Any, *, dtype: str = "float64") -> onnx.ModelProto:
-    """The ONNX graph of a fitted hepsel classifier (``bdt``, ``mlp``, ``lipschitz_mlp`` or ``fisher``).
+    """The ONNX graph of a fitted hepsel classifier (``bdt``, ``mlp``, ``lipschitz_mlp``, ``fisher`` or ``autoencoder``).
 
     Input ``features`` (shape (n, n_features), of ``dtype``), output ``score``
     (float32, shape (n,)): ``classifier.predict_proba(X)[:, 1]``.
@@ -368,6 +397,7 @@ def onnx_model(classifier: Any, *, dtype: str = "float64") -> onnx.ModelProto:
     ImportError
         If ``onnx`` (or, for a BDT, ``onnxmltools``) is not installed.
     """
+    from .models.autoencoder import AutoencoderSelector
     from .models.bdt import BDTClassifier
     from .models.fisher import FisherClassifier
     from .models.lipschitz import LipschitzMLPClassifier
@@ -384,8 +414,10 @@ def onnx_model(classifier: Any, *, dtype: str = "float64") -> onnx.ModelProto:
         model = _mlp_model(classifier, dtype)
     elif isinstance(classifier, FisherClassifier):
         model = _fisher_model(classifier, dtype)
+    elif isinstance(classifier, AutoencoderSelector):
+        model = _autoencoder_model(classifier, dtype)
     else:
-        msg = f"cannot export a {type(classifier).__name__} to ONNX; hepsel exports bdt, mlp, lipschitz_mlp and fisher models"
+        msg = f"cannot export a {type(classifier).__name__} to ONNX; hepsel exports bdt, mlp, lipschitz_mlp, fisher and autoencoder models"
         raise ExportError(msg)
     _import_onnx().checker.check_model(model)
     return model

@@ -34,6 +34,8 @@ __all__ = [
     "mode_latex",
     "new_figure",
     "overlay_grid",
+    "pull_fraction_plot",
+    "pull_plot",
     "quantile_range",
     "rate_plot",
     "roc_plot",
@@ -939,3 +941,66 @@ def why_figure(expl: Any, *, labels: Mapping[str, str] | None = None, title: str
     fig.suptitle(title, fontsize=18)
     fig.tight_layout()
     return fig
+
+
+def pull_plot(pulls: ArrayLike, n_replicas: int, *, ax: Any = None, title: str | None = None) -> Any:
+    """Distribution of the uncertainty pulls against Student's t with ``n_replicas - 1`` dof.
+
+    ``pulls`` as from :func:`hepsel.uncertainty.pulls` (NaN entries are
+    dropped); the outermost bins hold the overflow. A calibrated uncertainty
+    follows the t curve (see :mod:`hepsel.uncertainty`); the standard normal
+    is drawn for reference.
+    """
+    from scipy.stats import norm, t
+
+    if ax is None:
+        _, ax = new_figure()
+    p = np.asarray(pulls, dtype=float)
+    p = p[np.isfinite(p)]
+    edges = np.linspace(-5.0, 5.0, 51)
+    h, _ = np.histogram(np.clip(p, edges[0] + 1e-9, edges[-1] - 1e-9), edges)
+    dens = h / max(len(p), 1) / np.diff(edges)
+    ax.stairs(dens, edges, fill=True, alpha=0.35, color=_COLOURS[0], label=f"pulls ({len(p)} candidates)")
+    x = np.linspace(edges[0], edges[-1], 400)
+    ax.plot(x, t.pdf(x, n_replicas - 1), color=_COLOURS[1], lw=2, label=f"Student t, {n_replicas - 1} dof (calibrated)")
+    ax.plot(x, norm.pdf(x), color=_COLOURS[2], lw=1.5, ls="--", label="standard normal")
+    frac = float(np.mean(np.abs(p) > 1)) if len(p) else float("nan")
+    exp = float(2 * t.sf(1.0, n_replicas - 1))
+    ax.axvline(-1, color="grey", lw=1, ls=":")
+    ax.axvline(1, color="grey", lw=1, ls=":")
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_xlabel(r"Pull $(s_\mathrm{check} - \bar{s})\,/\,(\sigma\,(1 + 1/R)^{1/2})$")
+    ax.set_ylabel("Density (outer bins: overflow)")
+    ax.set_title(title or "", loc="right", fontsize=16)
+    legend_outside(ax, title=f"|pull| > 1: {frac:.3f} (expected {exp:.3f})", title_fontsize=14)
+    label(ax)
+    return ax
+
+
+def pull_fraction_plot(bins: Sequence[Mapping[str, Any]], expected: float, *, ax: Any = None, xlabel: str = "Score") -> Any:
+    """Fraction of candidates with |pull| > 1 per score bin, against its expectation.
+
+    ``bins`` as in :func:`hepsel.uncertainty.calibration_figures`'s ``bins``,
+    drawn one slot each and labelled with their score range; error bars are
+    binomial (normal approximation).
+    """
+    if ax is None:
+        _, ax = new_figure()
+    lo = np.array([b["score_low"] for b in bins], dtype=float)
+    hi = np.array([b["score_high"] for b in bins], dtype=float)
+    f = np.array([b["fraction_beyond_1"] for b in bins], dtype=float)
+    n = np.array([b["n_candidates"] for b in bins], dtype=float)
+    err = np.sqrt(np.clip(f * (1 - f), 0, None) / np.maximum(n, 1))
+    # bins of equal population crowd where most scores lie: one slot each, labelled with its range
+    x = np.arange(len(f))
+    ax.errorbar(x, f, yerr=err, xerr=0.5, fmt="o", color=_COLOURS[0], label="measured")
+    ax.axhline(expected, color=_COLOURS[1], lw=2, label=f"expected ({expected:.3f})")
+    ax.set_xticks(x, [f"{a:.3g}-{b:.3g}" for a, b in zip(lo, hi, strict=True)], rotation=30, ha="right", fontsize=14)
+    ax.minorticks_off()
+    ax.set_xlim(-0.5, len(f) - 0.5)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Fraction with |pull| > 1")
+    legend_outside(ax, title="bins of equal population", title_fontsize=14)
+    label(ax)
+    return ax

@@ -16,16 +16,17 @@ What each step reads:
                          ``candidates``, ``folds``, ``reading``
 ``gather``               every sample's ``label`` / ``normalisation`` / event and
                          weight settings, ``evaluation.interval``
-``train``                the model's own block, ``training``, ``seed``, ``folds``,
-                         feature names and ranges (GAN bounds)
+``train``                the model's own block (``uncertainty`` included: the
+                         replicas train in the same job), ``training``, ``seed``,
+                         ``folds``, feature names and ranges (GAN bounds)
 ``evaluate``             everything but ``generate`` blocks, ``study``,
                          ``decorrelation_scan``, ``explain``, ``evaluation.shap`` and plot labels
 ``plots``                ``evaluation`` (binnings and labels), ``trigger``, model names
-``explain``              the model, ``evaluation.shap``, ``seed``, ``folds``, features
-``fidelity``             the model, ``seed``, ``folds``, features
+``explain``              the model (not its ``uncertainty``), ``evaluation.shap``, ``seed``, ``folds``, features
+``fidelity``             the model (not its ``uncertainty``), ``seed``, ``folds``, features
 ``why``                  the model, ``explain``, ``seed``, ``folds``, feature names
                          and labels (and ``summary.json``'s working points, an input)
-``study``                the point's model, ``study``, ``training``, ``seed``,
+``study``                the point's model (not its ``uncertainty``), ``study``, ``training``, ``seed``,
                          ``folds``, ``trigger``, features
 ``decorrelation_scan``   the ``decorrelation_scan`` block and its model's
                          block, ``training``, ``seed``, ``folds``, ``trigger``,
@@ -63,6 +64,11 @@ def _features(cfg: AnalysisConfig, keys: tuple[str, ...]) -> list[dict[str, Any]
     return [{k: v for k, v in f.model_dump(mode="json").items() if k in keys} for f in cfg.features]
 
 
+def _without_uncertainty(model_cfg: dict[str, Any]) -> dict[str, Any]:
+    """A model's block without ``uncertainty``: only train and evaluate use the replicas."""
+    return {k: v for k, v in model_cfg.items() if k != "uncertainty"}
+
+
 _COMPUTE = ("name", "expr", "function", "inputs", "transform")
 
 
@@ -73,6 +79,11 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
     ``train``, ``explain``, ``fidelity`` and ``study``.
     """
     d = cfg.model_dump(mode="json")
+    for m in d["models"].values():
+        # keys added after a config was written, left at their "off" default, keep the digests it had
+        for key in ("uncertainty", "decorrelate", "monotone"):
+            if key in m and not m[key]:
+                del m[key]
     if step == "apply" and sample not in cfg.apply.datasets:
         msg = f"step 'apply' needs one of the datasets {sorted(cfg.apply.datasets)}, not {sample!r}"
         raise ConfigError(msg)
@@ -135,7 +146,7 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
         assert model is not None
         out = {
             "model": model,
-            "model_cfg": d["models"][model],
+            "model_cfg": _without_uncertainty(d["models"][model]),
             "seed": d["seed"],
             "folds": d["folds"],
             "features": _features(cfg, ("name", "label")),
@@ -147,7 +158,7 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
         assert model is not None
         return {
             "model": model,
-            "model_cfg": d["models"][model],
+            "model_cfg": _without_uncertainty(d["models"][model]),
             "seed": d["seed"],
             "folds": d["folds"],
             "features": _features(cfg, ("name", "label")),
@@ -157,7 +168,7 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
         # one point (``model`` given) or the summary over all points
         return {
             "model": model,
-            "model_cfg": d["models"][model] if model is not None else None,
+            "model_cfg": _without_uncertainty(d["models"][model]) if model is not None else None,
             "study": d["study"],
             "training": d["training"],
             "seed": d["seed"],
@@ -169,7 +180,7 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
         scan = d["decorrelation_scan"]
         return {
             "scan": scan,
-            "model_cfg": d["models"][scan["model"]] if scan else None,
+            "model_cfg": _without_uncertainty(d["models"][scan["model"]]) if scan else None,
             "training": d["training"],
             "seed": d["seed"],
             "folds": d["folds"],

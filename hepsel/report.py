@@ -134,6 +134,11 @@ _MODEL_CAPTIONS = {
     "shap_beeswarm": "SHAP value of each feature for every event (one point each), coloured by the feature's value.",
     "gan_overlay": "Feature distributions of real training events and GAN-generated events for {m}.",
     "gan_correlation": "Feature correlations of real and GAN-generated events for {m}.",
+    "uncertainty_pull": "Calibration of {m}'s per-candidate score uncertainty: pull of an independent replica's score "
+    "against the replica mean, in units of the uncertainty (times &radic;(1+1/R)). A calibrated uncertainty follows "
+    "Student's t with R&minus;1 degrees of freedom; wider pulls mean the uncertainty is underestimated.",
+    "uncertainty_bins": "Fraction of candidates whose independent-replica score lies more than one uncertainty "
+    "(&times;&radic;(1+1/R)) from the replica mean, in bins of {m}'s response, against its expectation.",
 }
 
 
@@ -175,6 +180,38 @@ def _figure(root: Path, png: Path, caption: str) -> str:
     return f'<figure><a href="{pdf}"><img src="{rel}" alt="{alt}"></a><figcaption>{caption}</figcaption></figure>'
 
 
+def _uncertainty_section(root: Path, summary: Mapping[str, Any], models: Sequence[str]) -> str:
+    """Table and plots of the per-candidate score uncertainty of the models that have replicas ("" if none)."""
+    rows, figures = [], []
+    for m in models:
+        u = summary[m].get("uncertainty")
+        if not u:
+            continue
+        cal = u.get("calibration") or {}
+        rows.append([
+            html.escape(m), str(u.get("replicas")), "yes" if u.get("bootstrap") else "no",
+            _fmt(u.get("median_err"), 4), _fmt(cal.get("fraction_beyond_1"), 3),
+            _fmt(cal.get("expected_fraction_beyond_1"), 3), _fmt(cal.get("median_abs_pull"), 3),
+            _fmt(cal.get("expected_median_abs_pull"), 3), str(cal.get("n_zero_err", "n/a")),
+        ])
+        for kind in ("uncertainty_pull", "uncertainty_bins"):
+            png = root / "plots" / f"{kind}_{m}.png"
+            if png.is_file():
+                figures.append(_figure(root, png, _caption(kind, m, per_mode=False)))
+    if not rows:
+        return ""
+    header = ["model", "replicas R", "bootstrap", "median err", "|pull| > 1", "expected", "median |pull|",
+              "expected", "err = 0"]
+    note = (
+        "<p class='note'>Each candidate's uncertainty <code>score_&lt;model&gt;_err</code> (in scores.root) is the "
+        "standard deviation of its scores from R replicas of the fold model that did not see it (same procedure, "
+        "other seeds). Check: one more independent replica per fold; pull = (its score &minus; replica mean) / "
+        "(err &times; &radic;(1+1/R)) follows Student's t with R&minus;1 degrees of freedom if err is calibrated, "
+        "so the expected fraction beyond 1 is 2&thinsp;t<sub>R&minus;1</sub>(&gt;1).</p>"
+    )
+    return note + _table(header, rows) + _grid(figures)
+
+
 def _grid(items: Sequence[str]) -> str:
     return f'<div class="grid">{"".join(items)}</div>' if items else ""
 
@@ -190,6 +227,8 @@ def _plots(root: Path, models: Sequence[str]) -> tuple[list[str], dict[str, list
     order = ["scores", "eff_vs_cut", "optimal_cut", "eff_vs_", "sculpting", "shap_", "gan_"]
     for png in pngs:
         kind, model, per_mode = _split_stem(png.stem, models)
+        if kind.startswith("uncertainty_"):
+            continue  # shown in the score-uncertainty section
         if model is None:
             if kind in _GLOBAL_CAPTIONS:
                 global_items[kind] = _figure(root, png, _caption(kind, None, per_mode))
@@ -616,16 +655,18 @@ def render_report(
         warnings = diagnose(summary, fidelity)
     global_plots, model_plots = _plots(root, models)
     composition = _composition(summary, models, rates)
+    uncertainty = _uncertainty_section(root, summary, models)
     toc = [("headline", "Headline"), ("warnings", f"Warnings ({len(warnings)})")]
     if composition:
         toc.append(("background", "Background composition"))
-    toc += [("global", "All models: ROC, rates, correlations"), ("models", "Per model"), ("tables", "Detailed tables")]
-    if decorrelation:
-        toc.append(("decorrelation", "Decorrelation scan"))
     toc += [("global", "All models: ROC, rates, correlations"), ("models", "Per model")]
     if why:
         toc.append(("why", "Why this candidate?"))
+    if uncertainty:
+        toc.append(("uncertainty", "Score uncertainty"))
     toc.append(("tables", "Detailed tables"))
+    if decorrelation:
+        toc.append(("decorrelation", "Decorrelation scan"))
     toc.append(("cutflow", "Cut-flow"))
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
@@ -681,6 +722,8 @@ def render_report(
     if why:
         parts.append("<h2 id='why'>Why this candidate?</h2>")
         parts += _why_section(root, why, models)
+    if uncertainty:
+        parts += ["<h2 id='uncertainty'>Score uncertainty</h2>", uncertainty]
     parts.append("<h2 id='tables'>Detailed tables</h2>")
     parts += _detailed_tables(summary, models, rates)
     if study:

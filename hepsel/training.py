@@ -26,7 +26,10 @@ __all__ = [
     "fit_model",
     "learner_weights",
     "model_seed",
+    "replica_prefix",
+    "replica_seed",
     "train_fold",
+    "train_replicas",
     "training_mask",
     "validation_fraction",
 ]
@@ -35,6 +38,79 @@ __all__ = [
 def model_seed(cfg: AnalysisConfig, model: str, fold: int, extra: int = 0) -> int:
     """A seed derived from the config seed, the model name, the fold (and ``extra``)."""
     return int(np.random.SeedSequence([cfg.seed, zlib.crc32(model.encode()), fold, extra]).generate_state(1)[0])
+
+
+def replica_seed(cfg: AnalysisConfig, model: str, fold: int, replica: int) -> int:
+    """Seed of uncertainty replica ``replica`` of a fold model (``replicas``: the calibration replica).
+
+    Drawn from a longer entropy than :func:`model_seed`, so it never equals a
+    nominal or augmentation-study seed.
+    """
+    entropy = [cfg.seed, zlib.crc32(model.encode()), fold, 0, replica + 1]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+def replica_prefix(prefix: str | os.PathLike[str], replica: int | str) -> Path:
+    """Files of a replica next to the fold model: ``fold<k>_replica<r>`` (or ``fold<k>_check``)."""
+    p = Path(prefix)
+    tag = replica if isinstance(replica, str) else f"replica{replica}"
+    return p.with_name(f"{p.name}_{tag}")
+
+
+def _bootstrap_rows(events: tuple[np.ndarray, np.ndarray], seed: int) -> np.ndarray:
+    """Poisson(1) count of each row's event (all candidates of an event share it)."""
+    keys = np.column_stack([np.asarray(events[0], dtype=np.int64), np.asarray(events[1], dtype=np.int64)])
+    _, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    counts = np.random.default_rng(seed).poisson(1.0, size=int(inverse.max()) + 1 if len(inverse) else 0)
+    return counts[inverse]
+
+
+def train_replicas(
+    cfg: AnalysisConfig,
+    model_cfg: ModelConfig,
+    model: str,
+    fold: int,
+    prefix: str | os.PathLike[str],
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    *,
+    conditions: np.ndarray | None,
+    events: tuple[np.ndarray, np.ndarray],
+) -> dict[str, Any]:
+    """Train and save the uncertainty replicas (and the calibration replica) of a fold model.
+
+    Each replica repeats :func:`fit_model` on the same training candidates
+    with its own :func:`replica_seed`; with ``uncertainty.bootstrap`` each
+    also trains on a Poisson(1) bootstrap of whole events (weights times the
+    count, events drawn zero times left out).
+    """
+    unc = model_cfg.uncertainty
+    if unc is None:
+        return {}
+    n = unc.replicas + (1 if unc.calibration else 0)
+    records = []
+    for r in range(n):
+        seed = replica_seed(cfg, model, fold, r)
+        Xr, yr, wr, cr, er = X, y, w, conditions, events
+        if unc.bootstrap:
+            count = _bootstrap_rows(events, seed)
+            keep = count > 0
+            Xr, yr, wr = X[keep], y[keep], w[keep] * count[keep]
+            cr = None if conditions is None else conditions[keep]
+            er = (events[0][keep], events[1][keep])
+        clf, _, info = fit_model(cfg, model_cfg, Xr, yr, wr, seed=seed, conditions=cr, events=er, progress=False)
+        tag: int | str = r if r < unc.replicas else "check"
+        clf.save(replica_prefix(prefix, tag))
+        records.append({"replica": tag, "seed": seed, "seconds": info["seconds"], "n_train": info["n_train"]})
+    return {
+        "replicas": unc.replicas,
+        "bootstrap": unc.bootstrap,
+        "calibration": unc.calibration,
+        "fits": records,
+        "seconds": float(sum(r["seconds"] for r in records)),
+    }
 
 
 def training_mask(ds: Dataset, fold: int) -> np.ndarray:
@@ -49,7 +125,8 @@ def _gan_bounds(cfg: AnalysisConfig) -> list[tuple[float | None, float | None]]:
     return bounds
 
 
-#: Learners that train on negative weights as they are (the others need them made positive).
+#: Learners that train on negative weights as they are (the others need them made positive; an
+#: autoencoder's weighted reconstruction error would be unbounded below with negative weights).
 TAKES_NEGATIVE_WEIGHTS = frozenset({"mlp", "lipschitz_mlp", "fisher"})
 
 
@@ -59,7 +136,7 @@ def learner_weights(
     """The weights ``learner`` trains on, under ``training.negative_weights``.
 
     With ``keep`` a learner outside :data:`TAKES_NEGATIVE_WEIGHTS` (``bdt``,
-    ``bbdt``, ``gan``) gets its negative weights made positive by cell resampling
+    ``bbdt``, ``autoencoder``, ``gan``) gets its negative weights made positive by cell resampling
     within each class; with ``resample`` every learner does. Returns the
     weights and a record of the resampling (``None`` when nothing changed):
     cells formed and the residual of every weighted feature distribution.
@@ -167,7 +244,7 @@ def fit_model(
         fit_kw["decorrelate_with"] = np.asarray(spectator, dtype=np.float64)
         info["decorrelate"] = model_cfg.decorrelate.model_dump()
     clf = make_classifier(kind, params, random_state=seed)
-    if progress and kind in ("mlp", "lipschitz_mlp", "bdt", "bbdt"):
+    if progress and kind in ("mlp", "lipschitz_mlp", "bdt", "bbdt", "autoencoder"):
         clf.verbose = True
     if synthetic is not None:
         # early stopping and input scaling see real events only
@@ -256,8 +333,14 @@ def train_fold(
     )
     p = Path(prefix)
     p.parent.mkdir(parents=True, exist_ok=True)
+    if seed_extra == 0 and n_real_signal is None:
+        # replicas of an earlier configuration must not be scored with this model
+        for old in [*p.parent.glob(f"{p.name}_replica*"), *p.parent.glob(f"{p.name}_check.*")]:
+            old.unlink()
     clf.save(p)
     if gan is not None:
         gan.save(p.with_name(p.name + "_gan"))
     info.update(model=model, fold=fold, seed=seed, kind=model_cfg.type)
+    if model_cfg.uncertainty is not None and seed_extra == 0 and n_real_signal is None:
+        info["uncertainty"] = train_replicas(cfg, model_cfg, model, fold, p, X, y, w, conditions=cond, events=events)
     return info

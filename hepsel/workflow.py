@@ -209,6 +209,7 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
     summary: dict[str, Any] = {}
     curves: dict[str, np.ndarray] = {}
     scores: dict[str, np.ndarray] = {}
+    errors: dict[str, np.ndarray] = {}
     t0 = time.perf_counter()
     for name in tqdm(names, desc="evaluate", unit="model", disable=None if progress else True):  # None: off when not a terminal
         cs = cross_scores(cfg, ds, name, lay)
@@ -218,6 +219,9 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
         wp = working_point_thresholds(s)
         s.update(performance(cfg, ds, cs.test, wp, generated))
         s["training"] = [read_json(lay.model_info(name, k)) for k in range(cfg.folds.k)]
+        if cs.err is not None:
+            errors[name] = cs.err
+            s["uncertainty"] = _uncertainty_summary(cfg, name, cs, curves)
         summary[name] = s
         m = ds.truth
         r = roc(ds.y[m], cs.test[m], ds.weight[m])
@@ -266,6 +270,8 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
     }
     for name, score in scores.items():
         out_cols[f"score_{name}"] = score
+        if name in errors:
+            out_cols[f"score_{name}_err"] = errors[name]
     for col in cfg.spectators:
         if col in c and col not in out_cols:
             out_cols[col] = c[col]
@@ -306,6 +312,26 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
     tmp_sel.rename(lay.selection)
     write_json(lay.summary, summary)
     return summary
+
+
+def _uncertainty_summary(cfg: AnalysisConfig, name: str, cs: Any, curves: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Summary figures of a model's score uncertainty, and its pulls into ``curves`` for the plot."""
+    from .uncertainty import calibration_figures, pulls
+
+    unc = cfg.models[name].uncertainty
+    assert unc is not None and cs.err is not None
+    out: dict[str, Any] = {
+        "replicas": unc.replicas,
+        "bootstrap": unc.bootstrap,
+        "err": "sample standard deviation (ddof=1) of the scores of the replicas of the fold that did not see the candidate",
+        "mean_err": float(np.mean(cs.err)),
+        "median_err": float(np.median(cs.err)),
+    }
+    if unc.calibration and cs.check is not None:
+        cal = calibration_figures(cs.check, cs.replica_mean, cs.err, unc.replicas, score=cs.test)
+        out["calibration"] = cal
+        curves[f"{name}/unc_pull"] = pulls(cs.check, cs.replica_mean, cs.err, unc.replicas)
+    return out
 
 
 def make_plots(cfg: AnalysisConfig) -> list[Path]:
@@ -383,6 +409,17 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
                         )
                         ax.set_title(f"{n} at {wp_label(wp0, perf)}", loc="right", fontsize=18)
                         written += plotting.save(fig, lay.plots / f"eff_vs_{var}{tag}_{n}_per_mode")
+            cal = (perf.get("uncertainty") or {}).get("calibration")
+            if cal and f"{n}/unc_pull" in cv:
+                fig, ax = plotting.new_figure()
+                plotting.pull_plot(cv[f"{n}/unc_pull"], int(cal["n_replicas"]), ax=ax, title=n)
+                written += plotting.save(fig, lay.plots / f"uncertainty_pull_{n}")
+                if cal.get("bins"):
+                    fig, ax = plotting.new_figure()
+                    plotting.pull_fraction_plot(
+                        cal["bins"], float(cal["expected_fraction_beyond_1"]), ax=ax, xlabel=f"{n} response (bins of equal population)"
+                    )
+                    written += plotting.save(fig, lay.plots / f"uncertainty_bins_{n}")
             fig, ax = plotting.new_figure()
             plotting.efficiency_vs_cut_plot(
                 cv[f"{n}/roc_threshold"], cv[f"{n}/roc_sig_eff"], cv[f"{n}/roc_bkg_eff"], ax=ax, xlabel=f"Cut on the {n} response",
@@ -446,10 +483,10 @@ def _n_signal_events(summary: Mapping[str, Any], names: Sequence[str]) -> float 
 
 
 def explainable_models(cfg: AnalysisConfig) -> list[str]:
-    """Models with a SHAP explainer (BDTs, bonsai BDTs, MLPs and Lipschitz MLPs, including GAN-augmented ones)."""
+    """Models with a SHAP explainer (BDTs, bonsai BDTs, MLPs and Lipschitz MLPs, including GAN-augmented ones, and autoencoders)."""
     from .evaluation import model_kind
 
-    return [m for m in cfg.models if model_kind(cfg, m) in ("bdt", "bbdt", "mlp", "lipschitz_mlp")]
+    return [m for m in cfg.models if model_kind(cfg, m) in ("bdt", "bbdt", "mlp", "lipschitz_mlp", "autoencoder")]
 
 
 def explain(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
@@ -471,11 +508,15 @@ def explain(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
     X_all = ds.X
     folds = [load_classifier(kind, lay.model(model, k)) for k in range(cfg.folds.k)]
     backgrounds = None
-    if kind in ("mlp", "lipschitz_mlp"):
+    if kind in ("mlp", "lipschitz_mlp", "autoencoder"):
         nb = cfg.evaluation.shap.background_events
         backgrounds = []
         for k in range(cfg.folds.k):
-            train = np.flatnonzero((ds.fold != k) & ds.truth)
+            train = (ds.fold != k) & ds.truth
+            if kind == "autoencoder":
+                # the reference is what the autoencoder learnt: background candidates
+                train &= ds.y == 0
+            train = np.flatnonzero(train)
             backgrounds.append(X_all[rng.choice(train, size=min(nb, len(train)), replace=False)])
     expl = explain_model(
         kind, folds, X_all[index], ds.fold[index], index, cfg.feature_names,

@@ -51,6 +51,10 @@ MODELS: dict[str, Any] = {
         "synthetic_ratio": 0.5,
     },
     "fisher": {"type": "fisher"},
+    "autoencoder": {
+        "type": "autoencoder",
+        "params": {"hidden_layers": [16], "bottleneck": 3, "preprocessing": "quantile", "error_scaling": "feature", "max_epochs": 3, "n_jobs": 1, "device": "cpu"},
+    },
 }
 
 
@@ -160,8 +164,8 @@ def test_float32_graphs_match_hepsel_on_the_same_values(study: dict[str, Any], t
     print("max |ONNX - hepsel| (float32 input, same values):", {k: f"{v:.1e}" for k, v in worst.items()})
     print("max |ONNX(float32 features) - hepsel(float64 features)|:", {k: f"{v:.1e}" for k, v in rounding.items()})
     assert all(v <= TOLERANCE for v in worst.values()), worst
-    # only the quantile scaling is steep enough for the input rounding to show
-    assert all(v <= TOLERANCE for k, v in rounding.items() if k != "mlp_quantile"), rounding
+    # only the quantile scalings (the MLP's and the autoencoder's) are steep enough for the input rounding to show
+    assert all(v <= TOLERANCE for k, v in rounding.items() if k not in ("mlp_quantile", "autoencoder")), rounding
 
 
 def test_cli_export(study: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -224,7 +228,7 @@ def test_export_replaces_an_earlier_export(study: dict[str, Any], tmp_path: Path
 
 def test_unknown_model_is_refused_without_output(study: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "deploy"
-    with pytest.raises(ExportError, match=r"unknown model\(s\) \['bdtt'\]; this selection has \['bdt', 'fisher'"):
+    with pytest.raises(ExportError, match=r"unknown model\(s\) \['bdtt'\]; this selection has \['autoencoder', 'bdt', 'fisher'"):
         export_onnx(study["dir"], out, models=["bdtt"])
     rc = main(["export", "--selection", str(study["dir"]), "-o", str(out), "--model", "bdtt"])
     assert rc == 1
@@ -288,7 +292,7 @@ def test_quantile_scaling_at_the_edges() -> None:
 
 
 def test_unknown_classifier_is_refused() -> None:
-    with pytest.raises(ExportError, match=r"cannot export a FeatureScaler to ONNX; hepsel exports bdt, mlp, lipschitz_mlp and fisher"):
+    with pytest.raises(ExportError, match=r"cannot export a FeatureScaler to ONNX; hepsel exports bdt, mlp, lipschitz_mlp, fisher and autoencoder"):
         onnx_model(FeatureScaler())
     with pytest.raises(ExportError, match=r"unknown input dtype 'float16'"):
         onnx_model(FeatureScaler(), dtype="float16")

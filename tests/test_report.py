@@ -37,6 +37,28 @@ def test_report_tables_and_plots(tmp_path: Path) -> None:
     assert 'src="plots/scores_bdt.png"' in html and 'src="plots/roc.png"' in html
     assert 'src="plots/eff_vs_B_TRUETAU_bdt_per_mode.png"' in html
     assert "scores_old_model" not in html  # left over from a model no longer configured
+    assert "id='uncertainty'" not in html  # no model with replicas: no section
+
+
+def test_report_score_uncertainty_section(tmp_path: Path) -> None:
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    for name in ("uncertainty_pull_bdt", "uncertainty_bins_bdt", "scores_bdt"):
+        (plots / f"{name}.png").write_bytes(b"")
+    cal = {"fraction_beyond_1": 0.4512, "expected_fraction_beyond_1": 0.4226, "median_abs_pull": 0.83,
+           "expected_median_abs_pull": 0.816, "n_zero_err": 0, "n_replicas": 3}
+    summary = {
+        "bdt": {"auc": 0.98, "uncertainty": {"replicas": 3, "bootstrap": False, "median_err": 0.0123, "calibration": cal}},
+        "fisher": {"auc": 0.9},
+        "_meta": {"analysis": "demo", "folds": 2, "seed": 1, "n_candidates": 10},
+    }
+    html = render_report(tmp_path, summary)
+    section = html[html.index("id='uncertainty'"):html.index("id='tables'")]
+    assert "<td>bdt</td><td>3</td><td>no</td><td>0.0123</td><td>0.451</td><td>0.423</td>" in section
+    assert "<td>fisher</td>" not in section
+    # the uncertainty plots are in their section, not in the model's panel
+    assert section.count('src="plots/uncertainty_') == 2
+    assert html.count('src="plots/uncertainty_pull_bdt.png"') == 1
 
 
 def _toy_dataset() -> Dataset:

@@ -95,6 +95,12 @@ def test_model_param_edit_retrains_only_that_model(edit) -> None:
     assert set(jobs) == {"train[model=bdt, fold=0]", "train[model=bdt, fold=1]", "train[model=bdt, fold=2]", *DOWNSTREAM}
 
 
+def test_adding_score_uncertainty_retrains_only_that_model(edit) -> None:
+    work = edit(lambda c: c["models"]["bdt"].update(uncertainty={"replicas": 2}))
+    jobs = planned_jobs(work, "analyses/tiny")
+    assert set(jobs) == {"train[model=bdt, fold=0]", "train[model=bdt, fold=1]", "train[model=bdt, fold=2]", *DOWNSTREAM}
+
+
 def test_plot_label_edit_reruns_only_plots_and_report(edit) -> None:
     work = edit(lambda c: c["evaluation"]["efficiency_vs"]["B_TRUETAU"].update(label="decay time [ps]"))
     assert set(planned_jobs(work, "analyses/tiny")) == {"plots", "report"}

@@ -3,7 +3,8 @@
 Kinds: ``bdt`` (xgboost), ``bbdt`` (a bonsai BDT: a BDT on discretised
 inputs, evaluated as a lookup table), ``mlp`` (torch), ``lipschitz_mlp``
 (a monotone, Lipschitz-bounded torch network), ``fisher`` (linear
-discriminant);
+discriminant), ``autoencoder`` (torch; unsupervised, trained on background
+only, scored by its reconstruction error);
 ``gan_augmented`` is a ``bdt`` or ``mlp`` trained with extra signal generated
 by a :class:`~hepsel.models.gan.WGANGP`. Torch and xgboost are imported only
 when a model is built or loaded.
@@ -16,7 +17,7 @@ from typing import Any
 
 __all__ = ["CLASSIFIER_KINDS", "estimator_class", "load_classifier", "make_classifier"]
 
-CLASSIFIER_KINDS = ("bdt", "bbdt", "mlp", "lipschitz_mlp", "fisher")
+CLASSIFIER_KINDS = ("bdt", "bbdt", "mlp", "lipschitz_mlp", "fisher", "autoencoder")
 
 
 def estimator_class(kind: str) -> Any:
@@ -49,6 +50,10 @@ def _cls(kind: str) -> Any:
         from .fisher import FisherClassifier
 
         return FisherClassifier
+    if kind == "autoencoder":
+        from .autoencoder import AutoencoderSelector
+
+        return AutoencoderSelector
     msg = f"unknown classifier kind {kind!r}; choose from {CLASSIFIER_KINDS}"
     raise ValueError(msg)
 

@@ -1,0 +1,507 @@
+"""Autoencoder selection (PyTorch): an unsupervised, background-only model.
+
+:class:`AutoencoderSelector` learns to reconstruct background candidates (the
+minimum-bias ones, label 0) through a narrow bottleneck; its score is the
+reconstruction error, so candidates off the background manifold score high,
+whatever they are. It never learns from the signal: :meth:`~AutoencoderSelector.fit`
+takes the usual ``(X, y, sample_weight)`` only to pick the background rows,
+and drops every other row before anything is fitted.
+
+Models are saved as a ``state_dict`` (``<prefix>.pt``) plus a JSON file with
+the architecture, the fitted scaler, the error scales and the training
+history; nothing is pickled and loading uses ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils.validation import check_is_fitted
+
+from hepsel.exceptions import ModelFileError
+from hepsel.models._torch import (
+    ACTIVATIONS,
+    draw_seed,
+    import_torch,
+    make_generator,
+    read_saved_model,
+    resolve_device,
+    resolve_prefix,
+    seeded_init,
+    torch_threads,
+)
+from hepsel.models.mlp import _check_weights, _check_X, _jsonable_random_state
+from hepsel.preprocessing import FeatureScaler
+from hepsel.storage import atomic_path, write_text
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["ERROR_SCALINGS", "AutoencoderSelector", "build_autoencoder", "reconstruction_error_module"]
+
+_FORMAT = "hepsel.AutoencoderSelector"
+_FORMAT_VERSION = 1
+_DEFAULT_STEM = "autoencoder"
+_PREDICT_BATCH = 65_536
+
+#: How the per-feature squared errors are weighted in the score.
+ERROR_SCALINGS = ("none", "feature")
+
+
+def build_autoencoder(
+    n_in: int, hidden_layers: Sequence[int] = (32,), bottleneck: int = 2, activation: str = "relu"
+) -> torch.nn.Sequential:
+    """Build the autoencoder ``n_in -> hidden... -> bottleneck -> reversed(hidden)... -> n_in``.
+
+    Every ``Linear`` layer but the last is followed by the activation; the
+    output is linear (the inputs are standardised, unbounded features).
+
+    Raises
+    ------
+    ValueError
+        If ``activation`` is unknown or a width is not a positive integer.
+    """
+    torch = import_torch()
+    if activation not in ACTIVATIONS:
+        msg = f"unknown activation {activation!r}; use one of {sorted(ACTIVATIONS)}"
+        raise ValueError(msg)
+    hidden = [int(h) for h in hidden_layers]
+    widths = [int(n_in), *hidden, int(bottleneck), *reversed(hidden), int(n_in)]
+    if any(w < 1 for w in widths):
+        msg = (
+            f"n_in, hidden_layers and bottleneck must be positive integers, "
+            f"got {n_in!r}, {hidden_layers!r} and {bottleneck!r}"
+        )
+        raise ValueError(msg)
+    act = getattr(torch.nn, ACTIVATIONS[activation])
+    layers: list[Any] = []
+    for i, (w_in, w_out) in enumerate(itertools.pairwise(widths)):
+        layers.append(torch.nn.Linear(w_in, w_out))
+        if i < len(widths) - 2:
+            layers.append(act())
+    return torch.nn.Sequential(*layers)
+
+
+def reconstruction_error_module(network: torch.nn.Module, error_scale: np.ndarray) -> torch.nn.Module:
+    """A module mapping scaled inputs ``z`` (batch, n) to the score (batch, 1).
+
+    The score is ``mean_j (network(z)_j - z_j)**2 / error_scale_j``; this is
+    the function the SHAP explainer differentiates.
+    """
+    torch = import_torch()
+
+    class _Score(torch.nn.Module):  # type: ignore[name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.network = network
+            device = next(network.parameters()).device
+            self.register_buffer("inv_scale", torch.as_tensor(1.0 / np.asarray(error_scale), dtype=torch.float32, device=device))
+
+        def forward(self, z: Any) -> Any:
+            sq = (self.network(z) - z) ** 2
+            return (sq * self.inv_scale).mean(dim=1, keepdim=True)
+
+    return _Score().eval()
+
+
+def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
+    order = np.argsort(x, kind="stable")
+    cw = np.cumsum(w[order])
+    return float(x[order][min(int(np.searchsorted(cw, 0.5 * cw[-1])), len(x) - 1)])
+
+
+class AutoencoderSelector(ClassifierMixin, BaseEstimator):
+    """Autoencoder trained on background candidates only; the score is the reconstruction error.
+
+    Parameters
+    ----------
+    hidden_layers : tuple of int, default (32,)
+        Widths of the encoder's hidden layers (the decoder mirrors them).
+    bottleneck : int, default 2
+        Width of the code layer; smaller than the number of features.
+    activation : {"relu", "silu", "tanh", "elu"}, default "silu"
+    preprocessing : {"quantile", "standard"}, default "quantile"
+        Feature scaling (:class:`hepsel.preprocessing.FeatureScaler`),
+        fitted on the background training rows only.
+    error_scaling : {"none", "feature"}, default "none"
+        ``"none"``: the score is the mean squared error over the scaled
+        features. ``"feature"``: each feature's squared error is divided by
+        its weighted mean over the background training rows first, so every
+        feature contributes about one on background.
+    learning_rate : float, default 1e-3
+    weight_decay : float, default 0.0
+    batch_size : int, default 512
+    max_epochs : int, default 50
+    patience : int, default 5
+        Stop after this many epochs without a lower validation loss.
+    validation_fraction : float, default 0.2
+        Fraction of the background rows held out for early stopping (``0``:
+        none, keep the last epoch). :meth:`fit`'s ``validation`` overrides
+        the random choice.
+    device : {"auto", "cpu", "cuda"}, default "auto"
+    random_state : int, numpy.random.RandomState or None
+        Seeds the validation split, the initial weights, the scaling and the
+        shuffling.
+    n_jobs : int or None
+        Torch intra-op threads during :meth:`fit`.
+    verbose : bool, default False
+
+    Attributes
+    ----------
+    classes_ : numpy.ndarray, shape (2,)
+        ``[0, 1]``: background (the rows trained on) and anything else.
+    n_features_in_ : int
+    scaler_ : FeatureScaler
+    network_ : torch.nn.Sequential
+    error_scale_ : numpy.ndarray, shape (n_features,)
+        Divisor of each feature's squared error (ones for ``"none"``).
+    score_reference_ : float
+        Weighted median score of the background training rows; sets the
+        mapping of the score onto ``predict_proba``.
+    history_ : dict of list of float
+        ``train_loss``, ``val_loss`` (weighted mean squared error) and
+        ``epoch_time_s``.
+    best_epoch_ : int
+    n_background_ : int
+        Background rows trained on (validation rows excluded).
+    n_validation_ : int
+    device_ : torch.device
+
+    Notes
+    -----
+    :meth:`decision_function` returns the score ``s >= 0``;
+    :meth:`predict_proba`'s second column is ``s / (s + score_reference_)``,
+    a monotone map onto ``[0, 1)`` (0.5 at the background median), so
+    thresholds, ROC curves and rates are those of the score itself.
+    """
+
+    def __init__(
+        self,
+        hidden_layers: Sequence[int] = (32,),
+        bottleneck: int = 2,
+        activation: str = "silu",
+        preprocessing: str = "quantile",
+        error_scaling: str = "none",
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        batch_size: int = 512,
+        max_epochs: int = 50,
+        patience: int = 5,
+        validation_fraction: float = 0.2,
+        device: str = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        n_jobs: int | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.hidden_layers = hidden_layers
+        self.bottleneck = bottleneck
+        self.activation = activation
+        self.preprocessing = preprocessing
+        self.error_scaling = error_scaling
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.device = device
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def _check_params(self) -> None:
+        if self.preprocessing not in ("quantile", "standard"):
+            msg = f"preprocessing must be 'quantile' or 'standard', got {self.preprocessing!r}"
+            raise ValueError(msg)
+        if self.error_scaling not in ERROR_SCALINGS:
+            msg = f"error_scaling must be one of {ERROR_SCALINGS}, got {self.error_scaling!r}"
+            raise ValueError(msg)
+        if self.activation not in ACTIVATIONS:
+            msg = f"unknown activation {self.activation!r}; use one of {sorted(ACTIVATIONS)}"
+            raise ValueError(msg)
+        if not 0.0 <= self.validation_fraction < 1.0:
+            msg = f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
+            raise ValueError(msg)
+        for name in ("batch_size", "max_epochs", "patience", "bottleneck"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or value < 1:
+                msg = f"{name} must be a positive integer, got {value!r}"
+                raise ValueError(msg)
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, validation: Any = None) -> AutoencoderSelector:
+        """Train on the background rows (``y == 0``) of ``X``.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_events, n_features)
+        y : array_like, shape (n_events,)
+            Labels; only ``y == 0`` (background) rows are used, the others
+            are dropped before anything is fitted.
+        sample_weight : array_like, shape (n_events,), optional
+            Per-event weights of the background rows (must not be negative).
+        validation : array_like of bool, shape (n_events,), optional
+            Early-stopping rows (only their background rows count); default:
+            a seeded random ``validation_fraction`` of the background rows.
+
+        Returns
+        -------
+        AutoencoderSelector
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            On bad parameters or shapes, no background rows, negative
+            weights, or fewer features than the bottleneck needs.
+        """
+        torch = import_torch()
+        self._check_params()
+        X = _check_X(X)
+        y = np.asarray(y)
+        if y.shape != (X.shape[0],):
+            msg = f"y must have shape ({X.shape[0]},) to match X, got {y.shape}"
+            raise ValueError(msg)
+        if int(self.bottleneck) >= X.shape[1]:
+            msg = f"bottleneck ({self.bottleneck}) must be smaller than the number of features ({X.shape[1]})"
+            raise ValueError(msg)
+        w_all = _check_weights(sample_weight, X.shape[0])
+        background = y == 0
+        if validation is not None:
+            val_all = np.asarray(validation, dtype=bool)
+            if val_all.shape != (X.shape[0],):
+                msg = f"validation must have shape ({X.shape[0]},) to match X, got {val_all.shape}"
+                raise ValueError(msg)
+            val_all = val_all[background]
+        # from here on, only the background rows exist
+        X, w = X[background], w_all[background]
+        if len(X) == 0:
+            msg = "no background rows (y == 0) to train the autoencoder on"
+            raise ValueError(msg)
+        if (w < 0).any():
+            msg = "the autoencoder's background weights must not be negative (a weighted error would be unbounded)"
+            raise ValueError(msg)
+        if w.sum() <= 0:
+            msg = "the background rows need a positive total weight"
+            raise ValueError(msg)
+
+        rng = np.random.RandomState(draw_seed(self.random_state))
+        split_seed, torch_seed, scaler_seed = (draw_seed(rng) for _ in range(3))
+        index = np.arange(len(X))
+        if validation is not None:
+            train_idx, val_idx = index[~val_all], index[val_all]
+        elif self.validation_fraction > 0:
+            train_idx, val_idx = train_test_split(index, test_size=self.validation_fraction, random_state=split_seed)
+            train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)
+        else:
+            train_idx, val_idx = index, index[:0]
+        if len(train_idx) == 0:
+            msg = "every background row is in the validation split; lower validation_fraction"
+            raise ValueError(msg)
+
+        self.scaler_ = FeatureScaler(self.preprocessing, random_state=scaler_seed).fit(X[train_idx])
+        self.device_ = resolve_device(self.device)
+        self.classes_ = np.array([0, 1])
+        self.n_features_in_ = int(X.shape[1])
+        self.n_background_ = len(train_idx)
+        self.n_validation_ = len(val_idx)
+        w = w / w[train_idx].mean()
+        Z = self.scaler_.transform(X)
+
+        def to_tensor(a: np.ndarray) -> Any:
+            return torch.as_tensor(a, dtype=torch.float32, device=self.device_)
+
+        with torch_threads(self.n_jobs):
+            with seeded_init(torch_seed):
+                network = build_autoencoder(self.n_features_in_, self.hidden_layers, self.bottleneck, self.activation)
+            self.network_ = network.to(self.device_)
+            self._train(
+                to_tensor(Z[train_idx]), to_tensor(w[train_idx]), to_tensor(Z[val_idx]), to_tensor(w[val_idx]), torch_seed
+            )
+            sq = self._squared_errors(Z[train_idx])
+        wt = w[train_idx]
+        if self.error_scaling == "feature":
+            scale = np.average(sq, axis=0, weights=wt)
+            self.error_scale_ = np.where(scale > 0, scale, 1.0)
+        else:
+            self.error_scale_ = np.ones(self.n_features_in_)
+        self.score_reference_ = max(_weighted_median((sq / self.error_scale_).mean(axis=1), wt), 1e-12)
+        return self
+
+    def _train(self, x_train: Any, w_train: Any, x_val: Any, w_val: Any, seed: int) -> None:
+        torch = import_torch()
+        network = self.network_
+        generator = make_generator(seed, self.device_)
+        optimizer = torch.optim.AdamW(network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+        n_train, batch_size = x_train.shape[0], int(self.batch_size)
+        use_validation = x_val.shape[0] > 0
+        history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "epoch_time_s": []}
+        best_loss, best_epoch = np.inf, 0
+        best_state: dict[str, Any] | None = None
+        epochs: Any = range(int(self.max_epochs))
+        if self.verbose:
+            from tqdm.auto import tqdm
+
+            epochs = tqdm(epochs, desc="autoencoder epochs", unit="epoch", disable=None)
+        for epoch in epochs:
+            start = time.perf_counter()
+            network.train()
+            permutation = torch.randperm(n_train, generator=generator, device=self.device_)
+            loss_sum = torch.zeros((), device=self.device_)
+            for begin in range(0, n_train, batch_size):
+                batch = permutation[begin : begin + batch_size]
+                xb = x_train[batch]
+                weighted = ((network(xb) - xb) ** 2).mean(dim=1) * w_train[batch]
+                loss = weighted.sum() / batch.shape[0]
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                loss_sum += weighted.detach().sum()
+            history["epoch_time_s"].append(time.perf_counter() - start)
+            history["train_loss"].append(float(loss_sum) / float(w_train.sum()))
+            if use_validation:
+                val_loss = self._weighted_loss(x_val, w_val)
+                history["val_loss"].append(val_loss)
+                if val_loss < best_loss:
+                    best_loss, best_epoch = val_loss, epoch
+                    best_state = copy.deepcopy(network.state_dict())
+                elif epoch - best_epoch >= self.patience:
+                    break
+            else:
+                best_epoch = epoch
+        if self.verbose:
+            epochs.close()
+        if best_state is not None:
+            network.load_state_dict(best_state)
+        network.eval()
+        self.history_ = history
+        self.best_epoch_ = int(best_epoch)
+
+    def _weighted_loss(self, x: Any, w: Any) -> float:
+        torch = import_torch()
+        self.network_.eval()
+        total = torch.zeros((), dtype=torch.float64, device=x.device)
+        with torch.no_grad():
+            for begin in range(0, x.shape[0], _PREDICT_BATCH):
+                xb = x[begin : begin + _PREDICT_BATCH]
+                err = ((self.network_(xb) - xb) ** 2).mean(dim=1)
+                total += (err * w[begin : begin + _PREDICT_BATCH]).sum(dtype=torch.float64)
+        return float(total) / float(w.sum(dtype=torch.float64))
+
+    def _squared_errors(self, Z: np.ndarray) -> np.ndarray:
+        """Per-feature squared reconstruction errors of scaled rows ``Z``, shape (n, n_features)."""
+        torch = import_torch()
+        out = np.empty_like(Z, dtype=np.float64)
+        self.network_.eval()
+        with torch.no_grad():
+            for begin in range(0, Z.shape[0], _PREDICT_BATCH):
+                sl = slice(begin, begin + _PREDICT_BATCH)
+                z = torch.as_tensor(Z[sl], dtype=torch.float32, device=self.device_)
+                out[sl] = ((self.network_(z) - z) ** 2).double().cpu().numpy()
+        return out
+
+    # -------------------------------------------------------------- predict
+    def feature_errors(self, X: Any) -> np.ndarray:
+        """Per-feature squared errors divided by :attr:`error_scale_`, shape (n_events, n_features)."""
+        check_is_fitted(self, "network_")
+        X = _check_X(X)
+        if X.shape[1] != self.n_features_in_:
+            msg = f"X has {X.shape[1]} features but the model was fitted on {self.n_features_in_}"
+            raise ValueError(msg)
+        out = np.empty(X.shape, dtype=np.float64)
+        for begin in range(0, X.shape[0], _PREDICT_BATCH):
+            sl = slice(begin, begin + _PREDICT_BATCH)
+            out[sl] = self._squared_errors(self.scaler_.transform(X[sl]))
+        return out / self.error_scale_
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """The score: mean (scaled) squared reconstruction error, shape (n_events,); higher is less background-like."""
+        return np.asarray(self.feature_errors(X).mean(axis=1))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """``[1 - p, p]`` with ``p = s / (s + score_reference_)``, a monotone map of the score onto [0, 1)."""
+        s = self.decision_function(X)
+        p = s / (s + self.score_reference_)
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: Any) -> np.ndarray:
+        """1 where the score is above the background median, else 0."""
+        return np.asarray(self.classes_[(self.decision_function(X) > self.score_reference_).astype(int)])
+
+    def score_module(self) -> torch.nn.Module:
+        """The score as a torch module of the scaled inputs (see :func:`reconstruction_error_module`)."""
+        check_is_fitted(self, "network_")
+        return reconstruction_error_module(self.network_, self.error_scale_)
+
+    # ------------------------------------------------------------ save/load
+    def save(self, path: str | Path) -> Path:
+        """Write ``<prefix>.pt`` (state_dict) and ``<prefix>.json`` (everything else), each atomically."""
+        torch = import_torch()
+        check_is_fitted(self, "network_")
+        prefix = resolve_prefix(path, _DEFAULT_STEM)
+        prefix.parent.mkdir(parents=True, exist_ok=True)
+        params = self.get_params()
+        params["hidden_layers"] = [int(h) for h in self.hidden_layers]
+        params["bottleneck"] = int(self.bottleneck)
+        params["random_state"] = _jsonable_random_state(self.random_state)
+        meta = {
+            "format": _FORMAT,
+            "format_version": _FORMAT_VERSION,
+            "params": params,
+            "n_features_in": self.n_features_in_,
+            "scaler": self.scaler_.to_dict(),
+            "error_scale": [float(v) for v in self.error_scale_],
+            "score_reference": float(self.score_reference_),
+            "history": self.history_,
+            "best_epoch": self.best_epoch_,
+            "n_background": self.n_background_,
+            "n_validation": self.n_validation_,
+        }
+        state = {k: v.detach().cpu() for k, v in self.network_.state_dict().items()}
+        with atomic_path(prefix.with_suffix(".pt")) as tmp:
+            torch.save(state, tmp)
+        write_text(prefix.with_suffix(".json"), json.dumps(meta, indent=1))
+        return prefix
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> AutoencoderSelector:
+        """Load a model written by :meth:`save` (no pickle).
+
+        Raises
+        ------
+        ModelFileError
+            If a file is missing or is not a saved AutoencoderSelector.
+        """
+        torch = import_torch()
+        json_path, pt_path, meta = read_saved_model(path, default_stem=_DEFAULT_STEM, fmt=_FORMAT, name="AutoencoderSelector")
+        params = dict(meta["params"])
+        params["hidden_layers"] = tuple(params["hidden_layers"])
+        params["device"] = device
+        model = cls(**params)
+        model.device_ = resolve_device(device)
+        model.classes_ = np.array([0, 1])
+        model.n_features_in_ = int(meta["n_features_in"])
+        model.scaler_ = FeatureScaler.from_dict(meta["scaler"])
+        model.error_scale_ = np.asarray(meta["error_scale"], dtype=np.float64)
+        model.score_reference_ = float(meta["score_reference"])
+        model.history_ = meta["history"]
+        model.best_epoch_ = int(meta["best_epoch"])
+        model.n_background_ = int(meta["n_background"])
+        model.n_validation_ = int(meta["n_validation"])
+        network = build_autoencoder(model.n_features_in_, model.hidden_layers, model.bottleneck, model.activation)
+        try:
+            state = torch.load(pt_path, map_location=model.device_, weights_only=True)
+            network.load_state_dict(state)
+        except (RuntimeError, KeyError) as exc:
+            msg = f"{pt_path} does not match the architecture in {json_path}: {exc}"
+            raise ModelFileError(msg) from exc
+        model.network_ = network.to(model.device_).eval()
+        return model
