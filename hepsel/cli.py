@@ -204,6 +204,17 @@ def _cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_robustness(args: argparse.Namespace) -> int:
+    from . import workflow
+    from .robustness import format_table
+
+    cfg = _config(args)
+    r = workflow.robustness(cfg, progress=not args.no_progress)
+    print(format_table(r))
+    print(f"robustness: {len(r['shifts'])} shift(s), {len(r['models'])} model(s) in {r['seconds']:.1f} s")
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from . import workflow
 
@@ -413,6 +424,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed of the study point")
     p.add_argument("--summary", action="store_true", help="tabulate and plot the finished study points instead")
     p.set_defaults(func=_cmd_study)
+
+    p = sub.add_parser(
+        "robustness", help="efficiency and rate changes at fixed working points on miscalibrated inputs (robustness.shifts)"
+    )
+    _add_config(p)
+    p.set_defaults(func=_cmd_robustness)
 
     p = sub.add_parser("report", help="write report.html")
     _add_config(p)

@@ -19,14 +19,16 @@ What each step reads:
 ``train``       the model's own block, ``training``, ``seed``, ``folds``,
                 feature names and ranges (GAN bounds)
 ``evaluate``    everything but ``generate`` blocks, ``study``,
-                ``evaluation.shap`` and plot labels
+                ``robustness``, ``evaluation.shap`` and plot labels
 ``plots``       ``evaluation`` (binnings and labels), ``trigger``, model names
 ``explain``     the model, ``evaluation.shap``, ``seed``, ``folds``, features
 ``fidelity``    the model, ``seed``, ``folds``, features
 ``study``       the point's model, ``study``, ``training``, ``seed``,
                 ``folds``, ``trigger``, features
+``robustness``  ``robustness``, what ``prepare`` and ``gather`` read,
+                ``trigger``, model names and kinds, ``folds``
 ``report``      everything the report shows: ``evaluation``, ``trigger``,
-                model names and kinds, feature labels
+                model names and kinds, feature labels, ``robustness`` (if set)
 ``apply``       the dataset's block, ``apply.models``, ``apply.copy_branches``
                 (and the saved selection, an input)
 =============== ==============================================================
@@ -47,7 +49,10 @@ __all__ = ["OWNER_FILE", "check_output_owner", "claim_output", "function_modules
 #: Marker file naming the config that owns an output directory.
 OWNER_FILE = ".hepsel-analysis.json"
 
-STEPS = ("generate", "prepare", "gather", "train", "evaluate", "plots", "explain", "fidelity", "study", "report", "apply")
+STEPS = (
+    "generate", "prepare", "gather", "train", "evaluate", "plots", "explain", "fidelity", "study", "robustness",
+    "report", "apply",
+)
 
 
 def _features(cfg: AnalysisConfig, keys: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -113,7 +118,7 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
             "features": _features(cfg, ("name", "range")),
         }
     if step == "evaluate":
-        out = {k: v for k, v in d.items() if k not in ("study", "output")}
+        out = {k: v for k, v in d.items() if k not in ("study", "output", "robustness")}
         out["samples"] = {n: {k: v for k, v in s.items() if k != "generate"} for n, s in d["samples"].items()}
         ev = dict(d["evaluation"])
         ev.pop("shap")
@@ -154,13 +159,25 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
             "models": d["apply"]["models"],
             "copy_branches": d["apply"]["copy_branches"],
         }
+    if step == "robustness":
+        prepare = {s: step_settings(cfg, "prepare", sample=s) for s in sorted(cfg.samples)}
+        return {
+            "robustness": d["robustness"],
+            "prepare": prepare,
+            "gather": step_settings(cfg, "gather"),
+            "trigger": d["trigger"],
+            "models": {n: {"type": m["type"], "base": m["base"]} for n, m in d["models"].items()},
+            "folds": d["folds"],
+        }
     if step == "report":
+        extra = {"robustness": d["robustness"]} if d["robustness"] is not None else {}
         return {
             "name": d["name"],
             "evaluation": d["evaluation"],
             "trigger": d["trigger"],
             "models": {n: {"type": m["type"], "base": m["base"]} for n, m in d["models"].items()},
             "features": _features(cfg, ("name", "label")),
+            **extra,
         }
     msg = f"unknown workflow step {step!r}; steps are {', '.join(STEPS)}"
     raise ValueError(msg)
