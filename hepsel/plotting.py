@@ -842,16 +842,21 @@ def robustness_plot(result: Mapping[str, Any], *, shift: str, quantity: str = "e
     ax.set_xticks(np.arange(len(keys)))
     ax.set_xticklabels([f"{k} kHz" if unit == "kHz" else f"$\\varepsilon_S$={k}" for k in keys])
     ax.set_xlim(-0.6, len(keys) - 0.4)
+    for x in np.arange(len(keys) - 1) + 0.5:
+        ax.axvline(x, color="lightgrey", lw=1)
+    ax.margins(y=0.12)
+    ax.autoscale_view(scalex=False)
     ax.set_xlabel("Working point (threshold fixed at nominal)")
     ax.set_ylabel(ylabel)
-    ax.set_title(_shift_title(shift, result["shifts"].get(shift, {})), fontsize=18, pad=30)
+    # above the experiment label (which sits just above the frame)
+    ax.set_title(_shift_title(shift, result["shifts"].get(shift, {})), fontsize=20, pad=40)
     return ax
 
 
 def _shift_title(name: str, patterns: Mapping[str, Mapping[str, float]]) -> str:
     parts = []
     for p, f in patterns.items():
-        text = f"{p} x {f['scale']:g}"
+        text = f"{p} $\\times$ {f['scale']:g}"
         if f.get("offset"):
             text += f" {f['offset']:+g}"
         parts.append(text)

@@ -518,6 +518,8 @@ def report(cfg: AnalysisConfig) -> Path:
     fid_dir = lay.root / "fidelity"
     fidelity = {p.stem: read_json(p) for p in sorted(fid_dir.glob("*.json"))} if fid_dir.exists() else None
     study = read_json(lay.root / "study" / "augmentation.json") if (lay.root / "study" / "augmentation.json").exists() else None
+    # only while configured: a robustness.json left from an earlier config is not shown
+    robust = read_json(lay.robustness) if cfg.robustness is not None and lay.robustness.exists() else None
     cut_md = lay.dataset.with_name("cutflow.md")
     cut_json = lay.dataset.with_name("cutflow.json")
     text = render_report(
@@ -526,6 +528,7 @@ def report(cfg: AnalysisConfig) -> Path:
         fidelity=fidelity, study=study, shap=shap,
         warnings=diagnose(summary, fidelity, cfg.evaluation.warnings),
         benchmarks=jobs,
+        robustness=robust,
     )
     return write_text(lay.report, text)
 
