@@ -111,19 +111,29 @@ def apply_shift(arrays: Any, shift: Mapping[str, tuple[float, float]]) -> Any:
     ``arrays`` is a dict of numpy arrays or an awkward record array (jagged
     branches are shifted element-wise); branches of ``shift`` that
     ``arrays`` lacks are skipped. The input is not modified.
+
+    Floating-point branches keep their precision (computed in float64, stored
+    back as the branch's type, as a miscalibrated ntuple would hold them), so
+    that a scale of 1 changes nothing; integer branches become float64.
     """
     if isinstance(arrays, dict):
         out = dict(arrays)
         for b, (scale, offset) in shift.items():
             if b in out:
-                out[b] = np.asarray(out[b], dtype=np.float64) * scale + offset
+                x = np.asarray(out[b])
+                dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+                out[b] = (x.astype(np.float64) * scale + offset).astype(dtype)
         return out
     import awkward as ak
 
     fields = set(arrays.fields)
     for b, (scale, offset) in shift.items():
         if b in fields:
-            arrays = ak.with_field(arrays, ak.values_astype(arrays[b], np.float64) * scale + offset, b)
+            x = arrays[b]
+            leaf = ak.types.numpytype.primitive_to_dtype(ak.type(ak.flatten(x, axis=None)).content.primitive)
+            dtype = leaf if leaf.kind == "f" else np.dtype(np.float64)
+            shifted = ak.values_astype(ak.values_astype(x, np.float64) * scale + offset, dtype)
+            arrays = ak.with_field(arrays, shifted, b)
     return arrays
 
 

@@ -712,7 +712,7 @@ def robustness(cfg: AnalysisConfig, *, progress: bool = True) -> dict[str, Any]:
             else:
                 per_shift[name] = offline_shift_figures(nominal, nominal_scores[m], ds, s, thresholds)
         results[m] = {"kind": cfg.models[m].type, "shifts": per_shift}
-    out = {
+    result: dict[str, Any] = {
         "shifts": {
             n: {p: {"scale": f[0], "offset": f[1]} for p, f in sh.patterns.items()} for n, sh in shifts.items()
         },
@@ -722,8 +722,8 @@ def robustness(cfg: AnalysisConfig, *, progress: bool = True) -> dict[str, Any]:
         "models": results,
         "seconds": time.perf_counter() - t0,
     }
-    write_json(lay.robustness, out)
+    write_json(lay.robustness, result)
     with plotting.lhcb_style():
-        fig = plotting.robustness_figure(out)
+        fig = plotting.robustness_figure(result)
         plotting.save(fig, lay.plots / "robustness")
-    return out
+    return result
