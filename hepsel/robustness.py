@@ -186,9 +186,14 @@ def _event_keys(run: np.ndarray, evt: np.ndarray, order: np.ndarray, starts: np.
 def _align(keys_n: np.ndarray, keys_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """Positions of the nominal and the shifted events in their union (of size ``n``)."""
     both = np.concatenate([keys_n, keys_s]) if len(keys_n) + len(keys_s) else np.zeros((0, 2), dtype=np.int64)
-    _, inverse = np.unique(both, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    n = int(inverse.max()) + 1 if len(inverse) else 0
+    # a lexsort of the two columns: np.unique(axis=0) is ten times slower on millions of rows
+    order = np.lexsort((both[:, 1], both[:, 0]))
+    s = both[order]
+    new = np.ones(len(s), dtype=bool)
+    new[1:] = np.any(s[1:] != s[:-1], axis=1)
+    inverse = np.empty(len(s), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    n = int(new.sum())
     return inverse[: len(keys_n)], inverse[len(keys_n):], n
 
 
