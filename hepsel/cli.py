@@ -264,6 +264,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         workflow.explain(cfg, m)
     for m in workflow.gan_models(cfg):
         workflow.fidelity(cfg, m)
+    if cfg.robustness is not None:
+        workflow.robustness(cfg, progress=progress)
     workflow.report(cfg)
     print(Path(cfg.output_dir) / "summary.json")
     print(workflow.headline(cfg))
