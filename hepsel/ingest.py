@@ -292,7 +292,9 @@ def prepare_file(
         A miscalibration applied to the raw candidate branches as they are
         read, before weights, cuts, aliases and features (the robustness
         study); its patterns are matched against the candidate tree's
-        branches. The events tree is read as it is.
+        branches (a pattern matching none of them is skipped here:
+        :func:`hepsel.workflow.robustness` checks each pattern over all the
+        samples' trees). The events tree is read as it is.
 
     Returns
     -------
@@ -310,7 +312,8 @@ def prepare_file(
     shifted: dict[str, tuple[float, float]] = {}
     if shift is not None:
         ids = [b for b in (pipe.run_branch, pipe.event_branch) if b]
-        resolved = shift.resolve(ttree.keys(), where=f"{src}:{scfg.tree}", protected=ids)
+        # samples may name their branches differently: patterns are checked over all of them by the caller
+        resolved = shift.resolve(ttree.keys(), where=f"{src}:{scfg.tree}", protected=ids, strict=False)
         shifted = {b: f for b, f in resolved.items() if b in needed}
     cutflow = pipe.cuts.new_cutflow()
     drop_non_finite = cfg.reading.non_finite == "drop"

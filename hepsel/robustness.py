@@ -51,15 +51,19 @@ class BranchShift:
         return all(s == 1.0 and o == 0.0 for s, o in self.patterns.values())
 
     def resolve(
-        self, branches: Iterable[str], *, where: str, protected: Iterable[str] = ()
+        self, branches: Iterable[str], *, where: str, protected: Iterable[str] = (), strict: bool = True
     ) -> dict[str, tuple[float, float]]:
         """The branches of ``branches`` each pattern matches, with their ``(scale, offset)``.
+
+        With ``strict=False`` a pattern matching nothing is skipped (samples
+        with other branch names, checked together by the caller).
 
         Raises
         ------
         ConfigError
-            A pattern matches no branch, a branch is matched by two patterns,
-            or a pattern matches a ``protected`` branch (event identifiers).
+            A pattern matches no branch (``strict``), a branch is matched by
+            two patterns, or a pattern matches a ``protected`` branch (event
+            identifiers).
         """
         names = sorted(set(branches))
         keep = set(protected)
@@ -67,7 +71,7 @@ class BranchShift:
         by: dict[str, str] = {}
         for pattern, factors in self.patterns.items():
             hits = fnmatch.filter(names, pattern)
-            if not hits:
+            if not hits and strict:
                 msg = (
                     f"robustness.shifts.{self.name}: pattern {pattern!r} matches no branch of {where}; "
                     f"fix the pattern (fnmatch globs: * ? [..]); branches: {', '.join(names)}"

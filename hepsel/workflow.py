@@ -667,6 +667,7 @@ def robustness(cfg: AnalysisConfig, *, progress: bool = True) -> dict[str, Any]:
     from .evaluation import model_kind
     from .ingest import prepare_file
     from .models import load_classifier
+    from .reading import open_tree
     from .robustness import offline_shift_figures, shifts_from_config, trigger_shift_figures
     from .storage import read_json, write_json
 
@@ -688,6 +689,13 @@ def robustness(cfg: AnalysisConfig, *, progress: bool = True) -> dict[str, Any]:
         nominal_scores = {m: np.asarray(tree[f"score_{m}"].array(library="np")) for m in names}
     # trigger studies need the signal and minimum-bias samples only
     samples = list(cfg.samples) if cfg.trigger is None else list(dict.fromkeys([cfg.signal_sample, cfg.minbias_sample]))
+    # each pattern must match a branch of some sample's tree (the samples may name branches differently)
+    sources = {f"{p}:{cfg.samples[s].tree}": open_tree(p, cfg.samples[s].tree) for s in samples for p in cfg.sample_files(s)}
+    branches = {b for t in sources.values() for b in t.keys()}
+    ids = [b for b in (cfg.reading.run_branch, cfg.reading.event_branch) if b]
+    for shift in shifts.values():
+        where = ", ".join(list(sources)[:3]) + (f" and {len(sources) - 3} more files" if len(sources) > 3 else "")
+        shift.resolve(branches, where=where, protected=ids)
     shifted_ds = {}
     with tempfile.TemporaryDirectory(prefix=".robustness-", dir=lay.root) as tmp:
         for name, shift in shifts.items():

@@ -255,3 +255,37 @@ def test_unmatched_pattern_fails_before_any_output(run: Path) -> None:
 def test_without_a_robustness_block_the_step_refuses(run: Path) -> None:
     with pytest.raises(ConfigError, match="no 'robustness: shifts:' block"):
         workflow.robustness(load_config(run), progress=False)
+
+
+def test_offline_study_with_samples_of_different_layouts(tmp_path: Path) -> None:
+    """Offline: a jagged signal tree (``Muon_pt``) and flat backgrounds (``mu1_pt``), each pattern matching one layout."""
+    from .test_offline import _write_inputs, offline_config
+
+    _write_inputs(tmp_path / "data")
+    raw = offline_config(tmp_path / "data")
+    raw["robustness"] = {"shifts": {"same": {"Muon_pt": 1.0, "mu1_pt": 1.0}, "signal_pt": {"Muon_pt": 0.8}}}
+    cfg = load_config(write_config(tmp_path / "analyses" / "offline", raw), base_dir=tmp_path)
+    for s in sorted(cfg.samples):
+        workflow.prepare(cfg, s, 0, progress=False)
+    workflow.gather(cfg)
+    for k in range(cfg.folds.k):
+        workflow.train(cfg, "bdt", k, progress=False)
+    summary = workflow.evaluate(cfg, progress=False)
+    out = workflow.robustness(cfg, progress=False)
+    assert out["offline"] and set(out["models"]["bdt"]["shifts"]) == {"same", "signal_pt"}
+    for key, e in out["models"]["bdt"]["shifts"]["same"].items():
+        wp = summary["bdt"]["offline"]["working_points"][key]
+        assert e["sig_eff"]["nominal"] == pytest.approx(wp["sig_eff"], rel=1e-12)
+        assert e["bkg_eff"]["nominal"] == pytest.approx(wp["bkg_eff"], rel=1e-12)
+        for q in ("sig_eff", "bkg_eff"):
+            assert e[q]["shifted"] == e[q]["nominal"] and e[q]["delta_err"] == 0.0
+    moved = out["models"]["bdt"]["shifts"]["signal_pt"]
+    # only the signal tree has Muon_pt: the backgrounds are untouched
+    assert all(e["bkg_eff"]["delta"] == 0.0 for e in moved.values())
+    assert any(e["sig_eff"]["delta"] != 0.0 for e in moved.values())
+    assert "signal_pt" in format_table(out)
+
+    raw["robustness"] = {"shifts": {"typo": {"Muon_pt": 0.9, "mu2_pt": 0.9}}}
+    cfg = load_config(write_config(tmp_path / "analyses" / "offline", raw), base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"robustness\.shifts\.typo: pattern 'mu2_pt' matches no branch of .*signal\.root"):
+        workflow.robustness(cfg, progress=False)
