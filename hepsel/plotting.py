@@ -823,6 +823,7 @@ def robustness_plot(result: Mapping[str, Any], *, shift: str, quantity: str = "e
     models = list(result["models"])
     keys = list(next(iter(result["models"].values()))["shifts"][shift]) if models else []
     width = 0.7
+    spread = 0.0
     for i, m in enumerate(models):
         wps = result["models"][m]["shifts"][shift]
         dx = (i - (len(models) - 1) / 2) * width / max(len(models), 1)
@@ -837,7 +838,9 @@ def robustness_plot(result: Mapping[str, Any], *, shift: str, quantity: str = "e
             np.arange(len(keys)) + dx, y, yerr=e, fmt=_MARKERS[i % len(_MARKERS)], ms=9, capsize=4,
             color=_COLOURS[i % len(_COLOURS)], label=m,
         )
+        spread = max(spread, float(np.nanmax(np.abs(y) + np.nan_to_num(e), initial=0.0)))
     ax.axhline(0.0, color="grey", lw=1, ls="--")
+    ax.ticklabel_format(axis="y", style="plain", useOffset=False)
     unit = result.get("working_point_unit", "")
     ax.set_xticks(np.arange(len(keys)))
     ax.set_xticklabels([f"{k} kHz" if unit == "kHz" else f"$\\varepsilon_S$={k}" for k in keys])
@@ -846,6 +849,8 @@ def robustness_plot(result: Mapping[str, Any], *, shift: str, quantity: str = "e
         ax.axvline(x, color="lightgrey", lw=1)
     ax.margins(y=0.12)
     ax.autoscale_view(scalex=False)
+    if spread == 0.0:  # nothing moved (a scale of 1): a symmetric axis, not a range of rounding noise
+        ax.set_ylim(-1.0, 1.0)
     ax.set_xlabel("Working point (threshold fixed at nominal)")
     ax.set_ylabel(ylabel)
     # above the experiment label (which sits just above the frame)
