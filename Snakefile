@@ -70,6 +70,8 @@ PLOTS = [f"{ROOT}/plots/{p}.png" for p in ("roc", *_RATE_PLOTS, "cutflow")] + [
 
 EXPLAINED = explainable_models(CFG)
 GANS = gan_models(CFG)
+# the robustness study (config `robustness:`) joins the default target when configured
+ROBUSTNESS = [f"{ROOT}/robustness.json", f"{ROOT}/plots/robustness.png"] if CFG.robustness is not None else []
 STUDY = [
     f"{ROOT}/study/{m}_{n}_{s}.json"
     for m in study_models(CFG) for n in CFG.study.n_real for s in CFG.study.seeds
@@ -86,6 +88,7 @@ rule all:
         f"{ROOT}/report.html",
         [f"{ROOT}/fidelity/{m}.json" for m in GANS],
         SCAN,
+        ROBUSTNESS,
 
 
 # Application of the trained selection (config `apply:`): snakemake --cores 2 apply
@@ -345,6 +348,28 @@ rule decorrelation_scan:
         f"{HEPSEL} decorrelation-scan {COMMON} 2>&1 | tee {{log}}"
 
 
+if CFG.robustness is not None:
+
+    rule robustness:
+        input:
+            FILES[CFG.signal_sample],
+            FILES[CFG.minbias_sample],
+            [FILES[s] for s in CFG.samples] if CFG.trigger is None else [],
+            f"{ROOT}/summary.json",
+            f"{ROOT}/scores.root",
+            MODULES,
+        output:
+            ROBUSTNESS,
+        log:
+            f"{ROOT}/logs/robustness.log",
+        benchmark:
+            f"{BENCH}/robustness.tsv"
+        params:
+            settings=digest("robustness"),
+        shell:
+            f"{HEPSEL} robustness {COMMON} --no-progress 2>&1 | tee {{log}}"
+
+
 rule report:
     input:
         f"{ROOT}/summary.json",
@@ -353,6 +378,7 @@ rule report:
         [f"{ROOT}/explain/{m}.json" for m in MODELS],
         [f"{ROOT}/fidelity/{m}.json" for m in GANS],
         SCAN,
+        ROBUSTNESS,
     output:
         f"{ROOT}/report.html",
         f"{ROOT}/benchmarks.json",

@@ -256,6 +256,17 @@ def _cmd_decorrelation_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_robustness(args: argparse.Namespace) -> int:
+    from . import workflow
+    from .robustness import format_table
+
+    cfg = _config(args)
+    r = workflow.robustness(cfg, progress=not args.no_progress)
+    print(format_table(r))
+    print(f"robustness: {len(r['shifts'])} shift(s), {len(r['models'])} model(s) in {r['seconds']:.1f} s")
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from . import workflow
 
@@ -307,6 +318,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         workflow.why(cfg, m)
     for m in workflow.gan_models(cfg):
         workflow.fidelity(cfg, m)
+    if cfg.robustness is not None:
+        workflow.robustness(cfg, progress=progress)
     workflow.report(cfg)
     print(Path(cfg.output_dir) / "summary.json")
     print(workflow.headline(cfg))
@@ -483,6 +496,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config(p)
     p.set_defaults(func=_cmd_decorrelation_scan)
+
+    p = sub.add_parser(
+        "robustness", help="efficiency and rate changes at fixed working points on miscalibrated inputs (robustness.shifts)"
+    )
+    _add_config(p)
+    p.set_defaults(func=_cmd_robustness)
 
     p = sub.add_parser("report", help="write report.html")
     _add_config(p)

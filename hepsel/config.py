@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import glob
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -436,6 +437,40 @@ class StudyConfig(_Strict):
     )
 
 
+class BranchShiftConfig(_Strict):
+    """A miscalibration of the branches a pattern matches: ``x -> scale * x + offset``."""
+
+    scale: float = 1.0
+    offset: float = Field(default=0.0, description="added after scaling, in the branch's own units")
+
+
+class RobustnessConfig(_Strict):
+    """Robustness study: the selection at fixed working points on miscalibrated inputs."""
+
+    shifts: dict[str, dict[str, float | BranchShiftConfig]] = Field(
+        min_length=1,
+        description="shift name -> {branch pattern (fnmatch glob on the ntuple's branch names): "
+        "scale factor, or {scale, offset}}; applied to the raw branches when reading",
+    )
+
+    @field_validator("shifts")
+    @classmethod
+    def _check_shifts(
+        cls, v: dict[str, dict[str, float | BranchShiftConfig]]
+    ) -> dict[str, dict[str, float | BranchShiftConfig]]:
+        for name, patterns in v.items():
+            _check_file_name(name, f"robustness.shifts.{name}", "shift names")
+            if not patterns:
+                msg = f"robustness.shifts.{name}: give at least one branch pattern with its scale factor"
+                raise ValueError(msg)
+            for pattern, spec in patterns.items():
+                scale, offset = (spec, 0.0) if isinstance(spec, (int, float)) else (spec.scale, spec.offset)
+                if not (math.isfinite(scale) and math.isfinite(offset)):
+                    msg = f"robustness.shifts.{name}.{pattern}: scale and offset must be finite numbers"
+                    raise ValueError(msg)
+        return v
+
+
 _SAMPLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,99}")
 _MAX_NAME = 100
 _NOT_IN_FILE_NAMES = frozenset('/\\<>:"|?*')
@@ -496,6 +531,9 @@ class AnalysisConfig(_Strict):
     apply: ApplyConfig = Field(default_factory=ApplyConfig)
     decorrelation_scan: DecorrelationScanConfig | None = Field(
         default=None, description="the DisCo strength scan of one model (only run when present)"
+    )
+    robustness: RobustnessConfig | None = Field(
+        default=None, description="miscalibration shifts; without them there is no robustness step"
     )
 
     # set by load_config, not by the YAML

@@ -23,6 +23,7 @@ from .exceptions import ConfigError, NonFiniteError
 from .expressions import Expression
 from .features import FeatureSet, to_flat_numpy
 from .reading import check_branches, iterate, open_tree
+from .robustness import BranchShift, apply_shift
 from .storage import ParquetAppender, write_json
 
 __all__ = ["RESERVED_COLUMNS", "SamplePipeline", "generated_events_path", "prepare_file"]
@@ -268,6 +269,7 @@ def prepare_file(
     file_index: int = 0,
     metadata: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    shift: BranchShift | None = None,
 ) -> dict[str, Any]:
     """Preselect one input file of ``sample`` and write its candidates to Parquet.
 
@@ -286,6 +288,13 @@ def prepare_file(
     metadata
         JSON file for the cut-flow, event counts and generated-weight sum;
         default: ``output`` with suffix ``.json``.
+    shift
+        A miscalibration applied to the raw candidate branches as they are
+        read, before weights, cuts, aliases and features (the robustness
+        study); its patterns are matched against the candidate tree's
+        branches (a pattern matching none of them is skipped here:
+        :func:`hepsel.workflow.robustness` checks each pattern over all the
+        samples' trees). The events tree is read as it is.
 
     Returns
     -------
@@ -300,6 +309,12 @@ def prepare_file(
     check_branches(ttree, needed, path=src, tree=scfg.tree)
     if pipe.event_branch is None:
         _check_one_candidate_per_entry(ttree, src, scfg.tree)
+    shifted: dict[str, tuple[float, float]] = {}
+    if shift is not None:
+        ids = [b for b in (pipe.run_branch, pipe.event_branch) if b]
+        # samples may name their branches differently: patterns are checked over all of them by the caller
+        resolved = shift.resolve(ttree.keys(), where=f"{src}:{scfg.tree}", protected=ids, strict=False)
+        shifted = {b: f for b, f in resolved.items() if b in needed}
     cutflow = pipe.cuts.new_cutflow()
     drop_non_finite = cfg.reading.non_finite == "drop"
     if drop_non_finite:
@@ -319,6 +334,8 @@ def prepare_file(
             path, scfg.tree, sorted(needed), step_size=cfg.reading.step_size, progress=progress,
             desc=f"{sample}:{Path(path).name}",
         ):
+            if shifted:
+                arrays = apply_shift(arrays, shifted)
             n = _n_entries(arrays)
             run, evt = pipe.event_ids(arrays, n, start, file_index)
             w = pipe.weights(arrays, n)

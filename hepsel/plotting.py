@@ -38,6 +38,8 @@ __all__ = [
     "pull_plot",
     "quantile_range",
     "rate_plot",
+    "robustness_figure",
+    "robustness_plot",
     "roc_plot",
     "save",
     "score_plot",
@@ -1004,3 +1006,93 @@ def pull_fraction_plot(bins: Sequence[Mapping[str, Any]], expected: float, *, ax
     legend_outside(ax, title="bins of equal population", title_fontsize=14)
     label(ax)
     return ax
+
+
+#: What the robustness plots show per quantity: the key in robustness.json, the axis label and a scale.
+_ROBUSTNESS_QUANTITIES: dict[str, tuple[str, float, bool]] = {
+    "eff": (r"$\Delta\varepsilon_{sig}$ [%-points]", 100.0, False),
+    "rate_khz": (r"$\Delta$rate / rate [%]", 100.0, True),
+    "sig_eff": (r"$\Delta\varepsilon_{sig}$ [%-points]", 100.0, False),
+    "bkg_eff": (r"$\Delta\varepsilon_{bkg}$ / $\varepsilon_{bkg}$ [%]", 100.0, True),
+}
+
+
+def robustness_plot(result: Mapping[str, Any], *, shift: str, quantity: str = "eff", ax: Any = None) -> Any:
+    """Change of ``quantity`` at each fixed working point, per model, for one shift (from ``robustness.json``).
+
+    Working points along x, models side by side within each; points with
+    their paired (event-level) standard errors. ``rate_khz`` and ``bkg_eff``
+    are shown relative to their nominal values.
+    """
+    if ax is None:
+        _, ax = new_figure()
+    ylabel, scale, relative = _ROBUSTNESS_QUANTITIES[quantity]
+    models = list(result["models"])
+    keys = list(next(iter(result["models"].values()))["shifts"][shift]) if models else []
+    width = 0.7
+    spread = 0.0
+    for i, m in enumerate(models):
+        wps = result["models"][m]["shifts"][shift]
+        dx = (i - (len(models) - 1) / 2) * width / max(len(models), 1)
+        y, e = [], []
+        for k in keys:
+            q = wps[k][quantity]
+            norm = q["nominal"] if relative else 1.0
+            ok = relative is False or (norm and np.isfinite(norm))
+            y.append(scale * q["delta"] / norm if ok else np.nan)
+            e.append(scale * q["delta_err"] / abs(norm) if ok else np.nan)
+        ax.errorbar(
+            np.arange(len(keys)) + dx, y, yerr=e, fmt=_MARKERS[i % len(_MARKERS)], ms=9, capsize=4,
+            color=_COLOURS[i % len(_COLOURS)], label=m,
+        )
+        spread = max(spread, float(np.nanmax(np.abs(y) + np.nan_to_num(e), initial=0.0)))
+    ax.axhline(0.0, color="grey", lw=1, ls="--")
+    ax.ticklabel_format(axis="y", style="plain", useOffset=False)
+    unit = result.get("working_point_unit", "")
+    ax.set_xticks(np.arange(len(keys)))
+    ax.set_xticklabels([f"{k} kHz" if unit == "kHz" else f"$\\varepsilon_S$={k}" for k in keys])
+    ax.set_xlim(-0.6, len(keys) - 0.4)
+    for x in np.arange(len(keys) - 1) + 0.5:
+        ax.axvline(x, color="lightgrey", lw=1)
+    ax.margins(y=0.12)
+    ax.autoscale_view(scalex=False)
+    if spread == 0.0:  # nothing moved (a scale of 1): a symmetric axis, not a range of rounding noise
+        ax.set_ylim(-1.0, 1.0)
+    ax.set_xlabel("Working point (threshold fixed at nominal)")
+    ax.set_ylabel(ylabel)
+    # above the experiment label (which sits just above the frame)
+    ax.set_title(_shift_title(shift, result["shifts"].get(shift, {})), fontsize=20, pad=40)
+    return ax
+
+
+def _shift_title(name: str, patterns: Mapping[str, Mapping[str, float]]) -> str:
+    parts = []
+    for p, f in patterns.items():
+        text = f"{p} $\\times$ {f['scale']:g}"
+        if f.get("offset"):
+            text += f" {f['offset']:+g}"
+        parts.append(text)
+    return f"{name}: {', '.join(parts)}"
+
+
+def robustness_figure(result: Mapping[str, Any]) -> Any:
+    """Every shift of ``robustness.json`` side by side: signal efficiency change (top), rate change (bottom)."""
+    import matplotlib.pyplot as plt
+
+    shifts = list(result["shifts"])
+    rows = ("sig_eff", "bkg_eff") if result.get("offline") else ("eff", "rate_khz")
+    fig, axes = plt.subplots(
+        len(rows), len(shifts), figsize=(9 * len(shifts), 6.5 * len(rows)), squeeze=False, sharex="col"
+    )
+    for j, sh in enumerate(shifts):
+        for i, q in enumerate(rows):
+            ax = axes[i, j]
+            robustness_plot(result, shift=sh, quantity=q, ax=ax)
+            if i > 0:
+                ax.set_title("")
+            if i < len(rows) - 1:
+                ax.set_xlabel("")
+    label(axes[0, 0])
+    legend_outside(axes[0, -1])
+    fig.tight_layout()
+    return fig

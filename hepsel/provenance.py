@@ -20,7 +20,8 @@ What each step reads:
                          replicas train in the same job), ``training``, ``seed``,
                          ``folds``, feature names and ranges (GAN bounds)
 ``evaluate``             everything but ``generate`` blocks, ``study``,
-                         ``decorrelation_scan``, ``explain``, ``evaluation.shap`` and plot labels
+                         ``decorrelation_scan``, ``explain``, ``robustness``, ``evaluation.shap``
+                         and plot labels
 ``plots``                ``evaluation`` (binnings and labels), ``trigger``, model names
 ``explain``              the model (not its ``uncertainty``), ``evaluation.shap``, ``seed``, ``folds``, features
 ``fidelity``             the model (not its ``uncertainty``), ``seed``, ``folds``, features
@@ -31,9 +32,11 @@ What each step reads:
 ``decorrelation_scan``   the ``decorrelation_scan`` block and its model's
                          block, ``training``, ``seed``, ``folds``, ``trigger``,
                          ``evaluation.bkg_effs``, features
+``robustness``           ``robustness``, what ``prepare`` and ``gather`` read,
+                         ``trigger``, model names and kinds, ``folds``
 ``report``               everything the report shows: ``evaluation``, ``trigger``,
                          model names and kinds, feature labels, whether there is a
-                         ``decorrelation_scan``
+                         ``decorrelation_scan``, ``robustness`` (if set)
 ``apply``                the dataset's block, ``apply.models``, ``apply.copy_branches``
                          (and the saved selection, an input)
 ======================== ==============================================================
@@ -56,7 +59,7 @@ OWNER_FILE = ".hepsel-analysis.json"
 
 STEPS = (
     "generate", "prepare", "gather", "train", "evaluate", "plots", "explain", "why", "fidelity", "study",
-    "decorrelation_scan", "report", "apply",
+    "decorrelation_scan", "robustness", "report", "apply",
 )
 
 
@@ -133,7 +136,7 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
             "features": _features(cfg, ("name", "range")),
         }
     if step == "evaluate":
-        out = {k: v for k, v in d.items() if k not in ("study", "output", "decorrelation_scan", "explain")}
+        out = {k: v for k, v in d.items() if k not in ("study", "output", "decorrelation_scan", "explain", "robustness")}
         out["samples"] = {n: {k: v for k, v in s.items() if k != "generate"} for n, s in d["samples"].items()}
         ev = dict(d["evaluation"])
         ev.pop("shap")
@@ -196,14 +199,28 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
             "models": d["apply"]["models"],
             "copy_branches": d["apply"]["copy_branches"],
         }
+    if step == "robustness":
+        prepare = {s: step_settings(cfg, "prepare", sample=s) for s in sorted(cfg.samples)}
+        return {
+            "robustness": d["robustness"],
+            "prepare": prepare,
+            "gather": step_settings(cfg, "gather"),
+            "trigger": d["trigger"],
+            "models": {n: {"type": m["type"], "base": m["base"]} for n, m in d["models"].items()},
+            "folds": d["folds"],
+        }
     if step == "report":
+        # optional blocks enter only when set, so configs without them keep their digests
+        extra: dict[str, Any] = {"robustness": d["robustness"]} if d["robustness"] is not None else {}
+        if d["decorrelation_scan"] is not None:
+            extra["decorrelation_scan"] = True  # its figures come in as an input
         return {
             "name": d["name"],
             "evaluation": d["evaluation"],
             "trigger": d["trigger"],
             "models": {n: {"type": m["type"], "base": m["base"]} for n, m in d["models"].items()},
             "features": _features(cfg, ("name", "label")),
-            "decorrelation_scan": d["decorrelation_scan"] is not None,
+            **extra,
         }
     msg = f"unknown workflow step {step!r}; steps are {', '.join(STEPS)}"
     raise ValueError(msg)

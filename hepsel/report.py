@@ -625,6 +625,58 @@ def _why_section(root: Path, why: Mapping[str, Any], models: Sequence[str]) -> l
     return out
 
 
+def _pm(q: Mapping[str, Any], scale: float, digits: int) -> str:
+    return f"{scale * q['delta']:+.{digits}f} &plusmn; {scale * q['delta_err']:.{digits}f}" if _known(q.get("delta")) else "n/a"
+
+
+def _robustness(root: Path, result: Mapping[str, Any]) -> str:
+    """Table and plot of ``robustness.json``: each working point's change under each miscalibration."""
+    from .robustness import table_rows
+
+    offline = bool(result.get("offline"))
+    shifts = "; ".join(
+        f"<b>{html.escape(n)}</b>: "
+        + ", ".join(
+            f"<code>{html.escape(p)}</code> &times; {f['scale']:g}" + (f" {f['offset']:+g}" if f.get("offset") else "")
+            for p, f in pats.items()
+        )
+        for n, pats in result["shifts"].items()
+    )
+    note = (
+        "<p class='note'>Input branches rescaled as they are read (aliases, features and the preselection see "
+        f"the shifted values): {shifts}. Thresholds fixed at their nominal values; each candidate scored by its "
+        "held-out fold model. Errors of the changes are paired (the same events, nominal and shifted), from the "
+        "events whose decision changed. "
+        + ("Efficiencies: candidate level, relative to each sample's preselected yield.</p>" if offline else
+           "Signal efficiency: any candidate passes, relative to the signal events with a preselected "
+           "truth-matched candidate (as in the tables above), so it excludes the preselection's own change "
+           "(<code>eff_total</code> in robustness.json includes it). Rate: minimum-bias events.</p>")
+    )
+    if offline:
+        header = ["Shift", "Model", "Working point", "&epsilon;<sub>S</sub> nominal", "&epsilon;<sub>S</sub> shifted",
+                  "&Delta;&epsilon;<sub>S</sub> [%-points]", "&epsilon;<sub>B</sub> nominal", "&epsilon;<sub>B</sub> shifted",
+                  "&Delta;&epsilon;<sub>B</sub> [%-points]"]
+        rows = [
+            [html.escape(r["shift"]), html.escape(r["model"]), f"&epsilon;<sub>S</sub> = {html.escape(r['wp'])}",
+             _percent(r["sig_eff"]["nominal"]), _percent(r["sig_eff"]["shifted"]), _pm(r["sig_eff"], 100, 2),
+             f"{100 * r['bkg_eff']['nominal']:.3g} %", f"{100 * r['bkg_eff']['shifted']:.3g} %", _pm(r["bkg_eff"], 100, 3)]
+            for r in table_rows(result)
+        ]
+    else:
+        header = ["Shift", "Model", "Working point", "&epsilon; nominal", "&epsilon; shifted", "&Delta;&epsilon; [%-points]",
+                  "Rate nominal [kHz]", "Rate shifted [kHz]", "&Delta;rate [kHz]"]
+        rows = [
+            [html.escape(r["shift"]), html.escape(r["model"]), f"{html.escape(r['wp'])} kHz",
+             _percent(r["eff"]["nominal"]), _percent(r["eff"]["shifted"]), _pm(r["eff"], 100, 2),
+             f"{r['rate_khz']['nominal']:.1f}", f"{r['rate_khz']['shifted']:.1f}", _pm(r["rate_khz"], 1, 1)]
+            for r in table_rows(result)
+        ]
+    png = root / "plots" / "robustness.png"
+    fig = _figure(root, png, "Change of the signal efficiency (top) and of the output rate or background efficiency "
+                  "(bottom, relative) at each working point with fixed threshold, per model and miscalibration.") if png.exists() else ""
+    return note + _grid([fig]) + _table(header, rows)
+
+
 def render_report(
     root: str | Path,
     summary: Mapping[str, Any],
@@ -638,12 +690,14 @@ def render_report(
     warnings: Sequence[Mapping[str, str]] | None = None,
     benchmarks: Sequence[Mapping[str, Any]] | None = None,
     decorrelation: Mapping[str, Any] | None = None,
+    robustness: Mapping[str, Any] | None = None,
 ) -> str:
     """The HTML text of the report for the outputs under ``root``.
 
     ``warnings`` are :func:`hepsel.diagnostics.diagnose`'s; without them they
     are computed here with the default thresholds. ``cutflow`` (the contents
     of ``cutflow.json``) is shown as tables, else ``cutflow_markdown`` as text.
+    ``robustness`` (the contents of ``robustness.json``) adds its section.
     """
     from .diagnostics import diagnose
 
@@ -667,6 +721,8 @@ def render_report(
     toc.append(("tables", "Detailed tables"))
     if decorrelation:
         toc.append(("decorrelation", "Decorrelation scan"))
+    if robustness:
+        toc.append(("robustness", "Robustness to miscalibration"))
     toc.append(("cutflow", "Cut-flow"))
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
@@ -730,6 +786,8 @@ def render_report(
         parts.append("<h3>Augmentation study</h3><pre>" + html.escape(str(study.get("table", ""))) + "</pre>")
     if decorrelation:
         parts += ["<h2 id='decorrelation'>Decorrelation scan</h2>", _decorrelation(root, decorrelation)]
+    if robustness:
+        parts += ["<h2 id='robustness'>Robustness to miscalibration</h2>", _robustness(root, robustness)]
     parts.append("<h2 id='cutflow'>Cut-flow</h2>")
     if cutflow:
         parts.append(_cutflow_tables(cutflow))

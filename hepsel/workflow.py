@@ -30,6 +30,7 @@ __all__ = [
     "make_plots",
     "prepare",
     "report",
+    "robustness",
     "study_point",
     "study_summary",
     "train",
@@ -112,6 +113,11 @@ class Layout:
     def plots(self) -> Path:
         """Plot directory."""
         return self.root / "plots"
+
+    @property
+    def robustness(self) -> Path:
+        """Efficiencies and rates at fixed working points on miscalibrated inputs."""
+        return self.root / "robustness.json"
 
 
 def generate(cfg: AnalysisConfig, sample: str, *, progress: bool = True) -> list[Path]:
@@ -814,6 +820,8 @@ def report(cfg: AnalysisConfig) -> Path:
     study = read_json(lay.root / "study" / "augmentation.json") if (lay.root / "study" / "augmentation.json").exists() else None
     scan_json = lay.root / "decorrelation" / "scan.json"
     scan = read_json(scan_json) if cfg.decorrelation_scan is not None and scan_json.exists() else None
+    # only while configured: a robustness.json left from an earlier config is not shown
+    robust = read_json(lay.robustness) if cfg.robustness is not None and lay.robustness.exists() else None
     cut_md = lay.dataset.with_name("cutflow.md")
     cut_json = lay.dataset.with_name("cutflow.json")
     text = render_report(
@@ -822,6 +830,7 @@ def report(cfg: AnalysisConfig) -> Path:
         fidelity=fidelity, study=study, shap=shap, decorrelation=scan, why=why_info,
         warnings=diagnose(summary, fidelity, cfg.evaluation.warnings),
         benchmarks=jobs,
+        robustness=robust,
     )
     return write_text(lay.report, text)
 
@@ -968,3 +977,103 @@ def study_summary(cfg: AnalysisConfig) -> dict[str, Any]:
             plotting.augmentation_plot(res["rows"], res["points"], key=key, ylabel=ylabel, ax=ax)
             plotting.save(fig, lay.plots / f"augmentation_{key}")
     return res
+
+
+def _held_out_scores(folds: Sequence[Any], X: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """Each row scored by the fold model that did not train on it (as :func:`hepsel.evaluation.cross_scores`)."""
+    out = np.full(len(X), np.nan)
+    for k, clf in enumerate(folds):
+        m = fold == k
+        if m.any():
+            out[m] = clf.predict_proba(X[m])[:, 1]
+    return out
+
+
+def robustness(cfg: AnalysisConfig, *, progress: bool = True) -> dict[str, Any]:
+    """The selection at its nominal working points on miscalibrated inputs (``robustness.shifts``).
+
+    For each shift the input files are prepared again with the shifted
+    branches (so aliases, features and the preselection see them), each
+    candidate is scored by its held-out fold model, and the efficiencies and
+    rates at the thresholds of ``summary.json`` are compared with the nominal
+    ones (scores of ``scores.root``). Writes ``robustness.json`` and the plot
+    ``plots/robustness``.
+    """
+    import tempfile
+
+    import uproot
+
+    from . import plotting
+    from .dataset import gather as gather_tables
+    from .dataset import load_dataset
+    from .evaluation import model_kind
+    from .ingest import prepare_file
+    from .models import load_classifier
+    from .reading import open_tree
+    from .robustness import offline_shift_figures, shifts_from_config, trigger_shift_figures
+    from .storage import read_json, write_json
+
+    shifts = shifts_from_config(cfg)
+    if not shifts:
+        msg = f"{cfg.source or 'config'}: no 'robustness: shifts:' block; nothing to study"
+        raise ConfigError(msg)
+    lay = Layout.of(cfg)
+    t0 = time.perf_counter()
+    summary = read_json(lay.summary)
+    names = [m for m in cfg.models if m in summary]
+    nominal = load_dataset(lay.dataset, cfg)
+    with uproot.open(lay.scores) as f:
+        tree = f["scores"]
+        missing = [m for m in names if f"score_{m}" not in tree.keys()]
+        if missing:
+            msg = f"{lay.scores} has no scores of models {missing}; run the evaluate step again"
+            raise ConfigError(msg)
+        nominal_scores = {m: np.asarray(tree[f"score_{m}"].array(library="np")) for m in names}
+    # trigger studies need the signal and minimum-bias samples only
+    samples = list(cfg.samples) if cfg.trigger is None else list(dict.fromkeys([cfg.signal_sample, cfg.minbias_sample]))
+    # each pattern must match a branch of some sample's tree (the samples may name branches differently)
+    sources = {f"{p}:{cfg.samples[s].tree}": open_tree(p, cfg.samples[s].tree) for s in samples for p in cfg.sample_files(s)}
+    branches = {b for t in sources.values() for b in t.keys()}
+    ids = [b for b in (cfg.reading.run_branch, cfg.reading.event_branch) if b]
+    for shift in shifts.values():
+        where = ", ".join(list(sources)[:3]) + (f" and {len(sources) - 3} more files" if len(sources) > 3 else "")
+        shift.resolve(branches, where=where, protected=ids)
+    shifted_ds = {}
+    with tempfile.TemporaryDirectory(prefix=".robustness-", dir=lay.root) as tmp:
+        for name, shift in shifts.items():
+            prepared: dict[str, list[Path]] = {}
+            for sample in samples:
+                prepared[sample] = []
+                for i, path in enumerate(cfg.sample_files(sample)):
+                    out = Path(tmp) / name / sample / f"{i:03d}.parquet"
+                    prepare_file(cfg, sample, path, out, file_index=i, progress=progress, shift=shift)
+                    prepared[sample].append(out)
+            gather_tables(cfg, prepared, Path(tmp) / name / "dataset.parquet")
+            shifted_ds[name] = load_dataset(Path(tmp) / name / "dataset.parquet", cfg)
+    results: dict[str, Any] = {}
+    for m in names:
+        folds = [load_classifier(model_kind(cfg, m), lay.model(m, k)) for k in range(cfg.folds.k)]
+        thresholds = working_point_thresholds(summary[m])
+        per_shift = {}
+        for name, ds in shifted_ds.items():
+            s = _held_out_scores(folds, ds.X, ds.fold)
+            if cfg.trigger is not None:
+                per_shift[name] = trigger_shift_figures(cfg, nominal, nominal_scores[m], ds, s, thresholds)
+            else:
+                per_shift[name] = offline_shift_figures(nominal, nominal_scores[m], ds, s, thresholds)
+        results[m] = {"kind": cfg.models[m].type, "shifts": per_shift}
+    result: dict[str, Any] = {
+        "shifts": {
+            n: {p: {"scale": f[0], "offset": f[1]} for p, f in sh.patterns.items()} for n, sh in shifts.items()
+        },
+        "offline": cfg.trigger is None,
+        "working_point_unit": "kHz" if cfg.trigger is not None else "signal efficiency",
+        "n_candidates": {"nominal": len(nominal), **{n: len(ds) for n, ds in shifted_ds.items()}},
+        "models": results,
+        "seconds": time.perf_counter() - t0,
+    }
+    write_json(lay.robustness, result)
+    with plotting.lhcb_style():
+        fig = plotting.robustness_figure(result)
+        plotting.save(fig, lay.plots / "robustness")
+    return result
