@@ -56,6 +56,8 @@ def shap_method(clf: Any) -> str:
         return "TreeSHAP (xgboost pred_contribs); exact"
     if hasattr(clf, "coef_") and hasattr(clf, "intercept_"):
         return "exact linear SHAP: coefficient x (value - training-sample mean)"
+    if hasattr(clf, "score_module"):
+        return "expected gradients (shap.GradientExplainer) on the reconstruction error; a sampling estimate"
     if hasattr(clf, "network_") and hasattr(clf, "scaler_"):
         return "expected gradients (shap.GradientExplainer) on the logit; a sampling estimate"
     return "permutation SHAP (interventional, antithetic permutations; model-agnostic) on decision_function"
@@ -86,6 +88,12 @@ def shap_attribution(
         coef = np.asarray(clf.coef_, dtype=np.float64).reshape(-1)
         mean = np.asarray(reference, dtype=np.float64).mean(axis=0)
         return coef * (X - mean), np.full(n, float(coef @ mean + float(np.ravel(clf.intercept_)[0])))
+    if hasattr(clf, "score_module"):
+        # an autoencoder: its score is the reconstruction error, explained against background candidates
+        from .explain import explain_autoencoder
+
+        bg = _subsample(reference, 200, random_state)
+        return explain_autoencoder(clf, X, bg, random_state=random_state, n_samples=n_samples)
     if hasattr(clf, "network_") and hasattr(clf, "scaler_"):
         from .explain import explain_mlp
 

@@ -569,7 +569,10 @@ def _why_context(cfg: AnalysisConfig, model: str) -> _WhyContext:
     references = []
     margin = np.full(len(ds), np.nan)
     for k, clf in enumerate(folds):
-        train = np.flatnonzero((fold != k) & truth)
+        train = (fold != k) & truth
+        if kind == "autoencoder":
+            train &= ds.y == 0  # what the autoencoder learnt: background candidates
+        train = np.flatnonzero(train)
         n = min(cfg.explain.reference_events, len(train))
         references.append(X[np.sort(rng.choice(train, size=n, replace=False))])
         margin[fold == k] = clf.decision_function(X[fold == k])

@@ -148,6 +148,20 @@ def test_torch_models_take_the_gradient_path(linear_data: tuple[np.ndarray, np.n
     assert np.mean(np.abs(resid)) < 0.2 * np.std(clf.decision_function(X[:50])) + 1e-3
 
 
+def test_autoencoder_is_explained_on_its_reconstruction_error(linear_data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    """One value per feature, summing (in expectation) to the score the autoencoder gives, not to a logit."""
+    from hepsel.models.autoencoder import AutoencoderSelector
+
+    X, y, _ = linear_data
+    clf = AutoencoderSelector(hidden_layers=(8,), bottleneck=1, max_epochs=3, n_jobs=1, random_state=0,
+                              preprocessing="standard").fit(X[:2000], y[:2000])
+    assert "reconstruction error" in shap_method(clf)
+    v, b = shap_attribution(clf, X[:50], X[2000:2300][y[2000:2300] == 0], n_samples=100)
+    assert v.shape == (50, X.shape[1])
+    score = clf.decision_function(X[:50])
+    assert np.mean(np.abs(v.sum(1) + b - score)) < 0.2 * np.std(score) + 1e-3
+
+
 def test_lime_score_flags_a_nonlinear_surface() -> None:
     rng = np.random.default_rng(1)
     ref = rng.normal(size=(1000, 2))
