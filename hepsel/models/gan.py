@@ -80,7 +80,7 @@ def _generator(n_latent: int, layers: Sequence[int], n_out: int, n_cond: int, sk
     """An MLP from noise (and one-hot condition) to features, optionally plus a linear skip from the noise.
 
     With ``skip`` the first ``n_out`` noise components are added to the
-    output, so in the Gaussianised feature space the untrained generator
+    outputs, so in the Gaussianised feature space the untrained generator
     already draws standard-normal marginals and training only has to learn
     their deformations and the correlations.
     """
@@ -88,9 +88,8 @@ def _generator(n_latent: int, layers: Sequence[int], n_out: int, n_cond: int, sk
     body = _mlp(n_latent + n_cond, layers, n_out)
     if not skip:
         return body
-    if n_latent < n_out:
-        msg = f"latent_dim ({n_latent}) must be at least the number of features ({n_out}) with generator_skip"
-        raise ValueError(msg)
+    # with fewer noise components than features, the last features get no skip
+    n_skip = min(n_latent, n_out)
 
     class SkipGenerator(torch.nn.Module):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:
@@ -98,7 +97,8 @@ def _generator(n_latent: int, layers: Sequence[int], n_out: int, n_cond: int, sk
             self.body = body
 
         def forward(self, inputs: Tensor) -> Tensor:
-            return self.body(inputs) + inputs[:, :n_out]
+            out = self.body(inputs)
+            return torch.cat([out[:, :n_skip] + inputs[:, :n_skip], out[:, n_skip:]], dim=1)
 
     return SkipGenerator()
 
@@ -247,11 +247,11 @@ class WGANGP(BaseEstimator):
         lambda_gp: float = 10.0,
         learning_rate: float = 1e-4,
         betas: tuple[float, float] = (0.0, 0.9),
-        lr_schedule: str = "constant",
-        ema_decay: float = 0.0,
-        generator_skip: bool = False,
-        selection_projections: int = 0,
-        calibrate_marginals: bool = False,
+        lr_schedule: str = "cosine",
+        ema_decay: float = 0.999,
+        generator_skip: bool = True,
+        selection_projections: int = 32,
+        calibrate_marginals: bool = True,
         preprocessing: str = "quantile",
         n_conditions: int = 0,
         bounds: Sequence[tuple[float | None, float | None]] | None = None,
