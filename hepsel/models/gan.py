@@ -7,11 +7,22 @@ et al. (2017): gradient penalty ``lambda_gp = 10``, ``n_critic = 5`` critic
 steps per generator step, Adam with ``lr = 1e-4`` and ``betas = (0, 0.9)``,
 no batch normalisation in the critic.
 
-The generator kept at the end is not the last one but the one with the best
-*fidelity* on held-out real events: the mean over features of the
-1-Wasserstein distance between generated and held-out events in the
-preprocessed space, evaluated every ``selection_interval`` generator steps.
-The GAN losses are not a usable model-selection criterion.
+On top of that recipe, for tabular features with hard kinematic relations:
+the networks work in a per-feature Gaussianised (quantile -> normal) space
+fitted on the training events, whose inverse maps back to physical units;
+the generator adds its noise to its output (standard-normal marginals from
+the start); the learning rates follow a cosine annealing; the generator kept
+is an exponential moving average of its weights; and a monotone map per
+feature and condition category, fitted after training, moves each generated
+marginal onto the (weighted) training one without touching the rank
+correlations.
+
+With held-out events (``validation_fraction > 0``) the generator kept is the
+one with the best *fidelity* on them: the mean 1-Wasserstein distance between
+generated and held-out events in the preprocessed space, over the features
+and ``selection_projections`` random directions (which see correlations),
+evaluated every ``selection_interval`` generator steps. The GAN losses are
+not a usable model-selection criterion.
 """
 
 from __future__ import annotations
@@ -91,7 +102,7 @@ def _generator(n_latent: int, layers: Sequence[int], n_out: int, n_cond: int, sk
     # with fewer noise components than features, the last features get no skip
     n_skip = min(n_latent, n_out)
 
-    class SkipGenerator(torch.nn.Module):  # type: ignore[misc,name-defined]
+    class SkipGenerator(torch.nn.Module):  # type: ignore[name-defined]
         def __init__(self) -> None:
             super().__init__()
             self.body = body
@@ -183,6 +194,24 @@ class WGANGP(BaseEstimator):
     learning_rate : float, default 1e-4
     betas : tuple of float, default (0.0, 0.9)
         Adam betas, for both networks.
+    lr_schedule : {"cosine", "constant"}, default "cosine"
+        ``"cosine"`` anneals both learning rates from ``learning_rate`` to 5%
+        of it over ``n_iterations``.
+    ema_decay : float, default 0.999
+        Decay of the exponential moving average of the generator weights
+        (with a warm-up over the first steps); the average is evaluated,
+        selected and kept. ``0``: the raw generator.
+    generator_skip : bool, default True
+        Add the first ``n_features`` noise components to the generator
+        output, so the untrained generator draws standard-normal marginals in
+        the Gaussianised space.
+    selection_projections : int, default 32
+        Random directions whose 1-Wasserstein distance joins the per-feature
+        ones in the selection metric.
+    calibrate_marginals : bool, default True
+        After training, map each generated marginal (per condition category)
+        onto the weighted training marginal with a monotone quantile map in
+        the preprocessed space (:attr:`calibration_`).
     preprocessing : {"quantile", "standard"}, default "quantile"
         Feature scaling fitted on the training portion. With ``"quantile"``
         the inverse map interpolates between the stored training quantiles,
@@ -218,7 +247,8 @@ class WGANGP(BaseEstimator):
     n_features_in_ : int
     scaler_ : FeatureScaler
     generator_, critic_ : torch.nn.Sequential
-        ``generator_`` holds the selected (best) state; ``critic_`` the last.
+        ``generator_`` holds the selected (best) or, without validation
+        events, the last (weight-averaged) state; ``critic_`` the last.
     bounds_ : numpy.ndarray, shape (n_features, 2)
         Lower and upper limits, ``-inf``/``+inf`` where none is given.
     history_ : dict of list
@@ -230,6 +260,10 @@ class WGANGP(BaseEstimator):
         ``metric``, ``best_w1`` (``None`` without validation),
         ``best_iteration`` and ``n_validation``.
     device_ : torch.device
+    calibration_ : dict or None
+        ``generated`` and ``real``: quantiles in the preprocessed space, shape
+        (max(n_conditions, 1), n_features, 257), of the generator's and the
+        training events' marginals; ``None`` without ``calibrate_marginals``.
     last_sample_clipped_ : numpy.ndarray of int, shape (n_features,)
         Values clipped to :attr:`bounds_` in the last :meth:`sample` call.
     last_sample_rejected_ : int
