@@ -285,3 +285,12 @@ def test_files_without_the_new_parameters_load_as_before(tmp_path, toy):
 def test_bad_recipe_parameters(toy, param, value, match):
     with pytest.raises(ValueError, match=match):
         WGANGP(**FAST, n_iterations=1, **{param: value}).fit(toy)
+
+
+def test_category_absent_from_training_is_left_uncalibrated(toy):
+    """A category without training events gets the identity map, not a clamp onto [-1, 1]."""
+    labels = np.arange(toy.shape[0]) % 2  # category 2 of 3 never seen
+    model = WGANGP(**FAST, n_iterations=5, n_conditions=3, random_state=0).fit(toy, conditions=labels)
+    z = np.linspace(-4.0, 4.0, 9)[:, None].repeat(2, axis=1)
+    np.testing.assert_allclose(model._apply_calibration(z, np.full(9, 2)), z, atol=1e-9)
+    assert not np.allclose(model._apply_calibration(z, np.zeros(9, dtype=int)), z)

@@ -70,8 +70,16 @@ _LR_SCHEDULES = ("constant", "cosine")
 _LR_FLOOR = 0.05
 _CALIBRATION_QUANTILES = 257
 _CALIBRATION_EVENTS = 50_000
+#: far beyond any Gaussianised value, so np.interp over this span is the identity
+_IDENTITY_SPAN = 1.0e6
 #: Parameters added after format version 1, with the values that reproduce older files.
-_LEGACY_PARAMS = {"lr_schedule": "constant", "ema_decay": 0.0, "generator_skip": False, "selection_projections": 0, "calibrate_marginals": False}
+_LEGACY_PARAMS = {
+    "lr_schedule": "constant",
+    "ema_decay": 0.0,
+    "generator_skip": False,
+    "selection_projections": 0,
+    "calibrate_marginals": False,
+}
 
 
 def _mlp(n_in: int, layers: Sequence[int], n_out: int) -> torch.nn.Sequential:
@@ -500,15 +508,15 @@ class WGANGP(BaseEstimator):
         self.generator_.eval()
         for g in range(n_groups):
             rows = np.ones(z.shape[0], dtype=bool) if c is None else c == g
-            if not rows.any():
-                # a category absent from training: leave its marginals as generated
-                generated_q[g] = real_q[g] = np.linspace(-1.0, 1.0, levels.size)
-                continue
             noise = torch.randn(_CALIBRATION_EVENTS, int(self.latent_dim), generator=gen, device=self.device_)
             cond = None if c is None else torch.full((_CALIBRATION_EVENTS,), g, device=self.device_, dtype=torch.int64)
             with torch.no_grad():
                 fake = self.generator_(self._inputs(noise, cond)).double().cpu().numpy()
             fake = fake[np.isfinite(fake).all(axis=1)]
+            if not rows.any() or fake.shape[0] == 0:
+                # a category absent from training (or a broken generator): the identity map
+                generated_q[g] = real_q[g] = np.linspace(-_IDENTITY_SPAN, _IDENTITY_SPAN, levels.size)
+                continue
             for j in range(z.shape[1]):
                 generated_q[g, j] = _weighted_quantiles(fake[:, j], levels)
                 real_q[g, j] = _weighted_quantiles(z[rows, j], levels, None if w is None else w[rows])
