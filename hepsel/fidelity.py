@@ -194,6 +194,7 @@ def classifier_two_sample_test(
     n_estimators: int = 100,
     max_depth: int = 3,
     n_jobs: int | None = None,
+    real_weight: Any = None,
 ) -> dict[str, float]:
     """Classifier two-sample test: can a small BDT tell real from generated?
 
@@ -212,6 +213,11 @@ def classifier_two_sample_test(
         Size of the boosted-tree classifier.
     n_jobs : int or None
         Threads for xgboost.
+    real_weight : array_like, shape (n_real,), optional
+        Non-negative weights of the real events, for a generator that learnt
+        the weighted distribution: the classifier trains on them (the
+        generated events weigh one each, both classes scaled to equal totals)
+        and the AUC is weighted.
 
     Returns
     -------
@@ -225,8 +231,14 @@ def classifier_two_sample_test(
     if n_folds < 2:
         msg = f"n_folds must be at least 2, got {n_folds}"
         raise ValueError(msg)
+    w_real = _check_weight(real_weight, real_2d.shape[0])
     X = np.vstack([real_2d, gen_2d])
     y = np.r_[np.ones(real_2d.shape[0]), np.zeros(gen_2d.shape[0])]
+    if w_real is None:
+        weight = np.ones(y.size)
+    else:
+        # equal class totals, so the weights change the shape of the real class only
+        weight = np.r_[w_real * real_2d.shape[0] / w_real.sum(), np.ones(gen_2d.shape[0])]
     rng = check_random_state(random_state)
     folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=rng.randint(2**31 - 1))
     aucs = []
@@ -239,8 +251,8 @@ def classifier_two_sample_test(
             n_jobs=n_jobs,
             random_state=int(rng.randint(2**31 - 1)),
         )
-        model.fit(X[train], y[train])
-        aucs.append(roc_auc_score(y[test], model.predict_proba(X[test])[:, 1]))
+        model.fit(X[train], y[train], sample_weight=weight[train])
+        aucs.append(roc_auc_score(y[test], model.predict_proba(X[test])[:, 1], sample_weight=weight[test]))
     return {"auc": float(np.mean(aucs)), "auc_std": float(np.std(aucs)), "n_folds": int(n_folds)}
 
 
@@ -264,8 +276,8 @@ def fidelity_report(
     random_state : int, numpy.random.RandomState or None
         Seeds the baseline split and the two-sample test.
     real_weight : array_like, shape (n_real,), optional
-        Non-negative weights of the real events (used by the distances, not
-        by the correlations or the two-sample test).
+        Non-negative weights of the real events (used by the distances and
+        the two-sample test, not by the correlations).
 
     Returns
     -------
@@ -310,7 +322,7 @@ def fidelity_report(
         for j, name in enumerate(names)
     }
     difference, max_abs = correlation_difference(real_2d, gen_2d)
-    c2st = classifier_two_sample_test(real_2d, gen_2d, random_state=rng)
+    c2st = classifier_two_sample_test(real_2d, gen_2d, random_state=rng, real_weight=w)
     finite_ratio = ratio[np.isfinite(ratio)]
     return {
         "features": features,

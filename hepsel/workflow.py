@@ -865,7 +865,13 @@ def fidelity(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
             cats = np.asarray(read_json(lay.model_info(model, k))["condition_categories"])
             cond = np.searchsorted(cats, ds.columns[mcfg.condition_on][hold])
         gen = gan.sample(len(real), conditions=cond, random_state=cfg.seed + k)
-        rep = fidelity_report(real, gen, cfg.feature_names, random_state=cfg.seed + k)
+        # the GAN learns the weighted signal distribution: compare it with the weighted held-out signal
+        weight = ds.weight[hold]
+        weighted = bool((weight >= 0).all() and weight.sum() > 0)
+        rep = fidelity_report(real, gen, cfg.feature_names, random_state=cfg.seed + k, real_weight=weight if weighted else None)
+        rep["weighted"] = weighted
+        unweighted = fidelity_report(real, gen, cfg.feature_names, random_state=cfg.seed + k) if weighted else rep
+        rep["unweighted"] = {key: unweighted[key] for key in ("c2st_auc", "mean_wasserstein_ratio")}
         rep["fold"] = k
         rep["clipped"] = np.asarray(gan.last_sample_clipped_).tolist()
         rep["selected_iteration"] = gan.fidelity_.get("best_iteration")

@@ -87,3 +87,18 @@ def test_report_is_json(samples):
     assert report["c2st_auc"] == pytest.approx(0.5, abs=0.05)  # two samples of one distribution
     with pytest.raises(ValueError, match="feature_names"):
         fidelity_report(real, same, ["pt"], 0)
+
+
+def test_weighted_two_sample_test_compares_with_the_weighted_distribution():
+    """Real events weighted to look like N(0.5, 1) vs generated N(0.5, 1): indistinguishable only with the weights."""
+    rng = np.random.default_rng(4)
+    real = rng.normal(0.0, 1.0, (6000, 1))
+    # exp(0.5 x) turns N(0, 1) into N(0.5, 1)
+    weight = np.exp(0.5 * real[:, 0] - 0.125)
+    generated = rng.normal(0.5, 1.0, (6000, 1))
+    unweighted = classifier_two_sample_test(real, generated, random_state=0)["auc"]
+    weighted = classifier_two_sample_test(real, generated, random_state=0, real_weight=weight)["auc"]
+    assert unweighted > 0.6
+    assert weighted == pytest.approx(0.5, abs=0.03)
+    with pytest.raises(ValueError, match="non-negative"):
+        classifier_two_sample_test(real, generated, random_state=0, real_weight=-weight)

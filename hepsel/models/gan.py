@@ -7,11 +7,22 @@ et al. (2017): gradient penalty ``lambda_gp = 10``, ``n_critic = 5`` critic
 steps per generator step, Adam with ``lr = 1e-4`` and ``betas = (0, 0.9)``,
 no batch normalisation in the critic.
 
-The generator kept at the end is not the last one but the one with the best
-*fidelity* on held-out real events: the mean over features of the
-1-Wasserstein distance between generated and held-out events in the
-preprocessed space, evaluated every ``selection_interval`` generator steps.
-The GAN losses are not a usable model-selection criterion.
+On top of that recipe, for tabular features with hard kinematic relations:
+the networks work in a per-feature Gaussianised (quantile -> normal) space
+fitted on the training events, whose inverse maps back to physical units;
+the generator adds its noise to its output (standard-normal marginals from
+the start); the learning rates follow a cosine annealing; the generator kept
+is an exponential moving average of its weights; and a monotone map per
+feature and condition category, fitted after training, moves each generated
+marginal onto the (weighted) training one without touching the rank
+correlations.
+
+With held-out events (``validation_fraction > 0``) the generator kept is the
+one with the best *fidelity* on them: the mean 1-Wasserstein distance between
+generated and held-out events in the preprocessed space, over the features
+and ``selection_projections`` random directions (which see correlations),
+evaluated every ``selection_interval`` generator steps. The GAN losses are
+not a usable model-selection criterion.
 """
 
 from __future__ import annotations
@@ -55,6 +66,20 @@ _DEFAULT_STEM = "wgangp"
 _SAMPLE_BATCH = 65_536
 _MAX_SELECTION_EVENTS = 20_000
 _MAX_RESAMPLE_ROUNDS = 10
+_LR_SCHEDULES = ("constant", "cosine")
+_LR_FLOOR = 0.05
+_CALIBRATION_QUANTILES = 257
+_CALIBRATION_EVENTS = 50_000
+#: far beyond any Gaussianised value, so np.interp over this span is the identity
+_IDENTITY_SPAN = 1.0e6
+#: Parameters added after format version 1, with the values that reproduce older files.
+_LEGACY_PARAMS = {
+    "lr_schedule": "constant",
+    "ema_decay": 0.0,
+    "generator_skip": False,
+    "selection_projections": 0,
+    "calibrate_marginals": False,
+}
 
 
 def _mlp(n_in: int, layers: Sequence[int], n_out: int) -> torch.nn.Sequential:
@@ -68,6 +93,46 @@ def _mlp(n_in: int, layers: Sequence[int], n_out: int) -> torch.nn.Sequential:
         modules += [torch.nn.Linear(w_in, w_out), torch.nn.LeakyReLU(0.2)]
     modules.append(torch.nn.Linear(widths[-1], int(n_out)))
     return torch.nn.Sequential(*modules)
+
+
+def _generator(n_latent: int, layers: Sequence[int], n_out: int, n_cond: int, skip: bool) -> torch.nn.Module:
+    """An MLP from noise (and one-hot condition) to features, optionally plus a linear skip from the noise.
+
+    With ``skip`` the first ``n_out`` noise components are added to the
+    outputs, so in the Gaussianised feature space the untrained generator
+    already draws standard-normal marginals and training only has to learn
+    their deformations and the correlations.
+    """
+    torch = import_torch()
+    body = _mlp(n_latent + n_cond, layers, n_out)
+    if not skip:
+        return body
+    # with fewer noise components than features, the last features get no skip
+    n_skip = min(n_latent, n_out)
+
+    class SkipGenerator(torch.nn.Module):  # type: ignore[name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = body
+
+        def forward(self, inputs: Tensor) -> Tensor:
+            out = self.body(inputs)
+            return torch.cat([out[:, :n_skip] + inputs[:, :n_skip], out[:, n_skip:]], dim=1)
+
+    return SkipGenerator()
+
+
+def _weighted_quantiles(x: np.ndarray, levels: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+    """Quantiles of ``x`` at ``levels`` (in [0, 1]); level 0 is the minimum, 1 the maximum."""
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    w = np.ones(xs.size) if weight is None else np.asarray(weight, dtype=np.float64)[order]
+    cumulative = np.cumsum(w)
+    # plotting positions at the middle of each event's weight, stretched to [0, 1]
+    position = cumulative - 0.5 * w
+    span = position[-1] - position[0]
+    position = (position - position[0]) / span if span > 0 else np.linspace(0.0, 1.0, xs.size)
+    return np.interp(levels, position, xs)
 
 
 def _check_X(X: Any) -> np.ndarray:
@@ -137,6 +202,24 @@ class WGANGP(BaseEstimator):
     learning_rate : float, default 1e-4
     betas : tuple of float, default (0.0, 0.9)
         Adam betas, for both networks.
+    lr_schedule : {"cosine", "constant"}, default "cosine"
+        ``"cosine"`` anneals both learning rates from ``learning_rate`` to 5%
+        of it over ``n_iterations``.
+    ema_decay : float, default 0.999
+        Decay of the exponential moving average of the generator weights
+        (with a warm-up over the first steps); the average is evaluated,
+        selected and kept. ``0``: the raw generator.
+    generator_skip : bool, default True
+        Add the first ``n_features`` noise components to the generator
+        output, so the untrained generator draws standard-normal marginals in
+        the Gaussianised space.
+    selection_projections : int, default 32
+        Random directions whose 1-Wasserstein distance joins the per-feature
+        ones in the selection metric.
+    calibrate_marginals : bool, default True
+        After training, map each generated marginal (per condition category)
+        onto the weighted training marginal with a monotone quantile map in
+        the preprocessed space (:attr:`calibration_`).
     preprocessing : {"quantile", "standard"}, default "quantile"
         Feature scaling fitted on the training portion. With ``"quantile"``
         the inverse map interpolates between the stored training quantiles,
@@ -172,7 +255,8 @@ class WGANGP(BaseEstimator):
     n_features_in_ : int
     scaler_ : FeatureScaler
     generator_, critic_ : torch.nn.Sequential
-        ``generator_`` holds the selected (best) state; ``critic_`` the last.
+        ``generator_`` holds the selected (best) or, without validation
+        events, the last (weight-averaged) state; ``critic_`` the last.
     bounds_ : numpy.ndarray, shape (n_features, 2)
         Lower and upper limits, ``-inf``/``+inf`` where none is given.
     history_ : dict of list
@@ -184,6 +268,10 @@ class WGANGP(BaseEstimator):
         ``metric``, ``best_w1`` (``None`` without validation),
         ``best_iteration`` and ``n_validation``.
     device_ : torch.device
+    calibration_ : dict or None
+        ``generated`` and ``real``: quantiles in the preprocessed space, shape
+        (max(n_conditions, 1), n_features, 257), of the generator's and the
+        training events' marginals; ``None`` without ``calibrate_marginals``.
     last_sample_clipped_ : numpy.ndarray of int, shape (n_features,)
         Values clipped to :attr:`bounds_` in the last :meth:`sample` call.
     last_sample_rejected_ : int
@@ -201,6 +289,11 @@ class WGANGP(BaseEstimator):
         lambda_gp: float = 10.0,
         learning_rate: float = 1e-4,
         betas: tuple[float, float] = (0.0, 0.9),
+        lr_schedule: str = "cosine",
+        ema_decay: float = 0.999,
+        generator_skip: bool = True,
+        selection_projections: int = 32,
+        calibrate_marginals: bool = True,
         preprocessing: str = "quantile",
         n_conditions: int = 0,
         bounds: Sequence[tuple[float | None, float | None]] | None = None,
@@ -220,6 +313,11 @@ class WGANGP(BaseEstimator):
         self.lambda_gp = lambda_gp
         self.learning_rate = learning_rate
         self.betas = betas
+        self.lr_schedule = lr_schedule
+        self.ema_decay = ema_decay
+        self.generator_skip = generator_skip
+        self.selection_projections = selection_projections
+        self.calibrate_marginals = calibrate_marginals
         self.preprocessing = preprocessing
         self.n_conditions = n_conditions
         self.bounds = bounds
@@ -240,8 +338,17 @@ class WGANGP(BaseEstimator):
             if not isinstance(value, int | np.integer) or value < 1:
                 msg = f"{name} must be a positive integer, got {value!r}"
                 raise ValueError(msg)
+        if not isinstance(self.selection_projections, int | np.integer) or self.selection_projections < 0:
+            msg = f"selection_projections must be a non-negative integer, got {self.selection_projections!r}"
+            raise ValueError(msg)
         if not isinstance(self.n_conditions, int | np.integer) or self.n_conditions < 0:
             msg = f"n_conditions must be a non-negative integer, got {self.n_conditions!r}"
+            raise ValueError(msg)
+        if self.lr_schedule not in _LR_SCHEDULES:
+            msg = f"lr_schedule must be one of {_LR_SCHEDULES}, got {self.lr_schedule!r}"
+            raise ValueError(msg)
+        if not 0.0 <= self.ema_decay < 1.0:
+            msg = f"ema_decay must be in [0, 1) (0: no weight averaging), got {self.ema_decay!r}"
             raise ValueError(msg)
         if not 0.0 <= self.validation_fraction < 1.0:
             msg = f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
@@ -279,9 +386,11 @@ class WGANGP(BaseEstimator):
         one_hot = torch.nn.functional.one_hot(cond, int(self.n_conditions)).to(main.dtype)
         return torch.cat([main, one_hot], dim=1)
 
-    def _build(self, n_features: int) -> tuple[torch.nn.Sequential, torch.nn.Sequential]:
+    def _build(self, n_features: int) -> tuple[torch.nn.Module, torch.nn.Sequential]:
         n_cond = int(self.n_conditions)
-        generator = _mlp(int(self.latent_dim) + n_cond, self.generator_layers, n_features)
+        generator = _generator(
+            int(self.latent_dim), self.generator_layers, n_features, n_cond, bool(self.generator_skip)
+        )
         critic = _mlp(n_features + n_cond, self.critic_layers, 1)
         return generator, critic
 
@@ -374,7 +483,56 @@ class WGANGP(BaseEstimator):
                 torch_seed,
                 eval_seed,
             )
+            self.calibration_ = (
+                self._calibrate(Z[train_idx], None if c is None else c[train_idx], None if w is None else w[train_idx], eval_seed)
+                if self.calibrate_marginals
+                else None
+            )
         return self
+
+    def _calibrate(self, z: np.ndarray, c: np.ndarray | None, w: np.ndarray | None, seed: int) -> dict[str, Any]:
+        """Quantile tables mapping each generated marginal onto the training one, per condition.
+
+        The generator learns the correlations well before the last few
+        percent of each marginal; a monotone map per feature (and category)
+        from the generated to the (weighted) training quantiles, both in the
+        Gaussianised space, corrects the marginals and keeps the generator's
+        rank correlations.
+        """
+        torch = import_torch()
+        levels = np.linspace(0.0, 1.0, _CALIBRATION_QUANTILES)
+        n_groups = max(int(self.n_conditions), 1)
+        generated_q = np.empty((n_groups, z.shape[1], levels.size))
+        real_q = np.empty_like(generated_q)
+        gen = make_generator(seed, self.device_)
+        self.generator_.eval()
+        for g in range(n_groups):
+            rows = np.ones(z.shape[0], dtype=bool) if c is None else c == g
+            noise = torch.randn(_CALIBRATION_EVENTS, int(self.latent_dim), generator=gen, device=self.device_)
+            cond = None if c is None else torch.full((_CALIBRATION_EVENTS,), g, device=self.device_, dtype=torch.int64)
+            with torch.no_grad():
+                fake = self.generator_(self._inputs(noise, cond)).double().cpu().numpy()
+            fake = fake[np.isfinite(fake).all(axis=1)]
+            if not rows.any() or fake.shape[0] == 0:
+                # a category absent from training (or a broken generator): the identity map
+                generated_q[g] = real_q[g] = np.linspace(-_IDENTITY_SPAN, _IDENTITY_SPAN, levels.size)
+                continue
+            for j in range(z.shape[1]):
+                generated_q[g, j] = _weighted_quantiles(fake[:, j], levels)
+                real_q[g, j] = _weighted_quantiles(z[rows, j], levels, None if w is None else w[rows])
+        return {"generated": generated_q, "real": real_q}
+
+    def _apply_calibration(self, z: np.ndarray, c: np.ndarray | None) -> np.ndarray:
+        if self.calibration_ is None:
+            return z
+        generated_q, real_q = self.calibration_["generated"], self.calibration_["real"]
+        out = np.empty_like(z)
+        groups = np.zeros(z.shape[0], dtype=np.int64) if c is None else c
+        for g in np.unique(groups):
+            rows = groups == g
+            for j in range(z.shape[1]):
+                out[rows, j] = np.interp(z[rows, j], generated_q[g, j], real_q[g, j])
+        return out
 
     def _train(
         self,
@@ -392,6 +550,17 @@ class WGANGP(BaseEstimator):
         betas = (float(self.betas[0]), float(self.betas[1]))
         opt_g = torch.optim.Adam(generator.parameters(), lr=self.learning_rate, betas=betas)
         opt_c = torch.optim.Adam(critic.parameters(), lr=self.learning_rate, betas=betas)
+        n_iterations = int(self.n_iterations)
+        schedules = []
+        if self.lr_schedule == "cosine":
+            # anneal both learning rates to _LR_FLOOR of their start over the run
+            def factor(step: int) -> float:
+                return _LR_FLOOR + (1.0 - _LR_FLOOR) * 0.5 * (1.0 + np.cos(np.pi * min(step, n_iterations) / n_iterations))
+
+            schedules = [torch.optim.lr_scheduler.LambdaLR(opt, factor) for opt in (opt_g, opt_c)]
+        ema_decay = float(self.ema_decay)
+        # the averaged generator is the one evaluated, selected and kept
+        averaged = copy.deepcopy(generator).requires_grad_(False) if ema_decay > 0 else generator
         n_train, bs, latent = x_train.shape[0], int(self.batch_size), int(self.latent_dim)
         cumulative = None if w_train is None else torch.cumsum(w_train, 0)
 
@@ -404,6 +573,10 @@ class WGANGP(BaseEstimator):
 
         if selection is not None:
             z_sel, c_sel, w_sel = selection
+            # random unit directions: W1 along them sees correlations that the marginals miss
+            directions = np.random.RandomState(eval_seed).normal(size=(z_sel.shape[1], int(self.selection_projections)))
+            directions /= np.linalg.norm(directions, axis=0, keepdims=True).clip(min=1e-12)
+            z_sel = np.hstack([z_sel, z_sel @ directions])
             eval_gen = make_generator(eval_seed, device)
             # Fixed noise makes successive evaluations differ only by the generator.
             eval_noise = torch.randn(z_sel.shape[0], latent, generator=eval_gen, device=device)
@@ -458,6 +631,14 @@ class WGANGP(BaseEstimator):
             loss_g.backward()
             opt_g.step()
             critic.requires_grad_(True)
+            for schedule in schedules:
+                schedule.step()
+            if ema_decay > 0:
+                # warm-up: early on the average follows the generator closely
+                decay = min(ema_decay, (1.0 + iteration) / (10.0 + iteration))
+                with torch.no_grad():
+                    for p_avg, p in zip(averaged.parameters(), generator.parameters(), strict=True):
+                        p_avg.lerp_(p, 1.0 - decay)
 
             sums["critic"] += loss_c.detach()
             sums["generator"] += loss_g.detach()
@@ -471,22 +652,24 @@ class WGANGP(BaseEstimator):
                 sums = {k: zero.clone() for k in sums}
                 steps_since = 0
                 if selection is not None:
-                    generator.eval()
+                    averaged.eval()
                     with torch.no_grad():
                         generated = (
-                            generator(self._inputs(eval_noise, eval_cond)).double().cpu().numpy()
+                            averaged(self._inputs(eval_noise, eval_cond)).double().cpu().numpy()
                         )
-                    w1 = self._selection_metric(z_sel, generated, w_sel)
+                    w1 = self._selection_metric(z_sel, np.hstack([generated, generated @ directions]), w_sel)
                     history["val_w1"].append(w1)
                     if w1 < best_w1:
                         best_w1, best_iteration = w1, int(iteration)
-                        best_state = copy.deepcopy(generator.state_dict())
+                        best_state = copy.deepcopy(averaged.state_dict())
                     if self.verbose:
                         iterations.set_postfix(val_w1=f"{w1:.4f}", best=best_iteration)
         if self.verbose:
             iterations.close()
         if best_state is not None:
             generator.load_state_dict(best_state)
+        elif averaged is not generator:
+            generator.load_state_dict(averaged.state_dict())
         generator.eval()
         critic.eval()
         self.history_ = history
@@ -563,7 +746,8 @@ class WGANGP(BaseEstimator):
                     z = self.generator_(self._inputs(noise, cond)).double().cpu().numpy()
                 # Non-finite network outputs would turn into NaN or limits; mark them first.
                 finite_z = np.isfinite(z).all(axis=1)
-                out[rows] = self.scaler_.inverse_transform(np.where(finite_z[:, None], z, 0.0))
+                z = self._apply_calibration(np.where(finite_z[:, None], z, 0.0), None if c is None else c[rows])
+                out[rows] = self.scaler_.inverse_transform(z)
                 out[rows[~finite_z]] = np.nan
             finite = np.isfinite(out[missing]).all(axis=1)
             rejected += int((~finite).sum())
@@ -614,6 +798,9 @@ class WGANGP(BaseEstimator):
             "scaler": self.scaler_.to_dict(),
             "history": self.history_,
             "fidelity": self.fidelity_,
+            "calibration": None
+            if self.calibration_ is None
+            else {k: np.asarray(v).tolist() for k, v in self.calibration_.items()},
         }
         state = {
             "generator": {k: v.detach().cpu() for k, v in self.generator_.state_dict().items()},
@@ -645,7 +832,7 @@ class WGANGP(BaseEstimator):
         """
         torch = import_torch()
         json_path, pt_path, meta = read_saved_model(path, default_stem=_DEFAULT_STEM, fmt=_FORMAT, name="WGANGP")
-        params = dict(meta["params"])
+        params = {**_LEGACY_PARAMS, **meta["params"]}
         params["generator_layers"] = tuple(params["generator_layers"])
         params["critic_layers"] = tuple(params["critic_layers"])
         params["betas"] = tuple(params["betas"])
@@ -659,6 +846,10 @@ class WGANGP(BaseEstimator):
         model.scaler_ = FeatureScaler.from_dict(meta["scaler"])
         model.history_ = meta["history"]
         model.fidelity_ = meta["fidelity"]
+        calibration = meta.get("calibration")
+        model.calibration_ = (
+            None if calibration is None else {k: np.asarray(v, dtype=np.float64) for k, v in calibration.items()}
+        )
         generator, critic = model._build(model.n_features_in_)
         try:
             state = torch.load(pt_path, map_location=model.device_, weights_only=True)
