@@ -194,6 +194,13 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _output_name(shap_method: str) -> str:
+    """What a model's explained output is called: the margin, a logit, or an autoencoder's reconstruction error."""
+    if "reconstruction error" in shap_method:
+        return "reconstruction error"
+    return "logit" if "logit" in shap_method else "margin"
+
+
 def _explain_candidate(cfg: Any, args: argparse.Namespace) -> int:
     """Explain one candidate with one model (or each model of the config): a table and a figure per model."""
     from . import workflow
@@ -202,7 +209,7 @@ def _explain_candidate(cfg: Any, args: argparse.Namespace) -> int:
         rec = workflow.why_candidate(cfg, m, args.candidate)
         verdict = "" if rec["passes"] is None else f", {'passes' if rec['passes'] else 'fails'} {rec['working_point']}"
         print(f"{m}: candidate {rec['candidate']} ({rec['sample']}{', truth-matched' if rec['truth'] and rec['label'] else ''}), "
-              f"fold {rec['fold']} model: margin {rec['margin']:.6g}, score {rec['score']:.6g}{verdict}")
+              f"fold {rec['fold']} model: {_output_name(rec['shap_method'])} {rec['margin']:.6g}, score {rec['score']:.6g}{verdict}")
         print(f"  SHAP: {rec['shap_method']}; base value {rec['shap_base']:.6g}, base + sum {rec['shap_sum']:.6g}")
         print(f"  LIME: intercept {rec['lime_intercept']:.6g}, prediction {rec['lime_local_pred']:.6g}, "
               f"R^2 {rec['lime_r2_mean']:.3f}{' (poor fit)' if rec['poor_lime_fit'] else ''}")

@@ -922,7 +922,9 @@ def why_figure(expl: Any, *, labels: Mapping[str, str] | None = None, title: str
     hi = max(expl.shap_base, expl.output, *(expl.shap_base + np.cumsum(s_rows)))
     pad = 0.25 * (hi - lo or 1.0)
     ax1.set_xlim(lo - pad, hi + pad)
-    ax1.set_xlabel("margin (log-odds)", fontsize=18)
+    method = str(expl.shap_method)
+    output = "reconstruction error" if "reconstruction error" in method else "logit" if "logit" in method else "margin (log-odds)"
+    ax1.set_xlabel(output, fontsize=18)
     ax1.set_title("SHAP: " + expl.shap_method.split(":")[0].split(";")[0], fontsize=16)
     ax1.legend(fontsize=13, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     colors = ["#d62728" if v > 0 else "#1f77b4" for v in l_rows]
