@@ -38,12 +38,12 @@ def test_tiny_analysis_through_cluster_generic_executor(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = tmp_path / "results" / "tiny"
     assert (out / "summary.json").exists() and (out / "report.html").exists()
-    # generate x2, prepare x2, gather, train x2, evaluate, plots, report: each one a submitted script
+    # generate x2, prepare x2, gather, train x2, evaluate, plots, why, report: each one a submitted script
     jobs = submitted.read_text().split()
-    assert len(jobs) == 10
+    assert len(jobs) == 11
     assert sorted(p.name for p in (out / "benchmarks").rglob("*.tsv")) == sorted(
         ["evaluate.tsv", "gather.tsv", "generate_minbias.tsv", "generate_signal.tsv", "plots.tsv", "report.tsv",
-         "fisher_fold0.tsv", "fisher_fold1.tsv", "signal_000.tsv", "minbias_000.tsv"]
+         "fisher_fold0.tsv", "fisher_fold1.tsv", "signal_000.tsv", "minbias_000.tsv", "fisher.tsv"]
     )
     # the run ends with the headline table
     assert "report: " + str(out / "report.html") in proc.stdout

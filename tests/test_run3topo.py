@@ -32,7 +32,7 @@ def small_run3topo(data_dir: str) -> dict:
     cfg["name"] = "run3small"
     for name, s in cfg["samples"].items():
         s["files"] = [f"{data_dir}/{name}_{{index}}.root"]
-        s["generate"]["events"] = 3000 if name == "signal" else 12000
+        s["generate"]["events"] = 2000 if name == "signal" else 8000
     cfg["folds"] = {"k": 3}
     cfg["trigger"]["target_rates_khz"] = [1000, 500]
     cfg["evaluation"]["bootstrap"] = 10
@@ -43,9 +43,9 @@ def small_run3topo(data_dir: str) -> dict:
     for m in cfg["models"].values():
         p = m["params"]
         if "n_estimators" in p:
-            p["n_estimators"] = 40
+            p["n_estimators"] = 30
         if "max_epochs" in p:
-            p.update(max_epochs=4, patience=2)
+            p.update(max_epochs=3, patience=2)
         if "uncertainty" in m:
             m["uncertainty"]["replicas"] = 2
     cfg["decorrelation_scan"]["strengths"] = [0, 10]
@@ -123,6 +123,10 @@ def test_scan_and_robustness_cover_the_configured_points(run: tuple[Path, dict])
     root, cfg = run
     scan = json.loads((root / "decorrelation" / "scan.json").read_text())
     assert [p["strength"] for p in scan["points"]] == [0, 10]
+    assert scan["fold"] == 0 and scan["spectator"] == "B_M" and scan["working_point"] == "1000 kHz"
+    for p in scan["points"]:
+        assert 0 <= p["efficiency"] <= 1 and 0 <= p["jensen_shannon"] <= 1
+        assert len(p["background_before"]) == len(p["bins"]) - 1
     # the penalty does what it is for: less background dependence on the mass at lambda = 10
     dcor = {p["strength"]: p["distance_correlation"] for p in scan["points"]}
     assert dcor[10] < dcor[0]
@@ -131,3 +135,7 @@ def test_scan_and_robustness_cover_the_configured_points(run: tuple[Path, dict])
     assert set(robust["shifts"]) == set(cfg["robustness"]["shifts"])
     assert (root / "plots" / "robustness.png").is_file()
     assert (root / "plots" / "decorrelation_scan.png").is_file()
+    report = (root / "report.html").read_text()
+    assert "plots/decorrelation_scan.png" in report and "plots/robustness.png" in report
+    for m in cfg["models"]:  # every kind of this analysis has a SHAP explanation
+        assert (root / "shap" / f"{m}.json").is_file(), m

@@ -340,31 +340,3 @@ def test_apply_target_writes_friends_that_reproduce_scores_root(tiny_run: Path) 
     with pytest.warns(InterpolatedWorkingPoint):
         exec(compile(code, "README.md", "exec"), {})
 
-
-def test_decorrelation_scan_through_snakemake(tmp_path: Path) -> None:
-    """A lipschitz_mlp with monotone and decorrelate blocks, its strength scan, the plot and the report section."""
-    models = {"lip": {
-        "type": "lipschitz_mlp", "monotone": {"B_PT": 1, "vtx_chi2": -1},
-        "decorrelate": {"spectator": "B_M", "strength": 10.0},
-        "params": {"hidden_layers": [16, 16], "max_epochs": 30, "n_jobs": 1, "device": "cpu"},
-    }}
-    raw = tiny_config("data", models=models)
-    raw["evaluation"]["shap"] = {"events": 200, "background_events": 50, "mlp_samples": 10}
-    raw["decorrelation_scan"] = {"model": "lip", "strengths": [0, 30], "fold": 1}
-    analysis = tmp_path / "analyses" / "tiny"
-    write_config(analysis, raw)
-    proc = _snakemake(tmp_path, analysis)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    out = tmp_path / "results" / "tiny"
-    scan = json.loads((out / "decorrelation" / "scan.json").read_text())
-    assert [p["strength"] for p in scan["points"]] == [0.0, 30.0]
-    assert scan["fold"] == 1 and scan["spectator"] == "B_M" and scan["working_point"] == "1000 kHz"
-    free, disco = scan["points"]
-    assert disco["distance_correlation"] < free["distance_correlation"]
-    for p in scan["points"]:
-        assert 0 <= p["efficiency"] <= 1 and 0 <= p["jensen_shannon"] <= 1
-        assert len(p["background_before"]) == len(p["bins"]) - 1
-    assert (out / "plots" / "decorrelation_scan.png").is_file()
-    assert (out / "shap" / "lip.json").is_file()
-    html = (out / "report.html").read_text()
-    assert "id='decorrelation'" in html and "plots/decorrelation_scan.png" in html
