@@ -1030,7 +1030,8 @@ def robustness_plot(result: Mapping[str, Any], *, shift: str, quantity: str = "e
         _, ax = new_figure()
     ylabel, scale, relative = _ROBUSTNESS_QUANTITIES[quantity]
     models = list(result["models"])
-    keys = list(next(iter(result["models"].values()))["shifts"][shift]) if models else []
+    # every working point of any model, in order (a model that cannot reach one has no entry for it)
+    keys = list(dict.fromkeys(k for m in models for k in result["models"][m]["shifts"][shift]))
     width = 0.7
     spread = 0.0
     for i, m in enumerate(models):
@@ -1038,6 +1039,10 @@ def robustness_plot(result: Mapping[str, Any], *, shift: str, quantity: str = "e
         dx = (i - (len(models) - 1) / 2) * width / max(len(models), 1)
         y, e = [], []
         for k in keys:
+            if k not in wps:
+                y.append(np.nan)
+                e.append(np.nan)
+                continue
             q = wps[k][quantity]
             norm = q["nominal"] if relative else 1.0
             ok = relative is False or (norm and np.isfinite(norm))

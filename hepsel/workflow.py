@@ -463,10 +463,12 @@ def working_point_thresholds(perf: Mapping[str, Any]) -> dict[str, float]:
     """Working-point key -> score threshold in a model's summary.
 
     Rate keys (``"660"``) in a trigger study; signal-efficiency keys (``"0.8"``)
-    in an offline one.
+    in an offline one. A working point the model cannot reach (threshold
+    ``null``: e.g. more background at the top score than the target rate
+    allows) has no threshold and is left out.
     """
     wps = perf.get("eff_at_rate") or (perf.get("offline") or {}).get("working_points") or {}
-    return {k: float(wp["threshold"]) for k, wp in wps.items() if "threshold" in wp}
+    return {k: float(wp["threshold"]) for k, wp in wps.items() if wp.get("threshold") is not None}
 
 
 def wp_label(key: str, perf: Mapping[str, Any]) -> str:

@@ -289,3 +289,34 @@ def test_offline_study_with_samples_of_different_layouts(tmp_path: Path) -> None
     cfg = load_config(write_config(tmp_path / "analyses" / "offline", raw), base_dir=tmp_path)
     with pytest.raises(ConfigError, match=r"robustness\.shifts\.typo: pattern 'mu2_pt' matches no branch of .*signal\.root"):
         workflow.robustness(cfg, progress=False)
+
+
+def test_unreachable_working_points_have_no_threshold() -> None:
+    """A working point whose threshold is null (the model cannot reach the rate) is skipped, not a crash."""
+    from hepsel.workflow import working_point_thresholds
+
+    perf = {"eff_at_rate": {"1000": {"threshold": None, "eff": 0.0}, "500": {"threshold": 0.75, "eff": 0.4}}}
+    assert working_point_thresholds(perf) == {"500": 0.75}
+    offline = {"offline": {"working_points": {"0.8": {"threshold": 0.5}, "0.9": {"threshold": None}}}}
+    assert working_point_thresholds(offline) == {"0.8": 0.5}
+
+
+def test_plot_with_a_model_that_misses_a_working_point() -> None:
+    """One model reaches only one of two working points: the figure still draws both, that model at one."""
+    import matplotlib.pyplot as plt
+
+    from hepsel.plotting import robustness_figure
+
+    def q(nominal: float, delta: float) -> dict[str, float]:
+        return {"nominal": nominal, "shifted": nominal + delta, "delta": delta, "delta_err": 0.01}
+
+    both = {"1000": {"eff": q(0.8, -0.01), "rate_khz": q(1000.0, 20.0)}, "500": {"eff": q(0.6, -0.02), "rate_khz": q(500.0, 5.0)}}
+    result = {
+        "shifts": {"ip": {"*_IPCHI2_OWNPV": {"scale": 1.2, "offset": 0.0}}},
+        "working_point_unit": "kHz",
+        "models": {"a": {"shifts": {"ip": {"500": both["500"]}}}, "b": {"shifts": {"ip": both}}},
+    }
+    fig = robustness_figure(result)
+    labels = [t.get_text() for t in fig.axes[-1].get_xticklabels()]
+    assert labels == ["500 kHz", "1000 kHz"]
+    plt.close(fig)
