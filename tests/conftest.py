@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -125,3 +126,19 @@ def interrupted_write(first: object, second: object, *args: object, **kwargs: ob
     Path(str(path)).write_bytes(b"half a fi")
     msg = "No space left on device"
     raise OSError(28, msg)
+
+
+def config_editor(work: Path, analysis: str = "tiny") -> Iterator[Callable[[Callable[[dict], None]], Path]]:
+    """Body of an ``edit`` fixture: yields ``apply(change)``, which edits ``work``'s analysis config in place
+    (``change`` mutates the parsed YAML) and returns ``work``; the original config is put back afterwards."""
+    path = work / "analyses" / analysis / "config.yaml"
+    original = path.read_text()
+
+    def apply(change: Callable[[dict], None]) -> Path:
+        cfg = yaml.safe_load(original)
+        change(cfg)
+        path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        return work
+
+    yield apply
+    path.write_text(original)

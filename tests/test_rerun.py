@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import REPO, tiny_config, write_config
+from .conftest import REPO, config_editor, tiny_config, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -61,17 +61,7 @@ def done(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def edit(done: Path):
     """Apply a change to the tiny config for one test, and put the original back afterwards."""
-    path = done / "analyses" / "tiny" / "config.yaml"
-    original = path.read_text()
-
-    def apply(change) -> Path:
-        cfg = yaml.safe_load(original)
-        change(cfg)
-        path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-        return done
-
-    yield apply
-    path.write_text(original)
+    yield from config_editor(done)
 
 
 TRAIN = {f"train[model={m}, fold={k}]" for m in MODELS for k in range(3)}

@@ -11,9 +11,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import yaml
 
-from .conftest import tiny_config, write_config
+from .conftest import config_editor, tiny_config, write_config
 from .test_rerun import MODELS, _snakemake, planned_jobs
 
 pytestmark = pytest.mark.slow
@@ -34,17 +33,7 @@ def done(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def edit(done: Path):
     """Apply a change to the tiny config for one test, and put the original back afterwards."""
-    path = done / "analyses" / "tiny" / "config.yaml"
-    original = path.read_text()
-
-    def apply(change) -> Path:
-        cfg = yaml.safe_load(original)
-        change(cfg)
-        path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-        return done
-
-    yield apply
-    path.write_text(original)
+    yield from config_editor(done)
 
 
 def test_default_target_makes_robustness_outputs_and_report_section(done: Path) -> None:
