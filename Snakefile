@@ -15,6 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from hepsel.apply import dataset_jobs
 from hepsel.config import load_config
 from hepsel.exceptions import HepselError
 from hepsel.provenance import check_output_owner, claim_output, function_modules, step_digest, step_settings
@@ -92,22 +93,23 @@ rule all:
 
 
 # Application of the trained selection (config `apply:`): snakemake --cores 2 apply
+# hepsel's own outputs among the files are skipped, and no output may be an input
 try:
-    APPLY_FILES = {d: [str(p) for p in CFG.apply_files(d)] for d in CFG.apply.datasets}
+    APPLY_JOBS, APPLY_SKIPPED = dataset_jobs(CFG)
+    APPLY_FILES = {d: [str(i) for i, _ in jobs] for d, jobs in APPLY_JOBS.items()}
     APPLY_ERROR = None
-except Exception as err:  # a glob matching nothing only matters for the apply target
-    APPLY_FILES, APPLY_ERROR = {}, err
+except HepselError as err:  # a glob matching nothing only matters for the apply target
+    APPLY_FILES, APPLY_SKIPPED, APPLY_ERROR = {}, [], err
 
 
 def apply_outputs(wildcards=None):
     if APPLY_ERROR is not None:
-        raise APPLY_ERROR
+        sys.exit(f"hepsel: error: {APPLY_ERROR}")
     if not APPLY_FILES:
-        raise ValueError(f"{CFG.source}: no 'apply: datasets:' block; nothing to apply")
-    return [
-        f"{ROOT}/apply/{d}/{i:03d}/{Path(f).stem}_hepsel.root"
-        for d, files in APPLY_FILES.items() for i, f in enumerate(files)
-    ]
+        sys.exit(f"hepsel: error: {CFG.source}: no 'apply: datasets:' block; nothing to apply")
+    for path, why in APPLY_SKIPPED:
+        print(f"hepsel: skipping {str(path)!r}: {why}", file=sys.stderr)
+    return [str(out) for jobs in APPLY_JOBS.values() for _, out in jobs]
 
 
 rule apply:

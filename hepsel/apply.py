@@ -16,6 +16,11 @@ and writes, next to nothing else, one output ROOT file holding
 Without an event-number branch (``Selection.fold_branch``) each entry is its
 own event, numbered by its entry index, and each score is the mean of the
 fold models (no fold rule can apply).
+
+Inputs and outputs never mix: :func:`split_own_outputs` sets aside hepsel's own
+outputs among the inputs (files under an analysis's output directory, files
+holding the friend trees), and :func:`check_outputs` refuses, before anything
+is written, an output that is, or resolves to, any input of the run.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,7 +36,13 @@ from .exceptions import ConfigError
 from .selection import Selection, wp_branch
 from .trigger import event_max, group_events
 
-__all__ = ["EVENTS_TREE", "FRIEND_TREE", "apply_file", "output_name"]
+if TYPE_CHECKING:
+    from .config import AnalysisConfig
+
+__all__ = [
+    "EVENTS_TREE", "FRIEND_TREE", "apply_file", "check_outputs", "dataset_jobs", "own_output", "output_name",
+    "plan_outputs", "split_own_outputs",
+]
 
 #: Name of the per-entry (friend) tree.
 FRIEND_TREE = "hepsel"
@@ -42,6 +53,120 @@ EVENTS_TREE = "hepsel_events"
 def output_name(path: str | os.PathLike[str]) -> str:
     """File name of the output for input ``path`` (``<stem>_hepsel.root``)."""
     return f"{Path(path).stem}_hepsel.root"
+
+
+def own_output(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` is one of hepsel's own outputs (never an input to apply to), or ``None``.
+
+    hepsel's outputs are the files under an analysis's output directory (the
+    one holding the ownership marker, :func:`hepsel.provenance.output_owner`)
+    and the ROOT files holding the friend trees :data:`FRIEND_TREE` and
+    :data:`EVENTS_TREE`, wherever they were moved or linked to.
+    """
+    from .provenance import output_owner
+
+    owner = output_owner(path)
+    if owner is not None:
+        directory, config = owner
+        return f"hepsel's own output: it lies in the output directory {str(directory)!r} of the analysis {config!r}"
+    try:
+        import uproot
+
+        with uproot.open(path) as f:
+            trees = {k for k, c in f.classnames(cycle=False).items() if c == "TTree"}
+    except Exception:  # not a readable ROOT file: applying to it reports what is wrong
+        return None
+    if {FRIEND_TREE, EVENTS_TREE} <= trees:
+        return f"hepsel's own output: it holds the friend trees {FRIEND_TREE!r} and {EVENTS_TREE!r} of an earlier apply"
+    return None
+
+
+def split_own_outputs(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The inputs to apply to, and the ``(path, reason)`` of each of hepsel's own outputs set aside."""
+    kept: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    for p in map(Path, paths):
+        why = own_output(p)
+        if why is None:
+            kept.append(p)
+        else:
+            skipped.append((p, why))
+    return kept, skipped
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """``a`` and ``b`` name one file: equal once resolved, or one inode (hard and symbolic links)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def check_outputs(jobs: Sequence[tuple[str | os.PathLike[str], str | os.PathLike[str]]]) -> None:
+    """Refuse ``(input, output)`` jobs where an output is, or resolves to, any input of the run.
+
+    Raises
+    ------
+    ConfigError
+        Naming the output and the input it would overwrite.
+    """
+    inputs = [Path(i) for i, _ in jobs]
+    for _, out in jobs:
+        for src in inputs:
+            if _same_file(Path(out), src):
+                msg = (
+                    f"output {str(out)!r} would overwrite the input {str(src)!r}; nothing was written: "
+                    "write to another output directory"
+                )
+                raise ConfigError(msg)
+
+
+def plan_outputs(
+    inputs: Sequence[str | os.PathLike[str]], output_dir: str | os.PathLike[str]
+) -> list[tuple[Path, Path]]:
+    """The ``(input, output)`` jobs of ``hepsel apply``: ``<output_dir>/<input stem>_hepsel.root`` each.
+
+    Raises
+    ------
+    ConfigError
+        If two inputs would write one output, or an output is any input (:func:`check_outputs`).
+    """
+    names = [output_name(f) for f in inputs]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        msg = f"several inputs would write the same output {clash}: apply them to separate output directories"
+        raise ConfigError(msg)
+    jobs = [(Path(f), Path(output_dir) / n) for f, n in zip(inputs, names, strict=True)]
+    check_outputs(jobs)
+    return jobs
+
+
+def dataset_jobs(cfg: AnalysisConfig) -> tuple[dict[str, list[tuple[Path, Path]]], list[tuple[Path, str]]]:
+    """The jobs of the workflow's ``apply`` target, per dataset of the config's ``apply:`` block.
+
+    Input ``i`` of dataset ``d`` writes ``<output>/apply/<d>/<i:03d>/<stem>_hepsel.root``.
+    hepsel's own outputs among the files are set aside (:func:`split_own_outputs`):
+    returns the jobs and the ``(path, reason)`` of each file set aside.
+
+    Raises
+    ------
+    ConfigError
+        If a pattern matches nothing, a dataset holds nothing but hepsel's own
+        outputs, or an output is any input (:func:`check_outputs`).
+    """
+    jobs: dict[str, list[tuple[Path, Path]]] = {}
+    skipped: list[tuple[Path, str]] = []
+    for d in cfg.apply.datasets:
+        kept, skip = split_own_outputs(cfg.apply_files(d))
+        if not kept:
+            msg = f"apply.datasets.{d}.files: every file it names is hepsel's own output ({skip[0][1]}); nothing to apply to"
+            raise ConfigError(msg)
+        skipped.extend(skip)
+        jobs[d] = [(f, cfg.output_dir / "apply" / d / f"{i:03d}" / output_name(f)) for i, f in enumerate(kept)]
+    check_outputs([job for js in jobs.values() for job in js])
+    return jobs, skipped
 
 
 def _flat_numeric(ttree: Any) -> list[str]:

@@ -21,9 +21,11 @@ __all__ = ["main"]
 def _config(args: argparse.Namespace):
     from .config import load_config
     from .provenance import claim_output
+    from .storage import check_writable_dir
 
     overrides = {"output": args.output} if getattr(args, "output", None) else None
     cfg = load_config(args.config, overrides=overrides)
+    check_writable_dir(cfg.output_dir)
     claim_output(cfg)  # refuses an output directory that another analysis config owns
     return cfg
 
@@ -347,28 +349,33 @@ def _cmd_score(args: argparse.Namespace) -> int:
 def _cmd_apply(args: argparse.Namespace) -> int:
     import glob
 
-    from .apply import apply_file, output_name
+    from .apply import apply_file, plan_outputs, split_own_outputs
     from .selection import Selection
+    from .storage import check_writable_dir
 
     files: list[str] = []
     for pattern in args.inputs:
-        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        # '**' matches any depth of directories
+        matches = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
         if not matches:
             msg = f"input pattern {pattern!r} matches no file"
             raise HepselError(msg)
         files.extend(matches)
-    names = [output_name(f) for f in files]
-    clash = sorted({n for n in names if names.count(n) > 1})
-    if clash:
-        msg = f"several inputs would write the same output {clash}: apply them to separate output directories"
+    kept, skipped = split_own_outputs(files)
+    for path, why in skipped:
+        print(f"hepsel: skipping {str(path)!r}: {why}", file=sys.stderr)
+    if not kept:
+        msg = f"no input left to apply to: every file given is hepsel's own output ({skipped[0][1]})"
         raise HepselError(msg)
+    # every check before anything is written: no output may be an input, the directory must take files
+    jobs = plan_outputs(kept, args.output)
+    out = check_writable_dir(args.output)
     sel = Selection.load(args.selection, models=args.model)
-    out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    for f, name in zip(files, names, strict=True):
+    for f, target in jobs:
         try:
             info = apply_file(
-                sel, f, out / name, tree=args.tree, copy_branches=args.copy_branches, progress=not args.no_progress
+                sel, f, target, tree=args.tree, copy_branches=args.copy_branches, progress=not args.no_progress
             )
         except HepselError:
             raise
@@ -381,6 +388,9 @@ def _cmd_apply(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from .storage import check_writable_dir
+
+    check_writable_dir(args.output)
     if args.format == "bbdt":
         from .export_bbdt import export_bbdt
 
@@ -547,6 +557,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _os_error(err: OSError) -> str:
+    """One line for an :class:`OSError`: the file(s) and the system's reason."""
+    reason = err.strerror or str(err)
+    if err.filename is None:
+        return reason
+    files = repr(str(err.filename)) + (f" -> {str(err.filename2)!r}" if err.filename2 is not None else "")
+    return f"{files}: {reason}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hepsel`` console script."""
     args = build_parser().parse_args(argv)
@@ -554,6 +573,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except HepselError as err:
         print(f"hepsel: error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        # the operating system refused a file operation: name the file and the reason, no traceback
+        print(f"hepsel: error: {_os_error(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("hepsel: interrupted", file=sys.stderr)

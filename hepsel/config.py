@@ -411,7 +411,10 @@ class TrainingConfig(_Strict):
 class ApplyDatasetConfig(_Strict):
     """Files a trained selection is applied to (``snakemake apply``)."""
 
-    files: list[str] = Field(min_length=1, description="paths or glob patterns")
+    files: list[str] = Field(
+        min_length=1,
+        description="paths or glob patterns ('**' matches any depth of directories); hepsel's own outputs are skipped",
+    )
     tree: str | None = Field(default=None, description="input tree (default: the signal sample's tree)")
 
 
@@ -744,10 +747,10 @@ class AnalysisConfig(_Strict):
         return out
 
     def _expand(self, pattern: str, key: str) -> list[Path]:
-        """A path, or the sorted matches of a glob pattern (none is an error naming ``key``)."""
+        """A path, or the sorted matches of a glob pattern (``**`` recursive; none is an error naming ``key``)."""
         if not glob.has_magic(pattern):
             return [self.path(pattern)]
-        matches = sorted(glob.glob(str(self.path(pattern))))
+        matches = sorted(glob.glob(str(self.path(pattern)), recursive=True))  # '**': any depth
         if not matches:
             msg = f"{key}: pattern {pattern!r} matches no file"
             raise ConfigError(msg)

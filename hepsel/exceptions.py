@@ -17,6 +17,7 @@ __all__ = [
     "InputFileError",
     "ModelFileError",
     "NonFiniteError",
+    "OutputError",
     "TreeNotFoundError",
     "UnknownFunctionError",
 ]
@@ -70,6 +71,10 @@ class NonFiniteError(HepselError, ValueError):
 
 class ModelFileError(HepselError, OSError):
     """A saved model or selection directory is missing or inconsistent."""
+
+
+class OutputError(HepselError, OSError):
+    """An output location cannot be written: under a regular file, read-only, or not a place for files."""
 
 
 class ExportError(HepselError, ValueError):

@@ -52,7 +52,9 @@ from typing import Any
 from .config import AnalysisConfig
 from .exceptions import ConfigError
 
-__all__ = ["OWNER_FILE", "check_output_owner", "claim_output", "function_modules", "step_digest", "step_settings"]
+__all__ = [
+    "OWNER_FILE", "check_output_owner", "claim_output", "function_modules", "output_owner", "step_digest", "step_settings",
+]
 
 #: Marker file naming the config that owns an output directory.
 OWNER_FILE = ".hepsel-analysis.json"
@@ -242,6 +244,28 @@ def _owner(cfg: AnalysisConfig) -> str:
     return str(cfg.source) if cfg.source is not None else f"<config {cfg.name!r} built in Python>"
 
 
+def _read_owner(marker: Path) -> str | None:
+    try:
+        return json.loads(marker.read_text()).get("config")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def output_owner(path: str | Path) -> tuple[Path, str | None] | None:
+    """The output directory of an analysis that ``path`` lies under, and the config owning it.
+
+    Looks for the ownership marker (:data:`OWNER_FILE`) in every directory above
+    ``path``, as written and with symbolic links resolved. ``None`` if there is none.
+    """
+    p = Path(path)
+    for start in (p.absolute(), p.resolve()):
+        for d in start.parents:
+            marker = d / OWNER_FILE
+            if marker.is_file():
+                return d, _read_owner(marker)
+    return None
+
+
 def check_output_owner(cfg: AnalysisConfig) -> None:
     """Refuse to write into an output directory that another analysis config owns.
 
@@ -253,10 +277,7 @@ def check_output_owner(cfg: AnalysisConfig) -> None:
     marker = cfg.output_dir / OWNER_FILE
     if not marker.is_file():
         return
-    try:
-        owner = json.loads(marker.read_text()).get("config")
-    except (OSError, ValueError, AttributeError):
-        owner = None
+    owner = _read_owner(marker)
     if owner != _owner(cfg):
         msg = (
             f"output directory {str(cfg.output_dir)!r} belongs to the analysis config {owner!r}, "

@@ -20,6 +20,7 @@ import numpy as np
 __all__ = [
     "ParquetAppender",
     "atomic_path",
+    "check_writable_dir",
     "read_json",
     "read_table",
     "write_json",
@@ -47,6 +48,46 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def check_writable_dir(path: str | os.PathLike[str], what: str = "output directory") -> Path:
+    """Check that files can be written in directory ``path`` (which may not exist yet); create nothing.
+
+    The nearest existing ancestor must be a directory in which an entry can be
+    made: a probe directory is created there and removed at once (permission
+    bits alone say nothing for root, nor for ``/proc`` or read-only mounts).
+
+    Raises
+    ------
+    OutputError
+        Naming ``path`` and the reason: a regular file in the way, no
+        permission, a read-only file system, ...
+    """
+    from .exceptions import OutputError
+
+    target = Path(path).absolute()
+    existing = target
+    while not _exists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        reason = "it is not a directory" if existing == target else f"{str(existing)!r} is a file, not a directory"
+        msg = f"cannot write to the {what} {str(path)!r}: {reason}"
+        raise OutputError(msg)
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".hepsel-probe-", dir=existing))
+    except OSError as err:
+        where = "it" if existing == target else repr(str(existing))
+        msg = f"cannot write to the {what} {str(path)!r}: cannot create files in {where} ({err.strerror or err})"
+        raise OutputError(msg) from None
+    return target
+
+
+def _exists(path: Path) -> bool:
+    """``path.exists()``, False where it cannot even be looked at (no permission on a parent)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 def _jsonable(obj: Any) -> Any:

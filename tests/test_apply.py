@@ -207,3 +207,137 @@ def test_load_is_lazy_and_fast(tmp_path: Path) -> None:
 
     with pytest.raises(ModelFileError, match="no model file"):
         Selection.load(tmp_path / "sel")
+
+
+# -- inputs and outputs never mix -----------------------------------------------------------
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from hepsel.cli import main
+
+    rc = main(["apply", *args, "--no-progress"])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _contents(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_apply_never_overwrites_one_of_its_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """x.root and x_hepsel.root (a user's file with the tree) in one directory, -o that directory: refused, nothing written."""
+    _selection().save(tmp_path / "sel")
+    d = tmp_path / "dir"
+    d.mkdir()
+    _write(d / "x.root", seed=1)
+    _write(d / "x_hepsel.root", seed=2)
+    before = _contents(d)
+    rc, out, err = _cli(capsys, "-s", str(tmp_path / "sel"), "-o", str(d), str(d / "x*.root"))
+    assert rc == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith("hepsel: error: ")
+    assert "would overwrite the input" in err and f"{d / 'x_hepsel.root'}" in err
+    assert _contents(d) == before  # the second input keeps its DecayTree, no output and no temporary file appears
+
+
+def test_outputs_resolving_to_an_input_are_refused(tmp_path: Path) -> None:
+    """Symbolic links (to the file or to its directory) and hard links: one file under two names."""
+    from hepsel.apply import check_outputs, plan_outputs
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _write(data / "a.root")
+    _write(data / "b_hepsel.root")
+    # the output directory is a link to the input directory: out/b_hepsel.root is data/b_hepsel.root
+    (tmp_path / "out").symlink_to(data, target_is_directory=True)
+    with pytest.raises(ConfigError, match=r"out/b_hepsel\.root' would overwrite the input '.*data/b_hepsel\.root'"):
+        plan_outputs([data / "a.root", tmp_path / "out" / "b.root", data / "b_hepsel.root"], tmp_path / "out")
+    # an output that is a symbolic link to an input
+    (tmp_path / "o1").mkdir()
+    (tmp_path / "o1" / "c_hepsel.root").symlink_to(data / "a.root")
+    with pytest.raises(ConfigError, match=r"o1/c_hepsel\.root' would overwrite the input '.*data/a\.root'"):
+        plan_outputs([data / "a.root", tmp_path / "c.root"], tmp_path / "o1")
+    # an output that is a hard link to an input (same inode, different path)
+    (tmp_path / "o2").mkdir()
+    (tmp_path / "o2" / "d_hepsel.root").hardlink_to(data / "a.root")
+    with pytest.raises(ConfigError, match=r"o2/d_hepsel\.root' would overwrite the input '.*data/a\.root'"):
+        check_outputs([(data / "a.root", tmp_path / "o2" / "a_hepsel.root"), (tmp_path / "d.root", tmp_path / "o2" / "d_hepsel.root")])
+    # distinct files pass
+    jobs = plan_outputs([data / "a.root"], tmp_path / "o3")
+    assert jobs == [(data / "a.root", tmp_path / "o3" / "a_hepsel.root")]
+
+
+def test_glob_star_star_is_recursive_and_reruns_skip_own_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """'**' reaches any depth; the outputs of an earlier run under the glob are skipped with one line each."""
+    _selection().save(tmp_path / "sel")
+    data = tmp_path / "data"
+    (data / "run1" / "deep").mkdir(parents=True)
+    _write(data / "top.root", seed=1)
+    _write(data / "run1" / "deep" / "low.root", seed=2)
+    args = ("-s", str(tmp_path / "sel"), "-o", str(data / "friends"), str(data / "**" / "*.root"))
+    rc, out, err = _cli(capsys, *args)
+    assert rc == 0, err
+    assert sorted(p.name for p in (data / "friends").iterdir()) == ["low_hepsel.root", "top_hepsel.root"]
+    assert err == ""
+    for _ in range(2):  # the glob now also matches the two outputs: skipped, and they stay two
+        rc, out, err = _cli(capsys, *args)
+        assert rc == 0, err
+        assert sorted(p.name for p in (data / "friends").iterdir()) == ["low_hepsel.root", "top_hepsel.root"]
+        lines = err.splitlines()
+        assert len(lines) == 2 and all(line.startswith("hepsel: skipping ") for line in lines)
+        assert all("holds the friend trees 'hepsel' and 'hepsel_events'" in line for line in lines)
+        assert out.count("_hepsel.root: ") == 2
+    # nothing but hepsel's outputs: refused
+    rc, out, err = _cli(capsys, "-s", str(tmp_path / "sel"), "-o", str(tmp_path / "o"), str(data / "friends" / "*.root"))
+    assert rc == 1 and err.splitlines()[-1].startswith("hepsel: error: no input left to apply to")
+    assert not (tmp_path / "o").exists()
+
+
+def test_files_under_an_analysis_output_directory_are_own_outputs(tmp_path: Path) -> None:
+    """Any file below a directory holding the ownership marker, as written or through a link, is hepsel's own."""
+    from hepsel.apply import own_output, split_own_outputs
+    from hepsel.provenance import OWNER_FILE
+
+    results = tmp_path / "results" / "ana"
+    (results / "apply" / "x" / "000").mkdir(parents=True)
+    (results / OWNER_FILE).write_text('{"config": "/somewhere/config.yaml", "name": "ana"}\n')
+    inside = results / "apply" / "x" / "000" / "a.root"
+    _write(inside)  # a DecayTree, no friend trees: only its place makes it an output
+    (tmp_path / "link").symlink_to(inside)
+    _write(tmp_path / "plain.root")
+    why = own_output(inside)
+    assert why is not None and str(results) in why and "/somewhere/config.yaml" in why
+    kept, skipped = split_own_outputs([tmp_path / "plain.root", tmp_path / "link", inside])
+    assert kept == [tmp_path / "plain.root"]
+    assert [p for p, _ in skipped] == [tmp_path / "link", inside]
+    assert own_output(tmp_path / "missing.root") is None
+    (tmp_path / "text.root").write_text("not ROOT")
+    assert own_output(tmp_path / "text.root") is None  # applying to it says what is wrong
+
+
+def test_config_apply_globs_recursive_and_dataset_jobs(tmp_path: Path) -> None:
+    """The config's apply: datasets: '**' reaches any depth; own outputs are set aside; all-own datasets refused."""
+    from hepsel.apply import dataset_jobs
+    from hepsel.config import load_config
+    from hepsel.provenance import OWNER_FILE
+
+    from .conftest import tiny_config, write_config
+
+    (tmp_path / "data" / "a" / "b").mkdir(parents=True)
+    _write(tmp_path / "data" / "a" / "b" / "deep.root")
+    _write(tmp_path / "data" / "flat.root")
+    out = tmp_path / "results" / "tiny"
+    (out / "apply" / "d" / "000").mkdir(parents=True)
+    (out / OWNER_FILE).write_text('{"config": "x"}\n')
+    _write(out / "apply" / "d" / "000" / "flat_hepsel.root")
+    apply = {"datasets": {"d": {"files": ["data/**/*.root", "results/**/*.root"]}}}
+    write_config(tmp_path / "analyses" / "tiny", tiny_config("data", apply=apply))
+    cfg = load_config(tmp_path / "analyses" / "tiny", base_dir=tmp_path)
+    jobs, skipped = dataset_jobs(cfg)
+    assert [i for i, _ in jobs["d"]] == [tmp_path / "data" / "a" / "b" / "deep.root", tmp_path / "data" / "flat.root"]
+    assert [o for _, o in jobs["d"]] == [out / "apply" / "d" / "000" / "deep_hepsel.root", out / "apply" / "d" / "001" / "flat_hepsel.root"]
+    assert [p for p, _ in skipped] == [out / "apply" / "d" / "000" / "flat_hepsel.root"]
+    apply = {"datasets": {"d": {"files": ["results/**/*.root"]}}}
+    write_config(tmp_path / "analyses" / "tiny", tiny_config("data", apply=apply))
+    cfg = load_config(tmp_path / "analyses" / "tiny", base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"apply\.datasets\.d\.files: every file it names is hepsel's own output"):
+        dataset_jobs(cfg)
