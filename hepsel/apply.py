@@ -95,12 +95,10 @@ def split_own_outputs(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Pat
 
 
 def _same_file(a: Path, b: Path) -> bool:
-    """``a`` and ``b`` name one file: equal once resolved, or one inode (hard and symbolic links)."""
-    if a.resolve() == b.resolve():
-        return True
+    """``a`` and ``b`` name one existing file: one inode (device and number), through any symbolic or hard link."""
     try:
         return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist (yet)
+    except OSError:  # one of them does not exist (yet): nothing to overwrite
         return False
 
 

@@ -32,10 +32,24 @@ __all__ = [
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` on success."""
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
+
+    Raises
+    ------
+    OutputError
+        If the directory cannot be made or written, or ``path`` cannot be
+        replaced (a directory in the way): naming ``path`` and the reason.
+    """
+    from .exceptions import OutputError
+
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix, dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix, dir=target.parent)
+    except OSError as err:
+        check_writable_dir(target.parent, what="directory")  # raises, explaining what is in the way
+        msg = f"cannot write {str(target)!r}: {err.strerror or err}"
+        raise OutputError(msg) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -44,7 +58,11 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)
-        os.replace(tmp_path, target)
+        try:
+            os.replace(tmp_path, target)
+        except OSError as err:
+            msg = f"cannot write {str(target)!r}: {err.strerror or err}"
+            raise OutputError(msg) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -76,3 +77,96 @@ def test_every_rule_with_a_command_has_a_benchmark() -> None:
     assert len(commands) >= 10
     for block in commands:
         assert "benchmark:" in block, block[:200]
+
+
+# -- outputs that cannot be written: one line naming the path and the reason ------------------
+
+
+def _main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    from hepsel.cli import main
+
+    rc = main(list(args))
+    return rc, capsys.readouterr().err
+
+
+def _one_error_line(err: str, *parts: str) -> None:
+    assert err.count("\n") == 1 and err.startswith("hepsel: error: ") and "Traceback" not in err, err
+    for part in parts:
+        assert part in err, (part, err)
+
+
+@pytest.fixture
+def saved_selection(tmp_path: Path) -> tuple[Path, Path]:
+    """A saved selection and one input file it applies to."""
+    from .test_apply import _selection, _write
+
+    _selection().save(tmp_path / "sel")
+    _write(tmp_path / "in.root")
+    return tmp_path / "sel", tmp_path / "in.root"
+
+
+def test_apply_and_export_under_a_regular_file(tmp_path: Path, saved_selection, capsys) -> None:
+    sel, data = saved_selection
+    (tmp_path / "plain").write_text("a file")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    rc, err = _main(capsys, "apply", "-s", str(sel), str(data), "-o", str(tmp_path / "plain" / "out"), "--no-progress")
+    assert rc == 1
+    _one_error_line(err, f"'{tmp_path / 'plain' / 'out'}'", f"'{tmp_path / 'plain'}' is a file, not a directory")
+    rc, err = _main(capsys, "apply", "-s", str(sel), str(data), "-o", str(tmp_path / "plain"), "--no-progress")
+    assert rc == 1
+    _one_error_line(err, f"'{tmp_path / 'plain'}'", "it is not a directory")
+    for fmt in ("onnx", "bbdt"):
+        rc, err = _main(capsys, "export", "-s", str(sel), "--format", fmt, "-o", str(tmp_path / "plain" / "deploy"))
+        assert rc == 1
+        _one_error_line(err, f"'{tmp_path / 'plain' / 'deploy'}'", "is a file, not a directory")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no temporary file anywhere
+    assert (tmp_path / "plain").read_text() == "a file"
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_apply_into_proc(saved_selection, capsys) -> None:
+    sel, data = saved_selection
+    rc, err = _main(capsys, "apply", "-s", str(sel), str(data), "-o", "/proc/hepsel-out", "--no-progress")
+    assert rc == 1
+    _one_error_line(err, "'/proc/hepsel-out'", "cannot create files in '/proc'")
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into read-only directories")
+def test_apply_into_a_read_only_directory(tmp_path: Path, saved_selection, capsys) -> None:
+    sel, data = saved_selection
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        rc, err = _main(capsys, "apply", "-s", str(sel), str(data), "-o", str(ro), "--no-progress")
+        assert rc == 1
+        _one_error_line(err, f"'{ro}'", "Permission denied")
+        assert list(ro.iterdir()) == []
+    finally:
+        ro.chmod(0o755)
+
+
+def test_output_file_in_the_way_leaves_no_temporary_file(tmp_path: Path, saved_selection, capsys) -> None:
+    """The output name is taken by a directory: the operating system's refusal in one line, the temporary file gone."""
+    sel, data = saved_selection
+    (tmp_path / "out" / "in_hepsel.root").mkdir(parents=True)
+    rc, err = _main(capsys, "apply", "-s", str(sel), str(data), "-o", str(tmp_path / "out"), "--no-progress")
+    assert rc == 1
+    _one_error_line(err, "in_hepsel.root", "Is a directory")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["in_hepsel.root"]
+
+
+def test_workflow_output_under_a_regular_file(tmp_path: Path, capsys) -> None:
+    """--output of a workflow command (and generate's output file) under a regular file: one line, nothing written."""
+    analysis = tmp_path / "tiny"
+    write_config(analysis, tiny_config(str(tmp_path / "data")))
+    (tmp_path / "plain").write_text("a file")
+    bad = tmp_path / "plain" / "results"
+    for cmd in (("gather",), ("prepare", "--sample", "signal"), ("evaluate",)):
+        rc, err = _main(capsys, *cmd, "--config", str(analysis), "--output", str(bad))
+        assert rc == 1
+        _one_error_line(err, f"'{bad}'", "is a file, not a directory")
+    rc, err = _main(capsys, "generate", "--kind", "signal", "--events", "10", "--output", str(bad / "x.root"), "--no-progress")
+    assert rc == 1
+    _one_error_line(err, str(tmp_path / "plain"), "Not a directory")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain", "tiny"]
