@@ -340,3 +340,30 @@ def test_apply_target_writes_friends_that_reproduce_scores_root(tiny_run: Path) 
     with pytest.warns(InterpolatedWorkingPoint):
         exec(compile(code, "README.md", "exec"), {})
 
+
+
+def test_apply_glob_over_own_results_is_stable(tiny_run: Path) -> None:
+    """An apply: glob that also matches the study's own outputs ('results/**/*.root', recursive): they are skipped
+    with one line each, so repeated runs keep the same two jobs and never apply to an output."""
+    from .conftest import config_editor
+
+    work = tiny_run.parents[1]
+    analysis = work / "analyses" / "tiny"
+    editor = config_editor(work)
+    edit = next(editor)
+    try:
+        edit(lambda c: c.update(apply={"datasets": {"mixed": {"files": ["data/**/*_000.root", "results/**/*.root"]}}}))
+        # mtime only: the apply: edit is not what this test is about (it must not retrain or re-evaluate)
+        runs = [_snakemake(work, analysis, "apply", "--rerun-triggers", "mtime", "--forcerun", "apply_file") for _ in range(3)]
+        for proc in runs:
+            assert proc.returncode == 0, proc.stderr[-4000:]
+            ran = proc.stderr.count("rule apply_file:")
+            assert ran == 2, proc.stderr[-4000:]
+            skips = [line for line in proc.stderr.splitlines() if line.startswith("hepsel: skipping ")]
+            assert skips and all(f"'{tiny_run}/" in line and "hepsel's own output" in line for line in skips)
+            assert any("scores.root" in line for line in skips)
+        made = sorted(str(p.relative_to(tiny_run / "apply" / "mixed")) for p in (tiny_run / "apply" / "mixed").rglob("*.root"))
+        assert made == ["000/minbias_000_hepsel.root", "001/signal_000_hepsel.root"]
+        assert not list(work.rglob("*_hepsel_hepsel*"))
+    finally:
+        next(editor, None)
