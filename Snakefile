@@ -19,6 +19,7 @@ from hepsel.apply import dataset_jobs
 from hepsel.config import load_config
 from hepsel.exceptions import HepselError
 from hepsel.provenance import check_output_owner, claim_output, function_modules, step_digest, step_settings
+from hepsel.storage import check_writable_dir
 from hepsel.study import study_models
 from hepsel.workflow import Layout, explainable_models, gan_models, headline
 
@@ -27,6 +28,7 @@ _overrides = {"output": config["output"]} if config.get("output") else None
 try:
     CFG = load_config(ANALYSIS, overrides=_overrides)
     check_output_owner(CFG)  # a copied config must not overwrite another analysis's results
+    check_writable_dir(CFG.output_dir)  # '-o' under a regular file, read-only, /proc: one line, not a traceback
 except HepselError as _err:
     # the message names the file and key; Snakemake's traceback around it would only hide it
     sys.exit(f"hepsel: error: {_err}")

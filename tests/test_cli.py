@@ -170,3 +170,24 @@ def test_workflow_output_under_a_regular_file(tmp_path: Path, capsys) -> None:
     assert rc == 1
     _one_error_line(err, str(tmp_path / "plain"), "Not a directory")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain", "tiny"]
+
+
+def _snakemake_dry(tmp_path: Path, *config: str, target: str = "all") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+         "-n", "--cores", "1", target, "--config", "analysis=analyses/tiny", *config],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )
+
+
+def test_snakemake_output_under_a_regular_file_and_apply_errors_in_one_line(tmp_path: Path) -> None:
+    write_config(tmp_path / "analyses" / "tiny", tiny_config("data", apply={"datasets": {"d": {"files": ["none/**/*.root"]}}}))
+    (tmp_path / "plain").write_text("a file")
+    proc = _snakemake_dry(tmp_path, "output=plain/results")
+    assert proc.returncode != 0
+    _one_error_line(proc.stderr, f"'{tmp_path / 'plain' / 'results'}'", f"'{tmp_path / 'plain'}' is a file, not a directory")
+    proc = _snakemake_dry(tmp_path, target="apply")
+    assert proc.returncode != 0
+    line = [x for x in proc.stderr.splitlines() if x.startswith("hepsel: error: ")]
+    assert line == ["hepsel: error: apply.datasets.d.files: pattern 'none/**/*.root' matches no file"], proc.stderr
+    assert "Traceback" not in proc.stderr and 'File "' not in proc.stderr
