@@ -10,6 +10,7 @@
 # Reruns: each rule's `settings` param is a digest of exactly the config
 # settings its step reads (hepsel.provenance), so Snakemake's default `params`
 # trigger reruns the jobs a config edit affects, and `mtime` their downstream.
+import functools
 import json
 import shlex
 import sys
@@ -95,23 +96,23 @@ rule all:
 
 
 # Application of the trained selection (config `apply:`): snakemake --cores 2 apply
-# hepsel's own outputs among the files are skipped, and no output may be an input
-try:
-    APPLY_JOBS, APPLY_SKIPPED = dataset_jobs(CFG)
-    APPLY_FILES = {d: [str(i) for i, _ in jobs] for d, jobs in APPLY_JOBS.items()}
-    APPLY_ERROR = None
-except HepselError as err:  # a glob matching nothing only matters for the apply target
-    APPLY_FILES, APPLY_SKIPPED, APPLY_ERROR = {}, [], err
+# hepsel's own outputs among the files are skipped, and no output may be an input;
+# worked out once, and only when an apply job is asked for
+@functools.cache
+def apply_jobs():
+    try:
+        jobs, skipped = dataset_jobs(CFG)
+    except HepselError as err:  # a glob matching nothing only matters for the apply target
+        sys.exit(f"hepsel: error: {err}")
+    for path, why in skipped:
+        print(f"hepsel: skipping {str(path)!r}: {why}", file=sys.stderr)
+    return {d: [str(i) for i, _ in js] for d, js in jobs.items()}, [str(o) for js in jobs.values() for _, o in js]
 
 
 def apply_outputs(wildcards=None):
-    if APPLY_ERROR is not None:
-        sys.exit(f"hepsel: error: {APPLY_ERROR}")
-    if not APPLY_FILES:
+    if not CFG.apply.datasets:
         sys.exit(f"hepsel: error: {CFG.source}: no 'apply: datasets:' block; nothing to apply")
-    for path, why in APPLY_SKIPPED:
-        print(f"hepsel: skipping {str(path)!r}: {why}", file=sys.stderr)
-    return [str(out) for jobs in APPLY_JOBS.values() for _, out in jobs]
+    return apply_jobs()[1]
 
 
 rule apply:
@@ -121,7 +122,7 @@ rule apply:
 
 rule apply_file:
     input:
-        data=lambda wc: APPLY_FILES[wc.dataset][int(wc.index)],
+        data=lambda wc: apply_jobs()[0][wc.dataset][int(wc.index)],
         selection=f"{ROOT}/selection/selection.json",
     output:
         f"{ROOT}/apply/{{dataset}}/{{index}}/{{stem}}_hepsel.root",
