@@ -40,8 +40,15 @@ if TYPE_CHECKING:
     from .config import AnalysisConfig
 
 __all__ = [
-    "EVENTS_TREE", "FRIEND_TREE", "apply_file", "check_outputs", "dataset_jobs", "own_output", "output_name",
-    "plan_outputs", "split_own_outputs",
+    "EVENTS_TREE",
+    "FRIEND_TREE",
+    "apply_file",
+    "check_outputs",
+    "dataset_jobs",
+    "output_name",
+    "own_output",
+    "plan_outputs",
+    "split_own_outputs",
 ]
 
 #: Name of the per-entry (friend) tree.

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -251,7 +252,7 @@ def _read_owner(marker: Path) -> str | None:
         return None
 
 
-def output_owner(path: str | Path) -> tuple[Path, str | None] | None:
+def output_owner(path: str | os.PathLike[str]) -> tuple[Path, str | None] | None:
     """The output directory of an analysis that ``path`` lies under, and the config owning it.
 
     Looks for the ownership marker (:data:`OWNER_FILE`) in every directory above

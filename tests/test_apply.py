@@ -341,3 +341,22 @@ def test_config_apply_globs_recursive_and_dataset_jobs(tmp_path: Path) -> None:
     cfg = load_config(tmp_path / "analyses" / "tiny", base_dir=tmp_path)
     with pytest.raises(ConfigError, match=r"apply\.datasets\.d\.files: every file it names is hepsel's own output"):
         dataset_jobs(cfg)
+
+
+def test_dataset_jobs_refuse_an_output_that_is_an_input(tmp_path: Path) -> None:
+    """Before its output directory is claimed, a file of the user's where a job would write is refused, not overwritten."""
+    from hepsel.apply import dataset_jobs
+    from hepsel.config import load_config
+
+    from .conftest import tiny_config, write_config
+
+    (tmp_path / "data").mkdir()
+    _write(tmp_path / "data" / "a.root")
+    theirs = tmp_path / "results" / "tiny" / "apply" / "d" / "000" / "a_hepsel.root"
+    theirs.parent.mkdir(parents=True)
+    _write(theirs, seed=3)  # a DecayTree of the user's, no ownership marker above it
+    apply = {"datasets": {"d": {"files": ["data/a.root"]}, "e": {"files": ["results/tiny/apply/d/000/*.root"]}}}
+    write_config(tmp_path / "analyses" / "tiny", tiny_config("data", apply=apply))
+    cfg = load_config(tmp_path / "analyses" / "tiny", base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"output '.*apply/d/000/a_hepsel\.root' would overwrite the input '.*apply/d/000/a_hepsel\.root'"):
+        dataset_jobs(cfg)
