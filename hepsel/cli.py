@@ -539,8 +539,14 @@ def build_parser() -> argparse.ArgumentParser:
         "apply", help="score ROOT files with a saved selection: friend trees of scores and decisions, per entry and per event"
     )
     p.add_argument("--selection", "-s", required=True, help="a saved selection directory")
-    p.add_argument("inputs", nargs="+", help="ROOT files or glob patterns")
-    p.add_argument("--output", "-o", required=True, help="directory for the <input stem>_hepsel.root files")
+    p.add_argument(
+        "inputs", nargs="+",
+        help="ROOT files or quoted glob patterns ('**' matches any depth); hepsel's own outputs among them are skipped",
+    )
+    p.add_argument(
+        "--output", "-o", required=True,
+        help="directory for the <input stem>_hepsel.root files; an output that is one of the inputs is refused",
+    )
     p.add_argument("--tree", help="input tree (default: the selection's)")
     p.add_argument("--model", action="append", help="only this model (repeatable; default: all)")
     p.add_argument("--copy-branches", action="store_true", help="also copy the input's flat numeric branches")
