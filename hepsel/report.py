@@ -306,7 +306,7 @@ def _offline_headline(summary: Mapping[str, Any], models: Sequence[str]) -> str:
     """Offline studies: per model the AUC and the S/sqrt(S+B) optimum with the yields there."""
     def key(m: str) -> tuple[float, float]:
         v, auc = _significance(summary[m]).get("value"), summary[m].get("auc")
-        return (float(v) if _known(v) else -1.0, float(auc) if _known(auc) else -1.0)
+        return (float(v) if v is not None and _known(v) else -1.0, float(auc) if auc is not None and _known(auc) else -1.0)
 
     best = max(models, key=key) if models else None
     header = ["model", "AUC (test folds)", "max S/&radic;(S+B)", "threshold", "signal eff. there", "S there",
@@ -324,7 +324,7 @@ def _offline_headline(summary: Mapping[str, Any], models: Sequence[str]) -> str:
             f"<a href='#model-{html.escape(m)}'>{name}</a>", auc, _g(sig.get("value")), _fmt(sig.get("threshold")),
             _fmt(sig.get("sig_eff"), 3), _g(n_s), _g(n_b), _g(punzi.get("value")),
         ])
-    off = next((summary[m]["offline"] for m in models if summary[m].get("offline")), {})
+    off: Mapping[str, Any] = next((summary[m]["offline"] for m in models if summary[m].get("offline")), {})
     unit = _unit(summary, models)
     n_sig = off.get("signal_yield")
     n_bkg = off.get("background_yield")
@@ -837,7 +837,7 @@ def render_report(
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>hepsel report: {html.escape(str(meta.get('analysis', '')))}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{'Offline selection' if meta.get('offline') else 'Trigger'} study: {html.escape(str(meta.get('analysis', '')))}</h1>",
+        f"<h1>{'Offline selection' if offline else 'Trigger'} study: {html.escape(str(meta.get('analysis', '')))}</h1>",
         "<p class='note'>"
         + ("Offline study (no trigger block): expected yields instead of rates; " if offline
            else f"Input rate {meta.get('input_rate_khz', 'n/a')} kHz; ")

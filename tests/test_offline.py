@@ -241,6 +241,12 @@ def test_offline_report_compare_and_warnings_show_figures_of_merit(
     assert main(["compare", str(out), str(out)]) == 0
     printed = capsys.readouterr().out
     assert "max S/sqrt(S+B)" in printed and f"{oc['value']:.4f}" in printed and "S @ eff_S = 0.5" in printed
+    # the headline printed at the end of a run: the optimum and S, B there
+    head = workflow.headline(cfg)
+    assert head is not None
+    row = head.splitlines()[1].split()
+    assert row[0] == "bdt" and row[-4:] == [f"{oc['value']:.3g}", f"{oc['sig_eff']:.3f}",
+                                             f"{oc['signal_yield']:.4g}", f"{oc['background_yield']:.4g}"]
 
 
 def write_repeated_background(path: Path, n_events: int, seed: int) -> dict[str, np.ndarray]:
