@@ -50,6 +50,8 @@ def _optimal_cut(model: str, s: Mapping[str, Any]) -> list[dict[str, str]]:
     """The cut is at the minimum-background-statistics limit when a better value was excluded by it."""
     oc = s.get("optimal_cut") or {}
     curve = oc.get("curve") or {}
+    # offline yields may count events (evaluation.yields: events), and so does the minimum
+    unit = (s.get("offline") or {}).get("unit", "candidates")
     out = []
     for name, label in (("significance", "S/sqrt(S+B)"), ("punzi", "Punzi")):
         best = oc.get(name)
@@ -63,7 +65,7 @@ def _optimal_cut(model: str, s: Mapping[str, Any]) -> list[dict[str, str]]:
             out.append(_warning(
                 "warning", model,
                 f"the {label} optimum {best['value']:.4g} (threshold {best['threshold']:.4f}{yields}) sits at the "
-                f"limit of {oc.get('min_background_candidates', '?')} simulated background candidates: a tighter cut "
+                f"limit of {oc.get('min_background_candidates', '?')} simulated background {unit}: a tighter cut "
                 f"reaches {max(values):.4g} only through background statistics; the true optimum is not resolved",
             ))
     return out

@@ -140,7 +140,7 @@ _MODEL_CAPTIONS = {
     "signal and background. Shapes that differ mean overtraining (KS p-values in the warnings).",
     "eff_vs_cut": "Signal and background efficiency of {m} against the cut on its response.",
     "optimal_cut": "S/&radic;(S+B) and the Punzi figure of merit against the cut on {m}'s response; cuts that keep "
-    "too few simulated background candidates are excluded from the optimum.",
+    "too little simulated background (see the optimal-cut table) are excluded from the optimum.",
     "sculpting": "Background mass distribution before and after {m}'s working points: a selection that sculpts the "
     "background would make a peak.",
     "shap_bar": "Mean |SHAP value| of each feature for {m}: what the model relies on most.",
@@ -444,7 +444,9 @@ def _cutflow_tables(cutflow: Mapping[str, Any]) -> str:
     return "".join(out) + "<p class='note'>Candidate level; Clopper-Pearson 68.3% CL intervals on raw counts.</p>"
 
 
-def _detailed_tables(summary: Mapping[str, Any], models: Sequence[str], rates: Sequence[str]) -> list[str]:
+def _detailed_tables(
+    summary: Mapping[str, Any], models: Sequence[str], rates: Sequence[str], offline: bool = False
+) -> list[str]:
     """The full tables: rejection, working points, per mode, fold spread, optimal cuts, negative weights."""
     out: list[str] = ["<h3>Model comparison</h3>"]
     header = ["model", "AUC", "eff. @ bkg 1%", "eff. @ bkg 10%", "sep.", "KS p (sig / bkg)", "dCor(score, m)"]
@@ -513,7 +515,7 @@ def _detailed_tables(summary: Mapping[str, Any], models: Sequence[str], rates: S
             + "<p class='note'>S and B: expected signal and background yields passing the cut (the yields before "
             "it times the signal and background efficiencies); cuts keeping fewer than "
             f"{next((summary[m]['optimal_cut'].get('min_background_candidates') for m in models if summary[m].get('optimal_cut')), '?')} "
-            "simulated background candidates are not considered.</p>"
+            f"simulated background {_unit(summary, models) if offline else 'candidates'} are not considered.</p>"
         )
     neg_rows = _negative_weight_rows(summary, models)
     if neg_rows:
@@ -893,7 +895,7 @@ def render_report(
     if uncertainty:
         parts += ["<h2 id='uncertainty'>Score uncertainty</h2>", uncertainty]
     parts.append("<h2 id='tables'>Detailed tables</h2>")
-    parts += _detailed_tables(summary, models, rates)
+    parts += _detailed_tables(summary, models, rates, offline)
     if study:
         parts.append("<h3>Augmentation study</h3><pre>" + html.escape(str(study.get("table", ""))) + "</pre>")
     if decorrelation:

@@ -402,6 +402,7 @@ def test_offline_yields_in_events_equal_brute_force(tmp_path: Path) -> None:
     workflow.make_plots(cfg)
     text = _text(workflow.report(cfg).read_text())
     assert "Expected yields after the preselection (events)" in text
+    assert f"fewer than {cfg.evaluation.optimal_cut.min_background_candidates} simulated background events are not considered" in text
 
 
 def test_event_yields_need_an_offline_study(tmp_path: Path) -> None:
