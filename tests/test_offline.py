@@ -16,6 +16,7 @@ import uproot
 from hepsel import workflow
 from hepsel.config import load_config
 from hepsel.dataset import load_dataset
+from hepsel.storage import read_table
 
 from .conftest import write_config
 
@@ -412,3 +413,24 @@ def test_event_yields_need_an_offline_study(tmp_path: Path) -> None:
     raw["evaluation"]["yields"] = "events"
     with pytest.raises(ConfigError, match=r"evaluation\.yields: counts the expected yields of offline studies"):
         load_config(write_config(tmp_path / "a", raw), base_dir=tmp_path)
+
+
+def test_a_sample_listing_one_file_twice_is_refused(tmp_path: Path) -> None:
+    from hepsel.exceptions import ConfigError
+
+    raw = _repeated_config(tmp_path)
+    # entries are events in the signal file, numbered by its event branch; listed twice, each event repeats
+    raw["samples"]["signal"].update(run_branch="run", event_branch="event")
+    raw["samples"]["signal"]["files"] *= 2
+    raw["samples"]["bkg_b"].update(run_branch="run", event_branch="event", entries_are_events=False)
+    cfg = load_config(write_config(tmp_path / "analyses" / "offline", raw), base_dir=tmp_path)
+    for s in sorted(cfg.samples):
+        for i in range(len(cfg.sample_files(s))):
+            workflow.prepare(cfg, s, i, progress=False)
+    n_pre = len(read_table(workflow.Layout.of(cfg).prepared("signal", 0))["eventNumber"])
+    with pytest.raises(ConfigError, match=(
+        rf"samples\.signal: reading\.entries_are_events is true, but {n_pre} preselected entries repeat a \(run, "
+        r"event\) of another of its files \(first: run 1, event \d+ in .*signal\.root and .*signal\.root\)"
+    )):
+        workflow.gather(cfg)
+    assert not workflow.Layout.of(cfg).dataset.exists()
