@@ -435,7 +435,9 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
             written += plotting.save(fig, lay.plots / f"eff_vs_cut_{n}")
             if "optimal_cut" in perf:
                 fig, ax = plotting.new_figure()
-                plotting.figure_of_merit_plot(perf["optimal_cut"], ax=ax)
+                # offline yields may count events (evaluation.yields: events)
+                unit = (perf.get("offline") or {}).get("unit", "candidates")
+                plotting.figure_of_merit_plot(perf["optimal_cut"], ax=ax, xlabel=f"Signal efficiency ({unit})")
                 written += plotting.save(fig, lay.plots / f"optimal_cut_{n}")
             if "sculpting" in perf:
                 sc = perf["sculpting"]
