@@ -363,7 +363,9 @@ def offline_figures(cfg: AnalysisConfig, ds: Dataset, score: np.ndarray) -> dict
     A working point for signal efficiency ``e`` is the highest threshold that
     keeps at least the fraction ``e`` of the expected signal yield; S and B
     there are sums of normalised weights of the candidates scoring at or
-    above it.
+    above it; with ``evaluation.yields: events`` of the events whose best
+    candidate does (each event once). ``n_signal`` / ``n_background``: the
+    simulated candidates (events) behind S and B.
     """
     m = offline_units(cfg, ds, score)
     events = m if cfg.evaluation.yields == "events" else None

@@ -227,7 +227,7 @@ def _check_unique_events(ids: np.ndarray, pipe: SamplePipeline, src: str) -> Non
     msg = (
         f"{src} (sample {pipe.sample!r}): {src_key} is true, but {len(ids) - len(uniq)} of its {len(ids)} entries "
         f"repeat the ({names}) of an earlier entry ({int((counts > 1).sum())} events with several entries, up to "
-        f"{int(counts.max())}; first: run {int(first[0])}, event {int(first[1])}); these entries are candidates of "
+        f"{int(counts.max())}; e.g. run {int(first[0])}, event {int(first[1])}); these entries are candidates of "
         f"one event: set samples.{pipe.sample}.entries_are_events: false (candidates grouped by "
         f"{pipe.event_branch!r}), or fix the file"
     )
