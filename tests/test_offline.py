@@ -434,3 +434,27 @@ def test_a_sample_listing_one_file_twice_is_refused(tmp_path: Path) -> None:
     )):
         workflow.gather(cfg)
     assert not workflow.Layout.of(cfg).dataset.exists()
+
+
+def test_warnings_give_the_offline_figures_of_merit() -> None:
+    from hepsel.config import WarningsConfig
+    from hepsel.diagnostics import diagnose
+
+    wp = {"threshold": 0.8, "signal_yield": 30.0, "background_yield": 70.0, "n_background": 9}
+    oc = {"min_background_candidates": 10,
+          "significance": {"threshold": 0.9, "value": 2.5, "sig_eff": 0.2, "bkg_eff": 0.01,
+                           "signal_yield": 20.0, "background_yield": 44.0},
+          "punzi": {"threshold": 0.9, "value": 0.01, "sig_eff": 0.2, "bkg_eff": 0.01},
+          "curve": {"significance": [1.0, 2.5, 3.1], "punzi": [0.005, 0.01]}}
+    summary = {"bdt": {"offline": {"unit": "events", "working_points": {"0.5": wp}}, "optimal_cut": oc}}
+    messages = [w["message"] for w in diagnose(summary, thresholds=WarningsConfig(min_minbias_events=10))]
+    assert (
+        "the eff_S = 0.5 working point keeps 9 simulated background events (< 10): B = 70 and S/sqrt(S+B) = 3 "
+        "there are not resolved by the background samples" in messages
+    )
+    assert any(m.startswith("the S/sqrt(S+B) optimum 2.5 (threshold 0.9000, S = 20, B = 44) sits at the limit of "
+                            "10 simulated background events: a tighter cut reaches 3.1") for m in messages)
+    assert not any(m.startswith("the Punzi optimum") for m in messages)  # its curve peaks at the optimum
+    # as many background events as required: resolved
+    wp["n_background"] = 10
+    assert not any("working point keeps" in w["message"] for w in diagnose(summary, thresholds=WarningsConfig(min_minbias_events=10)))
