@@ -210,26 +210,26 @@ def _check_one_candidate_per_entry(ttree: Any, src: str, tree: str, key: str = "
         raise ConfigError(msg)
 
 
-def _check_unique_events(ids: np.ndarray, pipe: SamplePipeline, src: str) -> None:
+def _check_unique_events(run: np.ndarray, evt: np.ndarray, pipe: SamplePipeline, src: str) -> None:
     """Refuse a file whose entries, declared to be whole events, repeat a (run, event) pair.
 
     Repeated entries are several candidates of one event: counted as events
     they would inflate event counts and normalisations.
     """
-    if len(ids) < 2:
+    order = np.lexsort((evt, run))
+    r, e = run[order], evt[order]
+    repeat = (r[1:] == r[:-1]) & (e[1:] == e[:-1])
+    if not repeat.any():
         return
-    uniq, counts = np.unique(ids, axis=0, return_counts=True)
-    if len(uniq) == len(ids):
-        return
-    first = uniq[np.argmax(counts > 1)]
+    i = int(np.argmax(repeat))
+    r0, e0 = int(r[i]), int(e[i])
     src_key = pipe.ids.source["entries_are_events"]
     names = ", ".join(b for b in (pipe.run_branch, pipe.event_branch) if b)
     msg = (
-        f"{src} (sample {pipe.sample!r}): {src_key} is true, but {len(ids) - len(uniq)} of its {len(ids)} entries "
-        f"repeat the ({names}) of an earlier entry ({int((counts > 1).sum())} events with several entries, up to "
-        f"{int(counts.max())}; e.g. run {int(first[0])}, event {int(first[1])}); these entries are candidates of "
-        f"one event: set samples.{pipe.sample}.entries_are_events: false (candidates grouped by "
-        f"{pipe.event_branch!r}), or fix the file"
+        f"{src} (sample {pipe.sample!r}): {src_key} is true, but {int(repeat.sum())} of its {len(run)} entries "
+        f"repeat the ({names}) of another entry (e.g. run {r0}, event {e0}: "
+        f"{int(np.sum((run == r0) & (evt == e0)))} entries); these entries are candidates of one event: set "
+        f"samples.{pipe.sample}.entries_are_events: false (candidates grouped by {pipe.event_branch!r}), or fix the file"
     )
     raise ConfigError(msg)
 
@@ -336,7 +336,8 @@ def prepare_file(
         _check_one_candidate_per_entry(ttree, src, scfg.tree, pipe.ids.source["entries_are_events"])
     # entries declared to be events, with event numbers: check that none repeats an event
     check_unique = pipe.ids.entries_are_events and pipe.event_branch is not None
-    seen_ids: list[np.ndarray] = []
+    seen_run: list[np.ndarray] = []
+    seen_evt: list[np.ndarray] = []
     shifted: dict[str, tuple[float, float]] = {}
     if shift is not None:
         ids = [b for b in (pipe.run_branch, pipe.event_branch) if b]
@@ -374,7 +375,8 @@ def prepare_file(
                 arrays, run, evt, w = _subset(arrays, ~bad_w), run[~bad_w], evt[~bad_w], w[~bad_w]
                 n = len(w)
             if check_unique:
-                seen_ids.append(np.column_stack([run, evt]))
+                seen_run.append(run)
+                seen_evt.append(evt)
             if n:
                 new = np.ones(n, dtype=bool)
                 new[1:] = (run[1:] != run[:-1]) | (evt[1:] != evt[:-1])
@@ -405,8 +407,8 @@ def prepare_file(
         else:  # an empty file: make the schema from the pipeline
             out.write_empty(_empty_schema(pipe))
 
-        if check_unique and seen_ids:
-            _check_unique_events(np.concatenate(seen_ids), pipe, src)
+        if check_unique and seen_run:
+            _check_unique_events(np.concatenate(seen_run), np.concatenate(seen_evt), pipe, src)
         source = "candidate tree: events without candidates are not counted"
         if scfg.events_tree:
             n_cand_events = n_events
