@@ -53,6 +53,27 @@ def _num(x: Any) -> float | None:
     return float(x) if isinstance(x, int | float) and math.isfinite(x) else None
 
 
+def _offline_rows(sa: Mapping[str, Any], sb: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Offline figures of merit: the S/sqrt(S+B) and Punzi optima, and S and B at each common signal efficiency.
+
+    These come without errors (no bootstrap of the yields), so they carry no significance.
+    """
+    rows = []
+    oa, ob = sa.get("optimal_cut") or {}, sb.get("optimal_cut") or {}
+    if sa.get("offline") or sb.get("offline"):
+        for key, label in (("significance", "max S/sqrt(S+B)"), ("punzi", "max Punzi")):
+            fa, fb = oa.get(key) or {}, ob.get(key) or {}
+            if fa or fb:
+                rows.append(_row(label, _num(fa.get("value")), None, _num(fb.get("value")), None))
+                rows.append(_row(f"signal eff. at {label}", _num(fa.get("sig_eff")), None, _num(fb.get("sig_eff")), None))
+    wa = (sa.get("offline") or {}).get("working_points") or {}
+    wb = (sb.get("offline") or {}).get("working_points") or {}
+    for e in [k for k in wa if k in wb]:
+        for field, label in (("bkg_eff", "bkg eff."), ("signal_yield", "S"), ("background_yield", "B")):
+            rows.append(_row(f"{label} @ eff_S = {e}", _num(wa[e].get(field)), None, _num(wb[e].get(field)), None))
+    return rows
+
+
 def compare_summaries(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     """Compare two ``summary.json`` contents (see :func:`compare`)."""
     models = [m for m in a if not m.startswith("_") and m in b]
@@ -74,6 +95,7 @@ def compare_summaries(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, A
                     f"{label} @ {rate} kHz",
                     _num(ea.get("eff")), _symmetric_error(ea), _num(eb.get("eff")), _symmetric_error(eb),
                 ))
+        rows += _offline_rows(sa, sb)
         out["models"][m] = rows
     return out
 
@@ -92,7 +114,9 @@ def compare(results_a: str | Path, results_b: str | Path) -> dict[str, Any]:
         ``models``: per model present in both, a list of rows
         ``{figure, a, a_err, b, b_err, diff, diff_err, sigma, significant}``
         for the AUC and the signal and total efficiencies at each common
-        target rate; ``diff`` is B minus A, ``diff_err`` the errors in
+        target rate (offline studies: the maximum S/sqrt(S+B) and Punzi
+        figures of merit and the signal efficiency there, and the background
+        efficiency, S and B at each common signal efficiency; without errors); ``diff`` is B minus A, ``diff_err`` the errors in
         quadrature (independent samples), ``significant`` whether
         ``|diff| >= 2 diff_err``. ``only_a``, ``only_b``: models in one study only.
 
@@ -112,16 +136,19 @@ def format_comparison(result: Mapping[str, Any]) -> str:
     def f(x: float | None, err: float | None = None) -> str:
         if x is None:
             return "n/a"
-        return f"{x:.4f}" + (f" +- {err:.4f}" if err is not None else "")
+        # yields span many decades: scientific notation outside [1e-3, 1e4)
+        fmt = ".4f" if x == 0 or 1e-3 <= abs(x) < 1e4 else ".4e"
+        return f"{x:{fmt}}" + (f" +- {err:{fmt}}" if err is not None else "")
 
     lines = [f"A: {result.get('a', 'A')}", f"B: {result.get('b', 'B')}", ""]
-    header = f"{'model':<10} {'figure':<28} {'A':>18} {'B':>18} {'B - A':>20} {'sigma':>6}"
+    wf = max([28, *(len(r["figure"]) for rows in result["models"].values() for r in rows)])
+    header = f"{'model':<10} {'figure':<{wf}} {'A':>18} {'B':>18} {'B - A':>20} {'sigma':>6}"
     lines += [header, "-" * len(header)]
     for m, rows in result["models"].items():
         for r in rows:
             sig = "n/a" if r["sigma"] is None else f"{r['sigma']:.1f}" + (" *" if r["significant"] else "")
             lines.append(
-                f"{m:<10} {r['figure']:<28} {f(r['a'], r['a_err']):>18} {f(r['b'], r['b_err']):>18} "
+                f"{m:<10} {r['figure']:<{wf}} {f(r['a'], r['a_err']):>18} {f(r['b'], r['b_err']):>18} "
                 f"{f(r['diff'], r['diff_err']):>20} {sig:>6}"
             )
     lines += ["", f"* significant: |B - A| >= {result['significant_sigma']:g} sigma; {result['note']}."]

@@ -13,6 +13,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -110,6 +111,19 @@ class SampleConfig(_Strict):
         description="aliases for this sample only, over the global 'aliases' (this sample's win): lets "
         "samples whose trees name branches differently feed the same features",
     )
+    run_branch: str | None = Field(
+        default=None, description="this sample's run number branch, over reading.run_branch (null: 0)"
+    )
+    event_branch: str | None = Field(
+        default=None,
+        description="this sample's event number branch, over reading.event_branch (null: the entry number, "
+        "with entries_are_events: true)",
+    )
+    entries_are_events: bool | None = Field(
+        default=None,
+        description="this sample's entries are whole events, over reading.entries_are_events; with an event "
+        "branch, entries repeating a (run, event) are refused",
+    )
 
     @model_validator(mode="after")
     def _one_event_count(self) -> SampleConfig:
@@ -142,17 +156,8 @@ class ReadingConfig(_Strict):
         description="each tree entry is a whole event (e.g. NanoAOD); needed for event_branch: null",
     )
 
-    @model_validator(mode="after")
-    def _events_known(self) -> ReadingConfig:
-        if self.event_branch is None and not self.entries_are_events:
-            msg = (
-                "event_branch: null numbers events by tree entry, so the candidates of one event would fall "
-                "into different folds (a model would be tested on candidates whose event it trained on); give "
-                "the event-number branch, or set reading.entries_are_events: true if every entry is one "
-                "whole event (e.g. NanoAOD)"
-            )
-            raise ValueError(msg)
-        return self
+    # event_branch: null without entries_are_events is refused per sample (AnalysisConfig), where
+    # samples.<name>.event_branch / entries_are_events may override these
 
 
 class CutConfig(_Strict):
@@ -348,7 +353,9 @@ class WarningsConfig(_Strict):
         default=0.6, gt=0.5, le=1, description="GAN classifier two-sample AUC above this (0.5: indistinguishable)"
     )
     min_minbias_events: int = Field(
-        default=10, ge=0, description="working points passed by fewer minimum-bias events are unresolved"
+        default=10, ge=0,
+        description="working points passed by fewer minimum-bias events (offline: simulated background candidates, "
+        "or events with evaluation.yields: events) are unresolved",
     )
     max_rate_rel_error: float = Field(
         default=0.3, gt=0, description="working points whose measured rate has a larger relative error are unresolved"
@@ -385,7 +392,11 @@ class EvaluationConfig(_Strict):
     warnings: WarningsConfig = Field(default_factory=WarningsConfig)
     shap: ShapConfig = Field(default_factory=ShapConfig)
     optimal_cut: OptimalCutConfig = Field(default_factory=OptimalCutConfig)
-
+    yields: Literal["candidates", "events"] = Field(
+        default="candidates",
+        description="offline studies: expected yields, working points and optimal cuts count candidates, or "
+        "events (an event passes when any of its class-representative candidates passes; its weight counts once)",
+    )
 
     @field_validator("bootstrap")
     @classmethod
@@ -504,6 +515,16 @@ def _cut_list(v: Any) -> Any:
     return v
 
 
+@dataclass(frozen=True)
+class EventIds:
+    """A sample's event identification (see :meth:`AnalysisConfig.event_ids`)."""
+
+    run_branch: str | None
+    event_branch: str | None
+    entries_are_events: bool
+    source: dict[str, str]
+
+
 class AnalysisConfig(_Strict):
     """A whole analysis."""
 
@@ -574,6 +595,22 @@ class AnalysisConfig(_Strict):
             value = getattr(self.trigger, key, None)
             if value is not None and value not in self.samples:
                 msg = f"trigger.{key}: unknown sample {value!r}; samples are {sorted(self.samples)}"
+                raise ValueError(msg)
+        if self.trigger is not None and self.evaluation.yields != "candidates":
+            msg = (
+                "evaluation.yields: counts the expected yields of offline studies (no trigger block); a trigger "
+                "study counts events already (rates and efficiencies are event level): remove the key"
+            )
+            raise ValueError(msg)
+        for sample in self.samples:
+            ids = self.event_ids(sample)
+            if ids.event_branch is None and not ids.entries_are_events:
+                msg = (
+                    f"{ids.source['event_branch']}: null numbers the events of sample {sample!r} by tree entry, so "
+                    "the candidates of one event would fall into different folds (a model would be tested on "
+                    "candidates whose event it trained on); give the event-number branch, or set "
+                    f"{ids.source['entries_are_events']}: true if every entry is one whole event (e.g. NanoAOD)"
+                )
                 raise ValueError(msg)
         rate_sample = self.samples[self.minbias_sample]
         if self.trigger is not None and rate_sample.events_tree is None and rate_sample.n_events is None:
@@ -686,6 +723,23 @@ class AnalysisConfig(_Strict):
         if self.trigger is not None and self.trigger.minbias_sample:
             return self.trigger.minbias_sample
         return next(n for n, s in self.samples.items() if s.label == 0)
+
+    def event_ids(self, sample: str) -> EventIds:
+        """How events of ``sample`` are identified: its own keys over ``reading``'s.
+
+        ``samples.<name>.run_branch`` / ``event_branch`` / ``entries_are_events``
+        win where the sample sets them (also to null); the others come from
+        ``reading``. ``source`` names the config key of each, for messages.
+        """
+        scfg, reading = self.samples[sample], self.reading
+        given = scfg.model_fields_set
+        out: dict[str, Any] = {}
+        where: dict[str, str] = {}
+        for key in ("run_branch", "event_branch", "entries_are_events"):
+            own = key in given and (key != "entries_are_events" or scfg.entries_are_events is not None)
+            out[key] = getattr(scfg if own else reading, key)
+            where[key] = f"samples.{sample}.{key}" if own else f"reading.{key}"
+        return EventIds(**out, source=where)
 
     @property
     def offline(self) -> bool:

@@ -110,6 +110,7 @@ def gather(
         md.append(flow.to_markdown(title=sample, interval=cfg.evaluation.interval, scale=factor))
         sample_tables = [read_table(f) for f in files]
         _check_sample(cfg, sample, sample_tables)
+        _check_events_across_files(cfg, sample, sample_tables, [m["file"] for m in metas])
         for t in sample_tables:
             t["weight"] = t["weight_raw"] * factor
             tables.append(t)
@@ -154,6 +155,36 @@ def _check_sample(cfg: AnalysisConfig, sample: str, tables: Sequence[Mapping[str
             "a sample needs a positive total weight to be trained on and to define efficiencies"
         )
         raise ConfigError(msg)
+
+
+def _check_events_across_files(
+    cfg: AnalysisConfig, sample: str, tables: Sequence[Mapping[str, np.ndarray]], files: Sequence[str]
+) -> None:
+    """Refuse two files of a sample whose entries are events but share a (run, event).
+
+    Each file was checked on its own when prepared (all entries); here the
+    preselected entries of different files are compared, e.g. one file listed
+    twice, whose events would count twice.
+    """
+    ids = cfg.event_ids(sample)
+    if not ids.entries_are_events or ids.event_branch is None or len(tables) < 2:
+        return
+    run = np.concatenate([np.asarray(t["runNumber"], dtype=np.int64) for t in tables])
+    evt = np.concatenate([np.asarray(t["eventNumber"], dtype=np.int64) for t in tables])
+    which = np.concatenate([np.full(len(t["runNumber"]), i) for i, t in enumerate(tables)])
+    order = np.lexsort((which, evt, run))
+    same = (run[order][1:] == run[order][:-1]) & (evt[order][1:] == evt[order][:-1])
+    if not same.any():
+        return
+    i = int(np.flatnonzero(same)[0])
+    a, b = (int(which[order][j]) for j in (i, i + 1))
+    msg = (
+        f"samples.{sample}: {ids.source['entries_are_events']} is true, but {int(same.sum())} preselected entries "
+        f"repeat a ({', '.join(x for x in (ids.run_branch, ids.event_branch) if x)}) of another of its files "
+        f"(first: run {int(run[order][i])}, event {int(evt[order][i])} in {files[a]} and {files[b]}); "
+        "each event would count more than once: list every file once, or renumber the events"
+    )
+    raise ConfigError(msg)
 
 
 def _generated_events(files: Sequence[str | os.PathLike[str]], factor: float) -> list[dict[str, np.ndarray]]:

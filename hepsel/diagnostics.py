@@ -50,6 +50,8 @@ def _optimal_cut(model: str, s: Mapping[str, Any]) -> list[dict[str, str]]:
     """The cut is at the minimum-background-statistics limit when a better value was excluded by it."""
     oc = s.get("optimal_cut") or {}
     curve = oc.get("curve") or {}
+    # offline yields may count events (evaluation.yields: events), and so does the minimum
+    unit = (s.get("offline") or {}).get("unit", "candidates")
     out = []
     for name, label in (("significance", "S/sqrt(S+B)"), ("punzi", "Punzi")):
         best = oc.get(name)
@@ -57,12 +59,34 @@ def _optimal_cut(model: str, s: Mapping[str, Any]) -> list[dict[str, str]]:
         if not best or not values:
             continue
         if max(values) > best["value"] * (1 + 1e-9):
+            yields = ""
+            if _finite(best.get("signal_yield")) and _finite(best.get("background_yield")):
+                yields = f", S = {best['signal_yield']:.4g}, B = {best['background_yield']:.4g}"
             out.append(_warning(
                 "warning", model,
-                f"the {label} optimum (threshold {best['threshold']:.4f}) sits at the limit of "
-                f"{oc.get('min_background_candidates', '?')} simulated background candidates: a tighter cut looks "
-                "better only through background statistics; the true optimum is not resolved",
+                f"the {label} optimum {best['value']:.4g} (threshold {best['threshold']:.4f}{yields}) sits at the "
+                f"limit of {oc.get('min_background_candidates', '?')} simulated background {unit}: a tighter cut "
+                f"reaches {max(values):.4g} only through background statistics; the true optimum is not resolved",
             ))
+    return out
+
+
+def _offline_resolution(model: str, s: Mapping[str, Any], t: WarningsConfig) -> list[dict[str, str]]:
+    """Offline working points whose background yield rests on too few simulated background candidates (events)."""
+    off = s.get("offline") or {}
+    unit = off.get("unit", "candidates")
+    out = []
+    for key, wp in (off.get("working_points") or {}).items():
+        n_b, b = wp.get("n_background"), wp.get("background_yield")
+        n_s = wp.get("signal_yield")
+        if not (isinstance(n_b, int) and _finite(b) and _finite(n_s)) or n_b >= t.min_minbias_events:
+            continue
+        fom = n_s / math.sqrt(n_s + b) if n_s + b > 0 else float("nan")
+        out.append(_warning(
+            "error", model,
+            f"the eff_S = {key} working point keeps {n_b} simulated background {unit} (< {t.min_minbias_events}): "
+            f"B = {b:.4g} and S/sqrt(S+B) = {fom:.4g} there are not resolved by the background samples",
+        ))
     return out
 
 
@@ -167,6 +191,7 @@ def diagnose(
         out += _optimal_cut(model, s)
         out += _fold_spread(model, s, meta.get("folds"), t)
         out += _resolution(model, s, meta, t)
+        out += _offline_resolution(model, s, t)
         if fidelity and model in fidelity:
             out += _gan(model, fidelity[model], t)
     return out

@@ -313,12 +313,14 @@ def model_summary(
     return out
 
 
-def expected_yields(ds: Dataset) -> dict[str, dict[str, Any]]:
+def expected_yields(ds: Dataset, events: np.ndarray | None = None) -> dict[str, dict[str, Any]]:
     """Expected yield of each sample after the preselection.
 
     The sum of the normalised weights (raw weight x the sample's normalisation)
     of its class-representative (``truth``) candidates, so candidates, not
-    events, are counted.
+    events, are counted; with ``events`` (one candidate index per event, from
+    :func:`offline_units`) the sum over those, each event once, and
+    ``n_events``.
     """
     m = ds.truth
     sample, w = ds.columns["sample"], ds.weight
@@ -331,7 +333,28 @@ def expected_yields(ds: Dataset) -> dict[str, dict[str, Any]]:
             "n_candidates": int(sel.sum()),
             "normalisation": float(info["normalisation"]),
         }
+        if events is not None:
+            ev = events[sample[events] == info["index"]]
+            out[name]["yield"] = float(w[ev].sum())
+            out[name]["n_events"] = len(ev)
     return out
+
+
+def offline_units(cfg: AnalysisConfig, ds: Dataset, score: np.ndarray) -> np.ndarray:
+    """Indices of the candidates that offline yields count (``evaluation.yields``).
+
+    ``candidates``: every class-representative (``truth``) candidate.
+    ``events``: one per event (sample, run, event), its best-scoring
+    class-representative candidate, so that an event passes a cut when any of
+    them does and its weight counts once.
+    """
+    from .performance import best_candidate_per_event
+
+    idx = np.flatnonzero(ds.truth)
+    if cfg.evaluation.yields == "events":
+        c = ds.columns
+        idx = idx[best_candidate_per_event(c["sample"][idx], c["runNumber"][idx], c["eventNumber"][idx], score[idx])]
+    return idx
 
 
 def offline_figures(cfg: AnalysisConfig, ds: Dataset, score: np.ndarray) -> dict[str, Any]:
@@ -340,10 +363,13 @@ def offline_figures(cfg: AnalysisConfig, ds: Dataset, score: np.ndarray) -> dict
     A working point for signal efficiency ``e`` is the highest threshold that
     keeps at least the fraction ``e`` of the expected signal yield; S and B
     there are sums of normalised weights of the candidates scoring at or
-    above it.
+    above it; with ``evaluation.yields: events`` of the events whose best
+    candidate does (each event once). ``n_signal`` / ``n_background``: the
+    simulated candidates (events) behind S and B.
     """
-    yields = expected_yields(ds)
-    m = ds.truth
+    m = offline_units(cfg, ds, score)
+    events = m if cfg.evaluation.yields == "events" else None
+    yields = expected_yields(ds, events)
     y, w, s, sample = ds.y[m], ds.weight[m], score[m], ds.columns["sample"][m]
     total_s = sum(v["yield"] for v in yields.values() if v["label"] == 1)
     total_b = sum(v["yield"] for v in yields.values() if v["label"] == 0)
@@ -367,8 +393,13 @@ def offline_figures(cfg: AnalysisConfig, ds: Dataset, score: np.ndarray) -> dict
         entry["yields"] = {
             name: float(w[passed & (sample == ds.samples[name]["index"])].sum()) for name in yields
         }
+        # simulated candidates (events) behind S and B: few of them leave B unresolved
+        entry["n_signal"], entry["n_background"] = int(np.sum(passed & sig)), int(np.sum(passed & ~sig))
         wps[f"{e:g}"] = entry
-    return {"signal_yield": total_s, "background_yield": total_b, "yields": yields, "working_points": wps}
+    return {
+        "signal_yield": total_s, "background_yield": total_b, "yields": yields, "working_points": wps,
+        "unit": cfg.evaluation.yields,
+    }
 
 
 def _event_columns(cfg: AnalysisConfig, ds: Dataset) -> list[str]:
@@ -526,15 +557,17 @@ def performance(
     m = ds.truth
     oc = ev.optimal_cut
     n_sig, n_bkg = oc.signal_yield, oc.background_yield
+    units: np.ndarray = m
     if cfg.trigger is None:
-        # offline: the samples' expected yields, unless the config gives them
-        yields = expected_yields(ds)
+        # offline: the samples' expected yields, unless the config gives them, in evaluation.yields' unit
+        units = offline_units(cfg, ds, score)
+        yields = expected_yields(ds, units if ev.yields == "events" else None)
         if "signal_yield" not in oc.model_fields_set:
             n_sig = sum(v["yield"] for v in yields.values() if v["label"] == 1)
         if "background_yield" not in oc.model_fields_set:
             n_bkg = sum(v["yield"] for v in yields.values() if v["label"] == 0)
     out["optimal_cut"] = optimal_cuts(
-        ds.y[m], score[m], ds.weight[m], signal_yield=n_sig,
+        ds.y[units], score[units], ds.weight[units], signal_yield=n_sig,
         background_yield=n_bkg, punzi_sigma=oc.punzi_sigma,
         min_background_candidates=oc.min_background_candidates,
     )

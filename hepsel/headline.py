@@ -17,7 +17,9 @@ def headline_text(summary: Mapping[str, Any], report: str | None = None) -> str:
 
     One row per model: the ROC AUC with its bootstrap uncertainty, and at each
     target output rate the signal efficiency after the preselection and the
-    total efficiency (preselection included, per generated event).
+    total efficiency (preselection included, per generated event); in an
+    offline study instead the maximum S/sqrt(S+B), the signal efficiency and
+    the expected yields S and B passing that cut.
 
     Parameters
     ----------
@@ -50,7 +52,7 @@ def headline_text(summary: Mapping[str, Any], report: str | None = None) -> str:
     # offline studies: the best S/sqrt(S+B) and the signal efficiency there
     offline = any("offline" in s for s in models.values())
     if offline:
-        header += ["max S/sqrt(S+B)", "eff there"]
+        header += ["max S/sqrt(S+B)", "eff there", "S there", "B there"]
     rows = [header]
     for name, s in models.items():
         auc = s.get("auc")
@@ -65,6 +67,9 @@ def headline_text(summary: Mapping[str, Any], report: str | None = None) -> str:
             cells += [
                 "-" if sig.get("value") is None else f"{sig['value']:.3g}",
                 "-" if sig.get("sig_eff") is None else f"{sig['sig_eff']:.3f}",
+                # the expected yields passing the cut (older summaries lack them)
+                "-" if sig.get("signal_yield") is None else f"{sig['signal_yield']:.4g}",
+                "-" if sig.get("background_yield") is None else f"{sig['background_yield']:.4g}",
             ]
         rows.append(cells)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

@@ -78,8 +78,9 @@ class SamplePipeline:
             if cfg.candidates.mode == "best"
             else None
         )
-        self.run_branch = cfg.reading.run_branch
-        self.event_branch = cfg.reading.event_branch
+        self.ids = cfg.event_ids(sample)
+        self.run_branch = self.ids.run_branch
+        self.event_branch = self.ids.event_branch
 
     def needed_branches(self) -> dict[str, list[str]]:
         """Branch -> config items that use it (for error messages)."""
@@ -101,7 +102,7 @@ class SamplePipeline:
             use(self.truth.branches, f"samples.{self.sample}.truth")
         if self.best_by is not None:
             use(self.best_by.branches, "candidates.by")
-        for b, who in ((self.run_branch, "reading.run_branch"), (self.event_branch, "reading.event_branch")):
+        for b, who in ((self.run_branch, self.ids.source["run_branch"]), (self.event_branch, self.ids.source["event_branch"])):
             if b:
                 use({b}, who)
         return needed
@@ -191,7 +192,7 @@ def _check_finite(
     return {k: v[~bad_any] for k, v in cols.items()}
 
 
-def _check_one_candidate_per_entry(ttree: Any, src: str, tree: str) -> None:
+def _check_one_candidate_per_entry(ttree: Any, src: str, tree: str, key: str = "reading.entries_are_events") -> None:
     """With entries as events, refuse a DecayTreeTuple whose ``nCandidate`` shows several candidates per event."""
     try:
         keys = set(ttree.keys())
@@ -202,11 +203,35 @@ def _check_one_candidate_per_entry(ttree: Any, src: str, tree: str) -> None:
     n_cand = np.asarray(ttree["nCandidate"].array(library="np"))
     if len(n_cand) and n_cand.max() > 0:
         msg = (
-            f"{src}:{tree}: reading.entries_are_events is set, but branch 'nCandidate' shows up to "
-            f"{int(n_cand.max()) + 1} candidates per event; set reading.event_branch to the event-number branch "
+            f"{src}:{tree}: {key} is set, but branch 'nCandidate' shows up to "
+            f"{int(n_cand.max()) + 1} candidates per event; set {key.replace('entries_are_events', 'event_branch')} to the event-number branch "
             "so that all candidates of an event share a fold"
         )
         raise ConfigError(msg)
+
+
+def _check_unique_events(run: np.ndarray, evt: np.ndarray, pipe: SamplePipeline, src: str) -> None:
+    """Refuse a file whose entries, declared to be whole events, repeat a (run, event) pair.
+
+    Repeated entries are several candidates of one event: counted as events
+    they would inflate event counts and normalisations.
+    """
+    order = np.lexsort((evt, run))
+    r, e = run[order], evt[order]
+    repeat = (r[1:] == r[:-1]) & (e[1:] == e[:-1])
+    if not repeat.any():
+        return
+    i = int(np.argmax(repeat))
+    r0, e0 = int(r[i]), int(e[i])
+    src_key = pipe.ids.source["entries_are_events"]
+    names = ", ".join(b for b in (pipe.run_branch, pipe.event_branch) if b)
+    msg = (
+        f"{src} (sample {pipe.sample!r}): {src_key} is true, but {int(repeat.sum())} of its {len(run)} entries "
+        f"repeat the ({names}) of another entry (e.g. run {r0}, event {e0}: "
+        f"{int(np.sum((run == r0) & (evt == e0)))} entries); these entries are candidates of one event: set "
+        f"samples.{pipe.sample}.entries_are_events: false (candidates grouped by {pipe.event_branch!r}), or fix the file"
+    )
+    raise ConfigError(msg)
 
 
 def _non_finite_weights(
@@ -308,7 +333,11 @@ def prepare_file(
     needed = pipe.needed_branches()
     check_branches(ttree, needed, path=src, tree=scfg.tree)
     if pipe.event_branch is None:
-        _check_one_candidate_per_entry(ttree, src, scfg.tree)
+        _check_one_candidate_per_entry(ttree, src, scfg.tree, pipe.ids.source["entries_are_events"])
+    # entries declared to be events, with event numbers: check that none repeats an event
+    check_unique = pipe.ids.entries_are_events and pipe.event_branch is not None
+    seen_run: list[np.ndarray] = []
+    seen_evt: list[np.ndarray] = []
     shifted: dict[str, tuple[float, float]] = {}
     if shift is not None:
         ids = [b for b in (pipe.run_branch, pipe.event_branch) if b]
@@ -345,6 +374,9 @@ def prepare_file(
                 _non_finite_weights(pipe, src, run, evt, bad_w, cfg.reading.non_finite, dropped)
                 arrays, run, evt, w = _subset(arrays, ~bad_w), run[~bad_w], evt[~bad_w], w[~bad_w]
                 n = len(w)
+            if check_unique:
+                seen_run.append(run)
+                seen_evt.append(evt)
             if n:
                 new = np.ones(n, dtype=bool)
                 new[1:] = (run[1:] != run[:-1]) | (evt[1:] != evt[:-1])
@@ -375,6 +407,8 @@ def prepare_file(
         else:  # an empty file: make the schema from the pipeline
             out.write_empty(_empty_schema(pipe))
 
+        if check_unique and seen_run:
+            _check_unique_events(np.concatenate(seen_run), np.concatenate(seen_evt), pipe, src)
         source = "candidate tree: events without candidates are not counted"
         if scfg.events_tree:
             n_cand_events = n_events

@@ -19,6 +19,7 @@ from .metrics import distance_correlation, punzi_curve, roc, significance_curve
 from .trigger import event_max, group_events
 
 __all__ = [
+    "best_candidate_per_event",
     "correlation_matrix",
     "efficiency_vs",
     "generated_event_scores",
@@ -198,6 +199,36 @@ def preselection_efficiency(
     return _efficiency_figures(np.isfinite(score), w, method=method, modes=modes, mode_names=mode_names)
 
 
+def best_candidate_per_event(
+    sample: np.ndarray, run: np.ndarray, event: np.ndarray, score: np.ndarray
+) -> np.ndarray:
+    """Index of the highest-scoring candidate of each event, events being (sample, run, event).
+
+    Counting each event once, by its best candidate, turns candidate-level
+    yields into event-level ones: an event passes a cut ``score >= t`` when
+    any of its candidates does, and its weight (the candidates of an event
+    share it) counts once. NaN scores rank last.
+
+    Returns
+    -------
+    ndarray of int, shape (n_events,)
+        Sorted indices into the input arrays.
+
+    Examples
+    --------
+    >>> best_candidate_per_event(np.zeros(4), np.zeros(4), np.array([7, 7, 8, 7]), np.array([0.1, 0.9, 0.5, 0.3]))
+    array([1, 2])
+    """
+    s = np.nan_to_num(np.asarray(score, dtype=np.float64), nan=-np.inf)
+    if len(s) == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.lexsort((-s, np.asarray(event), np.asarray(run), np.asarray(sample)))
+    keys = np.column_stack([np.asarray(a)[order] for a in (sample, run, event)])
+    first = np.ones(len(s), dtype=bool)
+    first[1:] = np.any(keys[1:] != keys[:-1], axis=1)
+    return np.sort(order[first])
+
+
 def optimal_cuts(
     y: np.ndarray,
     score: np.ndarray,
@@ -238,6 +269,9 @@ def optimal_cuts(
             "value": float(fom[i]),
             "sig_eff": float(se[i]),
             "bkg_eff": float(be[i]),
+            # the expected yields passing the cut, the S and B of the figure of merit
+            "signal_yield": float(se[i] * signal_yield),
+            "background_yield": float(be[i] * background_yield),
         }
     # a curve thinned evenly in signal efficiency, for plotting
     keep = np.unique(np.searchsorted(se, np.linspace(0, 1, 501)).clip(0, len(se) - 1))

@@ -54,6 +54,11 @@ def _fmt(x: Any, digits: int = 4) -> str:
     return html.escape(str(x))
 
 
+def _g(x: Any, digits: int = 4) -> str:
+    """A yield or figure of merit with ``digits`` significant digits ("n/a" if not computed)."""
+    return f"{float(x):.{digits}g}" if _known(x) else "n/a"
+
+
 def _known(x: Any) -> bool:
     """Whether a figure was computed (``summary.json`` has null, in-memory summaries NaN, where not)."""
     return x is not None and not (isinstance(x, float) and math.isnan(x))
@@ -121,13 +126,21 @@ _GLOBAL_CAPTIONS = {
     "cutflow": "Cumulative efficiency of the preselection, step by step, for each sample.",
 }
 
+# offline studies have background samples, not minimum-bias events
+_OFFLINE_CAPTIONS = {
+    "roc": "ROC curves of every model: candidate level, truth-matched signal against the candidates of all "
+    "background samples (normalised weights), each candidate scored by the fold model that did not train on it.",
+    "correlation_background": "Linear correlations of the input features, background candidates of all background "
+    "samples (%).",
+}
+
 # plot kind (the file stem without the model) -> caption; {m} is the model
 _MODEL_CAPTIONS = {
     "scores": "Response of {m}: fold 0's model on its training fold (points) and on its test fold (histogram), "
     "signal and background. Shapes that differ mean overtraining (KS p-values in the warnings).",
     "eff_vs_cut": "Signal and background efficiency of {m} against the cut on its response.",
     "optimal_cut": "S/&radic;(S+B) and the Punzi figure of merit against the cut on {m}'s response; cuts that keep "
-    "too few simulated background candidates are excluded from the optimum.",
+    "too little simulated background (see the optimal-cut table) are excluded from the optimum.",
     "sculpting": "Background mass distribution before and after {m}'s working points: a selection that sculpts the "
     "background would make a peak.",
     "shap_bar": "Mean |SHAP value| of each feature for {m}: what the model relies on most.",
@@ -153,8 +166,10 @@ def _split_stem(stem: str, models: Sequence[str]) -> tuple[str, str | None, bool
     return base, None, per_mode
 
 
-def _caption(kind: str, model: str | None, per_mode: bool) -> str:
+def _caption(kind: str, model: str | None, per_mode: bool, offline: bool = False) -> str:
     if model is None:
+        if offline and kind in _OFFLINE_CAPTIONS:
+            return _OFFLINE_CAPTIONS[kind]
         return _GLOBAL_CAPTIONS.get(kind, html.escape(kind))
     m = f"<b>{html.escape(model)}</b>"
     if kind in _MODEL_CAPTIONS:
@@ -169,7 +184,8 @@ def _caption(kind: str, model: str | None, per_mode: bool) -> str:
         of = ("all generated signal events (preselection included)" if total
               else "signal events whose truth-matched candidate passed the preselection")
         split = ", per decay mode" if per_mode else ""
-        return f"Signal efficiency of {m} at each target rate against {var}{split}; relative to {of}."
+        where = "working point" if offline else "target rate"
+        return f"Signal efficiency of {m} at each {where} against {var}{split}; relative to {of}."
     return html.escape(kind)
 
 
@@ -216,7 +232,7 @@ def _grid(items: Sequence[str]) -> str:
     return f'<div class="grid">{"".join(items)}</div>' if items else ""
 
 
-def _plots(root: Path, models: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
+def _plots(root: Path, models: Sequence[str], offline: bool = False) -> tuple[list[str], dict[str, list[str]]]:
     """Every plot once: the global ones in a fixed order, the others by model.
 
     Plots of a model no longer configured (left over in ``plots/``) are skipped.
@@ -231,10 +247,10 @@ def _plots(root: Path, models: Sequence[str]) -> tuple[list[str], dict[str, list
             continue  # shown in the score-uncertainty section
         if model is None:
             if kind in _GLOBAL_CAPTIONS:
-                global_items[kind] = _figure(root, png, _caption(kind, None, per_mode))
+                global_items[kind] = _figure(root, png, _caption(kind, None, per_mode, offline))
             continue
         rank = next((i for i, o in enumerate(order) if kind == o or kind.startswith(o)), len(order))
-        by_model[model].append((rank, png.stem, _figure(root, png, _caption(kind, model, per_mode))))
+        by_model[model].append((rank, png.stem, _figure(root, png, _caption(kind, model, per_mode, offline))))
     glob_list = [global_items[k] for k in _GLOBAL_CAPTIONS if k in global_items and k != "cutflow"]
     if "cutflow" in global_items:
         glob_list.append(global_items["cutflow"])
@@ -275,7 +291,66 @@ def _best_model(summary: Mapping[str, Any], models: Sequence[str], rate: str | N
     return max(models, key=key) if models else None
 
 
-def _headline(summary: Mapping[str, Any], models: Sequence[str], rates: Sequence[str]) -> str:
+def _significance(s: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A model's S/sqrt(S+B) optimum (empty if not computed)."""
+    return (s.get("optimal_cut") or {}).get("significance") or {}
+
+
+def _unit(summary: Mapping[str, Any], models: Sequence[str]) -> str:
+    """What offline yields count: ``candidates`` or ``events``."""
+    return next((str(summary[m]["offline"].get("unit", "candidates")) for m in models if summary[m].get("offline")),
+                "candidates")
+
+
+def _offline_headline(summary: Mapping[str, Any], models: Sequence[str]) -> str:
+    """Offline studies: per model the AUC and the S/sqrt(S+B) optimum with the yields there."""
+    def key(m: str) -> tuple[float, float]:
+        v, auc = _significance(summary[m]).get("value"), summary[m].get("auc")
+        return (float(v) if v is not None and _known(v) else -1.0, float(auc) if auc is not None and _known(auc) else -1.0)
+
+    best = max(models, key=key) if models else None
+    header = ["model", "AUC (test folds)", "max S/&radic;(S+B)", "threshold", "signal eff. there", "S there",
+              "B there", "max Punzi"]
+    rows = []
+    for m in models:
+        s = summary[m]
+        auc = _fmt(s.get("auc")) + (f" &plusmn; {_fmt(s['auc_std'])}" if _known(s.get("auc_std")) else "")
+        name = html.escape(m) + (" <span class='best'>&#9733; best</span>" if m == best else "")
+        sig = _significance(s)
+        oc = s.get("optimal_cut") or {}
+        punzi = oc.get("punzi") or {}
+        n_s, n_b = _fom_yields(oc, sig)
+        rows.append([
+            f"<a href='#model-{html.escape(m)}'>{name}</a>", auc, _g(sig.get("value")), _fmt(sig.get("threshold")),
+            _fmt(sig.get("sig_eff"), 3), _g(n_s), _g(n_b), _g(punzi.get("value")),
+        ])
+    off: Mapping[str, Any] = next((summary[m]["offline"] for m in models if summary[m].get("offline")), {})
+    unit = _unit(summary, models)
+    n_sig = off.get("signal_yield")
+    n_bkg = off.get("background_yield")
+    note = (
+        f"S and B: expected signal and background yields ({unit}) passing the cut, out of "
+        f"S = {_g(n_sig)} and B = {_g(n_bkg)} after the preselection (normalised weights); "
+        "<em>signal eff. there</em>: S there / S. Punzi: &epsilon;<sub>S</sub> / (a/2 + &radic;B) with "
+        f"a = {_g(next((summary[m]['optimal_cut'].get('punzi_sigma') for m in models if summary[m].get('optimal_cut')), None))}"
+        ". AUC error: bootstrap over events. &#9733; best: highest S/&radic;(S+B)."
+    )
+    return _table(header, rows) + f"<p class='note'>{note}</p>"
+
+
+def _fom_yields(oc: Mapping[str, Any], fom: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """S and B passing an optimal cut: stored, or the yields before the cut times the efficiencies."""
+    n_s, n_b = fom.get("signal_yield"), fom.get("background_yield")
+    if n_s is None and _known(fom.get("sig_eff")) and _known(oc.get("signal_yield")):
+        n_s = float(fom["sig_eff"]) * float(oc["signal_yield"])
+    if n_b is None and _known(fom.get("bkg_eff")) and _known(oc.get("background_yield")):
+        n_b = float(fom["bkg_eff"]) * float(oc["background_yield"])
+    return n_s, n_b
+
+
+def _headline(summary: Mapping[str, Any], models: Sequence[str], rates: Sequence[str], offline: bool = False) -> str:
+    if offline:
+        return _offline_headline(summary, models)
     best = _best_model(summary, models, rates[0] if rates else None)
     with_total = any("eff_total" in summary[m] for m in models)
     n_sig = next((summary[m].get("trigger_events", {}).get("n_signal_events") for m in models), None)
@@ -369,7 +444,9 @@ def _cutflow_tables(cutflow: Mapping[str, Any]) -> str:
     return "".join(out) + "<p class='note'>Candidate level; Clopper-Pearson 68.3% CL intervals on raw counts.</p>"
 
 
-def _detailed_tables(summary: Mapping[str, Any], models: Sequence[str], rates: Sequence[str]) -> list[str]:
+def _detailed_tables(
+    summary: Mapping[str, Any], models: Sequence[str], rates: Sequence[str], offline: bool = False
+) -> list[str]:
     """The full tables: rejection, working points, per mode, fold spread, optimal cuts, negative weights."""
     out: list[str] = ["<h3>Model comparison</h3>"]
     header = ["model", "AUC", "eff. @ bkg 1%", "eff. @ bkg 10%", "sep.", "KS p (sig / bkg)", "dCor(score, m)"]
@@ -397,7 +474,67 @@ def _detailed_tables(summary: Mapping[str, Any], models: Sequence[str], rates: S
             rows[-1].append(_eff(s.get("eff_total", {}).get(first_rate, {})))
     out.append(_table(header, rows))
 
-    out.append("<h3>Working points (event level)</h3>")
+    if rates:
+        out += _rate_tables(summary, models, rates, with_total)
+    fold_header = ["model", "AUC per fold", "std"]
+    first = rates[0] if rates else None
+    if first:
+        fold_header += [f"signal eff. at {first} kHz per fold", "std"]
+    fold_rows = []
+    for m in models:
+        row = [
+            html.escape(m),
+            ", ".join(f"{a:.4f}" for a in summary[m].get("auc_folds", [])),
+            _fmt(summary[m].get("auc_fold_std")),
+        ]
+        if first:
+            e = summary[m].get("eff_at_rate", {}).get(first, {})
+            row += [", ".join(f"{a:.3f}" for a in e.get("eff_folds", [])), _fmt(e.get("eff_fold_std"), 3)]
+        fold_rows.append(row)
+    out.append("<h3>Spread across folds</h3>" + _table(fold_header, fold_rows))
+    out += _offline_tables(summary, models)
+    opt_rows = []
+    for m in models:
+        oc = summary[m].get("optimal_cut")
+        if oc:
+            row = [html.escape(m)]
+            for name in ("significance", "punzi"):
+                fom = oc[name]
+                n_s, n_b = _fom_yields(oc, fom)
+                row += [
+                    _g(fom.get("value")),
+                    f"{fom['threshold']:.4f} (eff. {fom['sig_eff']:.3f})",
+                    f"{_g(n_s)} / {_g(n_b)}",
+                ]
+            opt_rows.append(row)
+    if opt_rows:
+        out.append(
+            "<h3>Optimal cuts</h3>"
+            + _table(["model", "max S/&radic;(S+B)", "threshold (signal eff.)", "S / B there", "max Punzi",
+                      "threshold (signal eff.)", "S / B there"], opt_rows)
+            + "<p class='note'>S and B: expected signal and background yields passing the cut (the yields before "
+            "it times the signal and background efficiencies); cuts keeping fewer than "
+            f"{next((summary[m]['optimal_cut'].get('min_background_candidates') for m in models if summary[m].get('optimal_cut')), '?')} "
+            f"simulated background {_unit(summary, models) if offline else 'candidates'} are not considered.</p>"
+        )
+    neg_rows = _negative_weight_rows(summary, models)
+    if neg_rows:
+        out.append(
+            "<h3>Negative training weights made positive (cell resampling)</h3>"
+            "<p class='note'>Learners that cannot take negative weights train on weights made positive by cell "
+            "resampling (arXiv:2109.07851), which keeps each cell's total weight. The residual compares the "
+            "weighted distribution of every feature before and after, in units of its statistical error.</p>"
+            + _table(
+                ["model", "fold", "learner", "class", "negative weights", "cells", "max cell size", "largest |pull| (feature)"],
+                neg_rows,
+            )
+        )
+    return out
+
+
+def _rate_tables(summary: Mapping[str, Any], models: Sequence[str], rates: Sequence[str], with_total: bool) -> list[str]:
+    """Trigger studies: the working points at each target rate, per decay mode and in total."""
+    out = ["<h3>Working points (event level)</h3>"]
     header = [
         "model", "rate target [kHz]", "rate measured [kHz]", "threshold", "signal eff. (any)",
         "&plusmn; from the working point", "signal eff. (TOS)",
@@ -438,46 +575,6 @@ def _detailed_tables(summary: Mapping[str, Any], models: Sequence[str], rates: S
         out.append(_table(header, rows))
     if with_total:
         out.append(_total_per_mode(summary, models, rates))
-    first = rates[0] if rates else None
-    fold_rows = []
-    for m in models:
-        e = summary[m].get("eff_at_rate", {}).get(first, {}) if first else {}
-        fold_rows.append([
-            html.escape(m),
-            ", ".join(f"{a:.4f}" for a in summary[m].get("auc_folds", [])),
-            _fmt(summary[m].get("auc_fold_std")),
-            ", ".join(f"{a:.3f}" for a in e.get("eff_folds", [])),
-            _fmt(e.get("eff_fold_std"), 3),
-        ])
-    out.append(
-        "<h3>Spread across folds</h3>"
-        + _table(["model", "AUC per fold", "std", f"signal eff. at {first} kHz per fold", "std"], fold_rows)
-    )
-    out += _offline_tables(summary, models)
-    opt_rows = []
-    for m in models:
-        oc = summary[m].get("optimal_cut")
-        if oc:
-            opt_rows.append([
-                html.escape(m),
-                f"{oc['significance']['threshold']:.4f} (eff. {oc['significance']['sig_eff']:.3f})",
-                f"{oc['punzi']['threshold']:.4f} (eff. {oc['punzi']['sig_eff']:.3f})",
-            ])
-    if opt_rows:
-        out.append("<h3>Optimal cuts</h3>" + _table(["model", "max S/&radic;(S+B)", "max Punzi"], opt_rows))
-    neg_rows = _negative_weight_rows(summary, models)
-    if neg_rows:
-        out.append(
-            "<h3>Negative training weights made positive (cell resampling)</h3>"
-            "<p class='note'>Learners that cannot take negative weights train on weights made positive by cell "
-            "resampling (arXiv:2109.07851), which keeps each cell's total weight. The residual compares the "
-            "weighted distribution of every feature before and after, in units of its statistical error.</p>"
-            + _table(
-                ["model", "fold", "learner", "class", "negative weights", "cells", "max cell size", "largest |pull| (feature)"],
-                neg_rows,
-            )
-        )
-
     return out
 
 
@@ -487,30 +584,42 @@ def _offline_tables(summary: Mapping[str, Any], models: Sequence[str]) -> list[s
     if not offline:
         return []
     first = next(iter(offline.values()))
+    unit = str(first.get("unit", "candidates"))
     samples = list(first["yields"])
+    by_event = unit == "events"
     rows = [
         [html.escape(n), "signal" if y["label"] == 1 else "background", f"{y['normalisation']:.4g}",
-         str(y["n_candidates"]), f"{y['yield']:.4g}"]
+         str(y["n_candidates"]), *([str(y.get("n_events", "n/a"))] if by_event else []), f"{y['yield']:.4g}"]
         for n, y in first["yields"].items()
     ]
-    rows.append(["<b>signal (S)</b>", "", "", "", f"{first['signal_yield']:.4g}"])
-    rows.append(["<b>background (B)</b>", "", "", "", f"{first['background_yield']:.4g}"])
+    pad = [""] * (4 if by_event else 3)
+    rows.append(["<b>signal (S)</b>", *pad, f"{first['signal_yield']:.4g}"])
+    rows.append(["<b>background (B)</b>", *pad, f"{first['background_yield']:.4g}"])
+    what = (
+        "Sums of normalised event weights, each event once however many of its candidates pass (an event passes "
+        "a cut when any of its class-representative candidates does)" if by_event
+        else "Sums of normalised candidate weights (an event with several candidates counts once per candidate; "
+        "set <code>evaluation.yields: events</code> to count events)"
+    )
     out = [
-        "<h3>Expected yields after the preselection</h3>"
-        "<p class='note'>Sums of normalised candidate weights (raw weight &times; the sample's normalisation: "
-        "cross-section &times; luminosity / &Sigma;w of all its entries, or a fixed scale).</p>"
-        + _table(["sample", "class", "normalisation", "candidates", "expected yield"], rows)
+        f"<h3>Expected yields after the preselection ({html.escape(unit)})</h3>"
+        f"<p class='note'>{what}; weights are the raw weight &times; the sample's normalisation: "
+        "cross-section &times; luminosity / &Sigma;w of all its entries, or a fixed scale.</p>"
+        + _table(["sample", "class", "normalisation", "candidates", *(["events"] if by_event else []), "expected yield"], rows)
     ]
-    header = ["model", "signal eff.", "threshold", "background eff.", "S", "B", *(f"B: {html.escape(n)}" for n in samples if first["yields"][n]["label"] == 0)]
+    header = ["model", "signal eff.", "threshold", "background eff.", "S", "B", "S/&radic;(S+B)",
+              *(f"B: {html.escape(n)}" for n in samples if first["yields"][n]["label"] == 0)]
     rows = []
     for m, off in offline.items():
         for key, wp in off["working_points"].items():
+            n_s, n_b = wp["signal_yield"], wp["background_yield"]
+            fom = n_s / math.sqrt(n_s + n_b) if _known(n_s) and _known(n_b) and n_s + n_b > 0 else None
             rows.append([
                 html.escape(m), key, _fmt(wp["threshold"]), _fmt(wp["bkg_eff"]),
-                f"{wp['signal_yield']:.4g}", f"{wp['background_yield']:.4g}",
+                f"{n_s:.4g}", f"{n_b:.4g}", _g(fom),
                 *(f"{wp['yields'].get(n, float('nan')):.4g}" for n in samples if first["yields"][n]["label"] == 0),
             ])
-    out.append("<h3>Working points at fixed signal efficiency</h3>" + _table(header, rows))
+    out.append(f"<h3>Working points at fixed signal efficiency ({html.escape(unit)})</h3>" + _table(header, rows))
     return out
 
 
@@ -707,13 +816,16 @@ def render_report(
     rates = [f"{r:g}" for r in meta.get("target_rates_khz", [])]
     if warnings is None:
         warnings = diagnose(summary, fidelity)
-    global_plots, model_plots = _plots(root, models)
+    # older summaries lack the flag: no target rates and offline figures mean an offline study
+    offline = bool(meta.get("offline")) or (not rates and any(summary[m].get("offline") for m in models))
+    global_plots, model_plots = _plots(root, models, offline)
     composition = _composition(summary, models, rates)
     uncertainty = _uncertainty_section(root, summary, models)
     toc = [("headline", "Headline"), ("warnings", f"Warnings ({len(warnings)})")]
     if composition:
         toc.append(("background", "Background composition"))
-    toc += [("global", "All models: ROC, rates, correlations"), ("models", "Per model")]
+    global_title = "All models: ROC, correlations" if offline else "All models: ROC, rates, correlations"
+    toc += [("global", global_title), ("models", "Per model")]
     if why:
         toc.append(("why", "Why this candidate?"))
     if uncertainty:
@@ -727,9 +839,9 @@ def render_report(
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>hepsel report: {html.escape(str(meta.get('analysis', '')))}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{'Offline selection' if meta.get('offline') else 'Trigger'} study: {html.escape(str(meta.get('analysis', '')))}</h1>",
+        f"<h1>{'Offline selection' if offline else 'Trigger'} study: {html.escape(str(meta.get('analysis', '')))}</h1>",
         "<p class='note'>"
-        + ("Offline study (no trigger block): expected yields instead of rates; " if meta.get("offline")
+        + ("Offline study (no trigger block): expected yields instead of rates; " if offline
            else f"Input rate {meta.get('input_rate_khz', 'n/a')} kHz; ")
         + f"{meta.get('folds', '?')}-fold cross-training "
         f"(every candidate scored by the model that did not train on it); seed {meta.get('seed', '?')}; "
@@ -744,13 +856,13 @@ def render_report(
         )
         + "</ol></nav>",
         "<h2 id='headline'>Headline</h2>",
-        _headline(summary, models, rates),
+        _headline(summary, models, rates, offline),
         f"<h2 id='warnings'>Warnings ({len(warnings)})</h2>",
         _warnings(warnings),
     ]
     if composition:
         parts += ["<h2 id='background'>Background composition at each working point</h2>", composition]
-    parts += ["<h2 id='global'>All models: ROC, rates, correlations</h2>", _grid([g for g in global_plots if "cutflow" not in g])]
+    parts += [f"<h2 id='global'>{global_title}</h2>", _grid([g for g in global_plots if "cutflow" not in g])]
     parts.append("<h2 id='models'>Per model</h2>")
     for i, m in enumerate(models):
         extra = []
@@ -770,6 +882,8 @@ def render_report(
         auc = _fmt(s.get("auc"))
         first = s.get("eff_at_rate", {}).get(rates[0], {}) if rates else {}
         brief = f"AUC {auc}" + (f"; signal eff. @ {rates[0]} kHz {_eff(first)}" if first else "")
+        if offline and _known(_significance(s).get("value")):
+            brief += f"; max S/&radic;(S+B) {_g(_significance(s)['value'])}"
         parts.append(
             f"<details id='model-{html.escape(m)}'{' open' if i == 0 else ''}><summary><b>{html.escape(m)}</b> "
             f"({html.escape(str(s.get('kind', '')))}) &mdash; {brief}</summary>"
@@ -781,7 +895,7 @@ def render_report(
     if uncertainty:
         parts += ["<h2 id='uncertainty'>Score uncertainty</h2>", uncertainty]
     parts.append("<h2 id='tables'>Detailed tables</h2>")
-    parts += _detailed_tables(summary, models, rates)
+    parts += _detailed_tables(summary, models, rates, offline)
     if study:
         parts.append("<h3>Augmentation study</h3><pre>" + html.escape(str(study.get("table", ""))) + "</pre>")
     if decorrelation:

@@ -293,7 +293,8 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
         features=fs,
         models={n: {"kind": model_kind(cfg, n), "folds": [None] * cfg.folds.k} for n in names},
         working_points=wps,
-        fold_branch=cfg.reading.event_branch,
+        # the selection scores files laid out like the signal sample's
+        fold_branch=cfg.event_ids(cfg.signal_sample).event_branch,
         default_model=names[0],
         tree=cfg.samples[cfg.signal_sample].tree,
         rate_curves={
@@ -434,7 +435,9 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
             written += plotting.save(fig, lay.plots / f"eff_vs_cut_{n}")
             if "optimal_cut" in perf:
                 fig, ax = plotting.new_figure()
-                plotting.figure_of_merit_plot(perf["optimal_cut"], ax=ax)
+                # offline yields may count events (evaluation.yields: events)
+                unit = (perf.get("offline") or {}).get("unit", "candidates")
+                plotting.figure_of_merit_plot(perf["optimal_cut"], ax=ax, xlabel=f"Signal efficiency ({unit})")
                 written += plotting.save(fig, lay.plots / f"optimal_cut_{n}")
             if "sculpting" in perf:
                 sc = perf["sculpting"]
@@ -1045,7 +1048,7 @@ def robustness(cfg: AnalysisConfig, *, progress: bool = True) -> dict[str, Any]:
     # each pattern must match a branch of some sample's tree (the samples may name branches differently)
     sources = {f"{p}:{cfg.samples[s].tree}": open_tree(p, cfg.samples[s].tree) for s in samples for p in cfg.sample_files(s)}
     branches = {b for t in sources.values() for b in t.keys()}
-    ids = [b for b in (cfg.reading.run_branch, cfg.reading.event_branch) if b]
+    ids = sorted({b for s in samples for b in (cfg.event_ids(s).run_branch, cfg.event_ids(s).event_branch) if b})
     for shift in shifts.values():
         where = ", ".join(list(sources)[:3]) + (f" and {len(sources) - 3} more files" if len(sources) > 3 else "")
         shift.resolve(branches, where=where, protected=ids)

@@ -49,3 +49,24 @@ def test_compare_directories_and_cli(tmp_path: Path, capsys: pytest.CaptureFixtu
     with pytest.raises(HepselError, match=r"no summary\.json"):
         compare(tmp_path / "a", tmp_path / "missing")
     assert main(["compare", str(tmp_path / "a"), str(tmp_path / "missing")]) == 1
+
+
+def test_offline_figures_of_merit() -> None:
+    def offline(fom: float, b: float) -> dict[str, Any]:
+        wp = {"bkg_eff": b / 1000, "signal_yield": 40.0, "background_yield": b}
+        return {"bdt": {"auc": 0.9, "offline": {"working_points": {"0.5": wp}},
+                        "optimal_cut": {"significance": {"value": fom, "sig_eff": 0.3},
+                                        "punzi": {"value": fom / 100, "sig_eff": 0.2}}}}
+
+    out = compare_summaries(offline(1.5, 200.0), offline(2.0, 150.0))
+    rows = {r["figure"]: r for r in out["models"]["bdt"]}
+    assert rows["max S/sqrt(S+B)"]["diff"] == pytest.approx(0.5)
+    assert rows["max S/sqrt(S+B)"]["sigma"] is None  # no errors: no significance claimed
+    assert rows["max Punzi"]["a"] == pytest.approx(0.015)
+    assert rows["signal eff. at max S/sqrt(S+B)"]["b"] == pytest.approx(0.3)
+    assert rows["B @ eff_S = 0.5"]["diff"] == pytest.approx(-50.0)
+    assert rows["bkg eff. @ eff_S = 0.5"]["a"] == pytest.approx(0.2)
+    text = format_comparison(out)
+    assert "signal eff. at max S/sqrt(S+B)" in text and "-50.0000" in text
+    # a trigger study has none of them
+    assert all("S/sqrt" not in r["figure"] for r in compare_summaries(_summary(0.9, 0.8, 0.01), _summary(0.9, 0.8, 0.01))["models"]["bdt"])

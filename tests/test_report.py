@@ -164,3 +164,29 @@ def test_report_tabulates_the_jobs(tmp_path: Path) -> None:
     html = render_report(tmp_path, summary, benchmarks=rows)
     assert "Jobs: time and memory" in html and "<td>train</td>" in html
     assert "Jobs: time and memory" not in render_report(tmp_path, summary)
+
+
+def test_offline_report_without_rates(tmp_path: Path) -> None:
+    """An offline summary (here an older one: no ``offline`` flag in ``_meta``, no S and B at the optimum)."""
+    (tmp_path / "plots").mkdir()
+    for name in ("roc", "correlation_background", "eff_vs_x_bdt"):
+        (tmp_path / "plots" / f"{name}.png").write_bytes(b"")
+    wp = {"threshold": 0.7, "sig_eff": 0.5, "bkg_eff": 0.01, "signal_yield": 50.0, "background_yield": 350.0,
+          "yields": {"sig": 50.0, "bkg": 350.0}}
+    offline = {"signal_yield": 100.0, "background_yield": 35000.0, "working_points": {"0.5": wp},
+               "yields": {"sig": {"label": 1, "yield": 100.0, "n_candidates": 10, "normalisation": 1.0},
+                          "bkg": {"label": 0, "yield": 35000.0, "n_candidates": 900, "normalisation": 2.0}}}
+    oc = {"signal_yield": 100.0, "background_yield": 35000.0, "punzi_sigma": 5.0, "min_background_candidates": 10,
+          "significance": {"threshold": 0.9, "value": 0.1234, "sig_eff": 0.2, "bkg_eff": 0.001},
+          "punzi": {"threshold": 0.95, "value": 0.0031, "sig_eff": 0.1, "bkg_eff": 0.0002}}
+    summary = {"bdt": {"auc": 0.9, "auc_folds": [0.9, 0.91], "auc_fold_std": 0.007, "offline": offline, "optimal_cut": oc},
+               "_meta": {"analysis": "demo", "target_rates_khz": []}}
+    html = render_report(tmp_path, summary)
+    assert "Offline selection study: demo" in html
+    for absent in ("kHz", "fraction of the ?", "Working points (event level)", "minimum-bias", "target rate"):
+        assert absent not in html, absent
+    # S and B at the optimum from the efficiencies: 0.2 x 100 and 0.001 x 35000
+    assert "<td>0.1234</td><td>0.9000</td><td>0.200</td><td>20</td><td>35</td><td>0.0031</td>" in html
+    assert "<td>0.1234</td><td>0.9000 (eff. 0.200)</td><td>20 / 35</td>" in html
+    assert f"<td>{50 / np.sqrt(400):.4g}</td>" in html  # S/sqrt(S+B) at the working point
+    assert "Signal efficiency of <b>bdt</b> at each working point against x" in html
