@@ -22,7 +22,7 @@ from .cuts import CutFlow, CutSequence
 from .exceptions import ConfigError, NonFiniteError
 from .expressions import Expression
 from .features import FeatureSet, to_flat_numpy
-from .reading import check_branches, iterate, open_tree
+from .reading import check_branches, iterate, open_tree, reading_errors
 from .robustness import BranchShift, apply_shift
 from .storage import ParquetAppender, write_json
 
@@ -199,7 +199,8 @@ def _check_one_candidate_per_entry(ttree: Any, src: str, tree: str) -> None:
         return
     if "nCandidate" not in keys:
         return
-    n_cand = np.asarray(ttree["nCandidate"].array(library="np"))
+    with reading_errors(src, f"tree {tree!r}, branch 'nCandidate'"):
+        n_cand = np.asarray(ttree["nCandidate"].array(library="np"))
     if len(n_cand) and n_cand.max() > 0:
         msg = (
             f"{src}:{tree}: reading.entries_are_events is set, but branch 'nCandidate' shows up to "

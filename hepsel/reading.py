@@ -10,6 +10,7 @@ misspelt branch fails with a message naming it, before any output is written.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import time
@@ -19,11 +20,50 @@ from typing import Any
 
 import uproot
 
-from .exceptions import BranchNotFoundError, InputFileError, TreeNotFoundError
+from .exceptions import BranchNotFoundError, HepselError, InputFileError, TreeNotFoundError
 
-__all__ = ["check_branches", "count_entries", "is_jagged", "iterate", "open_tree"]
+__all__ = [
+    "check_branches", "corrupt_error", "count_entries", "is_jagged", "iterate", "open_tree", "read_arrays",
+    "reading_errors",
+]
 
 _ROOT_MAGIC = b"root"
+
+
+def _one_line(err: BaseException) -> str:
+    """``Type: message`` of an exception on one line (uproot's messages span several)."""
+    text = " ".join(str(err).split())
+    if len(text) > 200:
+        text = text[:197] + "..."
+    kind = type(err).__qualname__
+    if type(err).__module__ not in ("builtins", "uproot.deserialization", "uproot.exceptions"):
+        kind = f"{type(err).__module__.split('.')[0]}.{kind}"  # zlib.error rather than a bare 'error'
+    return f"{kind}: {text}" if text else kind
+
+
+def corrupt_error(path: str | os.PathLike[str], what: str, err: BaseException) -> InputFileError:
+    """The one-line error for a ROOT file that cannot be decoded: names the file, ``what`` failed and why."""
+    msg = (
+        f"{path}: {what} cannot be read ({_one_line(err)}); "
+        "the file is corrupt or truncated, or uses a layout uproot does not read"
+    )
+    return InputFileError(msg)
+
+
+@contextlib.contextmanager
+def reading_errors(path: str | os.PathLike[str], what: str) -> Iterator[None]:
+    """Turn any error uproot raises while decoding ``path`` into one :class:`InputFileError` naming ``what``.
+
+    A corrupt basket fails deep inside uproot or a decompressor (``zlib.error``,
+    ``OSError``, ``struct.error``, ``ValueError``, ...), so everything but
+    hepsel's own errors is caught.
+    """
+    try:
+        yield
+    except HepselError:
+        raise
+    except Exception as err:
+        raise corrupt_error(path, what, err) from err
 
 
 def _open(path: Path) -> Any:
@@ -38,11 +78,25 @@ def _open(path: Path) -> Any:
     if magic != _ROOT_MAGIC:
         msg = f"input file {str(path)!r} is not a ROOT file (it does not start with the ROOT signature)"
         raise InputFileError(msg)
+    with reading_errors(path, "the file header or top directory"):
+        handle = uproot.open(path)
+    # the header records where the file ends: a shorter file was cut off (an interrupted copy or job)
+    end, size = int(getattr(handle.file, "fEND", 0) or 0), path.stat().st_size
+    if size < end:
+        msg = (
+            f"input file {str(path)!r} is truncated: it has {size:,} bytes but its header says {end:,}; "
+            "copy or produce it again"
+        )
+        raise InputFileError(msg)
+    return handle
+
+
+def _trees(handle: Any) -> list[str] | None:
+    """Names of the trees in an open file, or ``None`` when the directory cannot be listed (corrupt file)."""
     try:
-        return uproot.open(path)
-    except Exception as err:
-        msg = f"input file {str(path)!r} could not be opened as ROOT ({type(err).__name__}: {err}); is it truncated or corrupt?"
-        raise InputFileError(msg) from err
+        return sorted({k.split(";")[0] for k, c in handle.classnames().items() if _is_tree_class(c)})
+    except Exception:
+        return None
 
 
 def open_tree(path: str | os.PathLike[str], tree: str) -> Any:
@@ -51,7 +105,8 @@ def open_tree(path: str | os.PathLike[str], tree: str) -> Any:
     Raises
     ------
     InputFileError
-        Missing, non-ROOT, truncated or corrupt file.
+        Missing, non-ROOT, truncated or corrupt file (including a tree
+        listed in the file whose header cannot be decoded).
     TreeNotFoundError
         The file has no such tree; the message lists the trees it has.
     """
@@ -60,7 +115,13 @@ def open_tree(path: str | os.PathLike[str], tree: str) -> Any:
     try:
         obj = handle[tree]
     except Exception as err:
-        trees = sorted({k.split(";")[0] for k, c in handle.classnames().items() if _is_tree_class(c)})
+        trees = _trees(handle)
+        listed = trees is None or tree in trees or tree.split(";")[0] in trees
+        if listed and not isinstance(err, uproot.KeyInFileError):
+            # the key exists but its object does not decode: corruption, not a misspelt name
+            raise corrupt_error(p, f"tree {tree!r}", err) from err
+        if trees is None:
+            raise corrupt_error(p, "the list of objects", err) from err
         close = difflib.get_close_matches(tree, trees, n=3)
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
         msg = f"tree {tree!r} not found in {p}{hint} (trees in the file: {', '.join(trees) or 'none'})"
@@ -122,6 +183,39 @@ def count_entries(path: str | os.PathLike[str], tree: str) -> int:
     return int(open_tree(path, tree).num_entries)
 
 
+def _culprit(ttree: Any, branches: Sequence[str], start: int, stop: int) -> str | None:
+    """The first of ``branches`` that cannot be read at entries ``[start, stop)`` (on the error path only)."""
+    for b in branches:
+        try:
+            ttree[b].array(entry_start=start, entry_stop=stop, library="ak")
+        except Exception:
+            return b
+    return None
+
+
+def _read_failure(
+    path: str | os.PathLike[str], tree: str, ttree: Any, branches: Sequence[str], start: int, stop: int, err: Exception
+) -> InputFileError:
+    """The error for a failed read of entries ``[start, stop)``, naming the branch at fault when one is found."""
+    stop = min(stop, int(ttree.num_entries))
+    bad = _culprit(ttree, branches, start, stop)
+    what = f"tree {tree!r}" + (f", branch {bad!r}" if bad else "") + f" (entries {start:,} to {stop:,})"
+    return corrupt_error(path, what, err)
+
+
+def read_arrays(path: str | os.PathLike[str], ttree: Any, tree: str, branches: Sequence[str]) -> Any:
+    """All entries of ``branches`` (numpy dict when all are flat, else an awkward record array).
+
+    A corrupt or truncated file raises one :class:`InputFileError` naming the file, tree and branch.
+    """
+    with reading_errors(path, f"tree {tree!r}"):
+        library = "ak" if is_jagged(ttree, branches) else "np"
+    try:
+        return ttree.arrays(list(branches), library=library)
+    except Exception as err:
+        raise _read_failure(path, tree, ttree, branches, 0, int(ttree.num_entries), err) from err
+
+
 def iterate(
     path: str | os.PathLike[str],
     tree: str,
@@ -136,9 +230,18 @@ def iterate(
     Flat branches are read as numpy arrays (``library="np"``), which is
     the fastest path; when any branch is jagged the chunk is an awkward
     record array instead. Yields ``(arrays, entry_start)``.
+
+    Raises
+    ------
+    InputFileError
+        If the file is truncated or a basket does not decode (corrupt file);
+        the message names the file, the tree, the branch and the entries.
     """
     ttree = open_tree(path, tree)
-    library = "ak" if is_jagged(ttree, branches) else "np"
+    with reading_errors(path, f"tree {tree!r}"):
+        library = "ak" if is_jagged(ttree, branches) else "np"
+        # entries per chunk, to name the entries (and the branch) of a chunk that fails to decode
+        step = int(step_size) if isinstance(step_size, int) else int(ttree.num_entries_for(step_size, list(branches)))
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -149,21 +252,22 @@ def iterate(
             unit_scale=True, mininterval=1.0, disable=None,
         )
     start = time.perf_counter()
+    next_entry = 0
     try:
         for arrays, report in ttree.iterate(
             list(branches), step_size=step_size, library=library, report=True
         ):
+            next_entry = int(report.tree_entry_stop)
             yield arrays, int(report.tree_entry_start)
             if bar is not None:
                 bar.update(int(report.tree_entry_stop - report.tree_entry_start))
                 rate = bar.n / max(time.perf_counter() - start, 1e-9)
                 bar.set_postfix_str(f"{rate:,.0f} cand/s", refresh=False)
-    except (OSError, ValueError, uproot.deserialization.DeserializationError) as err:
-        msg = (
-            f"failed reading {path}:{tree} ({type(err).__name__}: {err}); uproot could not decode it: "
-            "the file may be truncated or corrupt, or use a layout uproot does not read"
-        )
-        raise InputFileError(msg) from err
+    except HepselError:
+        raise
+    except Exception as err:
+        # only uproot's reading runs inside this try (the consumer's errors are not thrown into a generator)
+        raise _read_failure(path, tree, ttree, branches, next_entry, next_entry + max(step, 1), err) from err
     finally:
         if bar is not None:
             bar.close()

@@ -109,14 +109,14 @@ class Selection:
         return needed
 
     def _read_file(self, path: str | os.PathLike[str], tree: str | None) -> Any:
-        from .reading import check_branches, is_jagged, open_tree
+        from .reading import check_branches, open_tree, read_arrays
 
         t = tree or self.tree
         ttree = open_tree(path, t)
         keys = set(ttree.keys())
         wanted = sorted({*self.branches, *(b for b in (self.fold_branch, "runNumber") if b and b in keys)})
         check_branches(ttree, self.needed_branches(), path=str(path), tree=t)
-        return ttree.arrays(wanted, library="ak" if is_jagged(ttree, wanted) else "np")
+        return read_arrays(path, ttree, t, wanted)
 
     def _arrays(self, source: Any, tree: str | None) -> Mapping[str, Any]:
         """Branches of ``source``: a file, a list of files, a mapping of arrays, an awkward array or a DataFrame."""
