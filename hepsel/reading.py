@@ -18,13 +18,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import uproot
 
 from .exceptions import BranchNotFoundError, HepselError, InputFileError, TreeNotFoundError
 
 __all__ = [
-    "check_branches", "corrupt_error", "count_entries", "is_jagged", "iterate", "open_tree", "read_arrays",
-    "reading_errors",
+    "branch_types", "check_branches", "corrupt_error", "count_entries", "is_jagged", "iterate", "open_tree", "read_arrays",
+    "reading_errors", "type_change",
 ]
 
 _ROOT_MAGIC = b"root"
@@ -176,6 +177,62 @@ def is_jagged(ttree: Any, branches: Sequence[str]) -> bool:
         elif not _rntuple_field_is_flat(field):  # an RNTuple field
             return True
     return False
+
+
+def branch_types(ttree: Any, branches: Sequence[str]) -> dict[str, str]:
+    """Type of each of ``branches`` as awkward writes it: ``"float32"``, ``"bool"``, ``"var * int32"``.
+
+    Branches whose layout has no awkward form are left out (they are not compared).
+    """
+    out: dict[str, str] = {}
+    for b in branches:
+        try:
+            field = ttree[b]
+            if hasattr(field, "interpretation"):  # a TTree branch
+                form = field.interpretation.awkward_form(ttree.file)
+            else:  # an RNTuple field
+                form = field.to_akform()[0].contents[0]
+            out[b] = str(form.type)
+        except Exception:  # an odd or unreadable layout: nothing to compare
+            continue
+    return out
+
+
+def _split_type(text: str) -> tuple[str, str]:
+    """``"var * 3 * float32"`` -> (``"var * 3"``, ``"float32"``): the dimensions and the leaf type."""
+    dims, _, leaf = text.rpartition(" * ")
+    return dims, leaf
+
+
+def type_change(trained: str, seen: str) -> str | None:
+    """Why reading a branch of type ``seen`` in place of ``trained`` changes values, or ``None`` if it does not.
+
+    Safe: the same type, a widening (``float32`` -> ``float64``, a narrower
+    integer -> a wider one) and any integer -> a float. Refused: a
+    narrowing, a float -> an integer, ``bool`` where a number was trained or
+    the reverse, and a change of dimensions (flat vs. variable-length).
+    Leaf types that are not numbers (records, strings) must be equal.
+    """
+    if trained == seen:
+        return None
+    (t_dims, t_leaf), (s_dims, s_leaf) = _split_type(trained), _split_type(seen)
+    if t_dims != s_dims:
+        return "a different shape"
+    try:
+        t, s = np.dtype(t_leaf), np.dtype(s_leaf)
+    except TypeError:
+        return "a different layout"
+    if t.kind not in "biuf" or s.kind not in "biuf":
+        return None if t == s else "a different layout"
+    if (t.kind == "b") != (s.kind == "b"):
+        return "bool where a number was trained" if s.kind == "b" else "a number where a bool was trained"
+    if t.kind in "iu" and s.kind == "f":
+        return None  # the same numbers, held as floats
+    if t.kind == "f" and s.kind in "iu":
+        return "an integer where a float was trained (values are truncated)"
+    if np.can_cast(t, s, casting="safe"):
+        return None
+    return "a narrower type, which cannot hold every value of the trained one"
 
 
 def count_entries(path: str | os.PathLike[str], tree: str) -> int:

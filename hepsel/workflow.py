@@ -203,6 +203,7 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
         rate_curves,
     )
     from .features import FeatureSet, module_path
+    from .ingest import training_branch_types
     from .metrics import roc
     from .performance import correlation_matrix
     from .selection import Selection
@@ -301,6 +302,9 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
             for n in names
             if f"{n}/rate_threshold" in curves
         },
+        branch_types=training_branch_types(
+            [lay.prepared(s, i).with_suffix(".json") for s in cfg.samples for i in range(len(cfg.sample_files(s)))]
+        ),
     )
     tmp_sel = lay.selection.with_name(".selection.tmp")
     if tmp_sel.exists():
