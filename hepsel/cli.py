@@ -7,6 +7,7 @@ hepsel raises on purpose print one clear message and exit with status 1.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -16,6 +17,9 @@ from typing import Any
 from .exceptions import HepselError
 
 __all__ = ["main"]
+
+#: Exit status when the reader of standard output goes away (128 + SIGPIPE, as a shell reports it).
+_SIGPIPE_STATUS = 141
 
 
 def _config(args: argparse.Namespace):
@@ -551,7 +555,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hepsel`` console script."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        status = int(args.func(args))
+        sys.stdout.flush()  # a reader that went away shows here, inside the handler below
+        return status
+    except BrokenPipeError:
+        # the reader closed the pipe (``hepsel compare A B | head -5``): stop quietly, as Unix tools do;
+        # stdout goes to devnull so that the interpreter's final flush does not fail again
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # a stdout without a file descriptor (embedded use)
+            pass
+        return _SIGPIPE_STATUS
     except HepselError as err:
         print(f"hepsel: error: {err}", file=sys.stderr)
         return 1

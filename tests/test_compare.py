@@ -49,3 +49,28 @@ def test_compare_directories_and_cli(tmp_path: Path, capsys: pytest.CaptureFixtu
     with pytest.raises(HepselError, match=r"no summary\.json"):
         compare(tmp_path / "a", tmp_path / "missing")
     assert main(["compare", str(tmp_path / "a"), str(tmp_path / "missing")]) == 1
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_closed_pipe_ends_quietly(tmp_path: Path, as_json: bool) -> None:
+    """``hepsel compare A B | head -5``: a reader that goes away ends the command quietly (status 141, no traceback)."""
+    import subprocess
+    import sys
+
+    write_json(tmp_path / "a" / "summary.json", _summary(0.98, 0.8, 0.01))
+    write_json(tmp_path / "b" / "summary.json", _summary(0.98, 0.9, 0.01))
+    cmd = [sys.executable, "-m", "hepsel.cli", "compare", str(tmp_path / "a"), str(tmp_path / "b"), *(["--json"] if as_json else [])]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the command (still importing) writes anything
+    stderr = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 141
+    assert stderr == ""
+    # the same through a shell pipe into head, as users write it
+    shell = subprocess.run(
+        " ".join(map(str, cmd)) + " | head -1; echo status=${PIPESTATUS[0]}", shell=True, executable="/bin/bash",
+        capture_output=True, text=True, check=False,
+    )
+    assert "Traceback" not in shell.stderr and "BrokenPipeError" not in shell.stderr
+    assert shell.stdout.splitlines()[-1] in ("status=0", "status=141")
