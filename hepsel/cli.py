@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -337,14 +338,48 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_score(args: argparse.Namespace) -> int:
-    from .selection import Selection
+def score_counts(sel: Any, source: Any, *, models: Sequence[str] | None = None, tree: str | None = None) -> dict[str, Any]:
+    """Per model: entries, preselected entries, their mean score and the entries passing each stored working point.
 
-    sel = Selection.load(args.selection)
-    scores = sel.score(args.input, model=args.model, tree=args.tree)
+    Entries the preselection rejects have no score (NaN) and pass nothing; the
+    mean is over the preselected entries (``None`` when there are none).
+    """
     import numpy as np
 
-    print(f"{len(scores)} entries, mean score {np.mean(scores):.4f}")
+    names = list(models or sel.models)
+    d = sel.decisions(source, models=names, tree=tree)
+    presel = np.asarray(d["presel"], dtype=bool)
+    out: dict[str, Any] = {"entries": len(presel), "preselected": int(presel.sum()), "models": {}}
+    for m in names:
+        s = np.asarray(d[f"score_{m}"], dtype=np.float64)[presel]
+        passes = {k: int(np.count_nonzero(v)) for k, v in d.items() if k.startswith(f"pass_{m}_")}
+        out["models"][m] = {"mean_score": float(s.mean()) if len(s) else None, "passing": passes}
+    return out
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    import json
+
+    from .selection import Selection
+
+    sel = Selection.load(args.selection, models=args.model)
+    counts = score_counts(sel, args.input, models=args.model, tree=args.tree)
+    if args.json:
+        print(json.dumps({"input": args.input, "tree": args.tree or sel.tree, **counts}, indent=1))
+        return 0
+    n, n_pre = counts["entries"], counts["preselected"]
+
+    def frac(k: int, of: int) -> str:
+        return f"{k / of:.1%}" if of else "n/a"
+
+    print(f"{args.input}:{args.tree or sel.tree}: {n:,} entries, {n_pre:,} preselected ({frac(n_pre, n)})")
+    for m, c in counts["models"].items():
+        mean = "n/a (nothing preselected)" if c["mean_score"] is None else f"{c['mean_score']:.4f}"
+        print(f"{m}: mean score {mean} over the preselected entries")
+        for key, k in c["passing"].items():
+            print(f"  {key}: {k:,} entries pass ({frac(k, n_pre)} of the preselected, {frac(k, n)} of all)")
+        if not c["passing"]:
+            print("  (no stored working points)")
     return 0
 
 
@@ -522,11 +557,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("score", help="score a ROOT file with a saved selection")
+    p = sub.add_parser(
+        "score",
+        help="count a ROOT file's entries, preselected entries and entries passing each working point, per model "
+        "(scores per entry: hepsel apply)",
+    )
     p.add_argument("selection", help="a saved selection directory")
     p.add_argument("input", help="ROOT file")
     p.add_argument("--tree", help="input tree (default: the selection's)")
-    p.add_argument("--model", help="score with this model (default: the selection's default model)")
+    p.add_argument("--model", action="append", help="only this model (repeatable; default: all)")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
     p.set_defaults(func=_cmd_score)
 
     p = sub.add_parser(
@@ -551,9 +591,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
+    """hepsel's own warnings as one line (``hepsel: warning: ...``); others as Python shows them."""
+    if category.__module__.split(".")[0] != "hepsel":
+        (file or sys.stderr).write(warnings.formatwarning(message, category, filename, lineno, line))
+        return
+    print(f"hepsel: warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hepsel`` console script."""
     args = build_parser().parse_args(argv)
+    shown, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         status = int(args.func(args))
         sys.stdout.flush()  # a reader that went away shows here, inside the handler below
@@ -574,6 +623,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hepsel: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":  # pragma: no cover
