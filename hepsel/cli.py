@@ -46,24 +46,39 @@ def _timing(n: int, unit: str, seconds: float) -> str:
     return f"in {seconds:.1f} s ({text} {unit}/s)"
 
 
-def _cmd_generate(args: argparse.Namespace) -> int:
-    from . import workflow
+def _generate(gen: Any, paths: Sequence[str | Path], *, source: Any, label: str, progress: bool) -> None:
+    """Generate (or share) one ``generate`` block's files, printing them and one timing line."""
+    from .generate import generate_sample
 
+    t0 = time.perf_counter()
+    out, made = generate_sample(gen, paths, source=source, progress=progress)
+    for p in out:
+        print(p)
+    if made:
+        print(f"generate {label}: {gen.events:,} events {_timing(gen.events, 'ev', time.perf_counter() - t0)}")
+    else:
+        print(f"generate {label}: up to date (generated earlier with the same settings; shared)")
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .generate import check_generated
+
+    progress = not args.no_progress
     if args.config:
         cfg = _config(args)
         samples = [args.sample] if args.sample else [s for s, c in cfg.samples.items() if c.generate]
         for s in samples:
-            t0 = time.perf_counter()
-            for p in workflow.generate(cfg, s, progress=not args.no_progress):
-                print(p)
-            gen = cfg.samples[s].generate
-            if gen is not None:
-                print(f"generate {s}: {gen.events:,} events {_timing(gen.events, 'ev', time.perf_counter() - t0)}")
+            if s not in cfg.samples or cfg.samples[s].generate is None:
+                what = "has no 'generate' block; its files must exist" if s in cfg.samples else f"is not a sample of {cfg.source}"
+                msg = f"samples.{s} {what}"
+                raise HepselError(msg)
+            # every sample checked (conflicts with other analyses' files) before any is generated
+            check_generated(cfg.samples[s].generate, cfg.sample_files(s), source=cfg.source)
+        for s in samples:
+            _generate(cfg.samples[s].generate, cfg.sample_files(s), source=cfg.source, label=s, progress=progress)
         return 0
-    from .generate import generate_files
-
     if args.spec:
-        return _generate_from_spec(args.spec, args.paths or [], progress=not args.no_progress)
+        return _generate_from_spec(args.spec, args.paths or [], source=args.source, progress=progress)
     if not (args.kind and args.events and args.output):
         msg = "hepsel generate needs --config, --spec with --paths, or --kind, --events and --output"
         raise HepselError(msg)
@@ -71,22 +86,21 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if args.files > 1 and "{index}" not in pattern:
         msg = "--output must contain '{index}' when --files > 1"
         raise HepselError(msg)
+    from .config import GenerateConfig
+
+    gen = GenerateConfig(kind=args.kind, events=args.events, files=args.files, seed=args.seed, pileup=args.pileup)
     paths = [Path(pattern.format(index=f"{i:03d}")) for i in range(args.files)]
-    t0 = time.perf_counter()
-    for p in generate_files(args.kind, paths, args.events, seed=args.seed, pileup=args.pileup, progress=not args.no_progress):
-        print(p)
-    print(f"generate {args.kind}: {args.events:,} events {_timing(args.events, 'ev', time.perf_counter() - t0)}")
+    _generate(gen, paths, source=args.source, label=args.kind, progress=progress)
     return 0
 
 
-def _generate_from_spec(spec: str, paths: list[str], *, progress: bool) -> int:
+def _generate_from_spec(spec: str, paths: list[str], *, source: str | None, progress: bool) -> int:
     """Generate files from a JSON ``generate`` block (what the workflow's generate rules pass)."""
     import json
 
     from pydantic import ValidationError
 
     from .config import GenerateConfig
-    from .generate import generate_files
 
     try:
         gen = GenerateConfig.model_validate(json.loads(spec))
@@ -96,13 +110,7 @@ def _generate_from_spec(spec: str, paths: list[str], *, progress: bool) -> int:
     if len(paths) != gen.files:
         msg = f"--spec asks for {gen.files} file(s) but --paths names {len(paths)}"
         raise HepselError(msg)
-    t0 = time.perf_counter()
-    for p in generate_files(
-        gen.kind, [Path(x) for x in paths], gen.events, seed=gen.seed, pileup=gen.pileup,
-        signal_modes=gen.modes, progress=progress,
-    ):
-        print(p)
-    print(f"generate {gen.kind}: {gen.events:,} events {_timing(gen.events, 'ev', time.perf_counter() - t0)}")
+    _generate(gen, paths, source=source, label=gen.kind, progress=progress)
     return 0
 
 
@@ -312,9 +320,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     progress = not args.no_progress
-    for s, c in cfg.samples.items():
-        if c.generate and not all(p.exists() for p in cfg.sample_files(s)):
-            workflow.generate(cfg, s, progress=progress)
+    from .generate import needs_generation
+
+    # every sample checked (conflicts with other analyses' files) before any is generated
+    todo = [s for s, c in cfg.samples.items() if c.generate and needs_generation(c.generate, cfg.sample_files(s), source=cfg.source)]
+    for s in todo:
+        workflow.generate(cfg, s, progress=progress)
     for s in cfg.samples:
         for i in range(len(cfg.sample_files(s))):
             workflow.prepare(cfg, s, i, progress=progress)
@@ -482,6 +493,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", help="file name; '{index}' is replaced by the file number")
     p.add_argument("--spec", help="a config 'generate' block as JSON (with --paths)")
     p.add_argument("--paths", nargs="+", help="the files to write (with --spec)")
+    p.add_argument(
+        "--source", help="the analysis config asking for the files (with --spec or --kind; recorded beside them)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars (never shown when stderr is not a terminal)")
     p.set_defaults(func=_cmd_generate)
 
