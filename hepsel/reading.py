@@ -61,7 +61,7 @@ def reading_errors(path: str | os.PathLike[str], what: str) -> Iterator[None]:
     """
     try:
         yield
-    except HepselError:
+    except (HepselError, MemoryError):  # a file too big for memory is not a corrupt one
         raise
     except Exception as err:
         raise corrupt_error(path, what, err) from err
@@ -74,22 +74,41 @@ def _open(path: Path) -> Any:
     if not path.is_file():
         msg = f"input {str(path)!r} is not a file"
         raise InputFileError(msg)
-    with path.open("rb") as handle:
-        magic = handle.read(4)
-    if magic != _ROOT_MAGIC:
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(20)
+    except OSError as err:
+        msg = f"input file {str(path)!r} cannot be read: {err.strerror or err}"
+        raise InputFileError(msg) from err
+    if header[:4] != _ROOT_MAGIC:
         msg = f"input file {str(path)!r} is not a ROOT file (it does not start with the ROOT signature)"
         raise InputFileError(msg)
-    with reading_errors(path, "the file header or top directory"):
-        handle = uproot.open(path)
     # the header records where the file ends: a shorter file was cut off (an interrupted copy or job)
-    end, size = int(getattr(handle.file, "fEND", 0) or 0), path.stat().st_size
-    if size < end:
+    end, size = _header_end(header), path.stat().st_size
+    if end is not None and size < end:
         msg = (
             f"input file {str(path)!r} is truncated: it has {size:,} bytes but its header says {end:,}; "
             "copy or produce it again"
         )
         raise InputFileError(msg)
-    return handle
+    with reading_errors(path, "the file header or top directory"):
+        return uproot.open(path)
+
+
+def _header_end(header: bytes) -> int | None:
+    """``fEND`` of a ROOT file header (the file's size when complete), or ``None`` if the header is too short.
+
+    Layout: ``root``, then big-endian int32 ``fVersion``, int32 ``fBEGIN`` and
+    ``fEND``, an int64 in large files (``fVersion >= 1000000``).
+    """
+    import struct
+
+    if len(header) < 16:
+        return None
+    (version,) = struct.unpack(">i", header[4:8])
+    if version >= 1_000_000:
+        return struct.unpack(">q", header[12:20])[0] if len(header) >= 20 else None
+    return struct.unpack(">i", header[12:16])[0]
 
 
 def _trees(handle: Any) -> list[str] | None:
@@ -269,6 +288,8 @@ def read_arrays(path: str | os.PathLike[str], ttree: Any, tree: str, branches: S
         library = "ak" if is_jagged(ttree, branches) else "np"
     try:
         return ttree.arrays(list(branches), library=library)
+    except MemoryError:
+        raise
     except Exception as err:
         raise _read_failure(path, tree, ttree, branches, 0, int(ttree.num_entries), err) from err
 
@@ -320,7 +341,7 @@ def iterate(
                 bar.update(int(report.tree_entry_stop - report.tree_entry_start))
                 rate = bar.n / max(time.perf_counter() - start, 1e-9)
                 bar.set_postfix_str(f"{rate:,.0f} cand/s", refresh=False)
-    except HepselError:
+    except (HepselError, MemoryError):
         raise
     except Exception as err:
         # only uproot's reading runs inside this try (the consumer's errors are not thrown into a generator)

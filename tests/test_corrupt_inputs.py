@@ -177,3 +177,15 @@ def test_corrupt_basket_after_good_chunks_names_its_entries(tmp_path: Path) -> N
     with pytest.raises(InputFileError, match=rf"late\.root: tree 'DecayTree', branch 'y' \(entries {lo:,} to ") as err:
         apply_file(_selection(), bad, tmp_path / "o.root", step_size=hi - lo, progress=False)
     assert "zlib.error" in str(err.value)
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.3, 0.7, 0.95, 0.999])
+def test_truncated_anywhere_is_named_from_the_header(tmp_path: Path, fraction: float) -> None:
+    """Cut before the directory (uproot cannot even open it) or inside a basket: the same one-line error."""
+    good = tmp_path / "good.root"
+    write_flat_tree(good, n_events=3000)
+    bad = tmp_path / "cut.root"
+    _truncate(good, bad, fraction)
+    size = bad.stat().st_size
+    with pytest.raises(InputFileError, match=rf"cut\.root' is truncated: it has {size:,} bytes but its header says {good.stat().st_size:,}"):
+        _selection().score(bad, tree="DecayTree")
