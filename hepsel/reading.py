@@ -318,8 +318,11 @@ def iterate(
     ttree = open_tree(path, tree)
     with reading_errors(path, f"tree {tree!r}"):
         library = "ak" if is_jagged(ttree, branches) else "np"
-        # entries per chunk, to name the entries (and the branch) of a chunk that fails to decode
+    # entries per chunk, only to name the entries (and the branch) of a chunk that fails to decode
+    try:
         step = int(step_size) if isinstance(step_size, int) else int(ttree.num_entries_for(step_size, list(branches)))
+    except Exception:
+        step = int(ttree.num_entries)
     bar = None
     if progress:
         from tqdm.auto import tqdm
