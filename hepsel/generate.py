@@ -200,7 +200,7 @@ def _recorded(path: Path) -> dict[str, Any] | None:
 
 
 def _describe(source: str | None) -> str:
-    return repr(source) if source else "a 'hepsel generate --spec' call without --source"
+    return repr(source) if source else "a 'hepsel generate' run without an analysis config"
 
 
 def check_generated(gen: Any, paths: Sequence[str | os.PathLike[str]], *, source: str | os.PathLike[str] | None) -> bool:
@@ -254,7 +254,8 @@ def check_generated(gen: Any, paths: Sequence[str | os.PathLike[str]], *, source
         msg = (
             f"{path} was generated for the analysis config {_describe(rec.get('config'))}, but {_describe(me)} "
             f"asks for other generate settings ({diff}); two analyses may share generated files only with equal "
-            "settings: give this sample other file names, or the same generate settings"
+            "settings: give this sample other file names or the same generate settings (or, if that analysis no "
+            f"longer needs it, delete the file and {record_path(path).name})"
         )
         raise ConfigError(msg)
     return shared

@@ -130,6 +130,11 @@ def test_cli_second_analysis_shares_or_is_refused(tmp_path: Path) -> None:
     assert str(tmp_path / "analyses" / "b" / "config.yaml") in lines[0]
     assert "minbias_000.root" in lines[0] and "seed: 7 instead of 6" in lines[0]
     assert _state(data) == before  # nothing regenerated, not even the signal sample b agrees on
+    # nor by a generation without a config
+    proc = _hepsel(tmp_path, "generate", "--kind", "minbias", "--events", "600", "--seed", "99",
+                   "-o", "data/minbias_000.root", "--no-progress")
+    assert proc.returncode == 1 and "seed: 99 instead of 6" in proc.stderr and "without an analysis config" in proc.stderr
+    assert _state(data) == before
     # with equal settings, b shares the files
     _analyses(tmp_path)
     proc = _hepsel(tmp_path, "generate", "-c", "analyses/b", "--no-progress")
