@@ -19,6 +19,7 @@ from pathlib import Path
 from hepsel.apply import dataset_jobs
 from hepsel.config import load_config
 from hepsel.exceptions import HepselError
+from hepsel.generate import check_generated
 from hepsel.provenance import check_output_owner, claim_output, function_modules, step_digest, step_settings
 from hepsel.storage import check_writable_dir
 from hepsel.study import study_models
@@ -35,6 +36,14 @@ except HepselError as _err:
     sys.exit(f"hepsel: error: {_err}")
 LAY = Layout.of(CFG)
 MODULES = [str(p) for p in function_modules(CFG)]
+try:
+    # generated files another analysis made with other settings: refused before Snakemake
+    # would delete them to regenerate (files made with equal settings are shared)
+    for _sample, _scfg in CFG.samples.items():
+        if _scfg.generate is not None:
+            check_generated(_scfg.generate, CFG.sample_files(_sample), source=CFG.source)
+except HepselError as _err:
+    sys.exit(f"hepsel: error: {_err}")
 
 
 def digest(step, **kw):
@@ -166,8 +175,11 @@ for _sample, _scfg in CFG.samples.items():
             # the generate settings only: another analysis or output directory
             # with the same settings reuses the files
             spec=json.dumps(step_settings(CFG, "generate", sample=_sample)["generate"], sort_keys=True),
+            # recorded beside the files; a function of `output` is left out of the params
+            # trigger, so another analysis with equal settings does not regenerate them
+            source=lambda wildcards, output: str(CFG.source),
         shell:
-            f"{HEPSEL} generate --spec {{params.spec:q}} --paths {{output:q}} 2>&1 | tee {{log}}"
+            f"{HEPSEL} generate --spec {{params.spec:q}} --paths {{output:q}} --source {{params.source:q}} 2>&1 | tee {{log}}"
 
 
 rule prepare:

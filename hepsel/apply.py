@@ -223,6 +223,7 @@ def apply_file(
     t = tree or selection.tree
     ttree = open_tree(src, t)
     check_branches(ttree, selection.needed_branches(), path=str(src), tree=t)
+    selection.check_types(ttree, path=str(src), tree=t)
     keys = set(ttree.keys())
     names = list(models or selection.models)
     for m in names:

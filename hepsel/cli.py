@@ -7,8 +7,10 @@ hepsel raises on purpose print one clear message and exit with status 1.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,9 @@ from typing import Any
 from .exceptions import HepselError
 
 __all__ = ["main"]
+
+#: Exit status when the reader of standard output goes away (128 + SIGPIPE, as a shell reports it).
+_SIGPIPE_STATUS = 141
 
 
 def _config(args: argparse.Namespace):
@@ -43,24 +48,39 @@ def _timing(n: int, unit: str, seconds: float) -> str:
     return f"in {seconds:.1f} s ({text} {unit}/s)"
 
 
-def _cmd_generate(args: argparse.Namespace) -> int:
-    from . import workflow
+def _generate(gen: Any, paths: Sequence[str | Path], *, source: Any, label: str, progress: bool) -> None:
+    """Generate (or share) one ``generate`` block's files, printing them and one timing line."""
+    from .generate import generate_sample
 
+    t0 = time.perf_counter()
+    out, made = generate_sample(gen, paths, source=source, progress=progress)
+    for p in out:
+        print(p)
+    if made:
+        print(f"generate {label}: {gen.events:,} events {_timing(gen.events, 'ev', time.perf_counter() - t0)}")
+    else:
+        print(f"generate {label}: up to date (generated earlier with the same settings; shared)")
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .generate import check_generated
+
+    progress = not args.no_progress
     if args.config:
         cfg = _config(args)
         samples = [args.sample] if args.sample else [s for s, c in cfg.samples.items() if c.generate]
         for s in samples:
-            t0 = time.perf_counter()
-            for p in workflow.generate(cfg, s, progress=not args.no_progress):
-                print(p)
-            gen = cfg.samples[s].generate
-            if gen is not None:
-                print(f"generate {s}: {gen.events:,} events {_timing(gen.events, 'ev', time.perf_counter() - t0)}")
+            if s not in cfg.samples or cfg.samples[s].generate is None:
+                what = "has no 'generate' block; its files must exist" if s in cfg.samples else f"is not a sample of {cfg.source}"
+                msg = f"samples.{s} {what}"
+                raise HepselError(msg)
+            # every sample checked (conflicts with other analyses' files) before any is generated
+            check_generated(cfg.samples[s].generate, cfg.sample_files(s), source=cfg.source)
+        for s in samples:
+            _generate(cfg.samples[s].generate, cfg.sample_files(s), source=cfg.source, label=s, progress=progress)
         return 0
-    from .generate import generate_files
-
     if args.spec:
-        return _generate_from_spec(args.spec, args.paths or [], progress=not args.no_progress)
+        return _generate_from_spec(args.spec, args.paths or [], source=args.source, progress=progress)
     if not (args.kind and args.events and args.output):
         msg = "hepsel generate needs --config, --spec with --paths, or --kind, --events and --output"
         raise HepselError(msg)
@@ -68,22 +88,21 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if args.files > 1 and "{index}" not in pattern:
         msg = "--output must contain '{index}' when --files > 1"
         raise HepselError(msg)
+    from .config import GenerateConfig
+
+    gen = GenerateConfig(kind=args.kind, events=args.events, files=args.files, seed=args.seed, pileup=args.pileup)
     paths = [Path(pattern.format(index=f"{i:03d}")) for i in range(args.files)]
-    t0 = time.perf_counter()
-    for p in generate_files(args.kind, paths, args.events, seed=args.seed, pileup=args.pileup, progress=not args.no_progress):
-        print(p)
-    print(f"generate {args.kind}: {args.events:,} events {_timing(args.events, 'ev', time.perf_counter() - t0)}")
+    _generate(gen, paths, source=args.source, label=args.kind, progress=progress)
     return 0
 
 
-def _generate_from_spec(spec: str, paths: list[str], *, progress: bool) -> int:
+def _generate_from_spec(spec: str, paths: list[str], *, source: str | None, progress: bool) -> int:
     """Generate files from a JSON ``generate`` block (what the workflow's generate rules pass)."""
     import json
 
     from pydantic import ValidationError
 
     from .config import GenerateConfig
-    from .generate import generate_files
 
     try:
         gen = GenerateConfig.model_validate(json.loads(spec))
@@ -93,13 +112,7 @@ def _generate_from_spec(spec: str, paths: list[str], *, progress: bool) -> int:
     if len(paths) != gen.files:
         msg = f"--spec asks for {gen.files} file(s) but --paths names {len(paths)}"
         raise HepselError(msg)
-    t0 = time.perf_counter()
-    for p in generate_files(
-        gen.kind, [Path(x) for x in paths], gen.events, seed=gen.seed, pileup=gen.pileup,
-        signal_modes=gen.modes, progress=progress,
-    ):
-        print(p)
-    print(f"generate {gen.kind}: {gen.events:,} events {_timing(gen.events, 'ev', time.perf_counter() - t0)}")
+    _generate(gen, paths, source=source, label=gen.kind, progress=progress)
     return 0
 
 
@@ -309,9 +322,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     progress = not args.no_progress
-    for s, c in cfg.samples.items():
-        if c.generate and not all(p.exists() for p in cfg.sample_files(s)):
-            workflow.generate(cfg, s, progress=progress)
+    from .generate import needs_generation
+
+    # every sample checked (conflicts with other analyses' files) before any is generated
+    todo = [s for s, c in cfg.samples.items() if c.generate and needs_generation(c.generate, cfg.sample_files(s), source=cfg.source)]
+    for s in todo:
+        workflow.generate(cfg, s, progress=progress)
     for s in cfg.samples:
         for i in range(len(cfg.sample_files(s))):
             workflow.prepare(cfg, s, i, progress=progress)
@@ -335,14 +351,48 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_score(args: argparse.Namespace) -> int:
-    from .selection import Selection
+def score_counts(sel: Any, source: Any, *, models: Sequence[str] | None = None, tree: str | None = None) -> dict[str, Any]:
+    """Per model: entries, preselected entries, their mean score and the entries passing each stored working point.
 
-    sel = Selection.load(args.selection)
-    scores = sel.score(args.input, model=args.model, tree=args.tree)
+    Entries the preselection rejects have no score (NaN) and pass nothing; the
+    mean is over the preselected entries (``None`` when there are none).
+    """
     import numpy as np
 
-    print(f"{len(scores)} entries, mean score {np.mean(scores):.4f}")
+    names = list(models or sel.models)
+    d = sel.decisions(source, models=names, tree=tree)
+    presel = np.asarray(d["presel"], dtype=bool)
+    out: dict[str, Any] = {"entries": len(presel), "preselected": int(presel.sum()), "models": {}}
+    for m in names:
+        s = np.asarray(d[f"score_{m}"], dtype=np.float64)[presel]
+        passes = {k: int(np.count_nonzero(v)) for k, v in d.items() if k.startswith(f"pass_{m}_")}
+        out["models"][m] = {"mean_score": float(s.mean()) if len(s) else None, "passing": passes}
+    return out
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    import json
+
+    from .selection import Selection
+
+    sel = Selection.load(args.selection, models=args.model)
+    counts = score_counts(sel, args.input, models=args.model, tree=args.tree)
+    if args.json:
+        print(json.dumps({"input": args.input, "tree": args.tree or sel.tree, **counts}, indent=1))
+        return 0
+    n, n_pre = counts["entries"], counts["preselected"]
+
+    def frac(k: int, of: int) -> str:
+        return f"{k / of:.1%}" if of else "n/a"
+
+    print(f"{args.input}:{args.tree or sel.tree}: {n:,} entries, {n_pre:,} preselected ({frac(n_pre, n)})")
+    for m, c in counts["models"].items():
+        mean = "n/a (nothing preselected)" if c["mean_score"] is None else f"{c['mean_score']:.4f}"
+        print(f"{m}: mean score {mean} over the preselected entries")
+        for key, k in c["passing"].items():
+            print(f"  {key}: {k:,} entries pass ({frac(k, n_pre)} of the preselected, {frac(k, n)} of all)")
+        if not c["passing"]:
+            print("  (no stored working points)")
     return 0
 
 
@@ -453,6 +503,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", help="file name; '{index}' is replaced by the file number")
     p.add_argument("--spec", help="a config 'generate' block as JSON (with --paths)")
     p.add_argument("--paths", nargs="+", help="the files to write (with --spec)")
+    p.add_argument(
+        "--source", help="the analysis config asking for the files (with --spec or --kind; recorded beside them)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars (never shown when stderr is not a terminal)")
     p.set_defaults(func=_cmd_generate)
 
@@ -528,11 +581,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("score", help="score a ROOT file with a saved selection")
+    p = sub.add_parser(
+        "score",
+        help="count a ROOT file's entries, preselected entries and entries passing each working point, per model "
+        "(scores per entry: hepsel apply)",
+    )
     p.add_argument("selection", help="a saved selection directory")
     p.add_argument("input", help="ROOT file")
     p.add_argument("--tree", help="input tree (default: the selection's)")
-    p.add_argument("--model", help="score with this model (default: the selection's default model)")
+    p.add_argument("--model", action="append", help="only this model (repeatable; default: all)")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
     p.set_defaults(func=_cmd_score)
 
     p = sub.add_parser(
@@ -572,11 +630,32 @@ def _os_error(err: OSError) -> str:
     return f"{files}: {reason}"
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
+    """hepsel's own warnings as one line (``hepsel: warning: ...``); others as Python shows them."""
+    if category.__module__.split(".")[0] != "hepsel":
+        (file or sys.stderr).write(warnings.formatwarning(message, category, filename, lineno, line))
+        return
+    print(f"hepsel: warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hepsel`` console script."""
     args = build_parser().parse_args(argv)
+    shown, warnings.showwarning = warnings.showwarning, _show_warning
     try:
-        return int(args.func(args))
+        status = int(args.func(args))
+        sys.stdout.flush()  # a reader that went away shows here, inside the handler below
+        return status
+    except BrokenPipeError:
+        # the reader closed the pipe (``hepsel compare A B | head -5``): stop quietly, as Unix tools do;
+        # stdout goes to devnull so that the interpreter's final flush does not fail again
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # a stdout without a file descriptor (embedded use)
+            pass
+        return _SIGPIPE_STATUS
     except HepselError as err:
         print(f"hepsel: error: {err}", file=sys.stderr)
         return 1
@@ -587,6 +666,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hepsel: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":  # pragma: no cover

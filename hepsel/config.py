@@ -926,7 +926,22 @@ def load_config(
         # that keeps another analysis's name still writes to its own directory
         cfg.output = f"results/{cfg.analysis_id}"
     _check_model_params(cfg, str(p))
+    _check_feature_functions(cfg, str(p))
     return cfg
+
+
+def _check_feature_functions(cfg: AnalysisConfig, source: str) -> None:
+    """Import each feature function and check that it takes one mapping of branches, before any file is read."""
+    from .features import load_function
+
+    for f in cfg.features:
+        if f.function is None:
+            continue
+        try:
+            load_function(f.function, cfg.analysis_dir)
+        except ConfigError as err:
+            msg = f"invalid analysis config {source}: features.{f.name}: {err}"
+            raise ConfigError(msg) from None
 
 
 def _check_model_params(cfg: AnalysisConfig, source: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "BranchNotFoundError",
+    "BranchTypeError",
     "CandidateError",
     "ConfigError",
     "EmptySelectionError",
@@ -51,6 +52,10 @@ class BranchNotFoundError(HepselError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class BranchTypeError(InputFileError):
+    """An input branch has a type that would change its values against the one a selection was trained on."""
 
 
 class ExpressionError(HepselError, ValueError):

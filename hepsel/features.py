@@ -22,7 +22,7 @@ import numpy as np
 from .exceptions import ConfigError, ExpressionError
 from .expressions import Expression
 
-__all__ = ["Feature", "FeatureSet", "load_function", "module_path", "to_flat_numpy"]
+__all__ = ["Feature", "FeatureSet", "check_signature", "load_function", "module_path", "to_flat_numpy"]
 
 _TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "none": lambda x: x,
@@ -118,6 +118,11 @@ def load_function(spec: str, base_dir: str | os.PathLike[str]) -> Callable[..., 
         sys.modules[mod_name] = module
         try:
             loader_spec.loader.exec_module(module)
+        except Exception as err:
+            del sys.modules[mod_name]
+            where = f" (line {err.lineno})" if isinstance(err, SyntaxError) and err.lineno else ""
+            msg = f"feature function {spec!r}: importing {path} failed{where}: {type(err).__name__}: {err}"
+            raise ConfigError(msg) from err
         except BaseException:
             del sys.modules[mod_name]
             raise
@@ -125,7 +130,37 @@ def load_function(spec: str, base_dir: str | os.PathLike[str]) -> Callable[..., 
     if not callable(func):
         msg = f"feature function {spec!r}: {path} has no function {func_name!r}"
         raise ConfigError(msg)
+    check_signature(func, spec)
     return func
+
+
+def check_signature(func: Callable[..., Any], spec: str) -> None:
+    """Refuse a feature function that cannot be called with one mapping of its input branches.
+
+    hepsel calls ``func(arrays)``, ``arrays`` mapping each of the feature's
+    ``inputs`` to its values; a function written with one argument per
+    branch (``def f(Jet_pt, Jet_eta)``) would fail in the middle of prepare.
+
+    Raises
+    ------
+    ConfigError
+        Naming the function, its parameters and the signature expected.
+    """
+    import inspect
+
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):  # builtins and C functions without a signature: trust them
+        return
+    try:
+        sig.bind({})
+    except TypeError:
+        msg = (
+            f"feature function {spec!r} has the signature {sig}, but it is called with one argument, the mapping "
+            f"of its 'inputs' branches: def {spec.rsplit(':', 1)[1]}(arrays), reading arrays['<branch>'] "
+            "and returning one value per entry"
+        )
+        raise ConfigError(msg) from None
 
 
 @dataclass

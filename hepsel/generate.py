@@ -8,6 +8,11 @@ per candidate) and ``EventTuple`` (one row per event) with uproot.
 Each file is first written under a temporary name in its target directory and
 moved into place only when complete, so an interrupted or failed run never
 leaves a truncated file behind under the final name.
+
+:func:`generate_sample` also records, beside each file, the ``generate``
+settings and the analysis config that made it (``.<name>.hepsel-generate.json``):
+another analysis naming the same file with other settings is refused rather
+than overwriting it, and one with equal settings shares it.
 """
 
 from __future__ import annotations
@@ -15,10 +20,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from hepsel import simulation
 
-__all__ = ["CANDIDATE_TREE", "EVENT_TREE", "file_ranges", "generate_files"]
+from .exceptions import ConfigError
+
+__all__ = [
+    "CANDIDATE_TREE", "EVENT_TREE", "check_generated", "file_ranges", "generate_files", "generate_sample",
+    "needs_generation", "record_path",
+]
 
 CANDIDATE_TREE = "DecayTree"
 """Name of the candidate tree written by :func:`generate_files`."""
@@ -159,3 +170,151 @@ def generate_files(
                 tmp.unlink(missing_ok=True)
                 raise
     return out
+
+
+def record_path(path: str | os.PathLike[str]) -> Path:
+    """Where the generate settings of the generated file ``path`` are recorded (a hidden file beside it)."""
+    p = Path(path)
+    return p.with_name(f".{p.name}.hepsel-generate.json")
+
+
+def _spec(gen: Any) -> dict[str, Any]:
+    """A ``generate`` block (:class:`~hepsel.config.GenerateConfig` or mapping) as plain JSON values."""
+    from .config import GenerateConfig
+
+    return GenerateConfig.model_validate(gen if isinstance(gen, Mapping) else gen.model_dump()).model_dump(mode="json")
+
+
+def _recorded(path: Path) -> dict[str, Any] | None:
+    """The record beside an existing generated file, or ``None`` (no file, no record, or an unreadable one)."""
+    from .storage import read_json
+
+    rec = record_path(path)
+    if not (path.is_file() and rec.is_file()):
+        return None
+    try:
+        data = read_json(rec)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("generate"), dict) else None
+
+
+def _describe(source: str | None) -> str:
+    return repr(source) if source else "a 'hepsel generate' run without an analysis config"
+
+
+def check_generated(gen: Any, paths: Sequence[str | os.PathLike[str]], *, source: str | os.PathLike[str] | None) -> bool:
+    """Compare the recorded settings of existing ``paths`` with ``gen``, before anything is (re)generated.
+
+    Parameters
+    ----------
+    gen
+        The ``generate`` block asking for the files.
+    paths
+        The files, in order (file ``i`` holds the ``i``-th range of events).
+    source
+        The analysis config asking for them (recorded, and named in errors).
+
+    Returns
+    -------
+    bool
+        True when every file exists and was generated with exactly these
+        settings (it can be shared as it is).
+
+    Raises
+    ------
+    ConfigError
+        If an existing file was generated with other settings for another
+        analysis config: regenerating it would change that analysis's data
+        under its feet. The message names the file and both configs and the
+        settings that differ. The config that recorded a file may change its
+        own settings (the file is then regenerated).
+    """
+    spec = _spec(gen)
+    me = str(source) if source is not None else None
+    shared = True
+    for i, raw in enumerate(paths):
+        path = Path(raw)
+        rec = _recorded(path)
+        if rec is None:
+            shared = False
+            continue
+        theirs = {**rec["generate"], "file": rec.get("file")}
+        mine = {**spec, "file": i}
+        if theirs == mine:
+            continue
+        shared = False
+        if rec.get("config") == me:
+            continue  # the analysis that made the file changed its own settings
+        diff = ", ".join(
+            f"{k}: {mine.get(k)!r} instead of {theirs.get(k)!r}"
+            for k in sorted(set(mine) | set(theirs))
+            if mine.get(k) != theirs.get(k)
+        )
+        msg = (
+            f"{path} was generated for the analysis config {_describe(rec.get('config'))}, but {_describe(me)} "
+            f"asks for other generate settings ({diff}); two analyses may share generated files only with equal "
+            "settings: give this sample other file names or the same generate settings (or, if that analysis no "
+            f"longer needs it, delete the file and {record_path(path).name})"
+        )
+        raise ConfigError(msg)
+    return shared
+
+
+def needs_generation(gen: Any, paths: Sequence[str | os.PathLike[str]], *, source: str | os.PathLike[str] | None) -> bool:
+    """Whether ``paths`` must be (re)generated: a file is missing, or its record shows other settings.
+
+    Existing files without a record (made by hand or by an older hepsel) are
+    kept. Conflicts with another analysis raise as in :func:`check_generated`.
+    """
+    check_generated(gen, paths, source=source)
+    spec = _spec(gen)
+    for i, raw in enumerate(paths):
+        path = Path(raw)
+        if not path.is_file():
+            return True
+        rec = _recorded(path)
+        if rec is not None and {**rec["generate"], "file": rec.get("file")} != {**spec, "file": i}:
+            return True
+    return False
+
+
+def generate_sample(
+    gen: Any,
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    source: str | os.PathLike[str] | None,
+    progress: bool = True,
+) -> tuple[list[Path], bool]:
+    """Generate the files of a ``generate`` block and record its settings beside each file.
+
+    Files generated earlier with exactly these settings are shared, not made
+    again; a file another analysis generated with other settings is refused
+    (see :func:`check_generated`) before anything is written.
+
+    Returns
+    -------
+    (list of pathlib.Path, bool)
+        The files, and whether they were generated now (False: shared).
+    """
+    from .storage import write_json
+
+    out = [Path(p) for p in paths]
+    if check_generated(gen, out, source=source):
+        return out, False
+    spec = _spec(gen)
+    for p in out:  # a stale record must not vouch for a file being replaced
+        record_path(p).unlink(missing_ok=True)
+    generate_files(
+        spec["kind"], out, spec["events"], seed=spec["seed"], pileup=spec["pileup"], signal_modes=spec["modes"],
+        progress=progress,
+    )
+    names = [p.name for p in out]
+    for i, p in enumerate(out):
+        write_json(record_path(p), {
+            "config": str(source) if source is not None else None,
+            "generate": spec,
+            "file": i,
+            "files": names,
+        })
+    return out, True

@@ -10,7 +10,7 @@ file and gathers the results with :func:`hepsel.dataset.gather`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -22,11 +22,11 @@ from .cuts import CutFlow, CutSequence
 from .exceptions import ConfigError, NonFiniteError
 from .expressions import Expression
 from .features import FeatureSet, to_flat_numpy
-from .reading import check_branches, iterate, open_tree
+from .reading import branch_types, check_branches, iterate, open_tree, reading_errors
 from .robustness import BranchShift, apply_shift
-from .storage import ParquetAppender, write_json
+from .storage import ParquetAppender, read_json, write_json
 
-__all__ = ["RESERVED_COLUMNS", "SamplePipeline", "generated_events_path", "prepare_file"]
+__all__ = ["RESERVED_COLUMNS", "SamplePipeline", "generated_events_path", "prepare_file", "training_branch_types"]
 
 #: Columns every prepared table has, besides features and spectators.
 RESERVED_COLUMNS = ("runNumber", "eventNumber", "label", "sample", "truth", "weight_raw", "fold")
@@ -200,7 +200,8 @@ def _check_one_candidate_per_entry(ttree: Any, src: str, tree: str, key: str = "
         return
     if "nCandidate" not in keys:
         return
-    n_cand = np.asarray(ttree["nCandidate"].array(library="np"))
+    with reading_errors(src, f"tree {tree!r}, branch 'nCandidate'"):
+        n_cand = np.asarray(ttree["nCandidate"].array(library="np"))
     if len(n_cand) and n_cand.max() > 0:
         msg = (
             f"{src}:{tree}: {key} is set, but branch 'nCandidate' shows up to "
@@ -435,9 +436,30 @@ def prepare_file(
             "n_candidates_out": cutflow.raw[-1],
             "non_finite_dropped": dropped,
             "cutflow": cutflow.to_dict(),
+            # what a saved selection checks its inputs against (Selection.branch_types)
+            "branch_types": branch_types(ttree, sorted(needed)),
         }
         write_json(metadata or Path(output).with_suffix(".json"), meta)
     return meta
+
+
+def training_branch_types(metadata: Sequence[str | os.PathLike[str]]) -> dict[str, list[str]] | None:
+    """Each input branch's types over the prepared files' metadata (written by :func:`prepare_file`).
+
+    ``None`` when a file's metadata lacks the record (prepared by an older
+    hepsel): a selection then checks no types rather than some.
+    """
+    types: dict[str, set[str]] = {}
+    for m in metadata:
+        p = Path(m)
+        if not p.is_file():
+            return None
+        record = read_json(p).get("branch_types")
+        if record is None:
+            return None
+        for b, t in record.items():
+            types.setdefault(b, set()).add(t)
+    return {b: sorted(t) for b, t in sorted(types.items())}
 
 
 def _empty_schema(pipe: SamplePipeline) -> dict[str, np.dtype[Any]]:

@@ -21,18 +21,22 @@ from typing import Any, cast
 import numpy as np
 
 from .cuts import CutSequence
-from .exceptions import ConfigError, ModelFileError, NonFiniteError
+from .exceptions import BranchTypeError, ConfigError, ModelFileError, NonFiniteError
 from .features import FeatureSet
 from .models import load_classifier
 from .storage import atomic_path, read_json, write_json
 
-__all__ = ["InterpolatedWorkingPoint", "Selection", "wp_branch"]
+__all__ = ["InterpolatedWorkingPoint", "Selection", "UntypedSelection", "wp_branch"]
 
 _FORMAT = "hepsel-selection"
 
 
 class InterpolatedWorkingPoint(UserWarning):
     """A working point not stored with the selection, interpolated along its stored rate curve."""
+
+
+class UntypedSelection(UserWarning):
+    """A saved selection without the input branch types it was trained on: input types are not checked."""
 
 
 def wp_branch(model: str, key: str) -> str:
@@ -63,6 +67,12 @@ class Selection:
         Model name -> ``{"threshold", "rate_khz", "eff"}`` lists (decreasing
         thresholds), from the study: working points at other rates or signal
         efficiencies are interpolated along them.
+    branch_types
+        Input branch -> its type as seen in training (``"float32"``,
+        ``"var * int32"``; a list when the training files differ). Input
+        files are checked against it: a type that changes values (narrower,
+        float -> integer, bool for a number or back) is refused. ``None``: not
+        recorded, nothing checked.
 
     Fold models are loaded when first used, so loading a selection is fast
     whatever its models.
@@ -79,6 +89,7 @@ class Selection:
         default_model: str | None = None,
         tree: str = "DecayTree",
         rate_curves: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
+        branch_types: Mapping[str, str | Sequence[str]] | None = None,
     ) -> None:
         self.preselection = [cast("tuple[str, str]", tuple(c)) for c in preselection]
         self.features = features
@@ -89,6 +100,10 @@ class Selection:
         self.default_model = default_model or next(iter(self.models))
         self.tree = tree
         self._cuts = CutSequence(self.preselection, aliases=features.aliases, where="selection preselection")
+        self.branch_types = (
+            None if branch_types is None
+            else {b: [t] if isinstance(t, str) else list(t) for b, t in branch_types.items() if b in self.branches}
+        )
 
     # -- inputs ---------------------------------------------------------------
     @property
@@ -109,14 +124,39 @@ class Selection:
         return needed
 
     def _read_file(self, path: str | os.PathLike[str], tree: str | None) -> Any:
-        from .reading import check_branches, is_jagged, open_tree
+        from .reading import check_branches, open_tree, read_arrays
 
         t = tree or self.tree
         ttree = open_tree(path, t)
         keys = set(ttree.keys())
         wanted = sorted({*self.branches, *(b for b in (self.fold_branch, "runNumber") if b and b in keys)})
         check_branches(ttree, self.needed_branches(), path=str(path), tree=t)
-        return ttree.arrays(wanted, library="ak" if is_jagged(ttree, wanted) else "np")
+        self.check_types(ttree, path=str(path), tree=t)
+        return read_arrays(path, ttree, t, wanted)
+
+    def check_types(self, ttree: Any, *, path: str, tree: str) -> None:
+        """Refuse input branches whose type would change their values against training (see ``branch_types``).
+
+        Raises
+        ------
+        BranchTypeError
+            Naming the file, tree, each such branch and both types.
+        """
+        from .reading import branch_types, type_change
+
+        if not self.branch_types:
+            return
+        seen = branch_types(ttree, [b for b in self.branches if b in self.branch_types])
+        bad = []
+        for b, now in seen.items():
+            trained = self.branch_types[b]
+            reasons = [type_change(t, now) for t in trained]
+            if all(r is not None for r in reasons):
+                was = " or ".join(trained)
+                bad.append(f"branch {b!r} is {now} but the selection was trained on {was} ({reasons[0]})")
+        if bad:
+            msg = f"{path}:{tree}: {'; '.join(bad)}; convert the branch to the trained type, or train on such files"
+            raise BranchTypeError(msg)
 
     def _arrays(self, source: Any, tree: str | None) -> Mapping[str, Any]:
         """Branches of ``source``: a file, a list of files, a mapping of arrays, an awkward array or a DataFrame."""
@@ -373,6 +413,10 @@ class Selection:
             "fold_branch": self.fold_branch,
             "default_model": self.default_model,
             "rate_curves": self.rate_curves,
+            "branch_types": (
+                None if self.branch_types is None
+                else {b: t[0] if len(t) == 1 else t for b, t in self.branch_types.items()}
+            ),
         }
         write_json(d / "selection.json", meta)
         return d
@@ -419,6 +463,15 @@ class Selection:
             features = FeatureSet.from_dict(meta["features"], base_dir=d, where=f"{f}: features")
         except ConfigError as err:
             raise ModelFileError(str(err)) from None
+        if "branch_types" not in meta:
+            import warnings
+
+            warnings.warn(
+                f"{f} has no record of the input branch types it was trained on (saved by an older hepsel): "
+                "input types are not checked; evaluate again to record them",
+                UntypedSelection,
+                stacklevel=2,
+            )
         return cls(
             preselection=[(c["name"], c["cut"]) for c in meta["preselection"]],
             features=features,
@@ -428,6 +481,7 @@ class Selection:
             default_model=meta.get("default_model") if (models is None or meta.get("default_model") in models) else None,
             tree=meta.get("tree", "DecayTree"),
             rate_curves={n: c for n, c in meta.get("rate_curves", {}).items() if n in loaded},
+            branch_types=meta.get("branch_types"),
         )
 
     def __repr__(self) -> str:

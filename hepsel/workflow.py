@@ -122,16 +122,15 @@ class Layout:
 
 def generate(cfg: AnalysisConfig, sample: str, *, progress: bool = True) -> list[Path]:
     """Make the files of a sample that has a ``generate`` block."""
-    from .generate import generate_files
+    from .generate import generate_sample
 
     gen = cfg.samples[sample].generate
     if gen is None:
         msg = f"samples.{sample} has no 'generate' block; its files must exist"
         raise ConfigError(msg)
-    paths = cfg.sample_files(sample)
-    return generate_files(
-        gen.kind, paths, gen.events, seed=gen.seed, pileup=gen.pileup, signal_modes=gen.modes, progress=progress
-    )
+    # shared with another analysis when generated with equal settings; refused when with others
+    paths, _ = generate_sample(gen, cfg.sample_files(sample), source=cfg.source, progress=progress)
+    return paths
 
 
 def prepare(cfg: AnalysisConfig, sample: str, index: int, *, progress: bool = True) -> dict[str, Any]:
@@ -203,6 +202,7 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
         rate_curves,
     )
     from .features import FeatureSet, module_path
+    from .ingest import training_branch_types
     from .metrics import roc
     from .performance import correlation_matrix
     from .selection import Selection
@@ -302,6 +302,9 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
             for n in names
             if f"{n}/rate_threshold" in curves
         },
+        branch_types=training_branch_types(
+            [lay.prepared(s, i).with_suffix(".json") for s in cfg.samples for i in range(len(cfg.sample_files(s)))]
+        ),
     )
     tmp_sel = lay.selection.with_name(".selection.tmp")
     if tmp_sel.exists():

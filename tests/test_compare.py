@@ -70,3 +70,28 @@ def test_offline_figures_of_merit() -> None:
     assert "signal eff. at max S/sqrt(S+B)" in text and "-50.0000" in text
     # a trigger study has none of them
     assert all("S/sqrt" not in r["figure"] for r in compare_summaries(_summary(0.9, 0.8, 0.01), _summary(0.9, 0.8, 0.01))["models"]["bdt"])
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_closed_pipe_ends_quietly(tmp_path: Path, as_json: bool) -> None:
+    """``hepsel compare A B | head -5``: a reader that goes away ends the command quietly (status 141, no traceback)."""
+    import subprocess
+    import sys
+
+    write_json(tmp_path / "a" / "summary.json", _summary(0.98, 0.8, 0.01))
+    write_json(tmp_path / "b" / "summary.json", _summary(0.98, 0.9, 0.01))
+    cmd = [sys.executable, "-m", "hepsel.cli", "compare", str(tmp_path / "a"), str(tmp_path / "b"), *(["--json"] if as_json else [])]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the command (still importing) writes anything
+    stderr = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 141
+    assert stderr == ""
+    # the same through a shell pipe into head, as users write it
+    shell = subprocess.run(
+        " ".join(map(str, cmd)) + " | head -1; echo status=${PIPESTATUS[0]}", shell=True, executable="/bin/bash",
+        capture_output=True, text=True, check=False,
+    )
+    assert "Traceback" not in shell.stderr and "BrokenPipeError" not in shell.stderr
+    assert shell.stdout.splitlines()[-1] in ("status=0", "status=141")

@@ -183,6 +183,28 @@ def test_selection_reproduces_scores(tiny_run: Path) -> None:
     assert passed.sum() == int(np.sum(scores >= thr))
 
 
+def test_selection_records_training_branch_types_and_refuses_bool(tiny_run: Path, tmp_path: Path) -> None:
+    """selection.json holds each input branch's type as training read it; B_VTXCHI2 stored as bool is refused."""
+    import hepsel
+    from hepsel.exceptions import BranchTypeError
+
+    sel = hepsel.Selection.load(tiny_run / "selection")
+    meta = json.loads((tiny_run / "selection" / "selection.json").read_text())
+    data = tiny_run.parents[1] / "data" / "signal_000.root"
+    with uproot.open(data) as f:
+        tree = f["DecayTree"]
+        want = {b: str(tree[b].interpretation.awkward_form(f.file).type) for b in sel.branches}
+        raw = tree.arrays(library="np")
+    assert meta["branch_types"] == want and want["B_VTXCHI2"] == "float32"
+    bad = tmp_path / "bool.root"
+    with uproot.recreate(bad) as f:
+        cols = dict(raw, B_VTXCHI2=raw["B_VTXCHI2"] > 5)
+        f.mktree("DecayTree", {k: v.dtype for k, v in cols.items()})
+        f["DecayTree"].extend(cols)
+    with pytest.raises(BranchTypeError, match=r"bool\.root:DecayTree: branch 'B_VTXCHI2' is bool but the selection was trained on float32"):
+        sel.score(bad)
+
+
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
