@@ -3,7 +3,7 @@
 Usage (after ``snakemake --cores 2`` has run the default study)::
 
     python benchmarks/inference.py [--results results/topo2body]
-        [--data data/generated/topo2body/minbias_000.root] [--batch 100000] [--repeat 3]
+        [--data data/generated/topo2body/minbias_000.root] [--batch 100000] [--repeat 5]
 
 Everything runs on one thread (``OMP_NUM_THREADS``, xgboost's ``nthread``,
 onnxruntime's and torch's thread counts; both sides of every comparison
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", default="results/topo2body")
     p.add_argument("--data", default="data/generated/topo2body/minbias_000.root")
     p.add_argument("--batch", type=int, default=100_000)
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=5)
     args = p.parse_args(argv)
 
     import uproot
