@@ -441,24 +441,31 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from .storage import check_writable_dir
 
     check_writable_dir(args.output)
-    if args.format == "bbdt":
-        from .export_bbdt import export_bbdt
-
-        try:
-            written = export_bbdt(args.selection, args.output, models=args.model)
-        except HepselError:
-            raise
-        except (KeyError, ValueError) as err:
-            raise HepselError(str(err.args[0] if err.args else err)) from None
-        for p in written:
-            print(p)
-        return 0
-    from .export import export_onnx
-
     try:
-        written = export_onnx(args.selection, args.output, models=args.model, dtype=args.dtype)
+        if args.format == "bbdt":
+            from .export_bbdt import export_bbdt
+
+            written = export_bbdt(args.selection, args.output, models=args.model)
+        else:
+            from .export import export_onnx, onnx_exportable
+            from .selection import Selection
+
+            sel = Selection.load(args.selection)
+            written = export_onnx(sel, args.output, models=args.model, dtype=args.dtype, force=args.force)
+            skipped = onnx_exportable(sel)[1]
+            if skipped and not args.model:
+                print(f"hepsel: skipped {', '.join(f'{n} ({r})' for n, r in skipped.items())}", file=sys.stderr)
+    except HepselError:
+        raise
     except ImportError as err:
         raise HepselError(str(err)) from None
+    except (KeyError, ValueError) as err:
+        raise HepselError(str(err.args[0] if err.args else err)) from None
+    except OSError as err:
+        # e.g. an output under a regular file or in a read-only directory
+        at = f" ({str(err.filename)!r})" if err.filename and not Path(err.filename).name.startswith(".") else ""
+        msg = f"cannot write the export to {args.output!r}: {err.strerror or err}{at}"
+        raise HepselError(msg) from None
     for p in written:
         print(p)
     return 0
@@ -469,11 +476,21 @@ def _add_export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--selection", "-s", required=True, help="a saved selection directory")
     p.add_argument(
         "--format", choices=["onnx", "bbdt"], default="onnx",
-        help="onnx: a graph per model and fold; bbdt: bonsai-BDT tables as flat float32 binaries + JSON",
+        help="onnx: a graph per model and fold, for every model with an ONNX form (a bbdt is skipped, "
+        "with a note); bbdt: bonsai-BDT tables as flat float32 binaries + JSON",
     )
-    p.add_argument("--output", "-o", required=True, help="output directory (new, empty, or an earlier export)")
-    p.add_argument("--model", action="append", help="export only this model (repeatable; default: all)")
-    p.add_argument("--dtype", choices=["float64", "float32"], default="float64", help="input type of the graphs")
+    p.add_argument(
+        "--output", "-o", required=True,
+        help="output directory: new, empty, or an earlier export, which is added to: the models exported now "
+        "replace their files, other models' files stay (onnx: export.json lists them all)",
+    )
+    p.add_argument("--model", action="append", help="export only this model (repeatable; default: all with the format)")
+    p.add_argument("--dtype", choices=["float64", "float32"], default="float64", help="input type of the ONNX graphs")
+    p.add_argument(
+        "--force", action="store_true",
+        help="onnx: replace an earlier export in --output entirely, also one of another selection or --dtype "
+        "(without it such an export is refused)",
+    )
     p.set_defaults(func=_cmd_export)
 
 

@@ -58,7 +58,17 @@ if TYPE_CHECKING:
 
     from .selection import Selection
 
-__all__ = ["INPUT_NAME", "OPSET", "OUTPUT_NAME", "export_onnx", "onnx_model"]
+__all__ = [
+    "FEATURE_PRECISION",
+    "INPUT_NAME",
+    "ONNX_KINDS",
+    "OPSET",
+    "OUTPUT_NAME",
+    "check_model_names",
+    "export_onnx",
+    "onnx_exportable",
+    "onnx_model",
+]
 
 #: Name of every exported graph's input (shape ``(n, n_features)``).
 INPUT_NAME = "features"
@@ -133,24 +143,25 @@ class _Graph:
         return model
 
 
-def _horner(g: _Graph, x: str, coefs: Sequence[float], dtype: Any) -> str:
-    """``((c0 x + c1) x + ...) + c_last`` as nodes."""
-    acc = g.const(coefs[0], dtype)
-    for c in coefs[1:]:
-        acc = g.op("Add", g.op("Mul", acc, x), g.const(c, dtype))
-    return acc
-
-
-# Acklam's rational approximation of the inverse normal CDF (relative error < 1.2e-9).
+# Acklam's rational approximation of the inverse normal CDF (relative error < 1.2e-9):
+# q A(q^2) / B(q^2) in the centre, C(t) / D(t) with t = sqrt(-2 log p) in the tails.
+# Coefficients from the highest power down; D is padded to degree 5 so both
+# branches share one evaluation.
 _ACKLAM_A = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02, 1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00)
 _ACKLAM_B = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02, 6.680131188771972e01, -1.328068155288572e01, 1.0)
 _ACKLAM_C = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00, -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00)
-_ACKLAM_D = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00, 1.0)
+_ACKLAM_D = (0.0, 7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00, 1.0)
 _ACKLAM_LOW = 0.02425
 
 
 def _ndtri(g: _Graph, p: str) -> str:
-    """Standard-normal quantile of ``p`` (float64), clipped as scikit-learn clips its normal output."""
+    """Standard-normal quantile of ``p`` (float64), clipped as scikit-learn clips its normal output.
+
+    Both branches of Acklam's approximation are one rational function of a
+    per-entry variable (``q^2`` or ``t``) with per-entry coefficients, so the
+    graph evaluates a single pair of degree-5 polynomials (few nodes: a
+    batch-1 call costs about the number of nodes).
+    """
     from scipy import stats
 
     f64 = np.float64
@@ -159,75 +170,105 @@ def _ndtri(g: _Graph, p: str) -> str:
     # outside [eps, 1 - eps] the clip decides; the clamp keeps log() finite
     p = g.op("Min", g.op("Max", p, g.const(eps, f64)), g.const(1 - eps, f64))
     q = g.op("Sub", p, g.const(0.5, f64))
-    r = g.op("Mul", q, q)
-    central = g.op("Div", g.op("Mul", _horner(g, r, _ACKLAM_A, f64), q), _horner(g, r, _ACKLAM_B, f64))
     tail_p = g.op("Min", p, g.op("Sub", g.const(1.0, f64), p))
     t = g.op("Sqrt", g.op("Mul", g.const(-2.0, f64), g.op("Log", tail_p)))
-    lower = g.op("Div", _horner(g, t, _ACKLAM_C, f64), _horner(g, t, _ACKLAM_D, f64))
-    tail = g.op("Where", g.op("Less", p, g.const(0.5, f64)), lower, g.op("Neg", lower))
-    z = g.op("Where", g.op("Less", tail_p, g.const(_ACKLAM_LOW, f64)), tail, central)
+    central = g.op("GreaterOrEqual", tail_p, g.const(_ACKLAM_LOW, f64))
+    v = g.op("Unsqueeze", g.op("Where", central, g.op("Mul", q, q), t), g.const([-1], np.int64))
+    powers = g.op("Pow", v, g.const(np.arange(5, -1, -1), f64))
+    pick = g.op("Unsqueeze", central, g.const([-1], np.int64))
+    num = g.op("Where", pick, g.const(_ACKLAM_A, f64), g.const(_ACKLAM_C, f64))
+    den = g.op("Where", pick, g.const(_ACKLAM_B, f64), g.const(_ACKLAM_D, f64))
+    ratio = g.op(
+        "Div",
+        g.op("ReduceSum", g.op("Mul", powers, num), g.const([-1], np.int64), keepdims=0),
+        g.op("ReduceSum", g.op("Mul", powers, den), g.const([-1], np.int64), keepdims=0),
+    )
+    # the lower tail's value, the upper tail's is its negative
+    sign = g.op("Where", g.op("Less", p, g.const(0.5, f64)), g.const(1.0, f64), g.const(-1.0, f64))
+    z = g.op("Mul", ratio, g.op("Where", central, q, sign))
     return g.op("Min", g.op("Max", z, g.const(clip_min, f64)), g.const(clip_max, f64))
 
 
-def _count_at_most(g: _Graph, x: str, table: np.ndarray) -> str:
-    """Per entry of ``x`` (n, F): how many of column f of ``table`` (m, F, ascending) are <= x.
-
-    A binary search unrolled into ``m.bit_length()`` steps of gathers, so memory
-    stays O(n F) for any number of quantiles.
-    """
-    m, n_features = table.shape
-    i64 = np.int64
-    flat = g.const(table.T.ravel(), np.float64)
-    offsets = g.const(np.arange(n_features) * m, i64)
-    shape = g.op("Shape", x)
-    zero = g.onnx.helper.make_tensor("zero", g.onnx.TensorProto.INT64, [1], [0])
-    top = g.onnx.helper.make_tensor("top", g.onnx.TensorProto.INT64, [1], [m])
-    lo = g.op("ConstantOfShape", shape, value=zero)
-    hi = g.op("ConstantOfShape", shape, value=top)
-    one, two, last = g.const(1, i64), g.const(2, i64), g.const(m - 1, i64)
-    for _ in range(m.bit_length()):
-        # invariant: lo <= answer <= hi; once lo == hi the step changes nothing
-        mid = g.op("Min", g.op("Div", g.op("Add", lo, hi), two), last)
-        below = g.op("LessOrEqual", g.op("Gather", flat, g.op("Add", mid, offsets)), x)
-        lo = g.op("Where", below, g.op("Add", mid, one), lo)
-        hi = g.op("Where", below, hi, mid)
-    return lo
-
-
-def _interp(g: _Graph, x: str, xp: np.ndarray, fp: np.ndarray) -> str:
-    """``numpy.interp(x[:, f], xp[:, f], fp)`` for every column f, with numpy's arithmetic.
+def _interp_tables(xp: np.ndarray, fp: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per count ``c`` of knots ``xp <= x`` (0 to ``size - 1``): ``a, x0, b`` with
+    ``numpy.interp(x, xp, fp) == a * (x - x0) + b``, with numpy's arithmetic.
 
     numpy takes the last ``j`` with ``xp[j] <= x`` and returns
     ``slope[j] * (x - xp[j]) + fp[j]``, ``fp[0]`` left of the table and
-    ``fp[-1]`` from its last point on.
+    ``fp[-1]`` from its last point on (``a = 0`` there).
     """
-    m, n_features = xp.shape
-    i64, f64 = np.int64, np.float64
+    m = len(xp)
     with np.errstate(divide="ignore", invalid="ignore"):
-        slopes = (fp[1:, None] - fp[:-1, None]) / (xp[1:] - xp[:-1])
+        slopes = (fp[1:] - fp[:-1]) / (xp[1:] - xp[:-1])
     # slopes across ties are never used (x < xp[j + 1] excludes them); keep them finite
     slopes = np.where(np.isfinite(slopes), slopes, 0.0)
-    count = _count_at_most(g, x, xp)
-    j = g.op("Min", g.op("Max", g.op("Sub", count, g.const(1, i64)), g.const(0, i64)), g.const(m - 2, i64))
-    at = g.op("Add", j, g.const(np.arange(n_features) * (m - 1), i64))
-    x_j = g.op("Gather", g.const(xp[:-1].T.ravel(), f64), at)
-    slope = g.op("Gather", g.const(slopes.T.ravel(), f64), at)
-    f_j = g.op("Gather", g.const(np.tile(fp[:-1], n_features), f64), at)
-    inside = g.op("Add", g.op("Mul", slope, g.op("Sub", x, x_j)), f_j)
-    right = g.op("Where", g.op("Equal", count, g.const(m, i64)), g.const(fp[-1], f64), inside)
-    return g.op("Where", g.op("Equal", count, g.const(0, i64)), g.const(fp[0], f64), right)
+    a, x0, b = np.zeros(size), np.zeros(size), np.full(size, fp[-1])
+    b[0] = fp[0]
+    a[1:m], x0[1:m], b[1:m] = slopes, xp[:-1], fp[:-1]
+    return a, x0, b
 
 
 def _quantile_normal(g: _Graph, x: str, quantiles: np.ndarray, references: np.ndarray) -> str:
-    """scikit-learn's ``QuantileTransformer(output_distribution="normal").transform`` of ``x`` (float64)."""
-    f64 = np.float64
-    if quantiles.shape[0] < 2:
-        msg = f"a quantile scaling with {quantiles.shape[0]} quantile(s) cannot be exported; it needs at least 2"
+    """scikit-learn's ``QuantileTransformer(output_distribution="normal").transform`` of ``x`` (float64).
+
+    scikit-learn takes the mean of ``numpy.interp`` upwards and downwards (they
+    differ on repeated quantiles). Both come from one search: ``c``, the
+    number of quantiles ``<= x``, found by a branchless binary search of
+    ``log2(m)`` steps of four nodes, memory O(n F) for any number of
+    quantiles; the number ``< x`` follows from ``c`` by a table of where each
+    run of equal quantiles starts. Per count, tables hold the interpolation's
+    slope, knot and value, so each direction is three gathers and a
+    multiply-add.
+    """
+    f64, i64 = np.float64, np.int64
+    m, n_features = quantiles.shape
+    if m < 2:
+        msg = f"a quantile scaling with {m} quantile(s) cannot be exported; it needs at least 2"
         raise ExportError(msg)
-    # the mean of the interpolations in both directions, as scikit-learn takes it, for repeated quantiles
-    up = _interp(g, x, quantiles, references)
-    down = _interp(g, g.op("Neg", x), -quantiles[::-1], -references[::-1])
-    u = g.op("Mul", g.const(0.5, f64), g.op("Sub", up, down))
+    # one block of `size` entries per feature, flat: entry f * size + c
+    size = 1 << m.bit_length()
+    base = np.arange(n_features, dtype=i64) * size
+    search = np.full((n_features, size), np.inf)
+    search[:, 0] = -np.inf  # the search starts here: every x is above it
+    search[:, 1 : m + 1] = quantiles.T
+    pos = g.const(base, i64)
+    flat = g.const(search.ravel(), f64)
+    step = size // 2
+    while step:
+        # invariant: search[pos] <= x; try to move `step` entries up
+        at = g.op("Add", pos, g.const(step, i64))
+        pos = g.op("Where", g.op("LessOrEqual", g.op("Gather", flat, at), x), at, pos)
+        step //= 2
+    # pos = f * size + c, c = number of quantiles <= x (0 for NaN)
+
+    def gather(table: np.ndarray, index: str, dtype: Any = f64) -> str:
+        return g.op("Gather", g.const(np.asarray(table, dtype=dtype).ravel(), dtype), index)
+
+    def affine(tables: list[np.ndarray], index: str, at: str) -> str:
+        a, x0, b = (gather(t, index) for t in tables)
+        return g.op("Add", g.op("Mul", a, g.op("Sub", at, x0)), b)
+
+    up = [np.stack(t) for t in zip(*(_interp_tables(quantiles[:, f], references, size) for f in range(n_features)), strict=True)]
+    value_up = affine(up, pos, x)
+    # c_lt = number of quantiles < x: c, or where the run of quantiles equal to x starts
+    previous = np.full((n_features, size), np.nan)
+    previous[:, 1 : m + 1] = quantiles.T
+    first = np.tile(np.arange(size, dtype=i64), (n_features, 1))
+    for f in range(n_features):
+        starts = np.searchsorted(quantiles[:, f], quantiles[:, f], side="left")
+        first[f, 1 : m + 1] = starts
+    first += base[:, None]
+    tie = g.op("Equal", gather(previous, pos), x)
+    pos_lt = g.op("Where", tie, gather(first, pos, i64), pos)
+    # downwards: numpy.interp(-x, -q[::-1], -r[::-1]), which counts the m - c_lt quantiles >= x
+    down = [np.zeros((n_features, size)) for _ in range(3)]
+    for f in range(n_features):
+        tables = _interp_tables(-quantiles[::-1, f], -references[::-1], size)
+        for t, d in zip(tables, down, strict=True):
+            d[f, : m + 1] = t[m::-1]
+            d[f, m + 1 :] = t[0]
+    value_down = affine(down, pos_lt, g.op("Neg", x))
+    u = g.op("Mul", g.const(0.5, f64), g.op("Sub", value_up, value_down))
     bound = g.const(_BOUNDS_THRESHOLD, f64)
     upper = g.op("Greater", g.op("Add", x, bound), g.const(quantiles[-1], f64))
     lower = g.op("Less", g.op("Sub", x, bound), g.const(quantiles[0], f64))
@@ -425,12 +466,87 @@ def onnx_model(classifier: Any, *, dtype: str = "float64") -> onnx.ModelProto:
 
 # -- writing an export ------------------------------------------------------------------
 
+#: Model kinds with an ONNX form (a ``bbdt`` exports as a lookup table: ``--format bbdt``).
+ONNX_KINDS = ("bdt", "mlp", "lipschitz_mlp", "fisher", "autoencoder")
+_MAX_NAME = 100
+
+#: How hepsel computes the input columns: what a user must reproduce for hepsel's score.
+FEATURE_PRECISION = (
+    "hepsel computes each feature with numpy in the types of the branches it reads: float32 branches give "
+    "float32 arithmetic (expressions and transforms such as log), float64 or integer operands promote to "
+    "float64; each column is then widened to float64 for the model. Compute the features the same way "
+    "(e.g. float sums of float32 branches) to reproduce hepsel's score exactly"
+)
+
+
+def check_model_names(names: Sequence[str], where: str) -> None:
+    """Refuse model names that could not be file names: identifiers of at most 100 characters.
+
+    Every export writes files named after the models, and a saved selection
+    names them in its JSON: ``../x`` must not lead out of the output directory.
+
+    Raises
+    ------
+    ExportError
+        Naming ``where`` and the offending names.
+    """
+    odd = [n for n in names if not isinstance(n, str) or not n.isidentifier() or len(n) > _MAX_NAME]
+    if odd:
+        msg = (
+            f"{where}: model name(s) {odd} are not identifiers of at most {_MAX_NAME} characters, "
+            "as hepsel's configs require (they become file names); rename them"
+        )
+        raise ExportError(msg)
+
+
+def onnx_exportable(selection: Selection) -> tuple[list[str], dict[str, str]]:
+    """The models of ``selection`` with an ONNX form, and the others -> why not."""
+    names = [n for n, m in selection.models.items() if m["kind"] in ONNX_KINDS]
+    skipped = {
+        n: (f"{m['kind']}: export it with --format bbdt" if m["kind"] == "bbdt" else f"{m['kind']}: no ONNX form")
+        for n, m in selection.models.items()
+        if n not in names
+    }
+    return names, skipped
+
+
+def _user_functions(sel: Selection) -> dict[str, Any]:
+    """Feature name -> what a user outside Python has to supply for a ``function:`` feature."""
+    import inspect
+
+    out: dict[str, Any] = {}
+    for f in sel.features.features:
+        if f.function is None:
+            continue
+        module_file = f.function.rsplit(":", 1)[0]
+        try:
+            source = inspect.getsource(f._func)  # type: ignore[arg-type]
+        except (OSError, TypeError):
+            source = None
+        module = (sel.features.base_dir / module_file).resolve()
+        out[f.name] = {
+            "function": f.function,
+            "inputs": list(f.inputs),
+            "transform": f.transform,
+            "source": source,
+            "module_source": module.read_text() if module.is_file() else None,
+            "note": (
+                "hepsel computes this feature with a Python function; the graphs take its value as an input "
+                "column, so a C++ user has to supply an equivalent implementation (its Python source is given)"
+            ),
+        }
+    return out
+
 
 def _side_file(sel: Selection, names: Sequence[str], files: dict[str, dict[str, list[str]]], dtype: str) -> dict[str, Any]:
     ks = {len(sel.fold_models(n)) for n in names}
     k = ks.pop() if len(ks) == 1 else None
     branch = sel.fold_branch
     features = sel.features.to_dict()
+    functions = _user_functions(sel)
+    for f in features["features"]:
+        if f["name"] in functions:
+            f["user_supplied"] = True
     return {
         "format": _FORMAT,
         "version": 1,
@@ -444,6 +560,8 @@ def _side_file(sel: Selection, names: Sequence[str], files: dict[str, dict[str, 
         },
         "feature_names": sel.features.names,
         "features": features["features"],
+        "feature_precision": FEATURE_PRECISION,
+        "user_functions": functions,
         "aliases": features["aliases"],
         "tree": sel.tree,
         "preselection": [{"name": n, "cut": c} for n, c in sel.preselection],
@@ -465,21 +583,75 @@ def _side_file(sel: Selection, names: Sequence[str], files: dict[str, dict[str, 
     }
 
 
-def _is_export(directory: Path) -> bool:
-    f = directory / _SIDE_FILE
-    try:
-        return bool(f.is_file() and read_json(f).get("format") == _FORMAT)
-    except (OSError, ValueError, AttributeError):
-        return False
+#: Side-file entries that must agree for two exports to share a directory.
+_SHARED = ("format", "version", "input", "output", "feature_names", "features", "aliases", "tree", "preselection")
 
 
-def _check_output(out: Path) -> None:
-    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or _is_export(out))):
+def _earlier_export(out: Path) -> dict[str, Any] | None:
+    """The side file of an earlier export in ``out``; None for a missing or empty directory.
+
+    Raises
+    ------
+    ExportError
+        If ``out`` holds anything else.
+    """
+    if not out.exists() and not out.is_symlink():
+        return None
+    if out.is_dir() and not out.is_symlink() and not any(out.iterdir()):
+        return None
+    side = None
+    f = out / _SIDE_FILE
+    if out.is_dir() and not out.is_symlink() and f.is_file() and not f.is_symlink():
+        try:
+            side = read_json(f)
+        except (OSError, ValueError):
+            side = None
+    if not isinstance(side, dict) or side.get("format") != _FORMAT:
+        msg = f"output {str(out)!r} exists and is not a hepsel export: choose a new directory"
+        raise ExportError(msg)
+    return side
+
+
+def _merge(out: Path, earlier: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The side file of ``out`` after adding ``new`` to ``earlier``.
+
+    Raises
+    ------
+    ExportError
+        If the two exports do not share their inputs (another selection or
+        input type), or the earlier side file names files outside its model's folder.
+    """
+    differ = [key for key in _SHARED if earlier.get(key) != new.get(key)]
+    if (earlier.get("folds") or {}).get("branch") != new["folds"]["branch"]:
+        differ.append("folds.branch")
+    if differ:
         msg = (
-            f"output {str(out)!r} exists and is not a hepsel export: "
-            "choose a new directory (an earlier export is replaced)"
+            f"output {str(out)!r} holds an export that differs from this one in {differ} (another selection, "
+            "or another --dtype): choose a new directory, or pass --force to replace it"
         )
         raise ExportError(msg)
+    old_models = earlier.get("models") or {}
+    kept = [n for n in old_models if n not in new["models"]]
+    check_model_names(kept, f"{out / _SIDE_FILE}: models")
+    for n in kept:
+        for rel in (*old_models[n].get("onnx", []), *old_models[n].get("xgboost_json", [])):
+            p = Path(rel)
+            if p.is_absolute() or p.parts[:1] != (n,) or ".." in p.parts or not (out / p).is_file():
+                msg = f"{out / _SIDE_FILE}: models.{n}: file {rel!r} is not a file of {str(out / n)!r}; pass --force to replace the export"
+                raise ExportError(msg)
+    merged = dict(new)
+    merged["models"] = {**{n: old_models[n] for n in kept}, **new["models"]}
+    old_thresholds = (earlier.get("working_points") or {}).get("thresholds") or {}
+    merged["working_points"] = {
+        **new["working_points"],
+        "thresholds": {**{n: old_thresholds.get(n, {}) for n in kept}, **new["working_points"]["thresholds"]},
+    }
+    ks = {m.get("folds") for m in merged["models"].values()}
+    k = ks.pop() if len(ks) == 1 else None
+    branch = new["folds"]["branch"]
+    merged["folds"] = {**new["folds"], "k": k, "rule": (f"{branch} % {k if k else 'k'}" if branch else None)}
+    merged["user_functions"] = {**(earlier.get("user_functions") or {}), **new["user_functions"]}
+    return merged
 
 
 def export_onnx(
@@ -488,6 +660,7 @@ def export_onnx(
     *,
     models: Sequence[str] | None = None,
     dtype: str = "float64",
+    force: bool = False,
 ) -> list[Path]:
     """Write an ONNX graph per model and fold of a selection, and the side file ``export.json``.
 
@@ -495,7 +668,13 @@ def export_onnx(
     ``<model>/fold<i>.xgb.json`` for BDTs (the same trees in xgboost's format),
     and ``export.json``. Everything is written into a temporary directory
     next to ``out_dir`` and renamed into place, so a failed export leaves no
-    partial output; an earlier export in ``out_dir`` is replaced.
+    partial output.
+
+    An earlier export of the same selection (same features, preselection and
+    input type) in ``out_dir`` is added to: the models exported now replace
+    their earlier files, every other file stays, and ``export.json`` lists
+    all models. ``force=True`` replaces an earlier export instead, also one
+    of another selection.
 
     Parameters
     ----------
@@ -504,10 +683,14 @@ def export_onnx(
     out_dir
         Output directory: new, empty, or an earlier export.
     models
-        Models to export (default: all of the selection's).
+        Models to export (default: every model with an ONNX form, see
+        :func:`onnx_exportable`; a ``bbdt`` exports with
+        :func:`hepsel.export_bbdt.export_bbdt`).
     dtype : {"float64", "float32"}
         The graphs' input type (see :func:`onnx_model`); float64 is the
         feature vector as hepsel computes it.
+    force
+        Replace an earlier export in ``out_dir`` rather than add to it.
 
     Returns
     -------
@@ -519,8 +702,10 @@ def export_onnx(
     ModelFileError
         If the selection directory is missing or invalid.
     ExportError
-        For an unknown model, a model that cannot be exported, or an
-        ``out_dir`` that holds something other than an earlier export.
+        For an unknown model, a model without an ONNX form, a model name that
+        is not an identifier, an ``out_dir`` that holds something other than
+        an earlier export, or (without ``force``) an earlier export of
+        another selection.
     ImportError
         If ``onnx`` or ``onnxmltools`` is not installed (``pip install 'hepsel[onnx]'``).
     """
@@ -530,18 +715,25 @@ def export_onnx(
         msg = f"unknown input dtype {dtype!r}; choose from {sorted(_DTYPES)}"
         raise ExportError(msg)
     out = Path(out_dir)
-    _check_output(out)
+    earlier = _earlier_export(out)
     sel = selection if isinstance(selection, Selection) else Selection.load(selection)
-    names = list(dict.fromkeys(models)) if models else list(sel.models)
-    unknown = [n for n in names if n not in sel.models]
-    if unknown:
-        msg = f"unknown model(s) {unknown}; this selection has {sorted(sel.models)}"
-        raise ExportError(msg)
-    odd = [n for n in names if not n.isidentifier()]
-    if odd:
-        # model names become directory names
-        msg = f"model name(s) {odd} are not Python identifiers, as hepsel's configs require; rename them in selection.json"
-        raise ExportError(msg)
+    exportable, skipped = onnx_exportable(sel)
+    if models:
+        names = list(dict.fromkeys(models))
+        unknown = [n for n in names if n not in sel.models]
+        if unknown:
+            msg = f"unknown model(s) {unknown}; this selection has {sorted(sel.models)}"
+            raise ExportError(msg)
+        no_onnx = [f"{n} ({skipped[n]})" for n in names if n in skipped]
+        if no_onnx:
+            msg = f"model(s) without an ONNX form: {', '.join(no_onnx)}"
+            raise ExportError(msg)
+    else:
+        names = exportable
+        if not names:
+            msg = f"no model of this selection has an ONNX form: {', '.join(f'{n} ({r})' for n, r in skipped.items())}"
+            raise ExportError(msg)
+    check_model_names(names, "selection")
 
     # build every graph before anything is written
     graphs: dict[str, list[Any]] = {}
@@ -555,27 +747,39 @@ def export_onnx(
                 raise ExportError(msg)
             _set_metadata(model, sel, name, i, len(folds))
             graphs[name].append(model)
+    files: dict[str, dict[str, list[str]]] = {}
+    for name, fold_models in graphs.items():
+        files[name] = {"onnx": [f"{name}/fold{i}.onnx" for i in range(len(fold_models))]}
+        if sel.models[name]["kind"] == "bdt":
+            files[name]["xgboost_json"] = [f"{name}/fold{i}.xgb.json" for i in range(len(fold_models))]
+    side = _side_file(sel, names, files, dtype)
+    if earlier is not None and not force:
+        side = _merge(out, earlier, side)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
+        if earlier is not None and not force:
+            # everything of the earlier export but the models written now (links stay links)
+            for entry in out.iterdir():
+                if entry.name in graphs or entry.name == _SIDE_FILE:
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.copytree(entry, tmp / entry.name, symlinks=True)
+                else:
+                    shutil.copy2(entry, tmp / entry.name, follow_symlinks=False)
         written: list[Path] = []
-        files: dict[str, dict[str, list[str]]] = {}
         for name, fold_models in graphs.items():
             (tmp / name).mkdir()
-            files[name] = {"onnx": []}
             for i, model in enumerate(fold_models):
-                rel = f"{name}/fold{i}.onnx"
+                rel = files[name]["onnx"][i]
                 (tmp / rel).write_bytes(model.SerializeToString())
-                files[name]["onnx"].append(rel)
                 written.append(out / rel)
-                clf = sel.fold_models(name)[i]
-                if sel.models[name]["kind"] == "bdt":
-                    rel = f"{name}/fold{i}.xgb.json"
-                    _bdt_booster(clf).save_model(str(tmp / rel))
-                    files[name].setdefault("xgboost_json", []).append(rel)
+                if "xgboost_json" in files[name]:
+                    rel = files[name]["xgboost_json"][i]
+                    _bdt_booster(sel.fold_models(name)[i]).save_model(str(tmp / rel))
                     written.append(out / rel)
-        write_json(tmp / _SIDE_FILE, _side_file(sel, names, files, dtype))
+        write_json(tmp / _SIDE_FILE, side)
         written.append(out / _SIDE_FILE)
         os.chmod(tmp, 0o777 & ~_umask())
         _replace_dir(tmp, out)

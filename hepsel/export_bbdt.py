@@ -15,12 +15,15 @@ it passes a working point when ``score >= threshold``.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .export import FEATURE_PRECISION, _user_functions, check_model_names
 from .storage import atomic_path, read_json, write_json
 
 __all__ = ["export_bbdt"]
@@ -52,7 +55,13 @@ def export_bbdt(
     ModelFileError
         ``selection_dir`` is not a saved selection, or a model file is missing.
     ValueError
-        A named model is unknown or not a bonsai BDT, or the selection has none.
+        A named model is unknown or not a bonsai BDT, or the selection has none;
+        an :class:`~hepsel.exceptions.ExportError` for a model name that is not
+        an identifier (names become file names).
+
+    Files of other models in ``out_dir`` stay; the tables and descriptions
+    are written under temporary names and renamed into place once all are
+    written.
     """
     from .selection import Selection
 
@@ -74,22 +83,57 @@ def export_bbdt(
             if kinds[n] != "bbdt":
                 msg = f"model {n!r} is a {kinds[n]}, not a bbdt: only bonsai BDTs export as a lookup table"
                 raise ValueError(msg)
+    check_model_names(names, f"{d / 'selection.json'}: models")
     sel = Selection.load(d, models=names)
     features = sel.features.to_dict()
     definitions = {f["name"]: f for f in features["features"]}
+    folds = {name: sel.fold_models(name) for name in names}  # a model that does not load fails before any output
+    functions = _user_functions(sel)
     out = Path(out_dir)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    # every table and description under a temporary name first, then all renamed into place: no half export
+    tmp = Path(tempfile.mkdtemp(prefix=".hepsel-export.", dir=out))
     written: list[Path] = []
+    try:
+        for name in names:
+            k = len(folds[name])
+            for i, clf in enumerate(folds[name]):
+                stem = f"{name}_fold{i}"
+                with atomic_path(tmp / f"{stem}.bin") as part:
+                    part.write_bytes(np.ascontiguousarray(clf.table_, dtype="<f4").tobytes())
+                desc = _description(sel, name, i, k, clf, out / f"{stem}.bin", definitions, features)
+                used = {f: functions[f] for f in clf.features_ if f in functions}
+                desc.update(feature_precision=FEATURE_PRECISION, user_functions=used)
+                write_json(tmp / f"{stem}.json", desc)
+                written += [out / f"{stem}.bin", out / f"{stem}.json"]
+        for path in written:
+            os.replace(tmp / path.name, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    shutil.rmtree(tmp, ignore_errors=True)
     for name in names:
-        folds = sel.fold_models(name)
-        k = len(folds)
-        for i, clf in enumerate(folds):
-            stem = f"{name}_fold{i}"
-            table_path = out / f"{stem}.bin"
-            with atomic_path(table_path, suffix=".bin") as tmp:
-                tmp.write_bytes(np.ascontiguousarray(clf.table_, dtype="<f4").tobytes())
-            written.append(table_path)
-            written.append(write_json(out / f"{stem}.json", _description(sel, name, i, k, clf, table_path, definitions, features)))
+        _remove_stale_folds(out, name, len(folds[name]))
     return written
+
+
+def _remove_stale_folds(out: Path, name: str, k: int) -> None:
+    """Remove the tables of folds ``>= k`` that an earlier export of ``name`` with more folds left behind."""
+    i = k
+    while True:
+        desc = out / f"{name}_fold{i}.json"
+        try:
+            meta = read_json(desc)
+        except (OSError, ValueError):
+            return
+        if not isinstance(meta, dict) or meta.get("format") != _FORMAT or meta.get("model") != name:
+            return
+        (out / f"{name}_fold{i}.bin").unlink(missing_ok=True)
+        desc.unlink()
+        i += 1
 
 
 def _selection_meta(d: Path) -> dict[str, Any]:

@@ -382,6 +382,9 @@ class Selection:
         ``model_files`` maps model name -> the saved fold prefixes to copy; if
         omitted, each fold model is saved again with its ``save`` method.
         """
+        from .export import check_model_names
+
+        check_model_names(list(self.models), "Selection.save")
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         models_meta = {}
@@ -454,9 +457,13 @@ class Selection:
                 continue
             prefixes = [_inside(d, p, f"{f}: models.{name}") for p in m["folds"]]
             for p in prefixes:
-                if not any(p.parent.glob(p.name + ".*")):
+                files = sorted(p.parent.glob(p.name + ".*"))
+                if not files:
                     msg = f"{f}: models.{name}: no model file {str(p)!r}.*"
                     raise ModelFileError(msg)
+                for file in files:
+                    # the loaders open these names: a link must not lead out of the selection
+                    _inside(d, str(file.relative_to(d.resolve())), f"{f}: models.{name}")
             # loaded on first use (Selection.fold_models)
             loaded[name] = {"kind": m["kind"], "folds": None, "prefixes": prefixes}
         try:
@@ -489,10 +496,11 @@ class Selection:
 
 
 def _inside(directory: Path, relative: str, where: str) -> Path:
-    """``directory / relative``, refusing paths that lead out of ``directory``."""
+    """``directory / relative`` resolved, refusing paths (``..``, links) that lead out of ``directory``."""
     path = (directory / relative).resolve()
     if Path(relative).is_absolute() or not path.is_relative_to(directory.resolve()):
-        msg = f"{where}: model file {relative!r} lies outside the selection directory {str(directory)!r}"
+        link = f" (a link to {str(path)!r})" if not Path(relative).is_absolute() and ".." not in Path(relative).parts else ""
+        msg = f"{where}: model file {relative!r}{link} lies outside the selection directory {str(directory)!r}"
         raise ModelFileError(msg)
     return path
 

@@ -218,10 +218,11 @@ def test_side_file(study: dict[str, Any], tmp_path: Path) -> None:
     assert meta.custom_metadata_map["hepsel.fold_rule"] == f"eventNumber % {K} == 1"
 
 
-def test_export_replaces_an_earlier_export(study: dict[str, Any], tmp_path: Path) -> None:
+def test_export_replaces_an_earlier_export_with_force(study: dict[str, Any], tmp_path: Path) -> None:
+    # issue 16: without force an earlier export is added to (test_export_adds_to_an_earlier_export)
     out = tmp_path / "deploy"
     export_onnx(study["dir"], out, models=["bdt"])
-    export_onnx(study["dir"], out, models=["fisher"])
+    export_onnx(study["dir"], out, models=["fisher"], force=True)
     assert sorted(p.name for p in out.iterdir()) == ["export.json", "fisher"]
     assert [p.name for p in tmp_path.iterdir()] == ["deploy"]
 
@@ -291,8 +292,317 @@ def test_quantile_scaling_at_the_edges() -> None:
     np.testing.assert_allclose(p, clf.predict_proba(Xp)[:, 1], rtol=0, atol=1e-6)
 
 
+def _scaler_graph(scaler: FeatureScaler, n_features: int) -> Any:
+    from hepsel.export import _Graph, _scaler_nodes
+
+    g = _Graph()
+    x = g.op("Cast", "features", to=g.onnx.TensorProto.DOUBLE)
+    g.op("Cast", _scaler_nodes(g, x, scaler), to=g.onnx.TensorProto.DOUBLE, out="z")
+    graph = g.model(n_features, "scaler", "float64")
+    graph.graph.output[0].CopyFrom(g.onnx.helper.make_tensor_value_info("z", g.onnx.TensorProto.DOUBLE, ["n", n_features]))
+    return ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("n_quantiles", [2, 3, 4, 7, 8, 1000, 1023, 1024])
+def test_quantile_search_at_every_table_size(n_quantiles: int) -> None:
+    """The search table is padded to a power of two: sizes just below, at and above one, with ties, as scikit-learn."""
+    rng = np.random.default_rng(n_quantiles)
+    n = 4 * n_quantiles + 50
+    X = np.column_stack([rng.normal(0.0, 1.0, n), rng.integers(0, 3, n).astype(float), np.where(rng.random(n) < 0.5, 1.0, rng.random(n))])
+    scaler = FeatureScaler(method="quantile", n_quantiles=n_quantiles, random_state=0).fit(X)
+    q = np.asarray(scaler.to_dict()["quantiles"])
+    assert q.shape[0] == n_quantiles
+    mid = (q[1:] + q[:-1]) / 2
+    probes = np.vstack([X, q, mid, np.nextafter(q, np.inf), np.nextafter(q, -np.inf), q[:1] - 1.0, q[-1:] + 1.0])
+    z = _scaler_graph(scaler, 3).run(None, {"features": probes})[0]
+    np.testing.assert_allclose(z, scaler.transform(probes), rtol=0, atol=1e-8)
+
+
+def test_mlp_graph_is_small() -> None:
+    """A batch-1 call costs about the number of nodes: the quantile scaling must not take hundreds."""
+    rng = np.random.default_rng(3)
+    X = rng.exponential(1.0, (3000, 13))
+    clf = MLPClassifier(hidden_layers=(16, 16), preprocessing="quantile", max_epochs=1, random_state=0).fit(X, X[:, 0] > 1)
+    nodes = onnx_model(clf).graph.node
+    # 10 search steps of 4 nodes, the interpolation both ways, the inverse normal CDF, the network
+    assert len(nodes) <= 110, len(nodes)
+    assert sum(n.op_type == "Gather" for n in nodes) <= 20
+
+
 def test_unknown_classifier_is_refused() -> None:
     with pytest.raises(ExportError, match=r"cannot export a FeatureScaler to ONNX; hepsel exports bdt, mlp, lipschitz_mlp, fisher and autoencoder"):
         onnx_model(FeatureScaler())
     with pytest.raises(ExportError, match=r"unknown input dtype 'float16'"):
         onnx_model(FeatureScaler(), dtype="float16")
+
+
+# -- small selections: which models export, names, merging, atomic writes ------------------------------------
+
+
+def _small_selection(tmp_path: Path, *, feature_w: str = "expr", name: str = "selection") -> Path:
+    """A saved selection of two Fisher models and a bonsai BDT on features u, v, w (w optionally a Python function)."""
+    from hepsel.features import Feature
+    from hepsel.models.bbdt import BonsaiBDTClassifier
+    from hepsel.models.fisher import FisherClassifier
+
+    rng = np.random.default_rng(1)
+    y = (rng.random(1500) < 0.4).astype(int)
+    X = rng.normal(y[:, None] * np.array([1.0, 0.5, 0.2]), 1.0, (1500, 3))
+    d = tmp_path / name
+    d.mkdir(parents=True)
+    if feature_w == "function":
+        (d / "lib").mkdir()
+        (d / "lib" / "extra.py").write_text(
+            "SCALE = 2.0\n\n\ndef scaled_w(arrays):\n    \"\"\"w times SCALE.\"\"\"\n    return SCALE * arrays['w']\n"
+        )
+        w = Feature("w", function="lib/extra.py:scaled_w", inputs=["w"])
+    else:
+        w = Feature("w", expr="w")
+    features = FeatureSet([Feature("u", expr="u"), Feature("v", expr="v", transform="abs"), w], base_dir=d)
+    fisher = [FisherClassifier().fit(X[i::2], y[i::2]) for i in range(2)]
+    linear = [FisherClassifier(ridge=0.5).fit(X[i::2], y[i::2]) for i in range(2)]
+    bb = [
+        BonsaiBDTClassifier(bins=[4, 3], features=["u", "w"], feature_names=["u", "v", "w"], n_estimators=10, max_depth=2, n_jobs=1, random_state=i).fit(
+            X[i::2], y[i::2]
+        )
+        for i in range(2)
+    ]
+    sel = Selection(
+        preselection=[("u finite", "u > -100")],
+        features=features,
+        models={"fisher": {"kind": "fisher", "folds": fisher}, "bb": {"kind": "bbdt", "folds": bb}, "linear": {"kind": "fisher", "folds": linear}},
+        working_points={"fisher": {"660": 0.6}, "bb": {"660": 0.7}, "linear": {"660": 0.55}},
+    )
+    return sel.save(d)
+
+
+def _rename_model(d: Path, old: str, new: str) -> None:
+    f = d / "selection.json"
+    meta = json.loads(f.read_text())
+    meta["models"] = {(new if n == old else n): m for n, m in meta["models"].items()}
+    meta["working_points"] = {(new if n == old else n): m for n, m in meta["working_points"].items()}
+    f.write_text(json.dumps(meta))
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_default_onnx_export_skips_models_without_onnx_form(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _small_selection(tmp_path)
+    out = tmp_path / "deploy"
+    rc = main(["export", "--selection", str(d), "--format", "onnx", "-o", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert captured.err.splitlines() == ["hepsel: skipped bb (bbdt: export it with --format bbdt)"]
+    side = json.loads((out / "export.json").read_text())
+    assert sorted(side["models"]) == ["fisher", "linear"]
+    assert sorted(p.name for p in out.iterdir()) == ["export.json", "fisher", "linear"]
+    # --model narrows; asking for the bbdt by name is an error, nothing written
+    rc = main(["export", "--selection", str(d), "-o", str(tmp_path / "one"), "--model", "linear"])
+    assert rc == 0 and sorted(json.loads((tmp_path / "one" / "export.json").read_text())["models"]) == ["linear"]
+    assert capsys.readouterr().err == ""
+    rc = main(["export", "--selection", str(d), "-o", str(tmp_path / "two"), "--model", "bb", "--model", "fisher"])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.splitlines() == ["hepsel: error: model(s) without an ONNX form: bb (bbdt: export it with --format bbdt)"]
+    assert not (tmp_path / "two").exists()
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "bbdt"])
+@pytest.mark.parametrize("explicit", [False, True])
+def test_model_names_cannot_lead_out_of_the_output(tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str, explicit: bool) -> None:
+    d = _small_selection(tmp_path / "a" / "b" / "c")
+    bad = "../../../escaped"
+    _rename_model(d, "bb" if fmt == "bbdt" else "fisher", bad)
+    before = _tree(tmp_path)
+    out = tmp_path / "a" / "b" / "c" / "deploy"
+    args = ["export", "--selection", str(d), "--format", fmt, "-o", str(out)] + (["--model", bad] if explicit else [])
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("hepsel: error: ") and "['../../../escaped'] are not identifiers" in err
+    assert _tree(tmp_path) == before
+    assert not list(tmp_path.rglob("*escaped*")) and not out.exists()
+
+
+def test_selection_save_refuses_a_model_name_leading_out(tmp_path: Path) -> None:
+    from hepsel.models.fisher import FisherClassifier
+
+    sel = Selection(
+        preselection=[], features=FeatureSet([]), models={"../out": {"kind": "fisher", "folds": [FisherClassifier()]}}, working_points={}
+    )
+    with pytest.raises(ExportError, match=r"Selection\.save: model name\(s\) \['\.\./out'\]"):
+        sel.save(tmp_path / "sel")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_adds_to_an_earlier_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _small_selection(tmp_path)
+    out = tmp_path / "deploy"
+    export_onnx(d, out, models=["fisher"])
+    (out / "README.txt").write_text("notes kept with the export")
+    first = _tree(out)
+    written = export_onnx(d, out, models=["linear"])
+    assert written == [out / "linear/fold0.onnx", out / "linear/fold1.onnx", out / "export.json"]
+    after = _tree(out)
+    # the first model's files and the user's note are untouched, the side file lists both
+    assert {k: v for k, v in after.items() if not k.startswith("linear/") and k != "export.json"} == {
+        k: v for k, v in first.items() if k != "export.json"
+    }
+    side = json.loads((out / "export.json").read_text())
+    assert sorted(side["models"]) == ["fisher", "linear"]
+    assert side["models"]["fisher"] == json.loads(first["export.json"])["models"]["fisher"]
+    assert side["working_points"]["thresholds"] == {"fisher": {"660": 0.6}, "linear": {"660": 0.55}}
+    assert side["folds"]["k"] == 2
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    for name in ("fisher", "linear"):
+        sel = Selection.load(d)
+        np.testing.assert_allclose(_run(out / f"{name}/fold1.onnx", X), sel.fold_models(name)[1].predict_proba(X)[:, 1], atol=1e-6)
+    # re-exporting a model replaces its files only
+    export_onnx(d, out, models=["fisher"])
+    assert sorted(json.loads((out / "export.json").read_text())["models"]) == ["fisher", "linear"]
+    assert (out / "README.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deploy", "selection"]
+    # --force replaces the whole export
+    assert main(["export", "-s", str(d), "-o", str(out), "--model", "linear", "--force"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["export.json", "linear"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "an earlier export, which is added to" in help_text and "--force onnx: replace an earlier export" in help_text
+
+
+def test_export_of_another_selection_is_refused_without_force(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _small_selection(tmp_path)
+    other = _small_selection(tmp_path, feature_w="function", name="other")
+    out = tmp_path / "deploy"
+    export_onnx(d, out, models=["fisher"])
+    before = _tree(out)
+    assert main(["export", "-s", str(other), "-o", str(out), "--model", "linear"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds an export that differs from this one in ['features']" in err and "--force" in err
+    with pytest.raises(ExportError, match=r"differs from this one in \['input'\]"):
+        export_onnx(d, out, models=["linear"], dtype="float32")
+    assert _tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deploy", "other", "selection"]
+    export_onnx(other, out, models=["linear"], force=True)
+    assert sorted(json.loads((out / "export.json").read_text())["models"]) == ["linear"]
+
+
+def test_failed_export_keeps_the_earlier_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hepsel.export
+
+    d = _small_selection(tmp_path)
+    out = tmp_path / "deploy"
+    export_onnx(d, out, models=["fisher"])
+    before = _tree(out)
+
+    def full_disk(path: Any, data: Any) -> None:
+        Path(path).write_text("{half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(hepsel.export, "write_json", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        export_onnx(d, out, models=["linear"])
+    assert _tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deploy", "selection"]
+
+
+def test_failed_bbdt_export_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hepsel.export_bbdt
+    from hepsel.export_bbdt import export_bbdt
+
+    d = _small_selection(tmp_path)
+    out = tmp_path / "tables"
+    out.mkdir()
+    (out / "other_fold0.bin").write_bytes(b"another model's table")
+    real = hepsel.export_bbdt.write_json
+    calls = []
+
+    def fails_second(path: Any, data: Any) -> Path:
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(path, data)
+
+    monkeypatch.setattr(hepsel.export_bbdt, "write_json", fails_second)
+    with pytest.raises(OSError, match="No space left"):
+        export_bbdt(d, out)
+    assert [p.name for p in out.iterdir()] == ["other_fold0.bin"]
+    calls.clear()
+    with pytest.raises(OSError, match="No space left"):
+        export_bbdt(d, tmp_path / "new" / "tables")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "selection", "tables"]
+    assert list((tmp_path / "new").iterdir()) == []
+    monkeypatch.undo()
+    files = export_bbdt(d, out)
+    assert sorted(p.name for p in out.iterdir()) == ["bb_fold0.bin", "bb_fold0.json", "bb_fold1.bin", "bb_fold1.json", "other_fold0.bin"]
+    assert all(p.parent == out for p in files)
+    # an earlier export of the model with more folds leaves no stale tables behind
+    for suffix in (".bin", ".json"):
+        (out / f"bb_fold2{suffix}").write_bytes((out / f"bb_fold1{suffix}").read_bytes().replace(b'"fold": 1', b'"fold": 2'))
+    export_bbdt(d, out)
+    assert sorted(p.name for p in out.iterdir()) == ["bb_fold0.bin", "bb_fold0.json", "bb_fold1.bin", "bb_fold1.json", "other_fold0.bin"]
+
+
+def test_function_features_are_flagged_with_their_source(tmp_path: Path) -> None:
+    import inspect
+
+    from hepsel.features import load_function
+
+    d = _small_selection(tmp_path, feature_w="function")
+    out = tmp_path / "deploy"
+    export_onnx(d, out)
+    side = json.loads((out / "export.json").read_text())
+    module = (d / "lib" / "extra.py").read_text()
+    func = load_function("lib/extra.py:scaled_w", d)
+    assert side["user_functions"]["w"] == {
+        **side["user_functions"]["w"],
+        "function": "lib/extra.py:scaled_w",
+        "inputs": ["w"],
+        "source": inspect.getsource(func),
+        "module_source": module,
+    }
+    assert "C++ user has to supply" in side["user_functions"]["w"]["note"]
+    assert "def scaled_w(arrays)" in side["user_functions"]["w"]["source"]
+    assert [f.get("user_supplied", False) for f in side["features"]] == [False, False, True]
+    assert "float32 arithmetic" in side["feature_precision"]
+    # the bonsai tables say the same for the features they use
+    from hepsel.export_bbdt import export_bbdt
+
+    export_bbdt(d, tmp_path / "tables")
+    desc = json.loads((tmp_path / "tables" / "bb_fold0.json").read_text())
+    assert list(desc["user_functions"]) == ["w"] and desc["feature_precision"] == side["feature_precision"]
+    # an export without function features has none to supply
+    plain = _small_selection(tmp_path, name="plain")
+    export_onnx(plain, tmp_path / "plain_deploy")
+    assert json.loads((tmp_path / "plain_deploy" / "export.json").read_text())["user_functions"] == {}
+
+
+def test_features_are_computed_in_the_branches_precision() -> None:
+    """What export.json's feature_precision says: float32 branches give float32 arithmetic, widened afterwards."""
+    from hepsel.features import Feature
+
+    rng = np.random.default_rng(2)
+    a = rng.exponential(3000.0, 1000).astype(np.float32)
+    b = rng.exponential(1000.0, 1000).astype(np.float32)
+    c = rng.exponential(1.0, 1000)  # float64
+    fs = FeatureSet([Feature("s", expr="a + b"), Feature("l", expr="a * 1.5", transform="log"), Feature("m", expr="a + c")])
+    X = fs.matrix({"a": a, "b": b, "c": c})
+    assert X.dtype == np.float64
+    np.testing.assert_array_equal(X[:, 0], (a + b).astype(np.float64))
+    np.testing.assert_array_equal(X[:, 1], np.log(a * np.float32(1.5)).astype(np.float64))
+    np.testing.assert_array_equal(X[:, 2], a.astype(np.float64) + c)
+    assert not np.array_equal(X[:, 0], a.astype(np.float64) + b.astype(np.float64))
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "bbdt"])
+def test_unwritable_output_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str) -> None:
+    d = _small_selection(tmp_path)
+    (tmp_path / "afile").write_text("mine")
+    before = _tree(tmp_path)
+    out = tmp_path / "afile" / "deploy"
+    assert main(["export", "-s", str(d), "--format", fmt, "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"hepsel: error: cannot write the export to {str(out)!r}: ")
+    assert _tree(tmp_path) == before and sorted(p.name for p in tmp_path.iterdir()) == ["afile", "selection"]

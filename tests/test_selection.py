@@ -167,3 +167,52 @@ def test_working_point_keys_and_unknown_rates(selection: Selection) -> None:
     assert selection.threshold(rate_khz=100.0) == selection.threshold(rate_khz="100") == selection.threshold() == 0.5
     with pytest.raises(KeyError, match=r"no working point at 660 kHz for model 'fisher'; available: \['100'\]"):
         selection.threshold(rate_khz=660)
+
+
+@pytest.mark.parametrize("target", ["file", "directory"])
+def test_load_refuses_model_files_linked_from_outside(tmp_path: Path, selection: Selection, target: str) -> None:
+    """A link inside the selection to a model file (or folder) elsewhere is refused, naming the file and where it leads."""
+    d = _saved(tmp_path, selection)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    model_dir = d / "models" / "fisher"
+    if target == "file":
+        moved = elsewhere / "fold0.json"
+        (model_dir / "fold0.json").rename(moved)
+        (model_dir / "fold0.json").symlink_to(moved)
+        match = r"models\.fisher: model file 'models/fisher/fold0\.json' \(a link to '.*elsewhere/fold0\.json'\) lies outside the selection directory"
+    else:
+        for f in model_dir.iterdir():
+            f.rename(elsewhere / f.name)
+        model_dir.rmdir()
+        model_dir.symlink_to(elsewhere)
+        match = r"models\.fisher: model file 'models/fisher/fold0' \(a link to '.*elsewhere/fold0'\) lies outside the selection directory"
+    with pytest.raises(ModelFileError, match=match):
+        Selection.load(d)
+
+
+def test_load_accepts_links_inside_the_selection(tmp_path: Path, selection: Selection, sample: dict[str, np.ndarray]) -> None:
+    d = _saved(tmp_path, selection)
+    store = d / "store"
+    store.mkdir()
+    (d / "models" / "fisher" / "fold1.json").rename(store / "fold1.json")
+    (d / "models" / "fisher" / "fold1.json").symlink_to(Path("..", "..", "store", "fold1.json"))
+    np.testing.assert_array_equal(Selection.load(d).score(sample), selection.score(sample))
+
+
+def test_load_refuses_a_feature_module_linked_from_outside(tmp_path: Path, selection: Selection) -> None:
+    d = _saved(tmp_path, selection)
+    marker = tmp_path / "executed"
+    evil = tmp_path / "evil.py"
+    evil.write_text(f"open({str(marker)!r}, 'w').close()\ndef f(arrays):\n    return arrays['y']\n")
+    (d / "extra.py").symlink_to(evil)
+
+    def add_function(meta: dict) -> None:
+        meta["features"]["features"].append(
+            {"name": "f", "expr": None, "function": "extra.py:f", "inputs": ["y"], "transform": "none", "range": None, "label": None}
+        )
+
+    _edit(d, add_function)
+    with pytest.raises(ModelFileError, match=r"features\[2\] \(f\): feature function 'extra\.py:f': module .*evil\.py' lies outside"):
+        Selection.load(d)
+    assert not marker.exists()
