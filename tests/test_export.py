@@ -604,5 +604,6 @@ def test_unwritable_output_is_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     out = tmp_path / "afile" / "deploy"
     assert main(["export", "-s", str(d), "--format", fmt, "-o", str(out)]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"hepsel: error: cannot write the export to {str(out)!r}: ")
+    assert err.count("\n") == 1 and err.startswith("hepsel: error: cannot write ") and str(out) in err
+    assert "is a file, not a directory" in err
     assert _tree(tmp_path) == before and sorted(p.name for p in tmp_path.iterdir()) == ["afile", "selection"]
