@@ -578,8 +578,9 @@ def performance(
 
     With the raw outputs ``raw`` and the working points' cuts on them
     (``thresholds_raw``, same keys as ``thresholds``), the figures at working
-    points cut on the raw output (which does not saturate); the optimal cuts
-    and the distance correlation stay on the probability ``score``.
+    points and the optimal cuts are ranked on the raw output (which does not
+    saturate); the distance correlation stays on the probability ``score``.
+    Each threshold is given on both (``threshold_raw`` and ``threshold``).
     """
     from .performance import efficiency_vs, optimal_cuts, sculpting
 
@@ -611,10 +612,16 @@ def performance(
         if "background_yield" not in oc.model_fields_set:
             n_bkg = sum(v["yield"] for v in yields.values() if v["label"] == 0)
     out["optimal_cut"] = optimal_cuts(
-        ds.y[m], proba[m], ds.weight[m], signal_yield=n_sig,
+        ds.y[m], score[m], ds.weight[m], signal_yield=n_sig,
         background_yield=n_bkg, punzi_sigma=oc.punzi_sigma,
         min_background_candidates=oc.min_background_candidates,
     )
+    if score is not proba:
+        # ranked on the raw output; each cut also on the probability
+        opt = out["optimal_cut"]
+        _add_probability_thresholds({k: opt[k] for k in ("significance", "punzi")}, score[m], proba[m], ("threshold",))
+        opt["curve"]["threshold_raw"] = opt["curve"]["threshold"]
+        opt["curve"]["threshold"] = proba_at(score[m], proba[m], opt["curve"]["threshold_raw"])
     if ev.mass and ev.mass in ds.columns:
         b = m & (ds.y == 0)
         out["sculpting"] = sculpting(

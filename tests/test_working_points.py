@@ -206,3 +206,41 @@ def test_friend_trees_carry_raw_output_and_unit_named_decisions(tmp_path: Path) 
     best = np.array([np.max(np.where(presel[i : i + 2], 60 * cols["x"][i : i + 2], -np.inf)) for i in range(0, n, 2)])
     np.testing.assert_allclose(ev["raw_net"], np.where(np.isfinite(best), best, np.nan), rtol=1e-12)
     np.testing.assert_array_equal(ev["pass_net_eff50"], best >= 45.0)
+
+
+def test_why_picks_candidates_by_raw_output_beyond_saturation(tmp_path: Path) -> None:
+    """The 'why' step ranks and cuts on the margin: with margins up to 60 it picks the highest passing background."""
+    from hepsel.workflow import _pick_candidates, _WhyContext
+
+    cfg, ds = _cfg(tmp_path), _dataset()
+    margin = ds.columns["logit"]
+    n = cfg.explain.candidates
+    picked = _pick_candidates(cfg, _WhyContext(ds, "mlp", [], [], margin, {}), 50.0)
+    bkg = [r for role, r in picked if role == "background passing"]
+    sig = [r for role, r in picked if role == "signal failing"]
+    want_bkg = np.flatnonzero(ds.y == 0)[np.argsort(-margin[ds.y == 0], kind="stable")][: n.background]
+    assert bkg == want_bkg.tolist() and margin[bkg].min() >= 50.0
+    failing = np.flatnonzero((ds.y == 1) & ds.truth & (margin < 50.0))
+    assert sig == failing[np.argsort(margin[failing], kind="stable")][: n.signal].tolist()
+
+
+def test_offline_working_points_rank_beyond_saturation(tmp_path: Path) -> None:
+    """Offline: signal logits 25-62 (two thirds saturated) still give each signal efficiency, as brute force."""
+    from hepsel.evaluation import CrossScores
+
+    raw = tiny_config("data", folds={"k": 2}, models={"net": {"type": "mlp"}})
+    raw.pop("trigger")
+    raw["evaluation"] = {"bootstrap": 0, "signal_effs": [0.5, 0.2, 0.05]}
+    cfg, ds = AnalysisConfig.model_validate(raw), _dataset()
+    logit = ds.columns["logit"]
+    out = model_summary(cfg, ds, CrossScores(expit(logit), expit(logit), test_raw=logit))
+    wps = out["offline"]["working_points"]
+    sig = logit[ds.truth & (ds.y == 1)]
+    for e in (0.5, 0.2, 0.05):
+        wp = wps[f"{e:g}"]
+        # brute force: the highest cut keeping at least the fraction e of the signal
+        cut = max(t for t in sig if np.mean(sig >= t) >= e - 1e-12)
+        assert wp["threshold_raw"] == cut and wp["threshold"] == expit(cut) == 1.0
+        assert wp["sig_eff"] == pytest.approx(np.mean(sig >= cut), rel=1e-12)
+        assert e <= wp["sig_eff"] < e + 1.5 / len(sig)
+    assert wps["0.5"]["threshold_raw"] < wps["0.2"]["threshold_raw"] < wps["0.05"]["threshold_raw"]
