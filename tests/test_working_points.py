@@ -244,3 +244,30 @@ def test_offline_working_points_rank_beyond_saturation(tmp_path: Path) -> None:
         assert wp["sig_eff"] == pytest.approx(np.mean(sig >= cut), rel=1e-12)
         assert e <= wp["sig_eff"] < e + 1.5 / len(sig)
     assert wps["0.5"]["threshold_raw"] < wps["0.2"]["threshold_raw"] < wps["0.05"]["threshold_raw"]
+
+
+def test_optimal_cut_ranks_beyond_saturation() -> None:
+    """S/sqrt(S+B) is maximised over cuts on the logit, as brute force, and the cut is given in both units."""
+    from hepsel.evaluation import performance
+
+    raw = tiny_config("data", folds={"k": 2}, models={"net": {"type": "mlp"}})
+    raw.pop("trigger")
+    # few signal in much background: the optimum is a tight cut, where the probability has saturated
+    raw["evaluation"] = {"bootstrap": 0, "optimal_cut": {"signal_yield": 10.0, "background_yield": 1e6}}
+    cfg, ds = AnalysisConfig.model_validate(raw), _dataset()
+    # the signal squeezed to logits 55-62, above most background
+    logit = np.where(ds.y == 1, 55.0 + (ds.columns["logit"] - 25.0) * 7.0 / 37.0, ds.columns["logit"])
+    m = ds.truth
+    out = performance(cfg, ds, expit(logit), {}, raw=logit, thresholds_raw={})["optimal_cut"]
+    s, y, w = logit[m], ds.y[m], ds.weight[m]
+    tot_s, tot_b = w[y == 1].sum(), w[y == 0].sum()
+    best = (-np.inf, None)
+    for t in np.unique(s):
+        if np.sum((y == 0) & (s >= t)) < 10:
+            continue
+        S = 10.0 * w[(y == 1) & (s >= t)].sum() / tot_s
+        B = 1e6 * w[(y == 0) & (s >= t)].sum() / tot_b
+        best = max(best, (S / np.sqrt(S + B), t), key=lambda v: v[0])
+    sig = out["significance"]
+    assert sig["value"] == pytest.approx(best[0], rel=1e-12) and sig["threshold_raw"] == best[1]
+    assert sig["threshold"] == expit(best[1]) == 1.0  # the optimum lies where the probability has saturated
