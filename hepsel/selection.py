@@ -526,6 +526,7 @@ class Selection:
                     raise ModelFileError(msg)
             # loaded on first use (Selection.fold_models)
             loaded[name] = {"kind": m["kind"], "folds": None, "prefixes": prefixes}
+        cuts = {table: _cuts(meta.get(table) or {}, f"{f}: {table}") for table in ("working_points", "working_points_raw")}
         unit = meta.get("working_point_unit", "kHz")
         if unit not in WORKING_POINT_UNITS:
             msg = f"{f}: working_point_unit {unit!r} is not one of {WORKING_POINT_UNITS}"
@@ -538,8 +539,8 @@ class Selection:
             preselection=[(c["name"], c["cut"]) for c in meta["preselection"]],
             features=features,
             models=loaded,
-            working_points=meta["working_points"],
-            working_points_raw={n: v for n, v in meta.get("working_points_raw", {}).items() if n in loaded},
+            working_points=cuts["working_points"],
+            working_points_raw={n: v for n, v in cuts["working_points_raw"].items() if n in loaded},
             working_point_unit=unit,
             fold_branch=meta.get("fold_branch"),
             default_model=meta.get("default_model") if (models is None or meta.get("default_model") in models) else None,
@@ -549,6 +550,27 @@ class Selection:
 
     def __repr__(self) -> str:
         return f"Selection(models={sorted(self.models)}, features={self.features.names})"
+
+
+def _cuts(table: Mapping[str, Any], where: str) -> dict[str, dict[str, float]]:
+    """Model -> {working point -> cut} from ``selection.json``; a null cut (unreachable working point) is left out.
+
+    Raises
+    ------
+    ModelFileError
+        If a cut is not a number.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for model, wps in table.items():
+        out[model] = {}
+        for key, value in (wps or {}).items():
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                msg = f"{where}.{model}.{key}: threshold {value!r} is not a number"
+                raise ModelFileError(msg)
+            out[model][key] = float(value)
+    return out
 
 
 class _NoRawThreshold(KeyError):

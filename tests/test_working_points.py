@@ -271,3 +271,26 @@ def test_optimal_cut_ranks_beyond_saturation() -> None:
     sig = out["significance"]
     assert sig["value"] == pytest.approx(best[0], rel=1e-12) and sig["threshold_raw"] == best[1]
     assert sig["threshold"] == expit(best[1]) == 1.0  # the optimum lies where the probability has saturated
+
+
+def test_selection_file_cuts_are_checked(tmp_path: Path) -> None:
+    """A null cut (unreachable working point) is left out on loading; a cut that is not a number is refused."""
+    import json
+
+    from hepsel.exceptions import ModelFileError
+
+    _stub_selection().save(tmp_path / "sel")
+    path = tmp_path / "sel" / "selection.json"
+    meta = json.loads(path.read_text())
+    meta["working_points_raw"]["net"]["0.1"] = None
+    path.write_text(json.dumps(meta))
+    assert Selection.load(tmp_path / "sel").working_points_raw == {"net": {"0.5": 45.0}}
+    meta["working_points_raw"]["net"]["0.1"] = "high"
+    path.write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match=r"working_points_raw\.net\.0\.1: threshold 'high' is not a number"):
+        Selection.load(tmp_path / "sel")
+    meta["working_points_raw"]["net"].pop("0.1")
+    meta["working_point_unit"] = "parsec"
+    path.write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="working_point_unit 'parsec'"):
+        Selection.load(tmp_path / "sel")
