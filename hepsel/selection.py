@@ -49,10 +49,10 @@ def wp_branch(model: str, key: str, unit: str = "kHz") -> str:
     """
     if unit == "kHz":
         return f"pass_{model}_{key.replace('.', 'p')}kHz"
-    if unit == "signal efficiency":
-        return f"pass_{model}_eff{100 * float(key):.10g}".replace(".", "p")
-    if unit == "background efficiency":
-        return f"pass_{model}_bkgeff{float(key):g}".replace(".", "p").replace("-", "m").replace("+", "")
+    if unit in ("signal efficiency", "background efficiency"):
+        # letters, digits and underscores only: ROOT's TTree::Draw parses a '.' or '-' in a name
+        value = f"eff{100 * float(key):.10g}" if unit == "signal efficiency" else f"bkgeff{float(key):g}"
+        return f"pass_{model}_" + value.replace(".", "p").replace("-", "m").replace("+", "")
     msg = f"unknown working-point unit {unit!r}; choose from {WORKING_POINT_UNITS}"
     raise ValueError(msg)
 

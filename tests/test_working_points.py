@@ -182,6 +182,7 @@ def test_selection_without_raw_cuts_uses_the_probability() -> None:
         ("signal efficiency", "0.07", "pass_bdt_eff7"),
         ("background efficiency", "0.001", "pass_bdt_bkgeff0p001"),
         ("background efficiency", "1e-05", "pass_bdt_bkgeff1em05"),
+        ("signal efficiency", "1e-07", "pass_bdt_eff1em05"),
     ],
 )
 def test_working_point_branch_names_carry_their_unit(unit: str, key: str, branch: str) -> None:
