@@ -5,13 +5,15 @@ and writes, next to nothing else, one output ROOT file holding
 
 * ``hepsel``: one entry per input entry, in the same order (a friend of the
   input tree): ``runNumber``, ``eventNumber``, ``presel``, ``score_<model>``
-  (NaN where the preselection rejects the entry) and
-  ``pass_<model>_<rate>kHz`` for every stored working point (``False`` where
-  the preselection rejects the entry); optionally the input's own flat
-  branches;
+  (the probability) and ``raw_<model>`` (the raw output the working points
+  cut on: margin, logit, discriminant or reconstruction error), both NaN
+  where the preselection rejects the entry, and a decision for every stored
+  working point, named in its unit (``pass_<model>_660kHz``,
+  ``pass_<model>_eff50``; ``False`` where the preselection rejects the
+  entry); optionally the input's own flat branches;
 * ``hepsel_events``: one entry per event, as the trigger sees it:
   ``n_candidates``, ``n_preselected``, the best ``score_<model>`` and
-  ``pass_<model>_<rate>kHz`` (any candidate passes).
+  ``raw_<model>`` and the decisions (any candidate passes).
 
 Without an event-number branch (``Selection.fold_branch``) each entry is its
 own event, numbered by its entry index, and each score is the mean of the
@@ -232,12 +234,13 @@ def apply_file(
     has_run = run_branch in keys
     copied = [b for b in _flat_numeric(ttree) if b not in (FRIEND_TREE,)] if copy_branches else []
     wanted = sorted({*selection.branches, *copied, *([event_branch] if event_branch else []), *([run_branch] if has_run else [])})
-    wps = {m: selection.working_points.get(m, {}) for m in names}
+    wps = {m: selection.decision_thresholds(m) for m in names}
 
     ids_run: list[np.ndarray] = []
     ids_evt: list[np.ndarray] = []
     presels: list[np.ndarray] = []
     scores: dict[str, list[np.ndarray]] = {m: [] for m in names}
+    raws: dict[str, list[np.ndarray]] = {m: [] for m in names}
     n_entries = 0
     with atomic_path(out, suffix=".root") as tmp:
         import uproot
@@ -256,13 +259,15 @@ def apply_file(
                 presels.append(cols["presel"])
                 for m in names:
                     scores[m].append(cols[f"score_{m}"])
+                    raws[m].append(cols[f"raw_{m}"])
                 n_entries += n
             if not created:  # an empty input tree: an empty, well-formed output
                 empty = _chunk_columns(selection, None, 0, 0, names, wps, None, None, [])
                 f.mktree(FRIEND_TREE, {k: v.dtype for k, v in empty.items()})
             events = _event_columns(
                 _cat(ids_run, np.int64), _cat(ids_evt, np.int64), _cat(presels, bool),
-                {m: _cat(v, np.float64) for m, v in scores.items()}, wps,
+                {m: _cat(v, np.float64) for m, v in scores.items()},
+                {m: _cat(v, np.float64) for m, v in raws.items()}, wps, selection.working_point_unit,
             )
             f.mktree(EVENTS_TREE, {k: v.dtype for k, v in events.items()})
             if len(events["eventNumber"]):
@@ -289,7 +294,7 @@ def _chunk_columns(
     n: int,
     start: int,
     models: Sequence[str],
-    wps: dict[str, dict[str, float]],
+    wps: dict[str, tuple[dict[str, float], bool]],
     event_branch: str | None,
     run_branch: str | None,
     copied: Sequence[str],
@@ -300,12 +305,13 @@ def _chunk_columns(
     cols: dict[str, np.ndarray] = {"runNumber": run, "eventNumber": evt}
     if n:
         d = selection.decisions(arrays, models=models)
-        cols.update({k: v for k, v in d.items() if k == "presel" or k.startswith(("score_", "pass_"))})
+        cols.update({k: v for k, v in d.items() if k == "presel" or k.startswith(("score_", "raw_", "pass_"))})
     else:  # the schema of an empty chunk
         cols["presel"] = np.zeros(0, dtype=bool)
         for m in models:
             cols[f"score_{m}"] = np.zeros(0)
-            cols.update({wp_branch(m, key): np.zeros(0, dtype=bool) for key in wps[m]})
+            cols[f"raw_{m}"] = np.zeros(0)
+            cols.update({wp_branch(m, key, selection.working_point_unit): np.zeros(0, dtype=bool) for key in wps[m][0]})
     for b in copied:
         if b not in cols:
             cols[b] = np.asarray(arrays[b])
@@ -313,9 +319,18 @@ def _chunk_columns(
 
 
 def _event_columns(
-    run: np.ndarray, evt: np.ndarray, presel: np.ndarray, scores: dict[str, np.ndarray], wps: dict[str, dict[str, float]]
+    run: np.ndarray,
+    evt: np.ndarray,
+    presel: np.ndarray,
+    scores: dict[str, np.ndarray],
+    raws: dict[str, np.ndarray],
+    wps: dict[str, tuple[dict[str, float], bool]],
+    unit: str,
 ) -> dict[str, np.ndarray]:
-    """One row per (run, event): candidate counts, best scores and decisions (any candidate passes)."""
+    """One row per (run, event): candidate counts, best scores and decisions (any candidate passes).
+
+    ``wps``: per model, the cuts and whether they are on the raw output.
+    """
     order, starts = group_events(run, evt)
     counts = np.diff(np.append(starts, len(order))) if len(starts) else np.zeros(0, dtype=np.int64)
     cols: dict[str, np.ndarray] = {
@@ -326,7 +341,10 @@ def _event_columns(
     }
     for m, s in scores.items():
         best = event_max(np.where(presel, s, -np.inf), order, starts) if len(starts) else np.zeros(0)
+        best_raw = event_max(np.where(presel, raws[m], -np.inf), order, starts) if len(starts) else np.zeros(0)
         cols[f"score_{m}"] = np.where(np.isfinite(best), best, np.nan)
-        for key, thr in wps[m].items():
-            cols[wp_branch(m, key)] = best >= thr
+        cols[f"raw_{m}"] = np.where(np.isfinite(best_raw), best_raw, np.nan)
+        cuts, raw = wps[m]
+        for key, thr in cuts.items():
+            cols[wp_branch(m, key, unit)] = (best_raw if raw else best) >= thr
     return {k: np.ascontiguousarray(v) for k, v in cols.items()}

@@ -70,7 +70,7 @@ def _scan(cfg: AnalysisConfig) -> Any:
 
 def scan_point(cfg: AnalysisConfig, ds: Dataset, strength: float) -> dict[str, Any]:
     """Retrain the scan's model with DisCo strength ``strength`` and measure it on the held-out fold."""
-    from .evaluation import event_views
+    from .evaluation import event_views, proba_at
     from .study import _fold_subset
     from .training import fit_model, model_seed, training_mask
     from .trigger import threshold_for_rate
@@ -90,28 +90,32 @@ def scan_point(cfg: AnalysisConfig, ds: Dataset, strength: float) -> dict[str, A
     test = ds.fold == scan.fold
     score = np.full(len(ds), np.nan)
     score[test] = clf.predict_proba(ds.X[test])[:, 1]
+    # working points rank and cut the raw output (the probability saturates at 1)
+    raw = np.full(len(ds), np.nan)
+    raw[test] = clf.decision_function(ds.X[test])
     m = test & ds.truth
     sig, bkg = m & (ds.y == 1), m & (ds.y == 0)
     out: dict[str, Any] = {"strength": float(strength), "seed": seed, "seconds": info["seconds"]}
     out["auc"] = float(roc_auc(ds.y[m], score[m], ds.weight[m]))
     if cfg.trigger is not None:
         target = cfg.trigger.target_rates_khz[0]
-        views = event_views(cfg, _fold_subset(cfg, ds, test), score[test])
+        views = event_views(cfg, _fold_subset(cfg, ds, test), raw[test])
         thr = threshold_for_rate(views.minbias, cfg.trigger.input_rate_khz, target)
         out["efficiency"] = float(views.signal_any.pass_fraction(thr)[0])
         out["working_point"] = f"{target:g} kHz"
     else:
         bkg_eff = cfg.evaluation.bkg_effs[0]
-        thr = float(threshold_at_background_efficiency(ds.y[m], score[m], ds.weight[m], bkg_eff=bkg_eff))
+        thr = float(threshold_at_background_efficiency(ds.y[m], raw[m], ds.weight[m], bkg_eff=bkg_eff))
         ws = ds.weight[sig]
-        out["efficiency"] = float(ws[score[sig] >= thr].sum() / ws.sum())
+        out["efficiency"] = float(ws[raw[sig] >= thr].sum() / ws.sum())
         out["working_point"] = f"eff_B = {bkg_eff:g}"
-    out["threshold"] = float(thr)
+    out["threshold_raw"] = float(thr)
+    out["threshold"] = float(proba_at(raw[test], score[test], thr)[0]) if np.isfinite(thr) else float(thr)
     spec, wb, sb = ds.columns[column][bkg], ds.weight[bkg], score[bkg]
     out["distance_correlation"] = distance_correlation_np(sb, spec, wb, random_state=cfg.seed)
     edges = scan_edges(cfg, ds)
     before = np.histogram(spec, bins=edges, weights=wb)[0]
-    passed = sb >= thr
+    passed = raw[bkg] >= thr
     after = np.histogram(spec[passed], bins=edges, weights=wb[passed])[0]
     out["n_background_passing"] = int(passed.sum())
     out["jensen_shannon"] = jensen_shannon(before, after)

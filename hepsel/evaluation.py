@@ -51,6 +51,7 @@ __all__ = [
     "one_per_event",
     "overtraining_sets",
     "performance",
+    "proba_at",
     "rate_curves",
     "rate_key",
     "replica_scores",
@@ -86,6 +87,12 @@ class CrossScores:
     ``f`` (none of which saw it), ``replica_mean[i]`` their mean and
     ``check[i]`` the score of the calibration replica (NaN without one);
     all three are ``None`` for a model without replicas.
+
+    ``test_raw[i]`` is the raw output of the same model (``decision_function``:
+    xgboost margin, network logit, Fisher discriminant, reconstruction error),
+    on which working points are ranked and cut: probabilities reach exactly 1
+    once a logit passes about 37, raw outputs do not saturate. ``None``: rank on
+    ``test``.
     """
 
     test: np.ndarray
@@ -93,6 +100,12 @@ class CrossScores:
     err: np.ndarray | None = None
     replica_mean: np.ndarray | None = None
     check: np.ndarray | None = None
+    test_raw: np.ndarray | None = None
+
+    @property
+    def ranking(self) -> np.ndarray:
+        """What working points cut on: ``test_raw``, or ``test`` without it."""
+        return self.test if self.test_raw is None else self.test_raw
 
 
 def cross_scores(cfg: AnalysisConfig, ds: Dataset, model: str, layout: Layout) -> CrossScores:
@@ -102,12 +115,14 @@ def cross_scores(cfg: AnalysisConfig, ds: Dataset, model: str, layout: Layout) -
     truth = ds.truth
     k_folds = cfg.folds.k
     test = np.full(len(ds), np.nan)
+    test_raw = np.full(len(ds), np.nan)
     train = np.full(len(ds), np.nan)
     kind = model_kind(cfg, model)
     for k in range(k_folds):
         clf = load_classifier(kind, layout.model(model, k))
         in_fold = fold == k
         test[in_fold] = clf.predict_proba(X[in_fold])[:, 1]
+        test_raw[in_fold] = clf.decision_function(X[in_fold])
         # candidates of the previous fold were in this model's training set ...
         seen = (fold == (k - 1) % k_folds) & truth
         # ... except the events it held out for early stopping
@@ -115,9 +130,9 @@ def cross_scores(cfg: AnalysisConfig, ds: Dataset, model: str, layout: Layout) -
         train[seen] = clf.predict_proba(X[seen])[:, 1]
     unc = cfg.models[model].uncertainty
     if unc is None:
-        return CrossScores(test, train)
+        return CrossScores(test, train, test_raw=test_raw)
     err, mean, check = replica_scores(cfg, ds, model, layout)
-    return CrossScores(test, train, err, mean, check)
+    return CrossScores(test, train, err, mean, check, test_raw=test_raw)
 
 
 def replica_scores(cfg: AnalysisConfig, ds: Dataset, model: str, layout: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -304,13 +319,52 @@ def model_summary(
             fold_aucs.append(float(roc_auc(y[f], s[f], w[f])))
     out["auc_folds"] = fold_aucs
     out["auc_fold_std"] = float(np.std(fold_aucs, ddof=1)) if len(fold_aucs) > 1 else float("nan")
+    raw = cs.ranking
     if cfg.trigger is None:
-        out["offline"] = offline_figures(cfg, ds, cs.test)
+        out["offline"] = offline_figures(cfg, ds, raw)
+        _add_probability_thresholds(out["offline"]["working_points"], raw, cs.test, ("threshold",))
         return out
-    views = event_views(cfg, ds, cs.test, _event_columns(cfg, ds))
+    views = event_views(cfg, ds, raw, _event_columns(cfg, ds))
     out["eff_at_rate"] = _rates(cfg, views)
+    _add_probability_thresholds(out["eff_at_rate"], raw, cs.test, ("threshold", "threshold_split"))
     out["trigger_events"] = views.counts
     return out
+
+
+def proba_at(raw: np.ndarray, proba: np.ndarray, thresholds: float | np.ndarray) -> np.ndarray:
+    """The cut on the probability that corresponds to each cut on the raw output.
+
+    For each raw threshold ``t``: the lowest probability of the candidates with
+    ``raw >= t`` (``inf`` where none passes, NaN for a NaN threshold), so every
+    candidate passing ``raw >= t`` also passes ``proba >= proba_at(t)``. Where
+    the probability is a fixed increasing function of the raw output (all
+    kinds but the autoencoder, whose map depends on the fold model), the two
+    cuts select the same candidates unless probabilities saturate at 1.
+    """
+    r, p = np.asarray(raw, dtype=np.float64), np.asarray(proba, dtype=np.float64)
+    ok = np.isfinite(r) & np.isfinite(p)
+    order = np.argsort(-r[ok], kind="stable")
+    r_sorted, low = r[ok][order], np.minimum.accumulate(p[ok][order]) if ok.any() else np.zeros(0)
+    thr = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
+    n_pass = np.searchsorted(-r_sorted, -thr, side="right")
+    out = np.where(n_pass > 0, low[np.maximum(n_pass - 1, 0)] if len(low) else np.inf, np.inf)
+    return np.where(np.isnan(thr), np.nan, out)
+
+
+def _add_probability_thresholds(
+    wps: dict[str, Any], raw: np.ndarray, proba: np.ndarray, keys: tuple[str, ...]
+) -> None:
+    """Turn each working point's ``key`` (a cut on ``raw``) into ``key_raw`` and put its probability cut in ``key``.
+
+    A null (unreachable) raw threshold stays null in both units.
+    """
+    for entry in wps.values():
+        for key in keys:
+            if key not in entry:
+                continue
+            t = entry[key]
+            entry[f"{key}_raw"] = t
+            entry[key] = t if t is None or not np.isfinite(t) else float(proba_at(raw, proba, t)[0])
 
 
 def expected_yields(ds: Dataset, events: np.ndarray | None = None) -> dict[str, dict[str, Any]]:
@@ -512,17 +566,29 @@ def _rates(cfg: AnalysisConfig, views: EventViews) -> dict[str, Any]:
     return out
 
 
-def rate_curves(cfg: AnalysisConfig, views: EventViews) -> dict[str, np.ndarray]:
-    """Signal efficiency (any, TOS) vs output rate [kHz], for plotting."""
+def rate_curves(
+    cfg: AnalysisConfig, views: EventViews, *, raw: np.ndarray | None = None, proba: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Signal efficiency (any, TOS) vs output rate [kHz], for plotting.
+
+    ``threshold`` are cuts on the scores ``views`` were built from. With the
+    candidates' ``raw`` outputs (those scores) and probabilities ``proba``,
+    ``threshold_raw`` holds those cuts and ``threshold`` the matching cuts on
+    the probability (:func:`proba_at`).
+    """
     thresholds, rates = rate_curve(views.minbias, cfg.rates.input_rate_khz)
     keep = np.unique(np.geomspace(1, len(thresholds), 400).astype(int) - 1) if len(thresholds) else np.zeros(0, int)
     thr = thresholds[keep]
-    return {
+    out = {
         "threshold": thr,
         "rate_khz": rates[keep],
         "eff": views.signal_any.pass_fraction(thr),
         "eff_tos": views.signal_tos.pass_fraction(thr),
     }
+    if raw is not None and proba is not None:
+        out["threshold_raw"] = thr
+        out["threshold"] = proba_at(raw, proba, thr)
+    return out
 
 
 def performance(
@@ -531,17 +597,29 @@ def performance(
     score: np.ndarray,
     thresholds: dict[str, float],
     generated: dict[str, np.ndarray] | None = None,
+    *,
+    raw: np.ndarray | None = None,
+    thresholds_raw: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Efficiencies vs kinematics, optimal cuts and the sculpting check for one model.
 
     With ``generated`` (one row per generated signal event, as from
     :func:`hepsel.dataset.load_generated_events`) also the efficiencies
     relative to all generated signal events, preselection included.
+
+    With the raw outputs ``raw`` and the working points' cuts on them
+    (``thresholds_raw``, same keys as ``thresholds``), the figures at working
+    points and the optimal cuts are ranked on the raw output (which does not
+    saturate); the distance correlation stays on the probability ``score``.
+    Each threshold is given on both (``threshold_raw`` and ``threshold``).
     """
     from .performance import efficiency_vs, optimal_cuts, sculpting
 
     ev = cfg.evaluation
     out: dict[str, Any] = {}
+    proba, proba_thresholds = score, thresholds
+    if raw is not None and thresholds_raw is not None:
+        score, thresholds = raw, thresholds_raw
     views = event_views(cfg, ds, score, _event_columns(cfg, ds))
     anyc = views.signal_any
     col = ev.mode_column
@@ -571,15 +649,29 @@ def performance(
         background_yield=n_bkg, punzi_sigma=oc.punzi_sigma,
         min_background_candidates=oc.min_background_candidates,
     )
+    if score is not proba:
+        # ranked on the raw output; each cut also on the probability
+        opt = out["optimal_cut"]
+        _add_probability_thresholds({k: opt[k] for k in ("significance", "punzi")}, score[m], proba[m], ("threshold",))
+        opt["curve"]["threshold_raw"] = opt["curve"]["threshold"]
+        opt["curve"]["threshold"] = proba_at(score[m], proba[m], opt["curve"]["threshold_raw"])
     if ev.mass and ev.mass in ds.columns:
         b = m & (ds.y == 0)
         out["sculpting"] = sculpting(
             ds.columns[ev.mass][b], score[b], ds.weight[b], thresholds, method=ev.interval, random_state=cfg.seed
         )
+        if score is not proba:  # dCor is not invariant under the monotone map: keep it on the probability
+            out["sculpting"]["distance_correlation"] = sculpting(
+                ds.columns[ev.mass][b], proba[b], ds.weight[b], {}, random_state=cfg.seed
+            )["distance_correlation"]
         out["sculpting"]["variable"] = ev.mass
     if generated is not None:
         out.update(_total_efficiencies(cfg, ds, score, thresholds, generated))
     composition = background_composition(cfg, ds, score, thresholds)
+    if score is not proba:
+        for key, entry in composition.items():
+            entry["threshold_raw"] = entry["threshold"]
+            entry["threshold"] = float(proba_thresholds[key])
     if composition:
         out["background_composition"] = composition
     return out

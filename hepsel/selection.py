@@ -26,7 +26,7 @@ from .features import FeatureSet
 from .models import load_classifier
 from .storage import atomic_path, read_json, write_json
 
-__all__ = ["InterpolatedWorkingPoint", "Selection", "UntypedSelection", "wp_branch"]
+__all__ = ["WORKING_POINT_UNITS", "InterpolatedWorkingPoint", "Selection", "UntypedSelection", "wp_branch"]
 
 _FORMAT = "hepsel-selection"
 
@@ -39,9 +39,26 @@ class UntypedSelection(UserWarning):
     """A saved selection without the input branch types it was trained on: input types are not checked."""
 
 
-def wp_branch(model: str, key: str) -> str:
-    """Branch name of a working point's decision, e.g. ``pass_bdt_660kHz`` (``0.5`` kHz -> ``0p5kHz``)."""
-    return f"pass_{model}_{key.replace('.', 'p')}kHz"
+#: What a working-point key measures: an output rate, a signal or a background efficiency.
+WORKING_POINT_UNITS = ("kHz", "signal efficiency", "background efficiency")
+
+
+def wp_branch(model: str, key: str, unit: str = "kHz") -> str:
+    """Branch name of a working point's decision, named in the working point's own unit.
+
+    ``kHz``: ``pass_bdt_660kHz`` (``0.5`` kHz -> ``0p5kHz``); ``signal
+    efficiency``: the percentage, ``pass_bdt_eff50`` (``0.995`` ->
+    ``eff99p5``); ``background efficiency``: the fraction,
+    ``pass_bdt_bkgeff0p001`` (``1e-05`` -> ``bkgeff1em05``).
+    """
+    if unit == "kHz":
+        return f"pass_{model}_{key.replace('.', 'p')}kHz"
+    if unit in ("signal efficiency", "background efficiency"):
+        # letters, digits and underscores only: ROOT's TTree::Draw parses a '.' or '-' in a name
+        value = f"eff{100 * float(key):.10g}" if unit == "signal efficiency" else f"bkgeff{float(key):g}"
+        return f"pass_{model}_" + value.replace(".", "p").replace("-", "m").replace("+", "")
+    msg = f"unknown working-point unit {unit!r}; choose from {WORKING_POINT_UNITS}"
+    raise ValueError(msg)
 
 
 class Selection:
@@ -56,7 +73,17 @@ class Selection:
     models
         Model name -> ``{"kind": ..., "folds": [fitted classifier per fold]}``.
     working_points
-        Model name -> {target-rate key (kHz, e.g. ``"660"``) -> score threshold}.
+        Model name -> {working-point key (e.g. ``"660"`` kHz) -> threshold on
+        the score (the probability)}.
+    working_points_raw
+        The same working points as thresholds on the models' raw output
+        (``decision_function``: margin, logit, discriminant or reconstruction
+        error). Decisions at stored working points use these where given: the
+        probability saturates at 1, the raw output does not.
+    working_point_unit
+        What the working-point keys measure (:data:`WORKING_POINT_UNITS`):
+        ``"kHz"`` (trigger studies) or ``"signal efficiency"`` (offline ones);
+        it names the decision branches (:func:`wp_branch`).
     fold_branch
         Branch whose value modulo the number of folds picks the fold model
         (the one that did not train on the event); if absent from the input,
@@ -66,7 +93,8 @@ class Selection:
     rate_curves
         Model name -> ``{"threshold", "rate_khz", "eff"}`` lists (decreasing
         thresholds), from the study: working points at other rates or signal
-        efficiencies are interpolated along them.
+        efficiencies are interpolated along them (on ``threshold_raw`` where
+        the curve has it).
     branch_types
         Input branch -> its type as seen in training (``"float32"``,
         ``"var * int32"``; a list when the training files differ). Input
@@ -85,6 +113,8 @@ class Selection:
         features: FeatureSet,
         models: Mapping[str, Mapping[str, Any]],
         working_points: Mapping[str, Mapping[str, float]],
+        working_points_raw: Mapping[str, Mapping[str, float]] | None = None,
+        working_point_unit: str = "kHz",
         fold_branch: str | None = "eventNumber",
         default_model: str | None = None,
         tree: str = "DecayTree",
@@ -96,6 +126,11 @@ class Selection:
         self.models = {n: dict(m) for n, m in models.items()}
         self.rate_curves = {n: {k: list(v) for k, v in c.items()} for n, c in (rate_curves or {}).items()}
         self.working_points = {m: dict(v) for m, v in working_points.items()}
+        self.working_points_raw = {m: dict(v) for m, v in (working_points_raw or {}).items()}
+        if working_point_unit not in WORKING_POINT_UNITS:
+            msg = f"unknown working-point unit {working_point_unit!r}; choose from {WORKING_POINT_UNITS}"
+            raise ValueError(msg)
+        self.working_point_unit = working_point_unit
         self.fold_branch = fold_branch
         self.default_model = default_model or next(iter(self.models))
         self.tree = tree
@@ -214,6 +249,17 @@ class Selection:
         arrays = self._arrays(source, tree)
         return self._score(arrays, name, self.preselect(arrays))
 
+    def decision_function(self, source: Any, *, model: str | None = None, tree: str | None = None) -> np.ndarray:
+        """Raw output of each entry (margin, logit, discriminant or reconstruction error), shape (n,).
+
+        As :meth:`score` (NaN where the preselection rejects the entry), but
+        the fold model's ``decision_function``: what the stored working points
+        cut on (:attr:`working_points_raw`).
+        """
+        name = self._model_name(model)
+        arrays = self._arrays(source, tree)
+        return self._score(arrays, name, self.preselect(arrays), raw=True)
+
     def _model_name(self, model: str | None) -> str:
         name = model or self.default_model
         if name not in self.models:
@@ -229,10 +275,16 @@ class Selection:
             m["folds"] = [load_classifier(m["kind"], p) for p in m["prefixes"]]
         return cast("list[Any]", m["folds"])
 
-    def _score(self, arrays: Mapping[str, Any], name: str, keep: np.ndarray) -> np.ndarray:
-        out = np.full(len(keep), np.nan)
+    def _score(self, arrays: Mapping[str, Any], name: str, keep: np.ndarray, *, raw: bool = False) -> np.ndarray:
+        return self._outputs(arrays, name, keep, (raw,))[0]
+
+    def _outputs(
+        self, arrays: Mapping[str, Any], name: str, keep: np.ndarray, raw: Sequence[bool]
+    ) -> list[np.ndarray]:
+        """Per entry, for each flag of ``raw``, the probability (False) or raw output (True); features computed once."""
+        outs = [np.full(len(keep), np.nan) for _ in raw]
         if not keep.any():
-            return out
+            return outs
         sub = _subset(arrays, keep)
         X = self.features.matrix(sub)
         bad = ~np.isfinite(X)
@@ -246,24 +298,32 @@ class Selection:
             )
             raise NonFiniteError(msg)
         event = np.asarray(sub[self.fold_branch]) if self.fold_branch and self._has(sub, self.fold_branch) else None
-        out[keep] = self.predict(X, event, model=name)
-        return out
+        for out, r in zip(outs, raw, strict=True):
+            out[keep] = self.predict(X, event, model=name, raw=r)
+        return outs
 
-    def predict(self, X: np.ndarray, event: np.ndarray | None = None, *, model: str | None = None) -> np.ndarray:
+    def predict(
+        self, X: np.ndarray, event: np.ndarray | None = None, *, model: str | None = None, raw: bool = False
+    ) -> np.ndarray:
         """Scores of feature rows ``X`` (n, n_features): each row by the fold model ``event % k``.
 
         Without ``event`` numbers the fold models' scores are averaged.
+        ``raw``: the raw outputs (``decision_function``) instead of the probabilities.
         """
         folds = self.fold_models(model)
         k = len(folds)
+
+        def output(clf: Any, x: np.ndarray) -> np.ndarray:
+            return np.asarray(clf.decision_function(x) if raw else clf.predict_proba(x)[:, 1], dtype=np.float64)
+
         if event is None:
-            return np.asarray(np.mean([clf.predict_proba(X)[:, 1] for clf in folds], axis=0))
+            return np.asarray(np.mean([output(clf, X) for clf in folds], axis=0))
         fold = np.asarray(event, dtype=np.int64) % k
         scores = np.empty(len(X))
         for i, clf in enumerate(folds):
             m = fold == i
             if m.any():
-                scores[m] = clf.predict_proba(X[m])[:, 1]
+                scores[m] = output(clf, X[m])
         return scores
 
     def threshold(
@@ -273,6 +333,7 @@ class Selection:
         signal_eff: float | None = None,
         threshold: float | None = None,
         model: str | None = None,
+        raw: bool = False,
     ) -> float:
         """Score threshold of a working point, asked for by one of:
 
@@ -281,10 +342,21 @@ class Selection:
             or else interpolated along the stored rate curve (with an
             :class:`InterpolatedWorkingPoint` warning);
         ``signal_eff``
-            a signal efficiency (event level, preselected signal events),
+            a signal efficiency (event level, preselected signal events): a
+            stored working point of an offline selection, or else
             interpolated along the stored curve;
         ``threshold``
             the score cut itself.
+
+        ``raw``: the cut on the raw output (:meth:`decision_function`) instead
+        of the probability (:meth:`score`); a given ``threshold`` is then a
+        raw cut.
+
+        Raises
+        ------
+        KeyError
+            If no such working point is stored and there is no curve to
+            interpolate along, or ``raw`` and the selection stores no raw cuts.
         """
         name = self._model_name(model)
         given = [x is not None for x in (rate_khz, signal_eff, threshold)]
@@ -293,42 +365,65 @@ class Selection:
             raise ValueError(msg)
         if threshold is not None:
             return float(threshold)
+        if raw and name not in self.working_points_raw:
+            raise _NoRawThreshold(name)
+        wps = (self.working_points_raw if raw else self.working_points).get(name, {})
+        curve_key = "threshold_raw" if raw else "threshold"
         if signal_eff is not None:
-            return self._interpolate(name, "eff", float(signal_eff), "signal efficiency")
-        wps = self.working_points.get(name, {})
+            key = f"{signal_eff:g}"
+            if self.working_point_unit == "signal efficiency" and key in wps:
+                return float(wps[key])
+            return self._interpolate(name, "eff", float(signal_eff), "signal efficiency", curve_key)
         if rate_khz is None:
             if not wps:
                 msg = f"model {name!r} has no stored working points"
                 raise KeyError(msg)
             return float(next(iter(wps.values())))
         key = rate_khz if isinstance(rate_khz, str) else f"{rate_khz:g}"
-        if key in wps:
+        if key in wps and (isinstance(rate_khz, str) or self.working_point_unit == "kHz"):
             return float(wps[key])
         if name not in self.rate_curves:
             msg = f"no working point at {key} kHz for model {name!r}; available: {sorted(wps)} (no stored rate curve)"
             raise KeyError(msg)
-        return self._interpolate(name, "rate_khz", float(key), "output rate [kHz]")
+        return self._interpolate(name, "rate_khz", float(key), "output rate [kHz]", curve_key)
 
-    def _interpolate(self, name: str, key: str, value: float, what: str) -> float:
+    def _interpolate(self, name: str, key: str, value: float, what: str, threshold_key: str = "threshold") -> float:
         import warnings
 
         curve = self.rate_curves.get(name)
         if not curve:
             msg = f"model {name!r} has no stored rate curve to find a {what} of {value:g} on"
             raise KeyError(msg)
-        x, thr = np.asarray(curve[key], dtype=np.float64), np.asarray(curve["threshold"], dtype=np.float64)
+        if threshold_key not in curve:
+            raise _NoRawThreshold(name)
+        x, thr = np.asarray(curve[key], dtype=np.float64), np.asarray(curve[threshold_key], dtype=np.float64)
         if not x.min() <= value <= x.max():
             msg = f"{what} {value:g} is outside the stored curve of model {name!r} ({x.min():g} to {x.max():g})"
             raise ValueError(msg)
         order = np.argsort(x, kind="stable")
         out = float(np.interp(value, x[order], thr[order]))
+        unit = "raw-output " if threshold_key == "threshold_raw" else ""
         warnings.warn(
-            f"model {name!r}: no stored working point at {what} {value:g}; threshold {out:.6g} interpolated "
+            f"model {name!r}: no stored working point at {what} {value:g}; {unit}threshold {out:.6g} interpolated "
             "linearly along the stored curve (a new study gives an exact one)",
             InterpolatedWorkingPoint,
             stacklevel=3,
         )
         return out
+
+    def _cut(
+        self, name: str, rate_khz: float | str | None, signal_eff: float | None, threshold: float | None
+    ) -> tuple[float, bool]:
+        """``(cut, raw)``: a working point's cut on the raw output where stored, else on the probability.
+
+        An explicit ``threshold`` is a cut on the probability (:meth:`score`).
+        """
+        if threshold is None:
+            try:
+                return self.threshold(rate_khz=rate_khz, signal_eff=signal_eff, model=name, raw=True), True
+            except _NoRawThreshold:
+                pass  # a selection saved before raw cuts were stored
+        return self.threshold(rate_khz=rate_khz, signal_eff=signal_eff, threshold=threshold, model=name), False
 
     def passes(
         self,
@@ -340,25 +435,37 @@ class Selection:
         model: str | None = None,
         tree: str | None = None,
     ) -> np.ndarray:
-        """Entries passing the preselection and the working point's score cut (``score >= threshold``).
+        """Entries passing the preselection and the working point's cut.
 
         Entries the preselection rejects never pass and are never scored. The
-        working point is asked for as in :meth:`threshold`.
+        working point is asked for as in :meth:`threshold`; a stored or
+        interpolated one cuts on the raw output (``raw >= threshold_raw``,
+        which does not saturate as the probability does), a given
+        ``threshold`` on the probability (``score >= threshold``).
         """
         arrays = self._arrays(source, tree)
         name = self._model_name(model)
-        thr = self.threshold(rate_khz=rate_khz, signal_eff=signal_eff, threshold=threshold, model=name)
+        thr, raw = self._cut(name, rate_khz, signal_eff, threshold)
         keep = self.preselect(arrays)
         passed = np.zeros(len(keep), dtype=bool)
-        passed[keep] = self._score(arrays, name, keep)[keep] >= thr
+        passed[keep] = self._score(arrays, name, keep, raw=raw)[keep] >= thr
         return passed
+
+    def decision_thresholds(self, model: str | None = None) -> tuple[dict[str, float], bool]:
+        """``(cuts, raw)``: the stored working points' cuts decisions use, and whether they are on the raw output."""
+        name = self._model_name(model)
+        if name in self.working_points_raw:
+            return dict(self.working_points_raw[name]), True
+        return dict(self.working_points.get(name, {})), False
 
     def decisions(self, source: Any, *, models: Sequence[str] | None = None, tree: str | None = None) -> dict[str, np.ndarray]:
         """Everything per entry, aligned with ``source``: identifiers, ``presel``, scores and stored decisions.
 
         Keys: ``runNumber`` / ``eventNumber`` (where the input has them),
-        ``presel``, ``score_<model>`` and ``pass_<model>_<rate>kHz`` for every
-        stored working point.
+        ``presel``, ``score_<model>`` (probability), ``raw_<model>`` (raw
+        output) and, for every stored working point, its decision named in
+        its unit (:func:`wp_branch`: ``pass_<model>_660kHz``,
+        ``pass_<model>_eff50``), cut on the raw output where stored.
         """
         arrays = self._arrays(source, tree)
         keep = self.preselect(arrays)
@@ -368,11 +475,13 @@ class Selection:
                 out[b] = np.asarray(arrays[b])
         out["presel"] = keep
         for name in models or list(self.models):
-            s = self._score(arrays, self._model_name(name), keep)
+            s, r = self._outputs(arrays, self._model_name(name), keep, (False, True))
             out[f"score_{name}"] = s
+            out[f"raw_{name}"] = r
+            cuts, raw = self.decision_thresholds(name)
             with np.errstate(invalid="ignore"):
-                for key, thr in self.working_points.get(name, {}).items():
-                    out[wp_branch(name, key)] = keep & (s >= thr)
+                for key, thr in cuts.items():
+                    out[wp_branch(name, key, self.working_point_unit)] = keep & ((r if raw else s) >= thr)
         return out
 
     # -- persistence ----------------------------------------------------------------
@@ -413,6 +522,8 @@ class Selection:
             "features": self.features.to_dict(),
             "models": models_meta,
             "working_points": self.working_points,
+            "working_points_raw": self.working_points_raw,
+            "working_point_unit": self.working_point_unit,
             "fold_branch": self.fold_branch,
             "default_model": self.default_model,
             "rate_curves": self.rate_curves,
@@ -466,6 +577,11 @@ class Selection:
                     _inside(d, str(file.relative_to(d.resolve())), f"{f}: models.{name}")
             # loaded on first use (Selection.fold_models)
             loaded[name] = {"kind": m["kind"], "folds": None, "prefixes": prefixes}
+        cuts = {table: _cuts(meta.get(table) or {}, f"{f}: {table}") for table in ("working_points", "working_points_raw")}
+        unit = meta.get("working_point_unit", "kHz")
+        if unit not in WORKING_POINT_UNITS:
+            msg = f"{f}: working_point_unit {unit!r} is not one of {WORKING_POINT_UNITS}"
+            raise ModelFileError(msg)
         try:
             features = FeatureSet.from_dict(meta["features"], base_dir=d, where=f"{f}: features")
         except ConfigError as err:
@@ -483,7 +599,9 @@ class Selection:
             preselection=[(c["name"], c["cut"]) for c in meta["preselection"]],
             features=features,
             models=loaded,
-            working_points=meta["working_points"],
+            working_points=cuts["working_points"],
+            working_points_raw={n: v for n, v in cuts["working_points_raw"].items() if n in loaded},
+            working_point_unit=unit,
             fold_branch=meta.get("fold_branch"),
             default_model=meta.get("default_model") if (models is None or meta.get("default_model") in models) else None,
             tree=meta.get("tree", "DecayTree"),
@@ -493,6 +611,34 @@ class Selection:
 
     def __repr__(self) -> str:
         return f"Selection(models={sorted(self.models)}, features={self.features.names})"
+
+
+def _cuts(table: Mapping[str, Any], where: str) -> dict[str, dict[str, float]]:
+    """Model -> {working point -> cut} from ``selection.json``; a null cut (unreachable working point) is left out.
+
+    Raises
+    ------
+    ModelFileError
+        If a cut is not a number.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for model, wps in table.items():
+        out[model] = {}
+        for key, value in (wps or {}).items():
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                msg = f"{where}.{model}.{key}: threshold {value!r} is not a number"
+                raise ModelFileError(msg)
+            out[model][key] = float(value)
+    return out
+
+
+class _NoRawThreshold(KeyError):
+    """The selection stores no cut on the raw output for this model (saved before such cuts were)."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"model {model!r} has no stored raw-output thresholds; evaluate the study again to store them")
 
 
 def _inside(directory: Path, relative: str, where: str) -> Path:

@@ -58,8 +58,10 @@ def augmentation_point(cfg: AnalysisConfig, ds: Dataset, model: str, n_real: int
         "auc": float(roc_auc(ds.y[m], score[m], ds.weight[m])),
         "n_synthetic": info.get("n_synthetic", 0),
     }
-    # event-level efficiency at the first target rate, from the test fold's events only
-    views = event_views(cfg, _fold_subset(cfg, ds, test), score[test])
+    # event-level efficiency at the first target rate, from the test fold's events only,
+    # ranked on the raw output (probabilities saturate at 1)
+    raw = clf.decision_function(ds.X[test])
+    views = event_views(cfg, _fold_subset(cfg, ds, test), raw)
     target = cfg.rates.target_rates_khz[0]
     thr = threshold_for_rate(views.minbias, cfg.rates.input_rate_khz, target)
     out["eff_at_rate"] = float(views.signal_any.pass_fraction(thr)[0])

@@ -215,15 +215,17 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
     summary: dict[str, Any] = {}
     curves: dict[str, np.ndarray] = {}
     scores: dict[str, np.ndarray] = {}
+    raws: dict[str, np.ndarray] = {}
     errors: dict[str, np.ndarray] = {}
     t0 = time.perf_counter()
     for name in tqdm(names, desc="evaluate", unit="model", disable=None if progress else True):  # None: off when not a terminal
         cs = cross_scores(cfg, ds, name, lay)
         scores[name] = cs.test
+        raws[name] = cs.ranking
         s = model_summary(cfg, ds, cs, random_state=cfg.seed)
         s["kind"] = cfg.models[name].type
-        wp = working_point_thresholds(s)
-        s.update(performance(cfg, ds, cs.test, wp, generated))
+        wp, wp_raw = working_point_thresholds(s), working_point_thresholds(s, raw=True)
+        s.update(performance(cfg, ds, cs.test, wp, generated, raw=cs.ranking, thresholds_raw=wp_raw))
         s["training"] = [read_json(lay.model_info(name, k)) for k in range(cfg.folds.k)]
         if cs.err is not None:
             errors[name] = cs.err
@@ -235,7 +237,7 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
         curves[f"{name}/roc_bkg_eff"], curves[f"{name}/roc_sig_eff"] = r.bkg_eff[idx], r.sig_eff[idx]
         curves[f"{name}/roc_threshold"] = r.thresholds[idx]
         if cfg.trigger is not None:
-            for k, v in rate_curves(cfg, event_views(cfg, ds, cs.test)).items():
+            for k, v in rate_curves(cfg, event_views(cfg, ds, cs.ranking), raw=cs.ranking, proba=cs.test).items():
                 curves[f"{name}/rate_{k}"] = v
         y = ds.y
         # the overtraining plot shows fold 0's model: its training fold vs its test fold
@@ -276,6 +278,7 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
     }
     for name, score in scores.items():
         out_cols[f"score_{name}"] = score
+        out_cols[f"raw_{name}"] = raws[name]
         if name in errors:
             out_cols[f"score_{name}_err"] = errors[name]
     for col in cfg.spectators:
@@ -286,19 +289,24 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
         with tmp.open("wb") as fh:
             np.savez_compressed(fh, **cast("dict[str, Any]", curves))
     # the selection analysts load: preselection + features + fold models + working points
-    wps = {n: working_point_thresholds(summary[n]) for n in names}
+    # unreachable working points (infinite threshold) are not stored
+    wps = {n: {k: t for k, t in working_point_thresholds(summary[n]).items() if np.isfinite(t)} for n in names}
     fs = FeatureSet.from_config(cfg)
+    # decisions cut on the raw output: the probability saturates at 1
+    wps_raw = {n: {k: t for k, t in working_point_thresholds(summary[n], raw=True).items() if np.isfinite(t)} for n in names}
     sel = Selection(
         preselection=[(p.name, p.cut) for p in cfg.preselection],
         features=fs,
         models={n: {"kind": model_kind(cfg, n), "folds": [None] * cfg.folds.k} for n in names},
         working_points=wps,
+        working_points_raw=wps_raw,
+        working_point_unit="kHz" if cfg.trigger is not None else "signal efficiency",
         # the selection scores files laid out like the signal sample's
         fold_branch=cfg.event_ids(cfg.signal_sample).event_branch,
         default_model=names[0],
         tree=cfg.samples[cfg.signal_sample].tree,
         rate_curves={
-            n: {k: curves[f"{n}/rate_{k}"].tolist() for k in ("threshold", "rate_khz", "eff")}
+            n: {k: curves[f"{n}/rate_{k}"].tolist() for k in ("threshold", "threshold_raw", "rate_khz", "eff")}
             for n in names
             if f"{n}/rate_threshold" in curves
         },
@@ -465,16 +473,27 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
     return written
 
 
-def working_point_thresholds(perf: Mapping[str, Any]) -> dict[str, float]:
+def working_point_thresholds(perf: Mapping[str, Any], *, raw: bool = False) -> dict[str, float]:
     """Working-point key -> score threshold in a model's summary.
 
     Rate keys (``"660"``) in a trigger study; signal-efficiency keys (``"0.8"``)
     in an offline one. A working point the model cannot reach (threshold
     ``null``: e.g. more background at the top score than the target rate
-    allows) has no threshold and is left out.
+    allows) has no threshold and is left out. ``raw``: the cuts on the raw
+    output (``threshold_raw``, what decisions use) instead of those on the
+    probability (``threshold``).
+
+    Raises
+    ------
+    ConfigError
+        If ``raw`` and the summary predates raw thresholds (evaluate again).
     """
     wps = perf.get("eff_at_rate") or (perf.get("offline") or {}).get("working_points") or {}
-    return {k: float(wp["threshold"]) for k, wp in wps.items() if wp.get("threshold") is not None}
+    key = "threshold_raw" if raw else "threshold"
+    if raw and any(key not in wp for wp in wps.values()):
+        msg = "summary.json has no raw-output thresholds ('threshold_raw'); run the evaluate step again"
+        raise ConfigError(msg)
+    return {k: float(wp[key]) for k, wp in wps.items() if wp.get(key) is not None}
 
 
 def wp_label(key: str, perf: Mapping[str, Any]) -> str:
@@ -613,14 +632,19 @@ def _candidate_id(ds: Any, row: int) -> dict[str, Any]:
     }
 
 
-def _why_record(cfg: AnalysisConfig, ctx: _WhyContext, row: int, expl: Any, role: str, threshold: float | None) -> dict[str, Any]:
+def _why_record(
+    cfg: AnalysisConfig, ctx: _WhyContext, row: int, expl: Any, role: str, threshold: float | None,
+    threshold_raw: float | None = None,
+) -> dict[str, Any]:
+    """One explained candidate; it passes when its raw output (``margin``) reaches ``threshold_raw``."""
     from scipy.special import expit
 
     rec = _candidate_id(ctx.ds, row)
     score = float(expit(expl.output))
     rec.update({
         "role": role, "fold": expl.fold, "margin": expl.output, "score": score,
-        "passes": None if threshold is None else bool(score >= threshold), "threshold": threshold,
+        "passes": None if threshold_raw is None else bool(expl.output >= threshold_raw), "threshold": threshold,
+        "threshold_raw": threshold_raw,
         "shap_method": expl.shap_method, "shap_base": expl.shap_base,
         "shap_sum": float(expl.shap_base + np.sum(expl.shap)),
         "lime_intercept": expl.lime_intercept, "lime_local_pred": expl.lime_local_pred,
@@ -650,18 +674,20 @@ def _why_plot(ctx: _WhyContext, expl: Any, rec: Mapping[str, Any], model: str, p
         return plotting.save(fig, path)
 
 
-def _first_working_point(cfg: AnalysisConfig, model: str) -> tuple[str | None, float | None]:
+def _first_working_point(cfg: AnalysisConfig, model: str) -> tuple[str | None, float | None, float | None]:
+    """Label, probability cut and raw-output cut of the model's first reachable working point."""
     from .storage import read_json
 
     lay = Layout.of(cfg)
     if not lay.summary.exists():
-        return None, None
+        return None, None, None
     perf = read_json(lay.summary).get(model, {})
     thr = working_point_thresholds(perf)
-    if not thr:
-        return None, None
-    key = next(iter(thr))
-    return wp_label(key, perf), thr[key]
+    thr_raw = working_point_thresholds(perf, raw=True)
+    if not thr_raw:
+        return None, None, None
+    key = next(iter(thr_raw))
+    return wp_label(key, perf), thr.get(key), thr_raw[key]
 
 
 def why_candidate(cfg: AnalysisConfig, model: str, candidate: str) -> dict[str, Any]:
@@ -695,9 +721,9 @@ def why_candidate(cfg: AnalysisConfig, model: str, candidate: str) -> dict[str, 
         return f"sample {i['sample']}, {'truth-matched, ' if i['truth'] and i['label'] else ''}score {float(1 / (1 + np.exp(-ctx.margin[row]))):.4f}"
 
     row = find_candidate(c["runNumber"], c["eventNumber"], wanted, describe)
-    wp, thr = _first_working_point(cfg, model)
+    wp, thr, thr_raw = _first_working_point(cfg, model)
     expl = _explain_row(cfg, ctx, row)
-    rec = _why_record(cfg, ctx, row, expl, "asked", thr)
+    rec = _why_record(cfg, ctx, row, expl, "asked", thr, thr_raw)
     rec["working_point"] = wp
     tag = rec["candidate"].replace(":", "_").replace("-", "m")
     rec["png"] = str(_why_plot(ctx, expl, rec, model, lay.why_plots / f"{model}_{tag}")[-1])
@@ -706,12 +732,14 @@ def why_candidate(cfg: AnalysisConfig, model: str, candidate: str) -> dict[str, 
 
 
 def _pick_candidates(cfg: AnalysisConfig, ctx: _WhyContext, threshold: float | None) -> list[tuple[str, int]]:
-    """(role, row): the highest-scoring passing background, the lowest-scoring failing signal, random ones."""
-    from scipy.special import expit
+    """(role, row): the highest-scoring passing background, the lowest-scoring failing signal, random ones.
 
+    ``threshold`` is a cut on the raw output (``ctx.margin``), which ranks
+    candidates whose probabilities have saturated at 1.
+    """
     n = cfg.explain.candidates
     ds = ctx.ds
-    score = expit(ctx.margin)
+    score = ctx.margin
     picked: list[tuple[str, int]] = []
     if threshold is not None:
         bkg = np.flatnonzero((ds.y == 0) & (score >= threshold))
@@ -743,11 +771,11 @@ def why(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
     lay = Layout.of(cfg)
     ctx = _why_context(cfg, model)
     ds, e = ctx.ds, cfg.explain
-    wp, thr = _first_working_point(cfg, model)
+    wp, thr, thr_raw = _first_working_point(cfg, model)
     records = []
-    for role, row in _pick_candidates(cfg, ctx, thr):
+    for role, row in _pick_candidates(cfg, ctx, thr_raw):
         expl = _explain_row(cfg, ctx, row)
-        rec = _why_record(cfg, ctx, row, expl, role, thr)
+        rec = _why_record(cfg, ctx, row, expl, role, thr, thr_raw)
         tag = rec["candidate"].replace(":", "_").replace("-", "m")
         rec["png"] = _why_plot(ctx, expl, rec, model, lay.why_plots / f"{model}_{tag}")[-1].relative_to(lay.root).as_posix()
         records.append(rec)
@@ -780,7 +808,7 @@ def why(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
         methods["xgboost gain"] = gain
     names = cfg.feature_names
     out: dict[str, Any] = {
-        "model": model, "kind": ctx.kind, "working_point": wp, "threshold": thr,
+        "model": model, "kind": ctx.kind, "working_point": wp, "threshold": thr, "threshold_raw": thr_raw,
         "shap_method": records[0]["shap_method"] if records else None,
         "min_lime_r2": e.min_lime_r2,
         "candidates": records,
@@ -997,12 +1025,12 @@ def study_summary(cfg: AnalysisConfig) -> dict[str, Any]:
 
 
 def _held_out_scores(folds: Sequence[Any], X: np.ndarray, fold: np.ndarray) -> np.ndarray:
-    """Each row scored by the fold model that did not train on it (as :func:`hepsel.evaluation.cross_scores`)."""
+    """Each row's raw output from the fold model that did not train on it (as :func:`hepsel.evaluation.cross_scores`)."""
     out = np.full(len(X), np.nan)
     for k, clf in enumerate(folds):
         m = fold == k
         if m.any():
-            out[m] = clf.predict_proba(X[m])[:, 1]
+            out[m] = clf.decision_function(X[m])
     return out
 
 
@@ -1041,11 +1069,12 @@ def robustness(cfg: AnalysisConfig, *, progress: bool = True) -> dict[str, Any]:
     nominal = load_dataset(lay.dataset, cfg)
     with uproot.open(lay.scores) as f:
         tree = f["scores"]
-        missing = [m for m in names if f"score_{m}" not in tree.keys()]
+        # working points cut on the raw output (``raw_<model>``), which does not saturate
+        missing = [m for m in names if f"raw_{m}" not in tree.keys()]
         if missing:
-            msg = f"{lay.scores} has no scores of models {missing}; run the evaluate step again"
+            msg = f"{lay.scores} has no raw outputs (raw_<model>) of models {missing}; run the evaluate step again"
             raise ConfigError(msg)
-        nominal_scores = {m: np.asarray(tree[f"score_{m}"].array(library="np")) for m in names}
+        nominal_scores = {m: np.asarray(tree[f"raw_{m}"].array(library="np")) for m in names}
     # trigger studies need the signal and minimum-bias samples only
     samples = list(cfg.samples) if cfg.trigger is None else list(dict.fromkeys([cfg.signal_sample, cfg.minbias_sample]))
     # each pattern must match a branch of some sample's tree (the samples may name branches differently)
@@ -1070,7 +1099,8 @@ def robustness(cfg: AnalysisConfig, *, progress: bool = True) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for m in names:
         folds = [load_classifier(model_kind(cfg, m), lay.model(m, k)) for k in range(cfg.folds.k)]
-        thresholds = working_point_thresholds(summary[m])
+        thresholds = working_point_thresholds(summary[m], raw=True)
+        proba_thresholds = working_point_thresholds(summary[m])
         per_shift = {}
         for name, ds in shifted_ds.items():
             s = _held_out_scores(folds, ds.X, ds.fold)
@@ -1078,6 +1108,9 @@ def robustness(cfg: AnalysisConfig, *, progress: bool = True) -> dict[str, Any]:
                 per_shift[name] = trigger_shift_figures(cfg, nominal, nominal_scores[m], ds, s, thresholds)
             else:
                 per_shift[name] = offline_shift_figures(nominal, nominal_scores[m], ds, s, thresholds)
+            for key, entry in per_shift[name].items():
+                entry["threshold_raw"] = entry["threshold"]
+                entry["threshold"] = proba_thresholds.get(key)
         results[m] = {"kind": cfg.models[m].type, "shifts": per_shift}
     result: dict[str, Any] = {
         "shifts": {

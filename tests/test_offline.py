@@ -161,6 +161,8 @@ def test_offline_study_reports_expected_yields(tmp_path: Path) -> None:
     score, w, y = t["score_bdt"], t["weight"].astype(np.float64), t["label"]
     for key, wp in off["working_points"].items():
         passed = score >= wp["threshold"]
+        # the working point is cut on the raw output; the probability cut selects the same candidates here
+        np.testing.assert_array_equal(passed, t["raw_bdt"] >= wp["threshold_raw"])
         np.testing.assert_allclose(wp["signal_yield"], w[passed & (y == 1)].sum(), rtol=1e-6)
         np.testing.assert_allclose(wp["background_yield"], w[passed & (y == 0)].sum(), rtol=1e-6)
         assert wp["sig_eff"] >= float(key) - 1e-9

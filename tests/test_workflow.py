@@ -93,6 +93,8 @@ def test_eff_at_rate_recomputed_from_scores_root(tiny_run: Path) -> None:
     mb_ev = brute_events(t["runNumber"][mb], t["eventNumber"][mb], score[mb], t["weight"][mb])
     best = [e["any"] for e in mb_ev.values()]
     w_mb = [e["w"] for e in mb_ev.values()]
+    raw = t["raw_bdt"]
+    best_raw = [e["any"] for e in brute_events(t["runNumber"][mb], t["eventNumber"][mb], raw[mb], t["weight"][mb]).values()]
     parity = [k[1] % 2 for k in mb_ev]
     # every processed minimum-bias event counts, with or without candidates
     total = mb_i["sum_gen_weights"] * mb_i["normalisation"]
@@ -112,6 +114,8 @@ def test_eff_at_rate_recomputed_from_scores_root(tiny_run: Path) -> None:
         e = s["eff_at_rate"][f"{target:g}"]
         thr = brute_threshold(best, w_mb, total, 30000.0, target)
         assert e["threshold"] == thr
+        # the working point is chosen on the raw output (the BDT margin); same events as on the probability here
+        assert e["threshold_raw"] == brute_threshold(best_raw, w_mb, total, 30000.0, target)
         f = sum(x for b, x in zip(best, w_mb, strict=True) if b >= thr) / total
         assert e["rate_khz"] == pytest.approx(30000.0 * f, rel=1e-9)
         assert e["rate_khz_err"] == pytest.approx(30000.0 * np.sqrt(f * (1 - f) / (total**2 / total2)), rel=1e-9)
@@ -338,6 +342,10 @@ def test_apply_target_writes_friends_that_reproduce_scores_root(tiny_run: Path) 
         m = t["sample"] == index
         np.testing.assert_allclose(fr["score_bdt"][fr["presel"]], t["score_bdt"][m], rtol=0, atol=1e-6)
         assert np.isnan(fr["score_bdt"][~fr["presel"]]).all() and not fr["pass_bdt_1000kHz"][~fr["presel"]].any()
+        # the raw output (the BDT margin) travels too, and the decisions cut it
+        np.testing.assert_allclose(fr["raw_bdt"][fr["presel"]], t["raw_bdt"][m], rtol=1e-6, atol=1e-5)
+        thr = json.loads((tiny_run / "summary.json").read_text())["bdt"]["eff_at_rate"]["1000"]["threshold_raw"]
+        np.testing.assert_array_equal(fr["pass_bdt_1000kHz"], fr["presel"] & (fr["raw_bdt"] >= thr))
     readme = (REPO / "README.md").read_text()
     snippet = re.search(r"Reading the friend next to the input:\n\n```python\n(.*?)```", readme, flags=re.DOTALL)
     assert snippet is not None
