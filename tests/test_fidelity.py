@@ -102,3 +102,150 @@ def test_weighted_two_sample_test_compares_with_the_weighted_distribution():
     assert weighted == pytest.approx(0.5, abs=0.03)
     with pytest.raises(ValueError, match="non-negative"):
         classifier_two_sample_test(real, generated, random_state=0, real_weight=-weight)
+
+
+# -- weighted real events: every figure compares with the weighted distribution -------------
+
+
+def _exp_weighted(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
+    """Real N(0, 1) with weights exp(x): the weighted distribution is N(1, 1)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 1))
+    return x, np.exp(x[:, 0]), rng
+
+
+def _split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The halves fidelity_report and baseline_distances use: the seed's first permutation."""
+    first, second = np.array_split(np.random.RandomState(seed).permutation(n), 2)
+    return first, second
+
+
+def test_wasserstein_ratio_under_shape_changing_weights():
+    """A generator that ignores the weights (N(0, 1)) is far worse than the baseline; a correct one (N(1, 1)) about as good."""
+    ignoring, correct = [], []
+    for seed in range(24):
+        x, w, rng = _exp_weighted(seed, 4000)
+        correct.append(fidelity_report(x, rng.normal(1.0, 1.0, (4000, 1)), ["x"], seed, real_weight=w)["mean_wasserstein_ratio"])
+        ignoring.append(fidelity_report(x, rng.normal(0.0, 1.0, (4000, 1)), ["x"], seed, real_weight=w)["mean_wasserstein_ratio"])
+    # W1(N(0,1), N(1,1)) = 1 against a baseline of ~0.08: ratios of ~12
+    assert min(ignoring) > 4
+    # the ratio of two noisy distances scatters by ~50 % per sample (heavy weights); its median is ~1
+    assert 0.75 < np.median(correct) < 1.35
+    assert np.median(ignoring) > 6 * np.median(correct)
+
+
+def _weighted_baseline_expectation(n: int) -> float:
+    """Asymptotic E[W1] between the two weighted halves of n events of N(0, 1) weighted by exp(x).
+
+    The weighted ECDF of m events, F_m(t) = sum w 1{x <= t} / sum w, is asymptotically
+    normal around G(t) = Phi(t - 1) with variance E[w^2 (1{x <= t} - G(t))^2] / (m E[w]^2)
+    = e/m * E_{N(2,1)}[(1{x <= t} - G(t))^2]; E|N(0, s)| = s sqrt(2/pi), and
+    E W1 = integral of E|F_A - F_B| over t.
+    """
+    from scipy import integrate
+
+    def var_one(t: float, m: float) -> float:
+        g, p = stats.norm.cdf(t - 1), stats.norm.cdf(t - 2)
+        return np.e / m * (p * (1 - g) ** 2 + (1 - p) * g**2)
+
+    integral = integrate.quad(lambda t: np.sqrt(2 * var_one(t, n / 2)), -12, 14, limit=200)[0]
+    return float(np.sqrt(2 / np.pi) * integral)
+
+
+def test_weighted_baseline_matches_its_analytic_expectation():
+    n, seeds = 4000, range(300)
+    b = np.array([baseline_distances(x, s, real_weight=w)["wasserstein"][0] for s in seeds for x, w, _ in [_exp_weighted(s, n)]])
+    expected = _weighted_baseline_expectation(n)
+    error = b.std(ddof=1) / np.sqrt(b.size)
+    # statistical error of the mean (~3 %) plus a few % for the finite-sample (non-asymptotic) bias
+    assert abs(b.mean() - expected) < 3 * error + 0.05 * expected
+    # an unweighted half B would sit at W1(N(1,1), N(0,1)) = 1
+    assert b.mean() < 0.2
+
+
+def test_baseline_is_the_weighted_distance_between_the_two_halves():
+    """Both halves weighted, checked against scipy and against events repeated by integer weights."""
+    rng = np.random.default_rng(5)
+    real = rng.normal(size=(501, 2))
+    w = rng.integers(0, 4, 501).astype(float)
+    first, second = _split(501, 3)
+    base = baseline_distances(real, 3, real_weight=w)
+    report = fidelity_report(real, rng.normal(size=(501, 2)), ["a", "b"], 3, real_weight=w)
+    for j, name in enumerate(["a", "b"]):
+        a, b = real[first, j], real[second, j]
+        expected_w1 = wasserstein_distance(a, b, u_weights=w[first], v_weights=w[second])
+        assert base["wasserstein"][j] == pytest.approx(expected_w1, rel=1e-12)
+        assert report["features"][name]["baseline_wasserstein"] == pytest.approx(expected_w1, rel=1e-12)
+        ra, rb = np.repeat(a, w[first].astype(int)), np.repeat(b, w[second].astype(int))
+        assert base["wasserstein"][j] == pytest.approx(wasserstein_distance(ra, rb), rel=1e-9)
+        assert base["ks"][j] == pytest.approx(ks_2samp(ra, rb).statistic, abs=1e-12)
+        assert report["features"][name]["baseline_ks"] == pytest.approx(ks_2samp(ra, rb).statistic, abs=1e-12)
+    # unweighted: the plain distances between the halves
+    plain = baseline_distances(real, 3)
+    assert plain["wasserstein"][0] == pytest.approx(wasserstein_distance(real[first, 0], real[second, 0]), rel=1e-12)
+    assert plain["ks"][0] == pytest.approx(ks_2samp(real[first, 0], real[second, 0]).statistic, abs=1e-12)
+
+
+def test_generated_sample_is_as_large_as_the_weighted_half_is_worth():
+    x, w, rng = _exp_weighted(2, 3000)
+    gen = rng.normal(1.0, 1.0, (3000, 1))
+    _, second = _split(3000, 7)
+    report = fidelity_report(x, gen, ["x"], 7, real_weight=w)
+    kish = w[second].sum() ** 2 / (w[second] ** 2).sum()
+    assert report["n_generated_compared"] == round(kish)
+    assert fidelity_report(x, gen, ["x"], 7)["n_generated_compared"] == second.size  # unweighted: half B's size
+    assert fidelity_report(x, gen[:10], ["x"], 7)["n_generated_compared"] == 10  # never more than there are
+
+
+def test_weighted_correlation_of_an_exact_copy_is_zero():
+    """Generated = real events repeated by their integer weights: the same weighted distribution, difference 0."""
+    rng = np.random.default_rng(8)
+    real = rng.normal(size=(2000, 3))
+    # weights that make features 0 and 1 correlated
+    w = np.where(real[:, 0] * real[:, 1] > 0, 4.0, 1.0)
+    copy = np.repeat(real, w.astype(int), axis=0)
+    difference, max_abs = correlation_difference(real, copy, real_weight=w)
+    assert max_abs < 1e-12
+    np.testing.assert_allclose(difference, 0.0, atol=1e-12)
+    assert correlation_difference(real, copy)[1] > 0.3  # what ignoring the weights reported
+    # the weighted Pearson matrix is numpy's with aweights
+    cov = np.cov(real.T, aweights=w)
+    reference = cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
+    other = rng.normal(size=(500, 3))
+    np.testing.assert_allclose(correlation_difference(real, other, real_weight=w)[0], np.corrcoef(other.T) - reference, atol=1e-12)
+
+
+def test_weighted_correlation_with_known_answer():
+    """N(0, I) weighted by exp(0.3 x0 x1) is a Gaussian with correlation 0.3; a generator drawing it scores ~0."""
+    rng = np.random.default_rng(9)
+    real = rng.normal(size=(40_000, 2))
+    w = np.exp(0.3 * real[:, 0] * real[:, 1])
+    generated = rng.multivariate_normal([0.0, 0.0], [[1.0, 0.3], [0.3, 1.0]], 40_000)
+    assert correlation_difference(real, generated, real_weight=w)[1] < 0.03
+    assert correlation_difference(real, generated)[1] > 0.25
+    report = fidelity_report(real[:6000], generated[:6000], ["a", "b"], 0, real_weight=w[:6000])
+    assert report["max_abs_correlation_difference"] < 0.06
+
+
+@pytest.mark.parametrize("bad", ["negative", "zero"])
+def test_negative_or_zero_weights_are_refused(bad: str):
+    """A signed measure has no CDF; clipping would bias the reference: refuse, pointing to cell resampling."""
+    x, w, rng = _exp_weighted(0, 200)
+    gen = rng.normal(size=(200, 1))
+    if bad == "negative":
+        w[:3] = -0.5
+        match = "3 negative values.*cell_resample"
+    else:
+        w[:] = 0.0
+        match = "all zero"
+    calls = [
+        lambda: feature_distances(x, gen, real_weight=w),
+        lambda: feature_distances(x, gen, generated_weight=w),
+        lambda: baseline_distances(x, 0, real_weight=w),
+        lambda: correlation_difference(x, gen, real_weight=w),
+        lambda: fidelity_report(x, gen, ["x"], 0, real_weight=w),
+        lambda: classifier_two_sample_test(x, gen, random_state=0, real_weight=w),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match=match):
+            call()
