@@ -153,6 +153,9 @@ def _halves(n: int, rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]
 
 
 def _baseline(real_2d: np.ndarray, w: np.ndarray | None, first: np.ndarray, second: np.ndarray) -> dict[str, np.ndarray]:
+    if w is not None and not (w[first].sum() > 0 and w[second].sum() > 0):
+        msg = "real_weight: one random half of the held-out events has zero total weight; too few weighted events to compare"
+        raise ValueError(msg)
     # both halves weighted: half B is the reference a perfect generator draws from
     return feature_distances(
         real_2d[first], real_2d[second],
@@ -193,15 +196,14 @@ def baseline_distances(
 
 def _correlation(a: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
     w = np.ones(a.shape[0]) if weight is None else weight
-    centred = a - np.average(a, axis=0, weights=w)
+    # A feature constant over the events that carry weight has no defined correlation:
+    # report zero, not NaN (nor the noise of its rounding residues about the mean).
+    constant = np.ptp(a[w > 0], axis=0) == 0
+    centred = np.where(constant, 0.0, a - np.average(a, axis=0, weights=w))
     # weighted covariance; its normalisation cancels in the correlation
     cov = (centred * w[:, None]).T @ centred / w.sum()
-    std = np.sqrt(np.diag(cov))
-    # A constant feature has no defined correlation; report zero, not NaN.
-    safe = np.where(std > 0, std, 1.0)
-    corr = cov / np.outer(safe, safe)
-    corr[std == 0, :] = 0.0
-    corr[:, std == 0] = 0.0
+    std = np.where(constant, 1.0, np.sqrt(np.diag(cov)))
+    corr = cov / np.outer(std, std)
     np.fill_diagonal(corr, 1.0)
     return np.asarray(np.clip(corr, -1.0, 1.0))
 

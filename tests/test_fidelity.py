@@ -8,6 +8,7 @@ from scipy import stats
 from scipy.stats import ks_2samp, wasserstein_distance
 from sklearn.metrics import roc_auc_score
 
+from hepsel.exceptions import NonFiniteError
 from hepsel.fidelity import (
     baseline_distances,
     classifier_two_sample_test,
@@ -249,3 +250,118 @@ def test_negative_or_zero_weights_are_refused(bad: str):
     for call in calls:
         with pytest.raises(ValueError, match=match):
             call()
+
+
+# -- the report, figure by figure, against independent computations ---------------------------
+
+
+def _c2st_reference(real, generated, rng, weight=None):
+    """classifier_two_sample_test written out: 2 stratified folds, 100 trees of depth 3, learning rate 0.1."""
+    from sklearn.model_selection import StratifiedKFold
+    from xgboost import XGBClassifier
+
+    X = np.vstack([real, generated])
+    y = np.r_[np.ones(len(real)), np.zeros(len(generated))]
+    w = np.ones(y.size) if weight is None else np.r_[weight / weight.mean(), np.ones(len(generated))]
+    folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=rng.randint(2**31 - 1))
+    aucs = []
+    for train, test in folds.split(X, y):
+        model = XGBClassifier(n_estimators=100, max_depth=3, learning_rate=0.1, random_state=int(rng.randint(2**31 - 1)))
+        model.fit(X[train], y[train], sample_weight=w[train])
+        aucs.append(roc_auc_score(y[test], model.predict_proba(X[test])[:, 1], sample_weight=w[test]))
+    return float(np.mean(aucs)), float(np.std(aucs))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_report_figures_equal_independent_computations(weighted: bool):
+    """The seed draws, in order, the split into halves, the generated subsample and the two-sample test."""
+    rng = np.random.default_rng(11)
+    real = rng.multivariate_normal([0.0, 1.0, 2.0], [[1.0, 0.4, 0.0], [0.4, 1.0, -0.3], [0.0, -0.3, 1.0]], 600)
+    generated = rng.normal(size=(700, 3)) * [1.0, 1.2, 0.9] + [0.1, 1.0, 2.0]
+    w = rng.uniform(0.2, 2.0, 600) if weighted else None
+    report = fidelity_report(real, generated, ["a", "b", "c"], 4, real_weight=w)
+
+    draws = np.random.RandomState(4)
+    first, second = np.array_split(draws.permutation(600), 2)
+    wa = None if w is None else w[first]
+    wb = None if w is None else w[second]
+    n_gen = 300 if w is None else round(wb.sum() ** 2 / (wb**2).sum())
+    compared = generated[draws.permutation(700)[:n_gen]]
+    assert report["n_generated_compared"] == n_gen
+    ratios = []
+    for j, name in enumerate("abc"):
+        f = report["features"][name]
+        w1 = wasserstein_distance(real[first, j], compared[:, j], u_weights=wa)
+        base = wasserstein_distance(real[first, j], real[second, j], u_weights=wa, v_weights=wb)
+        assert f["wasserstein"] == pytest.approx(w1, rel=1e-12)
+        assert f["baseline_wasserstein"] == pytest.approx(base, rel=1e-12)
+        assert f["wasserstein_ratio"] == pytest.approx(w1 / base, rel=1e-12)
+        if w is None:
+            assert f["ks"] == pytest.approx(ks_2samp(real[first, j], compared[:, j]).statistic, abs=1e-12)
+        ratios.append(w1 / base)
+    assert report["mean_wasserstein_ratio"] == pytest.approx(np.mean(ratios), rel=1e-12)
+    cov = np.cov(real.T, aweights=w)
+    expected = np.corrcoef(generated.T) - cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
+    np.testing.assert_allclose(report["correlation_difference"], expected, atol=1e-12)
+    assert report["max_abs_correlation_difference"] == pytest.approx(np.abs(expected).max(), abs=1e-12)
+    auc, auc_std = _c2st_reference(real, generated, draws, w)
+    assert report["c2st_auc"] == pytest.approx(auc, abs=1e-12)
+    assert report["c2st_auc_std"] == pytest.approx(auc_std, abs=1e-12)
+    assert (report["n_real"], report["n_generated"]) == (600, 700)
+
+
+def test_two_sample_test_is_the_documented_classifier():
+    rng = np.random.default_rng(12)
+    real, generated = rng.normal(size=(400, 2)), rng.normal(0.3, 1.0, (500, 2))
+    w = rng.uniform(0.1, 3.0, 400)
+    result = classifier_two_sample_test(real, generated, random_state=5, real_weight=w)
+    auc, auc_std = _c2st_reference(real, generated, np.random.RandomState(5), w)
+    assert result == {"auc": pytest.approx(auc, abs=1e-12), "auc_std": pytest.approx(auc_std, abs=1e-12), "n_folds": 2}
+    with pytest.raises(ValueError, match="n_folds must be at least 2, got 1"):
+        classifier_two_sample_test(real, generated, random_state=5, n_folds=1)
+
+
+def test_features_without_spread_have_no_ratio():
+    """A feature constant in the real events has a zero baseline: its ratio is None (0/0 or x/0), not a warning."""
+    rng = np.random.default_rng(13)
+    real = np.column_stack([rng.normal(size=300), np.full(300, 2.0), np.full(300, 2.0)])
+    generated = np.column_stack([rng.normal(size=300), np.full(300, 2.0), np.full(300, 3.0)])
+    report = fidelity_report(real, generated, ["x", "same", "shifted"], 0)
+    assert report["features"]["same"]["wasserstein_ratio"] is None  # 0 / 0
+    assert report["features"]["shifted"]["wasserstein_ratio"] is None  # 1 / 0
+    assert report["features"]["shifted"]["wasserstein"] == pytest.approx(1.0)
+    assert report["mean_wasserstein_ratio"] == pytest.approx(report["features"]["x"]["wasserstein_ratio"])
+    only_constant = fidelity_report(real[:, 1:], generated[:, 1:], ["same", "shifted"], 0)
+    assert only_constant["mean_wasserstein_ratio"] is None
+
+
+def test_one_dominant_weight_leaves_one_generated_event():
+    rng = np.random.default_rng(14)
+    real = rng.normal(size=(100, 1))
+    w = np.ones(100)
+    _, second = _split(100, 0)
+    w[second[0]] = 1e9  # half B is worth one event
+    report = fidelity_report(real, rng.normal(size=(100, 1)), ["x"], 0, real_weight=w)
+    assert report["n_generated_compared"] == 1
+    w_zero = np.ones(100)
+    w_zero[second] = 0.0
+    with pytest.raises(ValueError, match="one random half of the held-out events has zero total weight"):
+        baseline_distances(real, 0, real_weight=w_zero)
+
+
+def test_correlation_edge_cases():
+    rng = np.random.default_rng(15)
+    x = rng.normal(size=101)
+    # a feature constant over the weighted events is uncorrelated, whatever its unweighted events do
+    real = np.column_stack([x, np.where(np.arange(101) < 50, 5.17, x)])
+    w = np.r_[rng.uniform(0.5, 2.0, 50), np.zeros(51)]
+    generated = np.column_stack([x, 2 * x + rng.normal(size=101)])
+    difference, _ = correlation_difference(real, generated, real_weight=w)
+    np.testing.assert_allclose(difference, np.corrcoef(generated.T) - np.eye(2), atol=1e-12)
+    # perfectly (anti)correlated features stay within [-1, 1] despite rounding: the difference is exactly 2
+    x = np.random.default_rng(1).normal(size=101)
+    difference, max_abs = correlation_difference(np.column_stack([x, 3.7 * x + 1]), np.column_stack([x, -3.7 * x + 1]))
+    assert max_abs == 2.0
+    assert difference[0, 1] == -2.0
+    with pytest.raises(NonFiniteError, match="real_holdout"):
+        baseline_distances(np.array([[np.nan], [1.0]]), 0)
