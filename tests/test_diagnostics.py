@@ -126,8 +126,8 @@ def test_fold_spread_messages_and_boundaries() -> None:
         return {"eff_at_rate": {"660": {"eff": eff, "eff_fold_std": fstd, "eff_folds": [eff] * n_folds}},
                 "trigger_events": {"n_signal_events": 10_000}}
 
-    # binomial error of one fold: sqrt(0.8 * 0.2 / (10000 / 5)) = 0.0089
-    assert _only(wp(0.05), {"folds": 5}) == _warn(
+    # binomial error of one fold: sqrt(0.8 * 0.2 / (10000 / 5)) = 0.0089; _meta's fold count first
+    assert _only(wp(0.05, n_folds=3), {"folds": 5}) == _warn(
         "at 660 kHz the signal efficiency varies across folds by 0.0500, 5.6 times the binomial error of one fold (0.0089)"
     )
     # without the fold count in _meta, the number of per-fold efficiencies: sqrt(0.16 / 5000) = 0.0057
@@ -181,3 +181,23 @@ def test_gan_messages_and_boundaries() -> None:
     # models in summary order, metadata skipped
     two = {"_meta": {"auc": 0.0, "auc_train": 1.0}, "b": {"auc": 0.9, "auc_train": 1.0}, "a": {"auc": 0.9, "auc_train": 1.0}}
     assert [w["model"] for w in diagnose(two)] == ["b", "a"]
+
+
+def test_fold_spread_and_resolution_skip_what_they_cannot_judge() -> None:
+    incomplete = {"eff_at_rate": {"660": {"eff": 0.8}, "330": {"eff_fold_std": 0.05}, "100": {"eff": 0.8, "eff_fold_std": 0.05}},
+                  "trigger_events": {"n_signal_events": 10_000}}
+    (w,) = _only(incomplete, {"folds": 5})
+    assert w["message"].startswith("at 100 kHz the signal efficiency varies across folds by 0.0500, 5.6 times")
+    # a measured rate below 1 kHz is still a rate
+    (w,) = _only({"eff_at_rate": {"1": {"rate_khz_measured": 0.5, "rate_khz_measured_err": 0.4}}})
+    assert "has a 80 % error (> 30 %)" in w["message"]
+    (w,) = _only({"eff_at_rate": {"1": {"rate_khz_measured": 1.0, "rate_khz_measured_err": 1.0}}}, max_rate_rel_error=0.9)
+    assert "has a 100 % error (> 90 %)" in w["message"]
+
+
+def test_every_model_keeps_its_warnings() -> None:
+    summary = {"a": {"auc": 0.9, "auc_train": 1.0, "ks_pvalue": {"signal": 1e-6}}, "g": {"auc_fold_std": 0.01}}
+    found = diagnose(summary, {"g": {"c2st_auc_mean": 0.9}})
+    assert [(w["model"], w["message"][:12]) for w in found] == [
+        ("a", "train/test K"), ("a", "training AUC"), ("g", "the AUC vari"), ("g", "a classifier"),
+    ]

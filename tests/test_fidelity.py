@@ -365,3 +365,30 @@ def test_correlation_edge_cases():
     assert difference[0, 1] == -2.0
     with pytest.raises(NonFiniteError, match="real_holdout"):
         baseline_distances(np.array([[np.nan], [1.0]]), 0)
+
+
+def test_input_shapes_and_types():
+    rng = np.random.default_rng(16)
+    x, y = rng.normal(size=50), rng.normal(size=60)
+    # one feature as a 1-d array
+    d = feature_distances(x, y)
+    assert d["wasserstein"].shape == (1,)
+    assert d["wasserstein"][0] == pytest.approx(wasserstein_distance(x, y))
+    # boolean and integer features are numbers
+    flags = np.column_stack([x > 0, x > 1])
+    other = np.column_stack([y > 0, y > 0.5])
+    difference, _ = correlation_difference(flags, other)
+    np.testing.assert_allclose(difference, np.corrcoef(other.T.astype(float)) - np.corrcoef(flags.T.astype(float)), atol=1e-12)
+    assert feature_distances(flags, other)["wasserstein"][0] == pytest.approx(abs((x > 0).mean() - (y > 0).mean()))
+    with pytest.raises(ValueError, match=r"non-empty array of shape \(n_events, n_features\), got shape \(0, 2\)"):
+        feature_distances(np.zeros((0, 2)), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"got shape \(2, 2, 2\)"):
+        feature_distances(np.zeros((2, 2, 2)), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"generated_weight has 3 entries but generated has 60"):
+        feature_distances(x, y, generated_weight=np.ones(3))
+    # two events split into two halves of one; one cannot be split
+    assert baseline_distances(np.array([[0.0], [2.0]]), 0)["wasserstein"][0] == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="real_holdout needs at least 2 events to split into halves"):
+        baseline_distances(np.array([[0.0]]), 0)
+    with pytest.raises(ValueError, match="real_holdout needs at least 2 events to split into halves"):
+        fidelity_report(np.array([[0.0]]), np.array([[0.0]]), ["x"], 0)
