@@ -113,6 +113,7 @@ def test_optimal_cut_messages_and_boundaries() -> None:
     )
     assert _only(_oc("punzi", [1.0, float("nan")])) == []  # the optimum itself
     assert _only(_oc("punzi", [1.0 + 5e-10])) == []  # rounding, not a better cut
+    assert _only(_oc("punzi", [1.0 * (1 + 1e-9)])) == []  # the tolerance itself
     assert len(_only(_oc("punzi", [1.0 + 5e-9]))) == 1
     assert _only(_oc("punzi", [])) == []
     assert _only({"optimal_cut": {"curve": {"punzi": [2.0]}}}) == []

@@ -392,3 +392,57 @@ def test_input_shapes_and_types():
         baseline_distances(np.array([[0.0]]), 0)
     with pytest.raises(ValueError, match="real_holdout needs at least 2 events to split into halves"):
         fidelity_report(np.array([[0.0]]), np.array([[0.0]]), ["x"], 0)
+
+
+def test_error_messages_name_the_input():
+    rng = np.random.default_rng(17)
+    x, y = rng.normal(size=(20, 2)), rng.normal(size=(30, 2))
+    bad = x.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(NonFiniteError, match=r"^real holds NaN or infinite values; drop those events first$"):
+        feature_distances(bad, y)
+    with pytest.raises(NonFiniteError, match=r"^generated holds NaN or infinite values"):
+        feature_distances(x, np.vstack([y, bad]))
+    with pytest.raises(NonFiniteError, match=r"^real_holdout holds NaN"):
+        baseline_distances(bad, 0)
+    with pytest.raises(ValueError, match=r"^real has 2 features but generated has 3$"):
+        correlation_difference(x, rng.normal(size=(30, 3)))
+    with pytest.raises(ValueError, match=r"^real_weight has 3 entries but real has 20"):
+        feature_distances(x, y, real_weight=np.ones(3))
+    with pytest.raises(ValueError, match=r"^real_holdout needs at least 2 events to split into halves$"):
+        baseline_distances(x[:1], 0)
+    w = np.ones(20)
+    w[:2], w[5] = -1.0, 0.0  # a zero weight is not a negative one
+    with pytest.raises(ValueError, match=(
+        r"^real_weight holds 2 negative values \(min -1\); distances and correlations compare probability "
+        r"distributions: make the weights non-negative first with hepsel.negative_weights.cell_resample "
+        r"\(clipping or dropping them would bias the reference\)$"
+    )):
+        feature_distances(x, y, real_weight=w)
+
+
+def test_small_weights_are_weights():
+    """Only the shape counts: weights summing to less than one are fine; a half without any weight is not."""
+    rng = np.random.default_rng(18)
+    real, gen = rng.normal(size=(40, 1)), rng.normal(size=(40, 1))
+    w = np.full(40, 1e-3)
+    small, plain = fidelity_report(real, gen, ["x"], 0, real_weight=w), fidelity_report(real, gen, ["x"], 0)
+    assert small["features"]["x"] == {k: pytest.approx(v, rel=1e-12) for k, v in plain["features"]["x"].items()}
+    first, _ = _split(40, 0)
+    w = np.ones(40)
+    w[first] = 0.0
+    with pytest.raises(ValueError, match=r"^real_weight: one random half of the held-out events has zero total weight"):
+        baseline_distances(real, 0, real_weight=w)
+
+
+def test_constant_features_contribute_exact_zeros():
+    """A feature constant over the weighted events, whatever rounding leaves of its mean, gives exactly the figures of a zero column."""
+    rng = np.random.default_rng(19)
+    x = rng.normal(size=7)
+    w = np.r_[rng.uniform(0.1, 3.0, 6), 0.0]
+    const = np.column_stack([x, np.r_[np.full(6, 5.167034084532541), 1.0]])
+    zero = np.column_stack([x, np.r_[np.zeros(6), 1.0]])
+    gen = rng.normal(size=(9, 2))
+    np.testing.assert_array_equal(
+        correlation_difference(const, gen, real_weight=w)[0], correlation_difference(zero, gen, real_weight=w)[0]
+    )
