@@ -446,3 +446,18 @@ def test_constant_features_contribute_exact_zeros():
     np.testing.assert_array_equal(
         correlation_difference(const, gen, real_weight=w)[0], correlation_difference(zero, gen, real_weight=w)[0]
     )
+
+
+def test_constant_features_are_exactly_uncorrelated():
+    rng = np.random.default_rng(0)
+    w = rng.uniform(0.1, 3.0, 7)
+    value = 5.167034084532541
+    assert np.average(np.full(7, value), weights=w) != value  # the weighted mean carries a rounding residue
+    x = rng.normal(size=7)
+    real = np.column_stack([x, np.full(7, value)])
+    generated = np.column_stack([rng.normal(size=9), np.full(9, -1.0)])
+    np.testing.assert_array_equal(correlation_difference(real, generated, real_weight=w)[0], np.zeros((2, 2)))
+    # two constant features are not correlated with each other either
+    both = np.full((7, 2), value)
+    other = rng.normal(size=(9, 2))
+    np.testing.assert_allclose(correlation_difference(both, other, real_weight=w)[0], np.corrcoef(other.T) - np.eye(2), atol=1e-12)
