@@ -343,7 +343,7 @@ class OptimalCutConfig(_Strict):
 class WarningsConfig(_Strict):
     """Thresholds of the report's warnings panel (see :mod:`hepsel.diagnostics`)."""
 
-    ks_pvalue: float = Field(default=0.01, ge=0, le=1, description="train/test KS p-value (any fold) below this: overtraining")
+    ks_pvalue: float = Field(default=0.01, ge=0, le=1, description="train/test KS p-value below this, corrected for the number of tests (all folds and classes, Bonferroni): overtraining")
     auc_gap: float = Field(default=0.005, ge=0, description="train AUC minus test AUC above this: overtraining")
     fold_spread: float = Field(
         default=2.0, gt=0, description="fold spread of the signal efficiency above this many binomial errors of one fold"

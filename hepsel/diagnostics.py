@@ -8,12 +8,15 @@ reports); thresholds come from ``evaluation.warnings`` in the config
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeGuard
 
 from .config import WarningsConfig
 
-__all__ = ["diagnose"]
+__all__ = ["diagnose", "overtraining_pvalue"]
+
+#: How :func:`overtraining_pvalue` corrects for the number of KS tests.
+OVERTRAINING_CORRECTION = "bonferroni"
 
 
 def _warning(severity: str, model: str, message: str) -> dict[str, str]:
@@ -24,19 +27,64 @@ def _finite(x: Any) -> TypeGuard[float]:
     return isinstance(x, int | float) and math.isfinite(x)
 
 
+def overtraining_pvalue(pvalue_folds: Mapping[str, Sequence[Any]]) -> dict[str, Any] | None:
+    """Family-wise p-value of a model's train/test KS tests (every fold model and class).
+
+    A model is flagged when *any* of its ``m`` tests (``k`` fold models x 2
+    classes, typically 10) is significant, so the smallest p-value is corrected
+    for ``m``: ``min(1, m * min(p))``, Bonferroni's bound, which is also the
+    smallest Holm-Bonferroni adjusted p-value (both flag a model on the same
+    condition). Under no overtraining the chance of a false alarm is then at
+    most ``alpha`` per model whatever the dependence between the tests: they
+    are dependent (fold ``k``'s events are the test set of model ``k`` and the
+    training set of model ``k + 1``), which rules out combinations that assume
+    independence (Fisher, Stouffer, Sidak); and a combination would dilute one
+    overtrained fold model among nine good ones, which a bound on the minimum
+    does not.
+
+    Parameters
+    ----------
+    pvalue_folds : mapping
+        Class name -> per-fold p-values (``ks_pvalue_folds`` of ``summary.json``);
+        values that are not finite numbers are skipped.
+
+    Returns
+    -------
+    dict or None
+        ``pvalue`` (corrected), ``method``, ``n_tests``, ``min_pvalue`` (the
+        uncorrected smallest one) with its ``class`` and ``fold``; ``None``
+        without any finite p-value.
+
+    Examples
+    --------
+    >>> overtraining_pvalue({"signal": [0.5, 0.004], "background": [0.3, 0.9]})["pvalue"]
+    0.016
+    """
+    valid = [(p, cls, k) for cls, ps in pvalue_folds.items() for k, p in enumerate(ps) if _finite(p)]
+    if not valid:
+        return None
+    p, cls, k = min(valid)
+    return {
+        "pvalue": min(1.0, len(valid) * p),
+        "method": OVERTRAINING_CORRECTION,
+        "n_tests": len(valid),
+        "min_pvalue": p,
+        "class": cls,
+        "fold": k,
+    }
+
+
 def _overtraining(model: str, s: Mapping[str, Any], t: WarningsConfig) -> list[dict[str, str]]:
     out = []
     folds = s.get("ks_pvalue_folds") or {k: [v] for k, v in (s.get("ks_pvalue") or {}).items()}
-    for cls, ps in folds.items():
-        valid = [(p, k) for k, p in enumerate(ps) if _finite(p)]
-        if not valid:
-            continue
-        p, k = min(valid)
-        if p < t.ks_pvalue:
-            out.append(_warning(
-                "warning", model,
-                f"train/test KS p-value of the {cls} response is {p:.3g} in fold {k} (< {t.ks_pvalue:g}): overtraining",
-            ))
+    family = overtraining_pvalue(folds)
+    if family is not None and family["pvalue"] < t.ks_pvalue:
+        out.append(_warning(
+            "warning", model,
+            f"train/test KS p-value of the {family['class']} response is {family['min_pvalue']:.3g} in fold "
+            f"{family['fold']}, {family['pvalue']:.3g} corrected for {family['n_tests']} tests "
+            f"({family['method']}; < {t.ks_pvalue:g}): overtraining",
+        ))
     auc, auc_train = s.get("auc"), s.get("auc_train")
     if _finite(auc) and _finite(auc_train) and auc_train - auc > t.auc_gap:
         out.append(_warning(

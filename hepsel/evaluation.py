@@ -16,6 +16,7 @@ import numpy as np
 
 from .config import AnalysisConfig
 from .dataset import Dataset
+from .diagnostics import overtraining_pvalue
 from .intervals import efficiency_interval
 from .metrics import (
     efficiency_at_background_efficiency,
@@ -275,11 +276,15 @@ def _ks(cfg: AnalysisConfig, ds: Dataset, cs: CrossScores) -> dict[str, Any]:
                 stat, p = ks_2samp_weighted(cs.train[a], cs.test[b], w[a], w[b])
                 per_fold[name].append(float(p))
                 stats[name].append(float(stat))
+    family = overtraining_pvalue(per_fold)
     return {
         # fold 0's model: one train/test split, as TMVA shows it
         "ks_pvalue": {k: v[0] for k, v in per_fold.items() if v},
         "ks_statistic": {k: v[0] for k, v in stats.items() if v},
         "ks_pvalue_folds": per_fold,
+        # all of them at once, corrected for their number: what the overtraining warning tests
+        "ks_pvalue_corrected": None if family is None else family["pvalue"],
+        "ks_pvalue_correction": None if family is None else {"method": family["method"], "n_tests": family["n_tests"]},
     }
 
 

@@ -7,6 +7,16 @@ against held-out real events:
   and Kolmogorov-Smirnov statistic, next to a real-vs-real baseline from two
   random halves of the held-out data, which sets the scale of "good enough";
 * the difference of the Pearson correlation matrices;
+
+Weighted real events (a generator that learnt the weighted distribution) are
+compared as a weighted distribution everywhere: in the distances, in *both*
+halves of the baseline, and in the correlations. Negative weights are refused:
+W1, KS and correlations compare probability distributions, which a signed
+measure is not, and clipping or dropping the negative weights would move the
+reference exactly where they cancel positive ones. Make them non-negative
+first with :func:`hepsel.negative_weights.cell_resample`, which keeps the
+distribution at scales larger than a cell (as hepsel does for the GAN's
+training events).
 * a classifier two-sample test: a small gradient-boosted tree classifier
   tries to tell real from generated; a cross-validated ROC AUC of 0.5 means
   the two samples cannot be separated.
@@ -18,13 +28,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import ks_2samp, wasserstein_distance
+from scipy.stats import wasserstein_distance
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import check_random_state
 
 from hepsel._validation import check_weights
 from hepsel.exceptions import NonFiniteError
+from hepsel.metrics import ks_2samp_weighted
 
 __all__ = [
     "baseline_distances",
@@ -56,28 +67,31 @@ def _check_pair(real: Any, generated: Any) -> tuple[np.ndarray, np.ndarray]:
     return real_2d, gen_2d
 
 
-def _check_weight(weight: Any, n: int) -> np.ndarray | None:
-    w = check_weights(weight, n, name="real_weight", against="real")
+def _check_weight(weight: Any, n: int, name: str = "real_weight", against: str = "real") -> np.ndarray | None:
+    w = check_weights(weight, n, name=name, against=against)
     if w is None:
         return None
-    if (w < 0).any() or w.sum() <= 0:
-        msg = "real_weight must be finite, non-negative and not all zero"
+    if (w < 0).any():
+        # a signed measure has no CDF: W1 and KS are undefined, and clipping biases the reference
+        msg = (
+            f"{name} holds {int((w < 0).sum())} negative values (min {w.min():g}); distances and correlations "
+            "compare probability distributions: make the weights non-negative first with "
+            "hepsel.negative_weights.cell_resample (clipping or dropping them would bias the reference)"
+        )
+        raise ValueError(msg)
+    if not w.sum() > 0:
+        msg = f"{name} must not be all zero"
         raise ValueError(msg)
     return w
 
 
-def _weighted_ks(u: np.ndarray, v: np.ndarray, u_weight: np.ndarray) -> float:
-    """Kolmogorov-Smirnov statistic between a weighted and an unweighted sample."""
-    grid = np.sort(np.concatenate([u, v]))
-    order = np.argsort(u, kind="stable")
-    cum_u = np.concatenate([[0.0], np.cumsum(u_weight[order])]) / u_weight.sum()
-    cdf_u = cum_u[np.searchsorted(u[order], grid, side="right")]
-    cdf_v = np.searchsorted(np.sort(v), grid, side="right") / v.size
-    return float(np.max(np.abs(cdf_u - cdf_v)))
+def _effective_size(w: np.ndarray | None, n: int) -> float:
+    """Kish's effective number of events, ``(sum w)^2 / sum w^2`` (``n`` without weights)."""
+    return float(n) if w is None else float(w.sum() ** 2 / np.sum(w * w))
 
 
 def feature_distances(
-    real: Any, generated: Any, *, real_weight: Any = None
+    real: Any, generated: Any, *, real_weight: Any = None, generated_weight: Any = None
 ) -> dict[str, np.ndarray]:
     """Per-feature 1-Wasserstein distance and Kolmogorov-Smirnov statistic.
 
@@ -86,18 +100,28 @@ def feature_distances(
     real : array_like, shape (n_real, n_features)
         Real (held-out) events.
     generated : array_like, shape (n_generated, n_features)
-        Generated events, same features and units.
+        Generated events (or a second real sample), same features and units.
     real_weight : array_like, shape (n_real,), optional
         Non-negative weights of the real events.
+    generated_weight : array_like, shape (n_generated,), optional
+        Non-negative weights of the second sample (the other real half of a
+        baseline); generated events weigh one each.
 
     Returns
     -------
     dict
         ``"wasserstein"``: numpy.ndarray, shape (n_features,), in each
-        feature's units (:func:`scipy.stats.wasserstein_distance`);
+        feature's units (:func:`scipy.stats.wasserstein_distance` with both
+        samples' weights);
         ``"ks"``: numpy.ndarray, shape (n_features,), the KS statistic
-        (:func:`scipy.stats.ks_2samp` when unweighted, weighted empirical CDFs
-        otherwise).
+        ``sup |F_real - F_generated|`` of the weighted empirical CDFs
+        (:func:`hepsel.metrics.ks_2samp_weighted`; equal to
+        :func:`scipy.stats.ks_2samp` without weights).
+
+    Raises
+    ------
+    ValueError
+        Negative or all-zero weights (see the module docstring).
 
     Examples
     --------
@@ -107,15 +131,36 @@ def feature_distances(
     ([1.0], [0.5])
     """
     real_2d, gen_2d = _check_pair(real, generated)
-    w = _check_weight(real_weight, real_2d.shape[0])
+    w_u = _check_weight(real_weight, real_2d.shape[0])
+    w_v = _check_weight(generated_weight, gen_2d.shape[0], "generated_weight", "generated")
     n_features = real_2d.shape[1]
     w1 = np.empty(n_features)
     ks = np.empty(n_features)
     for j in range(n_features):
         u, v = real_2d[:, j], gen_2d[:, j]
-        w1[j] = wasserstein_distance(u, v, u_weights=w)
-        ks[j] = ks_2samp(u, v).statistic if w is None else _weighted_ks(u, v, w)
+        w1[j] = wasserstein_distance(u, v, u_weights=w_u, v_weights=w_v)
+        ks[j] = ks_2samp_weighted(u, v, w_u, w_v)[0]
     return {"wasserstein": w1, "ks": ks}
+
+
+def _halves(n: int, rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of two random halves of ``n`` events: the first draw of ``rng``."""
+    if n < 2:
+        msg = "real_holdout needs at least 2 events to split into halves"
+        raise ValueError(msg)
+    first, second = np.array_split(rng.permutation(n), 2)
+    return first, second
+
+
+def _baseline(real_2d: np.ndarray, w: np.ndarray | None, first: np.ndarray, second: np.ndarray) -> dict[str, np.ndarray]:
+    if w is not None and not (w[first].sum() > 0 and w[second].sum() > 0):
+        msg = "real_weight: one random half of the held-out events has zero total weight; too few weighted events to compare"
+        raise ValueError(msg)
+    # both halves weighted: half B is the reference a perfect generator draws from
+    return feature_distances(
+        real_2d[first], real_2d[second],
+        real_weight=None if w is None else w[first], generated_weight=None if w is None else w[second],
+    )
 
 
 def baseline_distances(
@@ -131,9 +176,12 @@ def baseline_distances(
     ----------
     real_holdout : array_like, shape (n_events, n_features)
     random_state : int, numpy.random.RandomState or None
-        Seeds the split.
+        Seeds the split (its first draw is the permutation of the events).
     real_weight : array_like, shape (n_events,), optional
-        Weights of the held-out events; the first half is weighted.
+        Non-negative weights of the held-out events; both halves are weighted,
+        so the baseline measures the fluctuations of the weighted distribution
+        (larger than unweighted ones: about ``1/sqrt(n_eff)``, Kish's
+        effective number of events).
 
     Returns
     -------
@@ -142,36 +190,34 @@ def baseline_distances(
     """
     real_2d = _as_2d(real_holdout, "real_holdout")
     w = _check_weight(real_weight, real_2d.shape[0])
-    if real_2d.shape[0] < 2:
-        msg = "real_holdout needs at least 2 events to split into halves"
-        raise ValueError(msg)
-    permutation = check_random_state(random_state).permutation(real_2d.shape[0])
-    first, second = np.array_split(permutation, 2)
-    return feature_distances(
-        real_2d[first], real_2d[second], real_weight=None if w is None else w[first]
-    )
+    first, second = _halves(real_2d.shape[0], check_random_state(random_state))
+    return _baseline(real_2d, w, first, second)
 
 
-def _correlation(a: np.ndarray) -> np.ndarray:
-    centred = a - a.mean(axis=0)
-    cov = centred.T @ centred / a.shape[0]
-    std = np.sqrt(np.diag(cov))
-    # A constant feature has no defined correlation; report zero, not NaN.
-    safe = np.where(std > 0, std, 1.0)
-    corr = cov / np.outer(safe, safe)
-    corr[std == 0, :] = 0.0
-    corr[:, std == 0] = 0.0
+def _correlation(a: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+    w = np.ones(a.shape[0]) if weight is None else weight
+    # A feature constant over the events that carry weight has no defined correlation:
+    # report zero, not NaN (nor the noise of its rounding residues about the mean).
+    constant = np.ptp(a[w > 0], axis=0) == 0
+    centred = np.where(constant, 0.0, a - np.average(a, axis=0, weights=w))
+    # weighted covariance; its normalisation cancels in the correlation
+    cov = (centred * w[:, None]).T @ centred / w.sum()
+    std = np.where(constant, 1.0, np.sqrt(np.diag(cov)))
+    corr = cov / np.outer(std, std)
     np.fill_diagonal(corr, 1.0)
     return np.asarray(np.clip(corr, -1.0, 1.0))
 
 
-def correlation_difference(real: Any, generated: Any) -> tuple[np.ndarray, float]:
+def correlation_difference(real: Any, generated: Any, *, real_weight: Any = None) -> tuple[np.ndarray, float]:
     """Pearson correlation matrix of ``generated`` minus that of ``real``.
 
     Parameters
     ----------
     real : array_like, shape (n_real, n_features)
     generated : array_like, shape (n_generated, n_features)
+    real_weight : array_like, shape (n_real,), optional
+        Non-negative weights of the real events: their weighted Pearson
+        correlations (as ``numpy.cov(..., aweights=real_weight)``) are compared.
 
     Returns
     -------
@@ -181,7 +227,8 @@ def correlation_difference(real: Any, generated: Any) -> tuple[np.ndarray, float
         ``max(abs(difference))``.
     """
     real_2d, gen_2d = _check_pair(real, generated)
-    difference = _correlation(gen_2d) - _correlation(real_2d)
+    w = _check_weight(real_weight, real_2d.shape[0])
+    difference = _correlation(gen_2d) - _correlation(real_2d, w)
     return difference, float(np.max(np.abs(difference)))
 
 
@@ -276,39 +323,39 @@ def fidelity_report(
     random_state : int, numpy.random.RandomState or None
         Seeds the baseline split and the two-sample test.
     real_weight : array_like, shape (n_real,), optional
-        Non-negative weights of the real events (used by the distances and
-        the two-sample test, not by the correlations).
+        Non-negative weights of the real events, used everywhere: distances,
+        both halves of the baseline, correlations and the two-sample test.
 
     Returns
     -------
     dict
         ``features``: per feature name, ``wasserstein``, ``ks`` (one random
-        half of the real events vs an equally large generated sample),
-        ``baseline_wasserstein``, ``baseline_ks`` (that half vs the other
-        half) and ``wasserstein_ratio`` (distance over baseline; about 1 is as
-        good as it gets);
+        half A of the real events vs a generated sample as large as the other
+        half B's effective number of events, so that both distances carry the
+        same statistical floor), ``baseline_wasserstein``, ``baseline_ks``
+        (half A vs half B, both weighted) and ``wasserstein_ratio`` (distance
+        over baseline; about 1 is as good as it gets);
         ``mean_wasserstein_ratio``, ``max_abs_correlation_difference``,
-        ``correlation_difference`` (nested lists), ``c2st_auc``,
-        ``c2st_auc_std``, ``n_real`` and ``n_generated``.
+        ``correlation_difference`` (nested lists; weighted correlations of the
+        real events), ``c2st_auc``, ``c2st_auc_std``, ``n_real``,
+        ``n_generated`` and ``n_generated_compared`` (the generated events
+        the distances use).
     """
     real_2d, gen_2d = _check_pair(real_holdout, generated)
     names = [str(n) for n in feature_names]
     if len(names) != real_2d.shape[1]:
         msg = f"got {len(names)} feature_names for {real_2d.shape[1]} features"
         raise ValueError(msg)
-    rng = check_random_state(random_state)
-    if real_2d.shape[0] < 2:
-        msg = "real_holdout needs at least 2 events to split into halves"
-        raise ValueError(msg)
-    # like for like: half A of the real events against half B (the baseline) and
-    # against as many generated events as half B has, so both distances carry
-    # the same statistical floor
     w = _check_weight(real_weight, real_2d.shape[0])
-    first, second = np.array_split(rng.permutation(real_2d.shape[0]), 2)
-    w_first = None if w is None else w[first]
-    baseline = feature_distances(real_2d[first], real_2d[second], real_weight=w_first)
-    n_gen = min(len(second), gen_2d.shape[0])
-    distances = feature_distances(real_2d[first], gen_2d[rng.permutation(gen_2d.shape[0])[:n_gen]], real_weight=w_first)
+    rng = check_random_state(random_state)
+    first, second = _halves(real_2d.shape[0], rng)
+    baseline = _baseline(real_2d, w, first, second)
+    # like for like: half A against half B (the baseline) and against as many
+    # generated (unit-weight) events as half B is worth, Kish's effective number
+    n_eff = _effective_size(None if w is None else w[second], len(second))
+    n_gen = int(min(max(round(n_eff), 1), gen_2d.shape[0]))
+    compared = gen_2d[rng.permutation(gen_2d.shape[0])[:n_gen]]
+    distances = feature_distances(real_2d[first], compared, real_weight=None if w is None else w[first])
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = distances["wasserstein"] / baseline["wasserstein"]
     features = {
@@ -321,7 +368,7 @@ def fidelity_report(
         }
         for j, name in enumerate(names)
     }
-    difference, max_abs = correlation_difference(real_2d, gen_2d)
+    difference, max_abs = correlation_difference(real_2d, gen_2d, real_weight=w)
     c2st = classifier_two_sample_test(real_2d, gen_2d, random_state=rng, real_weight=w)
     finite_ratio = ratio[np.isfinite(ratio)]
     return {
@@ -333,4 +380,5 @@ def fidelity_report(
         "c2st_auc_std": c2st["auc_std"],
         "n_real": int(real_2d.shape[0]),
         "n_generated": int(gen_2d.shape[0]),
+        "n_generated_compared": n_gen,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -9,9 +10,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hepsel.config import AnalysisConfig
+from hepsel.config import AnalysisConfig, WarningsConfig
 from hepsel.dataset import Dataset
-from hepsel.evaluation import cross_scores, held_out, one_per_event
+from hepsel.diagnostics import diagnose, overtraining_pvalue
+from hepsel.evaluation import _ks, cross_scores, held_out, one_per_event
 from hepsel.exceptions import ConfigError
 from hepsel.metrics import ks_2samp_weighted
 from hepsel.storage import write_json
@@ -141,6 +143,100 @@ def test_one_per_event_picks_one_candidate_of_each_event() -> None:
     keys = {(int(ds.columns["sample"][i]), int(ds.columns["eventNumber"][i])) for i in idx}
     all_keys = set(zip(ds.columns["sample"].tolist(), ds.columns["eventNumber"].tolist(), strict=True))
     assert len(idx) == len(keys) == len(all_keys)
+
+
+# -- the overtraining warning's false-alarm rate -------------------------------------------
+
+
+def _ks_pvalues(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """ks_2samp_weighted's p-values (unweighted, equal sizes n) for many pairs of samples at once (last axis)."""
+    n = a.shape[-1]
+    steps = np.where(np.argsort(np.concatenate([a, b], axis=-1), axis=-1) < n, 1, -1)
+    gap = np.abs(np.cumsum(steps, axis=-1)).max(axis=-1)
+    # D = gap / n takes few distinct values: one survival-function call each
+    values, inverse = np.unique(gap, return_inverse=True)
+    return stats.kstwo.sf(values / n, round(n / 2))[inverse].reshape(gap.shape)
+
+
+@functools.cache
+def _null_toys(n_toys: int, *, shared_folds: bool, k: int = 5, n: int = 150) -> list[dict[str, list[float]]]:
+    """``ks_pvalue_folds`` of models that do not overtrain: train and test drawn from one distribution.
+
+    ``shared_folds``: as in k-fold training, fold ``i`` is the test set of model ``i`` and
+    the training set of model ``i + 1`` (dependent tests); otherwise every test has fresh samples.
+    """
+    rng = np.random.default_rng(2024)
+    if shared_folds:
+        folds = rng.normal(size=(n_toys, 2, k, n))
+        p = _ks_pvalues(folds[:, :, np.arange(k) - 1], folds)
+    else:
+        p = _ks_pvalues(rng.normal(size=(n_toys, 2, k, n)), rng.normal(size=(n_toys, 2, k, n)))
+    return [{"signal": toy[0].tolist(), "background": toy[1].tolist()} for toy in p]
+
+
+def _alarm_rate(toys: list[dict[str, list[float]]], alpha: float) -> float:
+    t = WarningsConfig(ks_pvalue=alpha, auc_gap=1.0)
+    alarms = [any("KS p-value" in w["message"] for w in diagnose({"m": {"ks_pvalue_folds": toy}}, thresholds=t)) for toy in toys]
+    return float(np.mean(alarms))
+
+
+def test_vectorised_toy_pvalues_are_the_pipelines() -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(20, 150)), rng.normal(size=(20, 150))
+    expected = [ks_2samp_weighted(x, y)[1] for x, y in zip(a, b, strict=True)]
+    np.testing.assert_allclose(_ks_pvalues(a, b), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("alpha", [0.01, 0.05])
+def test_overtraining_false_alarm_rate_on_null_toys_is_alpha(alpha: float) -> None:
+    """10 independent KS tests per model (5 folds x 2 classes): one model is flagged at rate ~alpha, not ~10 alpha."""
+    n_toys = 4000
+    toys = _null_toys(n_toys, shared_folds=False)
+    rate = _alarm_rate(toys, alpha)
+    expected = 1 - (1 - alpha / 10) ** 10  # Bonferroni with independent tests: just below alpha
+    sigma = np.sqrt(expected * (1 - expected) / n_toys)
+    # KS p-values are discrete (slightly conservative at n = 150): 4 binomial sigma below, 3 above
+    assert expected - 4 * sigma < rate < expected + 3 * sigma
+    assert rate < alpha + 3 * sigma
+    # the uncorrected minimum flagged 1 - (1 - alpha)^10 of them: 9.6 % at 0.01, 40 % at 0.05
+    uncorrected = np.mean([min(min(p) for p in toy.values()) < alpha for toy in toys])
+    assert uncorrected > 0.7 * (1 - (1 - alpha) ** 10)
+
+
+def test_overtraining_false_alarm_rate_with_shared_folds_stays_below_alpha() -> None:
+    """k-fold training makes consecutive tests share a fold; the bound holds under any dependence."""
+    n_toys, alpha = 4000, 0.05
+    rate = _alarm_rate(_null_toys(n_toys, shared_folds=True), alpha)
+    assert rate < alpha + 3 * np.sqrt(alpha * (1 - alpha) / n_toys)
+    assert rate > alpha / 2  # and it is not a test that never fires
+
+
+def test_overtraining_pvalue_is_bonferroni_over_every_fold_and_class() -> None:
+    folds = {"signal": [0.5, 0.004, None, float("nan")], "background": [0.3, 0.9, 0.02]}
+    family = overtraining_pvalue(folds)
+    assert family == {"pvalue": 5 * 0.004, "method": "bonferroni", "n_tests": 5, "min_pvalue": 0.004, "class": "signal", "fold": 1}
+    assert overtraining_pvalue({"signal": [0.5], "background": [0.3, 0.1]})["pvalue"] == pytest.approx(0.3)
+    assert overtraining_pvalue({"signal": [0.9, 0.8]})["pvalue"] == 1.0  # capped
+    assert overtraining_pvalue({"signal": [None], "background": []}) is None
+    # the warning fires on the corrected value, and says so
+    t = WarningsConfig(ks_pvalue=0.01)
+    assert diagnose({"m": {"ks_pvalue_folds": {"signal": [0.004, 0.5], "background": [0.5, 0.5]}}}, thresholds=t) == []
+    (w,) = diagnose({"m": {"ks_pvalue_folds": {"signal": [0.5, 0.5], "background": [0.5, 0.002]}}}, thresholds=t)
+    assert "background response is 0.002 in fold 1, 0.008 corrected for 4 tests (bonferroni" in w["message"]
+
+
+def test_summary_records_the_corrected_pvalue(tmp_path: Path) -> None:
+    ds = _dataset(n=3000)
+    ds.columns["weight"] = np.abs(ds.columns["weight"])
+    cfg = _cfg({"fisher": {"type": "fisher"}})
+    lay = Layout(tmp_path)
+    for k in range(cfg.folds.k):
+        write_json(lay.model_info("fisher", k), train_fold(cfg, ds, "fisher", k, lay.model("fisher", k), progress=False))
+    out = _ks(cfg, ds, cross_scores(cfg, ds, "fisher", lay))
+    ps = out["ks_pvalue_folds"]["signal"] + out["ks_pvalue_folds"]["background"]
+    assert len(ps) == 2 * cfg.folds.k
+    assert out["ks_pvalue_corrected"] == pytest.approx(min(1.0, len(ps) * min(ps)), rel=1e-12)
+    assert out["ks_pvalue_correction"] == {"method": "bonferroni", "n_tests": len(ps)}
 
 
 # -- folds need events ------------------------------------------------------------------------
