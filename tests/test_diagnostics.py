@@ -104,12 +104,13 @@ def _oc(name: str, curve: list[float], **extra: Any) -> dict[str, Any]:
 
 
 def test_optimal_cut_messages_and_boundaries() -> None:
-    tail = "a tighter cut looks better only through background statistics; the true optimum is not resolved"
+    tail = "only through background statistics; the true optimum is not resolved"
     assert _only(_oc("significance", [0.5, 1.5], min_background_candidates=10)) == _warn(
-        f"the S/sqrt(S+B) optimum (threshold 0.9000) sits at the limit of 10 simulated background candidates: {tail}"
+        "the S/sqrt(S+B) optimum 1 (threshold 0.9000) sits at the limit of 10 simulated background candidates: "
+        f"a tighter cut reaches 1.5 {tail}"
     )
     assert _only(_oc("punzi", [1.2])) == _warn(
-        f"the Punzi optimum (threshold 0.9000) sits at the limit of ? simulated background candidates: {tail}"
+        f"the Punzi optimum 1 (threshold 0.9000) sits at the limit of ? simulated background candidates: a tighter cut reaches 1.2 {tail}"
     )
     assert _only(_oc("punzi", [1.0, float("nan")])) == []  # the optimum itself
     assert _only(_oc("punzi", [1.0 + 5e-10])) == []  # rounding, not a better cut
