@@ -63,6 +63,75 @@ def test_cell_resampling_keeps_totals_and_distributions() -> None:
         assert v["max_abs_pull"] < 3.0 and v["chi2_ndf"] < 2.0
 
 
+def brute_cell_resample(X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Cell resampling written out: most negative seed first, neighbours by full distance sort.
+
+    Distances are Euclidean in features divided by their robust spread (scipy's
+    normal-scaled interquartile range), as in arXiv:2109.07851.
+    """
+    Z = (X - np.median(X, axis=0)) / stats.iqr(X, axis=0, scale="normal")
+    w = w.astype(np.float64).copy()
+    sizes = []
+    for seed in sorted(np.flatnonzero(w < 0), key=lambda i: (w[i], i)):
+        if w[seed] >= 0:
+            continue
+        d = np.sqrt(((Z - Z[seed]) ** 2).sum(axis=1))
+        order = [seed] + [i for i in np.argsort(d, kind="stable") if i != seed]
+        total, cell = 0.0, []
+        for i in order:
+            cell.append(i)
+            total += w[i]
+            if total >= 0:
+                break
+        a = np.abs(w[cell]).sum()
+        w[cell] = np.abs(w[cell]) * total / a
+        sizes.append(len(cell))
+    return w, sizes
+
+
+def test_seeds_are_taken_most_negative_first() -> None:
+    # -1.5 (at 2.2) seeds first and takes +3 (cell sum 1.5, |w| sum 4.5); then -1 (at 0) takes
+    # what is left of +3 (1.0): sum 0. Seeding -1 first would give [0.5, 0, 0] instead
+    r = cell_resample(np.array([[0.0], [1.0], [2.2]]), [-1.0, 3.0, -1.5])
+    np.testing.assert_allclose(r.weights, [0.0, 0.0, 0.5], atol=1e-15)
+    assert r.cell_sizes == [2, 2]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cell_resampling_matches_the_algorithm_written_out(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 300
+    X = rng.normal(size=(n, 2)) * [1.0, 25.0]  # unequal spreads: standardisation matters
+    w = rng.choice([1.0, -0.7], size=n, p=[0.75, 0.25]) * rng.uniform(0.5, 1.5, n)
+    r = cell_resample(X, w, k_start=4)  # small k_start: the neighbour search has to grow
+    want, sizes = brute_cell_resample(X, w)
+    np.testing.assert_allclose(r.weights, want, rtol=1e-12, atol=1e-15)
+    assert r.cell_sizes == sizes and r.n_cells == len(sizes) and r.n_negative == int((w < 0).sum())
+
+
+def test_weight_residuals_are_bin_pulls() -> None:
+    rng = np.random.default_rng(5)
+    n = 500
+    X = rng.normal(size=(n, 2))
+    before = rng.uniform(0.5, 1.5, n)
+    after = before * rng.uniform(0.7, 1.3, n)
+    res = weight_residuals(X, before, after, ["a", "b"], bins=5)
+    for j, name in enumerate(["a", "b"]):
+        x = X[:, j]
+        edges = np.quantile(x, np.linspace(0, 1, 6))
+        b = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, 4)  # the last edge closes the last bin
+        pulls = []
+        for k in range(5):
+            in_bin = b == k
+            pulls.append((after[in_bin].sum() - before[in_bin].sum()) / np.sqrt((before[in_bin] ** 2).sum()))
+        pulls = np.array(pulls)
+        assert res[name]["max_abs_pull"] == pytest.approx(np.abs(pulls).max(), rel=1e-12)
+        assert res[name]["chi2_ndf"] == pytest.approx(np.mean(pulls**2), rel=1e-12)
+    # unchanged weights: no pull; a feature of one value: nothing to compare
+    same = weight_residuals(np.c_[X[:, 0], np.ones(n)], before, before, bins=5)
+    assert same == {"x0": {"max_abs_pull": 0.0, "chi2_ndf": 0.0}, "x1": {"max_abs_pull": 0.0, "chi2_ndf": 0.0}}
+
+
 def test_negative_total_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="total weight is -1"):
         cell_resample(np.zeros((2, 1)), [-2.0, 1.0], where="x")
