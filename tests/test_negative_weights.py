@@ -69,7 +69,9 @@ def brute_cell_resample(X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, list[
     Distances are Euclidean in features divided by their robust spread (scipy's
     normal-scaled interquartile range), as in arXiv:2109.07851.
     """
-    Z = (X - np.median(X, axis=0)) / stats.iqr(X, axis=0, scale="normal")
+    spread = stats.iqr(X, axis=0, scale="normal")
+    spread = np.where(spread > 0, spread, np.where(X.std(axis=0) > 0, X.std(axis=0) * 1.349 / stats.norm.ppf(0.75) / 2, 1.0))
+    Z = (X - np.median(X, axis=0)) / spread
     w = w.astype(np.float64).copy()
     sizes = []
     for seed in sorted(np.flatnonzero(w < 0), key=lambda i: (w[i], i)):
@@ -107,6 +109,42 @@ def test_cell_resampling_matches_the_algorithm_written_out(seed: int) -> None:
     want, sizes = brute_cell_resample(X, w)
     np.testing.assert_allclose(r.weights, want, rtol=1e-12, atol=1e-15)
     assert r.cell_sizes == sizes and r.n_cells == len(sizes) and r.n_negative == int((w < 0).sum())
+
+
+def test_features_without_quartile_spread_use_their_std() -> None:
+    # column 1 is constant but for 10% outliers (interquartile range 0), column 2 constant:
+    # the first falls back to its standard deviation, the second to unit scale
+    rng = np.random.default_rng(11)
+    n = 200
+    X = np.column_stack([rng.normal(size=n), np.where(rng.random(n) < 0.1, rng.normal(0, 50, n), 0.0), np.full(n, 3.0)])
+    w = rng.choice([1.0, -0.6], size=n, p=[0.7, 0.3])
+    r = cell_resample(X, w)
+    want, sizes = brute_cell_resample(X, w)
+    np.testing.assert_allclose(r.weights, want, rtol=1e-12, atol=1e-15)
+    assert r.cell_sizes == sizes
+
+
+def test_info_summarises_the_cells() -> None:
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 2))
+    w = rng.choice([1.0, -0.5], size=300, p=[0.8, 0.2])
+    r = cell_resample(X, w)
+    sizes = np.array(r.cell_sizes)
+    assert r.info() == {
+        "method": "cell resampling (arXiv:2109.07851)",
+        "n_negative": int((w < 0).sum()),
+        "n_cells": len(sizes),
+        "cell_size_median": float(np.median(sizes)),
+        "cell_size_max": int(sizes.max()),
+        "events_in_cells": int(sizes.sum()),
+    }
+    assert len(set(sizes)) > 1  # the median and the maximum differ
+    none = cell_resample(X, np.abs(w))
+    np.testing.assert_array_equal(none.weights, np.abs(w))
+    assert none.info() == {
+        "method": "cell resampling (arXiv:2109.07851)", "n_negative": 0, "n_cells": 0,
+        "cell_size_median": 0.0, "cell_size_max": 0, "events_in_cells": 0,
+    }
 
 
 def test_weight_residuals_are_bin_pulls() -> None:
