@@ -392,6 +392,9 @@ def test_weighted_normal_interval_is_clipped_only_without_negative_weights() -> 
     half = z * np.sqrt(((1 - 2 * e) * 0.66 + e**2 * (0.66 + 0.0025)) / 1.45**2)
     assert eff.high == 1.0 and e + half > 1.0
     assert eff.low == pytest.approx(e - half, rel=1e-12)
+    # a zero weight is not a negative one: still clipped
+    zero = intervals.efficiency_interval(np.append(passed, True), np.append(w, 0.0), method="normal", cl=0.95)
+    assert zero.high == 1.0 and zero.low == eff.low
     passed0 = ~passed
     eff0 = intervals.efficiency_interval(passed0, w, method="normal", cl=0.95)
     assert eff0.low == 0.0
@@ -454,6 +457,8 @@ def test_binned_edges_single_candidates_and_empty_totals() -> None:
          "sample_weight sums to a non-positive total; the efficiency is undefined"),
         (lambda: intervals.efficiency_interval([True, False], method="bootstrap", n_bootstrap=1.5), ValueError,
          "n_bootstrap must be an integer >= 2, got 1.5"),
+        (lambda: intervals.efficiency_interval([True, False], method="bootstrap", n_bootstrap=2.5), ValueError,
+         "n_bootstrap must be an integer >= 2, got 2.5"),
         (lambda: intervals.binned_efficiency([[1.0]], [True], 2), ValueError, "x must be one-dimensional, got shape (1, 1)"),
         (lambda: intervals.binned_efficiency([1.0, 2.0], [True], 2), ValueError, "passed has shape (1,) but x has shape (2,)"),
         (lambda: intervals.binned_efficiency([1.0], [True], 0), ValueError,
