@@ -183,6 +183,7 @@ def test_export_writes_the_table_and_its_description(tmp_path: Path) -> None:
             for c, e, s in zip(cols, desc["edges"], desc["strides"], strict=True)
         )
         np.testing.assert_array_equal(table[idx], clf.predict_proba(X)[:, 1])
+        assert desc["bin_rule"].startswith("bin_j = number of inner edges edges[j][1:-1] <= x_j")
         assert desc["fold_rule"] == {**desc["fold_rule"], "branch": "eventNumber", "k": 2, "fold": k}
         assert desc["thresholds"] == {"660": 0.6, "100": 0.9}
         assert [f["name"] for f in desc["feature_definitions"]] == ["u", "w"]
