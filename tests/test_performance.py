@@ -190,3 +190,46 @@ def test_correlation_matrix_weighted_by_hand() -> None:
         var_i, var_j = np.sum(w * (X[:, i] - mi) ** 2), np.sum(w * (X[:, j] - mj) ** 2)
         assert got[i, j] == pytest.approx(cov / np.sqrt(var_i * var_j), rel=1e-10, abs=1e-12)
     np.testing.assert_allclose(correlation_matrix(X), np.corrcoef(X.T), rtol=1e-12)
+
+
+def test_correlation_matrix_takes_weight_magnitudes_and_zeroes_constant_columns() -> None:
+    rng = np.random.default_rng(7)
+    X = np.column_stack([rng.normal(size=25), rng.normal(size=25), np.zeros(25)])
+    w = rng.uniform(0.2, 2.0, 25) * np.where(np.arange(25) % 5 == 0, -1.0, 1.0)  # sWeight-like signs
+    got = correlation_matrix(X, w)
+    a = np.abs(w)
+    m = (a[:, None] * X).sum(axis=0) / a.sum()
+    cov = ((X - m) * a[:, None]).T @ (X - m)
+    want = np.zeros((3, 3))
+    want[:2, :2] = cov[:2, :2] / np.sqrt(np.outer(np.diag(cov)[:2], np.diag(cov)[:2]))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)  # the constant column: 0, also on the diagonal
+    assert got.dtype == np.float64
+
+
+def test_optimal_cuts_without_enough_background_consider_every_cut() -> None:
+    y, s, w = _toy(1)
+    out = optimal_cuts(y, s, w, signal_yield=50.0, background_yield=400.0, min_background_candidates=1000)
+    want = _scan(y, s, w, ns=50.0, nb=400.0, sigma=5.0, min_bkg=0)
+    assert out["significance"]["threshold"] == want["significance"][0]
+    assert out["punzi"]["threshold"] == want["punzi"][0]
+    assert (out["signal_yield"], out["background_yield"], out["punzi_sigma"], out["min_background_candidates"]) == (50.0, 400.0, 5.0, 1000)
+    curve = out["curve"]
+    assert np.all(np.diff(curve["threshold"]) < 0) and np.all(np.isin(curve["threshold"], s))
+    for t, e, z in zip(curve["threshold"], curve["sig_eff"], curve["significance"], strict=True):
+        es = w[(y == 1) & (s >= t)].sum() / w[y == 1].sum()
+        eb = w[(y == 0) & (s >= t)].sum() / w[y == 0].sum()
+        assert e == pytest.approx(es, rel=1e-12)
+        assert z == pytest.approx(50.0 * es / np.sqrt(50.0 * es + 400.0 * eb), rel=1e-12)
+
+
+def test_efficiency_vs_names_modes_and_the_method_used() -> None:
+    out = efficiency_vs(TAU, SCORE, np.ones(len(TAU)), {}, [0.0, 4.0], method="wilson")
+    assert out == {"all": {}, "per_mode": {}, "interval": "Wilson 68.3% CL"}
+    w = np.ones(len(TAU))
+    w[0] = -0.5  # a negative weight: the normal approximation names every point
+    out = efficiency_vs(TAU, SCORE, w, {"wp": 0.5}, [0.0, 2.0, 4.0], modes=MODE)
+    assert out["interval"] == "Normal approx. 68.3% CL"
+    assert sorted(out["per_mode"]) == ["1", "2"]
+    m = MODE == 2
+    inside = m & (TAU >= 0.0) & (TAU < 2.0)
+    assert out["per_mode"]["2"]["wp"]["value"][0] == pytest.approx((SCORE[inside] >= 0.5).mean())
