@@ -232,7 +232,7 @@ def test_calibration_figures_written_out() -> None:
     from scipy import stats
 
     rng = np.random.default_rng(3)
-    n, r = 203, 4
+    n, r = 204, 4  # 197 pulls: the quartiles fall on candidates, which open the bin above
     err = rng.uniform(0.5, 2.0, n)
     err[:7] = 0.0  # no pull
     mean = rng.normal(size=n)
@@ -277,6 +277,19 @@ def test_calibration_figures_with_few_pulls() -> None:
     one = calibration_figures(np.array([2.0]), np.array([0.0]), np.array([1.0]), 3)
     assert one["n_candidates"] == 1 and np.isnan(one["pull_std"])
     assert one["fraction_beyond_1"] == 1.0 and one["pull_mean"] == pytest.approx(2 / np.sqrt(4 / 3))
+    two = calibration_figures(np.array([1.0, -3.0]), np.zeros(2), np.ones(2), 3)
+    p2 = np.array([1.0, -3.0]) / np.sqrt(4 / 3)
+    assert two["pull_std"] == pytest.approx(np.std(p2, ddof=1), rel=1e-14)
+    # a pull of exactly 1 is not beyond 1
+    err1 = np.array([0.3, 0.3])
+    at = calibration_figures(err1 * np.sqrt(1 + 1 / 3) * np.array([1.0, 1.5]), np.zeros(2), err1, 3)
+    assert at["fraction_beyond_1"] == 0.5
+    # tied scores leave the first of two bins empty
+    tied = calibration_figures(np.array([1.0, 0.2, 3.0, 0.1]), np.zeros(4), np.ones(4), 3,
+                               score=np.array([0.5, 0.5, 0.5, 0.9]), n_bins=2)
+    assert tied["bins"][0]["n_candidates"] == 0
+    assert np.isnan(tied["bins"][0]["fraction_beyond_1"]) and np.isnan(tied["bins"][0]["median_err"])
+    assert tied["bins"][1]["n_candidates"] == 4 and tied["bins"][1]["fraction_beyond_1"] == 0.25
     none = calibration_figures(np.zeros(2), np.zeros(2), np.zeros(2), 3)
     assert none["n_candidates"] == 0 and none["n_zero_err"] == 2
     for key in ("fraction_beyond_1", "pull_mean", "pull_std", "median_abs_pull"):
