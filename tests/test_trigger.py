@@ -3,7 +3,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hepsel.trigger import EventScores, event_max, group_events, output_rate, rate_curve, threshold_for_rate
+from hepsel.trigger import (
+    EventScores,
+    event_max,
+    group_events,
+    output_rate,
+    rate_curve,
+    threshold_for_rate,
+)
 
 
 @pytest.fixture
