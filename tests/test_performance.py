@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hepsel.performance import correlation_matrix, efficiency_vs, optimal_cuts, sculpting
+from hepsel.performance import correlation_matrix, efficiency_vs, optimal_cuts, sculpting, total_efficiency
 
 CL = float(stats.norm.cdf(1.0) - stats.norm.cdf(-1.0))
 
@@ -233,3 +233,53 @@ def test_efficiency_vs_names_modes_and_the_method_used() -> None:
     m = MODE == 2
     inside = m & (TAU >= 0.0) & (TAU < 2.0)
     assert out["per_mode"]["2"]["wp"]["value"][0] == pytest.approx((SCORE[inside] >= 0.5).mean())
+
+
+def test_working_points_keep_scores_equal_to_the_threshold() -> None:
+    w = np.linspace(0.5, 2.0, len(TAU))
+    out = efficiency_vs(TAU, SCORE, w, {"wp": 0.7}, [0.0, 2.0, 4.0], method="wilson", modes=MODE)
+    inside = (TAU >= 0.0) & (TAU < 2.0)
+    assert out["all"]["wp"]["value"][0] == pytest.approx(w[inside & (SCORE >= 0.7)].sum() / w[inside].sum())
+    assert out["all"]["wp"]["method"] == "wilson" and out["interval"] == "Wilson 68.3% CL"
+    m1 = inside & (MODE == 1)  # weighted per mode too
+    assert out["per_mode"]["1"]["wp"]["value"][0] == pytest.approx(w[m1 & (SCORE >= 0.7)].sum() / w[m1].sum())
+    assert out["per_mode"]["1"]["wp"]["method"] == "wilson"
+    tot = total_efficiency(SCORE, w, {"wp": 0.7})
+    assert tot["wp"]["eff"] == pytest.approx(w[SCORE >= 0.7].sum() / w.sum())
+    mass = 5000.0 + 100.0 * np.arange(len(TAU))
+    sc = sculpting(mass, SCORE, w, {"wp": 0.7}, [5000.0, 5600.0, 6100.0], method="wilson")
+    lo = mass < 5600.0
+    assert sc["efficiency"]["wp"]["value"][0] == pytest.approx(w[lo & (SCORE >= 0.7)].sum() / w[lo].sum())
+    assert sc["efficiency"]["wp"]["method"] == "wilson"
+
+
+def test_sculpting_defaults_and_subsample() -> None:
+    from hepsel.metrics import distance_correlation
+
+    rng = np.random.default_rng(9)
+    n = 4100
+    mass = rng.normal(5300.0, 100.0, n)
+    score = rng.random(n) + (mass - 5300.0) / 1000.0
+    out = sculpting(mass, score, np.ones(n), {}, random_state=3)
+    assert len(out["bins"]) == 21  # 20 bins by default
+    assert out["distance_correlation"] == distance_correlation(score, mass, max_events=4000, random_state=3)
+
+
+def _brute_roc_points(y, s, w) -> list[tuple[float, float]]:
+    """(threshold, signal efficiency) at every distinct score, decreasing thresholds."""
+    return [(t, w[(y == 1) & (s >= t)].sum() / w[y == 1].sum()) for t in sorted(set(s), reverse=True)]
+
+
+def test_optimal_cut_curve_and_default_background_floor() -> None:
+    y, s, w = _toy(2, n=60)
+    out = optimal_cuts(y, s, w, signal_yield=50.0, background_yield=400.0)
+    want = _scan(y, s, w, ns=50.0, nb=400.0, sigma=5.0, min_bkg=10)
+    assert out["min_background_candidates"] == 10
+    assert out["significance"]["threshold"] == want["significance"][0]
+    assert out["punzi"]["threshold"] == want["punzi"][0]
+    # the plotted curve: for each of 501 signal efficiencies from 0 to 1, the first cut that reaches it
+    pts = _brute_roc_points(y, s, w)
+    chosen = sorted({next((i for i, (_, e) in enumerate(pts) if e >= t - 1e-12), len(pts) - 1) for t in np.linspace(0, 1, 501)})
+    np.testing.assert_array_equal(out["curve"]["threshold"], [pts[i][0] for i in chosen])
+    assert sorted(out["curve"]) == ["punzi", "sig_eff", "significance", "threshold"]
+    np.testing.assert_allclose(out["curve"]["punzi"], [pts[i][1] / (2.5 + np.sqrt(400.0 * w[(y == 0) & (s >= pts[i][0])].sum() / w[y == 0].sum())) for i in chosen], rtol=1e-12)

@@ -59,8 +59,8 @@ def test_generated_events_beyond_the_last_candidate_event_of_a_run() -> None:
     event = np.array([4, 6, 5])
     score = np.array([0.3, 0.8, 0.5])
     truth = np.array([True, True, True])
-    out = generated_event_scores(run, event, score, truth, np.array([1, 1, 1, 2, 2, 3]), np.array([2, 6, 9, 5, 7, 6]))
-    np.testing.assert_array_equal(out, [-np.inf, 0.8, -np.inf, 0.5, -np.inf, -np.inf])
+    out = generated_event_scores(run, event, score, truth, np.array([1, 1, 1, 1, 2, 2, 3]), np.array([2, 4, 6, 9, 5, 7, 6]))
+    np.testing.assert_array_equal(out, [-np.inf, 0.3, 0.8, -np.inf, 0.5, -np.inf, -np.inf])
 
 
 def test_preselection_efficiency_per_mode_written_out() -> None:
