@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hepsel.performance import correlation_matrix, efficiency_vs, optimal_cuts, sculpting, total_efficiency
+from hepsel.performance import (
+    correlation_matrix,
+    efficiency_vs,
+    optimal_cuts,
+    sculpting,
+    total_efficiency,
+)
 
 CL = float(stats.norm.cdf(1.0) - stats.norm.cdf(-1.0))
 
