@@ -543,7 +543,8 @@ def test_unweighted_roc_defaults_match_sklearn() -> None:
 
 @pytest.mark.parametrize(
     ("y", "s"),
-    [([0, 1], [0.2, 0.4]), ([1, 0, 1], [0.1, 0.5, 0.9]), ([0, 0, 1], [0.3, 0.3, 0.3]), ([0, 1, 1, 0], [4, 3, 2, 1])],
+    [([0, 1], [0.2, 0.4]), ([1, 0, 1], [0.1, 0.5, 0.9]), ([0, 0, 1], [0.3, 0.3, 0.3]), ([0, 1, 1, 0], [4, 3, 2, 1]),
+     ([1, 0, 1, 0, 1, 0], [3, 3, 2, 2, 1, 1])],  # the last: three collinear points, the middle one dropped
 )
 def test_tiny_curves_match_sklearn(y: list[int], s: list[float]) -> None:
     w = np.full(len(y), 0.25)  # class totals at or below 1
@@ -643,7 +644,8 @@ def test_efficiency_unweighted_thresholds() -> None:
 
 def test_ks_weighted_matches_brute_force_sup() -> None:
     rng = np.random.default_rng(7)
-    a, b = rng.normal(size=40), rng.normal(0.3, size=30) - 0.5  # b has the smallest value
+    a, b = rng.normal(size=40), rng.normal(0.3, size=30) - 0.5
+    b[0] = a.min() - 1.0  # b has the smallest value: F_a is 0 there
     wa, wb = rng.uniform(0.01, 0.02, 40), rng.uniform(0.5, 1.5, 30)  # a's weights sum below 1
     pts = np.concatenate((a, b))
     d = max(abs(wa[a <= x].sum() / wa.sum() - wb[b <= x].sum() / wb.sum()) for x in pts)
@@ -651,6 +653,11 @@ def test_ks_weighted_matches_brute_force_sup() -> None:
     assert stat == pytest.approx(d, abs=1e-14)
     na, nb = wa.sum() ** 2 / (wa**2).sum(), wb.sum() ** 2 / (wb**2).sum()
     assert p == pytest.approx(stats.kstwo.sf(d, np.round(na * nb / (na + nb))), rel=1e-12)
+    # one sample weighted: still the weighted ECDFs
+    d1 = max(abs(wa[a <= x].sum() / wa.sum() - (b <= x).mean()) for x in pts)
+    assert metrics.ks_2samp_weighted(a, b, wa)[0] == pytest.approx(d1, abs=1e-14)
+    d2 = max(abs((a <= x).mean() - wb[b <= x].sum() / wb.sum()) for x in pts)
+    assert metrics.ks_2samp_weighted(a, b, None, wb)[0] == pytest.approx(d2, abs=1e-14)
     # tiny samples: the Kolmogorov distribution of one effective event
     stat, p = metrics.ks_2samp_weighted([0.0, 2.0], [1.0])
     assert stat == 0.5 and p == pytest.approx(stats.kstwo.sf(0.5, 1), rel=1e-12)
@@ -748,3 +755,55 @@ def test_error_messages(call, error: type[Exception], message: str) -> None:
 
     with pytest.raises(error, match=f"^{re.escape(message)}$"):
         call()
+
+
+def test_defaults_of_roc_bootstrap_separation_and_dcor(negative_weight_sample) -> None:
+    y, score, weight = negative_weight_sample
+    curve = metrics.roc(y, score, weight)  # the true curve unless monotone is asked for
+    np.testing.assert_array_equal(curve.sig_eff, metrics.roc_curve(y, score, weight)[1])
+    assert (np.diff(curve.sig_eff) < 0).any() or (np.diff(curve.bkg_eff) < 0).any()
+    assert metrics.roc_auc_bootstrap(y, score, random_state=0)[2].shape == (200,)
+    rng = np.random.default_rng(3)
+    s, b = rng.normal(1.0, size=300), rng.normal(size=200)
+    hs, edges = np.histogram(s, bins=100, range=(min(s.min(), b.min()), max(s.max(), b.max())))
+    hb, _ = np.histogram(b, bins=edges)
+    hs, hb = hs / hs.sum(), hb / hb.sum()
+    filled = hs + hb > 0
+    assert metrics.separation(s, b) == pytest.approx(0.5 * np.sum((hs - hb)[filled] ** 2 / (hs + hb)[filled]), rel=1e-12)
+    x = rng.normal(size=5001)
+    z = x + rng.normal(size=5001)
+    pick = np.random.default_rng(4).choice(5001, size=5000, replace=False)
+    assert metrics.distance_correlation(x, z, random_state=4) == pytest.approx(
+        metrics.distance_correlation(x[pick], z[pick]), rel=1e-12
+    )
+
+
+def test_bootstrap_replica_with_signal_only_in_the_lowest_group() -> None:
+    # the signal candidate scores lowest: a replica is defined when both are drawn, its AUC is 0
+    for seed in range(10):
+        _, _, rep = metrics.roc_auc_bootstrap([0, 1], [0.9, 0.1], n_bootstrap=2, random_state=seed, groups=[0, 1])
+        k = np.random.default_rng(seed).poisson(1.0, (2, 2))
+        defined = (k > 0).all(axis=1)
+        np.testing.assert_array_equal(np.isfinite(rep), defined)
+        np.testing.assert_array_equal(rep[defined], 0.0)
+
+
+def test_efficiency_at_background_efficiency_on_the_last_segment() -> None:
+    # ROC points (b, s): (0, 0), (0, 0.5), (0.25, 0.5), (0.25, 1), (0.5, 1), (1, 1)
+    y = [1, 0, 1, 0, 0, 0]
+    score = [0.9, 0.8, 0.7, 0.6, 0.5, 0.5]
+    for target, want in ((0.1, 0.5), (0.3, 1.0), (0.75, 1.0), (0.99, 1.0)):
+        assert metrics.efficiency_at_background_efficiency(y, score, bkg_eff=target) == pytest.approx(want, abs=1e-15)
+    # a last segment that rises: (0.5, 0.5) -> (1, 1)
+    y2, s2 = [1, 0, 1, 0], [0.9, 0.8, 0.1, 0.1]
+    assert metrics.efficiency_at_background_efficiency(y2, s2, bkg_eff=0.75) == pytest.approx(0.75, abs=1e-15)
+    assert metrics.efficiency_at_background_efficiency(y2, s2, bkg_eff=0.5) == pytest.approx(0.5, abs=1e-15)
+
+
+def test_efficiency_names_its_arguments() -> None:
+    import re
+
+    with pytest.raises(TypeError, match=re.escape("score must hold numbers, got dtype <U1")):
+        metrics.efficiency(["a"], 0.5)
+    with pytest.raises(ValueError, match=re.escape("sample_weight has 2 entries but score has 1 (sample_weight has shape (2,), needs (1,))")):
+        metrics.efficiency([0.1], 0.5, [1.0, 2.0])
