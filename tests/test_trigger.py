@@ -81,11 +81,11 @@ def test_mask_restricts_firing_candidates(candidates: dict[str, np.ndarray]) -> 
 
 
 def test_runs_separate_events_with_the_same_number() -> None:
-    # (run, event): (1, 5) twice, (2, 5), (2, 6), (3, 5); run changes while the event number does not
-    run = np.array([2, 1, 3, 1, 2])
-    event = np.array([5, 5, 5, 5, 6])
-    score = np.array([0.3, 0.9, 0.1, 0.2, 0.7])
-    weight = np.array([2.0, 1.0, 3.0, 1.0, 4.0])
+    # (run, event): (1, 5) twice, (2, 5) twice, (2, 6), (3, 5); run changes while the event number does not
+    run = np.array([2, 1, 3, 1, 2, 2])
+    event = np.array([5, 5, 5, 5, 6, 5])
+    score = np.array([0.3, 0.9, 0.1, 0.2, 0.7, 0.25])
+    weight = np.array([2.0, 1.0, 3.0, 1.0, 4.0, 2.0])
     order, starts = group_events(run, event)
     keys = [(int(r), int(e)) for r, e in zip(run[order][starts], event[order][starts], strict=True)]
     assert keys == [(1, 5), (2, 5), (2, 6), (3, 5)]
