@@ -284,6 +284,8 @@ def test_calibration_figures_with_few_pulls() -> None:
     err1 = np.array([0.3, 0.3])
     at = calibration_figures(err1 * np.sqrt(1 + 1 / 3) * np.array([1.0, 1.5]), np.zeros(2), err1, 3)
     assert at["fraction_beyond_1"] == 0.5
+    at = calibration_figures(err1 * np.sqrt(1 + 1 / 3) * np.array([1.0, 1.5]), np.zeros(2), err1, 3, score=np.array([0.1, 0.2]), n_bins=1)
+    assert at["bins"][0]["fraction_beyond_1"] == 0.5
     # tied scores leave the first of two bins empty
     tied = calibration_figures(np.array([1.0, 0.2, 3.0, 0.1]), np.zeros(4), np.ones(4), 3,
                                score=np.array([0.5, 0.5, 0.5, 0.9]), n_bins=2)
