@@ -289,3 +289,33 @@ def test_optimal_cut_curve_and_default_background_floor() -> None:
     np.testing.assert_array_equal(out["curve"]["threshold"], [pts[i][0] for i in chosen])
     assert sorted(out["curve"]) == ["punzi", "sig_eff", "significance", "threshold"]
     np.testing.assert_allclose(out["curve"]["punzi"], [pts[i][1] / (2.5 + np.sqrt(400.0 * w[(y == 0) & (s >= pts[i][0])].sum() / w[y == 0].sum())) for i in chosen], rtol=1e-12)
+
+
+def test_optimal_cut_curve_reaches_the_last_cut_and_follows_fine_steps() -> None:
+    # the lowest score is a signal candidate: only the loosest cut keeps all the signal
+    y, s, w = np.array([1, 0, 1, 0, 1]), np.array([0.9, 0.8, 0.7, 0.6, 0.1]), np.ones(5)
+    curve = optimal_cuts(y, s, w, signal_yield=5.0, background_yield=5.0, min_background_candidates=0)["curve"]
+    assert curve["threshold"][-1] == 0.1 and curve["sig_eff"][-1] == 1.0
+    # many small weighted steps: exactly the cuts that first reach each of the 501 targets
+    rng = np.random.default_rng(8)
+    n = 3000
+    y = (rng.random(n) < 0.5).astype(np.int64)
+    s = rng.normal(y.astype(float))
+    w = rng.uniform(0.5, 1.5, n)
+    curve = optimal_cuts(y, s, w, signal_yield=5.0, background_yield=5.0)["curve"]
+    order = np.argsort(-s)
+    se = np.cumsum(np.where(y[order] == 1, w[order], 0.0)) / w[y == 1].sum()
+    chosen = np.unique(np.searchsorted(se, np.linspace(0, 1, 501) - 1e-12).clip(0, n - 1))
+    np.testing.assert_array_equal(curve["threshold"], s[order][chosen])
+
+
+def test_optimal_cuts_with_negative_weights_use_the_envelope() -> None:
+    y, s, w = _toy(3)
+    w = w * np.where(np.arange(len(w)) % 4 == 1, -0.6, 1.0)  # sWeight-like signal weights
+    out = optimal_cuts(y, s, w, signal_yield=50.0, background_yield=400.0, min_background_candidates=0)
+    pts = _brute_roc_points(y, s, w)
+    envelope = np.maximum.accumulate([e for _, e in pts])
+    assert not np.all(np.diff([e for _, e in pts]) >= 0)  # the true curve goes down somewhere
+    for t, e in zip(out["curve"]["threshold"], out["curve"]["sig_eff"], strict=True):
+        i = [p[0] for p in pts].index(t)
+        assert e == pytest.approx(envelope[i], rel=1e-12)
