@@ -807,3 +807,17 @@ def test_efficiency_names_its_arguments() -> None:
         metrics.efficiency(["a"], 0.5)
     with pytest.raises(ValueError, match=re.escape("sample_weight has 2 entries but score has 1 (sample_weight has shape (2,), needs (1,))")):
         metrics.efficiency([0.1], 0.5, [1.0, 2.0])
+
+
+def test_threshold_on_a_background_curve_that_goes_down() -> None:
+    # negative background weights: the raw curve dips below 0.25 after first passing it;
+    # the envelope keeps the budget, so the threshold is the last one before the first crossing
+    rng = np.random.default_rng(1)
+    n = 30
+    y = rng.random(n) < 0.5
+    s = rng.normal(np.where(y, 0.5, 0.0))
+    w = rng.normal(0.6, 1.0, n)
+    be, _, thr = _brute_envelope(y, s, w)
+    for t in np.linspace(0.05, 0.95, 19):
+        want = thr[be <= t].min()
+        assert metrics.threshold_at_background_efficiency(y, s, w, bkg_eff=t) == want, t
