@@ -479,3 +479,10 @@ def test_error_messages(call, error: type[Exception], message: str) -> None:
 
     with pytest.raises(error, match=f"^{re.escape(message)}$"):
         call()
+
+
+def test_binned_intervals_with_negative_weights_are_not_clipped() -> None:
+    x = np.array([0.5, 0.6, 0.7, 1.5, 1.6])
+    out = intervals.binned_efficiency(x, [True, True, False, True, False], [0.0, 1.0, 2.0], [2.0, 2.0, -1.0, 1.0, 1.0])
+    assert out["method"] == "normal"
+    assert out["value"][0] == pytest.approx(4 / 3) and out["high"][0] > out["value"][0] > 1.0
