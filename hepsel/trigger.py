@@ -94,10 +94,10 @@ class EventScores:
         """Weighted fraction of events with score >= threshold."""
         thr = np.atleast_1d(np.asarray(threshold, dtype=np.float64))
         order = np.argsort(-self.score, kind="stable")
-        s, cw = self.score[order], np.cumsum(self.weight[order])
+        # cw[k]: weight of the k best events (cw[0] = 0, also for a sample without events)
+        s, cw = self.score[order], np.concatenate(([0.0], np.cumsum(self.weight[order])))
         n_pass = np.searchsorted(-s, -thr, side="right")
-        passed = np.where(n_pass > 0, cw[np.maximum(n_pass - 1, 0)], 0.0)
-        return passed / self.total_weight
+        return cw[n_pass] / self.total_weight
 
 
 def output_rate(events: EventScores, threshold: float | np.ndarray, input_rate_khz: float) -> tuple[np.ndarray, np.ndarray]:

@@ -66,6 +66,32 @@ def test_response_is_constant_in_a_cell(fitted: tuple[BonsaiBDTClassifier, np.nd
     assert len(np.unique(clf.predict_proba(X)[:, 1])) > 10
 
 
+def _on_the_edges(clf: BonsaiBDTClassifier) -> np.ndarray:
+    """Rows whose used features lie exactly on every edge, and just below each."""
+    n = 2 * max(len(e) for e in clf.edges_)
+    X = np.zeros((n, clf.n_features_in_))
+    for col, e in zip(clf.feature_indices_, clf.edges_, strict=True):
+        below = np.nextafter(e, -np.inf)
+        X[:, col] = np.concatenate([e, below, e, below])[:n]
+    return X
+
+
+def test_a_value_on_an_edge_belongs_to_the_bin_above(fitted: tuple[BonsaiBDTClassifier, np.ndarray]) -> None:
+    clf, _ = fitted
+    X = _on_the_edges(clf)
+    bins = clf.bin_indices(X)
+    np.testing.assert_array_equal(bins, _brute_force_bins(clf, X))
+    for j, (col, e) in enumerate(zip(clf.feature_indices_, clf.edges_, strict=True)):
+        on = np.isin(X[:, col], e)
+        # on inner edge i (1 <= i <= n_bins - 1): bin i; on the outer edges: the first and last bin
+        want = np.clip(np.searchsorted(e, X[on, col]), 0, len(e) - 2)
+        np.testing.assert_array_equal(bins[on, j], want)
+        np.testing.assert_array_equal(bins[~on, j], np.clip(np.searchsorted(e, X[~on, col]) - 1, 0, len(e) - 2))
+    idx = (bins * np.asarray(clf.strides_)).sum(axis=1)
+    np.testing.assert_array_equal(clf.cell_index(X), idx)
+    np.testing.assert_array_equal(clf.predict_proba(X)[:, 1], clf.table_[idx])
+
+
 def test_table_has_one_entry_per_cell(fitted: tuple[BonsaiBDTClassifier, np.ndarray]) -> None:
     clf, X = fitted
     assert clf.bins_ == (3, 4, 5)
@@ -146,6 +172,7 @@ def test_export_writes_the_table_and_its_description(tmp_path: Path) -> None:
     assert sorted(f.name for f in files) == ["bb_fold0.bin", "bb_fold0.json", "bb_fold1.bin", "bb_fold1.json"]
     X = np.random.default_rng(4).normal(0.0, 2.0, (300, 3))
     for k, clf in enumerate(folds):
+        X = np.vstack([X, _on_the_edges(clf)])  # values exactly on an edge follow the documented rule
         table = np.fromfile(tmp_path / "out" / f"bb_fold{k}.bin", dtype="<f4")
         np.testing.assert_array_equal(table, clf.table_)
         desc = json.loads((tmp_path / "out" / f"bb_fold{k}.json").read_text())
@@ -156,6 +183,7 @@ def test_export_writes_the_table_and_its_description(tmp_path: Path) -> None:
             for c, e, s in zip(cols, desc["edges"], desc["strides"], strict=True)
         )
         np.testing.assert_array_equal(table[idx], clf.predict_proba(X)[:, 1])
+        assert desc["bin_rule"].startswith("bin_j = number of inner edges edges[j][1:-1] <= x_j")
         assert desc["fold_rule"] == {**desc["fold_rule"], "branch": "eventNumber", "k": 2, "fold": k}
         assert desc["thresholds"] == {"660": 0.6, "100": 0.9}
         assert [f["name"] for f in desc["feature_definitions"]] == ["u", "w"]

@@ -24,6 +24,7 @@ from hepsel.evaluation import (
     _rates,
     event_views,
     model_summary,
+    offline_figures,
     one_per_event,
     rate_curves,
 )
@@ -378,3 +379,84 @@ def test_one_per_event_respects_the_mask_and_picks_at_random() -> None:
     assert picks[0.55] + picks[0.20] == 300
     assert abs(picks[0.55] - 150) < 4 * np.sqrt(300 * 0.25)
     assert len(one_per_event(ds, np.zeros(len(ds), bool), np.random.default_rng(0))) == 0
+
+
+# -- offline working points at fixed signal efficiency ------------------------------------------
+
+
+def _offline_dataset(seed: int) -> Dataset:
+    """Weighted signal and two background samples; ties in score; untagged candidates scoring high."""
+    rng = np.random.default_rng(seed)
+    n_sig, n_a, n_b = 300, 400, 250
+    sample = np.repeat([0, 1, 2], [n_sig, n_a, n_b]).astype(np.int16)
+    label = (sample == 0).astype(np.int8)
+    # scores on a coarse grid: many ties, shared by signal and background
+    score = np.round(np.where(label == 1, rng.beta(4, 2, len(sample)), rng.beta(2, 4, len(sample))), 2)
+    weight = rng.uniform(0.2, 3.0, len(sample))
+    truth = np.ones(len(sample), dtype=np.int8)
+    truth[rng.choice(len(sample), 40, replace=False)] = 0  # not class-representative: never counted
+    score[truth == 0] = 0.999
+    cols = {"sample": sample, "label": label, "truth": truth, "weight": weight, "score": score,
+            "fold": (np.arange(len(sample)) % 2).astype(np.int8)}
+    samples = {name: {"index": i, "label": int(i == 0), "normalisation": 1.0}
+               for i, name in enumerate(["signal", "bkg_a", "bkg_b"])}
+    return Dataset(cols, [], samples)
+
+
+def _brute_offline_point(y: np.ndarray, s: np.ndarray, w: np.ndarray, e: float) -> float:
+    """The highest cut on a signal score that keeps at least the fraction ``e`` of the signal weight."""
+    total = w[y == 1].sum()
+    for t in sorted(set(s[y == 1]), reverse=True):
+        if w[(y == 1) & (s >= t)].sum() >= e * total * (1 - 1e-12):
+            return float(t)
+    raise AssertionError(e)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_offline_working_points_match_brute_force(seed: int) -> None:
+    raw = tiny_config("data", folds={"k": 2})
+    raw.pop("trigger")
+    raw["evaluation"] = {"bootstrap": 0, "signal_effs": [0.3, 0.5, 0.8, 0.9, 0.97]}
+    cfg = AnalysisConfig.model_validate(raw)
+    ds = _offline_dataset(seed)
+    c, m = ds.columns, ds.truth
+    y, s, w, sample = ds.y[m], c["score"][m], ds.weight[m], c["sample"][m]
+    out = offline_figures(cfg, ds, c["score"])
+    total_s, total_b = w[y == 1].sum(), w[y == 0].sum()
+    assert out["signal_yield"] == pytest.approx(total_s, rel=1e-12)
+    assert out["background_yield"] == pytest.approx(total_b, rel=1e-12)
+    for i, name in enumerate(["signal", "bkg_a", "bkg_b"]):
+        assert out["yields"][name]["yield"] == pytest.approx(w[sample == i].sum(), rel=1e-12)
+        assert out["yields"][name]["n_candidates"] == int((sample == i).sum())
+    assert list(out["working_points"]) == ["0.3", "0.5", "0.8", "0.9", "0.97"]
+    for e in cfg.evaluation.signal_effs:
+        wp = out["working_points"][f"{e:g}"]
+        thr = _brute_offline_point(y, s, w, e)
+        assert wp["threshold"] == thr
+        passed = s >= thr
+        sig_y, bkg_y = w[passed & (y == 1)].sum(), w[passed & (y == 0)].sum()
+        assert wp["signal_yield"] == pytest.approx(sig_y, rel=1e-12)
+        assert wp["background_yield"] == pytest.approx(bkg_y, rel=1e-12)
+        assert wp["sig_eff"] == pytest.approx(sig_y / total_s, rel=1e-12)
+        assert wp["bkg_eff"] == pytest.approx(bkg_y / total_b, rel=1e-12)
+        for i, name in enumerate(["signal", "bkg_a", "bkg_b"]):
+            assert wp["yields"][name] == pytest.approx(w[passed & (sample == i)].sum(), rel=1e-12)
+        # the next tighter cut on a signal score keeps less than the fraction e
+        tighter = s[(y == 1) & (s > thr)]
+        if len(tighter):
+            assert w[(y == 1) & (s >= tighter.min())].sum() < e * total_s
+
+
+def test_offline_working_point_exactly_on_a_candidate() -> None:
+    # four unit-weight signal candidates: 50% is reached exactly at the second best, 0.7
+    raw = tiny_config("data", folds={"k": 2})
+    raw.pop("trigger")
+    raw["evaluation"] = {"bootstrap": 0, "signal_effs": [0.5, 0.75, 1.0]}
+    cfg = AnalysisConfig.model_validate(raw)
+    score = np.array([0.9, 0.7, 0.4, 0.2, 0.8, 0.3])
+    cols = {"sample": np.array([0, 0, 0, 0, 1, 1], np.int16), "label": np.array([1, 1, 1, 1, 0, 0], np.int8),
+            "truth": np.ones(6, np.int8), "weight": np.ones(6), "score": score, "fold": np.zeros(6, np.int8)}
+    samples = {"signal": {"index": 0, "label": 1, "normalisation": 1.0}, "bkg": {"index": 1, "label": 0, "normalisation": 1.0}}
+    wps = offline_figures(cfg, Dataset(cols, [], samples), score)["working_points"]
+    assert [wps[k]["threshold"] for k in ("0.5", "0.75", "1")] == [0.7, 0.4, 0.2]
+    assert [wps[k]["bkg_eff"] for k in ("0.5", "0.75", "1")] == [0.5, 0.5, 1.0]

@@ -312,3 +312,177 @@ def test_public_api() -> None:
     for name in intervals.__all__:
         assert hasattr(intervals, name)
     assert {"clopper_pearson", "wilson", "normal", "efficiency_interval"} <= set(intervals.__all__)
+
+
+# --------------------------------------------------------------------------
+# edge cases against brute force, and exact messages
+# --------------------------------------------------------------------------
+
+
+def _brute_bootstrap(passed, weight, edges, x, cl, n_bootstrap, seed):
+    """Poisson-bootstrap percentile interval per bin, written out with the same random stream."""
+    passed = np.asarray(passed, bool)
+    base = np.ones(len(passed)) if weight is None else np.asarray(weight, float)
+    rng = np.random.default_rng(seed)
+    n_bins = len(edges) - 1
+    reps = np.full((n_bootstrap, n_bins), np.nan)
+    for r in range(n_bootstrap):
+        w = base * rng.poisson(1.0, len(passed))
+        for j in range(n_bins):
+            last = j == n_bins - 1
+            inb = (x >= edges[j]) & ((x <= edges[j + 1]) if last else (x < edges[j + 1]))
+            if w[inb].sum() > 0:
+                reps[r, j] = w[inb & passed].sum() / w[inb].sum()
+    lo = [np.percentile(c[np.isfinite(c)], 50 * (1 - cl)) if np.isfinite(c).any() else np.nan for c in reps.T]
+    hi = [np.percentile(c[np.isfinite(c)], 50 * (1 + cl)) if np.isfinite(c).any() else np.nan for c in reps.T]
+    return np.array(lo), np.array(hi)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_bootstrap_interval_equals_the_percentiles_written_out(weighted: bool) -> None:
+    rng = np.random.default_rng(8)
+    n = 30
+    passed = rng.random(n) < 0.6
+    weight = rng.uniform(0.01, 0.05, n) if weighted else None  # totals below 1
+    eff = intervals.efficiency_interval(passed, weight, method="bootstrap", random_state=4)  # default 200 replicas
+    lo, hi = _brute_bootstrap(passed, weight, np.array([0.0, 1.0]), np.full(n, 0.5), DEFAULT_CL, 200, 4)
+    assert (eff.low, eff.high) == pytest.approx((lo[0], hi[0]), rel=1e-12)
+    assert eff.method == "bootstrap"
+    x = rng.uniform(0, 3, n)
+    edges = np.array([0.0, 1.0, 2.0, 3.0, 4.0])  # the last bin stays empty
+    out = intervals.binned_efficiency(x, passed, edges, weight, method="bootstrap", random_state=5, cl=0.9)
+    lo, hi = _brute_bootstrap(passed, weight, edges, x, 0.9, 200, 5)
+    np.testing.assert_allclose(out["low"], lo, rtol=1e-12)
+    np.testing.assert_allclose(out["high"], hi, rtol=1e-12)
+    assert np.isnan(out["low"][-1]) and np.isnan(out["value"][-1]) and np.isnan(out["n_eff"][-1])
+    eff2 = intervals.efficiency_interval(passed, weight, method="bootstrap", n_bootstrap=2, random_state=4)
+    lo, hi = _brute_bootstrap(passed, weight, np.array([0.0, 1.0]), np.full(n, 0.5), DEFAULT_CL, 2, 4)
+    assert (eff2.low, eff2.high) == pytest.approx((lo[0], hi[0]), rel=1e-12)
+
+
+def test_integer_and_float_flags_equal_booleans() -> None:
+    flags = np.array([True, False, True, True, False])
+    want = intervals.efficiency_interval(flags, method="wilson")
+    for other in (flags.astype(int), flags.astype(float)):
+        assert intervals.efficiency_interval(other, method="wilson") == want
+
+
+def test_small_weights_and_zero_weights() -> None:
+    # weights summing below 1, and zero weights, keep the exact methods and the raw formulas
+    passed = np.array([True, True, False, True, False])
+    w = np.array([0.1, 0.0, 0.2, 0.05, 0.0])
+    eff = intervals.efficiency_interval(passed, w)
+    assert eff.method == "clopper_pearson"
+    assert eff.value == pytest.approx(0.15 / 0.35, rel=1e-14)
+    n_eff = 0.35**2 / 0.0525
+    assert eff.n_eff == pytest.approx(n_eff, rel=1e-14)
+    lo, hi = intervals.clopper_pearson(eff.value * n_eff, n_eff)
+    assert (eff.low, eff.high) == pytest.approx((lo, hi), rel=1e-12)
+    k_eff, n_eff = intervals.effective_counts([0.1, 0.0], [0.3, 0.0], [0.01, 0.0], [0.05, 0.0])
+    np.testing.assert_allclose(k_eff, [0.1 * 0.3 / 0.05, 0.0], rtol=1e-14)
+    np.testing.assert_allclose(n_eff, [0.09 / 0.05, 0.0], rtol=1e-14)
+
+
+def test_weighted_normal_interval_is_clipped_only_without_negative_weights() -> None:
+    passed = np.array([True, True, True, False])
+    w = np.array([0.5, 0.4, 0.5, 0.05])  # positive, below 1: the interval passes 1 and is clipped
+    eff = intervals.efficiency_interval(passed, w, method="normal", cl=0.95)
+    z = stats.norm.ppf(0.975)
+    e = 1.4 / 1.45
+    half = z * np.sqrt(((1 - 2 * e) * 0.66 + e**2 * (0.66 + 0.0025)) / 1.45**2)
+    assert eff.high == 1.0 and e + half > 1.0
+    assert eff.low == pytest.approx(e - half, rel=1e-12)
+    # a zero weight is not a negative one: still clipped
+    zero = intervals.efficiency_interval(np.append(passed, True), np.append(w, 0.0), method="normal", cl=0.95)
+    assert zero.high == 1.0 and zero.low == eff.low
+    passed0 = ~passed
+    eff0 = intervals.efficiency_interval(passed0, w, method="normal", cl=0.95)
+    assert eff0.low == 0.0
+    # negative weights: the efficiency leaves [0, 1] and the interval is kept as it is
+    neg = intervals.efficiency_interval([True, True, False], [2.0, 2.0, -1.0], method="clopper_pearson")
+    assert neg.method == "normal"
+    assert neg.value == pytest.approx(4 / 3) and neg.high > neg.value > 1.0
+    lo_n, hi_n = intervals.normal(1, 3, cl=0.95)
+    p, half = 1 / 3, stats.norm.ppf(0.975) * np.sqrt(2 / 27)
+    assert (lo_n, hi_n) == (0.0, pytest.approx(p + half)) and p - half < 0
+    lo_n, hi_n = intervals.normal(2, 3, cl=0.95)
+    assert hi_n == 1.0 and lo_n == pytest.approx(2 / 3 - half)
+
+
+def test_binned_edges_single_candidates_and_empty_totals() -> None:
+    x = np.array([0.0, 0.5, 0.5, 1.0, 1.5, 2.0])
+    passed = np.array([True, False, True, True, False, True])
+    w = np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.5])
+    # a value on an inner edge belongs to the bin above; the upper edge closes the last bin
+    out = intervals.binned_efficiency(x, passed, [0.0, 0.5, 1.0, 2.0], w, method="wilson")
+    assert out["value"][0] == 1.0  # only x = 0.0
+    assert out["value"][1] == 0.5
+    # bin [1, 2]: weights 0, 0 and 0.5 -> value 1; bin [0.5, 1): two candidates
+    np.testing.assert_allclose(out["value"], [1.0, 0.5, 1.0])
+    np.testing.assert_allclose(out["n_eff"], [1.0, 2.0, 1.0])
+    assert out["method"] == "wilson" and out["cl"] == DEFAULT_CL
+    assert sorted(out) == ["centres", "cl", "edges", "high", "low", "method", "n_eff", "value"]
+    zero = intervals.binned_efficiency(x, passed, [0.0, 1.0, 1.6, 2.0], np.where(x >= 1.0, 0.0, 1.0))
+    assert np.isnan(zero["value"][1]) and np.isnan(zero["low"][1]) and np.isnan(zero["n_eff"][1])
+    one = intervals.binned_efficiency([5.0], [True], 2)
+    np.testing.assert_allclose(one["edges"], [4.5, 5.0, 5.5])
+    np.testing.assert_allclose(one["value"], [np.nan, 1.0])
+    assert len(intervals.binned_efficiency(x, passed, 1)["value"]) == 1
+    fine = intervals.binned_efficiency(x, passed, [0.0, 2.0])
+    np.testing.assert_allclose(fine["value"], [4 / 6])
+    small = intervals.binned_efficiency(x, passed, [0.0, 0.25, 2.0])
+    np.testing.assert_allclose(small["value"], [1.0, 3 / 5])
+    assert len(intervals.binned_efficiency(np.arange(20.0), np.ones(20, bool), 5)["edges"]) == 6
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: intervals.interval_label("jeffreys"), ValueError,
+         "method must be one of 'clopper_pearson', 'wilson', 'normal', 'bootstrap'; got 'jeffreys'"),
+        (lambda: intervals.wilson(1, 2, cl=0.0), ValueError, "cl must lie strictly between 0 and 1, got 0.0"),
+        (lambda: intervals.wilson(np.nan, 2), ValueError, "k and n must be finite"),
+        (lambda: intervals.wilson(1, np.inf), ValueError, "k and n must be finite"),
+        (lambda: intervals.wilson(1, -2), ValueError, "n must be non-negative"),
+        (lambda: intervals.wilson(3, 2), ValueError, "k must satisfy 0 <= k <= n"),
+        (lambda: intervals.effective_counts(1.0, 2.0, -1.0, 3.0), ValueError,
+         "pass_weights_sq_sum must satisfy 0 <= pass_weights_sq_sum <= total_weights_sq_sum"),
+        (lambda: intervals.efficiency_interval([[True, False]]), ValueError, "passed must be one-dimensional, got shape (1, 2)"),
+        (lambda: intervals.efficiency_interval(["a"]), TypeError, "passed must hold booleans (or 0/1), got dtype <U1"),
+        (lambda: intervals.efficiency_interval([0, 2]), ValueError, "passed must hold only booleans or 0/1"),
+        (lambda: intervals.efficiency_interval([]), ValueError, "passed is empty; the efficiency of no candidates is undefined"),
+        (lambda: intervals.efficiency_interval([True, False], [1.0]), ValueError,
+         "sample_weight has 1 entries but passed has 2 (sample_weight has shape (1,), needs (2,))"),
+        (lambda: intervals.efficiency_interval([True, False], [1.0, -1.0]), ValueError,
+         "sample_weight sums to a non-positive total; the efficiency is undefined"),
+        (lambda: intervals.efficiency_interval([True, False], method="bootstrap", n_bootstrap=1.5), ValueError,
+         "n_bootstrap must be an integer >= 2, got 1.5"),
+        (lambda: intervals.efficiency_interval([True, False], method="bootstrap", n_bootstrap=2.5), ValueError,
+         "n_bootstrap must be an integer >= 2, got 2.5"),
+        (lambda: intervals.binned_efficiency([[1.0]], [True], 2), ValueError, "x must be one-dimensional, got shape (1, 1)"),
+        (lambda: intervals.binned_efficiency([1.0, 2.0], [True], 2), ValueError, "passed has shape (1,) but x has shape (2,)"),
+        (lambda: intervals.binned_efficiency([1.0], [True], 0), ValueError,
+         "bins must be a positive integer or a sequence of edges, got 0"),
+        (lambda: intervals.binned_efficiency([1.0], [True], 1.5), ValueError,
+         "bins must be a positive integer or a sequence of edges, got 1.5"),
+        (lambda: intervals.binned_efficiency([np.nan], [True], 2), ValueError,
+         "x has no finite values to derive bin edges from; pass explicit edges"),
+        (lambda: intervals.binned_efficiency([1.0], [True], [1.0]), ValueError,
+         "bins given as edges must be a 1-d, strictly increasing sequence of at least 2 values"),
+        (lambda: intervals.binned_efficiency([1.0], [True], [0.0, 1.0, 1.0]), ValueError,
+         "bins given as edges must be a 1-d, strictly increasing sequence of at least 2 values"),
+        (lambda: intervals.binned_efficiency([1.0], [True], [0.0, np.inf]), ValueError, "bins edges must be finite"),
+    ],
+)
+def test_error_messages(call, error: type[Exception], message: str) -> None:
+    import re
+
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        call()
+
+
+def test_binned_intervals_with_negative_weights_are_not_clipped() -> None:
+    x = np.array([0.5, 0.6, 0.7, 1.5, 1.6])
+    out = intervals.binned_efficiency(x, [True, True, False, True, False], [0.0, 1.0, 2.0], [2.0, 2.0, -1.0, 1.0, 1.0])
+    assert out["method"] == "normal"
+    assert out["value"][0] == pytest.approx(4 / 3) and out["high"][0] > out["value"][0] > 1.0

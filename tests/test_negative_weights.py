@@ -63,6 +63,192 @@ def test_cell_resampling_keeps_totals_and_distributions() -> None:
         assert v["max_abs_pull"] < 3.0 and v["chi2_ndf"] < 2.0
 
 
+def brute_cell_resample(X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Cell resampling written out: most negative seed first, neighbours by full distance sort.
+
+    Distances are Euclidean in features divided by their robust spread (scipy's
+    normal-scaled interquartile range), as in arXiv:2109.07851.
+    """
+    spread = stats.iqr(X, axis=0, scale="normal")
+    spread = np.where(spread > 0, spread, np.where(X.std(axis=0) > 0, X.std(axis=0) * 1.349 / stats.norm.ppf(0.75) / 2, 1.0))
+    Z = (X - np.median(X, axis=0)) / spread
+    w = w.astype(np.float64).copy()
+    sizes = []
+    for seed in sorted(np.flatnonzero(w < 0), key=lambda i: (w[i], i)):
+        if w[seed] >= 0:
+            continue
+        d = np.sqrt(((Z - Z[seed]) ** 2).sum(axis=1))
+        order = [seed] + [i for i in np.argsort(d, kind="stable") if i != seed]
+        total, cell = 0.0, []
+        for i in order:
+            cell.append(i)
+            total += w[i]
+            if total >= 0:
+                break
+        a = np.abs(w[cell]).sum()
+        w[cell] = np.abs(w[cell]) * total / a
+        sizes.append(len(cell))
+    return w, sizes
+
+
+def test_seeds_are_taken_most_negative_first() -> None:
+    # -1.5 (at 2.2) seeds first and takes +3 (cell sum 1.5, |w| sum 4.5); then -1 (at 0) takes
+    # what is left of +3 (1.0): sum 0. Seeding -1 first would give [0.5, 0, 0] instead
+    r = cell_resample(np.array([[0.0], [1.0], [2.2]]), [-1.0, 3.0, -1.5])
+    np.testing.assert_allclose(r.weights, [0.0, 0.0, 0.5], atol=1e-15)
+    assert r.cell_sizes == [2, 2]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cell_resampling_matches_the_algorithm_written_out(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 300
+    X = rng.normal(size=(n, 2)) * [1.0, 25.0]  # unequal spreads: standardisation matters
+    w = rng.choice([1.0, -0.7], size=n, p=[0.75, 0.25]) * rng.uniform(0.5, 1.5, n)
+    r = cell_resample(X, w, k_start=4)  # small k_start: the neighbour search has to grow
+    want, sizes = brute_cell_resample(X, w)
+    np.testing.assert_allclose(r.weights, want, rtol=1e-12, atol=1e-15)
+    assert r.cell_sizes == sizes and r.n_cells == len(sizes) and r.n_negative == int((w < 0).sum())
+
+
+def test_features_without_quartile_spread_use_their_std() -> None:
+    # column 1 is constant but for 10% outliers (interquartile range 0), column 2 constant:
+    # the first falls back to its standard deviation, the second to unit scale
+    rng = np.random.default_rng(11)
+    n = 200
+    X = np.column_stack([rng.normal(size=n), np.where(rng.random(n) < 0.1, rng.normal(0, 50, n), 0.0), np.full(n, 3.0)])
+    w = rng.choice([1.0, -0.6], size=n, p=[0.7, 0.3])
+    r = cell_resample(X, w)
+    want, sizes = brute_cell_resample(X, w)
+    np.testing.assert_allclose(r.weights, want, rtol=1e-12, atol=1e-15)
+    assert r.cell_sizes == sizes
+
+
+def test_info_summarises_the_cells() -> None:
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 2))
+    w = rng.choice([1.0, -0.5], size=300, p=[0.8, 0.2])
+    r = cell_resample(X, w)
+    sizes = np.array(r.cell_sizes)
+    assert r.info() == {
+        "method": "cell resampling (arXiv:2109.07851)",
+        "n_negative": int((w < 0).sum()),
+        "n_cells": len(sizes),
+        "cell_size_median": float(np.median(sizes)),
+        "cell_size_max": int(sizes.max()),
+        "events_in_cells": int(sizes.sum()),
+    }
+    assert len(set(sizes)) > 1  # the median and the maximum differ
+    none = cell_resample(X, np.abs(w))
+    np.testing.assert_array_equal(none.weights, np.abs(w))
+    assert none.info() == {
+        "method": "cell resampling (arXiv:2109.07851)", "n_negative": 0, "n_cells": 0,
+        "cell_size_median": 0.0, "cell_size_max": 0, "events_in_cells": 0,
+    }
+
+
+def test_weight_residuals_are_bin_pulls() -> None:
+    rng = np.random.default_rng(5)
+    n = 500
+    X = rng.normal(size=(n, 2))
+    before = rng.uniform(0.5, 1.5, n)
+    after = before * rng.uniform(0.7, 1.3, n)
+    res = weight_residuals(X, before, after, ["a", "b"], bins=5)
+    for j, name in enumerate(["a", "b"]):
+        x = X[:, j]
+        edges = np.quantile(x, np.linspace(0, 1, 6))
+        b = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, 4)  # the last edge closes the last bin
+        pulls = []
+        for k in range(5):
+            in_bin = b == k
+            pulls.append((after[in_bin].sum() - before[in_bin].sum()) / np.sqrt((before[in_bin] ** 2).sum()))
+        pulls = np.array(pulls)
+        assert res[name]["max_abs_pull"] == pytest.approx(np.abs(pulls).max(), rel=1e-12)
+        assert res[name]["chi2_ndf"] == pytest.approx(np.mean(pulls**2), rel=1e-12)
+    # unchanged weights: no pull; a feature of one value: nothing to compare
+    same = weight_residuals(np.c_[X[:, 0], np.ones(n)], before, before, bins=5)
+    assert same == {"x0": {"max_abs_pull": 0.0, "chi2_ndf": 0.0}, "x1": {"max_abs_pull": 0.0, "chi2_ndf": 0.0}}
+
+
+def test_quartile_edges_and_small_spreads_set_the_scale() -> None:
+    # column 0 jumps right at its lower quartile; column 1 has no quartile spread and a std below 1
+    rng = np.random.default_rng(12)
+    n = 100
+    a = np.concatenate([np.zeros(25), np.full(75, 10.0)]) + rng.normal(0, 1e-3, n)
+    a[25:] = 10.0 + rng.normal(0, 3.0, 75)
+    b = np.where(rng.random(n) < 0.1, rng.normal(0, 0.3, n), 0.0)
+    X = rng.permutation(np.column_stack([a, b]))
+    w = rng.choice([1.0, -0.5], size=n, p=[0.7, 0.3])
+    want, sizes = brute_cell_resample(X, w)
+    r = cell_resample(X, w)
+    np.testing.assert_allclose(r.weights, want, rtol=1e-12, atol=1e-15)
+    assert r.cell_sizes == sizes
+
+
+def test_tied_seeds_go_in_index_order() -> None:
+    rng = np.random.default_rng(13)
+    n = 400
+    X = rng.normal(size=(n, 2))
+    w = np.where(rng.random(n) < 0.3, -0.5, 1.0)  # every negative weight the same
+    want, sizes = brute_cell_resample(X, w)
+    r = cell_resample(X, w)
+    np.testing.assert_allclose(r.weights, want, rtol=1e-12, atol=1e-15)
+    assert r.cell_sizes == sizes
+
+
+def test_a_negative_event_absorbed_into_a_cell_is_no_seed() -> None:
+    # the -2 seed takes the -1 and the +3: the cell sums to 0, so the -1 (now 0) seeds no cell of its own
+    r = cell_resample(np.array([0.0, 1.0, 2.0, 50.0]), [-2.0, -1.0, 3.0, 5.0])
+    np.testing.assert_array_equal(r.weights, [0.0, 0.0, 0.0, 5.0])
+    assert r.cell_sizes == [3] and r.n_negative == 2 and r.n_cells == 1
+    # zero weights are not negative ones
+    r = cell_resample(np.array([[0.0], [1.0], [2.0]]), [0.0, 1.0, 0.0])
+    assert r.n_negative == 0 and r.n_cells == 0
+    r = cell_resample(np.array([[0.0], [1.0], [2.0]]), [0.0, 1.0, -0.5])
+    assert r.n_negative == 1 and r.cell_sizes == [2]
+    # a 1-d X is one feature
+    np.testing.assert_array_equal(cell_resample(np.array([0.0, 0.1, 5.0]), [1.0, -0.5, 2.0]).weights,
+                                  cell_resample(np.array([[0.0], [0.1], [5.0]]), [1.0, -0.5, 2.0]).weights)
+
+
+def test_cell_resampling_messages() -> None:
+    import re
+
+    with pytest.raises(ValueError, match=re.escape(
+        "the sample: the total weight is 0 <= 0 (1 of 2 weights negative); "
+        "negative weights cannot be made positive while keeping the total"
+    )):
+        cell_resample(np.zeros((2, 1)), [-1.0, 1.0])
+    with pytest.raises(ValueError, match=re.escape("weights has 1 entries but X has 2 (weights has shape (1,), needs (2,))")):
+        cell_resample(np.zeros((2, 1)), [1.0])
+
+
+def test_weight_residuals_small_weights_empty_bins_and_few_values() -> None:
+    rng = np.random.default_rng(6)
+    n = 400
+    x = rng.normal(size=n)
+    before = rng.uniform(0.001, 0.01, n)  # bin errors well below 1
+    before[x < np.quantile(x, 0.05)] = 0.0  # the first of 20 bins has no weight before: no pull there
+    after = before * rng.uniform(0.5, 1.5, n)
+    after[x < np.quantile(x, 0.05)] = 0.01
+    two = np.where(x > 0, 1.0, 0.0)  # two values: one bin
+    const = np.full(n, 4.0)  # one value: nothing to compare
+    res = weight_residuals(np.column_stack([const, x, two]), before, after)  # 20 bins by default
+    assert res["x0"] == {"max_abs_pull": 0.0, "chi2_ndf": 0.0}
+    edges = np.quantile(x, np.linspace(0, 1, 21))
+    b = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, 19)
+    pulls = np.zeros(20)
+    for k in range(20):
+        e = np.sqrt((before[b == k] ** 2).sum())
+        pulls[k] = (after[b == k].sum() - before[b == k].sum()) / e if e > 0 else 0.0
+    assert pulls[0] == 0.0 and np.count_nonzero(pulls) == 19
+    assert res["x1"]["max_abs_pull"] == pytest.approx(np.abs(pulls).max(), rel=1e-12)
+    assert res["x1"]["chi2_ndf"] == pytest.approx(np.mean(pulls**2), rel=1e-12)
+    one = (after.sum() - before.sum()) / np.sqrt((before**2).sum())
+    assert res["x2"] == {"max_abs_pull": pytest.approx(abs(one), rel=1e-12), "chi2_ndf": pytest.approx(one**2, rel=1e-12)}
+    assert weight_residuals(x, before, after, bins=20) == {"x0": res["x1"]}  # 1-d X
+
+
 def test_negative_total_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="total weight is -1"):
         cell_resample(np.zeros((2, 1)), [-2.0, 1.0], where="x")

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hepsel.performance import correlation_matrix, efficiency_vs, optimal_cuts, sculpting
+from hepsel.performance import (
+    correlation_matrix,
+    efficiency_vs,
+    optimal_cuts,
+    sculpting,
+    total_efficiency,
+)
 
 CL = float(stats.norm.cdf(1.0) - stats.norm.cdf(-1.0))
 
@@ -190,3 +196,126 @@ def test_correlation_matrix_weighted_by_hand() -> None:
         var_i, var_j = np.sum(w * (X[:, i] - mi) ** 2), np.sum(w * (X[:, j] - mj) ** 2)
         assert got[i, j] == pytest.approx(cov / np.sqrt(var_i * var_j), rel=1e-10, abs=1e-12)
     np.testing.assert_allclose(correlation_matrix(X), np.corrcoef(X.T), rtol=1e-12)
+
+
+def test_correlation_matrix_takes_weight_magnitudes_and_zeroes_constant_columns() -> None:
+    rng = np.random.default_rng(7)
+    X = np.column_stack([rng.normal(size=25), rng.normal(size=25), np.zeros(25)])
+    w = rng.uniform(0.2, 2.0, 25) * np.where(np.arange(25) % 5 == 0, -1.0, 1.0)  # sWeight-like signs
+    got = correlation_matrix(X, w)
+    a = np.abs(w)
+    m = (a[:, None] * X).sum(axis=0) / a.sum()
+    cov = ((X - m) * a[:, None]).T @ (X - m)
+    want = np.zeros((3, 3))
+    want[:2, :2] = cov[:2, :2] / np.sqrt(np.outer(np.diag(cov)[:2], np.diag(cov)[:2]))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)  # the constant column: 0, also on the diagonal
+    assert got.dtype == np.float64
+
+
+def test_optimal_cuts_without_enough_background_consider_every_cut() -> None:
+    y, s, w = _toy(1)
+    out = optimal_cuts(y, s, w, signal_yield=50.0, background_yield=400.0, min_background_candidates=1000)
+    want = _scan(y, s, w, ns=50.0, nb=400.0, sigma=5.0, min_bkg=0)
+    assert out["significance"]["threshold"] == want["significance"][0]
+    assert out["punzi"]["threshold"] == want["punzi"][0]
+    assert (out["signal_yield"], out["background_yield"], out["punzi_sigma"], out["min_background_candidates"]) == (50.0, 400.0, 5.0, 1000)
+    curve = out["curve"]
+    assert np.all(np.diff(curve["threshold"]) < 0) and np.all(np.isin(curve["threshold"], s))
+    for t, e, z in zip(curve["threshold"], curve["sig_eff"], curve["significance"], strict=True):
+        es = w[(y == 1) & (s >= t)].sum() / w[y == 1].sum()
+        eb = w[(y == 0) & (s >= t)].sum() / w[y == 0].sum()
+        assert e == pytest.approx(es, rel=1e-12)
+        assert z == pytest.approx(50.0 * es / np.sqrt(50.0 * es + 400.0 * eb), rel=1e-12)
+
+
+def test_efficiency_vs_names_modes_and_the_method_used() -> None:
+    out = efficiency_vs(TAU, SCORE, np.ones(len(TAU)), {}, [0.0, 4.0], method="wilson")
+    assert out == {"all": {}, "per_mode": {}, "interval": "Wilson 68.3% CL"}
+    w = np.ones(len(TAU))
+    w[0] = -0.5  # a negative weight: the normal approximation names every point
+    out = efficiency_vs(TAU, SCORE, w, {"wp": 0.5}, [0.0, 2.0, 4.0], modes=MODE)
+    assert out["interval"] == "Normal approx. 68.3% CL"
+    assert sorted(out["per_mode"]) == ["1", "2"]
+    m = MODE == 2
+    inside = m & (TAU >= 0.0) & (TAU < 2.0)
+    assert out["per_mode"]["2"]["wp"]["value"][0] == pytest.approx((SCORE[inside] >= 0.5).mean())
+
+
+def test_working_points_keep_scores_equal_to_the_threshold() -> None:
+    w = np.linspace(0.5, 2.0, len(TAU))
+    out = efficiency_vs(TAU, SCORE, w, {"wp": 0.7}, [0.0, 2.0, 4.0], method="wilson", modes=MODE)
+    inside = (TAU >= 0.0) & (TAU < 2.0)
+    assert out["all"]["wp"]["value"][0] == pytest.approx(w[inside & (SCORE >= 0.7)].sum() / w[inside].sum())
+    assert out["all"]["wp"]["method"] == "wilson" and out["interval"] == "Wilson 68.3% CL"
+    m1 = inside & (MODE == 1)  # weighted per mode too
+    assert out["per_mode"]["1"]["wp"]["value"][0] == pytest.approx(w[m1 & (SCORE >= 0.7)].sum() / w[m1].sum())
+    assert out["per_mode"]["1"]["wp"]["method"] == "wilson"
+    tot = total_efficiency(SCORE, w, {"wp": 0.7})
+    assert tot["wp"]["eff"] == pytest.approx(w[SCORE >= 0.7].sum() / w.sum())
+    mass = 5000.0 + 100.0 * np.arange(len(TAU))
+    sc = sculpting(mass, SCORE, w, {"wp": 0.7}, [5000.0, 5600.0, 6100.0], method="wilson")
+    lo = mass < 5600.0
+    assert sc["efficiency"]["wp"]["value"][0] == pytest.approx(w[lo & (SCORE >= 0.7)].sum() / w[lo].sum())
+    assert sc["efficiency"]["wp"]["method"] == "wilson"
+
+
+def test_sculpting_defaults_and_subsample() -> None:
+    from hepsel.metrics import distance_correlation
+
+    rng = np.random.default_rng(9)
+    n = 4100
+    mass = rng.normal(5300.0, 100.0, n)
+    score = rng.random(n) + (mass - 5300.0) / 1000.0
+    out = sculpting(mass, score, np.ones(n), {}, random_state=3)
+    assert len(out["bins"]) == 21  # 20 bins by default
+    assert out["distance_correlation"] == distance_correlation(score, mass, max_events=4000, random_state=3)
+
+
+def _brute_roc_points(y, s, w) -> list[tuple[float, float]]:
+    """(threshold, signal efficiency) at every distinct score, decreasing thresholds."""
+    return [(t, w[(y == 1) & (s >= t)].sum() / w[y == 1].sum()) for t in sorted(set(s), reverse=True)]
+
+
+def test_optimal_cut_curve_and_default_background_floor() -> None:
+    y, s, w = _toy(2, n=60)
+    out = optimal_cuts(y, s, w, signal_yield=50.0, background_yield=400.0)
+    want = _scan(y, s, w, ns=50.0, nb=400.0, sigma=5.0, min_bkg=10)
+    assert out["min_background_candidates"] == 10
+    assert out["significance"]["threshold"] == want["significance"][0]
+    assert out["punzi"]["threshold"] == want["punzi"][0]
+    # the plotted curve: for each of 501 signal efficiencies from 0 to 1, the first cut that reaches it
+    pts = _brute_roc_points(y, s, w)
+    chosen = sorted({next((i for i, (_, e) in enumerate(pts) if e >= t - 1e-12), len(pts) - 1) for t in np.linspace(0, 1, 501)})
+    np.testing.assert_array_equal(out["curve"]["threshold"], [pts[i][0] for i in chosen])
+    assert sorted(out["curve"]) == ["punzi", "sig_eff", "significance", "threshold"]
+    np.testing.assert_allclose(out["curve"]["punzi"], [pts[i][1] / (2.5 + np.sqrt(400.0 * w[(y == 0) & (s >= pts[i][0])].sum() / w[y == 0].sum())) for i in chosen], rtol=1e-12)
+
+
+def test_optimal_cut_curve_reaches_the_last_cut_and_follows_fine_steps() -> None:
+    # the lowest score is a signal candidate: only the loosest cut keeps all the signal
+    y, s, w = np.array([1, 0, 1, 0, 1]), np.array([0.9, 0.8, 0.7, 0.6, 0.1]), np.ones(5)
+    curve = optimal_cuts(y, s, w, signal_yield=5.0, background_yield=5.0, min_background_candidates=0)["curve"]
+    assert curve["threshold"][-1] == 0.1 and curve["sig_eff"][-1] == 1.0
+    # many small weighted steps: exactly the cuts that first reach each of the 501 targets
+    rng = np.random.default_rng(8)
+    n = 3000
+    y = (rng.random(n) < 0.5).astype(np.int64)
+    s = rng.normal(y.astype(float))
+    w = rng.uniform(0.5, 1.5, n)
+    curve = optimal_cuts(y, s, w, signal_yield=5.0, background_yield=5.0)["curve"]
+    order = np.argsort(-s)
+    se = np.cumsum(np.where(y[order] == 1, w[order], 0.0)) / w[y == 1].sum()
+    chosen = np.unique(np.searchsorted(se, np.linspace(0, 1, 501) - 1e-12).clip(0, n - 1))
+    np.testing.assert_array_equal(curve["threshold"], s[order][chosen])
+
+
+def test_optimal_cuts_with_negative_weights_use_the_envelope() -> None:
+    y, s, w = _toy(3)
+    w = w * np.where(np.arange(len(w)) % 4 == 1, -0.6, 1.0)  # sWeight-like signal weights
+    out = optimal_cuts(y, s, w, signal_yield=50.0, background_yield=400.0, min_background_candidates=0)
+    pts = _brute_roc_points(y, s, w)
+    envelope = np.maximum.accumulate([e for _, e in pts])
+    assert not np.all(np.diff([e for _, e in pts]) >= 0)  # the true curve goes down somewhere
+    for t, e in zip(out["curve"]["threshold"], out["curve"]["sig_eff"], strict=True):
+        i = [p[0] for p in pts].index(t)
+        assert e == pytest.approx(envelope[i], rel=1e-12)

@@ -52,3 +52,34 @@ def test_total_efficiency_vs_variable_counts_every_generated_event() -> None:
     score = np.array([0.9, -np.inf, 0.8, 0.1])
     out = efficiency_vs(x, score, np.ones(4), {"wp": 0.5}, [0, 1, 2, 3])
     np.testing.assert_allclose(out["all"]["wp"]["value"], [1.0, 0.5, 0.0])
+
+
+def test_generated_events_beyond_the_last_candidate_event_of_a_run() -> None:
+    run = np.array([1, 1, 2])
+    event = np.array([4, 6, 5])
+    score = np.array([0.3, 0.8, 0.5])
+    truth = np.array([True, True, True])
+    out = generated_event_scores(run, event, score, truth, np.array([1, 1, 1, 1, 2, 2, 3]), np.array([2, 4, 6, 9, 5, 7, 6]))
+    np.testing.assert_array_equal(out, [-np.inf, 0.3, 0.8, -np.inf, 0.5, -np.inf, -np.inf])
+
+
+def test_preselection_efficiency_per_mode_written_out() -> None:
+    score = np.array([0.9, -np.inf, 0.2, -np.inf, 0.4, 0.7])
+    w = np.array([1.0, 2.0, 1.0, 1.0, 0.5, 1.5])
+    modes = np.array([1, 1, 2, 2, 2, 3])
+    out = preselection_efficiency(score, w, method="wilson", modes=modes, mode_names={3: "three"})
+    reco = np.isfinite(score)
+    ref = efficiency_interval(reco, w, method="wilson")
+    assert out == {
+        "eff": pytest.approx(4.0 / 7.0), "eff_low": pytest.approx(ref.low), "eff_high": pytest.approx(ref.high),
+        "n_events": 6, "per_mode": {
+            "1": {"eff": pytest.approx(1 / 3), "eff_low": pytest.approx(efficiency_interval(reco[:2], w[:2], method="wilson").low),
+                  "eff_high": pytest.approx(efficiency_interval(reco[:2], w[:2], method="wilson").high), "n_events": 2},
+            "2": {"eff": pytest.approx(1.5 / 2.5), "eff_low": pytest.approx(efficiency_interval(reco[2:5], w[2:5], method="wilson").low),
+                  "eff_high": pytest.approx(efficiency_interval(reco[2:5], w[2:5], method="wilson").high), "n_events": 3},
+            "three": {"eff": 1.0, "eff_low": pytest.approx(efficiency_interval(reco[5:], w[5:], method="wilson").low),
+                      "eff_high": 1.0, "n_events": 1},
+        },
+    }
+    total = total_efficiency(score, w, {"wp": 0.5}, method="wilson")
+    assert total["wp"]["eff"] == pytest.approx(2.5 / 7.0) and "per_mode" not in total["wp"]

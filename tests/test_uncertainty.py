@@ -226,3 +226,90 @@ def test_digests(tmp_path: Path) -> None:
 
     assert "uncertainty" not in step_settings(off, "train", model="bdt")["model_cfg"]
 
+
+
+def test_calibration_figures_written_out() -> None:
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    n, r = 204, 4  # 197 pulls: the quartiles fall on candidates, which open the bin above
+    err = rng.uniform(0.5, 2.0, n)
+    err[:7] = 0.0  # no pull
+    mean = rng.normal(size=n)
+    check = mean + err * rng.normal(size=n) * 1.3
+    score = rng.uniform(size=n)
+    out = calibration_figures(check, mean, err, r, score=score, n_bins=4)
+    pull = [(c - m) / (e * np.sqrt(1 + 1 / r)) for c, m, e in zip(check, mean, err, strict=True) if e > 0]
+    pull = np.array(pull)
+    assert out["definition"] == (
+        "pull = (s_check - mean of the R replica scores) / (err * sqrt(1 + 1/R)), "
+        "s_check from one more independent replica; Student t with R-1 dof if err is calibrated"
+    )
+    assert out["n_replicas"] == r and out["n_candidates"] == n - 7 and out["n_zero_err"] == 7
+    assert out["fraction_beyond_1"] == pytest.approx(np.mean(np.abs(pull) > 1), rel=1e-14)
+    assert out["expected_fraction_beyond_1"] == pytest.approx(2 * stats.t.sf(1, r - 1), rel=1e-14)
+    assert out["pull_mean"] == pytest.approx(pull.mean(), rel=1e-12)
+    assert out["pull_std"] == pytest.approx(pull.std(ddof=1), rel=1e-12)
+    assert out["median_abs_pull"] == pytest.approx(np.median(np.abs(pull)), rel=1e-14)
+    assert out["expected_median_abs_pull"] == pytest.approx(stats.t.ppf(0.75, r - 1), rel=1e-14)
+    assert out["mean_err"] == pytest.approx(err.mean(), rel=1e-14)
+    assert out["median_err"] == pytest.approx(np.median(err), rel=1e-14)
+    # four bins of equal population in the nominal score of the candidates with a pull
+    s, e = score[err > 0], err[err > 0]
+    edges = np.quantile(s, [0, 0.25, 0.5, 0.75, 1])
+    assert len(out["bins"]) == 4
+    for b, got in enumerate(out["bins"]):
+        inb = (s >= edges[b]) & ((s < edges[b + 1]) if b < 3 else (s <= edges[b + 1]))
+        assert got == {
+            "score_low": edges[b], "score_high": edges[b + 1], "n_candidates": int(inb.sum()),
+            "fraction_beyond_1": pytest.approx(np.mean(np.abs(pull[inb]) > 1), rel=1e-14),
+            "median_err": pytest.approx(np.median(e[inb]), rel=1e-14),
+        }
+    assert sum(b["n_candidates"] for b in out["bins"]) == n - 7
+
+
+def test_calibration_figures_with_few_pulls() -> None:
+    # exactly n_bins candidates with a pull: one per bin; one pull: no spread; none: NaN figures
+    err = np.array([1.0, 1.0, 0.0, 1.0])
+    out = calibration_figures(np.array([2.0, 0.0, 5.0, 0.5]), np.zeros(4), err, 3, score=np.array([0.1, 0.2, 0.3, 0.4]), n_bins=3)
+    assert [b["n_candidates"] for b in out["bins"]] == [1, 1, 1]
+    assert "bins" not in calibration_figures(np.zeros(4), np.zeros(4), err, 3, score=np.arange(4.0), n_bins=4)
+    one = calibration_figures(np.array([2.0]), np.array([0.0]), np.array([1.0]), 3)
+    assert one["n_candidates"] == 1 and np.isnan(one["pull_std"])
+    assert one["fraction_beyond_1"] == 1.0 and one["pull_mean"] == pytest.approx(2 / np.sqrt(4 / 3))
+    two = calibration_figures(np.array([1.0, -3.0]), np.zeros(2), np.ones(2), 3)
+    p2 = np.array([1.0, -3.0]) / np.sqrt(4 / 3)
+    assert two["pull_std"] == pytest.approx(np.std(p2, ddof=1), rel=1e-14)
+    # a pull of exactly 1 is not beyond 1
+    err1 = np.array([0.3, 0.3])
+    at = calibration_figures(err1 * np.sqrt(1 + 1 / 3) * np.array([1.0, 1.5]), np.zeros(2), err1, 3)
+    assert at["fraction_beyond_1"] == 0.5
+    at = calibration_figures(err1 * np.sqrt(1 + 1 / 3) * np.array([1.0, 1.5]), np.zeros(2), err1, 3, score=np.array([0.1, 0.2]), n_bins=1)
+    assert at["bins"][0]["fraction_beyond_1"] == 0.5
+    # tied scores leave the first of two bins empty
+    tied = calibration_figures(np.array([1.0, 0.2, 3.0, 0.1]), np.zeros(4), np.ones(4), 3,
+                               score=np.array([0.5, 0.5, 0.5, 0.9]), n_bins=2)
+    assert tied["bins"][0]["n_candidates"] == 0
+    assert np.isnan(tied["bins"][0]["fraction_beyond_1"]) and np.isnan(tied["bins"][0]["median_err"])
+    assert tied["bins"][1]["n_candidates"] == 4 and tied["bins"][1]["fraction_beyond_1"] == 0.25
+    none = calibration_figures(np.zeros(2), np.zeros(2), np.zeros(2), 3)
+    assert none["n_candidates"] == 0 and none["n_zero_err"] == 2
+    for key in ("fraction_beyond_1", "pull_mean", "pull_std", "median_abs_pull"):
+        assert np.isnan(none[key]), key
+    empty = calibration_figures(np.zeros(0), np.zeros(0), np.zeros(0), 3)
+    assert np.isnan(empty["mean_err"]) and np.isnan(empty["median_err"])
+
+
+def test_pulls_and_expected_fraction_edges() -> None:
+    p = pulls([1.0, 3.0, 2.0], [0.0, 1.0, 2.0], [1.0, 2.0, 0.0], 2)
+    np.testing.assert_allclose(p[:2], [1 / np.sqrt(1.5), 2 / (2 * np.sqrt(1.5))], rtol=1e-15)
+    assert np.isnan(p[2])
+    assert expected_fraction_beyond(2) == pytest.approx(0.5, rel=1e-12)  # Cauchy: P(|t| > 1) = 1/2
+    assert expected_fraction_beyond(5, k=2.0) == pytest.approx(2 * (1 - __import__("scipy").stats.t.cdf(2.0, 4)), rel=1e-12)
+    with pytest.raises(ValueError, match=r"^n_replicas must be at least 2, got 1$"):
+        expected_fraction_beyond(1)
+    with pytest.raises(ValueError, match=r"^scores must have shape \(n_replicas >= 2, n_candidates\), got \(3,\)$"):
+        replica_spread(np.zeros(3))
+    m, e = replica_spread([[1, 2], [3, 4]])  # integers are averaged as floats
+    np.testing.assert_array_equal(m, [2.0, 3.0])
+    np.testing.assert_allclose(e, [np.sqrt(2), np.sqrt(2)])
