@@ -32,7 +32,11 @@ What each step reads:
                          and the data set (inputs): ``trigger``, ``evaluation.signal_effs``.
                          It reads its first working point from ``summary.json``, an
                          ``ancient`` input: another model's changes rewrite that file
-                         without rerunning this job (its figures are drawn by ``report``)
+                         without rerunning this job; the Snakefile's ``why_settings``
+                         rule writes this digest to a file the job reads, since
+                         Snakemake does not check the params of a job linked to a
+                         rerun job by ancient inputs alone (its figures are drawn by
+                         ``report``)
 ``study``                the point's model (not its ``uncertainty``), ``study``, ``training``, ``seed``,
                          ``folds``, ``trigger``, features
 ``decorrelation_scan``   the ``decorrelation_scan`` block and its model's
