@@ -288,9 +288,9 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
     # the selection analysts load: preselection + features + fold models + working points
     wps = {n: working_point_thresholds(summary[n]) for n in names}
     fs = FeatureSet.from_config(cfg)
-    for f in fs.features:
+    for feature in fs.features:
         # labels are plot text, not part of the selection: editing one must not rerun the evaluation
-        f.label = None
+        feature.label = None
     sel = Selection(
         preselection=[(p.name, p.cut) for p in cfg.preselection],
         features=fs,
