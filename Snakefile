@@ -272,6 +272,8 @@ rule explain:
 rule why_settings:
     output:
         f"{ROOT}/explain/settings/{{model}}.txt",
+    benchmark:
+        f"{BENCH}/why_settings/{{model}}.tsv"
     params:
         settings=lambda wc: digest("why", model=wc.model),
     localrule: True
