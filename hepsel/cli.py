@@ -550,7 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.set_defaults(func=_cmd_plots)
 
-    p = sub.add_parser("explain", help="SHAP values and plots")
+    p = sub.add_parser("explain", help="SHAP values (their figures: hepsel report) or one candidate's explanation")
     _add_config(p)
     p.add_argument("--model", help="only this model (default: every explainable model; every model with --candidate/--local)")
     p.add_argument(
@@ -590,7 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.set_defaults(func=_cmd_robustness)
 
-    p = sub.add_parser("report", help="write report.html")
+    p = sub.add_parser("report", help="write report.html (and draw the SHAP and \"why\" figures it shows)")
     _add_config(p)
     p.set_defaults(func=_cmd_report)
 

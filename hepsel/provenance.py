@@ -20,13 +20,23 @@ What each step reads:
                          replicas train in the same job), ``training``, ``seed``,
                          ``folds``, feature names and ranges (GAN bounds)
 ``evaluate``             everything but ``generate`` blocks, ``study``,
-                         ``decorrelation_scan``, ``explain``, ``robustness``, ``evaluation.shap``
-                         and plot labels
+                         ``decorrelation_scan``, ``explain``, ``robustness``, ``apply``,
+                         ``evaluation.shap``, plot labels and feature labels (the saved
+                         selection holds no labels)
 ``plots``                ``evaluation`` (binnings and labels), ``trigger``, model names
-``explain``              the model (not its ``uncertainty``), ``evaluation.shap``, ``seed``, ``folds``, features
+``explain``              the model (not its ``uncertainty``), ``evaluation.shap``, ``seed``, ``folds``,
+                         feature names (its figures are drawn by ``report``)
 ``fidelity``             the model (not its ``uncertainty``), ``seed``, ``folds``, features
-``why``                  the model, ``explain``, ``seed``, ``folds``, feature names
-                         and labels (and ``summary.json``'s working points, an input)
+``why``                  the model, ``explain``, ``seed``, ``folds``, feature names, and
+                         what the model's working points depend on beyond its fold models
+                         and the data set (inputs): ``trigger``, ``evaluation.signal_effs``.
+                         It reads its first working point from ``summary.json``, an
+                         ``ancient`` input: another model's changes rewrite that file
+                         without rerunning this job; the Snakefile's ``why_settings``
+                         rule writes this digest to a file the job reads, since
+                         Snakemake does not check the params of a job linked to a
+                         rerun job by ancient inputs alone (its figures are drawn by
+                         ``report``)
 ``study``                the point's model (not its ``uncertainty``), ``study``, ``training``, ``seed``,
                          ``folds``, ``trigger``, features
 ``decorrelation_scan``   the ``decorrelation_scan`` block and its model's
@@ -35,7 +45,8 @@ What each step reads:
 ``robustness``           ``robustness``, what ``prepare`` and ``gather`` read,
                          ``trigger``, model names and kinds, ``folds``
 ``report``               everything the report shows: ``evaluation``, ``trigger``,
-                         model names and kinds, feature labels, whether there is a
+                         model names and kinds, feature labels (it draws the SHAP and
+                         "why" figures from the saved explanations), whether there is a
                          ``decorrelation_scan``, ``robustness`` (if set)
 ``apply``                the dataset's block, ``apply.models``, ``apply.copy_branches``
                          (and the saved selection, an input)
@@ -139,7 +150,10 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
             "features": _features(cfg, ("name", "range")),
         }
     if step == "evaluate":
-        out = {k: v for k, v in d.items() if k not in ("study", "output", "decorrelation_scan", "explain", "robustness")}
+        out = {
+            k: v for k, v in d.items() if k not in ("study", "output", "decorrelation_scan", "explain", "robustness", "apply")
+        }
+        out["features"] = _features(cfg, tuple(k for k in d["features"][0] if k != "label"))
         out["samples"] = {n: {k: v for k, v in s.items() if k != "generate"} for n, s in d["samples"].items()}
         ev = dict(d["evaluation"])
         ev.pop("shap")
@@ -155,7 +169,7 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
             "model_cfg": _without_uncertainty(d["models"][model]),
             "seed": d["seed"],
             "folds": d["folds"],
-            "features": _features(cfg, ("name", "label")),
+            "features": _features(cfg, ("name", "label") if step == "fidelity" else ("name",)),
         }
         if step == "explain":
             out["shap"] = d["evaluation"]["shap"]
@@ -167,8 +181,10 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
             "model_cfg": _without_uncertainty(d["models"][model]),
             "seed": d["seed"],
             "folds": d["folds"],
-            "features": _features(cfg, ("name", "label")),
+            "features": _features(cfg, ("name",)),
             "explain": d["explain"],
+            # the first working point's threshold (read from summary.json) depends on these settings
+            "working_points": {"trigger": d["trigger"], "signal_effs": d["evaluation"]["signal_effs"]},
         }
     if step == "study":
         # one point (``model`` given) or the summary over all points

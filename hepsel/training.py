@@ -35,6 +35,13 @@ __all__ = [
 ]
 
 
+#: torch threads of a model trained by the workflow without ``n_jobs`` in its params
+#: (the train rule's ``threads: 1``): the model does not depend on the machine's core count.
+TRAIN_THREADS = 1
+
+_TORCH_KINDS = ("mlp", "lipschitz_mlp", "autoencoder")
+
+
 def model_seed(cfg: AnalysisConfig, model: str, fold: int, extra: int = 0) -> int:
     """A seed derived from the config seed, the model name, the fold (and ``extra``)."""
     return int(np.random.SeedSequence([cfg.seed, zlib.crc32(model.encode()), fold, extra]).generate_state(1)[0])
@@ -200,6 +207,7 @@ def fit_model(
         if gan_record is not None:
             info["negative_weights_gan"] = gan_record
         gan_params = dict(model_cfg.gan)
+        gan_params.setdefault("n_jobs", TRAIN_THREADS)
         gan_params.setdefault("bounds", _gan_bounds(cfg))
         gan_params.setdefault("verbose", progress)
         cond_sig = None
@@ -230,6 +238,11 @@ def fit_model(
             w = training_weights(w, y, negative="keep", balance=True)
         info.update(n_synthetic=n_syn, gan_seconds=time.perf_counter() - t0)
     params = dict(model_cfg.params)
+    if kind in _TORCH_KINDS:
+        # torch splits sums over its intra-op threads, in an order that depends on their number
+        # (the DisCo penalty's 512 x 512 matrices, say): a fixed count makes the model the same on
+        # every machine; a configured n_jobs is kept (the same n_jobs then gives the same model)
+        params.setdefault("n_jobs", TRAIN_THREADS)
     if kind == "bbdt":
         # the bonsai BDT picks its columns by name
         params["feature_names"] = list(cfg.feature_names)

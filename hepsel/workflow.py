@@ -294,6 +294,9 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
     fs = FeatureSet.from_config(cfg)
     # decisions cut on the raw output: the probability saturates at 1
     wps_raw = {n: {k: t for k, t in working_point_thresholds(summary[n], raw=True).items() if np.isfinite(t)} for n in names}
+    for feature in fs.features:
+        # labels are plot text, not part of the selection: editing one must not rerun the evaluation
+        feature.label = None
     sel = Selection(
         preselection=[(p.name, p.cut) for p in cfg.preselection],
         features=fs,
@@ -523,8 +526,10 @@ def explainable_models(cfg: AnalysisConfig) -> list[str]:
 
 
 def explain(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
-    """SHAP values of a subsample, each candidate explained by the model that did not train on it."""
-    from . import plotting
+    """SHAP values of a subsample, each candidate explained by the model that did not train on it.
+
+    Writes ``shap/<model>.npz`` and ``shap/<model>.json``; :func:`explain_figures` draws them.
+    """
     from .dataset import load_dataset
     from .evaluation import model_kind
     from .explain import explain_model, mean_abs_shap
@@ -563,11 +568,36 @@ def explain(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
     ranking = mean_abs_shap(expl)
     info = {"model": model, "kind": kind, "output": expl.output, "n_events": n, "mean_abs_shap": ranking}
     write_json(lay.shap(model).with_suffix(".json"), info)
-    with plotting.lhcb_style():
-        labels = {f.name: f.label for f in cfg.features if f.label}
-        for name, fig in plotting.shap_figures(expl, max_dependence=3, labels=labels).items():
-            plotting.save(fig, lay.plots / f"shap_{name}_{model}")
     return info
+
+
+def _feature_labels(cfg: AnalysisConfig) -> dict[str, str]:
+    return {f.name: f.label for f in cfg.features if f.label}
+
+
+def explain_figures(cfg: AnalysisConfig, model: str) -> list[Path]:
+    """Draw ``plots/shap_*_<model>`` from the saved SHAP values (``shap/<model>.npz``).
+
+    Drawn apart from :func:`explain`, with the config's feature labels, so that
+    editing a label redraws the figures without recomputing the SHAP values.
+    """
+    from types import SimpleNamespace
+
+    from . import plotting
+    from .storage import read_json
+
+    lay = Layout.of(cfg)
+    info = read_json(lay.shap(model).with_suffix(".json"))
+    with np.load(lay.shap(model), allow_pickle=False) as z:
+        expl = SimpleNamespace(
+            values=z["values"], base=z["base"], data=z["data"], feature_names=[str(n) for n in z["feature_names"]],
+            output=info["output"],
+        )
+    written: list[Path] = []
+    with plotting.lhcb_style():
+        for name, fig in plotting.shap_figures(expl, max_dependence=3, labels=_feature_labels(cfg)).items():
+            written += plotting.save(fig, lay.plots / f"shap_{name}_{model}")
+    return written
 
 
 @dataclass
@@ -634,9 +664,12 @@ def _candidate_id(ds: Any, row: int) -> dict[str, Any]:
 
 def _why_record(
     cfg: AnalysisConfig, ctx: _WhyContext, row: int, expl: Any, role: str, threshold: float | None,
-    threshold_raw: float | None = None,
+    threshold_raw: float | None = None, *, labels: bool = True,
 ) -> dict[str, Any]:
-    """One explained candidate; it passes when its raw output (``margin``) reaches ``threshold_raw``."""
+    """One explained candidate; it passes when its raw output (``margin``) reaches ``threshold_raw``.
+
+    Without ``labels`` its contributions name features only (labels are plot text).
+    """
     from scipy.special import expit
 
     rec = _candidate_id(ctx.ds, row)
@@ -652,7 +685,9 @@ def _why_record(
         "poor_lime_fit": bool(np.mean(expl.lime_r2) < cfg.explain.min_lime_r2),
         "sign_flips": expl.sign_flips,
         "contributions": [
-            {**r, "lime_weight_std": float(expl.lime_weight_std[cfg.feature_names.index(r["feature"])]),
+            {**{k: v for k, v in r.items() if labels or k != "label"},
+             "lime_weight_std": float(expl.lime_weight_std[cfg.feature_names.index(r["feature"])]),
+             "lime_offset": float(expl.lime_offset[cfg.feature_names.index(r["feature"])]),
              "shap_fold_std": float(expl.shap_fold_std[cfg.feature_names.index(r["feature"])])}
             for r in expl.rows(ctx.labels)
         ],
@@ -661,7 +696,7 @@ def _why_record(
     return rec
 
 
-def _why_plot(ctx: _WhyContext, expl: Any, rec: Mapping[str, Any], model: str, path: Path) -> list[Path]:
+def _why_plot(labels: Mapping[str, str], expl: Any, rec: Mapping[str, Any], model: str, path: Path) -> list[Path]:
     from . import plotting
 
     verdict = "" if rec["passes"] is None else (" passes" if rec["passes"] else " fails")
@@ -670,7 +705,7 @@ def _why_plot(ctx: _WhyContext, expl: Any, rec: Mapping[str, Any], model: str, p
         f"fold {rec['fold']} model, score {rec['score']:.4f}{verdict}"
     )
     with plotting.lhcb_style():
-        fig = plotting.why_figure(expl, labels=ctx.labels, title=title)
+        fig = plotting.why_figure(expl, labels=labels, title=title)
         return plotting.save(fig, path)
 
 
@@ -726,7 +761,7 @@ def why_candidate(cfg: AnalysisConfig, model: str, candidate: str) -> dict[str, 
     rec = _why_record(cfg, ctx, row, expl, "asked", thr, thr_raw)
     rec["working_point"] = wp
     tag = rec["candidate"].replace(":", "_").replace("-", "m")
-    rec["png"] = str(_why_plot(ctx, expl, rec, model, lay.why_plots / f"{model}_{tag}")[-1])
+    rec["png"] = str(_why_plot(ctx.labels, expl, rec, model, _why_figure_stem(lay, model, rec["candidate"]))[-1])
     rec["json"] = str(write_json(lay.why_candidate(model, tag), rec))
     return rec
 
@@ -775,9 +810,10 @@ def why(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
     records = []
     for role, row in _pick_candidates(cfg, ctx, thr_raw):
         expl = _explain_row(cfg, ctx, row)
-        rec = _why_record(cfg, ctx, row, expl, role, thr, thr_raw)
-        tag = rec["candidate"].replace(":", "_").replace("-", "m")
-        rec["png"] = _why_plot(ctx, expl, rec, model, lay.why_plots / f"{model}_{tag}")[-1].relative_to(lay.root).as_posix()
+        rec = _why_record(cfg, ctx, row, expl, role, thr, thr_raw, labels=False)
+        # drawn by why_figures (with the feature labels) from this record
+        stem = _why_figure_stem(lay, model, rec["candidate"])
+        rec["png"] = stem.with_name(stem.name + ".png").relative_to(lay.root).as_posix()
         records.append(rec)
 
     # global rankings on one sample of truth-matched candidates, each by its own fold model
@@ -825,6 +861,34 @@ def why(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
     return out
 
 
+def _why_figure_stem(lay: Layout, model: str, candidate: str) -> Path:
+    return lay.why_plots / f"{model}_{candidate.replace(':', '_').replace('-', 'm')}"
+
+
+def why_figures(cfg: AnalysisConfig, model: str) -> list[Path]:
+    """Draw ``plots/why/<model>_<candidate>`` for each candidate of ``explain/<model>.json``.
+
+    Drawn apart from :func:`why`, with the config's feature labels, so that
+    editing a label redraws the figures without explaining the candidates again.
+    """
+    from types import SimpleNamespace
+
+    from .storage import read_json
+
+    lay = Layout.of(cfg)
+    labels = _feature_labels(cfg)
+    written: list[Path] = []
+    for rec in read_json(lay.why(model))["candidates"]:
+        rows = rec["contributions"]
+        col = {k: np.array([r[k] for r in rows], dtype=float) for k in ("value", "shap", "lime_contribution", "lime_weight_std", "lime_offset")}
+        expl = SimpleNamespace(
+            feature_names=[r["feature"] for r in rows], output=rec["margin"], shap_base=rec["shap_base"],
+            shap_method=rec["shap_method"], lime_r2=rec["lime_r2"], lime_local_pred=rec["lime_local_pred"], **col,
+        )
+        written += _why_plot(labels, expl, rec, model, _why_figure_stem(lay, model, rec["candidate"]))
+    return written
+
+
 def headline(cfg: AnalysisConfig) -> str | None:
     """The headline table of a finished analysis and the path of its report (None before ``evaluate``)."""
     from .headline import headline_text
@@ -861,6 +925,11 @@ def report(cfg: AnalysisConfig) -> Path:
     scan = read_json(scan_json) if cfg.decorrelation_scan is not None and scan_json.exists() else None
     # only while configured: a robustness.json left from an earlier config is not shown
     robust = read_json(lay.robustness) if cfg.robustness is not None and lay.robustness.exists() else None
+    # the explanation figures carry the feature labels: drawn here, a label edit recomputes nothing
+    for m in shap:
+        explain_figures(cfg, m)
+    for m in why_info:
+        why_figures(cfg, m)
     cut_md = lay.dataset.with_name("cutflow.md")
     cut_json = lay.dataset.with_name("cutflow.json")
     text = render_report(

@@ -65,7 +65,7 @@ def edit(done: Path):
 
 
 TRAIN = {f"train[model={m}, fold={k}]" for m in MODELS for k in range(3)}
-# every model's "why" step reads the working points in summary.json, so it follows evaluate
+# everything after training, when every model retrains
 DOWNSTREAM = {"evaluate", "plots", "report", "explain[model=bdt]", "why[model=bdt]", "why[model=fisher]"}
 
 
@@ -80,16 +80,49 @@ def test_preselection_edit_reruns_prepare_and_everything_downstream(edit) -> Non
     assert set(jobs) == expected
 
 
+# one model retrained: its own explanations, the evaluation of all, plots and report (not the other model's "why")
+BDT_RETRAINED = {
+    "train[model=bdt, fold=0]", "train[model=bdt, fold=1]", "train[model=bdt, fold=2]",
+    "evaluate", "plots", "report", "explain[model=bdt]", "why_settings[model=bdt]", "why[model=bdt]",
+}
+
+
 def test_model_param_edit_retrains_only_that_model(edit) -> None:
     work = edit(lambda c: c["models"]["bdt"]["params"].update(max_depth=2))
-    jobs = planned_jobs(work, "analyses/tiny")
-    assert set(jobs) == {"train[model=bdt, fold=0]", "train[model=bdt, fold=1]", "train[model=bdt, fold=2]", *DOWNSTREAM}
+    assert set(planned_jobs(work, "analyses/tiny")) == BDT_RETRAINED
+
+
+def test_other_models_param_edit_reruns_only_its_own_why(edit) -> None:
+    # the fisher's working points are unchanged: its "why" job must not follow the bdt's
+    work = edit(lambda c: c["models"]["fisher"].update(params={"ridge": 1e-6}))
+    jobs = set(planned_jobs(work, "analyses/tiny"))
+    assert jobs == {f"train[model=fisher, fold={k}]" for k in range(3)} | {
+        "evaluate", "plots", "report", "why_settings[model=fisher]", "why[model=fisher]",
+    }
 
 
 def test_adding_score_uncertainty_retrains_only_that_model(edit) -> None:
     work = edit(lambda c: c["models"]["bdt"].update(uncertainty={"replicas": 2}))
-    jobs = planned_jobs(work, "analyses/tiny")
-    assert set(jobs) == {"train[model=bdt, fold=0]", "train[model=bdt, fold=1]", "train[model=bdt, fold=2]", *DOWNSTREAM}
+    # "why" explains the nominal model, which does not read the replica settings
+    assert set(planned_jobs(work, "analyses/tiny")) == BDT_RETRAINED - {"why_settings[model=bdt]"}
+
+
+def test_target_rate_edit_reruns_every_why(edit) -> None:
+    # "why" reads the first working point: a new target rate moves every model's threshold
+    work = edit(lambda c: c["trigger"].update(target_rates_khz=[800, 500]))
+    assert {"evaluate", "why[model=bdt]", "why[model=fisher]"} <= set(planned_jobs(work, "analyses/tiny"))
+
+
+def test_apply_edit_reruns_nothing_of_the_analysis(edit) -> None:
+    # the apply target reads the saved selection; the analysis does not read the apply block
+    work = edit(lambda c: c.update(apply={"datasets": {"more": {"files": ["data/signal_*.root"]}}, "copy_branches": True}))
+    assert planned_jobs(work, "analyses/tiny") == Counter()
+
+
+def test_feature_label_edit_redraws_only_the_report(edit) -> None:
+    # labels are plot text: the report draws the SHAP and "why" figures, nothing is recomputed
+    work = edit(lambda c: c["features"][0].update(label="p_{T}(B) [MeV]"))
+    assert set(planned_jobs(work, "analyses/tiny")) == {"report"}
 
 
 def test_plot_label_edit_reruns_only_plots_and_report(edit) -> None:

@@ -152,7 +152,7 @@ class AutoencoderSelector(ClassifierMixin, BaseEstimator):
         Seeds the validation split, the initial weights, the scaling and the
         shuffling.
     n_jobs : int or None
-        Torch intra-op threads during :meth:`fit`.
+        Torch intra-op threads during :meth:`fit` and prediction.
     verbose : bool, default False
 
     Attributes
@@ -339,7 +339,8 @@ class AutoencoderSelector(ClassifierMixin, BaseEstimator):
     def _train(self, x_train: Any, w_train: Any, x_val: Any, w_val: Any, seed: int) -> None:
         torch = import_torch()
         network = self.network_
-        generator = make_generator(seed, self.device_)
+        # the minibatch order comes from a CPU generator on every device (see MLPClassifier)
+        generator = make_generator(seed)
         optimizer = torch.optim.AdamW(network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
         n_train, batch_size = x_train.shape[0], int(self.batch_size)
         use_validation = x_val.shape[0] > 0
@@ -354,7 +355,7 @@ class AutoencoderSelector(ClassifierMixin, BaseEstimator):
         for epoch in epochs:
             start = time.perf_counter()
             network.train()
-            permutation = torch.randperm(n_train, generator=generator, device=self.device_)
+            permutation = torch.randperm(n_train, generator=generator).to(self.device_)
             loss_sum = torch.zeros((), device=self.device_)
             for begin in range(0, n_train, batch_size):
                 batch = permutation[begin : begin + batch_size]
@@ -401,7 +402,8 @@ class AutoencoderSelector(ClassifierMixin, BaseEstimator):
         torch = import_torch()
         out = np.empty_like(Z, dtype=np.float64)
         self.network_.eval()
-        with torch.no_grad():
+        # the same threads as in training: the scores do not depend on the machine's core count
+        with torch.no_grad(), torch_threads(self.n_jobs):
             for begin in range(0, Z.shape[0], _PREDICT_BATCH):
                 sl = slice(begin, begin + _PREDICT_BATCH)
                 z = torch.as_tensor(Z[sl], dtype=torch.float32, device=self.device_)

@@ -159,11 +159,14 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         weight.
     device : {"auto", "cpu", "cuda"}, default "auto"
     random_state : int, numpy.random.RandomState or None
-        Seeds the validation split, the initial weights and the shuffling.
-        With the same seed, device and number of threads the predictions are
-        bitwise identical on the CPU.
+        Seeds the validation split, the initial weights and the shuffling
+        (the same minibatches on every device). With the same seed, device
+        and ``n_jobs`` the predictions are bitwise identical on the CPU (and
+        run to run on one GPU).
     n_jobs : int or None
-        Torch intra-op threads during :meth:`fit` (``None``: torch's default).
+        Torch intra-op threads during :meth:`fit` and prediction (``None``:
+        torch's default, which depends on the machine's core count; torch's
+        sums, such as the DisCo penalty's, depend on the number of threads).
     verbose : bool, default False
         Show a progress bar over epochs.
     decorrelation_strength : float, default 0.0
@@ -421,7 +424,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         torch = import_torch()
         bce = torch.nn.functional.binary_cross_entropy_with_logits
         strength = float(self.decorrelation_strength) if s_train is not None else 0.0
-        generator = make_generator(seed, self.device_)
+        # the minibatch order comes from a CPU generator on every device: a CUDA generator
+        # draws other permutations from the same seed
+        generator = make_generator(seed)
         optimizer = torch.optim.AdamW(
             network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
@@ -441,7 +446,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         for epoch in epochs:
             start = time.perf_counter()
             network.train()
-            permutation = torch.randperm(n_train, generator=generator, device=self.device_)
+            permutation = torch.randperm(n_train, generator=generator).to(self.device_)
             # Accumulate on the device: a .item() per batch would synchronise a GPU.
             loss_sum = torch.zeros((), device=self.device_)
             for begin in range(0, n_train, batch_size):
@@ -537,7 +542,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(msg)
         out = np.empty(X.shape[0], dtype=np.float64)
         self.network_.eval()
-        with torch.no_grad():
+        # the same threads as in training: the scores do not depend on the machine's core count
+        with torch.no_grad(), torch_threads(self.n_jobs):
             # Scale per batch too, so memory stays bounded for very large inputs.
             for begin in range(0, X.shape[0], _PREDICT_BATCH):
                 sl = slice(begin, begin + _PREDICT_BATCH)
