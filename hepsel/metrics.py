@@ -779,7 +779,8 @@ def separation(
     hs /= hs.sum()
     hb /= hb.sum()
     den = hs + hb
-    terms = np.divide((hs - hb) ** 2, den, out=np.zeros_like(den), where=den != 0)
+    # a bin empty in both has numerator 0: any positive denominator gives its term, 0
+    terms = (hs - hb) ** 2 / np.where(den > 0, den, 1.0)
     return 0.5 * float(np.sum(terms))
 
 
