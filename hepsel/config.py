@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from .exceptions import ConfigError
 
@@ -82,6 +91,10 @@ class NormalisationConfig(_Strict):
         return self
 
 
+#: Sample keys that override ``reading``'s where a sample sets them (also to null).
+_SAMPLE_EVENT_KEYS = ("run_branch", "event_branch", "entries_are_events")
+
+
 class SampleConfig(_Strict):
     """One input sample: a set of ROOT files holding one TTree of candidates."""
 
@@ -124,6 +137,16 @@ class SampleConfig(_Strict):
         description="this sample's entries are whole events, over reading.entries_are_events; with an event "
         "branch, entries repeating a (run, event) are refused",
     )
+
+    @model_serializer(mode="wrap")
+    def _inherited_event_keys_left_out(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # an event key the sample does not set comes from 'reading': written out as null it would,
+        # read back, set that sample's key to null (a dumped config must load as the same config)
+        out = handler(self)
+        for key in _SAMPLE_EVENT_KEYS:
+            if key not in self.model_fields_set:
+                out.pop(key, None)
+        return out
 
     @model_validator(mode="after")
     def _one_event_count(self) -> SampleConfig:
@@ -735,7 +758,7 @@ class AnalysisConfig(_Strict):
         given = scfg.model_fields_set
         out: dict[str, Any] = {}
         where: dict[str, str] = {}
-        for key in ("run_branch", "event_branch", "entries_are_events"):
+        for key in _SAMPLE_EVENT_KEYS:
             own = key in given and (key != "entries_are_events" or scfg.entries_are_events is not None)
             out[key] = getattr(scfg if own else reading, key)
             where[key] = f"samples.{sample}.{key}" if own else f"reading.{key}"

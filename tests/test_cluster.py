@@ -43,7 +43,8 @@ def test_tiny_analysis_through_cluster_generic_executor(tmp_path: Path) -> None:
     assert len(jobs) == 11
     assert sorted(p.name for p in (out / "benchmarks").rglob("*.tsv")) == sorted(
         ["evaluate.tsv", "gather.tsv", "generate_minbias.tsv", "generate_signal.tsv", "plots.tsv", "report.tsv",
-         "fisher_fold0.tsv", "fisher_fold1.tsv", "signal_000.tsv", "minbias_000.tsv", "fisher.tsv"]
+         "fisher_fold0.tsv", "fisher_fold1.tsv", "signal_000.tsv", "minbias_000.tsv", "fisher.tsv",
+         "fisher.tsv"]  # why, and why_settings (a local rule: not submitted)
     )
     # the run ends with the headline table
     assert "report: " + str(out / "report.html") in proc.stdout

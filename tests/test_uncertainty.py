@@ -38,8 +38,10 @@ class NoisyToy:
     between candidates.
     """
 
-    def __init__(self, random_state: int | None = None) -> None:
+    def __init__(self, random_state: int | None = None, n_jobs: int | None = None) -> None:
+        # the workflow trains torch kinds (this toy stands in for an mlp) on a fixed thread count
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: Any = None, **_: Any) -> NoisyToy:
         self.seed_ = int(np.random.default_rng(self.random_state).integers(2**31))
