@@ -20,6 +20,7 @@ from hepsel.apply import dataset_jobs
 from hepsel.config import load_config
 from hepsel.exceptions import HepselError
 from hepsel.generate import check_generated
+from hepsel.remote import is_url
 from hepsel.provenance import check_output_owner, claim_output, function_modules, step_digest, step_settings
 from hepsel.storage import check_writable_dir
 from hepsel.study import study_models
@@ -129,9 +130,19 @@ rule apply:
         apply_outputs,
 
 
+def _local(path):
+    # remote inputs (root://, http(s)://) are read in place: no local file for Snakemake to wait for
+    return [] if is_url(path) else [path]
+
+
+def _remote(path):
+    # the URL of a remote input, for the params trigger (its contents on the server are not watched)
+    return path if is_url(path) else ""
+
+
 rule apply_file:
     input:
-        data=lambda wc: apply_jobs()[0][wc.dataset][int(wc.index)],
+        data=lambda wc: _local(apply_jobs()[0][wc.dataset][int(wc.index)]),
         selection=f"{ROOT}/selection/selection.json",
     output:
         f"{ROOT}/apply/{{dataset}}/{{index}}/{{stem}}_hepsel.root",
@@ -147,8 +158,9 @@ rule apply_file:
         tree=lambda wc: f"--tree {shlex.quote(CFG.apply.datasets[wc.dataset].tree)}" if CFG.apply.datasets[wc.dataset].tree else "",
         models=" ".join(f"--model {shlex.quote(m)}" for m in CFG.apply.models),
         copy_branches="--copy-branches" if CFG.apply.copy_branches else "",
+        data=lambda wc: apply_jobs()[0][wc.dataset][int(wc.index)],
     shell:
-        f"{HEPSEL} apply --selection {shlex.quote(ROOT + '/selection')} {{input.data:q}} -o $(dirname {{output:q}}) "
+        f"{HEPSEL} apply --selection {shlex.quote(ROOT + '/selection')} {{params.data:q}} -o $(dirname {{output:q}}) "
         "{params.tree} {params.models} {params.copy_branches} --no-progress 2>&1 | tee {log}"
 
 
@@ -184,7 +196,7 @@ for _sample, _scfg in CFG.samples.items():
 
 rule prepare:
     input:
-        lambda wc: FILES[wc.sample][int(wc.index)],
+        lambda wc: _local(FILES[wc.sample][int(wc.index)]),
         MODULES,
     output:
         table=f"{ROOT}/prepared/{{sample}}/{{index}}.parquet",
@@ -193,7 +205,8 @@ rule prepare:
     benchmark:
         f"{BENCH}/prepare/{{sample}}_{{index}}.tsv"
     params:
-        settings=lambda wc: digest("prepare", sample=wc.sample),
+        # a remote input adds its URL: the job reruns when the file at that index is another one
+        settings=lambda wc: " ".join(filter(None, (digest("prepare", sample=wc.sample), _remote(FILES[wc.sample][int(wc.index)])))),
     shell:
         f"{HEPSEL} prepare {COMMON} --sample {{wildcards.sample}} --index {{wildcards.index}} 2>&1 | tee {{log}}"
 
