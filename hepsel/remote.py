@@ -1,9 +1,10 @@
 """Remote inputs: ROOT files named by an XRootD (``root://host//path``) or HTTP(S) URL.
 
 Input files (samples, ``apply:`` datasets, ``hepsel apply``) may be URLs next
-to local paths. uproot reads them in place: XRootD through ``fsspec-xrootd``
-(the ``remote`` extra: ``pip install 'hepsel[remote]'``), HTTP(S) through
-uproot's own range-request source. Globs expand on XRootD directories with
+to local paths. uproot reads them in place: XRootD through uproot's XRootD source
+(the ``remote`` extra: ``pip install 'hepsel[remote]'``: the ``xrootd``
+bindings, and ``fsspec-xrootd`` for globs), HTTP(S) through uproot's own
+range-request source. Globs expand on XRootD directories with
 fsspec's ``glob``; a URL is kept as a ``str`` (a :class:`~pathlib.Path` would
 fold the ``//`` that separates host and path).
 """
@@ -41,7 +42,8 @@ def _scheme(url: str) -> str:
 
 
 def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__
+    """The server's answer in ``err`` on one line (uproot appends paragraphs of help on file names)."""
+    return " ".join(str(err).strip().split("\n\n")[0].split()) or type(err).__name__
 
 
 def expand_url(pattern: str, key: str) -> list[str]:
@@ -97,10 +99,13 @@ def open_url(url: str) -> object:
         options["handler"] = uproot.source.http.HTTPSource
     else:
         try:
-            import fsspec_xrootd  # noqa: F401
+            import XRootD.client  # noqa: F401
         except ImportError as err:
             msg = f"input file {url!r} needs the XRootD client: pip install 'hepsel[remote]' (xrootd, fsspec-xrootd)"
             raise InputFileError(msg) from err
+        # one read per basket: uproot 5.7's fsspec source passes numpy offsets that the xrootd 6
+        # bindings refuse, and its vector reads fail on xrootd 5 servers ("Invalid operation")
+        options["handler"] = uproot.source.xrootd.MultithreadedXRootDSource
     try:
         return uproot.open(url, **options)
     except Exception as err:

@@ -26,7 +26,7 @@ import uproot
 
 from hepsel.config import load_config
 from hepsel.exceptions import InputFileError
-from hepsel.reading import open_tree, read_arrays
+from hepsel.reading import iterate, open_tree, read_arrays
 
 from .conftest import REPO, tiny_config, write_config, write_flat_tree
 
@@ -138,15 +138,23 @@ def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.mark.parametrize("server", ["xrootd", "http_server"])
-def test_tree_read_in_place_equals_local(server: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    """Every branch read over the network equals the local file's."""
+def test_tree_read_in_place_equals_local(server: str, request: pytest.FixtureRequest) -> None:
+    """Every branch read over the network, whole and in chunks across several baskets, equals the local file's."""
     base, served = request.getfixturevalue(server)
-    want = write_flat_tree(served / "flat.root", seed=4)
-    url = f"{base}{served}/flat.root" if server == "xrootd" else f"{base}flat.root"
-    t = open_tree(url, "DecayTree")
-    got = read_arrays(url, t, "DecayTree", sorted(want))
+    rng = np.random.default_rng(4)
+    parts = [{"x": rng.normal(size=n), "n": np.arange(n, dtype=np.int32)} for n in (700, 500, 900)]
+    with uproot.recreate(served / "baskets.root") as f:
+        f.mktree("t", {"x": np.float64, "n": np.int32})
+        for part in parts:  # one basket per branch and call
+            f["t"].extend(part)
+    want = {k: np.concatenate([p[k] for p in parts]) for k in ("x", "n")}
+    url = f"{base}{served}/baskets.root" if server == "xrootd" else f"{base}baskets.root"
+    got = read_arrays(url, open_tree(url, "t"), "t", ["n", "x"])
+    chunks = list(iterate(url, "t", ["n", "x"], step_size=300))
+    assert [start for _, start in chunks] == list(range(0, 2100, 300))
     for k, v in want.items():
         np.testing.assert_array_equal(got[k], v, err_msg=k)
+        np.testing.assert_array_equal(np.concatenate([c[k] for c, _ in chunks]), v, err_msg=k)
 
 
 def test_glob_on_xrootd_directory(xrootd: tuple[str, Path], tmp_path: Path) -> None:
