@@ -152,9 +152,12 @@ def test_tree_read_in_place_equals_local(server: str, request: pytest.FixtureReq
     got = read_arrays(url, open_tree(url, "t"), "t", ["n", "x"])
     chunks = list(iterate(url, "t", ["n", "x"], step_size=300))
     assert [start for _, start in chunks] == list(range(0, 2100, 300))
+    (whole, start), = iterate(url, "t", ["n", "x"], step_size="100 MB")  # the project's default step
+    assert start == 0
     for k, v in want.items():
         np.testing.assert_array_equal(got[k], v, err_msg=k)
         np.testing.assert_array_equal(np.concatenate([c[k] for c, _ in chunks]), v, err_msg=k)
+        np.testing.assert_array_equal(whole[k], v, err_msg=k)
 
 
 def test_glob_on_xrootd_directory(xrootd: tuple[str, Path], tmp_path: Path) -> None:
