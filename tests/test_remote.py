@@ -267,6 +267,17 @@ def test_workflow_from_xrootd_equals_local(
     proc = _snakemake(remote, remote_analysis, str(remote / "results" / "tiny" / "scores.root"), "apply")
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert not (remote / "data").exists()  # nothing was copied to local files
+    # the same URLs: nothing to rerun; another file at an index of the glob: that prepare job and a new one
+    proc = _snakemake(remote, remote_analysis, "-n", str(remote / "results" / "tiny" / "scores.root"))
+    assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-2000:]
+    shutil.copy(data / "signal_000.root", data / "signal_000b.root")
+    (data / "signal_000b.root").chmod(0o644)
+    proc = _snakemake(remote, remote_analysis, "-n", str(remote / "results" / "tiny" / "scores.root"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout + proc.stderr
+    counts = dict(line.split() for line in out.splitlines() if len(line.split()) == 2 and line.split()[1].isdigit())
+    assert counts.get("prepare") == "2", out[-3000:]
+    (data / "signal_000b.root").unlink()
 
     with uproot.open(local / "results" / "tiny" / "scores.root") as f:
         want = f["scores"].arrays(library="np")
