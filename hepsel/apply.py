@@ -85,7 +85,7 @@ def own_output(path: str | os.PathLike[str]) -> str | None:
 
         # a URL lies in no local output directory; one the server does not give fails the run here,
         # before anything is written (InputFileError naming the URL and the server's answer)
-        with open_url(path) as f:  # type: ignore[attr-defined]
+        with open_url(str(path)) as f:
             try:
                 trees = {k for k, c in f.classnames(cycle=False).items() if c == "TTree"}
             except Exception:  # a listing that does not decode: applying to it reports what is wrong

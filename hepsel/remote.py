@@ -15,6 +15,7 @@ import glob
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from .exceptions import InputFileError
 
@@ -72,7 +73,7 @@ def expand_url(pattern: str, key: str) -> list[str]:
     return sorted(fs.unstrip_protocol(m) for m in matches)
 
 
-def _xrootd_fs(url: str, key: str) -> tuple[object, str]:
+def _xrootd_fs(url: str, key: str) -> tuple[Any, str]:
     try:
         import fsspec
 
@@ -82,7 +83,7 @@ def _xrootd_fs(url: str, key: str) -> tuple[object, str]:
         raise InputFileError(msg) from err
 
 
-def open_url(url: str) -> object:
+def open_url(url: str) -> Any:
     """Open the ROOT file at ``url`` with uproot.
 
     Raises

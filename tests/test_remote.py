@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import io
 import os
 import shutil
 import socket
@@ -105,8 +106,6 @@ class _RangeHandler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{len(data)}")
         self.send_header("Content-Length", str(stop - start))
         self.end_headers()
-        import io
-
         return io.BytesIO(data[start:stop])
 
 
