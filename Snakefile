@@ -10,6 +10,9 @@
 # Reruns: each rule's `settings` param is a digest of exactly the config
 # settings its step reads (hepsel.provenance), so Snakemake's default `params`
 # trigger reruns the jobs a config edit affects, and `mtime` their downstream.
+# Remote inputs (root://, http(s)://) are read in place and are no rule inputs:
+# their URL joins the `settings` param of prepare (a params rerun when the URL at
+# an index changes); a file changed on the server is not seen (README).
 import functools
 import json
 import shlex
@@ -43,6 +46,9 @@ try:
     for _sample, _scfg in CFG.samples.items():
         if _scfg.generate is not None:
             check_generated(_scfg.generate, CFG.sample_files(_sample), source=CFG.source)
+    # globs expanded once (on the server for root:// patterns): a pattern matching nothing or a
+    # server that cannot list it is one line, not a traceback
+    FILES = {s: [str(p) for p in CFG.sample_files(s)] for s in CFG.samples}
 except HepselError as _err:
     sys.exit(f"hepsel: error: {_err}")
 
@@ -63,7 +69,6 @@ onsuccess:
 
 ROOT = str(LAY.root)
 BENCH = f"{ROOT}/benchmarks"  # one time/memory record per job, tabulated in benchmarks.json by the report rule
-FILES = {s: [str(p) for p in CFG.sample_files(s)] for s in CFG.samples}
 MODELS = list(CFG.models)
 FOLDS = list(range(CFG.folds.k))
 HEPSEL = f"{shlex.quote(sys.executable)} -m hepsel.cli"

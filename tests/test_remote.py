@@ -217,6 +217,22 @@ def test_prepare_unreachable_sample_file(xrootd: tuple[str, Path], tmp_path: Pat
     assert not list(tmp_path.rglob("*.parquet"))
 
 
+def test_snakemake_remote_glob_matching_nothing_one_line(xrootd: tuple[str, Path], tmp_path: Path) -> None:
+    """A root:// sample glob that matches nothing on the server stops Snakemake with one line, no traceback."""
+    base, served = xrootd
+    cfg = tiny_config("data")
+    for s in ("signal", "minbias"):
+        cfg["samples"][s]["files"] = [f"{base}{served}/none_{s}_*.root"]
+        del cfg["samples"][s]["generate"]
+    analysis = tmp_path / "analyses" / "tiny"
+    write_config(analysis, cfg)
+    proc = _snakemake(tmp_path, analysis, "-n")
+    assert proc.returncode != 0
+    lines = [x for x in proc.stderr.splitlines() if x.startswith("hepsel: error: ")]
+    assert lines == [f"hepsel: error: samples.signal.files: pattern '{base}{served}/none_signal_*.root' matches no file"], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_generate_refuses_url_pattern(tmp_path: Path) -> None:
     """The simulation writes local files: a URL pattern with '{index}' and a 'generate' block is a config error."""
     cfg = tiny_config("root://localhost:1//data")
