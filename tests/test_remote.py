@@ -64,6 +64,8 @@ def xrootd() -> Iterator[tuple[str, Path]]:
     if binary is None:
         pytest.skip("the xrootd server is not installed (Debian: apt-get install xrootd-server)")
     pytest.importorskip("fsspec_xrootd", reason="the XRootD client is not installed (pip install 'hepsel[remote]')")
+    # the config and the files the tests write must be readable by the server's user
+    umask = os.umask(0o022)
     served = _served_dir("hepsel-xrootd-")
     admin = Path(tempfile.mkdtemp(prefix="hepsel-xrootd-admin-"))
     admin.chmod(0o777)  # the server user writes its pid file and sockets here
@@ -81,6 +83,7 @@ def xrootd() -> Iterator[tuple[str, Path]]:
         _wait_for(port, proc)
         yield f"root://localhost:{port}/", served
     finally:
+        os.umask(umask)
         proc.terminate()
         proc.wait(timeout=10)
         shutil.rmtree(served, ignore_errors=True)
