@@ -22,7 +22,7 @@ import numpy as np
 import uproot
 
 from .exceptions import BranchNotFoundError, HepselError, InputFileError, TreeNotFoundError
-from .remote import InputPath, as_input, open_url
+from .remote import InputPath, as_input, is_url, open_url
 
 __all__ = [
     "branch_types", "check_branches", "corrupt_error", "count_entries", "is_jagged", "iterate", "open_tree", "read_arrays",
@@ -45,10 +45,10 @@ def _one_line(err: BaseException) -> str:
 
 def corrupt_error(path: str | os.PathLike[str], what: str, err: BaseException) -> InputFileError:
     """The one-line error for a ROOT file that cannot be decoded: names the file, ``what`` failed and why."""
-    msg = (
-        f"{path}: {what} cannot be read ({_one_line(err)}); "
-        "the file is corrupt or truncated, or uses a layout uproot does not read"
-    )
+    why = "the file is corrupt or truncated, or uses a layout uproot does not read"
+    if is_url(str(path)):  # read over the network: the server may have failed, not the file
+        why = "the server stopped answering or refused the read, or " + why
+    msg = f"{path}: {what} cannot be read ({_one_line(err)}); {why}"
     return InputFileError(msg)
 
 

@@ -236,6 +236,19 @@ def test_snakemake_remote_glob_matching_nothing_one_line(xrootd: tuple[str, Path
     assert "Traceback" not in proc.stderr
 
 
+def test_read_failure_of_a_url_names_the_server() -> None:
+    """A read that fails mid-way over the network is not blamed on the file alone."""
+    from hepsel.reading import corrupt_error
+
+    err = corrupt_error("root://host//d/f.root", "tree 't'", OSError("XRootD error: [FATAL] Socket timeout"))
+    assert str(err) == (
+        "root://host//d/f.root: tree 't' cannot be read (OSError: XRootD error: [FATAL] Socket timeout); "
+        "the server stopped answering or refused the read, or the file is corrupt or truncated, or uses a layout uproot does not read"
+    )
+    local = corrupt_error("/d/f.root", "tree 't'", OSError("bad"))
+    assert "server" not in str(local)
+
+
 def test_generate_refuses_url_pattern(tmp_path: Path) -> None:
     """The simulation writes local files: a URL pattern with '{index}' and a 'generate' block is a config error."""
     cfg = tiny_config("root://localhost:1//data")
