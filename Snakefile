@@ -10,6 +10,9 @@
 # Reruns: each rule's `settings` param is a digest of exactly the config
 # settings its step reads (hepsel.provenance), so Snakemake's default `params`
 # trigger reruns the jobs a config edit affects, and `mtime` their downstream.
+# Remote inputs (root://, http(s)://) are read in place and are no rule inputs:
+# their URL joins the `settings` param of prepare (a params rerun when the URL at
+# an index changes); a file changed on the server is not seen (README).
 import functools
 import json
 import shlex
@@ -20,6 +23,7 @@ from hepsel.apply import dataset_jobs
 from hepsel.config import load_config
 from hepsel.exceptions import HepselError
 from hepsel.generate import check_generated
+from hepsel.remote import is_url
 from hepsel.provenance import check_output_owner, claim_output, function_modules, step_digest, step_settings
 from hepsel.storage import check_writable_dir
 from hepsel.study import study_models
@@ -42,6 +46,9 @@ try:
     for _sample, _scfg in CFG.samples.items():
         if _scfg.generate is not None:
             check_generated(_scfg.generate, CFG.sample_files(_sample), source=CFG.source)
+    # globs expanded once (on the server for root:// patterns): a pattern matching nothing or a
+    # server that cannot list it is one line, not a traceback
+    FILES = {s: [str(p) for p in CFG.sample_files(s)] for s in CFG.samples}
 except HepselError as _err:
     sys.exit(f"hepsel: error: {_err}")
 
@@ -62,7 +69,6 @@ onsuccess:
 
 ROOT = str(LAY.root)
 BENCH = f"{ROOT}/benchmarks"  # one time/memory record per job, tabulated in benchmarks.json by the report rule
-FILES = {s: [str(p) for p in CFG.sample_files(s)] for s in CFG.samples}
 MODELS = list(CFG.models)
 FOLDS = list(range(CFG.folds.k))
 HEPSEL = f"{shlex.quote(sys.executable)} -m hepsel.cli"
@@ -129,9 +135,19 @@ rule apply:
         apply_outputs,
 
 
+def _local(path):
+    # remote inputs (root://, http(s)://) are read in place: no local file for Snakemake to wait for
+    return [] if is_url(path) else [path]
+
+
+def _remote(path):
+    # the URL of a remote input, for the params trigger (its contents on the server are not watched)
+    return path if is_url(path) else ""
+
+
 rule apply_file:
     input:
-        data=lambda wc: apply_jobs()[0][wc.dataset][int(wc.index)],
+        data=lambda wc: _local(apply_jobs()[0][wc.dataset][int(wc.index)]),
         selection=f"{ROOT}/selection/selection.json",
     output:
         f"{ROOT}/apply/{{dataset}}/{{index}}/{{stem}}_hepsel.root",
@@ -147,8 +163,9 @@ rule apply_file:
         tree=lambda wc: f"--tree {shlex.quote(CFG.apply.datasets[wc.dataset].tree)}" if CFG.apply.datasets[wc.dataset].tree else "",
         models=" ".join(f"--model {shlex.quote(m)}" for m in CFG.apply.models),
         copy_branches="--copy-branches" if CFG.apply.copy_branches else "",
+        data=lambda wc: apply_jobs()[0][wc.dataset][int(wc.index)],
     shell:
-        f"{HEPSEL} apply --selection {shlex.quote(ROOT + '/selection')} {{input.data:q}} -o $(dirname {{output:q}}) "
+        f"{HEPSEL} apply --selection {shlex.quote(ROOT + '/selection')} {{params.data:q}} -o $(dirname {{output:q}}) "
         "{params.tree} {params.models} {params.copy_branches} --no-progress 2>&1 | tee {log}"
 
 
@@ -184,7 +201,7 @@ for _sample, _scfg in CFG.samples.items():
 
 rule prepare:
     input:
-        lambda wc: FILES[wc.sample][int(wc.index)],
+        lambda wc: _local(FILES[wc.sample][int(wc.index)]),
         MODULES,
     output:
         table=f"{ROOT}/prepared/{{sample}}/{{index}}.parquet",
@@ -193,7 +210,8 @@ rule prepare:
     benchmark:
         f"{BENCH}/prepare/{{sample}}_{{index}}.tsv"
     params:
-        settings=lambda wc: digest("prepare", sample=wc.sample),
+        # a remote input adds its URL: the job reruns when the file at that index is another one
+        settings=lambda wc: " ".join(filter(None, (digest("prepare", sample=wc.sample), _remote(FILES[wc.sample][int(wc.index)])))),
     shell:
         f"{HEPSEL} prepare {COMMON} --sample {{wildcards.sample}} --index {{wildcards.index}} 2>&1 | tee {{log}}"
 

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .exceptions import ConfigError
+from .remote import InputPath, as_input, is_url
 from .selection import Selection, wp_branch
 from .trigger import event_max, group_events
 
@@ -61,7 +62,7 @@ EVENTS_TREE = "hepsel_events"
 
 def output_name(path: str | os.PathLike[str]) -> str:
     """File name of the output for input ``path`` (``<stem>_hepsel.root``)."""
-    return f"{Path(path).stem}_hepsel.root"
+    return f"{Path(str(path)).stem}_hepsel.root"
 
 
 def own_output(path: str | os.PathLike[str]) -> str | None:
@@ -71,30 +72,48 @@ def own_output(path: str | os.PathLike[str]) -> str | None:
     one holding the ownership marker, :func:`hepsel.provenance.output_owner`)
     and the ROOT files holding the friend trees :data:`FRIEND_TREE` and
     :data:`EVENTS_TREE`, wherever they were moved or linked to.
+
+    Raises
+    ------
+    InputFileError
+        If ``path`` is a URL the server does not give (the message names it and the server's answer).
     """
     from .provenance import output_owner
 
-    owner = output_owner(path)
-    if owner is not None:
-        directory, config = owner
-        return f"hepsel's own output: it lies in the output directory {str(directory)!r} of the analysis {config!r}"
-    try:
-        import uproot
+    if is_url(path):
+        from .remote import open_url
 
-        with uproot.open(path) as f:
-            trees = {k for k, c in f.classnames(cycle=False).items() if c == "TTree"}
-    except Exception:  # not a readable ROOT file: applying to it reports what is wrong
-        return None
+        # a URL lies in no local output directory; one the server does not give fails the run here,
+        # before anything is written (InputFileError naming the URL and the server's answer)
+        with open_url(str(path)) as f:
+            try:
+                trees = {k for k, c in f.classnames(cycle=False).items() if c == "TTree"}
+            except Exception:  # a listing that does not decode: applying to it reports what is wrong
+                return None
+    else:
+        owner = output_owner(path)
+        if owner is not None:
+            directory, config = owner
+            return f"hepsel's own output: it lies in the output directory {str(directory)!r} of the analysis {config!r}"
+        try:
+            import uproot
+
+            with uproot.open(path) as f:
+                trees = {k for k, c in f.classnames(cycle=False).items() if c == "TTree"}
+        except Exception:  # not a readable ROOT file: applying to it reports what is wrong
+            return None
     if {FRIEND_TREE, EVENTS_TREE} <= trees:
         return f"hepsel's own output: it holds the friend trees {FRIEND_TREE!r} and {EVENTS_TREE!r} of an earlier apply"
     return None
 
 
-def split_own_outputs(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """The inputs to apply to, and the ``(path, reason)`` of each of hepsel's own outputs set aside."""
-    kept: list[Path] = []
-    skipped: list[tuple[Path, str]] = []
-    for p in map(Path, paths):
+def split_own_outputs(
+    paths: Sequence[str | os.PathLike[str]],
+) -> tuple[list[InputPath], list[tuple[InputPath, str]]]:
+    """The inputs to apply to, and the ``(path, reason)`` of each of hepsel's own outputs set aside (URLs stay strings)."""
+    kept: list[InputPath] = []
+    skipped: list[tuple[InputPath, str]] = []
+    for p in map(as_input, paths):
         why = own_output(p)
         if why is None:
             kept.append(p)
@@ -119,7 +138,8 @@ def check_outputs(jobs: Sequence[tuple[str | os.PathLike[str], str | os.PathLike
     ConfigError
         Naming the output and the input it would overwrite.
     """
-    inputs = [Path(i) for i, _ in jobs]
+    # a URL is no local file: writing a local output cannot overwrite it
+    inputs = [Path(i) for i, _ in jobs if not is_url(i)]
     for _, out in jobs:
         for src in inputs:
             if _same_file(Path(out), src):
@@ -132,7 +152,7 @@ def check_outputs(jobs: Sequence[tuple[str | os.PathLike[str], str | os.PathLike
 
 def plan_outputs(
     inputs: Sequence[str | os.PathLike[str]], output_dir: str | os.PathLike[str]
-) -> list[tuple[Path, Path]]:
+) -> list[tuple[InputPath, Path]]:
     """The ``(input, output)`` jobs of ``hepsel apply``: ``<output_dir>/<input stem>_hepsel.root`` each.
 
     Raises
@@ -145,12 +165,12 @@ def plan_outputs(
     if clash:
         msg = f"several inputs would write the same output {clash}: apply them to separate output directories"
         raise ConfigError(msg)
-    jobs = [(Path(f), Path(output_dir) / n) for f, n in zip(inputs, names, strict=True)]
+    jobs = [(as_input(f), Path(output_dir) / n) for f, n in zip(inputs, names, strict=True)]
     check_outputs(jobs)
     return jobs
 
 
-def dataset_jobs(cfg: AnalysisConfig) -> tuple[dict[str, list[tuple[Path, Path]]], list[tuple[Path, str]]]:
+def dataset_jobs(cfg: AnalysisConfig) -> tuple[dict[str, list[tuple[InputPath, Path]]], list[tuple[InputPath, str]]]:
     """The jobs of the workflow's ``apply`` target, per dataset of the config's ``apply:`` block.
 
     Input ``i`` of dataset ``d`` writes ``<output>/apply/<d>/<i:03d>/<stem>_hepsel.root``.
@@ -163,8 +183,8 @@ def dataset_jobs(cfg: AnalysisConfig) -> tuple[dict[str, list[tuple[Path, Path]]
         If a pattern matches nothing, a dataset holds nothing but hepsel's own
         outputs, or an output is any input (:func:`check_outputs`).
     """
-    jobs: dict[str, list[tuple[Path, Path]]] = {}
-    skipped: list[tuple[Path, str]] = []
+    jobs: dict[str, list[tuple[InputPath, Path]]] = {}
+    skipped: list[tuple[InputPath, str]] = []
     for d in cfg.apply.datasets:
         kept, skip = split_own_outputs(cfg.apply_files(d))
         if not kept:
@@ -218,8 +238,10 @@ def apply_file(
     from .reading import check_branches, iterate, open_tree
     from .storage import atomic_path
 
-    src, out = Path(path), Path(output)
-    if out.resolve() == src.resolve() or (out.exists() and src.exists() and os.path.samefile(out, src)):
+    src, out = as_input(path), Path(output)
+    if isinstance(src, Path) and (
+        out.resolve() == src.resolve() or (out.exists() and src.exists() and os.path.samefile(out, src))
+    ):
         msg = f"output {str(out)!r} is the input file itself; write the friend trees to another file"
         raise ConfigError(msg)
     t = tree or selection.tree
@@ -247,7 +269,7 @@ def apply_file(
 
         with uproot.recreate(tmp) as f:
             created = False
-            for arrays, start in iterate(src, t, wanted, step_size=step_size, progress=progress, desc=f"apply {src.name}"):
+            for arrays, start in iterate(src, t, wanted, step_size=step_size, progress=progress, desc=f"apply {Path(str(src)).name}"):
                 n = selection._len(arrays)
                 cols = _chunk_columns(selection, arrays, n, start, names, wps, event_branch, run_branch if has_run else None, copied)
                 if not created:

@@ -400,11 +400,15 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     import glob
 
     from .apply import apply_file, plan_outputs, split_own_outputs
+    from .remote import expand_url, is_url
     from .selection import Selection
     from .storage import check_writable_dir
 
     files: list[str] = []
     for pattern in args.inputs:
+        if is_url(pattern):  # read in place; a glob lists the XRootD directory
+            files.extend(expand_url(pattern, "input"))
+            continue
         # '**' matches any depth of directories
         matches = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
         if not matches:
@@ -616,7 +620,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--selection", "-s", required=True, help="a saved selection directory")
     p.add_argument(
         "inputs", nargs="+",
-        help="ROOT files or quoted glob patterns ('**' matches any depth); hepsel's own outputs among them are skipped",
+        help="ROOT files, root:// or http(s):// URLs, or quoted glob patterns ('**' matches any depth; on root:// "
+        "directories too); hepsel's own outputs among them are skipped",
     )
     p.add_argument(
         "--output", "-o", required=True,

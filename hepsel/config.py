@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from .exceptions import ConfigError
+from .remote import InputPath, expand_url, is_url
 
 __all__ = [
     "AnalysisConfig",
@@ -98,7 +99,7 @@ _SAMPLE_EVENT_KEYS = ("run_branch", "event_branch", "entries_are_events")
 class SampleConfig(_Strict):
     """One input sample: a set of ROOT files holding one TTree of candidates."""
 
-    files: list[str] = Field(min_length=1, description="paths or glob patterns; '{index}' with generate")
+    files: list[str] = Field(min_length=1, description="paths, root:// or http(s):// URLs, or glob patterns (also on root:// directories); '{index}' with generate")
     tree: str = "DecayTree"
     label: Literal[0, 1]
     weight: str | None = Field(default=None, description="per-event weight expression")
@@ -162,6 +163,14 @@ class SampleConfig(_Strict):
             msg = "empty file name"
             raise ValueError(msg)
         return v
+
+    @model_validator(mode="after")
+    def _generate_local(self) -> SampleConfig:
+        # the built-in simulation writes local files; a URL names a file to read, never one to make
+        if self.generate is not None and any(is_url(f) and "{index}" in f for f in self.files):
+            msg = "'generate' writes local files: a URL pattern with '{index}' cannot be generated; drop 'generate' or use a local path"
+            raise ValueError(msg)
+        return self
 
 
 class ReadingConfig(_Strict):
@@ -816,15 +825,20 @@ class AnalysisConfig(_Strict):
         """The folder holding the config (and any features.py)."""
         return self.source.parent if self.source is not None else self.base_dir
 
-    def apply_files(self, dataset: str) -> list[Path]:
-        """The input files of an ``apply`` dataset, globs expanded, in sorted order."""
-        out: list[Path] = []
+    def apply_files(self, dataset: str) -> list[InputPath]:
+        """The input files of an ``apply`` dataset, globs expanded, in sorted order (URLs stay strings)."""
+        out: list[InputPath] = []
         for pattern in self.apply.datasets[dataset].files:
             out.extend(self._expand(pattern, f"apply.datasets.{dataset}.files"))
         return out
 
-    def _expand(self, pattern: str, key: str) -> list[Path]:
-        """A path, or the sorted matches of a glob pattern (``**`` recursive; none is an error naming ``key``)."""
+    def _expand(self, pattern: str, key: str) -> list[InputPath]:
+        """A path or URL, or the sorted matches of a glob pattern (``**`` recursive; none is an error naming ``key``).
+
+        A ``root://`` pattern is globbed on the XRootD server (:func:`hepsel.remote.expand_url`).
+        """
+        if is_url(pattern):
+            return list(expand_url(pattern, key))
         if not glob.has_magic(pattern):
             return [self.path(pattern)]
         matches = sorted(glob.glob(str(self.path(pattern)), recursive=True))  # '**': any depth
@@ -833,14 +847,14 @@ class AnalysisConfig(_Strict):
             raise ConfigError(msg)
         return [Path(m) for m in matches]
 
-    def sample_files(self, sample: str) -> list[Path]:
-        """The input files of a sample, globs expanded, in sorted order.
+    def sample_files(self, sample: str) -> list[InputPath]:
+        """The input files of a sample, globs expanded, in sorted order (URLs stay strings).
 
         With a ``generate`` block, ``{index}`` in the pattern expands to one name per
         file to generate (whether or not it exists yet).
         """
         cfg = self.samples[sample]
-        out: list[Path] = []
+        out: list[InputPath] = []
         for pattern in cfg.files:
             if cfg.generate is not None and "{index}" in pattern:
                 out.extend(

@@ -22,6 +22,7 @@ import numpy as np
 import uproot
 
 from .exceptions import BranchNotFoundError, HepselError, InputFileError, TreeNotFoundError
+from .remote import InputPath, as_input, is_url, open_url
 
 __all__ = [
     "branch_types", "check_branches", "corrupt_error", "count_entries", "is_jagged", "iterate", "open_tree", "read_arrays",
@@ -44,10 +45,10 @@ def _one_line(err: BaseException) -> str:
 
 def corrupt_error(path: str | os.PathLike[str], what: str, err: BaseException) -> InputFileError:
     """The one-line error for a ROOT file that cannot be decoded: names the file, ``what`` failed and why."""
-    msg = (
-        f"{path}: {what} cannot be read ({_one_line(err)}); "
-        "the file is corrupt or truncated, or uses a layout uproot does not read"
-    )
+    why = "the file is corrupt or truncated, or uses a layout uproot does not read"
+    if is_url(str(path)):  # read over the network: the server may have failed, not the file
+        why = "the server stopped answering or refused the read, or " + why
+    msg = f"{path}: {what} cannot be read ({_one_line(err)}); {why}"
     return InputFileError(msg)
 
 
@@ -67,7 +68,9 @@ def reading_errors(path: str | os.PathLike[str], what: str) -> Iterator[None]:
         raise corrupt_error(path, what, err) from err
 
 
-def _open(path: Path) -> Any:
+def _open(path: InputPath) -> Any:
+    if isinstance(path, str):  # a URL: read in place, the server's answer names what is wrong
+        return open_url(path)
     if not path.exists():
         msg = f"input file {str(path)!r} does not exist"
         raise InputFileError(msg)
@@ -130,7 +133,7 @@ def open_tree(path: str | os.PathLike[str], tree: str) -> Any:
     TreeNotFoundError
         The file has no such tree; the message lists the trees it has.
     """
-    p = Path(path)
+    p = as_input(path)
     handle = _open(p)
     try:
         obj = handle[tree]
@@ -329,7 +332,7 @@ def iterate(
 
         # disable=None: no bar when stderr is not a terminal (logs get one line per step instead)
         bar = tqdm(
-            total=int(ttree.num_entries), desc=desc or f"{Path(path).name}:{tree}", unit=" cand",
+            total=int(ttree.num_entries), desc=desc or f"{Path(str(path)).name}:{tree}", unit=" cand",
             unit_scale=True, mininterval=1.0, disable=None,
         )
     start = time.perf_counter()
