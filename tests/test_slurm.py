@@ -51,7 +51,7 @@ def slurm_cluster() -> None:
 def _snakemake(work: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(work),
            *extra, "--config", "analysis=analyses/tiny"]
-    return subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=work, timeout=900)
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=work, timeout=600)
 
 
 def _tiny(work: Path) -> Path:
@@ -84,12 +84,16 @@ def test_tiny_analysis_through_slurm_equals_local_run(slurm_cluster: None, tmp_p
     # (why_settings is a local rule)
     jobids = SUBMITTED.findall(log)
     assert len(jobids) == len(set(jobids)) == 11, log[-4000:]
-    for jobid in jobids:
-        job = _job(jobid)
+    jobs = {jobid: _job(jobid) for jobid in jobids}
+    for job in jobs.values():
         assert job["JobState"] == "COMPLETED", job
         assert Path(job["WorkDir"]).resolve() == (tmp_path / "slurm").resolve()
-        # the sizes the Snakefile declares reach the scheduler
-        assert int(job["NumCPUs"]) >= 1 and job["TimeLimit"] != "UNLIMITED"
+    rules = sorted(job["Comment"].removeprefix("rule_").split("_wildcards")[0] for job in jobs.values())
+    assert rules == sorted(["generate_signal", "generate_minbias", "prepare", "prepare", "gather", "train", "train",
+                            "evaluate", "plots", "why", "report"])
+    # the threads, memory and time each rule declares reach the scheduler (report: 500 MB, 10 + 1 minutes)
+    report = next(job for job in jobs.values() if job["Comment"] == "rule_report")
+    assert (report["NumCPUs"], report["MinMemoryNode"], report["TimeLimit"]) == ("1", "500M", "00:11:00")
 
     local = _tiny(tmp_path / "local")
     proc = _snakemake(tmp_path / "local", "--cores", "2", str(local / "summary.json"), str(local / "scores.root"))
@@ -97,7 +101,7 @@ def test_tiny_analysis_through_slurm_equals_local_run(slurm_cluster: None, tmp_p
 
     with uproot.open(out / "scores.root") as f, uproot.open(local / "scores.root") as g:
         a, b = f["scores"].arrays(library="np"), g["scores"].arrays(library="np")
-    assert sorted(a) == sorted(b) and len(a["fisher"]) > 0
+    assert sorted(a) == sorted(b) and len(a["score_fisher"]) > 0
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     assert json.loads((out / "summary.json").read_text())["fisher"] == json.loads((local / "summary.json").read_text())["fisher"]
