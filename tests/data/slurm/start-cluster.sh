@@ -12,7 +12,8 @@
 # Without accounting `sacct` cannot answer, so Snakemake's SLURM executor must
 # poll `squeue` (profiles/slurm sets it); MinJobAge keeps finished jobs visible
 # to squeue long enough for that.
-# Idempotent: a cluster that already answers is left alone.
+# Idempotent: a cluster that already answers is left alone
+# (HEPSEL_SLURM_RESTART=1 rewrites the configuration and restarts the daemons).
 set -euo pipefail
 
 if sinfo --noheader >/dev/null 2>&1 && [[ -z "${HEPSEL_SLURM_RESTART:-}" ]]; then
@@ -24,6 +25,8 @@ for bin in munged slurmctld slurmd sinfo; do
 done
 
 host=$(hostname -s)
+# slurmd looks its node name up; a bare container may not know its own name
+getent hosts "$host" >/dev/null || echo "127.0.0.1 $host" >> /etc/hosts
 cpus=$(nproc)
 # slurmd refuses a node whose RealMemory exceeds what it finds; leave some margin
 mem_mb=$(( $(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo) * 9 / 10 ))
