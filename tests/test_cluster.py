@@ -42,9 +42,11 @@ def test_tiny_analysis_through_cluster_generic_executor(tmp_path: Path) -> None:
     # generate x2, prepare x2, gather, train x2, evaluate, plots, why, report: each one a submitted script
     jobs = submitted.read_text().split()
     assert len(jobs) == 11
-    assert sorted(p.name for p in (out / "benchmarks").rglob("*.tsv")) == sorted(
+    # and the local rule why_settings
+    assert sorted(str(p.relative_to(out / "benchmarks")) for p in (out / "benchmarks").rglob("*.tsv")) == sorted(
         ["evaluate.tsv", "gather.tsv", "generate_minbias.tsv", "generate_signal.tsv", "plots.tsv", "report.tsv",
-         "fisher_fold0.tsv", "fisher_fold1.tsv", "signal_000.tsv", "minbias_000.tsv", "fisher.tsv"]
+         "train/fisher_fold0.tsv", "train/fisher_fold1.tsv", "prepare/signal_000.tsv", "prepare/minbias_000.tsv",
+         "why/fisher.tsv", "why_settings/fisher.tsv"]
     )
     # the run ends with the headline table
     assert "report: " + str(out / "report.html") in proc.stdout
