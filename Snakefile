@@ -65,7 +65,7 @@ BENCH = f"{ROOT}/benchmarks"  # one time/memory record per job, tabulated in ben
 
 
 # Resources of each job, sized from the benchmark: files (max_rss, s) of the default
-# analysis (data set 16 MB) and of a 30x run (490 MB; issue 17): a fixed part plus a
+# analysis (data set 16 MB) and of a 30x run (490 MB): a fixed part plus a
 # part per MB of dataset.parquet, with headroom. A cluster profile turns them into
 # the batch system's requests (sbatch --mem, -t); a retried job asks for twice as much.
 def _data_mb(input):
@@ -206,7 +206,7 @@ for _sample, _scfg in CFG.samples.items():
         threads: 1
         resources:
             mem_mb=mem_mb(1000),  # default 300 MB; 30 files of minimum bias in one job: 86 s
-            runtime=runtime(30),
+            runtime=runtime(20),
         shell:
             f"{HEPSEL} generate --spec {{params.spec:q}} --paths {{output:q}} --source {{params.source:q}} 2>&1 | tee {{log}}"
 
