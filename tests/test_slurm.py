@@ -44,10 +44,11 @@ def _cluster_answers() -> str | None:
 
 @pytest.fixture(scope="module")
 def slurm_cluster() -> None:
-    pytest.importorskip("snakemake_executor_plugin_slurm")
     why = _cluster_answers()
     if why is not None:
         pytest.skip(why)
+    # after the cluster check: the plugin runs `which sacct` as it is imported
+    pytest.importorskip("snakemake_executor_plugin_slurm")
 
 
 def _snakemake(work: Path, *extra: str) -> subprocess.CompletedProcess[str]:
