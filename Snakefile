@@ -69,6 +69,28 @@ onsuccess:
 
 ROOT = str(LAY.root)
 BENCH = f"{ROOT}/benchmarks"  # one time/memory record per job, tabulated in benchmarks.json by the report rule
+
+
+# Resources of each job, sized from the benchmark: files (max_rss, s) of the default
+# analysis (data set 16 MB) and of a 30x run (490 MB): a fixed part plus a
+# part per MB of dataset.parquet, with headroom. A cluster profile turns them into
+# the batch system's requests (sbatch --mem, -t); a retried job asks for twice as much.
+def _data_mb(input):
+    """Size of the prepared data set in MB (the inputs' size before gather has run)."""
+    dataset = Path(ROOT) / "dataset.parquet"
+    return dataset.stat().st_size / 1e6 if dataset.exists() else input.size_mb
+
+
+def mem_mb(base, per_mb=0.0):
+    """MB of memory: ``base`` plus ``per_mb`` per MB of data set, times the attempt."""
+    return lambda wildcards, input, attempt: int((base + per_mb * _data_mb(input)) * attempt)
+
+
+def runtime(base, s_per_mb=0.0):
+    """Minutes of wall time: ``base`` plus ``s_per_mb`` seconds per MB of data set, times the attempt."""
+    return lambda wildcards, input, attempt: int((base + s_per_mb * _data_mb(input) / 60) * attempt) + 1
+
+
 MODELS = list(CFG.models)
 FOLDS = list(range(CFG.folds.k))
 HEPSEL = f"{shlex.quote(sys.executable)} -m hepsel.cli"
@@ -164,6 +186,10 @@ rule apply_file:
         models=" ".join(f"--model {shlex.quote(m)}" for m in CFG.apply.models),
         copy_branches="--copy-branches" if CFG.apply.copy_branches else "",
         data=lambda wc: apply_jobs()[0][wc.dataset][int(wc.index)],
+    threads: 1
+    resources:
+        mem_mb=mem_mb(1000),  # one input file, read in chunks
+        runtime=runtime(20),
     shell:
         f"{HEPSEL} apply --selection {shlex.quote(ROOT + '/selection')} {{params.data:q}} -o $(dirname {{output:q}}) "
         "{params.tree} {params.models} {params.copy_branches} --no-progress 2>&1 | tee {log}"
@@ -195,6 +221,10 @@ for _sample, _scfg in CFG.samples.items():
             # recorded beside the files; a function of `output` is left out of the params
             # trigger, so another analysis with equal settings does not regenerate them
             source=lambda wildcards, output: str(CFG.source),
+        threads: 1
+        resources:
+            mem_mb=mem_mb(1000),  # default 300 MB; 30 files of minimum bias in one job: 86 s
+            runtime=runtime(20),
         shell:
             f"{HEPSEL} generate --spec {{params.spec:q}} --paths {{output:q}} --source {{params.source:q}} 2>&1 | tee {{log}}"
 
@@ -212,6 +242,10 @@ rule prepare:
     params:
         # a remote input adds its URL: the job reruns when the file at that index is another one
         settings=lambda wc: " ".join(filter(None, (digest("prepare", sample=wc.sample), _remote(FILES[wc.sample][int(wc.index)])))),
+    threads: 1
+    resources:
+        mem_mb=mem_mb(1000),  # one input file, read in reading.step_size chunks: 460 MB
+        runtime=runtime(20),
     shell:
         f"{HEPSEL} prepare {COMMON} --sample {{wildcards.sample}} --index {{wildcards.index}} 2>&1 | tee {{log}}"
 
@@ -229,6 +263,10 @@ rule gather:
         f"{BENCH}/gather.tsv"
     params:
         settings=digest("gather"),
+    threads: 1
+    resources:
+        mem_mb=mem_mb(800, per_mb=4),  # 1x 0.4 GB, 30x 1.6 GB
+        runtime=runtime(10, s_per_mb=0.5),
     shell:
         f"{HEPSEL} gather {COMMON} 2>&1 | tee {{log}}"
 
@@ -245,6 +283,9 @@ rule train:
     params:
         settings=lambda wc: digest("train", model=wc.model),
     threads: 1
+    resources:
+        mem_mb=mem_mb(800, per_mb=6),  # 1x 0.4-0.7 GB (bdt, mlp, gan), 30x 2.8 GB; 45 s
+        runtime=runtime(20, s_per_mb=3),
     shell:
         f"{HEPSEL} train {COMMON} --model {{wildcards.model}} --fold {{wildcards.fold}} 2>&1 | tee {{log}}"
 
@@ -264,6 +305,10 @@ rule evaluate:
         f"{BENCH}/evaluate.tsv"
     params:
         settings=digest("evaluate"),
+    threads: 1
+    resources:
+        mem_mb=mem_mb(1000, per_mb=5),  # 1x 0.6 GB, 30x 2.5 GB; 253 s
+        runtime=runtime(20, s_per_mb=2),
     shell:
         f"{HEPSEL} evaluate {COMMON} 2>&1 | tee {{log}}"
 
@@ -280,6 +325,10 @@ rule plots:
         f"{BENCH}/plots.tsv"
     params:
         settings=digest("plots"),
+    threads: 1
+    resources:
+        mem_mb=mem_mb(800, per_mb=2),  # 1x 0.3 GB; 26 s
+        runtime=runtime(20, s_per_mb=0.5),
     shell:
         f"{HEPSEL} plots {COMMON} 2>&1 | tee {{log}}"
 
@@ -297,6 +346,10 @@ rule explain:
         f"{BENCH}/explain/{{model}}.tsv"
     params:
         settings=lambda wc: digest("explain", model=wc.model),
+    threads: 1
+    resources:
+        mem_mb=mem_mb(1000, per_mb=8),  # 1x 0.7 GB
+        runtime=runtime(20, s_per_mb=2),
     shell:
         f"{HEPSEL} explain {COMMON} --model {{wildcards.model}} 2>&1 | tee {{log}}"
 
@@ -333,6 +386,10 @@ rule why:
         f"{BENCH}/why/{{model}}.tsv"
     params:
         settings=lambda wc: digest("why", model=wc.model),
+    threads: 1
+    resources:
+        mem_mb=mem_mb(1000, per_mb=8),  # 1x 0.8 GB, 30x 4.0 GB
+        runtime=runtime(20, s_per_mb=2),
     shell:
         f"{HEPSEL} explain {COMMON} --local --model {{wildcards.model}} 2>&1 | tee {{log}}"
 
@@ -348,6 +405,10 @@ rule fidelity:
         f"{BENCH}/fidelity/{{model}}.tsv"
     params:
         settings=lambda wc: digest("fidelity", model=wc.model),
+    threads: 1
+    resources:
+        mem_mb=mem_mb(1000, per_mb=4),  # 1x 0.7 GB
+        runtime=runtime(20, s_per_mb=2),
     shell:
         f"{HEPSEL} fidelity {COMMON} --model {{wildcards.model}} 2>&1 | tee {{log}}"
 
@@ -366,6 +427,10 @@ rule study_point:
         f"{BENCH}/study_point/{{model}}_{{n_real}}_{{seed}}.tsv"
     params:
         settings=lambda wc: digest("study", model=wc.model),
+    threads: 1
+    resources:
+        mem_mb=mem_mb(800, per_mb=6),  # a training
+        runtime=runtime(20, s_per_mb=3),
     shell:
         f"{HEPSEL} study {COMMON} --model {{wildcards.model}} --n-real {{wildcards.n_real}} --seed {{wildcards.seed}} 2>&1 | tee {{log}}"
 
@@ -382,6 +447,10 @@ rule study_summary:
         f"{BENCH}/study_summary.tsv"
     params:
         settings=digest("study"),
+    threads: 1
+    resources:
+        mem_mb=mem_mb(500),
+        runtime=runtime(10),
     shell:
         f"{HEPSEL} study {COMMON} --summary 2>&1 | tee {{log}}"
 
@@ -398,6 +467,10 @@ rule decorrelation_scan:
         f"{BENCH}/decorrelation_scan.tsv"
     params:
         settings=digest("decorrelation_scan"),
+    threads: 1
+    resources:
+        mem_mb=mem_mb(1000, per_mb=6),  # several trainings
+        runtime=runtime(30, s_per_mb=6),
     shell:
         f"{HEPSEL} decorrelation-scan {COMMON} 2>&1 | tee {{log}}"
 
@@ -420,6 +493,10 @@ if CFG.robustness is not None:
             f"{BENCH}/robustness.tsv"
         params:
             settings=digest("robustness"),
+        threads: 1
+        resources:
+            mem_mb=mem_mb(1200, per_mb=4),  # 1x 0.8 GB
+            runtime=runtime(30, s_per_mb=2),
         shell:
             f"{HEPSEL} robustness {COMMON} --no-progress 2>&1 | tee {{log}}"
 
@@ -443,5 +520,9 @@ rule report:
         f"{BENCH}/report.tsv"
     params:
         settings=digest("report"),
+    threads: 1
+    resources:
+        mem_mb=mem_mb(500),  # 1x 0.2 GB
+        runtime=runtime(10),
     shell:
         f"{HEPSEL} report {COMMON} 2>&1 | tee {{log}}"

@@ -8,6 +8,7 @@ this machine. Nothing is shared between jobs but the files.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,10 +42,11 @@ def test_tiny_analysis_through_cluster_generic_executor(tmp_path: Path) -> None:
     # generate x2, prepare x2, gather, train x2, evaluate, plots, why, report: each one a submitted script
     jobs = submitted.read_text().split()
     assert len(jobs) == 11
-    assert sorted(p.name for p in (out / "benchmarks").rglob("*.tsv")) == sorted(
+    # and the local rule why_settings
+    assert sorted(str(p.relative_to(out / "benchmarks")) for p in (out / "benchmarks").rglob("*.tsv")) == sorted(
         ["evaluate.tsv", "gather.tsv", "generate_minbias.tsv", "generate_signal.tsv", "plots.tsv", "report.tsv",
-         "fisher_fold0.tsv", "fisher_fold1.tsv", "signal_000.tsv", "minbias_000.tsv", "fisher.tsv",
-         "fisher.tsv"]  # why, and why_settings (a local rule: not submitted)
+         "train/fisher_fold0.tsv", "train/fisher_fold1.tsv", "prepare/signal_000.tsv", "prepare/minbias_000.tsv",
+         "why/fisher.tsv", "why_settings/fisher.tsv"]
     )
     # the run ends with the headline table
     assert "report: " + str(out / "report.html") in proc.stdout
@@ -54,8 +56,20 @@ def test_tiny_analysis_through_cluster_generic_executor(tmp_path: Path) -> None:
 def test_cluster_profiles_name_real_rules(profile: str) -> None:
     cfg = yaml.safe_load((REPO / "profiles" / profile / "config.yaml").read_text())
     assert cfg["executor"] == profile
-    rules = {line.split()[1].rstrip(":") for line in (REPO / "Snakefile").read_text().splitlines() if line.startswith("rule ")}
-    assert set(cfg["set-resources"]) <= rules
-    assert {"prepare", "train", "evaluate"} <= set(cfg["set-resources"])
-    for res in cfg["set-resources"].values():
-        assert res["mem_mb"] > 0 and res["runtime"] > 0
+    rules = {line.split()[1].rstrip(":") for line in (REPO / "Snakefile").read_text().splitlines() if line.lstrip().startswith("rule ")}
+    assert set(cfg.get("set-resources", {})) <= rules
+    # threads, mem_mb and runtime are declared once, by the rules in the Snakefile: a profile does not override them
+    assert "set-threads" not in cfg
+    for res in [cfg.get("default-resources", {}), *cfg.get("set-resources", {}).values()]:
+        assert not {"mem_mb", "runtime", "threads"} & set(res)
+
+
+def test_every_rule_declares_its_resources() -> None:
+    """Each rule that runs a job states threads, mem_mb and runtime (a cluster sizes its slots from them)."""
+    blocks = re.split(r"\n\s*rule\b", (REPO / "Snakefile").read_text())[1:]
+    assert len(blocks) >= 15
+    for body in blocks:
+        name = body.split(":", 1)[0].strip() or "generate"
+        if "shell:" not in body or "localrule: True" in body:
+            continue
+        assert "threads: 1" in body and "mem_mb=mem_mb(" in body and "runtime=runtime(" in body, name
