@@ -63,20 +63,25 @@ def _hepsel(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "hepsel.cli", *args], capture_output=True, text=True, check=False, cwd=cwd)
 
 
+def _spoiled_copies(good: Path) -> dict[str, Path]:
+    """``good`` and three spoiled copies beside it: a garbled basket, cut short, a garbled tree header."""
+    files = {"good": good}
+    files["garbled"] = good.with_name("garbled.root")
+    _garble_basket(good, files["garbled"], "DecayTree", "runNumber")
+    files["truncated"] = good.with_name("truncated.root")
+    _truncate(good, files["truncated"])
+    files["header"] = good.with_name("header.root")
+    _garble_tree_header(good, files["header"], "DecayTree")
+    return files
+
+
 # -- the apply/score inputs (x, y as in test_apply) ----------------------------------------
 
 @pytest.fixture
 def apply_inputs(tmp_path: Path) -> dict[str, Path]:
     good = tmp_path / "good.root"
     _write(good, n_events=3000)  # runNumber is constant: its basket compresses
-    files = {"good": good}
-    files["garbled"] = tmp_path / "garbled.root"
-    _garble_basket(good, files["garbled"], "DecayTree", "runNumber")
-    files["truncated"] = tmp_path / "truncated.root"
-    _truncate(good, files["truncated"])
-    files["header"] = tmp_path / "header.root"
-    _garble_tree_header(good, files["header"], "DecayTree")
-    return files
+    return _spoiled_copies(good)
 
 
 _EXPECTED = {
@@ -126,14 +131,7 @@ def test_good_file_still_applies(tmp_path: Path, apply_inputs: dict[str, Path]) 
 def flat_inputs(tmp_path: Path) -> dict[str, Path]:
     good = tmp_path / "good.root"
     write_flat_tree(good, n_events=3000)
-    files = {"good": good}
-    files["garbled"] = tmp_path / "garbled.root"
-    _garble_basket(good, files["garbled"], "DecayTree", "runNumber")
-    files["truncated"] = tmp_path / "truncated.root"
-    _truncate(good, files["truncated"])
-    files["header"] = tmp_path / "header.root"
-    _garble_tree_header(good, files["header"], "DecayTree")
-    return files
+    return _spoiled_copies(good)
 
 
 @pytest.mark.parametrize("kind", sorted(_EXPECTED))

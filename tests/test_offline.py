@@ -95,6 +95,18 @@ def _write_inputs(data: Path) -> tuple[ak.Array, dict[str, np.ndarray], dict[str
     return sig, a, b
 
 
+def _best_significance(score: np.ndarray, y: np.ndarray, w: np.ndarray, min_background: int) -> float:
+    """Brute force: the largest S/sqrt(S+B) over every cut keeping ``min_background`` simulated background."""
+    best = -np.inf
+    for thr in np.unique(score):
+        passed = score >= thr
+        if np.sum(passed & (y == 0)) < min_background:
+            continue
+        s_, b_ = w[passed & (y == 1)].sum(), w[passed & (y == 0)].sum()
+        best = max(best, s_ / np.sqrt(s_ + b_))
+    return best
+
+
 def test_per_sample_aliases_feed_the_same_features(tmp_path: Path) -> None:
     sig, a, b = _write_inputs(tmp_path / "data")
     cfg = load_config(write_config(tmp_path / "analyses" / "offline", offline_config(tmp_path / "data", trigger=True)), base_dir=tmp_path)
@@ -171,13 +183,7 @@ def test_offline_study_reports_expected_yields(tmp_path: Path) -> None:
     np.testing.assert_allclose(oc["signal_yield"], exp_sig, rtol=1e-9)
     np.testing.assert_allclose(oc["background_yield"], exp_a + exp_b, rtol=1e-6)
     # brute force: S/sqrt(S+B) at every cut keeping enough simulated background
-    best = -np.inf
-    for thr in np.unique(score):
-        passed = score >= thr
-        if np.sum(passed & (y == 0)) < cfg.evaluation.optimal_cut.min_background_candidates:
-            continue
-        s_, b_ = w[passed & (y == 1)].sum(), w[passed & (y == 0)].sum()
-        best = max(best, s_ / np.sqrt(s_ + b_))
+    best = _best_significance(score, y, w, cfg.evaluation.optimal_cut.min_background_candidates)
     np.testing.assert_allclose(oc["significance"]["value"], best, rtol=1e-5)
     # the report, plots and headline render without rate figures
     workflow.make_plots(cfg)
@@ -392,13 +398,7 @@ def test_offline_yields_in_events_equal_brute_force(tmp_path: Path) -> None:
         assert w[tighter & (y == 1)].sum() < float(key) * w[y == 1].sum()
     # the optimal cut on events
     oc = summary["bdt"]["optimal_cut"]["significance"]
-    best = -np.inf
-    for thr in np.unique(score):
-        passed = score >= thr
-        if np.sum(passed & (y == 0)) < cfg.evaluation.optimal_cut.min_background_candidates:
-            continue
-        s_, b_ = w[passed & (y == 1)].sum(), w[passed & (y == 0)].sum()
-        best = max(best, s_ / np.sqrt(s_ + b_))
+    best = _best_significance(score, y, w, cfg.evaluation.optimal_cut.min_background_candidates)
     np.testing.assert_allclose(oc["value"], best, rtol=1e-6)
     np.testing.assert_allclose(summary["bdt"]["optimal_cut"]["background_yield"], w[y == 0].sum(), rtol=1e-9)
     # the report says what is counted
