@@ -21,7 +21,10 @@ from .cuts import CutFlow, CutSequence
 from .exceptions import ConfigError
 from .storage import read_json, read_table, write_json, write_table, write_text
 
-__all__ = ["Dataset", "gather", "load_dataset", "load_generated_events", "normalisation_factor", "training_weights"]
+__all__ = ["BOOKKEEPING_COLUMNS", "Dataset", "gather", "load_dataset", "load_generated_events", "normalisation_factor", "training_weights"]
+
+#: Columns of the gathered table besides features and spectators.
+BOOKKEEPING_COLUMNS = ("runNumber", "eventNumber", "label", "sample", "weight_raw", "weight", "fold", "truth")
 
 #: File next to the gathered table holding one row per generated signal event.
 GENERATED_EVENTS = "signal_events.parquet"
@@ -260,10 +263,30 @@ class Dataset:
         return self.columns["sample"] == self.samples[sample]["index"]
 
 
-def load_dataset(path: str | os.PathLike[str], cfg: AnalysisConfig) -> Dataset:
-    """Read a data set written by :func:`gather`."""
+def load_dataset(
+    path: str | os.PathLike[str],
+    cfg: AnalysisConfig,
+    *,
+    columns: Sequence[str] | None = None,
+    rows: Any = None,
+) -> Dataset:
+    """Read a data set written by :func:`gather`.
+
+    Parameters
+    ----------
+    columns
+        Read only these columns (default: all); the features are read when
+        ``columns`` asks for none of them but :attr:`Dataset.X` is used, so
+        list them (see :data:`BOOKKEEPING_COLUMNS` for the others).
+    rows
+        A pyarrow filter expression on the table's columns, e.g.
+        ``pyarrow.compute.field("fold") != 2``: only matching rows are kept.
+
+    Reading a part of the columns and rows bounds the memory of a job on a
+    large data set: it holds what it asked for plus one column.
+    """
     p = Path(path)
-    return Dataset(read_table(p), cfg.feature_names, read_json(p.with_name("samples.json")))
+    return Dataset(read_table(p, columns, rows=rows), cfg.feature_names, read_json(p.with_name("samples.json")))
 
 
 def training_weights(weight: np.ndarray, y: np.ndarray, *, negative: str, balance: bool) -> np.ndarray:

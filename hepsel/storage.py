@@ -11,7 +11,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -193,12 +193,50 @@ def write_table(path: str | os.PathLike[str], columns: Mapping[str, np.ndarray])
     return Path(path)
 
 
-def read_table(path: str | os.PathLike[str], columns: list[str] | None = None) -> dict[str, np.ndarray]:
-    """Read flat columns of a Parquet file into numpy arrays."""
+def read_table(
+    path: str | os.PathLike[str],
+    columns: Sequence[str] | None = None,
+    *,
+    rows: Any = None,
+) -> dict[str, np.ndarray]:
+    """Read flat columns of a Parquet file into numpy arrays, one column at a time.
+
+    Parameters
+    ----------
+    path
+        The Parquet file.
+    columns
+        The columns to read (default: all), in this order.
+    rows
+        An optional pyarrow filter expression (e.g. ``pyarrow.compute.field("fold") != 2``)
+        selecting the rows to keep.
+
+    Peak memory is the returned arrays plus one column (plus the filter's
+    columns when ``rows`` is given): the Arrow buffers of each column are
+    released as soon as it is converted.
+    """
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path, columns=columns)
-    return {name: table.column(name).to_numpy() for name in table.column_names}
+    pf = pq.ParquetFile(path)
+    names = list(columns) if columns is not None else pf.schema_arrow.names
+    missing = [c for c in names if c not in pf.schema_arrow.names]
+    if missing:
+        from .exceptions import InputFileError
+
+        msg = f"{path}: no column(s) {missing}; rerun the step that wrote it"
+        raise InputFileError(msg)
+    keep = None
+    if rows is not None:
+        import pyarrow.compute as pc
+        import pyarrow.dataset as pads
+
+        mask = pads.dataset(path, format="parquet").to_table(columns={"keep": rows}).column("keep")
+        keep = np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+    out: dict[str, np.ndarray] = {}
+    for name in names:
+        col = pf.read(columns=[name]).column(0).to_numpy()
+        out[name] = col[keep] if keep is not None else col
+    return out
 
 
 def write_root_tree(
