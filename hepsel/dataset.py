@@ -19,7 +19,7 @@ import numpy as np
 from .config import AnalysisConfig
 from .cuts import CutFlow, CutSequence
 from .exceptions import ConfigError
-from .storage import read_json, read_table, write_json, write_table, write_text
+from .storage import ParquetAppender, read_json, read_table, write_json, write_table, write_text
 
 __all__ = ["BOOKKEEPING_COLUMNS", "Dataset", "gather", "load_dataset", "load_generated_events", "normalisation_factor", "training_weights"]
 
@@ -64,10 +64,10 @@ def gather(
         ``samples.json`` are written next to it.
     """
     out = Path(output)
-    tables: list[dict[str, np.ndarray]] = []
     generated: list[dict[str, np.ndarray]] = []
     samples_info: dict[str, Any] = {}
     cutflows: dict[str, Any] = {}
+    factors: dict[str, float] = {}
     md = ["# Cut-flow\n"]
     for sample in sorted(prepared):
         files = list(prepared[sample])
@@ -92,7 +92,7 @@ def gather(
             scale = given / n_events if n_events else 0.0
             sum_gen, sum_gen2, n_events = sum_gen * scale, sum_gen2 * scale, given
             sources = [f"samples.{sample}.n_events ({given}) x mean weight of events with candidates"]
-        factor = normalisation_factor(cfg, sample, sum_gen)
+        factor = factors[sample] = normalisation_factor(cfg, sample, sum_gen)
         samples_info[sample] = {
             "label": cfg.samples[sample].label,
             "index": sorted(cfg.samples).index(sample),
@@ -111,16 +111,13 @@ def gather(
             "table": flow.table(interval=cfg.evaluation.interval, scale=factor),
         }
         md.append(flow.to_markdown(title=sample, interval=cfg.evaluation.interval, scale=factor))
-        sample_tables = [read_table(f) for f in files]
-        _check_sample(cfg, sample, sample_tables)
-        _check_events_across_files(cfg, sample, sample_tables, [m["file"] for m in metas])
-        for t in sample_tables:
-            t["weight"] = t["weight_raw"] * factor
-            tables.append(t)
+        # the checks read only the columns they need, for all files of the sample at once
+        _check_sample(cfg, sample, [read_table(f, ["truth", "weight_raw"]) for f in files])
+        _check_events_across_files(
+            cfg, sample, [read_table(f, ["runNumber", "eventNumber"]) for f in files], [m["file"] for m in metas]
+        )
         if sample == cfg.signal_sample:
             generated = _generated_events(files, factor)
-    names = list(tables[0])
-    merged = {k: np.concatenate([t[k] for t in tables]) for k in names}
     gen_path = out.with_name(GENERATED_EVENTS)
     if generated:
         write_table(gen_path, {k: np.concatenate([g[k] for g in generated]) for k in generated[0]})
@@ -129,8 +126,34 @@ def gather(
     write_json(out.with_name("cutflow.json"), cutflows)
     write_text(out.with_name("cutflow.md"), "\n".join(md))
     write_json(out.with_name("samples.json"), samples_info)
-    write_table(out, merged)
+    # streamed: one prepared file in memory at a time, one row group (shard) per file
+    files = [(sample, Path(f)) for sample in sorted(prepared) for f in prepared[sample]]
+    dtypes = _common_dtypes([f for _, f in files])
+    with ParquetAppender(out) as table:
+        for sample, f in files:
+            t = read_table(f, list(dtypes))
+            t = {k: v.astype(dtypes[k], copy=False) for k, v in t.items()}
+            t["weight"] = t["weight_raw"] * factors[sample]
+            table.append(t)
     return samples_info
+
+
+def _common_dtypes(files: Sequence[Path]) -> dict[str, np.dtype[Any]]:
+    """The columns of the first prepared file, each with the dtype that holds its values in every file."""
+    import pyarrow.parquet as pq
+
+    from .exceptions import InputFileError
+
+    schemas = [pq.read_schema(f) for f in files]
+    names = schemas[0].names
+    for f, schema in zip(files, schemas, strict=True):
+        missing = [n for n in names if n not in schema.names]
+        if missing:
+            msg = f"{f}: no column(s) {missing}, which {files[0]} has; run the prepare step again for it"
+            raise InputFileError(msg)
+    return {
+        n: np.result_type(*(np.dtype(schema.field(n).type.to_pandas_dtype()) for schema in schemas)) for n in names
+    }
 
 
 def _check_sample(cfg: AnalysisConfig, sample: str, tables: Sequence[Mapping[str, np.ndarray]]) -> None:
