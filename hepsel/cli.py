@@ -48,16 +48,20 @@ def _timing(n: int, unit: str, seconds: float) -> str:
     return f"in {seconds:.1f} s ({text} {unit}/s)"
 
 
-def _generate(gen: Any, paths: Sequence[str | Path], *, source: Any, label: str, progress: bool) -> None:
-    """Generate (or share) one ``generate`` block's files, printing them and one timing line."""
-    from .generate import generate_sample
+def _generate(
+    gen: Any, paths: Sequence[str | Path], *, source: Any, label: str, progress: bool, only: int | None = None
+) -> None:
+    """Generate (or share) one ``generate`` block's files (or file ``only``), printing them and one timing line."""
+    from .generate import file_ranges, generate_sample
 
     t0 = time.perf_counter()
-    out, made = generate_sample(gen, paths, source=source, progress=progress)
+    out, made = generate_sample(gen, paths, source=source, progress=progress, only=None if only is None else [only])
     for p in out:
         print(p)
     if made:
-        print(f"generate {label}: {gen.events:,} events {_timing(gen.events, 'ev', time.perf_counter() - t0)}")
+        n = gen.events if only is None else file_ranges(gen.events, len(paths))[only][1]
+        what = "" if only is None else f" (file {only} of {len(paths)})"
+        print(f"generate {label}{what}: {n:,} events {_timing(n, 'ev', time.perf_counter() - t0)}")
     else:
         print(f"generate {label}: up to date (generated earlier with the same settings; shared)")
 
@@ -80,7 +84,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             _generate(cfg.samples[s].generate, cfg.sample_files(s), source=cfg.source, label=s, progress=progress)
         return 0
     if args.spec:
-        return _generate_from_spec(args.spec, args.paths or [], source=args.source, progress=progress)
+        return _generate_from_spec(args.spec, args.paths or [], source=args.source, progress=progress, only=args.file_index)
     if not (args.kind and args.events and args.output):
         msg = "hepsel generate needs --config, --spec with --paths, or --kind, --events and --output"
         raise HepselError(msg)
@@ -96,7 +100,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _generate_from_spec(spec: str, paths: list[str], *, source: str | None, progress: bool) -> int:
+def _generate_from_spec(spec: str, paths: list[str], *, source: str | None, progress: bool, only: int | None = None) -> int:
     """Generate files from a JSON ``generate`` block (what the workflow's generate rules pass)."""
     import json
 
@@ -112,7 +116,10 @@ def _generate_from_spec(spec: str, paths: list[str], *, source: str | None, prog
     if len(paths) != gen.files:
         msg = f"--spec asks for {gen.files} file(s) but --paths names {len(paths)}"
         raise HepselError(msg)
-    _generate(gen, paths, source=source, label=gen.kind, progress=progress)
+    if only is not None and not 0 <= only < len(paths):
+        msg = f"--file-index {only} is out of range for the {len(paths)} file(s) of --paths"
+        raise HepselError(msg)
+    _generate(gen, paths, source=source, label=gen.kind, progress=progress, only=only)
     return 0
 
 
@@ -524,6 +531,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", help="file name; '{index}' is replaced by the file number")
     p.add_argument("--spec", help="a config 'generate' block as JSON (with --paths)")
     p.add_argument("--paths", nargs="+", help="the files to write (with --spec)")
+    p.add_argument(
+        "--file-index", type=int, metavar="I",
+        help="write only the I-th file of --paths (counted from 0), as a run writing all of them would: "
+        "one job per file (with --spec)",
+    )
     p.add_argument(
         "--source", help="the analysis config asking for the files (with --spec or --kind; recorded beside them)"
     )

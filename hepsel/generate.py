@@ -93,6 +93,7 @@ def generate_files(
     pileup: float = 1.1,
     signal_modes: Mapping[str, float] | None = None,
     progress: bool = True,
+    only: Sequence[int] | None = None,
 ) -> list[Path]:
     """Generate a sample of ``n_events`` events into the ROOT files ``paths``.
 
@@ -116,6 +117,10 @@ def generate_files(
         Signal mode fractions, see :func:`hepsel.simulation.simulate_events`.
     progress : bool, optional
         Show a tqdm progress bar counting events (on a terminal only).
+    only : sequence of int, optional
+        Write only the files at these positions of ``paths`` (each holds the
+        same events as in a run writing all files): independent jobs can
+        write the files of one sample side by side.
 
     Returns
     -------
@@ -138,11 +143,14 @@ def generate_files(
         msg = f"output paths must be distinct, got {[str(p) for p in out]}"
         raise ValueError(msg)
     ranges = file_ranges(n_events, len(out))
+    which = _positions(only, len(out))
     # validate every parameter before any file is touched
     simulation.simulate_events(kind, 0, seed=seed, pileup=pileup, signal_modes=signal_modes)
 
-    with tqdm(total=n_events, unit="ev", disable=None if progress else True, desc=f"{kind}") as bar:
-        for path, (first, count) in zip(out, ranges, strict=True):
+    total = sum(ranges[i][1] for i in which)
+    with tqdm(total=total, unit="ev", disable=None if progress else True, desc=f"{kind}") as bar:
+        for i in which:
+            path, (first, count) = out[i], ranges[i]
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             try:
@@ -169,7 +177,19 @@ def generate_files(
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
-    return out
+    return [out[i] for i in which]
+
+
+def _positions(only: Sequence[int] | None, n_files: int) -> list[int]:
+    """The file positions ``only`` names (all ``n_files`` by default), checked and in order."""
+    if only is None:
+        return list(range(n_files))
+    which = sorted({int(i) for i in only})
+    bad = [i for i in which if not 0 <= i < n_files]
+    if bad:
+        msg = f"file index {bad[0]} out of range for {n_files} file(s)"
+        raise ValueError(msg)
+    return which
 
 
 def record_path(path: str | os.PathLike[str]) -> Path:
@@ -203,7 +223,13 @@ def _describe(source: str | None) -> str:
     return repr(source) if source else "a 'hepsel generate' run without an analysis config"
 
 
-def check_generated(gen: Any, paths: Sequence[str | os.PathLike[str]], *, source: str | os.PathLike[str] | None) -> bool:
+def check_generated(
+    gen: Any,
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    source: str | os.PathLike[str] | None,
+    only: Sequence[int] | None = None,
+) -> bool:
     """Compare the recorded settings of existing ``paths`` with ``gen``, before anything is (re)generated.
 
     Parameters
@@ -214,12 +240,14 @@ def check_generated(gen: Any, paths: Sequence[str | os.PathLike[str]], *, source
         The files, in order (file ``i`` holds the ``i``-th range of events).
     source
         The analysis config asking for them (recorded, and named in errors).
+    only
+        Check only the files at these positions (default: all).
 
     Returns
     -------
     bool
-        True when every file exists and was generated with exactly these
-        settings (it can be shared as it is).
+        True when every file checked exists and was generated with exactly
+        these settings (it can be shared as it is).
 
     Raises
     ------
@@ -233,8 +261,8 @@ def check_generated(gen: Any, paths: Sequence[str | os.PathLike[str]], *, source
     spec = _spec(gen)
     me = str(source) if source is not None else None
     shared = True
-    for i, raw in enumerate(paths):
-        path = Path(raw)
+    for i in _positions(only, len(paths)):
+        path = Path(paths[i])
         rec = _recorded(path)
         if rec is None:
             shared = False
@@ -285,6 +313,7 @@ def generate_sample(
     *,
     source: str | os.PathLike[str] | None,
     progress: bool = True,
+    only: Sequence[int] | None = None,
 ) -> tuple[list[Path], bool]:
     """Generate the files of a ``generate`` block and record its settings beside each file.
 
@@ -295,26 +324,29 @@ def generate_sample(
     Returns
     -------
     (list of pathlib.Path, bool)
-        The files, and whether they were generated now (False: shared).
+        The files (those at the positions ``only`` names, if given), and
+        whether they were generated now (False: shared).
     """
     from .storage import write_json
 
     out = [Path(p) for p in paths]
-    if check_generated(gen, out, source=source):
-        return out, False
+    which = _positions(only, len(out))
+    if check_generated(gen, out, source=source, only=which):
+        return [out[i] for i in which], False
     spec = _spec(gen)
-    for p in out:  # a stale record must not vouch for a file being replaced
-        record_path(p).unlink(missing_ok=True)
+    for i in which:  # a stale record must not vouch for a file being replaced
+        record_path(out[i]).unlink(missing_ok=True)
     generate_files(
         spec["kind"], out, spec["events"], seed=spec["seed"], pileup=spec["pileup"], signal_modes=spec["modes"],
-        progress=progress,
+        progress=progress, only=which,
     )
     names = [p.name for p in out]
-    for i, p in enumerate(out):
+    for i in which:
+        p = out[i]
         write_json(record_path(p), {
             "config": str(source) if source is not None else None,
             "generate": spec,
             "file": i,
             "files": names,
         })
-    return out, True
+    return [out[i] for i in which], True

@@ -172,3 +172,50 @@ def test_snakemake_shares_equal_settings_and_refuses_others_before_deleting(tmp_
     # and the first analysis still finds its files up to date
     proc = _snakemake(tmp_path, "analyses/a", "-n", *map(str, data))
     assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_one_file_alone_is_the_file_a_run_of_all_writes(tmp_path: Path) -> None:
+    """Generation fans out one job per file: file i alone holds exactly what a run writing all holds."""
+    import numpy as np
+    import uproot
+
+    gen = GenerateConfig(kind="minbias", events=25_000, files=3, seed=9)
+    every = [tmp_path / "all" / f"mb_{i:03d}.root" for i in range(3)]
+    generate_sample(gen, every, source=None, progress=False)
+    alone = [tmp_path / "one" / f"mb_{i:03d}.root" for i in range(3)]
+    out, made = generate_sample(gen, alone, source=None, progress=False, only=[1])
+    assert made and out == [alone[1]]
+    assert not alone[0].exists() and not alone[2].exists()
+    assert not record_path(alone[0]).exists() and json.loads(record_path(alone[1]).read_text())["file"] == 1
+    for tree in ("DecayTree", "EventTuple"):
+        with uproot.open(every[1]) as a, uproot.open(alone[1]) as b:
+            x, y = a[tree].arrays(library="np"), b[tree].arrays(library="np")
+        assert list(x) == list(y) and len(x["eventNumber"]) > 0
+        for k in x:
+            np.testing.assert_array_equal(x[k], y[k])
+    # the others are then made as a full run would, and the set is complete and shared
+    generate_sample(gen, alone, source=None, progress=False, only=[0, 2])
+    assert check_generated(gen, alone, source=None)
+    with pytest.raises(ValueError, match="file index 3 out of range for 3 file"):
+        generate_sample(gen, alone, source=None, progress=False, only=[3])
+
+
+@pytest.mark.slow
+def test_snakemake_generates_one_job_per_file(tmp_path: Path) -> None:
+    cfg = tiny_config(str(tmp_path / "data"), sig_events=300, mb_events=25_000, files=3, output=str(tmp_path / "out"))
+    write_config(tmp_path / "analyses" / "a", cfg)
+    proc = _snakemake(tmp_path, "analyses/a", *(str(tmp_path / "data" / f"minbias_{i:03d}.root") for i in range(3)))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    benchmarks = sorted(p.name for p in (tmp_path / "out" / "benchmarks" / "generate_minbias").iterdir())
+    assert benchmarks == [f"minbias_{i:03d}.root.tsv" for i in range(3)]
+    logs = [(tmp_path / "out" / "logs" / "generate_minbias" / f"minbias_{i:03d}.root.log").read_text() for i in range(3)]
+    assert [f"(file {i} of 3)" in text for i, text in enumerate(logs)] == [True] * 3
+    # a bad index on the command line is one line
+    proc = subprocess.run(
+        [sys.executable, "-m", "hepsel.cli", "generate", "--spec", json.dumps({"kind": "signal", "events": 10, "files": 1}),
+         "--paths", str(tmp_path / "x.root"), "--file-index", "1"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert proc.returncode != 0 and proc.stderr.strip().splitlines() == [
+        "hepsel: error: --file-index 1 is out of range for the 1 file(s) of --paths"
+    ]
