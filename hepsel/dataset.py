@@ -21,7 +21,7 @@ from .cuts import CutFlow, CutSequence
 from .exceptions import ConfigError
 from .storage import ParquetAppender, read_json, read_table, write_json, write_table, write_text
 
-__all__ = ["BOOKKEEPING_COLUMNS", "Dataset", "gather", "load_dataset", "load_generated_events", "normalisation_factor", "training_weights"]
+__all__ = ["BOOKKEEPING_COLUMNS", "Dataset", "feature_matrix", "gather", "load_dataset", "load_generated_events", "normalisation_factor", "training_weights"]
 
 #: Columns of the gathered table besides features and spectators.
 BOOKKEEPING_COLUMNS = ("runNumber", "eventNumber", "label", "sample", "weight_raw", "weight", "fold", "truth")
@@ -285,6 +285,11 @@ class Dataset:
         """Candidates of one sample."""
         return self.columns["sample"] == self.samples[sample]["index"]
 
+    def drop_features(self) -> None:
+        """Free the feature columns (once a step has what it needs from them, e.g. the scores)."""
+        for name in self.feature_names:
+            self.columns.pop(name, None)
+
 
 def load_dataset(
     path: str | os.PathLike[str],
@@ -310,6 +315,23 @@ def load_dataset(
     """
     p = Path(path)
     return Dataset(read_table(p, columns, rows=rows), cfg.feature_names, read_json(p.with_name("samples.json")))
+
+
+def feature_matrix(
+    path: str | os.PathLike[str], cfg: AnalysisConfig, *, dtype: Any = np.float64
+) -> np.ndarray:
+    """The features of every candidate of the data set at ``path``, shape (n_candidates, n_features).
+
+    Filled one column at a time: the peak memory is the matrix plus one
+    column, where ``load_dataset(...).X`` holds the columns and the matrix.
+    """
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    X = np.empty((pf.metadata.num_rows, len(cfg.feature_names)), dtype=dtype)
+    for j, name in enumerate(cfg.feature_names):
+        X[:, j] = read_table(path, [name])[name]
+    return X
 
 
 def training_weights(weight: np.ndarray, y: np.ndarray, *, negative: str, balance: bool) -> np.ndarray:

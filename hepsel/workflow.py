@@ -530,20 +530,20 @@ def explain(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
 
     Writes ``shap/<model>.npz`` and ``shap/<model>.json``; :func:`explain_figures` draws them.
     """
-    from .dataset import load_dataset
+    from .dataset import feature_matrix, load_dataset
     from .evaluation import model_kind
     from .explain import explain_model, mean_abs_shap
     from .models import load_classifier
     from .storage import atomic_path, write_json
 
     lay = Layout.of(cfg)
-    ds = load_dataset(lay.dataset, cfg)
+    ds = load_dataset(lay.dataset, cfg, columns=["label", "fold", "truth"])
     kind = model_kind(cfg, model)
     rng = np.random.default_rng(cfg.seed)
     pool = np.flatnonzero(ds.truth)
     n = min(cfg.evaluation.shap.events, len(pool))
     index = np.sort(rng.choice(pool, size=n, replace=False))
-    X_all = ds.X
+    X_all = feature_matrix(lay.dataset, cfg)
     folds = [load_classifier(kind, lay.model(model, k)) for k in range(cfg.folds.k)]
     backgrounds = None
     if kind in ("mlp", "lipschitz_mlp", "autoencoder"):
@@ -605,6 +605,7 @@ class _WhyContext:
     """What explaining candidates of one model needs: data, scores, fold models and their training samples."""
 
     ds: Any
+    X: np.ndarray
     kind: str
     folds: list[Any]
     references: list[np.ndarray]
@@ -612,16 +613,20 @@ class _WhyContext:
     labels: dict[str, str]
 
 
+#: Columns a "why" job reads besides the features (which it holds once, as one matrix).
+_WHY_COLUMNS = ("runNumber", "eventNumber", "label", "sample", "fold", "truth")
+
+
 def _why_context(cfg: AnalysisConfig, model: str) -> _WhyContext:
-    from .dataset import load_dataset
+    from .dataset import feature_matrix, load_dataset
     from .evaluation import model_kind
     from .models import load_classifier
 
     lay = Layout.of(cfg)
-    ds = load_dataset(lay.dataset, cfg)
+    ds = load_dataset(lay.dataset, cfg, columns=_WHY_COLUMNS)
     kind = model_kind(cfg, model)
     folds = [load_classifier(kind, lay.model(model, k)) for k in range(cfg.folds.k)]
-    X, fold, truth = ds.X, ds.fold, ds.truth
+    X, fold, truth = feature_matrix(lay.dataset, cfg), ds.fold, ds.truth
     rng = np.random.default_rng(cfg.seed)
     references = []
     margin = np.full(len(ds), np.nan)
@@ -634,7 +639,7 @@ def _why_context(cfg: AnalysisConfig, model: str) -> _WhyContext:
         references.append(X[np.sort(rng.choice(train, size=n, replace=False))])
         margin[fold == k] = clf.decision_function(X[fold == k])
     labels = {f.name: f.label for f in cfg.features if f.label}
-    return _WhyContext(ds, kind, folds, references, margin, labels)
+    return _WhyContext(ds, X, kind, folds, references, margin, labels)
 
 
 def _explain_row(cfg: AnalysisConfig, ctx: _WhyContext, row: int) -> Any:
@@ -642,7 +647,7 @@ def _explain_row(cfg: AnalysisConfig, ctx: _WhyContext, row: int) -> Any:
 
     e = cfg.explain
     return explain_candidate(
-        ctx.folds, ctx.ds.X[row], int(ctx.ds.fold[row]), ctx.references, cfg.feature_names,
+        ctx.folds, ctx.X[row], int(ctx.ds.fold[row]), ctx.references, cfg.feature_names,
         lime_seeds=[cfg.seed + i for i in range(e.lime_seeds)], lime_samples=e.lime_samples,
         random_state=cfg.seed, mlp_samples=e.mlp_samples,
     )
@@ -820,7 +825,7 @@ def why(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
     rng = np.random.default_rng(cfg.seed + 2)
     pool = np.flatnonzero(ds.truth)
     sample = np.sort(rng.choice(pool, size=min(e.ranking_events, len(pool)), replace=False))
-    X, fold = ds.X, ds.fold
+    X, fold = ctx.X, ds.fold
     shap_abs, lime_abs, lime_r2 = [], [], []
     for row in sample:
         k = int(fold[row])
@@ -1093,14 +1098,24 @@ def study_summary(cfg: AnalysisConfig) -> dict[str, Any]:
     return res
 
 
-def _held_out_scores(folds: Sequence[Any], X: np.ndarray, fold: np.ndarray) -> np.ndarray:
-    """Each row's raw output from the fold model that did not train on it (as :func:`hepsel.evaluation.cross_scores`)."""
-    out = np.full(len(X), np.nan)
+def _held_out_scores(folds: Sequence[Any], ds: Any, *, chunk: int = 1_000_000) -> np.ndarray:
+    """Each candidate's raw output from the fold model that did not train on it (as :func:`hepsel.evaluation.cross_scores`).
+
+    The feature matrix is built ``chunk`` candidates of a fold at a time, from
+    the data set's columns: memory grows by one chunk, not by a copy of the data.
+    """
+    fold = ds.fold
+    out = np.full(len(fold), np.nan)
     for k, clf in enumerate(folds):
-        m = fold == k
-        if m.any():
-            out[m] = clf.decision_function(X[m])
+        rows = np.flatnonzero(fold == k)
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            out[part] = clf.decision_function(np.column_stack([ds.columns[f][part] for f in ds.feature_names]))
     return out
+
+
+#: Columns the robustness figures read besides the features (which only scoring the shifted data needs).
+_ROBUSTNESS_COLUMNS = ("runNumber", "eventNumber", "label", "sample", "weight", "fold", "truth")
 
 
 def robustness(cfg: AnalysisConfig, *, progress: bool = True) -> dict[str, Any]:
@@ -1135,7 +1150,7 @@ def robustness(cfg: AnalysisConfig, *, progress: bool = True) -> dict[str, Any]:
     t0 = time.perf_counter()
     summary = read_json(lay.summary)
     names = [m for m in cfg.models if m in summary]
-    nominal = load_dataset(lay.dataset, cfg)
+    nominal = load_dataset(lay.dataset, cfg, columns=_ROBUSTNESS_COLUMNS)
     with uproot.open(lay.scores) as f:
         tree = f["scores"]
         # working points cut on the raw output (``raw_<model>``), which does not saturate
@@ -1153,7 +1168,10 @@ def robustness(cfg: AnalysisConfig, *, progress: bool = True) -> dict[str, Any]:
     for shift in shifts.values():
         where = ", ".join(list(sources)[:3]) + (f" and {len(sources) - 3} more files" if len(sources) > 3 else "")
         shift.resolve(branches, where=where, protected=ids)
-    shifted_ds = {}
+    folds = {m: [load_classifier(model_kind(cfg, m), lay.model(m, k)) for k in range(cfg.folds.k)] for m in names}
+    per_shift: dict[str, dict[str, Any]] = {m: {} for m in names}
+    n_candidates = {"nominal": len(nominal)}
+    # one shift at a time: its data set is scored by every model, then only the figures are kept
     with tempfile.TemporaryDirectory(prefix=".robustness-", dir=lay.root) as tmp:
         for name, shift in shifts.items():
             prepared: dict[str, list[Path]] = {}
@@ -1164,30 +1182,33 @@ def robustness(cfg: AnalysisConfig, *, progress: bool = True) -> dict[str, Any]:
                     prepare_file(cfg, sample, path, out, file_index=i, progress=progress, shift=shift)
                     prepared[sample].append(out)
             gather_tables(cfg, prepared, Path(tmp) / name / "dataset.parquet")
-            shifted_ds[name] = load_dataset(Path(tmp) / name / "dataset.parquet", cfg)
-    results: dict[str, Any] = {}
-    for m in names:
-        folds = [load_classifier(model_kind(cfg, m), lay.model(m, k)) for k in range(cfg.folds.k)]
-        thresholds = working_point_thresholds(summary[m], raw=True)
-        proba_thresholds = working_point_thresholds(summary[m])
-        per_shift = {}
-        for name, ds in shifted_ds.items():
-            s = _held_out_scores(folds, ds.X, ds.fold)
-            if cfg.trigger is not None:
-                per_shift[name] = trigger_shift_figures(cfg, nominal, nominal_scores[m], ds, s, thresholds)
-            else:
-                per_shift[name] = offline_shift_figures(nominal, nominal_scores[m], ds, s, thresholds)
-            for key, entry in per_shift[name].items():
-                entry["threshold_raw"] = entry["threshold"]
-                entry["threshold"] = proba_thresholds.get(key)
-        results[m] = {"kind": cfg.models[m].type, "shifts": per_shift}
+            ds = load_dataset(
+                Path(tmp) / name / "dataset.parquet", cfg, columns=[*_ROBUSTNESS_COLUMNS, *cfg.feature_names]
+            )
+            shutil.rmtree(Path(tmp) / name)
+            scores = {m: _held_out_scores(folds[m], ds) for m in names}
+            ds.drop_features()
+            n_candidates[name] = len(ds)
+            for m in names:
+                thresholds = working_point_thresholds(summary[m], raw=True)
+                proba_thresholds = working_point_thresholds(summary[m])
+                if cfg.trigger is not None:
+                    figures = trigger_shift_figures(cfg, nominal, nominal_scores[m], ds, scores[m], thresholds)
+                else:
+                    figures = offline_shift_figures(nominal, nominal_scores[m], ds, scores[m], thresholds)
+                for key, entry in figures.items():
+                    entry["threshold_raw"] = entry["threshold"]
+                    entry["threshold"] = proba_thresholds.get(key)
+                per_shift[m][name] = figures
+            del ds, scores
+    results = {m: {"kind": cfg.models[m].type, "shifts": per_shift[m]} for m in names}
     result: dict[str, Any] = {
         "shifts": {
             n: {p: {"scale": f[0], "offset": f[1]} for p, f in sh.patterns.items()} for n, sh in shifts.items()
         },
         "offline": cfg.trigger is None,
         "working_point_unit": "kHz" if cfg.trigger is not None else "signal efficiency",
-        "n_candidates": {"nominal": len(nominal), **{n: len(ds) for n, ds in shifted_ds.items()}},
+        "n_candidates": n_candidates,
         "models": results,
         "seconds": time.perf_counter() - t0,
     }
