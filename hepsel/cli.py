@@ -23,13 +23,13 @@ __all__ = ["main"]
 _SIGPIPE_STATUS = 141
 
 
-def _config(args: argparse.Namespace):
+def _config(args: argparse.Namespace, *, check_models: bool = True):
     from .config import load_config
     from .provenance import claim_output
     from .storage import check_writable_dir
 
     overrides = {"output": args.output} if getattr(args, "output", None) else None
-    cfg = load_config(args.config, overrides=overrides)
+    cfg = load_config(args.config, overrides=overrides, check_models=check_models)
     check_writable_dir(cfg.output_dir)
     claim_output(cfg)  # refuses an output directory that another analysis config owns
     return cfg
@@ -126,7 +126,7 @@ def _generate_from_spec(spec: str, paths: list[str], *, source: str | None, prog
 def _cmd_prepare(args: argparse.Namespace) -> int:
     from . import workflow
 
-    cfg = _config(args)
+    cfg = _config(args, check_models=False)  # one job per input file: no estimator imported
     t0 = time.perf_counter()
     meta = workflow.prepare(cfg, args.sample, args.index, progress=not args.no_progress)
     n_in = int(meta["n_candidates_in"])

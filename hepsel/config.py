@@ -917,6 +917,7 @@ def load_config(
     *,
     base_dir: str | os.PathLike[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    check_models: bool = True,
 ) -> AnalysisConfig:
     """Read and validate an analysis config.
 
@@ -929,6 +930,11 @@ def load_config(
         resolved against; default: the current working directory.
     overrides
         Top-level keys replacing those of the file (e.g. ``{"output": ...}``).
+    check_models
+        Check each model's parameters against its estimator (imports the
+        estimator modules: about a second). The steps that read input files
+        (one job per file) skip it: they build no model, and the workflow
+        checks the whole config once before any job.
 
     Raises
     ------
@@ -962,7 +968,8 @@ def load_config(
         # derived from where the config lives, not from 'name': a copied config
         # that keeps another analysis's name still writes to its own directory
         cfg.output = f"results/{cfg.analysis_id}"
-    _check_model_params(cfg, str(p))
+    if check_models:
+        _check_model_params(cfg, str(p))
     _check_feature_functions(cfg, str(p))
     return cfg
 

@@ -99,3 +99,27 @@ def test_gather_keeps_values_when_files_store_a_column_with_other_types(tmp_path
     assert got["nPVs"].dtype == np.float64
     assert np.all(got["nPVs"][got["sample"] == 1] % 1 == 0.5)
     assert np.all(got["nPVs"][got["sample"] == 0] % 1 == 0)
+
+
+def test_prepare_job_imports_no_estimator(tmp_path):
+    """One prepare job per input file: at 100x that is 200 jobs, each paying its imports."""
+    import subprocess
+    import sys
+
+    from hepsel import workflow
+    from hepsel.config import load_config
+
+    from .conftest import tiny_config, write_config
+
+    cfg_dict = tiny_config(str(tmp_path / "data"), sig_events=300, mb_events=600, output=str(tmp_path / "out"),
+                           models={"fisher": {"type": "fisher"}, "bdt": {"type": "bdt"}})
+    config = write_config(tmp_path / "analysis", cfg_dict)
+    workflow.generate(load_config(config), "signal", progress=False)
+    code = (
+        "import sys; from hepsel.cli import main; "
+        f"rc = main(['prepare', '--config', {str(config)!r}, '--sample', 'signal', '--index', '0', '--no-progress']); "
+        "print(sorted(m for m in ('sklearn', 'xgboost', 'torch') if m in sys.modules)); sys.exit(rc)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
