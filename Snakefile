@@ -396,6 +396,8 @@ rule why:
         # retraining (which rewrites summary.json) does not rerun this job; what the working
         # point depends on is an input (fold models, data set) or in the settings digest
         ancient(f"{ROOT}/summary.json"),
+        # its raw outputs spare scoring every candidate again (checked against the fold models)
+        ancient(f"{ROOT}/scores.root"),
     output:
         f"{ROOT}/explain/{{model}}.json",
     log:

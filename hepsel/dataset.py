@@ -318,19 +318,21 @@ def load_dataset(
 
 
 def feature_matrix(
-    path: str | os.PathLike[str], cfg: AnalysisConfig, *, dtype: Any = np.float64
+    path: str | os.PathLike[str], cfg: AnalysisConfig, *, rows: np.ndarray | None = None, dtype: Any = np.float64
 ) -> np.ndarray:
-    """The features of every candidate of the data set at ``path``, shape (n_candidates, n_features).
+    """The features of the candidates of the data set at ``path``, shape (n_rows, n_features).
 
-    Filled one column at a time: the peak memory is the matrix plus one
-    column, where ``load_dataset(...).X`` holds the columns and the matrix.
+    ``rows`` (integer positions) picks candidates; default: all. Filled one
+    column at a time: the peak memory is the matrix plus one column, where
+    ``load_dataset(...).X`` holds the columns and the matrix.
     """
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(path)
-    X = np.empty((pf.metadata.num_rows, len(cfg.feature_names)), dtype=dtype)
+    n = pq.ParquetFile(path).metadata.num_rows if rows is None else len(rows)
+    X = np.empty((n, len(cfg.feature_names)), dtype=dtype)
     for j, name in enumerate(cfg.feature_names):
-        X[:, j] = read_table(path, [name])[name]
+        column = read_table(path, [name])[name]
+        X[:, j] = column if rows is None else column[rows]
     return X
 
 

@@ -543,21 +543,28 @@ def explain(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
     pool = np.flatnonzero(ds.truth)
     n = min(cfg.evaluation.shap.events, len(pool))
     index = np.sort(rng.choice(pool, size=n, replace=False))
-    X_all = feature_matrix(lay.dataset, cfg)
     folds = [load_classifier(kind, lay.model(model, k)) for k in range(cfg.folds.k)]
-    backgrounds = None
+    background_rows = None
     if kind in ("mlp", "lipschitz_mlp", "autoencoder"):
         nb = cfg.evaluation.shap.background_events
-        backgrounds = []
+        background_rows = []
         for k in range(cfg.folds.k):
             train = (ds.fold != k) & ds.truth
             if kind == "autoencoder":
                 # the reference is what the autoencoder learnt: background candidates
                 train &= ds.y == 0
             train = np.flatnonzero(train)
-            backgrounds.append(X_all[rng.choice(train, size=min(nb, len(train)), replace=False)])
+            background_rows.append(rng.choice(train, size=min(nb, len(train)), replace=False))
+    # the features of the explained and reference candidates only: memory does not grow with the data
+    needed = np.unique(np.concatenate([index, *(background_rows or [])]))
+    X_needed = feature_matrix(lay.dataset, cfg, rows=needed)
+
+    def features(rows: np.ndarray) -> np.ndarray:
+        return X_needed[np.searchsorted(needed, rows)]
+
+    backgrounds = None if background_rows is None else [features(r) for r in background_rows]
     expl = explain_model(
-        kind, folds, X_all[index], ds.fold[index], index, cfg.feature_names,
+        kind, folds, features(index), ds.fold[index], index, cfg.feature_names,
         backgrounds=backgrounds, random_state=cfg.seed, n_samples=cfg.evaluation.shap.mlp_samples,
     )
     with atomic_path(lay.shap(model), suffix=".npz") as tmp, tmp.open("wb") as fh:
@@ -605,20 +612,88 @@ class _WhyContext:
     """What explaining candidates of one model needs: data, scores, fold models and their training samples."""
 
     ds: Any
-    X: np.ndarray
     kind: str
     folds: list[Any]
     references: list[np.ndarray]
     margin: np.ndarray
     labels: dict[str, str]
+    X: Any = None  # the features of the rows explained (_FeatureRows), read on demand
 
 
-#: Columns a "why" job reads besides the features (which it holds once, as one matrix).
+#: Columns a "why" job reads besides the features (read only for the candidates it explains).
 _WHY_COLUMNS = ("runNumber", "eventNumber", "label", "sample", "fold", "truth")
 
 
+class _FeatureRows:
+    """The features of chosen rows of a data set, read on demand and kept (a few thousand rows)."""
+
+    def __init__(self, path: Path, cfg: AnalysisConfig) -> None:
+        self.path, self.cfg = path, cfg
+        self.rows = np.zeros(0, dtype=np.int64)
+        self.X = np.zeros((0, len(cfg.feature_names)))
+
+    def load(self, rows: Any) -> None:
+        """Read the rows not held yet (one pass over the feature columns)."""
+        from .dataset import feature_matrix
+
+        new = np.setdiff1d(np.asarray(rows, dtype=np.int64), self.rows)
+        if new.size:
+            rows_all = np.concatenate([self.rows, new])
+            X_all = np.concatenate([self.X, feature_matrix(self.path, self.cfg, rows=new)])
+            order = np.argsort(rows_all, kind="stable")
+            self.rows, self.X = rows_all[order], X_all[order]
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        """The features of a row (1-d) or of an array of rows (2-d), read if needed."""
+        self.load(np.atleast_1d(rows))
+        return self.X[np.searchsorted(self.rows, rows)]
+
+
+def _held_out_margin(path: Path, cfg: AnalysisConfig, folds: Sequence[Any], fold: np.ndarray) -> np.ndarray:
+    """Every candidate's raw output from its held-out fold model, streamed over the data set's row groups."""
+    import pyarrow.parquet as pq
+
+    margin = np.full(len(fold), np.nan)
+    start = 0
+    pf = pq.ParquetFile(path)
+    # row group by row group: iter_batches keeps the whole file's buffers allocated
+    for i in range(pf.num_row_groups):
+        table = pf.read_row_group(i, columns=cfg.feature_names)
+        X = np.column_stack([table.column(f).to_numpy() for f in cfg.feature_names]).astype(np.float64, copy=False)
+        part = fold[start : start + len(X)]
+        for k, clf in enumerate(folds):
+            m = part == k
+            if m.any():
+                margin[start + np.flatnonzero(m)] = clf.decision_function(X[m])
+        start += len(X)
+    return margin
+
+
+def _stored_margin(lay: Layout, model: str, ds: Any) -> np.ndarray | None:
+    """The raw outputs the evaluate step wrote to ``scores.root`` for these candidates, if it did.
+
+    The same fold models score the same candidates there, so reading them
+    saves scoring the whole data set again; None when the file is missing,
+    lacks the model, or holds other candidates (then they are computed). The
+    caller checks a sample of them against the fold models it holds.
+    """
+    import uproot
+
+    if not lay.scores.is_file():
+        return None
+    with uproot.open(lay.scores) as f:
+        tree = f.get("scores") if "scores" in f else None
+        if tree is None or f"raw_{model}" not in tree.keys() or tree.num_entries != len(ds):
+            return None
+        stored = tree.arrays([f"raw_{model}", "runNumber", "eventNumber"], library="np")
+    c = ds.columns
+    if not (np.array_equal(stored["runNumber"], c["runNumber"]) and np.array_equal(stored["eventNumber"], c["eventNumber"])):
+        return None
+    return np.asarray(stored[f"raw_{model}"], dtype=np.float64)
+
+
 def _why_context(cfg: AnalysisConfig, model: str) -> _WhyContext:
-    from .dataset import feature_matrix, load_dataset
+    from .dataset import load_dataset
     from .evaluation import model_kind
     from .models import load_classifier
 
@@ -626,20 +701,30 @@ def _why_context(cfg: AnalysisConfig, model: str) -> _WhyContext:
     ds = load_dataset(lay.dataset, cfg, columns=_WHY_COLUMNS)
     kind = model_kind(cfg, model)
     folds = [load_classifier(kind, lay.model(model, k)) for k in range(cfg.folds.k)]
-    X, fold, truth = feature_matrix(lay.dataset, cfg), ds.fold, ds.truth
+    fold, truth = ds.fold, ds.truth
     rng = np.random.default_rng(cfg.seed)
-    references = []
-    margin = np.full(len(ds), np.nan)
-    for k, clf in enumerate(folds):
+    reference_rows = []
+    for k in range(len(folds)):
         train = (fold != k) & truth
         if kind == "autoencoder":
             train &= ds.y == 0  # what the autoencoder learnt: background candidates
         train = np.flatnonzero(train)
         n = min(cfg.explain.reference_events, len(train))
-        references.append(X[np.sort(rng.choice(train, size=n, replace=False))])
-        margin[fold == k] = clf.decision_function(X[fold == k])
+        reference_rows.append(np.sort(rng.choice(train, size=n, replace=False)))
+    check = np.sort(rng.choice(len(fold), size=min(64, len(fold)), replace=False))
+    X = _FeatureRows(lay.dataset, cfg)
+    X.load(np.concatenate([*reference_rows, check]))
+    references = [X[r] for r in reference_rows]
+    margin = _stored_margin(lay, model, ds)
+    if margin is not None:
+        # a sample scored here again: models trained since scores.root was written are caught
+        now = np.array([folds[int(fold[r])].decision_function(X[[r]])[0] for r in check])
+        if not np.allclose(now, margin[check], rtol=1e-9, atol=1e-9):
+            margin = None
+    if margin is None:
+        margin = _held_out_margin(lay.dataset, cfg, folds, fold)
     labels = {f.name: f.label for f in cfg.features if f.label}
-    return _WhyContext(ds, X, kind, folds, references, margin, labels)
+    return _WhyContext(ds, kind, folds, references, margin, labels, X)
 
 
 def _explain_row(cfg: AnalysisConfig, ctx: _WhyContext, row: int) -> Any:
@@ -812,8 +897,18 @@ def why(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
     ctx = _why_context(cfg, model)
     ds, e = ctx.ds, cfg.explain
     wp, thr, thr_raw = _first_working_point(cfg, model)
+    picked = _pick_candidates(cfg, ctx, thr_raw)
+    # global rankings on one sample of truth-matched candidates, each by its own fold model
+    rng = np.random.default_rng(cfg.seed + 2)
+    pool = np.flatnonzero(ds.truth)
+    sample = np.sort(rng.choice(pool, size=min(e.ranking_events, len(pool)), replace=False))
+    test = pool
+    if len(test) > e.permutation_events:
+        test = np.sort(rng.choice(test, size=e.permutation_events, replace=False))
+    # the features of every candidate used below, in one pass over the data set
+    ctx.X.load(np.concatenate([[r for _, r in picked], sample, test]))
     records = []
-    for role, row in _pick_candidates(cfg, ctx, thr_raw):
+    for role, row in picked:
         expl = _explain_row(cfg, ctx, row)
         rec = _why_record(cfg, ctx, row, expl, role, thr, thr_raw, labels=False)
         # drawn by why_figures (with the feature labels) from this record
@@ -821,10 +916,6 @@ def why(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
         rec["png"] = stem.with_name(stem.name + ".png").relative_to(lay.root).as_posix()
         records.append(rec)
 
-    # global rankings on one sample of truth-matched candidates, each by its own fold model
-    rng = np.random.default_rng(cfg.seed + 2)
-    pool = np.flatnonzero(ds.truth)
-    sample = np.sort(rng.choice(pool, size=min(e.ranking_events, len(pool)), replace=False))
     X, fold = ctx.X, ds.fold
     shap_abs, lime_abs, lime_r2 = [], [], []
     for row in sample:
@@ -834,13 +925,10 @@ def why(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
         lime = lime_attribution(ctx.folds[k].decision_function, X[row], ctx.references[k], num_samples=e.lime_samples, random_state=cfg.seed)
         lime_abs.append(np.abs(lime["weight"]))
         lime_r2.append(lime["r2"])
-    test = np.flatnonzero(ds.truth)
-    if len(test) > e.permutation_events:
-        test = np.sort(rng.choice(test, size=e.permutation_events, replace=False))
     perm = permutation_importance(
         ctx.folds, X[test], ds.y[test], fold[test], n_repeats=e.permutation_repeats, random_state=cfg.seed,
     )
-    gain = xgboost_gain(ctx.folds, X.shape[1])
+    gain = xgboost_gain(ctx.folds, len(cfg.feature_names))
     methods: dict[str, np.ndarray] = {
         "mean |SHAP|": np.mean(shap_abs, axis=0), "mean |LIME weight|": np.mean(lime_abs, axis=0),
         "permutation (AUC drop)": np.asarray(perm["mean"]),

@@ -123,3 +123,49 @@ def test_bad_candidates_give_clear_errors(why_run: tuple[Path, Path]) -> None:
         assert proc.returncode == 1, (args, proc.stdout)
         assert message in proc.stderr, (args, proc.stderr)
         assert "Traceback" not in proc.stderr
+
+
+def test_why_reuses_the_stored_raw_outputs_only_while_they_are_the_models(
+    why_run: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scoring every candidate again costs minutes at 100x: the raw outputs of scores.root are read
+    instead, unless a sample scored by the fold models disagrees (models trained again since)."""
+    import shutil
+
+    import uproot
+
+    from hepsel import workflow
+    from hepsel.config import load_config
+    from hepsel.storage import write_root_tree
+
+    work, analysis = why_run
+    monkeypatch.chdir(work)
+    cfg = load_config(analysis)
+    lay = workflow.Layout.of(cfg)
+    scored: list[int] = []
+    real = workflow._held_out_margin
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        scored.append(len(out))
+        return out
+
+    monkeypatch.setattr(workflow, "_held_out_margin", spy)
+    ctx = workflow._why_context(cfg, "bdt")
+    assert scored == []
+    with uproot.open(lay.scores) as f:
+        stored = f["scores"]["raw_bdt"].array(library="np")
+    np.testing.assert_array_equal(ctx.margin, stored)
+    # scores.root from other models (a stale file): found out and computed again, equal to the true ones
+    backup = lay.scores.with_name("scores.backup.root")
+    shutil.copy2(lay.scores, backup)
+    try:
+        with uproot.open(lay.scores) as f:
+            cols = f["scores"].arrays(library="np")
+        cols["raw_bdt"] = cols["raw_bdt"] + 0.5
+        write_root_tree(lay.scores, "scores", cols)
+        ctx = workflow._why_context(cfg, "bdt")
+        assert scored == [len(stored)]
+        np.testing.assert_allclose(ctx.margin, stored, rtol=1e-6, atol=1e-6)
+    finally:
+        shutil.move(backup, lay.scores)
