@@ -220,7 +220,7 @@ for _sample, _scfg in CFG.samples.items():
 
     rule:
         name:
-            f"generate_{_sample}"
+            f"generate_{_sample}_file" if _one_dir else f"generate_{_sample}"
         output:
             f"{_dirs[0]}/{{{_wildcard}}}" if _one_dir else FILES[_sample],
         wildcard_constraints:
@@ -245,6 +245,15 @@ for _sample, _scfg in CFG.samples.items():
             runtime=runtime(20),
         shell:
             f"{HEPSEL} generate --spec {{params.spec:q}} --paths {{params.paths:q}} {{params.only}} --source {{params.source:q}} 2>&1 | tee {{log}}"
+
+    if _one_dir:
+        # the sample's target: snakemake --cores 2 generate_<sample>
+        rule:
+            name:
+                f"generate_{_sample}"
+            localrule: True
+            input:
+                FILES[_sample],
 
 
 rule prepare:

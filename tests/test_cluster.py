@@ -44,7 +44,7 @@ def test_tiny_analysis_through_cluster_generic_executor(tmp_path: Path) -> None:
     assert len(jobs) == 11
     # and the local rule why_settings
     assert sorted(str(p.relative_to(out / "benchmarks")) for p in (out / "benchmarks").rglob("*.tsv")) == sorted(
-        ["evaluate.tsv", "gather.tsv", "generate_minbias.tsv", "generate_signal.tsv", "plots.tsv", "report.tsv",
+        ["evaluate.tsv", "gather.tsv", "generate_minbias/minbias_000.root.tsv", "generate_signal/signal_000.root.tsv", "plots.tsv", "report.tsv",
          "train/fisher_fold0.tsv", "train/fisher_fold1.tsv", "prepare/signal_000.tsv", "prepare/minbias_000.tsv",
          "why/fisher.tsv", "why_settings/fisher.tsv"]
     )

@@ -133,8 +133,9 @@ def test_plot_label_edit_reruns_only_plots_and_report(edit) -> None:
 def test_generate_edit_regenerates_only_that_sample(edit) -> None:
     work = edit(lambda c: c["samples"]["minbias"]["generate"].update(seed=99))
     jobs = planned_jobs(work, "analyses/tiny")
-    assert "generate_minbias" in jobs
-    assert "generate_signal" not in jobs
+    # one job per generated file, named by the file
+    assert "generate_minbias_file[generated_minbias=minbias_000.root]" in jobs
+    assert not [j for j in jobs if j.startswith("generate_signal")]
     assert "prepare[sample=signal, index=000]" not in jobs
     assert {"prepare[sample=minbias, index=000]", "gather", *TRAIN} <= set(jobs)
 

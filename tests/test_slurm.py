@@ -118,7 +118,7 @@ def test_tiny_analysis_through_slurm_equals_local_run(slurm_cluster: None, tmp_p
         assert job["JobState"] == "COMPLETED" or jobid in cancelled, job
         assert Path(job["WorkDir"]).resolve() == work.resolve()
     rules = sorted(job["Comment"].removeprefix("rule_").split("_wildcards")[0] for job in jobs.values())
-    assert rules == sorted(["generate_signal", "generate_minbias", "prepare", "prepare", "gather", "train", "train",
+    assert rules == sorted(["generate_signal_file", "generate_minbias_file", "prepare", "prepare", "gather", "train", "train",
                             "train", "evaluate", "plots", "why", "report"])
     retried = next(j for i, j in jobs.items() if j["Comment"] == "rule_train_wildcards_fisher_0" and i not in cancelled)
     mem = [int(j["MinMemoryNode"].removesuffix("M")) for j in (jobs[cancelled[0]], retried)]
