@@ -15,10 +15,12 @@ Usage::
 
     python benchmarks/scaling.py --scales 1 10 100 --cores 2
 
-The table is printed as Markdown (the README's scaling table is its output)
-and written with the totals to ``results/scaling.json``. A scale whose results
-are complete is not rerun (Snakemake finds nothing to do), so its earlier
-timings are tabulated: delete ``results/topo2body_x<N>`` to measure it again.
+The table (one row per rule, columns per scale) is printed as Markdown (the
+README's scaling table is its output) and written with the totals to
+``results/scaling.json``. A scale whose results are complete is not rerun
+(Snakemake finds nothing to do), so its earlier timings are tabulated, the
+run's wall time from ``results/topo2body_x<N>/scaling_run.json``: delete
+``results/topo2body_x<N>`` to measure it again.
 Targets on 2 cores and 24 GB: the 100x run within 45 minutes of wall time, no
 job above 6 GB of RSS, and 100x taking at most 11 times as long as 10x.
 """
@@ -90,10 +92,18 @@ def run_scale(scale: int, *, cores: int, models: list[str], extra: list[str]) ->
         f"analysis={analysis.relative_to(ROOT)}", *extra,
     ]
     print("$", " ".join(cmd), flush=True)
+    out = ROOT / "results" / cfg["name"]
+    started = time.time()
     start = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, check=True)
     wall = time.perf_counter() - start
-    out = ROOT / "results" / cfg["name"]
+    # a run that found nothing to do keeps the wall time of the run that made the results
+    record = out / "scaling_run.json"
+    ran = any(p.stat().st_mtime >= started for p in (out / "benchmarks").rglob("*.tsv"))
+    if not ran and record.is_file():
+        wall = json.loads(record.read_text())["wall_seconds"]
+    else:
+        record.write_text(json.dumps({"wall_seconds": wall}))
     rows = read_benchmarks(out / "benchmarks")
     events = {s: c["generate"]["events"] for s, c in cfg["samples"].items() if c.get("generate")}
     summary = json.loads((out / "summary.json").read_text())
@@ -103,19 +113,32 @@ def run_scale(scale: int, *, cores: int, models: list[str], extra: list[str]) ->
 
 
 def markdown(results: list[dict[str, Any]]) -> str:
-    """One table per scale: jobs, summed and longest wall time, CPU time and peak RSS per rule."""
+    """One table over the scales: per rule, jobs, summed wall time, CPU time and largest peak RSS."""
     lines = []
     for res in results:
         ev = ", ".join(f"{n:,} {s}" for s, n in res["events"].items())
-        lines.append(f"**{res['scale']}x** ({ev}; data set {res['dataset_mb']:.0f} MB; "
-                     f"wall time of the run {res['wall_seconds'] / 60:.1f} min)\n")
-        lines.append("| rule | jobs | wall, sum [s] | longest job [s] | CPU [s] | peak RSS [MB] |")
-        lines.append("|---|---:|---:|---:|---:|---:|")
-        for r in res["rules"]:
-            cpu = "-" if r["cpu_seconds"] is None else f"{r['cpu_seconds']:.0f}"
-            rss = "-" if r["max_rss_mb"] is None else f"{r['max_rss_mb']:.0f}"
-            lines.append(f"| {r['rule']} | {r['jobs']} | {r['seconds']:.0f} | {r['max_seconds']:.0f} | {cpu} | {rss} |")
-        lines.append("")
+        lines.append(f"- **{res['scale']}x**: {ev}; data set {res['dataset_mb']:.0f} MB; "
+                     f"the run took {res['wall_seconds'] / 60:.1f} min")
+    lines.append("")
+    scales = [f"{r['scale']}x" for r in results]
+    head = ["rule", "jobs"] + [f"{s} {what}" for s in scales for what in ("wall [s]", "CPU [s]", "RSS [MB]")]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|---|" + "---:|" * (len(head) - 1))
+    by_rule = [{r["rule"]: r for r in res["rules"]} for res in results]
+    for rule in sorted(set().union(*by_rule)):
+        jobs = "/".join(str(b[rule]["jobs"]) if rule in b else "-" for b in by_rule)
+        cells = [rule, jobs]
+        for b in by_rule:
+            r = b.get(rule)
+            if r is None:
+                cells += ["-", "-", "-"]
+                continue
+            cells.append(f"{r['seconds']:.0f}" + (f" ({r['max_seconds']:.0f})" if r["jobs"] > 1 else ""))
+            cells.append("-" if r["cpu_seconds"] is None else f"{r['cpu_seconds']:.0f}")
+            cells.append("-" if r["max_rss_mb"] is None else f"{r['max_rss_mb']:.0f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("wall: summed over a rule's jobs (the longest job in brackets); RSS: the largest of any job.")
     return "\n".join(lines)
 
 
