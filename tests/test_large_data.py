@@ -74,7 +74,7 @@ def test_gather_streams_one_row_group_per_prepared_file(tmp_path):
     for name in tables[0]:
         np.testing.assert_array_equal(got[name], np.concatenate([t[name] for t in tables]))
     factor = np.concatenate([np.full(len(t["label"]), info[s]["normalisation"])
-                             for s, t in zip([s for s in sorted(cfg.samples) for _ in range(3)], tables)])
+                             for s, t in zip([s for s in sorted(cfg.samples) for _ in range(3)], tables, strict=True)])
     np.testing.assert_array_equal(got["weight"], got["weight_raw"] * factor)
 
 
