@@ -127,10 +127,10 @@ def gather(
     write_text(out.with_name("cutflow.md"), "\n".join(md))
     write_json(out.with_name("samples.json"), samples_info)
     # streamed: one prepared file in memory at a time, one row group (shard) per file
-    files = [(sample, Path(f)) for sample in sorted(prepared) for f in prepared[sample]]
-    dtypes = _common_dtypes([f for _, f in files])
+    shards = [(sample, Path(f)) for sample in sorted(prepared) for f in prepared[sample]]
+    dtypes = _common_dtypes([f for _, f in shards])
     with ParquetAppender(out) as table:
-        for sample, f in files:
+        for sample, f in shards:
             t = read_table(f, list(dtypes))
             t = {k: v.astype(dtypes[k], copy=False) for k, v in t.items()}
             t["weight"] = t["weight_raw"] * factors[sample]

@@ -36,6 +36,16 @@ def test_every_subcommand_and_option_has_help(name: str) -> None:
             assert f"default: {action.default}" in text, f"hepsel {name} {action.option_strings[0]}: default not shown"
 
 
+def test_version_is_the_package_version() -> None:
+    import hepsel
+
+    proc = subprocess.run([sys.executable, "-m", "hepsel.cli", "--version"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"hepsel {hepsel.__version__}"
+    from importlib.metadata import version
+
+    assert hepsel.__version__ == version("hepsel")
+
+
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     # captured output is a pipe, not a terminal, as in a Snakemake log
     return subprocess.run([sys.executable, "-m", "hepsel.cli", *args], capture_output=True, text=True, check=False, cwd=cwd)

@@ -1,0 +1,38 @@
+"""Tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s benchmarks``; ``nox -l`` lists them.
+
+Every session installs the CPU build of torch first (``torch==2.13.0``), as the
+README's commands do, so that pip does not pull a multi-GB CUDA build.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.default_venv_backend = "venv"
+
+TORCH = "torch==2.13.0"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite, as CI runs it (pass pytest options after ``--``, e.g. ``-- -m 'not slow'``)."""
+    session.install(TORCH)
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", "-n", "2", "--dist", "loadfile", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format check) and the other pre-commit hooks on every file."""
+    session.install("pre-commit")
+    session.run("pre-commit", "run", "--all-files", "--show-diff-on-failure", *session.posargs)
+
+
+@nox.session
+def benchmarks(session: nox.Session) -> None:
+    """The scaling benchmark at 1x (``-- --scales 1 10 100`` for the README's table; 100x takes ~30 min)."""
+    session.install(TORCH)
+    session.install("-e", ".[onnx]")
+    args = session.posargs or ["--scales", "1"]
+    session.run("python", "benchmarks/scaling.py", *args)
