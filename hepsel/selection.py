@@ -102,6 +102,8 @@ class Selection:
         float -> integer, bool for a number or back) is refused. ``None``: not
         recorded, nothing checked.
 
+    Notes
+    -----
     Fold models are loaded when first used, so loading a selection is fast
     whatever its models.
     """
