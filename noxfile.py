@@ -1,10 +1,13 @@
-"""Tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s benchmarks``; ``nox -l`` lists them.
+"""Tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s benchmarks``, ``nox -s docs``; ``nox -l`` lists them.
 
 Every session installs the CPU build of torch first (``torch==2.13.0``), as the
 README's commands do, so that pip does not pull a multi-GB CUDA build.
 """
 
 from __future__ import annotations
+
+import tomllib
+from pathlib import Path
 
 import nox
 
@@ -27,6 +30,19 @@ def lint(session: nox.Session) -> None:
     """ruff (lint and format check) and the other pre-commit hooks on every file."""
     session.install("pre-commit")
     session.run("pre-commit", "run", "--all-files", "--show-diff-on-failure", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site: ``mkdocs build --strict`` into ``site/``; ``-- serve`` serves it with live reload."""
+    session.install(TORCH)
+    groups = tomllib.loads(Path("pyproject.toml").read_text())["dependency-groups"]
+    session.install("-e", ".", *groups["docs"])  # the 'docs' group (pip < 25.1 has no --group)
+    session.env["NO_MKDOCS_2_WARNING"] = "1"
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:])
+    else:
+        session.run("mkdocs", "build", "--strict", *session.posargs)
 
 
 @nox.session

@@ -72,7 +72,13 @@ class Section:
 
 def _escape(text: str) -> str:
     """Plain text for a Markdown table cell."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").replace("\n", " ")
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("|", "\\|")
+        .replace("\n", " ")
+    )
 
 
 def _code(text: str) -> str:
@@ -196,7 +202,11 @@ def model_params_markdown() -> str:
     from hepsel.config import ModelConfig
     from hepsel.models import estimator_class
 
-    kinds = [k for k in typing.get_args(ModelConfig.model_fields["type"].annotation) if k != "gan_augmented"]
+    kinds = [
+        k
+        for k in typing.get_args(ModelConfig.model_fields["type"].annotation)
+        if k != "gan_augmented"
+    ]
     out = [
         "A `gan_augmented` model takes the parameters of its `base` (`bdt` or `mlp`) under `params` "
         "and those of the WGAN-GP under `gan`.\n"
@@ -204,7 +214,11 @@ def model_params_markdown() -> str:
     kinds.append("gan")
     for kind in kinds:
         cls = estimator_class(kind)
-        where = "models.<model>.gan (gan_augmented)" if kind == "gan" else f"models.<model>.params (type: {kind})"
+        where = (
+            "models.<model>.gan (gan_augmented)"
+            if kind == "gan"
+            else f"models.<model>.params (type: {kind})"
+        )
         out.append(f"### `{kind}`: `{cls.__name__}` {{#params-{kind.replace('_', '-')}}}\n")
         out.append(f"{_escape(_first_paragraph(cls))} Set under `{where}`.\n")
         out.append("| parameter | default |\n|---|---|")
@@ -217,8 +231,8 @@ def model_params_markdown() -> str:
     return "\n".join(out)
 
 
-def config_markdown() -> str:
-    """The configuration reference: one table per section of the schema."""
+def config_tables() -> str:
+    """One table per section of the schema: every key, its type, default and description."""
     out = []
     for section in config_sections():
         title = f"`{section.prefix}`" if section.prefix else "Top level"
@@ -232,6 +246,12 @@ def config_markdown() -> str:
             default = row.default if row.default == "see below" else _code(row.default)
             out.append(f"| {_code(row.key)} | {_code(row.type)} | {default} | {desc} |")
         out.append("")
+    return "\n".join(out)
+
+
+def config_markdown() -> str:
+    """The configuration reference: the schema's tables, then each model kind's parameters."""
+    out = [config_tables()]
     out.append("## Model parameters {#cfg-model-params}\n")
     out.append(
         "The keys of `models.<model>.params` depend on the model's `type`: they are the arguments of its "
@@ -262,7 +282,11 @@ def _options_table(parser: argparse.ArgumentParser) -> str:
                 name += f" {a.metavar or a.dest.upper()}"
         if a.required and a.option_strings:
             default = "required"
-        elif a.default is None or a.default is argparse.SUPPRESS or a.nargs == 0 and a.default is False:
+        elif (
+            a.default is None
+            or a.default is argparse.SUPPRESS
+            or (a.nargs == 0 and a.default is False)
+        ):
             default = ""
         else:
             default = _code(_json(a.default))
@@ -286,7 +310,7 @@ def cli_markdown() -> str:
     return "\n".join(out)
 
 
-def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:  # noqa: ARG001
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     """MkDocs event: fill the generated references into their pages."""
     if CONFIG_MARKER in markdown:
         markdown = markdown.replace(CONFIG_MARKER, config_markdown())
