@@ -94,11 +94,11 @@ def type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin is typing.Literal:
-        return " | ".join(json.dumps(a) for a in args)
+        return " or ".join(json.dumps(a) for a in args)
     if origin is typing.Annotated:
         return type_name(args[0])
     if origin in (typing.Union, types.UnionType):
-        return " | ".join(type_name(a) for a in args)
+        return " or ".join(type_name(a) for a in args)
     if origin is not None:
         name = getattr(origin, "__name__", str(origin))
         return f"{name}[{', '.join(type_name(a) for a in args)}]" if args else name
@@ -134,7 +134,7 @@ def _constraints(info: Any) -> str:
             if getattr(m, attr, None) is not None:
                 out.append(f"{sym} {getattr(m, attr)}")
         if getattr(m, "min_length", None):
-            out.append(f"at least {m.min_length} entries")
+            out.append(f"at least {m.min_length} " + ("entry" if m.min_length == 1 else "entries"))
     return ", ".join(out)
 
 
