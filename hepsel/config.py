@@ -449,6 +449,12 @@ class TrainingConfig(_Strict):
         "for every learner; abs: |w|; drop: weight 0 for negative weights",
     )
     balance_classes: bool = True
+    external_memory: bool = Field(
+        default=False,
+        description="train beyond memory: bdt through xgboost's external-memory interface (quantised pages "
+        "cached on disk), fisher in two passes, mlp and lipschitz_mlp from minibatches read row group by row group; "
+        "only the per-row bookkeeping (label, weight, event numbers) is held in memory. Other kinds train in memory",
+    )
 
 
 class ApplyDatasetConfig(_Strict):
