@@ -297,7 +297,7 @@ class BDTClassifier:
         return obj
 
 
-def _BatchIter(batches: Any, part: str, cache_prefix: str) -> Any:  # noqa: N802
+def _BatchIter(batches: Any, part: str, cache_prefix: str) -> Any:
     """An :class:`xgboost.DataIter` over ``batches(part)``, caching its pages under ``cache_prefix``."""
     import xgboost as xgb
 
