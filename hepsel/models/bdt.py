@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from pathlib import Path
@@ -185,21 +186,28 @@ class BDTClassifier:
         use_val = bool(self.early_stopping_rounds and self.validation_fraction > 0)
         prefix = Path(cache_prefix)
         prefix.parent.mkdir(parents=True, exist_ok=True)
+        matrices: list[Any] = []
         try:
             dtrain = xgb.ExtMemQuantileDMatrix(
                 _BatchIter(batches, "train", str(prefix) + "-train"), nthread=self.n_jobs or -1
             )
-            evals = []
+            matrices.append(dtrain)
             self.n_validation_ = 0
             if use_val:
                 it = _BatchIter(batches, "validation", str(prefix) + "-validation")
-                dval = xgb.ExtMemQuantileDMatrix(it, ref=dtrain, nthread=self.n_jobs or -1)
-                self.n_validation_ = int(dval.num_row())
-                evals = [(dtrain, "train"), (dval, "validation")]
-            return self._boost(dtrain, evals, seed, n_features)
+                matrices.append(xgb.ExtMemQuantileDMatrix(it, ref=dtrain, nthread=self.n_jobs or -1))
+                self.n_validation_ = int(matrices[1].num_row())
+            del dtrain
+            evals = list(zip(matrices, ["train", "validation"], strict=False)) if use_val else []
+            self._boost(matrices[0], evals, seed, n_features)
+            del evals
         finally:
+            # the matrices are freed before their cache files go
+            matrices.clear()
+            gc.collect()
             for f in prefix.parent.glob(prefix.name + "-*"):
                 f.unlink(missing_ok=True)
+        return self
 
     def _boost(self, dtrain: Any, evals: list[Any], seed: int, n_features: int) -> BDTClassifier:
         import xgboost as xgb
