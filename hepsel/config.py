@@ -440,7 +440,13 @@ class EvaluationConfig(_Strict):
 
 
 class TrainingConfig(_Strict):
-    """Training-set policy."""
+    """Training-set policy, and how a fold model's training data are held.
+
+    Every fold job reads only its training rows and its model's columns,
+    features as float32. ``external_memory: true`` keeps even those
+    features on disk for ``bdt``, ``fisher``, ``mlp`` and ``lipschitz_mlp``
+    (:mod:`hepsel.out_of_core`), for data sets beyond a job's memory.
+    """
 
     negative_weights: Literal["keep", "resample", "abs", "drop"] = Field(
         default="keep",

@@ -374,18 +374,22 @@ def train_fold(
             rng = np.random.default_rng(seed)
             sig_idx = np.sort(rng.choice(sig_idx, size=n_real_signal, replace=False))
         idx = np.sort(np.concatenate([sig_idx, idx[y_all[idx] == 0]]))
-    every = len(idx) == len(ds)  # ds holds just the training rows: no copies
-    if X is not None:
-        X = X if every else X[idx]
-    else:
-        X = _rows_features(ds, None if every else idx)
-    y = y_all[idx]
+    # None: ds holds just the training rows (train_fold_file), taken as they are, without copies
+    take = None if len(idx) == len(ds) else idx
+    del mask, idx
+
+    def rows(a: np.ndarray) -> np.ndarray:
+        return a if take is None else a[take]
+
+    X = rows(X) if X is not None else _rows_features(ds, take)
+    y = rows(y_all)
+    del y_all
     w = training_weights(
-        ds.weight[idx], y, negative=cfg.training.negative_weights, balance=cfg.training.balance_classes
+        rows(ds.weight), y, negative=cfg.training.negative_weights, balance=cfg.training.balance_classes
     )
-    cond = ds.columns[model_cfg.condition_on][idx] if model_cfg.condition_on else None
-    events = (ds.columns["runNumber"][idx], ds.columns["eventNumber"][idx])
-    spec = ds.columns[model_cfg.decorrelate.spectator][idx] if model_cfg.decorrelate else None
+    cond = rows(ds.columns[model_cfg.condition_on]) if model_cfg.condition_on else None
+    events = (rows(ds.columns["runNumber"]), rows(ds.columns["eventNumber"]))
+    spec = rows(ds.columns[model_cfg.decorrelate.spectator]) if model_cfg.decorrelate else None
     clf, gan, info = fit_model(
         cfg, model_cfg, X, y, w, seed=seed, conditions=cond, events=events, spectator=spec, progress=progress
     )
@@ -425,14 +429,14 @@ def train_fold_file(
     from .dataset import feature_matrix, load_dataset
     from .storage import read_table
 
+    if model not in cfg.models:
+        msg = f"unknown model {model!r}; the config has {sorted(cfg.models)}"
+        raise ValueError(msg)
     if cfg.training.external_memory:
         from .out_of_core import streams, train_fold_streaming
 
         if streams(cfg, model):
             return train_fold_streaming(cfg, path, model, fold, prefix, progress=progress)
-    if model not in cfg.models:
-        msg = f"unknown model {model!r}; the config has {sorted(cfg.models)}"
-        raise ValueError(msg)
     keep = read_table(path, ["fold", "truth"])
     rows = np.flatnonzero((keep["fold"] != fold) & keep["truth"].astype(bool))
     del keep
