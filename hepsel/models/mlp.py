@@ -103,8 +103,11 @@ def _disco(logits: Tensor, y: Tensor, w: Tensor, s: Tensor) -> Tensor:
     return distance_correlation(logits[bkg].sigmoid(), s[bkg], w[bkg].clamp(min=0.0), squared=True)
 
 
-def _check_X(X: Any, what: str = "X") -> np.ndarray:
-    array = np.asarray(X, dtype=np.float64)
+def _check_X(X: Any, what: str = "X", *, keep_float32: bool = False) -> np.ndarray:
+    """``X`` as a finite 2D float64 array (float32 kept as it is with ``keep_float32``: no copy)."""
+    array = np.asarray(X)
+    if not (keep_float32 and array.dtype == np.float32):
+        array = np.asarray(array, dtype=np.float64)
     if array.ndim != 2:
         msg = f"{what} must be a 2D array of shape (n_events, n_features), got shape {array.shape}"
         raise ValueError(msg)
@@ -312,7 +315,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """
         torch = import_torch()
         self._check_params()
-        X = _check_X(X)
+        X = _check_X(X, keep_float32=True)
         y = np.asarray(y)
         if y.shape != (X.shape[0],):
             msg = f"y must have shape ({X.shape[0]},) to match X, got {y.shape}"
@@ -370,7 +373,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         def to_tensor(a: np.ndarray) -> Tensor:
             return torch.as_tensor(a, dtype=torch.float32, device=self.device_)
 
-        Z = self.scaler_.transform(X)
+        # scaled block by block into float32 (what the network sees): no float64 copy of X
+        Z = np.empty(X.shape, dtype=np.float32)
+        for begin in range(0, X.shape[0], _PREDICT_BATCH):
+            Z[begin : begin + _PREDICT_BATCH] = self.scaler_.transform(X[begin : begin + _PREDICT_BATCH])
         x_train, y_train, w_train = (to_tensor(a[train_idx]) for a in (Z, target, w))
         x_val, y_val, w_val = (to_tensor(a[val_idx]) for a in (Z, target, w))
         s_train = s_val = None
