@@ -184,7 +184,7 @@ def train_fold_streaming(
     spectator = None
     if mcfg.decorrelate is not None:
         params["decorrelation_strength"] = float(mcfg.decorrelate.strength)
-        spectator = np.asarray(book[spectator_name], dtype=np.float64)
+        spectator = np.asarray(book[mcfg.decorrelate.spectator], dtype=np.float64)
         info["decorrelate"] = mcfg.decorrelate.model_dump()
     clf = make_classifier(kind, params, random_state=seed)
     if progress and kind != "fisher":

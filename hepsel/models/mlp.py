@@ -490,7 +490,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         batch_size = int(self.batch_size)
         train = ~val
 
-        def epoch_batches(generator: torch.Generator) -> Iterator[tuple[Any, Any, Any, Any]]:
+        def epoch_batches(generator: Any) -> Iterator[tuple[Any, Any, Any, Any]]:
             order = torch.randperm(len(stream.groups), generator=generator).tolist()
             pending: list[int] = []
             size = 0
@@ -556,7 +556,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         *,
         s_train: torch.Tensor | None = None,
         s_val: torch.Tensor | None = None,
-        epoch_batches: Callable[[torch.Generator], Iterator[tuple[Any, Any, Any, Any]]] | None = None,
+        epoch_batches: Callable[[Any], Iterator[tuple[Any, Any, Any, Any]]] | None = None,
         w_total: float | None = None,
         decorrelate: bool = False,
     ) -> None:
@@ -577,7 +577,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         n_train = x_train.shape[0]
         batch_size = int(self.batch_size)
 
-        def in_memory(generator: torch.Generator) -> Iterator[tuple[Any, Any, Any, Any]]:
+        def in_memory(generator: Any) -> Iterator[tuple[Any, Any, Any, Any]]:
             permutation = torch.randperm(n_train, generator=generator).to(self.device_)
             for begin in range(0, n_train, batch_size):
                 batch = permutation[begin : begin + batch_size]
