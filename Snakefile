@@ -312,7 +312,9 @@ rule train:
         settings=lambda wc: digest("train", model=wc.model),
     threads: 1
     resources:
-        mem_mb=mem_mb(800, per_mb=6),  # 1x 0.4-0.7 GB (bdt, mlp, gan), 30x 2.8 GB; 45 s
+        # reads only its fold's training rows and model's columns: bdt 10x 0.6 GB, 100x 2.7 GB (1.5 GB with
+        # training.external_memory); 1x 0.4-0.7 GB (bdt, mlp, gan); 45 s
+        mem_mb=mem_mb(800, per_mb=2),
         runtime=runtime(20, s_per_mb=3),
     shell:
         f"{HEPSEL} train {COMMON} --model {{wildcards.model}} --fold {{wildcards.fold}} 2>&1 | tee {{log}}"

@@ -440,7 +440,13 @@ class EvaluationConfig(_Strict):
 
 
 class TrainingConfig(_Strict):
-    """Training-set policy."""
+    """Training-set policy, and how a fold model's training data are held.
+
+    Every fold job reads only its training rows and its model's columns,
+    features as float32. ``external_memory: true`` keeps even those
+    features on disk for ``bdt``, ``fisher``, ``mlp`` and ``lipschitz_mlp``
+    (:mod:`hepsel.out_of_core`), for data sets beyond a job's memory.
+    """
 
     negative_weights: Literal["keep", "resample", "abs", "drop"] = Field(
         default="keep",
@@ -449,6 +455,12 @@ class TrainingConfig(_Strict):
         "for every learner; abs: |w|; drop: weight 0 for negative weights",
     )
     balance_classes: bool = True
+    external_memory: bool = Field(
+        default=False,
+        description="train beyond memory: bdt through xgboost's external-memory interface (quantised pages "
+        "cached on disk), fisher in two passes, mlp and lipschitz_mlp from minibatches read row group by row group; "
+        "only the per-row bookkeeping (label, weight, event numbers) is held in memory. Other kinds train in memory",
+    )
 
 
 class ApplyDatasetConfig(_Strict):

@@ -29,8 +29,11 @@ __all__ = [
     "replica_prefix",
     "replica_seed",
     "train_fold",
+    "train_fold_file",
     "train_replicas",
+    "training_columns",
     "training_mask",
+    "training_rows",
     "validation_fraction",
 ]
 
@@ -123,6 +126,38 @@ def train_replicas(
 def training_mask(ds: Dataset, fold: int) -> np.ndarray:
     """Candidates fold ``fold``'s model trains on: other folds, class-representative only."""
     return (ds.fold != fold) & ds.truth
+
+
+def training_rows(fold: int) -> Any:
+    """The pyarrow filter expression of :func:`training_mask` (for reading only those rows)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return (pc.field("fold") != fold) & pc.field("truth").cast(pa.bool_())
+
+
+def training_columns(cfg: AnalysisConfig, model: str, *, features: bool = True) -> list[str]:
+    """The data-set columns training ``model`` reads: its features (unless ``features=False``) and bookkeeping.
+
+    Bookkeeping: label, weight, fold, truth, the event numbers (the
+    validation split) and the model's ``condition_on`` and ``decorrelate``
+    spectator columns.
+    """
+    mcfg = cfg.models[model]
+    cols = [*(cfg.feature_names if features else []), "label", "weight", "fold", "truth", "runNumber", "eventNumber"]
+    for extra in (mcfg.condition_on, mcfg.decorrelate.spectator if mcfg.decorrelate else None):
+        if extra is not None and extra not in cols:
+            cols.append(extra)
+    return cols
+
+
+def _rows_features(ds: Dataset, idx: np.ndarray | None, dtype: Any = np.float32) -> np.ndarray:
+    """Feature matrix of rows ``idx`` of ``ds`` (all rows if ``None``), filled one column at a time."""
+    n = len(ds) if idx is None else len(idx)
+    X = np.empty((n, len(ds.feature_names)), dtype=dtype)
+    for j, name in enumerate(ds.feature_names):
+        X[:, j] = ds.columns[name] if idx is None else ds.columns[name][idx]
+    return X
 
 
 def _gan_bounds(cfg: AnalysisConfig) -> list[tuple[float | None, float | None]]:
@@ -313,11 +348,17 @@ def train_fold(
     progress: bool = True,
     n_real_signal: int | None = None,
     seed_extra: int = 0,
+    X: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Train model ``model`` for fold ``fold`` and save it under ``prefix``.
 
     ``n_real_signal`` (for the augmentation study) keeps only a seeded random
     subset of that many signal training candidates.
+
+    ``ds`` may hold only some rows (e.g. the training rows, read with
+    :func:`training_rows`) and some columns (:func:`training_columns`);
+    ``X`` gives the features of its rows when it holds no feature columns
+    (:func:`train_fold_file`). Features are trained on as float32.
     """
     model_cfg = cfg.models[model]
     if not 0 <= fold < cfg.folds.k:
@@ -333,14 +374,22 @@ def train_fold(
             rng = np.random.default_rng(seed)
             sig_idx = np.sort(rng.choice(sig_idx, size=n_real_signal, replace=False))
         idx = np.sort(np.concatenate([sig_idx, idx[y_all[idx] == 0]]))
-    X = ds.X[idx]
-    y = y_all[idx]
+    # None: ds holds just the training rows (train_fold_file), taken as they are, without copies
+    take = None if len(idx) == len(ds) else idx
+    del mask, idx
+
+    def rows(a: np.ndarray) -> np.ndarray:
+        return a if take is None else a[take]
+
+    X = rows(X) if X is not None else _rows_features(ds, take)
+    y = rows(y_all)
+    del y_all
     w = training_weights(
-        ds.weight[idx], y, negative=cfg.training.negative_weights, balance=cfg.training.balance_classes
+        rows(ds.weight), y, negative=cfg.training.negative_weights, balance=cfg.training.balance_classes
     )
-    cond = ds.columns[model_cfg.condition_on][idx] if model_cfg.condition_on else None
-    events = (ds.columns["runNumber"][idx], ds.columns["eventNumber"][idx])
-    spec = ds.columns[model_cfg.decorrelate.spectator][idx] if model_cfg.decorrelate else None
+    cond = rows(ds.columns[model_cfg.condition_on]) if model_cfg.condition_on else None
+    events = (rows(ds.columns["runNumber"]), rows(ds.columns["eventNumber"]))
+    spec = rows(ds.columns[model_cfg.decorrelate.spectator]) if model_cfg.decorrelate else None
     clf, gan, info = fit_model(
         cfg, model_cfg, X, y, w, seed=seed, conditions=cond, events=events, spectator=spec, progress=progress
     )
@@ -357,3 +406,41 @@ def train_fold(
     if model_cfg.uncertainty is not None and seed_extra == 0 and n_real_signal is None:
         info["uncertainty"] = train_replicas(cfg, model_cfg, model, fold, p, X, y, w, conditions=cond, events=events)
     return info
+
+
+def train_fold_file(
+    cfg: AnalysisConfig,
+    path: str | os.PathLike[str],
+    model: str,
+    fold: int,
+    prefix: str | os.PathLike[str],
+    *,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """:func:`train_fold` on the data set at ``path``, reading only what the fold model needs.
+
+    Only the fold's training rows (:func:`training_rows`) and the model's
+    columns (:func:`training_columns`) are read; the features go straight
+    into one float32 matrix, one column at a time. With
+    ``training.external_memory`` the models that can (``bdt``, ``fisher``,
+    ``mlp``, ``lipschitz_mlp``) stream the row groups of the file instead
+    (:mod:`hepsel.out_of_core`).
+    """
+    from .dataset import feature_matrix, load_dataset
+    from .storage import read_table
+
+    if model not in cfg.models:
+        msg = f"unknown model {model!r}; the config has {sorted(cfg.models)}"
+        raise ValueError(msg)
+    if cfg.training.external_memory:
+        from .out_of_core import streams, train_fold_streaming
+
+        if streams(cfg, model):
+            return train_fold_streaming(cfg, path, model, fold, prefix, progress=progress)
+    keep = read_table(path, ["fold", "truth"])
+    rows = np.flatnonzero((keep["fold"] != fold) & keep["truth"].astype(bool))
+    del keep
+    ds = load_dataset(path, cfg, columns=training_columns(cfg, model, features=False), rows=training_rows(fold))
+    X = feature_matrix(path, cfg, rows=rows, dtype=np.float32)
+    del rows
+    return train_fold(cfg, ds, model, fold, prefix, progress=progress, X=X)

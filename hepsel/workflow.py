@@ -163,17 +163,15 @@ def gather(cfg: AnalysisConfig) -> dict[str, Any]:
 
 
 def train(cfg: AnalysisConfig, model: str, fold: int, *, progress: bool = True) -> dict[str, Any]:
-    """Train one fold model."""
-    from .dataset import load_dataset
+    """Train one fold model, reading only its columns and training rows (:func:`~hepsel.training.train_fold_file`)."""
     from .storage import write_json
-    from .training import train_fold
+    from .training import train_fold_file
 
     if model not in cfg.models:
         msg = f"unknown model {model!r}; the config has {sorted(cfg.models)}"
         raise ConfigError(msg)
     lay = Layout.of(cfg)
-    ds = load_dataset(lay.dataset, cfg)
-    info = train_fold(cfg, ds, model, fold, lay.model(model, fold), progress=progress)
+    info = train_fold_file(cfg, lay.dataset, model, fold, lay.model(model, fold), progress=progress)
     write_json(lay.model_info(model, fold), info)
     return info
 

@@ -87,12 +87,14 @@ def test_fold_model_sees_only_other_folds(setup, model: str, tmp_path: Path, mon
         monkeypatch.setattr(gan_module.WGANGP, "fit", gan_spy)
     info = train_fold(cfg, ds, model, 1, tmp_path / model / "fold1", progress=False)
     expected = ds.X[training_mask(ds, 1)]
-    np.testing.assert_array_equal(seen["X"], expected)
+    # models train on float32 features
+    assert seen["X"].dtype == np.float32
+    np.testing.assert_array_equal(seen["X"], expected.astype(np.float32))
     assert not np.any(ds.fold[training_mask(ds, 1)] == 1)
     assert info["n_train"] == len(expected)
     if model == "gan_bdt":
         sig = training_mask(ds, 1) & (ds.y == 1)
-        np.testing.assert_array_equal(seen["gan_X"], ds.X[sig])
+        np.testing.assert_array_equal(seen["gan_X"], ds.X[sig].astype(np.float32))
         assert info["n_synthetic"] == round(0.5 * sig.sum())
         assert (tmp_path / model / "fold1_gan.pt").is_file()
 

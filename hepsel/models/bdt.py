@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from pathlib import Path
@@ -129,8 +130,6 @@ class BDTClassifier:
             Negative weights (xgboost cannot use them; see
             :mod:`hepsel.negative_weights`).
         """
-        import xgboost as xgb
-
         X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y)
         w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
@@ -154,15 +153,69 @@ class BDTClassifier:
             if synthetic is not None:
                 val = val & ~np.asarray(synthetic, dtype=bool)
             self.n_validation_ = int(val.sum())
-            dtrain = xgb.DMatrix(X[~val], label=y[~val], weight=w[~val])
-            dval = xgb.DMatrix(X[val], label=y[val], weight=w[val])
+            # quantised (hist) matrices: about one byte per value instead of a float copy
+            dtrain = self._quantile_matrix(X[~val], y[~val], w[~val])
+            dval = self._quantile_matrix(X[val], y[val], w[val], ref=dtrain)
             evals = [(dtrain, "train"), (dval, "validation")]
         else:
-            dtrain = xgb.DMatrix(X, label=y, weight=w)
+            dtrain = self._quantile_matrix(X, y, w)
+        return self._boost(dtrain, evals, seed, X.shape[1])
+
+    def _quantile_matrix(self, X: np.ndarray, y: np.ndarray, w: np.ndarray, ref: Any = None) -> Any:
+        """An in-memory :class:`xgboost.QuantileDMatrix` (a plain DMatrix for a tree method other than hist)."""
+        import xgboost as xgb
+
+        if self.tree_method != "hist":
+            return xgb.DMatrix(X, label=y, weight=w, nthread=self.n_jobs or -1)
+        return xgb.QuantileDMatrix(X, label=y, weight=w, ref=ref, nthread=self.n_jobs or -1)
+
+    def fit_batches(self, batches: Any, n_features: int, *, cache_prefix: str | os.PathLike[str]) -> BDTClassifier:
+        """Train from data in external memory: xgboost's :class:`~xgboost.ExtMemQuantileDMatrix`.
+
+        ``batches(part)`` returns a fresh iterator over ``(X, y, w)`` batches
+        of the training (``part="train"``) or early-stopping validation rows
+        (``part="validation"``; empty without early stopping); it is called
+        again on every pass xgboost makes. The quantised pages are cached in
+        files beginning with ``cache_prefix`` (removed at the end). The
+        booster's seed is drawn as in :meth:`fit`.
+        """
+        import xgboost as xgb
+
+        rng = np.random.default_rng(self.random_state)
+        seed = int(rng.integers(2**31 - 1))
+        use_val = bool(self.early_stopping_rounds and self.validation_fraction > 0)
+        prefix = Path(cache_prefix)
+        prefix.parent.mkdir(parents=True, exist_ok=True)
+        matrices: list[Any] = []
+        try:
+            dtrain = xgb.ExtMemQuantileDMatrix(
+                _BatchIter(batches, "train", str(prefix) + "-train"), nthread=self.n_jobs or -1
+            )
+            matrices.append(dtrain)
+            self.n_validation_ = 0
+            if use_val:
+                it = _BatchIter(batches, "validation", str(prefix) + "-validation")
+                matrices.append(xgb.ExtMemQuantileDMatrix(it, ref=dtrain, nthread=self.n_jobs or -1))
+                self.n_validation_ = int(matrices[1].num_row())
+            del dtrain
+            evals = list(zip(matrices, ["train", "validation"], strict=False)) if use_val else []
+            self._boost(matrices[0], evals, seed, n_features)
+            del evals
+        finally:
+            # the matrices are freed before their cache files go
+            matrices.clear()
+            gc.collect()
+            for f in prefix.parent.glob(prefix.name + "-*"):
+                f.unlink(missing_ok=True)
+        return self
+
+    def _boost(self, dtrain: Any, evals: list[Any], seed: int, n_features: int) -> BDTClassifier:
+        import xgboost as xgb
+
         history: dict[str, Any] = {}
         callbacks = [_progress_callback(self.n_estimators)] if self.verbose else None
         self.booster_ = xgb.train(
-            self._xgb_params(seed, X.shape[1]),
+            self._xgb_params(seed, n_features),
             dtrain,
             num_boost_round=self.n_estimators,
             evals=evals,
@@ -174,7 +227,7 @@ class BDTClassifier:
         self.best_iteration_ = int(getattr(self.booster_, "best_iteration", self.n_estimators - 1))
         if not evals:
             self.best_iteration_ = self.n_estimators - 1
-        self.n_features_in_ = X.shape[1]
+        self.n_features_in_ = n_features
         self.history_ = {k: {m: list(map(float, v)) for m, v in d.items()} for k, d in history.items()}
         return self
 
@@ -250,6 +303,30 @@ class BDTClassifier:
         obj.n_features_in_ = int(meta["n_features"])
         obj.history_ = meta.get("history", {})
         return obj
+
+
+def _BatchIter(batches: Any, part: str, cache_prefix: str) -> Any:
+    """An :class:`xgboost.DataIter` over ``batches(part)``, caching its pages under ``cache_prefix``."""
+    import xgboost as xgb
+
+    class _Iter(xgb.DataIter):
+        def __init__(self) -> None:
+            self._it: Any = None
+            super().__init__(cache_prefix=cache_prefix, release_data=True)
+
+        def next(self, input_data: Any) -> bool:
+            if self._it is None:
+                self._it = iter(batches(part))
+            for X, y, w in self._it:
+                if len(y):
+                    input_data(data=np.ascontiguousarray(X, dtype=np.float32), label=y, weight=w)
+                    return True
+            return False
+
+        def reset(self) -> None:
+            self._it = None
+
+    return _Iter()
 
 
 def _progress_callback(total: int) -> Any:

@@ -17,7 +17,7 @@ import copy
 import itertools
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,8 +103,11 @@ def _disco(logits: Tensor, y: Tensor, w: Tensor, s: Tensor) -> Tensor:
     return distance_correlation(logits[bkg].sigmoid(), s[bkg], w[bkg].clamp(min=0.0), squared=True)
 
 
-def _check_X(X: Any, what: str = "X") -> np.ndarray:
-    array = np.asarray(X, dtype=np.float64)
+def _check_X(X: Any, what: str = "X", *, keep_float32: bool = False) -> np.ndarray:
+    """``X`` as a finite 2D float64 array (float32 kept as it is with ``keep_float32``: no copy)."""
+    array = np.asarray(X)
+    if not (keep_float32 and array.dtype == np.float32):
+        array = np.asarray(array, dtype=np.float64)
     if array.ndim != 2:
         msg = f"{what} must be a 2D array of shape (n_events, n_features), got shape {array.shape}"
         raise ValueError(msg)
@@ -312,7 +315,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """
         torch = import_torch()
         self._check_params()
-        X = _check_X(X)
+        X = _check_X(X, keep_float32=True)
         y = np.asarray(y)
         if y.shape != (X.shape[0],):
             msg = f"y must have shape ({X.shape[0]},) to match X, got {y.shape}"
@@ -370,7 +373,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         def to_tensor(a: np.ndarray) -> Tensor:
             return torch.as_tensor(a, dtype=torch.float32, device=self.device_)
 
-        Z = self.scaler_.transform(X)
+        # scaled block by block into float32 (what the network sees): no float64 copy of X
+        Z = np.empty(X.shape, dtype=np.float32)
+        for begin in range(0, X.shape[0], _PREDICT_BATCH):
+            Z[begin : begin + _PREDICT_BATCH] = self.scaler_.transform(X[begin : begin + _PREDICT_BATCH])
         x_train, y_train, w_train = (to_tensor(a[train_idx]) for a in (Z, target, w))
         x_val, y_val, w_val = (to_tensor(a[val_idx]) for a in (Z, target, w))
         s_train = s_val = None
@@ -386,6 +392,136 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             self.network_ = network
             self._train(
                 network, x_train, y_train, w_train, x_val, y_val, w_val, torch_seed, s_train=s_train, s_val=s_val
+            )
+        return self
+
+    def fit_stream(
+        self,
+        stream: Any,
+        y: Any,
+        sample_weight: Any = None,
+        *,
+        validation: Any = None,
+        decorrelate_with: Any = None,
+        subsample: int = 200_000,
+        shuffle_rows: int = 2_000_000,
+    ) -> MLPClassifier:
+        """Train on features streamed from disk (``training.external_memory``), as :meth:`fit` otherwise.
+
+        Parameters
+        ----------
+        stream : hepsel.out_of_core.FoldStream
+            The features, in groups of rows: ``stream.groups[i][1]`` (a slice
+            of the rows of ``y``) and ``stream.read(i)``, ``stream.gather(rows)``.
+        y, sample_weight, decorrelate_with : array_like, shape (n_events,)
+            As for :meth:`fit`, for all rows (held in memory).
+        validation : array_like of bool, shape (n_events,), optional
+            The early-stopping rows (default: a seeded random ``validation_fraction``).
+        subsample : int
+            The input scaling is fitted on a seeded random subsample of at most
+            this many training rows, and the validation loss is computed on at
+            most this many validation rows (also a seeded subsample).
+        shuffle_rows : int
+            Every epoch the row groups come in a seeded random order and are
+            pooled into buffers of at least this many rows, each shuffled and
+            cut into minibatches.
+
+        Returns
+        -------
+        MLPClassifier
+            ``self``.
+        """
+        torch = import_torch()
+        self._check_params()
+        y = np.asarray(y)
+        n = len(y)
+        classes, y_index = np.unique(y, return_inverse=True)
+        if classes.size != 2:
+            msg = f"{type(self).__name__} is a binary classifier; y holds {classes.size} classes {classes.tolist()}"
+            raise ValueError(msg)
+        target = y_index.astype(np.float64)
+        spectator = self._check_spectator(decorrelate_with, n)
+        w = _check_weights(sample_weight, n)
+        class_totals = np.array([w[target == 0].sum(), w[target == 1].sum()])
+        if (class_totals <= 0).any():
+            msg = f"each class needs a positive total weight, got {class_totals.tolist()} for classes {classes.tolist()}"
+            raise ValueError(msg)
+        if self.balance_classes:
+            w = w * np.where(target == 1, 0.5 / class_totals[1], 0.5 / class_totals[0])
+        rng = np.random.RandomState(draw_seed(self.random_state))
+        split_seed, torch_seed, scaler_seed = (draw_seed(rng) for _ in range(3))
+        if validation is not None:
+            val = np.asarray(validation, dtype=bool)
+            if val.shape != (n,):
+                msg = f"validation must have shape ({n},) to match y, got {val.shape}"
+                raise ValueError(msg)
+        else:
+            val = np.random.default_rng(split_seed).random(n) < self.validation_fraction
+        train_idx, val_idx = np.flatnonzero(~val), np.flatnonzero(val)
+        pick = np.random.default_rng(scaler_seed)
+
+        def sub(idx: np.ndarray) -> np.ndarray:
+            return idx if len(idx) <= subsample else np.sort(pick.choice(idx, size=subsample, replace=False))
+
+        fit_rows, val_rows = sub(train_idx), sub(val_idx)
+        both = np.union1d(fit_rows, val_rows)
+        X_both = stream.gather(both)
+        X_fit = X_both[np.searchsorted(both, fit_rows)]
+        X_val = X_both[np.searchsorted(both, val_rows)]
+        del X_both
+        self.scaler_ = FeatureScaler(self.preprocessing, random_state=scaler_seed).fit(_check_X(X_fit))
+        del X_fit
+        self.n_validation_ = len(val_idx)
+        self.device_ = resolve_device(self.device)
+        self.classes_ = classes
+        self.n_features_in_ = int(X_val.shape[1]) if len(val_rows) else len(stream.feature_names)
+        w = w / w[train_idx].mean()
+        s = None
+        if spectator is not None:
+            s = (spectator - spectator[train_idx].mean()) / (spectator[train_idx].std() or 1.0)
+
+        def to_tensor(a: np.ndarray) -> Tensor:
+            return torch.as_tensor(a, dtype=torch.float32, device=self.device_)
+
+        x_val = to_tensor(self.scaler_.transform(_check_X(X_val)))
+        y_val, w_val = to_tensor(target[val_rows]), to_tensor(w[val_rows])
+        s_val = to_tensor(s[val_rows]) if s is not None else None
+        del X_val
+        batch_size = int(self.batch_size)
+        train = ~val
+
+        def epoch_batches(generator: Any) -> Iterator[tuple[Any, Any, Any, Any]]:
+            order = torch.randperm(len(stream.groups), generator=generator).tolist()
+            pending: list[int] = []
+            size = 0
+            for k, i in enumerate(order):
+                pending.append(i)
+                size += int(train[stream.groups[i][1]].sum())
+                if size < shuffle_rows and k < len(order) - 1:
+                    continue
+                rows = np.concatenate([np.arange(stream.groups[j][1].start, stream.groups[j][1].stop) for j in pending])
+                X = np.concatenate([stream.read(j) for j in pending])
+                m = train[rows]
+                rows, X = rows[m], X[m]
+                xb_all = to_tensor(self.scaler_.transform(_check_X(X)))
+                del X
+                yb_all, wb_all = to_tensor(target[rows]), to_tensor(w[rows])
+                sb_all = to_tensor(s[rows]) if s is not None else None
+                permutation = torch.randperm(len(rows), generator=generator).to(self.device_)
+                for begin in range(0, len(rows), batch_size):
+                    batch = permutation[begin : begin + batch_size]
+                    yield xb_all[batch], yb_all[batch], wb_all[batch], sb_all[batch] if sb_all is not None else None
+                pending, size = [], 0
+
+        empty = to_tensor(np.zeros((0, self.n_features_in_)))
+        with torch_threads(self.n_jobs):
+            with seeded_init(torch_seed):
+                network = self._build(self.n_features_in_)
+            network = network.to(self.device_)
+            self.network_ = network
+            self._train(
+                network, empty, empty[:, 0], empty[:, 0], x_val, y_val, w_val, torch_seed, s_val=s_val,
+                epoch_batches=epoch_batches, w_total=float(w[train_idx].sum()), decorrelate=s is not None,
             )
         return self
 
@@ -420,10 +556,18 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         *,
         s_train: torch.Tensor | None = None,
         s_val: torch.Tensor | None = None,
+        epoch_batches: Callable[[Any], Iterator[tuple[Any, Any, Any, Any]]] | None = None,
+        w_total: float | None = None,
+        decorrelate: bool = False,
     ) -> None:
+        """The fit loop: minibatches of the training tensors, or of ``epoch_batches(generator)`` (streamed).
+
+        ``epoch_batches`` yields ``(x, y, w, s)`` minibatch tensors for one epoch; ``w_total``
+        is then the training rows' total weight and ``decorrelate`` whether ``s`` is given.
+        """
         torch = import_torch()
         bce = torch.nn.functional.binary_cross_entropy_with_logits
-        strength = float(self.decorrelation_strength) if s_train is not None else 0.0
+        strength = float(self.decorrelation_strength) if (s_train is not None or decorrelate) else 0.0
         # the minibatch order comes from a CPU generator on every device: a CUDA generator
         # draws other permutations from the same seed
         generator = make_generator(seed)
@@ -432,6 +576,16 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         )
         n_train = x_train.shape[0]
         batch_size = int(self.batch_size)
+
+        def in_memory(generator: Any) -> Iterator[tuple[Any, Any, Any, Any]]:
+            permutation = torch.randperm(n_train, generator=generator).to(self.device_)
+            for begin in range(0, n_train, batch_size):
+                batch = permutation[begin : begin + batch_size]
+                s = s_train[batch] if s_train is not None else None
+                yield x_train[batch], y_train[batch], w_train[batch], s
+
+        batches = in_memory if epoch_batches is None else epoch_batches
+        total = float(w_train.sum()) if w_total is None else float(w_total)
         use_validation = x_val.shape[0] > 0
         history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "epoch_time_s": []}
         best_loss = np.inf
@@ -446,22 +600,20 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         for epoch in epochs:
             start = time.perf_counter()
             network.train()
-            permutation = torch.randperm(n_train, generator=generator).to(self.device_)
             # Accumulate on the device: a .item() per batch would synchronise a GPU.
             loss_sum = torch.zeros((), device=self.device_)
-            for begin in range(0, n_train, batch_size):
-                batch = permutation[begin : begin + batch_size]
-                logits = network(x_train[batch]).squeeze(1)
-                weighted = bce(logits, y_train[batch], reduction="none") * w_train[batch]
-                loss = weighted.sum() / batch.shape[0]
+            for xb, yb, wb, sb in batches(generator):
+                logits = network(xb).squeeze(1)
+                weighted = bce(logits, yb, reduction="none") * wb
+                loss = weighted.sum() / xb.shape[0]
                 if strength > 0:
-                    assert s_train is not None
-                    loss = loss + strength * _disco(logits, y_train[batch], w_train[batch], s_train[batch])
+                    assert sb is not None
+                    loss = loss + strength * _disco(logits, yb, wb, sb)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 loss_sum += weighted.detach().sum()
-            train_loss = float(loss_sum) / float(w_train.sum())
+            train_loss = float(loss_sum) / total
             history["epoch_time_s"].append(time.perf_counter() - start)
             history["train_loss"].append(train_loss)
 
