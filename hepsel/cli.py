@@ -13,10 +13,15 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .exceptions import HepselError
+
+if TYPE_CHECKING:
+    from .config import AnalysisConfig
+
+    _Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 __all__ = ["main"]
 
@@ -24,7 +29,7 @@ __all__ = ["main"]
 _SIGPIPE_STATUS = 141
 
 
-def _config(args: argparse.Namespace, *, check_models: bool = True):
+def _config(args: argparse.Namespace, *, check_models: bool = True) -> AnalysisConfig:
     from .config import load_config
     from .provenance import claim_output
     from .storage import check_writable_dir
@@ -314,7 +319,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_compare_parser(sub) -> None:
+def _add_compare_parser(sub: _Subparsers) -> None:
     p = sub.add_parser(
         "compare", help="two studies' headline figures side by side, with differences and their significance"
     )
@@ -483,7 +488,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_export_parser(sub: argparse._SubParsersAction) -> None:
+def _add_export_parser(sub: _Subparsers) -> None:
     p = sub.add_parser("export", help="write a saved selection's models for deployment (ONNX, bonsai tables)")
     p.add_argument("--selection", "-s", required=True, help="a saved selection directory")
     p.add_argument(

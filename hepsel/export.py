@@ -490,7 +490,8 @@ def check_model_names(names: Sequence[str], where: str) -> None:
     ExportError
         Naming ``where`` and the offending names.
     """
-    odd = [n for n in names if not isinstance(n, str) or not n.isidentifier() or len(n) > _MAX_NAME]
+    given: list[object] = list(names)  # checked as given: names come from configs and saved files
+    odd = [n for n in given if not isinstance(n, str) or not n.isidentifier() or len(n) > _MAX_NAME]
     if odd:
         msg = (
             f"{where}: model name(s) {odd} are not identifiers of at most {_MAX_NAME} characters, "

@@ -227,7 +227,7 @@ class FeatureScaler(BaseEstimator):
         return state
 
     @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> FeatureScaler:
+    def from_dict(cls, state: object) -> FeatureScaler:
         """Rebuild a fitted scaler from :meth:`to_dict` output.
 
         Parameters

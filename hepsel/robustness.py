@@ -18,7 +18,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -345,7 +345,7 @@ def offline_shift_figures(
                 _scatter(n, i_n, a_n), _scatter(n, i_n, d_n), _scatter(n, i_s, a_s), _scatter(n, i_s, d_s)
             )
         out[key] = entry
-    return cast("dict[str, Any]", out)
+    return out
 
 
 def table_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -542,7 +542,7 @@ def explain(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
     n = min(cfg.evaluation.shap.events, len(pool))
     index = np.sort(rng.choice(pool, size=n, replace=False))
     folds = [load_classifier(kind, lay.model(model, k)) for k in range(cfg.folds.k)]
-    background_rows = None
+    background_rows: list[np.ndarray] | None = None
     if kind in ("mlp", "lipschitz_mlp", "autoencoder"):
         nb = cfg.evaluation.shap.background_events
         background_rows = []

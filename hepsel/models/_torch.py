@@ -76,7 +76,8 @@ def resolve_device(device: str) -> torch.device:
         If CUDA is requested but not available, or the string is not a device.
     """
     torch = import_torch()
-    if not isinstance(device, str):
+    given: object = device
+    if not isinstance(given, str):
         msg = f"device must be a string ('auto', 'cpu' or 'cuda'), got {type(device).__name__}"
         raise TypeError(msg)
     if device == "auto":
@@ -145,7 +146,8 @@ def torch_threads(n_jobs: int | None) -> Iterator[None]:
     if n_jobs is None:
         yield
         return
-    if not isinstance(n_jobs, int | np.integer) or n_jobs == 0:
+    given: object = n_jobs  # checked as given, whatever its declared type
+    if not isinstance(given, int | np.integer) or given == 0:
         msg = f"n_jobs must be a non-zero integer or None, got {n_jobs!r}"
         raise ValueError(msg)
     n_cpu = os.cpu_count() or 1

@@ -244,7 +244,8 @@ tree_method, device, n_jobs, random_state, verbose
         if names_all is not None and len(names_all) != n_features:
             msg = f"feature_names has {len(names_all)} names but X has {n_features} columns"
             raise ValueError(msg)
-        wanted = list(range(n_features)) if self.features is None else list(self.features)
+        # checked as given: a parameter may hold anything
+        wanted: list[object] = list(range(n_features)) if self.features is None else list(self.features)
         if not wanted:
             msg = "features is empty; name at least one feature for the bonsai BDT"
             raise ValueError(msg)

@@ -254,7 +254,7 @@ class FisherClassifier(ClassifierMixin, BaseEstimator):
         }
 
     @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> FisherClassifier:
+    def from_dict(cls, state: object) -> FisherClassifier:
         """Rebuild a fitted classifier from :meth:`to_dict` output.
 
         Raises

@@ -338,10 +338,12 @@ class WGANGP(BaseEstimator):
             if not isinstance(value, int | np.integer) or value < 1:
                 msg = f"{name} must be a positive integer, got {value!r}"
                 raise ValueError(msg)
-        if not isinstance(self.selection_projections, int | np.integer) or self.selection_projections < 0:
+        projections: object = self.selection_projections  # parameters are checked as given
+        if not isinstance(projections, int | np.integer) or projections < 0:
             msg = f"selection_projections must be a non-negative integer, got {self.selection_projections!r}"
             raise ValueError(msg)
-        if not isinstance(self.n_conditions, int | np.integer) or self.n_conditions < 0:
+        conditions: object = self.n_conditions
+        if not isinstance(conditions, int | np.integer) or conditions < 0:
             msg = f"n_conditions must be a non-negative integer, got {self.n_conditions!r}"
             raise ValueError(msg)
         if self.lr_schedule not in _LR_SCHEDULES:
@@ -725,7 +727,8 @@ class WGANGP(BaseEstimator):
         """
         torch = import_torch()
         check_is_fitted(self, "generator_")
-        if not isinstance(n, int | np.integer) or n < 0:
+        given: object = n
+        if not isinstance(given, int | np.integer) or given < 0:
             msg = f"n must be a non-negative integer, got {n!r}"
             raise ValueError(msg)
         n = int(n)

@@ -263,7 +263,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if not 0.0 <= self.validation_fraction < 1.0:
             msg = f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
             raise ValueError(msg)
-        strength = self.decorrelation_strength
+        strength: object = self.decorrelation_strength  # checked as given
         if not isinstance(strength, int | float | np.number) or not np.isfinite(strength) or strength < 0:
             msg = f"decorrelation_strength must be a finite number >= 0, got {strength!r}"
             raise ValueError(msg)
