@@ -8,6 +8,7 @@ models that did). :func:`model_summary` turns scores into the figures of
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ __all__ = [
     "cross_scores",
     "event_views",
     "expected_yields",
+    "feature_blocks",
     "held_out",
     "measured_rate",
     "model_kind",
@@ -56,6 +58,7 @@ __all__ = [
     "rate_curves",
     "rate_key",
     "replica_scores",
+    "score_models",
     "split_minbias",
 ]
 
@@ -110,30 +113,210 @@ class CrossScores:
 
 
 def cross_scores(cfg: AnalysisConfig, ds: Dataset, model: str, layout: Layout) -> CrossScores:
-    """Score all candidates of ``ds`` with the fold models of ``model`` saved under ``layout``."""
-    X = ds.X
-    fold = ds.fold
-    truth = ds.truth
-    k_folds = cfg.folds.k
-    test = np.full(len(ds), np.nan)
-    test_raw = np.full(len(ds), np.nan)
-    train = np.full(len(ds), np.nan)
-    kind = model_kind(cfg, model)
-    for k in range(k_folds):
-        clf = load_classifier(kind, layout.model(model, k))
-        in_fold = fold == k
-        test[in_fold] = clf.predict_proba(X[in_fold])[:, 1]
-        test_raw[in_fold] = clf.decision_function(X[in_fold])
-        # candidates of the previous fold were in this model's training set ...
-        seen = (fold == (k - 1) % k_folds) & truth
-        # ... except the events it held out for early stopping
-        seen &= ~held_out(ds, layout.model_info(model, k))
-        train[seen] = clf.predict_proba(X[seen])[:, 1]
+    """Score all candidates of ``ds`` with the fold models of ``model`` saved under ``layout``.
+
+    The features are those of ``ds`` when it holds them, else they are read
+    from ``layout.dataset`` block by block (:func:`score_models`).
+    """
+    if all(f in ds.columns for f in ds.feature_names):
+        blocks: Iterable[tuple[int, np.ndarray]] = [(0, ds.X)]
+    else:
+        blocks = feature_blocks(layout.dataset, ds.feature_names)
+    return score_models(cfg, ds, [model], layout, blocks)[model]
+
+
+#: Rows of features held at a time while scoring (about 100 MB of float64 for 13 features).
+BLOCK_ROWS = 1 << 20
+
+
+def feature_blocks(
+    path: str | Path, feature_names: Sequence[str], block_rows: int = BLOCK_ROWS
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, X)`` for consecutive blocks of at least ``block_rows`` rows (the last: the rest) of a data set.
+
+    ``X`` holds the rows ``start:start + len(X)`` of the features, as
+    :attr:`hepsel.dataset.Dataset.X` does (their common dtype). Only the
+    feature columns of one block are in memory at a time.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names = list(feature_names)
+    pf = pq.ParquetFile(path)
+    start, pending, n_pending = 0, [], 0
+
+    def flush() -> np.ndarray:
+        table = pa.Table.from_batches(pending)
+        return np.column_stack([table.column(name).to_numpy() for name in names])
+
+    for batch in pf.iter_batches(batch_size=block_rows, columns=names):
+        pending.append(batch)
+        n_pending += batch.num_rows
+        if n_pending >= block_rows:
+            X = flush()
+            pending, n_pending = [], 0
+            yield start, X
+            start += len(X)
+    if n_pending:
+        yield start, flush()
+
+
+class _Moments:
+    """Weighted means and scatter of the rows of a matrix, merged block by block (Chan et al.).
+
+    One block gives exactly :func:`hepsel.performance.correlation_matrix`
+    of that block.
+    """
+
+    def __init__(self) -> None:
+        self.blocks = 0
+        self.first: tuple[np.ndarray, np.ndarray] | None = None
+        self.w = 0.0
+        self.mean: np.ndarray | None = None
+        self.scatter: np.ndarray | None = None
+
+    def add(self, X: np.ndarray, weight: np.ndarray) -> None:
+        if len(X) == 0:
+            return
+        self.blocks += 1
+        if self.blocks == 1:
+            self.first = (X.copy(), weight.copy())
+            return
+        if self.first is not None:
+            self._merge(*self.first)
+            self.first = None
+        self._merge(X, weight)
+
+    def _merge(self, X: np.ndarray, weight: np.ndarray) -> None:
+        w = np.abs(np.asarray(weight, dtype=np.float64))
+        wb = float(w.sum())
+        mean_b = np.average(X, axis=0, weights=w)
+        d = X - mean_b
+        scatter_b = (d * w[:, None]).T @ d
+        if self.mean is None or self.scatter is None:
+            self.w, self.mean, self.scatter = wb, mean_b, scatter_b
+            return
+        total = self.w + wb
+        delta = mean_b - self.mean
+        self.scatter = self.scatter + scatter_b + np.outer(delta, delta) * (self.w * wb / total)
+        self.mean = self.mean + delta * (wb / total)
+        self.w = total
+
+    def correlation(self, n_features: int) -> np.ndarray:
+        """Weighted Pearson correlation matrix of everything added."""
+        from .performance import correlation_matrix
+
+        if self.first is not None:
+            return correlation_matrix(*self.first)
+        if self.scatter is None:
+            return correlation_matrix(np.zeros((0, n_features)), np.zeros(0))
+        sd = np.sqrt(np.diag(self.scatter))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            c = self.scatter / np.outer(sd, sd)
+        return np.asarray(np.nan_to_num(c), dtype=np.float64)
+
+
+def score_models(
+    cfg: AnalysisConfig,
+    ds: Dataset,
+    models: Sequence[str],
+    layout: Layout,
+    blocks: Iterable[tuple[int, np.ndarray]],
+    *,
+    correlations: dict[str, Any] | None = None,
+) -> dict[str, CrossScores]:
+    """Cross-scores of several models from one pass over the feature blocks.
+
+    Each block ``(start, X)`` holds the features of the rows
+    ``start:start + len(X)`` of ``ds`` (whose own feature columns are not
+    needed). Every fold model (and uncertainty replica) is loaded once and
+    scores the block's rows of its fold, so the result equals scoring all
+    rows at once while only one block of features is held. With
+    ``correlations`` (a dict), its ``"signal"`` and ``"background"`` entries
+    are set to the weighted feature correlation matrices of the
+    class-representative candidates of each class.
+    """
+    from .exceptions import ConfigError
+    from .training import replica_prefix
+
+    n, k_folds = len(ds), cfg.folds.k
+    fold, truth, label = ds.fold, ds.truth, ds.columns["label"]
+    run, event = ds.columns["runNumber"], ds.columns["eventNumber"]
+    out: dict[str, CrossScores] = {}
+    fitted: dict[str, list[Any]] = {}
+    validation: dict[str, list[tuple[float, int] | None]] = {}
+    replicas: dict[str, list[list[Any]]] = {}
+    for model in models:
+        kind = model_kind(cfg, model)
+        fitted[model] = [load_classifier(kind, layout.model(model, k)) for k in range(k_folds)]
+        validation[model] = [_validation_split(layout.model_info(model, k)) for k in range(k_folds)]
+        unc = cfg.models[model].uncertainty
+        nan = np.full(n, np.nan)
+        if unc is None:
+            out[model] = CrossScores(nan, nan.copy(), test_raw=nan.copy())
+            continue
+        out[model] = CrossScores(nan, nan.copy(), nan.copy(), nan.copy(), nan.copy(), test_raw=nan.copy())
+        tags: list[int | str] = [*range(unc.replicas), *(["check"] if unc.calibration else [])]
+        replicas[model] = []
+        for k in range(k_folds):
+            fold_replicas = []
+            for tag in tags:
+                prefix = replica_prefix(layout.model(model, k), tag)
+                if not any(prefix.parent.glob(prefix.name + ".*")):
+                    msg = (
+                        f"models.{model}.uncertainty: replica {tag} of fold {k} not found at {prefix}; "
+                        "train the model again (hepsel train) after adding or changing 'uncertainty'"
+                    )
+                    raise ConfigError(msg)
+                fold_replicas.append(load_classifier(kind, prefix))
+            replicas[model].append(fold_replicas)
+    moments = {"signal": _Moments(), "background": _Moments()}
+    n_features = len(ds.feature_names)
+    for start, X in blocks:
+        rows = slice(start, start + len(X))
+        f, t = fold[rows], truth[rows]
+        if correlations is not None:
+            w = ds.weight[rows]
+            for cls, code in (("signal", 1), ("background", 0)):
+                sel = t & (label[rows] == code)
+                moments[cls].add(X[sel], w[sel])
+        for model in models:
+            cs = out[model]
+            test, raw, train = cs.test[rows], cs.ranking[rows], cs.train[rows]
+            for k in range(k_folds):
+                clf = fitted[model][k]
+                in_fold = f == k
+                if in_fold.any():
+                    Xk = X[in_fold]
+                    test[in_fold] = clf.predict_proba(Xk)[:, 1]
+                    raw[in_fold] = clf.decision_function(Xk)
+                    if model in replicas:
+                        _replica_block(cfg, model, cs, rows, in_fold, [r.predict_proba(Xk)[:, 1] for r in replicas[model][k]])
+                # candidates of the previous fold were in this model's training set ...
+                seen = (f == (k - 1) % k_folds) & t
+                # ... except the events it held out for early stopping
+                split = validation[model][k]
+                if split is not None:
+                    seen &= ~_event_validation_mask(run[rows], event[rows], *split)
+                if seen.any():
+                    train[seen] = clf.predict_proba(X[seen])[:, 1]
+    if correlations is not None:
+        correlations.update({cls: m.correlation(n_features) for cls, m in moments.items()})
+    return out
+
+
+def _replica_block(
+    cfg: AnalysisConfig, model: str, cs: CrossScores, rows: slice, in_fold: np.ndarray, scores: list[np.ndarray]
+) -> None:
+    """Fill the replica figures of ``cs`` for the rows ``rows`` of one block that are in one fold."""
+    from .uncertainty import replica_spread
+
     unc = cfg.models[model].uncertainty
-    if unc is None:
-        return CrossScores(test, train, test_raw=test_raw)
-    err, mean, check = replica_scores(cfg, ds, model, layout)
-    return CrossScores(test, train, err, mean, check, test_raw=test_raw)
+    assert unc is not None and cs.err is not None and cs.replica_mean is not None and cs.check is not None
+    mean, err = replica_spread(np.asarray(scores[: unc.replicas]))
+    cs.replica_mean[rows][in_fold], cs.err[rows][in_fold] = mean, err
+    if unc.calibration:
+        cs.check[rows][in_fold] = scores[-1]
 
 
 def replica_scores(cfg: AnalysisConfig, ds: Dataset, model: str, layout: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -149,33 +332,28 @@ def replica_scores(cfg: AnalysisConfig, ds: Dataset, model: str, layout: Layout)
         missing (train again).
     """
     from .exceptions import ConfigError
-    from .training import replica_prefix
-    from .uncertainty import replica_spread
 
-    unc = cfg.models[model].uncertainty
-    if unc is None:
+    if cfg.models[model].uncertainty is None:
         msg = f"models.{model} has no 'uncertainty' block; add 'uncertainty: {{replicas: 3}}' and train again"
         raise ConfigError(msg)
-    kind = model_kind(cfg, model)
-    n = len(ds)
-    err, mean, check = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
-    for k in range(cfg.folds.k):
-        in_fold = ds.fold == k
-        tags: list[int | str] = [*range(unc.replicas), *(["check"] if unc.calibration else [])]
-        scores = []
-        for tag in tags:
-            prefix = replica_prefix(layout.model(model, k), tag)
-            if not any(prefix.parent.glob(prefix.name + ".*")):
-                msg = (
-                    f"models.{model}.uncertainty: replica {tag} of fold {k} not found at {prefix}; "
-                    "train the model again (hepsel train) after adding or changing 'uncertainty'"
-                )
-                raise ConfigError(msg)
-            scores.append(load_classifier(kind, prefix).predict_proba(ds.X[in_fold])[:, 1])
-        mean[in_fold], err[in_fold] = replica_spread(np.asarray(scores[: unc.replicas]))
-        if unc.calibration:
-            check[in_fold] = scores[-1]
-    return err, mean, check
+    cs = cross_scores(cfg, ds, model, layout)
+    assert cs.err is not None and cs.replica_mean is not None and cs.check is not None
+    return cs.err, cs.replica_mean, cs.check
+
+
+def _validation_split(info_path: Any) -> tuple[float, int] | None:
+    """``(fraction, seed)`` of the events a fold model held out for early stopping, from its training record."""
+    from .storage import read_json
+
+    p = Path(info_path)
+    val = read_json(p).get("validation") if p.is_file() else None
+    return (float(val["fraction"]), int(val["seed"])) if val else None
+
+
+def _event_validation_mask(run: np.ndarray, event: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    from .training import event_validation_mask
+
+    return event_validation_mask(run, event, fraction, seed)
 
 
 def held_out(ds: Dataset, info_path: Any) -> np.ndarray:
