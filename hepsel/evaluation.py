@@ -30,12 +30,14 @@ from .metrics import (
 from .models import load_classifier
 from .trigger import (
     EventScores,
+    event_ids,
     event_max,
     group_events,
     output_rate,
     rate_curve,
     threshold_for_rate,
 )
+from .uncertainty import BOOTSTRAP_MAX_EVENTS, bootstrap_subsample
 from .workflow import Layout
 
 __all__ = [
@@ -380,9 +382,9 @@ def one_per_event(ds: Dataset, mask: np.ndarray, rng: np.random.Generator) -> np
         return idx
     c = ds.columns
     idx = idx[rng.permutation(len(idx))]
-    keys = np.column_stack([c["sample"][idx], c["runNumber"][idx], c["eventNumber"][idx]])
-    _, first = np.unique(keys, axis=0, return_index=True)
-    return np.sort(idx[first])
+    # a stable sort keeps the permuted order within an event: its first candidate is a random one
+    _, order, starts = event_ids(c["sample"][idx], c["runNumber"][idx], c["eventNumber"][idx])
+    return np.sort(idx[order[starts]])
 
 
 def overtraining_sets(cfg: AnalysisConfig, ds: Dataset, cs: CrossScores, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -479,11 +481,17 @@ def model_summary(
     if cfg.evaluation.bootstrap >= 2:
         # resample events, not candidates: the candidates of an event are correlated
         c = ds.columns
-        events = np.unique(np.column_stack([c["sample"][m], c["runNumber"][m], c["eventNumber"][m]]), axis=0, return_inverse=True)[1]
+        events = event_ids(c["sample"][m], c["runNumber"][m], c["eventNumber"][m])[0]
+        n_events = int(events.max()) + 1 if len(events) else 0
+        # above BOOTSTRAP_MAX_EVENTS events: bootstrap a seeded subsample, its spread scaled to all events
+        keep, scale = bootstrap_subsample(n_events, BOOTSTRAP_MAX_EVENTS, _subsample_seed(cfg, random_state, 0))
+        sub = slice(None) if keep is None else _rows_of_units(events, keep, n_events)
         _, std, _ = roc_auc_bootstrap(
-            y, s, w, n_bootstrap=cfg.evaluation.bootstrap, random_state=random_state, groups=events.ravel()
+            y[sub], s[sub], w[sub], n_bootstrap=cfg.evaluation.bootstrap, random_state=random_state,
+            groups=events[sub],
         )
-        out["auc_std"] = float(std)
+        out["auc_std"] = float(std) * scale
+        out["auc_std_events"] = n_events if keep is None else len(keep)
     effs = efficiency_at_background_efficiency(y, s, w, bkg_eff=cfg.evaluation.bkg_effs)
     out["eff_at_bkg_eff"] = {f"{b:g}": float(e) for b, e in zip(cfg.evaluation.bkg_effs, np.atleast_1d(effs), strict=True)}
     seen = np.isfinite(cs.train)
@@ -541,13 +549,14 @@ def _add_probability_thresholds(
 
     A null (unreachable) raw threshold stays null in both units.
     """
-    for entry in wps.values():
-        for key in keys:
-            if key not in entry:
-                continue
-            t = entry[key]
-            entry[f"{key}_raw"] = t
-            entry[key] = t if t is None or not np.isfinite(t) else float(proba_at(raw, proba, t)[0])
+    todo = [(entry, key) for entry in wps.values() for key in keys if key in entry]
+    cuts = [entry[key] for entry, key in todo]
+    finite = [t for t in cuts if t is not None and np.isfinite(t)]
+    # one sort for all of them
+    at = iter(proba_at(raw, proba, np.asarray(finite, dtype=np.float64)) if finite else ())
+    for (entry, key), t in zip(todo, cuts, strict=True):
+        entry[f"{key}_raw"] = t
+        entry[key] = t if t is None or not np.isfinite(t) else float(next(at))
 
 
 def expected_yields(ds: Dataset, events: np.ndarray | None = None) -> dict[str, dict[str, Any]]:
@@ -646,26 +655,65 @@ def _event_columns(cfg: AnalysisConfig, ds: Dataset) -> list[str]:
     return [c for c in dict.fromkeys(cols) if c in ds.columns]
 
 
-def _working_point_spread(cfg: AnalysisConfig, mb: EventScores, signal: EventScores, target: float) -> float:
+def _working_point_spread(
+    cfg: AnalysisConfig, mb: EventScores, signal: EventScores, target: float, *, max_events: int | None = None
+) -> float:
     """Spread of the signal efficiency from the statistical uncertainty of the working point.
 
     The minimum-bias events are Poisson-bootstrapped, the threshold for the
     target rate is found again in each replica, and the signal efficiency at
-    that threshold is recomputed; returns the standard deviation.
+    that threshold is recomputed; returns the standard deviation. The scores
+    are sorted once: each replica only sums its weights in that order. With
+    more than ``max_events`` (default :data:`~hepsel.uncertainty.BOOTSTRAP_MAX_EVENTS`)
+    minimum-bias events, a seeded subsample of that many is bootstrapped and
+    its spread scaled by ``sqrt(max_events / n)``.
     """
     n = cfg.evaluation.bootstrap
     if n < 2 or len(mb.score) == 0:
         return float("nan")
+    limit = BOOTSTRAP_MAX_EVENTS if max_events is None else max_events
+    keep, factor = bootstrap_subsample(len(mb.score), limit, [cfg.seed, int(target * 1000), 1])
+    if keep is not None:
+        # events without candidates are subsampled alike: the denominator shrinks with the weight kept
+        kept = float(np.sum(mb.weight[keep])) / max(float(np.sum(mb.weight)), 1e-300)
+        mb = EventScores(mb.score[keep], mb.weight[keep], mb.total_weight * kept)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, int(target * 1000)]))
+    # the rate curve's thresholds (trigger.rate_curve): distinct finite scores, decreasing
+    order = np.argsort(-mb.score, kind="stable")
+    s = mb.score[order]
+    finite = np.flatnonzero(np.isfinite(s))
+    last = np.ones(len(finite), dtype=bool)
+    last[:-1] = s[finite][1:] != s[finite][:-1]
+    at = finite[last]
+    thresholds = s[at]
+    # the signal efficiency at any threshold (EventScores.pass_fraction)
+    sig_order = np.argsort(-signal.score, kind="stable")
+    sig_score = signal.score[sig_order]
+    sig_cw = np.concatenate(([0.0], np.cumsum(signal.weight[sig_order])))
+    rate_in = cfg.rates.input_rate_khz
     effs = np.empty(n)
     for r in range(n):
         k = rng.poisson(1.0, size=len(mb.weight))
+        weight = mb.weight * k
         # events without candidates are resampled too: scale the denominator with the replica
-        scale = float(np.sum(mb.weight * k)) / max(float(np.sum(mb.weight)), 1e-300)
-        replica = EventScores(mb.score, mb.weight * k, mb.total_weight * scale)
-        thr = threshold_for_rate(replica, cfg.rates.input_rate_khz, target)
-        effs[r] = signal.pass_fraction(thr)[0]
-    return float(np.std(effs, ddof=1))
+        scale = float(np.sum(weight)) / max(float(np.sum(mb.weight)), 1e-300)
+        rates = rate_in * np.cumsum(weight[order])[at] / (mb.total_weight * scale)
+        ok = np.flatnonzero(rates <= target * (1 + 1e-12))
+        thr = float(thresholds[ok[-1]]) if len(ok) else float("inf")
+        effs[r] = sig_cw[np.searchsorted(-sig_score, -thr, side="right")] / signal.total_weight
+    return float(np.std(effs, ddof=1)) * factor
+
+
+def _subsample_seed(cfg: AnalysisConfig, random_state: int | None, tag: int) -> list[int] | None:
+    """Seed of a bootstrap's subsample, apart from the bootstrap's own draws (``None``: unseeded)."""
+    return None if random_state is None else [int(random_state), cfg.seed, 3, tag]
+
+
+def _rows_of_units(units: np.ndarray, keep: np.ndarray, n_units: int) -> np.ndarray:
+    """Mask of the rows whose unit (an id in ``[0, n_units)``) is in ``keep``."""
+    chosen = np.zeros(n_units, dtype=bool)
+    chosen[keep] = True
+    return chosen[units]
 
 
 #: How the minimum-bias events are split to measure rates independently of the threshold choice.
@@ -732,6 +780,7 @@ def _rates(cfg: AnalysisConfig, views: EventViews) -> dict[str, Any]:
         entry["eff_folds"] = folds
         entry["eff_fold_std"] = float(np.std(folds, ddof=1)) if len(folds) > 1 else float("nan")
         entry["eff_wp_std"] = _working_point_spread(cfg, mb, anyc, target)
+        entry["eff_wp_std_events"] = min(len(mb.score), BOOTSTRAP_MAX_EVENTS)
         if modes is not None:
             per_mode = {}
             for code in np.unique(modes):
