@@ -127,8 +127,8 @@ def cross_scores(cfg: AnalysisConfig, ds: Dataset, model: str, layout: Layout) -
     return score_models(cfg, ds, [model], layout, blocks)[model]
 
 
-#: Rows of features held at a time while scoring (about 100 MB of float64 for 13 features).
-BLOCK_ROWS = 1 << 20
+#: Rows of features held at a time while scoring (about 27 MB of float64 for 13 features).
+BLOCK_ROWS = 1 << 18
 
 
 def feature_blocks(
