@@ -134,11 +134,13 @@ BLOCK_ROWS = 1 << 18
 def feature_blocks(
     path: str | Path, feature_names: Sequence[str], block_rows: int = BLOCK_ROWS
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """``(start, X)`` for consecutive blocks of at least ``block_rows`` rows (the last: the rest) of a data set.
+    """``(start, X)`` for consecutive blocks of whole row groups of a data set, each of at least ``block_rows`` rows.
 
     ``X`` holds the rows ``start:start + len(X)`` of the features, as
-    :attr:`hepsel.dataset.Dataset.X` does (their common dtype). Only the
-    feature columns of one block are in memory at a time.
+    :attr:`hepsel.dataset.Dataset.X` does (their common dtype); the last
+    block holds the rest. Only the feature columns of one block are in
+    memory at a time (read row group by row group: a batch iterator over the
+    file would keep what it read).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -146,21 +148,18 @@ def feature_blocks(
     names = list(feature_names)
     pf = pq.ParquetFile(path)
     start, pending, n_pending = 0, [], 0
-
-    def flush() -> np.ndarray:
-        table = pa.Table.from_batches(pending)
-        return np.column_stack([table.column(name).to_numpy() for name in names])
-
-    for batch in pf.iter_batches(batch_size=block_rows, columns=names):
-        pending.append(batch)
-        n_pending += batch.num_rows
-        if n_pending >= block_rows:
-            X = flush()
+    for group in range(pf.metadata.num_row_groups):
+        table = pf.read_row_group(group, columns=names)
+        pending.append(table)
+        n_pending += table.num_rows
+        last = group == pf.metadata.num_row_groups - 1
+        if n_pending >= block_rows or (last and n_pending):
+            block = pa.concat_tables(pending) if len(pending) > 1 else pending[0]
             pending, n_pending = [], 0
+            X = np.column_stack([block.column(name).to_numpy() for name in names])
+            del block
             yield start, X
             start += len(X)
-    if n_pending:
-        yield start, flush()
 
 
 class _Moments:
