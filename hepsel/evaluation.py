@@ -225,6 +225,7 @@ def score_models(
     blocks: Iterable[tuple[int, np.ndarray]],
     *,
     correlations: dict[str, Any] | None = None,
+    raw: bool = True,
 ) -> dict[str, CrossScores]:
     """Cross-scores of several models from one pass over the feature blocks.
 
@@ -235,7 +236,8 @@ def score_models(
     rows at once while only one block of features is held. With
     ``correlations`` (a dict), its ``"signal"`` and ``"background"`` entries
     are set to the weighted feature correlation matrices of the
-    class-representative candidates of each class.
+    class-representative candidates of each class. ``raw=False`` skips the
+    raw outputs (``test_raw`` stays NaN).
     """
     from .exceptions import ConfigError
     from .training import replica_prefix
@@ -283,14 +285,15 @@ def score_models(
                 moments[cls].add(X[sel], w[sel])
         for model in models:
             cs = out[model]
-            test, raw, train = cs.test[rows], cs.ranking[rows], cs.train[rows]
+            test, test_raw, train = cs.test[rows], cs.ranking[rows], cs.train[rows]
             for k in range(k_folds):
                 clf = fitted[model][k]
                 in_fold = f == k
                 if in_fold.any():
                     Xk = X[in_fold]
                     test[in_fold] = clf.predict_proba(Xk)[:, 1]
-                    raw[in_fold] = clf.decision_function(Xk)
+                    if raw:
+                        test_raw[in_fold] = clf.decision_function(Xk)
                     if model in replicas:
                         _replica_block(cfg, model, cs, rows, in_fold, [r.predict_proba(Xk)[:, 1] for r in replicas[model][k]])
                 # candidates of the previous fold were in this model's training set ...
@@ -337,7 +340,11 @@ def replica_scores(cfg: AnalysisConfig, ds: Dataset, model: str, layout: Layout)
     if cfg.models[model].uncertainty is None:
         msg = f"models.{model} has no 'uncertainty' block; add 'uncertainty: {{replicas: 3}}' and train again"
         raise ConfigError(msg)
-    cs = cross_scores(cfg, ds, model, layout)
+    if all(f in ds.columns for f in ds.feature_names):
+        blocks: Iterable[tuple[int, np.ndarray]] = [(0, ds.X)]
+    else:
+        blocks = feature_blocks(layout.dataset, ds.feature_names)
+    cs = score_models(cfg, ds, [model], layout, blocks, raw=False)[model]
     assert cs.err is not None and cs.replica_mean is not None and cs.check is not None
     return cs.err, cs.replica_mean, cs.check
 
