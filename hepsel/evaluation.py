@@ -8,6 +8,7 @@ models that did). :func:`model_summary` turns scores into the figures of
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,14 @@ from .metrics import (
 from .models import load_classifier
 from .trigger import (
     EventScores,
+    event_ids,
     event_max,
     group_events,
     output_rate,
     rate_curve,
     threshold_for_rate,
 )
+from .uncertainty import BOOTSTRAP_MAX_EVENTS, bootstrap_subsample
 from .workflow import Layout
 
 __all__ = [
@@ -44,6 +47,7 @@ __all__ = [
     "cross_scores",
     "event_views",
     "expected_yields",
+    "feature_blocks",
     "held_out",
     "measured_rate",
     "model_kind",
@@ -56,6 +60,7 @@ __all__ = [
     "rate_curves",
     "rate_key",
     "replica_scores",
+    "score_models",
     "split_minbias",
 ]
 
@@ -110,30 +115,212 @@ class CrossScores:
 
 
 def cross_scores(cfg: AnalysisConfig, ds: Dataset, model: str, layout: Layout) -> CrossScores:
-    """Score all candidates of ``ds`` with the fold models of ``model`` saved under ``layout``."""
-    X = ds.X
-    fold = ds.fold
-    truth = ds.truth
-    k_folds = cfg.folds.k
-    test = np.full(len(ds), np.nan)
-    test_raw = np.full(len(ds), np.nan)
-    train = np.full(len(ds), np.nan)
-    kind = model_kind(cfg, model)
-    for k in range(k_folds):
-        clf = load_classifier(kind, layout.model(model, k))
-        in_fold = fold == k
-        test[in_fold] = clf.predict_proba(X[in_fold])[:, 1]
-        test_raw[in_fold] = clf.decision_function(X[in_fold])
-        # candidates of the previous fold were in this model's training set ...
-        seen = (fold == (k - 1) % k_folds) & truth
-        # ... except the events it held out for early stopping
-        seen &= ~held_out(ds, layout.model_info(model, k))
-        train[seen] = clf.predict_proba(X[seen])[:, 1]
+    """Score all candidates of ``ds`` with the fold models of ``model`` saved under ``layout``.
+
+    The features are those of ``ds`` when it holds them, else they are read
+    from ``layout.dataset`` block by block (:func:`score_models`).
+    """
+    if all(f in ds.columns for f in ds.feature_names):
+        blocks: Iterable[tuple[int, np.ndarray]] = [(0, ds.X)]
+    else:
+        blocks = feature_blocks(layout.dataset, ds.feature_names)
+    return score_models(cfg, ds, [model], layout, blocks)[model]
+
+
+#: Rows of features held at a time while scoring (about 27 MB of float64 for 13 features).
+BLOCK_ROWS = 1 << 18
+
+
+def feature_blocks(
+    path: str | Path, feature_names: Sequence[str], block_rows: int = BLOCK_ROWS
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, X)`` for consecutive blocks of whole row groups of a data set, each of at least ``block_rows`` rows.
+
+    ``X`` holds the rows ``start:start + len(X)`` of the features, as
+    :attr:`hepsel.dataset.Dataset.X` does (their common dtype); the last
+    block holds the rest. Only the feature columns of one block are in
+    memory at a time (read row group by row group: a batch iterator over the
+    file would keep what it read).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names = list(feature_names)
+    pf = pq.ParquetFile(path)
+    start, pending, n_pending = 0, [], 0
+    for group in range(pf.metadata.num_row_groups):
+        table = pf.read_row_group(group, columns=names)
+        pending.append(table)
+        n_pending += table.num_rows
+        last = group == pf.metadata.num_row_groups - 1
+        if n_pending >= block_rows or (last and n_pending):
+            block = pa.concat_tables(pending) if len(pending) > 1 else pending[0]
+            pending, n_pending = [], 0
+            X = np.column_stack([block.column(name).to_numpy() for name in names])
+            del block
+            yield start, X
+            start += len(X)
+
+
+class _Moments:
+    """Weighted means and scatter of the rows of a matrix, merged block by block (Chan et al.).
+
+    One block gives exactly :func:`hepsel.performance.correlation_matrix`
+    of that block.
+    """
+
+    def __init__(self) -> None:
+        self.blocks = 0
+        self.first: tuple[np.ndarray, np.ndarray] | None = None
+        self.w = 0.0
+        self.mean: np.ndarray | None = None
+        self.scatter: np.ndarray | None = None
+
+    def add(self, X: np.ndarray, weight: np.ndarray) -> None:
+        if len(X) == 0:
+            return
+        self.blocks += 1
+        if self.blocks == 1:
+            self.first = (X.copy(), weight.copy())
+            return
+        if self.first is not None:
+            self._merge(*self.first)
+            self.first = None
+        self._merge(X, weight)
+
+    def _merge(self, X: np.ndarray, weight: np.ndarray) -> None:
+        w = np.abs(np.asarray(weight, dtype=np.float64))
+        wb = float(w.sum())
+        mean_b = np.average(X, axis=0, weights=w)
+        d = X - mean_b
+        scatter_b = (d * w[:, None]).T @ d
+        if self.mean is None or self.scatter is None:
+            self.w, self.mean, self.scatter = wb, mean_b, scatter_b
+            return
+        total = self.w + wb
+        delta = mean_b - self.mean
+        self.scatter = self.scatter + scatter_b + np.outer(delta, delta) * (self.w * wb / total)
+        self.mean = self.mean + delta * (wb / total)
+        self.w = total
+
+    def correlation(self, n_features: int) -> np.ndarray:
+        """Weighted Pearson correlation matrix of everything added."""
+        from .performance import correlation_matrix
+
+        if self.first is not None:
+            return correlation_matrix(*self.first)
+        if self.scatter is None:
+            return correlation_matrix(np.zeros((0, n_features)), np.zeros(0))
+        sd = np.sqrt(np.diag(self.scatter))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            c = self.scatter / np.outer(sd, sd)
+        return np.asarray(np.nan_to_num(c), dtype=np.float64)
+
+
+def score_models(
+    cfg: AnalysisConfig,
+    ds: Dataset,
+    models: Sequence[str],
+    layout: Layout,
+    blocks: Iterable[tuple[int, np.ndarray]],
+    *,
+    correlations: dict[str, Any] | None = None,
+    raw: bool = True,
+) -> dict[str, CrossScores]:
+    """Cross-scores of several models from one pass over the feature blocks.
+
+    Each block ``(start, X)`` holds the features of the rows
+    ``start:start + len(X)`` of ``ds`` (whose own feature columns are not
+    needed). Every fold model (and uncertainty replica) is loaded once and
+    scores the block's rows of its fold, so the result equals scoring all
+    rows at once while only one block of features is held. With
+    ``correlations`` (a dict), its ``"signal"`` and ``"background"`` entries
+    are set to the weighted feature correlation matrices of the
+    class-representative candidates of each class. ``raw=False`` skips the
+    raw outputs (``test_raw`` stays NaN).
+    """
+    from .exceptions import ConfigError
+    from .training import replica_prefix
+
+    n, k_folds = len(ds), cfg.folds.k
+    fold, truth, label = ds.fold, ds.truth, ds.columns["label"]
+    run, event = ds.columns["runNumber"], ds.columns["eventNumber"]
+    out: dict[str, CrossScores] = {}
+    fitted: dict[str, list[Any]] = {}
+    validation: dict[str, list[tuple[float, int] | None]] = {}
+    replicas: dict[str, list[list[Any]]] = {}
+    for model in models:
+        kind = model_kind(cfg, model)
+        fitted[model] = [load_classifier(kind, layout.model(model, k)) for k in range(k_folds)]
+        validation[model] = [_validation_split(layout.model_info(model, k)) for k in range(k_folds)]
+        unc = cfg.models[model].uncertainty
+        nan = np.full(n, np.nan)
+        if unc is None:
+            out[model] = CrossScores(nan, nan.copy(), test_raw=nan.copy())
+            continue
+        out[model] = CrossScores(nan, nan.copy(), nan.copy(), nan.copy(), nan.copy(), test_raw=nan.copy())
+        tags: list[int | str] = [*range(unc.replicas), *(["check"] if unc.calibration else [])]
+        replicas[model] = []
+        for k in range(k_folds):
+            fold_replicas = []
+            for tag in tags:
+                prefix = replica_prefix(layout.model(model, k), tag)
+                if not any(prefix.parent.glob(prefix.name + ".*")):
+                    msg = (
+                        f"models.{model}.uncertainty: replica {tag} of fold {k} not found at {prefix}; "
+                        "train the model again (hepsel train) after adding or changing 'uncertainty'"
+                    )
+                    raise ConfigError(msg)
+                fold_replicas.append(load_classifier(kind, prefix))
+            replicas[model].append(fold_replicas)
+    moments = {"signal": _Moments(), "background": _Moments()}
+    n_features = len(ds.feature_names)
+    for start, X in blocks:
+        rows = slice(start, start + len(X))
+        f, t = fold[rows], truth[rows]
+        if correlations is not None:
+            w = ds.weight[rows]
+            for cls, code in (("signal", 1), ("background", 0)):
+                sel = t & (label[rows] == code)
+                moments[cls].add(X[sel], w[sel])
+        for model in models:
+            cs = out[model]
+            test, test_raw, train = cs.test[rows], cs.ranking[rows], cs.train[rows]
+            for k in range(k_folds):
+                clf = fitted[model][k]
+                in_fold = f == k
+                if in_fold.any():
+                    Xk = X[in_fold]
+                    test[in_fold] = clf.predict_proba(Xk)[:, 1]
+                    if raw:
+                        test_raw[in_fold] = clf.decision_function(Xk)
+                    if model in replicas:
+                        _replica_block(cfg, model, cs, rows, in_fold, [r.predict_proba(Xk)[:, 1] for r in replicas[model][k]])
+                # candidates of the previous fold were in this model's training set ...
+                seen = (f == (k - 1) % k_folds) & t
+                # ... except the events it held out for early stopping
+                split = validation[model][k]
+                if split is not None:
+                    seen &= ~_event_validation_mask(run[rows], event[rows], *split)
+                if seen.any():
+                    train[seen] = clf.predict_proba(X[seen])[:, 1]
+    if correlations is not None:
+        correlations.update({cls: m.correlation(n_features) for cls, m in moments.items()})
+    return out
+
+
+def _replica_block(
+    cfg: AnalysisConfig, model: str, cs: CrossScores, rows: slice, in_fold: np.ndarray, scores: list[np.ndarray]
+) -> None:
+    """Fill the replica figures of ``cs`` for the rows ``rows`` of one block that are in one fold."""
+    from .uncertainty import replica_spread
+
     unc = cfg.models[model].uncertainty
-    if unc is None:
-        return CrossScores(test, train, test_raw=test_raw)
-    err, mean, check = replica_scores(cfg, ds, model, layout)
-    return CrossScores(test, train, err, mean, check, test_raw=test_raw)
+    assert unc is not None and cs.err is not None and cs.replica_mean is not None and cs.check is not None
+    mean, err = replica_spread(np.asarray(scores[: unc.replicas]))
+    cs.replica_mean[rows][in_fold], cs.err[rows][in_fold] = mean, err
+    if unc.calibration:
+        cs.check[rows][in_fold] = scores[-1]
 
 
 def replica_scores(cfg: AnalysisConfig, ds: Dataset, model: str, layout: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -149,33 +336,32 @@ def replica_scores(cfg: AnalysisConfig, ds: Dataset, model: str, layout: Layout)
         missing (train again).
     """
     from .exceptions import ConfigError
-    from .training import replica_prefix
-    from .uncertainty import replica_spread
 
-    unc = cfg.models[model].uncertainty
-    if unc is None:
+    if cfg.models[model].uncertainty is None:
         msg = f"models.{model} has no 'uncertainty' block; add 'uncertainty: {{replicas: 3}}' and train again"
         raise ConfigError(msg)
-    kind = model_kind(cfg, model)
-    n = len(ds)
-    err, mean, check = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
-    for k in range(cfg.folds.k):
-        in_fold = ds.fold == k
-        tags: list[int | str] = [*range(unc.replicas), *(["check"] if unc.calibration else [])]
-        scores = []
-        for tag in tags:
-            prefix = replica_prefix(layout.model(model, k), tag)
-            if not any(prefix.parent.glob(prefix.name + ".*")):
-                msg = (
-                    f"models.{model}.uncertainty: replica {tag} of fold {k} not found at {prefix}; "
-                    "train the model again (hepsel train) after adding or changing 'uncertainty'"
-                )
-                raise ConfigError(msg)
-            scores.append(load_classifier(kind, prefix).predict_proba(ds.X[in_fold])[:, 1])
-        mean[in_fold], err[in_fold] = replica_spread(np.asarray(scores[: unc.replicas]))
-        if unc.calibration:
-            check[in_fold] = scores[-1]
-    return err, mean, check
+    if all(f in ds.columns for f in ds.feature_names):
+        blocks: Iterable[tuple[int, np.ndarray]] = [(0, ds.X)]
+    else:
+        blocks = feature_blocks(layout.dataset, ds.feature_names)
+    cs = score_models(cfg, ds, [model], layout, blocks, raw=False)[model]
+    assert cs.err is not None and cs.replica_mean is not None and cs.check is not None
+    return cs.err, cs.replica_mean, cs.check
+
+
+def _validation_split(info_path: Any) -> tuple[float, int] | None:
+    """``(fraction, seed)`` of the events a fold model held out for early stopping, from its training record."""
+    from .storage import read_json
+
+    p = Path(info_path)
+    val = read_json(p).get("validation") if p.is_file() else None
+    return (float(val["fraction"]), int(val["seed"])) if val else None
+
+
+def _event_validation_mask(run: np.ndarray, event: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    from .training import event_validation_mask
+
+    return event_validation_mask(run, event, fraction, seed)
 
 
 def held_out(ds: Dataset, info_path: Any) -> np.ndarray:
@@ -202,9 +388,9 @@ def one_per_event(ds: Dataset, mask: np.ndarray, rng: np.random.Generator) -> np
         return idx
     c = ds.columns
     idx = idx[rng.permutation(len(idx))]
-    keys = np.column_stack([c["sample"][idx], c["runNumber"][idx], c["eventNumber"][idx]])
-    _, first = np.unique(keys, axis=0, return_index=True)
-    return np.sort(idx[first])
+    # a stable sort keeps the permuted order within an event: its first candidate is a random one
+    _, order, starts = event_ids(c["sample"][idx], c["runNumber"][idx], c["eventNumber"][idx])
+    return np.sort(idx[order[starts]])
 
 
 def overtraining_sets(cfg: AnalysisConfig, ds: Dataset, cs: CrossScores, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -301,11 +487,17 @@ def model_summary(
     if cfg.evaluation.bootstrap >= 2:
         # resample events, not candidates: the candidates of an event are correlated
         c = ds.columns
-        events = np.unique(np.column_stack([c["sample"][m], c["runNumber"][m], c["eventNumber"][m]]), axis=0, return_inverse=True)[1]
+        events = event_ids(c["sample"][m], c["runNumber"][m], c["eventNumber"][m])[0]
+        n_events = int(events.max()) + 1 if len(events) else 0
+        # above BOOTSTRAP_MAX_EVENTS events: bootstrap a seeded subsample, its spread scaled to all events
+        keep, scale = bootstrap_subsample(n_events, BOOTSTRAP_MAX_EVENTS, _subsample_seed(cfg, random_state, 0))
+        sub = slice(None) if keep is None else _rows_of_units(events, keep, n_events)
         _, std, _ = roc_auc_bootstrap(
-            y, s, w, n_bootstrap=cfg.evaluation.bootstrap, random_state=random_state, groups=events.ravel()
+            y[sub], s[sub], w[sub], n_bootstrap=cfg.evaluation.bootstrap, random_state=random_state,
+            groups=events[sub],
         )
-        out["auc_std"] = float(std)
+        out["auc_std"] = float(std) * scale
+        out["auc_std_events"] = n_events if keep is None else len(keep)
     effs = efficiency_at_background_efficiency(y, s, w, bkg_eff=cfg.evaluation.bkg_effs)
     out["eff_at_bkg_eff"] = {f"{b:g}": float(e) for b, e in zip(cfg.evaluation.bkg_effs, np.atleast_1d(effs), strict=True)}
     seen = np.isfinite(cs.train)
@@ -363,13 +555,14 @@ def _add_probability_thresholds(
 
     A null (unreachable) raw threshold stays null in both units.
     """
-    for entry in wps.values():
-        for key in keys:
-            if key not in entry:
-                continue
-            t = entry[key]
-            entry[f"{key}_raw"] = t
-            entry[key] = t if t is None or not np.isfinite(t) else float(proba_at(raw, proba, t)[0])
+    todo = [(entry, key) for entry in wps.values() for key in keys if key in entry]
+    cuts = [entry[key] for entry, key in todo]
+    finite = [t for t in cuts if t is not None and np.isfinite(t)]
+    # one sort for all of them
+    at = iter(proba_at(raw, proba, np.asarray(finite, dtype=np.float64)) if finite else ())
+    for (entry, key), t in zip(todo, cuts, strict=True):
+        entry[f"{key}_raw"] = t
+        entry[key] = t if t is None or not np.isfinite(t) else float(next(at))
 
 
 def expected_yields(ds: Dataset, events: np.ndarray | None = None) -> dict[str, dict[str, Any]]:
@@ -468,26 +661,65 @@ def _event_columns(cfg: AnalysisConfig, ds: Dataset) -> list[str]:
     return [c for c in dict.fromkeys(cols) if c in ds.columns]
 
 
-def _working_point_spread(cfg: AnalysisConfig, mb: EventScores, signal: EventScores, target: float) -> float:
+def _working_point_spread(
+    cfg: AnalysisConfig, mb: EventScores, signal: EventScores, target: float, *, max_events: int | None = None
+) -> float:
     """Spread of the signal efficiency from the statistical uncertainty of the working point.
 
     The minimum-bias events are Poisson-bootstrapped, the threshold for the
     target rate is found again in each replica, and the signal efficiency at
-    that threshold is recomputed; returns the standard deviation.
+    that threshold is recomputed; returns the standard deviation. The scores
+    are sorted once: each replica only sums its weights in that order. With
+    more than ``max_events`` (default :data:`~hepsel.uncertainty.BOOTSTRAP_MAX_EVENTS`)
+    minimum-bias events, a seeded subsample of that many is bootstrapped and
+    its spread scaled by ``sqrt(max_events / n)``.
     """
     n = cfg.evaluation.bootstrap
     if n < 2 or len(mb.score) == 0:
         return float("nan")
+    limit = BOOTSTRAP_MAX_EVENTS if max_events is None else max_events
+    keep, factor = bootstrap_subsample(len(mb.score), limit, [cfg.seed, int(target * 1000), 1])
+    if keep is not None:
+        # events without candidates are subsampled alike: the denominator shrinks with the weight kept
+        kept = float(np.sum(mb.weight[keep])) / max(float(np.sum(mb.weight)), 1e-300)
+        mb = EventScores(mb.score[keep], mb.weight[keep], mb.total_weight * kept)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, int(target * 1000)]))
+    # the rate curve's thresholds (trigger.rate_curve): distinct finite scores, decreasing
+    order = np.argsort(-mb.score, kind="stable")
+    s = mb.score[order]
+    finite = np.flatnonzero(np.isfinite(s))
+    last = np.ones(len(finite), dtype=bool)
+    last[:-1] = s[finite][1:] != s[finite][:-1]
+    at = finite[last]
+    thresholds = s[at]
+    # the signal efficiency at any threshold (EventScores.pass_fraction)
+    sig_order = np.argsort(-signal.score, kind="stable")
+    sig_score = signal.score[sig_order]
+    sig_cw = np.concatenate(([0.0], np.cumsum(signal.weight[sig_order])))
+    rate_in = cfg.rates.input_rate_khz
     effs = np.empty(n)
     for r in range(n):
         k = rng.poisson(1.0, size=len(mb.weight))
+        weight = mb.weight * k
         # events without candidates are resampled too: scale the denominator with the replica
-        scale = float(np.sum(mb.weight * k)) / max(float(np.sum(mb.weight)), 1e-300)
-        replica = EventScores(mb.score, mb.weight * k, mb.total_weight * scale)
-        thr = threshold_for_rate(replica, cfg.rates.input_rate_khz, target)
-        effs[r] = signal.pass_fraction(thr)[0]
-    return float(np.std(effs, ddof=1))
+        scale = float(np.sum(weight)) / max(float(np.sum(mb.weight)), 1e-300)
+        rates = rate_in * np.cumsum(weight[order])[at] / (mb.total_weight * scale)
+        ok = np.flatnonzero(rates <= target * (1 + 1e-12))
+        thr = float(thresholds[ok[-1]]) if len(ok) else float("inf")
+        effs[r] = sig_cw[np.searchsorted(-sig_score, -thr, side="right")] / signal.total_weight
+    return float(np.std(effs, ddof=1)) * factor
+
+
+def _subsample_seed(cfg: AnalysisConfig, random_state: int | None, tag: int) -> list[int] | None:
+    """Seed of a bootstrap's subsample, apart from the bootstrap's own draws (``None``: unseeded)."""
+    return None if random_state is None else [int(random_state), cfg.seed, 3, tag]
+
+
+def _rows_of_units(units: np.ndarray, keep: np.ndarray, n_units: int) -> np.ndarray:
+    """Mask of the rows whose unit (an id in ``[0, n_units)``) is in ``keep``."""
+    chosen = np.zeros(n_units, dtype=bool)
+    chosen[keep] = True
+    return chosen[units]
 
 
 #: How the minimum-bias events are split to measure rates independently of the threshold choice.
@@ -554,6 +786,7 @@ def _rates(cfg: AnalysisConfig, views: EventViews) -> dict[str, Any]:
         entry["eff_folds"] = folds
         entry["eff_fold_std"] = float(np.std(folds, ddof=1)) if len(folds) > 1 else float("nan")
         entry["eff_wp_std"] = _working_point_spread(cfg, mb, anyc, target)
+        entry["eff_wp_std_events"] = min(len(mb.score), BOOTSTRAP_MAX_EVENTS)
         if modes is not None:
             per_mode = {}
             for code in np.unique(modes):

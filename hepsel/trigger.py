@@ -15,6 +15,7 @@ import numpy as np
 
 __all__ = [
     "EventScores",
+    "event_ids",
     "event_max",
     "group_events",
     "output_rate",
@@ -40,6 +41,37 @@ def group_events(run: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.nda
     new = np.ones(len(order), dtype=bool)
     new[1:] = (r[1:] != r[:-1]) | (e[1:] != e[:-1])
     return order, np.flatnonzero(new)
+
+
+def event_ids(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dense ids of the distinct key tuples (e.g. sample, run, event), numbered in lexicographic order.
+
+    The ids are those of ``np.unique(np.column_stack(keys), axis=0,
+    return_inverse=True)`` from one ``np.lexsort`` of the keys.
+
+    Returns
+    -------
+    ids : ndarray of int, shape (n,)
+        The id of each row's tuple.
+    order : ndarray of int, shape (n,)
+        A stable sort of the rows by their tuples.
+    starts : ndarray of int, shape (n_ids,)
+        Offsets (into ``order``) where each tuple's block begins, so that
+        ``order[starts]`` is the first row of each tuple.
+    """
+    arrays = [np.asarray(k) for k in keys]
+    n = len(arrays[0]) if arrays else 0
+    order = np.lexsort(arrays[::-1]) if n else np.zeros(0, dtype=np.int64)
+    new = np.zeros(n, dtype=bool)
+    if n:
+        new[0] = True
+        for a in arrays:
+            sa = a[order]
+            new[1:] |= sa[1:] != sa[:-1]
+    starts = np.flatnonzero(new)
+    ids = np.empty(n, dtype=np.int64)
+    ids[order] = np.cumsum(new) - 1
+    return ids, order, starts
 
 
 def event_max(values: np.ndarray, order: np.ndarray, starts: np.ndarray, *, mask: np.ndarray | None = None) -> np.ndarray:

@@ -187,37 +187,42 @@ def _downsample_index(n_points: int, n: int = 2000) -> np.ndarray:
 
 def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progress: bool = True) -> dict[str, Any]:
     """Score every candidate with the fold models, write scores.root, summary.json and the selection."""
+    import pyarrow.parquet as pq
     from tqdm.auto import tqdm
 
     from .dataset import load_dataset, load_generated_events
     from .evaluation import (
-        cross_scores,
         event_views,
+        feature_blocks,
         model_kind,
         model_summary,
         overtraining_sets,
         performance,
         rate_curves,
+        score_models,
     )
     from .features import FeatureSet, module_path
     from .ingest import training_branch_types
     from .metrics import roc
-    from .performance import correlation_matrix
     from .selection import Selection
     from .storage import atomic_path, read_json, write_json, write_root_tree
 
     lay = Layout.of(cfg)
-    ds = load_dataset(lay.dataset, cfg)
+    # everything but the features (and the raw weights): the models read the features block by block
+    stored = pq.ParquetFile(lay.dataset).schema_arrow.names
+    ds = load_dataset(lay.dataset, cfg, columns=[c for c in stored if c not in cfg.feature_names and c != "weight_raw"])
     generated = load_generated_events(lay.dataset)
+    t0 = time.perf_counter()
     names = list(models or cfg.models)
+    correlations: dict[str, np.ndarray] = {}
+    all_scores = score_models(cfg, ds, names, lay, feature_blocks(lay.dataset, cfg.feature_names), correlations=correlations)
     summary: dict[str, Any] = {}
     curves: dict[str, np.ndarray] = {}
     scores: dict[str, np.ndarray] = {}
     raws: dict[str, np.ndarray] = {}
     errors: dict[str, np.ndarray] = {}
-    t0 = time.perf_counter()
     for name in tqdm(names, desc="evaluate", unit="model", disable=None if progress else True):  # None: off when not a terminal
-        cs = cross_scores(cfg, ds, name, lay)
+        cs = all_scores.pop(name)
         scores[name] = cs.test
         raws[name] = cs.ranking
         s = model_summary(cfg, ds, cs, random_state=cfg.seed)
@@ -247,11 +252,10 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
             tr = train0 & (y == code)
             curves[f"{name}/train_{cls}_score"] = cs.train[tr]
             curves[f"{name}/train_{cls}_weight"] = ds.weight[tr]
-    m = ds.truth
     summary["_inputs"] = {
         "features": cfg.feature_names,
-        "correlation_signal": correlation_matrix(ds.X[m & (ds.y == 1)], ds.weight[m & (ds.y == 1)]),
-        "correlation_background": correlation_matrix(ds.X[m & (ds.y == 0)], ds.weight[m & (ds.y == 0)]),
+        "correlation_signal": correlations["signal"],
+        "correlation_background": correlations["background"],
     }
     summary["_meta"] = {
         "analysis": cfg.name,
