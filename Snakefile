@@ -293,7 +293,7 @@ rule gather:
         settings=digest("gather"),
     threads: 1
     resources:
-        mem_mb=mem_mb(800, per_mb=4),  # 1x 0.4 GB, 30x 1.6 GB
+        mem_mb=mem_mb(800, per_mb=0.5),  # one prepared file at a time: 1x 0.37 GB, 100x 0.56 GB; 16 s
         runtime=runtime(10, s_per_mb=0.5),
     shell:
         f"{HEPSEL} gather {COMMON} 2>&1 | tee {{log}}"
@@ -314,7 +314,7 @@ rule train:
     resources:
         # reads only its fold's training rows and model's columns: bdt 10x 0.6 GB, 100x 2.7 GB (1.5 GB with
         # training.external_memory); 1x 0.4-0.7 GB (bdt, mlp, gan); 45 s
-        mem_mb=mem_mb(800, per_mb=2),
+        mem_mb=mem_mb(800, per_mb=2),  # its fold's rows and model's columns: 1x 0.33 GB, 100x 2.5 GB; 166 s
         runtime=runtime(20, s_per_mb=3),
     shell:
         f"{HEPSEL} train {COMMON} --model {{wildcards.model}} --fold {{wildcards.fold}} 2>&1 | tee {{log}}"
@@ -337,7 +337,7 @@ rule evaluate:
         settings=digest("evaluate"),
     threads: 1
     resources:
-        mem_mb=mem_mb(1000, per_mb=5),  # 1x 0.6 GB, 30x 2.5 GB; 253 s
+        mem_mb=mem_mb(1000, per_mb=2.5),  # 1x 0.4 GB, 10x 0.8 GB, 100x 4.1 GB; 236 s
         runtime=runtime(20, s_per_mb=2),
     shell:
         f"{HEPSEL} evaluate {COMMON} 2>&1 | tee {{log}}"
@@ -357,7 +357,7 @@ rule plots:
         settings=digest("plots"),
     threads: 1
     resources:
-        mem_mb=mem_mb(800, per_mb=2),  # 1x 0.3 GB; 26 s
+        mem_mb=mem_mb(800, per_mb=0.5),  # 1x 0.3 GB, 100x 0.45 GB; 24 s
         runtime=runtime(20, s_per_mb=0.5),
     shell:
         f"{HEPSEL} plots {COMMON} 2>&1 | tee {{log}}"
@@ -378,7 +378,7 @@ rule explain:
         settings=lambda wc: digest("explain", model=wc.model),
     threads: 1
     resources:
-        mem_mb=mem_mb(1000, per_mb=8),  # 1x 0.7 GB
+        mem_mb=mem_mb(1000, per_mb=1),  # the explained rows only: 1x 0.3 GB, 100x 0.9 GB
         runtime=runtime(20, s_per_mb=2),
     shell:
         f"{HEPSEL} explain {COMMON} --model {{wildcards.model}} 2>&1 | tee {{log}}"
@@ -420,7 +420,7 @@ rule why:
         settings=lambda wc: digest("why", model=wc.model),
     threads: 1
     resources:
-        mem_mb=mem_mb(1000, per_mb=8),  # 1x 0.8 GB, 30x 4.0 GB
+        mem_mb=mem_mb(1000, per_mb=1.5),  # 1x 0.3 GB, 100x 2.1 GB; 38 s
         runtime=runtime(20, s_per_mb=2),
     shell:
         f"{HEPSEL} explain {COMMON} --local --model {{wildcards.model}} 2>&1 | tee {{log}}"
@@ -527,7 +527,7 @@ if CFG.robustness is not None:
             settings=digest("robustness"),
         threads: 1
         resources:
-            mem_mb=mem_mb(1200, per_mb=4),  # 1x 0.8 GB
+            mem_mb=mem_mb(1200, per_mb=2.5),  # one shift at a time: 1x 0.6 GB, 100x 4.5 GB; 252 s
             runtime=runtime(30, s_per_mb=2),
         shell:
             f"{HEPSEL} robustness {COMMON} --no-progress 2>&1 | tee {{log}}"
