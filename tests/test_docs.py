@@ -114,7 +114,7 @@ def _config_rows() -> dict[str, list[str]]:
 def test_config_reference_lists_every_key_with_its_default() -> None:
     """Every property of AnalysisConfig's JSON schema, at every depth, has a row with the schema's default."""
     import hepsel.config
-    from hepsel.config import AnalysisConfig
+    from hepsel.config.schema import AnalysisConfig
 
     schema = AnalysisConfig.model_json_schema()
     defs = schema.get("$defs", {})

@@ -1,4 +1,4 @@
-"""Tests of hepsel.metrics against scikit-learn, scipy and brute-force definitions."""
+"""Tests of hepsel.stats.metrics against scikit-learn, scipy and brute-force definitions."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 from sklearn.metrics import roc_curve as sk_roc_curve
 
-from hepsel import metrics
+from hepsel.stats import metrics
 
 # --------------------------------------------------------------------------
 # samples
@@ -508,7 +508,7 @@ def test_public_api() -> None:
 
 def test_bootstrap_groups_share_one_factor() -> None:
     """Duplicated candidates are not independent: grouping them restores the original spread."""
-    from hepsel.metrics import roc_auc_bootstrap
+    from hepsel.stats.metrics import roc_auc_bootstrap
 
     rng = np.random.default_rng(3)
     n = 2000

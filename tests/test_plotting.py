@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from hepsel import plotting
+from hepsel.report import plotting
 
 
 def test_dots_in_names_do_not_make_plots_collide(tmp_path: Path) -> None:
@@ -56,7 +56,7 @@ def test_mode_latex_renders_with_mathtext() -> None:
 
 @pytest.mark.parametrize("method", ["clopper_pearson", "wilson", "normal"])
 def test_binomial_band_matches_intervals(method: str) -> None:
-    from hepsel import intervals
+    from hepsel.stats import intervals
 
     eff = np.array([0.0, 0.1, 0.5, 0.853, 1.0])
     lo, hi = plotting.binomial_band(eff, 13047, method=method)

@@ -369,7 +369,7 @@ def test_apply_target_writes_friends_that_reproduce_scores_root(tiny_run: Path) 
         .replace("results/topo2body/", f"{tiny_run}/")
         .replace("660", "1000")
     )
-    from hepsel.selection import InterpolatedWorkingPoint
+    from hepsel.deploy.selection import InterpolatedWorkingPoint
 
     with pytest.warns(InterpolatedWorkingPoint):
         exec(compile(code, str(page), "exec"), {})

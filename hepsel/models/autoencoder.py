@@ -27,8 +27,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from hepsel.exceptions import ModelFileError
-from hepsel.models._torch import (
+from ..exceptions import ModelFileError
+from ..io.storage import atomic_path, write_text
+from ._torch import (
     ACTIVATIONS,
     draw_seed,
     import_torch,
@@ -39,9 +40,8 @@ from hepsel.models._torch import (
     seeded_init,
     torch_threads,
 )
-from hepsel.models.mlp import _check_weights, _check_X, _jsonable_random_state
-from hepsel.preprocessing import FeatureScaler
-from hepsel.storage import atomic_path, write_text
+from .mlp import _check_weights, _check_X, _jsonable_random_state
+from .preprocessing import FeatureScaler
 
 if TYPE_CHECKING:
     import torch
@@ -130,7 +130,7 @@ class AutoencoderSelector(ClassifierMixin, BaseEstimator):
         Width of the code layer; smaller than the number of features.
     activation : {"relu", "silu", "tanh", "elu"}, default "silu"
     preprocessing : {"quantile", "standard"}, default "quantile"
-        Feature scaling (:class:`hepsel.preprocessing.FeatureScaler`),
+        Feature scaling (:class:`hepsel.models.preprocessing.FeatureScaler`),
         fitted on the background training rows only.
     error_scaling : {"none", "feature"}, default "none"
         ``"none"``: the score is the mean squared error over the scaled

@@ -39,9 +39,10 @@ from scipy.stats import wasserstein_distance
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from hepsel._validation import check_weights
-from hepsel.exceptions import ModelFileError, NonFiniteError
-from hepsel.models._torch import (
+from .._validation import check_weights
+from ..exceptions import ModelFileError, NonFiniteError
+from ..io.storage import atomic_path, write_text
+from ._torch import (
     draw_seed,
     import_torch,
     make_generator,
@@ -51,8 +52,7 @@ from hepsel.models._torch import (
     seeded_init,
     torch_threads,
 )
-from hepsel.preprocessing import FeatureScaler
-from hepsel.storage import atomic_path, write_text
+from .preprocessing import FeatureScaler
 
 if TYPE_CHECKING:
     import torch

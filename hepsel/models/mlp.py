@@ -27,9 +27,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from hepsel._validation import check_weights
-from hepsel.exceptions import ModelFileError, NonFiniteError
-from hepsel.models._torch import (
+from .._validation import check_weights
+from ..exceptions import ModelFileError, NonFiniteError
+from ..io.storage import atomic_path, write_text
+from ._torch import (
     ACTIVATIONS,
     draw_seed,
     import_torch,
@@ -40,8 +41,7 @@ from hepsel.models._torch import (
     seeded_init,
     torch_threads,
 )
-from hepsel.preprocessing import FeatureScaler
-from hepsel.storage import atomic_path, write_text
+from .preprocessing import FeatureScaler
 
 if TYPE_CHECKING:
     import torch
@@ -97,7 +97,7 @@ def build_network(
 
 def _disco(logits: Tensor, y: Tensor, w: Tensor, s: Tensor) -> Tensor:
     """dCor^2 of the signal probability and the spectator over the background rows (weights clipped at 0)."""
-    from hepsel.decorrelation import distance_correlation
+    from ..stats.decorrelation import distance_correlation
 
     bkg = y == 0
     return distance_correlation(logits[bkg].sigmoid(), s[bkg], w[bkg].clamp(min=0.0), squared=True)
@@ -141,7 +141,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         Width of each hidden layer.
     activation : {"relu", "silu", "tanh", "elu"}, default "relu"
     preprocessing : {"quantile", "standard"}, default "quantile"
-        Feature scaling (see :class:`hepsel.preprocessing.FeatureScaler`),
+        Feature scaling (see :class:`hepsel.models.preprocessing.FeatureScaler`),
         fitted inside :meth:`fit` on the training portion only: the
         validation split is carved out first, so neither validation events
         nor any data not passed to :meth:`fit` influence the scaling.
@@ -176,7 +176,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         DisCo strength: with ``decorrelate_with`` given to :meth:`fit`, the
         loss gains ``decorrelation_strength * dCor^2`` of the signal
         probability and that spectator over the background rows of each
-        minibatch (see :mod:`hepsel.decorrelation`).
+        minibatch (see :mod:`hepsel.stats.decorrelation`).
 
     Attributes
     ----------
@@ -410,7 +410,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        stream : hepsel.out_of_core.FoldStream
+        stream : hepsel.train.out_of_core.FoldStream
             The features, in groups of rows: ``stream.groups[i][1]`` (a slice
             of the rows of ``y``) and ``stream.read(i)``, ``stream.gather(rows)``.
         y, sample_weight, decorrelate_with : array_like, shape (n_events,)
