@@ -74,7 +74,7 @@ def test_bdt_waterfall_sums_to_margin(linear_data: tuple[np.ndarray, np.ndarray,
     import matplotlib
 
     matplotlib.use("Agg")
-    from hepsel.report.plotting import why_figure
+    from hepsel.report.explain_plots import why_figure
 
     X, y, fold = linear_data
     models = [BDTClassifier(n_estimators=40, max_depth=3, n_jobs=1, random_state=k).fit(X[fold != k], y[fold != k]) for k in (0, 1)]

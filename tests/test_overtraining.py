@@ -15,7 +15,7 @@ from hepsel.exceptions import ConfigError
 from hepsel.io.storage import write_json
 from hepsel.prep.dataset import Dataset
 from hepsel.report.diagnostics import diagnose, overtraining_pvalue
-from hepsel.stats.metrics import ks_2samp_weighted
+from hepsel.stats.shapes import ks_2samp_weighted
 from hepsel.train.kfold import event_validation_mask, fit_model, train_fold
 from hepsel.workflow.cross_scoring import cross_scores, held_out, one_per_event
 from hepsel.workflow.evaluation import _ks

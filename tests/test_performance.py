@@ -260,7 +260,7 @@ def test_working_points_keep_scores_equal_to_the_threshold() -> None:
 
 
 def test_sculpting_defaults_and_subsample() -> None:
-    from hepsel.stats.metrics import distance_correlation
+    from hepsel.stats.shapes import distance_correlation
 
     rng = np.random.default_rng(9)
     n = 4100

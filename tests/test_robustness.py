@@ -305,7 +305,7 @@ def test_plot_with_a_model_that_misses_a_working_point() -> None:
     """One model reaches only one of two working points: the figure still draws both, that model at one."""
     import matplotlib.pyplot as plt
 
-    from hepsel.report.plotting import robustness_figure
+    from hepsel.report.study_plots import robustness_figure
 
     def q(nominal: float, delta: float) -> dict[str, float]:
         return {"nominal": nominal, "shifted": nominal + delta, "delta": delta, "delta_err": 0.01}

@@ -18,14 +18,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 __all__ = [
-    "augmentation_plot",
     "binomial_band",
     "correlation_plot",
     "cutflow_plot",
-    "decorrelation_scan_plot",
-    "dependence_plot",
     "efficiency_plot",
-    "efficiency_vs_cut_plot",
     "figure_of_merit_plot",
     "is_integer_binning",
     "label",
@@ -34,19 +30,12 @@ __all__ = [
     "mode_latex",
     "new_figure",
     "overlay_grid",
-    "pull_fraction_plot",
-    "pull_plot",
     "quantile_range",
     "rate_plot",
-    "robustness_figure",
-    "robustness_plot",
     "roc_plot",
     "save",
     "score_plot",
-    "shap_figures",
     "spans_decades",
-    "spectator_after_cut_plot",
-    "why_figure",
 ]
 
 # --------------------------------------------------------------------------
@@ -172,8 +161,8 @@ def is_integer_binning(edges: ArrayLike) -> bool:
 # --------------------------------------------------------------------------
 # figures
 # --------------------------------------------------------------------------
-_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<"]
-_COLOURS = ["#0057a8", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#7f7f7f"]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<"]
+COLOURS = ["#0057a8", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#7f7f7f"]
 
 
 @contextlib.contextmanager
@@ -186,7 +175,7 @@ def lhcb_style() -> Iterator[None]:
     import mplhep
     from matplotlib.rcsetup import cycler
 
-    with plt.style.context(mplhep.style.LHCb2), mpl.rc_context({"axes.prop_cycle": cycler(color=_COLOURS)}):
+    with plt.style.context(mplhep.style.LHCb2), mpl.rc_context({"axes.prop_cycle": cycler(color=COLOURS)}):
         yield
 
 
@@ -208,7 +197,7 @@ def legend_outside(ax: Any, *, fontsize: float = 18, **kw: Any) -> Any:
     return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=fontsize, **kw)
 
 
-def _log_ticks(axis: Any) -> None:
+def log_ticks(axis: Any) -> None:
     """Every major label of a log axis as a power of ten (no mix of 0.01 and 10^-3)."""
     from matplotlib.ticker import FuncFormatter, LogLocator
 
@@ -220,7 +209,7 @@ def _power_of_ten(x: float, _pos: int | None = None) -> str:
     return f"$10^{{{round(np.log10(x))}}}$" if x > 0 else ""
 
 
-def _logit_ticks(axis: Any, lo: float, hi: float) -> None:
+def logit_ticks(axis: Any, lo: float, hi: float) -> None:
     """Ticks of a logit axis as plain numbers: powers of ten below 0.1, 0.9, 0.99, ... above."""
     from matplotlib.ticker import FixedLocator, NullLocator
 
@@ -260,7 +249,7 @@ def _wp_handles(labels: Sequence[str]) -> list[Any]:
     from matplotlib.lines import Line2D
 
     return [
-        Line2D([], [], ls="none", marker=_MARKERS[i % len(_MARKERS)], ms=11, mfc="white", mec="black", mew=2, label=lab)
+        Line2D([], [], ls="none", marker=MARKERS[i % len(MARKERS)], ms=11, mfc="white", mec="black", mew=2, label=lab)
         for i, lab in enumerate(labels)
     ]
 
@@ -286,7 +275,7 @@ def roc_plot(
         lab = name
         if "auc" in c:
             lab += f" (AUC = {c['auc']:.4f}" + (f" $\\pm$ {c['auc_std']:.4f})" if c.get("auc_std") else ")")
-        (line,) = ax.plot(c["bkg_eff"], c["sig_eff"], label=lab, color=_COLOURS[i % len(_COLOURS)])
+        (line,) = ax.plot(c["bkg_eff"], c["sig_eff"], label=lab, color=COLOURS[i % len(COLOURS)])
         wps = (working_points or {}).get(name, {})
         if wps and "threshold" in c:
             thr = np.asarray(c["threshold"], dtype=float)
@@ -296,13 +285,13 @@ def roc_plot(
             for wl, cut in wps.items():
                 if wl not in wp_labels:
                     wp_labels.append(wl)
-                m = _MARKERS[wp_labels.index(wl) % len(_MARKERS)]
+                m = MARKERS[wp_labels.index(wl) % len(MARKERS)]
                 ax.plot(np.interp(cut, t, x), np.interp(cut, t, y), ls="none", marker=m, ms=11, mfc="white",
                         mec=line.get_color(), mew=2, zorder=5)
     if log:
         ax.set_xscale("log")
         ax.set_xlim(1e-4, 1)
-        _log_ticks(ax.xaxis)
+        log_ticks(ax.xaxis)
     else:
         ax.plot([0, 1], [0, 1], ls=":", color="grey")
     ax.set_ylim(0, 1.05)
@@ -335,7 +324,7 @@ def score_plot(
     if ax is None:
         _, ax = new_figure()
     edges = np.linspace(0.0, 1.0, bins + 1)
-    colours = {"signal": _COLOURS[0], "background": _COLOURS[1]}
+    colours = {"signal": COLOURS[0], "background": COLOURS[1]}
     drawn: list[np.ndarray] = []
     for cls in ("signal", "background"):
         s, w = test[cls]
@@ -359,7 +348,7 @@ def score_plot(
     pos = vals[np.isfinite(vals) & (vals > 0)]
     if pos.size:
         ax.set_ylim(pos.min() / 2, pos.max() * 2)
-    _log_ticks(ax.yaxis)
+    log_ticks(ax.yaxis)
     ax.set_xlim(0, 1)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Normalised entries / bin width")
@@ -391,7 +380,7 @@ def rate_plot(
         _, ax = new_figure()
     key = "eff_tos" if tos else "eff"
     for i, (name, c) in enumerate(curves.items()):
-        colour = _COLOURS[i % len(_COLOURS)]
+        colour = COLOURS[i % len(COLOURS)]
         r, e = np.asarray(c["rate_khz"], dtype=float), np.asarray(c[key], dtype=float)
         ax.plot(r, e, label=name, color=colour)
         if n_signal_events:
@@ -399,7 +388,7 @@ def rate_plot(
             ax.fill_between(r, lo, hi, color=colour, alpha=0.3, lw=0)
         order = np.argsort(r)
         for k, t in enumerate(targets_khz):
-            ax.plot(t, np.interp(t, r[order], e[order]), _MARKERS[k % len(_MARKERS)], ms=10, mfc="white", mec=colour,
+            ax.plot(t, np.interp(t, r[order], e[order]), MARKERS[k % len(MARKERS)], ms=10, mfc="white", mec=colour,
                     mew=2, zorder=5)
     for t in targets_khz:
         ax.axvline(t, ls="--", color="dimgrey", lw=1.5, zorder=0)
@@ -407,7 +396,7 @@ def rate_plot(
         ax.text(t, 0.985, f"{t:g} kHz ", rotation=90, color="dimgrey", fontsize=17, ha="right", va="top",
                 transform=ax.get_xaxis_transform())
     ax.set_xscale("log")
-    _log_ticks(ax.xaxis)
+    log_ticks(ax.xaxis)
     ax.set_xlabel("Output rate [kHz]" + (f" (input {input_rate_khz:g} kHz)" if input_rate_khz else ""))
     ax.set_ylabel("Signal efficiency (events" + (", TOS)" if tos else ")"))
     ax.set_ylim(0, 1.05)
@@ -448,9 +437,9 @@ def efficiency_plot(
         centres = 0.5 * (edges[1:] + edges[:-1])
         v, lo, hi = (np.asarray(b[k], dtype=float) for k in ("value", "low", "high"))
         ax.errorbar(
-            centres, v, yerr=[v - lo, hi - v], xerr=0.5 * np.diff(edges), fmt=_MARKERS[i % len(_MARKERS)],
+            centres, v, yerr=[v - lo, hi - v], xerr=0.5 * np.diff(edges), fmt=MARKERS[i % len(MARKERS)],
             ms=8 if several else 6, mfc="white" if i % 2 else None, mew=1.5, capsize=0, elinewidth=2,
-            alpha=0.8 if several else 1.0, label=name, color=_COLOURS[i % len(_COLOURS)],
+            alpha=0.8 if several else 1.0, label=name, color=COLOURS[i % len(COLOURS)],
         )
     if all_edges:
         ax.set_xlim(min(e[0] for e in all_edges), max(e[-1] for e in all_edges))
@@ -479,8 +468,8 @@ def cutflow_plot(tables: Mapping[str, Sequence[Mapping[str, Any]]], *, ax: Any =
         v = np.array([r["cumulative_eff"] for r in rows], dtype=float)
         lo = np.array([r["cumulative_eff_low"] for r in rows], dtype=float)
         hi = np.array([r["cumulative_eff_high"] for r in rows], dtype=float)
-        ax.errorbar(x, v, yerr=[v - lo, hi - v], fmt=_MARKERS[i % len(_MARKERS)] + "-", ms=9, label=sample,
-                    color=_COLOURS[i % len(_COLOURS)])
+        ax.errorbar(x, v, yerr=[v - lo, hi - v], fmt=MARKERS[i % len(MARKERS)] + "-", ms=9, label=sample,
+                    color=COLOURS[i % len(COLOURS)])
         lows.extend(lo[lo > 0])
     ax.set_xticks(np.arange(len(steps)))
     ax.set_xticklabels(steps, rotation=30, ha="right", rotation_mode="anchor", fontsize=17)
@@ -565,105 +554,6 @@ def correlation_plot(
     return ax
 
 
-def shap_figures(
-    expl: Any,
-    *,
-    max_dependence: int = 3,
-    max_display: int = 15,
-    labels: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """Beeswarm, mean |SHAP| bar and dependence plots of the top features.
-
-    ``expl`` is a :class:`hepsel.explain.shap.Explanation`; ``labels`` maps feature
-    names to axis labels with units (the config's ``features[i].label``).
-    Beeswarm and bar are drawn by shap; the dependence plots are drawn here in
-    the LHCb style, with axis ranges from the bulk of the data (quantiles) and
-    a log x axis for a feature spanning decades. Returns name -> figure.
-    """
-    import matplotlib.pyplot as plt
-    import shap
-
-    names = [str(n) for n in expl.feature_names]
-    shown = [(labels or {}).get(n, n) for n in names]
-    e = shap.Explanation(values=expl.values, base_values=expl.base, data=expl.data, feature_names=shown)
-    figs: dict[str, Any] = {}
-    # shap lays out its own axes; the LHCb style's minor-tick locators break it
-    with plt.style.context("default"), plt.rc_context({"font.size": 15}):
-        fig, ax = plt.subplots(figsize=(12, 9))
-        shap.plots.beeswarm(e, max_display=max_display, ax=ax, show=False, plot_size=None)
-        ax.set_xlabel(f"SHAP value (impact on the {expl.output})", fontsize=17)
-        ax.tick_params(labelsize=16)
-        figs["beeswarm"] = _finish_shap(fig, ax)
-        fig, ax = plt.subplots(figsize=(12, 9))
-        shap.plots.bar(e, max_display=max_display, ax=ax, show=False)
-        ax.set_xlabel(f"mean |SHAP value| ({expl.output})", fontsize=17)
-        ax.tick_params(labelsize=16)
-        figs["bar"] = _finish_shap(fig, ax)
-    values = np.asarray(expl.values, dtype=float)
-    data = np.asarray(expl.data, dtype=float)
-    order = np.argsort(-np.mean(np.abs(values), axis=0))[:max_dependence]
-    for i in order:
-        i = int(i)
-        # colour by the feature that interacts most with this one, as shap does
-        inter = [int(j) for j in shap.utils.approximate_interactions(i, values, data) if int(j) != i]
-        c = inter[0] if inter else None
-        fig, ax = new_figure((11, 8))
-        dependence_plot(
-            data[:, i], values[:, i], ax=ax, xlabel=shown[i], ylabel=f"SHAP value ({expl.output})",
-            colour=None if c is None else data[:, c], colour_label=None if c is None else shown[c],
-        )
-        figs[f"dependence_{names[i]}"] = fig
-    return figs
-
-
-def dependence_plot(
-    x: np.ndarray,
-    shap_values: np.ndarray,
-    *,
-    ax: Any = None,
-    xlabel: str = "",
-    ylabel: str = "SHAP value",
-    colour: np.ndarray | None = None,
-    colour_label: str | None = None,
-) -> Any:
-    """SHAP value of one feature vs its value, one point per candidate.
-
-    The x, y and colour ranges cover the bulk of the data (0.5%-99.5%
-    quantiles; 5%-95% for the colour), so a few outliers do not squash the
-    plot; a feature spanning decades (:func:`spans_decades`) gets a log x axis.
-    """
-    if ax is None:
-        _, ax = new_figure((11, 8))
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(shap_values, dtype=float)
-    logx = spans_decades(x)
-    kw: dict[str, Any] = {"s": 10, "alpha": 0.7, "lw": 0, "rasterized": True}
-    if colour is not None:
-        cq = np.nanquantile(np.asarray(colour, dtype=float), [0.05, 0.95])
-        kw.update(c=colour, cmap="coolwarm", vmin=cq[0], vmax=cq[1] if cq[1] > cq[0] else cq[0] + 1)
-    else:
-        kw.update(color=_COLOURS[0])
-    sc = ax.scatter(x, y, **kw)
-    ax.axhline(0, color="grey", ls=":", lw=1)
-    if logx:
-        ax.set_xscale("log")
-        _log_ticks(ax.xaxis)
-    ax.set_xlim(*quantile_range(x, log=logx))
-    ax.set_ylim(*quantile_range(y))
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if colour is not None:
-        ax.figure.colorbar(sc, ax=ax, label=colour_label or "", extend="both")
-    label(ax)
-    return ax
-
-
-def _finish_shap(fig: Any, ax: Any) -> Any:
-    ax.text(0.0, 1.01, "LHCb-like Simulation", transform=ax.transAxes, ha="left", va="bottom", fontsize=18, fontweight="bold")
-    fig.tight_layout()
-    return fig
-
-
 def overlay_grid(
     real: np.ndarray,
     generated: np.ndarray,
@@ -700,11 +590,11 @@ def overlay_grid(
         hr, _ = np.histogram(r, edges)
         hg, _ = np.histogram(g, edges)
         fr, fg = hr / max(len(r), 1), hg / max(len(g), 1)
-        mplhep.histplot(fr, edges, ax=ax, histtype="fill", alpha=0.4, color=_COLOURS[0], label="real (held out)")
-        mplhep.histplot(fg, edges, ax=ax, histtype="step", lw=2, color=_COLOURS[1], label="generated")
+        mplhep.histplot(fr, edges, ax=ax, histtype="fill", alpha=0.4, color=COLOURS[0], label="real (held out)")
+        mplhep.histplot(fg, edges, ax=ax, histtype="step", lw=2, color=COLOURS[1], label="generated")
         if logx:
             ax.set_xscale("log")
-            _log_ticks(ax.xaxis)
+            log_ticks(ax.xaxis)
         ax.set_xlim(edges[0], edges[-1])
         ax.set_ylim(0, 1.25 * max(float(fr.max(initial=0)), float(fg.max(initial=0)), 1e-12))
         if i % ncol == 0:
@@ -717,389 +607,5 @@ def overlay_grid(
         if i == 0:
             ax.legend(fontsize=15, loc="upper right")
     fig.suptitle(f"LHCb-like Simulation: {title}", fontsize=24, fontweight="bold")
-    fig.tight_layout()
-    return fig
-
-
-def augmentation_plot(
-    rows: Sequence[Mapping[str, Any]],
-    points: Sequence[Mapping[str, Any]],
-    *,
-    key: str,
-    ylabel: str,
-    ax: Any = None,
-) -> Any:
-    """A figure of merit vs the number of real signal training events, per model, with the seed spread."""
-    if ax is None:
-        _, ax = new_figure()
-    models = sorted({r["model"] for r in rows})
-    for i, m in enumerate(models):
-        rr = sorted((r for r in rows if r["model"] == m), key=lambda r: r["n_real"])
-        x = np.array([r["n_real"] for r in rr], dtype=float) * (1 + 0.04 * (i - (len(models) - 1) / 2))
-        y = np.array([r[f"{key}_mean"] for r in rr])
-        e = np.array([r[f"{key}_std"] for r in rr])
-        ax.errorbar(x, y, yerr=e, fmt="o-", ms=7, capsize=4, label=f"{m} (mean $\\pm$ std over seeds)", color=_COLOURS[i])
-        px = [p["n_real"] * (1 + 0.04 * (i - (len(models) - 1) / 2)) for p in points if p["model"] == m]
-        py = [p[key] for p in points if p["model"] == m]
-        ax.plot(px, py, "x", color=_COLOURS[i], alpha=0.5, ms=6)
-    ax.set_xscale("log")
-    xs = [r["n_real"] for r in rows]
-    ax.set_xlim(min(xs) * 0.6, max(xs) * 1.6)
-    ax.margins(y=0.15)
-    ax.set_xlabel("Real signal training candidates $N_{real}$")
-    ax.set_ylabel(ylabel)
-    ax.legend(loc="lower right", fontsize=18)
-    label(ax)
-    return ax
-
-
-def efficiency_vs_cut_plot(
-    threshold: np.ndarray,
-    sig_eff: np.ndarray,
-    bkg_eff: np.ndarray,
-    *,
-    ax: Any = None,
-    xlabel: str = "Cut on the classifier response",
-    working_points: Mapping[str, float] | None = None,
-) -> Any:
-    """Candidate-level signal and background efficiency vs the cut on the score.
-
-    Both axes are logit scales when the cuts lie in (0, 1): the region near 1,
-    where trigger working points sit, is resolved, as are efficiencies near 0
-    and 1. ``working_points`` maps a label (``"660 kHz"``) to a cut, drawn as
-    a labelled vertical line with the signal efficiency there.
-    """
-    if ax is None:
-        _, ax = new_figure()
-    thr = np.asarray(threshold, dtype=float)
-    s, b = np.asarray(sig_eff, dtype=float), np.asarray(bkg_eff, dtype=float)
-    finite = np.isfinite(thr)
-    thr, s, b = thr[finite], s[finite], b[finite]
-    (ls,) = ax.plot(thr, s, label="signal", color=_COLOURS[0])
-    ax.plot(thr, b, label="background", color=_COLOURS[1])
-    logit_x = bool(thr.size) and thr.min() > 0 and thr.max() < 1
-    eps = 1e-6
-    if logit_x:
-        ax.set_xscale("logit")
-        xlo, xhi = max(float(thr.min()), 1e-3), min(float(thr.max()), 1 - eps)
-        ax.set_xlim(xlo, xhi)
-        _logit_ticks(ax.xaxis, xlo, xhi)
-    else:
-        ax.set_xlim(float(thr.min()), float(thr.max()))
-    ax.set_yscale("logit")
-    inside = np.concatenate([s, b])
-    inside = inside[(inside > 0) & (inside < 1)]
-    ylo = max(float(inside.min()) / 2, eps) if inside.size else eps
-    yhi = min(1 - (1 - float(inside.max())) / 2, 1 - eps) if inside.size else 1 - eps
-    ax.set_ylim(ylo, yhi)
-    _logit_ticks(ax.yaxis, ylo, yhi)
-    order = np.argsort(thr)
-    for k, (wl, cut) in enumerate((working_points or {}).items()):
-        se = float(np.interp(cut, thr[order], s[order]))
-        ax.axvline(cut, ls="--", color="dimgrey", lw=1.5, zorder=0)
-        ax.plot(cut, se, _MARKERS[k % len(_MARKERS)], ms=10, mfc="white", mec=ls.get_color(), mew=2, zorder=5,
-                label=f"{wl}: cut {cut:.4f}, $\\varepsilon_S$ = {se:.3f}")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("Efficiency (candidates, score > cut)")
-    legend_outside(ax)
-    label(ax)
-    return ax
-
-
-def decorrelation_scan_plot(
-    points: Sequence[Mapping[str, Any]], *, working_point: str, ax: Any = None
-) -> Any:
-    """Signal efficiency against the background dCor(score, spectator), one point per DisCo strength.
-
-    ``points`` hold ``strength``, ``efficiency`` and ``distance_correlation``
-    (as written by :func:`hepsel.workflow.disco_scan.scan_point`).
-    """
-    if ax is None:
-        _, ax = new_figure()
-    pts = sorted(points, key=lambda p: p["strength"])
-    x = np.array([p["distance_correlation"] for p in pts], dtype=float)
-    y = np.array([p["efficiency"] for p in pts], dtype=float)
-    ax.plot(x, y, "-", color="0.6", lw=1.5, zorder=1)
-    # one colour and marker per strength, named in the legend: strong strengths
-    # crowd together at small dCor, where text labels next to the points collide
-    for i, (xi, yi, p) in enumerate(zip(x, y, pts, strict=True)):
-        ax.scatter(
-            [xi], [yi], s=110, marker=_MARKERS[i % len(_MARKERS)], color=_COLOURS[i % len(_COLOURS)],
-            zorder=2, label=f"$\\lambda$ = {p['strength']:g}",
-        )
-    ax.legend(loc="lower right", fontsize=18)
-    ax.set_xlim(0, max(1e-3, float(np.nanmax(x))) * 1.3)
-    ax.margins(y=0.2)
-    ax.set_xlabel("Background dCor(score, spectator)")
-    ax.set_ylabel(f"Signal efficiency at {working_point}")
-    label(ax)
-    return ax
-
-
-def spectator_after_cut_plot(
-    edges: ArrayLike,
-    before: ArrayLike,
-    after: Mapping[str, ArrayLike],
-    *,
-    xlabel: str,
-    ax: Any = None,
-) -> Any:
-    """Background distribution of a spectator (fraction per bin) before the cut and after it, per series.
-
-    ``after`` maps a label (``"lambda = 0"``) to the histogram of the
-    background passing that series' cut, on the same ``edges``; shapes that
-    follow ``before`` mean no sculpting.
-    """
-    if ax is None:
-        _, ax = new_figure()
-    e = np.asarray(edges, dtype=float)
-
-    def density(h: ArrayLike) -> np.ndarray:
-        c = np.clip(np.asarray(h, dtype=float), 0, None)
-        total = float(c.sum())
-        return c / total if total > 0 else c
-
-    top = float(np.max(density(before), initial=0.0))
-    ax.stairs(density(before), e, fill=True, color="0.85", label="background, no cut")
-    for i, (name, h) in enumerate(after.items()):
-        d = density(h)
-        top = max(top, float(np.max(d, initial=0.0)))
-        ax.stairs(d, e, lw=2.5, color=_COLOURS[(i + 1) % len(_COLOURS)], label=f"passing, {name}")
-    ax.set_xlim(e[0], e[-1])
-    ax.set_ylim(0, 1.3 * top if top > 0 else 1.0)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("Fraction of background per bin")
-    ax.legend(loc="upper right", fontsize=16)
-    label(ax)
-    return ax
-def _value_text(v: float) -> str:
-    return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.0f}" if abs(v) < 1e8 else f"{v:.3e}"
-
-
-def why_figure(expl: Any, *, labels: Mapping[str, str] | None = None, title: str = "", max_display: int = 10) -> Any:
-    """One candidate's SHAP waterfall (left) and LIME attributions (right), on the model's margin.
-
-    ``expl`` is a :class:`hepsel.explain.local.LocalExplanation`. Features are sorted
-    by |SHAP|; the ``max_display - 1`` largest are shown, the others summed
-    in one bar. Each is named by its label with the candidate's value in
-    physical units. The waterfall starts at the base value and ends at
-    base + sum of SHAP values (marked with the model's own output); the LIME
-    panel shows ``weight * (x - mean) / std`` per feature, with the spread
-    over LIME seeds as error bars and the surrogate's R^2.
-    """
-    import matplotlib.pyplot as plt
-
-    labels = dict(labels or {})
-    names = list(expl.feature_names)
-    shap_v, lime_v = np.asarray(expl.shap, float), np.asarray(expl.lime_contribution, float)
-    lime_err = np.asarray(expl.lime_weight_std, float) * np.abs(np.asarray(expl.lime_offset, float))
-    order = list(np.argsort(-np.abs(shap_v), kind="stable"))
-    shown, rest = order[: max_display - 1], order[max_display - 1:]
-    if len(rest) == 1:
-        shown, rest = order, []
-    rows = [f"{labels.get(names[i]) or names[i]} = {_value_text(float(expl.value[i]))}" for i in shown]
-    s_rows, l_rows, e_rows = [shap_v[i] for i in shown], [lime_v[i] for i in shown], [lime_err[i] for i in shown]
-    if rest:
-        rows.append(f"{len(rest)} other features")
-        s_rows.append(float(shap_v[rest].sum()))
-        l_rows.append(float(lime_v[rest].sum()))
-        e_rows.append(float(np.sqrt(np.sum(lime_err[rest] ** 2))))
-    n = len(rows)
-    y = np.arange(n)[::-1]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(20, 1.0 + 0.75 * n + 2.5), sharey=True)
-    # waterfall: each bar runs from the running sum before the feature to the one after it
-    start = expl.shap_base
-    for yi, v in zip(y, s_rows, strict=True):
-        color = "#d62728" if v > 0 else "#1f77b4"
-        ax1.barh(yi, v, left=start, color=color, height=0.7)
-        ax1.text(start + v, yi, f" {v:+.3f} ", va="center",
-                 ha="left" if v >= 0 else "right", fontsize=14)
-        start += v
-    ax1.axvline(expl.shap_base, color="grey", ls=":", lw=1.5, label=f"base value {expl.shap_base:.3f}")
-    ax1.axvline(expl.output, color="black", ls="--", lw=1.5, label=f"model output {expl.output:.3f}")
-    ax1.set_yticks(y, rows, fontsize=14)
-    lo = min(expl.shap_base, expl.output, *(expl.shap_base + np.cumsum(s_rows)))
-    hi = max(expl.shap_base, expl.output, *(expl.shap_base + np.cumsum(s_rows)))
-    pad = 0.25 * (hi - lo or 1.0)
-    ax1.set_xlim(lo - pad, hi + pad)
-    method = str(expl.shap_method)
-    output = "reconstruction error" if "reconstruction error" in method else "logit" if "logit" in method else "margin (log-odds)"
-    ax1.set_xlabel(output, fontsize=18)
-    ax1.set_title("SHAP: " + expl.shap_method.split(":")[0].split(";")[0], fontsize=16)
-    ax1.legend(fontsize=13, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
-    colors = ["#d62728" if v > 0 else "#1f77b4" for v in l_rows]
-    ax2.barh(y, l_rows, xerr=e_rows, color=colors, height=0.7, capsize=3)
-    ax2.axvline(0, color="black", lw=1)
-    for yi, v in zip(y, l_rows, strict=True):
-        ax2.text(v, yi, f" {v:+.3f} ", va="bottom", ha="left" if v >= 0 else "right", fontsize=13)
-    lo2, hi2 = min(0.0, *l_rows), max(0.0, *l_rows)
-    pad2 = 0.2 * (hi2 - lo2 or 1.0)
-    ax2.set_xlim(lo2 - pad2, hi2 + pad2)
-    r2 = float(np.mean(expl.lime_r2))
-    ax2.set_xlabel("LIME weight x (value - mean) / std", fontsize=18)
-    ax2.ticklabel_format(axis="x", style="plain", useOffset=False)
-    ax2.set_title(f"LIME surrogate: R$^2$ = {r2:.2f}, prediction {expl.lime_local_pred:.3f}", fontsize=16)
-    for ax in (ax1, ax2):
-        ax.tick_params(axis="x", labelsize=14)
-        ax.minorticks_off()
-    fig.suptitle(title, fontsize=18)
-    fig.tight_layout()
-    return fig
-
-
-def pull_plot(pulls: ArrayLike, n_replicas: int, *, ax: Any = None, title: str | None = None) -> Any:
-    """Distribution of the uncertainty pulls against Student's t with ``n_replicas - 1`` dof.
-
-    ``pulls`` as from :func:`hepsel.stats.uncertainty.pulls` (NaN entries are
-    dropped); the outermost bins hold the overflow. A calibrated uncertainty
-    follows the t curve (see :mod:`hepsel.stats.uncertainty`); the standard normal
-    is drawn for reference.
-    """
-    from scipy.stats import norm, t
-
-    if ax is None:
-        _, ax = new_figure()
-    p = np.asarray(pulls, dtype=float)
-    p = p[np.isfinite(p)]
-    edges = np.linspace(-5.0, 5.0, 51)
-    h, _ = np.histogram(np.clip(p, edges[0] + 1e-9, edges[-1] - 1e-9), edges)
-    dens = h / max(len(p), 1) / np.diff(edges)
-    ax.stairs(dens, edges, fill=True, alpha=0.35, color=_COLOURS[0], label=f"pulls ({len(p)} candidates)")
-    x = np.linspace(edges[0], edges[-1], 400)
-    ax.plot(x, t.pdf(x, n_replicas - 1), color=_COLOURS[1], lw=2, label=f"Student t, {n_replicas - 1} dof (calibrated)")
-    ax.plot(x, norm.pdf(x), color=_COLOURS[2], lw=1.5, ls="--", label="standard normal")
-    frac = float(np.mean(np.abs(p) > 1)) if len(p) else float("nan")
-    exp = float(2 * t.sf(1.0, n_replicas - 1))
-    ax.axvline(-1, color="grey", lw=1, ls=":")
-    ax.axvline(1, color="grey", lw=1, ls=":")
-    ax.set_xlim(edges[0], edges[-1])
-    ax.set_xlabel(r"Pull $(s_\mathrm{check} - \bar{s})\,/\,(\sigma\,(1 + 1/R)^{1/2})$")
-    ax.set_ylabel("Density (outer bins: overflow)")
-    ax.set_title(title or "", loc="right", fontsize=16)
-    legend_outside(ax, title=f"|pull| > 1: {frac:.3f} (expected {exp:.3f})", title_fontsize=14)
-    label(ax)
-    return ax
-
-
-def pull_fraction_plot(bins: Sequence[Mapping[str, Any]], expected: float, *, ax: Any = None, xlabel: str = "Score") -> Any:
-    """Fraction of candidates with |pull| > 1 per score bin, against its expectation.
-
-    ``bins`` as in :func:`hepsel.stats.uncertainty.calibration_figures`'s ``bins``,
-    drawn one slot each and labelled with their score range; error bars are
-    binomial (normal approximation).
-    """
-    if ax is None:
-        _, ax = new_figure()
-    lo = np.array([b["score_low"] for b in bins], dtype=float)
-    hi = np.array([b["score_high"] for b in bins], dtype=float)
-    f = np.array([b["fraction_beyond_1"] for b in bins], dtype=float)
-    n = np.array([b["n_candidates"] for b in bins], dtype=float)
-    err = np.sqrt(np.clip(f * (1 - f), 0, None) / np.maximum(n, 1))
-    # bins of equal population crowd where most scores lie: one slot each, labelled with its range
-    x = np.arange(len(f))
-    ax.errorbar(x, f, yerr=err, xerr=0.5, fmt="o", color=_COLOURS[0], label="measured")
-    ax.axhline(expected, color=_COLOURS[1], lw=2, label=f"expected ({expected:.3f})")
-    ax.set_xticks(x, [f"{a:.3g}-{b:.3g}" for a, b in zip(lo, hi, strict=True)], rotation=30, ha="right", fontsize=14)
-    ax.minorticks_off()
-    ax.set_xlim(-0.5, len(f) - 0.5)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("Fraction with |pull| > 1")
-    legend_outside(ax, title="bins of equal population", title_fontsize=14)
-    label(ax)
-    return ax
-
-
-#: What the robustness plots show per quantity: the key in robustness.json, the axis label and a scale.
-_ROBUSTNESS_QUANTITIES: dict[str, tuple[str, float, bool]] = {
-    "eff": (r"$\Delta\varepsilon_{sig}$ [%-points]", 100.0, False),
-    "rate_khz": (r"$\Delta$rate / rate [%]", 100.0, True),
-    "sig_eff": (r"$\Delta\varepsilon_{sig}$ [%-points]", 100.0, False),
-    "bkg_eff": (r"$\Delta\varepsilon_{bkg}$ / $\varepsilon_{bkg}$ [%]", 100.0, True),
-}
-
-
-def robustness_plot(result: Mapping[str, Any], *, shift: str, quantity: str = "eff", ax: Any = None) -> Any:
-    """Change of ``quantity`` at each fixed working point, per model, for one shift (from ``robustness.json``).
-
-    Working points along x, models side by side within each; points with
-    their paired (event-level) standard errors. ``rate_khz`` and ``bkg_eff``
-    are shown relative to their nominal values.
-    """
-    if ax is None:
-        _, ax = new_figure()
-    ylabel, scale, relative = _ROBUSTNESS_QUANTITIES[quantity]
-    models = list(result["models"])
-    # every working point of any model, in order (a model that cannot reach one has no entry for it)
-    keys = list(dict.fromkeys(k for m in models for k in result["models"][m]["shifts"][shift]))
-    width = 0.7
-    spread = 0.0
-    for i, m in enumerate(models):
-        wps = result["models"][m]["shifts"][shift]
-        dx = (i - (len(models) - 1) / 2) * width / max(len(models), 1)
-        y, e = [], []
-        for k in keys:
-            if k not in wps:
-                y.append(np.nan)
-                e.append(np.nan)
-                continue
-            q = wps[k][quantity]
-            norm = q["nominal"] if relative else 1.0
-            ok = relative is False or (norm and np.isfinite(norm))
-            y.append(scale * q["delta"] / norm if ok else np.nan)
-            e.append(scale * q["delta_err"] / abs(norm) if ok else np.nan)
-        ax.errorbar(
-            np.arange(len(keys)) + dx, y, yerr=e, fmt=_MARKERS[i % len(_MARKERS)], ms=9, capsize=4,
-            color=_COLOURS[i % len(_COLOURS)], label=m,
-        )
-        spread = max(spread, float(np.nanmax(np.abs(y) + np.nan_to_num(e), initial=0.0)))
-    ax.axhline(0.0, color="grey", lw=1, ls="--")
-    ax.ticklabel_format(axis="y", style="plain", useOffset=False)
-    unit = result.get("working_point_unit", "")
-    ax.set_xticks(np.arange(len(keys)))
-    ax.set_xticklabels([f"{k} kHz" if unit == "kHz" else f"$\\varepsilon_S$={k}" for k in keys])
-    ax.set_xlim(-0.6, len(keys) - 0.4)
-    for x in np.arange(len(keys) - 1) + 0.5:
-        ax.axvline(x, color="lightgrey", lw=1)
-    ax.margins(y=0.12)
-    ax.autoscale_view(scalex=False)
-    if spread == 0.0:  # nothing moved (a scale of 1): a symmetric axis, not a range of rounding noise
-        ax.set_ylim(-1.0, 1.0)
-    ax.set_xlabel("Working point (threshold fixed at nominal)")
-    ax.set_ylabel(ylabel)
-    # above the experiment label (which sits just above the frame)
-    ax.set_title(_shift_title(shift, result["shifts"].get(shift, {})), fontsize=20, pad=40)
-    return ax
-
-
-def _shift_title(name: str, patterns: Mapping[str, Mapping[str, float]]) -> str:
-    parts = []
-    for p, f in patterns.items():
-        text = f"{p} $\\times$ {f['scale']:g}"
-        if f.get("offset"):
-            text += f" {f['offset']:+g}"
-        parts.append(text)
-    return f"{name}: {', '.join(parts)}"
-
-
-def robustness_figure(result: Mapping[str, Any]) -> Any:
-    """Every shift of ``robustness.json`` side by side: signal efficiency change (top), rate change (bottom)."""
-    import matplotlib.pyplot as plt
-
-    shifts = list(result["shifts"])
-    rows = ("sig_eff", "bkg_eff") if result.get("offline") else ("eff", "rate_khz")
-    fig, axes = plt.subplots(
-        len(rows), len(shifts), figsize=(9 * len(shifts), 6.5 * len(rows)), squeeze=False, sharex="col"
-    )
-    for j, sh in enumerate(shifts):
-        for i, q in enumerate(rows):
-            ax = axes[i, j]
-            robustness_plot(result, shift=sh, quantity=q, ax=ax)
-            if i > 0:
-                ax.set_title("")
-            if i < len(rows) - 1:
-                ax.set_xlabel("")
-    label(axes[0, 0])
-    legend_outside(axes[0, -1])
     fig.tight_layout()
     return fig

@@ -35,7 +35,7 @@ from sklearn.utils import check_random_state
 
 from .._validation import check_weights
 from ..exceptions import NonFiniteError
-from .metrics import ks_2samp_weighted
+from .shapes import ks_2samp_weighted
 
 __all__ = [
     "baseline_distances",
@@ -115,7 +115,7 @@ def feature_distances(
         samples' weights);
         ``"ks"``: numpy.ndarray, shape (n_features,), the KS statistic
         ``sup |F_real - F_generated|`` of the weighted empirical CDFs
-        (:func:`hepsel.stats.metrics.ks_2samp_weighted`; equal to
+        (:func:`hepsel.stats.shapes.ks_2samp_weighted`; equal to
         :func:`scipy.stats.ks_2samp` without weights).
 
     Raises

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from .intervals import binned_efficiency, efficiency_interval, interval_label
-from .metrics import distance_correlation, punzi_curve, roc, significance_curve
+from .metrics import punzi_curve, roc, significance_curve
+from .shapes import distance_correlation
 from .trigger import event_max, group_events
 
 __all__ = [

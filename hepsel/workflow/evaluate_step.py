@@ -196,7 +196,7 @@ def _uncertainty_summary(cfg: AnalysisConfig, name: str, cs: Any, curves: dict[s
 def make_plots(cfg: AnalysisConfig) -> list[Path]:
     """ROC, overtraining and rate plots from the evaluation outputs."""
     from ..io.storage import read_json
-    from ..report import plotting
+    from ..report import plotting, study_plots
 
     lay = Layout.of(cfg)
     summary = read_json(lay.summary)
@@ -271,16 +271,16 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
             cal = (perf.get("uncertainty") or {}).get("calibration")
             if cal and f"{n}/unc_pull" in cv:
                 fig, ax = plotting.new_figure()
-                plotting.pull_plot(cv[f"{n}/unc_pull"], int(cal["n_replicas"]), ax=ax, title=n)
+                study_plots.pull_plot(cv[f"{n}/unc_pull"], int(cal["n_replicas"]), ax=ax, title=n)
                 written += plotting.save(fig, lay.plots / f"uncertainty_pull_{n}")
                 if cal.get("bins"):
                     fig, ax = plotting.new_figure()
-                    plotting.pull_fraction_plot(
+                    study_plots.pull_fraction_plot(
                         cal["bins"], float(cal["expected_fraction_beyond_1"]), ax=ax, xlabel=f"{n} response (bins of equal population)"
                     )
                     written += plotting.save(fig, lay.plots / f"uncertainty_bins_{n}")
             fig, ax = plotting.new_figure()
-            plotting.efficiency_vs_cut_plot(
+            study_plots.efficiency_vs_cut_plot(
                 cv[f"{n}/roc_threshold"], cv[f"{n}/roc_sig_eff"], cv[f"{n}/roc_bkg_eff"], ax=ax, xlabel=f"Cut on the {n} response",
                 working_points=working_points(perf),
             )

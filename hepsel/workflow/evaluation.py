@@ -19,12 +19,11 @@ from ..report.diagnostics import overtraining_pvalue
 from ..stats.intervals import efficiency_interval
 from ..stats.metrics import (
     efficiency_at_background_efficiency,
-    ks_2samp_weighted,
     roc,
     roc_auc,
     roc_auc_bootstrap,
-    separation,
 )
+from ..stats.shapes import ks_2samp_weighted, separation
 from ..stats.trigger import (
     EventScores,
     event_ids,

@@ -84,7 +84,7 @@ def explain_figures(cfg: AnalysisConfig, model: str) -> list[Path]:
     from types import SimpleNamespace
 
     from ..io.storage import read_json
-    from ..report import plotting
+    from ..report import explain_plots, plotting
 
     lay = Layout.of(cfg)
     info = read_json(lay.shap(model).with_suffix(".json"))
@@ -95,6 +95,6 @@ def explain_figures(cfg: AnalysisConfig, model: str) -> list[Path]:
         )
     written: list[Path] = []
     with plotting.lhcb_style():
-        for name, fig in plotting.shap_figures(expl, max_dependence=3, labels=feature_labels(cfg)).items():
+        for name, fig in explain_plots.shap_figures(expl, max_dependence=3, labels=feature_labels(cfg)).items():
             written += plotting.save(fig, lay.plots / f"shap_{name}_{model}")
     return written

@@ -60,7 +60,7 @@ def robustness(cfg: AnalysisConfig, *, progress: bool = True) -> dict[str, Any]:
     from ..prep.dataset import load_dataset
     from ..prep.ingest import prepare_file
     from ..prep.robustness import offline_shift_figures, shifts_from_config, trigger_shift_figures
-    from ..report import plotting
+    from ..report import plotting, study_plots
     from .cross_scoring import model_kind
 
     shifts = shifts_from_config(cfg)
@@ -135,6 +135,6 @@ def robustness(cfg: AnalysisConfig, *, progress: bool = True) -> dict[str, Any]:
     }
     write_json(lay.robustness, result)
     with plotting.lhcb_style():
-        fig = plotting.robustness_figure(result)
+        fig = study_plots.robustness_figure(result)
         plotting.save(fig, lay.plots / "robustness")
     return result

@@ -30,7 +30,7 @@ def decorrelation_scan(cfg: AnalysisConfig) -> dict[str, Any]:
     """The DisCo strength scan: ``decorrelation/scan.json`` and ``plots/decorrelation_scan``."""
     from ..io.storage import write_json
     from ..prep.dataset import load_dataset
-    from ..report import plotting
+    from ..report import plotting, study_plots
     from .disco_scan import scan_point, summarise_scan
 
     lay = Layout.of(cfg)
@@ -48,9 +48,9 @@ def decorrelation_scan(cfg: AnalysisConfig) -> dict[str, Any]:
     after[f"$\\lambda$ = {chosen['strength']:g}"] = chosen["background_after"]
     with plotting.lhcb_style():
         fig, (ax1, ax2) = _two_panels()
-        plotting.decorrelation_scan_plot(pts, working_point=res["working_point"], ax=ax1)
+        study_plots.decorrelation_scan_plot(pts, working_point=res["working_point"], ax=ax1)
         ax1.set_title(f"{res['model']}, fold {res['fold']}", loc="right", fontsize=18)
-        plotting.spectator_after_cut_plot(
+        study_plots.spectator_after_cut_plot(
             zero["bins"], zero["background_before"], after, xlabel=res["spectator"], ax=ax2
         )
         ax2.set_title(f"background passing {res['working_point']}", loc="right", fontsize=18)
@@ -69,7 +69,7 @@ def _two_panels() -> tuple[Any, Any]:
 def study_summary(cfg: AnalysisConfig) -> dict[str, Any]:
     """Gather the study points: table, JSON and the plot of AUC and efficiency vs N_real."""
     from ..io.storage import read_json, write_json
-    from ..report import plotting
+    from ..report import plotting, study_plots
     from .study import study_models, summarise
 
     lay = Layout.of(cfg)
@@ -85,6 +85,6 @@ def study_summary(cfg: AnalysisConfig) -> dict[str, Any]:
             keys.append(("eff_at_rate", f"Signal eff. at {cfg.trigger.target_rates_khz[0]:g} kHz"))
         for key, ylabel in keys:
             fig, ax = plotting.new_figure()
-            plotting.augmentation_plot(res["rows"], res["points"], key=key, ylabel=ylabel, ax=ax)
+            study_plots.augmentation_plot(res["rows"], res["points"], key=key, ylabel=ylabel, ax=ax)
             plotting.save(fig, lay.plots / f"augmentation_{key}")
     return res

@@ -199,7 +199,7 @@ def _why_record(
 
 
 def _why_plot(labels: Mapping[str, str], expl: Any, rec: Mapping[str, Any], model: str, path: Path) -> list[Path]:
-    from ..report import plotting
+    from ..report import explain_plots, plotting
 
     verdict = "" if rec["passes"] is None else (" passes" if rec["passes"] else " fails")
     title = (
@@ -207,7 +207,7 @@ def _why_plot(labels: Mapping[str, str], expl: Any, rec: Mapping[str, Any], mode
         f"fold {rec['fold']} model, score {rec['score']:.4f}{verdict}"
     )
     with plotting.lhcb_style():
-        fig = plotting.why_figure(expl, labels=labels, title=title)
+        fig = explain_plots.why_figure(expl, labels=labels, title=title)
         return plotting.save(fig, path)
 
 
