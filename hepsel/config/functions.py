@@ -24,6 +24,7 @@ __all__ = [
     "module_path",
 ]
 
+
 def module_path(spec: str, base_dir: str | os.PathLike[str]) -> Path:
     """The Python file of ``'module.py:function'``, checked to lie inside ``base_dir``.
 

@@ -15,10 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ValidationError,
-)
+from pydantic import BaseModel, ValidationError
 
 from ..exceptions import ConfigError
 from .schema import AnalysisConfig, ModelConfig
@@ -26,6 +23,7 @@ from .schema import AnalysisConfig, ModelConfig
 __all__ = [
     "load_config",
 ]
+
 
 def _format_validation_error(err: ValidationError, source: str) -> str:
     lines = [f"invalid analysis config {source}:"]

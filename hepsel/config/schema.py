@@ -46,6 +46,7 @@ __all__ = [
     "WarningsConfig",
 ]
 
+
 class _Strict(BaseModel):
     """Base: unknown keys are errors (they are usually typos)."""
 

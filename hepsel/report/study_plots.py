@@ -24,7 +24,6 @@ __all__ = [
     "spectator_after_cut_plot",
 ]
 
-
 #: What the robustness plots show per quantity: the key in robustness.json, the axis label and a scale.
 _ROBUSTNESS_QUANTITIES: dict[str, tuple[str, float, bool]] = {
     "eff": (r"$\Delta\varepsilon_{sig}$ [%-points]", 100.0, False),

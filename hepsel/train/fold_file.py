@@ -20,6 +20,7 @@ __all__ = [
     "train_fold_file",
 ]
 
+
 def train_fold_file(
     cfg: AnalysisConfig,
     path: str | os.PathLike[str],

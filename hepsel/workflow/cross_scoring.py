@@ -18,9 +18,7 @@ import numpy as np
 from ..config.schema import AnalysisConfig
 from ..models import load_classifier
 from ..prep.dataset import Dataset
-from ..stats.trigger import (
-    event_ids,
-)
+from ..stats.trigger import event_ids
 from .layout import Layout
 
 __all__ = [
@@ -35,6 +33,7 @@ __all__ = [
     "replica_scores",
     "score_models",
 ]
+
 
 def rate_key(rate_khz: float) -> str:
     """Key of a target rate in ``summary.json`` (e.g. ``"660"``)."""

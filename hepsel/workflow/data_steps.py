@@ -15,6 +15,7 @@ __all__ = [
     "prepare",
 ]
 
+
 def generate(cfg: AnalysisConfig, sample: str, *, progress: bool = True) -> list[Path]:
     """Make the files of a sample that has a ``generate`` block."""
     from ..sim.generate import generate_sample

@@ -19,6 +19,7 @@ __all__ = [
     "make_plots",
 ]
 
+
 def _downsample_index(n_points: int, n: int = 2000) -> np.ndarray:
     """Indices thinning a curve to about ``n`` points, dense at small efficiencies (log axes)."""
     if n_points <= n:

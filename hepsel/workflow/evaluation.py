@@ -1,8 +1,8 @@
-"""Cross-scoring and the per-model figures of a trigger study.
+"""The per-model figures of a trigger study, from the cross-scores.
 
-:func:`cross_scores` scores every candidate with the fold model that did not
-train on it (and, for the overtraining check, each training candidate with the
-models that did). :func:`model_summary` turns scores into the figures of
+The scores come from :mod:`hepsel.workflow.cross_scoring` (every candidate
+scored by the fold model that did not train on it). :func:`model_summary` turns
+them into the figures of
 ``summary.json``; :func:`curves` into the data behind the plots.
 """
 
@@ -17,12 +17,7 @@ from ..config.schema import AnalysisConfig
 from ..prep.dataset import Dataset
 from ..report.diagnostics import overtraining_pvalue
 from ..stats.intervals import efficiency_interval
-from ..stats.metrics import (
-    efficiency_at_background_efficiency,
-    roc,
-    roc_auc,
-    roc_auc_bootstrap,
-)
+from ..stats.metrics import efficiency_at_background_efficiency, roc, roc_auc, roc_auc_bootstrap
 from ..stats.shapes import ks_2samp_weighted, separation
 from ..stats.trigger import (
     EventScores,
@@ -49,6 +44,7 @@ __all__ = [
     "rate_curves",
     "split_minbias",
 ]
+
 
 @dataclass
 class EventViews:

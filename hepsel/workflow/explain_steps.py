@@ -15,6 +15,7 @@ __all__ = [
     "explain",
 ]
 
+
 def explainable_models(cfg: AnalysisConfig) -> list[str]:
     """Models with a SHAP explainer (BDTs, bonsai BDTs, MLPs and Lipschitz MLPs, including GAN-augmented ones, and autoencoders)."""
     from .cross_scoring import model_kind

@@ -14,6 +14,7 @@ __all__ = [
     "gan_models",
 ]
 
+
 def gan_models(cfg: AnalysisConfig) -> list[str]:
     """Models with a GAN (``gan_augmented``)."""
     return [m for m, c in cfg.models.items() if c.type == "gan_augmented"]

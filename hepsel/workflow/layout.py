@@ -16,6 +16,7 @@ __all__ = [
     "Layout",
 ]
 
+
 @dataclass(frozen=True)
 class Layout:
     """Where every output of an analysis lives (under ``cfg.output_dir``)."""

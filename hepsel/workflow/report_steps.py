@@ -14,6 +14,7 @@ __all__ = [
     "report",
 ]
 
+
 def headline(cfg: AnalysisConfig) -> str | None:
     """The headline table of a finished analysis and the path of its report (None before ``evaluate``)."""
     from ..io.storage import read_json

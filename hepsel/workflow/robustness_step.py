@@ -19,6 +19,7 @@ __all__ = [
     "robustness",
 ]
 
+
 def _held_out_scores(folds: Sequence[Any], ds: Any, *, chunk: int = 1_000_000) -> np.ndarray:
     """Each candidate's raw output from the fold model that did not train on it (as :func:`hepsel.workflow.cross_scoring.cross_scores`).
 

@@ -12,6 +12,7 @@ __all__ = [
     "study_summary",
 ]
 
+
 def study_point(cfg: AnalysisConfig, model: str, n_real: str, seed: int) -> dict[str, Any]:
     """One point of the augmentation study, written to ``study/<model>_<n_real>_<seed>.json``."""
     from ..io.storage import write_json

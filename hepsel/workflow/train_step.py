@@ -12,6 +12,7 @@ __all__ = [
     "train",
 ]
 
+
 def train(cfg: AnalysisConfig, model: str, fold: int, *, progress: bool = True) -> dict[str, Any]:
     """Train one fold model, reading only its columns and training rows (:func:`~hepsel.train.fold_file.train_fold_file`)."""
     from ..io.storage import write_json

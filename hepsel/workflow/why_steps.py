@@ -19,6 +19,7 @@ __all__ = [
     "why_candidate",
 ]
 
+
 @dataclass
 class _WhyContext:
     """What explaining candidates of one model needs: data, scores, fold models and their training samples."""
