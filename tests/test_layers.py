@@ -24,7 +24,6 @@ LONG_MODULES = {
     "hepsel/config/schema.py": "one pydantic schema: every config key, its default and the cross-key checks",
     "hepsel/report/html.py": "one page: the HTML report's template, tables and panels",
     "hepsel/models/gan.py": "one estimator: the WGAN-GP, its networks, training loop and save/load",
-    "hepsel/models/mlp.py": "one estimator: the MLP, its training loop, early stopping and save/load",
 }
 
 

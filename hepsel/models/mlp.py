@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -28,17 +27,16 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_weights
-from ..exceptions import ModelFileError, NonFiniteError
-from ..io.storage import atomic_path, write_text
+from ..exceptions import NonFiniteError
 from ._torch import (
     ACTIVATIONS,
+    TorchModelFiles,
     draw_seed,
     import_torch,
     make_generator,
-    read_saved_model,
     resolve_device,
-    resolve_prefix,
     seeded_init,
+    state_on_cpu,
     torch_threads,
 )
 from .preprocessing import FeatureScaler
@@ -132,7 +130,7 @@ def _jsonable_random_state(random_state: Any) -> int | None:
     return None
 
 
-class MLPClassifier(ClassifierMixin, BaseEstimator):
+class MLPClassifier(TorchModelFiles, ClassifierMixin, BaseEstimator):
     """Multilayer-perceptron binary classifier trained with weighted events.
 
     Parameters
@@ -204,6 +202,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _format = _FORMAT
+    _format_version = _FORMAT_VERSION
     _stem = _DEFAULT_STEM
 
     def __init__(
@@ -725,30 +724,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return np.asarray(self.classes_[(self.decision_function(X) > 0).astype(int)])
 
     # ------------------------------------------------------------ save/load
-    def save(self, path: str | Path) -> Path:
-        """Write ``<prefix>.pt`` (state_dict) and ``<prefix>.json`` (everything else).
-
-        Parameters
-        ----------
-        path : str or Path
-            A file prefix, or an existing directory (files ``mlp.pt`` and
-            ``mlp.json`` inside it).
-
-        Returns
-        -------
-        Path
-            The prefix used.
-        """
-        torch = import_torch()
-        check_is_fitted(self, "network_")
-        prefix = resolve_prefix(path, self._stem)
-        prefix.parent.mkdir(parents=True, exist_ok=True)
+    # -- saving and loading (TorchModelFiles) -------------------------------------
+    def _metadata(self) -> dict[str, Any]:
         params = self.get_params()
         params["hidden_layers"] = [int(h) for h in self.hidden_layers]
         params["random_state"] = _jsonable_random_state(self.random_state)
-        meta = {
-            "format": self._format,
-            "format_version": _FORMAT_VERSION,
+        return {
             "params": params,
             "classes": self.classes_.tolist(),
             "n_features_in": self.n_features_in_,
@@ -756,15 +737,31 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             "history": self.history_,
             "best_epoch": self.best_epoch_,
         }
-        state = {k: v.detach().cpu() for k, v in self.network_.state_dict().items()}
-        with atomic_path(prefix.with_suffix(".pt")) as tmp:
-            torch.save(state, tmp)
-        write_text(prefix.with_suffix(".json"), json.dumps(meta, indent=1))
-        return prefix
+
+    def _state(self) -> dict[str, Any]:
+        return state_on_cpu(self.network_)
+
+    @classmethod
+    def _params_from_metadata(cls, meta: dict[str, Any]) -> dict[str, Any]:
+        params = dict(meta["params"])
+        params["hidden_layers"] = tuple(params["hidden_layers"])
+        return params
+
+    def _restore(self, meta: dict[str, Any]) -> None:
+        self.classes_ = np.asarray(meta["classes"])
+        self.n_features_in_ = int(meta["n_features_in"])
+        self.scaler_ = FeatureScaler.from_dict(meta["scaler"])
+        self.history_ = meta["history"]
+        self.best_epoch_ = int(meta["best_epoch"])
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        network = self._build(self.n_features_in_)
+        network.load_state_dict(state)
+        self.network_ = network.to(self.device_).eval()
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> MLPClassifier:
-        """Load a model written by :meth:`save`.
+        """Load a model written by :meth:`save` (the tensors with ``weights_only=True``).
 
         Parameters
         ----------
@@ -782,24 +779,5 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         ModelFileError
             If a file is missing or is not a saved MLPClassifier.
         """
-        torch = import_torch()
-        json_path, pt_path, meta = read_saved_model(path, default_stem=cls._stem, fmt=cls._format, name=cls.__name__)
-        params = dict(meta["params"])
-        params["hidden_layers"] = tuple(params["hidden_layers"])
-        params["device"] = device
-        model = cls(**params)
-        model.device_ = resolve_device(device)
-        model.classes_ = np.asarray(meta["classes"])
-        model.n_features_in_ = int(meta["n_features_in"])
-        model.scaler_ = FeatureScaler.from_dict(meta["scaler"])
-        model.history_ = meta["history"]
-        model.best_epoch_ = int(meta["best_epoch"])
-        network = model._build(model.n_features_in_)
-        try:
-            state = torch.load(pt_path, map_location=model.device_, weights_only=True)
-            network.load_state_dict(state)
-        except (RuntimeError, KeyError) as exc:
-            msg = f"{pt_path} does not match the architecture in {json_path}: {exc}"
-            raise ModelFileError(msg) from exc
-        model.network_ = network.to(model.device_).eval()
+        model: MLPClassifier = super().load(path, device)
         return model
