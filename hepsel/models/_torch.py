@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACTIVATIONS",
-    "TorchModelFiles",
+    "TorchEstimator",
     "draw_seed",
     "import_torch",
     "make_generator",
@@ -197,8 +197,11 @@ def read_saved_model(path: str | Path, *, default_stem: str, fmt: str, name: str
     return json_path, pt_path, meta
 
 
-class TorchModelFiles:
-    """Save and load shared by the torch estimators: no pickle, each file written atomically.
+class TorchEstimator:
+    """The scaffolding shared by the torch estimators: the seeds of a fit, saving and loading.
+
+    :meth:`_fit_seeds` draws a fit's seeds from ``random_state``. :meth:`save`
+    and :meth:`load` need no pickle, and each file is written atomically:
 
     ``<prefix>.pt`` holds the networks' ``state_dict`` tensors (read back with
     ``torch.load(..., weights_only=True)``) and ``<prefix>.json`` everything
@@ -213,6 +216,14 @@ class TorchModelFiles:
     _format_version: int = 1
     _stem: str
     _fitted: str = "network_"
+
+    def _fit_seeds(self, n: int) -> tuple[int, ...]:
+        """``n`` seeds for one fit (data split, torch, scaler, ...), all drawn from ``random_state``.
+
+        The GAN draws more from the same stream after its seeds, so it keeps its own.
+        """
+        rng = np.random.RandomState(draw_seed(cast("Any", self).random_state))
+        return tuple(draw_seed(rng) for _ in range(n))
 
     def _metadata(self) -> dict[str, Any]:
         """Everything but the tensors, as JSON values (after ``format`` and ``format_version``)."""
@@ -300,5 +311,5 @@ class TorchModelFiles:
 
 
 def state_on_cpu(network: torch.nn.Module) -> dict[str, Any]:
-    """A network's ``state_dict``, detached and on the CPU (what :meth:`TorchModelFiles.save` writes)."""
+    """A network's ``state_dict``, detached and on the CPU (what :meth:`TorchEstimator.save` writes)."""
     return {k: v.detach().cpu() for k, v in network.state_dict().items()}

@@ -28,8 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._torch import (
     ACTIVATIONS,
-    TorchModelFiles,
-    draw_seed,
+    TorchEstimator,
     import_torch,
     make_generator,
     resolve_device,
@@ -116,7 +115,7 @@ def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
     return float(x[order][min(int(np.searchsorted(cw, 0.5 * cw[-1])), len(x) - 1)])
 
 
-class AutoencoderSelector(TorchModelFiles, ClassifierMixin, BaseEstimator):
+class AutoencoderSelector(TorchEstimator, ClassifierMixin, BaseEstimator):
     """Autoencoder trained on background candidates only; the score is the reconstruction error.
 
     Parameters
@@ -294,8 +293,7 @@ class AutoencoderSelector(TorchModelFiles, ClassifierMixin, BaseEstimator):
             msg = "the background rows need a positive total weight"
             raise ValueError(msg)
 
-        rng = np.random.RandomState(draw_seed(self.random_state))
-        split_seed, torch_seed, scaler_seed = (draw_seed(rng) for _ in range(3))
+        split_seed, torch_seed, scaler_seed = self._fit_seeds(3)
         index = np.arange(len(X))
         if validation is not None:
             train_idx, val_idx = index[~val_all], index[val_all]
@@ -445,7 +443,7 @@ class AutoencoderSelector(TorchModelFiles, ClassifierMixin, BaseEstimator):
         return reconstruction_error_module(self.network_, self.error_scale_)
 
     # ------------------------------------------------------------ save/load
-    # -- saving and loading (TorchModelFiles) -------------------------------------
+    # -- saving and loading (TorchEstimator) -------------------------------------
     def _metadata(self) -> dict[str, Any]:
         params = self.get_params()
         params["hidden_layers"] = [int(h) for h in self.hidden_layers]

@@ -41,7 +41,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._validation import check_weights
 from ..exceptions import NonFiniteError
 from ._torch import (
-    TorchModelFiles,
+    TorchEstimator,
     draw_seed,
     import_torch,
     make_generator,
@@ -177,7 +177,7 @@ def _bounds_to_json(bounds: Any) -> list[list[float | None]] | None:
     return [[None if v is None else float(v) for v in pair] for pair in bounds]
 
 
-class WGANGP(TorchModelFiles, BaseEstimator):
+class WGANGP(TorchEstimator, BaseEstimator):
     """Wasserstein GAN with gradient penalty for event features.
 
     Parameters
@@ -766,7 +766,7 @@ class WGANGP(TorchModelFiles, BaseEstimator):
         return np.clip(out, low, high)
 
     # ------------------------------------------------------------ save/load
-    # -- saving and loading (TorchModelFiles) -------------------------------------
+    # -- saving and loading (TorchEstimator) -------------------------------------
     def _metadata(self) -> dict[str, Any]:
         params = self.get_params()
         params["generator_layers"] = [int(h) for h in self.generator_layers]

@@ -30,8 +30,7 @@ from .._validation import check_weights
 from ..exceptions import NonFiniteError
 from ._torch import (
     ACTIVATIONS,
-    TorchModelFiles,
-    draw_seed,
+    TorchEstimator,
     import_torch,
     make_generator,
     resolve_device,
@@ -130,7 +129,7 @@ def _jsonable_random_state(random_state: Any) -> int | None:
     return None
 
 
-class MLPClassifier(TorchModelFiles, ClassifierMixin, BaseEstimator):
+class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
     """Multilayer-perceptron binary classifier trained with weighted events.
 
     Parameters
@@ -333,8 +332,7 @@ class MLPClassifier(TorchModelFiles, ClassifierMixin, BaseEstimator):
         if self.balance_classes:
             w = w * np.where(target == 1, 0.5 / class_totals[1], 0.5 / class_totals[0])
 
-        rng = np.random.RandomState(draw_seed(self.random_state))
-        split_seed, torch_seed, scaler_seed = (draw_seed(rng) for _ in range(3))
+        split_seed, torch_seed, scaler_seed = self._fit_seeds(3)
         syn = np.zeros(X.shape[0], dtype=bool) if synthetic is None else np.asarray(synthetic, dtype=bool)
         if syn.shape != (X.shape[0],):
             msg = f"synthetic must have shape ({X.shape[0]},) to match X, got {syn.shape}"
@@ -447,8 +445,7 @@ class MLPClassifier(TorchModelFiles, ClassifierMixin, BaseEstimator):
             raise ValueError(msg)
         if self.balance_classes:
             w = w * np.where(target == 1, 0.5 / class_totals[1], 0.5 / class_totals[0])
-        rng = np.random.RandomState(draw_seed(self.random_state))
-        split_seed, torch_seed, scaler_seed = (draw_seed(rng) for _ in range(3))
+        split_seed, torch_seed, scaler_seed = self._fit_seeds(3)
         if validation is not None:
             val = np.asarray(validation, dtype=bool)
             if val.shape != (n,):
@@ -724,7 +721,7 @@ class MLPClassifier(TorchModelFiles, ClassifierMixin, BaseEstimator):
         return np.asarray(self.classes_[(self.decision_function(X) > 0).astype(int)])
 
     # ------------------------------------------------------------ save/load
-    # -- saving and loading (TorchModelFiles) -------------------------------------
+    # -- saving and loading (TorchEstimator) -------------------------------------
     def _metadata(self) -> dict[str, Any]:
         params = self.get_params()
         params["hidden_layers"] = [int(h) for h in self.hidden_layers]
