@@ -239,7 +239,7 @@ def test_edges_from_the_config_are_used(tmp_path: Path) -> None:
 
 
 def test_shap_sums_to_the_cell_margin(fitted: tuple[BonsaiBDTClassifier, np.ndarray]) -> None:
-    from hepsel.explain.shap import explain_model
+    from hepsel.explain.shap_values import explain_model
 
     clf, X = fitted
     expl = explain_model("bbdt", [clf], X[:200], np.zeros(200, dtype=int), np.arange(200), ["a", "b", "c", "d"])

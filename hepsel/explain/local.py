@@ -90,12 +90,12 @@ def shap_attribution(
         return coef * (X - mean), np.full(n, float(coef @ mean + float(np.ravel(clf.intercept_)[0])))
     if hasattr(clf, "score_module"):
         # an autoencoder: its score is the reconstruction error, explained against background candidates
-        from .shap import explain_autoencoder
+        from .shap_values import explain_autoencoder
 
         bg = _subsample(reference, 200, random_state)
         return explain_autoencoder(clf, X, bg, random_state=random_state, n_samples=n_samples)
     if hasattr(clf, "network_") and hasattr(clf, "scaler_"):
-        from .shap import explain_mlp
+        from .shap_values import explain_mlp
 
         bg = _subsample(reference, 200, random_state)
         return explain_mlp(clf, X, bg, random_state=random_state, n_samples=n_samples)

@@ -28,7 +28,7 @@ def shap_figures(
 ) -> dict[str, Any]:
     """Beeswarm, mean |SHAP| bar and dependence plots of the top features.
 
-    ``expl`` is a :class:`hepsel.explain.shap.Explanation`; ``labels`` maps feature
+    ``expl`` is a :class:`hepsel.explain.shap_values.Explanation`; ``labels`` maps feature
     names to axis labels with units (the config's ``features[i].label``).
     Beeswarm and bar are drawn by shap; the dependence plots are drawn here in
     the LHCb style, with axis ranges from the bulk of the data (quantiles) and

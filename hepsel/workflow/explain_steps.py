@@ -28,7 +28,7 @@ def explain(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
 
     Writes ``shap/<model>.npz`` and ``shap/<model>.json``; :func:`explain_figures` draws them.
     """
-    from ..explain.shap import explain_model, mean_abs_shap
+    from ..explain.shap_values import explain_model, mean_abs_shap
     from ..io.storage import atomic_path, write_json
     from ..models import load_classifier
     from ..prep.dataset import feature_matrix, load_dataset
