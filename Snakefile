@@ -8,7 +8,7 @@
 # Rules only call the hepsel command line; all logic lives in the package.
 #
 # Reruns: each rule's `settings` param is a digest of exactly the config
-# settings its step reads (hepsel.provenance), so Snakemake's default `params`
+# settings its step reads (hepsel.config.provenance), so Snakemake's default `params`
 # trigger reruns the jobs a config edit affects, and `mtime` their downstream.
 # Remote inputs (root://, http(s)://) are read in place and are no rule inputs:
 # their URL joins the `settings` param of prepare (a params rerun when the URL at
@@ -20,15 +20,18 @@ import shlex
 import sys
 from pathlib import Path
 
-from hepsel.apply import dataset_jobs
-from hepsel.config import load_config
+from hepsel.config.loading import load_config
+from hepsel.config.provenance import check_output_owner, claim_output, function_modules, step_digest, step_settings
+from hepsel.deploy.apply import dataset_jobs
 from hepsel.exceptions import HepselError
-from hepsel.generate import check_generated
-from hepsel.remote import is_url
-from hepsel.provenance import check_output_owner, claim_output, function_modules, step_digest, step_settings
-from hepsel.storage import check_writable_dir
-from hepsel.study import study_models
-from hepsel.workflow import Layout, explainable_models, gan_models, headline
+from hepsel.io.remote import is_url
+from hepsel.io.storage import check_writable_dir
+from hepsel.sim.generate import check_generated
+from hepsel.workflow.explain_steps import explainable_models
+from hepsel.workflow.fidelity_step import gan_models
+from hepsel.workflow.layout import Layout
+from hepsel.workflow.report_steps import headline
+from hepsel.workflow.study import study_models
 
 ANALYSIS = config.get("analysis", "analyses/topo2body")
 _overrides = {"output": config["output"]} if config.get("output") else None

@@ -47,12 +47,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from hepsel.config import load_config
-from hepsel.dataset import load_dataset
-from hepsel.fidelity import fidelity_report
+from hepsel.config.loading import load_config
 from hepsel.models.gan import WGANGP
-from hepsel.training import _gan_bounds
-from hepsel.workflow import Layout
+from hepsel.prep.dataset import load_dataset
+from hepsel.stats.fidelity import fidelity_report
+from hepsel.train.kfold import _gan_bounds
+from hepsel.workflow.layout import Layout
 
 __all__ = ["RECIPES", "main"]
 

@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
 
     from hepsel import Selection
-    from hepsel.apply import apply_file
+    from hepsel.deploy.apply import apply_file
 
     sel = Selection.load(Path(args.results) / "selection")
     arrays = sel._arrays(args.data, None)
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import onnxruntime as ort
 
-        from hepsel.export import export_onnx
+        from hepsel.deploy.export import export_onnx
 
         onnx_dir = tempfile.mkdtemp(prefix="hepsel-onnx-")
         wanted = [m for m in ("bdt", "mlp") if m in sel.models]

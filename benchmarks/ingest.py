@@ -4,7 +4,7 @@ Makes (or reuses) simulated minimum-bias files with ``hepsel generate``:
 one of about 4 million candidates (1x) and one four times larger (4x). Then,
 each in a fresh process:
 
-- hepsel: ``hepsel.ingest.prepare_file`` with the default analysis
+- hepsel: ``hepsel.prep.ingest.prepare_file`` with the default analysis
   (``analyses/topo2body``): read + preselection + 13 features + cut-flow,
   written to Parquet;
 - bare: ``uproot.iterate(..., library="np")`` over the same branches with the
@@ -33,8 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 def _hepsel_job(path: str, out: str) -> dict[str, float]:
     import pyarrow.parquet  # noqa: F401 - imported before the clock starts, as in the bare job
 
-    from hepsel.config import load_config
-    from hepsel.ingest import prepare_file
+    from hepsel.config.loading import load_config
+    from hepsel.prep.ingest import prepare_file
 
     cfg = load_config(REPO / "analyses" / "topo2body", base_dir=REPO)
     t0 = time.perf_counter()

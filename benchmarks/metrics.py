@@ -24,7 +24,7 @@ import numpy as np
 # Lets the script run from a source checkout that is not installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hepsel import metrics
+from hepsel.stats import metrics
 
 __all__ = ["main", "make_candidates"]
 

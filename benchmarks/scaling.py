@@ -41,7 +41,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # runs from a source checkout that is not installed
 
-from hepsel.benchmarks_table import read_benchmarks  # noqa: E402
+from hepsel.report.benchmarks import read_benchmarks  # noqa: E402
 
 __all__ = ["main", "scaled_config"]
 

@@ -27,15 +27,15 @@ __all__ = [
 ]
 
 _LAZY = {
-    "AnalysisConfig": "config",
-    "load_config": "config",
-    "CutFlow": "cuts",
-    "CutSequence": "cuts",
-    "Expression": "expressions",
-    "Feature": "features",
-    "FeatureSet": "features",
-    "Selection": "selection",
-    "export_onnx": "export",
+    "AnalysisConfig": "config.schema",
+    "load_config": "config.loading",
+    "CutFlow": "prep.cuts",
+    "CutSequence": "prep.cuts",
+    "Expression": "config.expressions",
+    "Feature": "prep.features",
+    "FeatureSet": "prep.features",
+    "Selection": "deploy.selection",
+    "export_onnx": "deploy.export",
 }
 
 

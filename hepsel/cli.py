@@ -19,7 +19,7 @@ from . import __version__
 from .exceptions import HepselError
 
 if TYPE_CHECKING:
-    from .config import AnalysisConfig
+    from .config.schema import AnalysisConfig
 
     _Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -30,9 +30,9 @@ _SIGPIPE_STATUS = 141
 
 
 def _config(args: argparse.Namespace, *, check_models: bool = True) -> AnalysisConfig:
-    from .config import load_config
-    from .provenance import claim_output
-    from .storage import check_writable_dir
+    from .config.loading import load_config
+    from .config.provenance import claim_output
+    from .io.storage import check_writable_dir
 
     overrides = {"output": args.output} if getattr(args, "output", None) else None
     cfg = load_config(args.config, overrides=overrides, check_models=check_models)
@@ -58,7 +58,7 @@ def _generate(
     gen: Any, paths: Sequence[str | Path], *, source: Any, label: str, progress: bool, only: int | None = None
 ) -> None:
     """Generate (or share) one ``generate`` block's files (or file ``only``), printing them and one timing line."""
-    from .generate import file_ranges, generate_sample
+    from .sim.generate import file_ranges, generate_sample
 
     t0 = time.perf_counter()
     out, made = generate_sample(gen, paths, source=source, progress=progress, only=None if only is None else [only])
@@ -73,7 +73,7 @@ def _generate(
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from .generate import check_generated
+    from .sim.generate import check_generated
 
     progress = not args.no_progress
     if args.config:
@@ -98,7 +98,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if args.files > 1 and "{index}" not in pattern:
         msg = "--output must contain '{index}' when --files > 1"
         raise HepselError(msg)
-    from .config import GenerateConfig
+    from .config.schema import GenerateConfig
 
     gen = GenerateConfig(kind=args.kind, events=args.events, files=args.files, seed=args.seed, pileup=args.pileup)
     paths = [Path(pattern.format(index=f"{i:03d}")) for i in range(args.files)]
@@ -112,7 +112,7 @@ def _generate_from_spec(spec: str, paths: list[str], *, source: str | None, prog
 
     from pydantic import ValidationError
 
-    from .config import GenerateConfig
+    from .config.schema import GenerateConfig
 
     try:
         gen = GenerateConfig.model_validate(json.loads(spec))
@@ -293,7 +293,7 @@ def _cmd_decorrelation_scan(args: argparse.Namespace) -> int:
 
 def _cmd_robustness(args: argparse.Namespace) -> int:
     from . import workflow
-    from .robustness import format_table
+    from .prep.robustness import format_table
 
     cfg = _config(args)
     r = workflow.robustness(cfg, progress=not args.no_progress)
@@ -312,7 +312,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     import json
 
-    from .compare import compare, format_comparison
+    from .report.compare import compare, format_comparison
 
     result = compare(args.results_a, args.results_b)
     print(json.dumps(result, indent=1) if args.json else format_comparison(result))
@@ -335,7 +335,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     progress = not args.no_progress
-    from .generate import needs_generation
+    from .sim.generate import needs_generation
 
     # every sample checked (conflicts with other analyses' files) before any is generated
     todo = [s for s, c in cfg.samples.items() if c.generate and needs_generation(c.generate, cfg.sample_files(s), source=cfg.source)]
@@ -386,7 +386,7 @@ def score_counts(sel: Any, source: Any, *, models: Sequence[str] | None = None, 
 def _cmd_score(args: argparse.Namespace) -> int:
     import json
 
-    from .selection import Selection
+    from .deploy.selection import Selection
 
     sel = Selection.load(args.selection, models=args.model)
     counts = score_counts(sel, args.input, models=args.model, tree=args.tree)
@@ -412,10 +412,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
 def _cmd_apply(args: argparse.Namespace) -> int:
     import glob
 
-    from .apply import apply_file, plan_outputs, split_own_outputs
-    from .remote import expand_url, is_url
-    from .selection import Selection
-    from .storage import check_writable_dir
+    from .deploy.apply import apply_file, plan_outputs, split_own_outputs
+    from .deploy.selection import Selection
+    from .io.remote import expand_url, is_url
+    from .io.storage import check_writable_dir
 
     files: list[str] = []
     for pattern in args.inputs:
@@ -455,17 +455,17 @@ def _cmd_apply(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .storage import check_writable_dir
+    from .io.storage import check_writable_dir
 
     check_writable_dir(args.output)
     try:
         if args.format == "bbdt":
-            from .export_bbdt import export_bbdt
+            from .deploy.export_bbdt import export_bbdt
 
             written = export_bbdt(args.selection, args.output, models=args.model)
         else:
-            from .export import export_onnx, onnx_exportable
-            from .selection import Selection
+            from .deploy.export import export_onnx, onnx_exportable
+            from .deploy.selection import Selection
 
             sel = Selection.load(args.selection)
             written = export_onnx(sel, args.output, models=args.model, dtype=args.dtype, force=args.force)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import uproot
 
-from hepsel.apply import EVENTS_TREE, FRIEND_TREE, apply_file
+from hepsel.deploy.apply import EVENTS_TREE, FRIEND_TREE, apply_file
+from hepsel.deploy.selection import InterpolatedWorkingPoint, Selection
 from hepsel.exceptions import BranchNotFoundError, ConfigError, TreeNotFoundError
-from hepsel.features import Feature, FeatureSet
-from hepsel.selection import InterpolatedWorkingPoint, Selection
+from hepsel.prep.features import Feature, FeatureSet
 
 from .test_selection import _expected_scores, _fold_models
 
@@ -241,7 +241,7 @@ def test_apply_never_overwrites_one_of_its_inputs(tmp_path: Path, capsys: pytest
 
 def test_outputs_resolving_to_an_input_are_refused(tmp_path: Path) -> None:
     """Symbolic links (to the file or to its directory) and hard links: one file under two names."""
-    from hepsel.apply import check_outputs, plan_outputs
+    from hepsel.deploy.apply import check_outputs, plan_outputs
 
     data = tmp_path / "data"
     data.mkdir()
@@ -294,8 +294,8 @@ def test_glob_star_star_is_recursive_and_reruns_skip_own_outputs(tmp_path: Path,
 
 def test_files_under_an_analysis_output_directory_are_own_outputs(tmp_path: Path) -> None:
     """Any file below a directory holding the ownership marker, as written or through a link, is hepsel's own."""
-    from hepsel.apply import own_output, split_own_outputs
-    from hepsel.provenance import OWNER_FILE
+    from hepsel.config.provenance import OWNER_FILE
+    from hepsel.deploy.apply import own_output, split_own_outputs
 
     results = tmp_path / "results" / "ana"
     (results / "apply" / "x" / "000").mkdir(parents=True)
@@ -316,9 +316,9 @@ def test_files_under_an_analysis_output_directory_are_own_outputs(tmp_path: Path
 
 def test_config_apply_globs_recursive_and_dataset_jobs(tmp_path: Path) -> None:
     """The config's apply: datasets: '**' reaches any depth; own outputs are set aside; all-own datasets refused."""
-    from hepsel.apply import dataset_jobs
-    from hepsel.config import load_config
-    from hepsel.provenance import OWNER_FILE
+    from hepsel.config.loading import load_config
+    from hepsel.config.provenance import OWNER_FILE
+    from hepsel.deploy.apply import dataset_jobs
 
     from .conftest import tiny_config, write_config
 
@@ -345,8 +345,8 @@ def test_config_apply_globs_recursive_and_dataset_jobs(tmp_path: Path) -> None:
 
 def test_dataset_jobs_refuse_an_output_that_is_an_input(tmp_path: Path) -> None:
     """Before its output directory is claimed, a file of the user's where a job would write is refused, not overwritten."""
-    from hepsel.apply import dataset_jobs
-    from hepsel.config import load_config
+    from hepsel.config.loading import load_config
+    from hepsel.deploy.apply import dataset_jobs
 
     from .conftest import tiny_config, write_config
 

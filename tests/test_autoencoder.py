@@ -153,7 +153,7 @@ def test_negative_background_weights_are_refused() -> None:
 )
 def test_onnx_export_matches(preprocessing: str, activation: str, error_scaling: str) -> None:
     ort = pytest.importorskip("onnxruntime")
-    from hepsel.export import onnx_model
+    from hepsel.deploy.export import onnx_model
 
     X, y = _toy(1500, 300, 4)
     clf = _ae(preprocessing=preprocessing, activation=activation, error_scaling=error_scaling, max_epochs=3).fit(X, y)
@@ -169,8 +169,8 @@ def test_onnx_export_matches(preprocessing: str, activation: str, error_scaling:
 
 def test_negative_background_weights_are_resampled_for_the_autoencoder(tmp_path: Path) -> None:
     """Under negative_weights: keep the autoencoder gets positive weights (cell resampling), and trains."""
-    from hepsel.config import load_config
-    from hepsel.training import TAKES_NEGATIVE_WEIGHTS, fit_model
+    from hepsel.config.loading import load_config
+    from hepsel.train.kfold import TAKES_NEGATIVE_WEIGHTS, fit_model
 
     from .conftest import tiny_config, write_config
 
@@ -196,7 +196,7 @@ def test_negative_background_weights_are_resampled_for_the_autoencoder(tmp_path:
     ids=["wide-bottleneck", "bad-scaling", "misspelt"],
 )
 def test_config_errors_name_the_key(tmp_path: Path, params: dict[str, object], match: str) -> None:
-    from hepsel.config import load_config
+    from hepsel.config.loading import load_config
     from hepsel.exceptions import ConfigError
 
     from .conftest import tiny_config, write_config

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hepsel.config import load_config
-from hepsel.dataset import Dataset
-from hepsel.evaluation import background_composition
+from hepsel.config.loading import load_config
+from hepsel.prep.dataset import Dataset
+from hepsel.workflow.evaluation import background_composition
 
 from .conftest import tiny_config, write_config
 

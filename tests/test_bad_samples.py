@@ -12,9 +12,9 @@ import uproot
 import yaml
 
 from hepsel import workflow
-from hepsel.config import load_config
+from hepsel.config.loading import load_config
 from hepsel.exceptions import ConfigError, NonFiniteError
-from hepsel.ingest import FINITE_STEP
+from hepsel.prep.ingest import FINITE_STEP
 
 from .conftest import write_flat_tree
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hepsel.config import load_config
+from hepsel.config.loading import load_config
 from hepsel.exceptions import ConfigError
 from hepsel.models.bbdt import BonsaiBDTClassifier
 
@@ -131,9 +131,9 @@ def test_save_load_without_pickle(fitted: tuple[BonsaiBDTClassifier, np.ndarray]
 
 
 def _selection(tmp_path: Path) -> tuple[Path, list[BonsaiBDTClassifier]]:
-    from hepsel.features import Feature, FeatureSet
+    from hepsel.deploy.selection import Selection
     from hepsel.models.fisher import FisherClassifier
-    from hepsel.selection import Selection
+    from hepsel.prep.features import Feature, FeatureSet
 
     X, y = _toy(2000, 3, seed=2)
     folds = [
@@ -154,7 +154,7 @@ def _selection(tmp_path: Path) -> tuple[Path, list[BonsaiBDTClassifier]]:
 
 
 def test_selection_scores_with_the_fold_table(tmp_path: Path) -> None:
-    from hepsel.selection import Selection
+    from hepsel.deploy.selection import Selection
 
     d, folds = _selection(tmp_path)
     rng = np.random.default_rng(3)
@@ -165,7 +165,7 @@ def test_selection_scores_with_the_fold_table(tmp_path: Path) -> None:
 
 
 def test_export_writes_the_table_and_its_description(tmp_path: Path) -> None:
-    from hepsel.export_bbdt import export_bbdt
+    from hepsel.deploy.export_bbdt import export_bbdt
 
     d, folds = _selection(tmp_path)
     files = export_bbdt(d, tmp_path / "out")
@@ -202,7 +202,7 @@ def test_cli_export_format_bbdt(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def _fit(tmp_path: Path, params: dict, w: np.ndarray | None = None, negative: str = "keep") -> tuple:
-    from hepsel.training import fit_model
+    from hepsel.train.kfold import fit_model
 
     models = {"bb": {"type": "bbdt", "params": params}}
     cfg = load_config(
@@ -218,7 +218,7 @@ def _fit(tmp_path: Path, params: dict, w: np.ndarray | None = None, negative: st
 
 
 def test_negative_weights_are_resampled_for_the_bbdt(tmp_path: Path) -> None:
-    from hepsel.training import TAKES_NEGATIVE_WEIGHTS
+    from hepsel.train.kfold import TAKES_NEGATIVE_WEIGHTS
 
     assert "bbdt" not in TAKES_NEGATIVE_WEIGHTS
     w = np.where(np.random.default_rng(2).random(3000) < 0.1, -0.3, 1.0)
@@ -239,7 +239,7 @@ def test_edges_from_the_config_are_used(tmp_path: Path) -> None:
 
 
 def test_shap_sums_to_the_cell_margin(fitted: tuple[BonsaiBDTClassifier, np.ndarray]) -> None:
-    from hepsel.explain import explain_model
+    from hepsel.explain.shap_values import explain_model
 
     clf, X = fitted
     expl = explain_model("bbdt", [clf], X[:200], np.zeros(200, dtype=int), np.arange(200), ["a", "b", "c", "d"])

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from hepsel.benchmarks_table import benchmarks_html, read_benchmarks
+from hepsel.report.benchmarks import benchmarks_html, read_benchmarks
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import uproot
 
-from hepsel.apply import apply_file
+from hepsel.deploy.apply import apply_file
+from hepsel.deploy.selection import Selection, UntypedSelection
 from hepsel.exceptions import BranchTypeError
-from hepsel.ingest import prepare_file, training_branch_types
-from hepsel.reading import branch_types, open_tree, type_change
-from hepsel.selection import Selection, UntypedSelection
+from hepsel.io.reading import branch_types, open_tree, type_change
+from hepsel.prep.ingest import prepare_file, training_branch_types
 
 from .conftest import write_flat_tree
 from .test_apply import _selection, _write

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from hepsel.cli import main
-from hepsel.compare import compare, compare_summaries, format_comparison
 from hepsel.exceptions import HepselError
-from hepsel.storage import write_json
+from hepsel.io.storage import write_json
+from hepsel.report.compare import compare, compare_summaries, format_comparison
 
 
 def _summary(auc: float, eff: float, err: float) -> dict[str, Any]:

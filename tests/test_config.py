@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from hepsel.config import load_config
+from hepsel.config.loading import load_config
 from hepsel.exceptions import ConfigError
 
 from .conftest import tiny_config, write_config

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import uproot
 
-from hepsel.apply import apply_file
+from hepsel.deploy.apply import apply_file
 from hepsel.exceptions import InputFileError
-from hepsel.ingest import prepare_file
+from hepsel.prep.ingest import prepare_file
 
 from .conftest import write_flat_tree
 from .test_apply import _selection, _write

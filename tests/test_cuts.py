@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from hepsel.cuts import CutFlow, CutSequence
 from hepsel.exceptions import EmptySelectionError, ExpressionError
+from hepsel.prep.cuts import CutFlow, CutSequence
 
 
 @pytest.fixture

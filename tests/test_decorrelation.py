@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hepsel.decorrelation import distance_correlation, distance_correlation_np
 from hepsel.models.lipschitz import LipschitzMLPClassifier
 from hepsel.models.mlp import MLPClassifier
+from hepsel.stats.decorrelation import distance_correlation, distance_correlation_np
 
 torch = pytest.importorskip("torch")
 dcor = pytest.importorskip("dcor")

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import jensenshannon
 
-from hepsel.config import load_config
-from hepsel.decorrelation_scan import jensen_shannon, summarise_scan
+from hepsel.config.loading import load_config
+from hepsel.config.provenance import step_digest
 from hepsel.exceptions import ConfigError
-from hepsel.provenance import step_digest
-from hepsel.report import render_report
+from hepsel.report.html import render_report
+from hepsel.workflow.disco_scan import jensen_shannon, summarise_scan
 
 from .conftest import tiny_config, write_config
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from hepsel.config import WarningsConfig
-from hepsel.diagnostics import diagnose
+from hepsel.config.schema import WarningsConfig
+from hepsel.report.diagnostics import diagnose
 
 
 def _clean() -> dict[str, Any]:

@@ -113,8 +113,8 @@ def _config_rows() -> dict[str, list[str]]:
 
 def test_config_reference_lists_every_key_with_its_default() -> None:
     """Every property of AnalysisConfig's JSON schema, at every depth, has a row with the schema's default."""
-    import hepsel.config
-    from hepsel.config import AnalysisConfig
+    import hepsel.config.schema
+    from hepsel.config.schema import AnalysisConfig
 
     schema = AnalysisConfig.model_json_schema()
     defs = schema.get("$defs", {})
@@ -126,7 +126,7 @@ def test_config_reference_lists_every_key_with_its_default() -> None:
 
     seen_models = []
     for title, node in [("AnalysisConfig", schema), *defs.items()]:
-        model = getattr(hepsel.config, title)
+        model = getattr(hepsel.config.schema, title)
         for name, prop in props(node).items():
             if model.model_fields[name].exclude:
                 continue  # set by load_config (base_dir, source), not a key of the YAML

@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hepsel.config import load_config
-from hepsel.dataset import training_weights
-from hepsel.ingest import SamplePipeline
+from hepsel.config.loading import load_config
 from hepsel.models import make_classifier
-from hepsel.performance import efficiency_vs, generated_event_scores
-from hepsel.simulation import SIGNAL_MODES, simulate_events
-from hepsel.trigger import EventScores, threshold_for_rate
+from hepsel.prep.dataset import training_weights
+from hepsel.prep.ingest import SamplePipeline
+from hepsel.sim.simulation import SIGNAL_MODES, simulate_events
+from hepsel.stats.performance import efficiency_vs, generated_event_scores
+from hepsel.stats.trigger import EventScores, threshold_for_rate
 
 from .conftest import REPO
 

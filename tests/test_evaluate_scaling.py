@@ -11,25 +11,24 @@ import pyarrow.parquet as pq
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from hepsel import evaluation
-from hepsel.config import AnalysisConfig
-from hepsel.dataset import Dataset
-from hepsel.evaluation import (
+from hepsel.config.schema import AnalysisConfig
+from hepsel.io.storage import write_json
+from hepsel.prep.dataset import Dataset
+from hepsel.stats.metrics import roc, roc_auc_bootstrap
+from hepsel.stats.performance import correlation_matrix
+from hepsel.stats.trigger import EventScores, event_ids, threshold_for_rate
+from hepsel.stats.uncertainty import bootstrap_subsample
+from hepsel.train.kfold import train_fold
+from hepsel.workflow import evaluation
+from hepsel.workflow.cross_scoring import (
     CrossScores,
     _Moments,
-    _working_point_spread,
     feature_blocks,
-    model_summary,
     one_per_event,
     score_models,
 )
-from hepsel.metrics import roc, roc_auc_bootstrap
-from hepsel.performance import correlation_matrix
-from hepsel.storage import write_json
-from hepsel.training import train_fold
-from hepsel.trigger import EventScores, event_ids, threshold_for_rate
-from hepsel.uncertainty import bootstrap_subsample
-from hepsel.workflow import Layout
+from hepsel.workflow.evaluation import _working_point_spread, model_summary
+from hepsel.workflow.layout import Layout
 
 from .conftest import tiny_config
 from .test_negative_weights import FEATURES, _cfg, _dataset

@@ -1,4 +1,4 @@
-"""Event views, rates and efficiencies of hepsel.evaluation against brute force on a hand-made sample.
+"""Event views, rates and efficiencies of hepsel.workflow.evaluation against brute force on a hand-made sample.
 
 The sample (``_dataset``): 8 minimum-bias events with candidates out of 20
 processed, and 8 signal events, one of which has no truth-matched candidate.
@@ -16,19 +16,18 @@ import pytest
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from hepsel.config import AnalysisConfig
-from hepsel.dataset import Dataset
-from hepsel.evaluation import (
-    CrossScores,
+from hepsel.config.schema import AnalysisConfig
+from hepsel.prep.dataset import Dataset
+from hepsel.stats.trigger import EventScores
+from hepsel.workflow.cross_scoring import CrossScores, one_per_event
+from hepsel.workflow.evaluation import (
     EventViews,
     _rates,
     event_views,
     model_summary,
     offline_figures,
-    one_per_event,
     rate_curves,
 )
-from hepsel.trigger import EventScores
 
 from .conftest import tiny_config
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hepsel.explain import explain_bdt, explain_mlp, explain_model, mean_abs_shap
+from hepsel.explain.shap_values import explain_bdt, explain_mlp, explain_model, mean_abs_shap
 from hepsel.models.bdt import BDTClassifier
 from hepsel.models.mlp import MLPClassifier
 
@@ -70,7 +70,7 @@ def test_lipschitz_mlp_expected_gradients_approximately_additive(data: tuple[np.
 
 def test_autoencoder_expected_gradients_approximately_additive(data: tuple[np.ndarray, np.ndarray]) -> None:
     """Attributions + base reproduce the reconstruction error in expectation, on background and signal rows."""
-    from hepsel.explain import explain_autoencoder
+    from hepsel.explain.shap_values import explain_autoencoder
     from hepsel.models.autoencoder import AutoencoderSelector
 
     X, y = data

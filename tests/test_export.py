@@ -11,17 +11,18 @@ import onnxruntime as ort
 import pytest
 
 from hepsel.cli import main
-from hepsel.config import AnalysisConfig, load_config
-from hepsel.cuts import CutSequence
-from hepsel.evaluation import model_kind
+from hepsel.config.loading import load_config
+from hepsel.config.schema import AnalysisConfig
+from hepsel.deploy.export import export_onnx, onnx_model
+from hepsel.deploy.selection import Selection
 from hepsel.exceptions import ExportError, ModelFileError
-from hepsel.export import export_onnx, onnx_model
-from hepsel.features import FeatureSet
 from hepsel.models.mlp import MLPClassifier
-from hepsel.preprocessing import FeatureScaler
-from hepsel.selection import Selection
-from hepsel.simulation import simulate_events
-from hepsel.training import fit_model, model_seed
+from hepsel.models.preprocessing import FeatureScaler
+from hepsel.prep.cuts import CutSequence
+from hepsel.prep.features import FeatureSet
+from hepsel.sim.simulation import simulate_events
+from hepsel.train.kfold import fit_model, model_seed
+from hepsel.workflow.cross_scoring import model_kind
 
 REPO = Path(__file__).resolve().parents[1]
 N_CANDIDATES = 100_000
@@ -274,7 +275,7 @@ def test_quantile_scaling_at_the_edges() -> None:
     Xp = np.vstack(probes)
     model = onnx_model(clf, dtype="float64")
     # the scaling alone, as a graph of its own
-    from hepsel.export import _Graph, _scaler_nodes
+    from hepsel.deploy.export import _Graph, _scaler_nodes
 
     g = _Graph()
     x = g.op("Cast", "features", to=g.onnx.TensorProto.DOUBLE)
@@ -293,7 +294,7 @@ def test_quantile_scaling_at_the_edges() -> None:
 
 
 def _scaler_graph(scaler: FeatureScaler, n_features: int) -> Any:
-    from hepsel.export import _Graph, _scaler_nodes
+    from hepsel.deploy.export import _Graph, _scaler_nodes
 
     g = _Graph()
     x = g.op("Cast", "features", to=g.onnx.TensorProto.DOUBLE)
@@ -341,9 +342,9 @@ def test_unknown_classifier_is_refused() -> None:
 
 def _small_selection(tmp_path: Path, *, feature_w: str = "expr", name: str = "selection") -> Path:
     """A saved selection of two Fisher models and a bonsai BDT on features u, v, w (w optionally a Python function)."""
-    from hepsel.features import Feature
     from hepsel.models.bbdt import BonsaiBDTClassifier
     from hepsel.models.fisher import FisherClassifier
+    from hepsel.prep.features import Feature
 
     rng = np.random.default_rng(1)
     y = (rng.random(1500) < 0.4).astype(int)
@@ -490,7 +491,7 @@ def test_export_of_another_selection_is_refused_without_force(tmp_path: Path, ca
 
 
 def test_failed_export_keeps_the_earlier_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import hepsel.export
+    import hepsel.deploy.export
 
     d = _small_selection(tmp_path)
     out = tmp_path / "deploy"
@@ -501,7 +502,7 @@ def test_failed_export_keeps_the_earlier_one(tmp_path: Path, monkeypatch: pytest
         Path(path).write_text("{half")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(hepsel.export, "write_json", full_disk)
+    monkeypatch.setattr(hepsel.deploy.export, "write_json", full_disk)
     with pytest.raises(OSError, match="No space left"):
         export_onnx(d, out, models=["linear"])
     assert _tree(out) == before
@@ -509,14 +510,14 @@ def test_failed_export_keeps_the_earlier_one(tmp_path: Path, monkeypatch: pytest
 
 
 def test_failed_bbdt_export_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import hepsel.export_bbdt
-    from hepsel.export_bbdt import export_bbdt
+    import hepsel.deploy.export_bbdt
+    from hepsel.deploy.export_bbdt import export_bbdt
 
     d = _small_selection(tmp_path)
     out = tmp_path / "tables"
     out.mkdir()
     (out / "other_fold0.bin").write_bytes(b"another model's table")
-    real = hepsel.export_bbdt.write_json
+    real = hepsel.deploy.export_bbdt.write_json
     calls = []
 
     def fails_second(path: Any, data: Any) -> Path:
@@ -525,7 +526,7 @@ def test_failed_bbdt_export_writes_nothing(tmp_path: Path, monkeypatch: pytest.M
             raise OSError(28, "No space left on device")
         return real(path, data)
 
-    monkeypatch.setattr(hepsel.export_bbdt, "write_json", fails_second)
+    monkeypatch.setattr(hepsel.deploy.export_bbdt, "write_json", fails_second)
     with pytest.raises(OSError, match="No space left"):
         export_bbdt(d, out)
     assert [p.name for p in out.iterdir()] == ["other_fold0.bin"]
@@ -548,7 +549,7 @@ def test_failed_bbdt_export_writes_nothing(tmp_path: Path, monkeypatch: pytest.M
 def test_function_features_are_flagged_with_their_source(tmp_path: Path) -> None:
     import inspect
 
-    from hepsel.features import load_function
+    from hepsel.config.functions import load_function
 
     d = _small_selection(tmp_path, feature_w="function")
     out = tmp_path / "deploy"
@@ -568,7 +569,7 @@ def test_function_features_are_flagged_with_their_source(tmp_path: Path) -> None
     assert [f.get("user_supplied", False) for f in side["features"]] == [False, False, True]
     assert "float32 arithmetic" in side["feature_precision"]
     # the bonsai tables say the same for the features they use
-    from hepsel.export_bbdt import export_bbdt
+    from hepsel.deploy.export_bbdt import export_bbdt
 
     export_bbdt(d, tmp_path / "tables")
     desc = json.loads((tmp_path / "tables" / "bb_fold0.json").read_text())
@@ -581,7 +582,7 @@ def test_function_features_are_flagged_with_their_source(tmp_path: Path) -> None
 
 def test_features_are_computed_in_the_branches_precision() -> None:
     """What export.json's feature_precision says: float32 branches give float32 arithmetic, widened afterwards."""
-    from hepsel.features import Feature
+    from hepsel.prep.features import Feature
 
     rng = np.random.default_rng(2)
     a = rng.exponential(3000.0, 1000).astype(np.float32)

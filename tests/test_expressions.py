@@ -1,4 +1,4 @@
-"""Tests of hepsel.expressions against direct numpy/awkward computations."""
+"""Tests of hepsel.config.expressions against direct numpy/awkward computations."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from hepsel import expressions
+from hepsel.config import expressions
+from hepsel.config.expressions import FUNCTIONS, Expression, evaluate
 from hepsel.exceptions import BranchNotFoundError, ExpressionError, UnknownFunctionError
-from hepsel.expressions import FUNCTIONS, Expression, evaluate
 
 MUON_MASS = 105.66  # MeV
 

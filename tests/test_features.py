@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hepsel.exceptions import ConfigError
-from hepsel.features import Feature, FeatureSet
+from hepsel.prep.features import Feature, FeatureSet
 
 
 def _module(path: Path, marker: Path, factor: float) -> Path:
@@ -106,7 +106,7 @@ def _analysis_with_function(tmp_path: Path, source: str) -> Path:
     ],
 )
 def test_function_with_branch_arguments_is_refused_at_load(tmp_path: Path, source: str, shown: str) -> None:
-    from hepsel.config import load_config
+    from hepsel.config.loading import load_config
 
     path = _analysis_with_function(tmp_path, source)
     with pytest.raises(ConfigError, match=rf"config\.yaml: features\.pt_sum: feature function 'features\.py:pt_sum' has the signature {shown}.*def pt_sum\(arrays\)") as err:
@@ -124,7 +124,7 @@ def test_function_with_branch_arguments_is_refused_at_load(tmp_path: Path, sourc
     ],
 )
 def test_one_mapping_argument_is_accepted(tmp_path: Path, source: str) -> None:
-    from hepsel.config import load_config
+    from hepsel.config.loading import load_config
 
     cfg = load_config(_analysis_with_function(tmp_path, source))
     fs = FeatureSet.from_config(cfg)
@@ -141,7 +141,7 @@ def test_selection_modules_are_checked_too(tmp_path: Path, analysis: Path) -> No
 
 
 def test_module_that_does_not_import_is_one_error(tmp_path: Path) -> None:
-    from hepsel.config import load_config
+    from hepsel.config.loading import load_config
 
     path = _analysis_with_function(tmp_path, "def pt_sum(arrays):\n    return arrays[\n")
     with pytest.raises(ConfigError, match=r"features\.pt_sum: feature function 'features\.py:pt_sum': importing .*features\.py failed \(line 2\): SyntaxError"):

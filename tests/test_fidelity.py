@@ -9,7 +9,7 @@ from scipy.stats import ks_2samp, wasserstein_distance
 from sklearn.metrics import roc_auc_score
 
 from hepsel.exceptions import NonFiniteError
-from hepsel.fidelity import (
+from hepsel.stats.fidelity import (
     baseline_distances,
     classifier_two_sample_test,
     correlation_difference,
@@ -415,7 +415,7 @@ def test_error_messages_name_the_input():
     w[:2], w[5] = -1.0, 0.0  # a zero weight is not a negative one
     with pytest.raises(ValueError, match=(
         r"^real_weight holds 2 negative values \(min -1\); distances and correlations compare probability "
-        r"distributions: make the weights non-negative first with hepsel.negative_weights.cell_resample "
+        r"distributions: make the weights non-negative first with hepsel.train.negative_weights.cell_resample "
         r"\(clipping or dropping them would bias the reference\)$"
     )):
         feature_distances(x, y, real_weight=w)

@@ -244,7 +244,7 @@ def two_body_toy() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _c2st_after(params: dict, X: np.ndarray, mode: np.ndarray) -> float:
-    from hepsel.fidelity import classifier_two_sample_test
+    from hepsel.stats.fidelity import classifier_two_sample_test
 
     train, test = np.arange(X.shape[0]) % 2 == 0, np.arange(X.shape[0]) % 2 == 1
     base = {**FAST, "lambda_gp": 10.0, "critic_layers": (64, 64), "latent_dim": 8, "n_iterations": 200}

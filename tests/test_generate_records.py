@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from hepsel.config import GenerateConfig
+from hepsel.config.schema import GenerateConfig
 from hepsel.exceptions import ConfigError
-from hepsel.generate import check_generated, generate_sample, needs_generation, record_path
+from hepsel.sim.generate import check_generated, generate_sample, needs_generation, record_path
 
 from .conftest import REPO, tiny_config, write_config
 

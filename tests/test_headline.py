@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from hepsel.headline import headline_text
+from hepsel.report.headline import headline_text
 
 SUMMARY = {
     "bdt": {

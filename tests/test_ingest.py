@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import uproot
 
-from hepsel.config import load_config
-from hepsel.dataset import gather
+from hepsel.config.loading import load_config
 from hepsel.exceptions import (
     BranchNotFoundError,
     EmptySelectionError,
@@ -17,8 +16,9 @@ from hepsel.exceptions import (
     TreeNotFoundError,
     UnknownFunctionError,
 )
-from hepsel.ingest import prepare_file
-from hepsel.storage import read_json, read_table
+from hepsel.io.storage import read_json, read_table
+from hepsel.prep.dataset import gather
+from hepsel.prep.ingest import prepare_file
 
 from .conftest import write_config, write_flat_tree
 
@@ -196,7 +196,7 @@ def test_non_finite_fail_or_drop(tmp_path: Path, flat_file: tuple[Path, dict[str
 
 
 def test_uproot_reads_back_written_root(tmp_path: Path) -> None:
-    from hepsel.storage import write_root_tree
+    from hepsel.io.storage import write_root_tree
 
     p = write_root_tree(tmp_path / "s.root", "scores", {"a": np.arange(5.0), "b": np.arange(5, dtype=np.int32)})
     with uproot.open(p) as f:
@@ -227,7 +227,7 @@ def test_rntuple_trees(tmp_path: Path, rntuple: tuple[str, ...]) -> None:
 def test_rntuple_flat_and_jagged_fields(tmp_path: Path) -> None:
     import awkward as ak
 
-    from hepsel.reading import is_jagged, iterate, open_tree
+    from hepsel.io.reading import is_jagged, iterate, open_tree
 
     path = tmp_path / "fields.root"
     jets = ak.Array([[30.0, 20.0], [], [50.0]])

@@ -1,4 +1,4 @@
-"""Tests of hepsel.intervals against scipy and the textbook formulas."""
+"""Tests of hepsel.stats.intervals against scipy and the textbook formulas."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hepsel import intervals
-from hepsel.intervals import DEFAULT_CL
+from hepsel.stats import intervals
+from hepsel.stats.intervals import DEFAULT_CL
 
 GRID = [
     (k, n)

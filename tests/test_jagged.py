@@ -103,7 +103,7 @@ def test_nanoaod_jagged_workflow(tmp_path: Path) -> None:
     s = json.loads((out / "summary.json").read_text())
     assert s["bdt"]["auc"] > 0.8
     # the features equal a direct awkward/vector computation
-    from hepsel.storage import read_table
+    from hepsel.io.storage import read_table
 
     t = read_table(out / "prepared" / "ttbar" / "000.parquet")
     ev = uproot.open(data / "ttbar.root")["Events"].arrays(library="ak")
@@ -143,8 +143,8 @@ REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 @pytest.mark.skipif(not (REAL / "uproot-HZZ.root").exists(), reason="real CMS open-data files not available")
 def test_real_cms_tutorial_tree_features() -> None:
     """The CMS HZZ tutorial tree (jagged Px/Py/Pz/E collections) through features and cuts."""
-    from hepsel.cuts import CutSequence
-    from hepsel.features import Feature, FeatureSet
+    from hepsel.prep.cuts import CutSequence
+    from hepsel.prep.features import Feature, FeatureSet
 
     arrays = uproot.open(REAL / "uproot-HZZ.root")["events"].arrays(library="ak")
     mu = "p4_xyzt(Muon_Px, Muon_Py, Muon_Pz, Muon_E)"

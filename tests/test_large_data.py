@@ -7,7 +7,7 @@ import pyarrow.compute as pc
 import pytest
 
 from hepsel.exceptions import InputFileError
-from hepsel.storage import ParquetAppender, read_table
+from hepsel.io.storage import ParquetAppender, read_table
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_read_table_names_a_missing_column(table):
 
 def _tiny(tmp_path, files=3, mb_events=25_000):
     from hepsel import workflow
-    from hepsel.config import load_config
+    from hepsel.config.loading import load_config
 
     from .conftest import tiny_config, write_config
 
@@ -59,7 +59,7 @@ def test_gather_streams_one_row_group_per_prepared_file(tmp_path):
     import pyarrow.parquet as pq
 
     from hepsel import workflow
-    from hepsel.workflow import Layout
+    from hepsel.workflow.layout import Layout
 
     cfg = _tiny(tmp_path)
     info = workflow.gather(cfg)
@@ -80,8 +80,8 @@ def test_gather_streams_one_row_group_per_prepared_file(tmp_path):
 
 def test_gather_keeps_values_when_files_store_a_column_with_other_types(tmp_path):
     from hepsel import workflow
-    from hepsel.storage import write_table
-    from hepsel.workflow import Layout
+    from hepsel.io.storage import write_table
+    from hepsel.workflow.layout import Layout
 
     cfg = _tiny(tmp_path, files=1, mb_events=6000)
     lay = Layout.of(cfg)
@@ -107,7 +107,7 @@ def test_prepare_job_imports_no_estimator(tmp_path):
     import sys
 
     from hepsel import workflow
-    from hepsel.config import load_config
+    from hepsel.config.loading import load_config
 
     from .conftest import tiny_config, write_config
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from hepsel.config import load_config
+from hepsel.config.loading import load_config
 from hepsel.exceptions import ConfigError, ModelFileError
 from hepsel.models import make_classifier
 from hepsel.models.bdt import BDTClassifier
@@ -184,7 +184,7 @@ def test_config_monotone_in_feature_order(tmp_path):
 
 def test_onnx_export_matches_predictions(data, lipschitz):
     ort = pytest.importorskip("onnxruntime")
-    from hepsel.export import onnx_model
+    from hepsel.deploy.export import onnx_model
 
     X, _ = data
     points = np.vstack([X[:500], _random_points(X, 500, 9)])

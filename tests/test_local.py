@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hepsel.exceptions import CandidateError
-from hepsel.local import (
+from hepsel.explain.local import (
     explain_candidate,
     find_candidate,
     lime_attribution,
@@ -74,7 +74,7 @@ def test_bdt_waterfall_sums_to_margin(linear_data: tuple[np.ndarray, np.ndarray,
     import matplotlib
 
     matplotlib.use("Agg")
-    from hepsel.plotting import why_figure
+    from hepsel.report.explain_plots import why_figure
 
     X, y, fold = linear_data
     models = [BDTClassifier(n_estimators=40, max_depth=3, n_jobs=1, random_state=k).fit(X[fold != k], y[fold != k]) for k in (0, 1)]

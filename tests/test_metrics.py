@@ -1,4 +1,4 @@
-"""Tests of hepsel.metrics against scikit-learn, scipy and brute-force definitions."""
+"""Tests of hepsel.stats.metrics against scikit-learn, scipy and brute-force definitions."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 from sklearn.metrics import roc_curve as sk_roc_curve
 
-from hepsel import metrics
+from hepsel.stats import metrics, shapes
 
 # --------------------------------------------------------------------------
 # samples
@@ -345,7 +345,7 @@ def test_ks_unweighted_matches_scipy(n_a: int, n_b: int, shift: float, decimals)
     b = rng.normal(shift, size=n_b)
     if decimals is not None:
         a, b = np.round(a, decimals), np.round(b, decimals)
-    statistic, pvalue = metrics.ks_2samp_weighted(a, b)
+    statistic, pvalue = shapes.ks_2samp_weighted(a, b)
     # scipy's default ('exact' at these sizes) rounds D once from integers.
     assert statistic == stats.ks_2samp(a, b).statistic
     ref = stats.ks_2samp(a, b, method="asymp")
@@ -359,7 +359,7 @@ def test_ks_integer_weights_equal_repeated_samples() -> None:
     b = rng.normal(0.3, size=120)
     wa = rng.integers(1, 4, size=a.size)
     wb = rng.integers(1, 4, size=b.size)
-    statistic, _ = metrics.ks_2samp_weighted(a, b, wa, wb)
+    statistic, _ = shapes.ks_2samp_weighted(a, b, wa, wb)
     ref = stats.ks_2samp(np.repeat(a, wa), np.repeat(b, wb))
     assert statistic == pytest.approx(ref.statistic, abs=1e-12)
 
@@ -368,7 +368,7 @@ def test_ks_weighted_pvalue_uses_effective_sizes() -> None:
     rng = np.random.default_rng(6)
     a, b = rng.normal(size=400), rng.normal(0.1, size=300)
     wa, wb = rng.lognormal(size=400), rng.lognormal(size=300)
-    statistic, pvalue = metrics.ks_2samp_weighted(a, b, wa, wb)
+    statistic, pvalue = shapes.ks_2samp_weighted(a, b, wa, wb)
     n_a = wa.sum() ** 2 / (wa**2).sum()
     n_b = wb.sum() ** 2 / (wb**2).sum()
     want = stats.kstwo.sf(statistic, np.round(n_a * n_b / (n_a + n_b)))
@@ -377,7 +377,7 @@ def test_ks_weighted_pvalue_uses_effective_sizes() -> None:
 
 def test_ks_rejects_mismatched_weights() -> None:
     with pytest.raises(ValueError, match="a_weight has 2 entries"):
-        metrics.ks_2samp_weighted([1.0, 2.0, 3.0], [1.0], a_weight=[1.0, 1.0])
+        shapes.ks_2samp_weighted([1.0, 2.0, 3.0], [1.0], a_weight=[1.0, 1.0])
 
 
 # --------------------------------------------------------------------------
@@ -388,8 +388,8 @@ def test_ks_rejects_mismatched_weights() -> None:
 def test_separation_limits_and_formula() -> None:
     rng = np.random.default_rng(8)
     x = rng.normal(size=2000)
-    assert metrics.separation(x, x) == pytest.approx(0.0, abs=1e-15)
-    assert metrics.separation(x, x + 100.0, bins=50) == pytest.approx(1.0, abs=1e-15)
+    assert shapes.separation(x, x) == pytest.approx(0.0, abs=1e-15)
+    assert shapes.separation(x, x + 100.0, bins=50) == pytest.approx(1.0, abs=1e-15)
 
     s, b = rng.normal(1.0, size=3000), rng.normal(size=2000)
     ws, wb = rng.random(3000), rng.random(2000)
@@ -398,7 +398,7 @@ def test_separation_limits_and_formula() -> None:
     hs, hb = hs / hs.sum(), hb / hb.sum()
     filled = hs + hb > 0
     want = 0.5 * np.sum((hs - hb)[filled] ** 2 / (hs + hb)[filled])
-    got = metrics.separation(s, b, ws, wb, bins=40, range=(-3, 4))
+    got = shapes.separation(s, b, ws, wb, bins=40, range=(-3, 4))
     assert got == pytest.approx(want, rel=1e-12)
     assert 0.0 < got < 1.0
 
@@ -419,10 +419,10 @@ def test_distance_correlation_matches_reference() -> None:
     rng = np.random.default_rng(9)
     x = rng.normal(size=300)
     y = np.sin(2 * x) + 0.5 * rng.normal(size=300)
-    assert metrics.distance_correlation(x, y) == pytest.approx(_reference_dcor(x, y), rel=1e-10)
+    assert shapes.distance_correlation(x, y) == pytest.approx(_reference_dcor(x, y), rel=1e-10)
     x2 = rng.normal(size=(300, 3))
     y2 = x2[:, 0] ** 2 + rng.normal(size=300)
-    assert metrics.distance_correlation(x2, y2) == pytest.approx(
+    assert shapes.distance_correlation(x2, y2) == pytest.approx(
         _reference_dcor(x2, y2), rel=1e-10
     )
 
@@ -430,26 +430,26 @@ def test_distance_correlation_matches_reference() -> None:
 def test_distance_correlation_detects_dependence() -> None:
     rng = np.random.default_rng(10)
     x = rng.uniform(-1, 1, size=3000)
-    independent = metrics.distance_correlation(x, rng.uniform(-1, 1, size=3000))
-    squared = metrics.distance_correlation(x, x**2)
+    independent = shapes.distance_correlation(x, rng.uniform(-1, 1, size=3000))
+    squared = shapes.distance_correlation(x, x**2)
     assert independent < 0.06
     assert squared > 0.3
     assert np.corrcoef(x, x**2)[0, 1] == pytest.approx(0.0, abs=0.05)
-    assert metrics.distance_correlation(x, 3 * x + 1) == pytest.approx(1.0, abs=1e-12)
-    assert metrics.distance_correlation(x, np.ones_like(x)) == 0.0
+    assert shapes.distance_correlation(x, 3 * x + 1) == pytest.approx(1.0, abs=1e-12)
+    assert shapes.distance_correlation(x, np.ones_like(x)) == 0.0
 
 
 def test_distance_correlation_subsample_is_seeded() -> None:
     rng = np.random.default_rng(12)
     x = rng.normal(size=1500)
     y = x + rng.normal(size=1500)
-    first = metrics.distance_correlation(x, y, max_events=400, random_state=3)
-    again = metrics.distance_correlation(x, y, max_events=400, random_state=3)
+    first = shapes.distance_correlation(x, y, max_events=400, random_state=3)
+    again = shapes.distance_correlation(x, y, max_events=400, random_state=3)
     assert first == again
     pick = np.random.default_rng(3).choice(1500, size=400, replace=False)
     assert first == pytest.approx(_reference_dcor(x[pick], y[pick]), rel=1e-10)
     with pytest.raises(ValueError, match="x has 1500 entries but y has 10"):
-        metrics.distance_correlation(x, y[:10])
+        shapes.distance_correlation(x, y[:10])
 
 
 # --------------------------------------------------------------------------
@@ -488,27 +488,27 @@ def test_public_api() -> None:
     assert sorted(metrics.__all__) == sorted(
         [
             "Roc",
-            "distance_correlation",
             "efficiency",
             "efficiency_at_background_efficiency",
-            "ks_2samp_weighted",
             "punzi_curve",
             "roc",
             "roc_auc",
             "roc_auc_bootstrap",
             "roc_curve",
-            "separation",
             "significance_curve",
             "threshold_at_background_efficiency",
         ]
     )
     for name in metrics.__all__:
         assert hasattr(metrics, name)
+    assert sorted(shapes.__all__) == ["distance_correlation", "ks_2samp_weighted", "separation"]
+    for name in shapes.__all__:
+        assert hasattr(shapes, name)
 
 
 def test_bootstrap_groups_share_one_factor() -> None:
     """Duplicated candidates are not independent: grouping them restores the original spread."""
-    from hepsel.metrics import roc_auc_bootstrap
+    from hepsel.stats.metrics import roc_auc_bootstrap
 
     rng = np.random.default_rng(3)
     n = 2000
@@ -649,36 +649,36 @@ def test_ks_weighted_matches_brute_force_sup() -> None:
     wa, wb = rng.uniform(0.01, 0.02, 40), rng.uniform(0.5, 1.5, 30)  # a's weights sum below 1
     pts = np.concatenate((a, b))
     d = max(abs(wa[a <= x].sum() / wa.sum() - wb[b <= x].sum() / wb.sum()) for x in pts)
-    stat, p = metrics.ks_2samp_weighted(a, b, wa, wb)
+    stat, p = shapes.ks_2samp_weighted(a, b, wa, wb)
     assert stat == pytest.approx(d, abs=1e-14)
     na, nb = wa.sum() ** 2 / (wa**2).sum(), wb.sum() ** 2 / (wb**2).sum()
     assert p == pytest.approx(stats.kstwo.sf(d, np.round(na * nb / (na + nb))), rel=1e-12)
     # one sample weighted: still the weighted ECDFs
     d1 = max(abs(wa[a <= x].sum() / wa.sum() - (b <= x).mean()) for x in pts)
-    assert metrics.ks_2samp_weighted(a, b, wa)[0] == pytest.approx(d1, abs=1e-14)
+    assert shapes.ks_2samp_weighted(a, b, wa)[0] == pytest.approx(d1, abs=1e-14)
     d2 = max(abs((a <= x).mean() - wb[b <= x].sum() / wb.sum()) for x in pts)
-    assert metrics.ks_2samp_weighted(a, b, None, wb)[0] == pytest.approx(d2, abs=1e-14)
+    assert shapes.ks_2samp_weighted(a, b, None, wb)[0] == pytest.approx(d2, abs=1e-14)
     # tiny samples: the Kolmogorov distribution of one effective event
-    stat, p = metrics.ks_2samp_weighted([0.0, 2.0], [1.0])
+    stat, p = shapes.ks_2samp_weighted([0.0, 2.0], [1.0])
     assert stat == 0.5 and p == pytest.approx(stats.kstwo.sf(0.5, 1), rel=1e-12)
 
 
 def test_separation_bins_and_small_weights() -> None:
     s, b = np.array([0.1, 0.2, 0.9]), np.array([0.15, 0.8, 0.85])
     ws, wb = np.array([0.1, 0.2, 0.1]), np.array([0.05, 0.05, 0.1])
-    assert metrics.separation(s, b, bins=1) == 0.0
+    assert shapes.separation(s, b, bins=1) == 0.0
     hs, edges = np.histogram(s, bins=2, weights=ws, range=(0.1, 0.9))
     hb, _ = np.histogram(b, bins=edges, weights=wb)
     hs, hb = hs / hs.sum(), hb / hb.sum()
-    assert metrics.separation(s, b, ws, wb, bins=2) == pytest.approx(0.5 * np.sum((hs - hb) ** 2 / (hs + hb)), rel=1e-12)
+    assert shapes.separation(s, b, ws, wb, bins=2) == pytest.approx(0.5 * np.sum((hs - hb) ** 2 / (hs + hb)), rel=1e-12)
 
 
 def test_distance_correlation_smallest_inputs() -> None:
     x, y = np.array([0.0, 1.0]), np.array([3.0, 1.0])
-    assert metrics.distance_correlation(x, y) == pytest.approx(_reference_dcor(x, y), rel=1e-12)
+    assert shapes.distance_correlation(x, y) == pytest.approx(_reference_dcor(x, y), rel=1e-12)
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=50), rng.normal(size=50)
-    assert metrics.distance_correlation(x, y, max_events=2, random_state=0) == pytest.approx(1.0)
+    assert shapes.distance_correlation(x, y, max_events=2, random_state=0) == pytest.approx(1.0)
 
 
 def test_figures_of_merit_below_one_event() -> None:
@@ -714,36 +714,36 @@ BOTH = "total weight; an efficiency needs both classes"
         (lambda: metrics.efficiency([], 0.5), ValueError,
          "score is empty or sample_weight sums to zero; the efficiency is undefined"),
         (lambda: metrics.efficiency([0.1], [[0.5]]), ValueError, "threshold must be a number or 1-d, got shape (1, 1)"),
-        (lambda: metrics.ks_2samp_weighted([], [1.0]), ValueError, "a and b must both be non-empty"),
-        (lambda: metrics.ks_2samp_weighted([1.0], []), ValueError, "a and b must both be non-empty"),
-        (lambda: metrics.ks_2samp_weighted(["a"], [1.0]), TypeError, "a " + NUMERIC),
-        (lambda: metrics.ks_2samp_weighted([1.0], ["a"]), TypeError, "b " + NUMERIC),
-        (lambda: metrics.ks_2samp_weighted([1.0], [1.0], a_weight=[0.0]), ValueError,
+        (lambda: shapes.ks_2samp_weighted([], [1.0]), ValueError, "a and b must both be non-empty"),
+        (lambda: shapes.ks_2samp_weighted([1.0], []), ValueError, "a and b must both be non-empty"),
+        (lambda: shapes.ks_2samp_weighted(["a"], [1.0]), TypeError, "a " + NUMERIC),
+        (lambda: shapes.ks_2samp_weighted([1.0], ["a"]), TypeError, "b " + NUMERIC),
+        (lambda: shapes.ks_2samp_weighted([1.0], [1.0], a_weight=[0.0]), ValueError,
          "a_weight sums to a non-positive total; the ECDF is undefined"),
-        (lambda: metrics.ks_2samp_weighted([1.0], [1.0], b_weight=[-1.0]), ValueError,
+        (lambda: shapes.ks_2samp_weighted([1.0], [1.0], b_weight=[-1.0]), ValueError,
          "b_weight sums to a non-positive total; the ECDF is undefined"),
-        (lambda: metrics.ks_2samp_weighted([1.0], [1.0], a_weight=["a"]), TypeError, "a_weight " + NUMERIC),
-        (lambda: metrics.ks_2samp_weighted([1.0], [1.0], b_weight=["a"]), TypeError, "b_weight " + NUMERIC),
-        (lambda: metrics.separation([0.1], [0.2], bins=1.5), ValueError, "bins must be a positive integer, got 1.5"),
-        (lambda: metrics.separation([0.1], [0.2], bins=0), ValueError, "bins must be a positive integer, got 0"),
-        (lambda: metrics.separation([], [0.2]), ValueError, "sig_score and bkg_score must both be non-empty"),
-        (lambda: metrics.separation([0.1], []), ValueError, "sig_score and bkg_score must both be non-empty"),
-        (lambda: metrics.separation(["a"], [0.2]), TypeError, "sig_score " + NUMERIC),
-        (lambda: metrics.separation([0.1], ["a"]), TypeError, "bkg_score " + NUMERIC),
-        (lambda: metrics.separation([0.1], [0.2], ["a"]), TypeError, "sig_weight " + NUMERIC),
-        (lambda: metrics.separation([0.1], [0.2], None, ["a"]), TypeError, "bkg_weight " + NUMERIC),
-        (lambda: metrics.separation([0.1], [0.2], [0.0]), ValueError, "sig_score has no positive weight inside range=(0.1, 0.2)"),
-        (lambda: metrics.separation([0.1], [0.2], None, [0.0]), ValueError,
+        (lambda: shapes.ks_2samp_weighted([1.0], [1.0], a_weight=["a"]), TypeError, "a_weight " + NUMERIC),
+        (lambda: shapes.ks_2samp_weighted([1.0], [1.0], b_weight=["a"]), TypeError, "b_weight " + NUMERIC),
+        (lambda: shapes.separation([0.1], [0.2], bins=1.5), ValueError, "bins must be a positive integer, got 1.5"),
+        (lambda: shapes.separation([0.1], [0.2], bins=0), ValueError, "bins must be a positive integer, got 0"),
+        (lambda: shapes.separation([], [0.2]), ValueError, "sig_score and bkg_score must both be non-empty"),
+        (lambda: shapes.separation([0.1], []), ValueError, "sig_score and bkg_score must both be non-empty"),
+        (lambda: shapes.separation(["a"], [0.2]), TypeError, "sig_score " + NUMERIC),
+        (lambda: shapes.separation([0.1], ["a"]), TypeError, "bkg_score " + NUMERIC),
+        (lambda: shapes.separation([0.1], [0.2], ["a"]), TypeError, "sig_weight " + NUMERIC),
+        (lambda: shapes.separation([0.1], [0.2], None, ["a"]), TypeError, "bkg_weight " + NUMERIC),
+        (lambda: shapes.separation([0.1], [0.2], [0.0]), ValueError, "sig_score has no positive weight inside range=(0.1, 0.2)"),
+        (lambda: shapes.separation([0.1], [0.2], None, [0.0]), ValueError,
          "bkg_score has no positive weight inside range=(0.1, 0.2)"),
-        (lambda: metrics.distance_correlation(np.zeros((2, 2, 2)), np.zeros(2)), ValueError,
+        (lambda: shapes.distance_correlation(np.zeros((2, 2, 2)), np.zeros(2)), ValueError,
          "x must have shape (n,) or (n, d), got (2, 2, 2)"),
-        (lambda: metrics.distance_correlation([0.0, np.nan], [0.0, 1.0]), ValueError, "x holds NaN or infinite values"),
-        (lambda: metrics.distance_correlation([0.0, 1.0], [0.0, np.inf]), ValueError, "y holds NaN or infinite values"),
-        (lambda: metrics.distance_correlation([0.0, 1.0], [0.0, 1.0], max_events=2.5), ValueError,
+        (lambda: shapes.distance_correlation([0.0, np.nan], [0.0, 1.0]), ValueError, "x holds NaN or infinite values"),
+        (lambda: shapes.distance_correlation([0.0, 1.0], [0.0, np.inf]), ValueError, "y holds NaN or infinite values"),
+        (lambda: shapes.distance_correlation([0.0, 1.0], [0.0, 1.0], max_events=2.5), ValueError,
          "max_events must be an integer >= 2, got 2.5"),
-        (lambda: metrics.distance_correlation([0.0, 1.0], [0.0, 1.0], max_events=1), ValueError,
+        (lambda: shapes.distance_correlation([0.0, 1.0], [0.0, 1.0], max_events=1), ValueError,
          "max_events must be an integer >= 2, got 1"),
-        (lambda: metrics.distance_correlation([0.0], [1.0]), ValueError, "x and y need at least two entries"),
+        (lambda: shapes.distance_correlation([0.0], [1.0]), ValueError, "x and y need at least two entries"),
         (lambda: metrics.significance_curve([0.1, 0.2], [0.1], n_signal=1, n_background=1), ValueError,
          "sig_eff has shape (2,) but bkg_eff has shape (1,)"),
         (lambda: metrics.punzi_curve([0.1], [-0.1], n_background=1.0), ValueError,
@@ -769,12 +769,12 @@ def test_defaults_of_roc_bootstrap_separation_and_dcor(negative_weight_sample) -
     hb, _ = np.histogram(b, bins=edges)
     hs, hb = hs / hs.sum(), hb / hb.sum()
     filled = hs + hb > 0
-    assert metrics.separation(s, b) == pytest.approx(0.5 * np.sum((hs - hb)[filled] ** 2 / (hs + hb)[filled]), rel=1e-12)
+    assert shapes.separation(s, b) == pytest.approx(0.5 * np.sum((hs - hb)[filled] ** 2 / (hs + hb)[filled]), rel=1e-12)
     x = rng.normal(size=5001)
     z = x + rng.normal(size=5001)
     pick = np.random.default_rng(4).choice(5001, size=5000, replace=False)
-    assert metrics.distance_correlation(x, z, random_state=4) == pytest.approx(
-        metrics.distance_correlation(x[pick], z[pick]), rel=1e-12
+    assert shapes.distance_correlation(x, z, random_state=4) == pytest.approx(
+        shapes.distance_correlation(x[pick], z[pick]), rel=1e-12
     )
 
 

@@ -9,10 +9,10 @@ import pytest
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from hepsel.config import AnalysisConfig
-from hepsel.dataset import Dataset
-from hepsel.negative_weights import cell_resample, weight_residuals
-from hepsel.training import fit_model, train_fold
+from hepsel.config.schema import AnalysisConfig
+from hepsel.prep.dataset import Dataset
+from hepsel.train.kfold import fit_model, train_fold
+from hepsel.train.negative_weights import cell_resample, weight_residuals
 
 from .conftest import tiny_config
 
@@ -313,7 +313,7 @@ def test_sweights_really_have_negative_entries() -> None:
 @pytest.mark.parametrize("seed", [1, 2])
 def test_bdt_on_sweights_beats_dropping_negative_weights(seed: int) -> None:
     """The default (keep: cell resampling for xgboost) removes the background under the peak; drop does not."""
-    from hepsel.dataset import training_weights
+    from hepsel.prep.dataset import training_weights
 
     X, y, w, X_test, y_test = _sweighted_sample(seed)
     models = {"bdt": {"type": "bdt", "params": {"n_estimators": 100, "max_depth": 3, "n_jobs": 1}}}
@@ -414,7 +414,7 @@ def test_gan_learns_the_weighted_signal_distribution() -> None:
 
 
 def test_report_shows_the_resampling_residuals(tmp_path: Path) -> None:
-    from hepsel.report import render_report
+    from hepsel.report.html import render_report
 
     ds = _dataset()
     cfg = _cfg(MODEL_KINDS)

@@ -14,9 +14,9 @@ import pytest
 import uproot
 
 from hepsel import workflow
-from hepsel.config import load_config
-from hepsel.dataset import load_dataset
-from hepsel.storage import read_table
+from hepsel.config.loading import load_config
+from hepsel.io.storage import read_table
+from hepsel.prep.dataset import load_dataset
 
 from .conftest import write_config
 
@@ -135,7 +135,7 @@ def test_per_sample_aliases_feed_the_same_features(tmp_path: Path) -> None:
 def _run_offline(
     tmp_path: Path, edit: Callable[[dict], None] | None = None
 ) -> tuple[Any, dict, tuple[ak.Array, dict[str, np.ndarray], dict[str, np.ndarray]]]:
-    from hepsel.storage import read_json
+    from hepsel.io.storage import read_json
 
     inputs = _write_inputs(tmp_path / "data")
     raw = offline_config(tmp_path / "data")
@@ -211,7 +211,7 @@ def test_offline_report_compare_and_warnings_show_figures_of_merit(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from hepsel.cli import main
-    from hepsel.compare import compare_summaries
+    from hepsel.report.compare import compare_summaries
 
     def edit(raw: dict) -> None:
         # every working point keeps fewer simulated background candidates than this: all flagged
@@ -439,8 +439,8 @@ def test_a_sample_listing_one_file_twice_is_refused(tmp_path: Path) -> None:
 
 
 def test_warnings_give_the_offline_figures_of_merit() -> None:
-    from hepsel.config import WarningsConfig
-    from hepsel.diagnostics import diagnose
+    from hepsel.config.schema import WarningsConfig
+    from hepsel.report.diagnostics import diagnose
 
     wp = {"threshold": 0.8, "signal_yield": 30.0, "background_yield": 70.0, "n_background": 9}
     oc = {"min_background_candidates": 10,

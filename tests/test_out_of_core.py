@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from hepsel.config import load_config
-from hepsel.dataset import feature_matrix, load_dataset
+from hepsel.config.loading import load_config
 from hepsel.exceptions import ConfigError
+from hepsel.io.storage import ParquetAppender, write_json
 from hepsel.models import load_classifier
-from hepsel.storage import ParquetAppender, write_json
-from hepsel.training import train_fold_file, training_columns
+from hepsel.prep.dataset import feature_matrix, load_dataset
+from hepsel.train.fold_file import train_fold_file
+from hepsel.train.kfold import training_columns
 
 from .conftest import tiny_config, write_config
 
@@ -100,20 +101,20 @@ def test_bad_external_memory_is_one_cli_error_line(tmp_path: Path) -> None:
 def test_training_reads_only_its_columns_and_rows(
     dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str, external_memory: bool
 ) -> None:
-    import hepsel.dataset
-    import hepsel.out_of_core
-    import hepsel.storage
+    import hepsel.io.storage
+    import hepsel.prep.dataset
+    import hepsel.train.out_of_core
 
     cfg = _config(tmp_path, external_memory=external_memory)
     calls: list[tuple[list[str], Any]] = []
-    real = hepsel.storage.read_table
+    real = hepsel.io.storage.read_table
 
     def spy(path, columns=None, *, rows=None):  # type: ignore[no-untyped-def]
         assert columns is not None, "the whole table was read"
         calls.append((list(columns), rows))
         return real(path, columns, rows=rows)
 
-    for module in (hepsel.storage, hepsel.dataset, hepsel.out_of_core):
+    for module in (hepsel.io.storage, hepsel.prep.dataset, hepsel.train.out_of_core):
         monkeypatch.setattr(module, "read_table", spy)
     info = train_fold_file(cfg, dataset, model, 1, tmp_path / "m" / "fold1", progress=False)
     allowed = set(training_columns(cfg, model))
@@ -132,7 +133,7 @@ def test_training_reads_only_its_columns_and_rows(
 
 
 def test_in_memory_fit_gets_float32_training_rows(dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import hepsel.training as training
+    import hepsel.train.kfold as training
 
     cfg = _config(tmp_path)
     seen: dict[str, np.ndarray] = {}
@@ -223,7 +224,7 @@ def test_models_that_do_not_stream_train_in_memory(dataset: Path, tmp_path: Path
 
 
 def test_fold_stream_groups_and_gather(dataset: Path, tmp_path: Path) -> None:
-    from hepsel.out_of_core import FoldStream
+    from hepsel.train.out_of_core import FoldStream
 
     cfg = _config(tmp_path)
     ds = load_dataset(dataset, cfg)

@@ -10,15 +10,16 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hepsel.config import AnalysisConfig, WarningsConfig
-from hepsel.dataset import Dataset
-from hepsel.diagnostics import diagnose, overtraining_pvalue
-from hepsel.evaluation import _ks, cross_scores, held_out, one_per_event
+from hepsel.config.schema import AnalysisConfig, WarningsConfig
 from hepsel.exceptions import ConfigError
-from hepsel.metrics import ks_2samp_weighted
-from hepsel.storage import write_json
-from hepsel.training import event_validation_mask, fit_model, train_fold
-from hepsel.workflow import Layout
+from hepsel.io.storage import write_json
+from hepsel.prep.dataset import Dataset
+from hepsel.report.diagnostics import diagnose, overtraining_pvalue
+from hepsel.stats.shapes import ks_2samp_weighted
+from hepsel.train.kfold import event_validation_mask, fit_model, train_fold
+from hepsel.workflow.cross_scoring import cross_scores, held_out, one_per_event
+from hepsel.workflow.evaluation import _ks
+from hepsel.workflow.layout import Layout
 
 from .conftest import tiny_config
 from .test_negative_weights import _cfg, _dataset
@@ -252,7 +253,7 @@ def test_entry_numbers_as_events_are_refused_without_consent() -> None:
 
 def test_decaytreetuple_with_several_candidates_per_event_is_refused(tmp_path: Path) -> None:
     from hepsel import workflow
-    from hepsel.config import load_config
+    from hepsel.config.loading import load_config
 
     from .conftest import write_config, write_flat_tree
 

@@ -1,4 +1,4 @@
-"""hepsel.performance against brute-force calculations on small hand-made samples."""
+"""hepsel.stats.performance against brute-force calculations on small hand-made samples."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hepsel.performance import (
+from hepsel.stats.performance import (
     correlation_matrix,
     efficiency_vs,
     optimal_cuts,
@@ -260,7 +260,7 @@ def test_working_points_keep_scores_equal_to_the_threshold() -> None:
 
 
 def test_sculpting_defaults_and_subsample() -> None:
-    from hepsel.metrics import distance_correlation
+    from hepsel.stats.shapes import distance_correlation
 
     rng = np.random.default_rng(9)
     n = 4100

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from hepsel import plotting
+from hepsel.report import explain_plots, plotting, study_plots
 
 
 def test_dots_in_names_do_not_make_plots_collide(tmp_path: Path) -> None:
@@ -56,7 +56,7 @@ def test_mode_latex_renders_with_mathtext() -> None:
 
 @pytest.mark.parametrize("method", ["clopper_pearson", "wilson", "normal"])
 def test_binomial_band_matches_intervals(method: str) -> None:
-    from hepsel import intervals
+    from hepsel.stats import intervals
 
     eff = np.array([0.0, 0.1, 0.5, 0.853, 1.0])
     lo, hi = plotting.binomial_band(eff, 13047, method=method)
@@ -204,7 +204,7 @@ def test_efficiency_plot_points_at_true_centres_with_integer_ticks() -> None:
 def test_efficiency_vs_cut_plot_resolves_region_near_one() -> None:
     thr = np.r_[np.inf, np.linspace(0.9999, 0.001, 500)]
     with plotting.lhcb_style():
-        ax = plotting.efficiency_vs_cut_plot(thr, 1 - thr**8, (1 - thr) ** 2, working_points={"660 kHz": 0.83, "100 kHz": 0.97})
+        ax = study_plots.efficiency_vs_cut_plot(thr, 1 - thr**8, (1 - thr) ** 2, working_points={"660 kHz": 0.83, "100 kHz": 0.97})
         assert ax.get_xscale() == "logit"
         assert ax.get_yscale() == "logit"
         texts = [t.get_text() for t in ax.get_legend().get_texts()]
@@ -257,7 +257,7 @@ def test_dependence_plot_log_scale_and_quantile_range() -> None:
     y = np.log10(x) + rng.normal(0, 0.1, 2000)
     y[0] = 1e3
     with plotting.lhcb_style():
-        ax = plotting.dependence_plot(x, y, colour=rng.normal(size=2000), colour_label="c")
+        ax = explain_plots.dependence_plot(x, y, colour=rng.normal(size=2000), colour_label="c")
         assert ax.get_xscale() == "log"
         assert ax.get_ylim()[1] < 10
         plt.close(ax.figure)

@@ -7,7 +7,7 @@ import pytest
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 
 from hepsel.exceptions import NonFiniteError
-from hepsel.preprocessing import FeatureScaler
+from hepsel.models.preprocessing import FeatureScaler
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from hepsel.config import load_config
+from hepsel.config.loading import load_config
+from hepsel.config.provenance import step_digest, step_settings
 from hepsel.exceptions import ConfigError
-from hepsel.provenance import step_digest, step_settings
 
 from .conftest import tiny_config, write_config
 

@@ -7,9 +7,9 @@ import pytest
 from scipy.stats import kendalltau
 from sklearn.metrics import roc_auc_score
 
+from hepsel.explain.rankings import kendall_table, permutation_importance, xgboost_gain
 from hepsel.models.bdt import BDTClassifier
 from hepsel.models.fisher import FisherClassifier
-from hepsel.rankings import kendall_table, permutation_importance, xgboost_gain
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ import uproot
 import yaml
 
 from hepsel import workflow
-from hepsel.config import load_config
-from hepsel.evaluation import measured_rate, split_minbias
+from hepsel.config.loading import load_config
 from hepsel.exceptions import ConfigError
-from hepsel.trigger import EventScores
+from hepsel.stats.trigger import EventScores
+from hepsel.workflow.evaluation import measured_rate, split_minbias
 
 from .conftest import write_flat_tree
 
@@ -123,7 +123,7 @@ def test_split_halves_share_the_denominator() -> None:
 
 def test_summary_reports_target_and_measured_rate(tmp_path: Path) -> None:
     """Through the evaluation: the new keys sit next to the old ones."""
-    from hepsel.evaluation import _rates, event_views
+    from hepsel.workflow.evaluation import _rates, event_views
 
     from .test_negative_weights import _cfg, _dataset
 

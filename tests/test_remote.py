@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 import uproot
 
-from hepsel.config import load_config
+from hepsel.config.loading import load_config
 from hepsel.exceptions import InputFileError
-from hepsel.reading import iterate, open_tree, read_arrays
+from hepsel.io.reading import iterate, open_tree, read_arrays
 
 from .conftest import REPO, tiny_config, write_config, write_flat_tree
 
@@ -238,7 +238,7 @@ def test_snakemake_remote_glob_matching_nothing_one_line(xrootd: tuple[str, Path
 
 def test_read_failure_of_a_url_names_the_server() -> None:
     """A read that fails mid-way over the network is not blamed on the file alone."""
-    from hepsel.reading import corrupt_error
+    from hepsel.io.reading import corrupt_error
 
     err = corrupt_error("root://host//d/f.root", "tree 't'", OSError("XRootD error: [FATAL] Socket timeout"))
     assert str(err) == (

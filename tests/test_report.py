@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hepsel.config import load_config
-from hepsel.dataset import Dataset
-from hepsel.evaluation import CrossScores, model_summary
-from hepsel.report import render_report
-from hepsel.storage import read_json, write_json
+from hepsel.config.loading import load_config
+from hepsel.io.storage import read_json, write_json
+from hepsel.prep.dataset import Dataset
+from hepsel.report.html import render_report
+from hepsel.workflow.cross_scoring import CrossScores
+from hepsel.workflow.evaluation import model_summary
 
 from .conftest import tiny_config, write_config
 

@@ -34,7 +34,7 @@ MODELS = {
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A work directory with the tiny analysis's data set gathered (nothing trained)."""
     from hepsel import workflow
-    from hepsel.config import load_config
+    from hepsel.config.loading import load_config
 
     work = tmp_path_factory.mktemp("repro")
     write_config(work / "analyses" / "tiny", tiny_config("data", models=MODELS, sig_events=1500, mb_events=6000))
@@ -65,9 +65,9 @@ def _train(work: Path, tag: str, threads: int) -> Path:
 
 
 def _scores(work: Path, out: Path) -> np.ndarray:
-    from hepsel.config import load_config
-    from hepsel.dataset import load_dataset
+    from hepsel.config.loading import load_config
     from hepsel.models import load_classifier
+    from hepsel.prep.dataset import load_dataset
 
     cfg = load_config(work / "analyses" / "tiny")
     ds = load_dataset(out / "dataset.parquet", cfg)

@@ -17,21 +17,21 @@ import pytest
 import uproot
 
 from hepsel import workflow
-from hepsel.config import load_config
-from hepsel.dataset import gather as gather_tables
-from hepsel.dataset import load_dataset
-from hepsel.evaluation import model_kind
+from hepsel.config.loading import load_config
+from hepsel.config.provenance import step_digest
 from hepsel.exceptions import ConfigError
-from hepsel.ingest import prepare_file
 from hepsel.models import load_classifier
-from hepsel.provenance import step_digest
-from hepsel.robustness import (
+from hepsel.prep.dataset import gather as gather_tables
+from hepsel.prep.dataset import load_dataset
+from hepsel.prep.ingest import prepare_file
+from hepsel.prep.robustness import (
     BranchShift,
     apply_shift,
     format_table,
     paired_ratio_difference,
     table_rows,
 )
+from hepsel.workflow.cross_scoring import model_kind
 
 from .conftest import tiny_config, write_config
 
@@ -293,7 +293,7 @@ def test_offline_study_with_samples_of_different_layouts(tmp_path: Path) -> None
 
 def test_unreachable_working_points_have_no_threshold() -> None:
     """A working point whose threshold is null (the model cannot reach the rate) is skipped, not a crash."""
-    from hepsel.workflow import working_point_thresholds
+    from hepsel.workflow.labels import working_point_thresholds
 
     perf = {"eff_at_rate": {"1000": {"threshold": None, "eff": 0.0}, "500": {"threshold": 0.75, "eff": 0.4}}}
     assert working_point_thresholds(perf) == {"500": 0.75}
@@ -305,7 +305,7 @@ def test_plot_with_a_model_that_misses_a_working_point() -> None:
     """One model reaches only one of two working points: the figure still draws both, that model at one."""
     import matplotlib.pyplot as plt
 
-    from hepsel.plotting import robustness_figure
+    from hepsel.report.study_plots import robustness_figure
 
     def q(nominal: float, delta: float) -> dict[str, float]:
         return {"nominal": nominal, "shifted": nominal + delta, "delta": delta, "delta_err": 0.01}

@@ -92,7 +92,7 @@ def test_uncertainty_only_for_models_with_replicas(run: tuple[Path, dict]) -> No
 
 def test_monotone_models_are_monotone_on_real_candidates(run: tuple[Path, dict]) -> None:
     """Raising a monotone feature of real candidates never lowers the score of the fold models."""
-    from hepsel.selection import Selection
+    from hepsel.deploy.selection import Selection
 
     root, cfg = run
     sel = Selection.load(root / "selection")
@@ -115,7 +115,7 @@ def pd_features(root: Path) -> np.ndarray:
     """Feature rows of the prepared data set (physical units)."""
     import pyarrow.parquet as pq
 
-    from hepsel.config import load_config
+    from hepsel.config.loading import load_config
 
     cfg = load_config(root.parents[1] / "analyses" / "run3small")
     table = pq.read_table(root / "dataset.parquet", columns=cfg.feature_names)

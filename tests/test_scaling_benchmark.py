@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hepsel.config import load_config
+from hepsel.config.loading import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 

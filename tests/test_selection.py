@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hepsel.deploy.selection import Selection
 from hepsel.exceptions import ModelFileError, NonFiniteError
-from hepsel.features import Feature, FeatureSet
 from hepsel.models.fisher import FisherClassifier
-from hepsel.selection import Selection
+from hepsel.prep.features import Feature, FeatureSet
 
 
 def _fold_models(k: int = 2) -> list[FisherClassifier]:

@@ -1,4 +1,4 @@
-"""Tests for hepsel.simulation (generation) and hepsel.generate (ROOT writing)."""
+"""Tests for hepsel.sim.simulation (generation) and hepsel.sim.generate (ROOT writing)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 import uproot
 from scipy import stats
 
-from hepsel import generate, simulation
-from hepsel.simulation import (
+from hepsel.sim import generate, simulation
+from hepsel.sim.simulation import (
     CANDIDATE_BRANCHES,
     EVENT_BRANCHES,
     MODE_CODES,

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-import hepsel.study as study
-from hepsel.dataset import Dataset
-from hepsel.study import augmentation_point, summarise
+import hepsel.workflow.study as study
+from hepsel.prep.dataset import Dataset
+from hepsel.workflow.study import augmentation_point, summarise
 
 from .conftest import tiny_config
 from .test_evaluation import brute_events, brute_threshold
@@ -17,7 +17,7 @@ FEATURES = ["x0", "x1"]
 
 
 def _cfg():  # type: ignore[no-untyped-def]
-    from hepsel.config import AnalysisConfig
+    from hepsel.config.schema import AnalysisConfig
 
     raw = tiny_config("data", models={"fisher": {"type": "fisher"}}, folds={"k": 3},
                       trigger={"input_rate_khz": 1000.0, "target_rates_khz": [100.0]})

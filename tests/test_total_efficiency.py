@@ -1,12 +1,12 @@
-"""Efficiencies relative to all generated signal events (hepsel.performance)."""
+"""Efficiencies relative to all generated signal events (hepsel.stats.performance)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from hepsel.intervals import efficiency_interval
-from hepsel.performance import (
+from hepsel.stats.intervals import efficiency_interval
+from hepsel.stats.performance import (
     efficiency_vs,
     generated_event_scores,
     preselection_efficiency,

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hepsel.config import load_config
-from hepsel.dataset import Dataset, training_weights
-from hepsel.training import train_fold, training_mask
+from hepsel.config.loading import load_config
+from hepsel.prep.dataset import Dataset, training_weights
+from hepsel.train.kfold import train_fold, training_mask
 
 from .conftest import tiny_config, write_config
 
@@ -66,7 +66,7 @@ def test_training_weights_policies() -> None:
 def test_fold_model_sees_only_other_folds(setup, model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     cfg, ds = setup
     seen: dict[str, np.ndarray] = {}
-    import hepsel.training as training
+    import hepsel.train.kfold as training
 
     real_fit = training.fit_model
 
@@ -101,8 +101,8 @@ def test_fold_model_sees_only_other_folds(setup, model: str, tmp_path: Path, mon
 
 @pytest.mark.parametrize("model", ["bdt", "mlp", "gan_bdt", "bbdt"])
 def test_same_seed_same_scores(setup, model: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from hepsel.evaluation import model_kind
     from hepsel.models import load_classifier
+    from hepsel.workflow.cross_scoring import model_kind
 
     cfg, ds = setup
     preds = []

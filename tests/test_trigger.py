@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hepsel.trigger import (
+from hepsel.stats.trigger import (
     EventScores,
     event_max,
     group_events,

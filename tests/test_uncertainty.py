@@ -10,14 +10,19 @@ import numpy as np
 import pytest
 
 import hepsel.models as models_module
-from hepsel.config import load_config
-from hepsel.dataset import Dataset
-from hepsel.evaluation import replica_scores
+from hepsel.config.loading import load_config
+from hepsel.config.provenance import step_digest
 from hepsel.exceptions import ConfigError
-from hepsel.provenance import step_digest
-from hepsel.training import _bootstrap_rows, replica_prefix, train_fold
-from hepsel.uncertainty import calibration_figures, expected_fraction_beyond, pulls, replica_spread
-from hepsel.workflow import Layout
+from hepsel.prep.dataset import Dataset
+from hepsel.stats.uncertainty import (
+    calibration_figures,
+    expected_fraction_beyond,
+    pulls,
+    replica_spread,
+)
+from hepsel.train.kfold import _bootstrap_rows, replica_prefix, train_fold
+from hepsel.workflow.cross_scoring import replica_scores
+from hepsel.workflow.layout import Layout
 
 from .conftest import tiny_config, write_config
 
@@ -224,7 +229,7 @@ def test_digests(tmp_path: Path) -> None:
         digests = {step_digest(c, step, **kw) for c in (off, on, more)}
         assert len(digests) == 3, step
     assert step_digest(off, "explain", model="bdt") == step_digest(on, "explain", model="bdt")
-    from hepsel.provenance import step_settings
+    from hepsel.config.provenance import step_settings
 
     assert "uncertainty" not in step_settings(off, "train", model="bdt")["model_cfg"]
 

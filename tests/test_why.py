@@ -134,24 +134,25 @@ def test_why_reuses_the_stored_raw_outputs_only_while_they_are_the_models(
 
     import uproot
 
-    from hepsel import workflow
-    from hepsel.config import load_config
-    from hepsel.storage import write_root_tree
+    from hepsel.config.loading import load_config
+    from hepsel.io.storage import write_root_tree
+    from hepsel.workflow import why_steps
+    from hepsel.workflow.layout import Layout
 
     work, analysis = why_run
     monkeypatch.chdir(work)
     cfg = load_config(analysis)
-    lay = workflow.Layout.of(cfg)
+    lay = Layout.of(cfg)
     scored: list[int] = []
-    real = workflow._held_out_margin
+    real = why_steps._held_out_margin
 
     def spy(*args, **kwargs):
         out = real(*args, **kwargs)
         scored.append(len(out))
         return out
 
-    monkeypatch.setattr(workflow, "_held_out_margin", spy)
-    ctx = workflow._why_context(cfg, "bdt")
+    monkeypatch.setattr(why_steps, "_held_out_margin", spy)
+    ctx = why_steps._why_context(cfg, "bdt")
     assert scored == []
     with uproot.open(lay.scores) as f:
         stored = f["scores"]["raw_bdt"].array(library="np")
@@ -164,7 +165,7 @@ def test_why_reuses_the_stored_raw_outputs_only_while_they_are_the_models(
             cols = f["scores"].arrays(library="np")
         cols["raw_bdt"] = cols["raw_bdt"] + 0.5
         write_root_tree(lay.scores, "scores", cols)
-        ctx = workflow._why_context(cfg, "bdt")
+        ctx = why_steps._why_context(cfg, "bdt")
         assert scored == [len(stored)]
         np.testing.assert_allclose(ctx.margin, stored, rtol=1e-6, atol=1e-6)
     finally:

@@ -301,7 +301,7 @@ def test_all_model_kinds_report_and_study(tmp_path: Path) -> None:
         want = roc_auc_score(t["label"][truth], t[f"score_{m}"][truth], sample_weight=t["weight"][truth])
         assert s[m]["auc"] == pytest.approx(want, abs=1e-9), m
         assert "eff_at_rate" in s[m] and "optimal_cut" in s[m] and "efficiency_vs" in s[m]
-    n_dataset = len(__import__("hepsel.storage", fromlist=["read_table"]).read_table(out / "dataset.parquet")["label"])
+    n_dataset = len(__import__("hepsel.io.storage", fromlist=["read_table"]).read_table(out / "dataset.parquet")["label"])
     assert len(t["score_gan_bdt"]) == n_dataset  # no synthetic candidate is ever scored or stored
     fid = json.loads((out / "fidelity" / "gan_bdt.json").read_text())
     signal = truth & (t["label"] == 1)
@@ -369,7 +369,7 @@ def test_apply_target_writes_friends_that_reproduce_scores_root(tiny_run: Path) 
         .replace("results/topo2body/", f"{tiny_run}/")
         .replace("660", "1000")
     )
-    from hepsel.selection import InterpolatedWorkingPoint
+    from hepsel.deploy.selection import InterpolatedWorkingPoint
 
     with pytest.warns(InterpolatedWorkingPoint):
         exec(compile(code, str(page), "exec"), {})

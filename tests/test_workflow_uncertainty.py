@@ -65,9 +65,9 @@ def test_err_branch_only_for_models_with_replicas(run: tuple[Path, Path]) -> Non
 
 
 def test_err_recomputed_from_the_saved_replicas(run: tuple[Path, Path]) -> None:
-    from hepsel.config import load_config
-    from hepsel.dataset import load_dataset
+    from hepsel.config.loading import load_config
     from hepsel.models.bdt import BDTClassifier
+    from hepsel.prep.dataset import load_dataset
 
     root, analysis = run
     cfg = load_config(analysis)
@@ -100,7 +100,7 @@ def test_summary_report_and_plots(run: tuple[Path, Path]) -> None:
 
 
 def test_autoencoder_end_to_end(run: tuple[Path, Path]) -> None:
-    from hepsel.selection import Selection
+    from hepsel.deploy.selection import Selection
 
     root = run[0]
     t = _scores(root)
@@ -112,8 +112,8 @@ def test_autoencoder_end_to_end(run: tuple[Path, Path]) -> None:
     assert set(s["ae"]["eff_at_rate"]) == {"1000", "500"}
     # the saved selection scores like the evaluation (each candidate by its own fold's model)
     sel = Selection.load(root / "selection")
-    from hepsel.config import load_config
-    from hepsel.dataset import load_dataset
+    from hepsel.config.loading import load_config
+    from hepsel.prep.dataset import load_dataset
 
     ds = load_dataset(root / "dataset.parquet", load_config(run[1]))
     got = sel.predict(ds.X, ds.columns["eventNumber"], model="ae")

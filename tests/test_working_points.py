@@ -15,13 +15,15 @@ import pytest
 import uproot
 from scipy.special import expit
 
-from hepsel.apply import EVENTS_TREE, FRIEND_TREE, apply_file
-from hepsel.config import AnalysisConfig
-from hepsel.dataset import Dataset
-from hepsel.evaluation import cross_scores, model_summary, proba_at
-from hepsel.features import Feature, FeatureSet
-from hepsel.selection import Selection, wp_branch
-from hepsel.workflow import Layout, working_point_thresholds
+from hepsel.config.schema import AnalysisConfig
+from hepsel.deploy.apply import EVENTS_TREE, FRIEND_TREE, apply_file
+from hepsel.deploy.selection import Selection, wp_branch
+from hepsel.prep.dataset import Dataset
+from hepsel.prep.features import Feature, FeatureSet
+from hepsel.workflow.cross_scoring import cross_scores
+from hepsel.workflow.evaluation import model_summary, proba_at
+from hepsel.workflow.labels import working_point_thresholds
+from hepsel.workflow.layout import Layout
 
 from .conftest import tiny_config
 
@@ -92,10 +94,10 @@ def _best(ds: Dataset, sample: int, truth_only: bool = False) -> np.ndarray:
 
 def test_saturated_probabilities_give_distinct_reachable_rate_working_points(tmp_path: Path, monkeypatch) -> None:
     """Logits up to 60 on minimum bias: 660/330/100 kHz get distinct, reachable cuts, as brute force on the logits."""
-    import hepsel.evaluation as evaluation
+    import hepsel.workflow.cross_scoring as cross_scoring
 
     cfg, ds = _cfg(tmp_path), _dataset()
-    monkeypatch.setattr(evaluation, "load_classifier", lambda kind, prefix: LogitModel())
+    monkeypatch.setattr(cross_scoring, "load_classifier", lambda kind, prefix: LogitModel())
     cs = cross_scores(cfg, ds, "net", Layout(tmp_path))
     mb_proba = cs.test[ds.sample_mask("minbias")]
     assert np.sum(mb_proba == 1.0) > 500  # the probability has saturated for hundreds of events
@@ -211,7 +213,7 @@ def test_friend_trees_carry_raw_output_and_unit_named_decisions(tmp_path: Path) 
 
 def test_why_picks_candidates_by_raw_output_beyond_saturation(tmp_path: Path) -> None:
     """The 'why' step ranks and cuts on the margin: with margins up to 60 it picks the highest passing background."""
-    from hepsel.workflow import _pick_candidates, _WhyContext
+    from hepsel.workflow.why_steps import _pick_candidates, _WhyContext
 
     cfg, ds = _cfg(tmp_path), _dataset()
     margin = ds.columns["logit"]
@@ -227,7 +229,7 @@ def test_why_picks_candidates_by_raw_output_beyond_saturation(tmp_path: Path) ->
 
 def test_offline_working_points_rank_beyond_saturation(tmp_path: Path) -> None:
     """Offline: signal logits 25-62 (two thirds saturated) still give each signal efficiency, as brute force."""
-    from hepsel.evaluation import CrossScores
+    from hepsel.workflow.cross_scoring import CrossScores
 
     raw = tiny_config("data", folds={"k": 2}, models={"net": {"type": "mlp"}})
     raw.pop("trigger")
@@ -249,7 +251,7 @@ def test_offline_working_points_rank_beyond_saturation(tmp_path: Path) -> None:
 
 def test_optimal_cut_ranks_beyond_saturation() -> None:
     """S/sqrt(S+B) is maximised over cuts on the logit, as brute force, and the cut is given in both units."""
-    from hepsel.evaluation import performance
+    from hepsel.workflow.evaluation import performance
 
     raw = tiny_config("data", folds={"k": 2}, models={"net": {"type": "mlp"}})
     raw.pop("trigger")

@@ -3,7 +3,7 @@
 ``docs/reference/config.md`` and ``docs/reference/cli.md`` hold a marker line
 (``<!-- hepsel:config-reference -->``, ``<!-- hepsel:cli-reference -->``) that
 this hook replaces with tables built from the code itself: the pydantic schema
-of :class:`hepsel.config.AnalysisConfig` (every key, its type, default,
+of :class:`hepsel.config.schema.AnalysisConfig` (every key, its type, default,
 constraints and description) and :func:`hepsel.cli.build_parser`. Nothing in
 those tables is written by hand, so they cannot drift from the code.
 
@@ -163,7 +163,7 @@ def _nested(annotation: Any, key: str) -> tuple[str, type[BaseModel]] | None:
 
 def config_sections() -> list[Section]:
     """Every section of the analysis config, depth first from the top level."""
-    from hepsel.config import AnalysisConfig
+    from hepsel.config.schema import AnalysisConfig
 
     sections: list[Section] = []
 
@@ -199,7 +199,7 @@ def _first_paragraph(obj: Any) -> str:
 
 def model_params_markdown() -> str:
     """The parameters of each model kind (``models.<model>.params``), from the estimators' signatures."""
-    from hepsel.config import ModelConfig
+    from hepsel.config.schema import ModelConfig
     from hepsel.models import estimator_class
 
     kinds = [

@@ -1,4 +1,4 @@
-"""Helpers shared by the torch-based models: loading torch, devices and seeds.
+"""Helpers shared by the torch-based models: loading torch, devices, seeds, saving and loading.
 
 torch is imported inside the functions so that importing this module (and
 therefore :mod:`hepsel.models`) stays cheap.
@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -21,11 +21,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACTIVATIONS",
+    "TorchEstimator",
     "draw_seed",
     "import_torch",
     "make_generator",
     "resolve_device",
     "seeded_init",
+    "state_on_cpu",
     "torch_threads",
 ]
 
@@ -193,3 +195,121 @@ def read_saved_model(path: str | Path, *, default_stem: str, fmt: str, name: str
         msg = f"{json_path} does not describe a saved {name} (format {meta.get('format')!r})"
         raise ModelFileError(msg)
     return json_path, pt_path, meta
+
+
+class TorchEstimator:
+    """The scaffolding shared by the torch estimators: the seeds of a fit, saving and loading.
+
+    :meth:`_fit_seeds` draws a fit's seeds from ``random_state``. :meth:`save`
+    and :meth:`load` need no pickle, and each file is written atomically:
+
+    ``<prefix>.pt`` holds the networks' ``state_dict`` tensors (read back with
+    ``torch.load(..., weights_only=True)``) and ``<prefix>.json`` everything
+    else: ``format``, ``format_version`` and what :meth:`_metadata` returns.
+    A subclass sets ``_format``, ``_format_version``, ``_stem`` (the file name
+    inside a directory) and ``_fitted`` (the attribute a fitted model has), and
+    implements :meth:`_metadata`, :meth:`_state`, :meth:`_params_from_metadata`,
+    :meth:`_restore` and :meth:`_load_state`.
+    """
+
+    _format: str
+    _format_version: int = 1
+    _stem: str
+    _fitted: str = "network_"
+
+    def _fit_seeds(self, n: int) -> tuple[int, ...]:
+        """``n`` seeds for one fit (data split, torch, scaler, ...), all drawn from ``random_state``.
+
+        The GAN draws more from the same stream after its seeds, so it keeps its own.
+        """
+        rng = np.random.RandomState(draw_seed(cast("Any", self).random_state))
+        return tuple(draw_seed(rng) for _ in range(n))
+
+    def _metadata(self) -> dict[str, Any]:
+        """Everything but the tensors, as JSON values (after ``format`` and ``format_version``)."""
+        raise NotImplementedError
+
+    def _state(self) -> dict[str, Any]:
+        """The tensors to save: ``state_dict`` entries on the CPU, possibly nested by network."""
+        raise NotImplementedError
+
+    @classmethod
+    def _params_from_metadata(cls, meta: dict[str, Any]) -> dict[str, Any]:
+        """The constructor parameters of a saved model (``device`` is set by :meth:`load`)."""
+        raise NotImplementedError
+
+    def _restore(self, meta: dict[str, Any]) -> None:
+        """Set the fitted attributes from the metadata, before the networks are loaded."""
+        raise NotImplementedError
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        """Build the networks, load ``state`` into them and put them on ``self.device_`` in eval mode."""
+        raise NotImplementedError
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``<prefix>.pt`` (the ``state_dict`` tensors) and ``<prefix>.json`` (everything else).
+
+        Parameters
+        ----------
+        path : str or Path
+            A file prefix, or an existing directory (files ``<stem>.pt`` and
+            ``<stem>.json`` inside it, e.g. ``mlp.pt``).
+
+        Returns
+        -------
+        Path
+            The prefix used.
+        """
+        from sklearn.utils.validation import check_is_fitted
+
+        from ..io.storage import atomic_path, write_text
+
+        torch = import_torch()
+        check_is_fitted(self, self._fitted)
+        prefix = resolve_prefix(path, self._stem)
+        prefix.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"format": self._format, "format_version": self._format_version, **self._metadata()}
+        state = self._state()
+        with atomic_path(prefix.with_suffix(".pt")) as tmp:
+            torch.save(state, tmp)
+        write_text(prefix.with_suffix(".json"), json.dumps(meta, indent=1))
+        return prefix
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> Any:
+        """Load a model written by :meth:`save` (no pickle: the tensors with ``weights_only=True``).
+
+        Parameters
+        ----------
+        path : str or Path
+            The prefix (or directory) given to :meth:`save`.
+        device : {"cpu", "cuda", "auto"}, default "cpu"
+            Where to put the networks.
+
+        Raises
+        ------
+        ModelFileError
+            If a file is missing, is not a saved model of this class, or its
+            tensors do not fit the architecture its JSON describes.
+        """
+        from ..exceptions import ModelFileError
+
+        torch = import_torch()
+        json_path, pt_path, meta = read_saved_model(path, default_stem=cls._stem, fmt=cls._format, name=cls.__name__)
+        params = cls._params_from_metadata(meta)
+        params["device"] = device
+        model = cast("Any", cls)(**params)
+        model.device_ = resolve_device(device)
+        model._restore(meta)
+        try:
+            state = torch.load(pt_path, map_location=model.device_, weights_only=True)
+            model._load_state(state)
+        except (RuntimeError, KeyError) as exc:
+            msg = f"{pt_path} does not match the architecture in {json_path}: {exc}"
+            raise ModelFileError(msg) from exc
+        return model
+
+
+def state_on_cpu(network: torch.nn.Module) -> dict[str, Any]:
+    """A network's ``state_dict``, detached and on the CPU (what :meth:`TorchEstimator.save` writes)."""
+    return {k: v.detach().cpu() for k, v in network.state_dict().items()}

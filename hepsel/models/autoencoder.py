@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,21 +26,18 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from hepsel.exceptions import ModelFileError
-from hepsel.models._torch import (
+from ._torch import (
     ACTIVATIONS,
-    draw_seed,
+    TorchEstimator,
     import_torch,
     make_generator,
-    read_saved_model,
     resolve_device,
-    resolve_prefix,
     seeded_init,
+    state_on_cpu,
     torch_threads,
 )
-from hepsel.models.mlp import _check_weights, _check_X, _jsonable_random_state
-from hepsel.preprocessing import FeatureScaler
-from hepsel.storage import atomic_path, write_text
+from .mlp import _check_weights, _check_X, _jsonable_random_state
+from .preprocessing import FeatureScaler
 
 if TYPE_CHECKING:
     import torch
@@ -119,7 +115,7 @@ def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
     return float(x[order][min(int(np.searchsorted(cw, 0.5 * cw[-1])), len(x) - 1)])
 
 
-class AutoencoderSelector(ClassifierMixin, BaseEstimator):
+class AutoencoderSelector(TorchEstimator, ClassifierMixin, BaseEstimator):
     """Autoencoder trained on background candidates only; the score is the reconstruction error.
 
     Parameters
@@ -130,7 +126,7 @@ class AutoencoderSelector(ClassifierMixin, BaseEstimator):
         Width of the code layer; smaller than the number of features.
     activation : {"relu", "silu", "tanh", "elu"}, default "silu"
     preprocessing : {"quantile", "standard"}, default "quantile"
-        Feature scaling (:class:`hepsel.preprocessing.FeatureScaler`),
+        Feature scaling (:class:`hepsel.models.preprocessing.FeatureScaler`),
         fitted on the background training rows only.
     error_scaling : {"none", "feature"}, default "none"
         ``"none"``: the score is the mean squared error over the scaled
@@ -183,6 +179,10 @@ class AutoencoderSelector(ClassifierMixin, BaseEstimator):
     a monotone map onto ``[0, 1)`` (0.5 at the background median), so
     thresholds, ROC curves and rates are those of the score itself.
     """
+
+    _format = _FORMAT
+    _format_version = _FORMAT_VERSION
+    _stem = _DEFAULT_STEM
 
     def __init__(
         self,
@@ -293,8 +293,7 @@ class AutoencoderSelector(ClassifierMixin, BaseEstimator):
             msg = "the background rows need a positive total weight"
             raise ValueError(msg)
 
-        rng = np.random.RandomState(draw_seed(self.random_state))
-        split_seed, torch_seed, scaler_seed = (draw_seed(rng) for _ in range(3))
+        split_seed, torch_seed, scaler_seed = self._fit_seeds(3)
         index = np.arange(len(X))
         if validation is not None:
             train_idx, val_idx = index[~val_all], index[val_all]
@@ -444,19 +443,13 @@ class AutoencoderSelector(ClassifierMixin, BaseEstimator):
         return reconstruction_error_module(self.network_, self.error_scale_)
 
     # ------------------------------------------------------------ save/load
-    def save(self, path: str | Path) -> Path:
-        """Write ``<prefix>.pt`` (state_dict) and ``<prefix>.json`` (everything else), each atomically."""
-        torch = import_torch()
-        check_is_fitted(self, "network_")
-        prefix = resolve_prefix(path, _DEFAULT_STEM)
-        prefix.parent.mkdir(parents=True, exist_ok=True)
+    # -- saving and loading (TorchEstimator) -------------------------------------
+    def _metadata(self) -> dict[str, Any]:
         params = self.get_params()
         params["hidden_layers"] = [int(h) for h in self.hidden_layers]
         params["bottleneck"] = int(self.bottleneck)
         params["random_state"] = _jsonable_random_state(self.random_state)
-        meta = {
-            "format": _FORMAT,
-            "format_version": _FORMAT_VERSION,
+        return {
             "params": params,
             "n_features_in": self.n_features_in_,
             "scaler": self.scaler_.to_dict(),
@@ -467,11 +460,31 @@ class AutoencoderSelector(ClassifierMixin, BaseEstimator):
             "n_background": self.n_background_,
             "n_validation": self.n_validation_,
         }
-        state = {k: v.detach().cpu() for k, v in self.network_.state_dict().items()}
-        with atomic_path(prefix.with_suffix(".pt")) as tmp:
-            torch.save(state, tmp)
-        write_text(prefix.with_suffix(".json"), json.dumps(meta, indent=1))
-        return prefix
+
+    def _state(self) -> dict[str, Any]:
+        return state_on_cpu(self.network_)
+
+    @classmethod
+    def _params_from_metadata(cls, meta: dict[str, Any]) -> dict[str, Any]:
+        params = dict(meta["params"])
+        params["hidden_layers"] = tuple(params["hidden_layers"])
+        return params
+
+    def _restore(self, meta: dict[str, Any]) -> None:
+        self.classes_ = np.array([0, 1])
+        self.n_features_in_ = int(meta["n_features_in"])
+        self.scaler_ = FeatureScaler.from_dict(meta["scaler"])
+        self.error_scale_ = np.asarray(meta["error_scale"], dtype=np.float64)
+        self.score_reference_ = float(meta["score_reference"])
+        self.history_ = meta["history"]
+        self.best_epoch_ = int(meta["best_epoch"])
+        self.n_background_ = int(meta["n_background"])
+        self.n_validation_ = int(meta["n_validation"])
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        network = build_autoencoder(self.n_features_in_, self.hidden_layers, self.bottleneck, self.activation)
+        network.load_state_dict(state)
+        self.network_ = network.to(self.device_).eval()
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> AutoencoderSelector:
@@ -482,28 +495,5 @@ class AutoencoderSelector(ClassifierMixin, BaseEstimator):
         ModelFileError
             If a file is missing or is not a saved AutoencoderSelector.
         """
-        torch = import_torch()
-        json_path, pt_path, meta = read_saved_model(path, default_stem=_DEFAULT_STEM, fmt=_FORMAT, name="AutoencoderSelector")
-        params = dict(meta["params"])
-        params["hidden_layers"] = tuple(params["hidden_layers"])
-        params["device"] = device
-        model = cls(**params)
-        model.device_ = resolve_device(device)
-        model.classes_ = np.array([0, 1])
-        model.n_features_in_ = int(meta["n_features_in"])
-        model.scaler_ = FeatureScaler.from_dict(meta["scaler"])
-        model.error_scale_ = np.asarray(meta["error_scale"], dtype=np.float64)
-        model.score_reference_ = float(meta["score_reference"])
-        model.history_ = meta["history"]
-        model.best_epoch_ = int(meta["best_epoch"])
-        model.n_background_ = int(meta["n_background"])
-        model.n_validation_ = int(meta["n_validation"])
-        network = build_autoencoder(model.n_features_in_, model.hidden_layers, model.bottleneck, model.activation)
-        try:
-            state = torch.load(pt_path, map_location=model.device_, weights_only=True)
-            network.load_state_dict(state)
-        except (RuntimeError, KeyError) as exc:
-            msg = f"{pt_path} does not match the architecture in {json_path}: {exc}"
-            raise ModelFileError(msg) from exc
-        model.network_ = network.to(model.device_).eval()
+        model: AutoencoderSelector = super().load(path, device)
         return model

@@ -359,7 +359,7 @@ tree_method, device, n_jobs, random_state, verbose
         ------
         ValueError
             Bad parameters, more cells than ``max_cells``, or negative weights
-            (xgboost cannot use them; see :mod:`hepsel.negative_weights`).
+            (xgboost cannot use them; see :mod:`hepsel.train.negative_weights`).
         """
         X = _check_X(X)
         y = np.asarray(y)
@@ -368,7 +368,7 @@ tree_method, device, n_jobs, random_state, verbose
         if (w < 0).any():
             msg = (
                 f"sample_weight holds {int((w < 0).sum())} negative values; xgboost needs weights >= 0: "
-                "make them positive first (hepsel.negative_weights.cell_resample)"
+                "make them positive first (hepsel.train.negative_weights.cell_resample)"
             )
             raise ValueError(msg)
         fitted = np.ones(len(y), dtype=bool) if validation is None else ~np.asarray(validation, dtype=bool)
@@ -472,7 +472,7 @@ tree_method, device, n_jobs, random_state, verbose
     def save(self, prefix: str | os.PathLike[str]) -> list[Path]:
         """Write ``<prefix>.json`` (grid), ``<prefix>.table.npy`` (float32 table) and the BDT
         (``<prefix>.bdt.xgb.json`` + ``<prefix>.bdt.json``, for inspection and SHAP)."""
-        from ..storage import atomic_path, write_json
+        from ..io.storage import atomic_path, write_json
 
         self._check_fitted()
         p = Path(prefix)

@@ -128,7 +128,7 @@ class BDTClassifier:
         ------
         ValueError
             Negative weights (xgboost cannot use them; see
-            :mod:`hepsel.negative_weights`).
+            :mod:`hepsel.train.negative_weights`).
         """
         X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y)
@@ -136,7 +136,7 @@ class BDTClassifier:
         if (w < 0).any():
             msg = (
                 f"sample_weight holds {int((w < 0).sum())} negative values; xgboost needs weights >= 0: "
-                "make them positive first (hepsel.negative_weights.cell_resample)"
+                "make them positive first (hepsel.train.negative_weights.cell_resample)"
             )
             raise ValueError(msg)
         rng = np.random.default_rng(self.random_state)
@@ -266,7 +266,7 @@ class BDTClassifier:
     # -- persistence: xgboost's JSON model format plus plain JSON metadata --------
     def save(self, prefix: str | os.PathLike[str]) -> list[Path]:
         """Write ``<prefix>.xgb.json`` (the booster) and ``<prefix>.json`` (metadata)."""
-        from ..storage import atomic_path, write_json
+        from ..io.storage import atomic_path, write_json
 
         self._check_fitted()
         p = Path(prefix)

@@ -18,8 +18,8 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from hepsel.exceptions import ModelFileError, NonFiniteError
-from hepsel.storage import write_text
+from ..exceptions import ModelFileError, NonFiniteError
+from ..io.storage import write_text
 
 __all__ = ["FisherClassifier"]
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,20 +38,19 @@ from scipy.stats import wasserstein_distance
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from hepsel._validation import check_weights
-from hepsel.exceptions import ModelFileError, NonFiniteError
-from hepsel.models._torch import (
+from .._validation import check_weights
+from ..exceptions import NonFiniteError
+from ._torch import (
+    TorchEstimator,
     draw_seed,
     import_torch,
     make_generator,
-    read_saved_model,
     resolve_device,
-    resolve_prefix,
     seeded_init,
+    state_on_cpu,
     torch_threads,
 )
-from hepsel.preprocessing import FeatureScaler
-from hepsel.storage import atomic_path, write_text
+from .preprocessing import FeatureScaler
 
 if TYPE_CHECKING:
     import torch
@@ -173,17 +171,13 @@ def _check_bounds(bounds: Any, n_features: int) -> np.ndarray:
     return out
 
 
-def _resolve_prefix(path: str | Path) -> Path:
-    return resolve_prefix(path, _DEFAULT_STEM)
-
-
 def _bounds_to_json(bounds: Any) -> list[list[float | None]] | None:
     if bounds is None:
         return None
     return [[None if v is None else float(v) for v in pair] for pair in bounds]
 
 
-class WGANGP(BaseEstimator):
+class WGANGP(TorchEstimator, BaseEstimator):
     """Wasserstein GAN with gradient penalty for event features.
 
     Parameters
@@ -277,6 +271,11 @@ class WGANGP(BaseEstimator):
     last_sample_rejected_ : int
         Non-finite samples discarded (and redrawn) in the last :meth:`sample` call.
     """
+
+    _format = _FORMAT
+    _format_version = _FORMAT_VERSION
+    _stem = _DEFAULT_STEM
+    _fitted = "generator_"
 
     def __init__(
         self,
@@ -767,24 +766,8 @@ class WGANGP(BaseEstimator):
         return np.clip(out, low, high)
 
     # ------------------------------------------------------------ save/load
-    def save(self, path: str | Path) -> Path:
-        """Write ``<prefix>.pt`` (generator and critic state_dicts) and ``<prefix>.json``.
-
-        Parameters
-        ----------
-        path : str or Path
-            A file prefix, or an existing directory (files ``wgangp.pt`` and
-            ``wgangp.json`` inside it).
-
-        Returns
-        -------
-        Path
-            The prefix used.
-        """
-        torch = import_torch()
-        check_is_fitted(self, "generator_")
-        prefix = _resolve_prefix(path)
-        prefix.parent.mkdir(parents=True, exist_ok=True)
+    # -- saving and loading (TorchEstimator) -------------------------------------
+    def _metadata(self) -> dict[str, Any]:
         params = self.get_params()
         params["generator_layers"] = [int(h) for h in self.generator_layers]
         params["critic_layers"] = [int(h) for h in self.critic_layers]
@@ -793,9 +776,7 @@ class WGANGP(BaseEstimator):
         params["random_state"] = (
             int(self.random_state) if isinstance(self.random_state, int | np.integer) else None
         )
-        meta = {
-            "format": _FORMAT,
-            "format_version": _FORMAT_VERSION,
+        return {
             "params": params,
             "n_features_in": self.n_features_in_,
             "scaler": self.scaler_.to_dict(),
@@ -805,18 +786,41 @@ class WGANGP(BaseEstimator):
             if self.calibration_ is None
             else {k: np.asarray(v).tolist() for k, v in self.calibration_.items()},
         }
-        state = {
-            "generator": {k: v.detach().cpu() for k, v in self.generator_.state_dict().items()},
-            "critic": {k: v.detach().cpu() for k, v in self.critic_.state_dict().items()},
-        }
-        with atomic_path(prefix.with_suffix(".pt")) as tmp:
-            torch.save(state, tmp)
-        write_text(prefix.with_suffix(".json"), json.dumps(meta, indent=1))
-        return prefix
+
+    def _state(self) -> dict[str, Any]:
+        return {"generator": state_on_cpu(self.generator_), "critic": state_on_cpu(self.critic_)}
+
+    @classmethod
+    def _params_from_metadata(cls, meta: dict[str, Any]) -> dict[str, Any]:
+        params = {**_LEGACY_PARAMS, **meta["params"]}
+        params["generator_layers"] = tuple(params["generator_layers"])
+        params["critic_layers"] = tuple(params["critic_layers"])
+        params["betas"] = tuple(params["betas"])
+        if params["bounds"] is not None:
+            params["bounds"] = [tuple(pair) for pair in params["bounds"]]
+        return params
+
+    def _restore(self, meta: dict[str, Any]) -> None:
+        self.n_features_in_ = int(meta["n_features_in"])
+        self.bounds_ = _check_bounds(self.bounds, self.n_features_in_)
+        self.scaler_ = FeatureScaler.from_dict(meta["scaler"])
+        self.history_ = meta["history"]
+        self.fidelity_ = meta["fidelity"]
+        calibration = meta.get("calibration")
+        self.calibration_ = (
+            None if calibration is None else {k: np.asarray(v, dtype=np.float64) for k, v in calibration.items()}
+        )
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        generator, critic = self._build(self.n_features_in_)
+        generator.load_state_dict(state["generator"])
+        critic.load_state_dict(state["critic"])
+        self.generator_ = generator.to(self.device_).eval()
+        self.critic_ = critic.to(self.device_).eval()
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> WGANGP:
-        """Load a model written by :meth:`save`.
+        """Load a model written by :meth:`save` (the tensors with ``weights_only=True``).
 
         Parameters
         ----------
@@ -833,34 +837,5 @@ class WGANGP(BaseEstimator):
         ModelFileError
             If a file is missing or is not a saved WGANGP.
         """
-        torch = import_torch()
-        json_path, pt_path, meta = read_saved_model(path, default_stem=_DEFAULT_STEM, fmt=_FORMAT, name="WGANGP")
-        params = {**_LEGACY_PARAMS, **meta["params"]}
-        params["generator_layers"] = tuple(params["generator_layers"])
-        params["critic_layers"] = tuple(params["critic_layers"])
-        params["betas"] = tuple(params["betas"])
-        if params["bounds"] is not None:
-            params["bounds"] = [tuple(pair) for pair in params["bounds"]]
-        params["device"] = device
-        model = cls(**params)
-        model.device_ = resolve_device(device)
-        model.n_features_in_ = int(meta["n_features_in"])
-        model.bounds_ = _check_bounds(model.bounds, model.n_features_in_)
-        model.scaler_ = FeatureScaler.from_dict(meta["scaler"])
-        model.history_ = meta["history"]
-        model.fidelity_ = meta["fidelity"]
-        calibration = meta.get("calibration")
-        model.calibration_ = (
-            None if calibration is None else {k: np.asarray(v, dtype=np.float64) for k, v in calibration.items()}
-        )
-        generator, critic = model._build(model.n_features_in_)
-        try:
-            state = torch.load(pt_path, map_location=model.device_, weights_only=True)
-            generator.load_state_dict(state["generator"])
-            critic.load_state_dict(state["critic"])
-        except (RuntimeError, KeyError) as exc:
-            msg = f"{pt_path} does not match the architecture in {json_path}: {exc}"
-            raise ModelFileError(msg) from exc
-        model.generator_ = generator.to(model.device_).eval()
-        model.critic_ = critic.to(model.device_).eval()
+        model: WGANGP = super().load(path, device)
         return model

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hepsel.models._torch import import_torch
-from hepsel.models.mlp import MLPClassifier
+from ._torch import import_torch
+from .mlp import MLPClassifier
 
 if TYPE_CHECKING:
     import torch

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -27,21 +26,19 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from hepsel._validation import check_weights
-from hepsel.exceptions import ModelFileError, NonFiniteError
-from hepsel.models._torch import (
+from .._validation import check_weights
+from ..exceptions import NonFiniteError
+from ._torch import (
     ACTIVATIONS,
-    draw_seed,
+    TorchEstimator,
     import_torch,
     make_generator,
-    read_saved_model,
     resolve_device,
-    resolve_prefix,
     seeded_init,
+    state_on_cpu,
     torch_threads,
 )
-from hepsel.preprocessing import FeatureScaler
-from hepsel.storage import atomic_path, write_text
+from .preprocessing import FeatureScaler
 
 if TYPE_CHECKING:
     import torch
@@ -97,7 +94,7 @@ def build_network(
 
 def _disco(logits: Tensor, y: Tensor, w: Tensor, s: Tensor) -> Tensor:
     """dCor^2 of the signal probability and the spectator over the background rows (weights clipped at 0)."""
-    from hepsel.decorrelation import distance_correlation
+    from ..stats.decorrelation import distance_correlation
 
     bkg = y == 0
     return distance_correlation(logits[bkg].sigmoid(), s[bkg], w[bkg].clamp(min=0.0), squared=True)
@@ -132,7 +129,7 @@ def _jsonable_random_state(random_state: Any) -> int | None:
     return None
 
 
-class MLPClassifier(ClassifierMixin, BaseEstimator):
+class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
     """Multilayer-perceptron binary classifier trained with weighted events.
 
     Parameters
@@ -141,7 +138,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         Width of each hidden layer.
     activation : {"relu", "silu", "tanh", "elu"}, default "relu"
     preprocessing : {"quantile", "standard"}, default "quantile"
-        Feature scaling (see :class:`hepsel.preprocessing.FeatureScaler`),
+        Feature scaling (see :class:`hepsel.models.preprocessing.FeatureScaler`),
         fitted inside :meth:`fit` on the training portion only: the
         validation split is carved out first, so neither validation events
         nor any data not passed to :meth:`fit` influence the scaling.
@@ -176,7 +173,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         DisCo strength: with ``decorrelate_with`` given to :meth:`fit`, the
         loss gains ``decorrelation_strength * dCor^2`` of the signal
         probability and that spectator over the background rows of each
-        minibatch (see :mod:`hepsel.decorrelation`).
+        minibatch (see :mod:`hepsel.stats.decorrelation`).
 
     Attributes
     ----------
@@ -204,6 +201,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _format = _FORMAT
+    _format_version = _FORMAT_VERSION
     _stem = _DEFAULT_STEM
 
     def __init__(
@@ -334,8 +332,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if self.balance_classes:
             w = w * np.where(target == 1, 0.5 / class_totals[1], 0.5 / class_totals[0])
 
-        rng = np.random.RandomState(draw_seed(self.random_state))
-        split_seed, torch_seed, scaler_seed = (draw_seed(rng) for _ in range(3))
+        split_seed, torch_seed, scaler_seed = self._fit_seeds(3)
         syn = np.zeros(X.shape[0], dtype=bool) if synthetic is None else np.asarray(synthetic, dtype=bool)
         if syn.shape != (X.shape[0],):
             msg = f"synthetic must have shape ({X.shape[0]},) to match X, got {syn.shape}"
@@ -410,7 +407,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        stream : hepsel.out_of_core.FoldStream
+        stream : hepsel.train.out_of_core.FoldStream
             The features, in groups of rows: ``stream.groups[i][1]`` (a slice
             of the rows of ``y``) and ``stream.read(i)``, ``stream.gather(rows)``.
         y, sample_weight, decorrelate_with : array_like, shape (n_events,)
@@ -448,8 +445,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(msg)
         if self.balance_classes:
             w = w * np.where(target == 1, 0.5 / class_totals[1], 0.5 / class_totals[0])
-        rng = np.random.RandomState(draw_seed(self.random_state))
-        split_seed, torch_seed, scaler_seed = (draw_seed(rng) for _ in range(3))
+        split_seed, torch_seed, scaler_seed = self._fit_seeds(3)
         if validation is not None:
             val = np.asarray(validation, dtype=bool)
             if val.shape != (n,):
@@ -725,30 +721,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return np.asarray(self.classes_[(self.decision_function(X) > 0).astype(int)])
 
     # ------------------------------------------------------------ save/load
-    def save(self, path: str | Path) -> Path:
-        """Write ``<prefix>.pt`` (state_dict) and ``<prefix>.json`` (everything else).
-
-        Parameters
-        ----------
-        path : str or Path
-            A file prefix, or an existing directory (files ``mlp.pt`` and
-            ``mlp.json`` inside it).
-
-        Returns
-        -------
-        Path
-            The prefix used.
-        """
-        torch = import_torch()
-        check_is_fitted(self, "network_")
-        prefix = resolve_prefix(path, self._stem)
-        prefix.parent.mkdir(parents=True, exist_ok=True)
+    # -- saving and loading (TorchEstimator) -------------------------------------
+    def _metadata(self) -> dict[str, Any]:
         params = self.get_params()
         params["hidden_layers"] = [int(h) for h in self.hidden_layers]
         params["random_state"] = _jsonable_random_state(self.random_state)
-        meta = {
-            "format": self._format,
-            "format_version": _FORMAT_VERSION,
+        return {
             "params": params,
             "classes": self.classes_.tolist(),
             "n_features_in": self.n_features_in_,
@@ -756,15 +734,31 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             "history": self.history_,
             "best_epoch": self.best_epoch_,
         }
-        state = {k: v.detach().cpu() for k, v in self.network_.state_dict().items()}
-        with atomic_path(prefix.with_suffix(".pt")) as tmp:
-            torch.save(state, tmp)
-        write_text(prefix.with_suffix(".json"), json.dumps(meta, indent=1))
-        return prefix
+
+    def _state(self) -> dict[str, Any]:
+        return state_on_cpu(self.network_)
+
+    @classmethod
+    def _params_from_metadata(cls, meta: dict[str, Any]) -> dict[str, Any]:
+        params = dict(meta["params"])
+        params["hidden_layers"] = tuple(params["hidden_layers"])
+        return params
+
+    def _restore(self, meta: dict[str, Any]) -> None:
+        self.classes_ = np.asarray(meta["classes"])
+        self.n_features_in_ = int(meta["n_features_in"])
+        self.scaler_ = FeatureScaler.from_dict(meta["scaler"])
+        self.history_ = meta["history"]
+        self.best_epoch_ = int(meta["best_epoch"])
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        network = self._build(self.n_features_in_)
+        network.load_state_dict(state)
+        self.network_ = network.to(self.device_).eval()
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> MLPClassifier:
-        """Load a model written by :meth:`save`.
+        """Load a model written by :meth:`save` (the tensors with ``weights_only=True``).
 
         Parameters
         ----------
@@ -782,24 +776,5 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         ModelFileError
             If a file is missing or is not a saved MLPClassifier.
         """
-        torch = import_torch()
-        json_path, pt_path, meta = read_saved_model(path, default_stem=cls._stem, fmt=cls._format, name=cls.__name__)
-        params = dict(meta["params"])
-        params["hidden_layers"] = tuple(params["hidden_layers"])
-        params["device"] = device
-        model = cls(**params)
-        model.device_ = resolve_device(device)
-        model.classes_ = np.asarray(meta["classes"])
-        model.n_features_in_ = int(meta["n_features_in"])
-        model.scaler_ = FeatureScaler.from_dict(meta["scaler"])
-        model.history_ = meta["history"]
-        model.best_epoch_ = int(meta["best_epoch"])
-        network = model._build(model.n_features_in_)
-        try:
-            state = torch.load(pt_path, map_location=model.device_, weights_only=True)
-            network.load_state_dict(state)
-        except (RuntimeError, KeyError) as exc:
-            msg = f"{pt_path} does not match the architecture in {json_path}: {exc}"
-            raise ModelFileError(msg) from exc
-        model.network_ = network.to(model.device_).eval()
+        model: MLPClassifier = super().load(path, device)
         return model

@@ -1,0 +1,611 @@
+"""Plots in mplhep's LHCb style.
+
+One function per plot kind; each takes ``ax=None`` (keyword-only), draws on
+it and returns the artists/axes. :func:`save` writes PDF and PNG; nothing here
+calls ``plt.show()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+__all__ = [
+    "binomial_band",
+    "correlation_plot",
+    "cutflow_plot",
+    "efficiency_plot",
+    "figure_of_merit_plot",
+    "is_integer_binning",
+    "label",
+    "legend_outside",
+    "lhcb_style",
+    "mode_latex",
+    "new_figure",
+    "overlay_grid",
+    "quantile_range",
+    "rate_plot",
+    "roc_plot",
+    "save",
+    "score_plot",
+    "spans_decades",
+]
+
+# --------------------------------------------------------------------------
+# pure helpers (no matplotlib)
+# --------------------------------------------------------------------------
+# particle base name -> (symbol, subscript) in mathtext
+_PARTICLES: dict[str, tuple[str, str]] = {
+    "B": ("B", ""), "Bs": ("B", "s"), "Bc": ("B", "c"), "D": ("D", ""), "Ds": ("D", "s"),
+    "K": ("K", ""), "KS": ("K", "S"), "KL": ("K", "L"), "pi": (r"\pi", ""), "mu": (r"\mu", ""),
+    "e": ("e", ""), "tau": (r"\tau", ""), "nu": (r"\nu", ""), "p": ("p", ""), "n": ("n", ""),
+    "Lambda": (r"\Lambda", ""), "Lambdab": (r"\Lambda", "b"), "Lambda_b": (r"\Lambda", "b"),
+    "Lambdac": (r"\Lambda", "c"), "Lambda_c": (r"\Lambda", "c"), "Xi": (r"\Xi", ""),
+    "Omega": (r"\Omega", ""), "phi": (r"\phi", ""), "rho": (r"\rho", ""), "omega": (r"\omega", ""),
+    "eta": (r"\eta", ""), "gamma": (r"\gamma", ""), "psi": (r"\psi", ""), "J/psi": (r"J/\psi", ""),
+}
+_PARTICLE_RE = re.compile(r"^(?P<base>[A-Za-z/_]+?)(?P<bar>~)?(?P<charge>\+\+|--|\+|-|0)?$")
+_ARROWS = {"->": r"\to", "=>": r"\to", "-->": r"\to"}
+
+
+def _particle_tex(token: str) -> str | None:
+    m = _PARTICLE_RE.match(token)
+    if m is None or m["base"] not in _PARTICLES:
+        return None
+    sym, sub = _PARTICLES[m["base"]]
+    if m["bar"]:
+        sym = rf"\bar{{{sym}}}"
+    charge = m["charge"] or ""
+    sup = f"^{{{charge}}}" if len(charge) > 1 else (f"^{charge}" if charge else "")
+    return sym + sup + (f"_{sub}" if sub else "")
+
+
+def mode_latex(name: str) -> str:
+    """A decay written as text, ``"B0 -> K+ pi-"``, as mathtext, ``r"$B^0 \\to K^+ \\pi^-$"``.
+
+    Particles are the usual names (``B0``, ``Bs0``, ``D-``, ``K+``, ``pi-``,
+    ``mu+``, ``p``, ``Lambda``, ``Lambdab0``, ``J/psi``...; ``~`` after the
+    name makes the antiparticle, ``D~0``). Runs of particles and arrows go
+    into one math block; any other word (``(2 tracks)``) stays plain text. A
+    name with no particle in it is returned unchanged.
+
+    Examples
+    --------
+    >>> mode_latex("Bs0 -> K+ K- (2 tracks)")
+    '$B^0_s \\\\to K^+ K^-$ (2 tracks)'
+    """
+    out: list[str] = []
+    run: list[str] = []
+    found = False
+    for token in name.split():
+        tex = _ARROWS.get(token) or _particle_tex(token)
+        if tex is None:
+            if run:
+                out.append("$" + " ".join(run) + "$")
+                run = []
+            out.append(token)
+        else:
+            found = found or token not in _ARROWS
+            run.append(tex)
+    if run:
+        out.append("$" + " ".join(run) + "$")
+    return " ".join(out) if found else name
+
+
+def binomial_band(
+    eff: ArrayLike, n: float, *, method: str = "clopper_pearson", cl: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Statistical band of an efficiency measured on ``n`` events, at each point of a curve.
+
+    ``k = eff * n`` passing events out of ``n`` (the signal sample), with the
+    binomial interval ``method`` of :mod:`hepsel.stats.intervals` (``bootstrap``,
+    which needs the events themselves, falls back to Clopper-Pearson). The
+    band is the spread of the efficiency at a fixed threshold; the threshold
+    itself is taken as exact.
+    """
+    from ..stats import intervals
+
+    funcs = {"clopper_pearson": intervals.clopper_pearson, "wilson": intervals.wilson, "normal": intervals.normal}
+    func = funcs.get(method, intervals.clopper_pearson)
+    e = np.clip(np.asarray(eff, dtype=float), 0.0, 1.0)
+    lo, hi = func(e * n, np.full_like(e, float(n)), cl=intervals.DEFAULT_CL if cl is None else cl)
+    return np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+
+
+def quantile_range(x: ArrayLike, q: tuple[float, float] = (0.005, 0.995), *, log: bool = False) -> tuple[float, float]:
+    """Axis range ``(lo, hi)`` covering the bulk of ``x`` (quantiles ``q``), padded by 5%.
+
+    With ``log``, only positive values count and the padding is multiplicative.
+    NaNs are ignored; a degenerate range is widened to a unit one.
+    """
+    v = np.asarray(x, dtype=float).ravel()
+    v = v[np.isfinite(v) & (v > 0)] if log else v[np.isfinite(v)]
+    if v.size == 0:
+        return (0.1, 10.0) if log else (0.0, 1.0)
+    lo, hi = (float(a) for a in np.quantile(v, q))
+    if log:
+        llo, lhi = np.log10(lo), np.log10(hi)
+        pad = 0.05 * (lhi - llo) if lhi > llo else 0.5
+        return float(10 ** (llo - pad)), float(10 ** (lhi + pad))
+    pad = 0.05 * (hi - lo) if hi > lo else 0.5
+    return lo - pad, hi + pad
+
+
+def spans_decades(x: ArrayLike, *, decades: float = 2.0, q: tuple[float, float] = (0.01, 0.99)) -> bool:
+    """Whether the bulk of ``x`` is positive and spans at least ``decades`` orders of magnitude.
+
+    Such a feature is drawn on a log axis. The quantiles ``q`` (not the
+    extremes) decide, so a few outliers do not switch the scale.
+    """
+    v = np.asarray(x, dtype=float).ravel()
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return False
+    lo, hi = np.quantile(v, q)
+    return bool(lo > 0 and np.log10(hi / lo) >= decades)
+
+
+def is_integer_binning(edges: ArrayLike) -> bool:
+    """Whether bin edges sit half-way between integers (0.5, 2.5, ...): an integer variable."""
+    e = np.asarray(edges, dtype=float)
+    return bool(e.size > 1 and np.allclose(e - np.floor(e), 0.5))
+
+
+# --------------------------------------------------------------------------
+# figures
+# --------------------------------------------------------------------------
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<"]
+COLOURS = ["#0057a8", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#7f7f7f"]
+
+
+@contextlib.contextmanager
+def lhcb_style() -> Iterator[None]:
+    """Apply mplhep's LHCb style (non-interactive backend) within a block."""
+    import matplotlib as mpl
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+    import mplhep
+    from matplotlib.rcsetup import cycler
+
+    with plt.style.context(mplhep.style.LHCb2), mpl.rc_context({"axes.prop_cycle": cycler(color=COLOURS)}):
+        yield
+
+
+def new_figure(figsize: tuple[float, float] = (10, 8)) -> tuple[Any, Any]:
+    """A figure and axes (call inside :func:`lhcb_style`)."""
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=figsize)
+
+
+def label(ax: Any, text: str = "Simulation") -> None:
+    """Experiment-style label: hepsel's simulated LHCb-like samples."""
+    # above the frame, so it never collides with curves or legends
+    ax.text(0.0, 1.01, f"LHCb-like {text}", transform=ax.transAxes, ha="left", va="bottom", fontsize=24, fontweight="bold")
+
+
+def legend_outside(ax: Any, *, fontsize: float = 18, **kw: Any) -> Any:
+    """Legend to the right of the axes, clear of the data (the saved figure grows to hold it)."""
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=fontsize, **kw)
+
+
+def log_ticks(axis: Any) -> None:
+    """Every major label of a log axis as a power of ten (no mix of 0.01 and 10^-3)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    axis.set_major_locator(LogLocator(base=10))
+    axis.set_major_formatter(FuncFormatter(_power_of_ten))
+
+
+def _power_of_ten(x: float, _pos: int | None = None) -> str:
+    return f"$10^{{{round(np.log10(x))}}}$" if x > 0 else ""
+
+
+def logit_ticks(axis: Any, lo: float, hi: float) -> None:
+    """Ticks of a logit axis as plain numbers: powers of ten below 0.1, 0.9, 0.99, ... above."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    ticks = [10.0**-k for k in range(8, 0, -1)] + [0.5] + [1 - 10.0**-k for k in range(1, 9)]
+    ticks = [t for t in ticks if lo <= t <= hi]
+    if len(ticks) > 9:
+        # every other decade, so that the labels of a wide range do not overlap
+        ticks = [t for t in ticks if t == 0.5 or round(np.log10(min(t, 1 - t))) % 2 == 0]
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_minor_locator(NullLocator())
+    axis.set_ticklabels([_power_of_ten(t) if t < 0.1 else f"{t:.{max(1, round(-np.log10(1 - t)))}f}".rstrip("0") for t in ticks])
+
+
+def save(fig: Any, path: str | os.PathLike[str]) -> list[Path]:
+    """Write ``path.pdf`` and ``path.png`` (atomically) and close the figure.
+
+    The extensions are appended, never substituted: a dot in ``path``'s name
+    (a feature called ``mu.pt``, say) stays part of the name. The saved area
+    is fitted to the drawn content, so legends placed outside the axes are kept.
+    """
+    import matplotlib.pyplot as plt
+
+    from ..io.storage import atomic_path
+
+    p = Path(path)
+    out = []
+    for ext in (".pdf", ".png"):
+        target = p.with_name(p.name + ext)
+        with atomic_path(target, suffix=ext) as tmp:
+            fig.savefig(tmp, format=ext[1:], dpi=100 if ext == ".png" else None, bbox_inches="tight", pad_inches=0.15)
+        out.append(target)
+    plt.close(fig)
+    return out
+
+
+def _wp_handles(labels: Sequence[str]) -> list[Any]:
+    from matplotlib.lines import Line2D
+
+    return [
+        Line2D([], [], ls="none", marker=MARKERS[i % len(MARKERS)], ms=11, mfc="white", mec="black", mew=2, label=lab)
+        for i, lab in enumerate(labels)
+    ]
+
+
+def roc_plot(
+    curves: Mapping[str, Mapping[str, Any]],
+    *,
+    ax: Any = None,
+    log: bool = True,
+    working_points: Mapping[str, Mapping[str, float]] | None = None,
+) -> Any:
+    """Signal efficiency vs background efficiency, one curve per model.
+
+    ``curves[model]`` holds ``bkg_eff``, ``sig_eff`` and optionally ``auc``,
+    ``auc_std`` and ``threshold`` (the score cut of each point).
+    ``working_points[model]`` maps a label (``"660 kHz"``) to a score cut; each
+    is marked on the model's curve (needs ``threshold``), one marker shape per label.
+    """
+    if ax is None:
+        _, ax = new_figure()
+    wp_labels: list[str] = []
+    for i, (name, c) in enumerate(curves.items()):
+        lab = name
+        if "auc" in c:
+            lab += f" (AUC = {c['auc']:.4f}" + (f" $\\pm$ {c['auc_std']:.4f})" if c.get("auc_std") else ")")
+        (line,) = ax.plot(c["bkg_eff"], c["sig_eff"], label=lab, color=COLOURS[i % len(COLOURS)])
+        wps = (working_points or {}).get(name, {})
+        if wps and "threshold" in c:
+            thr = np.asarray(c["threshold"], dtype=float)
+            ok = np.isfinite(thr)
+            # thresholds decrease along the curve; np.interp wants them increasing
+            t, x, y = thr[ok][::-1], np.asarray(c["bkg_eff"])[ok][::-1], np.asarray(c["sig_eff"])[ok][::-1]
+            for wl, cut in wps.items():
+                if wl not in wp_labels:
+                    wp_labels.append(wl)
+                m = MARKERS[wp_labels.index(wl) % len(MARKERS)]
+                ax.plot(np.interp(cut, t, x), np.interp(cut, t, y), ls="none", marker=m, ms=11, mfc="white",
+                        mec=line.get_color(), mew=2, zorder=5)
+    if log:
+        ax.set_xscale("log")
+        ax.set_xlim(1e-4, 1)
+        log_ticks(ax.xaxis)
+    else:
+        ax.plot([0, 1], [0, 1], ls=":", color="grey")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("Background efficiency (candidates)")
+    ax.set_ylabel("Signal efficiency (candidates)")
+    handles, labels = ax.get_legend_handles_labels()
+    wp_h = _wp_handles(wp_labels)
+    legend_outside(ax, handles=handles + wp_h, labels=labels + [f"cut at {w}" for w in wp_labels])
+    label(ax)
+    return ax
+
+
+def score_plot(
+    test: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    train: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    ks_pvalue: Mapping[str, float] | None = None,
+    bins: int = 40,
+    ax: Any = None,
+    xlabel: str = "Classifier response",
+) -> Any:
+    """Overtraining check: normalised score distributions, test (filled) vs train (points).
+
+    ``test[cls]`` and ``train[cls]`` are ``(scores, weights)`` for ``cls`` in
+    ``("signal", "background")``. The log y-range is fitted to the drawn
+    contents; the legend sits outside the axes.
+    """
+    import mplhep
+
+    if ax is None:
+        _, ax = new_figure()
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    colours = {"signal": COLOURS[0], "background": COLOURS[1]}
+    drawn: list[np.ndarray] = []
+    for cls in ("signal", "background"):
+        s, w = test[cls]
+        h, _ = np.histogram(s, edges, weights=w)
+        norm = h.sum() * np.diff(edges)
+        mplhep.histplot(h / norm, edges, ax=ax, histtype="fill", alpha=0.35, color=colours[cls], label=f"{cls} (test)")
+        drawn.append(h / norm)
+        s, w = train[cls]
+        h, _ = np.histogram(s, edges, weights=w)
+        h2, _ = np.histogram(s, edges, weights=np.square(w))
+        norm = h.sum() * np.diff(edges)
+        p = ks_pvalue.get(cls) if ks_pvalue else None
+        ptxt = "" if p is None else (f", KS p = {p:.3f}" if p >= 1e-3 else f", KS p = {p:.1e}")
+        lab = f"{cls} (train){ptxt}"
+        centres = 0.5 * (edges[1:] + edges[:-1])
+        ax.errorbar(centres, h / norm, yerr=np.sqrt(h2) / norm, xerr=0.5 * np.diff(edges), fmt="o", ms=4,
+                    color=colours[cls], label=lab)
+        drawn.append(h / norm)
+    ax.set_yscale("log")
+    vals = np.concatenate(drawn)
+    pos = vals[np.isfinite(vals) & (vals > 0)]
+    if pos.size:
+        ax.set_ylim(pos.min() / 2, pos.max() * 2)
+    log_ticks(ax.yaxis)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Normalised entries / bin width")
+    legend_outside(ax)
+    label(ax)
+    return ax
+
+
+def rate_plot(
+    curves: Mapping[str, Mapping[str, np.ndarray]],
+    *,
+    targets_khz: Sequence[float] = (),
+    tos: bool = False,
+    ax: Any = None,
+    input_rate_khz: float | None = None,
+    n_signal_events: float | None = None,
+    interval: str = "clopper_pearson",
+) -> Any:
+    """Signal efficiency (event level) vs output rate [kHz], one curve per model.
+
+    With ``n_signal_events``, each curve gets the statistical band of the
+    signal sample at fixed threshold (:func:`binomial_band`, ``interval``).
+    Each target rate is a labelled vertical line, with the models' efficiencies
+    there marked on their curves.
+    """
+    from ..stats.intervals import interval_label
+
+    if ax is None:
+        _, ax = new_figure()
+    key = "eff_tos" if tos else "eff"
+    for i, (name, c) in enumerate(curves.items()):
+        colour = COLOURS[i % len(COLOURS)]
+        r, e = np.asarray(c["rate_khz"], dtype=float), np.asarray(c[key], dtype=float)
+        ax.plot(r, e, label=name, color=colour)
+        if n_signal_events:
+            lo, hi = binomial_band(e, n_signal_events, method=interval)
+            ax.fill_between(r, lo, hi, color=colour, alpha=0.3, lw=0)
+        order = np.argsort(r)
+        for k, t in enumerate(targets_khz):
+            ax.plot(t, np.interp(t, r[order], e[order]), MARKERS[k % len(MARKERS)], ms=10, mfc="white", mec=colour,
+                    mew=2, zorder=5)
+    for t in targets_khz:
+        ax.axvline(t, ls="--", color="dimgrey", lw=1.5, zorder=0)
+        # inside the frame, left of the line, where the efficiency curves have not yet reached
+        ax.text(t, 0.985, f"{t:g} kHz ", rotation=90, color="dimgrey", fontsize=17, ha="right", va="top",
+                transform=ax.get_xaxis_transform())
+    ax.set_xscale("log")
+    log_ticks(ax.xaxis)
+    ax.set_xlabel("Output rate [kHz]" + (f" (input {input_rate_khz:g} kHz)" if input_rate_khz else ""))
+    ax.set_ylabel("Signal efficiency (events" + (", TOS)" if tos else ")"))
+    ax.set_ylim(0, 1.05)
+    title = None
+    if n_signal_events:
+        title = f"band: {interval_label(interval if interval != 'bootstrap' else 'clopper_pearson')},\n{n_signal_events:g} signal events"
+    legend_outside(ax, title=title, title_fontsize=14)
+    label(ax)
+    return ax
+
+
+def efficiency_plot(
+    binned: Mapping[str, Mapping[str, np.ndarray]],
+    *,
+    xlabel: str,
+    interval_label: str,
+    ylabel: str = "Efficiency",
+    ax: Any = None,
+    integer: bool | None = None,
+) -> Any:
+    """Efficiency vs a variable with binomial intervals, one series per entry.
+
+    ``binned[name]`` holds ``edges``, ``value``, ``low``, ``high`` (as from
+    :func:`hepsel.stats.intervals.binned_efficiency`). Points sit at the true bin
+    centres with x error bars to the bin edges; series sharing bins are told
+    apart by marker and colour, never shifted. ``integer`` (default: bin
+    edges at half-integers) puts integer ticks on the x axis.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    if ax is None:
+        _, ax = new_figure()
+    several = len(binned) > 1
+    all_edges = []
+    for i, (name, b) in enumerate(binned.items()):
+        edges = np.asarray(b["edges"], dtype=float)
+        all_edges.append(edges)
+        centres = 0.5 * (edges[1:] + edges[:-1])
+        v, lo, hi = (np.asarray(b[k], dtype=float) for k in ("value", "low", "high"))
+        ax.errorbar(
+            centres, v, yerr=[v - lo, hi - v], xerr=0.5 * np.diff(edges), fmt=MARKERS[i % len(MARKERS)],
+            ms=8 if several else 6, mfc="white" if i % 2 else None, mew=1.5, capsize=0, elinewidth=2,
+            alpha=0.8 if several else 1.0, label=name, color=COLOURS[i % len(COLOURS)],
+        )
+    if all_edges:
+        ax.set_xlim(min(e[0] for e in all_edges), max(e[-1] for e in all_edges))
+        if integer is None:
+            integer = all(is_integer_binning(e) for e in all_edges)
+    if integer:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_minor_locator(MaxNLocator(integer=True, nbins=40))
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    legend_outside(ax, title=interval_label, title_fontsize=14)
+    label(ax)
+    return ax
+
+
+def cutflow_plot(tables: Mapping[str, Sequence[Mapping[str, Any]]], *, ax: Any = None) -> Any:
+    """Cumulative efficiency after each cut, one series per sample."""
+    if ax is None:
+        _, ax = new_figure((12, 8))
+    steps: list[str] = []
+    lows: list[float] = []
+    for i, (sample, rows) in enumerate(tables.items()):
+        steps = [r["step"] for r in rows]
+        x = np.arange(len(rows))
+        v = np.array([r["cumulative_eff"] for r in rows], dtype=float)
+        lo = np.array([r["cumulative_eff_low"] for r in rows], dtype=float)
+        hi = np.array([r["cumulative_eff_high"] for r in rows], dtype=float)
+        ax.errorbar(x, v, yerr=[v - lo, hi - v], fmt=MARKERS[i % len(MARKERS)] + "-", ms=9, label=sample,
+                    color=COLOURS[i % len(COLOURS)])
+        lows.extend(lo[lo > 0])
+    ax.set_xticks(np.arange(len(steps)))
+    ax.set_xticklabels(steps, rotation=30, ha="right", rotation_mode="anchor", fontsize=17)
+    ax.minorticks_off()
+    ax.set_xlim(-0.4, len(steps) - 0.6)
+    ax.set_yscale("log")
+    # room above 1 and below the lowest point, so no marker is cut by the frame
+    ax.set_ylim((min(lows) if lows else 1e-3) / 1.6, 1.6)
+    ax.set_ylabel("Cumulative efficiency (candidates)")
+    legend_outside(ax, fontsize=20)
+    label(ax)
+    return ax
+
+
+def figure_of_merit_plot(opt: Mapping[str, Any], *, ax: Any = None, xlabel: str = "Signal efficiency (candidates)") -> Any:
+    """S/sqrt(S+B) and Punzi figure of merit vs the signal efficiency of the cut, optima marked.
+
+    ``opt`` is the output of :func:`hepsel.stats.performance.optimal_cuts`.
+    """
+    if ax is None:
+        _, ax = new_figure()
+    c = opt["curve"]
+    eff = np.asarray(c["sig_eff"], dtype=float)
+    sig = np.asarray(c["significance"], dtype=float)
+    pun = np.asarray(c["punzi"], dtype=float)
+    l1 = ax.plot(eff, sig / np.nanmax(sig), label="S/√(S+B)")
+    l2 = ax.plot(eff, pun / np.nanmax(pun), label=f"Punzi, $\\sigma$ = {opt['punzi_sigma']:g}")
+    for line, key, y in ((l1[0], "significance", 0.08), (l2[0], "punzi", 0.18)):
+        o = opt[key]
+        ax.axvline(o["sig_eff"], color=line.get_color(), ls="--", lw=1.5)
+        ax.annotate(f" cut > {o['threshold']:.4f}", (o["sig_eff"], y), color=line.get_color(), fontsize=16)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Figure of merit / maximum")
+    legend_outside(ax, title=f"S = {opt['signal_yield']:g}, B = {opt['background_yield']:g}\nbefore the cut", title_fontsize=14)
+    label(ax)
+    return ax
+
+
+def correlation_plot(
+    matrix: np.ndarray,
+    names: Sequence[str],
+    *,
+    ax: Any = None,
+    title: str = "",
+    difference: bool = False,
+) -> Any:
+    """Feature correlation matrix (Pearson, in %), numbers in every cell.
+
+    With ``difference``, ``matrix`` is a difference of two correlation
+    matrices: it is drawn as a fraction (as the report's table quotes it), on
+    a colour scale set by its own largest entry.
+    """
+    if ax is None:
+        _, ax = new_figure((12, 10))
+    m = np.asarray(matrix, dtype=float)
+    n = len(names)
+    if difference:
+        vmax_shown = float(np.nanmax(np.abs(m))) or 1.0
+        shown, fmt, cbar = m, "{:+.2f}", r"$\Delta\rho$ (generated $-$ real)"
+    else:
+        # whole percent, without a "-0"
+        vmax_shown, shown, fmt, cbar = 100.0, np.round(100 * m) + 0.0, "{:.0f}", "correlation [%]"
+    im = ax.imshow(shown, cmap="RdBu_r", vmin=-vmax_shown, vmax=vmax_shown)
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    tick_size = 16 if n <= 10 else 14
+    ax.set_xticklabels(names, rotation=60, ha="right", rotation_mode="anchor", fontsize=tick_size)
+    ax.set_yticklabels(names, fontsize=tick_size)
+    ax.minorticks_off()
+    cell_size = 16 if n <= 10 else (14 if n <= 14 else 10)
+    for i in range(n):
+        for j in range(n):
+            val = shown[i, j]
+            dark = abs(val) > 0.6 * vmax_shown
+            ax.text(j, i, fmt.format(val), ha="center", va="center", fontsize=cell_size,
+                    color="white" if dark else "black")
+    ax.figure.colorbar(im, ax=ax, label=cbar)
+    ax.set_title(title or "input features", loc="right", fontsize=18)
+    label(ax)
+    return ax
+
+
+def overlay_grid(
+    real: np.ndarray,
+    generated: np.ndarray,
+    names: Sequence[str],
+    *,
+    labels: Mapping[str, str] | None = None,
+    w1: Mapping[str, float] | None = None,
+    baseline: Mapping[str, float] | None = None,
+    bins: int = 40,
+    title: str = "GAN fidelity",
+) -> Any:
+    """Real vs generated distributions of every feature, one panel each.
+
+    The range of each panel covers the bulk of the real events (0.5%-99.5%);
+    a feature spanning decades gets log-spaced bins on a log axis; the y
+    range holds both histograms. ``title`` should say which fold(s) are shown.
+    """
+    import matplotlib.pyplot as plt
+    import mplhep
+
+    n = len(names)
+    ncol = 4
+    nrow = int(np.ceil(n / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(6 * ncol, 5.2 * nrow))
+    for i, ax in enumerate(np.ravel(axes)):
+        if i >= n:
+            ax.set_visible(False)
+            continue
+        r, g = real[:, i], generated[:, i]
+        logx = spans_decades(r)
+        # range from the real events: a few generated outliers must not squash the panel
+        lo, hi = quantile_range(r, log=logx)
+        edges = np.geomspace(lo, hi, bins + 1) if logx else np.linspace(lo, hi, bins + 1)
+        hr, _ = np.histogram(r, edges)
+        hg, _ = np.histogram(g, edges)
+        fr, fg = hr / max(len(r), 1), hg / max(len(g), 1)
+        mplhep.histplot(fr, edges, ax=ax, histtype="fill", alpha=0.4, color=COLOURS[0], label="real (held out)")
+        mplhep.histplot(fg, edges, ax=ax, histtype="step", lw=2, color=COLOURS[1], label="generated")
+        if logx:
+            ax.set_xscale("log")
+            log_ticks(ax.xaxis)
+        ax.set_xlim(edges[0], edges[-1])
+        ax.set_ylim(0, 1.25 * max(float(fr.max(initial=0)), float(fg.max(initial=0)), 1e-12))
+        if i % ncol == 0:
+            ax.set_ylabel("Fraction / bin", fontsize=18)
+        name = names[i]
+        ax.set_xlabel((labels or {}).get(name, name), fontsize=20)
+        ax.tick_params(labelsize=15)
+        if w1 is not None and baseline is not None:
+            ax.set_title(f"$W_1$ = {w1[name]:.3g} (real-real {baseline[name]:.3g})", fontsize=15, loc="right")
+        if i == 0:
+            ax.legend(fontsize=15, loc="upper right")
+    fig.suptitle(f"LHCb-like Simulation: {title}", fontsize=24, fontweight="bold")
+    fig.tight_layout()
+    return fig

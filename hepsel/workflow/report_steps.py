@@ -1,0 +1,69 @@
+"""The headline table and the HTML report of an analysis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config.schema import AnalysisConfig
+from .explain_steps import explain_figures, explainable_models
+from .layout import Layout
+from .why_steps import why_figures
+
+__all__ = [
+    "headline",
+    "report",
+]
+
+
+def headline(cfg: AnalysisConfig) -> str | None:
+    """The headline table of a finished analysis and the path of its report (None before ``evaluate``)."""
+    from ..io.storage import read_json
+    from ..report.headline import headline_text
+
+    lay = Layout.of(cfg)
+    if not lay.summary.exists():
+        return None
+    report = lay.report if lay.report.exists() else None
+    return headline_text(read_json(lay.summary), None if report is None else str(report))
+
+
+def report(cfg: AnalysisConfig) -> Path:
+    """Write ``report.html``: the comparison table and every plot on one page.
+
+    Also tabulates the jobs' time and memory so far (Snakemake's ``benchmark:``
+    files) into ``benchmarks.json``.
+    """
+    from ..io.storage import read_json, write_json, write_text
+    from ..report.benchmarks import read_benchmarks
+    from ..report.diagnostics import diagnose
+    from ..report.html import render_report
+
+    lay = Layout.of(cfg)
+    jobs = read_benchmarks(lay.root / "benchmarks")
+    write_json(lay.root / "benchmarks.json", jobs)
+    summary = read_json(lay.summary)
+    shap = {m: read_json(lay.shap(m).with_suffix(".json")) for m in explainable_models(cfg) if lay.shap(m).with_suffix(".json").exists()}
+    why_info = {m: read_json(lay.why(m)) for m in cfg.models if lay.why(m).exists()}
+    fid_dir = lay.root / "fidelity"
+    fidelity = {p.stem: read_json(p) for p in sorted(fid_dir.glob("*.json"))} if fid_dir.exists() else None
+    study = read_json(lay.root / "study" / "augmentation.json") if (lay.root / "study" / "augmentation.json").exists() else None
+    scan_json = lay.root / "decorrelation" / "scan.json"
+    scan = read_json(scan_json) if cfg.decorrelation_scan is not None and scan_json.exists() else None
+    # only while configured: a robustness.json left from an earlier config is not shown
+    robust = read_json(lay.robustness) if cfg.robustness is not None and lay.robustness.exists() else None
+    # the explanation figures carry the feature labels: drawn here, a label edit recomputes nothing
+    for m in shap:
+        explain_figures(cfg, m)
+    for m in why_info:
+        why_figures(cfg, m)
+    cut_md = lay.dataset.with_name("cutflow.md")
+    cut_json = lay.dataset.with_name("cutflow.json")
+    text = render_report(
+        lay.root, summary, cutflow_markdown=cut_md.read_text() if cut_md.exists() else "",
+        cutflow=read_json(cut_json) if cut_json.exists() else None,
+        fidelity=fidelity, study=study, shap=shap, decorrelation=scan, why=why_info,
+        warnings=diagnose(summary, fidelity, cfg.evaluation.warnings),
+        benchmarks=jobs,
+        robustness=robust,
+    )
+    return write_text(lay.report, text)
