@@ -50,10 +50,14 @@ def main(argv: list[str] | None = None) -> float:
     overhead = run(warm_up_iterations)
     total = run(args.iterations)
     rate = (args.iterations - warm_up_iterations) / (total - overhead)
-    print(f"device {args.device}, {torch.get_num_threads()} threads, {args.events} events x "
-          f"{args.features} features, batch {args.batch_size}, default networks (128, 128)")
-    print(f"WGANGP: {rate:.1f} generator iterations/s ({rate * 5:.1f} critic steps/s), "
-          f"{args.iterations} iterations in {total:.1f} s")
+    print(
+        f"device {args.device}, {torch.get_num_threads()} threads, {args.events} events x "
+        f"{args.features} features, batch {args.batch_size}, default networks (128, 128)"
+    )
+    print(
+        f"WGANGP: {rate:.1f} generator iterations/s ({rate * 5:.1f} critic steps/s), "
+        f"{args.iterations} iterations in {total:.1f} s"
+    )
     return rate
 
 

@@ -91,24 +91,41 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     signal = ds.truth & (ds.y == 1)
     mode = ds.columns[mcfg.condition_on] if mcfg.condition_on else None
     rows = []
-    print(f"{'recipe':<9} {'iter':>5} {'fold':>4} {'C2ST AUC':>8} {'W1 ratio':>8} {'CPU s':>6} {'wall s':>6}")
+    print(
+        f"{'recipe':<9} {'iter':>5} {'fold':>4} {'C2ST AUC':>8} {'W1 ratio':>8} {'CPU s':>6} {'wall s':>6}"
+    )
     for recipe in args.recipes:
         for n_iterations in args.iterations:
             for k in args.folds:
                 train, hold = signal & (ds.fold != k), signal & (ds.fold == k)
-                params = {**mcfg.gan, **RECIPES[recipe], "n_iterations": n_iterations, "device": "cpu", "n_jobs": 1}
+                params = {
+                    **mcfg.gan,
+                    **RECIPES[recipe],
+                    "n_iterations": n_iterations,
+                    "device": "cpu",
+                    "n_jobs": 1,
+                }
                 cond_train = cond_hold = None
                 if mode is not None:
                     cats = np.unique(mode[train])
                     params["n_conditions"] = len(cats)
-                    cond_train, cond_hold = np.searchsorted(cats, mode[train]), np.searchsorted(cats, mode[hold])
+                    cond_train, cond_hold = (
+                        np.searchsorted(cats, mode[train]),
+                        np.searchsorted(cats, mode[hold]),
+                    )
                 gan = WGANGP(**params, bounds=_gan_bounds(cfg), random_state=cfg.seed + k)
                 wall, cpu = time.perf_counter(), time.process_time()
                 gan.fit(ds.X[train], conditions=cond_train, sample_weight=ds.weight[train])
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-                generated = gan.sample(int(hold.sum()), conditions=cond_hold, random_state=cfg.seed + k)
+                generated = gan.sample(
+                    int(hold.sum()), conditions=cond_hold, random_state=cfg.seed + k
+                )
                 report = fidelity_report(
-                    ds.X[hold], generated, cfg.feature_names, random_state=cfg.seed + k, real_weight=ds.weight[hold]
+                    ds.X[hold],
+                    generated,
+                    cfg.feature_names,
+                    random_state=cfg.seed + k,
+                    real_weight=ds.weight[hold],
                 )
                 row = {
                     "recipe": recipe,

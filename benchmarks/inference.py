@@ -72,7 +72,9 @@ def best_alternating(fns: dict[str, Callable[[], Any]], repeat: int) -> dict[str
     return {k: min(v) for k, v in times.items()}
 
 
-def latency_us(fn: Callable[[np.ndarray], Any], X: np.ndarray, n: int = 2000, repeat: int = 5) -> float:
+def latency_us(
+    fn: Callable[[np.ndarray], Any], X: np.ndarray, n: int = 2000, repeat: int = 5
+) -> float:
     """Single-row latency of ``fn`` in microseconds: the best of ``repeat`` passes' medians over ``n`` rows."""
     rows = [X[i : i + 1] for i in range(min(n, len(X)))]
     for r in rows[:200]:
@@ -91,9 +93,23 @@ def latency_us(fn: Callable[[np.ndarray], Any], X: np.ndarray, n: int = 2000, re
 # -- the bare script: what an analyst would write by hand for topo2body -------------------------
 
 _BRANCHES = [
-    "eventNumber", "H1_PT", "H2_PT", "H1_IPCHI2_OWNPV", "H2_IPCHI2_OWNPV", "H1_TRACK_CHI2NDOF", "H2_TRACK_CHI2NDOF",
-    "B_VTXCHI2", "B_PT", "B_ETA", "B_MCORR", "B_FDCHI2_OWNPV", "B_IPCHI2_OWNPV", "B_DIRA_OWNPV", "B_DOCA",
-    "H1_GhostProb", "H2_GhostProb",
+    "eventNumber",
+    "H1_PT",
+    "H2_PT",
+    "H1_IPCHI2_OWNPV",
+    "H2_IPCHI2_OWNPV",
+    "H1_TRACK_CHI2NDOF",
+    "H2_TRACK_CHI2NDOF",
+    "B_VTXCHI2",
+    "B_PT",
+    "B_ETA",
+    "B_MCORR",
+    "B_FDCHI2_OWNPV",
+    "B_IPCHI2_OWNPV",
+    "B_DIRA_OWNPV",
+    "B_DOCA",
+    "H1_GhostProb",
+    "H2_GhostProb",
 ]
 
 
@@ -104,21 +120,36 @@ def bare_apply(path: str, out: str, boosters: list[Any], iterations: list[int]) 
     k = len(boosters)
     with uproot.recreate(out) as f:
         first = True
-        for a in uproot.open(path)["DecayTree"].iterate(_BRANCHES, step_size="100 MB", library="np"):
+        for a in uproot.open(path)["DecayTree"].iterate(
+            _BRANCHES, step_size="100 MB", library="np"
+        ):
             min_ip = np.minimum(a["H1_IPCHI2_OWNPV"], a["H2_IPCHI2_OWNPV"])
             keep = (
-                (np.minimum(a["H1_PT"], a["H2_PT"]) > 500) & (min_ip > 4)
+                (np.minimum(a["H1_PT"], a["H2_PT"]) > 500)
+                & (min_ip > 4)
                 & (np.maximum(a["H1_TRACK_CHI2NDOF"], a["H2_TRACK_CHI2NDOF"]) < 3)
-                & (a["B_VTXCHI2"] < 10) & (a["H1_PT"] + a["H2_PT"] > 1500)
+                & (a["B_VTXCHI2"] < 10)
+                & (a["H1_PT"] + a["H2_PT"] > 1500)
             )
             s = {b: a[b][keep] for b in _BRANCHES}
             mi = np.minimum(s["H1_IPCHI2_OWNPV"], s["H2_IPCHI2_OWNPV"])
-            X = np.column_stack([
-                s["H1_PT"] + s["H2_PT"], np.minimum(s["H1_PT"], s["H2_PT"]), s["B_PT"], s["B_ETA"], s["B_MCORR"],
-                np.log(s["B_FDCHI2_OWNPV"]), np.log(s["B_IPCHI2_OWNPV"]), np.arccos(s["B_DIRA_OWNPV"]),
-                s["B_VTXCHI2"], s["B_DOCA"], np.log(mi), np.log(np.maximum(s["H1_IPCHI2_OWNPV"], s["H2_IPCHI2_OWNPV"])),
-                np.maximum(s["H1_GhostProb"], s["H2_GhostProb"]),
-            ]).astype(np.float32)
+            X = np.column_stack(
+                [
+                    s["H1_PT"] + s["H2_PT"],
+                    np.minimum(s["H1_PT"], s["H2_PT"]),
+                    s["B_PT"],
+                    s["B_ETA"],
+                    s["B_MCORR"],
+                    np.log(s["B_FDCHI2_OWNPV"]),
+                    np.log(s["B_IPCHI2_OWNPV"]),
+                    np.arccos(s["B_DIRA_OWNPV"]),
+                    s["B_VTXCHI2"],
+                    s["B_DOCA"],
+                    np.log(mi),
+                    np.log(np.maximum(s["H1_IPCHI2_OWNPV"], s["H2_IPCHI2_OWNPV"])),
+                    np.maximum(s["H1_GhostProb"], s["H2_GhostProb"]),
+                ]
+            ).astype(np.float32)
             fold = s["eventNumber"] % k
             score = np.full(len(keep), np.nan)
             sub = np.empty(len(X))
@@ -136,7 +167,9 @@ def bare_apply(path: str, out: str, boosters: list[Any], iterations: list[int]) 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the figures."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--results", default="results/topo2body")
     p.add_argument("--data", default="data/generated/topo2body/minbias_000.root")
     p.add_argument("--batch", type=int, default=100_000)
@@ -163,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     X = sel.features.matrix(sub)[: args.batch]
     event = np.asarray(sub["eventNumber"])[: args.batch]
     Xf = np.ascontiguousarray(X, dtype=np.float32)
-    print(f"{len(X)} preselected minimum-bias candidates from {args.data}, {X.shape[1]} features, 1 thread")
+    print(
+        f"{len(X)} preselected minimum-bias candidates from {args.data}, {X.shape[1]} features, 1 thread"
+    )
 
     bdt = sel.fold_models("bdt")
     for clf in bdt:
@@ -174,7 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     lat_bare = latency_us(lambda r: booster.inplace_predict(r, iteration_range=(0, it + 1)), Xf)
     t_sel = best_of(lambda: sel.predict(X, event, model="bdt"), args.repeat)
     lat_sel = latency_us(lambda r: sel.predict(r, event[:1], model="bdt"), X)
-    rows = [("xgboost inplace_predict (bare)", t_bare, lat_bare), ("hepsel BDT selection (folds)", t_sel, lat_sel)]
+    rows = [
+        ("xgboost inplace_predict (bare)", t_bare, lat_bare),
+        ("hepsel BDT selection (folds)", t_sel, lat_sel),
+    ]
 
     onnx_dir = None
     try:
@@ -184,24 +222,40 @@ def main(argv: list[str] | None = None) -> int:
 
         onnx_dir = tempfile.mkdtemp(prefix="hepsel-onnx-")
         wanted = [m for m in ("bdt", "mlp") if m in sel.models]
-        export_onnx(Path(args.results) / "selection", onnx_dir, models=wanted)  # float64 input graphs
+        export_onnx(
+            Path(args.results) / "selection", onnx_dir, models=wanted
+        )  # float64 input graphs
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = opts.inter_op_num_threads = 1
         X64 = np.ascontiguousarray(X, dtype=np.float64)
         for m in wanted:
-            session = ort.InferenceSession(str(Path(onnx_dir) / m / "fold0.onnx"), opts, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(
+                str(Path(onnx_dir) / m / "fold0.onnx"), opts, providers=["CPUExecutionProvider"]
+            )
             name = session.get_inputs()[0].name
 
             def run(r: np.ndarray, s: Any = session, n: str = name) -> Any:
                 return s.run(None, {n: r})
 
-            rows.append((f"onnxruntime, exported {m} (fold 0)", best_of(lambda: run(X64), args.repeat), latency_us(run, X64)))
+            rows.append(
+                (
+                    f"onnxruntime, exported {m} (fold 0)",
+                    best_of(lambda: run(X64), args.repeat),
+                    latency_us(run, X64),
+                )
+            )
     except ImportError as err:
         print(f"(ONNX rows skipped: {err}; install hepsel[onnx])")
 
     if "bbdt" in sel.models:
         bb = sel.fold_models("bbdt")[0]  # takes the full feature rows, uses its own subset
-        rows.append(("bonsai BDT table lookup (fold 0)", best_of(lambda: bb.predict_proba(X), args.repeat), latency_us(bb.predict_proba, X)))
+        rows.append(
+            (
+                "bonsai BDT table lookup (fold 0)",
+                best_of(lambda: bb.predict_proba(X), args.repeat),
+                latency_us(bb.predict_proba, X),
+            )
+        )
 
     print(f"\nBDT: {n_trees} trees (fold 0's best iteration)")
     print(f"{'':34s} {'candidates/s':>14s} {'x bare':>8s} {'latency [us]':>14s}")
@@ -214,19 +268,28 @@ def main(argv: list[str] | None = None) -> int:
         best = best_alternating(
             {
                 "bare": lambda: bare_apply(args.data, f"{tmp}/bare.root", boosters, iterations),
-                "hepsel": lambda: apply_file(sel, args.data, f"{tmp}/hepsel.root", models=["bdt"], progress=False),
+                "hepsel": lambda: apply_file(
+                    sel, args.data, f"{tmp}/hepsel.root", models=["bdt"], progress=False
+                ),
             },
             args.repeat,
         )
         t_script, t_apply = best["bare"], best["hepsel"]
         with uproot.open(f"{tmp}/bare.root") as a, uproot.open(f"{tmp}/hepsel.root") as b:
-            sa, sb = a["hepsel"]["score_bdt"].array(library="np"), b["hepsel"]["score_bdt"].array(library="np")
+            sa, sb = (
+                a["hepsel"]["score_bdt"].array(library="np"),
+                b["hepsel"]["score_bdt"].array(library="np"),
+            )
             n = len(sa)
         diff = float(np.nanmax(np.abs(sa - sb)))
-    print(f"\nend to end on {n:,} candidates (read, preselect, features, predict, write; bdt only; "
-          f"best of {args.repeat} alternating runs after a warm-up of each):")
+    print(
+        f"\nend to end on {n:,} candidates (read, preselect, features, predict, write; bdt only; "
+        f"best of {args.repeat} alternating runs after a warm-up of each):"
+    )
     print(f"  bare uproot + xgboost script  {t_script:7.2f} s  {n / t_script:12,.0f} cand/s")
-    print(f"  hepsel apply                  {t_apply:7.2f} s  {n / t_apply:12,.0f} cand/s  ratio {t_script / t_apply:.2f} (target >= 0.8)")
+    print(
+        f"  hepsel apply                  {t_apply:7.2f} s  {n / t_apply:12,.0f} cand/s  ratio {t_script / t_apply:.2f} (target >= 0.8)"
+    )
     print(f"  max |score difference| hepsel vs bare: {diff:.2g}")
     if xgb.__version__:
         print(f"\nxgboost {xgb.__version__}, numpy {np.__version__}")

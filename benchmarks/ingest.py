@@ -50,10 +50,32 @@ def _bare_job(path: str, step_size: str, out: str | None = None) -> dict[str, fl
     import uproot
 
     branches = [
-        "runNumber", "eventNumber", "eventWeight", "H1_PT", "H2_PT", "H1_IPCHI2_OWNPV", "H2_IPCHI2_OWNPV",
-        "H1_TRACK_CHI2NDOF", "H2_TRACK_CHI2NDOF", "B_VTXCHI2", "B_PT", "B_ETA", "B_MCORR",
-        "B_FDCHI2_OWNPV", "B_IPCHI2_OWNPV", "B_DIRA_OWNPV", "B_DOCA", "H1_GhostProb", "H2_GhostProb",
-        "B_M", "B_TAU", "B_TRUETAU", "B_TRUEPT", "B_TRUEETA", "mode", "nPVs",
+        "runNumber",
+        "eventNumber",
+        "eventWeight",
+        "H1_PT",
+        "H2_PT",
+        "H1_IPCHI2_OWNPV",
+        "H2_IPCHI2_OWNPV",
+        "H1_TRACK_CHI2NDOF",
+        "H2_TRACK_CHI2NDOF",
+        "B_VTXCHI2",
+        "B_PT",
+        "B_ETA",
+        "B_MCORR",
+        "B_FDCHI2_OWNPV",
+        "B_IPCHI2_OWNPV",
+        "B_DIRA_OWNPV",
+        "B_DOCA",
+        "H1_GhostProb",
+        "H2_GhostProb",
+        "B_M",
+        "B_TAU",
+        "B_TRUETAU",
+        "B_TRUEPT",
+        "B_TRUEETA",
+        "mode",
+        "nPVs",
     ]
     t0 = time.perf_counter()
     n = kept = 0
@@ -71,16 +93,33 @@ def _bare_job(path: str, step_size: str, out: str | None = None) -> dict[str, fl
         cols = {
             "sum_pt": s["H1_PT"] + s["H2_PT"],
             "min_pt": np.minimum(s["H1_PT"], s["H2_PT"]),
-            "B_PT": s["B_PT"], "B_ETA": s["B_ETA"], "B_MCORR": s["B_MCORR"],
-            "log_fdchi2": np.log(s["B_FDCHI2_OWNPV"]), "log_ipchi2": np.log(s["B_IPCHI2_OWNPV"]),
-            "dira_angle": np.arccos(np.clip(s["B_DIRA_OWNPV"], -1, 1)), "vtx_chi2": s["B_VTXCHI2"],
-            "doca": s["B_DOCA"], "log_min_ipchi2": np.log(min_ip[m]), "log_max_ipchi2": np.log(max_ip[m]),
+            "B_PT": s["B_PT"],
+            "B_ETA": s["B_ETA"],
+            "B_MCORR": s["B_MCORR"],
+            "log_fdchi2": np.log(s["B_FDCHI2_OWNPV"]),
+            "log_ipchi2": np.log(s["B_IPCHI2_OWNPV"]),
+            "dira_angle": np.arccos(np.clip(s["B_DIRA_OWNPV"], -1, 1)),
+            "vtx_chi2": s["B_VTXCHI2"],
+            "doca": s["B_DOCA"],
+            "log_min_ipchi2": np.log(min_ip[m]),
+            "log_max_ipchi2": np.log(max_ip[m]),
             "max_ghostprob": np.maximum(s["H1_GhostProb"], s["H2_GhostProb"]),
         }
         cols["fold"] = s["eventNumber"] % 5
         kept += len(cols["sum_pt"])
         if out is not None:
-            for k in ("runNumber", "eventNumber", "eventWeight", "B_M", "B_TAU", "B_TRUETAU", "B_TRUEPT", "B_TRUEETA", "mode", "nPVs"):
+            for k in (
+                "runNumber",
+                "eventNumber",
+                "eventWeight",
+                "B_M",
+                "B_TAU",
+                "B_TRUETAU",
+                "B_TRUEPT",
+                "B_TRUEETA",
+                "mode",
+                "nPVs",
+            ):
                 cols[k] = s[k]
             table = pa.table(cols)
             writer = writer or pq.ParquetWriter(out, table.schema, compression="snappy")
@@ -101,7 +140,10 @@ def _child(kind: str, path: str, out: str) -> None:
 
 def _run(kind: str, path: Path, out: Path) -> dict[str, float]:
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", kind, str(path), str(out)], capture_output=True, text=True, check=True
+        [sys.executable, __file__, "--child", kind, str(path), str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -110,15 +152,33 @@ def _ensure(path: Path, events: int, seed: int) -> None:
     if path.exists():
         return
     subprocess.run(
-        [sys.executable, "-m", "hepsel.cli", "generate", "--kind", "minbias", "--events", str(events),
-         "--seed", str(seed), "--pileup", "5.0", "--output", str(path)],
+        [
+            sys.executable,
+            "-m",
+            "hepsel.cli",
+            "generate",
+            "--kind",
+            "minbias",
+            "--events",
+            str(events),
+            "--seed",
+            str(seed),
+            "--pileup",
+            "5.0",
+            "--output",
+            str(path),
+        ],
         check=True,
     )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=300_000, help="minimum-bias events in the 1x file")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--events", type=int, default=300_000, help="minimum-bias events in the 1x file"
+    )
     parser.add_argument("--data-dir", default=str(REPO / "data" / "generated" / "bench"))
     parser.add_argument("--repeat", type=int, default=2, help="timed repetitions (best taken)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
@@ -142,16 +202,22 @@ def main() -> None:
     def rate(r: dict[str, float]) -> float:
         return r["candidates"] / r["seconds"]
 
-    print(f"input: {one.name}, {int(h['candidates']):,} candidates, {int(h['kept']):,} after preselection")
+    print(
+        f"input: {one.name}, {int(h['candidates']):,} candidates, {int(h['kept']):,} after preselection"
+    )
     print(f"bare uproot.iterate(library='np') + numpy:                 {rate(b):,.0f} candidates/s")
-    print(f"bare uproot.iterate(library='np') + numpy + Parquet write: {rate(bw):,.0f} candidates/s")
+    print(
+        f"bare uproot.iterate(library='np') + numpy + Parquet write: {rate(bw):,.0f} candidates/s"
+    )
     print(f"hepsel prepare_file (cut-flow, checks, Parquet write):     {rate(h):,.0f} candidates/s")
     print(f"throughput ratio hepsel / bare (no output):  {rate(h) / rate(b):.3f}")
     print(f"throughput ratio hepsel / bare + same write: {rate(h) / rate(bw):.3f} (target >= 0.9)")
     r4 = _run("hepsel", four, out)
     print(f"peak RSS hepsel 1x: {h['max_rss_mb']:.0f} MB ({int(h['candidates']):,} candidates)")
     print(f"peak RSS hepsel 4x: {r4['max_rss_mb']:.0f} MB ({int(r4['candidates']):,} candidates)")
-    print(f"RSS growth 1x -> 4x: {100 * (r4['max_rss_mb'] / h['max_rss_mb'] - 1):+.1f}% (target < 20%)")
+    print(
+        f"RSS growth 1x -> 4x: {100 * (r4['max_rss_mb'] / h['max_rss_mb'] - 1):+.1f}% (target < 20%)"
+    )
     out.unlink(missing_ok=True)
     out.with_suffix(".json").unlink(missing_ok=True)
 

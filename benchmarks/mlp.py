@@ -98,10 +98,16 @@ def main(argv: list[str] | None = None) -> float:
     # The median drops first-epoch warm-up effects.
     hepsel_rate = n_train / float(np.median(hepsel_times))
     bare_rate = n_train / float(np.median(bare_times))
-    print(f"device {model.device_}, {torch.get_num_threads()} threads, {n_train} training events x "
-          f"{args.features} features, batch {args.batch_size}, {args.epochs} epochs, MLP {hidden}")
-    print(f"hepsel MLPClassifier: {hepsel_rate:12,.0f} events/s per epoch (epoch times {np.round(hepsel_times, 2).tolist()} s)")
-    print(f"bare torch loop:      {bare_rate:12,.0f} events/s per epoch (epoch times {np.round(bare_times, 2).tolist()} s)")
+    print(
+        f"device {model.device_}, {torch.get_num_threads()} threads, {n_train} training events x "
+        f"{args.features} features, batch {args.batch_size}, {args.epochs} epochs, MLP {hidden}"
+    )
+    print(
+        f"hepsel MLPClassifier: {hepsel_rate:12,.0f} events/s per epoch (epoch times {np.round(hepsel_times, 2).tolist()} s)"
+    )
+    print(
+        f"bare torch loop:      {bare_rate:12,.0f} events/s per epoch (epoch times {np.round(bare_times, 2).tolist()} s)"
+    )
     ratio = hepsel_rate / bare_rate
     print(f"ratio hepsel / bare:  {ratio:.3f}")
     return ratio

@@ -88,8 +88,14 @@ def run_scale(scale: int, *, cores: int, models: list[str], extra: list[str]) ->
     if not config_path.is_file() or config_path.read_text() != text:
         config_path.write_text(text)
     cmd = [
-        sys.executable, "-m", "snakemake", "--cores", str(cores), "--config",
-        f"analysis={analysis.relative_to(ROOT)}", *extra,
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--cores",
+        str(cores),
+        "--config",
+        f"analysis={analysis.relative_to(ROOT)}",
+        *extra,
     ]
     print("$", " ".join(cmd), flush=True)
     out = ROOT / "results" / cfg["name"]
@@ -108,8 +114,14 @@ def run_scale(scale: int, *, cores: int, models: list[str], extra: list[str]) ->
     events = {s: c["generate"]["events"] for s, c in cfg["samples"].items() if c.get("generate")}
     summary = json.loads((out / "summary.json").read_text())
     auc = {m: summary[m].get("auc") for m in models if m in summary}
-    return {"scale": scale, "wall_seconds": wall, "events": events, "rules": rows, "auc": auc,
-            "dataset_mb": (out / "dataset.parquet").stat().st_size / 1e6}
+    return {
+        "scale": scale,
+        "wall_seconds": wall,
+        "events": events,
+        "rules": rows,
+        "auc": auc,
+        "dataset_mb": (out / "dataset.parquet").stat().st_size / 1e6,
+    }
 
 
 def markdown(results: list[dict[str, Any]]) -> str:
@@ -117,11 +129,15 @@ def markdown(results: list[dict[str, Any]]) -> str:
     lines = []
     for res in results:
         ev = ", ".join(f"{n:,} {s}" for s, n in res["events"].items())
-        lines.append(f"- **{res['scale']}x**: {ev}; data set {res['dataset_mb']:.0f} MB; "
-                     f"the run took {res['wall_seconds'] / 60:.1f} min")
+        lines.append(
+            f"- **{res['scale']}x**: {ev}; data set {res['dataset_mb']:.0f} MB; "
+            f"the run took {res['wall_seconds'] / 60:.1f} min"
+        )
     lines.append("")
     scales = [f"{r['scale']}x" for r in results]
-    head = ["rule", "jobs"] + [f"{s} {what}" for s in scales for what in ("wall [s]", "CPU [s]", "RSS [MB]")]
+    head = ["rule", "jobs"] + [
+        f"{s} {what}" for s in scales for what in ("wall [s]", "CPU [s]", "RSS [MB]")
+    ]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|---|" + "---:|" * (len(head) - 1))
     by_rule = [{r["rule"]: r for r in res["rules"]} for res in results]
@@ -133,12 +149,16 @@ def markdown(results: list[dict[str, Any]]) -> str:
             if r is None:
                 cells += ["-", "-", "-"]
                 continue
-            cells.append(f"{r['seconds']:.0f}" + (f" ({r['max_seconds']:.0f})" if r["jobs"] > 1 else ""))
+            cells.append(
+                f"{r['seconds']:.0f}" + (f" ({r['max_seconds']:.0f})" if r["jobs"] > 1 else "")
+            )
             cells.append("-" if r["cpu_seconds"] is None else f"{r['cpu_seconds']:.0f}")
             cells.append("-" if r["max_rss_mb"] is None else f"{r['max_rss_mb']:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append("wall: summed over a rule's jobs (the longest job in brackets); RSS: the largest of any job.")
+    lines.append(
+        "wall: summed over a rule's jobs (the longest job in brackets); RSS: the largest of any job."
+    )
     return "\n".join(lines)
 
 
@@ -147,17 +167,26 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 10, 100])
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--models", nargs="+", default=["bdt", "fisher"])
-    parser.add_argument("--snakemake-args", nargs=argparse.REMAINDER, default=[],
-                        help="passed on to snakemake (last)")
+    parser.add_argument(
+        "--snakemake-args",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="passed on to snakemake (last)",
+    )
     args = parser.parse_args(argv)
-    results = [run_scale(s, cores=args.cores, models=args.models, extra=args.snakemake_args) for s in args.scales]
+    results = [
+        run_scale(s, cores=args.cores, models=args.models, extra=args.snakemake_args)
+        for s in args.scales
+    ]
     print(markdown(results))
     walls = {r["scale"]: r["wall_seconds"] for r in results}
     if 10 in walls and 100 in walls:
         print(f"100x / 10x wall time: {walls[100] / walls[10]:.2f} (target <= 11)")
     for r in results:
         peak = max((x["max_rss_mb"] or 0.0) for x in r["rules"])
-        print(f"{r['scale']}x: {r['wall_seconds'] / 60:.1f} min, largest job RSS {peak / 1e3:.2f} GB, AUC {r['auc']}")
+        print(
+            f"{r['scale']}x: {r['wall_seconds'] / 60:.1f} min, largest job RSS {peak / 1e3:.2f} GB, AUC {r['auc']}"
+        )
     (ROOT / "results").mkdir(exist_ok=True)
     (ROOT / "results" / "scaling.json").write_text(json.dumps(results, indent=1))
     return results

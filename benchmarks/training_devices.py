@@ -42,12 +42,18 @@ def make_data(n_events: int, n_features: int = 13, seed: int = 0) -> tuple[np.nd
     return X, y
 
 
-def time_classifier(kind: str, X: np.ndarray, y: np.ndarray, *, device: str, epochs: int, batch: int, threads: int) -> float:
+def time_classifier(
+    kind: str, X: np.ndarray, y: np.ndarray, *, device: str, epochs: int, batch: int, threads: int
+) -> float:
     """Median seconds per training epoch of a hepsel torch classifier of ``kind`` on ``device``."""
     from hepsel.models import make_classifier
 
     params: dict[str, Any] = {
-        "max_epochs": epochs, "patience": epochs + 1, "batch_size": batch, "device": device, "n_jobs": threads,
+        "max_epochs": epochs,
+        "patience": epochs + 1,
+        "batch_size": batch,
+        "device": device,
+        "n_jobs": threads,
     }
     clf = make_classifier(kind, params, random_state=0)
     clf.fit(X, y)
@@ -61,8 +67,14 @@ def time_gan(X: np.ndarray, *, device: str, iterations: int, batch: int, threads
     from hepsel.models.gan import WGANGP
 
     def fit(n: int) -> float:
-        gan = WGANGP(n_iterations=n, batch_size=batch, selection_interval=max(n, 1), device=device,
-                     n_jobs=threads, random_state=0)
+        gan = WGANGP(
+            n_iterations=n,
+            batch_size=batch,
+            selection_interval=max(n, 1),
+            device=device,
+            n_jobs=threads,
+            random_state=0,
+        )
         t0 = time.perf_counter()
         gan.fit(X)
         return time.perf_counter() - t0
@@ -88,19 +100,35 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     X, y = make_data(args.events)
     signal = X[y == 1]
     gpu_name = torch.cuda.get_device_name(0) if "cuda" in devices else "no CUDA device"
-    print(f"{args.events} events x {X.shape[1]} features, batch {args.batch}, CPU threads {args.threads}; GPU: {gpu_name}")
+    print(
+        f"{args.events} events x {X.shape[1]} features, batch {args.batch}, CPU threads {args.threads}; GPU: {gpu_name}"
+    )
     results: dict[str, dict[str, float]] = {}
     for kind in args.kinds:
         results[kind] = {}
         for dev in devices:
             if kind == "gan":
-                results[kind][dev] = time_gan(signal, device=dev, iterations=args.gan_iterations, batch=args.batch,
-                                              threads=args.threads)
+                results[kind][dev] = time_gan(
+                    signal,
+                    device=dev,
+                    iterations=args.gan_iterations,
+                    batch=args.batch,
+                    threads=args.threads,
+                )
             else:
-                results[kind][dev] = time_classifier(kind, X, y, device=dev, epochs=args.epochs, batch=args.batch,
-                                                     threads=args.threads)
+                results[kind][dev] = time_classifier(
+                    kind,
+                    X,
+                    y,
+                    device=dev,
+                    epochs=args.epochs,
+                    batch=args.batch,
+                    threads=args.threads,
+                )
     unit = {"gan": "s / 100 iterations"}
-    print(f"{'model':<15} {'unit':<20} {'CPU':>10} {'CUDA':>10} {'speed-up':>9} {'events/s CPU':>13} {'events/s CUDA':>14}")
+    print(
+        f"{'model':<15} {'unit':<20} {'CPU':>10} {'CUDA':>10} {'speed-up':>9} {'events/s CPU':>13} {'events/s CUDA':>14}"
+    )
     for kind, r in results.items():
         cpu, gpu = r["cpu"], r.get("cuda")
         n = 100 * args.batch if kind == "gan" else args.events

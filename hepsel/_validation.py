@@ -13,7 +13,12 @@ __all__ = ["check_weights"]
 
 
 def check_weights(
-    weights: Any, n: int, *, name: str = "sample_weight", against: str = "the data", allow_negative: bool = True
+    weights: Any,
+    n: int,
+    *,
+    name: str = "sample_weight",
+    against: str = "the data",
+    allow_negative: bool = True,
 ) -> NDArray[np.float64] | None:
     """Validate per-entry weights: ``None``, or finite numbers of shape ``(n,)``, as float64.
 

@@ -44,24 +44,42 @@ def _config(args: argparse.Namespace, *, check_models: bool = True) -> AnalysisC
 def _add_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", required=True, help="analysis directory or config.yaml")
     p.add_argument("--output", "-o", help="override the config's output directory")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars (never shown when stderr is not a terminal)")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (never shown when stderr is not a terminal)",
+    )
 
 
 def _timing(n: int, unit: str, seconds: float) -> str:
     """'in 3.1 s (118k cand/s)': the time and rate of a step, for its one log line."""
     rate = n / max(seconds, 1e-9)
-    text = f"{rate / 1e6:.3g}M" if rate >= 1e6 else f"{rate / 1e3:.3g}k" if rate >= 1e3 else f"{rate:.3g}"
+    text = (
+        f"{rate / 1e6:.3g}M"
+        if rate >= 1e6
+        else f"{rate / 1e3:.3g}k"
+        if rate >= 1e3
+        else f"{rate:.3g}"
+    )
     return f"in {seconds:.1f} s ({text} {unit}/s)"
 
 
 def _generate(
-    gen: Any, paths: Sequence[str | Path], *, source: Any, label: str, progress: bool, only: int | None = None
+    gen: Any,
+    paths: Sequence[str | Path],
+    *,
+    source: Any,
+    label: str,
+    progress: bool,
+    only: int | None = None,
 ) -> None:
     """Generate (or share) one ``generate`` block's files (or file ``only``), printing them and one timing line."""
     from .sim.generate import file_ranges, generate_sample
 
     t0 = time.perf_counter()
-    out, made = generate_sample(gen, paths, source=source, progress=progress, only=None if only is None else [only])
+    out, made = generate_sample(
+        gen, paths, source=source, progress=progress, only=None if only is None else [only]
+    )
     for p in out:
         print(p)
     if made:
@@ -78,21 +96,37 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     if args.config:
         cfg = _config(args)
-        samples = [args.sample] if args.sample else [s for s, c in cfg.samples.items() if c.generate]
+        samples = (
+            [args.sample] if args.sample else [s for s, c in cfg.samples.items() if c.generate]
+        )
         for s in samples:
             if s not in cfg.samples or cfg.samples[s].generate is None:
-                what = "has no 'generate' block; its files must exist" if s in cfg.samples else f"is not a sample of {cfg.source}"
+                what = (
+                    "has no 'generate' block; its files must exist"
+                    if s in cfg.samples
+                    else f"is not a sample of {cfg.source}"
+                )
                 msg = f"samples.{s} {what}"
                 raise HepselError(msg)
             # every sample checked (conflicts with other analyses' files) before any is generated
             check_generated(cfg.samples[s].generate, cfg.sample_files(s), source=cfg.source)
         for s in samples:
-            _generate(cfg.samples[s].generate, cfg.sample_files(s), source=cfg.source, label=s, progress=progress)
+            _generate(
+                cfg.samples[s].generate,
+                cfg.sample_files(s),
+                source=cfg.source,
+                label=s,
+                progress=progress,
+            )
         return 0
     if args.spec:
-        return _generate_from_spec(args.spec, args.paths or [], source=args.source, progress=progress, only=args.file_index)
+        return _generate_from_spec(
+            args.spec, args.paths or [], source=args.source, progress=progress, only=args.file_index
+        )
     if not (args.kind and args.events and args.output):
-        msg = "hepsel generate needs --config, --spec with --paths, or --kind, --events and --output"
+        msg = (
+            "hepsel generate needs --config, --spec with --paths, or --kind, --events and --output"
+        )
         raise HepselError(msg)
     pattern = args.output
     if args.files > 1 and "{index}" not in pattern:
@@ -100,13 +134,17 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         raise HepselError(msg)
     from .config.schema import GenerateConfig
 
-    gen = GenerateConfig(kind=args.kind, events=args.events, files=args.files, seed=args.seed, pileup=args.pileup)
+    gen = GenerateConfig(
+        kind=args.kind, events=args.events, files=args.files, seed=args.seed, pileup=args.pileup
+    )
     paths = [Path(pattern.format(index=f"{i:03d}")) for i in range(args.files)]
     _generate(gen, paths, source=args.source, label=args.kind, progress=progress)
     return 0
 
 
-def _generate_from_spec(spec: str, paths: list[str], *, source: str | None, progress: bool, only: int | None = None) -> int:
+def _generate_from_spec(
+    spec: str, paths: list[str], *, source: str | None, progress: bool, only: int | None = None
+) -> int:
     """Generate files from a JSON ``generate`` block (what the workflow's generate rules pass)."""
     import json
 
@@ -149,7 +187,9 @@ def _cmd_gather(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     info = workflow.gather(_config(args))
     for s, v in info.items():
-        print(f"{s}: {v['n_candidates']} candidates, {v['n_events']} events, normalisation {v['normalisation']:.6g}")
+        print(
+            f"{s}: {v['n_candidates']} candidates, {v['n_events']} events, normalisation {v['normalisation']:.6g}"
+        )
     n = sum(int(v["n_candidates"]) for v in info.values())
     print(f"gather: {n:,} candidates {_timing(n, 'cand', time.perf_counter() - t0)}")
     return 0
@@ -185,11 +225,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             continue
         if s.get("eff_at_rate"):
             first = next(iter(s["eff_at_rate"]))
-            print(f"{name}: AUC = {s['auc']:.4f}, signal eff. at {first} kHz = {s['eff_at_rate'][first]['eff']:.3f}")
+            print(
+                f"{name}: AUC = {s['auc']:.4f}, signal eff. at {first} kHz = {s['eff_at_rate'][first]['eff']:.3f}"
+            )
         else:
             off = s.get("offline", {})
-            print(f"{name}: AUC = {s['auc']:.4f}, expected S = {off.get('signal_yield', float('nan')):.4g}, "
-                  f"B = {off.get('background_yield', float('nan')):.4g} after the preselection")
+            print(
+                f"{name}: AUC = {s['auc']:.4f}, expected S = {off.get('signal_yield', float('nan')):.4g}, "
+                f"B = {off.get('background_yield', float('nan')):.4g} after the preselection"
+            )
     return 0
 
 
@@ -211,9 +255,13 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         for m in [args.model] if args.model else list(cfg.models):
             out = workflow.why(cfg, m)
             r = out["rankings"]
-            top = sorted(zip(r["features"], r["methods"]["mean |SHAP|"], strict=True), key=lambda t: -t[1])[:3]
-            print(f"{m}: {len(out['candidates'])} candidates explained; top features by mean |SHAP| "
-                  f"{', '.join(n for n, _ in top)}; written {workflow.Layout.of(cfg).why(m)}")
+            top = sorted(
+                zip(r["features"], r["methods"]["mean |SHAP|"], strict=True), key=lambda t: -t[1]
+            )[:3]
+            print(
+                f"{m}: {len(out['candidates'])} candidates explained; top features by mean |SHAP| "
+                f"{', '.join(n for n, _ in top)}; written {workflow.Layout.of(cfg).why(m)}"
+            )
         return 0
     models = [args.model] if args.model else workflow.explainable_models(cfg)
     for m in models:
@@ -235,17 +283,31 @@ def _explain_candidate(cfg: Any, args: argparse.Namespace) -> int:
 
     for m in [args.model] if args.model else list(cfg.models):
         rec = workflow.why_candidate(cfg, m, args.candidate)
-        verdict = "" if rec["passes"] is None else f", {'passes' if rec['passes'] else 'fails'} {rec['working_point']}"
-        print(f"{m}: candidate {rec['candidate']} ({rec['sample']}{', truth-matched' if rec['truth'] and rec['label'] else ''}), "
-              f"fold {rec['fold']} model: {_output_name(rec['shap_method'])} {rec['margin']:.6g}, score {rec['score']:.6g}{verdict}")
-        print(f"  SHAP: {rec['shap_method']}; base value {rec['shap_base']:.6g}, base + sum {rec['shap_sum']:.6g}")
-        print(f"  LIME: intercept {rec['lime_intercept']:.6g}, prediction {rec['lime_local_pred']:.6g}, "
-              f"R^2 {rec['lime_r2_mean']:.3f}{' (poor fit)' if rec['poor_lime_fit'] else ''}")
+        verdict = (
+            ""
+            if rec["passes"] is None
+            else f", {'passes' if rec['passes'] else 'fails'} {rec['working_point']}"
+        )
+        print(
+            f"{m}: candidate {rec['candidate']} ({rec['sample']}{', truth-matched' if rec['truth'] and rec['label'] else ''}), "
+            f"fold {rec['fold']} model: {_output_name(rec['shap_method'])} {rec['margin']:.6g}, score {rec['score']:.6g}{verdict}"
+        )
+        print(
+            f"  SHAP: {rec['shap_method']}; base value {rec['shap_base']:.6g}, base + sum {rec['shap_sum']:.6g}"
+        )
+        print(
+            f"  LIME: intercept {rec['lime_intercept']:.6g}, prediction {rec['lime_local_pred']:.6g}, "
+            f"R^2 {rec['lime_r2_mean']:.3f}{' (poor fit)' if rec['poor_lime_fit'] else ''}"
+        )
         width = max(len(c["feature"]) for c in rec["contributions"])
-        print(f"  {'feature':<{width}}  {'value':>12}  {'SHAP':>10}  {'LIME weight':>11}  {'LIME contr.':>11}")
+        print(
+            f"  {'feature':<{width}}  {'value':>12}  {'SHAP':>10}  {'LIME weight':>11}  {'LIME contr.':>11}"
+        )
         for c in rec["contributions"]:
-            print(f"  {c['feature']:<{width}}  {c['value']:>12.6g}  {c['shap']:>10.6f}  {c['lime_weight']:>11.6f}  "
-                  f"{c['lime_contribution']:>11.6f}")
+            print(
+                f"  {c['feature']:<{width}}  {c['value']:>12.6g}  {c['shap']:>10.6f}  {c['lime_weight']:>11.6f}  "
+                f"{c['lime_contribution']:>11.6f}"
+            )
         if rec["sign_flips"]:
             print(f"  SHAP sign flips between fold models: {', '.join(rec['sign_flips'])}")
         print(f"  written {rec['json']} and {rec['png']}")
@@ -258,7 +320,9 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
     cfg = _config(args)
     for m in [args.model] if args.model else workflow.gan_models(cfg):
         f = workflow.fidelity(cfg, m)
-        print(f"{m}: classifier two-sample AUC = {f['c2st_auc_mean']:.3f}, mean W1 / baseline = {f['mean_wasserstein_ratio']:.2f}")
+        print(
+            f"{m}: classifier two-sample AUC = {f['c2st_auc_mean']:.3f}, mean W1 / baseline = {f['mean_wasserstein_ratio']:.2f}"
+        )
     return 0
 
 
@@ -273,7 +337,9 @@ def _cmd_study(args: argparse.Namespace) -> int:
         msg = "hepsel study needs --model, --n-real and --seed (or --summary)"
         raise HepselError(msg)
     r = workflow.study_point(cfg, args.model, args.n_real, args.seed)
-    print(f"{args.model} N_real={r['n_real']} seed={args.seed}: AUC {r['auc']:.4f}, eff. {r['eff_at_rate']:.4f}")
+    print(
+        f"{args.model} N_real={r['n_real']} seed={args.seed}: AUC {r['auc']:.4f}, eff. {r['eff_at_rate']:.4f}"
+    )
     return 0
 
 
@@ -281,7 +347,9 @@ def _cmd_decorrelation_scan(args: argparse.Namespace) -> int:
     from . import workflow
 
     res = workflow.decorrelation_scan(_config(args))
-    print(f"{res['model']} ({res['kind']}), fold {res['fold']}, spectator {res['spectator']}, {res['working_point']}:")
+    print(
+        f"{res['model']} ({res['kind']}), fold {res['fold']}, spectator {res['spectator']}, {res['working_point']}:"
+    )
     print(f"{'lambda':>8} {'eff':>8} {'dCor':>8} {'JSD':>8} {'AUC':>8}")
     for p in res["points"]:
         print(
@@ -298,7 +366,9 @@ def _cmd_robustness(args: argparse.Namespace) -> int:
     cfg = _config(args)
     r = workflow.robustness(cfg, progress=not args.no_progress)
     print(format_table(r))
-    print(f"robustness: {len(r['shifts'])} shift(s), {len(r['models'])} model(s) in {r['seconds']:.1f} s")
+    print(
+        f"robustness: {len(r['shifts'])} shift(s), {len(r['models'])} model(s) in {r['seconds']:.1f} s"
+    )
     return 0
 
 
@@ -321,7 +391,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _add_compare_parser(sub: _Subparsers) -> None:
     p = sub.add_parser(
-        "compare", help="two studies' headline figures side by side, with differences and their significance"
+        "compare",
+        help="two studies' headline figures side by side, with differences and their significance",
     )
     p.add_argument("results_a", help="results directory (with summary.json) of study A")
     p.add_argument("results_b", help="results directory of study B")
@@ -338,7 +409,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .sim.generate import needs_generation
 
     # every sample checked (conflicts with other analyses' files) before any is generated
-    todo = [s for s, c in cfg.samples.items() if c.generate and needs_generation(c.generate, cfg.sample_files(s), source=cfg.source)]
+    todo = [
+        s
+        for s, c in cfg.samples.items()
+        if c.generate and needs_generation(c.generate, cfg.sample_files(s), source=cfg.source)
+    ]
     for s in todo:
         workflow.generate(cfg, s, progress=progress)
     for s in cfg.samples:
@@ -364,7 +439,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def score_counts(sel: Any, source: Any, *, models: Sequence[str] | None = None, tree: str | None = None) -> dict[str, Any]:
+def score_counts(
+    sel: Any, source: Any, *, models: Sequence[str] | None = None, tree: str | None = None
+) -> dict[str, Any]:
     """Per model: entries, preselected entries, their mean score and the entries passing each stored working point.
 
     Entries the preselection rejects have no score (NaN) and pass nothing; the
@@ -398,12 +475,16 @@ def _cmd_score(args: argparse.Namespace) -> int:
     def frac(k: int, of: int) -> str:
         return f"{k / of:.1%}" if of else "n/a"
 
-    print(f"{args.input}:{args.tree or sel.tree}: {n:,} entries, {n_pre:,} preselected ({frac(n_pre, n)})")
+    print(
+        f"{args.input}:{args.tree or sel.tree}: {n:,} entries, {n_pre:,} preselected ({frac(n_pre, n)})"
+    )
     for m, c in counts["models"].items():
         mean = "n/a (nothing preselected)" if c["mean_score"] is None else f"{c['mean_score']:.4f}"
         print(f"{m}: mean score {mean} over the preselected entries")
         for key, k in c["passing"].items():
-            print(f"  {key}: {k:,} entries pass ({frac(k, n_pre)} of the preselected, {frac(k, n)} of all)")
+            print(
+                f"  {key}: {k:,} entries pass ({frac(k, n_pre)} of the preselected, {frac(k, n)} of all)"
+            )
         if not c["passing"]:
             print("  (no stored working points)")
     return 0
@@ -423,7 +504,9 @@ def _cmd_apply(args: argparse.Namespace) -> int:
             files.extend(expand_url(pattern, "input"))
             continue
         # '**' matches any depth of directories
-        matches = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
+        matches = (
+            sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
+        )
         if not matches:
             msg = f"input pattern {pattern!r} matches no file"
             raise HepselError(msg)
@@ -432,7 +515,9 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     for path, why in skipped:
         print(f"hepsel: skipping {str(path)!r}: {why}", file=sys.stderr)
     if not kept:
-        msg = f"no input left to apply to: every file given is hepsel's own output ({skipped[0][1]})"
+        msg = (
+            f"no input left to apply to: every file given is hepsel's own output ({skipped[0][1]})"
+        )
         raise HepselError(msg)
     # every check before anything is written: no output may be an input, the directory must take files
     jobs = plan_outputs(kept, args.output)
@@ -442,7 +527,12 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     for f, target in jobs:
         try:
             info = apply_file(
-                sel, f, target, tree=args.tree, copy_branches=args.copy_branches, progress=not args.no_progress
+                sel,
+                f,
+                target,
+                tree=args.tree,
+                copy_branches=args.copy_branches,
+                progress=not args.no_progress,
             )
         except HepselError:
             raise
@@ -450,7 +540,9 @@ def _cmd_apply(args: argparse.Namespace) -> int:
             msg = f"{f}: {err.args[0] if err.args else err}"
             raise HepselError(msg) from None
         passes = ", ".join(f"{k} {v}" for k, v in info["event_passes"].items())
-        print(f"{info['output']}: {info['entries']} entries, {info['preselected']} preselected, {info['events']} events ({passes})")
+        print(
+            f"{info['output']}: {info['entries']} entries, {info['preselected']} preselected, {info['events']} events ({passes})"
+        )
     return 0
 
 
@@ -468,10 +560,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
             from .deploy.selection import Selection
 
             sel = Selection.load(args.selection)
-            written = export_onnx(sel, args.output, models=args.model, dtype=args.dtype, force=args.force)
+            written = export_onnx(
+                sel, args.output, models=args.model, dtype=args.dtype, force=args.force
+            )
             skipped = onnx_exportable(sel)[1]
             if skipped and not args.model:
-                print(f"hepsel: skipped {', '.join(f'{n} ({r})' for n, r in skipped.items())}", file=sys.stderr)
+                print(
+                    f"hepsel: skipped {', '.join(f'{n} ({r})' for n, r in skipped.items())}",
+                    file=sys.stderr,
+                )
     except HepselError:
         raise
     except ImportError as err:
@@ -480,7 +577,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
         raise HepselError(str(err.args[0] if err.args else err)) from None
     except OSError as err:
         # e.g. an output under a regular file or in a read-only directory
-        at = f" ({str(err.filename)!r})" if err.filename and not Path(err.filename).name.startswith(".") else ""
+        at = (
+            f" ({str(err.filename)!r})"
+            if err.filename and not Path(err.filename).name.startswith(".")
+            else ""
+        )
         msg = f"cannot write the export to {args.output!r}: {err.strerror or err}{at}"
         raise HepselError(msg) from None
     for p in written:
@@ -489,22 +590,38 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _add_export_parser(sub: _Subparsers) -> None:
-    p = sub.add_parser("export", help="write a saved selection's models for deployment (ONNX, bonsai tables)")
+    p = sub.add_parser(
+        "export", help="write a saved selection's models for deployment (ONNX, bonsai tables)"
+    )
     p.add_argument("--selection", "-s", required=True, help="a saved selection directory")
     p.add_argument(
-        "--format", choices=["onnx", "bbdt"], default="onnx",
+        "--format",
+        choices=["onnx", "bbdt"],
+        default="onnx",
         help="onnx: a graph per model and fold, for every model with an ONNX form (a bbdt is skipped, "
         "with a note); bbdt: bonsai-BDT tables as flat float32 binaries + JSON",
     )
     p.add_argument(
-        "--output", "-o", required=True,
+        "--output",
+        "-o",
+        required=True,
         help="output directory: new, empty, or an earlier export, which is added to: the models exported now "
         "replace their files, other models' files stay (onnx: export.json lists them all)",
     )
-    p.add_argument("--model", action="append", help="export only this model (repeatable; default: all with the format)")
-    p.add_argument("--dtype", choices=["float64", "float32"], default="float64", help="input type of the ONNX graphs")
     p.add_argument(
-        "--force", action="store_true",
+        "--model",
+        action="append",
+        help="export only this model (repeatable; default: all with the format)",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=["float64", "float32"],
+        default="float64",
+        help="input type of the ONNX graphs",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
         help="onnx: replace an earlier export in --output entirely, also one of another selection or --dtype "
         "(without it such an export is refused)",
     )
@@ -516,43 +633,72 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
-        if "default" in text or action.required or action.default in (None, False, argparse.SUPPRESS):
+        if (
+            "default" in text
+            or action.required
+            or action.default in (None, False, argparse.SUPPRESS)
+        ):
             return text
         return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``hepsel``."""
-    parser = argparse.ArgumentParser(prog="hepsel", description="Event selection for HEP: ROOT ntuples in, trained selections out.")
+    parser = argparse.ArgumentParser(
+        prog="hepsel",
+        description="Event selection for HEP: ROOT ntuples in, trained selections out.",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("generate", help="write simulated LHCb-like ROOT files")
-    p.add_argument("--config", "-c", help="generate the samples of this analysis that have a 'generate' block")
+    p.add_argument(
+        "--config", "-c", help="generate the samples of this analysis that have a 'generate' block"
+    )
     p.add_argument("--sample", help="only this sample (with --config)")
-    p.add_argument("--kind", choices=["signal", "minbias"], help="what to simulate (without --config or --spec)")
+    p.add_argument(
+        "--kind",
+        choices=["signal", "minbias"],
+        help="what to simulate (without --config or --spec)",
+    )
     p.add_argument("--events", type=int, help="number of events over all files (with --kind)")
     p.add_argument("--seed", type=int, default=1, help="random seed (with --kind)")
-    p.add_argument("--pileup", type=float, default=1.1, help="mean number of pp collisions per event (with --kind)")
-    p.add_argument("--files", type=int, default=1, help="split the events over this many files (with --kind)")
+    p.add_argument(
+        "--pileup",
+        type=float,
+        default=1.1,
+        help="mean number of pp collisions per event (with --kind)",
+    )
+    p.add_argument(
+        "--files", type=int, default=1, help="split the events over this many files (with --kind)"
+    )
     p.add_argument("--output", "-o", help="file name; '{index}' is replaced by the file number")
     p.add_argument("--spec", help="a config 'generate' block as JSON (with --paths)")
     p.add_argument("--paths", nargs="+", help="the files to write (with --spec)")
     p.add_argument(
-        "--file-index", type=int, metavar="I",
+        "--file-index",
+        type=int,
+        metavar="I",
         help="write only the I-th file of --paths (counted from 0), as a run writing all of them would: "
         "one job per file (with --spec)",
     )
     p.add_argument(
-        "--source", help="the analysis config asking for the files (with --spec or --kind; recorded beside them)"
+        "--source",
+        help="the analysis config asking for the files (with --spec or --kind; recorded beside them)",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bars (never shown when stderr is not a terminal)")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (never shown when stderr is not a terminal)",
+    )
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("prepare", help="preselect one input file of a sample")
     _add_config(p)
     p.add_argument("--sample", required=True, help="a sample of the config")
-    p.add_argument("--index", type=int, default=0, help="which of the sample's input files (0-based)")
+    p.add_argument(
+        "--index", type=int, default=0, help="which of the sample's input files (0-based)"
+    )
     p.set_defaults(func=_cmd_prepare)
 
     p = sub.add_parser("gather", help="merge prepared files; cut-flow table")
@@ -565,7 +711,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fold", type=int, help="only this fold (default: every fold)")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="score, compute figures, write scores.root and summary.json")
+    p = sub.add_parser(
+        "evaluate", help="score, compute figures, write scores.root and summary.json"
+    )
     _add_config(p)
     p.set_defaults(func=_cmd_evaluate)
 
@@ -573,16 +721,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.set_defaults(func=_cmd_plots)
 
-    p = sub.add_parser("explain", help="SHAP values (their figures: hepsel report) or one candidate's explanation")
+    p = sub.add_parser(
+        "explain", help="SHAP values (their figures: hepsel report) or one candidate's explanation"
+    )
     _add_config(p)
-    p.add_argument("--model", help="only this model (default: every explainable model; every model with --candidate/--local)")
     p.add_argument(
-        "--candidate", metavar="RUN:EVENT[:INDEX]",
+        "--model",
+        help="only this model (default: every explainable model; every model with --candidate/--local)",
+    )
+    p.add_argument(
+        "--candidate",
+        metavar="RUN:EVENT[:INDEX]",
         help="why this candidate? its SHAP waterfall and LIME explanation, by the fold model that scored it "
         "(INDEX: which of the event's candidates, when it has several)",
     )
     p.add_argument(
-        "--local", action="store_true",
+        "--local",
+        action="store_true",
         help="explain selected candidates at the first working point, rank the features by several methods "
         "(explain/<model>.json)",
     )
@@ -598,22 +753,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="the model of the study point")
     p.add_argument("--n-real", help="number of real signal candidates to train on, or 'all'")
     p.add_argument("--seed", type=int, help="seed of the study point")
-    p.add_argument("--summary", action="store_true", help="tabulate and plot the finished study points instead")
+    p.add_argument(
+        "--summary", action="store_true", help="tabulate and plot the finished study points instead"
+    )
     p.set_defaults(func=_cmd_study)
 
     p = sub.add_parser(
-        "decorrelation-scan", help="retrain the decorrelation_scan model at each DisCo strength on one fold"
+        "decorrelation-scan",
+        help="retrain the decorrelation_scan model at each DisCo strength on one fold",
     )
     _add_config(p)
     p.set_defaults(func=_cmd_decorrelation_scan)
 
     p = sub.add_parser(
-        "robustness", help="efficiency and rate changes at fixed working points on miscalibrated inputs (robustness.shifts)"
+        "robustness",
+        help="efficiency and rate changes at fixed working points on miscalibrated inputs (robustness.shifts)",
     )
     _add_config(p)
     p.set_defaults(func=_cmd_robustness)
 
-    p = sub.add_parser("report", help="write report.html (and draw the SHAP and \"why\" figures it shows)")
+    p = sub.add_parser(
+        "report", help='write report.html (and draw the SHAP and "why" figures it shows)'
+    )
     _add_config(p)
     p.set_defaults(func=_cmd_report)
 
@@ -634,22 +795,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_score)
 
     p = sub.add_parser(
-        "apply", help="score ROOT files with a saved selection: friend trees of scores and decisions, per entry and per event"
+        "apply",
+        help="score ROOT files with a saved selection: friend trees of scores and decisions, per entry and per event",
     )
     p.add_argument("--selection", "-s", required=True, help="a saved selection directory")
     p.add_argument(
-        "inputs", nargs="+",
+        "inputs",
+        nargs="+",
         help="ROOT files, root:// or http(s):// URLs, or quoted glob patterns ('**' matches any depth; on root:// "
         "directories too); hepsel's own outputs among them are skipped",
     )
     p.add_argument(
-        "--output", "-o", required=True,
+        "--output",
+        "-o",
+        required=True,
         help="directory for the <input stem>_hepsel.root files; an output that is one of the inputs is refused",
     )
     p.add_argument("--tree", help="input tree (default: the selection's)")
     p.add_argument("--model", action="append", help="only this model (repeatable; default: all)")
-    p.add_argument("--copy-branches", action="store_true", help="also copy the input's flat numeric branches")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars (never shown when stderr is not a terminal)")
+    p.add_argument(
+        "--copy-branches", action="store_true", help="also copy the input's flat numeric branches"
+    )
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (never shown when stderr is not a terminal)",
+    )
     p.set_defaults(func=_cmd_apply)
 
     _add_export_parser(sub)
@@ -667,14 +838,25 @@ def _os_error(err: OSError) -> str:
     reason = err.strerror or str(err)
     if err.filename is None:
         return reason
-    files = repr(str(err.filename)) + (f" -> {str(err.filename2)!r}" if err.filename2 is not None else "")
+    files = repr(str(err.filename)) + (
+        f" -> {str(err.filename2)!r}" if err.filename2 is not None else ""
+    )
     return f"{files}: {reason}"
 
 
-def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
     """hepsel's own warnings as one line (``hepsel: warning: ...``); others as Python shows them."""
     if category.__module__.split(".")[0] != "hepsel":
-        (file or sys.stderr).write(warnings.formatwarning(message, category, filename, lineno, line))
+        (file or sys.stderr).write(
+            warnings.formatwarning(message, category, filename, lineno, line)
+        )
         return
     print(f"hepsel: warning: {message}", file=file or sys.stderr)
 
@@ -694,7 +876,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             os.close(devnull)
-        except (OSError, ValueError, AttributeError):  # a stdout without a file descriptor (embedded use)
+        except (
+            OSError,
+            ValueError,
+            AttributeError,
+        ):  # a stdout without a file descriptor (embedded use)
             pass
         return _SIGPIPE_STATUS
     except HepselError as err:

@@ -14,7 +14,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def write_flat_tree(
-    path: Path, n_events: int = 200, seed: int = 0, tree: str = "DecayTree", rntuple: tuple[str, ...] = ()
+    path: Path,
+    n_events: int = 200,
+    seed: int = 0,
+    tree: str = "DecayTree",
+    rntuple: tuple[str, ...] = (),
 ) -> dict[str, np.ndarray]:
     """A small DecayTuple-like file: 1-3 candidates per event, known contents.
 
@@ -35,7 +39,10 @@ def write_flat_tree(
         "eventWeight": rng.uniform(0.5, 1.5, n).astype(np.float32),
         "truth_matched": (rng.random(n) < 0.5).astype(np.int32),
     }
-    ev = {"runNumber": np.full(n_events + 5, 7, dtype=np.int32), "eventWeight": np.ones(n_events + 5, dtype=np.float32)}
+    ev = {
+        "runNumber": np.full(n_events + 5, 7, dtype=np.int32),
+        "eventWeight": np.ones(n_events + 5, dtype=np.float32),
+    }
     with uproot.recreate(path) as f:
         for name, content in ((tree, cols), ("EventTuple", ev)):
             if name in rntuple:
@@ -53,7 +60,15 @@ def flat_file(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray]]:
     return p, write_flat_tree(p)
 
 
-def tiny_config(data_dir: str, *, models: dict | None = None, sig_events: int = 3000, mb_events: int = 12000, files: int = 1, **extra: object) -> dict:
+def tiny_config(
+    data_dir: str,
+    *,
+    models: dict | None = None,
+    sig_events: int = 3000,
+    mb_events: int = 12000,
+    files: int = 1,
+    **extra: object,
+) -> dict:
     """A small but complete topo2body-like analysis config (as a dict)."""
     cfg = {
         "name": "tiny",
@@ -84,19 +99,30 @@ def tiny_config(data_dir: str, *, models: dict | None = None, sig_events: int = 
             {"name": "B_MCORR", "expr": "B_MCORR", "range": [0, 1.0e5]},
             {"name": "log_fdchi2", "expr": "B_FDCHI2_OWNPV", "transform": "log"},
             {"name": "vtx_chi2", "expr": "B_VTXCHI2", "range": [0, 100]},
-            {"name": "log_min_ipchi2", "expr": "min(H1_IPCHI2_OWNPV, H2_IPCHI2_OWNPV)", "transform": "log"},
+            {
+                "name": "log_min_ipchi2",
+                "expr": "min(H1_IPCHI2_OWNPV, H2_IPCHI2_OWNPV)",
+                "transform": "log",
+            },
         ],
         "spectators": ["B_M", "B_TRUETAU", "B_TRUEPT", "mode", "nPVs"],
         "folds": {"k": 3},
         "models": models
-        or {"bdt": {"type": "bdt", "params": {"n_estimators": 40, "max_depth": 3, "learning_rate": 0.3, "n_jobs": 1}}},
+        or {
+            "bdt": {
+                "type": "bdt",
+                "params": {"n_estimators": 40, "max_depth": 3, "learning_rate": 0.3, "n_jobs": 1},
+            }
+        },
         "trigger": {"input_rate_khz": 30000, "target_rates_khz": [1000, 500]},
         "evaluation": {
             "bootstrap": 10,
             "mass": "B_M",
             "mode_column": "mode",
             "mode_names": {1: "B0 -> K+ pi-", 2: "Bs0 -> K+ K-", 3: "B0 -> D- pi+"},
-            "efficiency_vs": {"B_TRUETAU": {"bins": [0, 1, 2, 4, 10], "label": "true decay time [ps]"}},
+            "efficiency_vs": {
+                "B_TRUETAU": {"bins": [0, 1, 2, 4, 10], "label": "true decay time [ps]"}
+            },
         },
     }
     cfg.update(extra)
@@ -128,7 +154,9 @@ def interrupted_write(first: object, second: object, *args: object, **kwargs: ob
     raise OSError(28, msg)
 
 
-def config_editor(work: Path, analysis: str = "tiny") -> Iterator[Callable[[Callable[[dict], None]], Path]]:
+def config_editor(
+    work: Path, analysis: str = "tiny"
+) -> Iterator[Callable[[Callable[[dict], None]], Path]]:
     """Body of an ``edit`` fixture: yields ``apply(change)``, which edits ``work``'s analysis config in place
     (``change`` mutates the parsed YAML) and returns ``work``; the original config is put back afterwards."""
     path = work / "analyses" / analysis / "config.yaml"

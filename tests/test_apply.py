@@ -30,7 +30,14 @@ def _selection(rate_curves: dict | None = None) -> Selection:
     )
 
 
-def _write(path: Path, n_events: int = 300, seed: int = 0, *, event_branch: bool = True, tree: str = "DecayTree") -> dict:
+def _write(
+    path: Path,
+    n_events: int = 300,
+    seed: int = 0,
+    *,
+    event_branch: bool = True,
+    tree: str = "DecayTree",
+) -> dict:
     """1-3 candidates per event; x = 0 on some (log(0) if scored)."""
     rng = np.random.default_rng(seed)
     per = rng.integers(1, 4, n_events)
@@ -53,7 +60,9 @@ def _write(path: Path, n_events: int = 300, seed: int = 0, *, event_branch: bool
 def test_friend_tree_aligned_and_scores_match_by_hand(tmp_path: Path) -> None:
     sel = _selection()
     cols = _write(tmp_path / "in.root")
-    info = apply_file(sel, tmp_path / "in.root", tmp_path / "out.root", step_size=100, progress=False)
+    info = apply_file(
+        sel, tmp_path / "in.root", tmp_path / "out.root", step_size=100, progress=False
+    )
     with uproot.open(tmp_path / "in.root") as fin, uproot.open(tmp_path / "out.root") as fout:
         assert fout[FRIEND_TREE].num_entries == fin["DecayTree"].num_entries == len(cols["x"])
         fr = fout[FRIEND_TREE].arrays(library="np")
@@ -62,7 +71,9 @@ def test_friend_tree_aligned_and_scores_match_by_hand(tmp_path: Path) -> None:
     np.testing.assert_array_equal(fr["presel"], cols["x"] > 0)
     expected = _expected_scores(sel, cols)
     np.testing.assert_allclose(fr["score_fisher"], expected, rtol=1e-12, equal_nan=True)
-    np.testing.assert_array_equal(fr["pass_fisher_100kHz"], (cols["x"] > 0) & (np.nan_to_num(expected, nan=-1) >= 0.5))
+    np.testing.assert_array_equal(
+        fr["pass_fisher_100kHz"], (cols["x"] > 0) & (np.nan_to_num(expected, nan=-1) >= 0.5)
+    )
     assert "pass_fisher_0p5kHz" in fr
     # event level by hand: any candidate passes
     assert info["events"] == len(ev["eventNumber"]) == 300
@@ -88,7 +99,13 @@ def test_friend_reads_side_by_side_with_uproot(tmp_path: Path) -> None:
 
 def test_copy_branches(tmp_path: Path) -> None:
     cols = _write(tmp_path / "in.root")
-    apply_file(_selection(), tmp_path / "in.root", tmp_path / "out.root", copy_branches=True, progress=False)
+    apply_file(
+        _selection(),
+        tmp_path / "in.root",
+        tmp_path / "out.root",
+        copy_branches=True,
+        progress=False,
+    )
     with uproot.open(tmp_path / "out.root") as f:
         fr = f[FRIEND_TREE].arrays(library="np")
     np.testing.assert_array_equal(fr["extra"], cols["extra"])
@@ -124,13 +141,17 @@ def test_bad_inputs(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="is the input file itself"):
         apply_file(sel, tmp_path / "in.root", tmp_path / "in.root", progress=False)
     _write(tmp_path / "other.root", tree="Events")
-    with pytest.raises(TreeNotFoundError, match=r"tree 'DecayTree' not found.*trees in the file: Events"):
+    with pytest.raises(
+        TreeNotFoundError, match=r"tree 'DecayTree' not found.*trees in the file: Events"
+    ):
         apply_file(sel, tmp_path / "other.root", tmp_path / "o.root", progress=False)
     cols = _write(tmp_path / "nox.root")
     with uproot.recreate(tmp_path / "nox.root") as f:
         f.mktree("DecayTree", {"y": cols["y"].dtype})
         f["DecayTree"].extend({"y": cols["y"]})
-    with pytest.raises(BranchNotFoundError, match=r"branch 'x' not found in .*nox\.root:DecayTree.*feature 'log_x'"):
+    with pytest.raises(
+        BranchNotFoundError, match=r"branch 'x' not found in .*nox\.root:DecayTree.*feature 'log_x'"
+    ):
         apply_file(sel, tmp_path / "nox.root", tmp_path / "o.root", progress=False)
     assert not (tmp_path / "o.root").exists()  # nothing half-written
 
@@ -140,15 +161,36 @@ def test_cli_apply(tmp_path: Path) -> None:
     sel.save(tmp_path / "sel")
     _write(tmp_path / "a.root", seed=1)
     _write(tmp_path / "b.root", seed=2)
-    cmd = [sys.executable, "-m", "hepsel.cli", "apply", "--selection", str(tmp_path / "sel"),
-           str(tmp_path / "*.root"), "-o", str(tmp_path / "out"), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hepsel.cli",
+        "apply",
+        "--selection",
+        str(tmp_path / "sel"),
+        str(tmp_path / "*.root"),
+        "-o",
+        str(tmp_path / "out"),
+        "--no-progress",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "out" / "a_hepsel.root").is_file() and (tmp_path / "out" / "b_hepsel.root").is_file()
-    bad = subprocess.run([*cmd[:6], str(tmp_path / "missing.root"), "-o", str(tmp_path / "out2")], capture_output=True, text=True, check=False)
+    assert (tmp_path / "out" / "a_hepsel.root").is_file() and (
+        tmp_path / "out" / "b_hepsel.root"
+    ).is_file()
+    bad = subprocess.run(
+        [*cmd[:6], str(tmp_path / "missing.root"), "-o", str(tmp_path / "out2")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert bad.returncode == 1 and "missing.root" in bad.stderr and "Traceback" not in bad.stderr
     bad = subprocess.run([*cmd, "--model", "nope"], capture_output=True, text=True, check=False)
-    assert bad.returncode == 1 and "unknown model(s) ['nope']" in bad.stderr and "Traceback" not in bad.stderr
+    assert (
+        bad.returncode == 1
+        and "unknown model(s) ['nope']" in bad.stderr
+        and "Traceback" not in bad.stderr
+    )
 
 
 # -- the Python API ----------------------------------------------------------------------
@@ -163,7 +205,12 @@ def test_score_accepts_every_input_kind(tmp_path: Path) -> None:
     b = _write(tmp_path / "b.root", seed=2)
     expected = np.concatenate([_expected_scores(sel, a), _expected_scores(sel, b)])
     both = {k: np.concatenate([a[k], b[k]]) for k in a}
-    for source in ([tmp_path / "a.root", tmp_path / "b.root"], both, ak.Array(both), pd.DataFrame(both)):
+    for source in (
+        [tmp_path / "a.root", tmp_path / "b.root"],
+        both,
+        ak.Array(both),
+        pd.DataFrame(both),
+    ):
         np.testing.assert_allclose(sel.score(source), expected, rtol=1e-12, equal_nan=True)
     with pytest.raises(TypeError, match="cannot read candidates from a int"):
         sel.score(3)
@@ -175,11 +222,19 @@ def test_decisions_carry_identifiers(tmp_path: Path) -> None:
     d = sel.decisions(tmp_path / "a.root")
     np.testing.assert_array_equal(d["eventNumber"], cols["eventNumber"])
     np.testing.assert_array_equal(d["runNumber"], cols["runNumber"])
-    np.testing.assert_array_equal(d["pass_fisher_100kHz"], sel.passes(tmp_path / "a.root", rate_khz=100))
+    np.testing.assert_array_equal(
+        d["pass_fisher_100kHz"], sel.passes(tmp_path / "a.root", rate_khz=100)
+    )
 
 
 def test_working_points_by_rate_efficiency_and_threshold() -> None:
-    curves = {"fisher": {"threshold": [0.9, 0.7, 0.5, 0.3], "rate_khz": [10.0, 50.0, 100.0, 400.0], "eff": [0.2, 0.4, 0.6, 0.9]}}
+    curves = {
+        "fisher": {
+            "threshold": [0.9, 0.7, 0.5, 0.3],
+            "rate_khz": [10.0, 50.0, 100.0, 400.0],
+            "eff": [0.2, 0.4, 0.6, 0.9],
+        }
+    }
     sel = _selection(curves)
     assert sel.threshold(rate_khz=100) == 0.5  # stored: exact, no warning
     with pytest.warns(InterpolatedWorkingPoint, match="interpolated"):
@@ -221,10 +276,16 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 
 
 def _contents(directory: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(directory)): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
 
 
-def test_apply_never_overwrites_one_of_its_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_apply_never_overwrites_one_of_its_inputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """x.root and x_hepsel.root (a user's file with the tree) in one directory, -o that directory: refused, nothing written."""
     _selection().save(tmp_path / "sel")
     d = tmp_path / "dir"
@@ -236,7 +297,9 @@ def test_apply_never_overwrites_one_of_its_inputs(tmp_path: Path, capsys: pytest
     assert rc == 1 and out == ""
     assert err.count("\n") == 1 and err.startswith("hepsel: error: ")
     assert "would overwrite the input" in err and f"{d / 'x_hepsel.root'}" in err
-    assert _contents(d) == before  # the second input keeps its DecayTree, no output and no temporary file appears
+    assert (
+        _contents(d) == before
+    )  # the second input keeps its DecayTree, no output and no temporary file appears
 
 
 def test_outputs_resolving_to_an_input_are_refused(tmp_path: Path) -> None:
@@ -249,24 +312,39 @@ def test_outputs_resolving_to_an_input_are_refused(tmp_path: Path) -> None:
     _write(data / "b_hepsel.root")
     # the output directory is a link to the input directory: out/b_hepsel.root is data/b_hepsel.root
     (tmp_path / "out").symlink_to(data, target_is_directory=True)
-    with pytest.raises(ConfigError, match=r"out/b_hepsel\.root' would overwrite the input '.*data/b_hepsel\.root'"):
-        plan_outputs([data / "a.root", tmp_path / "out" / "b.root", data / "b_hepsel.root"], tmp_path / "out")
+    with pytest.raises(
+        ConfigError, match=r"out/b_hepsel\.root' would overwrite the input '.*data/b_hepsel\.root'"
+    ):
+        plan_outputs(
+            [data / "a.root", tmp_path / "out" / "b.root", data / "b_hepsel.root"], tmp_path / "out"
+        )
     # an output that is a symbolic link to an input
     (tmp_path / "o1").mkdir()
     (tmp_path / "o1" / "c_hepsel.root").symlink_to(data / "a.root")
-    with pytest.raises(ConfigError, match=r"o1/c_hepsel\.root' would overwrite the input '.*data/a\.root'"):
+    with pytest.raises(
+        ConfigError, match=r"o1/c_hepsel\.root' would overwrite the input '.*data/a\.root'"
+    ):
         plan_outputs([data / "a.root", tmp_path / "c.root"], tmp_path / "o1")
     # an output that is a hard link to an input (same inode, different path)
     (tmp_path / "o2").mkdir()
     (tmp_path / "o2" / "d_hepsel.root").hardlink_to(data / "a.root")
-    with pytest.raises(ConfigError, match=r"o2/d_hepsel\.root' would overwrite the input '.*data/a\.root'"):
-        check_outputs([(data / "a.root", tmp_path / "o2" / "a_hepsel.root"), (tmp_path / "d.root", tmp_path / "o2" / "d_hepsel.root")])
+    with pytest.raises(
+        ConfigError, match=r"o2/d_hepsel\.root' would overwrite the input '.*data/a\.root'"
+    ):
+        check_outputs(
+            [
+                (data / "a.root", tmp_path / "o2" / "a_hepsel.root"),
+                (tmp_path / "d.root", tmp_path / "o2" / "d_hepsel.root"),
+            ]
+        )
     # distinct files pass
     jobs = plan_outputs([data / "a.root"], tmp_path / "o3")
     assert jobs == [(data / "a.root", tmp_path / "o3" / "a_hepsel.root")]
 
 
-def test_glob_star_star_is_recursive_and_reruns_skip_own_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_glob_star_star_is_recursive_and_reruns_skip_own_outputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """'**' reaches any depth; the outputs of an earlier run under the glob are skipped with one line each."""
     _selection().save(tmp_path / "sel")
     data = tmp_path / "data"
@@ -276,18 +354,31 @@ def test_glob_star_star_is_recursive_and_reruns_skip_own_outputs(tmp_path: Path,
     args = ("-s", str(tmp_path / "sel"), "-o", str(data / "friends"), str(data / "**" / "*.root"))
     rc, out, err = _cli(capsys, *args)
     assert rc == 0, err
-    assert sorted(p.name for p in (data / "friends").iterdir()) == ["low_hepsel.root", "top_hepsel.root"]
+    assert sorted(p.name for p in (data / "friends").iterdir()) == [
+        "low_hepsel.root",
+        "top_hepsel.root",
+    ]
     assert err == ""
     for _ in range(2):  # the glob now also matches the two outputs: skipped, and they stay two
         rc, out, err = _cli(capsys, *args)
         assert rc == 0, err
-        assert sorted(p.name for p in (data / "friends").iterdir()) == ["low_hepsel.root", "top_hepsel.root"]
+        assert sorted(p.name for p in (data / "friends").iterdir()) == [
+            "low_hepsel.root",
+            "top_hepsel.root",
+        ]
         lines = err.splitlines()
         assert len(lines) == 2 and all(line.startswith("hepsel: skipping ") for line in lines)
         assert all("holds the friend trees 'hepsel' and 'hepsel_events'" in line for line in lines)
         assert out.count("_hepsel.root: ") == 2
     # nothing but hepsel's outputs: refused
-    rc, out, err = _cli(capsys, "-s", str(tmp_path / "sel"), "-o", str(tmp_path / "o"), str(data / "friends" / "*.root"))
+    rc, out, err = _cli(
+        capsys,
+        "-s",
+        str(tmp_path / "sel"),
+        "-o",
+        str(tmp_path / "o"),
+        str(data / "friends" / "*.root"),
+    )
     assert rc == 1 and err.splitlines()[-1].startswith("hepsel: error: no input left to apply to")
     assert not (tmp_path / "o").exists()
 
@@ -333,13 +424,21 @@ def test_config_apply_globs_recursive_and_dataset_jobs(tmp_path: Path) -> None:
     write_config(tmp_path / "analyses" / "tiny", tiny_config("data", apply=apply))
     cfg = load_config(tmp_path / "analyses" / "tiny", base_dir=tmp_path)
     jobs, skipped = dataset_jobs(cfg)
-    assert [i for i, _ in jobs["d"]] == [tmp_path / "data" / "a" / "b" / "deep.root", tmp_path / "data" / "flat.root"]
-    assert [o for _, o in jobs["d"]] == [out / "apply" / "d" / "000" / "deep_hepsel.root", out / "apply" / "d" / "001" / "flat_hepsel.root"]
+    assert [i for i, _ in jobs["d"]] == [
+        tmp_path / "data" / "a" / "b" / "deep.root",
+        tmp_path / "data" / "flat.root",
+    ]
+    assert [o for _, o in jobs["d"]] == [
+        out / "apply" / "d" / "000" / "deep_hepsel.root",
+        out / "apply" / "d" / "001" / "flat_hepsel.root",
+    ]
     assert [p for p, _ in skipped] == [out / "apply" / "d" / "000" / "flat_hepsel.root"]
     apply = {"datasets": {"d": {"files": ["results/**/*.root"]}}}
     write_config(tmp_path / "analyses" / "tiny", tiny_config("data", apply=apply))
     cfg = load_config(tmp_path / "analyses" / "tiny", base_dir=tmp_path)
-    with pytest.raises(ConfigError, match=r"apply\.datasets\.d\.files: every file it names is hepsel's own output"):
+    with pytest.raises(
+        ConfigError, match=r"apply\.datasets\.d\.files: every file it names is hepsel's own output"
+    ):
         dataset_jobs(cfg)
 
 
@@ -355,8 +454,16 @@ def test_dataset_jobs_refuse_an_output_that_is_an_input(tmp_path: Path) -> None:
     theirs = tmp_path / "results" / "tiny" / "apply" / "d" / "000" / "a_hepsel.root"
     theirs.parent.mkdir(parents=True)
     _write(theirs, seed=3)  # a DecayTree of the user's, no ownership marker above it
-    apply = {"datasets": {"d": {"files": ["data/a.root"]}, "e": {"files": ["results/tiny/apply/d/000/*.root"]}}}
+    apply = {
+        "datasets": {
+            "d": {"files": ["data/a.root"]},
+            "e": {"files": ["results/tiny/apply/d/000/*.root"]},
+        }
+    }
     write_config(tmp_path / "analyses" / "tiny", tiny_config("data", apply=apply))
     cfg = load_config(tmp_path / "analyses" / "tiny", base_dir=tmp_path)
-    with pytest.raises(ConfigError, match=r"output '.*apply/d/000/a_hepsel\.root' would overwrite the input '.*apply/d/000/a_hepsel\.root'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"output '.*apply/d/000/a_hepsel\.root' would overwrite the input '.*apply/d/000/a_hepsel\.root'",
+    ):
         dataset_jobs(cfg)

@@ -26,8 +26,14 @@ def _toy(n_bkg: int, n_sig: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _ae(**kw: object) -> AutoencoderSelector:
     p: dict[str, object] = {
-        "hidden_layers": (16,), "bottleneck": 2, "max_epochs": 25, "learning_rate": 3e-3,
-        "preprocessing": "standard", "random_state": 1, "n_jobs": 1, "device": "cpu",
+        "hidden_layers": (16,),
+        "bottleneck": 2,
+        "max_epochs": 25,
+        "learning_rate": 3e-3,
+        "preprocessing": "standard",
+        "random_state": 1,
+        "n_jobs": 1,
+        "device": "cpu",
     }
     p.update(kw)
     return AutoencoderSelector(**p)  # type: ignore[arg-type]
@@ -51,7 +57,9 @@ def test_separates_signal_off_the_background_manifold(fitted: AutoencoderSelecto
     s = fitted.decision_function(X)
     assert roc_auc_score(y, s) > 0.9
     # predict_proba is a monotone map of the score: the same ranking
-    assert roc_auc_score(y, fitted.predict_proba(X)[:, 1]) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    assert roc_auc_score(y, fitted.predict_proba(X)[:, 1]) == pytest.approx(
+        roc_auc_score(y, s), abs=1e-12
+    )
     p = fitted.predict_proba(X)
     assert np.all((p >= 0) & (p <= 1))
     np.testing.assert_allclose(p.sum(axis=1), 1.0)
@@ -104,7 +112,9 @@ def test_feature_error_scaling() -> None:
     # every feature contributes one on average over the background it trained on
     np.testing.assert_allclose(clf.error_scale_, sq.mean(axis=0), rtol=1e-6)
     np.testing.assert_allclose(clf.feature_errors(bkg).mean(axis=0), 1.0, rtol=1e-5)
-    np.testing.assert_allclose(clf.decision_function(bkg), (sq / sq.mean(axis=0)).mean(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(
+        clf.decision_function(bkg), (sq / sq.mean(axis=0)).mean(axis=1), rtol=1e-5
+    )
 
 
 def test_save_load_round_trip(fitted: AutoencoderSelector, tmp_path: Path) -> None:
@@ -124,7 +134,11 @@ def test_save_load_round_trip(fitted: AutoencoderSelector, tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("params", "y_kind", "match"),
     [
-        ({"bottleneck": 5}, "mixed", r"bottleneck \(5\) must be smaller than the number of features \(5\)"),
+        (
+            {"bottleneck": 5},
+            "mixed",
+            r"bottleneck \(5\) must be smaller than the number of features \(5\)",
+        ),
         ({"error_scaling": "max"}, "mixed", "error_scaling must be one of"),
         ({"bottleneck": 0}, "mixed", "bottleneck must be a positive integer"),
         ({}, "signal", r"no background rows \(y == 0\)"),
@@ -149,18 +163,30 @@ def test_negative_background_weights_are_refused() -> None:
 
 @pytest.mark.parametrize(
     ("preprocessing", "activation", "error_scaling"),
-    [("standard", "silu", "none"), ("quantile", "relu", "feature"), ("quantile", "tanh", "none"), ("standard", "elu", "feature")],
+    [
+        ("standard", "silu", "none"),
+        ("quantile", "relu", "feature"),
+        ("quantile", "tanh", "none"),
+        ("standard", "elu", "feature"),
+    ],
 )
 def test_onnx_export_matches(preprocessing: str, activation: str, error_scaling: str) -> None:
     ort = pytest.importorskip("onnxruntime")
     from hepsel.deploy.export import onnx_model
 
     X, y = _toy(1500, 300, 4)
-    clf = _ae(preprocessing=preprocessing, activation=activation, error_scaling=error_scaling, max_epochs=3).fit(X, y)
+    clf = _ae(
+        preprocessing=preprocessing,
+        activation=activation,
+        error_scaling=error_scaling,
+        max_epochs=3,
+    ).fit(X, y)
     probe, _ = _toy(2000, 2000, 13)
     for dtype in ("float64", "float32"):
         model = onnx_model(clf, dtype=dtype)
-        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            model.SerializeToString(), providers=["CPUExecutionProvider"]
+        )
         Xd = probe.astype(dtype)
         (got,) = session.run(["score"], {"features": Xd})
         want = clf.predict_proba(Xd.astype(np.float64))[:, 1]
@@ -175,7 +201,15 @@ def test_negative_background_weights_are_resampled_for_the_autoencoder(tmp_path:
     from .conftest import tiny_config, write_config
 
     assert "autoencoder" not in TAKES_NEGATIVE_WEIGHTS
-    raw = tiny_config("data", models={"ae": {"type": "autoencoder", "params": {"bottleneck": 2, "max_epochs": 2, "n_jobs": 1, "device": "cpu"}}})
+    raw = tiny_config(
+        "data",
+        models={
+            "ae": {
+                "type": "autoencoder",
+                "params": {"bottleneck": 2, "max_epochs": 2, "n_jobs": 1, "device": "cpu"},
+            }
+        },
+    )
     cfg = load_config(write_config(tmp_path, raw), base_dir=tmp_path)
     X, y = _toy(1500, 300, 0)
     w = np.where(np.random.default_rng(1).random(len(y)) < 0.1, -0.5, 1.0)
@@ -189,9 +223,15 @@ def test_negative_background_weights_are_resampled_for_the_autoencoder(tmp_path:
 @pytest.mark.parametrize(
     ("params", "match"),
     [
-        ({"bottleneck": 5}, r"models\.ae\.params\.bottleneck: 5 must be smaller than the number of features \(5\)"),
+        (
+            {"bottleneck": 5},
+            r"models\.ae\.params\.bottleneck: 5 must be smaller than the number of features \(5\)",
+        ),
         ({"error_scaling": "maximum"}, r"models\.ae\.params: error_scaling must be one of"),
-        ({"botleneck": 2}, r"models\.ae\.params: unknown parameter 'botleneck' \(did you mean 'bottleneck'\?\)"),
+        (
+            {"botleneck": 2},
+            r"models\.ae\.params: unknown parameter 'botleneck' \(did you mean 'bottleneck'\?\)",
+        ),
     ],
     ids=["wide-bottleneck", "bad-scaling", "misspelt"],
 )

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.slow
 
 def test_a_file_gone_bad_fails_its_job_alone_and_a_rerun_picks_up_only_it(tmp_path: Path) -> None:
     work = tmp_path
-    raw = tiny_config("data", sig_events=1500, mb_events=6000, files=3, models={"fisher": {"type": "fisher"}})
+    raw = tiny_config(
+        "data", sig_events=1500, mb_events=6000, files=3, models={"fisher": {"type": "fisher"}}
+    )
     raw["folds"] = {"k": 2}
     write_config(work / "analyses" / "tiny", raw)
     proc = _snakemake(work, "analyses/tiny", "generate_signal", "generate_minbias")
@@ -39,8 +41,12 @@ def test_a_file_gone_bad_fails_its_job_alone_and_a_rerun_picks_up_only_it(tmp_pa
     assert len(errors) == 1 and "signal_001.root" in errors[0] and "truncated" in errors[0], log
     assert "Traceback" not in log
     # nothing partial of the failed job; every independent job finished
-    prepared = sorted(str(p.relative_to(root / "prepared")) for p in (root / "prepared").rglob("*") if p.is_file())
-    assert "signal/001.parquet" not in prepared and not [p for p in prepared if "tmp" in p or p.startswith(".")]
+    prepared = sorted(
+        str(p.relative_to(root / "prepared")) for p in (root / "prepared").rglob("*") if p.is_file()
+    )
+    assert "signal/001.parquet" not in prepared and not [
+        p for p in prepared if "tmp" in p or p.startswith(".")
+    ]
     for sample in ("signal", "minbias"):
         for index in ("000", "002") if sample == "signal" else ("000", "001", "002"):
             assert f"{sample}/{index}.parquet" in prepared

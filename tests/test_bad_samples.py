@@ -40,11 +40,25 @@ def _analysis(
     cfg: dict = {
         "name": "bad",
         "samples": {
-            "signal": {"files": [str(tmp_path / "sig.root")], "label": 1, "weight": "eventWeight", "truth": "truth_matched == 1"},
-            "minbias": {"files": [str(tmp_path / "bkg.root")], "label": 0, "weight": "eventWeight", "events_tree": "EventTuple"},
+            "signal": {
+                "files": [str(tmp_path / "sig.root")],
+                "label": 1,
+                "weight": "eventWeight",
+                "truth": "truth_matched == 1",
+            },
+            "minbias": {
+                "files": [str(tmp_path / "bkg.root")],
+                "label": 0,
+                "weight": "eventWeight",
+                "events_tree": "EventTuple",
+            },
         },
         "preselection": [{"name": "pt", "cut": "H1_PT > 300"}],
-        "features": [{"name": "log_pt", "expr": "B_PT", "transform": "log"}, "H1_PT", "B_IPCHI2_OWNPV"],
+        "features": [
+            {"name": "log_pt", "expr": "B_PT", "transform": "log"},
+            "H1_PT",
+            "B_IPCHI2_OWNPV",
+        ],
         "folds": {"k": 2},
         "models": {"bdt": {"type": "bdt", "params": {"n_estimators": 5, "n_jobs": 1}}},
         "output": str(tmp_path / "out"),
@@ -66,7 +80,10 @@ def _run(directory: Path) -> dict:
 
 def test_all_zero_weights_stop_at_gather(tmp_path: Path) -> None:
     d = _analysis(tmp_path, lambda t: t["eventWeight"].__setitem__(slice(None), 0.0))
-    with pytest.raises(ConfigError, match=r"samples\.signal\.weight = 'eventWeight'.*sample 'signal' have a total weight of 0"):
+    with pytest.raises(
+        ConfigError,
+        match=r"samples\.signal\.weight = 'eventWeight'.*sample 'signal' have a total weight of 0",
+    ):
         _run(d)
 
 
@@ -75,7 +92,9 @@ def test_truth_matching_nothing_stops_at_gather(tmp_path: Path) -> None:
     cfg = yaml.safe_load((d / "config.yaml").read_text())
     cfg["samples"]["signal"]["truth"] = "truth_matched == 5"
     (d / "config.yaml").write_text(yaml.safe_dump(cfg))
-    with pytest.raises(ConfigError, match=r"samples\.signal\.truth = 'truth_matched == 5' matches none"):
+    with pytest.raises(
+        ConfigError, match=r"samples\.signal\.truth = 'truth_matched == 5' matches none"
+    ):
         _run(d)
 
 
@@ -85,7 +104,9 @@ def _nan_weight_where_preselection_removes(t: dict[str, np.ndarray]) -> None:
 
 def test_nan_weights_on_removed_candidates_stop_at_prepare(tmp_path: Path) -> None:
     d = _analysis(tmp_path, _nan_weight_where_preselection_removes)
-    with pytest.raises(NonFiniteError, match=r"sample 'signal'.*'eventWeight' is NaN.*reading\.non_finite: drop"):
+    with pytest.raises(
+        NonFiniteError, match=r"sample 'signal'.*'eventWeight' is NaN.*reading\.non_finite: drop"
+    ):
         _run(d)
 
 
@@ -110,7 +131,9 @@ def _zero_pt(t: dict[str, np.ndarray]) -> None:
 
 def test_advice_non_finite_drop_works_for_features(tmp_path: Path) -> None:
     d = _analysis(tmp_path, _zero_pt)
-    with pytest.raises(NonFiniteError, match=r"'log_pt': \d+ candidates.*set reading\.non_finite: drop"):
+    with pytest.raises(
+        NonFiniteError, match=r"'log_pt': \d+ candidates.*set reading\.non_finite: drop"
+    ):
         _run(d)
     d = _analysis(tmp_path, _zero_pt, reading={"non_finite": "drop"})
     _run(d)

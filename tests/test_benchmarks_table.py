@@ -11,7 +11,10 @@ HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load
 
 def _write(path: Path, seconds: float, rss: str, cpu: str = "1.00") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(HEADER + f"{seconds}\t0:00:0{int(seconds)}\t{rss}\t1782.64\t230.14\t258.50\t0.00\t0.68\t67.25\t{cpu}\n")
+    path.write_text(
+        HEADER
+        + f"{seconds}\t0:00:0{int(seconds)}\t{rss}\t1782.64\t230.14\t258.50\t0.00\t0.68\t67.25\t{cpu}\n"
+    )
 
 
 def test_read_benchmarks_groups_jobs_by_rule(tmp_path: Path) -> None:
@@ -22,7 +25,14 @@ def test_read_benchmarks_groups_jobs_by_rule(tmp_path: Path) -> None:
     rows = read_benchmarks(tmp_path)
     assert [r["rule"] for r in rows] == ["gather", "prepare", "train"]
     gather, prepare, train = rows
-    assert gather == {"rule": "gather", "jobs": 1, "seconds": 2.97, "max_seconds": 2.97, "cpu_seconds": 2.49, "max_rss_mb": 295.73}
+    assert gather == {
+        "rule": "gather",
+        "jobs": 1,
+        "seconds": 2.97,
+        "max_seconds": 2.97,
+        "cpu_seconds": 2.49,
+        "max_rss_mb": 295.73,
+    }
     assert train["jobs"] == 2
     assert train["seconds"] == pytest.approx(9.0)
     assert train["max_seconds"] == 5.0
@@ -42,5 +52,7 @@ def test_benchmarks_html(tmp_path: Path) -> None:
     text = benchmarks_html(read_benchmarks(tmp_path))
     assert text.startswith('<table class="benchmarks">') and text.endswith("</table>")
     assert "<td>train</td><td>1</td><td>5.0</td><td>5.0</td><td>1.0</td><td>266</td>" in text
-    assert "<td>prepare</td><td>1</td><td>1.5</td><td>1.5</td><td>&ndash;</td><td>&ndash;</td>" in text
+    assert (
+        "<td>prepare</td><td>1</td><td>1.5</td><td>1.5</td><td>&ndash;</td><td>&ndash;</td>" in text
+    )
     assert "<th>total</th><td>2</td><td>6.5</td>" in text

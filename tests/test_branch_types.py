@@ -70,16 +70,28 @@ def _typed_selection(tmp_path: Path) -> tuple[Selection, dict[str, np.ndarray]]:
     cols = _write(tmp_path / "train.root")
     _write_typed(tmp_path / "train.root", cols, y=np.float32)
     sel = _selection()
-    sel.branch_types = {b: [t] for b, t in branch_types(open_tree(tmp_path / "train.root", "DecayTree"), sel.branches).items()}
+    sel.branch_types = {
+        b: [t]
+        for b, t in branch_types(
+            open_tree(tmp_path / "train.root", "DecayTree"), sel.branches
+        ).items()
+    }
     assert sel.branch_types == {"x": ["float64"], "y": ["float32"]}
     return sel, cols
 
 
 @pytest.mark.parametrize(
     ("branch", "dtype", "trained"),
-    [("y", np.bool_, "float32"), ("x", np.float32, "float64"), ("x", np.int64, "float64"), ("y", np.int16, "float32")],
+    [
+        ("y", np.bool_, "float32"),
+        ("x", np.float32, "float64"),
+        ("x", np.int64, "float64"),
+        ("y", np.int16, "float32"),
+    ],
 )
-def test_score_and_apply_refuse_a_type_that_changes_values(tmp_path: Path, branch: str, dtype: type, trained: str) -> None:
+def test_score_and_apply_refuse_a_type_that_changes_values(
+    tmp_path: Path, branch: str, dtype: type, trained: str
+) -> None:
     sel, cols = _typed_selection(tmp_path)
     bad = tmp_path / "bad.root"
     _write_typed(bad, cols, **{branch: dtype})
@@ -97,7 +109,9 @@ def test_score_and_apply_refuse_a_type_that_changes_values(tmp_path: Path, branc
 def test_safe_widenings_pass_with_the_same_scores(tmp_path: Path) -> None:
     sel, cols = _typed_selection(tmp_path)
     wide = tmp_path / "wide.root"
-    _write_typed(wide, dict(cols, y=cols["y"].astype(np.float32)), y=np.float64)  # float32 -> float64, same values
+    _write_typed(
+        wide, dict(cols, y=cols["y"].astype(np.float32)), y=np.float64
+    )  # float32 -> float64, same values
     np.testing.assert_array_equal(sel.score(wide), sel.score(tmp_path / "train.root"))
     # trained on integers: the same numbers as floats pass (any int -> float)
     ints, floats = tmp_path / "ints.root", tmp_path / "floats.root"
@@ -114,7 +128,9 @@ def test_several_bad_branches_are_named_in_one_line(tmp_path: Path) -> None:
     sel, cols = _typed_selection(tmp_path)
     bad = tmp_path / "bad.root"
     _write_typed(bad, cols, x=np.float32, y=np.bool_)
-    with pytest.raises(BranchTypeError, match=r"branch 'x' is float32 .* float64 .*; branch 'y' is bool .* float32"):
+    with pytest.raises(
+        BranchTypeError, match=r"branch 'x' is float32 .* float64 .*; branch 'y' is bool .* float32"
+    ):
         sel.score(bad)
 
 
@@ -137,9 +153,21 @@ def test_cli_prints_one_line(tmp_path: Path) -> None:
     sel, cols = _typed_selection(tmp_path)
     sel.save(tmp_path / "sel")
     _write_typed(tmp_path / "bad.root", cols, y=np.bool_)
-    for args in (["apply", "-s", str(tmp_path / "sel"), str(tmp_path / "bad.root"), "-o", str(tmp_path / "out"), "--no-progress"],
-                 ["score", str(tmp_path / "sel"), str(tmp_path / "bad.root")]):
-        proc = subprocess.run([sys.executable, "-m", "hepsel.cli", *args], capture_output=True, text=True, check=False)
+    for args in (
+        [
+            "apply",
+            "-s",
+            str(tmp_path / "sel"),
+            str(tmp_path / "bad.root"),
+            "-o",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ],
+        ["score", str(tmp_path / "sel"), str(tmp_path / "bad.root")],
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "hepsel.cli", *args], capture_output=True, text=True, check=False
+        )
         assert proc.returncode == 1
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("hepsel: error: "), proc.stderr
@@ -169,11 +197,16 @@ def test_prepare_records_types_and_training_merges_them(tmp_path: Path) -> None:
         f.mktree("DecayTree", {k: v.dtype for k, v in data.items()})
         f["DecayTree"].extend(data)
         f.mktree("EventTuple", {"runNumber": np.int32, "eventWeight": np.float32})
-        f["EventTuple"].extend({"runNumber": np.full(3, 7, np.int32), "eventWeight": np.ones(3, np.float32)})
+        f["EventTuple"].extend(
+            {"runNumber": np.full(3, 7, np.int32), "eventWeight": np.ones(3, np.float32)}
+        )
     cfg = _config(tmp_path, a)
     meta_a = prepare_file(cfg, "sig", a, tmp_path / "a.parquet", progress=False)
     meta_b = prepare_file(cfg, "bkg", b, tmp_path / "b.parquet", progress=False)
-    assert meta_a["branch_types"]["H1_PT"] == "float32" and meta_a["branch_types"]["eventWeight"] == "float32"
+    assert (
+        meta_a["branch_types"]["H1_PT"] == "float32"
+        and meta_a["branch_types"]["eventWeight"] == "float32"
+    )
     assert meta_b["branch_types"]["H1_PT"] == "float64"
     merged = training_branch_types([tmp_path / "a.json", tmp_path / "b.json"])
     assert merged is not None

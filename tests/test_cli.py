@@ -32,14 +32,25 @@ def test_every_subcommand_and_option_has_help(name: str) -> None:
         assert action.help, f"hepsel {name} {action.option_strings or action.dest} has no help text"
     text = " ".join(p.format_help().split())
     for action in p._actions:
-        if action.option_strings and action.default not in (None, False, argparse.SUPPRESS) and not action.required:
-            assert f"default: {action.default}" in text, f"hepsel {name} {action.option_strings[0]}: default not shown"
+        if (
+            action.option_strings
+            and action.default not in (None, False, argparse.SUPPRESS)
+            and not action.required
+        ):
+            assert f"default: {action.default}" in text, (
+                f"hepsel {name} {action.option_strings[0]}: default not shown"
+            )
 
 
 def test_version_is_the_package_version() -> None:
     import hepsel
 
-    proc = subprocess.run([sys.executable, "-m", "hepsel.cli", "--version"], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hepsel.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0 and proc.stdout.strip() == f"hepsel {hepsel.__version__}"
     from importlib.metadata import version
 
@@ -48,7 +59,13 @@ def test_version_is_the_package_version() -> None:
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     # captured output is a pipe, not a terminal, as in a Snakemake log
-    return subprocess.run([sys.executable, "-m", "hepsel.cli", *args], capture_output=True, text=True, check=False, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "hepsel.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+    )
 
 
 def test_steps_log_one_timed_line_without_progress_bars(tmp_path: Path) -> None:
@@ -61,8 +78,15 @@ def test_steps_log_one_timed_line_without_progress_bars(tmp_path: Path) -> None:
     for proc in (gen, prep):
         assert "\r" not in proc.stdout + proc.stderr
         assert "it/s" not in proc.stderr and "%|" not in proc.stderr
-    assert re.search(r"^generate signal: 500 events in [\d.]+ s \([\d.]+k? ev/s\)$", gen.stdout, flags=re.MULTILINE), gen.stdout
-    assert re.fullmatch(r"prepare signal\[0\]: [\d,]+ -> [\d,]+ candidates in [\d.]+ s \([\d.]+[kM]? cand/s\)\n", prep.stdout)
+    assert re.search(
+        r"^generate signal: 500 events in [\d.]+ s \([\d.]+k? ev/s\)$",
+        gen.stdout,
+        flags=re.MULTILINE,
+    ), gen.stdout
+    assert re.fullmatch(
+        r"prepare signal\[0\]: [\d,]+ -> [\d,]+ candidates in [\d.]+ s \([\d.]+[kM]? cand/s\)\n",
+        prep.stdout,
+    )
 
 
 def test_config_error_through_snakemake_has_no_traceback(tmp_path: Path) -> None:
@@ -70,14 +94,33 @@ def test_config_error_through_snakemake_has_no_traceback(tmp_path: Path) -> None
     raw["folds"] = {"k": "three"}
     write_config(tmp_path / "analyses" / "bad", raw)
     proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-         "-n", "--cores", "1", "--config", "analysis=analyses/bad"],
-        capture_output=True, text=True, check=False, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "-n",
+            "--cores",
+            "1",
+            "--config",
+            "analysis=analyses/bad",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
     )
     assert proc.returncode != 0
     assert proc.stderr.startswith("hepsel: error: invalid analysis config analyses/bad/config.yaml")
     assert "folds.k" in proc.stderr
-    assert "Traceback" not in proc.stderr and "Snakefile" not in proc.stderr and 'File "' not in proc.stderr
+    assert (
+        "Traceback" not in proc.stderr
+        and "Snakefile" not in proc.stderr
+        and 'File "' not in proc.stderr
+    )
 
 
 def test_every_rule_with_a_command_has_a_benchmark() -> None:
@@ -100,7 +143,9 @@ def _main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
 
 
 def _one_error_line(err: str, *parts: str) -> None:
-    assert err.count("\n") == 1 and err.startswith("hepsel: error: ") and "Traceback" not in err, err
+    assert err.count("\n") == 1 and err.startswith("hepsel: error: ") and "Traceback" not in err, (
+        err
+    )
     for part in parts:
         assert part in err, (part, err)
 
@@ -119,14 +164,36 @@ def test_apply_and_export_under_a_regular_file(tmp_path: Path, saved_selection, 
     sel, data = saved_selection
     (tmp_path / "plain").write_text("a file")
     before = sorted(p.name for p in tmp_path.iterdir())
-    rc, err = _main(capsys, "apply", "-s", str(sel), str(data), "-o", str(tmp_path / "plain" / "out"), "--no-progress")
+    rc, err = _main(
+        capsys,
+        "apply",
+        "-s",
+        str(sel),
+        str(data),
+        "-o",
+        str(tmp_path / "plain" / "out"),
+        "--no-progress",
+    )
     assert rc == 1
-    _one_error_line(err, f"'{tmp_path / 'plain' / 'out'}'", f"'{tmp_path / 'plain'}' is a file, not a directory")
-    rc, err = _main(capsys, "apply", "-s", str(sel), str(data), "-o", str(tmp_path / "plain"), "--no-progress")
+    _one_error_line(
+        err, f"'{tmp_path / 'plain' / 'out'}'", f"'{tmp_path / 'plain'}' is a file, not a directory"
+    )
+    rc, err = _main(
+        capsys, "apply", "-s", str(sel), str(data), "-o", str(tmp_path / "plain"), "--no-progress"
+    )
     assert rc == 1
     _one_error_line(err, f"'{tmp_path / 'plain'}'", "it is not a directory")
     for fmt in ("onnx", "bbdt"):
-        rc, err = _main(capsys, "export", "-s", str(sel), "--format", fmt, "-o", str(tmp_path / "plain" / "deploy"))
+        rc, err = _main(
+            capsys,
+            "export",
+            "-s",
+            str(sel),
+            "--format",
+            fmt,
+            "-o",
+            str(tmp_path / "plain" / "deploy"),
+        )
         assert rc == 1
         _one_error_line(err, f"'{tmp_path / 'plain' / 'deploy'}'", "is a file, not a directory")
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no temporary file anywhere
@@ -136,12 +203,16 @@ def test_apply_and_export_under_a_regular_file(tmp_path: Path, saved_selection, 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
 def test_apply_into_proc(saved_selection, capsys) -> None:
     sel, data = saved_selection
-    rc, err = _main(capsys, "apply", "-s", str(sel), str(data), "-o", "/proc/hepsel-out", "--no-progress")
+    rc, err = _main(
+        capsys, "apply", "-s", str(sel), str(data), "-o", "/proc/hepsel-out", "--no-progress"
+    )
     assert rc == 1
     _one_error_line(err, "'/proc/hepsel-out'", "cannot create files in '/proc'")
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into read-only directories")
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into read-only directories"
+)
 def test_apply_into_a_read_only_directory(tmp_path: Path, saved_selection, capsys) -> None:
     sel, data = saved_selection
     ro = tmp_path / "ro"
@@ -156,11 +227,15 @@ def test_apply_into_a_read_only_directory(tmp_path: Path, saved_selection, capsy
         ro.chmod(0o755)
 
 
-def test_output_file_in_the_way_leaves_no_temporary_file(tmp_path: Path, saved_selection, capsys) -> None:
+def test_output_file_in_the_way_leaves_no_temporary_file(
+    tmp_path: Path, saved_selection, capsys
+) -> None:
     """The output name is taken by a directory: the operating system's refusal in one line, the temporary file gone."""
     sel, data = saved_selection
     (tmp_path / "out" / "in_hepsel.root").mkdir(parents=True)
-    rc, err = _main(capsys, "apply", "-s", str(sel), str(data), "-o", str(tmp_path / "out"), "--no-progress")
+    rc, err = _main(
+        capsys, "apply", "-s", str(sel), str(data), "-o", str(tmp_path / "out"), "--no-progress"
+    )
     assert rc == 1
     _one_error_line(err, "in_hepsel.root", "Is a directory")
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["in_hepsel.root"]
@@ -176,28 +251,66 @@ def test_workflow_output_under_a_regular_file(tmp_path: Path, capsys) -> None:
         rc, err = _main(capsys, *cmd, "--config", str(analysis), "--output", str(bad))
         assert rc == 1
         _one_error_line(err, f"'{bad}'", "is a file, not a directory")
-    rc, err = _main(capsys, "generate", "--kind", "signal", "--events", "10", "--output", str(bad / "x.root"), "--no-progress")
+    rc, err = _main(
+        capsys,
+        "generate",
+        "--kind",
+        "signal",
+        "--events",
+        "10",
+        "--output",
+        str(bad / "x.root"),
+        "--no-progress",
+    )
     assert rc == 1
     _one_error_line(err, str(tmp_path / "plain"), "Not a directory")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain", "tiny"]
 
 
-def _snakemake_dry(tmp_path: Path, *config: str, target: str = "all") -> subprocess.CompletedProcess[str]:
+def _snakemake_dry(
+    tmp_path: Path, *config: str, target: str = "all"
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-         "-n", "--cores", "1", target, "--config", "analysis=analyses/tiny", *config],
-        capture_output=True, text=True, check=False, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "-n",
+            "--cores",
+            "1",
+            target,
+            "--config",
+            "analysis=analyses/tiny",
+            *config,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
     )
 
 
 def test_snakemake_output_under_a_regular_file_and_apply_errors_in_one_line(tmp_path: Path) -> None:
-    write_config(tmp_path / "analyses" / "tiny", tiny_config("data", apply={"datasets": {"d": {"files": ["none/**/*.root"]}}}))
+    write_config(
+        tmp_path / "analyses" / "tiny",
+        tiny_config("data", apply={"datasets": {"d": {"files": ["none/**/*.root"]}}}),
+    )
     (tmp_path / "plain").write_text("a file")
     proc = _snakemake_dry(tmp_path, "output=plain/results")
     assert proc.returncode != 0
-    _one_error_line(proc.stderr, f"'{tmp_path / 'plain' / 'results'}'", f"'{tmp_path / 'plain'}' is a file, not a directory")
+    _one_error_line(
+        proc.stderr,
+        f"'{tmp_path / 'plain' / 'results'}'",
+        f"'{tmp_path / 'plain'}' is a file, not a directory",
+    )
     proc = _snakemake_dry(tmp_path, target="apply")
     assert proc.returncode != 0
     line = [x for x in proc.stderr.splitlines() if x.startswith("hepsel: error: ")]
-    assert line == ["hepsel: error: apply.datasets.d.files: pattern 'none/**/*.root' matches no file"], proc.stderr
+    assert line == [
+        "hepsel: error: apply.datasets.d.files: pattern 'none/**/*.root' matches no file"
+    ], proc.stderr
     assert "Traceback" not in proc.stderr and 'File "' not in proc.stderr

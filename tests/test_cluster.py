@@ -23,19 +23,37 @@ pytestmark = pytest.mark.slow
 
 def test_tiny_analysis_through_cluster_generic_executor(tmp_path: Path) -> None:
     pytest.importorskip("snakemake_executor_plugin_cluster_generic")
-    raw = tiny_config("data", sig_events=1000, mb_events=4000, models={"fisher": {"type": "fisher"}})
+    raw = tiny_config(
+        "data", sig_events=1000, mb_events=4000, models={"fisher": {"type": "fisher"}}
+    )
     raw["folds"] = {"k": 2}
     write_config(tmp_path / "analyses" / "tiny", raw)
     submitted = tmp_path / "submitted.txt"
     cmd = [
-        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-        "--executor", "cluster-generic",
-        "--cluster-generic-submit-cmd", f"bash {REPO / 'tests' / 'data' / 'local_submit.sh'}",
-        "--jobs", "2", "--latency-wait", "5", "--seconds-between-status-checks", "1",
-        "--config", "analysis=analyses/tiny",
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+        "--executor",
+        "cluster-generic",
+        "--cluster-generic-submit-cmd",
+        f"bash {REPO / 'tests' / 'data' / 'local_submit.sh'}",
+        "--jobs",
+        "2",
+        "--latency-wait",
+        "5",
+        "--seconds-between-status-checks",
+        "1",
+        "--config",
+        "analysis=analyses/tiny",
     ]
     env = {**os.environ, "HEPSEL_SUBMIT_LOG": str(submitted)}
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=tmp_path, env=env, timeout=600)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, check=False, cwd=tmp_path, env=env, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = tmp_path / "results" / "tiny"
     assert (out / "summary.json").exists() and (out / "report.html").exists()
@@ -43,10 +61,23 @@ def test_tiny_analysis_through_cluster_generic_executor(tmp_path: Path) -> None:
     jobs = submitted.read_text().split()
     assert len(jobs) == 11
     # and the local rule why_settings
-    assert sorted(str(p.relative_to(out / "benchmarks")) for p in (out / "benchmarks").rglob("*.tsv")) == sorted(
-        ["evaluate.tsv", "gather.tsv", "generate_minbias/minbias_000.root.tsv", "generate_signal/signal_000.root.tsv", "plots.tsv", "report.tsv",
-         "train/fisher_fold0.tsv", "train/fisher_fold1.tsv", "prepare/signal_000.tsv", "prepare/minbias_000.tsv",
-         "why/fisher.tsv", "why_settings/fisher.tsv"]
+    assert sorted(
+        str(p.relative_to(out / "benchmarks")) for p in (out / "benchmarks").rglob("*.tsv")
+    ) == sorted(
+        [
+            "evaluate.tsv",
+            "gather.tsv",
+            "generate_minbias/minbias_000.root.tsv",
+            "generate_signal/signal_000.root.tsv",
+            "plots.tsv",
+            "report.tsv",
+            "train/fisher_fold0.tsv",
+            "train/fisher_fold1.tsv",
+            "prepare/signal_000.tsv",
+            "prepare/minbias_000.tsv",
+            "why/fisher.tsv",
+            "why_settings/fisher.tsv",
+        ]
     )
     # the run ends with the headline table
     assert "report: " + str(out / "report.html") in proc.stdout
@@ -56,7 +87,11 @@ def test_tiny_analysis_through_cluster_generic_executor(tmp_path: Path) -> None:
 def test_cluster_profiles_name_real_rules(profile: str) -> None:
     cfg = yaml.safe_load((REPO / "profiles" / profile / "config.yaml").read_text())
     assert cfg["executor"] == profile
-    rules = {line.split()[1].rstrip(":") for line in (REPO / "Snakefile").read_text().splitlines() if line.lstrip().startswith("rule ")}
+    rules = {
+        line.split()[1].rstrip(":")
+        for line in (REPO / "Snakefile").read_text().splitlines()
+        if line.lstrip().startswith("rule ")
+    }
     assert set(cfg.get("set-resources", {})) <= rules
     # threads, mem_mb and runtime are declared once, by the rules in the Snakefile: a profile does not override them
     assert "set-threads" not in cfg
@@ -72,4 +107,6 @@ def test_every_rule_declares_its_resources() -> None:
         name = body.split(":", 1)[0].strip() or "generate"
         if "shell:" not in body or "localrule: True" in body:
             continue
-        assert "threads: 1" in body and "mem_mb=mem_mb(" in body and "runtime=runtime(" in body, name
+        assert "threads: 1" in body and "mem_mb=mem_mb(" in body and "runtime=runtime(" in body, (
+            name
+        )

@@ -16,8 +16,15 @@ from hepsel.report.compare import compare, compare_summaries, format_comparison
 
 def _summary(auc: float, eff: float, err: float) -> dict[str, Any]:
     e = {"eff": eff, "eff_low": eff - err, "eff_high": eff + err}
-    return {"bdt": {"auc": auc, "auc_std": 0.001, "eff_at_rate": {"660": e, "100": e}, "eff_total": {"660": e}},
-            "_meta": {}}
+    return {
+        "bdt": {
+            "auc": auc,
+            "auc_std": 0.001,
+            "eff_at_rate": {"660": e, "100": e},
+            "eff_total": {"660": e},
+        },
+        "_meta": {},
+    }
 
 
 def test_differences_and_significance() -> None:
@@ -54,9 +61,16 @@ def test_compare_directories_and_cli(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_offline_figures_of_merit() -> None:
     def offline(fom: float, b: float) -> dict[str, Any]:
         wp = {"bkg_eff": b / 1000, "signal_yield": 40.0, "background_yield": b}
-        return {"bdt": {"auc": 0.9, "offline": {"working_points": {"0.5": wp}},
-                        "optimal_cut": {"significance": {"value": fom, "sig_eff": 0.3},
-                                        "punzi": {"value": fom / 100, "sig_eff": 0.2}}}}
+        return {
+            "bdt": {
+                "auc": 0.9,
+                "offline": {"working_points": {"0.5": wp}},
+                "optimal_cut": {
+                    "significance": {"value": fom, "sig_eff": 0.3},
+                    "punzi": {"value": fom / 100, "sig_eff": 0.2},
+                },
+            }
+        }
 
     out = compare_summaries(offline(1.5, 200.0), offline(2.0, 150.0))
     rows = {r["figure"]: r for r in out["models"]["bdt"]}
@@ -69,7 +83,12 @@ def test_offline_figures_of_merit() -> None:
     text = format_comparison(out)
     assert "signal eff. at max S/sqrt(S+B)" in text and "-50.0000" in text
     # a trigger study has none of them
-    assert all("S/sqrt" not in r["figure"] for r in compare_summaries(_summary(0.9, 0.8, 0.01), _summary(0.9, 0.8, 0.01))["models"]["bdt"])
+    assert all(
+        "S/sqrt" not in r["figure"]
+        for r in compare_summaries(_summary(0.9, 0.8, 0.01), _summary(0.9, 0.8, 0.01))["models"][
+            "bdt"
+        ]
+    )
 
 
 @pytest.mark.parametrize("as_json", [False, True])
@@ -80,7 +99,15 @@ def test_closed_pipe_ends_quietly(tmp_path: Path, as_json: bool) -> None:
 
     write_json(tmp_path / "a" / "summary.json", _summary(0.98, 0.8, 0.01))
     write_json(tmp_path / "b" / "summary.json", _summary(0.98, 0.9, 0.01))
-    cmd = [sys.executable, "-m", "hepsel.cli", "compare", str(tmp_path / "a"), str(tmp_path / "b"), *(["--json"] if as_json else [])]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hepsel.cli",
+        "compare",
+        str(tmp_path / "a"),
+        str(tmp_path / "b"),
+        *(["--json"] if as_json else []),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()  # before the command (still importing) writes anything
@@ -90,8 +117,12 @@ def test_closed_pipe_ends_quietly(tmp_path: Path, as_json: bool) -> None:
     assert stderr == ""
     # the same through a shell pipe into head, as users write it
     shell = subprocess.run(
-        " ".join(map(str, cmd)) + " | head -1; echo status=${PIPESTATUS[0]}", shell=True, executable="/bin/bash",
-        capture_output=True, text=True, check=False,
+        " ".join(map(str, cmd)) + " | head -1; echo status=${PIPESTATUS[0]}",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert "Traceback" not in shell.stderr and "BrokenPipeError" not in shell.stderr
     assert shell.stdout.splitlines()[-1] in ("status=0", "status=141")

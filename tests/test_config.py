@@ -65,39 +65,67 @@ def test_missing_and_invalid_files(tmp_path: Path) -> None:
 
 def test_glob_without_match_is_an_error(tmp_path: Path) -> None:
     raw = tiny_config("data")
-    raw["samples"]["minbias"] = {"files": ["nowhere/*.root"], "label": 0, "events_tree": "EventTuple"}
+    raw["samples"]["minbias"] = {
+        "files": ["nowhere/*.root"],
+        "label": 0,
+        "events_tree": "EventTuple",
+    }
     cfg = load_config(write_config(tmp_path, raw), base_dir=tmp_path)
-    with pytest.raises(ConfigError, match=r"samples\.minbias\.files: pattern 'nowhere/\*\.root' matches no file"):
+    with pytest.raises(
+        ConfigError, match=r"samples\.minbias\.files: pattern 'nowhere/\*\.root' matches no file"
+    ):
         cfg.sample_files("minbias")
 
 
 def test_misspelt_model_parameter(tmp_path: Path) -> None:
     raw = tiny_config("data")
     raw["models"]["bdt"]["params"]["max_dept"] = 3
-    with pytest.raises(ConfigError, match=r"models\.bdt\.params: unknown parameter 'max_dept' \(did you mean 'max_depth'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"models\.bdt\.params: unknown parameter 'max_dept' \(did you mean 'max_depth'",
+    ):
         load_config(write_config(tmp_path, raw))
 
 
 def test_evaluation_columns_must_be_kept(tmp_path: Path) -> None:
     raw = tiny_config("data")
     raw["evaluation"]["mass"] = "B_MM"
-    with pytest.raises(ConfigError, match=r"evaluation\.mass: 'B_MM' is neither a feature nor listed in spectators"):
+    with pytest.raises(
+        ConfigError, match=r"evaluation\.mass: 'B_MM' is neither a feature nor listed in spectators"
+    ):
         load_config(write_config(tmp_path, raw))
 
 
-@pytest.mark.parametrize("name", ["../escape", "a/b", "sig nal", "-x", ".hidden", pytest.param("a" * 101, id="long")])
+@pytest.mark.parametrize(
+    "name", ["../escape", "a/b", "sig nal", "-x", ".hidden", pytest.param("a" * 101, id="long")]
+)
 def test_sample_names_must_be_safe_file_names(tmp_path: Path, name: str) -> None:
     raw = tiny_config("data")
     raw["samples"][name] = raw["samples"].pop("minbias")
-    with pytest.raises(ConfigError, match=r"samples\..*: sample names become file and directory names"):
+    with pytest.raises(
+        ConfigError, match=r"samples\..*: sample names become file and directory names"
+    ):
         load_config(write_config(tmp_path, raw))
 
 
-@pytest.mark.parametrize("name", ["../../escape", "a/b", "a\\b", ".hidden", "x\ny", " padded", pytest.param("a" * 101, id="long")])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../../escape",
+        "a/b",
+        "a\\b",
+        ".hidden",
+        "x\ny",
+        " padded",
+        pytest.param("a" * 101, id="long"),
+    ],
+)
 def test_feature_names_must_be_usable_in_file_names(tmp_path: Path, name: str) -> None:
     raw = tiny_config("data")
     raw["features"][0]["name"] = name
-    with pytest.raises(ConfigError, match=r"features \(.*\): feature names become parts of file names"):
+    with pytest.raises(
+        ConfigError, match=r"features \(.*\): feature names become parts of file names"
+    ):
         load_config(write_config(tmp_path, raw))
 
 
@@ -119,12 +147,16 @@ def test_model_names_must_be_short_identifiers(tmp_path: Path, name: str) -> Non
 def test_best_candidate_by_score_is_refused(tmp_path: Path, mode: str) -> None:
     raw = tiny_config("data")
     raw["candidates"] = {"mode": mode, "by": "score"}
-    with pytest.raises(ConfigError, match=r"candidates\.by: .*'score' is not a selection criterion"):
+    with pytest.raises(
+        ConfigError, match=r"candidates\.by: .*'score' is not a selection criterion"
+    ):
         load_config(write_config(tmp_path, raw))
 
 
 def test_single_bootstrap_replica_is_refused(tmp_path: Path) -> None:
     raw = tiny_config("data")
     raw["evaluation"]["bootstrap"] = 1
-    with pytest.raises(ConfigError, match=r"evaluation\.bootstrap: .*use 0 \(no bootstrap\) or at least 2"):
+    with pytest.raises(
+        ConfigError, match=r"evaluation\.bootstrap: .*use 0 \(no bootstrap\) or at least 2"
+    ):
         load_config(write_config(tmp_path, raw))

@@ -30,7 +30,9 @@ def _garble_basket(src: Path, dst: Path, tree: str, branch: str) -> None:
         b = f[tree][branch]
         key = b.basket_key(0)
         seek = int(b.member("fBasketSeek")[0])
-        assert key.fNbytes - key.fKeylen < key.fObjlen, "the basket must be compressed for this test"
+        assert key.fNbytes - key.fKeylen < key.fObjlen, (
+            "the basket must be compressed for this test"
+        )
         start, stop = seek + key.fKeylen + 20, seek + key.fNbytes - 4
     data = bytearray(src.read_bytes())
     data[start:stop] = bytes(x ^ 0x5A for x in data[start:stop])
@@ -43,7 +45,7 @@ def _garble_tree_header(src: Path, dst: Path, tree: str) -> None:
         key = f.key(tree)
         start = key.fSeekKey + key.fKeylen + (key.fNbytes - key.fKeylen) // 2
     data = bytearray(src.read_bytes())
-    data[start:start + 16] = b"\xff" * 16
+    data[start : start + 16] = b"\xff" * 16
     dst.write_bytes(bytes(data))
 
 
@@ -60,7 +62,13 @@ def _one_error_line(stderr: str) -> str:
 
 
 def _hepsel(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hepsel.cli", *args], capture_output=True, text=True, check=False, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "hepsel.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+    )
 
 
 def _spoiled_copies(good: Path) -> dict[str, Path]:
@@ -77,6 +85,7 @@ def _spoiled_copies(good: Path) -> dict[str, Path]:
 
 # -- the apply/score inputs (x, y as in test_apply) ----------------------------------------
 
+
 @pytest.fixture
 def apply_inputs(tmp_path: Path) -> dict[str, Path]:
     good = tmp_path / "good.root"
@@ -92,7 +101,9 @@ _EXPECTED = {
 
 
 @pytest.mark.parametrize("kind", sorted(_EXPECTED))
-def test_apply_and_score_name_the_corrupt_file(tmp_path: Path, apply_inputs: dict[str, Path], kind: str) -> None:
+def test_apply_and_score_name_the_corrupt_file(
+    tmp_path: Path, apply_inputs: dict[str, Path], kind: str
+) -> None:
     sel = _selection()
     bad = apply_inputs[kind]
     before = bad.read_bytes()
@@ -107,10 +118,21 @@ def test_apply_and_score_name_the_corrupt_file(tmp_path: Path, apply_inputs: dic
 
 
 @pytest.mark.parametrize("kind", sorted(_EXPECTED))
-def test_cli_apply_and_score_print_one_line(tmp_path: Path, apply_inputs: dict[str, Path], kind: str) -> None:
+def test_cli_apply_and_score_print_one_line(
+    tmp_path: Path, apply_inputs: dict[str, Path], kind: str
+) -> None:
     _selection().save(tmp_path / "sel")
     bad = str(apply_inputs[kind])
-    proc = _hepsel("apply", "-s", str(tmp_path / "sel"), bad, "-o", str(tmp_path / "out"), "--no-progress", cwd=tmp_path)
+    proc = _hepsel(
+        "apply",
+        "-s",
+        str(tmp_path / "sel"),
+        bad,
+        "-o",
+        str(tmp_path / "out"),
+        "--no-progress",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 1
     assert bad in _one_error_line(proc.stderr)
     assert not list((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else True
@@ -121,11 +143,14 @@ def test_cli_apply_and_score_print_one_line(tmp_path: Path, apply_inputs: dict[s
 
 def test_good_file_still_applies(tmp_path: Path, apply_inputs: dict[str, Path]) -> None:
     """The corruption, not the reading path, makes the files above fail."""
-    info = apply_file(_selection(), apply_inputs["good"], tmp_path / "o.root", step_size=1000, progress=False)
+    info = apply_file(
+        _selection(), apply_inputs["good"], tmp_path / "o.root", step_size=1000, progress=False
+    )
     assert info["entries"] == uproot.open(apply_inputs["good"])["DecayTree"].num_entries
 
 
 # -- prepare --------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def flat_inputs(tmp_path: Path) -> dict[str, Path]:
@@ -135,7 +160,9 @@ def flat_inputs(tmp_path: Path) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("kind", sorted(_EXPECTED))
-def test_prepare_names_the_corrupt_file(tmp_path: Path, flat_inputs: dict[str, Path], kind: str) -> None:
+def test_prepare_names_the_corrupt_file(
+    tmp_path: Path, flat_inputs: dict[str, Path], kind: str
+) -> None:
     bad = flat_inputs[kind]
     cfg = _config(tmp_path, bad, reading={"step_size": 1000})
     out = tmp_path / "o.parquet"
@@ -146,10 +173,14 @@ def test_prepare_names_the_corrupt_file(tmp_path: Path, flat_inputs: dict[str, P
 
 
 @pytest.mark.parametrize("kind", sorted(_EXPECTED))
-def test_cli_prepare_prints_one_line(tmp_path: Path, flat_inputs: dict[str, Path], kind: str) -> None:
+def test_cli_prepare_prints_one_line(
+    tmp_path: Path, flat_inputs: dict[str, Path], kind: str
+) -> None:
     bad = flat_inputs[kind]
     _config(tmp_path, bad)  # writes tmp_path/ana/config.yaml
-    proc = _hepsel("prepare", "-c", str(tmp_path / "ana"), "--sample", "sig", "--no-progress", cwd=tmp_path)
+    proc = _hepsel(
+        "prepare", "-c", str(tmp_path / "ana"), "--sample", "sig", "--no-progress", cwd=tmp_path
+    )
     assert proc.returncode == 1
     assert str(bad) in _one_error_line(proc.stderr)
 
@@ -161,7 +192,13 @@ def test_corrupt_basket_after_good_chunks_names_its_entries(tmp_path: Path) -> N
     with uproot.recreate(good) as f:
         f.mktree("DecayTree", {"x": np.float64, "y": np.float64, "runNumber": np.int32})
         for i in range(4):  # four baskets per branch
-            f["DecayTree"].extend({"x": np.full(n // 4, 1.0 + i), "y": np.zeros(n // 4), "runNumber": np.full(n // 4, 5, np.int32)})
+            f["DecayTree"].extend(
+                {
+                    "x": np.full(n // 4, 1.0 + i),
+                    "y": np.zeros(n // 4),
+                    "runNumber": np.full(n // 4, 5, np.int32),
+                }
+            )
     with uproot.open(good) as f:
         b = f["DecayTree"]["y"]
         key = b.basket_key(2)
@@ -169,10 +206,12 @@ def test_corrupt_basket_after_good_chunks_names_its_entries(tmp_path: Path) -> N
         lo, hi = (int(e) for e in b.basket_entry_start_stop(2))
     data = bytearray(good.read_bytes())
     start = seek + key.fKeylen + 10
-    data[start:start + 40] = bytes(x ^ 0x5A for x in data[start:start + 40])
+    data[start : start + 40] = bytes(x ^ 0x5A for x in data[start : start + 40])
     bad = tmp_path / "late.root"
     bad.write_bytes(bytes(data))
-    with pytest.raises(InputFileError, match=rf"late\.root: tree 'DecayTree', branch 'y' \(entries {lo:,} to ") as err:
+    with pytest.raises(
+        InputFileError, match=rf"late\.root: tree 'DecayTree', branch 'y' \(entries {lo:,} to "
+    ) as err:
         apply_file(_selection(), bad, tmp_path / "o.root", step_size=hi - lo, progress=False)
     assert "zlib.error" in str(err.value)
 
@@ -185,5 +224,8 @@ def test_truncated_anywhere_is_named_from_the_header(tmp_path: Path, fraction: f
     bad = tmp_path / "cut.root"
     _truncate(good, bad, fraction)
     size = bad.stat().st_size
-    with pytest.raises(InputFileError, match=rf"cut\.root' is truncated: it has {size:,} bytes but its header says {good.stat().st_size:,}"):
+    with pytest.raises(
+        InputFileError,
+        match=rf"cut\.root' is truncated: it has {size:,} bytes but its header says {good.stat().st_size:,}",
+    ):
         _selection().score(bad, tree="DecayTree")

@@ -57,7 +57,9 @@ def test_merge_is_sum() -> None:
 
 def test_empty_cut_is_reported_by_name() -> None:
     flow = CutFlow(["all candidates", "pt > 1e9"], [100, 0], [100.0, 0.0], [100.0, 0.0])
-    with pytest.raises(EmptySelectionError, match=r"cut 'pt > 1e9' selects no candidate of sample 'sig'"):
+    with pytest.raises(
+        EmptySelectionError, match=r"cut 'pt > 1e9' selects no candidate of sample 'sig'"
+    ):
         CutSequence.check_not_empty(flow, sample="sig", where="test")
 
 

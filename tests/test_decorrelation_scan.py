@@ -71,7 +71,14 @@ def test_scan_settings_rerun_only_the_scan(tmp_path):
 def test_summary_and_report_section(tmp_path):
     cfg = _cfg(tmp_path, model="lip", strengths=[0, 3, 30], chosen=4.0)
     points = [
-        {"strength": s, "efficiency": e, "distance_correlation": d, "jensen_shannon": j, "auc": 0.9, "working_point": "1000 kHz"}
+        {
+            "strength": s,
+            "efficiency": e,
+            "distance_correlation": d,
+            "jensen_shannon": j,
+            "auc": 0.9,
+            "working_point": "1000 kHz",
+        }
         for s, e, d, j in ((30.0, 0.5, 0.05, 0.01), (0.0, 0.8, 0.5, 0.2), (3.0, 0.7, 0.2, 0.05))
     ]
     res = summarise_scan(cfg, points)

@@ -55,7 +55,9 @@ class Trend:
         return threshold_for_rate(self.minbias, self.input_rate_khz, rate_khz)
 
 
-def _preselect(pipe: SamplePipeline, cands: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _preselect(
+    pipe: SamplePipeline, cands: dict[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     keep = pipe.cuts.mask(cands, np.ones(len(cands["eventNumber"])))
     sub = {k: v[keep] for k, v in cands.items()}
     return sub, pipe.features.matrix(sub)
@@ -82,35 +84,62 @@ def trend() -> Trend:
         X = np.concatenate([X_sig[train_sig], X_mb[train_mb]])
         y = np.r_[np.ones(train_sig.sum()), np.zeros(train_mb.sum())].astype(np.int64)
         w = training_weights(
-            np.r_[sig["eventWeight"][train_sig], mb["eventWeight"][train_mb]], y, negative="keep", balance=True
+            np.r_[sig["eventWeight"][train_sig], mb["eventWeight"][train_mb]],
+            y,
+            negative="keep",
+            balance=True,
         )
-        clf = make_classifier("bdt", cfg.models["bdt"].params, random_state=fold).fit(X, y, sample_weight=w)
+        clf = make_classifier("bdt", cfg.models["bdt"].params, random_state=fold).fit(
+            X, y, sample_weight=w
+        )
         test_sig, test_mb = sig["eventNumber"] % 2 == fold, mb["eventNumber"] % 2 == fold
         score_sig[test_sig] = clf.predict_proba(X_sig[test_sig])[:, 1]
         score_mb[test_mb] = clf.predict_proba(X_mb[test_mb])[:, 1]
 
     minbias = EventScores.from_candidates(
-        mb["runNumber"], mb["eventNumber"], score_mb, np.ones(len(score_mb)), total_weight=float(N_MINBIAS)
+        mb["runNumber"],
+        mb["eventNumber"],
+        score_mb,
+        np.ones(len(score_mb)),
+        total_weight=float(N_MINBIAS),
     )
     score = generated_event_scores(
-        sig["runNumber"], sig["eventNumber"], score_sig, truth, sig_events["runNumber"], sig_events["eventNumber"]
+        sig["runNumber"],
+        sig["eventNumber"],
+        score_sig,
+        truth,
+        sig_events["runNumber"],
+        sig_events["eventNumber"],
     )
     true_pt, true_tau = np.full(N_SIGNAL, np.nan), np.full(N_SIGNAL, np.nan)
     true_pt[sig["eventNumber"][truth]] = sig["B_TRUEPT"][truth]
     true_tau[sig["eventNumber"][truth]] = sig["B_TRUETAU"][truth]
     return Trend(
-        score, sig_events["eventWeight"].astype(np.float64), sig_events["mode"].astype(np.int64),
-        true_pt, true_tau, sig_events, minbias, cfg.trigger.input_rate_khz,
+        score,
+        sig_events["eventWeight"].astype(np.float64),
+        sig_events["mode"].astype(np.int64),
+        true_pt,
+        true_tau,
+        sig_events,
+        minbias,
+        cfg.trigger.input_rate_khz,
     )
 
 
-def _binned(trend: Trend, x: np.ndarray, edges: list[float], rate_khz: float, *, total: bool) -> dict[str, Any]:
+def _binned(
+    trend: Trend, x: np.ndarray, edges: list[float], rate_khz: float, *, total: bool
+) -> dict[str, Any]:
     """Per-mode binned efficiency at a rate; over preselected or over all generated events."""
     sel = np.ones(len(x), dtype=bool) if total else np.isfinite(trend.score)
     names = {code: name for name, code in SIGNAL_MODES.items()}
     out = efficiency_vs(
-        x[sel], trend.score[sel], trend.weight[sel], {"wp": trend.threshold(rate_khz)}, edges,
-        modes=trend.mode[sel], mode_names=names,
+        x[sel],
+        trend.score[sel],
+        trend.weight[sel],
+        {"wp": trend.threshold(rate_khz)},
+        edges,
+        modes=trend.mode[sel],
+        mode_names=names,
     )
     return {mode: d["wp"] for mode, d in out["per_mode"].items()}
 
@@ -133,7 +162,9 @@ def test_efficiency_does_not_fall_with_b_pt(trend: Trend, mode: str, rate_khz: f
     """The top true-pT bin is at least as efficient as the lowest one (within 2 sigma)."""
     b = _binned(trend, trend.true_pt, [0.0, 2000.0, 10000.0, 30000.0], rate_khz, total=False)[mode]
     diff, sigma = _difference(b, 0, 2)
-    assert diff > -N_SIGMA * sigma, f"{mode}: eff(pT > 10 GeV) - eff(pT < 2 GeV) = {diff:.3f} +- {sigma:.3f}"
+    assert diff > -N_SIGMA * sigma, (
+        f"{mode}: eff(pT > 10 GeV) - eff(pT < 2 GeV) = {diff:.3f} +- {sigma:.3f}"
+    )
 
 
 @pytest.mark.parametrize("rate_khz", RATES_KHZ)

@@ -38,15 +38,25 @@ from .test_negative_weights import FEATURES, _cfg, _dataset
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[AnalysisConfig, Dataset, Layout]:
     ds = _dataset(n=3000)
     ds.columns["weight"] = np.abs(ds.columns["weight"])
-    cfg = _cfg({"bdt": {"type": "bdt", "params": {"n_estimators": 10, "n_jobs": 1}}, "fisher": {"type": "fisher"}})
+    cfg = _cfg(
+        {
+            "bdt": {"type": "bdt", "params": {"n_estimators": 10, "n_jobs": 1}},
+            "fisher": {"type": "fisher"},
+        }
+    )
     lay = Layout(tmp_path_factory.mktemp("models"))
     for model in cfg.models:
         for k in range(cfg.folds.k):
-            write_json(lay.model_info(model, k), train_fold(cfg, ds, model, k, lay.model(model, k), progress=False))
+            write_json(
+                lay.model_info(model, k),
+                train_fold(cfg, ds, model, k, lay.model(model, k), progress=False),
+            )
     return cfg, ds, lay
 
 
-def test_block_scoring_equals_scoring_all_at_once(trained: tuple[AnalysisConfig, Dataset, Layout]) -> None:
+def test_block_scoring_equals_scoring_all_at_once(
+    trained: tuple[AnalysisConfig, Dataset, Layout],
+) -> None:
     cfg, ds, lay = trained
     X = ds.X
     whole = score_models(cfg, ds, list(cfg.models), lay, [(0, X)])
@@ -57,7 +67,11 @@ def test_block_scoring_equals_scoring_all_at_once(trained: tuple[AnalysisConfig,
     parts = score_models(cfg, ds, list(cfg.models), lay, blocks, correlations=corr)
     for model in cfg.models:
         a, b = whole[model], parts[model]
-        assert np.isfinite(a.test).all() and np.isfinite(a.ranking).all() and np.isfinite(a.train).any()
+        assert (
+            np.isfinite(a.test).all()
+            and np.isfinite(a.ranking).all()
+            and np.isfinite(a.train).any()
+        )
         # trees score each row alone; a matrix product may round differently with the block's size
         tol = 0 if model == "bdt" else 1e-12
         np.testing.assert_allclose(b.test, a.test, rtol=tol, atol=tol)
@@ -67,7 +81,9 @@ def test_block_scoring_equals_scoring_all_at_once(trained: tuple[AnalysisConfig,
     m = ds.truth
     for cls, code in (("signal", 1), ("background", 0)):
         sel = m & (ds.y == code)
-        np.testing.assert_allclose(corr[cls], correlation_matrix(X[sel], ds.weight[sel]), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(
+            corr[cls], correlation_matrix(X[sel], ds.weight[sel]), rtol=0, atol=1e-12
+        )
 
 
 def test_feature_blocks_read_the_feature_matrix(tmp_path: Path) -> None:
@@ -78,7 +94,7 @@ def test_feature_blocks_read_the_feature_matrix(tmp_path: Path) -> None:
     assert [start for start, _ in blocks] == [0, 300, 600, 900]  # whole row groups
     np.testing.assert_array_equal(np.concatenate([X for _, X in blocks]), ds.X)
     assert [start for start, _ in feature_blocks(path, FEATURES, block_rows=500)] == [0, 600]
-    (start, X), = feature_blocks(path, FEATURES, block_rows=5000)
+    ((start, X),) = feature_blocks(path, FEATURES, block_rows=5000)
     assert start == 0
     np.testing.assert_array_equal(X, ds.X)
 
@@ -124,11 +140,15 @@ def test_one_per_event_equals_the_reference_loop() -> None:
     idx = idx[np.random.default_rng(9).permutation(len(idx))]
     seen: dict[tuple[int, int, int], int] = {}
     for i in idx:
-        seen.setdefault((int(cols["sample"][i]), int(cols["runNumber"][i]), int(cols["eventNumber"][i])), int(i))
+        seen.setdefault(
+            (int(cols["sample"][i]), int(cols["runNumber"][i]), int(cols["eventNumber"][i])), int(i)
+        )
     np.testing.assert_array_equal(got, np.sort(list(seen.values())))
 
 
-def _spread_reference(cfg: AnalysisConfig, mb: EventScores, signal: EventScores, target: float) -> float:
+def _spread_reference(
+    cfg: AnalysisConfig, mb: EventScores, signal: EventScores, target: float
+) -> float:
     """The working-point bootstrap as a loop of rate curves, one sort per replica."""
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, int(target * 1000)]))
     effs = np.empty(cfg.evaluation.bootstrap)
@@ -136,12 +156,16 @@ def _spread_reference(cfg: AnalysisConfig, mb: EventScores, signal: EventScores,
         k = rng.poisson(1.0, size=len(mb.weight))
         scale = float(np.sum(mb.weight * k)) / max(float(np.sum(mb.weight)), 1e-300)
         replica = EventScores(mb.score, mb.weight * k, mb.total_weight * scale)
-        effs[r] = signal.pass_fraction(threshold_for_rate(replica, cfg.rates.input_rate_khz, target))[0]
+        effs[r] = signal.pass_fraction(
+            threshold_for_rate(replica, cfg.rates.input_rate_khz, target)
+        )[0]
     return float(np.std(effs, ddof=1))
 
 
 def _trigger_cfg(bootstrap: int) -> AnalysisConfig:
-    raw = tiny_config("data", folds={"k": 2}, trigger={"input_rate_khz": 1000.0, "target_rates_khz": [100.0]})
+    raw = tiny_config(
+        "data", folds={"k": 2}, trigger={"input_rate_khz": 1000.0, "target_rates_khz": [100.0]}
+    )
     raw["evaluation"] = {"bootstrap": bootstrap}
     return AnalysisConfig.model_validate(raw)
 
@@ -155,7 +179,9 @@ def test_working_point_spread_equals_the_reference_loop() -> None:
     mb.score[:5] = -np.inf
     signal = EventScores(rng.random(800), rng.uniform(0.5, 2.0, 800), 900.0)
     for target in (100.0, 330.0, 0.01):
-        assert _working_point_spread(cfg, mb, signal, target) == _spread_reference(cfg, mb, signal, target)
+        assert _working_point_spread(cfg, mb, signal, target) == _spread_reference(
+            cfg, mb, signal, target
+        )
 
 
 def test_subsampled_working_point_spread_scales_to_the_full_one() -> None:
@@ -198,7 +224,9 @@ def test_subsampled_auc_spread_scales_to_the_full_one() -> None:
     assert keep is not None
     sel = np.isin(event, keep)
     # each to ~1/sqrt(2 * 299) = 4%: their ratio to ~6%
-    _, sub, _ = roc_auc_bootstrap(y[sel], s[sel], w[sel], n_bootstrap=300, random_state=1, groups=event[sel])
+    _, sub, _ = roc_auc_bootstrap(
+        y[sel], s[sel], w[sel], n_bootstrap=300, random_state=1, groups=event[sel]
+    )
     assert sub * scale == pytest.approx(full, rel=0.2)
     assert not sub == pytest.approx(full, rel=0.5)
 
@@ -218,7 +246,10 @@ def _summary_inputs(n_events: int) -> tuple[AnalysisConfig, Dataset, CrossScores
         "weight": np.repeat(rng.uniform(0.5, 1.5, n_events), size),
         "fold": (np.repeat(np.arange(n_events), size) % 3).astype(np.int8),
     }
-    samples = {"minbias": {"index": 0, "label": 0, "normalisation": 1.0}, "signal": {"index": 1, "label": 1, "normalisation": 1.0}}
+    samples = {
+        "minbias": {"index": 0, "label": 0, "normalisation": 1.0},
+        "signal": {"index": 1, "label": 1, "normalisation": 1.0},
+    }
     ds = Dataset(cols, [], samples)
     raw = tiny_config("data")
     raw["features"] = [{"name": f, "expr": f} for f in FEATURES]
@@ -234,7 +265,9 @@ def test_model_summary_subsamples_the_auc_bootstrap(monkeypatch: pytest.MonkeyPa
     full = model_summary(cfg, ds, cs, random_state=3)
     assert full["auc_std_events"] == 20000
     # the AUC agrees with scikit-learn's
-    assert full["auc"] == pytest.approx(roc_auc_score(ds.y, cs.test, sample_weight=ds.weight), rel=1e-12)
+    assert full["auc"] == pytest.approx(
+        roc_auc_score(ds.y, cs.test, sample_weight=ds.weight), rel=1e-12
+    )
     monkeypatch.setattr(evaluation, "BOOTSTRAP_MAX_EVENTS", 5000)
     sub = model_summary(cfg, ds, cs, random_state=3)
     assert sub["auc_std_events"] == 5000

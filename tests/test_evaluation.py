@@ -62,8 +62,17 @@ SIGNAL = [
 
 
 def _cfg(**evaluation: object) -> AnalysisConfig:
-    raw = tiny_config("data", folds={"k": 2}, trigger={"input_rate_khz": INPUT_KHZ, "target_rates_khz": [120, 260]})
-    raw["evaluation"] = {"bootstrap": 0, "mode_column": "mode", "mode_names": {1: "A", 2: "B"}, **evaluation}
+    raw = tiny_config(
+        "data",
+        folds={"k": 2},
+        trigger={"input_rate_khz": INPUT_KHZ, "target_rates_khz": [120, 260]},
+    )
+    raw["evaluation"] = {
+        "bootstrap": 0,
+        "mode_column": "mode",
+        "mode_names": {1: "A", 2: "B"},
+        **evaluation,
+    }
     return AnalysisConfig.model_validate(raw)
 
 
@@ -87,10 +96,22 @@ def _dataset(seed: int = 0) -> Dataset:
         "score": score.astype(np.float64),
     }
     samples = {
-        "minbias": {"index": 0, "label": 0, "n_events": MB_EVENTS, "normalisation": NORM,
-                    "sum_gen_weights": float(MB_EVENTS), "sum_gen_weights2": float(MB_EVENTS)},
-        "signal": {"index": 1, "label": 1, "n_events": len(SIGNAL), "normalisation": 1.0,
-                   "sum_gen_weights": 8.0, "sum_gen_weights2": 8.0},
+        "minbias": {
+            "index": 0,
+            "label": 0,
+            "n_events": MB_EVENTS,
+            "normalisation": NORM,
+            "sum_gen_weights": float(MB_EVENTS),
+            "sum_gen_weights2": float(MB_EVENTS),
+        },
+        "signal": {
+            "index": 1,
+            "label": 1,
+            "n_events": len(SIGNAL),
+            "normalisation": 1.0,
+            "sum_gen_weights": 8.0,
+            "sum_gen_weights2": 8.0,
+        },
     }
     return Dataset(cols, [], samples)
 
@@ -102,7 +123,9 @@ def brute_events(run, event, score, weight, truth=None, extra=None) -> dict:
     """Per (run, event): best score of any candidate, of the truth-matched one, the event weight and ``extra`` columns of the truth-matched candidate."""
     out: dict = {}
     for i in range(len(score)):
-        e = out.setdefault((int(run[i]), int(event[i])), {"any": -np.inf, "tos": None, "w": float(weight[i])})
+        e = out.setdefault(
+            (int(run[i]), int(event[i])), {"any": -np.inf, "tos": None, "w": float(weight[i])}
+        )
         e["any"] = max(e["any"], float(score[i]))
         if truth is not None and truth[i]:
             e["tos"] = float(score[i]) if e["tos"] is None else max(e["tos"], float(score[i]))
@@ -111,7 +134,9 @@ def brute_events(run, event, score, weight, truth=None, extra=None) -> dict:
     return out
 
 
-def brute_threshold(best: list[float], weight: list[float], total: float, input_khz: float, target_khz: float) -> float:
+def brute_threshold(
+    best: list[float], weight: list[float], total: float, input_khz: float, target_khz: float
+) -> float:
     """Lowest event score whose rate (passing weight over all processed events) stays within the target."""
     chosen = np.inf
     for t in sorted(set(best), reverse=True):
@@ -138,7 +163,9 @@ def _sample_events(ds: Dataset, sample: int, score: np.ndarray) -> dict:
     c = ds.columns
     m = c["sample"] == sample
     extra = {"mode": c["mode"][m], "fold": c["fold"][m]}
-    return brute_events(c["runNumber"][m], c["eventNumber"][m], score[m], c["weight"][m], c["truth"][m], extra)
+    return brute_events(
+        c["runNumber"][m], c["eventNumber"][m], score[m], c["weight"][m], c["truth"][m], extra
+    )
 
 
 # -- event views ------------------------------------------------------------------------------
@@ -149,11 +176,15 @@ def test_event_views_match_loops_over_events() -> None:
     views = event_views(cfg, ds, ds.columns["score"], ["mode", "fold"])
     mb = _sample_events(ds, 0, ds.columns["score"])
     assert len(mb) == 8  # (1, 100) and (2, 100) are two events
-    np.testing.assert_array_equal(np.sort(views.minbias.score), sorted(e["any"] for e in mb.values()))
+    np.testing.assert_array_equal(
+        np.sort(views.minbias.score), sorted(e["any"] for e in mb.values())
+    )
     # the rate denominator counts all 20 processed events, with the sample normalisation
     assert views.minbias.total_weight == pytest.approx(MB_EVENTS * NORM, rel=1e-15)
     assert views.minbias.pass_fraction(0.0)[0] == pytest.approx(8 / 20, rel=1e-15)
-    sig = {k: e for k, e in _sample_events(ds, 1, ds.columns["score"]).items() if e["tos"] is not None}
+    sig = {
+        k: e for k, e in _sample_events(ds, 1, ds.columns["score"]).items() if e["tos"] is not None
+    }
     assert len(sig) == 7  # event 103 has no truth-matched candidate
     assert views.counts == {"n_signal_events": 7, "n_minbias_events": MB_EVENTS}
     # per event, in the views' event order (sorted by run, event)
@@ -171,7 +202,10 @@ def test_event_views_do_not_depend_on_candidate_order() -> None:
     cfg = _cfg()
     a, b = _dataset(seed=0), _dataset(seed=1)
     assert not np.array_equal(a.columns["score"], b.columns["score"])
-    va, vb = event_views(cfg, a, a.columns["score"], ["mode"]), event_views(cfg, b, b.columns["score"], ["mode"])
+    va, vb = (
+        event_views(cfg, a, a.columns["score"], ["mode"]),
+        event_views(cfg, b, b.columns["score"], ["mode"]),
+    )
     np.testing.assert_array_equal(np.sort(va.minbias.score), np.sort(vb.minbias.score))
     np.testing.assert_array_equal(va.signal_tos.score, vb.signal_tos.score)
     np.testing.assert_array_equal(va.columns["mode"], vb.columns["mode"])
@@ -198,7 +232,11 @@ def test_rates_hand_values() -> None:
     pm = e120["per_mode"]
     assert set(pm) == {"A", "B", "3"}
     assert (pm["A"]["eff"], pm["A"]["eff_tos"], pm["A"]["n_events"]) == (0.75, 0.5, 4)
-    assert (pm["B"]["eff"], pm["B"]["eff_tos"], pm["B"]["n_events"]) == (pytest.approx(0.8), pytest.approx(0.8), 2)
+    assert (pm["B"]["eff"], pm["B"]["eff_tos"], pm["B"]["n_events"]) == (
+        pytest.approx(0.8),
+        pytest.approx(0.8),
+        2,
+    )
     assert (pm["3"]["eff"], pm["3"]["n_events"]) == (0.0, 1)
     # threshold on the even events (50 kHz x 2 = 100 kHz each in a half), rate on the odd ones
     assert e120["threshold_split"] == 0.60 and e120["rate_khz_measured"] == pytest.approx(400.0)
@@ -242,15 +280,22 @@ def test_rates_match_brute_force(seed: int) -> None:
                 passed = np.array([s[key] >= thr for s in sig])[in_m]
                 want = brute_cp(passed, w[in_m])
                 got = e["per_mode"][label]
-                assert (got[name], got[f"{name}_low"], got[f"{name}_high"]) == pytest.approx(want, abs=1e-12)
+                assert (got[name], got[f"{name}_low"], got[f"{name}_high"]) == pytest.approx(
+                    want, abs=1e-12
+                )
         # measured rate: threshold from the even-numbered half, rate from the odd one, each half of the total
         par = [k[1] % 2 for k in _sample_events(ds, 0, score)]
         thr_split = brute_threshold(
-            [b for b, p in zip(best, par, strict=True) if p == 0], [x for x, p in zip(w_mb, par, strict=True) if p == 0],
-            total / 2, INPUT_KHZ, target,
+            [b for b, p in zip(best, par, strict=True) if p == 0],
+            [x for x, p in zip(w_mb, par, strict=True) if p == 0],
+            total / 2,
+            INPUT_KHZ,
+            target,
         )
         assert e["threshold_split"] == thr_split
-        odd = sum(x for b, x, p in zip(best, w_mb, par, strict=True) if p == 1 and b >= thr_split) / (total / 2)
+        odd = sum(
+            x for b, x, p in zip(best, w_mb, par, strict=True) if p == 1 and b >= thr_split
+        ) / (total / 2)
         assert e["rate_khz_measured"] == pytest.approx(INPUT_KHZ * odd, abs=1e-9)
 
 
@@ -282,7 +327,9 @@ def test_working_point_spread_matches_error_propagation() -> None:
     grid = np.linspace(0.0, 1.0, 20001)
     sig = EventScores(grid, np.ones(len(grid)), float(len(grid)))
     views = EventViews(mb, sig, sig, {"fold": np.zeros(len(grid))}, {})
-    raw = tiny_config("data", folds={"k": 2}, trigger={"input_rate_khz": 1000.0, "target_rates_khz": [500.0]})
+    raw = tiny_config(
+        "data", folds={"k": 2}, trigger={"input_rate_khz": 1000.0, "target_rates_khz": [500.0]}
+    )
     raw["evaluation"] = {"bootstrap": 300}
     cfg = AnalysisConfig.model_validate(raw)
     got = _rates(cfg, views)["500"]["eff_wp_std"]
@@ -301,7 +348,12 @@ def brute_eff_at_bkg_eff(y, s, w, target: float) -> float:
     """
     pts = [(0.0, 0.0)]
     for t in sorted(set(s), reverse=True):
-        pts.append((w[(y == 0) & (s >= t)].sum() / w[y == 0].sum(), w[(y == 1) & (s >= t)].sum() / w[y == 1].sum()))
+        pts.append(
+            (
+                w[(y == 0) & (s >= t)].sum() / w[y == 0].sum(),
+                w[(y == 1) & (s >= t)].sum() / w[y == 1].sum(),
+            )
+        )
     at = [se for be, se in pts if np.isclose(be, target, rtol=0, atol=1e-12)]
     if at:
         return max(at)
@@ -322,8 +374,15 @@ def test_model_summary_against_sklearn_and_loops() -> None:
     assert out["auc"] == pytest.approx(roc_auc_score(y[m], s[m], sample_weight=w[m]), abs=1e-12)
     assert np.isnan(out["auc_std"])  # bootstrap: 0
     seen = np.isfinite(train)
-    assert out["auc_train"] == pytest.approx(roc_auc_score(y[seen], train[seen], sample_weight=w[seen]), abs=1e-12)
-    folds = [roc_auc_score(y[m & (ds.fold == k)], s[m & (ds.fold == k)], sample_weight=w[m & (ds.fold == k)]) for k in range(2)]
+    assert out["auc_train"] == pytest.approx(
+        roc_auc_score(y[seen], train[seen], sample_weight=w[seen]), abs=1e-12
+    )
+    folds = [
+        roc_auc_score(
+            y[m & (ds.fold == k)], s[m & (ds.fold == k)], sample_weight=w[m & (ds.fold == k)]
+        )
+        for k in range(2)
+    ]
     assert out["auc_folds"] == pytest.approx(folds, abs=1e-12)
     assert out["auc_fold_std"] == pytest.approx(np.std(folds, ddof=1), abs=1e-12)
     # 12 background candidates of equal weight. 1/12: only 0.95 passes while the cut goes down to 0.81
@@ -354,9 +413,15 @@ def test_rate_curves_match_brute_force() -> None:
     for i, t in enumerate(curves["threshold"]):
         rate = INPUT_KHZ * sum(e["w"] for e in mb if e["any"] >= t) / (MB_EVENTS * NORM)
         assert curves["rate_khz"][i] == pytest.approx(rate, abs=1e-9)
-        assert curves["eff"][i] == pytest.approx(sum(e["w"] for e in sig if e["any"] >= t) / w_sig, abs=1e-12)
-        assert curves["eff_tos"][i] == pytest.approx(sum(e["w"] for e in sig if e["tos"] >= t) / w_sig, abs=1e-12)
-    assert curves["rate_khz"][0] == pytest.approx(50.0) and curves["rate_khz"][-1] == pytest.approx(400.0)
+        assert curves["eff"][i] == pytest.approx(
+            sum(e["w"] for e in sig if e["any"] >= t) / w_sig, abs=1e-12
+        )
+        assert curves["eff_tos"][i] == pytest.approx(
+            sum(e["w"] for e in sig if e["tos"] >= t) / w_sig, abs=1e-12
+        )
+    assert curves["rate_khz"][0] == pytest.approx(50.0) and curves["rate_khz"][-1] == pytest.approx(
+        400.0
+    )
 
 
 def test_one_per_event_respects_the_mask_and_picks_at_random() -> None:
@@ -366,7 +431,9 @@ def test_one_per_event_respects_the_mask_and_picks_at_random() -> None:
     counts: dict[int, int] = {}
     for trial in range(300):
         idx = one_per_event(ds, mask, np.random.default_rng(trial))
-        keys = [(int(c["sample"][i]), int(c["runNumber"][i]), int(c["eventNumber"][i])) for i in idx]
+        keys = [
+            (int(c["sample"][i]), int(c["runNumber"][i]), int(c["eventNumber"][i])) for i in idx
+        ]
         assert len(keys) == len(set(keys)) == 16  # 8 minimum-bias and 8 signal events
         assert mask[idx].all()
         for i in idx:
@@ -390,15 +457,25 @@ def _offline_dataset(seed: int) -> Dataset:
     sample = np.repeat([0, 1, 2], [n_sig, n_a, n_b]).astype(np.int16)
     label = (sample == 0).astype(np.int8)
     # scores on a coarse grid: many ties, shared by signal and background
-    score = np.round(np.where(label == 1, rng.beta(4, 2, len(sample)), rng.beta(2, 4, len(sample))), 2)
+    score = np.round(
+        np.where(label == 1, rng.beta(4, 2, len(sample)), rng.beta(2, 4, len(sample))), 2
+    )
     weight = rng.uniform(0.2, 3.0, len(sample))
     truth = np.ones(len(sample), dtype=np.int8)
     truth[rng.choice(len(sample), 40, replace=False)] = 0  # not class-representative: never counted
     score[truth == 0] = 0.999
-    cols = {"sample": sample, "label": label, "truth": truth, "weight": weight, "score": score,
-            "fold": (np.arange(len(sample)) % 2).astype(np.int8)}
-    samples = {name: {"index": i, "label": int(i == 0), "normalisation": 1.0}
-               for i, name in enumerate(["signal", "bkg_a", "bkg_b"])}
+    cols = {
+        "sample": sample,
+        "label": label,
+        "truth": truth,
+        "weight": weight,
+        "score": score,
+        "fold": (np.arange(len(sample)) % 2).astype(np.int8),
+    }
+    samples = {
+        name: {"index": i, "label": int(i == 0), "normalisation": 1.0}
+        for i, name in enumerate(["signal", "bkg_a", "bkg_b"])
+    }
     return Dataset(cols, [], samples)
 
 
@@ -453,9 +530,18 @@ def test_offline_working_point_exactly_on_a_candidate() -> None:
     raw["evaluation"] = {"bootstrap": 0, "signal_effs": [0.5, 0.75, 1.0]}
     cfg = AnalysisConfig.model_validate(raw)
     score = np.array([0.9, 0.7, 0.4, 0.2, 0.8, 0.3])
-    cols = {"sample": np.array([0, 0, 0, 0, 1, 1], np.int16), "label": np.array([1, 1, 1, 1, 0, 0], np.int8),
-            "truth": np.ones(6, np.int8), "weight": np.ones(6), "score": score, "fold": np.zeros(6, np.int8)}
-    samples = {"signal": {"index": 0, "label": 1, "normalisation": 1.0}, "bkg": {"index": 1, "label": 0, "normalisation": 1.0}}
+    cols = {
+        "sample": np.array([0, 0, 0, 0, 1, 1], np.int16),
+        "label": np.array([1, 1, 1, 1, 0, 0], np.int8),
+        "truth": np.ones(6, np.int8),
+        "weight": np.ones(6),
+        "score": score,
+        "fold": np.zeros(6, np.int8),
+    }
+    samples = {
+        "signal": {"index": 0, "label": 1, "normalisation": 1.0},
+        "bkg": {"index": 1, "label": 0, "normalisation": 1.0},
+    }
     wps = offline_figures(cfg, Dataset(cols, [], samples), score)["working_points"]
     assert [wps[k]["threshold"] for k in ("0.5", "0.75", "1")] == [0.7, 0.4, 0.2]
     assert [wps[k]["bkg_eff"] for k in ("0.5", "0.75", "1")] == [0.5, 0.5, 1.0]

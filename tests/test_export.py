@@ -32,36 +32,83 @@ TOLERANCE = 1e-5  # max |score difference|; the graphs' scores are float32
 #: Small models of every kind, the GAN-augmented one with a tiny GAN.
 MODELS: dict[str, Any] = {
     # stops early: the exports must keep the trees up to the best round only
-    "bdt": {"type": "bdt", "params": {"n_estimators": 200, "max_depth": 3, "learning_rate": 0.5, "early_stopping_rounds": 3, "n_jobs": 1}},
+    "bdt": {
+        "type": "bdt",
+        "params": {
+            "n_estimators": 200,
+            "max_depth": 3,
+            "learning_rate": 0.5,
+            "early_stopping_rounds": 3,
+            "n_jobs": 1,
+        },
+    },
     "mlp_quantile": {
         "type": "mlp",
-        "params": {"hidden_layers": [16, 16], "activation": "silu", "preprocessing": "quantile", "max_epochs": 3, "batch_size": 512, "n_jobs": 1, "device": "cpu"},
+        "params": {
+            "hidden_layers": [16, 16],
+            "activation": "silu",
+            "preprocessing": "quantile",
+            "max_epochs": 3,
+            "batch_size": 512,
+            "n_jobs": 1,
+            "device": "cpu",
+        },
     },
     "mlp_standard": {
         "type": "mlp",
-        "params": {"hidden_layers": [16], "activation": "elu", "preprocessing": "standard", "max_epochs": 3, "batch_size": 512, "n_jobs": 1, "device": "cpu"},
+        "params": {
+            "hidden_layers": [16],
+            "activation": "elu",
+            "preprocessing": "standard",
+            "max_epochs": 3,
+            "batch_size": 512,
+            "n_jobs": 1,
+            "device": "cpu",
+        },
     },
     "gan_bdt": {
         "type": "gan_augmented",
         "base": "bdt",
-        "params": {"n_estimators": 40, "max_depth": 3, "learning_rate": 0.3, "early_stopping_rounds": 5, "n_jobs": 1},
+        "params": {
+            "n_estimators": 40,
+            "max_depth": 3,
+            "learning_rate": 0.3,
+            "early_stopping_rounds": 5,
+            "n_jobs": 1,
+        },
         "gan": {
-            "generator_layers": [16, 16], "critic_layers": [16, 16], "n_iterations": 30, "n_critic": 2,
-            "batch_size": 128, "selection_interval": 15, "n_jobs": 1, "device": "cpu",
+            "generator_layers": [16, 16],
+            "critic_layers": [16, 16],
+            "n_iterations": 30,
+            "n_critic": 2,
+            "batch_size": 128,
+            "selection_interval": 15,
+            "n_jobs": 1,
+            "device": "cpu",
         },
         "synthetic_ratio": 0.5,
     },
     "fisher": {"type": "fisher"},
     "autoencoder": {
         "type": "autoencoder",
-        "params": {"hidden_layers": [16], "bottleneck": 3, "preprocessing": "quantile", "error_scaling": "feature", "max_epochs": 3, "n_jobs": 1, "device": "cpu"},
+        "params": {
+            "hidden_layers": [16],
+            "bottleneck": 3,
+            "preprocessing": "quantile",
+            "error_scaling": "feature",
+            "max_epochs": 3,
+            "n_jobs": 1,
+            "device": "cpu",
+        },
     },
 }
 
 
 def _candidates(cfg: AnalysisConfig, fs: FeatureSet) -> dict[str, np.ndarray]:
     """100k preselected candidates of the default study's generator settings, with a label and truth flag."""
-    cuts = CutSequence([(p.name, p.cut) for p in cfg.preselection], aliases=fs.aliases, where="preselection")
+    cuts = CutSequence(
+        [(p.name, p.cut) for p in cfg.preselection], aliases=fs.aliases, where="preselection"
+    )
     parts = []
     for sample, n_events in (("signal", 20_000), ("minbias", 60_000)):
         gen = cfg.samples[sample].generate
@@ -70,7 +117,11 @@ def _candidates(cfg: AnalysisConfig, fs: FeatureSet) -> dict[str, np.ndarray]:
         keep = cuts.mask(cands, np.ones(len(cands["eventNumber"])))
         part = {k: v[keep] for k, v in cands.items()}
         part["label"] = np.full(int(keep.sum()), cfg.samples[sample].label)
-        part["truth"] = part["truth_matched"] == 1 if sample == "signal" else np.ones(int(keep.sum()), dtype=bool)
+        part["truth"] = (
+            part["truth_matched"] == 1
+            if sample == "signal"
+            else np.ones(int(keep.sum()), dtype=bool)
+        )
         parts.append(part)
     joined = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     assert len(joined["eventNumber"]) >= N_CANDIDATES
@@ -80,7 +131,11 @@ def _candidates(cfg: AnalysisConfig, fs: FeatureSet) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A saved selection of small fold models of every kind, trained on the default study's features."""
-    cfg = load_config(REPO / "analyses" / "topo2body", base_dir=REPO, overrides={"folds": {"k": K}, "models": MODELS})
+    cfg = load_config(
+        REPO / "analyses" / "topo2body",
+        base_dir=REPO,
+        overrides={"folds": {"k": K}, "models": MODELS},
+    )
     fs = FeatureSet.from_config(cfg)
     arrays = _candidates(cfg, fs)
     X = fs.matrix(arrays)
@@ -94,7 +149,12 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             # every other candidate of the training folds: enough for a model, quick to fit
             train = np.flatnonzero((fold != i) & arrays["truth"])[::2]
             clf, _, _ = fit_model(
-                cfg, cfg.models[name], X[train], y[train], w[train], seed=model_seed(cfg, name, i),
+                cfg,
+                cfg.models[name],
+                X[train],
+                y[train],
+                w[train],
+                seed=model_seed(cfg, name, i),
                 events=(arrays["runNumber"][train], arrays["eventNumber"][train]),
             )
             folds.append(clf)
@@ -109,7 +169,8 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     scores = {name: sel.score(arrays, model=name) for name in MODELS}
     bkg = y == 0
     sel.working_points = {
-        name: {"660": float(np.quantile(s[bkg], 0.99)), "100": float(np.quantile(s[bkg], 0.999))} for name, s in scores.items()
+        name: {"660": float(np.quantile(s[bkg], 0.99)), "100": float(np.quantile(s[bkg], 0.999))}
+        for name, s in scores.items()
     }
     directory = sel.save(tmp_path_factory.mktemp("study") / "selection")
     return {"dir": directory, "arrays": arrays, "X": X, "scores": scores, "selection": sel}
@@ -135,7 +196,9 @@ def _exported_scores(out: Path, model: str, X: np.ndarray, event_number: np.ndar
     return scores
 
 
-def test_exported_graphs_match_hepsel_on_100k_candidates(study: dict[str, Any], tmp_path: Path) -> None:
+def test_exported_graphs_match_hepsel_on_100k_candidates(
+    study: dict[str, Any], tmp_path: Path
+) -> None:
     out = tmp_path / "deploy"
     written = export_onnx(study["dir"], out)
     assert all(p.is_file() for p in written)
@@ -148,7 +211,9 @@ def test_exported_graphs_match_hepsel_on_100k_candidates(study: dict[str, Any], 
     assert all(v <= TOLERANCE for v in worst.values()), worst
 
 
-def test_float32_graphs_match_hepsel_on_the_same_values(study: dict[str, Any], tmp_path: Path) -> None:
+def test_float32_graphs_match_hepsel_on_the_same_values(
+    study: dict[str, Any], tmp_path: Path
+) -> None:
     """A float32 graph gives hepsel's score of the float32-rounded features."""
     out = tmp_path / "deploy32"
     export_onnx(study["selection"], out, dtype="float32")
@@ -162,16 +227,40 @@ def test_float32_graphs_match_hepsel_on_the_same_values(study: dict[str, Any], t
         onnx_scores = _exported_scores(out, name, X32, study["arrays"]["eventNumber"])
         worst[name] = float(np.max(np.abs(onnx_scores - hepsel_scores)))
         rounding[name] = float(np.max(np.abs(onnx_scores - study["scores"][name])))
-    print("max |ONNX - hepsel| (float32 input, same values):", {k: f"{v:.1e}" for k, v in worst.items()})
-    print("max |ONNX(float32 features) - hepsel(float64 features)|:", {k: f"{v:.1e}" for k, v in rounding.items()})
+    print(
+        "max |ONNX - hepsel| (float32 input, same values):",
+        {k: f"{v:.1e}" for k, v in worst.items()},
+    )
+    print(
+        "max |ONNX(float32 features) - hepsel(float64 features)|:",
+        {k: f"{v:.1e}" for k, v in rounding.items()},
+    )
     assert all(v <= TOLERANCE for v in worst.values()), worst
     # only the quantile scalings (the MLP's and the autoencoder's) are steep enough for the input rounding to show
-    assert all(v <= TOLERANCE for k, v in rounding.items() if k not in ("mlp_quantile", "autoencoder")), rounding
+    assert all(
+        v <= TOLERANCE for k, v in rounding.items() if k not in ("mlp_quantile", "autoencoder")
+    ), rounding
 
 
-def test_cli_export(study: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_export(
+    study: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "cli"
-    rc = main(["export", "--selection", str(study["dir"]), "--format", "onnx", "-o", str(out), "--model", "gan_bdt", "--model", "fisher"])
+    rc = main(
+        [
+            "export",
+            "--selection",
+            str(study["dir"]),
+            "--format",
+            "onnx",
+            "-o",
+            str(out),
+            "--model",
+            "gan_bdt",
+            "--model",
+            "fisher",
+        ]
+    )
     assert rc == 0
     side = json.loads((out / "export.json").read_text())
     assert sorted(side["models"]) == ["fisher", "gan_bdt"]
@@ -181,7 +270,10 @@ def test_cli_export(study: dict[str, Any], tmp_path: Path, capsys: pytest.Captur
     printed = capsys.readouterr().out.split()
     assert str(out / "export.json") in printed
     for name in ("gan_bdt", "fisher"):
-        diff = _exported_scores(out, name, study["X"], study["arrays"]["eventNumber"]) - study["scores"][name]
+        diff = (
+            _exported_scores(out, name, study["X"], study["arrays"]["eventNumber"])
+            - study["scores"][name]
+        )
         assert np.max(np.abs(diff)) <= TOLERANCE
 
 
@@ -194,12 +286,22 @@ def test_side_file(study: dict[str, Any], tmp_path: Path) -> None:
     sel: Selection = study["selection"]
     assert side["feature_names"] == sel.features.names
     assert [f["name"] for f in side["features"]] == sel.features.names
-    assert side["features"][5] == {**side["features"][5], "expr": "B_FDCHI2_OWNPV", "transform": "log"}
-    assert side["input"] == {"name": "features", "dtype": "float64", "shape": ["n", len(sel.features.names)]}
+    assert side["features"][5] == {
+        **side["features"][5],
+        "expr": "B_FDCHI2_OWNPV",
+        "transform": "log",
+    }
+    assert side["input"] == {
+        "name": "features",
+        "dtype": "float64",
+        "shape": ["n", len(sel.features.names)],
+    }
     assert side["folds"]["branch"] == "eventNumber" and side["folds"]["k"] == K
     assert side["folds"]["rule"] == f"eventNumber % {K}"
     assert side["preselection"] == [{"name": n, "cut": c} for n, c in sel.preselection]
-    assert side["working_points"]["thresholds"] == {m: sel.working_points[m] for m in ("bdt", "mlp_quantile")}
+    assert side["working_points"]["thresholds"] == {
+        m: sel.working_points[m] for m in ("bdt", "mlp_quantile")
+    }
     assert side["models"]["mlp_quantile"]["kind"] == "mlp"
     assert side["models"]["bdt"]["onnx"] == [f"bdt/fold{i}.onnx" for i in range(K)]
     # xgboost's own JSON holds exactly the trees hepsel predicts with
@@ -215,11 +317,15 @@ def test_side_file(study: dict[str, Any], tmp_path: Path) -> None:
         np.testing.assert_allclose(native, clf.predict_proba(X)[:, 1], rtol=0, atol=1e-6)
     assert any(stopped_early)
     # the graphs say which fold they are
-    meta = ort.InferenceSession(str(out / "bdt/fold1.onnx"), providers=["CPUExecutionProvider"]).get_modelmeta()
+    meta = ort.InferenceSession(
+        str(out / "bdt/fold1.onnx"), providers=["CPUExecutionProvider"]
+    ).get_modelmeta()
     assert meta.custom_metadata_map["hepsel.fold_rule"] == f"eventNumber % {K} == 1"
 
 
-def test_export_replaces_an_earlier_export_with_force(study: dict[str, Any], tmp_path: Path) -> None:
+def test_export_replaces_an_earlier_export_with_force(
+    study: dict[str, Any], tmp_path: Path
+) -> None:
     # issue 16: without force an earlier export is added to (test_export_adds_to_an_earlier_export)
     out = tmp_path / "deploy"
     export_onnx(study["dir"], out, models=["bdt"])
@@ -228,9 +334,14 @@ def test_export_replaces_an_earlier_export_with_force(study: dict[str, Any], tmp
     assert [p.name for p in tmp_path.iterdir()] == ["deploy"]
 
 
-def test_unknown_model_is_refused_without_output(study: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_model_is_refused_without_output(
+    study: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "deploy"
-    with pytest.raises(ExportError, match=r"unknown model\(s\) \['bdtt'\]; this selection has \['autoencoder', 'bdt', 'fisher'"):
+    with pytest.raises(
+        ExportError,
+        match=r"unknown model\(s\) \['bdtt'\]; this selection has \['autoencoder', 'bdt', 'fisher'",
+    ):
         export_onnx(study["dir"], out, models=["bdtt"])
     rc = main(["export", "--selection", str(study["dir"]), "-o", str(out), "--model", "bdtt"])
     assert rc == 1
@@ -238,9 +349,13 @@ def test_unknown_model_is_refused_without_output(study: dict[str, Any], tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
-def test_missing_selection_is_refused_without_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_selection_is_refused_without_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out" / "deploy"
-    with pytest.raises(ModelFileError, match=r"selection\.json' not found: is .* a saved hepsel selection"):
+    with pytest.raises(
+        ModelFileError, match=r"selection\.json' not found: is .* a saved hepsel selection"
+    ):
         export_onnx(tmp_path / "nowhere", out)
     assert main(["export", "--selection", str(tmp_path / "nowhere"), "-o", str(out)]) == 1
     assert "a saved hepsel selection" in capsys.readouterr().err
@@ -261,13 +376,17 @@ def test_quantile_scaling_at_the_edges() -> None:
     """Ties, values on and next to the quantiles, the bounds' 1e-7 margin, far outside: as scikit-learn."""
     rng = np.random.default_rng(4)
     n = 5000
-    X = np.column_stack([
-        rng.exponential(2000.0, n),                   # continuous, long tail
-        np.round(rng.normal(0.0, 1.0, n), 1),         # discrete, ties not float32 numbers
-        rng.integers(0, 4, n).astype(float),          # few values: long runs of repeated quantiles
-        np.where(rng.random(n) < 0.7, 0.0, rng.random(n)),  # a spike at the lower bound
-    ])
-    clf = MLPClassifier(hidden_layers=(), preprocessing="quantile", max_epochs=1, random_state=0).fit(X, X[:, 0] > 2000)
+    X = np.column_stack(
+        [
+            rng.exponential(2000.0, n),  # continuous, long tail
+            np.round(rng.normal(0.0, 1.0, n), 1),  # discrete, ties not float32 numbers
+            rng.integers(0, 4, n).astype(float),  # few values: long runs of repeated quantiles
+            np.where(rng.random(n) < 0.7, 0.0, rng.random(n)),  # a spike at the lower bound
+        ]
+    )
+    clf = MLPClassifier(
+        hidden_layers=(), preprocessing="quantile", max_epochs=1, random_state=0
+    ).fit(X, X[:, 0] > 2000)
     scaler: FeatureScaler = clf.scaler_
     q = np.asarray(scaler.to_dict()["quantiles"])
     probes = [X, q, np.nextafter(q, np.inf), np.nextafter(q, -np.inf), q[:1] - 1e-7, q[:1] + 1e-7, q[-1:] + 1e-7, q[-1:] - 1e-7,
@@ -281,15 +400,23 @@ def test_quantile_scaling_at_the_edges() -> None:
     x = g.op("Cast", "features", to=g.onnx.TensorProto.DOUBLE)
     g.op("Cast", _scaler_nodes(g, x, scaler), to=g.onnx.TensorProto.DOUBLE, out="z")
     graph = g.model(4, "scaler", "float64")
-    graph.graph.output[0].CopyFrom(g.onnx.helper.make_tensor_value_info("z", g.onnx.TensorProto.DOUBLE, ["n", 4]))
-    z = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"features": Xp})[0]
+    graph.graph.output[0].CopyFrom(
+        g.onnx.helper.make_tensor_value_info("z", g.onnx.TensorProto.DOUBLE, ["n", 4])
+    )
+    z = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"features": Xp}
+    )[0]
     np.testing.assert_allclose(z, scaler.transform(Xp), rtol=0, atol=1e-8)
     bad = Xp[:3].copy()
     bad[1, 2] = np.nan
-    z_bad = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"features": bad})[0]
+    z_bad = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"features": bad}
+    )[0]
     assert np.isnan(z_bad[1, 2]) and np.isfinite(np.delete(z_bad.ravel(), 1 * 4 + 2)).all()
     # and the whole model on the same probes
-    p = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"features": Xp})[0]
+    p = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"features": Xp}
+    )[0]
     np.testing.assert_allclose(p, clf.predict_proba(Xp)[:, 1], rtol=0, atol=1e-6)
 
 
@@ -300,7 +427,9 @@ def _scaler_graph(scaler: FeatureScaler, n_features: int) -> Any:
     x = g.op("Cast", "features", to=g.onnx.TensorProto.DOUBLE)
     g.op("Cast", _scaler_nodes(g, x, scaler), to=g.onnx.TensorProto.DOUBLE, out="z")
     graph = g.model(n_features, "scaler", "float64")
-    graph.graph.output[0].CopyFrom(g.onnx.helper.make_tensor_value_info("z", g.onnx.TensorProto.DOUBLE, ["n", n_features]))
+    graph.graph.output[0].CopyFrom(
+        g.onnx.helper.make_tensor_value_info("z", g.onnx.TensorProto.DOUBLE, ["n", n_features])
+    )
     return ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
 
 
@@ -309,12 +438,20 @@ def test_quantile_search_at_every_table_size(n_quantiles: int) -> None:
     """The search table is padded to a power of two: sizes just below, at and above one, with ties, as scikit-learn."""
     rng = np.random.default_rng(n_quantiles)
     n = 4 * n_quantiles + 50
-    X = np.column_stack([rng.normal(0.0, 1.0, n), rng.integers(0, 3, n).astype(float), np.where(rng.random(n) < 0.5, 1.0, rng.random(n))])
+    X = np.column_stack(
+        [
+            rng.normal(0.0, 1.0, n),
+            rng.integers(0, 3, n).astype(float),
+            np.where(rng.random(n) < 0.5, 1.0, rng.random(n)),
+        ]
+    )
     scaler = FeatureScaler(method="quantile", n_quantiles=n_quantiles, random_state=0).fit(X)
     q = np.asarray(scaler.to_dict()["quantiles"])
     assert q.shape[0] == n_quantiles
     mid = (q[1:] + q[:-1]) / 2
-    probes = np.vstack([X, q, mid, np.nextafter(q, np.inf), np.nextafter(q, -np.inf), q[:1] - 1.0, q[-1:] + 1.0])
+    probes = np.vstack(
+        [X, q, mid, np.nextafter(q, np.inf), np.nextafter(q, -np.inf), q[:1] - 1.0, q[-1:] + 1.0]
+    )
     z = _scaler_graph(scaler, 3).run(None, {"features": probes})[0]
     np.testing.assert_allclose(z, scaler.transform(probes), rtol=0, atol=1e-8)
 
@@ -323,7 +460,9 @@ def test_mlp_graph_is_small() -> None:
     """A batch-1 call costs about the number of nodes: the quantile scaling must not take hundreds."""
     rng = np.random.default_rng(3)
     X = rng.exponential(1.0, (3000, 13))
-    clf = MLPClassifier(hidden_layers=(16, 16), preprocessing="quantile", max_epochs=1, random_state=0).fit(X, X[:, 0] > 1)
+    clf = MLPClassifier(
+        hidden_layers=(16, 16), preprocessing="quantile", max_epochs=1, random_state=0
+    ).fit(X, X[:, 0] > 1)
     nodes = onnx_model(clf).graph.node
     # 10 search steps of 4 nodes, the interpolation both ways, the inverse normal CDF, the network
     assert len(nodes) <= 110, len(nodes)
@@ -331,7 +470,10 @@ def test_mlp_graph_is_small() -> None:
 
 
 def test_unknown_classifier_is_refused() -> None:
-    with pytest.raises(ExportError, match=r"cannot export a FeatureScaler to ONNX; hepsel exports bdt, mlp, lipschitz_mlp, fisher and autoencoder"):
+    with pytest.raises(
+        ExportError,
+        match=r"cannot export a FeatureScaler to ONNX; hepsel exports bdt, mlp, lipschitz_mlp, fisher and autoencoder",
+    ):
         onnx_model(FeatureScaler())
     with pytest.raises(ExportError, match=r"unknown input dtype 'float16'"):
         onnx_model(FeatureScaler(), dtype="float16")
@@ -354,24 +496,36 @@ def _small_selection(tmp_path: Path, *, feature_w: str = "expr", name: str = "se
     if feature_w == "function":
         (d / "lib").mkdir()
         (d / "lib" / "extra.py").write_text(
-            "SCALE = 2.0\n\n\ndef scaled_w(arrays):\n    \"\"\"w times SCALE.\"\"\"\n    return SCALE * arrays['w']\n"
+            'SCALE = 2.0\n\n\ndef scaled_w(arrays):\n    """w times SCALE."""\n    return SCALE * arrays[\'w\']\n'
         )
         w = Feature("w", function="lib/extra.py:scaled_w", inputs=["w"])
     else:
         w = Feature("w", expr="w")
-    features = FeatureSet([Feature("u", expr="u"), Feature("v", expr="v", transform="abs"), w], base_dir=d)
+    features = FeatureSet(
+        [Feature("u", expr="u"), Feature("v", expr="v", transform="abs"), w], base_dir=d
+    )
     fisher = [FisherClassifier().fit(X[i::2], y[i::2]) for i in range(2)]
     linear = [FisherClassifier(ridge=0.5).fit(X[i::2], y[i::2]) for i in range(2)]
     bb = [
-        BonsaiBDTClassifier(bins=[4, 3], features=["u", "w"], feature_names=["u", "v", "w"], n_estimators=10, max_depth=2, n_jobs=1, random_state=i).fit(
-            X[i::2], y[i::2]
-        )
+        BonsaiBDTClassifier(
+            bins=[4, 3],
+            features=["u", "w"],
+            feature_names=["u", "v", "w"],
+            n_estimators=10,
+            max_depth=2,
+            n_jobs=1,
+            random_state=i,
+        ).fit(X[i::2], y[i::2])
         for i in range(2)
     ]
     sel = Selection(
         preselection=[("u finite", "u > -100")],
         features=features,
-        models={"fisher": {"kind": "fisher", "folds": fisher}, "bb": {"kind": "bbdt", "folds": bb}, "linear": {"kind": "fisher", "folds": linear}},
+        models={
+            "fisher": {"kind": "fisher", "folds": fisher},
+            "bb": {"kind": "bbdt", "folds": bb},
+            "linear": {"kind": "fisher", "folds": linear},
+        },
         working_points={"fisher": {"660": 0.6}, "bb": {"660": 0.7}, "linear": {"660": 0.55}},
     )
     return sel.save(d)
@@ -381,15 +535,21 @@ def _rename_model(d: Path, old: str, new: str) -> None:
     f = d / "selection.json"
     meta = json.loads(f.read_text())
     meta["models"] = {(new if n == old else n): m for n, m in meta["models"].items()}
-    meta["working_points"] = {(new if n == old else n): m for n, m in meta["working_points"].items()}
+    meta["working_points"] = {
+        (new if n == old else n): m for n, m in meta["working_points"].items()
+    }
     f.write_text(json.dumps(meta))
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
-def test_default_onnx_export_skips_models_without_onnx_form(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_default_onnx_export_skips_models_without_onnx_form(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     d = _small_selection(tmp_path)
     out = tmp_path / "deploy"
     rc = main(["export", "--selection", str(d), "--format", "onnx", "-o", str(out)])
@@ -401,26 +561,50 @@ def test_default_onnx_export_skips_models_without_onnx_form(tmp_path: Path, caps
     assert sorted(p.name for p in out.iterdir()) == ["export.json", "fisher", "linear"]
     # --model narrows; asking for the bbdt by name is an error, nothing written
     rc = main(["export", "--selection", str(d), "-o", str(tmp_path / "one"), "--model", "linear"])
-    assert rc == 0 and sorted(json.loads((tmp_path / "one" / "export.json").read_text())["models"]) == ["linear"]
+    assert rc == 0 and sorted(
+        json.loads((tmp_path / "one" / "export.json").read_text())["models"]
+    ) == ["linear"]
     assert capsys.readouterr().err == ""
-    rc = main(["export", "--selection", str(d), "-o", str(tmp_path / "two"), "--model", "bb", "--model", "fisher"])
+    rc = main(
+        [
+            "export",
+            "--selection",
+            str(d),
+            "-o",
+            str(tmp_path / "two"),
+            "--model",
+            "bb",
+            "--model",
+            "fisher",
+        ]
+    )
     err = capsys.readouterr().err
-    assert rc == 1 and err.splitlines() == ["hepsel: error: model(s) without an ONNX form: bb (bbdt: export it with --format bbdt)"]
+    assert rc == 1 and err.splitlines() == [
+        "hepsel: error: model(s) without an ONNX form: bb (bbdt: export it with --format bbdt)"
+    ]
     assert not (tmp_path / "two").exists()
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "bbdt"])
 @pytest.mark.parametrize("explicit", [False, True])
-def test_model_names_cannot_lead_out_of_the_output(tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str, explicit: bool) -> None:
+def test_model_names_cannot_lead_out_of_the_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str, explicit: bool
+) -> None:
     d = _small_selection(tmp_path / "a" / "b" / "c")
     bad = "../../../escaped"
     _rename_model(d, "bb" if fmt == "bbdt" else "fisher", bad)
     before = _tree(tmp_path)
     out = tmp_path / "a" / "b" / "c" / "deploy"
-    args = ["export", "--selection", str(d), "--format", fmt, "-o", str(out)] + (["--model", bad] if explicit else [])
+    args = ["export", "--selection", str(d), "--format", fmt, "-o", str(out)] + (
+        ["--model", bad] if explicit else []
+    )
     assert main(args) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("hepsel: error: ") and "['../../../escaped'] are not identifiers" in err
+    assert (
+        err.count("\n") == 1
+        and err.startswith("hepsel: error: ")
+        and "['../../../escaped'] are not identifiers" in err
+    )
     assert _tree(tmp_path) == before
     assert not list(tmp_path.rglob("*escaped*")) and not out.exists()
 
@@ -429,14 +613,19 @@ def test_selection_save_refuses_a_model_name_leading_out(tmp_path: Path) -> None
     from hepsel.models.fisher import FisherClassifier
 
     sel = Selection(
-        preselection=[], features=FeatureSet([]), models={"../out": {"kind": "fisher", "folds": [FisherClassifier()]}}, working_points={}
+        preselection=[],
+        features=FeatureSet([]),
+        models={"../out": {"kind": "fisher", "folds": [FisherClassifier()]}},
+        working_points={},
     )
     with pytest.raises(ExportError, match=r"Selection\.save: model name\(s\) \['\.\./out'\]"):
         sel.save(tmp_path / "sel")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_export_adds_to_an_earlier_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_adds_to_an_earlier_export(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     d = _small_selection(tmp_path)
     out = tmp_path / "deploy"
     export_onnx(d, out, models=["fisher"])
@@ -446,9 +635,9 @@ def test_export_adds_to_an_earlier_export(tmp_path: Path, capsys: pytest.Capture
     assert written == [out / "linear/fold0.onnx", out / "linear/fold1.onnx", out / "export.json"]
     after = _tree(out)
     # the first model's files and the user's note are untouched, the side file lists both
-    assert {k: v for k, v in after.items() if not k.startswith("linear/") and k != "export.json"} == {
-        k: v for k, v in first.items() if k != "export.json"
-    }
+    assert {
+        k: v for k, v in after.items() if not k.startswith("linear/") and k != "export.json"
+    } == {k: v for k, v in first.items() if k != "export.json"}
     side = json.loads((out / "export.json").read_text())
     assert sorted(side["models"]) == ["fisher", "linear"]
     assert side["models"]["fisher"] == json.loads(first["export.json"])["models"]["fisher"]
@@ -457,7 +646,11 @@ def test_export_adds_to_an_earlier_export(tmp_path: Path, capsys: pytest.Capture
     X = np.random.default_rng(0).normal(size=(50, 3))
     for name in ("fisher", "linear"):
         sel = Selection.load(d)
-        np.testing.assert_allclose(_run(out / f"{name}/fold1.onnx", X), sel.fold_models(name)[1].predict_proba(X)[:, 1], atol=1e-6)
+        np.testing.assert_allclose(
+            _run(out / f"{name}/fold1.onnx", X),
+            sel.fold_models(name)[1].predict_proba(X)[:, 1],
+            atol=1e-6,
+        )
     # re-exporting a model replaces its files only
     export_onnx(d, out, models=["fisher"])
     assert sorted(json.loads((out / "export.json").read_text())["models"]) == ["fisher", "linear"]
@@ -470,10 +663,15 @@ def test_export_adds_to_an_earlier_export(tmp_path: Path, capsys: pytest.Capture
     with pytest.raises(SystemExit):
         main(["export", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert "an earlier export, which is added to" in help_text and "--force onnx: replace an earlier export" in help_text
+    assert (
+        "an earlier export, which is added to" in help_text
+        and "--force onnx: replace an earlier export" in help_text
+    )
 
 
-def test_export_of_another_selection_is_refused_without_force(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_of_another_selection_is_refused_without_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     d = _small_selection(tmp_path)
     other = _small_selection(tmp_path, feature_w="function", name="other")
     out = tmp_path / "deploy"
@@ -481,7 +679,11 @@ def test_export_of_another_selection_is_refused_without_force(tmp_path: Path, ca
     before = _tree(out)
     assert main(["export", "-s", str(other), "-o", str(out), "--model", "linear"]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "holds an export that differs from this one in ['features']" in err and "--force" in err
+    assert (
+        err.count("\n") == 1
+        and "holds an export that differs from this one in ['features']" in err
+        and "--force" in err
+    )
     with pytest.raises(ExportError, match=r"differs from this one in \['input'\]"):
         export_onnx(d, out, models=["linear"], dtype="float32")
     assert _tree(out) == before
@@ -490,7 +692,9 @@ def test_export_of_another_selection_is_refused_without_force(tmp_path: Path, ca
     assert sorted(json.loads((out / "export.json").read_text())["models"]) == ["linear"]
 
 
-def test_failed_export_keeps_the_earlier_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_export_keeps_the_earlier_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import hepsel.deploy.export
 
     d = _small_selection(tmp_path)
@@ -537,13 +741,27 @@ def test_failed_bbdt_export_writes_nothing(tmp_path: Path, monkeypatch: pytest.M
     assert list((tmp_path / "new").iterdir()) == []
     monkeypatch.undo()
     files = export_bbdt(d, out)
-    assert sorted(p.name for p in out.iterdir()) == ["bb_fold0.bin", "bb_fold0.json", "bb_fold1.bin", "bb_fold1.json", "other_fold0.bin"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "bb_fold0.bin",
+        "bb_fold0.json",
+        "bb_fold1.bin",
+        "bb_fold1.json",
+        "other_fold0.bin",
+    ]
     assert all(p.parent == out for p in files)
     # an earlier export of the model with more folds leaves no stale tables behind
     for suffix in (".bin", ".json"):
-        (out / f"bb_fold2{suffix}").write_bytes((out / f"bb_fold1{suffix}").read_bytes().replace(b'"fold": 1', b'"fold": 2'))
+        (out / f"bb_fold2{suffix}").write_bytes(
+            (out / f"bb_fold1{suffix}").read_bytes().replace(b'"fold": 1', b'"fold": 2')
+        )
     export_bbdt(d, out)
-    assert sorted(p.name for p in out.iterdir()) == ["bb_fold0.bin", "bb_fold0.json", "bb_fold1.bin", "bb_fold1.json", "other_fold0.bin"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "bb_fold0.bin",
+        "bb_fold0.json",
+        "bb_fold1.bin",
+        "bb_fold1.json",
+        "other_fold0.bin",
+    ]
 
 
 def test_function_features_are_flagged_with_their_source(tmp_path: Path) -> None:
@@ -573,11 +791,16 @@ def test_function_features_are_flagged_with_their_source(tmp_path: Path) -> None
 
     export_bbdt(d, tmp_path / "tables")
     desc = json.loads((tmp_path / "tables" / "bb_fold0.json").read_text())
-    assert list(desc["user_functions"]) == ["w"] and desc["feature_precision"] == side["feature_precision"]
+    assert (
+        list(desc["user_functions"]) == ["w"]
+        and desc["feature_precision"] == side["feature_precision"]
+    )
     # an export without function features has none to supply
     plain = _small_selection(tmp_path, name="plain")
     export_onnx(plain, tmp_path / "plain_deploy")
-    assert json.loads((tmp_path / "plain_deploy" / "export.json").read_text())["user_functions"] == {}
+    assert (
+        json.loads((tmp_path / "plain_deploy" / "export.json").read_text())["user_functions"] == {}
+    )
 
 
 def test_features_are_computed_in_the_branches_precision() -> None:
@@ -588,7 +811,13 @@ def test_features_are_computed_in_the_branches_precision() -> None:
     a = rng.exponential(3000.0, 1000).astype(np.float32)
     b = rng.exponential(1000.0, 1000).astype(np.float32)
     c = rng.exponential(1.0, 1000)  # float64
-    fs = FeatureSet([Feature("s", expr="a + b"), Feature("l", expr="a * 1.5", transform="log"), Feature("m", expr="a + c")])
+    fs = FeatureSet(
+        [
+            Feature("s", expr="a + b"),
+            Feature("l", expr="a * 1.5", transform="log"),
+            Feature("m", expr="a + c"),
+        ]
+    )
     X = fs.matrix({"a": a, "b": b, "c": c})
     assert X.dtype == np.float64
     np.testing.assert_array_equal(X[:, 0], (a + b).astype(np.float64))
@@ -598,13 +827,20 @@ def test_features_are_computed_in_the_branches_precision() -> None:
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "bbdt"])
-def test_unwritable_output_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str) -> None:
+def test_unwritable_output_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
     d = _small_selection(tmp_path)
     (tmp_path / "afile").write_text("mine")
     before = _tree(tmp_path)
     out = tmp_path / "afile" / "deploy"
     assert main(["export", "-s", str(d), "--format", fmt, "-o", str(out)]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("hepsel: error: cannot write ") and str(out) in err
+    assert (
+        err.count("\n") == 1 and err.startswith("hepsel: error: cannot write ") and str(out) in err
+    )
     assert "is a file, not a directory" in err
-    assert _tree(tmp_path) == before and sorted(p.name for p in tmp_path.iterdir()) == ["afile", "selection"]
+    assert _tree(tmp_path) == before and sorted(p.name for p in tmp_path.iterdir()) == [
+        "afile",
+        "selection",
+    ]

@@ -125,11 +125,15 @@ def test_math_functions_flat_and_jagged(name):
     np.testing.assert_array_equal(evaluate(f"{name}(v)", {"v": values}), expected_flat)
     result = evaluate(f"{name}(v)", {"v": jagged})
     assert ak.to_list(ak.num(result)) == ak.to_list(ak.num(expected_jagged))
-    np.testing.assert_array_equal(ak.flatten(result).to_numpy(), ak.flatten(expected_jagged).to_numpy())
+    np.testing.assert_array_equal(
+        ak.flatten(result).to_numpy(), ak.flatten(expected_jagged).to_numpy()
+    )
 
 
 def test_every_function_is_documented():
-    assert set(UFUNCS) | {"arctan2", "atan2", "clip", "where", "minimum", "maximum"} <= set(FUNCTIONS)
+    assert set(UFUNCS) | {"arctan2", "atan2", "clip", "where", "minimum", "maximum"} <= set(
+        FUNCTIONS
+    )
     for name in ("min", "max", "count", "sum", "mean", "any", "all", "leading", "sort",
                  "p4_ptetaphim", "p4_ptetaphie", "p4_xyzt", "p4_xyzm", "p3_xyz",
                  "inv_mass", "delta_r", "delta_phi"):  # fmt: skip
@@ -220,7 +224,9 @@ def test_masked_subscripts(events):
     result = evaluate("Jet_pt[abs(Jet_eta) < 2.4]", events)
     expected = [
         [p for p, e in zip(pts, etas, strict=True) if abs(e) < 2.4]
-        for pts, etas in zip(ak.to_list(events["Jet_pt"]), ak.to_list(events["Jet_eta"]), strict=True)
+        for pts, etas in zip(
+            ak.to_list(events["Jet_pt"]), ak.to_list(events["Jet_eta"]), strict=True
+        )
     ]
     assert isinstance(result, ak.Array)
     assert ak.to_list(result) == expected
@@ -322,9 +328,7 @@ def test_vector_properties_and_constructors(events):
     np.testing.assert_allclose(evaluate("p4_xyzt(px, py, pz, E).mass", flat), [12.0, 5.0])
     np.testing.assert_allclose(evaluate("p4_xyzm(px, py, pz, 0).E", flat), [5.0, 12.0])
     np.testing.assert_allclose(evaluate("p3_xyz(px, py, pz).p", flat), [5.0, 12.0])
-    np.testing.assert_allclose(
-        evaluate("p4_ptetaphie(5, 0, 0, E).mass", flat), [12.0, 12.0]
-    )
+    np.testing.assert_allclose(evaluate("p4_ptetaphie(5, 0, 0, E).mass", flat), [12.0, 12.0])
     diff = evaluate("(p4_xyzt(px, py, pz, E) - p4_xyzt(px, py, pz, E)).E", flat)
     np.testing.assert_array_equal(diff, [0.0, 0.0])
 
@@ -341,7 +345,11 @@ def test_vector_result_stays_awkward(events):
 
 
 def test_aliases_recursive(flat):
-    aliases = {"pt_gev": "B_PT / 1000", "boosted": "pt_gev > 5 and eta_ok", "eta_ok": "2 < B_ETA < 5"}
+    aliases = {
+        "pt_gev": "B_PT / 1000",
+        "boosted": "pt_gev > 5 and eta_ok",
+        "eta_ok": "2 < B_ETA < 5",
+    }
     result = evaluate("boosted", flat, aliases=aliases)
     expected = (flat["B_PT"] / 1000 > 5) & (flat["B_ETA"] > 2) & (flat["B_ETA"] < 5)
     np.testing.assert_array_equal(result, expected)
@@ -361,7 +369,10 @@ def test_alias_cycle_is_an_error():
 
 
 def test_error_in_alias_names_alias_and_location():
-    with pytest.raises(ExpressionError, match=r"in alias 'bad' = 'x.__class__' used by expression 'bad > 0' \(cfg.yaml: cuts\[1\]\)"):
+    with pytest.raises(
+        ExpressionError,
+        match=r"in alias 'bad' = 'x.__class__' used by expression 'bad > 0' \(cfg.yaml: cuts\[1\]\)",
+    ):
         Expression("bad > 0", aliases={"bad": "x.__class__"}, where="cfg.yaml: cuts[1]")
 
 
@@ -457,18 +468,27 @@ def test_literal_arguments_may_be_constant_expressions(events):
 
 
 def test_unknown_function_suggests_close_match():
-    with pytest.raises(UnknownFunctionError, match=r"unknown function 'sqroot' in expression 'sqroot\(x\)'\. Did you mean 'sqrt' or 'sort'\? Available functions: abs, all"):
+    with pytest.raises(
+        UnknownFunctionError,
+        match=r"unknown function 'sqroot' in expression 'sqroot\(x\)'\. Did you mean 'sqrt' or 'sort'\? Available functions: abs, all",
+    ):
         Expression("sqroot(x)")
 
 
 def test_syntax_error_shows_position_and_location():
-    with pytest.raises(ExpressionError, match=r"column 4 in expression 'a \+' \(cfg.yaml: features\[3\]\):\n    a \+\n       \^") as info:
+    with pytest.raises(
+        ExpressionError,
+        match=r"column 4 in expression 'a \+' \(cfg.yaml: features\[3\]\):\n    a \+\n       \^",
+    ) as info:
         Expression("a +", where="cfg.yaml: features[3]")
     assert isinstance(info.value, ValueError)
 
 
 def test_unknown_branch_suggests_close_match(flat):
-    with pytest.raises(BranchNotFoundError, match=r"branch 'B_PTT' not found for expression 'B_PTT > 1'\. Did you mean 'B_PT'( or 'B_ETA')?\? Available: B_ETA, B_PT, ") as info:
+    with pytest.raises(
+        BranchNotFoundError,
+        match=r"branch 'B_PTT' not found for expression 'B_PTT > 1'\. Did you mean 'B_PT'( or 'B_ETA')?\? Available: B_ETA, B_PT, ",
+    ) as info:
         evaluate("B_PTT > 1", flat)
     assert isinstance(info.value, KeyError)
     with pytest.raises(BranchNotFoundError, match=r"Did you mean 'B_PT'"):
@@ -497,7 +517,10 @@ def test_runtime_errors(events, text, match):
 
 
 def test_integer_subscript_points_to_leading():
-    with pytest.raises(ExpressionError, match=r"integer subscript 'Jet_pt\[0\]' is not allowed; write leading\(Jet_pt, 0\)"):
+    with pytest.raises(
+        ExpressionError,
+        match=r"integer subscript 'Jet_pt\[0\]' is not allowed; write leading\(Jet_pt, 0\)",
+    ):
         Expression("Jet_pt[0]")
     with pytest.raises(ExpressionError, match=r"slice 'Jet_pt\[1:\]' is not allowed"):
         Expression("Jet_pt[1:]")

@@ -15,7 +15,9 @@ from hepsel.prep.features import Feature, FeatureSet
 def _module(path: Path, marker: Path, factor: float) -> Path:
     """A feature module that leaves ``marker`` behind when it is executed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"open({str(marker)!r}, 'w').close()\ndef f(arrays):\n    return {factor} * arrays['x']\n")
+    path.write_text(
+        f"open({str(marker)!r}, 'w').close()\ndef f(arrays):\n    return {factor} * arrays['x']\n"
+    )
     return path
 
 
@@ -27,7 +29,11 @@ def analysis(tmp_path: Path) -> Path:
 
 
 def _build(spec: str, base_dir: Path) -> FeatureSet:
-    return FeatureSet([Feature("g", function=spec, inputs=["x"])], base_dir=base_dir, where="config.yaml: features")
+    return FeatureSet(
+        [Feature("g", function=spec, inputs=["x"])],
+        base_dir=base_dir,
+        where="config.yaml: features",
+    )
 
 
 @pytest.mark.parametrize(
@@ -40,13 +46,17 @@ def _build(spec: str, base_dir: Path) -> FeatureSet:
         ("features.py:os.system", "is not a Python function name"),
     ],
 )
-def test_modules_outside_the_analysis_are_refused(tmp_path: Path, analysis: Path, spec: str, problem: str) -> None:
+def test_modules_outside_the_analysis_are_refused(
+    tmp_path: Path, analysis: Path, spec: str, problem: str
+) -> None:
     marker = tmp_path / "executed"
     outside = _module(tmp_path / "analyses" / "outside.py", marker, 2.0)
     (tmp_path / "analyses" / "outside.txt").write_text(outside.read_text())
     _module(analysis / "features.py", tmp_path / "unused", 1.0)
     spec = spec.replace("ABSOLUTE", str(outside))
-    with pytest.raises(ConfigError, match=rf"config\.yaml: features\[0\] \(g\): feature function .*{problem}"):
+    with pytest.raises(
+        ConfigError, match=rf"config\.yaml: features\[0\] \(g\): feature function .*{problem}"
+    ):
         _build(spec, analysis)
     assert not marker.exists()
 
@@ -80,6 +90,7 @@ def test_same_file_name_in_two_directories_gives_two_modules(tmp_path: Path) -> 
 
 # -- the signature of a feature function, checked when the config is loaded ---------------------
 
+
 def _analysis_with_function(tmp_path: Path, source: str) -> Path:
     from .conftest import write_config, write_flat_tree
 
@@ -89,8 +100,14 @@ def _analysis_with_function(tmp_path: Path, source: str) -> Path:
     (d / "features.py").write_text(source)
     cfg = {
         "name": "fana",
-        "samples": {"sig": {"files": [str(d / "flat.root")], "label": 1}, "bkg": {"files": [str(d / "flat.root")], "label": 0}},
-        "features": [{"name": "pt_sum", "function": "features.py:pt_sum", "inputs": ["H1_PT", "H2_PT"]}, {"name": "b", "expr": "B_PT"}],
+        "samples": {
+            "sig": {"files": [str(d / "flat.root")], "label": 1},
+            "bkg": {"files": [str(d / "flat.root")], "label": 0},
+        },
+        "features": [
+            {"name": "pt_sum", "function": "features.py:pt_sum", "inputs": ["H1_PT", "H2_PT"]},
+            {"name": "b", "expr": "B_PT"},
+        ],
         "models": {"bdt": {"type": "bdt"}},
     }
     return write_config(d, cfg)
@@ -105,11 +122,16 @@ def _analysis_with_function(tmp_path: Path, source: str) -> Path:
         ("def pt_sum(**branches):\n    return 0\n", r"\(\*\*branches\)"),
     ],
 )
-def test_function_with_branch_arguments_is_refused_at_load(tmp_path: Path, source: str, shown: str) -> None:
+def test_function_with_branch_arguments_is_refused_at_load(
+    tmp_path: Path, source: str, shown: str
+) -> None:
     from hepsel.config.loading import load_config
 
     path = _analysis_with_function(tmp_path, source)
-    with pytest.raises(ConfigError, match=rf"config\.yaml: features\.pt_sum: feature function 'features\.py:pt_sum' has the signature {shown}.*def pt_sum\(arrays\)") as err:
+    with pytest.raises(
+        ConfigError,
+        match=rf"config\.yaml: features\.pt_sum: feature function 'features\.py:pt_sum' has the signature {shown}.*def pt_sum\(arrays\)",
+    ) as err:
         load_config(path)
     assert "\n" not in str(err.value)
 
@@ -136,7 +158,10 @@ def test_selection_modules_are_checked_too(tmp_path: Path, analysis: Path) -> No
     """A saved selection's feature function goes through the same check (FeatureSet, as Selection.load builds it)."""
     (analysis / "features.py").write_text("def f(x):\n    return x\n\ndef g(a, b):\n    return a\n")
     _build("features.py:f", analysis)  # one argument: fine, whatever its name
-    with pytest.raises(ConfigError, match=r"features\[0\] \(g\): feature function 'features\.py:g' has the signature \(a, b\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"features\[0\] \(g\): feature function 'features\.py:g' has the signature \(a, b\)",
+    ):
         _build("features.py:g", analysis)
 
 
@@ -144,10 +169,18 @@ def test_module_that_does_not_import_is_one_error(tmp_path: Path) -> None:
     from hepsel.config.loading import load_config
 
     path = _analysis_with_function(tmp_path, "def pt_sum(arrays):\n    return arrays[\n")
-    with pytest.raises(ConfigError, match=r"features\.pt_sum: feature function 'features\.py:pt_sum': importing .*features\.py failed \(line 2\): SyntaxError"):
+    with pytest.raises(
+        ConfigError,
+        match=r"features\.pt_sum: feature function 'features\.py:pt_sum': importing .*features\.py failed \(line 2\): SyntaxError",
+    ):
         load_config(path)
-    path = _analysis_with_function(tmp_path, "import not_a_module_anywhere\ndef pt_sum(arrays):\n    return 0\n")
-    with pytest.raises(ConfigError, match=r"features\.pt_sum: .*ModuleNotFoundError: No module named 'not_a_module_anywhere'"):
+    path = _analysis_with_function(
+        tmp_path, "import not_a_module_anywhere\ndef pt_sum(arrays):\n    return 0\n"
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"features\.pt_sum: .*ModuleNotFoundError: No module named 'not_a_module_anywhere'",
+    ):
         load_config(path)
 
 
@@ -155,11 +188,28 @@ def test_cli_prepare_prints_one_line(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    path = _analysis_with_function(tmp_path, "def pt_sum(H1_PT, H2_PT):\n    return H1_PT + H2_PT\n")
+    path = _analysis_with_function(
+        tmp_path, "def pt_sum(H1_PT, H2_PT):\n    return H1_PT + H2_PT\n"
+    )
     proc = subprocess.run(
-        [sys.executable, "-m", "hepsel.cli", "prepare", "-c", str(path.parent), "--sample", "sig", "--no-progress"],
-        capture_output=True, text=True, check=False, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "hepsel.cli",
+            "prepare",
+            "-c",
+            str(path.parent),
+            "--sample",
+            "sig",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
     )
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("hepsel: error: ") and "features.pt_sum" in lines[0], proc.stderr
+    assert (
+        len(lines) == 1 and lines[0].startswith("hepsel: error: ") and "features.pt_sum" in lines[0]
+    ), proc.stderr

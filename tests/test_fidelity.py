@@ -53,7 +53,9 @@ def test_identical_distributions_look_like_baseline(samples):
     d = feature_distances(real, same)
     base = baseline_distances(real, 0)
     assert (d["wasserstein"] < 3 * base["wasserstein"]).all()
-    assert classifier_two_sample_test(real, same, random_state=0)["auc"] == pytest.approx(0.5, abs=0.05)
+    assert classifier_two_sample_test(real, same, random_state=0)["auc"] == pytest.approx(
+        0.5, abs=0.05
+    )
 
 
 def test_shifted_distribution_is_detected(samples):
@@ -98,7 +100,9 @@ def test_weighted_two_sample_test_compares_with_the_weighted_distribution():
     weight = np.exp(0.5 * real[:, 0] - 0.125)
     generated = rng.normal(0.5, 1.0, (6000, 1))
     unweighted = classifier_two_sample_test(real, generated, random_state=0)["auc"]
-    weighted = classifier_two_sample_test(real, generated, random_state=0, real_weight=weight)["auc"]
+    weighted = classifier_two_sample_test(real, generated, random_state=0, real_weight=weight)[
+        "auc"
+    ]
     assert unweighted > 0.6
     assert weighted == pytest.approx(0.5, abs=0.03)
     with pytest.raises(ValueError, match="non-negative"):
@@ -126,8 +130,16 @@ def test_wasserstein_ratio_under_shape_changing_weights():
     ignoring, correct = [], []
     for seed in range(24):
         x, w, rng = _exp_weighted(seed, 4000)
-        correct.append(fidelity_report(x, rng.normal(1.0, 1.0, (4000, 1)), ["x"], seed, real_weight=w)["mean_wasserstein_ratio"])
-        ignoring.append(fidelity_report(x, rng.normal(0.0, 1.0, (4000, 1)), ["x"], seed, real_weight=w)["mean_wasserstein_ratio"])
+        correct.append(
+            fidelity_report(x, rng.normal(1.0, 1.0, (4000, 1)), ["x"], seed, real_weight=w)[
+                "mean_wasserstein_ratio"
+            ]
+        )
+        ignoring.append(
+            fidelity_report(x, rng.normal(0.0, 1.0, (4000, 1)), ["x"], seed, real_weight=w)[
+                "mean_wasserstein_ratio"
+            ]
+        )
     # W1(N(0,1), N(1,1)) = 1 against a baseline of ~0.08: ratios of ~12
     assert min(ignoring) > 4
     # the ratio of two noisy distances scatters by ~50 % per sample (heavy weights); its median is ~1
@@ -155,7 +167,13 @@ def _weighted_baseline_expectation(n: int) -> float:
 
 def test_weighted_baseline_matches_its_analytic_expectation():
     n, seeds = 4000, range(300)
-    b = np.array([baseline_distances(x, s, real_weight=w)["wasserstein"][0] for s in seeds for x, w, _ in [_exp_weighted(s, n)]])
+    b = np.array(
+        [
+            baseline_distances(x, s, real_weight=w)["wasserstein"][0]
+            for s in seeds
+            for x, w, _ in [_exp_weighted(s, n)]
+        ]
+    )
     expected = _weighted_baseline_expectation(n)
     error = b.std(ddof=1) / np.sqrt(b.size)
     # statistical error of the mean (~3 %) plus a few % for the finite-sample (non-asymptotic) bias
@@ -176,15 +194,23 @@ def test_baseline_is_the_weighted_distance_between_the_two_halves():
         a, b = real[first, j], real[second, j]
         expected_w1 = wasserstein_distance(a, b, u_weights=w[first], v_weights=w[second])
         assert base["wasserstein"][j] == pytest.approx(expected_w1, rel=1e-12)
-        assert report["features"][name]["baseline_wasserstein"] == pytest.approx(expected_w1, rel=1e-12)
+        assert report["features"][name]["baseline_wasserstein"] == pytest.approx(
+            expected_w1, rel=1e-12
+        )
         ra, rb = np.repeat(a, w[first].astype(int)), np.repeat(b, w[second].astype(int))
         assert base["wasserstein"][j] == pytest.approx(wasserstein_distance(ra, rb), rel=1e-9)
         assert base["ks"][j] == pytest.approx(ks_2samp(ra, rb).statistic, abs=1e-12)
-        assert report["features"][name]["baseline_ks"] == pytest.approx(ks_2samp(ra, rb).statistic, abs=1e-12)
+        assert report["features"][name]["baseline_ks"] == pytest.approx(
+            ks_2samp(ra, rb).statistic, abs=1e-12
+        )
     # unweighted: the plain distances between the halves
     plain = baseline_distances(real, 3)
-    assert plain["wasserstein"][0] == pytest.approx(wasserstein_distance(real[first, 0], real[second, 0]), rel=1e-12)
-    assert plain["ks"][0] == pytest.approx(ks_2samp(real[first, 0], real[second, 0]).statistic, abs=1e-12)
+    assert plain["wasserstein"][0] == pytest.approx(
+        wasserstein_distance(real[first, 0], real[second, 0]), rel=1e-12
+    )
+    assert plain["ks"][0] == pytest.approx(
+        ks_2samp(real[first, 0], real[second, 0]).statistic, abs=1e-12
+    )
 
 
 def test_generated_sample_is_as_large_as_the_weighted_half_is_worth():
@@ -194,8 +220,12 @@ def test_generated_sample_is_as_large_as_the_weighted_half_is_worth():
     report = fidelity_report(x, gen, ["x"], 7, real_weight=w)
     kish = w[second].sum() ** 2 / (w[second] ** 2).sum()
     assert report["n_generated_compared"] == round(kish)
-    assert fidelity_report(x, gen, ["x"], 7)["n_generated_compared"] == second.size  # unweighted: half B's size
-    assert fidelity_report(x, gen[:10], ["x"], 7)["n_generated_compared"] == 10  # never more than there are
+    assert (
+        fidelity_report(x, gen, ["x"], 7)["n_generated_compared"] == second.size
+    )  # unweighted: half B's size
+    assert (
+        fidelity_report(x, gen[:10], ["x"], 7)["n_generated_compared"] == 10
+    )  # never more than there are
 
 
 def test_weighted_correlation_of_an_exact_copy_is_zero():
@@ -213,7 +243,11 @@ def test_weighted_correlation_of_an_exact_copy_is_zero():
     cov = np.cov(real.T, aweights=w)
     reference = cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
     other = rng.normal(size=(500, 3))
-    np.testing.assert_allclose(correlation_difference(real, other, real_weight=w)[0], np.corrcoef(other.T) - reference, atol=1e-12)
+    np.testing.assert_allclose(
+        correlation_difference(real, other, real_weight=w)[0],
+        np.corrcoef(other.T) - reference,
+        atol=1e-12,
+    )
 
 
 def test_weighted_correlation_with_known_answer():
@@ -262,13 +296,24 @@ def _c2st_reference(real, generated, rng, weight=None):
 
     X = np.vstack([real, generated])
     y = np.r_[np.ones(len(real)), np.zeros(len(generated))]
-    w = np.ones(y.size) if weight is None else np.r_[weight / weight.mean(), np.ones(len(generated))]
+    w = (
+        np.ones(y.size)
+        if weight is None
+        else np.r_[weight / weight.mean(), np.ones(len(generated))]
+    )
     folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=rng.randint(2**31 - 1))
     aucs = []
     for train, test in folds.split(X, y):
-        model = XGBClassifier(n_estimators=100, max_depth=3, learning_rate=0.1, random_state=int(rng.randint(2**31 - 1)))
+        model = XGBClassifier(
+            n_estimators=100,
+            max_depth=3,
+            learning_rate=0.1,
+            random_state=int(rng.randint(2**31 - 1)),
+        )
         model.fit(X[train], y[train], sample_weight=w[train])
-        aucs.append(roc_auc_score(y[test], model.predict_proba(X[test])[:, 1], sample_weight=w[test]))
+        aucs.append(
+            roc_auc_score(y[test], model.predict_proba(X[test])[:, 1], sample_weight=w[test])
+        )
     return float(np.mean(aucs)), float(np.std(aucs))
 
 
@@ -276,7 +321,9 @@ def _c2st_reference(real, generated, rng, weight=None):
 def test_report_figures_equal_independent_computations(weighted: bool):
     """The seed draws, in order, the split into halves, the generated subsample and the two-sample test."""
     rng = np.random.default_rng(11)
-    real = rng.multivariate_normal([0.0, 1.0, 2.0], [[1.0, 0.4, 0.0], [0.4, 1.0, -0.3], [0.0, -0.3, 1.0]], 600)
+    real = rng.multivariate_normal(
+        [0.0, 1.0, 2.0], [[1.0, 0.4, 0.0], [0.4, 1.0, -0.3], [0.0, -0.3, 1.0]], 600
+    )
     generated = rng.normal(size=(700, 3)) * [1.0, 1.2, 0.9] + [0.1, 1.0, 2.0]
     w = rng.uniform(0.2, 2.0, 600) if weighted else None
     report = fidelity_report(real, generated, ["a", "b", "c"], 4, real_weight=w)
@@ -297,13 +344,17 @@ def test_report_figures_equal_independent_computations(weighted: bool):
         assert f["baseline_wasserstein"] == pytest.approx(base, rel=1e-12)
         assert f["wasserstein_ratio"] == pytest.approx(w1 / base, rel=1e-12)
         if w is None:
-            assert f["ks"] == pytest.approx(ks_2samp(real[first, j], compared[:, j]).statistic, abs=1e-12)
+            assert f["ks"] == pytest.approx(
+                ks_2samp(real[first, j], compared[:, j]).statistic, abs=1e-12
+            )
         ratios.append(w1 / base)
     assert report["mean_wasserstein_ratio"] == pytest.approx(np.mean(ratios), rel=1e-12)
     cov = np.cov(real.T, aweights=w)
     expected = np.corrcoef(generated.T) - cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
     np.testing.assert_allclose(report["correlation_difference"], expected, atol=1e-12)
-    assert report["max_abs_correlation_difference"] == pytest.approx(np.abs(expected).max(), abs=1e-12)
+    assert report["max_abs_correlation_difference"] == pytest.approx(
+        np.abs(expected).max(), abs=1e-12
+    )
     auc, auc_std = _c2st_reference(real, generated, draws, w)
     assert report["c2st_auc"] == pytest.approx(auc, abs=1e-12)
     assert report["c2st_auc_std"] == pytest.approx(auc_std, abs=1e-12)
@@ -316,7 +367,11 @@ def test_two_sample_test_is_the_documented_classifier():
     w = rng.uniform(0.1, 3.0, 400)
     result = classifier_two_sample_test(real, generated, random_state=5, real_weight=w)
     auc, auc_std = _c2st_reference(real, generated, np.random.RandomState(5), w)
-    assert result == {"auc": pytest.approx(auc, abs=1e-12), "auc_std": pytest.approx(auc_std, abs=1e-12), "n_folds": 2}
+    assert result == {
+        "auc": pytest.approx(auc, abs=1e-12),
+        "auc_std": pytest.approx(auc_std, abs=1e-12),
+        "n_folds": 2,
+    }
     with pytest.raises(ValueError, match="n_folds must be at least 2, got 1"):
         classifier_two_sample_test(real, generated, random_state=5, n_folds=1)
 
@@ -330,7 +385,9 @@ def test_features_without_spread_have_no_ratio():
     assert report["features"]["same"]["wasserstein_ratio"] is None  # 0 / 0
     assert report["features"]["shifted"]["wasserstein_ratio"] is None  # 1 / 0
     assert report["features"]["shifted"]["wasserstein"] == pytest.approx(1.0)
-    assert report["mean_wasserstein_ratio"] == pytest.approx(report["features"]["x"]["wasserstein_ratio"])
+    assert report["mean_wasserstein_ratio"] == pytest.approx(
+        report["features"]["x"]["wasserstein_ratio"]
+    )
     only_constant = fidelity_report(real[:, 1:], generated[:, 1:], ["same", "shifted"], 0)
     assert only_constant["mean_wasserstein_ratio"] is None
 
@@ -345,7 +402,9 @@ def test_one_dominant_weight_leaves_one_generated_event():
     assert report["n_generated_compared"] == 1
     w_zero = np.ones(100)
     w_zero[second] = 0.0
-    with pytest.raises(ValueError, match="one random half of the held-out events has zero total weight"):
+    with pytest.raises(
+        ValueError, match="one random half of the held-out events has zero total weight"
+    ):
         baseline_distances(real, 0, real_weight=w_zero)
 
 
@@ -360,7 +419,9 @@ def test_correlation_edge_cases():
     np.testing.assert_allclose(difference, np.corrcoef(generated.T) - np.eye(2), atol=1e-12)
     # perfectly (anti)correlated features stay within [-1, 1] despite rounding: the difference is exactly 2
     x = np.random.default_rng(1).normal(size=101)
-    difference, max_abs = correlation_difference(np.column_stack([x, 3.7 * x + 1]), np.column_stack([x, -3.7 * x + 1]))
+    difference, max_abs = correlation_difference(
+        np.column_stack([x, 3.7 * x + 1]), np.column_stack([x, -3.7 * x + 1])
+    )
     assert max_abs == 2.0
     assert difference[0, 1] == -2.0
     with pytest.raises(NonFiniteError, match="real_holdout"):
@@ -378,9 +439,17 @@ def test_input_shapes_and_types():
     flags = np.column_stack([x > 0, x > 1])
     other = np.column_stack([y > 0, y > 0.5])
     difference, _ = correlation_difference(flags, other)
-    np.testing.assert_allclose(difference, np.corrcoef(other.T.astype(float)) - np.corrcoef(flags.T.astype(float)), atol=1e-12)
-    assert feature_distances(flags, other)["wasserstein"][0] == pytest.approx(abs((x > 0).mean() - (y > 0).mean()))
-    with pytest.raises(ValueError, match=r"non-empty array of shape \(n_events, n_features\), got shape \(0, 2\)"):
+    np.testing.assert_allclose(
+        difference,
+        np.corrcoef(other.T.astype(float)) - np.corrcoef(flags.T.astype(float)),
+        atol=1e-12,
+    )
+    assert feature_distances(flags, other)["wasserstein"][0] == pytest.approx(
+        abs((x > 0).mean() - (y > 0).mean())
+    )
+    with pytest.raises(
+        ValueError, match=r"non-empty array of shape \(n_events, n_features\), got shape \(0, 2\)"
+    ):
         feature_distances(np.zeros((0, 2)), np.zeros((3, 2)))
     with pytest.raises(ValueError, match=r"got shape \(2, 2, 2\)"):
         feature_distances(np.zeros((2, 2, 2)), np.zeros((3, 2)))
@@ -388,9 +457,13 @@ def test_input_shapes_and_types():
         feature_distances(x, y, generated_weight=np.ones(3))
     # two events split into two halves of one; one cannot be split
     assert baseline_distances(np.array([[0.0], [2.0]]), 0)["wasserstein"][0] == pytest.approx(2.0)
-    with pytest.raises(ValueError, match="real_holdout needs at least 2 events to split into halves"):
+    with pytest.raises(
+        ValueError, match="real_holdout needs at least 2 events to split into halves"
+    ):
         baseline_distances(np.array([[0.0]]), 0)
-    with pytest.raises(ValueError, match="real_holdout needs at least 2 events to split into halves"):
+    with pytest.raises(
+        ValueError, match="real_holdout needs at least 2 events to split into halves"
+    ):
         fidelity_report(np.array([[0.0]]), np.array([[0.0]]), ["x"], 0)
 
 
@@ -399,7 +472,9 @@ def test_error_messages_name_the_input():
     x, y = rng.normal(size=(20, 2)), rng.normal(size=(30, 2))
     bad = x.copy()
     bad[3, 1] = np.nan
-    with pytest.raises(NonFiniteError, match=r"^real holds NaN or infinite values; drop those events first$"):
+    with pytest.raises(
+        NonFiniteError, match=r"^real holds NaN or infinite values; drop those events first$"
+    ):
         feature_distances(bad, y)
     with pytest.raises(NonFiniteError, match=r"^generated holds NaN or infinite values"):
         feature_distances(x, np.vstack([y, bad]))
@@ -409,15 +484,20 @@ def test_error_messages_name_the_input():
         correlation_difference(x, rng.normal(size=(30, 3)))
     with pytest.raises(ValueError, match=r"^real_weight has 3 entries but real has 20"):
         feature_distances(x, y, real_weight=np.ones(3))
-    with pytest.raises(ValueError, match=r"^real_holdout needs at least 2 events to split into halves$"):
+    with pytest.raises(
+        ValueError, match=r"^real_holdout needs at least 2 events to split into halves$"
+    ):
         baseline_distances(x[:1], 0)
     w = np.ones(20)
     w[:2], w[5] = -1.0, 0.0  # a zero weight is not a negative one
-    with pytest.raises(ValueError, match=(
-        r"^real_weight holds 2 negative values \(min -1\); distances and correlations compare probability "
-        r"distributions: make the weights non-negative first with hepsel.train.negative_weights.cell_resample "
-        r"\(clipping or dropping them would bias the reference\)$"
-    )):
+    with pytest.raises(
+        ValueError,
+        match=(
+            r"^real_weight holds 2 negative values \(min -1\); distances and correlations compare probability "
+            r"distributions: make the weights non-negative first with hepsel.train.negative_weights.cell_resample "
+            r"\(clipping or dropping them would bias the reference\)$"
+        ),
+    ):
         feature_distances(x, y, real_weight=w)
 
 
@@ -426,12 +506,20 @@ def test_small_weights_are_weights():
     rng = np.random.default_rng(18)
     real, gen = rng.normal(size=(40, 1)), rng.normal(size=(40, 1))
     w = np.full(40, 1e-3)
-    small, plain = fidelity_report(real, gen, ["x"], 0, real_weight=w), fidelity_report(real, gen, ["x"], 0)
-    assert small["features"]["x"] == {k: pytest.approx(v, rel=1e-12) for k, v in plain["features"]["x"].items()}
+    small, plain = (
+        fidelity_report(real, gen, ["x"], 0, real_weight=w),
+        fidelity_report(real, gen, ["x"], 0),
+    )
+    assert small["features"]["x"] == {
+        k: pytest.approx(v, rel=1e-12) for k, v in plain["features"]["x"].items()
+    }
     first, _ = _split(40, 0)
     w = np.ones(40)
     w[first] = 0.0
-    with pytest.raises(ValueError, match=r"^real_weight: one random half of the held-out events has zero total weight"):
+    with pytest.raises(
+        ValueError,
+        match=r"^real_weight: one random half of the held-out events has zero total weight",
+    ):
         baseline_distances(real, 0, real_weight=w)
 
 
@@ -444,7 +532,8 @@ def test_constant_features_contribute_exact_zeros():
     zero = np.column_stack([x, np.r_[np.zeros(6), 1.0]])
     gen = rng.normal(size=(9, 2))
     np.testing.assert_array_equal(
-        correlation_difference(const, gen, real_weight=w)[0], correlation_difference(zero, gen, real_weight=w)[0]
+        correlation_difference(const, gen, real_weight=w)[0],
+        correlation_difference(zero, gen, real_weight=w)[0],
     )
 
 
@@ -452,12 +541,20 @@ def test_constant_features_are_exactly_uncorrelated():
     rng = np.random.default_rng(0)
     w = rng.uniform(0.1, 3.0, 7)
     value = 5.167034084532541
-    assert np.average(np.full(7, value), weights=w) != value  # the weighted mean carries a rounding residue
+    assert (
+        np.average(np.full(7, value), weights=w) != value
+    )  # the weighted mean carries a rounding residue
     x = rng.normal(size=7)
     real = np.column_stack([x, np.full(7, value)])
     generated = np.column_stack([rng.normal(size=9), np.full(9, -1.0)])
-    np.testing.assert_array_equal(correlation_difference(real, generated, real_weight=w)[0], np.zeros((2, 2)))
+    np.testing.assert_array_equal(
+        correlation_difference(real, generated, real_weight=w)[0], np.zeros((2, 2))
+    )
     # two constant features are not correlated with each other either
     both = np.full((7, 2), value)
     other = rng.normal(size=(9, 2))
-    np.testing.assert_allclose(correlation_difference(both, other, real_weight=w)[0], np.corrcoef(other.T) - np.eye(2), atol=1e-12)
+    np.testing.assert_allclose(
+        correlation_difference(both, other, real_weight=w)[0],
+        np.corrcoef(other.T) - np.eye(2),
+        atol=1e-12,
+    )

@@ -29,7 +29,9 @@ def test_matches_sklearn_lda(data, solver):
     cosine = ours.coef_ @ ref.coef_[0] / np.linalg.norm(ours.coef_) / np.linalg.norm(ref.coef_[0])
     assert cosine > 0.999
     # Equal class sizes: the LDA log prior ratio vanishes and the scores coincide.
-    np.testing.assert_allclose(ours.decision_function(X), ref.decision_function(X), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        ours.decision_function(X), ref.decision_function(X), rtol=1e-6, atol=1e-6
+    )
 
 
 def test_weights_change_the_direction(data):

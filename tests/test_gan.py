@@ -39,7 +39,9 @@ def toy() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def fitted(toy) -> WGANGP:
-    return WGANGP(**FAST, n_iterations=300, bounds=[(0.0, None), (None, None)], random_state=0).fit(toy)
+    return WGANGP(**FAST, n_iterations=300, bounds=[(0.0, None), (None, None)], random_state=0).fit(
+        toy
+    )
 
 
 def test_learns_toy(toy, fitted):
@@ -82,7 +84,13 @@ def test_default_gradient_penalty_learns_a_bounded_toy():
     toy = np.column_stack([x0, rng.lognormal(1.0, 0.3, 2000) + 0.3 * x0])
     params = {**FAST, "critic_layers": (64, 64), "selection_interval": 5}
     del params["lambda_gp"]
-    model = WGANGP(**params, n_iterations=300, preprocessing="standard", bounds=[(1.0, 9.0), (0.0, None)], random_state=0)
+    model = WGANGP(
+        **params,
+        n_iterations=300,
+        preprocessing="standard",
+        bounds=[(1.0, 9.0), (0.0, None)],
+        random_state=0,
+    )
     assert model.get_params()["lambda_gp"] == 10.0
     model.fit(toy)
     generated = model.sample(20000, random_state=1)
@@ -95,7 +103,10 @@ def test_default_gradient_penalty_learns_a_bounded_toy():
 
 def test_explicit_bounds_clip_and_count(toy):
     model = WGANGP(
-        **{**FAST, "preprocessing": "standard"}, n_iterations=5, bounds=[(2.0, 3.0), (None, None)], random_state=0
+        **{**FAST, "preprocessing": "standard"},
+        n_iterations=5,
+        bounds=[(2.0, 3.0), (None, None)],
+        random_state=0,
     ).fit(toy)
     generated = model.sample(1000, random_state=0)
     assert generated[:, 0].min() >= 2.0
@@ -118,7 +129,9 @@ def test_fit_reproducible(toy):
 
 def test_conditioning(toy):
     labels = np.arange(toy.shape[0]) % 3
-    model = WGANGP(**FAST, n_iterations=5, n_conditions=3, random_state=0).fit(toy, conditions=labels)
+    model = WGANGP(**FAST, n_iterations=5, n_conditions=3, random_state=0).fit(
+        toy, conditions=labels
+    )
     assert model.sample(7, conditions=1).shape == (7, 2)
     assert model.sample(4, conditions=[0, 1, 2, 0]).shape == (4, 2)
     with pytest.raises(ValueError, match="pass conditions"):
@@ -139,7 +152,9 @@ def test_save_load_round_trip(tmp_path, fitted, monkeypatch):
     monkeypatch.setattr(torch, "load", checked_load)
     loaded = WGANGP.load(tmp_path / "gan")
     assert calls == [True]
-    np.testing.assert_array_equal(loaded.sample(200, random_state=3), fitted.sample(200, random_state=3))
+    np.testing.assert_array_equal(
+        loaded.sample(200, random_state=3), fitted.sample(200, random_state=3)
+    )
     assert loaded.fidelity_ == fitted.fidelity_
     with pytest.raises(ModelFileError, match="not found"):
         WGANGP.load(tmp_path / "missing")
@@ -147,7 +162,9 @@ def test_save_load_round_trip(tmp_path, fitted, monkeypatch):
 
 def test_sample_weights(toy):
     with pytest.raises(ValueError, match="negative values"):
-        WGANGP(**FAST, n_iterations=1).fit(toy, sample_weight=np.r_[-1.0, np.ones(toy.shape[0] - 1)])
+        WGANGP(**FAST, n_iterations=1).fit(
+            toy, sample_weight=np.r_[-1.0, np.ones(toy.shape[0] - 1)]
+        )
     # Zero weight on the upper half of feature 0: generated events follow the lower half.
     w = (toy[:, 0] < np.median(toy[:, 0])).astype(float)
     model = WGANGP(**FAST, n_iterations=150, random_state=0).fit(toy, sample_weight=w)
@@ -178,7 +195,9 @@ def test_save_is_atomic(tmp_path, fitted, monkeypatch, writer):
     assert sorted(after) == sorted(before)
     # the file that failed is untouched; the other one may have been rewritten whole
     failed = ".pt" if writer == "torch.save" else ".json"
-    assert {k: v for k, v in after.items() if k.endswith(failed)} == {k: v for k, v in before.items() if k.endswith(failed)}
+    assert {k: v for k, v in after.items() if k.endswith(failed)} == {
+        k: v for k, v in before.items() if k.endswith(failed)
+    }
     assert WGANGP.load(tmp_path / "gan").n_features_in_ == fitted.n_features_in_
 
 
@@ -205,7 +224,9 @@ def test_conditions_are_respected():
     labels = rng.integers(0, 3, 3000)
     centre = np.array([-4.0, 0.0, 4.0])[labels]
     X = np.column_stack([rng.normal(centre, 1.0), rng.lognormal(0.0, 0.3, 3000) * (labels + 1)])
-    model = WGANGP(**FAST, n_iterations=100, n_conditions=3, random_state=0).fit(X, conditions=labels)
+    model = WGANGP(**FAST, n_iterations=100, n_conditions=3, random_state=0).fit(
+        X, conditions=labels
+    )
     for label in range(3):
         generated = model.sample(2000, conditions=label, random_state=label)
         real = X[labels == label]
@@ -239,7 +260,9 @@ def two_body_toy() -> tuple[np.ndarray, np.ndarray]:
     pt2 = rng.lognormal(7.6 + 0.3 * mode, 0.5)
     eta = rng.normal(3.3, 0.6, n)
     log_ip = rng.normal(2.0 + 0.5 * mode, 1.0, n) - 0.3 * (eta - 3.3)
-    X = np.column_stack([pt1 + pt2, np.minimum(pt1, pt2), eta, log_ip, log_ip + rng.exponential(1.0, n)])
+    X = np.column_stack(
+        [pt1 + pt2, np.minimum(pt1, pt2), eta, log_ip, log_ip + rng.exponential(1.0, n)]
+    )
     return X, mode
 
 
@@ -247,8 +270,16 @@ def _c2st_after(params: dict, X: np.ndarray, mode: np.ndarray) -> float:
     from hepsel.stats.fidelity import classifier_two_sample_test
 
     train, test = np.arange(X.shape[0]) % 2 == 0, np.arange(X.shape[0]) % 2 == 1
-    base = {**FAST, "lambda_gp": 10.0, "critic_layers": (64, 64), "latent_dim": 8, "n_iterations": 200}
-    model = WGANGP(**{**base, **params}, n_conditions=2, random_state=0).fit(X[train], conditions=mode[train])
+    base = {
+        **FAST,
+        "lambda_gp": 10.0,
+        "critic_layers": (64, 64),
+        "latent_dim": 8,
+        "n_iterations": 200,
+    }
+    model = WGANGP(**{**base, **params}, n_conditions=2, random_state=0).fit(
+        X[train], conditions=mode[train]
+    )
     generated = model.sample(int(test.sum()), conditions=mode[test], random_state=1)
     return classifier_two_sample_test(X[test], generated, random_state=0, n_jobs=1)["auc"]
 
@@ -269,7 +300,13 @@ def test_files_without_the_new_parameters_load_as_before(tmp_path, toy):
     old.save(tmp_path / "gan")
     meta_path = tmp_path / "gan.json"
     meta = json.loads(meta_path.read_text())
-    for key in ("lr_schedule", "ema_decay", "generator_skip", "calibrate_marginals", "selection_projections"):
+    for key in (
+        "lr_schedule",
+        "ema_decay",
+        "generator_skip",
+        "calibrate_marginals",
+        "selection_projections",
+    ):
         del meta["params"][key]
     del meta["calibration"]
     meta_path.write_text(json.dumps(meta))
@@ -280,7 +317,11 @@ def test_files_without_the_new_parameters_load_as_before(tmp_path, toy):
 
 @pytest.mark.parametrize(
     ("param", "value", "match"),
-    [("lr_schedule", "step", "lr_schedule"), ("ema_decay", 1.0, "ema_decay"), ("selection_projections", -1, "selection_projections")],
+    [
+        ("lr_schedule", "step", "lr_schedule"),
+        ("ema_decay", 1.0, "ema_decay"),
+        ("selection_projections", -1, "selection_projections"),
+    ],
 )
 def test_bad_recipe_parameters(toy, param, value, match):
     with pytest.raises(ValueError, match=match):
@@ -290,7 +331,9 @@ def test_bad_recipe_parameters(toy, param, value, match):
 def test_category_absent_from_training_is_left_uncalibrated(toy):
     """A category without training events gets the identity map, not a clamp onto [-1, 1]."""
     labels = np.arange(toy.shape[0]) % 2  # category 2 of 3 never seen
-    model = WGANGP(**FAST, n_iterations=5, n_conditions=3, random_state=0).fit(toy, conditions=labels)
+    model = WGANGP(**FAST, n_iterations=5, n_conditions=3, random_state=0).fit(
+        toy, conditions=labels
+    )
     z = np.linspace(-4.0, 4.0, 9)[:, None].repeat(2, axis=1)
     np.testing.assert_allclose(model._apply_calibration(z, np.full(9, 2)), z, atol=1e-9)
     assert not np.allclose(model._apply_calibration(z, np.zeros(9, dtype=int)), z)

@@ -58,15 +58,22 @@ def test_equal_settings_share_the_files(made: list[Path]) -> None:
 
 @pytest.mark.parametrize(
     ("change", "shown"),
-    [({"seed": 7}, "seed: 7 instead of 5"), ({"events": 301}, "events: 301 instead of 300"),
-     ({"kind": "minbias"}, "kind: 'minbias' instead of 'signal'")],
+    [
+        ({"seed": 7}, "seed: 7 instead of 5"),
+        ({"events": 301}, "events: 301 instead of 300"),
+        ({"kind": "minbias"}, "kind: 'minbias' instead of 'signal'"),
+    ],
 )
-def test_other_settings_from_another_config_are_refused(made: list[Path], change: dict, shown: str) -> None:
+def test_other_settings_from_another_config_are_refused(
+    made: list[Path], change: dict, shown: str
+) -> None:
     before = _state(made)
     records = [record_path(p).read_text() for p in made]
     other = SIGNAL.model_copy(update=change)
-    pattern = (rf"sig_000\.root was generated for the analysis config '/an/a/config\.yaml', but '/an/b/config\.yaml' "
-               rf"asks for other generate settings \({shown}\)")
+    pattern = (
+        rf"sig_000\.root was generated for the analysis config '/an/a/config\.yaml', but '/an/b/config\.yaml' "
+        rf"asks for other generate settings \({shown}\)"
+    )
     with pytest.raises(ConfigError, match=pattern) as err:
         generate_sample(other, made, source="/an/b/config.yaml", progress=False)
     assert "\n" not in str(err.value)
@@ -91,15 +98,20 @@ def test_the_recording_config_may_change_its_own_settings(made: list[Path]) -> N
     assert json.loads(record_path(made[0]).read_text())["generate"]["seed"] == 8
 
 
-def test_files_without_a_record_are_kept_by_run_and_a_missing_file_is_made(tmp_path: Path, made: list[Path]) -> None:
+def test_files_without_a_record_are_kept_by_run_and_a_missing_file_is_made(
+    tmp_path: Path, made: list[Path]
+) -> None:
     for p in made:
         record_path(p).unlink()
-    assert not needs_generation(SIGNAL.model_copy(update={"seed": 9}), made, source="/an/b/config.yaml")
+    assert not needs_generation(
+        SIGNAL.model_copy(update={"seed": 9}), made, source="/an/b/config.yaml"
+    )
     made[1].unlink()
     assert needs_generation(SIGNAL, made, source="/an/b/config.yaml")
 
 
 # -- two analyses in temporary directories, through the command line and Snakemake -------------
+
 
 def _analyses(work: Path, **minbias_b: object) -> None:
     """Analyses 'a' and 'b' naming the same generated files data/{signal,minbias}_000.root."""
@@ -112,7 +124,13 @@ def _analyses(work: Path, **minbias_b: object) -> None:
 
 
 def _hepsel(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hepsel.cli", *args], capture_output=True, text=True, check=False, cwd=work)
+    return subprocess.run(
+        [sys.executable, "-m", "hepsel.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=work,
+    )
 
 
 def test_cli_second_analysis_shares_or_is_refused(tmp_path: Path) -> None:
@@ -131,9 +149,24 @@ def test_cli_second_analysis_shares_or_is_refused(tmp_path: Path) -> None:
     assert "minbias_000.root" in lines[0] and "seed: 7 instead of 6" in lines[0]
     assert _state(data) == before  # nothing regenerated, not even the signal sample b agrees on
     # nor by a generation without a config
-    proc = _hepsel(tmp_path, "generate", "--kind", "minbias", "--events", "600", "--seed", "99",
-                   "-o", "data/minbias_000.root", "--no-progress")
-    assert proc.returncode == 1 and "seed: 99 instead of 6" in proc.stderr and "without an analysis config" in proc.stderr
+    proc = _hepsel(
+        tmp_path,
+        "generate",
+        "--kind",
+        "minbias",
+        "--events",
+        "600",
+        "--seed",
+        "99",
+        "-o",
+        "data/minbias_000.root",
+        "--no-progress",
+    )
+    assert (
+        proc.returncode == 1
+        and "seed: 99 instead of 6" in proc.stderr
+        and "without an analysis config" in proc.stderr
+    )
     assert _state(data) == before
     # with equal settings, b shares the files
     _analyses(tmp_path)
@@ -144,8 +177,20 @@ def test_cli_second_analysis_shares_or_is_refused(tmp_path: Path) -> None:
 
 
 def _snakemake(work: Path, analysis: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(work), "--cores", "1",
-           *extra, "--config", f"analysis={analysis}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(work),
+        "--cores",
+        "1",
+        *extra,
+        "--config",
+        f"analysis={analysis}",
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=work)
 
 
@@ -165,8 +210,14 @@ def test_snakemake_shares_equal_settings_and_refuses_others_before_deleting(tmp_
     for extra in (["-n"], []):
         proc = _snakemake(tmp_path, "analyses/b", *extra)
         assert proc.returncode != 0
-        errors = [x for x in (proc.stdout + proc.stderr).splitlines() if x.startswith("hepsel: error: ")]
-        assert len(errors) == 1 and "seed: 7 instead of 6" in errors[0] and "analyses/a/config.yaml" in errors[0]
+        errors = [
+            x for x in (proc.stdout + proc.stderr).splitlines() if x.startswith("hepsel: error: ")
+        ]
+        assert (
+            len(errors) == 1
+            and "seed: 7 instead of 6" in errors[0]
+            and "analyses/a/config.yaml" in errors[0]
+        )
         assert "Traceback" not in proc.stderr
     assert _state(data) == before
     # and the first analysis still finds its files up to date
@@ -186,7 +237,10 @@ def test_one_file_alone_is_the_file_a_run_of_all_writes(tmp_path: Path) -> None:
     out, made = generate_sample(gen, alone, source=None, progress=False, only=[1])
     assert made and out == [alone[1]]
     assert not alone[0].exists() and not alone[2].exists()
-    assert not record_path(alone[0]).exists() and json.loads(record_path(alone[1]).read_text())["file"] == 1
+    assert (
+        not record_path(alone[0]).exists()
+        and json.loads(record_path(alone[1]).read_text())["file"] == 1
+    )
     for tree in ("DecayTree", "EventTuple"):
         with uproot.open(every[1]) as a, uproot.open(alone[1]) as b:
             x, y = a[tree].arrays(library="np"), b[tree].arrays(library="np")
@@ -202,19 +256,46 @@ def test_one_file_alone_is_the_file_a_run_of_all_writes(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_snakemake_generates_one_job_per_file(tmp_path: Path) -> None:
-    cfg = tiny_config(str(tmp_path / "data"), sig_events=300, mb_events=25_000, files=3, output=str(tmp_path / "out"))
+    cfg = tiny_config(
+        str(tmp_path / "data"),
+        sig_events=300,
+        mb_events=25_000,
+        files=3,
+        output=str(tmp_path / "out"),
+    )
     write_config(tmp_path / "analyses" / "a", cfg)
-    proc = _snakemake(tmp_path, "analyses/a", *(str(tmp_path / "data" / f"minbias_{i:03d}.root") for i in range(3)))
+    proc = _snakemake(
+        tmp_path,
+        "analyses/a",
+        *(str(tmp_path / "data" / f"minbias_{i:03d}.root") for i in range(3)),
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    benchmarks = sorted(p.name for p in (tmp_path / "out" / "benchmarks" / "generate_minbias").iterdir())
+    benchmarks = sorted(
+        p.name for p in (tmp_path / "out" / "benchmarks" / "generate_minbias").iterdir()
+    )
     assert benchmarks == [f"minbias_{i:03d}.root.tsv" for i in range(3)]
-    logs = [(tmp_path / "out" / "logs" / "generate_minbias" / f"minbias_{i:03d}.root.log").read_text() for i in range(3)]
+    logs = [
+        (tmp_path / "out" / "logs" / "generate_minbias" / f"minbias_{i:03d}.root.log").read_text()
+        for i in range(3)
+    ]
     assert [f"(file {i} of 3)" in text for i, text in enumerate(logs)] == [True] * 3
     # a bad index on the command line is one line
     proc = subprocess.run(
-        [sys.executable, "-m", "hepsel.cli", "generate", "--spec", json.dumps({"kind": "signal", "events": 10, "files": 1}),
-         "--paths", str(tmp_path / "x.root"), "--file-index", "1"],
-        capture_output=True, text=True, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "hepsel.cli",
+            "generate",
+            "--spec",
+            json.dumps({"kind": "signal", "events": 10, "files": 1}),
+            "--paths",
+            str(tmp_path / "x.root"),
+            "--file-index",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert proc.returncode != 0 and proc.stderr.strip().splitlines() == [
         "hepsel: error: --file-index 1 is out of range for the 1 file(s) of --paths"

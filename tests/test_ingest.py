@@ -49,16 +49,22 @@ def _config(tmp_path: Path, data: Path, **over: object):  # type: ignore[no-unty
     return load_config(write_config(tmp_path / "ana", raw), base_dir=tmp_path)
 
 
-def test_prepare_matches_numpy(tmp_path: Path, flat_file: tuple[Path, dict[str, np.ndarray]]) -> None:
+def test_prepare_matches_numpy(
+    tmp_path: Path, flat_file: tuple[Path, dict[str, np.ndarray]]
+) -> None:
     path, cols = flat_file
     cfg = _config(tmp_path, path, reading={"step_size": 97})  # many small chunks
     out = tmp_path / "out" / "sig.parquet"
     meta = prepare_file(cfg, "sig", path, out, progress=False)
     t = read_table(out)
     keep = cols["H1_PT"] > 200
-    np.testing.assert_allclose(t["sum_pt"], (cols["H1_PT"] + cols["H2_PT"])[keep].astype(np.float64))
+    np.testing.assert_allclose(
+        t["sum_pt"], (cols["H1_PT"] + cols["H2_PT"])[keep].astype(np.float64)
+    )
     # float32 branches stay float32: compare at float32 precision
-    np.testing.assert_allclose(t["log_ip"], np.log(cols["B_IPCHI2_OWNPV"][keep].astype(np.float64)), rtol=1e-6)
+    np.testing.assert_allclose(
+        t["log_ip"], np.log(cols["B_IPCHI2_OWNPV"][keep].astype(np.float64)), rtol=1e-6
+    )
     np.testing.assert_array_equal(t["fold"], cols["eventNumber"][keep] % 4)
     np.testing.assert_array_equal(t["truth"], cols["truth_matched"][keep])
     np.testing.assert_allclose(t["weight_raw"], cols["eventWeight"][keep])
@@ -69,9 +75,17 @@ def test_prepare_matches_numpy(tmp_path: Path, flat_file: tuple[Path, dict[str, 
     assert read_json(out.with_suffix(".json"))["sample"] == "sig"
 
 
-def test_best_candidate_per_event_across_chunks(tmp_path: Path, flat_file: tuple[Path, dict[str, np.ndarray]]) -> None:
+def test_best_candidate_per_event_across_chunks(
+    tmp_path: Path, flat_file: tuple[Path, dict[str, np.ndarray]]
+) -> None:
     path, cols = flat_file
-    cfg = _config(tmp_path, path, reading={"step_size": 7}, candidates={"mode": "best", "by": "B_PT"}, preselection=[])
+    cfg = _config(
+        tmp_path,
+        path,
+        reading={"step_size": 7},
+        candidates={"mode": "best", "by": "B_PT"},
+        preselection=[],
+    )
     out = tmp_path / "best.parquet"
     prepare_file(cfg, "bkg", path, out, progress=False)
     t = read_table(out)
@@ -81,14 +95,26 @@ def test_best_candidate_per_event_across_chunks(tmp_path: Path, flat_file: tuple
     np.testing.assert_allclose(t["B_PT"], expected)
 
 
-def test_gather_normalises_and_writes_cutflow(tmp_path: Path, flat_file: tuple[Path, dict[str, np.ndarray]]) -> None:
+def test_gather_normalises_and_writes_cutflow(
+    tmp_path: Path, flat_file: tuple[Path, dict[str, np.ndarray]]
+) -> None:
     path, cols = flat_file
     cfg = _config(
         tmp_path,
         path,
         samples={
-            "sig": {"files": [str(path)], "label": 1, "weight": "eventWeight", "normalisation": {"cross_section_pb": 2.0, "luminosity_pb": 10.0}},
-            "bkg": {"files": [str(path)], "label": 0, "normalisation": {"scale": 0.5}, "events_tree": "EventTuple"},
+            "sig": {
+                "files": [str(path)],
+                "label": 1,
+                "weight": "eventWeight",
+                "normalisation": {"cross_section_pb": 2.0, "luminosity_pb": 10.0},
+            },
+            "bkg": {
+                "files": [str(path)],
+                "label": 0,
+                "normalisation": {"scale": 0.5},
+                "events_tree": "EventTuple",
+            },
         },
     )
     prep = {s: [tmp_path / f"{s}.parquet"] for s in ("sig", "bkg")}
@@ -98,7 +124,9 @@ def test_gather_normalises_and_writes_cutflow(tmp_path: Path, flat_file: tuple[P
     n_events = len(np.unique(cols["eventNumber"]))
     first = np.r_[True, cols["eventNumber"][1:] != cols["eventNumber"][:-1]]
     assert info["sig"]["n_events"] == n_events
-    assert info["sig"]["sum_gen_weights"] == pytest.approx(cols["eventWeight"][first].astype(float).sum(), rel=1e-6)
+    assert info["sig"]["sum_gen_weights"] == pytest.approx(
+        cols["eventWeight"][first].astype(float).sum(), rel=1e-6
+    )
     assert info["sig"]["normalisation"] == pytest.approx(20.0 / info["sig"]["sum_gen_weights"])
     assert info["bkg"]["normalisation"] == 0.5
     t = read_table(tmp_path / "dataset.parquet")
@@ -108,14 +136,22 @@ def test_gather_normalises_and_writes_cutflow(tmp_path: Path, flat_file: tuple[P
 
 # --- bad input: clear message, and no output file ------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("make", "error", "match"),
     [
         pytest.param(lambda p: None, InputFileError, "does not exist", id="missing-file"),
-        pytest.param(lambda p: p.write_text("not a root file"), InputFileError, "is not a ROOT file", id="not-root"),
+        pytest.param(
+            lambda p: p.write_text("not a root file"),
+            InputFileError,
+            "is not a ROOT file",
+            id="not-root",
+        ),
     ],
 )
-def test_bad_files(tmp_path: Path, flat_file: tuple[Path, dict[str, np.ndarray]], make, error, match) -> None:  # type: ignore[no-untyped-def]
+def test_bad_files(
+    tmp_path: Path, flat_file: tuple[Path, dict[str, np.ndarray]], make, error, match
+) -> None:  # type: ignore[no-untyped-def]
     path, _ = flat_file
     cfg = _config(tmp_path, path)
     bad = tmp_path / "bad.root"
@@ -141,18 +177,29 @@ def test_truncated_file(tmp_path: Path) -> None:
 
 def test_missing_tree(tmp_path: Path, flat_file: tuple[Path, dict[str, np.ndarray]]) -> None:
     path, _ = flat_file
-    raw_samples = {"sig": {"files": [str(path)], "label": 1, "tree": "DecayTre"}, "bkg": {"files": [str(path)], "label": 0, "events_tree": "EventTuple"}}
+    raw_samples = {
+        "sig": {"files": [str(path)], "label": 1, "tree": "DecayTre"},
+        "bkg": {"files": [str(path)], "label": 0, "events_tree": "EventTuple"},
+    }
     cfg = _config(tmp_path, path, samples=raw_samples)
-    with pytest.raises(TreeNotFoundError, match=r"tree 'DecayTre' not found in .*flat\.root; did you mean 'DecayTree'"):
+    with pytest.raises(
+        TreeNotFoundError,
+        match=r"tree 'DecayTre' not found in .*flat\.root; did you mean 'DecayTree'",
+    ):
         prepare_file(cfg, "sig", path, tmp_path / "o.parquet", progress=False)
     assert not (tmp_path / "o.parquet").exists()
 
 
-def test_misspelt_branch_suggests(tmp_path: Path, flat_file: tuple[Path, dict[str, np.ndarray]]) -> None:
+def test_misspelt_branch_suggests(
+    tmp_path: Path, flat_file: tuple[Path, dict[str, np.ndarray]]
+) -> None:
     path, _ = flat_file
     cfg = _config(tmp_path, path, features=[{"name": "x", "expr": "H1_PTT * 2"}])
     out = tmp_path / "o.parquet"
-    with pytest.raises(BranchNotFoundError, match=r"branch 'H1_PTT' not found in .*flat\.root:DecayTree \(did you mean 'H1_PT'.*used by feature 'x'"):
+    with pytest.raises(
+        BranchNotFoundError,
+        match=r"branch 'H1_PTT' not found in .*flat\.root:DecayTree \(did you mean 'H1_PT'.*used by feature 'x'",
+    ):
         prepare_file(cfg, "sig", path, out, progress=False)
     assert not out.exists()
 
@@ -169,20 +216,28 @@ def test_expression_errors(tmp_path: Path, flat_file: tuple[Path, dict[str, np.n
     assert not list(tmp_path.glob(".o.parquet*"))
 
 
-def test_cut_selecting_nothing(tmp_path: Path, flat_file: tuple[Path, dict[str, np.ndarray]]) -> None:
+def test_cut_selecting_nothing(
+    tmp_path: Path, flat_file: tuple[Path, dict[str, np.ndarray]]
+) -> None:
     path, _ = flat_file
     cfg = _config(tmp_path, path, preselection=[{"name": "too tight", "cut": "H1_PT > 1e12"}])
     prep = {s: [tmp_path / f"{s}.parquet"] for s in ("sig", "bkg")}
     for s in prep:
         prepare_file(cfg, s, path, prep[s][0], progress=False)
-    with pytest.raises(EmptySelectionError, match=r"cut 'too tight' selects no candidate of sample 'bkg'"):
+    with pytest.raises(
+        EmptySelectionError, match=r"cut 'too tight' selects no candidate of sample 'bkg'"
+    ):
         gather(cfg, prep, tmp_path / "dataset.parquet")
     assert not (tmp_path / "dataset.parquet").exists()
 
 
-def test_non_finite_fail_or_drop(tmp_path: Path, flat_file: tuple[Path, dict[str, np.ndarray]]) -> None:
+def test_non_finite_fail_or_drop(
+    tmp_path: Path, flat_file: tuple[Path, dict[str, np.ndarray]]
+) -> None:
     path, cols = flat_file
-    feats = [{"name": "inv", "expr": "1 / (nCandidate)"}]  # inf for the first candidate of each event
+    feats = [
+        {"name": "inv", "expr": "1 / (nCandidate)"}
+    ]  # inf for the first candidate of each event
     cfg = _config(tmp_path, path, features=feats, preselection=[])
     out = tmp_path / "o.parquet"
     with pytest.raises(NonFiniteError, match=r"non-finite values .*flat\.root.*'inv': \d+"):
@@ -198,13 +253,17 @@ def test_non_finite_fail_or_drop(tmp_path: Path, flat_file: tuple[Path, dict[str
 def test_uproot_reads_back_written_root(tmp_path: Path) -> None:
     from hepsel.io.storage import write_root_tree
 
-    p = write_root_tree(tmp_path / "s.root", "scores", {"a": np.arange(5.0), "b": np.arange(5, dtype=np.int32)})
+    p = write_root_tree(
+        tmp_path / "s.root", "scores", {"a": np.arange(5.0), "b": np.arange(5, dtype=np.int32)}
+    )
     with uproot.open(p) as f:
         np.testing.assert_array_equal(f["scores"]["a"].array(library="np"), np.arange(5.0))
 
 
 @pytest.mark.parametrize(
-    "rntuple", [("DecayTree",), ("EventTuple",), ("DecayTree", "EventTuple")], ids=["candidates", "events", "both"]
+    "rntuple",
+    [("DecayTree",), ("EventTuple",), ("DecayTree", "EventTuple")],
+    ids=["candidates", "events", "both"],
 )
 def test_rntuple_trees(tmp_path: Path, rntuple: tuple[str, ...]) -> None:
     """Candidate and events trees written as RNTuples by uproot read like TTrees."""
@@ -216,7 +275,9 @@ def test_rntuple_trees(tmp_path: Path, rntuple: tuple[str, ...]) -> None:
     meta = prepare_file(cfg, "sig", path, out, progress=False)
     t = read_table(out)
     keep = cols["H1_PT"] > 200
-    np.testing.assert_allclose(t["sum_pt"], (cols["H1_PT"] + cols["H2_PT"])[keep].astype(np.float64))
+    np.testing.assert_allclose(
+        t["sum_pt"], (cols["H1_PT"] + cols["H2_PT"])[keep].astype(np.float64)
+    )
     np.testing.assert_array_equal(t["eventNumber"], cols["eventNumber"][keep])
     np.testing.assert_allclose(t["weight_raw"], cols["eventWeight"][keep])
     assert meta["n_events"] == 205  # the events tree has 205 entries
@@ -236,16 +297,29 @@ def test_rntuple_flat_and_jagged_fields(tmp_path: Path) -> None:
     tree = open_tree(path, "Events")
     assert not is_jagged(tree, ["met"])
     assert is_jagged(tree, ["met", "Jet_pt"])
-    (flat, _), = iterate(path, "Events", ["met"])
+    ((flat, _),) = iterate(path, "Events", ["met"])
     np.testing.assert_array_equal(flat["met"], [1.0, 2.0, 3.0])
-    (both, _), = iterate(path, "Events", ["met", "Jet_pt"])
+    ((both, _),) = iterate(path, "Events", ["met", "Jet_pt"])
     assert ak.to_list(both["Jet_pt"]) == ak.to_list(jets)
 
 
 def test_missing_tree_lists_rntuples(tmp_path: Path) -> None:
     path = tmp_path / "rntuple.root"
     write_flat_tree(path, rntuple=("DecayTree",))
-    with pytest.raises(TreeNotFoundError, match=r"tree 'DecayTre' not found in .*did you mean 'DecayTree'"):
-        prepare_file(_config(tmp_path, path, samples={"sig": {"files": [str(path)], "tree": "DecayTre", "label": 1},
-                                                       "bkg": {"files": [str(path)], "label": 0, "events_tree": "EventTuple"}}),
-                     "sig", path, tmp_path / "x.parquet", progress=False)
+    with pytest.raises(
+        TreeNotFoundError, match=r"tree 'DecayTre' not found in .*did you mean 'DecayTree'"
+    ):
+        prepare_file(
+            _config(
+                tmp_path,
+                path,
+                samples={
+                    "sig": {"files": [str(path)], "tree": "DecayTre", "label": 1},
+                    "bkg": {"files": [str(path)], "label": 0, "events_tree": "EventTuple"},
+                },
+            ),
+            "sig",
+            path,
+            tmp_path / "x.parquet",
+            progress=False,
+        )

@@ -333,8 +333,14 @@ def _brute_bootstrap(passed, weight, edges, x, cl, n_bootstrap, seed):
             inb = (x >= edges[j]) & ((x <= edges[j + 1]) if last else (x < edges[j + 1]))
             if w[inb].sum() > 0:
                 reps[r, j] = w[inb & passed].sum() / w[inb].sum()
-    lo = [np.percentile(c[np.isfinite(c)], 50 * (1 - cl)) if np.isfinite(c).any() else np.nan for c in reps.T]
-    hi = [np.percentile(c[np.isfinite(c)], 50 * (1 + cl)) if np.isfinite(c).any() else np.nan for c in reps.T]
+    lo = [
+        np.percentile(c[np.isfinite(c)], 50 * (1 - cl)) if np.isfinite(c).any() else np.nan
+        for c in reps.T
+    ]
+    hi = [
+        np.percentile(c[np.isfinite(c)], 50 * (1 + cl)) if np.isfinite(c).any() else np.nan
+        for c in reps.T
+    ]
     return np.array(lo), np.array(hi)
 
 
@@ -344,19 +350,29 @@ def test_bootstrap_interval_equals_the_percentiles_written_out(weighted: bool) -
     n = 30
     passed = rng.random(n) < 0.6
     weight = rng.uniform(0.01, 0.05, n) if weighted else None  # totals below 1
-    eff = intervals.efficiency_interval(passed, weight, method="bootstrap", random_state=4)  # default 200 replicas
-    lo, hi = _brute_bootstrap(passed, weight, np.array([0.0, 1.0]), np.full(n, 0.5), DEFAULT_CL, 200, 4)
+    eff = intervals.efficiency_interval(
+        passed, weight, method="bootstrap", random_state=4
+    )  # default 200 replicas
+    lo, hi = _brute_bootstrap(
+        passed, weight, np.array([0.0, 1.0]), np.full(n, 0.5), DEFAULT_CL, 200, 4
+    )
     assert (eff.low, eff.high) == pytest.approx((lo[0], hi[0]), rel=1e-12)
     assert eff.method == "bootstrap"
     x = rng.uniform(0, 3, n)
     edges = np.array([0.0, 1.0, 2.0, 3.0, 4.0])  # the last bin stays empty
-    out = intervals.binned_efficiency(x, passed, edges, weight, method="bootstrap", random_state=5, cl=0.9)
+    out = intervals.binned_efficiency(
+        x, passed, edges, weight, method="bootstrap", random_state=5, cl=0.9
+    )
     lo, hi = _brute_bootstrap(passed, weight, edges, x, 0.9, 200, 5)
     np.testing.assert_allclose(out["low"], lo, rtol=1e-12)
     np.testing.assert_allclose(out["high"], hi, rtol=1e-12)
     assert np.isnan(out["low"][-1]) and np.isnan(out["value"][-1]) and np.isnan(out["n_eff"][-1])
-    eff2 = intervals.efficiency_interval(passed, weight, method="bootstrap", n_bootstrap=2, random_state=4)
-    lo, hi = _brute_bootstrap(passed, weight, np.array([0.0, 1.0]), np.full(n, 0.5), DEFAULT_CL, 2, 4)
+    eff2 = intervals.efficiency_interval(
+        passed, weight, method="bootstrap", n_bootstrap=2, random_state=4
+    )
+    lo, hi = _brute_bootstrap(
+        passed, weight, np.array([0.0, 1.0]), np.full(n, 0.5), DEFAULT_CL, 2, 4
+    )
     assert (eff2.low, eff2.high) == pytest.approx((lo[0], hi[0]), rel=1e-12)
 
 
@@ -393,13 +409,17 @@ def test_weighted_normal_interval_is_clipped_only_without_negative_weights() -> 
     assert eff.high == 1.0 and e + half > 1.0
     assert eff.low == pytest.approx(e - half, rel=1e-12)
     # a zero weight is not a negative one: still clipped
-    zero = intervals.efficiency_interval(np.append(passed, True), np.append(w, 0.0), method="normal", cl=0.95)
+    zero = intervals.efficiency_interval(
+        np.append(passed, True), np.append(w, 0.0), method="normal", cl=0.95
+    )
     assert zero.high == 1.0 and zero.low == eff.low
     passed0 = ~passed
     eff0 = intervals.efficiency_interval(passed0, w, method="normal", cl=0.95)
     assert eff0.low == 0.0
     # negative weights: the efficiency leaves [0, 1] and the interval is kept as it is
-    neg = intervals.efficiency_interval([True, True, False], [2.0, 2.0, -1.0], method="clopper_pearson")
+    neg = intervals.efficiency_interval(
+        [True, True, False], [2.0, 2.0, -1.0], method="clopper_pearson"
+    )
     assert neg.method == "normal"
     assert neg.value == pytest.approx(4 / 3) and neg.high > neg.value > 1.0
     lo_n, hi_n = intervals.normal(1, 3, cl=0.95)
@@ -422,7 +442,9 @@ def test_binned_edges_single_candidates_and_empty_totals() -> None:
     np.testing.assert_allclose(out["n_eff"], [1.0, 2.0, 1.0])
     assert out["method"] == "wilson" and out["cl"] == DEFAULT_CL
     assert sorted(out) == ["centres", "cl", "edges", "high", "low", "method", "n_eff", "value"]
-    zero = intervals.binned_efficiency(x, passed, [0.0, 1.0, 1.6, 2.0], np.where(x >= 1.0, 0.0, 1.0))
+    zero = intervals.binned_efficiency(
+        x, passed, [0.0, 1.0, 1.6, 2.0], np.where(x >= 1.0, 0.0, 1.0)
+    )
     assert np.isnan(zero["value"][1]) and np.isnan(zero["low"][1]) and np.isnan(zero["n_eff"][1])
     one = intervals.binned_efficiency([5.0], [True], 2)
     np.testing.assert_allclose(one["edges"], [4.5, 5.0, 5.5])
@@ -438,40 +460,109 @@ def test_binned_edges_single_candidates_and_empty_totals() -> None:
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
-        (lambda: intervals.interval_label("jeffreys"), ValueError,
-         "method must be one of 'clopper_pearson', 'wilson', 'normal', 'bootstrap'; got 'jeffreys'"),
-        (lambda: intervals.wilson(1, 2, cl=0.0), ValueError, "cl must lie strictly between 0 and 1, got 0.0"),
+        (
+            lambda: intervals.interval_label("jeffreys"),
+            ValueError,
+            "method must be one of 'clopper_pearson', 'wilson', 'normal', 'bootstrap'; got 'jeffreys'",
+        ),
+        (
+            lambda: intervals.wilson(1, 2, cl=0.0),
+            ValueError,
+            "cl must lie strictly between 0 and 1, got 0.0",
+        ),
         (lambda: intervals.wilson(np.nan, 2), ValueError, "k and n must be finite"),
         (lambda: intervals.wilson(1, np.inf), ValueError, "k and n must be finite"),
         (lambda: intervals.wilson(1, -2), ValueError, "n must be non-negative"),
         (lambda: intervals.wilson(3, 2), ValueError, "k must satisfy 0 <= k <= n"),
-        (lambda: intervals.effective_counts(1.0, 2.0, -1.0, 3.0), ValueError,
-         "pass_weights_sq_sum must satisfy 0 <= pass_weights_sq_sum <= total_weights_sq_sum"),
-        (lambda: intervals.efficiency_interval([[True, False]]), ValueError, "passed must be one-dimensional, got shape (1, 2)"),
-        (lambda: intervals.efficiency_interval(["a"]), TypeError, "passed must hold booleans (or 0/1), got dtype <U1"),
-        (lambda: intervals.efficiency_interval([0, 2]), ValueError, "passed must hold only booleans or 0/1"),
-        (lambda: intervals.efficiency_interval([]), ValueError, "passed is empty; the efficiency of no candidates is undefined"),
-        (lambda: intervals.efficiency_interval([True, False], [1.0]), ValueError,
-         "sample_weight has 1 entries but passed has 2 (sample_weight has shape (1,), needs (2,))"),
-        (lambda: intervals.efficiency_interval([True, False], [1.0, -1.0]), ValueError,
-         "sample_weight sums to a non-positive total; the efficiency is undefined"),
-        (lambda: intervals.efficiency_interval([True, False], method="bootstrap", n_bootstrap=1.5), ValueError,
-         "n_bootstrap must be an integer >= 2, got 1.5"),
-        (lambda: intervals.efficiency_interval([True, False], method="bootstrap", n_bootstrap=2.5), ValueError,
-         "n_bootstrap must be an integer >= 2, got 2.5"),
-        (lambda: intervals.binned_efficiency([[1.0]], [True], 2), ValueError, "x must be one-dimensional, got shape (1, 1)"),
-        (lambda: intervals.binned_efficiency([1.0, 2.0], [True], 2), ValueError, "passed has shape (1,) but x has shape (2,)"),
-        (lambda: intervals.binned_efficiency([1.0], [True], 0), ValueError,
-         "bins must be a positive integer or a sequence of edges, got 0"),
-        (lambda: intervals.binned_efficiency([1.0], [True], 1.5), ValueError,
-         "bins must be a positive integer or a sequence of edges, got 1.5"),
-        (lambda: intervals.binned_efficiency([np.nan], [True], 2), ValueError,
-         "x has no finite values to derive bin edges from; pass explicit edges"),
-        (lambda: intervals.binned_efficiency([1.0], [True], [1.0]), ValueError,
-         "bins given as edges must be a 1-d, strictly increasing sequence of at least 2 values"),
-        (lambda: intervals.binned_efficiency([1.0], [True], [0.0, 1.0, 1.0]), ValueError,
-         "bins given as edges must be a 1-d, strictly increasing sequence of at least 2 values"),
-        (lambda: intervals.binned_efficiency([1.0], [True], [0.0, np.inf]), ValueError, "bins edges must be finite"),
+        (
+            lambda: intervals.effective_counts(1.0, 2.0, -1.0, 3.0),
+            ValueError,
+            "pass_weights_sq_sum must satisfy 0 <= pass_weights_sq_sum <= total_weights_sq_sum",
+        ),
+        (
+            lambda: intervals.efficiency_interval([[True, False]]),
+            ValueError,
+            "passed must be one-dimensional, got shape (1, 2)",
+        ),
+        (
+            lambda: intervals.efficiency_interval(["a"]),
+            TypeError,
+            "passed must hold booleans (or 0/1), got dtype <U1",
+        ),
+        (
+            lambda: intervals.efficiency_interval([0, 2]),
+            ValueError,
+            "passed must hold only booleans or 0/1",
+        ),
+        (
+            lambda: intervals.efficiency_interval([]),
+            ValueError,
+            "passed is empty; the efficiency of no candidates is undefined",
+        ),
+        (
+            lambda: intervals.efficiency_interval([True, False], [1.0]),
+            ValueError,
+            "sample_weight has 1 entries but passed has 2 (sample_weight has shape (1,), needs (2,))",
+        ),
+        (
+            lambda: intervals.efficiency_interval([True, False], [1.0, -1.0]),
+            ValueError,
+            "sample_weight sums to a non-positive total; the efficiency is undefined",
+        ),
+        (
+            lambda: intervals.efficiency_interval(
+                [True, False], method="bootstrap", n_bootstrap=1.5
+            ),
+            ValueError,
+            "n_bootstrap must be an integer >= 2, got 1.5",
+        ),
+        (
+            lambda: intervals.efficiency_interval(
+                [True, False], method="bootstrap", n_bootstrap=2.5
+            ),
+            ValueError,
+            "n_bootstrap must be an integer >= 2, got 2.5",
+        ),
+        (
+            lambda: intervals.binned_efficiency([[1.0]], [True], 2),
+            ValueError,
+            "x must be one-dimensional, got shape (1, 1)",
+        ),
+        (
+            lambda: intervals.binned_efficiency([1.0, 2.0], [True], 2),
+            ValueError,
+            "passed has shape (1,) but x has shape (2,)",
+        ),
+        (
+            lambda: intervals.binned_efficiency([1.0], [True], 0),
+            ValueError,
+            "bins must be a positive integer or a sequence of edges, got 0",
+        ),
+        (
+            lambda: intervals.binned_efficiency([1.0], [True], 1.5),
+            ValueError,
+            "bins must be a positive integer or a sequence of edges, got 1.5",
+        ),
+        (
+            lambda: intervals.binned_efficiency([np.nan], [True], 2),
+            ValueError,
+            "x has no finite values to derive bin edges from; pass explicit edges",
+        ),
+        (
+            lambda: intervals.binned_efficiency([1.0], [True], [1.0]),
+            ValueError,
+            "bins given as edges must be a 1-d, strictly increasing sequence of at least 2 values",
+        ),
+        (
+            lambda: intervals.binned_efficiency([1.0], [True], [0.0, 1.0, 1.0]),
+            ValueError,
+            "bins given as edges must be a 1-d, strictly increasing sequence of at least 2 values",
+        ),
+        (
+            lambda: intervals.binned_efficiency([1.0], [True], [0.0, np.inf]),
+            ValueError,
+            "bins edges must be finite",
+        ),
     ],
 )
 def test_error_messages(call, error: type[Exception], message: str) -> None:
@@ -483,6 +574,8 @@ def test_error_messages(call, error: type[Exception], message: str) -> None:
 
 def test_binned_intervals_with_negative_weights_are_not_clipped() -> None:
     x = np.array([0.5, 0.6, 0.7, 1.5, 1.6])
-    out = intervals.binned_efficiency(x, [True, True, False, True, False], [0.0, 1.0, 2.0], [2.0, 2.0, -1.0, 1.0, 1.0])
+    out = intervals.binned_efficiency(
+        x, [True, True, False, True, False], [0.0, 1.0, 2.0], [2.0, 2.0, -1.0, 1.0, 1.0]
+    )
     assert out["method"] == "normal"
     assert out["value"][0] == pytest.approx(4 / 3) and out["high"][0] > out["value"][0] > 1.0

@@ -45,8 +45,13 @@ def _tiny(tmp_path, files=3, mb_events=25_000):
 
     from .conftest import tiny_config, write_config
 
-    cfg_dict = tiny_config(str(tmp_path / "data"), files=files, sig_events=3000, mb_events=mb_events,
-                           output=str(tmp_path / "out"))
+    cfg_dict = tiny_config(
+        str(tmp_path / "data"),
+        files=files,
+        sig_events=3000,
+        mb_events=mb_events,
+        output=str(tmp_path / "out"),
+    )
     cfg = load_config(write_config(tmp_path / "analysis", cfg_dict))
     for s in cfg.samples:
         workflow.generate(cfg, s, progress=False)
@@ -68,13 +73,19 @@ def test_gather_streams_one_row_group_per_prepared_file(tmp_path):
     prepared = [lay.prepared(s, i) for s in sorted(cfg.samples) for i in range(3)]
     tables = [read_table(p) for p in prepared]
     assert pf.metadata.num_row_groups == len(prepared)
-    assert [pf.metadata.row_group(i).num_rows for i in range(len(prepared))] == [len(t["label"]) for t in tables]
+    assert [pf.metadata.row_group(i).num_rows for i in range(len(prepared))] == [
+        len(t["label"]) for t in tables
+    ]
     got = read_table(lay.dataset)
     assert list(got) == [*tables[0], "weight"]
     for name in tables[0]:
         np.testing.assert_array_equal(got[name], np.concatenate([t[name] for t in tables]))
-    factor = np.concatenate([np.full(len(t["label"]), info[s]["normalisation"])
-                             for s, t in zip([s for s in sorted(cfg.samples) for _ in range(3)], tables, strict=True)])
+    factor = np.concatenate(
+        [
+            np.full(len(t["label"]), info[s]["normalisation"])
+            for s, t in zip([s for s in sorted(cfg.samples) for _ in range(3)], tables, strict=True)
+        ]
+    )
     np.testing.assert_array_equal(got["weight"], got["weight_raw"] * factor)
 
 
@@ -111,8 +122,13 @@ def test_prepare_job_imports_no_estimator(tmp_path):
 
     from .conftest import tiny_config, write_config
 
-    cfg_dict = tiny_config(str(tmp_path / "data"), sig_events=300, mb_events=600, output=str(tmp_path / "out"),
-                           models={"fisher": {"type": "fisher"}, "bdt": {"type": "bdt"}})
+    cfg_dict = tiny_config(
+        str(tmp_path / "data"),
+        sig_events=300,
+        mb_events=600,
+        output=str(tmp_path / "out"),
+        models={"fisher": {"type": "fisher"}, "bdt": {"type": "bdt"}},
+    )
     config = write_config(tmp_path / "analysis", cfg_dict)
     workflow.generate(load_config(config), "signal", progress=False)
     code = (
@@ -120,6 +136,8 @@ def test_prepare_job_imports_no_estimator(tmp_path):
         f"rc = main(['prepare', '--config', {str(config)!r}, '--sample', 'signal', '--index', '0', '--no-progress']); "
         "print(sorted(m for m in ('sklearn', 'xgboost', 'torch') if m in sys.modules)); sys.exit(rc)"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"

@@ -19,7 +19,13 @@ pytest.importorskip("monotonicnetworks")
 #: feature 0 must be non-decreasing, feature 1 non-increasing, feature 2 is free
 MONO = [1, -1, 0]
 SCALE = np.array([1.0, 50.0, 1.0])  # physical units differ per feature
-FAST = {"hidden_layers": (16, 16), "batch_size": 256, "max_epochs": 25, "device": "cpu", "n_jobs": 1}
+FAST = {
+    "hidden_layers": (16, 16),
+    "batch_size": 256,
+    "max_epochs": 25,
+    "device": "cpu",
+    "n_jobs": 1,
+}
 LAMBDA = 2.0
 
 
@@ -42,11 +48,17 @@ def data() -> tuple[np.ndarray, np.ndarray]:
 def lipschitz(data) -> LipschitzMLPClassifier:
     X, y = data
     return LipschitzMLPClassifier(
-        **FAST, lipschitz_const=LAMBDA, monotone_constraints=MONO, validation_fraction=0.0, random_state=0
+        **FAST,
+        lipschitz_const=LAMBDA,
+        monotone_constraints=MONO,
+        validation_fraction=0.0,
+        random_state=0,
     ).fit(X, y)
 
 
-def monotonicity_violations(f, X: np.ndarray, feature: int, sign: int, *, n_steps: int = 40, tol: float = 1e-5) -> int:
+def monotonicity_violations(
+    f, X: np.ndarray, feature: int, sign: int, *, n_steps: int = 40, tol: float = 1e-5
+) -> int:
     """Steps along ``feature`` (from each row of ``X``, increasing) where ``sign * f`` decreases by more than ``tol``."""
     lo, hi = X[:, feature].min(), X[:, feature].max()
     span = hi - lo
@@ -103,7 +115,10 @@ def test_lipschitz_bound_in_standardised_space(data, lipschitz):
     # independent of the model's scaler: validation_fraction = 0 standardises with all of X
     za, zb = (a - X.mean(0)) / X.std(0), (b - X.mean(0)) / X.std(0)
     with torch.no_grad():
-        fa, fb = (lipschitz.network_(torch.as_tensor(z, dtype=torch.float32)).squeeze(1).double().numpy() for z in (za, zb))
+        fa, fb = (
+            lipschitz.network_(torch.as_tensor(z, dtype=torch.float32)).squeeze(1).double().numpy()
+            for z in (za, zb)
+        )
     bound = LAMBDA * np.sum((1 + np.abs(MONO)) * np.abs(za - zb), axis=1)
     assert np.all(np.abs(fa - fb) <= bound * (1 + 1e-4) + 1e-5)
     # the bound binds: some pair comes within a factor of 10 of it
@@ -157,18 +172,50 @@ def test_registered_kind_and_bad_parameters(data):
 @pytest.mark.parametrize(
     ("model", "match"),
     [
-        ({"type": "lipschitz_mlp", "monotone": {"B_PTX": 1}}, r"models\.m\.monotone: 'B_PTX' is not a feature"),
-        ({"type": "mlp", "monotone": {"B_PT": 1}}, r"models\.m\.monotone: a mlp model cannot be constrained"),
+        (
+            {"type": "lipschitz_mlp", "monotone": {"B_PTX": 1}},
+            r"models\.m\.monotone: 'B_PTX' is not a feature",
+        ),
+        (
+            {"type": "mlp", "monotone": {"B_PT": 1}},
+            r"models\.m\.monotone: a mlp model cannot be constrained",
+        ),
         ({"type": "fisher", "monotone": {"B_PT": 1}}, r"models\.m\.monotone: a fisher model"),
         ({"type": "bbdt", "monotone": {"B_PT": 1}}, r"models\.m\.monotone: a bbdt model"),
-        ({"type": "gan_augmented", "monotone": {"B_PT": 1}}, r"models\.m\.monotone: a gan_augmented model"),
+        (
+            {"type": "gan_augmented", "monotone": {"B_PT": 1}},
+            r"models\.m\.monotone: a gan_augmented model",
+        ),
         ({"type": "bdt", "monotone": {"B_PT": 2}}, r"models\.m\.monotone\.B_PT"),
-        ({"type": "bdt", "params": {"monotone_constraints": [1]}}, r"models\.m\.params\.monotone_constraints: set it with models\.m\.monotone"),
-        ({"type": "mlp", "decorrelate": {"spectator": "B_MX", "strength": 1}}, r"models\.m\.decorrelate\.spectator: 'B_MX' must be listed in spectators"),
-        ({"type": "bdt", "decorrelate": {"spectator": "B_M", "strength": 1}}, r"models\.m\.decorrelate: a bdt model cannot be decorrelated"),
-        ({"type": "mlp", "decorrelate": {"spectator": "B_M", "strength": -1}}, r"models\.m\.decorrelate\.strength"),
+        (
+            {"type": "bdt", "params": {"monotone_constraints": [1]}},
+            r"models\.m\.params\.monotone_constraints: set it with models\.m\.monotone",
+        ),
+        (
+            {"type": "mlp", "decorrelate": {"spectator": "B_MX", "strength": 1}},
+            r"models\.m\.decorrelate\.spectator: 'B_MX' must be listed in spectators",
+        ),
+        (
+            {"type": "bdt", "decorrelate": {"spectator": "B_M", "strength": 1}},
+            r"models\.m\.decorrelate: a bdt model cannot be decorrelated",
+        ),
+        (
+            {"type": "mlp", "decorrelate": {"spectator": "B_M", "strength": -1}},
+            r"models\.m\.decorrelate\.strength",
+        ),
     ],
-    ids=["unknown-feature", "mlp", "fisher", "bbdt", "gan", "bad-sign", "raw-param", "unknown-spectator", "bdt-disco", "negative-strength"],
+    ids=[
+        "unknown-feature",
+        "mlp",
+        "fisher",
+        "bbdt",
+        "gan",
+        "bad-sign",
+        "raw-param",
+        "unknown-spectator",
+        "bdt-disco",
+        "negative-strength",
+    ],
 )
 def test_config_errors(tmp_path, model, match):
     with pytest.raises(ConfigError, match=match):
@@ -177,7 +224,12 @@ def test_config_errors(tmp_path, model, match):
 
 def test_config_monotone_in_feature_order(tmp_path):
     cfg = load_config(
-        write_config(tmp_path, tiny_config("data", models={"m": {"type": "bdt", "monotone": {"vtx_chi2": -1, "B_PT": 1}}}))
+        write_config(
+            tmp_path,
+            tiny_config(
+                "data", models={"m": {"type": "bdt", "monotone": {"vtx_chi2": -1, "B_PT": 1}}}
+            ),
+        )
     )
     assert cfg.monotone_constraints("m") == [1, 0, 0, -1, 0]
 
@@ -190,7 +242,11 @@ def test_onnx_export_matches_predictions(data, lipschitz):
     points = np.vstack([X[:500], _random_points(X, 500, 9)])
     for dtype in ("float64", "float32"):
         model = onnx_model(lipschitz, dtype=dtype)
-        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            model.SerializeToString(), providers=["CPUExecutionProvider"]
+        )
         p = session.run(None, {"features": points.astype(dtype)})[0]
         assert p.shape == (len(points),)
-        np.testing.assert_allclose(p, lipschitz.predict_proba(points.astype(dtype))[:, 1], rtol=0, atol=1e-5)
+        np.testing.assert_allclose(
+            p, lipschitz.predict_proba(points.astype(dtype))[:, 1], rtol=0, atol=1e-5
+        )

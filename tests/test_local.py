@@ -54,9 +54,13 @@ def test_fisher_lime_and_shap_follow_coefficient_times_offset(
         mags = np.sort(np.abs(expected))
         if np.min(np.diff(mags)) < 0.05 * mags[-1] or mags[0] < 0.02 * mags[-1]:
             continue
-        e = explain_candidate(fisher_folds, X[row], k, refs, names, lime_seeds=(1, 2), lime_samples=3000)
+        e = explain_candidate(
+            fisher_folds, X[row], k, refs, names, lime_seeds=(1, 2), lime_samples=3000
+        )
         np.testing.assert_allclose(e.shap, expected, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(e.shap.sum() + e.shap_base, clf.decision_function(X[row : row + 1])[0], atol=1e-9)
+        np.testing.assert_allclose(
+            e.shap.sum() + e.shap_base, clf.decision_function(X[row : row + 1])[0], atol=1e-9
+        )
         assert np.array_equal(np.sign(e.shap), np.sign(expected))
         assert np.array_equal(np.sign(e.lime_contribution), np.sign(expected))
         order = np.argsort(-np.abs(expected))
@@ -70,25 +74,36 @@ def test_fisher_lime_and_shap_follow_coefficient_times_offset(
     assert "linear" in shap_method(fisher_folds[0])
 
 
-def test_bdt_waterfall_sums_to_margin(linear_data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+def test_bdt_waterfall_sums_to_margin(
+    linear_data: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     from hepsel.report.explain_plots import why_figure
 
     X, y, fold = linear_data
-    models = [BDTClassifier(n_estimators=40, max_depth=3, n_jobs=1, random_state=k).fit(X[fold != k], y[fold != k]) for k in (0, 1)]
+    models = [
+        BDTClassifier(n_estimators=40, max_depth=3, n_jobs=1, random_state=k).fit(
+            X[fold != k], y[fold != k]
+        )
+        for k in (0, 1)
+    ]
     refs = [X[fold != k][:500] for k in (0, 1)]
     for row in (0, 7, 13):
         k = int(fold[row])
-        e = explain_candidate(models, X[row], k, refs, ["a", "b", "c", "d"], lime_seeds=(0,), lime_samples=500)
+        e = explain_candidate(
+            models, X[row], k, refs, ["a", "b", "c", "d"], lime_seeds=(0,), lime_samples=500
+        )
         margin = models[k].decision_function(X[row : row + 1])[0]
         assert e.output == pytest.approx(margin, abs=1e-6)
         assert e.shap.sum() + e.shap_base == pytest.approx(margin, abs=1e-4)
         # the other fold's model explains the same candidate, summing to its own margin
         other = 1 - k
         v, b = shap_attribution(models[other], X[row : row + 1], refs[other])
-        assert v.sum() + b[0] == pytest.approx(models[other].decision_function(X[row : row + 1])[0], abs=1e-4)
+        assert v.sum() + b[0] == pytest.approx(
+            models[other].decision_function(X[row : row + 1])[0], abs=1e-4
+        )
         np.testing.assert_allclose(e.shap_folds[other], v[0])
         fig = why_figure(e, labels={"a": "$p_T$ [MeV]"}, title="t")
         bars = [p for p in fig.axes[0].patches]
@@ -100,9 +115,13 @@ def test_bdt_waterfall_sums_to_margin(linear_data: tuple[np.ndarray, np.ndarray,
         plt.close(fig)
 
 
-def test_bonsai_bdt_unused_features_get_zero(linear_data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+def test_bonsai_bdt_unused_features_get_zero(
+    linear_data: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
     X, y, _ = linear_data
-    clf = BonsaiBDTClassifier(features=[0, 2], bins=8, n_estimators=20, max_depth=3, n_jobs=1, random_state=0).fit(X, y)
+    clf = BonsaiBDTClassifier(
+        features=[0, 2], bins=8, n_estimators=20, max_depth=3, n_jobs=1, random_state=0
+    ).fit(X, y)
     v, b = shap_attribution(clf, X[:20], X)
     assert np.all(v[:, [1, 3]] == 0)
     np.testing.assert_allclose(v.sum(1) + b, clf.decision_function(X[:20]), atol=1e-4)
@@ -137,24 +156,36 @@ def test_model_agnostic_fallback_matches_linear_closed_form() -> None:
     assert v[0, 2] == pytest.approx(0.0, abs=1e-12)
 
 
-def test_torch_models_take_the_gradient_path(linear_data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+def test_torch_models_take_the_gradient_path(
+    linear_data: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
     from hepsel.models.mlp import MLPClassifier
 
     X, y, _ = linear_data
-    clf = MLPClassifier(hidden_layers=(8,), max_epochs=2, n_jobs=1, random_state=0, preprocessing="standard").fit(X[:2000], y[:2000])
+    clf = MLPClassifier(
+        hidden_layers=(8,), max_epochs=2, n_jobs=1, random_state=0, preprocessing="standard"
+    ).fit(X[:2000], y[:2000])
     assert "expected gradients" in shap_method(clf)
     v, b = shap_attribution(clf, X[:50], X[2000:2300], n_samples=100)
     resid = v.sum(1) + b - clf.decision_function(X[:50])
     assert np.mean(np.abs(resid)) < 0.2 * np.std(clf.decision_function(X[:50])) + 1e-3
 
 
-def test_autoencoder_is_explained_on_its_reconstruction_error(linear_data: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+def test_autoencoder_is_explained_on_its_reconstruction_error(
+    linear_data: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
     """One value per feature, summing (in expectation) to the score the autoencoder gives, not to a logit."""
     from hepsel.models.autoencoder import AutoencoderSelector
 
     X, y, _ = linear_data
-    clf = AutoencoderSelector(hidden_layers=(8,), bottleneck=1, max_epochs=3, n_jobs=1, random_state=0,
-                              preprocessing="standard").fit(X[:2000], y[:2000])
+    clf = AutoencoderSelector(
+        hidden_layers=(8,),
+        bottleneck=1,
+        max_epochs=3,
+        n_jobs=1,
+        random_state=0,
+        preprocessing="standard",
+    ).fit(X[:2000], y[:2000])
     assert "reconstruction error" in shap_method(clf)
     v, b = shap_attribution(clf, X[:50], X[2000:2300][y[2000:2300] == 0], n_samples=100)
     assert v.shape == (50, X.shape[1])
@@ -165,8 +196,15 @@ def test_autoencoder_is_explained_on_its_reconstruction_error(linear_data: tuple
 def test_lime_score_flags_a_nonlinear_surface() -> None:
     rng = np.random.default_rng(1)
     ref = rng.normal(size=(1000, 2))
-    linear = lime_attribution(lambda z: z @ np.array([1.0, -2.0]), np.array([0.3, 0.1]), ref, num_samples=2000)
-    wiggly = lime_attribution(lambda z: np.sin(6 * z[:, 0]) * np.cos(6 * z[:, 1]), np.array([0.3, 0.1]), ref, num_samples=2000)
+    linear = lime_attribution(
+        lambda z: z @ np.array([1.0, -2.0]), np.array([0.3, 0.1]), ref, num_samples=2000
+    )
+    wiggly = lime_attribution(
+        lambda z: np.sin(6 * z[:, 0]) * np.cos(6 * z[:, 1]),
+        np.array([0.3, 0.1]),
+        ref,
+        num_samples=2000,
+    )
     assert linear["r2"] > 0.99
     assert wiggly["r2"] < 0.5
 
@@ -191,7 +229,9 @@ def test_find_candidate() -> None:
     assert parse_candidate("1:5") == (1, 5, None)
     assert find_candidate(run, evt, (1, 5, None)) == 0
     assert find_candidate(run, evt, (1, 6, 1)) == 2
-    with pytest.raises(CandidateError, match=r"run 1 event 6 has 2 candidates.*1:6:0 \(row 1\); 1:6:1 \(row 2\)"):
+    with pytest.raises(
+        CandidateError, match=r"run 1 event 6 has 2 candidates.*1:6:0 \(row 1\); 1:6:1 \(row 2\)"
+    ):
         find_candidate(run, evt, (1, 6, None))
     with pytest.raises(CandidateError, match="no candidate index 2"):
         find_candidate(run, evt, (1, 6, 2))

@@ -263,9 +263,7 @@ def test_signal_efficiency_at_background_efficiency_gaussian() -> None:
     # Binomial spread of the signal efficiency plus the effect of the
     # background efficiency's spread through the local ROC slope.
     slope = stats.norm.pdf(cut - shift) / stats.norm.pdf(cut)
-    sigma = np.sqrt(
-        expected * (1 - expected) / n_sig + slope**2 * targets * (1 - targets) / n_bkg
-    )
+    sigma = np.sqrt(expected * (1 - expected) / n_sig + slope**2 * targets * (1 - targets) / n_bkg)
     assert np.all(np.abs(got - expected) < 5 * sigma)
 
 
@@ -422,9 +420,7 @@ def test_distance_correlation_matches_reference() -> None:
     assert shapes.distance_correlation(x, y) == pytest.approx(_reference_dcor(x, y), rel=1e-10)
     x2 = rng.normal(size=(300, 3))
     y2 = x2[:, 0] ** 2 + rng.normal(size=300)
-    assert shapes.distance_correlation(x2, y2) == pytest.approx(
-        _reference_dcor(x2, y2), rel=1e-10
-    )
+    assert shapes.distance_correlation(x2, y2) == pytest.approx(_reference_dcor(x2, y2), rel=1e-10)
 
 
 def test_distance_correlation_detects_dependence() -> None:
@@ -531,7 +527,9 @@ def test_unweighted_roc_defaults_match_sklearn() -> None:
     y, score, _ = _sample("ties-unweighted")
     fpr, tpr, thr = sk_roc_curve(y, score, drop_intermediate=False)
     for got in (metrics.roc(y, score), metrics.roc_curve(y, score)):
-        b, s, t = (got.bkg_eff, got.sig_eff, got.thresholds) if isinstance(got, metrics.Roc) else got
+        b, s, t = (
+            (got.bkg_eff, got.sig_eff, got.thresholds) if isinstance(got, metrics.Roc) else got
+        )
         np.testing.assert_allclose(b, fpr, rtol=0, atol=1e-15)
         np.testing.assert_allclose(s, tpr, rtol=0, atol=1e-15)
         np.testing.assert_array_equal(t[1:], thr[1:])
@@ -543,8 +541,13 @@ def test_unweighted_roc_defaults_match_sklearn() -> None:
 
 @pytest.mark.parametrize(
     ("y", "s"),
-    [([0, 1], [0.2, 0.4]), ([1, 0, 1], [0.1, 0.5, 0.9]), ([0, 0, 1], [0.3, 0.3, 0.3]), ([0, 1, 1, 0], [4, 3, 2, 1]),
-     ([1, 0, 1, 0, 1, 0], [3, 3, 2, 2, 1, 1])],  # the last: three collinear points, the middle one dropped
+    [
+        ([0, 1], [0.2, 0.4]),
+        ([1, 0, 1], [0.1, 0.5, 0.9]),
+        ([0, 0, 1], [0.3, 0.3, 0.3]),
+        ([0, 1, 1, 0], [4, 3, 2, 1]),
+        ([1, 0, 1, 0, 1, 0], [3, 3, 2, 2, 1, 1]),
+    ],  # the last: three collinear points, the middle one dropped
 )
 def test_tiny_curves_match_sklearn(y: list[int], s: list[float]) -> None:
     w = np.full(len(y), 0.25)  # class totals at or below 1
@@ -554,8 +557,12 @@ def test_tiny_curves_match_sklearn(y: list[int], s: list[float]) -> None:
         np.testing.assert_allclose(b, fpr, atol=1e-15)
         np.testing.assert_allclose(e, tpr, atol=1e-15)
         np.testing.assert_array_equal(t[1:], thr[1:])
-    assert metrics.roc_auc(y, s, w) == pytest.approx(roc_auc_score(y, s, sample_weight=w), abs=1e-15)
-    assert metrics.roc_auc(y, s) == pytest.approx(_brute_force_auc(np.array(y, bool), np.array(s, float), np.ones(len(y))), abs=1e-15)
+    assert metrics.roc_auc(y, s, w) == pytest.approx(
+        roc_auc_score(y, s, sample_weight=w), abs=1e-15
+    )
+    assert metrics.roc_auc(y, s) == pytest.approx(
+        _brute_force_auc(np.array(y, bool), np.array(s, float), np.ones(len(y))), abs=1e-15
+    )
 
 
 def test_packed_sort_of_scores_beyond_float32() -> None:
@@ -563,11 +570,15 @@ def test_packed_sort_of_scores_beyond_float32() -> None:
     n = 5000
     y = rng.random(n) < 0.5
     score = rng.normal(np.where(y, 1.0, 0.0)) * 1e300  # no float32 form: the plain sort
-    np.testing.assert_allclose(metrics.roc_curve(y, score)[1], sk_roc_curve(y, score, drop_intermediate=False)[1])
+    np.testing.assert_allclose(
+        metrics.roc_curve(y, score)[1], sk_roc_curve(y, score, drop_intermediate=False)[1]
+    )
     assert metrics.roc_auc(y, score) == pytest.approx(roc_auc_score(y, score), abs=1e-12)
 
 
-def _brute_envelope(y: np.ndarray, s: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _brute_envelope(
+    y: np.ndarray, s: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     thr = np.array([np.inf, *sorted(set(s), reverse=True)])
     se = np.array([w[y & (s >= t)].sum() for t in thr]) / w[y].sum()
     be = np.array([w[~y & (s >= t)].sum() for t in thr]) / w[~y].sum()
@@ -580,9 +591,14 @@ def test_working_points_use_the_monotone_envelope(negative_weight_sample) -> Non
     levels = np.unique(be[be <= 1.0])  # with negative weights the envelope may pass 1
     for t in levels:
         at = be == t
-        assert metrics.efficiency_at_background_efficiency(y, score, weight, bkg_eff=t) == pytest.approx(se[at].max(), abs=1e-12)
+        assert metrics.efficiency_at_background_efficiency(
+            y, score, weight, bkg_eff=t
+        ) == pytest.approx(se[at].max(), abs=1e-12)
     for t in (levels[1:] + levels[:-1]) / 2:  # between two levels: no rounding ambiguity
-        assert metrics.threshold_at_background_efficiency(y, score, weight, bkg_eff=t) == thr[be <= t].min()
+        assert (
+            metrics.threshold_at_background_efficiency(y, score, weight, bkg_eff=t)
+            == thr[be <= t].min()
+        )
 
 
 def test_bootstrap_replicas_equal_poisson_reweighted_aucs() -> None:
@@ -593,7 +609,9 @@ def test_bootstrap_replicas_equal_poisson_reweighted_aucs() -> None:
     w = rng.uniform(0.1, 0.3, n)  # class totals of a replica often below 1
     w[:6] = 0.0  # dropped, also from the groups
     groups = rng.integers(0, 25, n) * 7
-    auc, std, replicas = metrics.roc_auc_bootstrap(y, s, w, n_bootstrap=40, random_state=9, groups=groups)
+    auc, std, replicas = metrics.roc_auc_bootstrap(
+        y, s, w, n_bootstrap=40, random_state=9, groups=groups
+    )
     keep = w != 0
     _, inverse = np.unique(groups[keep], return_inverse=True)
     draw = np.random.default_rng(9)
@@ -606,7 +624,9 @@ def test_bootstrap_replicas_equal_poisson_reweighted_aucs() -> None:
     np.testing.assert_allclose(replicas, want, rtol=1e-12)
     assert auc == pytest.approx(roc_auc_score(y[keep], s[keep], sample_weight=w[keep]), abs=1e-12)
     assert std == pytest.approx(np.nanstd(want, ddof=1), rel=1e-12)
-    with pytest.raises(ValueError, match=r"^groups must have the shape of score \(60,\), got \(3,\)$"):
+    with pytest.raises(
+        ValueError, match=r"^groups must have the shape of score \(60,\), got \(3,\)$"
+    ):
         metrics.roc_auc_bootstrap(y, s, w, groups=[1, 2, 3])
 
 
@@ -614,7 +634,9 @@ def test_bootstrap_replicas_with_an_empty_class_are_nan() -> None:
     # one signal and one background candidate of weight 0.5: a replica is defined only when both are drawn
     seen = set()
     for seed in range(40):
-        _, std, rep = metrics.roc_auc_bootstrap([0, 1], [0.1, 0.9], [0.5, 0.5], n_bootstrap=2, random_state=seed, groups=[0, 1])
+        _, std, rep = metrics.roc_auc_bootstrap(
+            [0, 1], [0.1, 0.9], [0.5, 0.5], n_bootstrap=2, random_state=seed, groups=[0, 1]
+        )
         k = np.random.default_rng(seed).poisson(1.0, (2, 2))
         defined = (k > 0).all(axis=1)
         np.testing.assert_array_equal(np.isfinite(rep), defined)
@@ -639,7 +661,9 @@ def test_bootstrap_keeps_the_weights() -> None:
 def test_efficiency_unweighted_thresholds() -> None:
     s = np.array([0.1, 0.5, 0.9, 0.9, 0.3])
     thr = np.array([0.0, 0.3, 0.9, 1.0])
-    np.testing.assert_allclose(metrics.efficiency(s, thr), [(s >= t).mean() for t in thr], rtol=0, atol=0)
+    np.testing.assert_allclose(
+        metrics.efficiency(s, thr), [(s >= t).mean() for t in thr], rtol=0, atol=0
+    )
 
 
 def test_ks_weighted_matches_brute_force_sup() -> None:
@@ -670,7 +694,9 @@ def test_separation_bins_and_small_weights() -> None:
     hs, edges = np.histogram(s, bins=2, weights=ws, range=(0.1, 0.9))
     hb, _ = np.histogram(b, bins=edges, weights=wb)
     hs, hb = hs / hs.sum(), hb / hb.sum()
-    assert shapes.separation(s, b, ws, wb, bins=2) == pytest.approx(0.5 * np.sum((hs - hb) ** 2 / (hs + hb)), rel=1e-12)
+    assert shapes.separation(s, b, ws, wb, bins=2) == pytest.approx(
+        0.5 * np.sum((hs - hb) ** 2 / (hs + hb)), rel=1e-12
+    )
 
 
 def test_distance_correlation_smallest_inputs() -> None:
@@ -694,60 +720,170 @@ BOTH = "total weight; an efficiency needs both classes"
     ("call", "error", "message"),
     [
         (lambda: metrics.roc_auc([0, 1], ["a", "b"]), TypeError, "score " + NUMERIC),
-        (lambda: metrics.roc_auc(["a", "b"], [0.1, 0.2]), TypeError, "y_true must hold 0/1 or booleans, got dtype <U1"),
-        (lambda: metrics.roc_auc([0, 1], [0.1, 0.2], ["a", "b"]), TypeError, "sample_weight " + NUMERIC),
-        (lambda: metrics.roc_auc([0, 3], [0.1, 0.2]), ValueError, "y_true must hold only 0 (background) and 1 (signal)"),
-        (lambda: metrics.roc_auc([[0, 1]], [0.1, 0.2]), ValueError, "y_true must be one-dimensional, got shape (1, 2)"),
-        (lambda: metrics.roc_auc([], []), ValueError, "score is empty; a ROC curve needs signal and background candidates"),
-        (lambda: metrics.roc_auc([0, 1], [0.1, 0.2], [1.0]), ValueError,
-         "sample_weight has 1 entries but score has 2 (sample_weight has shape (1,), needs (2,))"),
-        (lambda: metrics.roc_auc([0, 0], [0.1, 0.2]), ValueError,
-         "y_true: the signal class (y_true == 1) has no candidates or a non-positive " + BOTH),
-        (lambda: metrics.roc_auc([1, 1], [0.1, 0.2]), ValueError,
-         "y_true: the background class (y_true == 0) has no candidates or a non-positive " + BOTH),
-        (lambda: metrics.roc_auc_bootstrap([0, 1], [0.1, 0.2], n_bootstrap=1.5), ValueError,
-         "n_bootstrap must be an integer >= 2, got 1.5"),
-        (lambda: metrics.efficiency_at_background_efficiency([0, 1], [0.1, 0.2]), TypeError,
-         "bkg_eff is required: the background efficiency (or efficiencies) to evaluate at"),
-        (lambda: metrics.threshold_at_background_efficiency([0, 1], [0.1, 0.2], bkg_eff=[[0.1]]), ValueError,
-         "bkg_eff must be a number or a 1-d sequence, got shape (1, 1)"),
-        (lambda: metrics.efficiency([], 0.5), ValueError,
-         "score is empty or sample_weight sums to zero; the efficiency is undefined"),
-        (lambda: metrics.efficiency([0.1], [[0.5]]), ValueError, "threshold must be a number or 1-d, got shape (1, 1)"),
+        (
+            lambda: metrics.roc_auc(["a", "b"], [0.1, 0.2]),
+            TypeError,
+            "y_true must hold 0/1 or booleans, got dtype <U1",
+        ),
+        (
+            lambda: metrics.roc_auc([0, 1], [0.1, 0.2], ["a", "b"]),
+            TypeError,
+            "sample_weight " + NUMERIC,
+        ),
+        (
+            lambda: metrics.roc_auc([0, 3], [0.1, 0.2]),
+            ValueError,
+            "y_true must hold only 0 (background) and 1 (signal)",
+        ),
+        (
+            lambda: metrics.roc_auc([[0, 1]], [0.1, 0.2]),
+            ValueError,
+            "y_true must be one-dimensional, got shape (1, 2)",
+        ),
+        (
+            lambda: metrics.roc_auc([], []),
+            ValueError,
+            "score is empty; a ROC curve needs signal and background candidates",
+        ),
+        (
+            lambda: metrics.roc_auc([0, 1], [0.1, 0.2], [1.0]),
+            ValueError,
+            "sample_weight has 1 entries but score has 2 (sample_weight has shape (1,), needs (2,))",
+        ),
+        (
+            lambda: metrics.roc_auc([0, 0], [0.1, 0.2]),
+            ValueError,
+            "y_true: the signal class (y_true == 1) has no candidates or a non-positive " + BOTH,
+        ),
+        (
+            lambda: metrics.roc_auc([1, 1], [0.1, 0.2]),
+            ValueError,
+            "y_true: the background class (y_true == 0) has no candidates or a non-positive "
+            + BOTH,
+        ),
+        (
+            lambda: metrics.roc_auc_bootstrap([0, 1], [0.1, 0.2], n_bootstrap=1.5),
+            ValueError,
+            "n_bootstrap must be an integer >= 2, got 1.5",
+        ),
+        (
+            lambda: metrics.efficiency_at_background_efficiency([0, 1], [0.1, 0.2]),
+            TypeError,
+            "bkg_eff is required: the background efficiency (or efficiencies) to evaluate at",
+        ),
+        (
+            lambda: metrics.threshold_at_background_efficiency([0, 1], [0.1, 0.2], bkg_eff=[[0.1]]),
+            ValueError,
+            "bkg_eff must be a number or a 1-d sequence, got shape (1, 1)",
+        ),
+        (
+            lambda: metrics.efficiency([], 0.5),
+            ValueError,
+            "score is empty or sample_weight sums to zero; the efficiency is undefined",
+        ),
+        (
+            lambda: metrics.efficiency([0.1], [[0.5]]),
+            ValueError,
+            "threshold must be a number or 1-d, got shape (1, 1)",
+        ),
         (lambda: shapes.ks_2samp_weighted([], [1.0]), ValueError, "a and b must both be non-empty"),
         (lambda: shapes.ks_2samp_weighted([1.0], []), ValueError, "a and b must both be non-empty"),
         (lambda: shapes.ks_2samp_weighted(["a"], [1.0]), TypeError, "a " + NUMERIC),
         (lambda: shapes.ks_2samp_weighted([1.0], ["a"]), TypeError, "b " + NUMERIC),
-        (lambda: shapes.ks_2samp_weighted([1.0], [1.0], a_weight=[0.0]), ValueError,
-         "a_weight sums to a non-positive total; the ECDF is undefined"),
-        (lambda: shapes.ks_2samp_weighted([1.0], [1.0], b_weight=[-1.0]), ValueError,
-         "b_weight sums to a non-positive total; the ECDF is undefined"),
-        (lambda: shapes.ks_2samp_weighted([1.0], [1.0], a_weight=["a"]), TypeError, "a_weight " + NUMERIC),
-        (lambda: shapes.ks_2samp_weighted([1.0], [1.0], b_weight=["a"]), TypeError, "b_weight " + NUMERIC),
-        (lambda: shapes.separation([0.1], [0.2], bins=1.5), ValueError, "bins must be a positive integer, got 1.5"),
-        (lambda: shapes.separation([0.1], [0.2], bins=0), ValueError, "bins must be a positive integer, got 0"),
-        (lambda: shapes.separation([], [0.2]), ValueError, "sig_score and bkg_score must both be non-empty"),
-        (lambda: shapes.separation([0.1], []), ValueError, "sig_score and bkg_score must both be non-empty"),
+        (
+            lambda: shapes.ks_2samp_weighted([1.0], [1.0], a_weight=[0.0]),
+            ValueError,
+            "a_weight sums to a non-positive total; the ECDF is undefined",
+        ),
+        (
+            lambda: shapes.ks_2samp_weighted([1.0], [1.0], b_weight=[-1.0]),
+            ValueError,
+            "b_weight sums to a non-positive total; the ECDF is undefined",
+        ),
+        (
+            lambda: shapes.ks_2samp_weighted([1.0], [1.0], a_weight=["a"]),
+            TypeError,
+            "a_weight " + NUMERIC,
+        ),
+        (
+            lambda: shapes.ks_2samp_weighted([1.0], [1.0], b_weight=["a"]),
+            TypeError,
+            "b_weight " + NUMERIC,
+        ),
+        (
+            lambda: shapes.separation([0.1], [0.2], bins=1.5),
+            ValueError,
+            "bins must be a positive integer, got 1.5",
+        ),
+        (
+            lambda: shapes.separation([0.1], [0.2], bins=0),
+            ValueError,
+            "bins must be a positive integer, got 0",
+        ),
+        (
+            lambda: shapes.separation([], [0.2]),
+            ValueError,
+            "sig_score and bkg_score must both be non-empty",
+        ),
+        (
+            lambda: shapes.separation([0.1], []),
+            ValueError,
+            "sig_score and bkg_score must both be non-empty",
+        ),
         (lambda: shapes.separation(["a"], [0.2]), TypeError, "sig_score " + NUMERIC),
         (lambda: shapes.separation([0.1], ["a"]), TypeError, "bkg_score " + NUMERIC),
         (lambda: shapes.separation([0.1], [0.2], ["a"]), TypeError, "sig_weight " + NUMERIC),
         (lambda: shapes.separation([0.1], [0.2], None, ["a"]), TypeError, "bkg_weight " + NUMERIC),
-        (lambda: shapes.separation([0.1], [0.2], [0.0]), ValueError, "sig_score has no positive weight inside range=(0.1, 0.2)"),
-        (lambda: shapes.separation([0.1], [0.2], None, [0.0]), ValueError,
-         "bkg_score has no positive weight inside range=(0.1, 0.2)"),
-        (lambda: shapes.distance_correlation(np.zeros((2, 2, 2)), np.zeros(2)), ValueError,
-         "x must have shape (n,) or (n, d), got (2, 2, 2)"),
-        (lambda: shapes.distance_correlation([0.0, np.nan], [0.0, 1.0]), ValueError, "x holds NaN or infinite values"),
-        (lambda: shapes.distance_correlation([0.0, 1.0], [0.0, np.inf]), ValueError, "y holds NaN or infinite values"),
-        (lambda: shapes.distance_correlation([0.0, 1.0], [0.0, 1.0], max_events=2.5), ValueError,
-         "max_events must be an integer >= 2, got 2.5"),
-        (lambda: shapes.distance_correlation([0.0, 1.0], [0.0, 1.0], max_events=1), ValueError,
-         "max_events must be an integer >= 2, got 1"),
-        (lambda: shapes.distance_correlation([0.0], [1.0]), ValueError, "x and y need at least two entries"),
-        (lambda: metrics.significance_curve([0.1, 0.2], [0.1], n_signal=1, n_background=1), ValueError,
-         "sig_eff has shape (2,) but bkg_eff has shape (1,)"),
-        (lambda: metrics.punzi_curve([0.1], [-0.1], n_background=1.0), ValueError,
-         "bkg_eff * n_background is negative somewhere; the Punzi figure needs B >= 0"),
+        (
+            lambda: shapes.separation([0.1], [0.2], [0.0]),
+            ValueError,
+            "sig_score has no positive weight inside range=(0.1, 0.2)",
+        ),
+        (
+            lambda: shapes.separation([0.1], [0.2], None, [0.0]),
+            ValueError,
+            "bkg_score has no positive weight inside range=(0.1, 0.2)",
+        ),
+        (
+            lambda: shapes.distance_correlation(np.zeros((2, 2, 2)), np.zeros(2)),
+            ValueError,
+            "x must have shape (n,) or (n, d), got (2, 2, 2)",
+        ),
+        (
+            lambda: shapes.distance_correlation([0.0, np.nan], [0.0, 1.0]),
+            ValueError,
+            "x holds NaN or infinite values",
+        ),
+        (
+            lambda: shapes.distance_correlation([0.0, 1.0], [0.0, np.inf]),
+            ValueError,
+            "y holds NaN or infinite values",
+        ),
+        (
+            lambda: shapes.distance_correlation([0.0, 1.0], [0.0, 1.0], max_events=2.5),
+            ValueError,
+            "max_events must be an integer >= 2, got 2.5",
+        ),
+        (
+            lambda: shapes.distance_correlation([0.0, 1.0], [0.0, 1.0], max_events=1),
+            ValueError,
+            "max_events must be an integer >= 2, got 1",
+        ),
+        (
+            lambda: shapes.distance_correlation([0.0], [1.0]),
+            ValueError,
+            "x and y need at least two entries",
+        ),
+        (
+            lambda: metrics.significance_curve([0.1, 0.2], [0.1], n_signal=1, n_background=1),
+            ValueError,
+            "sig_eff has shape (2,) but bkg_eff has shape (1,)",
+        ),
+        (
+            lambda: metrics.punzi_curve([0.1], [-0.1], n_background=1.0),
+            ValueError,
+            "bkg_eff * n_background is negative somewhere; the Punzi figure needs B >= 0",
+        ),
     ],
 )
 def test_error_messages(call, error: type[Exception], message: str) -> None:
@@ -769,7 +905,9 @@ def test_defaults_of_roc_bootstrap_separation_and_dcor(negative_weight_sample) -
     hb, _ = np.histogram(b, bins=edges)
     hs, hb = hs / hs.sum(), hb / hb.sum()
     filled = hs + hb > 0
-    assert shapes.separation(s, b) == pytest.approx(0.5 * np.sum((hs - hb)[filled] ** 2 / (hs + hb)[filled]), rel=1e-12)
+    assert shapes.separation(s, b) == pytest.approx(
+        0.5 * np.sum((hs - hb)[filled] ** 2 / (hs + hb)[filled]), rel=1e-12
+    )
     x = rng.normal(size=5001)
     z = x + rng.normal(size=5001)
     pick = np.random.default_rng(4).choice(5001, size=5000, replace=False)
@@ -781,7 +919,9 @@ def test_defaults_of_roc_bootstrap_separation_and_dcor(negative_weight_sample) -
 def test_bootstrap_replica_with_signal_only_in_the_lowest_group() -> None:
     # the signal candidate scores lowest: a replica is defined when both are drawn, its AUC is 0
     for seed in range(10):
-        _, _, rep = metrics.roc_auc_bootstrap([0, 1], [0.9, 0.1], n_bootstrap=2, random_state=seed, groups=[0, 1])
+        _, _, rep = metrics.roc_auc_bootstrap(
+            [0, 1], [0.9, 0.1], n_bootstrap=2, random_state=seed, groups=[0, 1]
+        )
         k = np.random.default_rng(seed).poisson(1.0, (2, 2))
         defined = (k > 0).all(axis=1)
         np.testing.assert_array_equal(np.isfinite(rep), defined)
@@ -793,11 +933,17 @@ def test_efficiency_at_background_efficiency_on_the_last_segment() -> None:
     y = [1, 0, 1, 0, 0, 0]
     score = [0.9, 0.8, 0.7, 0.6, 0.5, 0.5]
     for target, want in ((0.1, 0.5), (0.3, 1.0), (0.75, 1.0), (0.99, 1.0)):
-        assert metrics.efficiency_at_background_efficiency(y, score, bkg_eff=target) == pytest.approx(want, abs=1e-15)
+        assert metrics.efficiency_at_background_efficiency(
+            y, score, bkg_eff=target
+        ) == pytest.approx(want, abs=1e-15)
     # a last segment that rises: (0.5, 0.5) -> (1, 1)
     y2, s2 = [1, 0, 1, 0], [0.9, 0.8, 0.1, 0.1]
-    assert metrics.efficiency_at_background_efficiency(y2, s2, bkg_eff=0.75) == pytest.approx(0.75, abs=1e-15)
-    assert metrics.efficiency_at_background_efficiency(y2, s2, bkg_eff=0.5) == pytest.approx(0.5, abs=1e-15)
+    assert metrics.efficiency_at_background_efficiency(y2, s2, bkg_eff=0.75) == pytest.approx(
+        0.75, abs=1e-15
+    )
+    assert metrics.efficiency_at_background_efficiency(y2, s2, bkg_eff=0.5) == pytest.approx(
+        0.5, abs=1e-15
+    )
 
 
 def test_efficiency_names_its_arguments() -> None:
@@ -805,7 +951,12 @@ def test_efficiency_names_its_arguments() -> None:
 
     with pytest.raises(TypeError, match=re.escape("score must hold numbers, got dtype <U1")):
         metrics.efficiency(["a"], 0.5)
-    with pytest.raises(ValueError, match=re.escape("sample_weight has 2 entries but score has 1 (sample_weight has shape (2,), needs (1,))")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "sample_weight has 2 entries but score has 1 (sample_weight has shape (2,), needs (1,))"
+        ),
+    ):
         metrics.efficiency([0.1], 0.5, [1.0, 2.0])
 
 

@@ -102,7 +102,12 @@ def test_early_stopping_on_plateau():
     X = rng.normal(size=(1000, 2))
     y = rng.integers(0, 2, 1000)  # pure noise: the validation loss cannot keep improving
     model = MLPClassifier(
-        hidden_layers=(8,), max_epochs=200, patience=2, learning_rate=1e-2, device="cpu", n_jobs=1,
+        hidden_layers=(8,),
+        max_epochs=200,
+        patience=2,
+        learning_rate=1e-2,
+        device="cpu",
+        n_jobs=1,
         random_state=0,
     ).fit(X, y)
     n_epochs = len(model.history_["train_loss"])
@@ -144,5 +149,10 @@ def test_save_is_atomic(tmp_path, data, fitted, monkeypatch, writer):
     assert sorted(after) == sorted(before)
     # the file that failed is untouched; the other one may have been rewritten whole
     failed = ".pt" if writer == "torch.save" else ".json"
-    assert {k: v for k, v in after.items() if k.endswith(failed)} == {k: v for k, v in before.items() if k.endswith(failed)}
-    np.testing.assert_array_equal(MLPClassifier.load(tmp_path / "model").decision_function(data[0]), fitted.decision_function(data[0]))
+    assert {k: v for k, v in after.items() if k.endswith(failed)} == {
+        k: v for k, v in before.items() if k.endswith(failed)
+    }
+    np.testing.assert_array_equal(
+        MLPClassifier.load(tmp_path / "model").decision_function(data[0]),
+        fitted.decision_function(data[0]),
+    )

@@ -70,7 +70,11 @@ def brute_cell_resample(X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, list[
     normal-scaled interquartile range), as in arXiv:2109.07851.
     """
     spread = stats.iqr(X, axis=0, scale="normal")
-    spread = np.where(spread > 0, spread, np.where(X.std(axis=0) > 0, X.std(axis=0) * 1.349 / stats.norm.ppf(0.75) / 2, 1.0))
+    spread = np.where(
+        spread > 0,
+        spread,
+        np.where(X.std(axis=0) > 0, X.std(axis=0) * 1.349 / stats.norm.ppf(0.75) / 2, 1.0),
+    )
     Z = (X - np.median(X, axis=0)) / spread
     w = w.astype(np.float64).copy()
     sizes = []
@@ -116,7 +120,13 @@ def test_features_without_quartile_spread_use_their_std() -> None:
     # the first falls back to its standard deviation, the second to unit scale
     rng = np.random.default_rng(11)
     n = 200
-    X = np.column_stack([rng.normal(size=n), np.where(rng.random(n) < 0.1, rng.normal(0, 50, n), 0.0), np.full(n, 3.0)])
+    X = np.column_stack(
+        [
+            rng.normal(size=n),
+            np.where(rng.random(n) < 0.1, rng.normal(0, 50, n), 0.0),
+            np.full(n, 3.0),
+        ]
+    )
     w = rng.choice([1.0, -0.6], size=n, p=[0.7, 0.3])
     r = cell_resample(X, w)
     want, sizes = brute_cell_resample(X, w)
@@ -142,8 +152,12 @@ def test_info_summarises_the_cells() -> None:
     none = cell_resample(X, np.abs(w))
     np.testing.assert_array_equal(none.weights, np.abs(w))
     assert none.info() == {
-        "method": "cell resampling (arXiv:2109.07851)", "n_negative": 0, "n_cells": 0,
-        "cell_size_median": 0.0, "cell_size_max": 0, "events_in_cells": 0,
+        "method": "cell resampling (arXiv:2109.07851)",
+        "n_negative": 0,
+        "n_cells": 0,
+        "cell_size_median": 0.0,
+        "cell_size_max": 0,
+        "events_in_cells": 0,
     }
 
 
@@ -157,17 +171,24 @@ def test_weight_residuals_are_bin_pulls() -> None:
     for j, name in enumerate(["a", "b"]):
         x = X[:, j]
         edges = np.quantile(x, np.linspace(0, 1, 6))
-        b = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, 4)  # the last edge closes the last bin
+        b = np.clip(
+            np.searchsorted(edges, x, side="right") - 1, 0, 4
+        )  # the last edge closes the last bin
         pulls = []
         for k in range(5):
             in_bin = b == k
-            pulls.append((after[in_bin].sum() - before[in_bin].sum()) / np.sqrt((before[in_bin] ** 2).sum()))
+            pulls.append(
+                (after[in_bin].sum() - before[in_bin].sum()) / np.sqrt((before[in_bin] ** 2).sum())
+            )
         pulls = np.array(pulls)
         assert res[name]["max_abs_pull"] == pytest.approx(np.abs(pulls).max(), rel=1e-12)
         assert res[name]["chi2_ndf"] == pytest.approx(np.mean(pulls**2), rel=1e-12)
     # unchanged weights: no pull; a feature of one value: nothing to compare
     same = weight_residuals(np.c_[X[:, 0], np.ones(n)], before, before, bins=5)
-    assert same == {"x0": {"max_abs_pull": 0.0, "chi2_ndf": 0.0}, "x1": {"max_abs_pull": 0.0, "chi2_ndf": 0.0}}
+    assert same == {
+        "x0": {"max_abs_pull": 0.0, "chi2_ndf": 0.0},
+        "x1": {"max_abs_pull": 0.0, "chi2_ndf": 0.0},
+    }
 
 
 def test_quartile_edges_and_small_spreads_set_the_scale() -> None:
@@ -209,19 +230,27 @@ def test_a_negative_event_absorbed_into_a_cell_is_no_seed() -> None:
     r = cell_resample(np.array([[0.0], [1.0], [2.0]]), [0.0, 1.0, -0.5])
     assert r.n_negative == 1 and r.cell_sizes == [2]
     # a 1-d X is one feature
-    np.testing.assert_array_equal(cell_resample(np.array([0.0, 0.1, 5.0]), [1.0, -0.5, 2.0]).weights,
-                                  cell_resample(np.array([[0.0], [0.1], [5.0]]), [1.0, -0.5, 2.0]).weights)
+    np.testing.assert_array_equal(
+        cell_resample(np.array([0.0, 0.1, 5.0]), [1.0, -0.5, 2.0]).weights,
+        cell_resample(np.array([[0.0], [0.1], [5.0]]), [1.0, -0.5, 2.0]).weights,
+    )
 
 
 def test_cell_resampling_messages() -> None:
     import re
 
-    with pytest.raises(ValueError, match=re.escape(
-        "the sample: the total weight is 0 <= 0 (1 of 2 weights negative); "
-        "negative weights cannot be made positive while keeping the total"
-    )):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "the sample: the total weight is 0 <= 0 (1 of 2 weights negative); "
+            "negative weights cannot be made positive while keeping the total"
+        ),
+    ):
         cell_resample(np.zeros((2, 1)), [-1.0, 1.0])
-    with pytest.raises(ValueError, match=re.escape("weights has 1 entries but X has 2 (weights has shape (1,), needs (2,))")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape("weights has 1 entries but X has 2 (weights has shape (1,), needs (2,))"),
+    ):
         cell_resample(np.zeros((2, 1)), [1.0])
 
 
@@ -230,7 +259,9 @@ def test_weight_residuals_small_weights_empty_bins_and_few_values() -> None:
     n = 400
     x = rng.normal(size=n)
     before = rng.uniform(0.001, 0.01, n)  # bin errors well below 1
-    before[x < np.quantile(x, 0.05)] = 0.0  # the first of 20 bins has no weight before: no pull there
+    before[x < np.quantile(x, 0.05)] = (
+        0.0  # the first of 20 bins has no weight before: no pull there
+    )
     after = before * rng.uniform(0.5, 1.5, n)
     after[x < np.quantile(x, 0.05)] = 0.01
     two = np.where(x > 0, 1.0, 0.0)  # two values: one bin
@@ -247,7 +278,10 @@ def test_weight_residuals_small_weights_empty_bins_and_few_values() -> None:
     assert res["x1"]["max_abs_pull"] == pytest.approx(np.abs(pulls).max(), rel=1e-12)
     assert res["x1"]["chi2_ndf"] == pytest.approx(np.mean(pulls**2), rel=1e-12)
     one = (after.sum() - before.sum()) / np.sqrt((before**2).sum())
-    assert res["x2"] == {"max_abs_pull": pytest.approx(abs(one), rel=1e-12), "chi2_ndf": pytest.approx(one**2, rel=1e-12)}
+    assert res["x2"] == {
+        "max_abs_pull": pytest.approx(abs(one), rel=1e-12),
+        "chi2_ndf": pytest.approx(one**2, rel=1e-12),
+    }
     assert weight_residuals(x, before, after, bins=20) == {"x0": res["x1"]}  # 1-d X
 
 
@@ -260,15 +294,21 @@ def test_xgboost_bdt_refuses_negative_weights_with_a_hint() -> None:
     from hepsel.models.bdt import BDTClassifier
 
     with pytest.raises(ValueError, match="cell_resample"):
-        BDTClassifier(n_estimators=2).fit(np.zeros((4, 1)), np.array([0, 1, 0, 1]), np.array([1, -1, 1, 1.0]))
+        BDTClassifier(n_estimators=2).fit(
+            np.zeros((4, 1)), np.array([0, 1, 0, 1]), np.array([1, -1, 1, 1.0])
+        )
 
 
 # -- an sWeighted signal sample --------------------------------------------------------
 
 
-def _sweights(m: np.ndarray, ns: float, nb: float, lo: float, hi: float, mu: float, sigma: float) -> np.ndarray:
+def _sweights(
+    m: np.ndarray, ns: float, nb: float, lo: float, hi: float, mu: float, sigma: float
+) -> np.ndarray:
     """Signal sWeights of a Gaussian peak over a flat background with known shapes and yields (Pivk, Le Diberder)."""
-    fs = stats.norm.pdf(m, mu, sigma) / (stats.norm.cdf(hi, mu, sigma) - stats.norm.cdf(lo, mu, sigma))
+    fs = stats.norm.pdf(m, mu, sigma) / (
+        stats.norm.cdf(hi, mu, sigma) - stats.norm.cdf(lo, mu, sigma)
+    )
     fb = np.full_like(m, 1.0 / (hi - lo))
     den = ns * fs + nb * fb
     F = np.stack([fs, fb])
@@ -337,7 +377,9 @@ def _dataset(seed: int = 0, n: int = 4000) -> Dataset:
     rng = np.random.default_rng(seed)
     y = (rng.random(n) < 0.5).astype(np.int8)
     X = rng.normal(size=(n, 3)) + y[:, None] * np.array([1.0, 0.5, 0.0])
-    w = np.where(rng.random(n) < 0.1, -0.5, 1.2) * np.exp(0.3 * X[:, 0])  # ~10% negative, feature-dependent
+    w = np.where(rng.random(n) < 0.1, -0.5, 1.2) * np.exp(
+        0.3 * X[:, 0]
+    )  # ~10% negative, feature-dependent
     cols = {
         "runNumber": np.zeros(n, dtype=np.int64),
         "eventNumber": np.arange(n, dtype=np.int64),
@@ -358,18 +400,25 @@ MODEL_KINDS = {
     "mlp": {"type": "mlp", "params": {"hidden_layers": [8], "max_epochs": 2, "n_jobs": 1}},
     "fisher": {"type": "fisher"},
     "gan_bdt": {
-        "type": "gan_augmented", "base": "bdt", "params": {"n_estimators": 20, "n_jobs": 1},
-        "gan": {"n_iterations": 20, "selection_interval": 10, "batch_size": 64, "n_jobs": 1}, "condition_on": "mode",
+        "type": "gan_augmented",
+        "base": "bdt",
+        "params": {"n_estimators": 20, "n_jobs": 1},
+        "gan": {"n_iterations": 20, "selection_interval": 10, "batch_size": 64, "n_jobs": 1},
+        "condition_on": "mode",
     },
     "gan_mlp": {
-        "type": "gan_augmented", "base": "mlp", "params": {"hidden_layers": [8], "max_epochs": 2, "n_jobs": 1},
+        "type": "gan_augmented",
+        "base": "mlp",
+        "params": {"hidden_layers": [8], "max_epochs": 2, "n_jobs": 1},
         "gan": {"n_iterations": 20, "selection_interval": 10, "batch_size": 64, "n_jobs": 1},
     },
 }
 
 
 @pytest.mark.parametrize("model", list(MODEL_KINDS))
-def test_every_model_kind_trains_with_negative_weights_by_default(model: str, tmp_path: Path) -> None:
+def test_every_model_kind_trains_with_negative_weights_by_default(
+    model: str, tmp_path: Path
+) -> None:
     ds = _dataset()
     assert 0.05 < np.mean(ds.weight < 0) < 0.15
     cfg = _cfg(MODEL_KINDS)
@@ -398,8 +447,16 @@ def test_gan_learns_the_weighted_signal_distribution() -> None:
     assert weighted_mean > 0.8
     models = {
         "gan": {
-            "type": "gan_augmented", "base": "bdt", "params": {"n_estimators": 5, "n_jobs": 1},
-            "gan": {"n_iterations": 600, "selection_interval": 200, "batch_size": 128, "n_jobs": 1, "device": "cpu"},
+            "type": "gan_augmented",
+            "base": "bdt",
+            "params": {"n_estimators": 5, "n_jobs": 1},
+            "gan": {
+                "n_iterations": 600,
+                "selection_interval": 200,
+                "batch_size": 128,
+                "n_jobs": 1,
+                "device": "cpu",
+            },
         }
     }
     cfg = _cfg(models)

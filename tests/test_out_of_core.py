@@ -24,9 +24,21 @@ from .conftest import tiny_config, write_config
 MODELS = {
     "bdt": {"type": "bdt", "params": {"n_estimators": 30, "max_depth": 3, "n_jobs": 1}},
     "fisher": {"type": "fisher"},
-    "mlp": {"type": "mlp", "params": {"hidden_layers": [16], "max_epochs": 4, "batch_size": 256, "n_jobs": 1, "device": "cpu"}},
-    "lip": {"type": "lipschitz_mlp", "monotone": {"log_fdchi2": 1},
-            "params": {"hidden_layers": [8], "max_epochs": 2, "n_jobs": 1, "device": "cpu"}},
+    "mlp": {
+        "type": "mlp",
+        "params": {
+            "hidden_layers": [16],
+            "max_epochs": 4,
+            "batch_size": 256,
+            "n_jobs": 1,
+            "device": "cpu",
+        },
+    },
+    "lip": {
+        "type": "lipschitz_mlp",
+        "monotone": {"log_fdchi2": 1},
+        "params": {"hidden_layers": [8], "max_epochs": 2, "n_jobs": 1, "device": "cpu"},
+    },
 }
 N = 6000
 GROUP = 1000  # rows per row group: six of them, so streaming really goes group by group
@@ -34,7 +46,9 @@ GROUP = 1000  # rows per row group: six of them, so streaming really goes group 
 
 def _config(tmp_path: Path, *, external_memory: bool = False) -> Any:
     raw = tiny_config("data", models=MODELS, training={"external_memory": external_memory})
-    return load_config(write_config(tmp_path / ("ext" if external_memory else "mem"), raw), base_dir=tmp_path)
+    return load_config(
+        write_config(tmp_path / ("ext" if external_memory else "mem"), raw), base_dir=tmp_path
+    )
 
 
 @pytest.fixture
@@ -62,8 +76,10 @@ def dataset(tmp_path: Path) -> Path:
     with ParquetAppender(path) as out:
         for start in range(0, N, GROUP):
             out.append({k: v[start : start + GROUP] for k, v in cols.items()})
-    samples = {"minbias": {"index": 0, "n_events": N, "sum_gen_weights": N, "normalisation": 2.0},
-               "signal": {"index": 1, "n_events": N, "sum_gen_weights": N, "normalisation": 2.0}}
+    samples = {
+        "minbias": {"index": 0, "n_events": N, "sum_gen_weights": N, "normalisation": 2.0},
+        "signal": {"index": 1, "n_events": N, "sum_gen_weights": N, "normalisation": 2.0},
+    }
     write_json(path.with_name("samples.json"), samples)
     return path
 
@@ -73,11 +89,15 @@ def _held_out_auc(cfg: Any, path: Path, model: str, prefix: Path, fold: int = 0)
     test = (ds.fold == fold) & ds.truth
     X = feature_matrix(path, cfg, rows=np.flatnonzero(test), dtype=np.float32)
     clf = load_classifier(cfg.models[model].type, prefix)
-    return float(roc_auc_score(ds.y[test], clf.predict_proba(X)[:, 1], sample_weight=ds.weight[test]))
+    return float(
+        roc_auc_score(ds.y[test], clf.predict_proba(X)[:, 1], sample_weight=ds.weight[test])
+    )
 
 
 def test_external_memory_is_off_by_default_and_validated(tmp_path: Path) -> None:
-    assert load_config(write_config(tmp_path, tiny_config("data"))).training.external_memory is False
+    assert (
+        load_config(write_config(tmp_path, tiny_config("data"))).training.external_memory is False
+    )
     assert _config(tmp_path, external_memory=True).training.external_memory is True
     raw = tiny_config("data", training={"external_memory": "sometimes"})
     with pytest.raises(ConfigError, match=r"training\.external_memory"):
@@ -88,8 +108,21 @@ def test_bad_external_memory_is_one_cli_error_line(tmp_path: Path) -> None:
     raw = tiny_config("data", training={"external_memory": [1]})
     path = write_config(tmp_path / "bad", raw)
     proc = subprocess.run(
-        [sys.executable, "-m", "hepsel.cli", "train", "-c", str(path), "--model", "bdt", "--fold", "0"],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "hepsel.cli",
+            "train",
+            "-c",
+            str(path),
+            "--model",
+            "bdt",
+            "--fold",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode != 0
     assert proc.stderr.startswith("hepsel: error: ") and "training.external_memory" in proc.stderr
@@ -99,7 +132,11 @@ def test_bad_external_memory_is_one_cli_error_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize("external_memory", [False, True])
 @pytest.mark.parametrize("model", ["bdt", "fisher", "mlp"])
 def test_training_reads_only_its_columns_and_rows(
-    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str, external_memory: bool
+    dataset: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    model: str,
+    external_memory: bool,
 ) -> None:
     import hepsel.io.storage
     import hepsel.prep.dataset
@@ -132,7 +169,9 @@ def test_training_reads_only_its_columns_and_rows(
     assert info["n_train"] == int(((ds.fold != 1) & ds.truth).sum())
 
 
-def test_in_memory_fit_gets_float32_training_rows(dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_in_memory_fit_gets_float32_training_rows(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import hepsel.train.kfold as training
 
     cfg = _config(tmp_path)
@@ -199,15 +238,23 @@ def test_external_memory_mlp_learns_as_in_memory(dataset: Path, tmp_path: Path) 
     assert aucs[True] == pytest.approx(aucs[False], abs=0.02)
 
 
-def test_external_memory_refuses_negative_weights_it_would_resample(dataset: Path, tmp_path: Path) -> None:
+def test_external_memory_refuses_negative_weights_it_would_resample(
+    dataset: Path, tmp_path: Path
+) -> None:
     import pyarrow.parquet as pq
 
     table = pq.read_table(dataset)
     w = table.column("weight").to_numpy().copy()
     w[::7] *= -1
-    pq.write_table(table.set_column(table.schema.get_field_index("weight"), "weight", [w]), dataset, row_group_size=GROUP)
+    pq.write_table(
+        table.set_column(table.schema.get_field_index("weight"), "weight", [w]),
+        dataset,
+        row_group_size=GROUP,
+    )
     cfg = _config(tmp_path, external_memory=True)
-    with pytest.raises(ValueError, match=r"negative weights.*training\.negative_weights: abs or drop"):
+    with pytest.raises(
+        ValueError, match=r"negative weights.*training\.negative_weights: abs or drop"
+    ):
         train_fold_file(cfg, dataset, "bdt", 0, tmp_path / "m" / "fold0", progress=False)
     # fisher takes them as they are
     info = train_fold_file(cfg, dataset, "fisher", 0, tmp_path / "f" / "fold0", progress=False)
@@ -215,9 +262,22 @@ def test_external_memory_refuses_negative_weights_it_would_resample(dataset: Pat
 
 
 def test_models_that_do_not_stream_train_in_memory(dataset: Path, tmp_path: Path) -> None:
-    raw = tiny_config("data", models={"bbdt": {"type": "bbdt", "params": {
-        "features": ["B_PT", "B_MCORR"], "bins": 4, "n_estimators": 5, "max_depth": 2, "n_jobs": 1}}},
-        training={"external_memory": True})
+    raw = tiny_config(
+        "data",
+        models={
+            "bbdt": {
+                "type": "bbdt",
+                "params": {
+                    "features": ["B_PT", "B_MCORR"],
+                    "bins": 4,
+                    "n_estimators": 5,
+                    "max_depth": 2,
+                    "n_jobs": 1,
+                },
+            }
+        },
+        training={"external_memory": True},
+    )
     cfg = load_config(write_config(tmp_path / "bb", raw), base_dir=tmp_path)
     info = train_fold_file(cfg, dataset, "bbdt", 0, tmp_path / "bb" / "fold0", progress=False)
     assert "external_memory" not in info and info["n_train"] > 0
@@ -236,4 +296,3 @@ def test_fold_stream_groups_and_gather(dataset: Path, tmp_path: Path) -> None:
     np.testing.assert_array_equal(X, want)
     rows = np.array([0, 5, 999, 1500, stream.n_rows - 1])
     np.testing.assert_array_equal(stream.gather(rows), want[rows])
-

@@ -47,7 +47,10 @@ def test_train_scores_only_rows_the_model_was_fitted_on(model: str, tmp_path: Pa
     cfg = _cfg(models)
     lay = Layout(tmp_path)
     for k in range(cfg.folds.k):
-        write_json(lay.model_info(model, k), train_fold(cfg, ds, model, k, lay.model(model, k), progress=False))
+        write_json(
+            lay.model_info(model, k),
+            train_fold(cfg, ds, model, k, lay.model(model, k), progress=False),
+        )
     cs = cross_scores(cfg, ds, model, lay)
     c = ds.columns
     for k in range(cfg.folds.k):
@@ -58,7 +61,9 @@ def test_train_scores_only_rows_the_model_was_fitted_on(model: str, tmp_path: Pa
             expected_val = np.zeros(len(ds), dtype=bool)
         else:
             v = info["validation"]
-            expected_val = event_validation_mask(c["runNumber"], c["eventNumber"], v["fraction"], v["seed"])
+            expected_val = event_validation_mask(
+                c["runNumber"], c["eventNumber"], v["fraction"], v["seed"]
+            )
             # the record counts exactly the held-out training candidates
             assert v["n_validation"] == int((expected_val & (ds.fold != k)).sum()) > 0
         np.testing.assert_array_equal(held_out(ds, lay.model_info(model, k)), expected_val)
@@ -71,19 +76,32 @@ def test_gan_augmented_early_stopping_sees_real_events_only() -> None:
     w = np.abs(ds.weight)
     models = {
         "g": {
-            "type": "gan_augmented", "base": "bdt", "params": {"n_estimators": 10, "n_jobs": 1},
-            "gan": {"n_iterations": 20, "selection_interval": 10, "batch_size": 64, "n_jobs": 1}, "synthetic_ratio": 2.0,
+            "type": "gan_augmented",
+            "base": "bdt",
+            "params": {"n_estimators": 10, "n_jobs": 1},
+            "gan": {"n_iterations": 20, "selection_interval": 10, "batch_size": 64, "n_jobs": 1},
+            "synthetic_ratio": 2.0,
         },
         "m": {
-            "type": "gan_augmented", "base": "mlp", "params": {"hidden_layers": [4], "max_epochs": 1, "n_jobs": 1, "preprocessing": "standard"},
-            "gan": {"n_iterations": 20, "selection_interval": 10, "batch_size": 64, "n_jobs": 1}, "synthetic_ratio": 2.0,
+            "type": "gan_augmented",
+            "base": "mlp",
+            "params": {
+                "hidden_layers": [4],
+                "max_epochs": 1,
+                "n_jobs": 1,
+                "preprocessing": "standard",
+            },
+            "gan": {"n_iterations": 20, "selection_interval": 10, "batch_size": 64, "n_jobs": 1},
+            "synthetic_ratio": 2.0,
         },
     }
     cfg = _cfg(models)
     events = (ds.columns["runNumber"], ds.columns["eventNumber"])
     for name in models:
         clf, _, info = fit_model(cfg, cfg.models[name], ds.X, ds.y, w, seed=3, events=events)
-        real_val = event_validation_mask(*events, info["validation"]["fraction"], info["validation"]["seed"])
+        real_val = event_validation_mask(
+            *events, info["validation"]["fraction"], info["validation"]["seed"]
+        )
         assert info["n_synthetic"] == 2 * int((ds.y == 1).sum())
         assert clf.n_validation_ == int(real_val.sum())
     # the MLP's scaling is fitted on the real training rows only: standard scaling means match them
@@ -95,7 +113,9 @@ def test_gan_augmented_early_stopping_sees_real_events_only() -> None:
 # -- calibration of the KS p-values --------------------------------------------------------
 
 
-def _correlated_sample(rng: np.random.Generator, n_events: int, offset: int, sample: int = 0) -> Dataset:
+def _correlated_sample(
+    rng: np.random.Generator, n_events: int, offset: int, sample: int = 0
+) -> Dataset:
     """Events of 1-6 candidates whose scores share an event-level component (as candidates sharing tracks)."""
     per = rng.integers(1, 7, n_events)
     event = np.repeat(np.arange(n_events) + offset, per)
@@ -116,10 +136,22 @@ def _pvalues(one_per: bool, n_trials: int = 300) -> np.ndarray:
     ps = []
     for _ in range(n_trials):
         a, b = _correlated_sample(rng, 300, 0), _correlated_sample(rng, 300, 10_000)
-        ia = one_per_event(a, np.ones(len(a.columns["score"]), bool), rng) if one_per else slice(None)
-        ib = one_per_event(b, np.ones(len(b.columns["score"]), bool), rng) if one_per else slice(None)
+        ia = (
+            one_per_event(a, np.ones(len(a.columns["score"]), bool), rng)
+            if one_per
+            else slice(None)
+        )
+        ib = (
+            one_per_event(b, np.ones(len(b.columns["score"]), bool), rng)
+            if one_per
+            else slice(None)
+        )
         ca, cb = a.columns, b.columns
-        ps.append(ks_2samp_weighted(ca["score"][ia], cb["score"][ib], ca["weight"][ia], cb["weight"][ib])[1])
+        ps.append(
+            ks_2samp_weighted(ca["score"][ia], cb["score"][ib], ca["weight"][ia], cb["weight"][ib])[
+                1
+            ]
+        )
     return np.asarray(ps)
 
 
@@ -142,7 +174,9 @@ def test_one_per_event_picks_one_candidate_of_each_event() -> None:
     ds.columns["sample"][:10] = 1  # same event numbers in another sample are other events
     idx = one_per_event(ds, np.ones(len(ds.columns["score"]), bool), rng)
     keys = {(int(ds.columns["sample"][i]), int(ds.columns["eventNumber"][i])) for i in idx}
-    all_keys = set(zip(ds.columns["sample"].tolist(), ds.columns["eventNumber"].tolist(), strict=True))
+    all_keys = set(
+        zip(ds.columns["sample"].tolist(), ds.columns["eventNumber"].tolist(), strict=True)
+    )
     assert len(idx) == len(keys) == len(all_keys)
 
 
@@ -160,7 +194,9 @@ def _ks_pvalues(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @functools.cache
-def _null_toys(n_toys: int, *, shared_folds: bool, k: int = 5, n: int = 150) -> list[dict[str, list[float]]]:
+def _null_toys(
+    n_toys: int, *, shared_folds: bool, k: int = 5, n: int = 150
+) -> list[dict[str, list[float]]]:
     """``ks_pvalue_folds`` of models that do not overtrain: train and test drawn from one distribution.
 
     ``shared_folds``: as in k-fold training, fold ``i`` is the test set of model ``i`` and
@@ -177,7 +213,13 @@ def _null_toys(n_toys: int, *, shared_folds: bool, k: int = 5, n: int = 150) -> 
 
 def _alarm_rate(toys: list[dict[str, list[float]]], alpha: float) -> float:
     t = WarningsConfig(ks_pvalue=alpha, auc_gap=1.0)
-    alarms = [any("KS p-value" in w["message"] for w in diagnose({"m": {"ks_pvalue_folds": toy}}, thresholds=t)) for toy in toys]
+    alarms = [
+        any(
+            "KS p-value" in w["message"]
+            for w in diagnose({"m": {"ks_pvalue_folds": toy}}, thresholds=t)
+        )
+        for toy in toys
+    ]
     return float(np.mean(alarms))
 
 
@@ -215,15 +257,35 @@ def test_overtraining_false_alarm_rate_with_shared_folds_stays_below_alpha() -> 
 def test_overtraining_pvalue_is_bonferroni_over_every_fold_and_class() -> None:
     folds = {"signal": [0.5, 0.004, None, float("nan")], "background": [0.3, 0.9, 0.02]}
     family = overtraining_pvalue(folds)
-    assert family == {"pvalue": 5 * 0.004, "method": "bonferroni", "n_tests": 5, "min_pvalue": 0.004, "class": "signal", "fold": 1}
-    assert overtraining_pvalue({"signal": [0.5], "background": [0.3, 0.1]})["pvalue"] == pytest.approx(0.3)
+    assert family == {
+        "pvalue": 5 * 0.004,
+        "method": "bonferroni",
+        "n_tests": 5,
+        "min_pvalue": 0.004,
+        "class": "signal",
+        "fold": 1,
+    }
+    assert overtraining_pvalue({"signal": [0.5], "background": [0.3, 0.1]})[
+        "pvalue"
+    ] == pytest.approx(0.3)
     assert overtraining_pvalue({"signal": [0.9, 0.8]})["pvalue"] == 1.0  # capped
     assert overtraining_pvalue({"signal": [None], "background": []}) is None
     # the warning fires on the corrected value, and says so
     t = WarningsConfig(ks_pvalue=0.01)
-    assert diagnose({"m": {"ks_pvalue_folds": {"signal": [0.004, 0.5], "background": [0.5, 0.5]}}}, thresholds=t) == []
-    (w,) = diagnose({"m": {"ks_pvalue_folds": {"signal": [0.5, 0.5], "background": [0.5, 0.002]}}}, thresholds=t)
-    assert "background response is 0.002 in fold 1, 0.008 corrected for 4 tests (bonferroni" in w["message"]
+    assert (
+        diagnose(
+            {"m": {"ks_pvalue_folds": {"signal": [0.004, 0.5], "background": [0.5, 0.5]}}},
+            thresholds=t,
+        )
+        == []
+    )
+    (w,) = diagnose(
+        {"m": {"ks_pvalue_folds": {"signal": [0.5, 0.5], "background": [0.5, 0.002]}}}, thresholds=t
+    )
+    assert (
+        "background response is 0.002 in fold 1, 0.008 corrected for 4 tests (bonferroni"
+        in w["message"]
+    )
 
 
 def test_summary_records_the_corrected_pvalue(tmp_path: Path) -> None:
@@ -232,7 +294,10 @@ def test_summary_records_the_corrected_pvalue(tmp_path: Path) -> None:
     cfg = _cfg({"fisher": {"type": "fisher"}})
     lay = Layout(tmp_path)
     for k in range(cfg.folds.k):
-        write_json(lay.model_info("fisher", k), train_fold(cfg, ds, "fisher", k, lay.model("fisher", k), progress=False))
+        write_json(
+            lay.model_info("fisher", k),
+            train_fold(cfg, ds, "fisher", k, lay.model("fisher", k), progress=False),
+        )
     out = _ks(cfg, ds, cross_scores(cfg, ds, "fisher", lay))
     ps = out["ks_pvalue_folds"]["signal"] + out["ks_pvalue_folds"]["background"]
     assert len(ps) == 2 * cfg.folds.k

@@ -20,8 +20,10 @@ def test_dots_in_names_do_not_make_plots_collide(tmp_path: Path) -> None:
         written += plotting.save(fig, tmp_path / f"shap_dependence_{feature}_bdt")
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == [
-        "shap_dependence_mu.eta_bdt.pdf", "shap_dependence_mu.eta_bdt.png",
-        "shap_dependence_mu.pt_bdt.pdf", "shap_dependence_mu.pt_bdt.png",
+        "shap_dependence_mu.eta_bdt.pdf",
+        "shap_dependence_mu.eta_bdt.png",
+        "shap_dependence_mu.pt_bdt.pdf",
+        "shap_dependence_mu.pt_bdt.png",
     ]
     assert sorted(p.name for p in written) == names
 
@@ -34,7 +36,9 @@ def test_dots_in_names_do_not_make_plots_collide(tmp_path: Path) -> None:
     [
         pytest.param("B0 -> K+ pi-", r"$B^0 \to K^+ \pi^-$", id="B0-Kpi"),
         pytest.param("Bs0 -> K+ K-", r"$B^0_s \to K^+ K^-$", id="Bs-KK"),
-        pytest.param("B0 -> D- pi+ (2 tracks)", r"$B^0 \to D^- \pi^+$ (2 tracks)", id="trailing-text"),
+        pytest.param(
+            "B0 -> D- pi+ (2 tracks)", r"$B^0 \to D^- \pi^+$ (2 tracks)", id="trailing-text"
+        ),
         pytest.param("Lambdab0 -> p K-", r"$\Lambda^0_b \to p K^-$", id="Lambda_b"),
         pytest.param("B+ -> J/psi K+", r"$B^+ \to J/\psi K^+$", id="Jpsi"),
         pytest.param("D~0 -> K+ pi-", r"$\bar{D}^0 \to K^+ \pi^-$", id="antiparticle"),
@@ -140,8 +144,12 @@ def _legend_outside(ax: Any) -> None:
 def rate_curves() -> dict[str, dict[str, np.ndarray]]:
     thr = np.linspace(1, 0, 101)
     return {
-        m: {"threshold": thr, "rate_khz": 30000 * (1 - thr) ** 3 + 0.1, "eff": (1 - thr) ** (0.3 + 0.2 * i),
-            "eff_tos": 0.9 * (1 - thr) ** (0.3 + 0.2 * i)}
+        m: {
+            "threshold": thr,
+            "rate_khz": 30000 * (1 - thr) ** 3 + 0.1,
+            "eff": (1 - thr) ** (0.3 + 0.2 * i),
+            "eff_tos": 0.9 * (1 - thr) ** (0.3 + 0.2 * i),
+        }
         for i, m in enumerate(("bdt", "mlp"))
     }
 
@@ -149,9 +157,18 @@ def rate_curves() -> dict[str, dict[str, np.ndarray]]:
 def test_roc_plot_marks_working_points() -> None:
     with plotting.lhcb_style():
         thr = np.linspace(1, 0, 101)
-        curves = {m: {"bkg_eff": (1 - thr) ** 3 + 1e-5, "sig_eff": (1 - thr) ** 0.3, "threshold": thr, "auc": 0.9}
-                  for m in ("bdt", "mlp")}
-        ax = plotting.roc_plot(curves, working_points={m: {"660 kHz": 0.8, "100 kHz": 0.95} for m in curves})
+        curves = {
+            m: {
+                "bkg_eff": (1 - thr) ** 3 + 1e-5,
+                "sig_eff": (1 - thr) ** 0.3,
+                "threshold": thr,
+                "auc": 0.9,
+            }
+            for m in ("bdt", "mlp")
+        }
+        ax = plotting.roc_plot(
+            curves, working_points={m: {"660 kHz": 0.8, "100 kHz": 0.95} for m in curves}
+        )
         _legend_outside(ax)
         texts = [t.get_text() for t in ax.get_legend().get_texts()]
         assert "cut at 660 kHz" in texts
@@ -162,11 +179,15 @@ def test_roc_plot_marks_working_points() -> None:
         plt.close(ax.figure)
 
 
-def test_rate_plot_draws_the_statistical_band(rate_curves: dict[str, dict[str, np.ndarray]]) -> None:
+def test_rate_plot_draws_the_statistical_band(
+    rate_curves: dict[str, dict[str, np.ndarray]],
+) -> None:
     from matplotlib.collections import PolyCollection
 
     with plotting.lhcb_style():
-        ax = plotting.rate_plot(rate_curves, targets_khz=[660, 100], n_signal_events=500, input_rate_khz=30000)
+        ax = plotting.rate_plot(
+            rate_curves, targets_khz=[660, 100], n_signal_events=500, input_rate_khz=30000
+        )
         bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
         assert len(bands) == 2
         _legend_outside(ax)
@@ -180,21 +201,34 @@ def test_rate_plot_draws_the_statistical_band(rate_curves: dict[str, dict[str, n
 
 def _binned(edges: list[float], v: float) -> dict[str, np.ndarray]:
     n = len(edges) - 1
-    return {"edges": np.array(edges), "value": np.full(n, v), "low": np.full(n, v - 0.05), "high": np.full(n, v + 0.05)}
+    return {
+        "edges": np.array(edges),
+        "value": np.full(n, v),
+        "low": np.full(n, v - 0.05),
+        "high": np.full(n, v + 0.05),
+    }
 
 
 def test_efficiency_plot_points_at_true_centres_with_integer_ticks() -> None:
     edges = [0.5, 2.5, 4.5, 6.5, 12.5]
     with plotting.lhcb_style():
         ax = plotting.efficiency_plot(
-            {plotting.mode_latex("B0 -> K+ pi-"): _binned(edges, 0.9), plotting.mode_latex("Bs0 -> K+ K-"): _binned(edges, 0.8)},
-            xlabel="number of PVs", interval_label="Clopper-Pearson",
+            {
+                plotting.mode_latex("B0 -> K+ pi-"): _binned(edges, 0.9),
+                plotting.mode_latex("Bs0 -> K+ K-"): _binned(edges, 0.8),
+            },
+            xlabel="number of PVs",
+            interval_label="Clopper-Pearson",
         )
         centres = 0.5 * (np.array(edges[1:]) + np.array(edges[:-1]))
         for line in ax.lines:
             if line.get_linestyle() == "None" and len(line.get_xdata()) == len(centres):
                 np.testing.assert_allclose(line.get_xdata(), centres)
-        markers = {ln.get_marker() for ln in ax.lines if ln.get_linestyle() == "None" and ln.get_marker() not in ("", "None")}
+        markers = {
+            ln.get_marker()
+            for ln in ax.lines
+            if ln.get_linestyle() == "None" and ln.get_marker() not in ("", "None")
+        }
         assert len(markers) == 2
         assert ax.xaxis.get_major_locator()._integer
         _legend_outside(ax)
@@ -204,7 +238,9 @@ def test_efficiency_plot_points_at_true_centres_with_integer_ticks() -> None:
 def test_efficiency_vs_cut_plot_resolves_region_near_one() -> None:
     thr = np.r_[np.inf, np.linspace(0.9999, 0.001, 500)]
     with plotting.lhcb_style():
-        ax = study_plots.efficiency_vs_cut_plot(thr, 1 - thr**8, (1 - thr) ** 2, working_points={"660 kHz": 0.83, "100 kHz": 0.97})
+        ax = study_plots.efficiency_vs_cut_plot(
+            thr, 1 - thr**8, (1 - thr) ** 2, working_points={"660 kHz": 0.83, "100 kHz": 0.97}
+        )
         assert ax.get_xscale() == "logit"
         assert ax.get_yscale() == "logit"
         texts = [t.get_text() for t in ax.get_legend().get_texts()]
@@ -218,18 +254,33 @@ def test_score_plot_y_range_fits_the_data() -> None:
     s, b = rng.beta(5, 1, 2000), rng.beta(1, 5, 2000)
     w = np.ones(2000)
     with plotting.lhcb_style():
-        ax = plotting.score_plot({"signal": (s, w), "background": (b, w)}, {"signal": (s, w), "background": (b, w)})
+        ax = plotting.score_plot(
+            {"signal": (s, w), "background": (b, w)}, {"signal": (s, w), "background": (b, w)}
+        )
         lo, hi = ax.get_ylim()
         h, _ = np.histogram(s, np.linspace(0, 1, 41), density=True)
-        assert hi == pytest.approx(2 * max(h.max(), np.histogram(b, np.linspace(0, 1, 41), density=True)[0].max()))
+        assert hi == pytest.approx(
+            2 * max(h.max(), np.histogram(b, np.linspace(0, 1, 41), density=True)[0].max())
+        )
         assert lo > 0
         _legend_outside(ax)
         plt.close(ax.figure)
 
 
 def test_cutflow_plot_leaves_room_for_every_marker() -> None:
-    rows = [{"step": s, "cumulative_eff": e, "cumulative_eff_low": e * 0.9, "cumulative_eff_high": min(e * 1.1, 1)}
-            for s, e in (("all candidates", 1.0), ("track pT > 500 MeV", 0.3), ("vertex chi2 < 10", 0.05))]
+    rows = [
+        {
+            "step": s,
+            "cumulative_eff": e,
+            "cumulative_eff_low": e * 0.9,
+            "cumulative_eff_high": min(e * 1.1, 1),
+        }
+        for s, e in (
+            ("all candidates", 1.0),
+            ("track pT > 500 MeV", 0.3),
+            ("vertex chi2 < 10", 0.05),
+        )
+    ]
     with plotting.lhcb_style():
         ax = plotting.cutflow_plot({"signal": rows, "minbias": rows})
         lo, hi = ax.get_ylim()
@@ -272,7 +323,9 @@ def test_overlay_grid_histograms_are_not_clipped() -> None:
         for ax in fig.axes[:2]:
             from matplotlib.patches import StepPatch
 
-            top = max(float(np.max(p.get_data().values)) for p in ax.patches if isinstance(p, StepPatch))
+            top = max(
+                float(np.max(p.get_data().values)) for p in ax.patches if isinstance(p, StepPatch)
+            )
             assert top < ax.get_ylim()[1]
         assert fig.axes[1].get_xscale() == "log"
         assert "fold 0" in fig._suptitle.get_text()

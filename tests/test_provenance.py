@@ -15,7 +15,12 @@ from .conftest import tiny_config, write_config
 
 def test_explain_block_drives_only_the_why_step(tmp_path: Path) -> None:
     base = load_config(write_config(tmp_path / "a", tiny_config("data")), base_dir=tmp_path)
-    edited = load_config(write_config(tmp_path / "b", tiny_config("data", explain={"min_lime_r2": 0.8, "lime_seeds": 5})), base_dir=tmp_path)
+    edited = load_config(
+        write_config(
+            tmp_path / "b", tiny_config("data", explain={"min_lime_r2": 0.8, "lime_seeds": 5})
+        ),
+        base_dir=tmp_path,
+    )
     assert edited.explain.min_lime_r2 == 0.8
     assert step_settings(edited, "why", model="bdt")["explain"]["lime_seeds"] == 5
     assert step_digest(base, "why", model="bdt") != step_digest(edited, "why", model="bdt")
@@ -28,4 +33,6 @@ def test_explain_block_drives_only_the_why_step(tmp_path: Path) -> None:
 
 def test_bad_explain_key_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="explain"):
-        load_config(write_config(tmp_path, tiny_config("data", explain={"lime_seed": 3})), base_dir=tmp_path)
+        load_config(
+            write_config(tmp_path, tiny_config("data", explain={"lime_seed": 3})), base_dir=tmp_path
+        )

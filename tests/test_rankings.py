@@ -18,16 +18,24 @@ def noisy() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(11)
     n = 6000
     y = rng.integers(0, 2, n)
-    X = np.column_stack([rng.normal(size=n) + 1.0 * y, rng.normal(size=n), rng.normal(size=n) + 0.3 * y])
+    X = np.column_stack(
+        [rng.normal(size=n) + 1.0 * y, rng.normal(size=n), rng.normal(size=n) + 0.3 * y]
+    )
     return X, y, np.arange(n) % 3
 
 
 @pytest.mark.parametrize("kind", ["fisher", "bdt"])
-def test_noise_feature_has_no_permutation_importance(noisy: tuple[np.ndarray, np.ndarray, np.ndarray], kind: str) -> None:
+def test_noise_feature_has_no_permutation_importance(
+    noisy: tuple[np.ndarray, np.ndarray, np.ndarray], kind: str
+) -> None:
     X, y, fold = noisy
 
     def make(k: int) -> object:
-        m = FisherClassifier() if kind == "fisher" else BDTClassifier(n_estimators=40, max_depth=2, n_jobs=1, random_state=k)
+        m = (
+            FisherClassifier()
+            if kind == "fisher"
+            else BDTClassifier(n_estimators=40, max_depth=2, n_jobs=1, random_state=k)
+        )
         return m.fit(X[fold != k], y[fold != k])
 
     models = [make(k) for k in range(3)]
@@ -41,7 +49,9 @@ def test_noise_feature_has_no_permutation_importance(noisy: tuple[np.ndarray, np
     assert mean[0] > mean[2] > abs(mean[1])
 
 
-def test_permutation_importance_needs_a_spread(noisy: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+def test_permutation_importance_needs_a_spread(
+    noisy: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
     X, y, fold = noisy
     models = [FisherClassifier().fit(X, y)] * 3
     with pytest.raises(ValueError, match="n_repeats must be at least 2"):
@@ -50,7 +60,10 @@ def test_permutation_importance_needs_a_spread(noisy: tuple[np.ndarray, np.ndarr
 
 def test_xgboost_gain(noisy: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
     X, y, _ = noisy
-    models = [BDTClassifier(n_estimators=20, max_depth=2, n_jobs=1, random_state=k).fit(X, y) for k in range(2)]
+    models = [
+        BDTClassifier(n_estimators=20, max_depth=2, n_jobs=1, random_state=k).fit(X, y)
+        for k in range(2)
+    ]
     gain = xgboost_gain(models, 3)
     assert gain is not None
     assert gain.sum() == pytest.approx(1.0)

@@ -25,8 +25,17 @@ def _write(tmp_path: Path, minbias: dict) -> Path:
     cfg = {
         "name": "rates",
         "samples": {
-            "signal": {"files": [str(tmp_path / "sig.root")], "label": 1, "truth": "truth_matched == 1"},
-            "minbias": {"files": [str(tmp_path / "mb.root")], "label": 0, "weight": "eventWeight", **minbias},
+            "signal": {
+                "files": [str(tmp_path / "sig.root")],
+                "label": 1,
+                "truth": "truth_matched == 1",
+            },
+            "minbias": {
+                "files": [str(tmp_path / "mb.root")],
+                "label": 0,
+                "weight": "eventWeight",
+                **minbias,
+            },
         },
         "features": ["H1_PT", "B_PT"],
         "models": {"bdt": {"type": "bdt"}},
@@ -38,7 +47,10 @@ def _write(tmp_path: Path, minbias: dict) -> Path:
 
 
 def test_rate_sample_without_event_count_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"samples\.minbias: output rates need the number of processed events.*'events_tree'.*'n_events'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"samples\.minbias: output rates need the number of processed events.*'events_tree'.*'n_events'",
+    ):
         load_config(_write(tmp_path, {}))
 
 
@@ -66,7 +78,9 @@ def test_event_count_below_the_events_with_candidates_is_refused(tmp_path: Path)
     cfg = load_config(_write(tmp_path, {"n_events": 50}))
     for s in cfg.samples:
         workflow.prepare(cfg, s, 0, progress=False)
-    with pytest.raises(ConfigError, match=r"samples\.minbias\.n_events = 50 is smaller than the 200 events"):
+    with pytest.raises(
+        ConfigError, match=r"samples\.minbias\.n_events = 50 is smaller than the 200 events"
+    ):
         workflow.gather(cfg)
 
 
@@ -114,7 +128,9 @@ def test_measured_rate_is_not_the_target_by_construction_but_agrees_within_error
 
 
 def test_split_halves_share_the_denominator() -> None:
-    mb = EventScores(np.array([0.1, 0.9, 0.5]), np.array([1.0, 2.0, 3.0]), 10.0, 20.0, np.array([4, 7, 9]))
+    mb = EventScores(
+        np.array([0.1, 0.9, 0.5]), np.array([1.0, 2.0, 3.0]), 10.0, 20.0, np.array([4, 7, 9])
+    )
     even, odd = split_minbias(mb)
     assert even.score.tolist() == [0.1] and odd.score.tolist() == [0.9, 0.5]
     assert even.total_weight == odd.total_weight == 5.0
@@ -129,11 +145,21 @@ def test_summary_reports_target_and_measured_rate(tmp_path: Path) -> None:
 
     ds = _dataset(n=6000)
     ds.columns["weight"] = np.abs(ds.columns["weight"])
-    ds.samples["minbias"].update(n_events=5000, normalisation=1.0, sum_gen_weights=float(ds.weight[ds.y == 0].sum()) * 2)
+    ds.samples["minbias"].update(
+        n_events=5000, normalisation=1.0, sum_gen_weights=float(ds.weight[ds.y == 0].sum()) * 2
+    )
     cfg = _cfg({"bdt": {"type": "bdt"}})
     views = event_views(cfg, ds, ds.columns["x0"], ["fold"])
     out = _rates(cfg, views)
     for key, e in out.items():
         assert e["rate_target_khz"] == float(key)
-        assert {"threshold", "rate_khz", "rate_khz_err", "threshold_split", "rate_khz_measured", "rate_khz_measured_err", "rate_split"} <= set(e)
+        assert {
+            "threshold",
+            "rate_khz",
+            "rate_khz_err",
+            "threshold_split",
+            "rate_khz_measured",
+            "rate_khz_measured_err",
+            "rate_split",
+        } <= set(e)
     json.dumps(out)

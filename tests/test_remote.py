@@ -38,7 +38,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_for(port: int, proc: subprocess.Popen[bytes] | None = None, seconds: float = 20.0) -> None:
+def _wait_for(
+    port: int, proc: subprocess.Popen[bytes] | None = None, seconds: float = 20.0
+) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -63,7 +65,9 @@ def xrootd() -> Iterator[tuple[str, Path]]:
     binary = shutil.which("xrootd")
     if binary is None:
         pytest.skip("the xrootd server is not installed (Debian: apt-get install xrootd-server)")
-    pytest.importorskip("fsspec_xrootd", reason="the XRootD client is not installed (pip install 'hepsel[remote]')")
+    pytest.importorskip(
+        "fsspec_xrootd", reason="the XRootD client is not installed (pip install 'hepsel[remote]')"
+    )
     # the config and the files the tests write must be readable by the server's user
     umask = os.umask(0o022)
     served = _served_dir("hepsel-xrootd-")
@@ -77,7 +81,9 @@ def xrootd() -> Iterator[tuple[str, Path]]:
     log = admin / "xrootd.log"
     proc = subprocess.Popen(
         [binary, "-p", str(port), *user, "-c", str(cfg), "-l", str(log), "-n", "hepsel"],
-        cwd=admin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=admin,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait_for(port, proc)
@@ -99,7 +105,9 @@ class _RangeHandler(http.server.SimpleHTTPRequestHandler):
     def send_head(self):  # type: ignore[no-untyped-def]
         rng = self.headers.get("Range")
         path = Path(self.translate_path(self.path))
-        if rng is None or "," in rng or not path.is_file():  # several ranges: the whole file, uproot falls back
+        if (
+            rng is None or "," in rng or not path.is_file()
+        ):  # several ranges: the whole file, uproot falls back
             return super().send_head()
         first, last = rng.removeprefix("bytes=").split("-")
         data = path.read_bytes()
@@ -116,7 +124,9 @@ class _RangeHandler(http.server.SimpleHTTPRequestHandler):
 def http_server() -> Iterator[tuple[str, Path]]:
     """Python's ``http.server`` on a free localhost port: ``(http://127.0.0.1:PORT/, dir)``."""
     served = _served_dir("hepsel-http-")
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_RangeHandler, directory=str(served)))
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_RangeHandler, directory=str(served))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -128,7 +138,13 @@ def http_server() -> Iterator[tuple[str, Path]]:
 
 
 def _hepsel(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hepsel.cli", *args], capture_output=True, text=True, check=False, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "hepsel.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+    )
 
 
 def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
@@ -154,7 +170,9 @@ def test_tree_read_in_place_equals_local(server: str, request: pytest.FixtureReq
     got = read_arrays(url, open_tree(url, "t"), "t", ["n", "x"])
     chunks = list(iterate(url, "t", ["n", "x"], step_size=300))
     assert [start for _, start in chunks] == list(range(0, 2100, 300))
-    (whole, start), = iterate(url, "t", ["n", "x"], step_size="100 MB")  # the project's default step
+    ((whole, start),) = iterate(
+        url, "t", ["n", "x"], step_size="100 MB"
+    )  # the project's default step
     assert start == 0
     for k, v in want.items():
         np.testing.assert_array_equal(got[k], v, err_msg=k)
@@ -178,28 +196,46 @@ def test_glob_on_xrootd_directory(xrootd: tuple[str, Path], tmp_path: Path) -> N
     del cfg_dict["samples"]["minbias"]["generate"]
     cfg = load_config(write_config(tmp_path / "a", cfg_dict), base_dir=tmp_path)
     assert cfg.sample_files("signal") == [f"{base}{sub}/a_0.root", f"{base}{sub}/b_1.root"]
-    with pytest.raises(InputFileError, match=r"samples\.minbias\.files: pattern 'root://.*nothing_\*\.root' matches no file"):
+    with pytest.raises(
+        InputFileError,
+        match=r"samples\.minbias\.files: pattern 'root://.*nothing_\*\.root' matches no file",
+    ):
         cfg.sample_files("minbias")
 
 
-def test_unreachable_xrootd_file_one_line_no_output(xrootd: tuple[str, Path], tmp_path: Path) -> None:
+def test_unreachable_xrootd_file_one_line_no_output(
+    xrootd: tuple[str, Path], tmp_path: Path
+) -> None:
     """``hepsel apply`` on a file the server does not have: one line naming the URL and the server's answer, no output."""
     base, served = xrootd
     write_flat_tree(served / "here.root", n_events=5)
     missing = f"{base}{served}/missing.root"
     out = tmp_path / "out"
-    proc = _hepsel("apply", "--selection", str(tmp_path / "sel"), f"{base}{served}/here.root", missing, "-o", str(out), cwd=tmp_path)
+    proc = _hepsel(
+        "apply",
+        "--selection",
+        str(tmp_path / "sel"),
+        f"{base}{served}/here.root",
+        missing,
+        "-o",
+        str(out),
+        cwd=tmp_path,
+    )
     line = _one_error_line(proc)
     assert repr(missing) in line
     assert "[3011]" in line and "no such file" in line.lower()  # the server's own answer
     assert not out.exists()
 
 
-def test_unreachable_http_file_one_line_no_output(http_server: tuple[str, Path], tmp_path: Path) -> None:
+def test_unreachable_http_file_one_line_no_output(
+    http_server: tuple[str, Path], tmp_path: Path
+) -> None:
     base, _ = http_server
     missing = f"{base}missing.root"
     out = tmp_path / "out"
-    proc = _hepsel("apply", "--selection", str(tmp_path / "sel"), missing, "-o", str(out), cwd=tmp_path)
+    proc = _hepsel(
+        "apply", "--selection", str(tmp_path / "sel"), missing, "-o", str(out), cwd=tmp_path
+    )
     line = _one_error_line(proc)
     assert repr(missing) in line
     assert "not found" in line
@@ -214,13 +250,25 @@ def test_prepare_unreachable_sample_file(xrootd: tuple[str, Path], tmp_path: Pat
         cfg["samples"][s]["files"] = [f"{base}{served}/gone_{s}.root"]
         del cfg["samples"][s]["generate"]
     path = write_config(tmp_path / "analyses" / "gone", cfg)
-    proc = _hepsel("prepare", "--config", str(path), "--sample", "signal", "--index", "0", "--no-progress", cwd=tmp_path)
+    proc = _hepsel(
+        "prepare",
+        "--config",
+        str(path),
+        "--sample",
+        "signal",
+        "--index",
+        "0",
+        "--no-progress",
+        cwd=tmp_path,
+    )
     line = _one_error_line(proc)
     assert f"'{base}{served}/gone_signal.root'" in line and "[3011]" in line
     assert not list(tmp_path.rglob("*.parquet"))
 
 
-def test_snakemake_remote_glob_matching_nothing_one_line(xrootd: tuple[str, Path], tmp_path: Path) -> None:
+def test_snakemake_remote_glob_matching_nothing_one_line(
+    xrootd: tuple[str, Path], tmp_path: Path
+) -> None:
     """A root:// sample glob that matches nothing on the server stops Snakemake with one line, no traceback."""
     base, served = xrootd
     cfg = tiny_config("data")
@@ -232,7 +280,9 @@ def test_snakemake_remote_glob_matching_nothing_one_line(xrootd: tuple[str, Path
     proc = _snakemake(tmp_path, analysis, "-n")
     assert proc.returncode != 0
     lines = [x for x in proc.stderr.splitlines() if x.startswith("hepsel: error: ")]
-    assert lines == [f"hepsel: error: samples.signal.files: pattern '{base}{served}/none_signal_*.root' matches no file"], proc.stderr
+    assert lines == [
+        f"hepsel: error: samples.signal.files: pattern '{base}{served}/none_signal_*.root' matches no file"
+    ], proc.stderr
     assert "Traceback" not in proc.stderr
 
 
@@ -240,7 +290,9 @@ def test_read_failure_of_a_url_names_the_server() -> None:
     """A read that fails mid-way over the network is not blamed on the file alone."""
     from hepsel.io.reading import corrupt_error
 
-    err = corrupt_error("root://host//d/f.root", "tree 't'", OSError("XRootD error: [FATAL] Socket timeout"))
+    err = corrupt_error(
+        "root://host//d/f.root", "tree 't'", OSError("XRootD error: [FATAL] Socket timeout")
+    )
     assert str(err) == (
         "root://host//d/f.root: tree 't' cannot be read (OSError: XRootD error: [FATAL] Socket timeout); "
         "the server stopped answering or refused the read, or the file is corrupt or truncated, or uses a layout uproot does not read"
@@ -252,15 +304,34 @@ def test_read_failure_of_a_url_names_the_server() -> None:
 def test_generate_refuses_url_pattern(tmp_path: Path) -> None:
     """The simulation writes local files: a URL pattern with '{index}' and a 'generate' block is a config error."""
     cfg = tiny_config("root://localhost:1//data")
-    proc = _hepsel("prepare", "--config", str(write_config(tmp_path / "a", cfg)), "--sample", "signal", "--index", "0", cwd=tmp_path)
+    proc = _hepsel(
+        "prepare",
+        "--config",
+        str(write_config(tmp_path / "a", cfg)),
+        "--sample",
+        "signal",
+        "--index",
+        "0",
+        cwd=tmp_path,
+    )
     assert proc.returncode != 0
     assert "samples.signal: 'generate' writes local files" in proc.stderr
 
 
 def _snakemake(workdir: Path, analysis: Path, *targets: str) -> subprocess.CompletedProcess[str]:
     cmd = [
-        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-        "--cores", "2", *targets, "--config", f"analysis={analysis}",
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+        *targets,
+        "--config",
+        f"analysis={analysis}",
     ]
     return subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=workdir)
 
@@ -276,7 +347,9 @@ def test_workflow_from_xrootd_equals_local(
     models = {"fisher": {"type": "fisher"}}
     local = tmp_path / "local"
     local_analysis = local / "analyses" / "tiny"
-    write_config(local_analysis, tiny_config("data", models=models, files=2, sig_events=1500, mb_events=6000))
+    write_config(
+        local_analysis, tiny_config("data", models=models, files=2, sig_events=1500, mb_events=6000)
+    )
     proc = _snakemake(local, local_analysis, str(local / "results" / "tiny" / "scores.root"))
     assert proc.returncode == 0, proc.stderr[-4000:]
 
@@ -295,18 +368,30 @@ def test_workflow_from_xrootd_equals_local(
     remote = tmp_path / "remote"
     remote_analysis = remote / "analyses" / "tiny"
     write_config(remote_analysis, cfg)
-    proc = _snakemake(remote, remote_analysis, str(remote / "results" / "tiny" / "scores.root"), "apply")
+    proc = _snakemake(
+        remote, remote_analysis, str(remote / "results" / "tiny" / "scores.root"), "apply"
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert not (remote / "data").exists()  # nothing was copied to local files
     # the same URLs: nothing to rerun; another file at an index of the glob: that prepare job and a new one
-    proc = _snakemake(remote, remote_analysis, "-n", str(remote / "results" / "tiny" / "scores.root"))
-    assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-2000:]
+    proc = _snakemake(
+        remote, remote_analysis, "-n", str(remote / "results" / "tiny" / "scores.root")
+    )
+    assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[
+        -2000:
+    ]
     shutil.copy(data / "signal_000.root", data / "signal_000b.root")
     (data / "signal_000b.root").chmod(0o644)
-    proc = _snakemake(remote, remote_analysis, "-n", str(remote / "results" / "tiny" / "scores.root"))
+    proc = _snakemake(
+        remote, remote_analysis, "-n", str(remote / "results" / "tiny" / "scores.root")
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout + proc.stderr
-    counts = dict(line.split() for line in out.splitlines() if len(line.split()) == 2 and line.split()[1].isdigit())
+    counts = dict(
+        line.split()
+        for line in out.splitlines()
+        if len(line.split()) == 2 and line.split()[1].isdigit()
+    )
     assert counts.get("prepare") == "2", out[-3000:]
     (data / "signal_000b.root").unlink()
 
@@ -320,8 +405,14 @@ def test_workflow_from_xrootd_equals_local(
 
     # the apply job of the http:// input equals hepsel apply on the local copy
     proc = _hepsel(
-        "apply", "--selection", str(remote / "results" / "tiny" / "selection"), str(local / "data" / "signal_000.root"),
-        "-o", str(tmp_path / "applied"), "--no-progress", cwd=tmp_path,
+        "apply",
+        "--selection",
+        str(remote / "results" / "tiny" / "selection"),
+        str(local / "data" / "signal_000.root"),
+        "-o",
+        str(tmp_path / "applied"),
+        "--no-progress",
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
     (applied,) = (remote / "results" / "tiny" / "apply" / "web").rglob("*_hepsel.root")

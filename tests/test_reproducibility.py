@@ -37,7 +37,10 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from hepsel.config.loading import load_config
 
     work = tmp_path_factory.mktemp("repro")
-    write_config(work / "analyses" / "tiny", tiny_config("data", models=MODELS, sig_events=1500, mb_events=6000))
+    write_config(
+        work / "analyses" / "tiny",
+        tiny_config("data", models=MODELS, sig_events=1500, mb_events=6000),
+    )
     cwd = Path.cwd()
     os.chdir(work)
     try:
@@ -56,9 +59,23 @@ def _train(work: Path, tag: str, threads: int) -> Path:
     """Train fold 0 of ``disco`` in a fresh process with ``threads`` threads in its environment."""
     out = work / f"out_{tag}"
     shutil.copytree(work / "results" / "tiny", out)
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    cmd = [sys.executable, "-m", "hepsel.cli", "train", "--config", "analyses/tiny", "--output", str(out),
-           "--model", "disco", "--fold", "0"]
+    env = dict(
+        os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads)
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "hepsel.cli",
+        "train",
+        "--config",
+        "analyses/tiny",
+        "--output",
+        str(out),
+        "--model",
+        "disco",
+        "--fold",
+        "0",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=work, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
@@ -76,11 +93,15 @@ def _scores(work: Path, out: Path) -> np.ndarray:
 
 @pytest.mark.slow
 def test_training_does_not_depend_on_the_thread_count(prepared: Path) -> None:
-    one, two, again = (_train(prepared, tag, n) for tag, n in (("one", 1), ("two", 2), ("again", 1)))
+    one, two, again = (
+        _train(prepared, tag, n) for tag, n in (("one", 1), ("two", 2), ("again", 1))
+    )
     reference = _scores(prepared, one)
     assert np.isfinite(reference).all() and np.ptp(reference) > 0
     np.testing.assert_array_equal(_scores(prepared, again), reference)  # the same process settings
-    np.testing.assert_array_equal(_scores(prepared, two), reference)  # two threads in the environment
+    np.testing.assert_array_equal(
+        _scores(prepared, two), reference
+    )  # two threads in the environment
 
 
 def _cuda() -> bool:
@@ -101,7 +122,14 @@ def test_the_same_minibatches_on_cpu_and_cuda() -> None:
     X = rng.normal(size=(20000, 8))
     y = (X[:, 0] + rng.normal(size=len(X)) > 0).astype(int)
     scores = {
-        dev: MLPClassifier(hidden_layers=(64, 64), max_epochs=2, batch_size=512, random_state=1, device=dev, n_jobs=1)
+        dev: MLPClassifier(
+            hidden_layers=(64, 64),
+            max_epochs=2,
+            batch_size=512,
+            random_state=1,
+            device=dev,
+            n_jobs=1,
+        )
         .fit(X, y)
         .predict_proba(X)[:, 1]
         for dev in ("cpu", "cuda")

@@ -21,15 +21,31 @@ from .conftest import REPO, config_editor, tiny_config, write_config
 pytestmark = pytest.mark.slow
 
 MODELS = {
-    "bdt": {"type": "bdt", "params": {"n_estimators": 30, "max_depth": 3, "learning_rate": 0.3, "n_jobs": 1}},
+    "bdt": {
+        "type": "bdt",
+        "params": {"n_estimators": 30, "max_depth": 3, "learning_rate": 0.3, "n_jobs": 1},
+    },
     "fisher": {"type": "fisher"},
 }
 
 
-def _snakemake(work: Path, analysis: str, *extra: str, config: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+def _snakemake(
+    work: Path, analysis: str, *extra: str, config: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     cmd = [
-        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(work),
-        "--cores", "2", *extra, "--config", f"analysis={analysis}", *config,
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(work),
+        "--cores",
+        "2",
+        *extra,
+        "--config",
+        f"analysis={analysis}",
+        *config,
     ]
     return subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=work)
 
@@ -66,7 +82,14 @@ def edit(done: Path):
 
 TRAIN = {f"train[model={m}, fold={k}]" for m in MODELS for k in range(3)}
 # everything after training, when every model retrains
-DOWNSTREAM = {"evaluate", "plots", "report", "explain[model=bdt]", "why[model=bdt]", "why[model=fisher]"}
+DOWNSTREAM = {
+    "evaluate",
+    "plots",
+    "report",
+    "explain[model=bdt]",
+    "why[model=bdt]",
+    "why[model=fisher]",
+}
 
 
 def test_nothing_to_do_after_a_run(done: Path) -> None:
@@ -76,14 +99,27 @@ def test_nothing_to_do_after_a_run(done: Path) -> None:
 def test_preselection_edit_reruns_prepare_and_everything_downstream(edit) -> None:
     work = edit(lambda c: c["preselection"][0].update(cut="min(H1_PT, H2_PT) > 600"))
     jobs = planned_jobs(work, "analyses/tiny")
-    expected = {"prepare[sample=signal, index=000]", "prepare[sample=minbias, index=000]", "gather", *TRAIN, *DOWNSTREAM}
+    expected = {
+        "prepare[sample=signal, index=000]",
+        "prepare[sample=minbias, index=000]",
+        "gather",
+        *TRAIN,
+        *DOWNSTREAM,
+    }
     assert set(jobs) == expected
 
 
 # one model retrained: its own explanations, the evaluation of all, plots and report (not the other model's "why")
 BDT_RETRAINED = {
-    "train[model=bdt, fold=0]", "train[model=bdt, fold=1]", "train[model=bdt, fold=2]",
-    "evaluate", "plots", "report", "explain[model=bdt]", "why_settings[model=bdt]", "why[model=bdt]",
+    "train[model=bdt, fold=0]",
+    "train[model=bdt, fold=1]",
+    "train[model=bdt, fold=2]",
+    "evaluate",
+    "plots",
+    "report",
+    "explain[model=bdt]",
+    "why_settings[model=bdt]",
+    "why[model=bdt]",
 }
 
 
@@ -97,7 +133,11 @@ def test_other_models_param_edit_reruns_only_its_own_why(edit) -> None:
     work = edit(lambda c: c["models"]["fisher"].update(params={"ridge": 1e-6}))
     jobs = set(planned_jobs(work, "analyses/tiny"))
     assert jobs == {f"train[model=fisher, fold={k}]" for k in range(3)} | {
-        "evaluate", "plots", "report", "why_settings[model=fisher]", "why[model=fisher]",
+        "evaluate",
+        "plots",
+        "report",
+        "why_settings[model=fisher]",
+        "why[model=fisher]",
     }
 
 
@@ -110,12 +150,18 @@ def test_adding_score_uncertainty_retrains_only_that_model(edit) -> None:
 def test_target_rate_edit_reruns_every_why(edit) -> None:
     # "why" reads the first working point: a new target rate moves every model's threshold
     work = edit(lambda c: c["trigger"].update(target_rates_khz=[800, 500]))
-    assert {"evaluate", "why[model=bdt]", "why[model=fisher]"} <= set(planned_jobs(work, "analyses/tiny"))
+    assert {"evaluate", "why[model=bdt]", "why[model=fisher]"} <= set(
+        planned_jobs(work, "analyses/tiny")
+    )
 
 
 def test_apply_edit_reruns_nothing_of_the_analysis(edit) -> None:
     # the apply target reads the saved selection; the analysis does not read the apply block
-    work = edit(lambda c: c.update(apply={"datasets": {"more": {"files": ["data/signal_*.root"]}}, "copy_branches": True}))
+    work = edit(
+        lambda c: c.update(
+            apply={"datasets": {"more": {"files": ["data/signal_*.root"]}}, "copy_branches": True}
+        )
+    )
     assert planned_jobs(work, "analyses/tiny") == Counter()
 
 
@@ -126,7 +172,9 @@ def test_feature_label_edit_redraws_only_the_report(edit) -> None:
 
 
 def test_plot_label_edit_reruns_only_plots_and_report(edit) -> None:
-    work = edit(lambda c: c["evaluation"]["efficiency_vs"]["B_TRUETAU"].update(label="decay time [ps]"))
+    work = edit(
+        lambda c: c["evaluation"]["efficiency_vs"]["B_TRUETAU"].update(label="decay time [ps]")
+    )
     assert set(planned_jobs(work, "analyses/tiny")) == {"plots", "report"}
 
 

@@ -36,7 +36,10 @@ from hepsel.workflow.cross_scoring import model_kind
 from .conftest import tiny_config, write_config
 
 MODELS = {
-    "bdt": {"type": "bdt", "params": {"n_estimators": 30, "max_depth": 3, "learning_rate": 0.3, "n_jobs": 1}},
+    "bdt": {
+        "type": "bdt",
+        "params": {"n_estimators": 30, "max_depth": 3, "learning_rate": 0.3, "n_jobs": 1},
+    },
     "fisher": {"type": "fisher"},
 }
 
@@ -46,23 +49,36 @@ MODELS = {
 
 def test_patterns_resolve_to_branches() -> None:
     s = BranchShift("ip", {"*_IPCHI2_OWNPV": (1.2, 0.0), "H?_PT": (0.98, 5.0)})
-    got = s.resolve(["B_IPCHI2_OWNPV", "H1_IPCHI2_OWNPV", "H1_PT", "H2_PT", "B_PT", "eventNumber"], where="f.root:T")
+    got = s.resolve(
+        ["B_IPCHI2_OWNPV", "H1_IPCHI2_OWNPV", "H1_PT", "H2_PT", "B_PT", "eventNumber"],
+        where="f.root:T",
+    )
     assert got == {
-        "B_IPCHI2_OWNPV": (1.2, 0.0), "H1_IPCHI2_OWNPV": (1.2, 0.0), "H1_PT": (0.98, 5.0), "H2_PT": (0.98, 5.0),
+        "B_IPCHI2_OWNPV": (1.2, 0.0),
+        "H1_IPCHI2_OWNPV": (1.2, 0.0),
+        "H1_PT": (0.98, 5.0),
+        "H2_PT": (0.98, 5.0),
     }
 
 
 def test_pattern_matching_nothing_is_an_error_naming_shift_and_pattern() -> None:
     s = BranchShift("pt_scale", {"H?_PT": (0.98, 0.0), "TRACK_PTT*": (1.1, 0.0)})
-    with pytest.raises(ConfigError, match=r"robustness\.shifts\.pt_scale: pattern 'TRACK_PTT\*' matches no branch of f\.root:T"):
+    with pytest.raises(
+        ConfigError,
+        match=r"robustness\.shifts\.pt_scale: pattern 'TRACK_PTT\*' matches no branch of f\.root:T",
+    ):
         s.resolve(["H1_PT", "H2_PT"], where="f.root:T")
 
 
 def test_overlapping_patterns_and_event_ids_are_refused() -> None:
     with pytest.raises(ConfigError, match=r"'H1_PT' .* matched by both 'H\?_PT' and 'H1_\*'"):
-        BranchShift("s", {"H?_PT": (0.98, 0.0), "H1_*": (1.0, 1.0)}).resolve(["H1_PT", "H2_PT"], where="f")
+        BranchShift("s", {"H?_PT": (0.98, 0.0), "H1_*": (1.0, 1.0)}).resolve(
+            ["H1_PT", "H2_PT"], where="f"
+        )
     with pytest.raises(ConfigError, match="event identifier"):
-        BranchShift("s", {"*Number": (2.0, 0.0)}).resolve(["eventNumber", "x"], where="f", protected=["eventNumber"])
+        BranchShift("s", {"*Number": (2.0, 0.0)}).resolve(
+            ["eventNumber", "x"], where="f", protected=["eventNumber"]
+        )
 
 
 def test_apply_shift_numpy_and_awkward() -> None:
@@ -70,7 +86,10 @@ def test_apply_shift_numpy_and_awkward() -> None:
     out = apply_shift(arrays, {"a": (2.0, 1.0), "missing": (3.0, 0.0)})
     assert out["a"].tolist() == [3.0, 5.0] and out["b"] is arrays["b"]
     assert out["a"].dtype == np.float32  # stored as the branch was
-    assert apply_shift(arrays, {"b": (0.5, 0.0)})["b"].tolist() == [1.5, 2.0]  # integers become floats
+    assert apply_shift(arrays, {"b": (0.5, 0.0)})["b"].tolist() == [
+        1.5,
+        2.0,
+    ]  # integers become floats
     assert arrays["a"].tolist() == [1.0, 2.0]  # the input is left alone
     jagged = ak.Array({"a": [[1.0, 2.0], [], [3.0]], "b": [1, 2, 3]})
     jagged = ak.with_field(jagged, ak.values_astype(jagged["a"], np.float32), "a")
@@ -96,7 +115,10 @@ def test_paired_error_matches_a_paired_event_bootstrap() -> None:
     deltas = []
     for _ in range(400):
         k = rng.poisson(1.0, n)
-        deltas.append(np.sum(k * w * pass_s) / np.sum(k * w * reco_s) - np.sum(k * w * pass_n) / np.sum(k * w * reco_n))
+        deltas.append(
+            np.sum(k * w * pass_s) / np.sum(k * w * reco_s)
+            - np.sum(k * w * pass_n) / np.sum(k * w * reco_n)
+        )
     assert got["delta_err"] == pytest.approx(np.std(deltas, ddof=1), rel=0.15)
 
 
@@ -106,7 +128,9 @@ def test_paired_error_with_events_outside_the_arrays() -> None:
     w = rng.uniform(0.5, 1.5, 300)
     a_n, a_s = w * (rng.random(300) < 0.3), w * (rng.random(300) < 0.35)
     extra = rng.uniform(0.5, 1.5, 200)
-    got = paired_ratio_difference(a_n, w, a_s, w, extra_den=float(extra.sum()), extra_den2=float(np.sum(extra**2)))
+    got = paired_ratio_difference(
+        a_n, w, a_s, w, extra_den=float(extra.sum()), extra_den2=float(np.sum(extra**2))
+    )
     z = np.zeros(200)
     full = paired_ratio_difference(np.r_[a_n, z], np.r_[w, extra], np.r_[a_s, z], np.r_[w, extra])
     for k in full:
@@ -120,9 +144,23 @@ def test_config_rejects_an_empty_shift(tmp_path: Path) -> None:
 
 
 def test_shifts_enter_only_the_robustness_and_report_digests(tmp_path: Path) -> None:
-    a = load_config(write_config(tmp_path / "a", tiny_config("data", robustness={"shifts": {"s": {"H?_PT": 0.98}}})))
-    b = load_config(write_config(tmp_path / "b", tiny_config("data", robustness={"shifts": {"s": {"H?_PT": 0.97}}})))
-    for step, kw in (("prepare", {"sample": "signal"}), ("gather", {}), ("train", {"model": "bdt"}), ("evaluate", {}), ("plots", {})):
+    a = load_config(
+        write_config(
+            tmp_path / "a", tiny_config("data", robustness={"shifts": {"s": {"H?_PT": 0.98}}})
+        )
+    )
+    b = load_config(
+        write_config(
+            tmp_path / "b", tiny_config("data", robustness={"shifts": {"s": {"H?_PT": 0.97}}})
+        )
+    )
+    for step, kw in (
+        ("prepare", {"sample": "signal"}),
+        ("gather", {}),
+        ("train", {"model": "bdt"}),
+        ("evaluate", {}),
+        ("plots", {}),
+    ):
         assert step_digest(a, step, **kw) == step_digest(b, step, **kw), step
     assert step_digest(a, "robustness") != step_digest(b, "robustness")
     assert step_digest(a, "report") != step_digest(b, "report")
@@ -136,7 +174,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny analysis (bdt + fisher) trained and evaluated in-process; returns its directory."""
     work = tmp_path_factory.mktemp("robust")
     d = work / "analyses" / "tiny"
-    write_config(d, tiny_config(str(work / "data"), models=MODELS, output=str(work / "results" / "tiny")))
+    write_config(
+        d, tiny_config(str(work / "data"), models=MODELS, output=str(work / "results" / "tiny"))
+    )
     cfg = load_config(d)
     for s in cfg.samples:
         workflow.generate(cfg, s, progress=False)
@@ -159,7 +199,11 @@ def _with_shifts(run: Path, shifts: dict, name: str = "config.yaml"):
 
 
 def test_identity_shift_reproduces_the_nominal_figures_exactly(run: Path) -> None:
-    cfg = _with_shifts(run, {"none": {"H?_PT": 1.0, "*_IPCHI2_OWNPV": {"scale": 1.0, "offset": 0.0}}}, "identity.yaml")
+    cfg = _with_shifts(
+        run,
+        {"none": {"H?_PT": 1.0, "*_IPCHI2_OWNPV": {"scale": 1.0, "offset": 0.0}}},
+        "identity.yaml",
+    )
     out = workflow.robustness(cfg, progress=False)
     summary = json.loads((cfg.output_dir / "summary.json").read_text())
     assert out["n_candidates"]["none"] == out["n_candidates"]["nominal"]
@@ -195,12 +239,16 @@ def _shift_file_by_hand(src: Path, dst: Path, scales: dict[str, float]) -> None:
             out[name].extend(cols)
 
 
-def _brute_force(cand: dict[str, np.ndarray], scores: np.ndarray, thr: float) -> tuple[float, float]:
+def _brute_force(
+    cand: dict[str, np.ndarray], scores: np.ndarray, thr: float
+) -> tuple[float, float]:
     """(signal efficiency, minimum-bias passing weight) at ``thr``, event by event in plain Python."""
     events: dict[tuple[int, int, int], list[tuple[float, bool, float]]] = {}
     for i in range(len(scores)):
         key = (int(cand["sample"][i]), int(cand["runNumber"][i]), int(cand["eventNumber"][i]))
-        events.setdefault(key, []).append((float(scores[i]), bool(cand["truth"][i]), float(cand["weight"][i])))
+        events.setdefault(key, []).append(
+            (float(scores[i]), bool(cand["truth"][i]), float(cand["weight"][i]))
+        )
     num = den = mb_pass = 0.0
     for (sample, _, _), cands in events.items():
         w = cands[0][2]
@@ -232,7 +280,10 @@ def test_in_pipeline_shift_agrees_with_a_file_shifted_by_hand(run: Path, tmp_pat
     mb_total = ds.samples["minbias"]["sum_gen_weights"] * ds.samples["minbias"]["normalisation"]
     changed = 0
     for m in MODELS:
-        folds = [load_classifier(model_kind(cfg, m), cfg.output_dir / "models" / m / f"fold{k}") for k in range(cfg.folds.k)]
+        folds = [
+            load_classifier(model_kind(cfg, m), cfg.output_dir / "models" / m / f"fold{k}")
+            for k in range(cfg.folds.k)
+        ]
         X, fold = ds.X, ds.fold
         scores = np.full(len(ds), np.nan)
         for k, clf in enumerate(folds):
@@ -241,14 +292,18 @@ def test_in_pipeline_shift_agrees_with_a_file_shifted_by_hand(run: Path, tmp_pat
             thr = summary[m]["eff_at_rate"][key]["threshold"]
             eff, mb_pass = _brute_force(ds.columns, scores, thr)
             assert e["eff"]["shifted"] == pytest.approx(eff, rel=1e-9), (m, key)
-            assert e["rate_khz"]["shifted"] == pytest.approx(30000 * mb_pass / mb_total, rel=1e-9), (m, key)
+            assert e["rate_khz"]["shifted"] == pytest.approx(
+                30000 * mb_pass / mb_total, rel=1e-9
+            ), (m, key)
             changed += e["eff"]["delta"] != 0.0
     assert changed  # the shift does move the working points
 
 
 def test_unmatched_pattern_fails_before_any_output(run: Path) -> None:
     cfg = _with_shifts(run, {"typo": {"H?_PT": 0.98, "*_IPCHI2_OWNPVV": 1.2}}, "typo.yaml")
-    with pytest.raises(ConfigError, match=r"robustness\.shifts\.typo: pattern '\*_IPCHI2_OWNPVV' matches no branch"):
+    with pytest.raises(
+        ConfigError, match=r"robustness\.shifts\.typo: pattern '\*_IPCHI2_OWNPVV' matches no branch"
+    ):
         workflow.robustness(cfg, progress=False)
 
 
@@ -263,7 +318,9 @@ def test_offline_study_with_samples_of_different_layouts(tmp_path: Path) -> None
 
     _write_inputs(tmp_path / "data")
     raw = offline_config(tmp_path / "data")
-    raw["robustness"] = {"shifts": {"same": {"Muon_pt": 1.0, "mu1_pt": 1.0}, "signal_pt": {"Muon_pt": 0.8}}}
+    raw["robustness"] = {
+        "shifts": {"same": {"Muon_pt": 1.0, "mu1_pt": 1.0}, "signal_pt": {"Muon_pt": 0.8}}
+    }
     cfg = load_config(write_config(tmp_path / "analyses" / "offline", raw), base_dir=tmp_path)
     for s in sorted(cfg.samples):
         workflow.prepare(cfg, s, 0, progress=False)
@@ -287,7 +344,10 @@ def test_offline_study_with_samples_of_different_layouts(tmp_path: Path) -> None
 
     raw["robustness"] = {"shifts": {"typo": {"Muon_pt": 0.9, "mu2_pt": 0.9}}}
     cfg = load_config(write_config(tmp_path / "analyses" / "offline", raw), base_dir=tmp_path)
-    with pytest.raises(ConfigError, match=r"robustness\.shifts\.typo: pattern 'mu2_pt' matches no branch of .*signal\.root"):
+    with pytest.raises(
+        ConfigError,
+        match=r"robustness\.shifts\.typo: pattern 'mu2_pt' matches no branch of .*signal\.root",
+    ):
         workflow.robustness(cfg, progress=False)
 
 
@@ -295,9 +355,16 @@ def test_unreachable_working_points_have_no_threshold() -> None:
     """A working point whose threshold is null (the model cannot reach the rate) is skipped, not a crash."""
     from hepsel.workflow.labels import working_point_thresholds
 
-    perf = {"eff_at_rate": {"1000": {"threshold": None, "eff": 0.0}, "500": {"threshold": 0.75, "eff": 0.4}}}
+    perf = {
+        "eff_at_rate": {
+            "1000": {"threshold": None, "eff": 0.0},
+            "500": {"threshold": 0.75, "eff": 0.4},
+        }
+    }
     assert working_point_thresholds(perf) == {"500": 0.75}
-    offline = {"offline": {"working_points": {"0.8": {"threshold": 0.5}, "0.9": {"threshold": None}}}}
+    offline = {
+        "offline": {"working_points": {"0.8": {"threshold": 0.5}, "0.9": {"threshold": None}}}
+    }
     assert working_point_thresholds(offline) == {"0.8": 0.5}
 
 
@@ -310,7 +377,10 @@ def test_plot_with_a_model_that_misses_a_working_point() -> None:
     def q(nominal: float, delta: float) -> dict[str, float]:
         return {"nominal": nominal, "shifted": nominal + delta, "delta": delta, "delta_err": 0.01}
 
-    both = {"1000": {"eff": q(0.8, -0.01), "rate_khz": q(1000.0, 20.0)}, "500": {"eff": q(0.6, -0.02), "rate_khz": q(500.0, 5.0)}}
+    both = {
+        "1000": {"eff": q(0.8, -0.01), "rate_khz": q(1000.0, 20.0)},
+        "500": {"eff": q(0.6, -0.02), "rate_khz": q(500.0, 5.0)},
+    }
     result = {
         "shifts": {"ip": {"*_IPCHI2_OWNPV": {"scale": 1.2, "offset": 0.0}}},
         "working_point_unit": "kHz",

@@ -24,7 +24,10 @@ SHIFTS = {"ip": {"H?_IPCHI2_OWNPV": 1.2}, "pt": {"H?_PT": 0.98}}
 def done(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A work directory where the tiny analysis with two shifts has run to completion."""
     work = tmp_path_factory.mktemp("robust_rerun")
-    write_config(work / "analyses" / "tiny", tiny_config("data", models=MODELS, robustness={"shifts": SHIFTS}))
+    write_config(
+        work / "analyses" / "tiny",
+        tiny_config("data", models=MODELS, robustness={"shifts": SHIFTS}),
+    )
     proc = _snakemake(work, "analyses/tiny")
     assert proc.returncode == 0, proc.stderr[-4000:]
     return work
@@ -60,7 +63,9 @@ def test_shift_edit_reruns_only_robustness_and_report(edit) -> None:
 
 
 def test_new_shift_reruns_only_robustness_and_report(edit) -> None:
-    work = edit(lambda c: c["robustness"]["shifts"].update(vtx={"B_VTXCHI2": {"scale": 1.0, "offset": 0.5}}))
+    work = edit(
+        lambda c: c["robustness"]["shifts"].update(vtx={"B_VTXCHI2": {"scale": 1.0, "offset": 0.5}})
+    )
     assert set(planned_jobs(work, "analyses/tiny")) == {"robustness", "report"}
 
 

@@ -37,9 +37,15 @@ def small_run3topo(data_dir: str) -> dict:
     cfg["trigger"]["target_rates_khz"] = [1000, 500]
     cfg["evaluation"]["bootstrap"] = 10
     cfg["evaluation"]["shap"] = {"events": 200, "background_events": 40, "mlp_samples": 10}
-    cfg["explain"] = {"candidates": {"background": 1, "signal": 1, "random": 0}, "reference_events": 200,
-                      "lime_samples": 300, "lime_seeds": 2, "ranking_events": 5, "permutation_events": 500,
-                      "permutation_repeats": 2}
+    cfg["explain"] = {
+        "candidates": {"background": 1, "signal": 1, "random": 0},
+        "reference_events": 200,
+        "lime_samples": 300,
+        "lime_seeds": 2,
+        "ranking_events": 5,
+        "permutation_events": 500,
+        "permutation_repeats": 2,
+    }
     for m in cfg["models"].values():
         p = m["params"]
         if "n_estimators" in p:
@@ -60,8 +66,19 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     work = tmp_path_factory.mktemp("run3")
     cfg = small_run3topo("data")
     write_config(work / "analyses" / "run3small", cfg)
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(work),
-           "--cores", "2", "--config", "analysis=analyses/run3small"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(work),
+        "--cores",
+        "2",
+        "--config",
+        "analysis=analyses/run3small",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=work)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return work / "results" / "run3small", cfg

@@ -15,13 +15,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def scaling():
-    spec = importlib.util.spec_from_file_location("scaling_benchmark", REPO / "benchmarks" / "scaling.py")
+    spec = importlib.util.spec_from_file_location(
+        "scaling_benchmark", REPO / "benchmarks" / "scaling.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_scaled_config_multiplies_events_and_files_and_keeps_its_own_paths(scaling, tmp_path: Path) -> None:
+def test_scaled_config_multiplies_events_and_files_and_keeps_its_own_paths(
+    scaling, tmp_path: Path
+) -> None:
     base = yaml.safe_load((REPO / "analyses" / "topo2body" / "config.yaml").read_text())
     cfg = scaling.scaled_config(base, 7, ["bdt", "fisher"])
     assert cfg["name"] == f"{base['name']}_x7"
@@ -30,7 +34,11 @@ def test_scaled_config_multiplies_events_and_files_and_keeps_its_own_paths(scali
         assert gen["events"] == 7 * base_gen["events"] and gen["files"] == 7
         assert scfg["files"] == [f"data/generated/topo2body_x7/{sample}_{{index}}.root"]
     assert set(cfg["models"]) == {"bdt", "fisher"}
-    assert all(f.startswith("data/generated/topo2body_x7/") for d in cfg["apply"]["datasets"].values() for f in d["files"])
+    assert all(
+        f.startswith("data/generated/topo2body_x7/")
+        for d in cfg["apply"]["datasets"].values()
+        for f in d["files"]
+    )
     # the base config is left as it was, and the scaled one is a valid analysis
     assert base["name"] == "topo2body" and base["samples"]["signal"]["generate"]["files"] != 7
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
@@ -42,13 +50,33 @@ def test_scaled_config_multiplies_events_and_files_and_keeps_its_own_paths(scali
 
 def test_markdown_has_one_row_per_rule_and_columns_per_scale(scaling) -> None:
     def rule(name, jobs, seconds, longest, cpu, rss):
-        return {"rule": name, "jobs": jobs, "seconds": seconds, "max_seconds": longest, "cpu_seconds": cpu, "max_rss_mb": rss}
+        return {
+            "rule": name,
+            "jobs": jobs,
+            "seconds": seconds,
+            "max_seconds": longest,
+            "cpu_seconds": cpu,
+            "max_rss_mb": rss,
+        }
 
     results = [
-        {"scale": 1, "events": {"signal": 20_000}, "dataset_mb": 16.4, "wall_seconds": 90.0,
-         "rules": [rule("gather", 1, 2.0, 2.0, 1.5, 400.0), rule("train", 4, 40.0, 12.0, 35.0, 600.0)]},
-        {"scale": 10, "events": {"signal": 200_000}, "dataset_mb": 160.0, "wall_seconds": 600.0,
-         "rules": [rule("train", 4, 400.0, 120.0, None, 900.0)]},
+        {
+            "scale": 1,
+            "events": {"signal": 20_000},
+            "dataset_mb": 16.4,
+            "wall_seconds": 90.0,
+            "rules": [
+                rule("gather", 1, 2.0, 2.0, 1.5, 400.0),
+                rule("train", 4, 40.0, 12.0, 35.0, 600.0),
+            ],
+        },
+        {
+            "scale": 10,
+            "events": {"signal": 200_000},
+            "dataset_mb": 160.0,
+            "wall_seconds": 600.0,
+            "rules": [rule("train", 4, 400.0, 120.0, None, 900.0)],
+        },
     ]
     lines = scaling.markdown(results).splitlines()
     assert "- **10x**: 200,000 signal; data set 160 MB; the run took 10.0 min" in lines

@@ -21,19 +21,33 @@ def _hand_count(cols: dict[str, np.ndarray]) -> dict:
     sel = _selection()
     scores = _expected_scores(sel, cols)
     presel = cols["x"] > 0
-    passing = {f"pass_fisher_{k.replace('.', 'p')}kHz": int(np.sum(presel & (np.nan_to_num(scores, nan=-np.inf) >= thr)))
-               for k, thr in sel.working_points["fisher"].items()}
-    return {"entries": len(presel), "preselected": int(presel.sum()),
-            "models": {"fisher": {"mean_score": float(np.mean(scores[presel])), "passing": passing}}}
+    passing = {
+        f"pass_fisher_{k.replace('.', 'p')}kHz": int(
+            np.sum(presel & (np.nan_to_num(scores, nan=-np.inf) >= thr))
+        )
+        for k, thr in sel.working_points["fisher"].items()
+    }
+    return {
+        "entries": len(presel),
+        "preselected": int(presel.sum()),
+        "models": {"fisher": {"mean_score": float(np.mean(scores[presel])), "passing": passing}},
+    }
 
 
 def _score(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hepsel.cli", "score", *args], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "hepsel.cli", "score", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_counts_equal_a_hand_count(tmp_path: Path) -> None:
     _selection().save(tmp_path / "sel")
-    cols = _write(tmp_path / "in.root")  # a fifth of the entries fail the preselection (x = 0): NaN scores
+    cols = _write(
+        tmp_path / "in.root"
+    )  # a fifth of the entries fail the preselection (x = 0): NaN scores
     assert (cols["x"] <= 0).sum() > 0
     proc = _score(str(tmp_path / "sel"), str(tmp_path / "in.root"), "--json")
     assert proc.returncode == 0, proc.stderr
@@ -41,7 +55,9 @@ def test_counts_equal_a_hand_count(tmp_path: Path) -> None:
     want = _hand_count(cols)
     assert got["entries"] == want["entries"] and got["preselected"] == want["preselected"]
     assert got["models"]["fisher"]["passing"] == want["models"]["fisher"]["passing"]
-    assert got["models"]["fisher"]["mean_score"] == pytest.approx(want["models"]["fisher"]["mean_score"], rel=1e-12)
+    assert got["models"]["fisher"]["mean_score"] == pytest.approx(
+        want["models"]["fisher"]["mean_score"], rel=1e-12
+    )
     assert 0 < want["models"]["fisher"]["passing"]["pass_fisher_100kHz"] < want["preselected"]
     # the text form says the same, with no NaN anywhere
     proc = _score(str(tmp_path / "sel"), str(tmp_path / "in.root"))
@@ -49,11 +65,16 @@ def test_counts_equal_a_hand_count(tmp_path: Path) -> None:
     assert "nan" not in proc.stdout.lower()
     n100 = want["models"]["fisher"]["passing"]["pass_fisher_100kHz"]
     assert f"{want['entries']:,} entries, {want['preselected']:,} preselected" in proc.stdout
-    assert f"pass_fisher_100kHz: {n100:,} entries pass ({n100 / want['preselected']:.1%} of the preselected" in proc.stdout
+    assert (
+        f"pass_fisher_100kHz: {n100:,} entries pass ({n100 / want['preselected']:.1%} of the preselected"
+        in proc.stdout
+    )
     assert f"mean score {want['models']['fisher']['mean_score']:.4f}" in proc.stdout
 
 
-def test_nothing_preselected_and_empty_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_nothing_preselected_and_empty_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _selection().save(tmp_path / "sel")
     cols = _write(tmp_path / "in.root")
     import uproot

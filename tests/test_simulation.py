@@ -190,11 +190,15 @@ def test_ranges(sample: str, request: pytest.FixtureRequest) -> None:
 
 
 @pytest.mark.parametrize("sample", ["signal_sample", "minbias_sample"])
-def test_flight_distance_and_dira_from_the_vertices(sample: str, request: pytest.FixtureRequest) -> None:
+def test_flight_distance_and_dira_from_the_vertices(
+    sample: str, request: pytest.FixtureRequest
+) -> None:
     """FD = |SV - PV| and DIRA = cos(angle between the summed track momenta and SV - PV), recomputed."""
     cands, _ = request.getfixturevalue(sample)
     p = np.stack([cands[f"H1_P{c}"].astype(np.float64) + cands[f"H2_P{c}"] for c in "XYZ"])
-    d = np.stack([cands[f"B_ENDVERTEX_{c}"].astype(np.float64) - cands[f"B_OWNPV_{c}"] for c in "XYZ"])
+    d = np.stack(
+        [cands[f"B_ENDVERTEX_{c}"].astype(np.float64) - cands[f"B_OWNPV_{c}"] for c in "XYZ"]
+    )
     fd = np.linalg.norm(d, axis=0)
     # float32 vertex positions: directions are precise once the flight distance is above a mm
     far = fd > 1.0

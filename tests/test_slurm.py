@@ -32,9 +32,17 @@ SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+)")
 def _cluster_answers() -> str | None:
     """Why the SLURM tests cannot run here, or None when a cluster answers."""
     if shutil.which("sinfo") is None:
-        return "no SLURM client (sinfo) on PATH; CI starts one with tests/data/slurm/start-cluster.sh"
+        return (
+            "no SLURM client (sinfo) on PATH; CI starts one with tests/data/slurm/start-cluster.sh"
+        )
     try:
-        proc = subprocess.run(["sinfo", "--noheader", "-o", "%T"], capture_output=True, text=True, timeout=20, check=False)
+        proc = subprocess.run(
+            ["sinfo", "--noheader", "-o", "%T"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return "sinfo did not answer within 20 s"
     if proc.returncode != 0 or not proc.stdout.strip():
@@ -52,13 +60,25 @@ def slurm_cluster() -> None:
 
 
 def _snakemake(work: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(work),
-           *extra, "--config", "analysis=analyses/tiny"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(work),
+        *extra,
+        "--config",
+        "analysis=analyses/tiny",
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=work, timeout=600)
 
 
 def _tiny(work: Path) -> Path:
-    raw = tiny_config("data", sig_events=1000, mb_events=4000, models={"fisher": {"type": "fisher"}})
+    raw = tiny_config(
+        "data", sig_events=1000, mb_events=4000, models={"fisher": {"type": "fisher"}}
+    )
     raw["folds"] = {"k": 2}
     write_config(work / "analyses" / "tiny", raw)
     return work / "results" / "tiny"
@@ -66,21 +86,35 @@ def _tiny(work: Path) -> Path:
 
 # Through the profile as a user runs it; only the first status poll comes sooner
 # (the plugin waits 40 s by default) and outputs are on a local disk.
-SLURM_ARGS = ("--profile", str(REPO / "profiles" / "slurm"), "--slurm-init-seconds-before-status-checks", "2",
-              "--latency-wait", "5")
+SLURM_ARGS = (
+    "--profile",
+    str(REPO / "profiles" / "slurm"),
+    "--slurm-init-seconds-before-status-checks",
+    "2",
+    "--latency-wait",
+    "5",
+)
 
 
 def _job(jobid: str) -> dict[str, str]:
     """``scontrol show job`` as a dict (finished jobs stay listed for MinJobAge)."""
-    out = subprocess.run(["scontrol", "show", "job", "-o", jobid], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["scontrol", "show", "job", "-o", jobid], capture_output=True, text=True, check=True
+    ).stdout
     return dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
 
 
-def _cancel_when_running(comment: str, workdir: Path, stop: threading.Event, cancelled: list[str]) -> None:
+def _cancel_when_running(
+    comment: str, workdir: Path, stop: threading.Event, cancelled: list[str]
+) -> None:
     """``scancel`` the first job of this workflow whose comment (Snakemake's rule and wildcards) is ``comment``, once it runs."""
     while not stop.is_set():
-        out = subprocess.run(["squeue", "--noheader", "--states=RUNNING", "--format=%i|%k|%Z"],
-                             capture_output=True, text=True, check=False).stdout
+        out = subprocess.run(
+            ["squeue", "--noheader", "--states=RUNNING", "--format=%i|%k|%Z"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
         for line in out.splitlines():
             jobid, job_comment, job_dir = line.split("|", 2)
             if job_comment == comment and Path(job_dir).resolve() == workdir.resolve():
@@ -94,7 +128,9 @@ def test_tiny_analysis_through_slurm_equals_local_run(slurm_cluster: None, tmp_p
     work = tmp_path / "slurm"
     out = _tiny(work)
     stop, cancelled = threading.Event(), []
-    killer = threading.Thread(target=_cancel_when_running, args=("rule_train_wildcards_fisher_0", work, stop, cancelled))
+    killer = threading.Thread(
+        target=_cancel_when_running, args=("rule_train_wildcards_fisher_0", work, stop, cancelled)
+    )
     killer.start()
     try:
         proc = _snakemake(work, *SLURM_ARGS)
@@ -117,18 +153,44 @@ def test_tiny_analysis_through_slurm_equals_local_run(slurm_cluster: None, tmp_p
     for jobid, job in jobs.items():
         assert job["JobState"] == "COMPLETED" or jobid in cancelled, job
         assert Path(job["WorkDir"]).resolve() == work.resolve()
-    rules = sorted(job["Comment"].removeprefix("rule_").split("_wildcards")[0] for job in jobs.values())
-    assert rules == sorted(["generate_signal_file", "generate_minbias_file", "prepare", "prepare", "gather", "train", "train",
-                            "train", "evaluate", "plots", "why", "report"])
-    retried = next(j for i, j in jobs.items() if j["Comment"] == "rule_train_wildcards_fisher_0" and i not in cancelled)
+    rules = sorted(
+        job["Comment"].removeprefix("rule_").split("_wildcards")[0] for job in jobs.values()
+    )
+    assert rules == sorted(
+        [
+            "generate_signal_file",
+            "generate_minbias_file",
+            "prepare",
+            "prepare",
+            "gather",
+            "train",
+            "train",
+            "train",
+            "evaluate",
+            "plots",
+            "why",
+            "report",
+        ]
+    )
+    retried = next(
+        j
+        for i, j in jobs.items()
+        if j["Comment"] == "rule_train_wildcards_fisher_0" and i not in cancelled
+    )
     mem = [int(j["MinMemoryNode"].removesuffix("M")) for j in (jobs[cancelled[0]], retried)]
     assert mem[1] >= 2 * mem[0] - 1 > 0
     # the threads, memory and time each rule declares reach the scheduler (report: 500 MB, 10 + 1 minutes)
     report = next(job for job in jobs.values() if job["Comment"] == "rule_report")
-    assert (report["NumCPUs"], report["MinMemoryNode"], report["TimeLimit"]) == ("1", "500M", "00:11:00")
+    assert (report["NumCPUs"], report["MinMemoryNode"], report["TimeLimit"]) == (
+        "1",
+        "500M",
+        "00:11:00",
+    )
 
     local = _tiny(tmp_path / "local")
-    proc = _snakemake(tmp_path / "local", "--cores", "2", str(local / "summary.json"), str(local / "scores.root"))
+    proc = _snakemake(
+        tmp_path / "local", "--cores", "2", str(local / "summary.json"), str(local / "scores.root")
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
 
     with uproot.open(out / "scores.root") as f, uproot.open(local / "scores.root") as g:
@@ -144,4 +206,6 @@ def test_tiny_analysis_through_slurm_equals_local_run(slurm_cluster: None, tmp_p
 
     # nothing partial was taken for complete: the workflow has nothing left to do
     proc = _snakemake(work, "--cores", "1", "-n")
-    assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-2000:]
+    assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[
+        -2000:
+    ]

@@ -44,7 +44,9 @@ def test_total_efficiency_is_preselection_times_preselected_efficiency() -> None
         assert total[wp]["n_events"] == n
         assert set(total[wp]["per_mode"]) == {"one", "2"}
         m = modes == 2
-        assert total[wp]["per_mode"]["2"]["eff"] == pytest.approx(np.sum(w[m & (score >= thr)]) / np.sum(w[m]))
+        assert total[wp]["per_mode"]["2"]["eff"] == pytest.approx(
+            np.sum(w[m & (score >= thr)]) / np.sum(w[m])
+        )
 
 
 def test_total_efficiency_vs_variable_counts_every_generated_event() -> None:
@@ -59,7 +61,9 @@ def test_generated_events_beyond_the_last_candidate_event_of_a_run() -> None:
     event = np.array([4, 6, 5])
     score = np.array([0.3, 0.8, 0.5])
     truth = np.array([True, True, True])
-    out = generated_event_scores(run, event, score, truth, np.array([1, 1, 1, 1, 2, 2, 3]), np.array([2, 4, 6, 9, 5, 7, 6]))
+    out = generated_event_scores(
+        run, event, score, truth, np.array([1, 1, 1, 1, 2, 2, 3]), np.array([2, 4, 6, 9, 5, 7, 6])
+    )
     np.testing.assert_array_equal(out, [-np.inf, 0.3, 0.8, -np.inf, 0.5, -np.inf, -np.inf])
 
 
@@ -71,14 +75,35 @@ def test_preselection_efficiency_per_mode_written_out() -> None:
     reco = np.isfinite(score)
     ref = efficiency_interval(reco, w, method="wilson")
     assert out == {
-        "eff": pytest.approx(4.0 / 7.0), "eff_low": pytest.approx(ref.low), "eff_high": pytest.approx(ref.high),
-        "n_events": 6, "per_mode": {
-            "1": {"eff": pytest.approx(1 / 3), "eff_low": pytest.approx(efficiency_interval(reco[:2], w[:2], method="wilson").low),
-                  "eff_high": pytest.approx(efficiency_interval(reco[:2], w[:2], method="wilson").high), "n_events": 2},
-            "2": {"eff": pytest.approx(1.5 / 2.5), "eff_low": pytest.approx(efficiency_interval(reco[2:5], w[2:5], method="wilson").low),
-                  "eff_high": pytest.approx(efficiency_interval(reco[2:5], w[2:5], method="wilson").high), "n_events": 3},
-            "three": {"eff": 1.0, "eff_low": pytest.approx(efficiency_interval(reco[5:], w[5:], method="wilson").low),
-                      "eff_high": 1.0, "n_events": 1},
+        "eff": pytest.approx(4.0 / 7.0),
+        "eff_low": pytest.approx(ref.low),
+        "eff_high": pytest.approx(ref.high),
+        "n_events": 6,
+        "per_mode": {
+            "1": {
+                "eff": pytest.approx(1 / 3),
+                "eff_low": pytest.approx(efficiency_interval(reco[:2], w[:2], method="wilson").low),
+                "eff_high": pytest.approx(
+                    efficiency_interval(reco[:2], w[:2], method="wilson").high
+                ),
+                "n_events": 2,
+            },
+            "2": {
+                "eff": pytest.approx(1.5 / 2.5),
+                "eff_low": pytest.approx(
+                    efficiency_interval(reco[2:5], w[2:5], method="wilson").low
+                ),
+                "eff_high": pytest.approx(
+                    efficiency_interval(reco[2:5], w[2:5], method="wilson").high
+                ),
+                "n_events": 3,
+            },
+            "three": {
+                "eff": 1.0,
+                "eff_low": pytest.approx(efficiency_interval(reco[5:], w[5:], method="wilson").low),
+                "eff_high": 1.0,
+                "n_events": 1,
+            },
         },
     }
     total = total_efficiency(score, w, {"wp": 0.5}, method="wilson")

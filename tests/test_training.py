@@ -15,7 +15,18 @@ from .conftest import tiny_config, write_config
 
 MODELS = {
     "bdt": {"type": "bdt", "params": {"n_estimators": 20, "max_depth": 3, "n_jobs": 1}},
-    "mlp": {"type": "mlp", "params": {"hidden_layers": [16], "max_epochs": 20, "batch_size": 256, "learning_rate": 0.01, "n_jobs": 1, "device": "cpu", "preprocessing": "standard"}},
+    "mlp": {
+        "type": "mlp",
+        "params": {
+            "hidden_layers": [16],
+            "max_epochs": 20,
+            "batch_size": 256,
+            "learning_rate": 0.01,
+            "n_jobs": 1,
+            "device": "cpu",
+            "preprocessing": "standard",
+        },
+    },
     "gan_bdt": {
         "type": "gan_augmented",
         "params": {"n_estimators": 20, "max_depth": 3, "n_jobs": 1},
@@ -24,7 +35,16 @@ MODELS = {
         "condition_on": "mode",
     },
     "fisher": {"type": "fisher"},
-    "bbdt": {"type": "bbdt", "params": {"features": ["B_PT", "B_MCORR", "log_fdchi2"], "bins": 5, "n_estimators": 20, "max_depth": 3, "n_jobs": 1}},
+    "bbdt": {
+        "type": "bbdt",
+        "params": {
+            "features": ["B_PT", "B_MCORR", "log_fdchi2"],
+            "bins": 5,
+            "n_estimators": 20,
+            "max_depth": 3,
+            "n_jobs": 1,
+        },
+    },
 }
 
 
@@ -45,17 +65,23 @@ def setup(tmp_path: Path) -> tuple:  # type: ignore[type-arg]
         "mode": np.where(y == 1, rng.integers(1, 4, n), 10).astype(np.float64),
     }
     for i, f in enumerate(cfg.feature_names):
-        cols[f] = rng.normal(y * (0.5 + 0.2 * i), 1.0) + (100.0 if "PT" in f or "MCORR" in f else 0.0)
+        cols[f] = rng.normal(y * (0.5 + 0.2 * i), 1.0) + (
+            100.0 if "PT" in f or "MCORR" in f else 0.0
+        )
         cols[f] = np.abs(cols[f]) if f in ("B_PT", "B_MCORR", "vtx_chi2") else cols[f]
-    samples = {"minbias": {"index": 0, "n_events": n, "sum_gen_weights": n, "normalisation": 1.0},
-               "signal": {"index": 1, "n_events": n, "sum_gen_weights": n, "normalisation": 1.0}}
+    samples = {
+        "minbias": {"index": 0, "n_events": n, "sum_gen_weights": n, "normalisation": 1.0},
+        "signal": {"index": 1, "n_events": n, "sum_gen_weights": n, "normalisation": 1.0},
+    }
     return cfg, Dataset(cols, cfg.feature_names, samples)
 
 
 def test_training_weights_policies() -> None:
     w = np.array([1.0, -0.5, 2.0, 1.0])
     y = np.array([1, 1, 0, 0])
-    np.testing.assert_allclose(training_weights(w, y, negative="abs", balance=False), [1, 0.5, 2, 1])
+    np.testing.assert_allclose(
+        training_weights(w, y, negative="abs", balance=False), [1, 0.5, 2, 1]
+    )
     np.testing.assert_allclose(training_weights(w, y, negative="drop", balance=False), [1, 0, 2, 1])
     b = training_weights(w, y, negative="keep", balance=True)
     assert b[y == 1].sum() == pytest.approx(b[y == 0].sum())
@@ -63,7 +89,9 @@ def test_training_weights_policies() -> None:
 
 
 @pytest.mark.parametrize("model", ["bdt", "mlp", "fisher", "gan_bdt", "bbdt"])
-def test_fold_model_sees_only_other_folds(setup, model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_fold_model_sees_only_other_folds(
+    setup, model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     cfg, ds = setup
     seen: dict[str, np.ndarray] = {}
     import hepsel.train.kfold as training
@@ -121,7 +149,9 @@ def test_gan_is_given_the_feature_ranges_as_bounds(setup, tmp_path: Path) -> Non
     train_fold(cfg, ds, "gan_bdt", 0, tmp_path / "fold0", progress=False)
     gan = WGANGP.load(tmp_path / "fold0_gan")
     want = [list(f.range) if f.range is not None else [-np.inf, np.inf] for f in cfg.features]
-    assert any(f.range is not None for f in cfg.features) and any(f.range is None for f in cfg.features)
+    assert any(f.range is not None for f in cfg.features) and any(
+        f.range is None for f in cfg.features
+    )
     np.testing.assert_array_equal(gan.bounds_, want)
     x = gan.sample(5000, conditions=np.zeros(5000, dtype=int), random_state=1)
     assert np.all(np.isfinite(x))
@@ -131,16 +161,23 @@ def test_gan_is_given_the_feature_ranges_as_bounds(setup, tmp_path: Path) -> Non
     np.testing.assert_array_equal(gan.last_sample_clipped_, np.zeros(len(want)))
 
 
-def test_monotone_and_decorrelate_reach_the_estimator(tmp_path: Path, setup, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_monotone_and_decorrelate_reach_the_estimator(
+    tmp_path: Path, setup, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     from hepsel.models.lipschitz import LipschitzMLPClassifier
 
     _, ds = setup
-    models = {"lip": {
-        "type": "lipschitz_mlp", "monotone": {"log_fdchi2": 1, "B_PT": -1},
-        "decorrelate": {"spectator": "nPVs", "strength": 2.5},
-        "params": {"hidden_layers": [8], "max_epochs": 2, "n_jobs": 1, "device": "cpu"},
-    }}
-    cfg = load_config(write_config(tmp_path / "c", tiny_config("data", models=models)), base_dir=tmp_path)
+    models = {
+        "lip": {
+            "type": "lipschitz_mlp",
+            "monotone": {"log_fdchi2": 1, "B_PT": -1},
+            "decorrelate": {"spectator": "nPVs", "strength": 2.5},
+            "params": {"hidden_layers": [8], "max_epochs": 2, "n_jobs": 1, "device": "cpu"},
+        }
+    }
+    cfg = load_config(
+        write_config(tmp_path / "c", tiny_config("data", models=models)), base_dir=tmp_path
+    )
     ds.columns["nPVs"] = np.arange(len(ds.y), dtype=np.float64) % 7
     seen: dict = {}
     original = LipschitzMLPClassifier.fit

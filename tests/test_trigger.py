@@ -36,7 +36,9 @@ def _brute_event_max(c: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_event_max_matches_loop(candidates: dict[str, np.ndarray]) -> None:
-    ev = EventScores.from_candidates(candidates["run"], candidates["event"], candidates["score"], candidates["weight"])
+    ev = EventScores.from_candidates(
+        candidates["run"], candidates["event"], candidates["score"], candidates["weight"]
+    )
     best, w = _brute_event_max(candidates)
     np.testing.assert_allclose(ev.score, best)
     np.testing.assert_allclose(ev.weight, w)
@@ -49,19 +51,27 @@ def test_rate_counts_events_without_candidates(candidates: dict[str, np.ndarray]
     total = w.sum() + 100.0  # 100 unit-weight events had no candidate
     total2 = (w**2).sum() + 100.0
     ev = EventScores.from_candidates(
-        candidates["run"], candidates["event"], candidates["score"], candidates["weight"],
-        total_weight=total, total_weight2=total2,
+        candidates["run"],
+        candidates["event"],
+        candidates["score"],
+        candidates["weight"],
+        total_weight=total,
+        total_weight2=total2,
     )
     for thr in (0.1, 0.5, 0.9):
         f = w[best >= thr].sum() / total
         rate, err = output_rate(ev, thr, 30000.0)
         assert rate[0] == pytest.approx(30000.0 * f)
         # binomial error with the effective number of processed events (sum w)^2 / sum w^2
-        assert err[0] == pytest.approx(30000.0 * np.sqrt(f * (1 - f) / (total**2 / total2)), rel=1e-12)
+        assert err[0] == pytest.approx(
+            30000.0 * np.sqrt(f * (1 - f) / (total**2 / total2)), rel=1e-12
+        )
 
 
 def test_threshold_for_rate_is_the_loosest_within_target(candidates: dict[str, np.ndarray]) -> None:
-    ev = EventScores.from_candidates(candidates["run"], candidates["event"], candidates["score"], candidates["weight"])
+    ev = EventScores.from_candidates(
+        candidates["run"], candidates["event"], candidates["score"], candidates["weight"]
+    )
     thr = threshold_for_rate(ev, 1000.0, 100.0)
     rate_at, _ = output_rate(ev, thr, 1000.0)
     assert rate_at[0] <= 100.0 + 1e-9
@@ -101,7 +111,9 @@ def test_one_candidate_and_no_candidate() -> None:
     assert order.tolist() == [0] and starts.tolist() == [0]
     ev = EventScores.from_candidates(np.array([4]), np.array([9]), np.array([3]), np.array([2]))
     assert ev.score.tolist() == [3.0] and ev.score.dtype == np.float64
-    assert ev.weight.tolist() == [2.0] and ev.weight.dtype == np.float64 and ev.event.tolist() == [9]
+    assert (
+        ev.weight.tolist() == [2.0] and ev.weight.dtype == np.float64 and ev.event.tolist() == [9]
+    )
     empty = np.zeros(0)
     order, starts = group_events(empty, empty)
     assert order.shape == starts.shape == (0,) and starts.dtype == np.int64
@@ -138,7 +150,9 @@ def test_rate_uncertainty_with_few_effective_events() -> None:
     rate, err = output_rate(ev, 0.5, 1000.0)
     f = 0.015 / 0.035
     assert rate[0] == pytest.approx(1000.0 * f, rel=1e-12)
-    assert err[0] == pytest.approx(1000.0 * np.sqrt(f * (1 - f) / (0.035**2 / np.sum(w**2))), rel=1e-12)
+    assert err[0] == pytest.approx(
+        1000.0 * np.sqrt(f * (1 - f) / (0.035**2 / np.sum(w**2))), rel=1e-12
+    )
     ev = EventScores(np.array([0.9, 0.1]), np.array([1.0, 0.5]), 1.5, 1.25)  # n_eff = 1.8
     _, err = output_rate(ev, 0.5, 1.0)
     assert err[0] == pytest.approx(np.sqrt(2 / 9 / 1.8), rel=1e-12)

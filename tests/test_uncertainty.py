@@ -66,7 +66,9 @@ class NoisyToy:
         return np.column_stack([1 - p, p])
 
     def save(self, prefix: Path) -> Path:
-        Path(prefix).with_suffix(".json").write_text(json.dumps({"seed": self.seed_, "n_train": self.n_train_}))
+        Path(prefix).with_suffix(".json").write_text(
+            json.dumps({"seed": self.seed_, "n_train": self.n_train_})
+        )
         return Path(prefix)
 
     @classmethod
@@ -87,10 +89,14 @@ _ORIGINAL_CLS = models_module._cls
 @pytest.fixture
 def toy_kind(monkeypatch: pytest.MonkeyPatch) -> None:
     """Kind ``mlp`` builds and loads the toy."""
-    monkeypatch.setattr(models_module, "_cls", lambda kind: NoisyToy if kind == "mlp" else _real_cls(kind))
+    monkeypatch.setattr(
+        models_module, "_cls", lambda kind: NoisyToy if kind == "mlp" else _real_cls(kind)
+    )
 
 
-def _setup(tmp_path: Path, uncertainty: dict[str, Any] | None, n: int = 3000, output: Path | None = None) -> tuple[Any, Dataset]:
+def _setup(
+    tmp_path: Path, uncertainty: dict[str, Any] | None, n: int = 3000, output: Path | None = None
+) -> tuple[Any, Dataset]:
     m: dict[str, Any] = {"type": "mlp"}
     if uncertainty is not None:
         m["uncertainty"] = uncertainty
@@ -110,8 +116,10 @@ def _setup(tmp_path: Path, uncertainty: dict[str, Any] | None, n: int = 3000, ou
     }
     for f in cfg.feature_names:
         cols[f] = rng.normal(size=n)
-    samples = {"minbias": {"index": 0, "n_events": n, "sum_gen_weights": n, "normalisation": 1.0},
-               "signal": {"index": 1, "n_events": n, "sum_gen_weights": n, "normalisation": 1.0}}
+    samples = {
+        "minbias": {"index": 0, "n_events": n, "sum_gen_weights": n, "normalisation": 1.0},
+        "signal": {"index": 1, "n_events": n, "sum_gen_weights": n, "normalisation": 1.0},
+    }
     return cfg, Dataset(cols, cfg.feature_names, samples)
 
 
@@ -136,7 +144,9 @@ def test_err_matches_the_known_spread(tmp_path: Path) -> None:
     assert np.mean((mean - truth) ** 2 / sigma**2) == pytest.approx(1 / 3, abs=0.05)
     assert np.isfinite(check).all()
     # replicas differ from each other, from the calibration replica and from the nominal model
-    seeds = {json.loads(p.read_text())["seed"] for p in (lay.root / "models" / "toy").glob("fold0*.json")}
+    seeds = {
+        json.loads(p.read_text())["seed"] for p in (lay.root / "models" / "toy").glob("fold0*.json")
+    }
     assert len(seeds) == 5  # nominal, 3 replicas, check
 
 
@@ -185,7 +195,9 @@ def test_bootstrap_replicas_resample_whole_events(tmp_path: Path) -> None:
     lay = _train(cfg, ds)
     n_nominal = json.loads(lay.model("toy", 0).with_suffix(".json").read_text())["n_train"]
     for r in range(2):
-        n_rep = json.loads(replica_prefix(lay.model("toy", 0), r).with_suffix(".json").read_text())["n_train"]
+        n_rep = json.loads(replica_prefix(lay.model("toy", 0), r).with_suffix(".json").read_text())[
+            "n_train"
+        ]
         # a Poisson(1) bootstrap leaves out about exp(-1) of the events
         assert n_rep / n_nominal == pytest.approx(1 - np.exp(-1), abs=0.05)
     assert not replica_prefix(lay.model("toy", 0), "check").with_suffix(".json").exists()
@@ -199,17 +211,24 @@ def test_stale_replicas_are_removed_and_missing_ones_reported(tmp_path: Path) ->
     cfg, ds = _setup(tmp_path, {"replicas": 2})
     lay = _train(cfg, ds)
     assert replica_prefix(lay.model("toy", 1), 1).with_suffix(".json").is_file()
-    cfg_off, _ = _setup(tmp_path / "off", None, output=tmp_path / "out")  # same outputs, uncertainty now off
+    cfg_off, _ = _setup(
+        tmp_path / "off", None, output=tmp_path / "out"
+    )  # same outputs, uncertainty now off
     train_fold(cfg_off, ds, "toy", 1, lay.model("toy", 1), progress=False)
     assert not list((lay.root / "models" / "toy").glob("fold1_*"))
-    with pytest.raises(ConfigError, match=r"models\.toy\.uncertainty: replica 0 of fold 1 not found"):
+    with pytest.raises(
+        ConfigError, match=r"models\.toy\.uncertainty: replica 0 of fold 1 not found"
+    ):
         replica_scores(cfg, ds, "toy", lay)
     with pytest.raises(ConfigError, match=r"models\.toy has no 'uncertainty' block"):
         replica_scores(cfg_off, ds, "toy", lay)
 
 
 def test_config_errors_name_the_key(tmp_path: Path) -> None:
-    for bad, key in (({"replicas": 1}, r"models\.bdt\.uncertainty\.replicas"), ({"replica": 3}, r"models\.bdt\.uncertainty\.replica")):
+    for bad, key in (
+        ({"replicas": 1}, r"models\.bdt\.uncertainty\.replicas"),
+        ({"replica": 3}, r"models\.bdt\.uncertainty\.replica"),
+    ):
         raw = tiny_config("data", models={"bdt": {"type": "bdt", "uncertainty": bad}})
         with pytest.raises(ConfigError, match=key):
             load_config(write_config(tmp_path / str(len(str(bad))), raw), base_dir=tmp_path)
@@ -217,11 +236,15 @@ def test_config_errors_name_the_key(tmp_path: Path) -> None:
 
 def test_digests(tmp_path: Path) -> None:
     """Replicas rerun train and evaluate, not explain; configs without them keep their digests."""
+
     def cfg(unc: dict[str, Any] | None, name: str) -> Any:
         m: dict[str, Any] = {"type": "bdt", "params": {"n_estimators": 5}}
         if unc is not None:
             m["uncertainty"] = unc
-        return load_config(write_config(tmp_path / name, tiny_config("data", models={"bdt": m})), base_dir=tmp_path / name)
+        return load_config(
+            write_config(tmp_path / name, tiny_config("data", models={"bdt": m})),
+            base_dir=tmp_path / name,
+        )
 
     off, on, more = cfg(None, "a"), cfg({"replicas": 3}, "b"), cfg({"replicas": 4}, "c")
     for step in ("train", "evaluate"):
@@ -232,7 +255,6 @@ def test_digests(tmp_path: Path) -> None:
     from hepsel.config.provenance import step_settings
 
     assert "uncertainty" not in step_settings(off, "train", model="bdt")["model_cfg"]
-
 
 
 def test_calibration_figures_written_out() -> None:
@@ -246,7 +268,11 @@ def test_calibration_figures_written_out() -> None:
     check = mean + err * rng.normal(size=n) * 1.3
     score = rng.uniform(size=n)
     out = calibration_figures(check, mean, err, r, score=score, n_bins=4)
-    pull = [(c - m) / (e * np.sqrt(1 + 1 / r)) for c, m, e in zip(check, mean, err, strict=True) if e > 0]
+    pull = [
+        (c - m) / (e * np.sqrt(1 + 1 / r))
+        for c, m, e in zip(check, mean, err, strict=True)
+        if e > 0
+    ]
     pull = np.array(pull)
     assert out["definition"] == (
         "pull = (s_check - mean of the R replica scores) / (err * sqrt(1 + 1/R)), "
@@ -268,7 +294,9 @@ def test_calibration_figures_written_out() -> None:
     for b, got in enumerate(out["bins"]):
         inb = (s >= edges[b]) & ((s < edges[b + 1]) if b < 3 else (s <= edges[b + 1]))
         assert got == {
-            "score_low": edges[b], "score_high": edges[b + 1], "n_candidates": int(inb.sum()),
+            "score_low": edges[b],
+            "score_high": edges[b + 1],
+            "n_candidates": int(inb.sum()),
             "fraction_beyond_1": pytest.approx(np.mean(np.abs(pull[inb]) > 1), rel=1e-14),
             "median_err": pytest.approx(np.median(e[inb]), rel=1e-14),
         }
@@ -278,9 +306,18 @@ def test_calibration_figures_written_out() -> None:
 def test_calibration_figures_with_few_pulls() -> None:
     # exactly n_bins candidates with a pull: one per bin; one pull: no spread; none: NaN figures
     err = np.array([1.0, 1.0, 0.0, 1.0])
-    out = calibration_figures(np.array([2.0, 0.0, 5.0, 0.5]), np.zeros(4), err, 3, score=np.array([0.1, 0.2, 0.3, 0.4]), n_bins=3)
+    out = calibration_figures(
+        np.array([2.0, 0.0, 5.0, 0.5]),
+        np.zeros(4),
+        err,
+        3,
+        score=np.array([0.1, 0.2, 0.3, 0.4]),
+        n_bins=3,
+    )
     assert [b["n_candidates"] for b in out["bins"]] == [1, 1, 1]
-    assert "bins" not in calibration_figures(np.zeros(4), np.zeros(4), err, 3, score=np.arange(4.0), n_bins=4)
+    assert "bins" not in calibration_figures(
+        np.zeros(4), np.zeros(4), err, 3, score=np.arange(4.0), n_bins=4
+    )
     one = calibration_figures(np.array([2.0]), np.array([0.0]), np.array([1.0]), 3)
     assert one["n_candidates"] == 1 and np.isnan(one["pull_std"])
     assert one["fraction_beyond_1"] == 1.0 and one["pull_mean"] == pytest.approx(2 / np.sqrt(4 / 3))
@@ -291,13 +328,28 @@ def test_calibration_figures_with_few_pulls() -> None:
     err1 = np.array([0.3, 0.3])
     at = calibration_figures(err1 * np.sqrt(1 + 1 / 3) * np.array([1.0, 1.5]), np.zeros(2), err1, 3)
     assert at["fraction_beyond_1"] == 0.5
-    at = calibration_figures(err1 * np.sqrt(1 + 1 / 3) * np.array([1.0, 1.5]), np.zeros(2), err1, 3, score=np.array([0.1, 0.2]), n_bins=1)
+    at = calibration_figures(
+        err1 * np.sqrt(1 + 1 / 3) * np.array([1.0, 1.5]),
+        np.zeros(2),
+        err1,
+        3,
+        score=np.array([0.1, 0.2]),
+        n_bins=1,
+    )
     assert at["bins"][0]["fraction_beyond_1"] == 0.5
     # tied scores leave the first of two bins empty
-    tied = calibration_figures(np.array([1.0, 0.2, 3.0, 0.1]), np.zeros(4), np.ones(4), 3,
-                               score=np.array([0.5, 0.5, 0.5, 0.9]), n_bins=2)
+    tied = calibration_figures(
+        np.array([1.0, 0.2, 3.0, 0.1]),
+        np.zeros(4),
+        np.ones(4),
+        3,
+        score=np.array([0.5, 0.5, 0.5, 0.9]),
+        n_bins=2,
+    )
     assert tied["bins"][0]["n_candidates"] == 0
-    assert np.isnan(tied["bins"][0]["fraction_beyond_1"]) and np.isnan(tied["bins"][0]["median_err"])
+    assert np.isnan(tied["bins"][0]["fraction_beyond_1"]) and np.isnan(
+        tied["bins"][0]["median_err"]
+    )
     assert tied["bins"][1]["n_candidates"] == 4 and tied["bins"][1]["fraction_beyond_1"] == 0.25
     none = calibration_figures(np.zeros(2), np.zeros(2), np.zeros(2), 3)
     assert none["n_candidates"] == 0 and none["n_zero_err"] == 2
@@ -312,10 +364,14 @@ def test_pulls_and_expected_fraction_edges() -> None:
     np.testing.assert_allclose(p[:2], [1 / np.sqrt(1.5), 2 / (2 * np.sqrt(1.5))], rtol=1e-15)
     assert np.isnan(p[2])
     assert expected_fraction_beyond(2) == pytest.approx(0.5, rel=1e-12)  # Cauchy: P(|t| > 1) = 1/2
-    assert expected_fraction_beyond(5, k=2.0) == pytest.approx(2 * (1 - __import__("scipy").stats.t.cdf(2.0, 4)), rel=1e-12)
+    assert expected_fraction_beyond(5, k=2.0) == pytest.approx(
+        2 * (1 - __import__("scipy").stats.t.cdf(2.0, 4)), rel=1e-12
+    )
     with pytest.raises(ValueError, match=r"^n_replicas must be at least 2, got 1$"):
         expected_fraction_beyond(1)
-    with pytest.raises(ValueError, match=r"^scores must have shape \(n_replicas >= 2, n_candidates\), got \(3,\)$"):
+    with pytest.raises(
+        ValueError, match=r"^scores must have shape \(n_replicas >= 2, n_candidates\), got \(3,\)$"
+    ):
         replica_spread(np.zeros(3))
     m, e = replica_spread([[1, 2], [3, 4]])  # integers are averaged as floats
     np.testing.assert_array_equal(m, [2.0, 3.0])

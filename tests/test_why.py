@@ -18,8 +18,12 @@ pytestmark = pytest.mark.slow
 
 _EXPLAIN = {
     "candidates": {"background": 1, "signal": 1, "random": 1},
-    "reference_events": 300, "lime_samples": 600, "lime_seeds": 2,
-    "ranking_events": 6, "permutation_events": 3000, "permutation_repeats": 3,
+    "reference_events": 300,
+    "lime_samples": 600,
+    "lime_seeds": 2,
+    "ranking_events": 6,
+    "permutation_events": 3000,
+    "permutation_repeats": 3,
 }
 
 
@@ -28,12 +32,29 @@ def why_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     work = tmp_path_factory.mktemp("why")
     analysis = work / "analyses" / "tiny"
     models = {
-        "bdt": {"type": "bdt", "params": {"n_estimators": 30, "max_depth": 3, "learning_rate": 0.3, "n_jobs": 1}},
+        "bdt": {
+            "type": "bdt",
+            "params": {"n_estimators": 30, "max_depth": 3, "learning_rate": 0.3, "n_jobs": 1},
+        },
         "fisher": {"type": "fisher"},
     }
-    write_config(analysis, tiny_config("data", models=models, sig_events=1500, mb_events=8000, explain=_EXPLAIN))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(work), "--cores", "2",
-           "--config", f"analysis={analysis}"]
+    write_config(
+        analysis,
+        tiny_config("data", models=models, sig_events=1500, mb_events=8000, explain=_EXPLAIN),
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(work),
+        "--cores",
+        "2",
+        "--config",
+        f"analysis={analysis}",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=work)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return work, analysis
@@ -42,7 +63,10 @@ def why_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def _cli(work: Path, analysis: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "hepsel.cli", "explain", "--config", str(analysis), *args],
-        capture_output=True, text=True, check=False, cwd=work,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=work,
     )
 
 
@@ -76,7 +100,9 @@ def test_why_outputs_and_report(why_run: tuple[Path, Path]) -> None:
 def _table(stdout: str) -> dict[str, tuple[float, float, float, float]]:
     rows = {}
     for line in stdout.splitlines():
-        m = re.match(r"^\s+(\w+)\s+(\S+)\s+(-?\d+\.\d{6})\s+(-?\d+\.\d{6})\s+(-?\d+\.\d{6})\s*$", line)
+        m = re.match(
+            r"^\s+(\w+)\s+(\S+)\s+(-?\d+\.\d{6})\s+(-?\d+\.\d{6})\s+(-?\d+\.\d{6})\s*$", line
+        )
         if m:
             rows[m.group(1)] = tuple(float(m.group(i)) for i in range(2, 6))
     return rows  # type: ignore[return-value]
@@ -89,22 +115,33 @@ def test_explain_candidate_prints_the_saved_contributions(why_run: tuple[Path, P
     proc = _cli(work, analysis, "--model", "bdt", "--candidate", saved["candidate"])
     assert proc.returncode == 0, proc.stderr
     table = _table(proc.stdout)
-    written = json.loads(next(root.glob(f"explain/candidates/bdt_{saved['candidate'].replace(':', '_')}.json")).read_text())
+    written = json.loads(
+        next(
+            root.glob(f"explain/candidates/bdt_{saved['candidate'].replace(':', '_')}.json")
+        ).read_text()
+    )
     assert (root / written["png"]).is_file() or Path(written["png"]).is_file()
     assert set(table) == {c["feature"] for c in written["contributions"]} and len(table) == 5
-    for source in (written, saved):  # the CLI's own file, and the workflow's explanation of the same candidate
+    for source in (
+        written,
+        saved,
+    ):  # the CLI's own file, and the workflow's explanation of the same candidate
         for c in source["contributions"]:
             value, shap, weight, contribution = table[c["feature"]]
             assert value == pytest.approx(c["value"], rel=1e-5)
             assert shap == pytest.approx(c["shap"], abs=1e-6)
             assert weight == pytest.approx(c["lime_weight"], abs=1e-6)
             assert contribution == pytest.approx(c["lime_contribution"], abs=1e-6)
-    assert sum(v[1] for v in table.values()) + written["shap_base"] == pytest.approx(written["margin"], abs=1e-4)
+    assert sum(v[1] for v in table.values()) + written["shap_base"] == pytest.approx(
+        written["margin"], abs=1e-4
+    )
 
 
 def test_bad_candidates_give_clear_errors(why_run: tuple[Path, Path]) -> None:
     work, analysis = why_run
-    cols = pq.read_table(work / "results" / "tiny" / "dataset.parquet", columns=["runNumber", "eventNumber"]).to_pydict()
+    cols = pq.read_table(
+        work / "results" / "tiny" / "dataset.parquet", columns=["runNumber", "eventNumber"]
+    ).to_pydict()
     keys = list(zip(cols["runNumber"], cols["eventNumber"], strict=True))
     counts: dict[tuple[int, int], int] = {}
     for k in keys:
@@ -114,12 +151,19 @@ def test_bad_candidates_give_clear_errors(why_run: tuple[Path, Path]) -> None:
     cases = [
         (["--candidate", "12-34"], "candidate '12-34' is not RUN:EVENT"),
         (["--candidate", "999999:999999"], "no candidate with run 999999 and event 999999"),
-        (["--candidate", f"{run}:{evt}"], f"run {run} event {evt} has {n} candidates; choose one with RUN:EVENT:INDEX"),
+        (
+            ["--candidate", f"{run}:{evt}"],
+            f"run {run} event {evt} has {n} candidates; choose one with RUN:EVENT:INDEX",
+        ),
         (["--candidate", f"{run}:{evt}:{n}"], f"run {run} event {evt} has no candidate index {n}"),
         (["--candidate", "1:1", "--model", "nope"], "model 'nope' is not in the config"),
     ]
     for args, message in cases:
-        proc = _cli(work, analysis, "--model", "bdt", *args) if "--model" not in args else _cli(work, analysis, *args)
+        proc = (
+            _cli(work, analysis, "--model", "bdt", *args)
+            if "--model" not in args
+            else _cli(work, analysis, *args)
+        )
         assert proc.returncode == 1, (args, proc.stdout)
         assert message in proc.stderr, (args, proc.stderr)
         assert "Traceback" not in proc.stderr

@@ -19,12 +19,18 @@ pytestmark = pytest.mark.slow
 
 def _snakemake(workdir: Path, analysis: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     cmd = [
-        sys.executable, "-m", "snakemake",
-        "-s", str(REPO / "Snakefile"),
-        "--directory", str(workdir),
-        "--cores", "2",
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
         *extra,
-        "--config", f"analysis={analysis}",
+        "--config",
+        f"analysis={analysis}",
     ]
     return subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=workdir)
 
@@ -33,7 +39,12 @@ def _snakemake(workdir: Path, analysis: Path, *extra: str) -> subprocess.Complet
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("tiny")
     analysis = work / "analyses" / "tiny"
-    apply = {"datasets": {"signal": {"files": ["data/signal_000.root"]}, "minbias": {"files": ["data/minbias_*.root"]}}}
+    apply = {
+        "datasets": {
+            "signal": {"files": ["data/signal_000.root"]},
+            "minbias": {"files": ["data/minbias_*.root"]},
+        }
+    }
     write_config(analysis, tiny_config("data", apply=apply))
     proc = _snakemake(work, analysis)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -41,8 +52,18 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_outputs_exist(tiny_run: Path) -> None:
-    for f in ("summary.json", "scores.root", "cutflow.json", "cutflow.md", "plots/roc.png", "plots/roc.pdf",
-              "plots/eff_vs_rate.png", "plots/scores_bdt.png", "plots/cutflow.png", "selection/selection.json"):
+    for f in (
+        "summary.json",
+        "scores.root",
+        "cutflow.json",
+        "cutflow.md",
+        "plots/roc.png",
+        "plots/roc.pdf",
+        "plots/eff_vs_rate.png",
+        "plots/scores_bdt.png",
+        "plots/cutflow.png",
+        "selection/selection.json",
+    ):
         assert (tiny_run / f).is_file(), f
     assert (tiny_run / "logs" / "gather.log").is_file()
 
@@ -67,11 +88,15 @@ def test_eff_at_bkg_eff_matches_sklearn_roc(tiny_run: Path) -> None:
     """Signal efficiency at each background efficiency, read off sklearn's ROC curve of scores.root."""
     t = _scores(tiny_run)
     m = t["truth"] == 1
-    fpr, tpr, _ = roc_curve(t["label"][m], t["score_bdt"][m], sample_weight=t["weight"][m], drop_intermediate=False)
+    fpr, tpr, _ = roc_curve(
+        t["label"][m], t["score_bdt"][m], sample_weight=t["weight"][m], drop_intermediate=False
+    )
     s = json.loads((tiny_run / "summary.json").read_text())
     for key, got in s["bdt"]["eff_at_bkg_eff"].items():
         b = float(key)
-        if np.any(fpr == b):  # on a vertical stretch of the curve the highest signal efficiency counts
+        if np.any(
+            fpr == b
+        ):  # on a vertical stretch of the curve the highest signal efficiency counts
             want = tpr[fpr == b].max()
         else:  # on the straight line to the next point of the curve
             i = np.flatnonzero(fpr < b)[-1]
@@ -94,21 +119,36 @@ def test_eff_at_rate_recomputed_from_scores_root(tiny_run: Path) -> None:
     best = [e["any"] for e in mb_ev.values()]
     w_mb = [e["w"] for e in mb_ev.values()]
     raw = t["raw_bdt"]
-    best_raw = [e["any"] for e in brute_events(t["runNumber"][mb], t["eventNumber"][mb], raw[mb], t["weight"][mb]).values()]
+    best_raw = [
+        e["any"]
+        for e in brute_events(
+            t["runNumber"][mb], t["eventNumber"][mb], raw[mb], t["weight"][mb]
+        ).values()
+    ]
     parity = [k[1] % 2 for k in mb_ev]
     # every processed minimum-bias event counts, with or without candidates
     total = mb_i["sum_gen_weights"] * mb_i["normalisation"]
     total2 = mb_i["sum_gen_weights2"] * mb_i["normalisation"] ** 2
     assert mb_i["n_events"] > len(mb_ev)
     extra = {"mode": t["mode"][sg], "fold": t["fold"][sg]}
-    sig = brute_events(t["runNumber"][sg], t["eventNumber"][sg], score[sg], t["weight"][sg], t["truth"][sg] == 1, extra)
+    sig = brute_events(
+        t["runNumber"][sg],
+        t["eventNumber"][sg],
+        score[sg],
+        t["weight"][sg],
+        t["truth"][sg] == 1,
+        extra,
+    )
     sig = [e for e in sig.values() if e["tos"] is not None]
     w = np.array([e["w"] for e in sig])
     any_score = np.array([e["any"] for e in sig])
     tos_score = np.array([e["tos"] for e in sig])
     fold = np.array([e["fold"] for e in sig])
     mode = np.array([e["mode"] for e in sig])
-    assert s["trigger_events"] == {"n_signal_events": len(sig), "n_minbias_events": mb_i["n_events"]}
+    assert s["trigger_events"] == {
+        "n_signal_events": len(sig),
+        "n_minbias_events": mb_i["n_events"],
+    }
     names = {1: "B0 -> K+ pi-", 2: "Bs0 -> K+ K-", 3: "B0 -> D- pi+"}
     for target in (1000.0, 500.0):
         e = s["eff_at_rate"][f"{target:g}"]
@@ -118,23 +158,39 @@ def test_eff_at_rate_recomputed_from_scores_root(tiny_run: Path) -> None:
         assert e["threshold_raw"] == brute_threshold(best_raw, w_mb, total, 30000.0, target)
         f = sum(x for b, x in zip(best, w_mb, strict=True) if b >= thr) / total
         assert e["rate_khz"] == pytest.approx(30000.0 * f, rel=1e-9)
-        assert e["rate_khz_err"] == pytest.approx(30000.0 * np.sqrt(f * (1 - f) / (total**2 / total2)), rel=1e-9)
-        assert (e["eff"], e["eff_low"], e["eff_high"]) == pytest.approx(brute_cp(any_score >= thr, w), abs=1e-9)
-        assert (e["eff_tos"], e["eff_tos_low"], e["eff_tos_high"]) == pytest.approx(brute_cp(tos_score >= thr, w), abs=1e-9)
+        assert e["rate_khz_err"] == pytest.approx(
+            30000.0 * np.sqrt(f * (1 - f) / (total**2 / total2)), rel=1e-9
+        )
+        assert (e["eff"], e["eff_low"], e["eff_high"]) == pytest.approx(
+            brute_cp(any_score >= thr, w), abs=1e-9
+        )
+        assert (e["eff_tos"], e["eff_tos_low"], e["eff_tos_high"]) == pytest.approx(
+            brute_cp(tos_score >= thr, w), abs=1e-9
+        )
         folds = [w[(fold == k) & (any_score >= thr)].sum() / w[fold == k].sum() for k in range(3)]
         assert e["eff_folds"] == pytest.approx(folds, abs=1e-9)
         for code, name in names.items():
             pm, sel = e["per_mode"][name], mode == code
             assert pm["n_events"] == int(sel.sum())
-            assert (pm["eff"], pm["eff_low"], pm["eff_high"]) == pytest.approx(brute_cp(any_score[sel] >= thr, w[sel]), abs=1e-9)
-            assert pm["eff_tos"] == pytest.approx(brute_cp(tos_score[sel] >= thr, w[sel])[0], abs=1e-9)
+            assert (pm["eff"], pm["eff_low"], pm["eff_high"]) == pytest.approx(
+                brute_cp(any_score[sel] >= thr, w[sel]), abs=1e-9
+            )
+            assert pm["eff_tos"] == pytest.approx(
+                brute_cp(tos_score[sel] >= thr, w[sel])[0], abs=1e-9
+            )
         # measured rate: threshold from the even-numbered events, rate from the odd ones, each half the processed events
         even = [(b, x) for b, x, p in zip(best, w_mb, parity, strict=True) if p == 0]
-        thr_split = brute_threshold([b for b, _ in even], [x for _, x in even], total / 2, 30000.0, target)
+        thr_split = brute_threshold(
+            [b for b, _ in even], [x for _, x in even], total / 2, 30000.0, target
+        )
         assert e["threshold_split"] == thr_split
-        odd = sum(x for b, x, p in zip(best, w_mb, parity, strict=True) if p == 1 and b >= thr_split) / (total / 2)
+        odd = sum(
+            x for b, x, p in zip(best, w_mb, parity, strict=True) if p == 1 and b >= thr_split
+        ) / (total / 2)
         assert e["rate_khz_measured"] == pytest.approx(30000.0 * odd, rel=1e-9)
-        assert e["rate_khz_measured_err"] == pytest.approx(30000.0 * np.sqrt(odd * (1 - odd) / (total**2 / total2 / 2)), rel=1e-9)
+        assert e["rate_khz_measured_err"] == pytest.approx(
+            30000.0 * np.sqrt(odd * (1 - odd) / (total**2 / total2 / 2)), rel=1e-9
+        )
 
 
 def test_total_efficiency_includes_the_preselection(tiny_run: Path) -> None:
@@ -148,7 +204,9 @@ def test_total_efficiency_includes_the_preselection(tiny_run: Path) -> None:
         assert total["eff"] == pytest.approx(e["eff"] * presel["eff"], rel=1e-9)
         assert total["eff_low"] <= total["eff"] <= total["eff_high"]
         for mode, pm in e["per_mode"].items():
-            assert total["per_mode"][mode]["eff"] == pytest.approx(pm["eff"] * presel["per_mode"][mode]["eff"], rel=1e-9)
+            assert total["per_mode"][mode]["eff"] == pytest.approx(
+                pm["eff"] * presel["per_mode"][mode]["eff"], rel=1e-9
+            )
     tau = s["efficiency_vs_total"]["B_TRUETAU"]
     assert set(tau["per_mode"]) == set(s["eff_total"]["1000"]["per_mode"])
     assert (tiny_run / "plots" / "eff_vs_B_TRUETAU_total_bdt_per_mode.png").is_file()
@@ -187,7 +245,9 @@ def test_selection_reproduces_scores(tiny_run: Path) -> None:
     assert passed.sum() == int(np.sum(scores >= thr))
 
 
-def test_selection_records_training_branch_types_and_refuses_bool(tiny_run: Path, tmp_path: Path) -> None:
+def test_selection_records_training_branch_types_and_refuses_bool(
+    tiny_run: Path, tmp_path: Path
+) -> None:
     """selection.json holds each input branch's type as training read it; B_VTXCHI2 stored as bool is refused."""
     import hepsel
     from hepsel.exceptions import BranchTypeError
@@ -205,15 +265,26 @@ def test_selection_records_training_branch_types_and_refuses_bool(tiny_run: Path
         cols = dict(raw, B_VTXCHI2=raw["B_VTXCHI2"] > 5)
         f.mktree("DecayTree", {k: v.dtype for k, v in cols.items()})
         f["DecayTree"].extend(cols)
-    with pytest.raises(BranchTypeError, match=r"bool\.root:DecayTree: branch 'B_VTXCHI2' is bool but the selection was trained on float32"):
+    with pytest.raises(
+        BranchTypeError,
+        match=r"bool\.root:DecayTree: branch 'B_VTXCHI2' is bool but the selection was trained on float32",
+    ):
         sel.score(bad)
 
 
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        pytest.param(lambda c: c["features"].append({"name": "typo", "expr": "B_PTT"}), "branch 'B_PTT' not found", id="misspelt-branch"),
-        pytest.param(lambda c: c["preselection"].append({"name": "broken", "cut": "B_PT >> > 3"}), "B_PT >> > 3", id="cut-syntax"),
+        pytest.param(
+            lambda c: c["features"].append({"name": "typo", "expr": "B_PTT"}),
+            "branch 'B_PTT' not found",
+            id="misspelt-branch",
+        ),
+        pytest.param(
+            lambda c: c["preselection"].append({"name": "broken", "cut": "B_PT >> > 3"}),
+            "B_PT >> > 3",
+            id="cut-syntax",
+        ),
         pytest.param(
             lambda c: c["samples"]["minbias"].update(files=["data/missing.root"], generate=None),
             "missing.root",
@@ -242,8 +313,21 @@ def test_cli_error_exit_code(tmp_path: Path) -> None:
     analysis = tmp_path / "a"
     write_config(analysis, raw)
     proc = subprocess.run(
-        [sys.executable, "-m", "hepsel.cli", "prepare", "--config", str(analysis), "--sample", "minbias", "--no-progress"],
-        capture_output=True, text=True, check=False, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "hepsel.cli",
+            "prepare",
+            "--config",
+            str(analysis),
+            "--sample",
+            "minbias",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
     )
     assert proc.returncode == 1
     assert "hepsel: error: input file" in proc.stderr and "x.root" in proc.stderr
@@ -298,16 +382,26 @@ def test_all_model_kinds_report_and_study(tmp_path: Path) -> None:
     t = _scores(out)
     truth = t["truth"] == 1
     for m in ("bdt", "mlp", "gan_bdt", "fisher", "bbdt"):
-        want = roc_auc_score(t["label"][truth], t[f"score_{m}"][truth], sample_weight=t["weight"][truth])
+        want = roc_auc_score(
+            t["label"][truth], t[f"score_{m}"][truth], sample_weight=t["weight"][truth]
+        )
         assert s[m]["auc"] == pytest.approx(want, abs=1e-9), m
         assert "eff_at_rate" in s[m] and "optimal_cut" in s[m] and "efficiency_vs" in s[m]
-    n_dataset = len(__import__("hepsel.io.storage", fromlist=["read_table"]).read_table(out / "dataset.parquet")["label"])
+    n_dataset = len(
+        __import__("hepsel.io.storage", fromlist=["read_table"]).read_table(
+            out / "dataset.parquet"
+        )["label"]
+    )
     assert len(t["score_gan_bdt"]) == n_dataset  # no synthetic candidate is ever scored or stored
     fid = json.loads((out / "fidelity" / "gan_bdt.json").read_text())
     signal = truth & (t["label"] == 1)
     # each fold's GAN is compared with the truth-matched signal of its own fold, which it never saw
-    assert [f["n_real"] for f in fid["folds"]] == [int((signal & (t["fold"] == k)).sum()) for k in range(3)]
-    assert fid["c2st_auc_mean"] == pytest.approx(np.mean([f["c2st_auc"] for f in fid["folds"]]), rel=1e-12)
+    assert [f["n_real"] for f in fid["folds"]] == [
+        int((signal & (t["fold"] == k)).sum()) for k in range(3)
+    ]
+    assert fid["c2st_auc_mean"] == pytest.approx(
+        np.mean([f["c2st_auc"] for f in fid["folds"]]), rel=1e-12
+    )
     assert set(fid["wasserstein"]) == set(fid["baseline_wasserstein"])
     shap = np.load(out / "shap" / "bdt.npz")
     assert shap["values"].shape == (300, 5)
@@ -317,8 +411,13 @@ def test_all_model_kinds_report_and_study(tmp_path: Path) -> None:
     # the study trains on the truth-matched signal of folds 1 and 2: 200 of them, or all
     pool = int((signal & (t["fold"] != 0)).sum())
     assert sorted({p["n_real"] for p in study["points"]}) == [200, pool]
-    for p in ("plots/augmentation_auc.png", "plots/gan_overlay_gan_bdt.png", "plots/shap_beeswarm_bdt.png",
-              "plots/shap_beeswarm_mlp.png", "report.html"):
+    for p in (
+        "plots/augmentation_auc.png",
+        "plots/gan_overlay_gan_bdt.png",
+        "plots/shap_beeswarm_bdt.png",
+        "plots/shap_beeswarm_mlp.png",
+        "report.html",
+    ):
         assert (out / p).is_file(), p
     html = (out / "report.html").read_text()
     assert "gan_bdt" in html and "plots/roc.png" in html
@@ -338,19 +437,32 @@ def test_apply_target_writes_friends_that_reproduce_scores_root(tiny_run: Path) 
         with uproot.open(out) as f, uproot.open(work / "data" / f"{sample}_000.root") as fin:
             fr = f["hepsel"].arrays(library="np")
             assert len(fr["presel"]) == fin["DecayTree"].num_entries
-            np.testing.assert_array_equal(fr["eventNumber"], fin["DecayTree"]["eventNumber"].array(library="np"))
+            np.testing.assert_array_equal(
+                fr["eventNumber"], fin["DecayTree"]["eventNumber"].array(library="np")
+            )
         m = t["sample"] == index
-        np.testing.assert_allclose(fr["score_bdt"][fr["presel"]], t["score_bdt"][m], rtol=0, atol=1e-6)
-        assert np.isnan(fr["score_bdt"][~fr["presel"]]).all() and not fr["pass_bdt_1000kHz"][~fr["presel"]].any()
+        np.testing.assert_allclose(
+            fr["score_bdt"][fr["presel"]], t["score_bdt"][m], rtol=0, atol=1e-6
+        )
+        assert (
+            np.isnan(fr["score_bdt"][~fr["presel"]]).all()
+            and not fr["pass_bdt_1000kHz"][~fr["presel"]].any()
+        )
         # the raw output (the BDT margin) travels too, and the decisions cut it
-        np.testing.assert_allclose(fr["raw_bdt"][fr["presel"]], t["raw_bdt"][m], rtol=1e-6, atol=1e-5)
-        thr = json.loads((tiny_run / "summary.json").read_text())["bdt"]["eff_at_rate"]["1000"]["threshold_raw"]
+        np.testing.assert_allclose(
+            fr["raw_bdt"][fr["presel"]], t["raw_bdt"][m], rtol=1e-6, atol=1e-5
+        )
+        thr = json.loads((tiny_run / "summary.json").read_text())["bdt"]["eff_at_rate"]["1000"][
+            "threshold_raw"
+        ]
         np.testing.assert_array_equal(fr["pass_bdt_1000kHz"], fr["presel"] & (fr["raw_bdt"] >= thr))
     page = REPO / "docs" / "howto" / "apply-export.md"
     text = page.read_text()
     # the blocks carry a no-exec marker (tests/test_docs.py does not run them: they need a finished study)
     snippet = re.search(
-        r"Reading the friend next to the input:\n\n(?:<!--[^\n]*-->\n)?```python\n(.*?)```", text, flags=re.DOTALL
+        r"Reading the friend next to the input:\n\n(?:<!--[^\n]*-->\n)?```python\n(.*?)```",
+        text,
+        flags=re.DOTALL,
     )
     assert snippet is not None
     code = (
@@ -361,7 +473,9 @@ def test_apply_target_writes_friends_that_reproduce_scores_root(tiny_run: Path) 
         .replace("660 kHz", "1000 kHz")
     )
     exec(compile(code, str(page), "exec"), {})
-    api = re.search(r"## From Python\n\n(?:<!--[^\n]*-->\n)?```python\n(.*?)```", text, flags=re.DOTALL)
+    api = re.search(
+        r"## From Python\n\n(?:<!--[^\n]*-->\n)?```python\n(.*?)```", text, flags=re.DOTALL
+    )
     assert api is not None
     code = (
         api.group(1)
@@ -375,7 +489,6 @@ def test_apply_target_writes_friends_that_reproduce_scores_root(tiny_run: Path) 
         exec(compile(code, str(page), "exec"), {})
 
 
-
 def test_apply_glob_over_own_results_is_stable(tiny_run: Path) -> None:
     """An apply: glob that also matches the study's own outputs ('results/**/*.root', recursive): they are skipped
     with one line each, so repeated runs keep the same two jobs and never apply to an output."""
@@ -386,17 +499,35 @@ def test_apply_glob_over_own_results_is_stable(tiny_run: Path) -> None:
     editor = config_editor(work)
     edit = next(editor)
     try:
-        edit(lambda c: c.update(apply={"datasets": {"mixed": {"files": ["data/**/*_000.root", "results/**/*.root"]}}}))
+        edit(
+            lambda c: c.update(
+                apply={
+                    "datasets": {"mixed": {"files": ["data/**/*_000.root", "results/**/*.root"]}}
+                }
+            )
+        )
         # mtime only: the apply: edit is not what this test is about (it must not retrain or re-evaluate)
-        runs = [_snakemake(work, analysis, "apply", "--rerun-triggers", "mtime", "--forcerun", "apply_file") for _ in range(3)]
+        runs = [
+            _snakemake(
+                work, analysis, "apply", "--rerun-triggers", "mtime", "--forcerun", "apply_file"
+            )
+            for _ in range(3)
+        ]
         for proc in runs:
             assert proc.returncode == 0, proc.stderr[-4000:]
             ran = proc.stderr.count("rule apply_file:")
             assert ran == 2, proc.stderr[-4000:]
-            skips = [line for line in proc.stderr.splitlines() if line.startswith("hepsel: skipping ")]
-            assert skips and all(f"'{tiny_run}/" in line and "hepsel's own output" in line for line in skips)
+            skips = [
+                line for line in proc.stderr.splitlines() if line.startswith("hepsel: skipping ")
+            ]
+            assert skips and all(
+                f"'{tiny_run}/" in line and "hepsel's own output" in line for line in skips
+            )
             assert any("scores.root" in line for line in skips)
-        made = sorted(str(p.relative_to(tiny_run / "apply" / "mixed")) for p in (tiny_run / "apply" / "mixed").rglob("*.root"))
+        made = sorted(
+            str(p.relative_to(tiny_run / "apply" / "mixed"))
+            for p in (tiny_run / "apply" / "mixed").rglob("*.root")
+        )
         assert made == ["000/minbias_000_hepsel.root", "001/signal_000_hepsel.root"]
         assert not list(work.rglob("*_hepsel_hepsel*"))
     finally:

@@ -18,18 +18,32 @@ pytestmark = pytest.mark.slow
 
 MODELS = {
     "bdt": {
-        "type": "bdt", "params": {"n_estimators": 30, "max_depth": 3, "learning_rate": 0.3, "n_jobs": 1},
+        "type": "bdt",
+        "params": {"n_estimators": 30, "max_depth": 3, "learning_rate": 0.3, "n_jobs": 1},
         "uncertainty": {"replicas": 3},
     },
     "ae": {
         "type": "autoencoder",
-        "params": {"hidden_layers": [16], "bottleneck": 2, "max_epochs": 15, "learning_rate": 0.003, "n_jobs": 1, "device": "cpu"},
+        "params": {
+            "hidden_layers": [16],
+            "bottleneck": 2,
+            "max_epochs": 15,
+            "learning_rate": 0.003,
+            "n_jobs": 1,
+            "device": "cpu",
+        },
     },
 }
 
 
 def _cli(*args: str, cwd: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "hepsel.cli", *args], capture_output=True, text=True, check=False, cwd=cwd)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hepsel.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
@@ -77,7 +91,12 @@ def test_err_recomputed_from_the_saved_replicas(run: tuple[Path, Path]) -> None:
     want = np.full(len(ds), np.nan)
     for k in range(3):
         m = ds.fold == k
-        reps = [BDTClassifier.load(root / "models" / "bdt" / f"fold{k}_replica{r}").predict_proba(ds.X[m])[:, 1] for r in range(3)]
+        reps = [
+            BDTClassifier.load(root / "models" / "bdt" / f"fold{k}_replica{r}").predict_proba(
+                ds.X[m]
+            )[:, 1]
+            for r in range(3)
+        ]
         want[m] = np.std(reps, axis=0, ddof=1)
     np.testing.assert_allclose(t["score_bdt_err"], want, rtol=1e-6, atol=1e-9)
 
@@ -88,10 +107,17 @@ def test_summary_report_and_plots(run: tuple[Path, Path]) -> None:
     u = s["bdt"]["uncertainty"]
     assert u["replicas"] == 3
     cal = u["calibration"]
-    assert cal["expected_fraction_beyond_1"] == pytest.approx(2 * __import__("scipy").stats.t.sf(1, 2))
+    assert cal["expected_fraction_beyond_1"] == pytest.approx(
+        2 * __import__("scipy").stats.t.sf(1, 2)
+    )
     assert 0.0 < cal["fraction_beyond_1"] < 1.0
     assert "uncertainty" not in s["ae"]
-    for p in ("uncertainty_pull_bdt.png", "uncertainty_bins_bdt.png", "scores_ae.png", "shap_bar_ae.png"):
+    for p in (
+        "uncertainty_pull_bdt.png",
+        "uncertainty_bins_bdt.png",
+        "scores_ae.png",
+        "shap_bar_ae.png",
+    ):
         assert (root / "plots" / p).is_file(), p
     html = (root / "report.html").read_text()
     assert "Score uncertainty" in html and "uncertainty_pull_bdt.png" in html

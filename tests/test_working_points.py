@@ -49,7 +49,8 @@ class LogitModel:
 
 def _cfg(tmp_path: Path, **trigger: object) -> AnalysisConfig:
     raw = tiny_config(
-        "data", folds={"k": 2},
+        "data",
+        folds={"k": 2},
         trigger={"input_rate_khz": INPUT_KHZ, "target_rates_khz": TARGETS, **trigger},
         models={"net": {"type": "mlp"}},
     )
@@ -69,16 +70,32 @@ def _dataset(seed: int = 1) -> Dataset:
             rows.append((1, e, float(rng.uniform(-5.0, 40.0)), 0, 1.0))
     sample, evt, logit, truth, weight = (np.array(v) for v in zip(*rows, strict=True))
     cols = {
-        "sample": sample.astype(np.int16), "label": sample.astype(np.int8),
-        "runNumber": np.ones(len(evt), dtype=np.int64), "eventNumber": evt.astype(np.int64),
-        "fold": (evt % 2).astype(np.int8), "truth": truth.astype(np.int8),
-        "weight": weight, "logit": logit,
+        "sample": sample.astype(np.int16),
+        "label": sample.astype(np.int8),
+        "runNumber": np.ones(len(evt), dtype=np.int64),
+        "eventNumber": evt.astype(np.int64),
+        "fold": (evt % 2).astype(np.int8),
+        "truth": truth.astype(np.int8),
+        "weight": weight,
+        "logit": logit,
     }
     samples = {
-        "minbias": {"index": 0, "label": 0, "n_events": MB_EVENTS, "normalisation": 1.0,
-                    "sum_gen_weights": float(MB_EVENTS), "sum_gen_weights2": float(MB_EVENTS)},
-        "signal": {"index": 1, "label": 1, "n_events": SIG_EVENTS, "normalisation": 1.0,
-                   "sum_gen_weights": float(SIG_EVENTS), "sum_gen_weights2": float(SIG_EVENTS)},
+        "minbias": {
+            "index": 0,
+            "label": 0,
+            "n_events": MB_EVENTS,
+            "normalisation": 1.0,
+            "sum_gen_weights": float(MB_EVENTS),
+            "sum_gen_weights2": float(MB_EVENTS),
+        },
+        "signal": {
+            "index": 1,
+            "label": 1,
+            "n_events": SIG_EVENTS,
+            "normalisation": 1.0,
+            "sum_gen_weights": float(SIG_EVENTS),
+            "sum_gen_weights2": float(SIG_EVENTS),
+        },
     }
     return Dataset(cols, ["logit"], samples)
 
@@ -92,7 +109,9 @@ def _best(ds: Dataset, sample: int, truth_only: bool = False) -> np.ndarray:
     return np.array(list(out.values()))
 
 
-def test_saturated_probabilities_give_distinct_reachable_rate_working_points(tmp_path: Path, monkeypatch) -> None:
+def test_saturated_probabilities_give_distinct_reachable_rate_working_points(
+    tmp_path: Path, monkeypatch
+) -> None:
     """Logits up to 60 on minimum bias: 660/330/100 kHz get distinct, reachable cuts, as brute force on the logits."""
     import hepsel.workflow.cross_scoring as cross_scoring
 
@@ -119,13 +138,17 @@ def test_saturated_probabilities_give_distinct_reachable_rate_working_points(tmp
         effs.append(e["eff"])
     assert raw_cuts[0] < raw_cuts[1] < raw_cuts[2]
     assert effs[0] > effs[1] > effs[2] > 0
-    assert working_point_thresholds({"eff_at_rate": out}, raw=True) == dict(zip(map("{:g}".format, TARGETS), raw_cuts, strict=True))
+    assert working_point_thresholds({"eff_at_rate": out}, raw=True) == dict(
+        zip(map("{:g}".format, TARGETS), raw_cuts, strict=True)
+    )
 
 
 def test_proba_at_matches_brute_force() -> None:
     rng = np.random.default_rng(4)
     raw = rng.normal(0, 30, 500)
-    proba = expit(raw) + rng.normal(0, 0.01, 500)  # not monotone: the lowest probability among the passing
+    proba = expit(raw) + rng.normal(
+        0, 0.01, 500
+    )  # not monotone: the lowest probability among the passing
     thr = np.concatenate([raw[:20], [np.inf, -np.inf, raw.max() + 1]])
     want = [proba[raw >= t].min() if np.any(raw >= t) else np.inf for t in thr]
     np.testing.assert_array_equal(proba_at(raw, proba, thr), want)
@@ -150,18 +173,24 @@ def test_selection_decisions_cut_the_raw_output(tmp_path: Path) -> None:
     want = (x > 0) & (60 * x >= 45.0)
     np.testing.assert_array_equal(sel.passes(arrays, signal_eff=0.5), want)
     np.testing.assert_array_equal(sel.passes(arrays), want)
-    np.testing.assert_allclose(sel.decision_function(arrays), np.where(x > 0, 60 * x, np.nan), rtol=1e-12)
+    np.testing.assert_allclose(
+        sel.decision_function(arrays), np.where(x > 0, 60 * x, np.nan), rtol=1e-12
+    )
     d = sel.decisions(arrays)
     np.testing.assert_array_equal(d["pass_net_eff50"], want)
     np.testing.assert_allclose(d["raw_net"], np.where(x > 0, 60 * x, np.nan), rtol=1e-12)
     assert "pass_net_0p5kHz" not in d
     assert sel.threshold(signal_eff=0.5) == 1.0 and sel.threshold(signal_eff=0.5, raw=True) == 45.0
     # an explicit threshold is a cut on the probability
-    np.testing.assert_array_equal(sel.passes(arrays, threshold=expit(30.0)), (x > 0) & (60 * x >= 30.0))
+    np.testing.assert_array_equal(
+        sel.passes(arrays, threshold=expit(30.0)), (x > 0) & (60 * x >= 30.0)
+    )
     # saved and loaded: the raw cuts and the unit travel with the selection
     sel.save(tmp_path / "sel")
     back = Selection.load(tmp_path / "sel")
-    assert back.working_points_raw == {"net": {"0.5": 45.0}} and back.working_points == {"net": {"0.5": 1.0}}
+    assert back.working_points_raw == {"net": {"0.5": 45.0}} and back.working_points == {
+        "net": {"0.5": 1.0}
+    }
     assert back.working_point_unit == "signal efficiency"
 
 
@@ -194,7 +223,10 @@ def test_working_point_branch_names_carry_their_unit(unit: str, key: str, branch
 def test_friend_trees_carry_raw_output_and_unit_named_decisions(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     n = 400
-    cols = {"x": rng.uniform(-0.2, 1.0, n), "eventNumber": np.repeat(np.arange(n // 2, dtype=np.int64), 2)}
+    cols = {
+        "x": rng.uniform(-0.2, 1.0, n),
+        "eventNumber": np.repeat(np.arange(n // 2, dtype=np.int64), 2),
+    }
     with uproot.recreate(tmp_path / "in.root") as f:
         f["DecayTree"] = cols
     sel = _stub_selection("signal efficiency")
@@ -206,7 +238,12 @@ def test_friend_trees_carry_raw_output_and_unit_named_decisions(tmp_path: Path) 
     np.testing.assert_allclose(fr["raw_net"], np.where(presel, 60 * cols["x"], np.nan), rtol=1e-12)
     np.testing.assert_array_equal(fr["pass_net_eff50"], presel & (60 * cols["x"] >= 45.0))
     assert not any(k.endswith("kHz") for k in fr)
-    best = np.array([np.max(np.where(presel[i : i + 2], 60 * cols["x"][i : i + 2], -np.inf)) for i in range(0, n, 2)])
+    best = np.array(
+        [
+            np.max(np.where(presel[i : i + 2], 60 * cols["x"][i : i + 2], -np.inf))
+            for i in range(0, n, 2)
+        ]
+    )
     np.testing.assert_allclose(ev["raw_net"], np.where(np.isfinite(best), best, np.nan), rtol=1e-12)
     np.testing.assert_array_equal(ev["pass_net_eff50"], best >= 45.0)
 
@@ -221,7 +258,9 @@ def test_why_picks_candidates_by_raw_output_beyond_saturation(tmp_path: Path) ->
     picked = _pick_candidates(cfg, _WhyContext(ds, "mlp", [], [], margin, {}), 50.0)
     bkg = [r for role, r in picked if role == "background passing"]
     sig = [r for role, r in picked if role == "signal failing"]
-    want_bkg = np.flatnonzero(ds.y == 0)[np.argsort(-margin[ds.y == 0], kind="stable")][: n.background]
+    want_bkg = np.flatnonzero(ds.y == 0)[np.argsort(-margin[ds.y == 0], kind="stable")][
+        : n.background
+    ]
     assert bkg == want_bkg.tolist() and margin[bkg].min() >= 50.0
     failing = np.flatnonzero((ds.y == 1) & ds.truth & (margin < 50.0))
     assert sig == failing[np.argsort(margin[failing], kind="stable")][: n.signal].tolist()
@@ -256,10 +295,15 @@ def test_optimal_cut_ranks_beyond_saturation() -> None:
     raw = tiny_config("data", folds={"k": 2}, models={"net": {"type": "mlp"}})
     raw.pop("trigger")
     # few signal in much background: the optimum is a tight cut, where the probability has saturated
-    raw["evaluation"] = {"bootstrap": 0, "optimal_cut": {"signal_yield": 10.0, "background_yield": 1e6}}
+    raw["evaluation"] = {
+        "bootstrap": 0,
+        "optimal_cut": {"signal_yield": 10.0, "background_yield": 1e6},
+    }
     cfg, ds = AnalysisConfig.model_validate(raw), _dataset()
     # the signal squeezed to logits 55-62, above most background
-    logit = np.where(ds.y == 1, 55.0 + (ds.columns["logit"] - 25.0) * 7.0 / 37.0, ds.columns["logit"])
+    logit = np.where(
+        ds.y == 1, 55.0 + (ds.columns["logit"] - 25.0) * 7.0 / 37.0, ds.columns["logit"]
+    )
     m = ds.truth
     out = performance(cfg, ds, expit(logit), {}, raw=logit, thresholds_raw={})["optimal_cut"]
     s, y, w = logit[m], ds.y[m], ds.weight[m]
@@ -273,7 +317,9 @@ def test_optimal_cut_ranks_beyond_saturation() -> None:
         best = max(best, (S / np.sqrt(S + B), t), key=lambda v: v[0])
     sig = out["significance"]
     assert sig["value"] == pytest.approx(best[0], rel=1e-12) and sig["threshold_raw"] == best[1]
-    assert sig["threshold"] == expit(best[1]) == 1.0  # the optimum lies where the probability has saturated
+    assert (
+        sig["threshold"] == expit(best[1]) == 1.0
+    )  # the optimum lies where the probability has saturated
 
 
 def test_selection_file_cuts_are_checked(tmp_path: Path) -> None:
@@ -290,7 +336,9 @@ def test_selection_file_cuts_are_checked(tmp_path: Path) -> None:
     assert Selection.load(tmp_path / "sel").working_points_raw == {"net": {"0.5": 45.0}}
     meta["working_points_raw"]["net"]["0.1"] = "high"
     path.write_text(json.dumps(meta))
-    with pytest.raises(ModelFileError, match=r"working_points_raw\.net\.0\.1: threshold 'high' is not a number"):
+    with pytest.raises(
+        ModelFileError, match=r"working_points_raw\.net\.0\.1: threshold 'high' is not a number"
+    ):
         Selection.load(tmp_path / "sel")
     meta["working_points_raw"]["net"].pop("0.1")
     meta["working_point_unit"] = "parsec"

@@ -306,9 +306,7 @@ def _ufunc(ufunc: np.ufunc) -> Callable[..., Any]:
     return impl
 
 
-def _extremum(
-    pairwise: np.ufunc, reducer: Callable[..., Any], fname: str
-) -> Callable[..., Any]:
+def _extremum(pairwise: np.ufunc, reducer: Callable[..., Any], fname: str) -> Callable[..., Any]:
     def impl(site: _Site, *args: Any) -> Any:
         if len(args) == 1:
             hint = f"; for the elementwise {fname}imum of several values write {fname}(a, b)"
@@ -500,14 +498,30 @@ _FUNCTION_TABLE: dict[str, _Function] = {
         1,
         1,
     ),
-    "sum": _Function("sum(x)", "sum over the objects of each event (0 if none)",
-                     _reduction(ak.sum, "sum"), 1, 1),  # fmt: skip
-    "mean": _Function("mean(x)", "mean over the objects of each event (NaN if none)",
-                      _reduction(ak.mean, "mean", np.nan), 1, 1),  # fmt: skip
-    "any": _Function("any(x)", "True if any object of the event is True (False if none)",
-                     _reduction(ak.any, "any"), 1, 1),  # fmt: skip
-    "all": _Function("all(x)", "True if all objects of the event are True (True if none)",
-                     _reduction(ak.all, "all"), 1, 1),  # fmt: skip
+    "sum": _Function(
+        "sum(x)", "sum over the objects of each event (0 if none)", _reduction(ak.sum, "sum"), 1, 1
+    ),  # fmt: skip
+    "mean": _Function(
+        "mean(x)",
+        "mean over the objects of each event (NaN if none)",
+        _reduction(ak.mean, "mean", np.nan),
+        1,
+        1,
+    ),  # fmt: skip
+    "any": _Function(
+        "any(x)",
+        "True if any object of the event is True (False if none)",
+        _reduction(ak.any, "any"),
+        1,
+        1,
+    ),  # fmt: skip
+    "all": _Function(
+        "all(x)",
+        "True if all objects of the event are True (True if none)",
+        _reduction(ak.all, "all"),
+        1,
+        1,
+    ),  # fmt: skip
     "leading": _Function(
         "leading(x, k=0, default=nan)",
         "the k-th object (0-based, in stored order) of each event, or default if the "
@@ -562,16 +576,25 @@ _FUNCTION_TABLE: dict[str, _Function] = {
         3,
     ),
     "inv_mass": _Function(
-        "inv_mass(a, b, ...)", "invariant mass of the sum of two or more 4-vectors",
-        _inv_mass, 2, None,
+        "inv_mass(a, b, ...)",
+        "invariant mass of the sum of two or more 4-vectors",
+        _inv_mass,
+        2,
+        None,
     ),  # fmt: skip
     "delta_r": _Function(
-        "delta_r(a, b)", "sqrt(delta_eta**2 + delta_phi**2) between two vectors",
-        _delta_r, 2, 2,
+        "delta_r(a, b)",
+        "sqrt(delta_eta**2 + delta_phi**2) between two vectors",
+        _delta_r,
+        2,
+        2,
     ),  # fmt: skip
     "delta_phi": _Function(
-        "delta_phi(a, b)", "azimuthal angle of a minus that of b, in [-pi, pi)",
-        _delta_phi, 2, 2,
+        "delta_phi(a, b)",
+        "azimuthal angle of a minus that of b, in [-pi, pi)",
+        _delta_phi,
+        2,
+        2,
     ),  # fmt: skip
 }
 
@@ -686,7 +709,9 @@ class _Compiler:
         where = f" ({self.where})" if self.where else ""
         if self._stack:
             name, text = self._stack[-1]
-            return f"in alias {name!r} = {_quote(text)} used by expression {_quote(self.text)}{where}"
+            return (
+                f"in alias {name!r} = {_quote(text)} used by expression {_quote(self.text)}{where}"
+            )
         return f"in expression {_quote(self.text)}{where}"
 
     def error(self, problem: str) -> ExpressionError:
@@ -737,10 +762,7 @@ class _Compiler:
         caret = " " * (offset_shown - 1) + "^" * width
         position = f"line {lineno}, column {offset}" if len(lines) > 1 else f"column {offset}"
         detail = "" if err.msg == "invalid syntax" else f" ({err.msg})"
-        return (
-            f"invalid syntax{detail} at {position} {self.context()}:\n"
-            f"    {line}\n    {caret}"
-        )
+        return f"invalid syntax{detail} at {position} {self.context()}:\n    {line}\n    {caret}"
 
     def compile(self, node: ast.AST) -> _Node:
         method = getattr(self, f"_compile_{type(node).__name__}", None)
@@ -923,8 +945,7 @@ class _Compiler:
     def _compile_Call(self, node: ast.Call) -> _Node:
         if isinstance(node.func, ast.Attribute):
             msg = (
-                f"method call {_source(node)} is not allowed; call functions by name, "
-                "as in sqrt(x)"
+                f"method call {_source(node)} is not allowed; call functions by name, as in sqrt(x)"
             )
             raise self.error(msg)
         if not isinstance(node.func, ast.Name):
@@ -935,10 +956,14 @@ class _Compiler:
         if func is None:
             raise self._unknown_function(name)
         literal_values = self._literal_arguments(name, func, node)
-        n_array = min(len(node.args), func.max_args if func.max_args is not None else len(node.args))
+        n_array = min(
+            len(node.args), func.max_args if func.max_args is not None else len(node.args)
+        )
         if n_array < func.min_args:
             plural = "s" if func.min_args > 1 else ""
-            msg = f"{name}() needs at least {func.min_args} argument{plural}, as in {func.signature}"
+            msg = (
+                f"{name}() needs at least {func.min_args} argument{plural}, as in {func.signature}"
+            )
             raise self.error(msg)
         args = [self.compile(a) for a in node.args[:n_array]]
         site = self._site(node)
@@ -986,7 +1011,9 @@ class _Compiler:
                 raise self.error(msg)
             nodes[kw.arg] = kw.value
         return {
-            lit.name: self._literal(name, lit, nodes[lit.name]) if lit.name in nodes else lit.default
+            lit.name: self._literal(name, lit, nodes[lit.name])
+            if lit.name in nodes
+            else lit.default
             for lit in func.literals
         }
 

@@ -34,7 +34,9 @@ def _format_validation_error(err: ValidationError, source: str) -> str:
             parent = _model_at(AnalysisConfig, e["loc"][:-1])
             known = sorted(parent.model_fields) if parent is not None else []
             close = difflib.get_close_matches(str(e["loc"][-1]), known, n=3)
-            text = "unknown key" + (f" (did you mean {', '.join(map(repr, close))}?)" if close else "")
+            text = "unknown key" + (
+                f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+            )
             if known:
                 text += f"; allowed keys: {', '.join(k for k in known if k not in ('base_dir', 'source'))}"
         lines.append(f"  {loc}: {text}")
@@ -202,7 +204,9 @@ def _check_bbdt(cfg: AnalysisConfig, name: str, model: ModelConfig, source: str)
         msg = f"invalid analysis config {source}:\n  {key}: feature_names is set from the config's features; choose columns with 'features'"
         raise ConfigError(msg)
     try:
-        estimator_class("bbdt")(**model.params, feature_names=cfg.feature_names).validate(len(cfg.feature_names))
+        estimator_class("bbdt")(**model.params, feature_names=cfg.feature_names).validate(
+            len(cfg.feature_names)
+        )
     except (TypeError, ValueError) as err:
         msg = f"invalid analysis config {source}:\n  {key}: {err}"
         raise ConfigError(msg) from None

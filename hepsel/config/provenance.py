@@ -65,15 +65,33 @@ from ..exceptions import ConfigError
 from .schema import AnalysisConfig
 
 __all__ = [
-    "OWNER_FILE", "check_output_owner", "claim_output", "function_modules", "output_owner", "step_digest", "step_settings",
+    "OWNER_FILE",
+    "check_output_owner",
+    "claim_output",
+    "function_modules",
+    "output_owner",
+    "step_digest",
+    "step_settings",
 ]
 
 #: Marker file naming the config that owns an output directory.
 OWNER_FILE = ".hepsel-analysis.json"
 
 STEPS = (
-    "generate", "prepare", "gather", "train", "evaluate", "plots", "explain", "why", "fidelity", "study",
-    "decorrelation_scan", "robustness", "report", "apply",
+    "generate",
+    "prepare",
+    "gather",
+    "train",
+    "evaluate",
+    "plots",
+    "explain",
+    "why",
+    "fidelity",
+    "study",
+    "decorrelation_scan",
+    "robustness",
+    "report",
+    "apply",
 )
 
 
@@ -89,7 +107,9 @@ def _without_uncertainty(model_cfg: dict[str, Any]) -> dict[str, Any]:
 _COMPUTE = ("name", "expr", "function", "inputs", "transform")
 
 
-def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, model: str | None = None) -> dict[str, Any]:
+def step_settings(
+    cfg: AnalysisConfig, step: str, *, sample: str | None = None, model: str | None = None
+) -> dict[str, Any]:
     """The config settings that workflow step ``step`` reads (JSON-serialisable).
 
     ``sample`` is needed for ``generate`` and ``prepare``, ``model`` for
@@ -118,7 +138,9 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
         }
     if step == "prepare":
         assert sample is not None
-        s = {k: v for k, v in d["samples"][sample].items() if k not in ("generate", "normalisation")}
+        s = {
+            k: v for k, v in d["samples"][sample].items() if k not in ("generate", "normalisation")
+        }
         return {
             "sample": sample,
             "sample_cfg": s,
@@ -134,7 +156,11 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
     if step == "gather":
         return {
             "samples": {
-                n: {k: v for k, v in s.items() if k in ("label", "normalisation", "weight", "events_tree")}
+                n: {
+                    k: v
+                    for k, v in s.items()
+                    if k in ("label", "normalisation", "weight", "events_tree")
+                }
                 for n, s in d["samples"].items()
             },
             "interval": d["evaluation"]["interval"],
@@ -151,10 +177,14 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
         }
     if step == "evaluate":
         out = {
-            k: v for k, v in d.items() if k not in ("study", "output", "decorrelation_scan", "explain", "robustness", "apply")
+            k: v
+            for k, v in d.items()
+            if k not in ("study", "output", "decorrelation_scan", "explain", "robustness", "apply")
         }
         out["features"] = _features(cfg, tuple(k for k in d["features"][0] if k != "label"))
-        out["samples"] = {n: {k: v for k, v in s.items() if k != "generate"} for n, s in d["samples"].items()}
+        out["samples"] = {
+            n: {k: v for k, v in s.items() if k != "generate"} for n, s in d["samples"].items()
+        }
         ev = dict(d["evaluation"])
         ev.pop("shap")
         ev["efficiency_vs"] = {var: b["bins"] for var, b in ev["efficiency_vs"].items()}
@@ -184,7 +214,10 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
             "features": _features(cfg, ("name",)),
             "explain": d["explain"],
             # the first working point's threshold (read from summary.json) depends on these settings
-            "working_points": {"trigger": d["trigger"], "signal_effs": d["evaluation"]["signal_effs"]},
+            "working_points": {
+                "trigger": d["trigger"],
+                "signal_effs": d["evaluation"]["signal_effs"],
+            },
         }
     if step == "study":
         # one point (``model`` given) or the summary over all points
@@ -230,7 +263,9 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
         }
     if step == "report":
         # optional blocks enter only when set, so configs without them keep their digests
-        extra: dict[str, Any] = {"robustness": d["robustness"]} if d["robustness"] is not None else {}
+        extra: dict[str, Any] = (
+            {"robustness": d["robustness"]} if d["robustness"] is not None else {}
+        )
         if d["decorrelation_scan"] is not None:
             extra["decorrelation_scan"] = True  # its figures come in as an input
         return {
@@ -245,9 +280,13 @@ def step_settings(cfg: AnalysisConfig, step: str, *, sample: str | None = None, 
     raise ValueError(msg)
 
 
-def step_digest(cfg: AnalysisConfig, step: str, *, sample: str | None = None, model: str | None = None) -> str:
+def step_digest(
+    cfg: AnalysisConfig, step: str, *, sample: str | None = None, model: str | None = None
+) -> str:
     """A short digest of :func:`step_settings` (stable across runs and Python versions)."""
-    text = json.dumps(step_settings(cfg, step, sample=sample, model=model), sort_keys=True, separators=(",", ":"))
+    text = json.dumps(
+        step_settings(cfg, step, sample=sample, model=model), sort_keys=True, separators=(",", ":")
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 

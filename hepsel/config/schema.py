@@ -94,19 +94,25 @@ _SAMPLE_EVENT_KEYS = ("run_branch", "event_branch", "entries_are_events")
 class SampleConfig(_Strict):
     """One input sample: a set of ROOT files holding one TTree of candidates."""
 
-    files: list[str] = Field(min_length=1, description="paths, root:// or http(s):// URLs, or glob patterns (also on root:// directories); '{index}' with generate")
+    files: list[str] = Field(
+        min_length=1,
+        description="paths, root:// or http(s):// URLs, or glob patterns (also on root:// directories); '{index}' with generate",
+    )
     tree: str = "DecayTree"
     label: Literal[0, 1]
     weight: str | None = Field(default=None, description="per-event weight expression")
     normalisation: NormalisationConfig = Field(default_factory=NormalisationConfig)
-    cuts: list[str] = Field(default_factory=list, description="sample-specific cuts, after the preselection")
+    cuts: list[str] = Field(
+        default_factory=list, description="sample-specific cuts, after the preselection"
+    )
     truth: str | None = Field(
         default=None,
         description="expression flagging candidates that represent the class (e.g. truth-matched signal); "
         "others are kept for event-level decisions but not trained on",
     )
     events_tree: str | None = Field(
-        default=None, description="tree with one entry per processed event (for rates and efficiencies)"
+        default=None,
+        description="tree with one entry per processed event (for rates and efficiencies)",
     )
     n_events: int | None = Field(
         default=None,
@@ -121,7 +127,8 @@ class SampleConfig(_Strict):
         "samples whose trees name branches differently feed the same features",
     )
     run_branch: str | None = Field(
-        default=None, description="this sample's run number branch, over reading.run_branch (null: 0)"
+        default=None,
+        description="this sample's run number branch, over reading.run_branch (null: 0)",
     )
     event_branch: str | None = Field(
         default=None,
@@ -135,7 +142,9 @@ class SampleConfig(_Strict):
     )
 
     @model_serializer(mode="wrap")
-    def _inherited_event_keys_left_out(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _inherited_event_keys_left_out(
+        self, handler: SerializerFunctionWrapHandler
+    ) -> dict[str, Any]:
         # an event key the sample does not set comes from 'reading': written out as null it would,
         # read back, set that sample's key to null (a dumped config must load as the same config)
         out = handler(self)
@@ -171,7 +180,9 @@ class SampleConfig(_Strict):
 class ReadingConfig(_Strict):
     """How ROOT files are streamed."""
 
-    step_size: int | str = Field(default="100 MB", description="uproot.iterate step: entries or '100 MB'")
+    step_size: int | str = Field(
+        default="100 MB", description="uproot.iterate step: entries or '100 MB'"
+    )
     non_finite: Literal["fail", "drop"] = "fail"
     run_branch: str | None = Field(default="runNumber", description="run number branch (None: 0)")
     event_branch: str | None = Field(
@@ -204,7 +215,9 @@ class FeatureConfig(_Strict):
     )
     inputs: list[str] = Field(default_factory=list, description="branches a function needs")
     transform: Literal["none", "log", "log1p", "abs", "arccos"] = "none"
-    range: tuple[float, float] | None = Field(default=None, description="physical bounds (for generated events)")
+    range: tuple[float, float] | None = Field(
+        default=None, description="physical bounds (for generated events)"
+    )
     label: str | None = None
 
     @model_validator(mode="after")
@@ -219,7 +232,10 @@ class CandidateConfig(_Strict):
     """Which candidates of an event are kept (when the tables are prepared, before any training)."""
 
     mode: Literal["all", "best"] = "all"
-    by: str = Field(default="B_PT", description="mode 'best': the expression whose largest value per event is kept")
+    by: str = Field(
+        default="B_PT",
+        description="mode 'best': the expression whose largest value per event is kept",
+    )
 
     @field_validator("by")
     @classmethod
@@ -244,13 +260,17 @@ class DecorrelateConfig(_Strict):
     """DisCo decorrelation of a torch classifier's score from a spectator (arXiv:2001.05310)."""
 
     spectator: str = Field(description="a column listed in spectators (e.g. the B mass)")
-    strength: float = Field(ge=0, description="lambda: loss += lambda * dCor^2(score, spectator) on background")
+    strength: float = Field(
+        ge=0, description="lambda: loss += lambda * dCor^2(score, spectator) on background"
+    )
 
 
 #: Model kinds that honour ``models.<name>.monotone``.
 MONOTONE_KINDS = ("bdt", "lipschitz_mlp")
 #: Model kinds that honour ``models.<name>.decorrelate``.
 DECORRELATE_KINDS = ("mlp", "lipschitz_mlp")
+
+
 class UncertaintyConfig(_Strict):
     """Per-candidate score uncertainty: extra replicas of each fold model (see :mod:`hepsel.stats.uncertainty`).
 
@@ -259,12 +279,16 @@ class UncertaintyConfig(_Strict):
     deviation of its scores from the replicas of the fold that did not see it.
     """
 
-    replicas: int = Field(default=3, ge=2, description="extra fold models per fold, each with its own seed")
+    replicas: int = Field(
+        default=3, ge=2, description="extra fold models per fold, each with its own seed"
+    )
     bootstrap: bool = Field(
-        default=False, description="each replica also trains on a Poisson bootstrap (whole events) of the training candidates"
+        default=False,
+        description="each replica also trains on a Poisson bootstrap (whole events) of the training candidates",
     )
     calibration: bool = Field(
-        default=True, description="train one more independent replica per fold and check the uncertainty against it"
+        default=True,
+        description="train one more independent replica per fold and check the uncertainty against it",
     )
 
 
@@ -277,9 +301,12 @@ class ModelConfig(_Strict):
     gan: dict[str, Any] = Field(default_factory=dict, description="gan_augmented: WGANGP params")
     synthetic_ratio: float = Field(default=1.0, ge=0, description="synthetic / real signal events")
     synthetic_weight: float = Field(default=1.0, gt=0, description="weight of a synthetic event")
-    condition_on: str | None = Field(default=None, description="gan_augmented: a categorical column")
+    condition_on: str | None = Field(
+        default=None, description="gan_augmented: a categorical column"
+    )
     uncertainty: UncertaintyConfig | None = Field(
-        default=None, description="per-candidate score uncertainty from replicas of the fold models (default: off)"
+        default=None,
+        description="per-candidate score uncertainty from replicas of the fold models (default: off)",
     )
     monotone: dict[str, Literal[1, -1]] = Field(
         default_factory=dict,
@@ -295,11 +322,14 @@ class DecorrelationScanConfig(_Strict):
 
     model: str = Field(description="a model with a decorrelate block")
     strengths: list[float] = Field(
-        default_factory=lambda: [0.0, 1.0, 3.0, 10.0, 30.0], min_length=1, description="lambda values"
+        default_factory=lambda: [0.0, 1.0, 3.0, 10.0, 30.0],
+        min_length=1,
+        description="lambda values",
     )
     fold: int = Field(default=0, ge=0, description="the held-out fold the scan is evaluated on")
     chosen: float | None = Field(
-        default=None, description="lambda whose sculpting plot is shown next to lambda = 0 (default: the model's strength)"
+        default=None,
+        description="lambda whose sculpting plot is shown next to lambda = 0 (default: the model's strength)",
     )
 
     @field_validator("strengths")
@@ -315,7 +345,9 @@ class TriggerConfig(_Strict):
     """Trigger-rate settings."""
 
     input_rate_khz: float = Field(default=30000.0, gt=0)
-    target_rates_khz: list[float] = Field(default_factory=lambda: [330.0, 660.0, 1000.0], min_length=1)
+    target_rates_khz: list[float] = Field(
+        default_factory=lambda: [330.0, 660.0, 1000.0], min_length=1
+    )
     signal_sample: str | None = None
     minbias_sample: str | None = None
 
@@ -325,14 +357,20 @@ class ShapConfig(_Strict):
 
     events: int = Field(default=2000, gt=0)
     background_events: int = Field(default=200, gt=0)
-    mlp_samples: int = Field(default=50, gt=0, description="expected-gradients samples per event (MLP)")
+    mlp_samples: int = Field(
+        default=50, gt=0, description="expected-gradients samples per event (MLP)"
+    )
 
 
 class WhyCandidatesConfig(_Strict):
     """How many candidates of each kind the workflow explains per model, at its first working point."""
 
-    background: int = Field(default=2, ge=0, description="highest-scoring background candidates that pass")
-    signal: int = Field(default=2, ge=0, description="lowest-scoring truth-matched signal candidates that fail")
+    background: int = Field(
+        default=2, ge=0, description="highest-scoring background candidates that pass"
+    )
+    signal: int = Field(
+        default=2, ge=0, description="lowest-scoring truth-matched signal candidates that fail"
+    )
     random: int = Field(default=1, ge=0, description="random candidates (seeded)")
 
 
@@ -341,15 +379,33 @@ class ExplainConfig(_Strict):
 
     candidates: WhyCandidatesConfig = Field(default_factory=WhyCandidatesConfig)
     reference_events: int = Field(
-        default=2000, gt=1, description="candidates of each fold model's training sample used as LIME/SHAP reference"
+        default=2000,
+        gt=1,
+        description="candidates of each fold model's training sample used as LIME/SHAP reference",
     )
-    lime_samples: int = Field(default=3000, gt=10, description="LIME neighbourhood size per explanation")
-    lime_seeds: int = Field(default=3, ge=1, description="LIME seeds per explained candidate (spread of the weights)")
-    min_lime_r2: float = Field(default=0.5, ge=0, le=1, description="LIME fits with a lower R^2 are flagged")
-    ranking_events: int = Field(default=40, gt=1, description="candidates for the mean |SHAP| and mean |LIME weight| rankings")
-    permutation_events: int = Field(default=20000, gt=10, description="held-out candidates for permutation importance")
-    permutation_repeats: int = Field(default=5, ge=2, description="permutations per feature (spread of the AUC drop)")
-    mlp_samples: int = Field(default=200, gt=0, description="expected-gradients samples per candidate (torch models)")
+    lime_samples: int = Field(
+        default=3000, gt=10, description="LIME neighbourhood size per explanation"
+    )
+    lime_seeds: int = Field(
+        default=3, ge=1, description="LIME seeds per explained candidate (spread of the weights)"
+    )
+    min_lime_r2: float = Field(
+        default=0.5, ge=0, le=1, description="LIME fits with a lower R^2 are flagged"
+    )
+    ranking_events: int = Field(
+        default=40,
+        gt=1,
+        description="candidates for the mean |SHAP| and mean |LIME weight| rankings",
+    )
+    permutation_events: int = Field(
+        default=20000, gt=10, description="held-out candidates for permutation importance"
+    )
+    permutation_repeats: int = Field(
+        default=5, ge=2, description="permutations per feature (spread of the AUC drop)"
+    )
+    mlp_samples: int = Field(
+        default=200, gt=0, description="expected-gradients samples per candidate (torch models)"
+    )
 
 
 class OptimalCutConfig(_Strict):
@@ -363,29 +419,48 @@ class OptimalCutConfig(_Strict):
     background_yield: float = Field(default=1.0e6, gt=0)
     punzi_sigma: float = Field(default=5.0, gt=0)
     min_background_candidates: int = Field(
-        default=10, ge=0, description="cuts keeping fewer simulated background candidates are not considered"
+        default=10,
+        ge=0,
+        description="cuts keeping fewer simulated background candidates are not considered",
     )
 
 
 class WarningsConfig(_Strict):
     """Thresholds of the report's warnings panel (see :mod:`hepsel.report.diagnostics`)."""
 
-    ks_pvalue: float = Field(default=0.01, ge=0, le=1, description="train/test KS p-value below this, corrected for the number of tests (all folds and classes, Bonferroni): overtraining")
-    auc_gap: float = Field(default=0.005, ge=0, description="train AUC minus test AUC above this: overtraining")
-    fold_spread: float = Field(
-        default=2.0, gt=0, description="fold spread of the signal efficiency above this many binomial errors of one fold"
+    ks_pvalue: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="train/test KS p-value below this, corrected for the number of tests (all folds and classes, Bonferroni): overtraining",
     )
-    auc_fold_std: float = Field(default=0.005, ge=0, description="standard deviation of the per-fold AUCs above this")
+    auc_gap: float = Field(
+        default=0.005, ge=0, description="train AUC minus test AUC above this: overtraining"
+    )
+    fold_spread: float = Field(
+        default=2.0,
+        gt=0,
+        description="fold spread of the signal efficiency above this many binomial errors of one fold",
+    )
+    auc_fold_std: float = Field(
+        default=0.005, ge=0, description="standard deviation of the per-fold AUCs above this"
+    )
     c2st_auc: float = Field(
-        default=0.6, gt=0.5, le=1, description="GAN classifier two-sample AUC above this (0.5: indistinguishable)"
+        default=0.6,
+        gt=0.5,
+        le=1,
+        description="GAN classifier two-sample AUC above this (0.5: indistinguishable)",
     )
     min_minbias_events: int = Field(
-        default=10, ge=0,
+        default=10,
+        ge=0,
         description="working points passed by fewer minimum-bias events (offline: simulated background candidates, "
         "or events with evaluation.yields: events) are unresolved",
     )
     max_rate_rel_error: float = Field(
-        default=0.3, gt=0, description="working points whose measured rate has a larger relative error are unresolved"
+        default=0.3,
+        gt=0,
+        description="working points whose measured rate has a larger relative error are unresolved",
     )
 
 
@@ -404,14 +479,19 @@ class EvaluationConfig(_Strict):
         default_factory=lambda: [0.5, 0.8, 0.9],
         description="offline studies (no trigger block): working points at these signal efficiencies",
     )
-    bootstrap: int = Field(default=100, ge=0, description="replicas for AUC and working-point spreads; 0: none")
+    bootstrap: int = Field(
+        default=100, ge=0, description="replicas for AUC and working-point spreads; 0: none"
+    )
     interval: Literal["clopper_pearson", "wilson", "normal"] = "clopper_pearson"
     efficiency_vs: dict[str, BinningConfig] = Field(default_factory=dict)
     mass: str | None = Field(default=None, description="column for the sculpting check")
-    mode_column: str | None = Field(default=None, description="spectator holding the signal decay mode")
+    mode_column: str | None = Field(
+        default=None, description="spectator holding the signal decay mode"
+    )
     mode_names: dict[int, str] = Field(default_factory=dict, description="decay-mode code -> label")
     background_category: str | None = Field(
-        default=None, description="spectator holding the minimum-bias candidate's category (background composition)"
+        default=None,
+        description="spectator holding the minimum-bias candidate's category (background composition)",
     )
     background_category_names: dict[int, str] = Field(
         default_factory=dict, description="background category code -> label"
@@ -465,7 +545,9 @@ class ApplyDatasetConfig(_Strict):
         min_length=1,
         description="paths or glob patterns ('**' matches any depth of directories); hepsel's own outputs are skipped",
     )
-    tree: str | None = Field(default=None, description="input tree (default: the signal sample's tree)")
+    tree: str | None = Field(
+        default=None, description="input tree (default: the signal sample's tree)"
+    )
 
 
 class ApplyConfig(_Strict):
@@ -473,7 +555,9 @@ class ApplyConfig(_Strict):
 
     datasets: dict[str, ApplyDatasetConfig] = Field(default_factory=dict)
     models: list[str] = Field(default_factory=list, description="models applied (default: all)")
-    copy_branches: bool = Field(default=False, description="also copy the input's flat numeric branches")
+    copy_branches: bool = Field(
+        default=False, description="also copy the input's flat numeric branches"
+    )
 
 
 def _default_n_real() -> list[int | Literal["all"]]:
@@ -486,7 +570,8 @@ class StudyConfig(_Strict):
     n_real: list[int | Literal["all"]] = Field(default_factory=_default_n_real)
     seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
     models: list[str] = Field(
-        default_factory=list, description="models compared; default: every bdt, mlp and gan_augmented model"
+        default_factory=list,
+        description="models compared; default: every bdt, mlp and gan_augmented model",
     )
 
 
@@ -517,7 +602,9 @@ class RobustnessConfig(_Strict):
                 msg = f"robustness.shifts.{name}: give at least one branch pattern with its scale factor"
                 raise ValueError(msg)
             for pattern, spec in patterns.items():
-                scale, offset = (spec, 0.0) if isinstance(spec, (int, float)) else (spec.scale, spec.offset)
+                scale, offset = (
+                    (spec, 0.0) if isinstance(spec, (int, float)) else (spec.scale, spec.offset)
+                )
                 if not (math.isfinite(scale) and math.isfinite(offset)):
                     msg = f"robustness.shifts.{name}.{pattern}: scale and offset must be finite numbers"
                     raise ValueError(msg)
@@ -586,7 +673,8 @@ class AnalysisConfig(_Strict):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     models: dict[str, ModelConfig] = Field(min_length=1)
     trigger: TriggerConfig | None = Field(
-        default=None, description="trigger-rate settings; without them the study is offline (expected yields)"
+        default=None,
+        description="trigger-rate settings; without them the study is offline (expected yields)",
     )
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     study: StudyConfig = Field(default_factory=StudyConfig)
@@ -652,7 +740,11 @@ class AnalysisConfig(_Strict):
                 )
                 raise ValueError(msg)
         rate_sample = self.samples[self.minbias_sample]
-        if self.trigger is not None and rate_sample.events_tree is None and rate_sample.n_events is None:
+        if (
+            self.trigger is not None
+            and rate_sample.events_tree is None
+            and rate_sample.n_events is None
+        ):
             msg = (
                 f"samples.{self.minbias_sample}: output rates need the number of processed events, including "
                 "events without any candidate (a candidate tree alone overestimates every rate); set "
@@ -775,7 +867,9 @@ class AnalysisConfig(_Strict):
         out: dict[str, Any] = {}
         where: dict[str, str] = {}
         for key in _SAMPLE_EVENT_KEYS:
-            own = key in given and (key != "entries_are_events" or scfg.entries_are_events is not None)
+            own = key in given and (
+                key != "entries_are_events" or scfg.entries_are_events is not None
+            )
             out[key] = getattr(scfg if own else reading, key)
             where[key] = f"samples.{sample}.{key}" if own else f"reading.{key}"
         return EventIds(**out, source=where)

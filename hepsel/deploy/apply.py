@@ -88,7 +88,9 @@ def own_output(path: str | os.PathLike[str]) -> str | None:
         with open_url(str(path)) as f:
             try:
                 trees = {k for k, c in f.classnames(cycle=False).items() if c == "TTree"}
-            except Exception:  # a listing that does not decode: applying to it reports what is wrong
+            except (
+                Exception
+            ):  # a listing that does not decode: applying to it reports what is wrong
                 return None
     else:
         owner = output_owner(path)
@@ -170,7 +172,9 @@ def plan_outputs(
     return jobs
 
 
-def dataset_jobs(cfg: AnalysisConfig) -> tuple[dict[str, list[tuple[InputPath, Path]]], list[tuple[InputPath, str]]]:
+def dataset_jobs(
+    cfg: AnalysisConfig,
+) -> tuple[dict[str, list[tuple[InputPath, Path]]], list[tuple[InputPath, str]]]:
     """The jobs of the workflow's ``apply`` target, per dataset of the config's ``apply:`` block.
 
     Input ``i`` of dataset ``d`` writes ``<output>/apply/<d>/<i:03d>/<stem>_hepsel.root``.
@@ -191,7 +195,10 @@ def dataset_jobs(cfg: AnalysisConfig) -> tuple[dict[str, list[tuple[InputPath, P
             msg = f"apply.datasets.{d}.files: every file it names is hepsel's own output ({skip[0][1]}); nothing to apply to"
             raise ConfigError(msg)
         skipped.extend(skip)
-        jobs[d] = [(f, cfg.output_dir / "apply" / d / f"{i:03d}" / output_name(f)) for i, f in enumerate(kept)]
+        jobs[d] = [
+            (f, cfg.output_dir / "apply" / d / f"{i:03d}" / output_name(f))
+            for i, f in enumerate(kept)
+        ]
     check_outputs([job for js in jobs.values() for job in js])
     return jobs, skipped
 
@@ -205,7 +212,12 @@ def _flat_numeric(ttree: Any) -> list[str]:
         except Exception:  # RNTuple fields and odd branches: skip
             continue
         dtype = getattr(interp, "numpy_dtype", None)
-        if dtype is not None and dtype.kind in "biuf" and dtype.shape == () and getattr(interp, "content", None) is None:
+        if (
+            dtype is not None
+            and dtype.kind in "biuf"
+            and dtype.shape == ()
+            and getattr(interp, "content", None) is None
+        ):
             out.append(name)
     return out
 
@@ -240,9 +252,12 @@ def apply_file(
 
     src, out = as_input(path), Path(output)
     if isinstance(src, Path) and (
-        out.resolve() == src.resolve() or (out.exists() and src.exists() and os.path.samefile(out, src))
+        out.resolve() == src.resolve()
+        or (out.exists() and src.exists() and os.path.samefile(out, src))
     ):
-        msg = f"output {str(out)!r} is the input file itself; write the friend trees to another file"
+        msg = (
+            f"output {str(out)!r} is the input file itself; write the friend trees to another file"
+        )
         raise ConfigError(msg)
     t = tree or selection.tree
     ttree = open_tree(src, t)
@@ -252,10 +267,19 @@ def apply_file(
     names = list(models or selection.models)
     for m in names:
         selection._model_name(m)
-    event_branch = selection.fold_branch if selection.fold_branch and selection.fold_branch in keys else None
+    event_branch = (
+        selection.fold_branch if selection.fold_branch and selection.fold_branch in keys else None
+    )
     has_run = run_branch in keys
     copied = [b for b in _flat_numeric(ttree) if b not in (FRIEND_TREE,)] if copy_branches else []
-    wanted = sorted({*selection.branches, *copied, *([event_branch] if event_branch else []), *([run_branch] if has_run else [])})
+    wanted = sorted(
+        {
+            *selection.branches,
+            *copied,
+            *([event_branch] if event_branch else []),
+            *([run_branch] if has_run else []),
+        }
+    )
     wps = {m: selection.decision_thresholds(m) for m in names}
 
     ids_run: list[np.ndarray] = []
@@ -269,9 +293,26 @@ def apply_file(
 
         with uproot.recreate(tmp) as f:
             created = False
-            for arrays, start in iterate(src, t, wanted, step_size=step_size, progress=progress, desc=f"apply {Path(str(src)).name}"):
+            for arrays, start in iterate(
+                src,
+                t,
+                wanted,
+                step_size=step_size,
+                progress=progress,
+                desc=f"apply {Path(str(src)).name}",
+            ):
                 n = selection._len(arrays)
-                cols = _chunk_columns(selection, arrays, n, start, names, wps, event_branch, run_branch if has_run else None, copied)
+                cols = _chunk_columns(
+                    selection,
+                    arrays,
+                    n,
+                    start,
+                    names,
+                    wps,
+                    event_branch,
+                    run_branch if has_run else None,
+                    copied,
+                )
                 if not created:
                     f.mktree(FRIEND_TREE, {k: v.dtype for k, v in cols.items()})
                     created = True
@@ -287,9 +328,13 @@ def apply_file(
                 empty = _chunk_columns(selection, None, 0, 0, names, wps, None, None, [])
                 f.mktree(FRIEND_TREE, {k: v.dtype for k, v in empty.items()})
             events = _event_columns(
-                _cat(ids_run, np.int64), _cat(ids_evt, np.int64), _cat(presels, bool),
+                _cat(ids_run, np.int64),
+                _cat(ids_evt, np.int64),
+                _cat(presels, bool),
                 {m: _cat(v, np.float64) for m, v in scores.items()},
-                {m: _cat(v, np.float64) for m, v in raws.items()}, wps, selection.working_point_unit,
+                {m: _cat(v, np.float64) for m, v in raws.items()},
+                wps,
+                selection.working_point_unit,
             )
             f.mktree(EVENTS_TREE, {k: v.dtype for k, v in events.items()})
             if len(events["eventNumber"]):
@@ -301,7 +346,9 @@ def apply_file(
         "entries": n_entries,
         "events": len(events["eventNumber"]),
         "preselected": int(_cat(presels, bool).sum()),
-        "event_numbers": f"branch {event_branch!r}" if event_branch else "entry index (no event-number branch: fold models averaged)",
+        "event_numbers": f"branch {event_branch!r}"
+        if event_branch
+        else "entry index (no event-number branch: fold models averaged)",
         "event_passes": {k: int(v.sum()) for k, v in events.items() if k.startswith("pass_")},
     }
 
@@ -322,18 +369,37 @@ def _chunk_columns(
     copied: Sequence[str],
 ) -> dict[str, np.ndarray]:
     """The friend-tree columns of one chunk."""
-    run = np.asarray(arrays[run_branch], dtype=np.int64) if run_branch else np.zeros(n, dtype=np.int64)
-    evt = np.asarray(arrays[event_branch], dtype=np.int64) if event_branch else np.arange(start, start + n, dtype=np.int64)
+    run = (
+        np.asarray(arrays[run_branch], dtype=np.int64)
+        if run_branch
+        else np.zeros(n, dtype=np.int64)
+    )
+    evt = (
+        np.asarray(arrays[event_branch], dtype=np.int64)
+        if event_branch
+        else np.arange(start, start + n, dtype=np.int64)
+    )
     cols: dict[str, np.ndarray] = {"runNumber": run, "eventNumber": evt}
     if n:
         d = selection.decisions(arrays, models=models)
-        cols.update({k: v for k, v in d.items() if k == "presel" or k.startswith(("score_", "raw_", "pass_"))})
+        cols.update(
+            {
+                k: v
+                for k, v in d.items()
+                if k == "presel" or k.startswith(("score_", "raw_", "pass_"))
+            }
+        )
     else:  # the schema of an empty chunk
         cols["presel"] = np.zeros(0, dtype=bool)
         for m in models:
             cols[f"score_{m}"] = np.zeros(0)
             cols[f"raw_{m}"] = np.zeros(0)
-            cols.update({wp_branch(m, key, selection.working_point_unit): np.zeros(0, dtype=bool) for key in wps[m][0]})
+            cols.update(
+                {
+                    wp_branch(m, key, selection.working_point_unit): np.zeros(0, dtype=bool)
+                    for key in wps[m][0]
+                }
+            )
     for b in copied:
         if b not in cols:
             cols[b] = np.asarray(arrays[b])
@@ -359,11 +425,21 @@ def _event_columns(
         "runNumber": run[order][starts] if len(starts) else np.zeros(0, dtype=np.int64),
         "eventNumber": evt[order][starts] if len(starts) else np.zeros(0, dtype=np.int64),
         "n_candidates": counts.astype(np.int32),
-        "n_preselected": (np.add.reduceat(presel[order].astype(np.int32), starts) if len(starts) else np.zeros(0, dtype=np.int32)).astype(np.int32),
+        "n_preselected": (
+            np.add.reduceat(presel[order].astype(np.int32), starts)
+            if len(starts)
+            else np.zeros(0, dtype=np.int32)
+        ).astype(np.int32),
     }
     for m, s in scores.items():
-        best = event_max(np.where(presel, s, -np.inf), order, starts) if len(starts) else np.zeros(0)
-        best_raw = event_max(np.where(presel, raws[m], -np.inf), order, starts) if len(starts) else np.zeros(0)
+        best = (
+            event_max(np.where(presel, s, -np.inf), order, starts) if len(starts) else np.zeros(0)
+        )
+        best_raw = (
+            event_max(np.where(presel, raws[m], -np.inf), order, starts)
+            if len(starts)
+            else np.zeros(0)
+        )
         cols[f"score_{m}"] = np.where(np.isfinite(best), best, np.nan)
         cols[f"raw_{m}"] = np.where(np.isfinite(best_raw), best_raw, np.nan)
         cuts, raw = wps[m]

@@ -91,7 +91,9 @@ def _import_onnx() -> Any:
     try:
         import onnx
     except ImportError as exc:
-        msg = "exporting to ONNX needs the 'onnx' package; install it with pip install 'hepsel[onnx]'"
+        msg = (
+            "exporting to ONNX needs the 'onnx' package; install it with pip install 'hepsel[onnx]'"
+        )
         raise ImportError(msg) from exc
     return onnx
 
@@ -115,7 +117,9 @@ class _Graph:
     def const(self, value: Any, dtype: Any) -> str:
         """A constant tensor (an initializer); returns its name."""
         name = self._name("c")
-        self.initializers.append(self.onnx.numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+        self.initializers.append(
+            self.onnx.numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
+        )
         return name
 
     def op(self, op_type: str, *inputs: str, out: str | None = None, **attrs: Any) -> str:
@@ -136,7 +140,9 @@ class _Graph:
             initializer=self.initializers,
             doc_string=doc,
         )
-        model = h.make_model(graph, opset_imports=[h.make_opsetid("", OPSET)], producer_name="hepsel")
+        model = h.make_model(
+            graph, opset_imports=[h.make_opsetid("", OPSET)], producer_name="hepsel"
+        )
         model.ir_version = _IR_VERSION
         return model
 
@@ -145,10 +151,38 @@ class _Graph:
 # q A(q^2) / B(q^2) in the centre, C(t) / D(t) with t = sqrt(-2 log p) in the tails.
 # Coefficients from the highest power down; D is padded to degree 5 so both
 # branches share one evaluation.
-_ACKLAM_A = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02, 1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00)
-_ACKLAM_B = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02, 6.680131188771972e01, -1.328068155288572e01, 1.0)
-_ACKLAM_C = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00, -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00)
-_ACKLAM_D = (0.0, 7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00, 1.0)
+_ACKLAM_A = (
+    -3.969683028665376e01,
+    2.209460984245205e02,
+    -2.759285104469687e02,
+    1.383577518672690e02,
+    -3.066479806614716e01,
+    2.506628277459239e00,
+)
+_ACKLAM_B = (
+    -5.447609879822406e01,
+    1.615858368580409e02,
+    -1.556989798598866e02,
+    6.680131188771972e01,
+    -1.328068155288572e01,
+    1.0,
+)
+_ACKLAM_C = (
+    -7.784894002430293e-03,
+    -3.223964580411365e-01,
+    -2.400758277161838e00,
+    -2.549732539343734e00,
+    4.374664141464968e00,
+    2.938163982698783e00,
+)
+_ACKLAM_D = (
+    0.0,
+    7.784695709041462e-03,
+    3.224671290700398e-01,
+    2.445134137142996e00,
+    3.754408661907416e00,
+    1.0,
+)
 _ACKLAM_LOW = 0.02425
 
 
@@ -187,7 +221,9 @@ def _ndtri(g: _Graph, p: str) -> str:
     return g.op("Min", g.op("Max", z, g.const(clip_min, f64)), g.const(clip_max, f64))
 
 
-def _interp_tables(xp: np.ndarray, fp: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _interp_tables(
+    xp: np.ndarray, fp: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per count ``c`` of knots ``xp <= x`` (0 to ``size - 1``): ``a, x0, b`` with
     ``numpy.interp(x, xp, fp) == a * (x - x0) + b``, with numpy's arithmetic.
 
@@ -246,7 +282,13 @@ def _quantile_normal(g: _Graph, x: str, quantiles: np.ndarray, references: np.nd
         a, x0, b = (gather(t, index) for t in tables)
         return g.op("Add", g.op("Mul", a, g.op("Sub", at, x0)), b)
 
-    up = [np.stack(t) for t in zip(*(_interp_tables(quantiles[:, f], references, size) for f in range(n_features)), strict=True)]
+    up = [
+        np.stack(t)
+        for t in zip(
+            *(_interp_tables(quantiles[:, f], references, size) for f in range(n_features)),
+            strict=True,
+        )
+    ]
     value_up = affine(up, pos, x)
     # c_lt = number of quantiles < x: c, or where the run of quantiles equal to x starts
     previous = np.full((n_features, size), np.nan)
@@ -283,7 +325,12 @@ def _scaler_nodes(g: _Graph, x: str, scaler: Any) -> str:
         x = g.op("Sub", x, g.const(state["mean"], np.float64))
         return g.op("Div", x, g.const(state["scale"], np.float64))
     if state["method"] == "quantile":
-        return _quantile_normal(g, x, np.asarray(state["quantiles"], dtype=np.float64), np.asarray(state["references"], dtype=np.float64))
+        return _quantile_normal(
+            g,
+            x,
+            np.asarray(state["quantiles"], dtype=np.float64),
+            np.asarray(state["references"], dtype=np.float64),
+        )
     if state["method"] == "none":
         return x
     msg = f"cannot export the input scaling {state['method']!r}"
@@ -374,20 +421,34 @@ def _lipschitz_model(clf: Any, dtype: str) -> onnx.ModelProto:
             else:
                 msg = f"cannot export the Lipschitz network layer {layer!r}"
                 raise ExportError(msg)
-        mono = (wrapper.lipschitz_const * wrapper.monotonic_constraints.expand(clf.n_features_in_, -1)).cpu().numpy()
+        mono = (
+            (wrapper.lipschitz_const * wrapper.monotonic_constraints.expand(clf.n_features_in_, -1))
+            .cpu()
+            .numpy()
+        )
     h = g.op("Add", h, g.op("MatMul", z, g.const(mono, np.float32)))
     p = g.op("Sigmoid", h)
     g.op("Reshape", p, g.const([-1], np.int64), out=OUTPUT_NAME)
-    return g.model(clf.n_features_in_, "hepsel Lipschitz monotonic network (standard scaling): signal probability", dtype)
+    return g.model(
+        clf.n_features_in_,
+        "hepsel Lipschitz monotonic network (standard scaling): signal probability",
+        dtype,
+    )
 
 
 def _fisher_model(clf: Any, dtype: str) -> onnx.ModelProto:
     g = _Graph()
     x = g.op("Cast", INPUT_NAME, to=g.onnx.TensorProto.DOUBLE)
-    t = g.op("Add", g.op("MatMul", x, g.const(np.asarray(clf.coef_)[:, None], np.float64)), g.const([clf.intercept_], np.float64))
+    t = g.op(
+        "Add",
+        g.op("MatMul", x, g.const(np.asarray(clf.coef_)[:, None], np.float64)),
+        g.const([clf.intercept_], np.float64),
+    )
     p = g.op("Sigmoid", g.op("Reshape", t, g.const([-1], np.int64)))
     g.op("Cast", p, to=g.onnx.TensorProto.FLOAT, out=OUTPUT_NAME)
-    return g.model(clf.n_features_in_, "hepsel Fisher discriminant: sigmoid(x . coef + intercept)", dtype)
+    return g.model(
+        clf.n_features_in_, "hepsel Fisher discriminant: sigmoid(x . coef + intercept)", dtype
+    )
 
 
 def _bdt_booster(clf: Any) -> Any:
@@ -403,7 +464,11 @@ def _bdt_model(clf: Any, dtype: str) -> onnx.ModelProto:
         msg = "exporting a BDT to ONNX needs the 'onnxmltools' package; install it with pip install 'hepsel[onnx]'"
         raise ImportError(msg) from exc
     n = clf.n_features_in_
-    converted = convert_xgboost(_bdt_booster(clf), initial_types=[("features_float32", FloatTensorType(["n", n]))], name="hepsel")
+    converted = convert_xgboost(
+        _bdt_booster(clf),
+        initial_types=[("features_float32", FloatTensorType(["n", n]))],
+        name="hepsel",
+    )
     # the converter's outputs: "label" and "probabilities" (n, 2), column 1 the signal
     probabilities = converted.graph.output[-1].name
     g = _Graph()
@@ -475,11 +540,16 @@ FEATURE_PRECISION = (
     "(e.g. float sums of float32 branches) to reproduce hepsel's score exactly"
 )
 
+
 def onnx_exportable(selection: Selection) -> tuple[list[str], dict[str, str]]:
     """The models of ``selection`` with an ONNX form, and the others -> why not."""
     names = [n for n, m in selection.models.items() if m["kind"] in ONNX_KINDS]
     skipped = {
-        n: (f"{m['kind']}: export it with --format bbdt" if m["kind"] == "bbdt" else f"{m['kind']}: no ONNX form")
+        n: (
+            f"{m['kind']}: export it with --format bbdt"
+            if m["kind"] == "bbdt"
+            else f"{m['kind']}: no ONNX form"
+        )
         for n, m in selection.models.items()
         if n not in names
     }
@@ -514,7 +584,9 @@ def _user_functions(sel: Selection) -> dict[str, Any]:
     return out
 
 
-def _side_file(sel: Selection, names: Sequence[str], files: dict[str, dict[str, list[str]]], dtype: str) -> dict[str, Any]:
+def _side_file(
+    sel: Selection, names: Sequence[str], files: dict[str, dict[str, list[str]]], dtype: str
+) -> dict[str, Any]:
     ks = {len(sel.fold_models(n)) for n in names}
     k = ks.pop() if len(ks) == 1 else None
     branch = sel.fold_branch
@@ -555,12 +627,25 @@ def _side_file(sel: Selection, names: Sequence[str], files: dict[str, dict[str, 
             "thresholds": {n: sel.working_points.get(n, {}) for n in names},
         },
         "default_model": sel.default_model if sel.default_model in names else names[0],
-        "models": {n: {"kind": sel.models[n]["kind"], "folds": len(sel.fold_models(n)), **files[n]} for n in names},
+        "models": {
+            n: {"kind": sel.models[n]["kind"], "folds": len(sel.fold_models(n)), **files[n]}
+            for n in names
+        },
     }
 
 
 #: Side-file entries that must agree for two exports to share a directory.
-_SHARED = ("format", "version", "input", "output", "feature_names", "features", "aliases", "tree", "preselection")
+_SHARED = (
+    "format",
+    "version",
+    "input",
+    "output",
+    "feature_names",
+    "features",
+    "aliases",
+    "tree",
+    "preselection",
+)
 
 
 def _earlier_export(out: Path) -> dict[str, Any] | None:
@@ -620,12 +705,19 @@ def _merge(out: Path, earlier: dict[str, Any], new: dict[str, Any]) -> dict[str,
     old_thresholds = (earlier.get("working_points") or {}).get("thresholds") or {}
     merged["working_points"] = {
         **new["working_points"],
-        "thresholds": {**{n: old_thresholds.get(n, {}) for n in kept}, **new["working_points"]["thresholds"]},
+        "thresholds": {
+            **{n: old_thresholds.get(n, {}) for n in kept},
+            **new["working_points"]["thresholds"],
+        },
     }
     ks = {m.get("folds") for m in merged["models"].values()}
     k = ks.pop() if len(ks) == 1 else None
     branch = new["folds"]["branch"]
-    merged["folds"] = {**new["folds"], "k": k, "rule": (f"{branch} % {k if k else 'k'}" if branch else None)}
+    merged["folds"] = {
+        **new["folds"],
+        "k": k,
+        "rule": (f"{branch} % {k if k else 'k'}" if branch else None),
+    }
     merged["user_functions"] = {**(earlier.get("user_functions") or {}), **new["user_functions"]}
     return merged
 
@@ -725,7 +817,9 @@ def export_onnx(
     for name, fold_models in graphs.items():
         files[name] = {"onnx": [f"{name}/fold{i}.onnx" for i in range(len(fold_models))]}
         if sel.models[name]["kind"] == "bdt":
-            files[name]["xgboost_json"] = [f"{name}/fold{i}.xgb.json" for i in range(len(fold_models))]
+            files[name]["xgboost_json"] = [
+                f"{name}/fold{i}.xgb.json" for i in range(len(fold_models))
+            ]
     side = _side_file(sel, names, files, dtype)
     if earlier is not None and not force:
         side = _merge(out, earlier, side)
@@ -771,7 +865,9 @@ def _set_metadata(model: Any, sel: Selection, name: str, fold: int, k: int) -> N
         "hepsel.kind": sel.models[name]["kind"],
         "hepsel.fold": str(fold),
         "hepsel.folds": str(k),
-        "hepsel.fold_rule": f"{sel.fold_branch} % {k} == {fold}" if sel.fold_branch else "mean of the fold scores",
+        "hepsel.fold_rule": f"{sel.fold_branch} % {k} == {fold}"
+        if sel.fold_branch
+        else "mean of the fold scores",
         "hepsel.features": ",".join(sel.features.names),
     }
     onnx.helper.set_model_props(model, props)

@@ -33,7 +33,9 @@ _FORMAT = "hepsel-bbdt-table"
 
 
 def export_bbdt(
-    selection_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], models: Sequence[str] | None = None
+    selection_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    models: Sequence[str] | None = None,
 ) -> list[Path]:
     """Write the tables of the bonsai BDT models of a saved selection into ``out_dir``.
 
@@ -88,7 +90,9 @@ def export_bbdt(
     sel = Selection.load(d, models=names)
     features = sel.features.to_dict()
     definitions = {f["name"]: f for f in features["features"]}
-    folds = {name: sel.fold_models(name) for name in names}  # a model that does not load fails before any output
+    folds = {
+        name: sel.fold_models(name) for name in names
+    }  # a model that does not load fails before any output
     functions = _user_functions(sel)
     out = Path(out_dir)
     created = not out.exists()
@@ -103,7 +107,9 @@ def export_bbdt(
                 stem = f"{name}_fold{i}"
                 with atomic_path(tmp / f"{stem}.bin") as part:
                     part.write_bytes(np.ascontiguousarray(clf.table_, dtype="<f4").tobytes())
-                desc = _description(sel, name, i, k, clf, out / f"{stem}.bin", definitions, features)
+                desc = _description(
+                    sel, name, i, k, clf, out / f"{stem}.bin", definitions, features
+                )
                 used = {f: functions[f] for f in clf.features_ if f in functions}
                 desc.update(feature_precision=FEATURE_PRECISION, user_functions=used)
                 write_json(tmp / f"{stem}.json", desc)
@@ -149,7 +155,14 @@ def _selection_meta(d: Path) -> dict[str, Any]:
 
 
 def _description(
-    sel: Any, name: str, fold: int, k: int, clf: Any, table_path: Path, definitions: dict[str, Any], features: dict[str, Any]
+    sel: Any,
+    name: str,
+    fold: int,
+    k: int,
+    clf: Any,
+    table_path: Path,
+    definitions: dict[str, Any],
+    features: dict[str, Any],
 ) -> dict[str, Any]:
     branch = sel.fold_branch
     fold_rule: dict[str, Any] = {"branch": branch, "k": k, "fold": fold}

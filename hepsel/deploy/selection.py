@@ -63,7 +63,11 @@ def wp_branch(model: str, key: str, unit: str = "kHz") -> str:
         return f"pass_{model}_{key.replace('.', 'p')}kHz"
     if unit in ("signal efficiency", "background efficiency"):
         # letters, digits and underscores only: ROOT's TTree::Draw parses a '.' or '-' in a name
-        value = f"eff{100 * float(key):.10g}" if unit == "signal efficiency" else f"bkgeff{float(key):g}"
+        value = (
+            f"eff{100 * float(key):.10g}"
+            if unit == "signal efficiency"
+            else f"bkgeff{float(key):g}"
+        )
         return f"pass_{model}_" + value.replace(".", "p").replace("-", "m").replace("+", "")
     msg = f"unknown working-point unit {unit!r}; choose from {WORKING_POINT_UNITS}"
     raise ValueError(msg)
@@ -134,7 +138,9 @@ class Selection:
         self.preselection = [cast("tuple[str, str]", tuple(c)) for c in preselection]
         self.features = features
         self.models = {n: dict(m) for n, m in models.items()}
-        self.rate_curves = {n: {k: list(v) for k, v in c.items()} for n, c in (rate_curves or {}).items()}
+        self.rate_curves = {
+            n: {k: list(v) for k, v in c.items()} for n, c in (rate_curves or {}).items()
+        }
         self.working_points = {m: dict(v) for m, v in working_points.items()}
         self.working_points_raw = {m: dict(v) for m, v in (working_points_raw or {}).items()}
         if working_point_unit not in WORKING_POINT_UNITS:
@@ -144,10 +150,17 @@ class Selection:
         self.fold_branch = fold_branch
         self.default_model = default_model or next(iter(self.models))
         self.tree = tree
-        self._cuts = CutSequence(self.preselection, aliases=features.aliases, where="selection preselection")
+        self._cuts = CutSequence(
+            self.preselection, aliases=features.aliases, where="selection preselection"
+        )
         self.branch_types = (
-            None if branch_types is None
-            else {b: [t] if isinstance(t, str) else list(t) for b, t in branch_types.items() if b in self.branches}
+            None
+            if branch_types is None
+            else {
+                b: [t] if isinstance(t, str) else list(t)
+                for b, t in branch_types.items()
+                if b in self.branches
+            }
         )
 
     # -- inputs ---------------------------------------------------------------
@@ -174,7 +187,9 @@ class Selection:
         t = tree or self.tree
         ttree = open_tree(path, t)
         keys = set(ttree.keys())
-        wanted = sorted({*self.branches, *(b for b in (self.fold_branch, "runNumber") if b and b in keys)})
+        wanted = sorted(
+            {*self.branches, *(b for b in (self.fold_branch, "runNumber") if b and b in keys)}
+        )
         check_branches(ttree, self.needed_branches(), path=str(path), tree=t)
         self.check_types(ttree, path=str(path), tree=t)
         return read_arrays(path, ttree, t, wanted)
@@ -198,7 +213,9 @@ class Selection:
             reasons = [type_change(t, now) for t in trained]
             if all(r is not None for r in reasons):
                 was = " or ".join(trained)
-                bad.append(f"branch {b!r} is {now} but the selection was trained on {was} ({reasons[0]})")
+                bad.append(
+                    f"branch {b!r} is {now} but the selection was trained on {was} ({reasons[0]})"
+                )
         if bad:
             msg = f"{path}:{tree}: {'; '.join(bad)}; convert the branch to the trained type, or train on such files"
             raise BranchTypeError(msg)
@@ -207,7 +224,9 @@ class Selection:
         """Branches of ``source``: a file, a list of files, a mapping of arrays, an awkward array or a DataFrame."""
         if isinstance(source, (str, os.PathLike)):
             return cast("Mapping[str, Any]", self._read_file(source, tree))
-        if isinstance(source, (list, tuple)) and all(isinstance(x, (str, os.PathLike)) for x in source):
+        if isinstance(source, (list, tuple)) and all(
+            isinstance(x, (str, os.PathLike)) for x in source
+        ):
             if not source:
                 msg = "no input files given"
                 raise ValueError(msg)
@@ -215,7 +234,10 @@ class Selection:
             if any(hasattr(p, "fields") for p in parts):
                 import awkward as ak
 
-                return cast("Mapping[str, Any]", ak.concatenate([ak.Array(p) if not hasattr(p, "fields") else p for p in parts]))
+                return cast(
+                    "Mapping[str, Any]",
+                    ak.concatenate([ak.Array(p) if not hasattr(p, "fields") else p for p in parts]),
+                )
             common = set.intersection(*(set(p) for p in parts))
             return {k: np.concatenate([p[k] for p in parts]) for k in sorted(common)}
         if type(source).__module__.startswith("pandas") and hasattr(source, "columns"):
@@ -243,7 +265,9 @@ class Selection:
         n = self._len(arrays)
         return self._cuts.mask(arrays, np.ones(n))
 
-    def score(self, source: Any, *, model: str | None = None, tree: str | None = None) -> np.ndarray:
+    def score(
+        self, source: Any, *, model: str | None = None, tree: str | None = None
+    ) -> np.ndarray:
         """Classifier score of each entry, shape (n,); NaN where the preselection rejects the entry.
 
         ``source`` is a ROOT file path or a mapping / awkward record array of
@@ -259,7 +283,9 @@ class Selection:
         arrays = self._arrays(source, tree)
         return self._score(arrays, name, self.preselect(arrays))
 
-    def decision_function(self, source: Any, *, model: str | None = None, tree: str | None = None) -> np.ndarray:
+    def decision_function(
+        self, source: Any, *, model: str | None = None, tree: str | None = None
+    ) -> np.ndarray:
         """Raw output of each entry (margin, logit, discriminant or reconstruction error), shape (n,).
 
         As :meth:`score` (NaN where the preselection rejects the entry), but
@@ -285,7 +311,9 @@ class Selection:
             m["folds"] = [load_classifier(m["kind"], p) for p in m["prefixes"]]
         return cast("list[Any]", m["folds"])
 
-    def _score(self, arrays: Mapping[str, Any], name: str, keep: np.ndarray, *, raw: bool = False) -> np.ndarray:
+    def _score(
+        self, arrays: Mapping[str, Any], name: str, keep: np.ndarray, *, raw: bool = False
+    ) -> np.ndarray:
         return self._outputs(arrays, name, keep, (raw,))[0]
 
     def _outputs(
@@ -300,20 +328,31 @@ class Selection:
         bad = ~np.isfinite(X)
         if bad.any():
             counts = ", ".join(
-                f"{f!r}: {int(c)}" for f, c in zip(self.features.names, bad.sum(axis=0), strict=True) if c
+                f"{f!r}: {int(c)}"
+                for f, c in zip(self.features.names, bad.sum(axis=0), strict=True)
+                if c
             )
             msg = (
                 f"non-finite feature values (NaN/inf) for entries that pass the preselection: {counts}; "
                 "the models were trained without such values: tighten the preselection or fix the input"
             )
             raise NonFiniteError(msg)
-        event = np.asarray(sub[self.fold_branch]) if self.fold_branch and self._has(sub, self.fold_branch) else None
+        event = (
+            np.asarray(sub[self.fold_branch])
+            if self.fold_branch and self._has(sub, self.fold_branch)
+            else None
+        )
         for out, r in zip(outs, raw, strict=True):
             out[keep] = self.predict(X, event, model=name, raw=r)
         return outs
 
     def predict(
-        self, X: np.ndarray, event: np.ndarray | None = None, *, model: str | None = None, raw: bool = False
+        self,
+        X: np.ndarray,
+        event: np.ndarray | None = None,
+        *,
+        model: str | None = None,
+        raw: bool = False,
     ) -> np.ndarray:
         """Scores of feature rows ``X`` (n, n_features): each row by the fold model ``event % k``.
 
@@ -324,7 +363,9 @@ class Selection:
         k = len(folds)
 
         def output(clf: Any, x: np.ndarray) -> np.ndarray:
-            return np.asarray(clf.decision_function(x) if raw else clf.predict_proba(x)[:, 1], dtype=np.float64)
+            return np.asarray(
+                clf.decision_function(x) if raw else clf.predict_proba(x)[:, 1], dtype=np.float64
+            )
 
         if event is None:
             return np.asarray(np.mean([output(clf, X) for clf in folds], axis=0))
@@ -397,7 +438,9 @@ class Selection:
             raise KeyError(msg)
         return self._interpolate(name, "rate_khz", float(key), "output rate [kHz]", curve_key)
 
-    def _interpolate(self, name: str, key: str, value: float, what: str, threshold_key: str = "threshold") -> float:
+    def _interpolate(
+        self, name: str, key: str, value: float, what: str, threshold_key: str = "threshold"
+    ) -> float:
         import warnings
 
         curve = self.rate_curves.get(name)
@@ -406,7 +449,10 @@ class Selection:
             raise KeyError(msg)
         if threshold_key not in curve:
             raise _NoRawThreshold(name)
-        x, thr = np.asarray(curve[key], dtype=np.float64), np.asarray(curve[threshold_key], dtype=np.float64)
+        x, thr = (
+            np.asarray(curve[key], dtype=np.float64),
+            np.asarray(curve[threshold_key], dtype=np.float64),
+        )
         if not x.min() <= value <= x.max():
             msg = f"{what} {value:g} is outside the stored curve of model {name!r} ({x.min():g} to {x.max():g})"
             raise ValueError(msg)
@@ -422,7 +468,11 @@ class Selection:
         return out
 
     def _cut(
-        self, name: str, rate_khz: float | str | None, signal_eff: float | None, threshold: float | None
+        self,
+        name: str,
+        rate_khz: float | str | None,
+        signal_eff: float | None,
+        threshold: float | None,
     ) -> tuple[float, bool]:
         """``(cut, raw)``: a working point's cut on the raw output where stored, else on the probability.
 
@@ -430,10 +480,14 @@ class Selection:
         """
         if threshold is None:
             try:
-                return self.threshold(rate_khz=rate_khz, signal_eff=signal_eff, model=name, raw=True), True
+                return self.threshold(
+                    rate_khz=rate_khz, signal_eff=signal_eff, model=name, raw=True
+                ), True
             except _NoRawThreshold:
                 pass  # a selection saved before raw cuts were stored
-        return self.threshold(rate_khz=rate_khz, signal_eff=signal_eff, threshold=threshold, model=name), False
+        return self.threshold(
+            rate_khz=rate_khz, signal_eff=signal_eff, threshold=threshold, model=name
+        ), False
 
     def passes(
         self,
@@ -468,7 +522,9 @@ class Selection:
             return dict(self.working_points_raw[name]), True
         return dict(self.working_points.get(name, {})), False
 
-    def decisions(self, source: Any, *, models: Sequence[str] | None = None, tree: str | None = None) -> dict[str, np.ndarray]:
+    def decisions(
+        self, source: Any, *, models: Sequence[str] | None = None, tree: str | None = None
+    ) -> dict[str, np.ndarray]:
         """Everything per entry, aligned with ``source``: identifiers, ``presel``, scores and stored decisions.
 
         Keys: ``runNumber`` / ``eventNumber`` (where the input has them),
@@ -491,11 +547,18 @@ class Selection:
             cuts, raw = self.decision_thresholds(name)
             with np.errstate(invalid="ignore"):
                 for key, thr in cuts.items():
-                    out[wp_branch(name, key, self.working_point_unit)] = keep & ((r if raw else s) >= thr)
+                    out[wp_branch(name, key, self.working_point_unit)] = keep & (
+                        (r if raw else s) >= thr
+                    )
         return out
 
     # -- persistence ----------------------------------------------------------------
-    def save(self, directory: str | os.PathLike[str], *, model_files: Mapping[str, Sequence[Path]] | None = None) -> Path:
+    def save(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        model_files: Mapping[str, Sequence[Path]] | None = None,
+    ) -> Path:
         """Write ``selection.json`` and the model files into ``directory``.
 
         ``model_files`` maps model name -> the saved fold prefixes to copy; if
@@ -515,7 +578,7 @@ class Selection:
                     src = Path(model_files[name][i])
                     for f in src.parent.glob(src.name + ".*"):
                         if not f.name.endswith(".info.json") and "_gan" not in f.name:
-                            target = prefix.parent / (prefix.name + f.name[len(src.name):])
+                            target = prefix.parent / (prefix.name + f.name[len(src.name) :])
                             with atomic_path(target) as tmp:
                                 shutil.copyfile(f, tmp)
                 else:
@@ -536,7 +599,8 @@ class Selection:
             "default_model": self.default_model,
             "rate_curves": self.rate_curves,
             "branch_types": (
-                None if self.branch_types is None
+                None
+                if self.branch_types is None
                 else {b: t[0] if len(t) == 1 else t for b, t in self.branch_types.items()}
             ),
         }
@@ -544,7 +608,9 @@ class Selection:
         return d
 
     @classmethod
-    def load(cls, directory: str | os.PathLike[str], *, models: Sequence[str] | None = None) -> Selection:
+    def load(
+        cls, directory: str | os.PathLike[str], *, models: Sequence[str] | None = None
+    ) -> Selection:
         """Load a selection written by :meth:`save` (no pickle).
 
         The only code a selection can bring along are feature functions in
@@ -568,7 +634,9 @@ class Selection:
         if models is not None:
             unknown = [m for m in models if m not in meta["models"]]
             if unknown:
-                msg = f"{f}: unknown model(s) {unknown}; this selection has {sorted(meta['models'])}"
+                msg = (
+                    f"{f}: unknown model(s) {unknown}; this selection has {sorted(meta['models'])}"
+                )
                 raise ModelFileError(msg)
         loaded = {}
         for name, m in meta["models"].items():
@@ -585,7 +653,10 @@ class Selection:
                     _inside(d, str(file.relative_to(d.resolve())), f"{f}: models.{name}")
             # loaded on first use (Selection.fold_models)
             loaded[name] = {"kind": m["kind"], "folds": None, "prefixes": prefixes}
-        cuts = {table: _cuts(meta.get(table) or {}, f"{f}: {table}") for table in ("working_points", "working_points_raw")}
+        cuts = {
+            table: _cuts(meta.get(table) or {}, f"{f}: {table}")
+            for table in ("working_points", "working_points_raw")
+        }
         unit = meta.get("working_point_unit", "kHz")
         if unit not in WORKING_POINT_UNITS:
             msg = f"{f}: working_point_unit {unit!r} is not one of {WORKING_POINT_UNITS}"
@@ -611,7 +682,9 @@ class Selection:
             working_points_raw={n: v for n, v in cuts["working_points_raw"].items() if n in loaded},
             working_point_unit=unit,
             fold_branch=meta.get("fold_branch"),
-            default_model=meta.get("default_model") if (models is None or meta.get("default_model") in models) else None,
+            default_model=meta.get("default_model")
+            if (models is None or meta.get("default_model") in models)
+            else None,
             tree=meta.get("tree", "DecayTree"),
             rate_curves={n: c for n, c in meta.get("rate_curves", {}).items() if n in loaded},
             branch_types=meta.get("branch_types"),
@@ -646,14 +719,20 @@ class _NoRawThreshold(KeyError):
     """The selection stores no cut on the raw output for this model (saved before such cuts were)."""
 
     def __init__(self, model: str) -> None:
-        super().__init__(f"model {model!r} has no stored raw-output thresholds; evaluate the study again to store them")
+        super().__init__(
+            f"model {model!r} has no stored raw-output thresholds; evaluate the study again to store them"
+        )
 
 
 def _inside(directory: Path, relative: str, where: str) -> Path:
     """``directory / relative`` resolved, refusing paths (``..``, links) that lead out of ``directory``."""
     path = (directory / relative).resolve()
     if Path(relative).is_absolute() or not path.is_relative_to(directory.resolve()):
-        link = f" (a link to {str(path)!r})" if not Path(relative).is_absolute() and ".." not in Path(relative).parts else ""
+        link = (
+            f" (a link to {str(path)!r})"
+            if not Path(relative).is_absolute() and ".." not in Path(relative).parts
+            else ""
+        )
         msg = f"{where}: model file {relative!r}{link} lies outside the selection directory {str(directory)!r}"
         raise ModelFileError(msg)
     return path

@@ -87,7 +87,9 @@ def shap_attribution(
     if hasattr(clf, "coef_") and hasattr(clf, "intercept_"):
         coef = np.asarray(clf.coef_, dtype=np.float64).reshape(-1)
         mean = np.asarray(reference, dtype=np.float64).mean(axis=0)
-        return coef * (X - mean), np.full(n, float(coef @ mean + float(np.ravel(clf.intercept_)[0])))
+        return coef * (X - mean), np.full(
+            n, float(coef @ mean + float(np.ravel(clf.intercept_)[0]))
+        )
     if hasattr(clf, "score_module"):
         # an autoencoder: its score is the reconstruction error, explained against background candidates
         from .shap_values import explain_autoencoder
@@ -100,11 +102,20 @@ def shap_attribution(
         bg = _subsample(reference, 200, random_state)
         return explain_mlp(clf, X, bg, random_state=random_state, n_samples=n_samples)
     bg = _subsample(reference, 100, random_state)
-    vals = np.vstack([_permutation_shap(clf.decision_function, row, bg, random_state=random_state) for row in X])
+    vals = np.vstack(
+        [_permutation_shap(clf.decision_function, row, bg, random_state=random_state) for row in X]
+    )
     return vals, np.full(n, float(np.mean(clf.decision_function(bg))))
 
 
-def _permutation_shap(f: Any, x: np.ndarray, background: np.ndarray, *, random_state: int = 0, n_permutations: int = 10) -> np.ndarray:
+def _permutation_shap(
+    f: Any,
+    x: np.ndarray,
+    background: np.ndarray,
+    *,
+    random_state: int = 0,
+    n_permutations: int = 10,
+) -> np.ndarray:
     """Interventional SHAP values of ``f`` at ``x`` by antithetic permutation sampling.
 
     Features are switched from the background rows to ``x`` one at a time in
@@ -139,7 +150,12 @@ def _subsample(a: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 
 def lime_attribution(
-    predict: Any, x: np.ndarray, reference: np.ndarray, *, num_samples: int = 3000, random_state: int = 0
+    predict: Any,
+    x: np.ndarray,
+    reference: np.ndarray,
+    *,
+    num_samples: int = 3000,
+    random_state: int = 0,
 ) -> dict[str, Any]:
     """One LIME explanation of ``predict`` (rows -> margin) at the candidate ``x`` (n_features,).
 
@@ -160,14 +176,22 @@ def lime_attribution(
     # sampling around the candidate: the candidates worth explaining (the highest-scoring background, say)
     # sit in the tails, where a neighbourhood drawn around the mean would get no kernel weight at all
     explainer = LimeTabularExplainer(
-        ref, mode="regression", feature_names=[str(i) for i in range(d)], discretize_continuous=False,
-        feature_selection="none", sample_around_instance=True, random_state=random_state,
+        ref,
+        mode="regression",
+        feature_names=[str(i) for i in range(d)],
+        discretize_continuous=False,
+        feature_selection="none",
+        sample_around_instance=True,
+        random_state=random_state,
     )
     with warnings.catch_warnings():
         # a bonsai BDT's table gives +-inf margins in empty cells: LIME sees them clipped
         warnings.simplefilter("ignore", RuntimeWarning)
         exp = explainer.explain_instance(
-            x, lambda z: np.clip(np.asarray(predict(z), dtype=np.float64), -50.0, 50.0), num_features=d, num_samples=num_samples
+            x,
+            lambda z: np.clip(np.asarray(predict(z), dtype=np.float64), -50.0, 50.0),
+            num_features=d,
+            num_samples=num_samples,
         )
     w = np.zeros(d)
     for i, v in exp.local_exp[1]:
@@ -233,9 +257,12 @@ class LocalExplanation:
         order = np.argsort(-np.abs(self.shap), kind="stable")
         return [
             {
-                "feature": self.feature_names[i], "label": labels.get(self.feature_names[i], self.feature_names[i]),
-                "value": float(self.value[i]), "shap": float(self.shap[i]),
-                "lime_weight": float(self.lime_weight[i]), "lime_contribution": float(self.lime_contribution[i]),
+                "feature": self.feature_names[i],
+                "label": labels.get(self.feature_names[i], self.feature_names[i]),
+                "value": float(self.value[i]),
+                "shap": float(self.shap[i]),
+                "lime_weight": float(self.lime_weight[i]),
+                "lime_contribution": float(self.lime_contribution[i]),
             }
             for i in order
         ]
@@ -268,14 +295,22 @@ def explain_candidate(
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     clf = fold_models[fold]
     output = float(clf.decision_function(x[None, :])[0])
-    shap_folds = np.vstack([
-        shap_attribution(m, x[None, :], references[k], random_state=random_state, n_samples=mlp_samples)[0]
-        for k, m in enumerate(fold_models)
-    ])
-    vals, base = shap_attribution(clf, x[None, :], references[fold], random_state=random_state, n_samples=mlp_samples)
+    shap_folds = np.vstack(
+        [
+            shap_attribution(
+                m, x[None, :], references[k], random_state=random_state, n_samples=mlp_samples
+            )[0]
+            for k, m in enumerate(fold_models)
+        ]
+    )
+    vals, base = shap_attribution(
+        clf, x[None, :], references[fold], random_state=random_state, n_samples=mlp_samples
+    )
     shap_folds[fold] = vals[0]
     runs = [
-        lime_attribution(clf.decision_function, x, references[fold], num_samples=lime_samples, random_state=s)
+        lime_attribution(
+            clf.decision_function, x, references[fold], num_samples=lime_samples, random_state=s
+        )
         for s in lime_seeds
     ]
     w = np.array([r["weight"] for r in runs])
@@ -284,16 +319,26 @@ def explain_candidate(
     flips = [
         feature_names[j]
         for j in range(len(x))
-        if np.any(significant[:, j] & (shap_folds[:, j] > 0)) and np.any(significant[:, j] & (shap_folds[:, j] < 0))
+        if np.any(significant[:, j] & (shap_folds[:, j] > 0))
+        and np.any(significant[:, j] & (shap_folds[:, j] < 0))
     ]
     return LocalExplanation(
-        feature_names=list(feature_names), value=x, output=output, fold=int(fold),
-        shap=vals[0], shap_base=float(base[0]), shap_method=shap_method(clf),
-        lime_weight=w.mean(axis=0), lime_contribution=np.mean([r["contribution"] for r in runs], axis=0),
+        feature_names=list(feature_names),
+        value=x,
+        output=output,
+        fold=int(fold),
+        shap=vals[0],
+        shap_base=float(base[0]),
+        shap_method=shap_method(clf),
+        lime_weight=w.mean(axis=0),
+        lime_contribution=np.mean([r["contribution"] for r in runs], axis=0),
         lime_intercept=float(np.mean([r["intercept"] for r in runs])),
         lime_local_pred=float(np.mean([r["local_pred"] for r in runs])),
-        lime_r2=[r["r2"] for r in runs], lime_weight_std=w.std(axis=0), lime_offset=runs[0]["offset"],
-        shap_folds=shap_folds, sign_flips=flips,
+        lime_r2=[r["r2"] for r in runs],
+        lime_weight_std=w.std(axis=0),
+        lime_offset=runs[0]["offset"],
+        shap_folds=shap_folds,
+        sign_flips=flips,
     )
 
 
@@ -334,7 +379,10 @@ def find_candidate(
     if len(rows) == 0:
         msg = f"no candidate with run {r} and event {e} in the data set; give RUN:EVENT of a preselected candidate"
         raise CandidateError(msg)
-    listing = "; ".join(f"{r}:{e}:{j} ({describe(int(row)) if describe else f'row {int(row)}'})" for j, row in enumerate(rows))
+    listing = "; ".join(
+        f"{r}:{e}:{j} ({describe(int(row)) if describe else f'row {int(row)}'})"
+        for j, row in enumerate(rows)
+    )
     if i is None and len(rows) > 1:
         msg = f"run {r} event {e} has {len(rows)} candidates; choose one with RUN:EVENT:INDEX: {listing}"
         raise CandidateError(msg)

@@ -98,7 +98,9 @@ def xgboost_gain(fold_models: Sequence[Any], n_features: int) -> np.ndarray | No
     return out / len(fold_models)
 
 
-def kendall_table(rankings: Mapping[str, Sequence[float] | np.ndarray]) -> dict[str, dict[str, float]]:
+def kendall_table(
+    rankings: Mapping[str, Sequence[float] | np.ndarray],
+) -> dict[str, dict[str, float]]:
     """Kendall's tau (and its p-value) between every pair of importance vectors (same feature order).
 
     Returns ``{"a vs b": {"tau": ..., "pvalue": ...}}``; NaN where a vector is constant.

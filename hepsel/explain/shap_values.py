@@ -19,7 +19,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Explanation", "explain_autoencoder", "explain_bdt", "explain_mlp", "explain_model", "mean_abs_shap"]
+__all__ = [
+    "Explanation",
+    "explain_autoencoder",
+    "explain_bdt",
+    "explain_mlp",
+    "explain_model",
+    "mean_abs_shap",
+]
 
 
 @dataclass
@@ -49,7 +56,12 @@ def explain_bdt(clf: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def explain_mlp(
-    clf: Any, X: np.ndarray, background: np.ndarray, *, random_state: int | None = None, n_samples: int = 200
+    clf: Any,
+    X: np.ndarray,
+    background: np.ndarray,
+    *,
+    random_state: int | None = None,
+    n_samples: int = 200,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Expected-gradients SHAP values of an MLP's logit output.
 
@@ -58,11 +70,18 @@ def explain_mlp(
     values + base approximate the logit (exactly only in expectation: expected
     gradients are a sampling estimate).
     """
-    return _expected_gradients(clf, clf.network_, X, background, random_state=random_state, n_samples=n_samples)
+    return _expected_gradients(
+        clf, clf.network_, X, background, random_state=random_state, n_samples=n_samples
+    )
 
 
 def explain_autoencoder(
-    clf: Any, X: np.ndarray, background: np.ndarray, *, random_state: int | None = None, n_samples: int = 200
+    clf: Any,
+    X: np.ndarray,
+    background: np.ndarray,
+    *,
+    random_state: int | None = None,
+    n_samples: int = 200,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Expected-gradients SHAP values of an autoencoder's score (its reconstruction error).
 
@@ -72,11 +91,19 @@ def explain_autoencoder(
     :meth:`~hepsel.models.autoencoder.AutoencoderSelector.decision_function`
     in expectation.
     """
-    return _expected_gradients(clf, clf.score_module(), X, background, random_state=random_state, n_samples=n_samples)
+    return _expected_gradients(
+        clf, clf.score_module(), X, background, random_state=random_state, n_samples=n_samples
+    )
 
 
 def _expected_gradients(
-    clf: Any, net: Any, X: np.ndarray, background: np.ndarray, *, random_state: int | None, n_samples: int
+    clf: Any,
+    net: Any,
+    X: np.ndarray,
+    background: np.ndarray,
+    *,
+    random_state: int | None,
+    n_samples: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """shap's GradientExplainer on ``net``, a module of the scaled inputs with one output column."""
     import shap
@@ -135,11 +162,17 @@ def explain_model(
                 msg = f"an {kind} explanation needs a background sample"
                 raise ValueError(msg)
             fn = explain_autoencoder if kind == "autoencoder" else explain_mlp
-            values[m], base[m] = fn(clf, X[m], backgrounds[k], random_state=random_state, n_samples=n_samples)
+            values[m], base[m] = fn(
+                clf, X[m], backgrounds[k], random_state=random_state, n_samples=n_samples
+            )
         else:
             msg = f"no SHAP explainer for model kind {kind!r}"
             raise ValueError(msg)
-    output = {"bdt": "margin (log-odds)", "bbdt": "margin (log-odds)", "autoencoder": "reconstruction error"}.get(kind, "logit")
+    output = {
+        "bdt": "margin (log-odds)",
+        "bbdt": "margin (log-odds)",
+        "autoencoder": "reconstruction error",
+    }.get(kind, "logit")
     return Explanation(values, base, data, index, names, output)
 
 

@@ -25,8 +25,16 @@ from ..exceptions import BranchNotFoundError, HepselError, InputFileError, TreeN
 from .remote import InputPath, as_input, is_url, open_url
 
 __all__ = [
-    "branch_types", "check_branches", "corrupt_error", "count_entries", "is_jagged", "iterate", "open_tree", "read_arrays",
-    "reading_errors", "type_change",
+    "branch_types",
+    "check_branches",
+    "corrupt_error",
+    "count_entries",
+    "is_jagged",
+    "iterate",
+    "open_tree",
+    "read_arrays",
+    "reading_errors",
+    "type_change",
 ]
 
 _ROOT_MAGIC = b"root"
@@ -39,7 +47,9 @@ def _one_line(err: BaseException) -> str:
         text = text[:197] + "..."
     kind = type(err).__qualname__
     if type(err).__module__ not in ("builtins", "uproot.deserialization", "uproot.exceptions"):
-        kind = f"{type(err).__module__.split('.')[0]}.{kind}"  # zlib.error rather than a bare 'error'
+        kind = (
+            f"{type(err).__module__.split('.')[0]}.{kind}"  # zlib.error rather than a bare 'error'
+        )
     return f"{kind}: {text}" if text else kind
 
 
@@ -117,7 +127,9 @@ def _header_end(header: bytes) -> int | None:
 def _trees(handle: Any) -> list[str] | None:
     """Names of the trees in an open file, or ``None`` when the directory cannot be listed (corrupt file)."""
     try:
-        return sorted({k.split(";")[0] for k, c in handle.classnames().items() if _is_tree_class(c)})
+        return sorted(
+            {k.split(";")[0] for k, c in handle.classnames().items() if _is_tree_class(c)}
+        )
     except Exception:
         return None
 
@@ -155,7 +167,9 @@ def open_tree(path: str | os.PathLike[str], tree: str) -> Any:
     return obj
 
 
-def check_branches(ttree: Any, needed: Mapping[str, Sequence[str]], *, path: str, tree: str) -> None:
+def check_branches(
+    ttree: Any, needed: Mapping[str, Sequence[str]], *, path: str, tree: str
+) -> None:
     """Check that every branch in ``needed`` exists in ``ttree``.
 
     ``needed`` maps a branch name to the config items that use it, which the
@@ -247,7 +261,11 @@ def type_change(trained: str, seen: str) -> str | None:
     if t.kind not in "biuf" or s.kind not in "biuf":
         return None if t == s else "a different layout"
     if (t.kind == "b") != (s.kind == "b"):
-        return "bool where a number was trained" if s.kind == "b" else "a number where a bool was trained"
+        return (
+            "bool where a number was trained"
+            if s.kind == "b"
+            else "a number where a bool was trained"
+        )
     if t.kind in "iu" and s.kind == "f":
         return None  # the same numbers, held as floats
     if t.kind == "f" and s.kind in "iu":
@@ -273,16 +291,28 @@ def _culprit(ttree: Any, branches: Sequence[str], start: int, stop: int) -> str 
 
 
 def _read_failure(
-    path: str | os.PathLike[str], tree: str, ttree: Any, branches: Sequence[str], start: int, stop: int, err: Exception
+    path: str | os.PathLike[str],
+    tree: str,
+    ttree: Any,
+    branches: Sequence[str],
+    start: int,
+    stop: int,
+    err: Exception,
 ) -> InputFileError:
     """The error for a failed read of entries ``[start, stop)``, naming the branch at fault when one is found."""
     stop = min(stop, int(ttree.num_entries))
     bad = _culprit(ttree, branches, start, stop)
-    what = f"tree {tree!r}" + (f", branch {bad!r}" if bad else "") + f" (entries {start:,} to {stop:,})"
+    what = (
+        f"tree {tree!r}"
+        + (f", branch {bad!r}" if bad else "")
+        + f" (entries {start:,} to {stop:,})"
+    )
     return corrupt_error(path, what, err)
 
 
-def read_arrays(path: str | os.PathLike[str], ttree: Any, tree: str, branches: Sequence[str]) -> Any:
+def read_arrays(
+    path: str | os.PathLike[str], ttree: Any, tree: str, branches: Sequence[str]
+) -> Any:
     """All entries of ``branches`` (numpy dict when all are flat, else an awkward record array).
 
     A corrupt or truncated file raises one :class:`InputFileError` naming the file, tree and branch.
@@ -323,7 +353,11 @@ def iterate(
         library = "ak" if is_jagged(ttree, branches) else "np"
     # entries per chunk, only to name the entries (and the branch) of a chunk that fails to decode
     try:
-        step = int(step_size) if isinstance(step_size, int) else int(ttree.num_entries_for(step_size, list(branches)))
+        step = (
+            int(step_size)
+            if isinstance(step_size, int)
+            else int(ttree.num_entries_for(step_size, list(branches)))
+        )
     except Exception:
         step = int(ttree.num_entries)
     bar = None
@@ -332,8 +366,12 @@ def iterate(
 
         # disable=None: no bar when stderr is not a terminal (logs get one line per step instead)
         bar = tqdm(
-            total=int(ttree.num_entries), desc=desc or f"{Path(str(path)).name}:{tree}", unit=" cand",
-            unit_scale=True, mininterval=1.0, disable=None,
+            total=int(ttree.num_entries),
+            desc=desc or f"{Path(str(path)).name}:{tree}",
+            unit=" cand",
+            unit_scale=True,
+            mininterval=1.0,
+            disable=None,
         )
     start = time.perf_counter()
     next_entry = 0
@@ -351,7 +389,9 @@ def iterate(
         raise
     except Exception as err:
         # only uproot's reading runs inside this try (the consumer's errors are not thrown into a generator)
-        raise _read_failure(path, tree, ttree, branches, next_entry, next_entry + max(step, 1), err) from err
+        raise _read_failure(
+            path, tree, ttree, branches, next_entry, next_entry + max(step, 1), err
+        ) from err
     finally:
         if bar is not None:
             bar.close()

@@ -45,7 +45,9 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix, dir=target.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=suffix or target.suffix, dir=target.parent
+        )
     except OSError as err:
         check_writable_dir(target.parent, what="directory")  # raises, explaining what is in the way
         msg = f"cannot write {str(target)!r}: {err.strerror or err}"
@@ -88,7 +90,11 @@ def check_writable_dir(path: str | os.PathLike[str], what: str = "output directo
     while not _exists(existing) and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        reason = "it is not a directory" if existing == target else f"{str(existing)!r} is a file, not a directory"
+        reason = (
+            "it is not a directory"
+            if existing == target
+            else f"{str(existing)!r} is a file, not a directory"
+        )
         msg = f"cannot write to the {what} {str(path)!r}: {reason}"
         raise OutputError(msg)
     try:
@@ -240,7 +246,11 @@ def read_table(
 
 
 def write_root_tree(
-    path: str | os.PathLike[str], tree: str, columns: Mapping[str, np.ndarray], *, chunk: int = 1_000_000
+    path: str | os.PathLike[str],
+    tree: str,
+    columns: Mapping[str, np.ndarray],
+    *,
+    chunk: int = 1_000_000,
 ) -> Path:
     """Write flat columns as a TTree with uproot, atomically."""
     import uproot

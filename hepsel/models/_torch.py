@@ -168,7 +168,9 @@ def resolve_prefix(path: str | Path, default_stem: str) -> Path:
     return p / default_stem if p.is_dir() else p
 
 
-def read_saved_model(path: str | Path, *, default_stem: str, fmt: str, name: str) -> tuple[Path, Path, dict[str, Any]]:
+def read_saved_model(
+    path: str | Path, *, default_stem: str, fmt: str, name: str
+) -> tuple[Path, Path, dict[str, Any]]:
     """Check the ``.json`` + ``.pt`` files of a saved torch model and read the metadata.
 
     Returns ``(json_path, pt_path, metadata)``.
@@ -295,7 +297,9 @@ class TorchEstimator:
         from ..exceptions import ModelFileError
 
         torch = import_torch()
-        json_path, pt_path, meta = read_saved_model(path, default_stem=cls._stem, fmt=cls._format, name=cls.__name__)
+        json_path, pt_path, meta = read_saved_model(
+            path, default_stem=cls._stem, fmt=cls._format, name=cls.__name__
+        )
         params = cls._params_from_metadata(meta)
         params["device"] = device
         model = cast("Any", cls)(**params)

@@ -42,7 +42,12 @@ from .preprocessing import FeatureScaler
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ERROR_SCALINGS", "AutoencoderSelector", "build_autoencoder", "reconstruction_error_module"]
+__all__ = [
+    "ERROR_SCALINGS",
+    "AutoencoderSelector",
+    "build_autoencoder",
+    "reconstruction_error_module",
+]
 
 _FORMAT = "hepsel.AutoencoderSelector"
 _FORMAT_VERSION = 1
@@ -87,7 +92,9 @@ def build_autoencoder(
     return torch.nn.Sequential(*layers)
 
 
-def reconstruction_error_module(network: torch.nn.Module, error_scale: np.ndarray) -> torch.nn.Module:
+def reconstruction_error_module(
+    network: torch.nn.Module, error_scale: np.ndarray
+) -> torch.nn.Module:
     """A module mapping scaled inputs ``z`` (batch, n) to the score (batch, 1).
 
     The score is ``mean_j (network(z)_j - z_j)**2 / error_scale_j``; this is
@@ -100,7 +107,10 @@ def reconstruction_error_module(network: torch.nn.Module, error_scale: np.ndarra
             super().__init__()
             self.network = network
             device = next(network.parameters()).device
-            self.register_buffer("inv_scale", torch.as_tensor(1.0 / np.asarray(error_scale), dtype=torch.float32, device=device))
+            self.register_buffer(
+                "inv_scale",
+                torch.as_tensor(1.0 / np.asarray(error_scale), dtype=torch.float32, device=device),
+            )
 
         def forward(self, z: Any) -> Any:
             sq = (self.network(z) - z) ** 2
@@ -237,7 +247,9 @@ class AutoencoderSelector(TorchEstimator, ClassifierMixin, BaseEstimator):
                 msg = f"{name} must be a positive integer, got {value!r}"
                 raise ValueError(msg)
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, validation: Any = None) -> AutoencoderSelector:
+    def fit(
+        self, X: Any, y: Any, sample_weight: Any = None, *, validation: Any = None
+    ) -> AutoencoderSelector:
         """Train on the background rows (``y == 0``) of ``X``.
 
         Parameters
@@ -298,7 +310,9 @@ class AutoencoderSelector(TorchEstimator, ClassifierMixin, BaseEstimator):
         if validation is not None:
             train_idx, val_idx = index[~val_all], index[val_all]
         elif self.validation_fraction > 0:
-            train_idx, val_idx = train_test_split(index, test_size=self.validation_fraction, random_state=split_seed)
+            train_idx, val_idx = train_test_split(
+                index, test_size=self.validation_fraction, random_state=split_seed
+            )
             train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)
         else:
             train_idx, val_idx = index, index[:0]
@@ -320,10 +334,16 @@ class AutoencoderSelector(TorchEstimator, ClassifierMixin, BaseEstimator):
 
         with torch_threads(self.n_jobs):
             with seeded_init(torch_seed):
-                network = build_autoencoder(self.n_features_in_, self.hidden_layers, self.bottleneck, self.activation)
+                network = build_autoencoder(
+                    self.n_features_in_, self.hidden_layers, self.bottleneck, self.activation
+                )
             self.network_ = network.to(self.device_)
             self._train(
-                to_tensor(Z[train_idx]), to_tensor(w[train_idx]), to_tensor(Z[val_idx]), to_tensor(w[val_idx]), torch_seed
+                to_tensor(Z[train_idx]),
+                to_tensor(w[train_idx]),
+                to_tensor(Z[val_idx]),
+                to_tensor(w[val_idx]),
+                torch_seed,
             )
             sq = self._squared_errors(Z[train_idx])
         wt = w[train_idx]
@@ -332,7 +352,9 @@ class AutoencoderSelector(TorchEstimator, ClassifierMixin, BaseEstimator):
             self.error_scale_ = np.where(scale > 0, scale, 1.0)
         else:
             self.error_scale_ = np.ones(self.n_features_in_)
-        self.score_reference_ = max(_weighted_median((sq / self.error_scale_).mean(axis=1), wt), 1e-12)
+        self.score_reference_ = max(
+            _weighted_median((sq / self.error_scale_).mean(axis=1), wt), 1e-12
+        )
         return self
 
     def _train(self, x_train: Any, w_train: Any, x_val: Any, w_val: Any, seed: int) -> None:
@@ -340,7 +362,9 @@ class AutoencoderSelector(TorchEstimator, ClassifierMixin, BaseEstimator):
         network = self.network_
         # the minibatch order comes from a CPU generator on every device (see MLPClassifier)
         generator = make_generator(seed)
-        optimizer = torch.optim.AdamW(network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+        optimizer = torch.optim.AdamW(
+            network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+        )
         n_train, batch_size = x_train.shape[0], int(self.batch_size)
         use_validation = x_val.shape[0] > 0
         history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "epoch_time_s": []}
@@ -435,7 +459,9 @@ class AutoencoderSelector(TorchEstimator, ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """1 where the score is above the background median, else 0."""
-        return np.asarray(self.classes_[(self.decision_function(X) > self.score_reference_).astype(int)])
+        return np.asarray(
+            self.classes_[(self.decision_function(X) > self.score_reference_).astype(int)]
+        )
 
     def score_module(self) -> torch.nn.Module:
         """The score as a torch module of the scaled inputs (see :func:`reconstruction_error_module`)."""
@@ -482,7 +508,9 @@ class AutoencoderSelector(TorchEstimator, ClassifierMixin, BaseEstimator):
         self.n_validation_ = int(meta["n_validation"])
 
     def _load_state(self, state: dict[str, Any]) -> None:
-        network = build_autoencoder(self.n_features_in_, self.hidden_layers, self.bottleneck, self.activation)
+        network = build_autoencoder(
+            self.n_features_in_, self.hidden_layers, self.bottleneck, self.activation
+        )
         network.load_state_dict(state)
         self.network_ = network.to(self.device_).eval()
 

@@ -120,7 +120,9 @@ def _per_feature(value: Any, names: list[str], what: str) -> list[Any]:
         return [value.get(n) for n in names]
     if isinstance(value, Sequence) and not isinstance(value, str):
         if len(value) != len(names):
-            msg = f"{what} has {len(value)} entries but the model uses {len(names)} features {names}"
+            msg = (
+                f"{what} has {len(value)} entries but the model uses {len(names)} features {names}"
+            )
             raise ValueError(msg)
         return list(value)
     return [value] * len(names)
@@ -245,7 +247,9 @@ tree_method, device, n_jobs, random_state, verbose
             msg = f"feature_names has {len(names_all)} names but X has {n_features} columns"
             raise ValueError(msg)
         # checked as given: a parameter may hold anything
-        wanted: list[object] = list(range(n_features)) if self.features is None else list(self.features)
+        wanted: list[object] = (
+            list(range(n_features)) if self.features is None else list(self.features)
+        )
         if not wanted:
             msg = "features is empty; name at least one feature for the bonsai BDT"
             raise ValueError(msg)
@@ -259,7 +263,9 @@ tree_method, device, n_jobs, random_state, verbose
                     msg = f"feature {f!r} is not among the input features {names_all}"
                     raise ValueError(msg)
                 indices.append(names_all.index(f))
-            elif isinstance(f, (int, np.integer)) and not isinstance(f, bool) and 0 <= f < n_features:
+            elif (
+                isinstance(f, (int, np.integer)) and not isinstance(f, bool) and 0 <= f < n_features
+            ):
                 indices.append(int(f))
             else:
                 msg = f"feature {f!r} is neither a feature name nor a column index in [0, {n_features})"
@@ -268,14 +274,23 @@ tree_method, device, n_jobs, random_state, verbose
             msg = f"features lists a column twice: {wanted}"
             raise ValueError(msg)
         names = [names_all[i] if names_all is not None else f"x{i}" for i in indices]
-        edges = _per_feature(self.edges, names, "edges") if self.edges is not None else [None] * len(names)
+        edges = (
+            _per_feature(self.edges, names, "edges")
+            if self.edges is not None
+            else [None] * len(names)
+        )
         bins = _per_feature(self.bins, names, "bins")
         fixed: list[np.ndarray | None] = []
         n_bins: list[int] = []
         for name, b, e in zip(names, bins, edges, strict=True):
             if e is not None:
                 arr = np.asarray(e, dtype=np.float64)
-                if arr.ndim != 1 or len(arr) < 2 or not np.isfinite(arr).all() or not (np.diff(arr) > 0).all():
+                if (
+                    arr.ndim != 1
+                    or len(arr) < 2
+                    or not np.isfinite(arr).all()
+                    or not (np.diff(arr) > 0).all()
+                ):
                     msg = f"edges of feature {name!r} must be at least two finite, increasing numbers, got {list(e)}"
                     raise ValueError(msg)
                 fixed.append(arr)
@@ -364,14 +379,22 @@ tree_method, device, n_jobs, random_state, verbose
         X = _check_X(X)
         y = np.asarray(y)
         plan = self._plan(X.shape[1])
-        w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        w = (
+            np.ones(len(y))
+            if sample_weight is None
+            else np.asarray(sample_weight, dtype=np.float64)
+        )
         if (w < 0).any():
             msg = (
                 f"sample_weight holds {int((w < 0).sum())} negative values; xgboost needs weights >= 0: "
                 "make them positive first (hepsel.train.negative_weights.cell_resample)"
             )
             raise ValueError(msg)
-        fitted = np.ones(len(y), dtype=bool) if validation is None else ~np.asarray(validation, dtype=bool)
+        fitted = (
+            np.ones(len(y), dtype=bool)
+            if validation is None
+            else ~np.asarray(validation, dtype=bool)
+        )
         if validation is not None and fitted.shape != (len(y),):
             msg = f"validation must have shape ({len(y)},) to match X, got {fitted.shape}"
             raise ValueError(msg)

@@ -132,7 +132,11 @@ class BDTClassifier:
         """
         X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y)
-        w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        w = (
+            np.ones(len(y))
+            if sample_weight is None
+            else np.asarray(sample_weight, dtype=np.float64)
+        )
         if (w < 0).any():
             msg = (
                 f"sample_weight holds {int((w < 0).sum())} negative values; xgboost needs weights >= 0: "
@@ -169,7 +173,9 @@ class BDTClassifier:
             return xgb.DMatrix(X, label=y, weight=w, nthread=self.n_jobs or -1)
         return xgb.QuantileDMatrix(X, label=y, weight=w, ref=ref, nthread=self.n_jobs or -1)
 
-    def fit_batches(self, batches: Any, n_features: int, *, cache_prefix: str | os.PathLike[str]) -> BDTClassifier:
+    def fit_batches(
+        self, batches: Any, n_features: int, *, cache_prefix: str | os.PathLike[str]
+    ) -> BDTClassifier:
         """Train from data in external memory: xgboost's :class:`~xgboost.ExtMemQuantileDMatrix`.
 
         ``batches(part)`` returns a fresh iterator over ``(X, y, w)`` batches
@@ -195,7 +201,9 @@ class BDTClassifier:
             self.n_validation_ = 0
             if use_val:
                 it = _BatchIter(batches, "validation", str(prefix) + "-validation")
-                matrices.append(xgb.ExtMemQuantileDMatrix(it, ref=dtrain, nthread=self.n_jobs or -1))
+                matrices.append(
+                    xgb.ExtMemQuantileDMatrix(it, ref=dtrain, nthread=self.n_jobs or -1)
+                )
                 self.n_validation_ = int(matrices[1].num_row())
             del dtrain
             evals = list(zip(matrices, ["train", "validation"], strict=False)) if use_val else []
@@ -228,7 +236,9 @@ class BDTClassifier:
         if not evals:
             self.best_iteration_ = self.n_estimators - 1
         self.n_features_in_ = n_features
-        self.history_ = {k: {m: list(map(float, v)) for m, v in d.items()} for k, d in history.items()}
+        self.history_ = {
+            k: {m: list(map(float, v)) for m, v in d.items()} for k, d in history.items()
+        }
         return self
 
     def _check_fitted(self) -> None:
@@ -241,7 +251,9 @@ class BDTClassifier:
         self._check_fitted()
         # inplace_predict skips building a DMatrix: the fastest CPU path
         out = self.booster_.inplace_predict(
-            np.ascontiguousarray(X, dtype=np.float32), iteration_range=(0, self.best_iteration_ + 1), predict_type="margin"
+            np.ascontiguousarray(X, dtype=np.float32),
+            iteration_range=(0, self.best_iteration_ + 1),
+            predict_type="margin",
         )
         return np.asarray(out, dtype=np.float64).reshape(-1)
 
@@ -260,8 +272,12 @@ class BDTClassifier:
 
         self._check_fitted()
         d = xgb.DMatrix(np.asarray(X, dtype=np.float32))
-        contrib = self.booster_.predict(d, pred_contribs=True, iteration_range=(0, self.best_iteration_ + 1))
-        return np.asarray(contrib[:, :-1], dtype=np.float64), float(contrib[0, -1]) if len(contrib) else 0.0
+        contrib = self.booster_.predict(
+            d, pred_contribs=True, iteration_range=(0, self.best_iteration_ + 1)
+        )
+        return np.asarray(contrib[:, :-1], dtype=np.float64), float(contrib[0, -1]) if len(
+            contrib
+        ) else 0.0
 
     # -- persistence: xgboost's JSON model format plus plain JSON metadata --------
     def save(self, prefix: str | os.PathLike[str]) -> list[Path]:

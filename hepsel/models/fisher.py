@@ -152,7 +152,10 @@ class FisherClassifier(ClassifierMixin, BaseEstimator):
         return self.fit_blocks(blocks, classes=classes)
 
     def fit_blocks(
-        self, blocks: Callable[[], Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]], *, classes: Any = (0, 1)
+        self,
+        blocks: Callable[[], Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]],
+        *,
+        classes: Any = (0, 1),
     ) -> FisherClassifier:
         """Compute the discriminant from data in blocks (e.g. streamed from a file).
 

@@ -93,7 +93,9 @@ def _mlp(n_in: int, layers: Sequence[int], n_out: int) -> torch.nn.Sequential:
     return torch.nn.Sequential(*modules)
 
 
-def _generator(n_latent: int, layers: Sequence[int], n_out: int, n_cond: int, skip: bool) -> torch.nn.Module:
+def _generator(
+    n_latent: int, layers: Sequence[int], n_out: int, n_cond: int, skip: bool
+) -> torch.nn.Module:
     """An MLP from noise (and one-hot condition) to features, optionally plus a linear skip from the noise.
 
     With ``skip`` the first ``n_out`` noise components are added to the
@@ -120,7 +122,9 @@ def _generator(n_latent: int, layers: Sequence[int], n_out: int, n_cond: int, sk
     return SkipGenerator()
 
 
-def _weighted_quantiles(x: np.ndarray, levels: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+def _weighted_quantiles(
+    x: np.ndarray, levels: np.ndarray, weight: np.ndarray | None = None
+) -> np.ndarray:
     """Quantiles of ``x`` at ``levels`` (in [0, 1]); level 0 is the minimum, 1 the maximum."""
     order = np.argsort(x, kind="stable")
     xs = x[order]
@@ -376,7 +380,9 @@ class WGANGP(TorchEstimator, BaseEstimator):
                 raise ValueError(msg)
         c = c.astype(np.int64)
         if c.size and (c.min() < 0 or c.max() >= self.n_conditions):
-            msg = f"conditions must lie in [0, {self.n_conditions}), got range [{c.min()}, {c.max()}]"
+            msg = (
+                f"conditions must lie in [0, {self.n_conditions}), got range [{c.min()}, {c.max()}]"
+            )
             raise ValueError(msg)
         return c
 
@@ -390,7 +396,11 @@ class WGANGP(TorchEstimator, BaseEstimator):
     def _build(self, n_features: int) -> tuple[torch.nn.Module, torch.nn.Sequential]:
         n_cond = int(self.n_conditions)
         generator = _generator(
-            int(self.latent_dim), self.generator_layers, n_features, n_cond, bool(self.generator_skip)
+            int(self.latent_dim),
+            self.generator_layers,
+            n_features,
+            n_cond,
+            bool(self.generator_skip),
         )
         critic = _mlp(n_features + n_cond, self.critic_layers, 1)
         return generator, critic
@@ -452,9 +462,7 @@ class WGANGP(TorchEstimator, BaseEstimator):
             raise ValueError(msg)
         val_idx, train_idx = np.sort(permutation[:n_val]), np.sort(permutation[n_val:])
 
-        self.scaler_ = FeatureScaler(self.preprocessing, random_state=scaler_seed).fit(
-            X[train_idx]
-        )
+        self.scaler_ = FeatureScaler(self.preprocessing, random_state=scaler_seed).fit(X[train_idx])
         self.device_ = resolve_device(self.device)
         self.n_features_in_ = int(n_features)
         Z = self.scaler_.transform(X)
@@ -485,13 +493,20 @@ class WGANGP(TorchEstimator, BaseEstimator):
                 eval_seed,
             )
             self.calibration_ = (
-                self._calibrate(Z[train_idx], None if c is None else c[train_idx], None if w is None else w[train_idx], eval_seed)
+                self._calibrate(
+                    Z[train_idx],
+                    None if c is None else c[train_idx],
+                    None if w is None else w[train_idx],
+                    eval_seed,
+                )
                 if self.calibrate_marginals
                 else None
             )
         return self
 
-    def _calibrate(self, z: np.ndarray, c: np.ndarray | None, w: np.ndarray | None, seed: int) -> dict[str, Any]:
+    def _calibrate(
+        self, z: np.ndarray, c: np.ndarray | None, w: np.ndarray | None, seed: int
+    ) -> dict[str, Any]:
         """Quantile tables mapping each generated marginal onto the training one, per condition.
 
         The generator learns the correlations well before the last few
@@ -509,18 +524,28 @@ class WGANGP(TorchEstimator, BaseEstimator):
         self.generator_.eval()
         for g in range(n_groups):
             rows = np.ones(z.shape[0], dtype=bool) if c is None else c == g
-            noise = torch.randn(_CALIBRATION_EVENTS, int(self.latent_dim), generator=gen, device=self.device_)
-            cond = None if c is None else torch.full((_CALIBRATION_EVENTS,), g, device=self.device_, dtype=torch.int64)
+            noise = torch.randn(
+                _CALIBRATION_EVENTS, int(self.latent_dim), generator=gen, device=self.device_
+            )
+            cond = (
+                None
+                if c is None
+                else torch.full((_CALIBRATION_EVENTS,), g, device=self.device_, dtype=torch.int64)
+            )
             with torch.no_grad():
                 fake = self.generator_(self._inputs(noise, cond)).double().cpu().numpy()
             fake = fake[np.isfinite(fake).all(axis=1)]
             if not rows.any() or fake.shape[0] == 0:
                 # a category absent from training (or a broken generator): the identity map
-                generated_q[g] = real_q[g] = np.linspace(-_IDENTITY_SPAN, _IDENTITY_SPAN, levels.size)
+                generated_q[g] = real_q[g] = np.linspace(
+                    -_IDENTITY_SPAN, _IDENTITY_SPAN, levels.size
+                )
                 continue
             for j in range(z.shape[1]):
                 generated_q[g, j] = _weighted_quantiles(fake[:, j], levels)
-                real_q[g, j] = _weighted_quantiles(z[rows, j], levels, None if w is None else w[rows])
+                real_q[g, j] = _weighted_quantiles(
+                    z[rows, j], levels, None if w is None else w[rows]
+                )
         return {"generated": generated_q, "real": real_q}
 
     def _apply_calibration(self, z: np.ndarray, c: np.ndarray | None) -> np.ndarray:
@@ -556,7 +581,9 @@ class WGANGP(TorchEstimator, BaseEstimator):
         if self.lr_schedule == "cosine":
             # anneal both learning rates to _LR_FLOOR of their start over the run
             def factor(step: int) -> float:
-                return _LR_FLOOR + (1.0 - _LR_FLOOR) * 0.5 * (1.0 + np.cos(np.pi * min(step, n_iterations) / n_iterations))
+                return _LR_FLOOR + (1.0 - _LR_FLOOR) * 0.5 * (
+                    1.0 + np.cos(np.pi * min(step, n_iterations) / n_iterations)
+                )
 
             schedules = [torch.optim.lr_scheduler.LambdaLR(opt, factor) for opt in (opt_g, opt_c)]
         ema_decay = float(self.ema_decay)
@@ -575,7 +602,9 @@ class WGANGP(TorchEstimator, BaseEstimator):
         if selection is not None:
             z_sel, c_sel, w_sel = selection
             # random unit directions: W1 along them sees correlations that the marginals miss
-            directions = np.random.RandomState(eval_seed).normal(size=(z_sel.shape[1], int(self.selection_projections)))
+            directions = np.random.RandomState(eval_seed).normal(
+                size=(z_sel.shape[1], int(self.selection_projections))
+            )
             directions /= np.linalg.norm(directions, axis=0, keepdims=True).clip(min=1e-12)
             z_sel = np.hstack([z_sel, z_sel @ directions])
             eval_gen = make_generator(eval_seed, device)
@@ -599,7 +628,9 @@ class WGANGP(TorchEstimator, BaseEstimator):
         if self.verbose:
             from tqdm.auto import tqdm
 
-            iterations = tqdm(iterations, desc="WGAN-GP", unit="step", disable=None)  # None: off when not a terminal
+            iterations = tqdm(
+                iterations, desc="WGAN-GP", unit="step", disable=None
+            )  # None: off when not a terminal
         for iteration in iterations:
             generator.train()
             critic.train()
@@ -658,7 +689,9 @@ class WGANGP(TorchEstimator, BaseEstimator):
                         generated = (
                             averaged(self._inputs(eval_noise, eval_cond)).double().cpu().numpy()
                         )
-                    w1 = self._selection_metric(z_sel, np.hstack([generated, generated @ directions]), w_sel)
+                    w1 = self._selection_metric(
+                        z_sel, np.hstack([generated, generated @ directions]), w_sel
+                    )
                     history["val_w1"].append(w1)
                     if w1 < best_w1:
                         best_w1, best_iteration = w1, int(iteration)
@@ -682,7 +715,9 @@ class WGANGP(TorchEstimator, BaseEstimator):
         }
 
     @staticmethod
-    def _selection_metric(real: np.ndarray, generated: np.ndarray, weight: np.ndarray | None) -> float:
+    def _selection_metric(
+        real: np.ndarray, generated: np.ndarray, weight: np.ndarray | None
+    ) -> float:
         if not np.isfinite(generated).all():
             return float("inf")
         distances = [
@@ -742,13 +777,17 @@ class WGANGP(TorchEstimator, BaseEstimator):
                 break
             for begin in range(0, missing.size, _SAMPLE_BATCH):
                 rows = missing[begin : begin + _SAMPLE_BATCH]
-                noise = torch.randn(rows.size, int(self.latent_dim), generator=gen, device=self.device_)
+                noise = torch.randn(
+                    rows.size, int(self.latent_dim), generator=gen, device=self.device_
+                )
                 cond = None if c is None else torch.as_tensor(c[rows], device=self.device_)
                 with torch.no_grad():
                     z = self.generator_(self._inputs(noise, cond)).double().cpu().numpy()
                 # Non-finite network outputs would turn into NaN or limits; mark them first.
                 finite_z = np.isfinite(z).all(axis=1)
-                z = self._apply_calibration(np.where(finite_z[:, None], z, 0.0), None if c is None else c[rows])
+                z = self._apply_calibration(
+                    np.where(finite_z[:, None], z, 0.0), None if c is None else c[rows]
+                )
                 out[rows] = self.scaler_.inverse_transform(z)
                 out[rows[~finite_z]] = np.nan
             finite = np.isfinite(out[missing]).all(axis=1)
@@ -808,7 +847,9 @@ class WGANGP(TorchEstimator, BaseEstimator):
         self.fidelity_ = meta["fidelity"]
         calibration = meta.get("calibration")
         self.calibration_ = (
-            None if calibration is None else {k: np.asarray(v, dtype=np.float64) for k, v in calibration.items()}
+            None
+            if calibration is None
+            else {k: np.asarray(v, dtype=np.float64) for k, v in calibration.items()}
         )
 
     def _load_state(self, state: dict[str, Any]) -> None:

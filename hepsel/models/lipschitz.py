@@ -81,7 +81,9 @@ def build_lipschitz_network(
     mn = _import_monotonicnetworks()
     widths = [int(n_in), *(int(h) for h in hidden_layers)]
     if any(w < 1 for w in widths):
-        msg = f"n_in and hidden_layers must be positive integers, got {n_in!r} and {hidden_layers!r}"
+        msg = (
+            f"n_in and hidden_layers must be positive integers, got {n_in!r} and {hidden_layers!r}"
+        )
         raise ValueError(msg)
     if any(w % 2 for w in widths[1:]):
         msg = f"hidden_layers must be even widths (GroupSort sorts pairs of units), got {list(hidden_layers)}"
@@ -90,7 +92,9 @@ def build_lipschitz_network(
     if not np.isfinite(lam) or lam <= 0:
         msg = f"lipschitz_const must be a finite number > 0, got {lipschitz_const!r}"
         raise ValueError(msg)
-    mono = [0] * widths[0] if monotone_constraints is None else [int(m) for m in monotone_constraints]
+    mono = (
+        [0] * widths[0] if monotone_constraints is None else [int(m) for m in monotone_constraints]
+    )
     if len(mono) != widths[0] or any(m not in (-1, 0, 1) for m in mono):
         msg = f"monotone_constraints must hold {widths[0]} values in (-1, 0, 1), got {list(mono)}"
         raise ValueError(msg)
@@ -102,7 +106,9 @@ def build_lipschitz_network(
         layers.append(mn.LipschitzLinear(w_in, w_out, kind=kind, lipschitz_const=per_layer))
         if w_out != 1:
             layers.append(mn.GroupSort(w_out // 2))
-    return mn.MonotonicWrapper(torch.nn.Sequential(*layers), lipschitz_const=lam, monotonic_constraints=mono)
+    return mn.MonotonicWrapper(
+        torch.nn.Sequential(*layers), lipschitz_const=lam, monotonic_constraints=mono
+    )
 
 
 def lipschitz_weights(network: Any) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -213,5 +219,9 @@ class LipschitzMLPClassifier(MLPClassifier):
             msg = "this LipschitzMLPClassifier is not fitted yet; call fit() or load()"
             raise RuntimeError(msg)
         sigma = np.asarray(self.scaler_.to_dict()["scale"], dtype=np.float64)
-        mono = np.zeros(len(sigma)) if self.monotone_constraints is None else np.abs(self.monotone_constraints)
+        mono = (
+            np.zeros(len(sigma))
+            if self.monotone_constraints is None
+            else np.abs(self.monotone_constraints)
+        )
         return float(self.lipschitz_const) * (1.0 + mono) / sigma

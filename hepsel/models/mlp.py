@@ -82,7 +82,9 @@ def build_network(
         raise ValueError(msg)
     widths = [int(n_in), *(int(h) for h in hidden_layers)]
     if any(w < 1 for w in widths):
-        msg = f"n_in and hidden_layers must be positive integers, got {n_in!r} and {hidden_layers!r}"
+        msg = (
+            f"n_in and hidden_layers must be positive integers, got {n_in!r} and {hidden_layers!r}"
+        )
         raise ValueError(msg)
     act = getattr(torch.nn, ACTIVATIONS[activation])
     layers: list[Any] = []
@@ -262,7 +264,11 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
             msg = f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
             raise ValueError(msg)
         strength: object = self.decorrelation_strength  # checked as given
-        if not isinstance(strength, int | float | np.number) or not np.isfinite(strength) or strength < 0:
+        if (
+            not isinstance(strength, int | float | np.number)
+            or not np.isfinite(strength)
+            or strength < 0
+        ):
             msg = f"decorrelation_strength must be a finite number >= 0, got {strength!r}"
             raise ValueError(msg)
 
@@ -333,7 +339,11 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
             w = w * np.where(target == 1, 0.5 / class_totals[1], 0.5 / class_totals[0])
 
         split_seed, torch_seed, scaler_seed = self._fit_seeds(3)
-        syn = np.zeros(X.shape[0], dtype=bool) if synthetic is None else np.asarray(synthetic, dtype=bool)
+        syn = (
+            np.zeros(X.shape[0], dtype=bool)
+            if synthetic is None
+            else np.asarray(synthetic, dtype=bool)
+        )
         if syn.shape != (X.shape[0],):
             msg = f"synthetic must have shape ({X.shape[0]},) to match X, got {syn.shape}"
             raise ValueError(msg)
@@ -357,9 +367,7 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
             train_idx, val_idx = index, index[:0]
 
         # the input scaling is fitted on real training rows only
-        self.scaler_ = FeatureScaler(self.preprocessing, random_state=scaler_seed).fit(
-            X[train_idx]
-        )
+        self.scaler_ = FeatureScaler(self.preprocessing, random_state=scaler_seed).fit(X[train_idx])
         self.n_validation_ = len(val_idx)
         train_idx = np.sort(np.concatenate([train_idx, np.flatnonzero(syn)]))
         self.device_ = resolve_device(self.device)
@@ -373,7 +381,9 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
         # scaled block by block into float32 (what the network sees): no float64 copy of X
         Z = np.empty(X.shape, dtype=np.float32)
         for begin in range(0, X.shape[0], _PREDICT_BATCH):
-            Z[begin : begin + _PREDICT_BATCH] = self.scaler_.transform(X[begin : begin + _PREDICT_BATCH])
+            Z[begin : begin + _PREDICT_BATCH] = self.scaler_.transform(
+                X[begin : begin + _PREDICT_BATCH]
+            )
         x_train, y_train, w_train = (to_tensor(a[train_idx]) for a in (Z, target, w))
         x_val, y_val, w_val = (to_tensor(a[val_idx]) for a in (Z, target, w))
         s_train = s_val = None
@@ -388,7 +398,16 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
             network = network.to(self.device_)
             self.network_ = network
             self._train(
-                network, x_train, y_train, w_train, x_val, y_val, w_val, torch_seed, s_train=s_train, s_val=s_val
+                network,
+                x_train,
+                y_train,
+                w_train,
+                x_val,
+                y_val,
+                w_val,
+                torch_seed,
+                s_train=s_train,
+                s_val=s_val,
             )
         return self
 
@@ -457,7 +476,11 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
         pick = np.random.default_rng(scaler_seed)
 
         def sub(idx: np.ndarray) -> np.ndarray:
-            return idx if len(idx) <= subsample else np.sort(pick.choice(idx, size=subsample, replace=False))
+            return (
+                idx
+                if len(idx) <= subsample
+                else np.sort(pick.choice(idx, size=subsample, replace=False))
+            )
 
         fit_rows, val_rows = sub(train_idx), sub(val_idx)
         both = np.union1d(fit_rows, val_rows)
@@ -465,7 +488,9 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
         X_fit = X_both[np.searchsorted(both, fit_rows)]
         X_val = X_both[np.searchsorted(both, val_rows)]
         del X_both
-        self.scaler_ = FeatureScaler(self.preprocessing, random_state=scaler_seed).fit(_check_X(X_fit))
+        self.scaler_ = FeatureScaler(self.preprocessing, random_state=scaler_seed).fit(
+            _check_X(X_fit)
+        )
         del X_fit
         self.n_validation_ = len(val_idx)
         self.device_ = resolve_device(self.device)
@@ -495,7 +520,12 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
                 size += int(train[stream.groups[i][1]].sum())
                 if size < shuffle_rows and k < len(order) - 1:
                     continue
-                rows = np.concatenate([np.arange(stream.groups[j][1].start, stream.groups[j][1].stop) for j in pending])
+                rows = np.concatenate(
+                    [
+                        np.arange(stream.groups[j][1].start, stream.groups[j][1].stop)
+                        for j in pending
+                    ]
+                )
                 X = np.concatenate([stream.read(j) for j in pending])
                 m = train[rows]
                 rows, X = rows[m], X[m]
@@ -506,7 +536,12 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
                 permutation = torch.randperm(len(rows), generator=generator).to(self.device_)
                 for begin in range(0, len(rows), batch_size):
                     batch = permutation[begin : begin + batch_size]
-                    yield xb_all[batch], yb_all[batch], wb_all[batch], sb_all[batch] if sb_all is not None else None
+                    yield (
+                        xb_all[batch],
+                        yb_all[batch],
+                        wb_all[batch],
+                        sb_all[batch] if sb_all is not None else None,
+                    )
                 pending, size = [], 0
 
         empty = to_tensor(np.zeros((0, self.n_features_in_)))
@@ -516,8 +551,18 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
             network = network.to(self.device_)
             self.network_ = network
             self._train(
-                network, empty, empty[:, 0], empty[:, 0], x_val, y_val, w_val, torch_seed, s_val=s_val,
-                epoch_batches=epoch_batches, w_total=float(w[train_idx].sum()), decorrelate=s is not None,
+                network,
+                empty,
+                empty[:, 0],
+                empty[:, 0],
+                x_val,
+                y_val,
+                w_val,
+                torch_seed,
+                s_val=s_val,
+                epoch_batches=epoch_batches,
+                w_total=float(w[train_idx].sum()),
+                decorrelate=s is not None,
             )
         return self
 
@@ -563,7 +608,9 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
         """
         torch = import_torch()
         bce = torch.nn.functional.binary_cross_entropy_with_logits
-        strength = float(self.decorrelation_strength) if (s_train is not None or decorrelate) else 0.0
+        strength = (
+            float(self.decorrelation_strength) if (s_train is not None or decorrelate) else 0.0
+        )
         # the minibatch order comes from a CPU generator on every device: a CUDA generator
         # draws other permutations from the same seed
         generator = make_generator(seed)
@@ -591,7 +638,9 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
         if self.verbose:
             from tqdm.auto import tqdm
 
-            epochs = tqdm(epochs, desc="MLP epochs", unit="epoch", disable=None)  # None: off when not a terminal
+            epochs = tqdm(
+                epochs, desc="MLP epochs", unit="epoch", disable=None
+            )  # None: off when not a terminal
 
         for epoch in epochs:
             start = time.perf_counter()
@@ -617,7 +666,9 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
                 val_loss = self._weighted_loss(network, x_val, y_val, w_val)
                 if strength > 0:
                     assert s_val is not None
-                    val_loss += strength * self._disco_loss(network, x_val, y_val, w_val, s_val, batch_size)
+                    val_loss += strength * self._disco_loss(
+                        network, x_val, y_val, w_val, s_val, batch_size
+                    )
                 history["val_loss"].append(val_loss)
                 if val_loss < best_loss:
                     best_loss, best_epoch = val_loss, epoch
@@ -658,7 +709,12 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
 
     @staticmethod
     def _disco_loss(
-        network: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, s: torch.Tensor, batch_size: int
+        network: torch.nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        w: torch.Tensor,
+        s: torch.Tensor,
+        batch_size: int,
     ) -> float:
         """Mean DisCo penalty over fixed, consecutive validation batches (as in training)."""
         torch = import_torch()

@@ -42,7 +42,13 @@ class CutFlow:
         self.weighted = self.weighted or [0.0] * n
         self.sumw2 = self.sumw2 or [0.0] * n
 
-    def add(self, step: int, weights: np.ndarray, keep: np.ndarray | None = None, weights2: np.ndarray | None = None) -> None:
+    def add(
+        self,
+        step: int,
+        weights: np.ndarray,
+        keep: np.ndarray | None = None,
+        weights2: np.ndarray | None = None,
+    ) -> None:
         """Record the weights of candidates surviving ``step`` (those in ``keep``, if given).
 
         ``weights2`` (the squared weights) may be passed to avoid recomputing it.
@@ -72,14 +78,21 @@ class CutFlow:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain counts (mergeable)."""
-        return {"steps": self.steps, "raw": self.raw, "weighted": self.weighted, "sumw2": self.sumw2}
+        return {
+            "steps": self.steps,
+            "raw": self.raw,
+            "weighted": self.weighted,
+            "sumw2": self.sumw2,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CutFlow:
         """Inverse of :meth:`to_dict`."""
         return cls(list(d["steps"]), list(d["raw"]), list(d["weighted"]), list(d["sumw2"]))
 
-    def table(self, *, interval: str = "clopper_pearson", scale: float = 1.0) -> list[dict[str, Any]]:
+    def table(
+        self, *, interval: str = "clopper_pearson", scale: float = 1.0
+    ) -> list[dict[str, Any]]:
         """Rows with counts and step / cumulative efficiencies with intervals.
 
         Raw efficiencies use the exact binomial counts; weighted ones use the
@@ -98,7 +111,7 @@ class CutFlow:
                 n = self.raw[ref]
                 k = self.raw[i]
                 eff = k / n if n else float("nan")
-                lo, hi = (ci(np.array([k]), np.array([n])) if n else (np.array([np.nan]),) * 2)
+                lo, hi = ci(np.array([k]), np.array([n])) if n else (np.array([np.nan]),) * 2
                 row[f"{kind}_eff"] = eff
                 row[f"{kind}_eff_low"] = float(np.asarray(lo).ravel()[0])
                 row[f"{kind}_eff_high"] = float(np.asarray(hi).ravel()[0])
@@ -116,7 +129,9 @@ class CutFlow:
             rows.append(row)
         return rows
 
-    def to_markdown(self, *, title: str = "", interval: str = "clopper_pearson", scale: float = 1.0) -> str:
+    def to_markdown(
+        self, *, title: str = "", interval: str = "clopper_pearson", scale: float = 1.0
+    ) -> str:
         """The cut-flow as a Markdown table."""
         rows = self.table(interval=interval, scale=scale)
         head = f"### {title}\n\n" if title else ""
@@ -154,7 +169,11 @@ class CutSequence:
     """
 
     def __init__(
-        self, cuts: Sequence[tuple[str, str]], *, aliases: Mapping[str, str] | None = None, where: str = "cuts"
+        self,
+        cuts: Sequence[tuple[str, str]],
+        *,
+        aliases: Mapping[str, str] | None = None,
+        where: str = "cuts",
     ) -> None:
         self.names = [n for n, _ in cuts]
         self.expressions = [
@@ -174,7 +193,9 @@ class CutSequence:
         """An empty cut-flow with these steps."""
         return CutFlow(["all candidates", *self.names])
 
-    def mask(self, arrays: Mapping[str, Any], weights: np.ndarray, cutflow: CutFlow | None = None) -> np.ndarray:
+    def mask(
+        self, arrays: Mapping[str, Any], weights: np.ndarray, cutflow: CutFlow | None = None
+    ) -> np.ndarray:
         """Boolean mask of candidates passing every cut, updating ``cutflow``."""
         n = len(weights)
         keep = np.ones(n, dtype=bool)

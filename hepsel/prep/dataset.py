@@ -21,10 +21,28 @@ from ..exceptions import ConfigError
 from ..io.storage import ParquetAppender, read_json, read_table, write_json, write_table, write_text
 from .cuts import CutFlow, CutSequence
 
-__all__ = ["BOOKKEEPING_COLUMNS", "Dataset", "feature_matrix", "gather", "load_dataset", "load_generated_events", "normalisation_factor", "training_weights"]
+__all__ = [
+    "BOOKKEEPING_COLUMNS",
+    "Dataset",
+    "feature_matrix",
+    "gather",
+    "load_dataset",
+    "load_generated_events",
+    "normalisation_factor",
+    "training_weights",
+]
 
 #: Columns of the gathered table besides features and spectators.
-BOOKKEEPING_COLUMNS = ("runNumber", "eventNumber", "label", "sample", "weight_raw", "weight", "fold", "truth")
+BOOKKEEPING_COLUMNS = (
+    "runNumber",
+    "eventNumber",
+    "label",
+    "sample",
+    "weight_raw",
+    "weight",
+    "fold",
+    "truth",
+)
 
 #: File next to the gathered table holding one row per generated signal event.
 GENERATED_EVENTS = "signal_events.parquet"
@@ -75,7 +93,9 @@ def gather(
         flow = CutFlow.from_dict(metas[0]["cutflow"])
         for m in metas[1:]:
             flow = flow.merge(CutFlow.from_dict(m["cutflow"]))
-        CutSequence.check_not_empty(flow, sample=sample, where=f"{len(files)} file(s) of samples.{sample}")
+        CutSequence.check_not_empty(
+            flow, sample=sample, where=f"{len(files)} file(s) of samples.{sample}"
+        )
         n_events = int(sum(m["n_events"] for m in metas))
         sum_gen = float(sum(m["sum_gen_weights"] for m in metas))
         sum_gen2 = float(sum(m["sum_gen_weights2"] for m in metas))
@@ -91,7 +111,9 @@ def gather(
                 raise ConfigError(msg)
             scale = given / n_events if n_events else 0.0
             sum_gen, sum_gen2, n_events = sum_gen * scale, sum_gen2 * scale, given
-            sources = [f"samples.{sample}.n_events ({given}) x mean weight of events with candidates"]
+            sources = [
+                f"samples.{sample}.n_events ({given}) x mean weight of events with candidates"
+            ]
         factor = factors[sample] = normalisation_factor(cfg, sample, sum_gen)
         samples_info[sample] = {
             "label": cfg.samples[sample].label,
@@ -114,7 +136,10 @@ def gather(
         # the checks read only the columns they need, for all files of the sample at once
         _check_sample(cfg, sample, [read_table(f, ["truth", "weight_raw"]) for f in files])
         _check_events_across_files(
-            cfg, sample, [read_table(f, ["runNumber", "eventNumber"]) for f in files], [m["file"] for m in metas]
+            cfg,
+            sample,
+            [read_table(f, ["runNumber", "eventNumber"]) for f in files],
+            [m["file"] for m in metas],
         )
         if sample == cfg.signal_sample:
             generated = _generated_events(files, factor)
@@ -152,11 +177,14 @@ def _common_dtypes(files: Sequence[Path]) -> dict[str, np.dtype[Any]]:
             msg = f"{f}: no column(s) {missing}, which {files[0]} has; run the prepare step again for it"
             raise InputFileError(msg)
     return {
-        n: np.result_type(*(np.dtype(schema.field(n).type.to_pandas_dtype()) for schema in schemas)) for n in names
+        n: np.result_type(*(np.dtype(schema.field(n).type.to_pandas_dtype()) for schema in schemas))
+        for n in names
     }
 
 
-def _check_sample(cfg: AnalysisConfig, sample: str, tables: Sequence[Mapping[str, np.ndarray]]) -> None:
+def _check_sample(
+    cfg: AnalysisConfig, sample: str, tables: Sequence[Mapping[str, np.ndarray]]
+) -> None:
     """Stop at gather, not at training, when a sample cannot be trained on.
 
     The sample needs candidates matching its ``truth`` expression, and their
@@ -184,7 +212,10 @@ def _check_sample(cfg: AnalysisConfig, sample: str, tables: Sequence[Mapping[str
 
 
 def _check_events_across_files(
-    cfg: AnalysisConfig, sample: str, tables: Sequence[Mapping[str, np.ndarray]], files: Sequence[str]
+    cfg: AnalysisConfig,
+    sample: str,
+    tables: Sequence[Mapping[str, np.ndarray]],
+    files: Sequence[str],
 ) -> None:
     """Refuse two files of a sample whose entries are events but share a (run, event).
 
@@ -213,7 +244,9 @@ def _check_events_across_files(
     raise ConfigError(msg)
 
 
-def _generated_events(files: Sequence[str | os.PathLike[str]], factor: float) -> list[dict[str, np.ndarray]]:
+def _generated_events(
+    files: Sequence[str | os.PathLike[str]], factor: float
+) -> list[dict[str, np.ndarray]]:
     """The generated-events tables of a sample's prepared files; empty unless every file has one."""
     from .ingest import generated_events_path
 
@@ -314,11 +347,17 @@ def load_dataset(
     large data set: it holds what it asked for plus one column.
     """
     p = Path(path)
-    return Dataset(read_table(p, columns, rows=rows), cfg.feature_names, read_json(p.with_name("samples.json")))
+    return Dataset(
+        read_table(p, columns, rows=rows), cfg.feature_names, read_json(p.with_name("samples.json"))
+    )
 
 
 def feature_matrix(
-    path: str | os.PathLike[str], cfg: AnalysisConfig, *, rows: np.ndarray | None = None, dtype: Any = np.float64
+    path: str | os.PathLike[str],
+    cfg: AnalysisConfig,
+    *,
+    rows: np.ndarray | None = None,
+    dtype: Any = np.float64,
 ) -> np.ndarray:
     """The features of the candidates of the data set at ``path``, shape (n_rows, n_features).
 
@@ -336,7 +375,9 @@ def feature_matrix(
     return X
 
 
-def training_weights(weight: np.ndarray, y: np.ndarray, *, negative: str, balance: bool) -> np.ndarray:
+def training_weights(
+    weight: np.ndarray, y: np.ndarray, *, negative: str, balance: bool
+) -> np.ndarray:
     """Weights for training under the negative-weight policy, optionally class-balanced.
 
     Parameters

@@ -57,6 +57,7 @@ def to_flat_numpy(value: Any, *, what: str) -> np.ndarray:
     arr = ak.fill_none(arr, np.nan)
     return np.asarray(ak.to_numpy(arr), dtype=np.float64)
 
+
 @dataclass
 class Feature:
     """One feature: an expression or a function, then a transform."""
@@ -74,7 +75,9 @@ class Feature:
     def compile(self, aliases: Mapping[str, str], base_dir: Path, where: str) -> Feature:
         """Parse the expression or import the function (once)."""
         if self.transform not in _TRANSFORMS:
-            msg = f"{where}: unknown transform {self.transform!r}; choose from {sorted(_TRANSFORMS)}"
+            msg = (
+                f"{where}: unknown transform {self.transform!r}; choose from {sorted(_TRANSFORMS)}"
+            )
             raise ConfigError(msg)
         if self.expr is not None:
             self._compiled = Expression(self.expr, aliases=aliases, where=where)
@@ -129,7 +132,8 @@ class FeatureSet:
         self.aliases = dict(aliases or {})
         self.base_dir = Path(base_dir)
         self.features = [
-            f.compile(self.aliases, self.base_dir, f"{where}[{i}] ({f.name})") for i, f in enumerate(features)
+            f.compile(self.aliases, self.base_dir, f"{where}[{i}] ({f.name})")
+            for i, f in enumerate(features)
         ]
 
     @classmethod
@@ -141,7 +145,9 @@ class FeatureSet:
         """
         where = f"{cfg.source or 'config'}: features"
         feats = [Feature(**f.model_dump()) for f in cfg.features]
-        return cls(feats, aliases=cfg.sample_aliases(sample), base_dir=cfg.analysis_dir, where=where)
+        return cls(
+            feats, aliases=cfg.sample_aliases(sample), base_dir=cfg.analysis_dir, where=where
+        )
 
     @property
     def names(self) -> list[str]:
@@ -191,7 +197,9 @@ class FeatureSet:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, base_dir: str | Path = ".", where: str = "features") -> FeatureSet:
+    def from_dict(
+        cls, d: Mapping[str, Any], *, base_dir: str | Path = ".", where: str = "features"
+    ) -> FeatureSet:
         """Inverse of :meth:`to_dict`."""
         feats = []
         for f in d["features"]:

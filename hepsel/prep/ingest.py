@@ -26,7 +26,13 @@ from .cuts import CutFlow, CutSequence
 from .features import FeatureSet, to_flat_numpy
 from .robustness import BranchShift, apply_shift
 
-__all__ = ["RESERVED_COLUMNS", "SamplePipeline", "generated_events_path", "prepare_file", "training_branch_types"]
+__all__ = [
+    "RESERVED_COLUMNS",
+    "SamplePipeline",
+    "generated_events_path",
+    "prepare_file",
+    "training_branch_types",
+]
 
 #: Columns every prepared table has, besides features and spectators.
 RESERVED_COLUMNS = ("runNumber", "eventNumber", "label", "sample", "truth", "weight_raw", "fold")
@@ -58,7 +64,9 @@ class SamplePipeline:
         aliases = cfg.sample_aliases(sample)
         cuts = [(c.name, c.cut) for c in cfg.preselection]
         cuts += [(f"{sample}: {c}", c) for c in self.sample_cfg.cuts]
-        self.cuts = CutSequence(cuts, aliases=aliases, where=f"{src}: preselection / samples.{sample}.cuts")
+        self.cuts = CutSequence(
+            cuts, aliases=aliases, where=f"{src}: preselection / samples.{sample}.cuts"
+        )
         self.features = FeatureSet.from_config(cfg, sample)
         clash = set(self.features.names) & set(RESERVED_COLUMNS)
         if clash:
@@ -70,9 +78,13 @@ class SamplePipeline:
             if s not in self.features.names and s not in RESERVED_COLUMNS
         ]
         w = self.sample_cfg.weight
-        self.weight = Expression(w, aliases=aliases, where=f"{src}: samples.{sample}.weight") if w else None
+        self.weight = (
+            Expression(w, aliases=aliases, where=f"{src}: samples.{sample}.weight") if w else None
+        )
         t = self.sample_cfg.truth
-        self.truth = Expression(t, aliases=aliases, where=f"{src}: samples.{sample}.truth") if t else None
+        self.truth = (
+            Expression(t, aliases=aliases, where=f"{src}: samples.{sample}.truth") if t else None
+        )
         self.best_by = (
             Expression(cfg.candidates.by, aliases=aliases, where=f"{src}: candidates.by")
             if cfg.candidates.mode == "best"
@@ -102,12 +114,17 @@ class SamplePipeline:
             use(self.truth.branches, f"samples.{self.sample}.truth")
         if self.best_by is not None:
             use(self.best_by.branches, "candidates.by")
-        for b, who in ((self.run_branch, self.ids.source["run_branch"]), (self.event_branch, self.ids.source["event_branch"])):
+        for b, who in (
+            (self.run_branch, self.ids.source["run_branch"]),
+            (self.event_branch, self.ids.source["event_branch"]),
+        ):
             if b:
                 use({b}, who)
         return needed
 
-    def event_ids(self, arrays: Mapping[str, Any], n: int, entry_start: int, file_index: int) -> tuple[np.ndarray, np.ndarray]:
+    def event_ids(
+        self, arrays: Mapping[str, Any], n: int, entry_start: int, file_index: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(runNumber, eventNumber) of each entry, int64."""
         run = (
             np.asarray(arrays[self.run_branch], dtype=np.int64)
@@ -117,7 +134,9 @@ class SamplePipeline:
         if self.event_branch:
             evt = np.asarray(arrays[self.event_branch], dtype=np.int64)
         else:
-            evt = np.arange(entry_start, entry_start + n, dtype=np.int64) + file_index * _FILE_STRIDE
+            evt = (
+                np.arange(entry_start, entry_start + n, dtype=np.int64) + file_index * _FILE_STRIDE
+            )
         return run, evt
 
     def weights(self, arrays: Mapping[str, Any], n: int) -> np.ndarray:
@@ -129,7 +148,12 @@ class SamplePipeline:
         return np.broadcast_to(w, (n,)).astype(np.float64)
 
     def columns(
-        self, arrays: Mapping[str, Any], keep: np.ndarray, run: np.ndarray, evt: np.ndarray, w: np.ndarray
+        self,
+        arrays: Mapping[str, Any],
+        keep: np.ndarray,
+        run: np.ndarray,
+        evt: np.ndarray,
+        w: np.ndarray,
     ) -> dict[str, np.ndarray]:
         """Table columns for the candidates in ``keep``."""
         sub = _subset(arrays, keep)
@@ -192,7 +216,9 @@ def _check_finite(
     return {k: v[~bad_any] for k, v in cols.items()}
 
 
-def _check_one_candidate_per_entry(ttree: Any, src: str, tree: str, key: str = "reading.entries_are_events") -> None:
+def _check_one_candidate_per_entry(
+    ttree: Any, src: str, tree: str, key: str = "reading.entries_are_events"
+) -> None:
     """With entries as events, refuse a DecayTreeTuple whose ``nCandidate`` shows several candidates per event."""
     try:
         keys = set(ttree.keys())
@@ -236,7 +262,13 @@ def _check_unique_events(run: np.ndarray, evt: np.ndarray, pipe: SamplePipeline,
 
 
 def _non_finite_weights(
-    pipe: SamplePipeline, src: str, run: np.ndarray, evt: np.ndarray, bad: np.ndarray, policy: str, dropped: dict[str, int]
+    pipe: SamplePipeline,
+    src: str,
+    run: np.ndarray,
+    evt: np.ndarray,
+    bad: np.ndarray,
+    policy: str,
+    dropped: dict[str, int],
 ) -> None:
     """Refuse (``fail``) or count (``drop``) entries whose weight is NaN or infinite."""
     expr = pipe.sample_cfg.weight
@@ -255,7 +287,11 @@ def _non_finite_weights(
 
 def _best_per_event(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Keep the candidate with the largest ``_best_by`` in each (contiguous) event."""
-    run, evt, by = cols["runNumber"], cols["eventNumber"], np.nan_to_num(cols["_best_by"], nan=-np.inf)
+    run, evt, by = (
+        cols["runNumber"],
+        cols["eventNumber"],
+        np.nan_to_num(cols["_best_by"], nan=-np.inf),
+    )
     n = len(evt)
     if n == 0:
         return cols
@@ -343,7 +379,9 @@ def prepare_file(
     if shift is not None:
         ids = [b for b in (pipe.run_branch, pipe.event_branch) if b]
         # samples may name their branches differently: patterns are checked over all of them by the caller
-        resolved = shift.resolve(ttree.keys(), where=f"{src}:{scfg.tree}", protected=ids, strict=False)
+        resolved = shift.resolve(
+            ttree.keys(), where=f"{src}:{scfg.tree}", protected=ids, strict=False
+        )
         shifted = {b: f for b, f in resolved.items() if b in needed}
     cutflow = pipe.cuts.new_cutflow()
     drop_non_finite = cfg.reading.non_finite == "drop"
@@ -361,7 +399,11 @@ def prepare_file(
     def raw_chunks() -> Iterator[dict[str, np.ndarray]]:
         nonlocal n_events, sum_gen_w, sum_gen_w2, last_key
         for arrays, start in iterate(
-            path, scfg.tree, sorted(needed), step_size=cfg.reading.step_size, progress=progress,
+            path,
+            scfg.tree,
+            sorted(needed),
+            step_size=cfg.reading.step_size,
+            progress=progress,
             desc=f"{sample}:{Path(path).name}",
         ):
             if shifted:
@@ -389,7 +431,9 @@ def prepare_file(
                 last_key = (int(run[-1]), int(evt[-1]))
             keep = pipe.cuts.mask(arrays, w, cutflow)
             cols = pipe.columns(arrays, keep, run, evt, w)
-            cols = _check_finite(cols, finite_cols, cfg.reading.non_finite, f"{src} ({sample})", dropped)
+            cols = _check_finite(
+                cols, finite_cols, cfg.reading.non_finite, f"{src} ({sample})", dropped
+            )
             if drop_non_finite:
                 cutflow.add(len(cutflow.steps) - 1, cols["weight_raw"])
             yield cols
@@ -443,7 +487,9 @@ def prepare_file(
     return meta
 
 
-def training_branch_types(metadata: Sequence[str | os.PathLike[str]]) -> dict[str, list[str]] | None:
+def training_branch_types(
+    metadata: Sequence[str | os.PathLike[str]],
+) -> dict[str, list[str]] | None:
     """Each input branch's types over the prepared files' metadata (written by :func:`prepare_file`).
 
     ``None`` when a file's metadata lacks the record (prepared by an older
@@ -509,10 +555,19 @@ def _write_generated_events(path: Any, tree: str, pipe: SamplePipeline, output: 
             cols.update({b: np.asarray(arrays[b], dtype=np.float64) for b in extra})
             out.append(cols)
         ints, floats = np.dtype(np.int64), np.dtype(np.float64)
-        out.write_empty({"runNumber": ints, "eventNumber": ints, "weight_raw": floats, **dict.fromkeys(extra, floats)})
+        out.write_empty(
+            {
+                "runNumber": ints,
+                "eventNumber": ints,
+                "weight_raw": floats,
+                **dict.fromkeys(extra, floats),
+            }
+        )
 
 
-def _events_from_tree(path: Any, tree: str, pipe: SamplePipeline) -> tuple[int, tuple[float, float] | None]:
+def _events_from_tree(
+    path: Any, tree: str, pipe: SamplePipeline
+) -> tuple[int, tuple[float, float] | None]:
     """Event count and (sum of weights, sum of squared weights) from a tree with one entry per event.
 
     The sums are ``None`` when the weight expression needs branches that tree lacks.
@@ -524,7 +579,9 @@ def _events_from_tree(path: Any, tree: str, pipe: SamplePipeline) -> tuple[int, 
     if not pipe.weight.branches <= set(etree.keys()):
         return n, None
     total = total2 = 0.0
-    for arrays, _ in iterate(path, tree, sorted(pipe.weight.branches), step_size=pipe.cfg.reading.step_size):
+    for arrays, _ in iterate(
+        path, tree, sorted(pipe.weight.branches), step_size=pipe.cfg.reading.step_size
+    ):
         w = pipe.weights(arrays, _n_entries(arrays))
         bad = ~np.isfinite(w)
         if bad.any():

@@ -51,7 +51,12 @@ class BranchShift:
         return all(s == 1.0 and o == 0.0 for s, o in self.patterns.values())
 
     def resolve(
-        self, branches: Iterable[str], *, where: str, protected: Iterable[str] = (), strict: bool = True
+        self,
+        branches: Iterable[str],
+        *,
+        where: str,
+        protected: Iterable[str] = (),
+        strict: bool = True,
     ) -> dict[str, tuple[float, float]]:
         """The branches of ``branches`` each pattern matches, with their ``(scale, offset)``.
 
@@ -134,7 +139,9 @@ def apply_shift(arrays: Any, shift: Mapping[str, tuple[float, float]]) -> Any:
     for b, (scale, offset) in shift.items():
         if b in fields:
             x = arrays[b]
-            leaf = ak.types.numpytype.primitive_to_dtype(ak.type(ak.flatten(x, axis=None)).content.primitive)
+            leaf = ak.types.numpytype.primitive_to_dtype(
+                ak.type(ak.flatten(x, axis=None)).content.primitive
+            )
             dtype = leaf if leaf.kind == "f" else np.dtype(np.float64)
             shifted = ak.values_astype(ak.values_astype(x, np.float64) * scale + offset, dtype)
             arrays = ak.with_field(arrays, shifted, b)
@@ -182,14 +189,22 @@ def paired_ratio_difference(
     return {"nominal": r_n, "shifted": r_s, "delta": r_s - r_n, "delta_err": float(np.sqrt(var))}
 
 
-def _event_keys(run: np.ndarray, evt: np.ndarray, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
+def _event_keys(
+    run: np.ndarray, evt: np.ndarray, order: np.ndarray, starts: np.ndarray
+) -> np.ndarray:
     """One (run, event) row per event, shape (n_events, 2)."""
-    return np.column_stack([np.asarray(run)[order][starts], np.asarray(evt)[order][starts]]).astype(np.int64)
+    return np.column_stack([np.asarray(run)[order][starts], np.asarray(evt)[order][starts]]).astype(
+        np.int64
+    )
 
 
 def _align(keys_n: np.ndarray, keys_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """Positions of the nominal and the shifted events in their union (of size ``n``)."""
-    both = np.concatenate([keys_n, keys_s]) if len(keys_n) + len(keys_s) else np.zeros((0, 2), dtype=np.int64)
+    both = (
+        np.concatenate([keys_n, keys_s])
+        if len(keys_n) + len(keys_s)
+        else np.zeros((0, 2), dtype=np.int64)
+    )
     # a lexsort of the two columns: np.unique(axis=0) is ten times slower on millions of rows
     order = np.lexsort((both[:, 1], both[:, 0]))
     s = both[order]
@@ -198,7 +213,7 @@ def _align(keys_n: np.ndarray, keys_s: np.ndarray) -> tuple[np.ndarray, np.ndarr
     inverse = np.empty(len(s), dtype=np.int64)
     inverse[order] = np.cumsum(new) - 1
     n = int(new.sum())
-    return inverse[: len(keys_n)], inverse[len(keys_n):], n
+    return inverse[: len(keys_n)], inverse[len(keys_n) :], n
 
 
 def _scatter(n: int, index: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -215,7 +230,13 @@ class _SignalEvents:
     best_tos: np.ndarray  # best score of a truth-matched candidate (-inf: none)
 
 
-def _signal_events(cols: Mapping[str, np.ndarray], sel: np.ndarray, score: np.ndarray, weight: np.ndarray, truth: np.ndarray) -> _SignalEvents:
+def _signal_events(
+    cols: Mapping[str, np.ndarray],
+    sel: np.ndarray,
+    score: np.ndarray,
+    weight: np.ndarray,
+    truth: np.ndarray,
+) -> _SignalEvents:
     run, evt = cols["runNumber"][sel], cols["eventNumber"][sel]
     order, starts = group_events(run, evt)
     if len(starts) == 0:
@@ -259,8 +280,12 @@ def trigger_shift_figures(
     """
     rate_in = cfg.rates.input_rate_khz
     sig, mb = cfg.signal_sample, cfg.minbias_sample
-    ev_n = _signal_events(nominal.columns, nominal.sample_mask(sig), score_nominal, nominal.weight, nominal.truth)
-    ev_s = _signal_events(shifted.columns, shifted.sample_mask(sig), score_shifted, shifted.weight, shifted.truth)
+    ev_n = _signal_events(
+        nominal.columns, nominal.sample_mask(sig), score_nominal, nominal.weight, nominal.truth
+    )
+    ev_s = _signal_events(
+        shifted.columns, shifted.sample_mask(sig), score_shifted, shifted.weight, shifted.truth
+    )
     i_n, i_s, n_sig = _align(ev_n.keys, ev_s.keys)
     w_sig = _scatter(n_sig, i_s, ev_s.weight)
     w_sig[i_n] = ev_n.weight  # an event's weight does not depend on its candidates
@@ -269,14 +294,21 @@ def trigger_shift_figures(
     sig_total2 = float(sig_info["sum_gen_weights2"]) * float(sig_info["normalisation"]) ** 2
 
     mb_n, mb_s = nominal.sample_mask(mb), shifted.sample_mask(mb)
-    mbe_n = _signal_events(nominal.columns, mb_n, score_nominal, nominal.weight, np.ones(len(nominal), dtype=bool))
-    mbe_s = _signal_events(shifted.columns, mb_s, score_shifted, shifted.weight, np.ones(len(shifted), dtype=bool))
+    mbe_n = _signal_events(
+        nominal.columns, mb_n, score_nominal, nominal.weight, np.ones(len(nominal), dtype=bool)
+    )
+    mbe_s = _signal_events(
+        shifted.columns, mb_s, score_shifted, shifted.weight, np.ones(len(shifted), dtype=bool)
+    )
     j_n, j_s, n_mb = _align(mbe_n.keys, mbe_s.keys)
     w_mb = _scatter(n_mb, j_s, mbe_s.weight)
     w_mb[j_n] = mbe_n.weight
     mb_info = nominal.samples[mb]
     mb_total = float(mb_info["sum_gen_weights"]) * float(mb_info["normalisation"])
-    mb_total2 = float(mb_info.get("sum_gen_weights2", mb_info["sum_gen_weights"])) * float(mb_info["normalisation"]) ** 2
+    mb_total2 = (
+        float(mb_info.get("sum_gen_weights2", mb_info["sum_gen_weights"]))
+        * float(mb_info["normalisation"]) ** 2
+    )
 
     out: dict[str, Any] = {}
     for key, thr in thresholds.items():
@@ -286,30 +318,43 @@ def trigger_shift_figures(
             pass_n = reco_n & (getattr(ev_n, attr) >= thr)
             pass_s = reco_s & (getattr(ev_s, attr) >= thr)
             entry[name] = paired_ratio_difference(
-                _scatter(n_sig, i_n, ev_n.weight * pass_n), _scatter(n_sig, i_n, ev_n.weight * reco_n),
-                _scatter(n_sig, i_s, ev_s.weight * pass_s), _scatter(n_sig, i_s, ev_s.weight * reco_s),
+                _scatter(n_sig, i_n, ev_n.weight * pass_n),
+                _scatter(n_sig, i_n, ev_n.weight * reco_n),
+                _scatter(n_sig, i_s, ev_s.weight * pass_s),
+                _scatter(n_sig, i_s, ev_s.weight * reco_s),
             )
         pass_n = np.isfinite(ev_n.best_tos) & (ev_n.best >= thr)
         pass_s = np.isfinite(ev_s.best_tos) & (ev_s.best >= thr)
         entry["eff_total"] = paired_ratio_difference(
-            _scatter(n_sig, i_n, ev_n.weight * pass_n), w_sig,
-            _scatter(n_sig, i_s, ev_s.weight * pass_s), w_sig,
-            extra_den=sig_total - float(w_sig.sum()), extra_den2=max(sig_total2 - float(np.sum(w_sig**2)), 0.0),
+            _scatter(n_sig, i_n, ev_n.weight * pass_n),
+            w_sig,
+            _scatter(n_sig, i_s, ev_s.weight * pass_s),
+            w_sig,
+            extra_den=sig_total - float(w_sig.sum()),
+            extra_den2=max(sig_total2 - float(np.sum(w_sig**2)), 0.0),
         )
         rate = paired_ratio_difference(
-            _scatter(n_mb, j_n, mbe_n.weight * (mbe_n.best >= thr)), w_mb,
-            _scatter(n_mb, j_s, mbe_s.weight * (mbe_s.best >= thr)), w_mb,
-            extra_den=mb_total - float(w_mb.sum()), extra_den2=max(mb_total2 - float(np.sum(w_mb**2)), 0.0),
+            _scatter(n_mb, j_n, mbe_n.weight * (mbe_n.best >= thr)),
+            w_mb,
+            _scatter(n_mb, j_s, mbe_s.weight * (mbe_s.best >= thr)),
+            w_mb,
+            extra_den=mb_total - float(w_mb.sum()),
+            extra_den2=max(mb_total2 - float(np.sum(w_mb**2)), 0.0),
         )
         entry["rate_khz"] = {k: v * rate_in for k, v in rate.items()}
-        entry["changed_signal_events"] = int(np.sum(
-            _scatter(n_sig, i_n, pass_n.astype(float)) != _scatter(n_sig, i_s, pass_s.astype(float))
-        ))
+        entry["changed_signal_events"] = int(
+            np.sum(
+                _scatter(n_sig, i_n, pass_n.astype(float))
+                != _scatter(n_sig, i_s, pass_s.astype(float))
+            )
+        )
         out[key] = entry
     return out
 
 
-def _per_event_sums(ds: Any, score: np.ndarray, label: int, thr: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _per_event_sums(
+    ds: Any, score: np.ndarray, label: int, thr: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per event of class ``label`` (truth candidates): keys, passing weight and total weight of its candidates."""
     c = ds.columns
     sel = ds.truth & (ds.y == label)
@@ -322,11 +367,19 @@ def _per_event_sums(ds: Any, score: np.ndarray, label: int, thr: float) -> tuple
         return np.zeros((0, 2), dtype=np.int64), z, z
     w = ds.weight[sel][order]
     passed = w * (score[sel][order] >= thr)
-    return _event_keys(run, c["eventNumber"][sel], order, starts), np.add.reduceat(passed, starts), np.add.reduceat(w, starts)
+    return (
+        _event_keys(run, c["eventNumber"][sel], order, starts),
+        np.add.reduceat(passed, starts),
+        np.add.reduceat(w, starts),
+    )
 
 
 def offline_shift_figures(
-    nominal: Any, score_nominal: np.ndarray, shifted: Any, score_shifted: np.ndarray, thresholds: Mapping[str, float]
+    nominal: Any,
+    score_nominal: np.ndarray,
+    shifted: Any,
+    score_shifted: np.ndarray,
+    thresholds: Mapping[str, float],
 ) -> dict[str, Any]:
     """Signal and background efficiencies at fixed thresholds, nominal vs shifted (offline studies).
 
@@ -342,7 +395,10 @@ def offline_shift_figures(
             k_s, a_s, d_s = _per_event_sums(shifted, score_shifted, label, thr)
             i_n, i_s, n = _align(k_n, k_s)
             entry[name] = paired_ratio_difference(
-                _scatter(n, i_n, a_n), _scatter(n, i_n, d_n), _scatter(n, i_s, a_s), _scatter(n, i_s, d_s)
+                _scatter(n, i_n, a_n),
+                _scatter(n, i_n, d_n),
+                _scatter(n, i_s, a_s),
+                _scatter(n, i_s, d_s),
             )
         out[key] = entry
     return out
@@ -373,7 +429,11 @@ def format_table(result: Mapping[str, Any]) -> str:
     a, b = ("sig_eff", "bkg_eff") if offline else ("eff", "rate_khz")
     head = (
         f"{'shift':<16} {'model':<10} {'WP':>6}  {'eff_S nom':>9} {'shifted':>8} {'delta [%-pt]':>15}   "
-        + (f"{'eff_B nom':>9} {'shifted':>9} {'delta':>18}" if offline else f"{'rate nom':>8} {'shifted':>8} {'delta [kHz]':>15}")
+        + (
+            f"{'eff_B nom':>9} {'shifted':>9} {'delta':>18}"
+            if offline
+            else f"{'rate nom':>8} {'shifted':>8} {'delta [kHz]':>15}"
+        )
     )
     lines = [head, "-" * len(head)]
     for row in table_rows(result):

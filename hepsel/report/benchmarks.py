@@ -54,7 +54,15 @@ def read_benchmarks(directory: str | os.PathLike[str]) -> list[dict[str, Any]]:
             records = list(csv.DictReader(f, delimiter="\t"))
         for rec in records:
             row = rows.setdefault(
-                rule, {"rule": rule, "jobs": 0, "seconds": 0.0, "max_seconds": 0.0, "cpu_seconds": None, "max_rss_mb": None}
+                rule,
+                {
+                    "rule": rule,
+                    "jobs": 0,
+                    "seconds": 0.0,
+                    "max_seconds": 0.0,
+                    "cpu_seconds": None,
+                    "max_rss_mb": None,
+                },
             )
             row["jobs"] += 1
             s = _number(rec.get("s")) or 0.0
@@ -85,7 +93,8 @@ def benchmarks_html(rows: Sequence[dict[str, Any]]) -> str:
     if not rows:
         return ""
     head = "".join(
-        f"<th>{h}</th>" for h in ("rule", "jobs", "time [s]", "longest job [s]", "CPU time [s]", "max RSS [MB]")
+        f"<th>{h}</th>"
+        for h in ("rule", "jobs", "time [s]", "longest job [s]", "CPU time [s]", "max RSS [MB]")
     )
     body = [
         f"<tr><td>{html.escape(str(r['rule']))}</td><td>{r['jobs']}</td><td>{r['seconds']:.1f}</td>"

@@ -37,7 +37,9 @@ def _symmetric_error(e: Mapping[str, Any], key: str = "eff") -> float | None:
     return 0.5 * (hi - lo)
 
 
-def _row(figure: str, a: float | None, ea: float | None, b: float | None, eb: float | None) -> dict[str, Any]:
+def _row(
+    figure: str, a: float | None, ea: float | None, b: float | None, eb: float | None
+) -> dict[str, Any]:
     row: dict[str, Any] = {"figure": figure, "a": a, "a_err": ea, "b": b, "b_err": eb}
     if a is None or b is None:
         row.update(diff=None, diff_err=None, sigma=None, significant=None)
@@ -45,7 +47,12 @@ def _row(figure: str, a: float | None, ea: float | None, b: float | None, eb: fl
     diff = b - a
     err = math.hypot(ea or 0.0, eb or 0.0) if (ea is not None or eb is not None) else None
     sigma = abs(diff) / err if err else None
-    row.update(diff=diff, diff_err=err, sigma=sigma, significant=None if sigma is None else sigma >= SIGNIFICANT_SIGMA)
+    row.update(
+        diff=diff,
+        diff_err=err,
+        sigma=sigma,
+        significant=None if sigma is None else sigma >= SIGNIFICANT_SIGMA,
+    )
     return row
 
 
@@ -65,12 +72,32 @@ def _offline_rows(sa: Mapping[str, Any], sb: Mapping[str, Any]) -> list[dict[str
             fa, fb = oa.get(key) or {}, ob.get(key) or {}
             if fa or fb:
                 rows.append(_row(label, _num(fa.get("value")), None, _num(fb.get("value")), None))
-                rows.append(_row(f"signal eff. at {label}", _num(fa.get("sig_eff")), None, _num(fb.get("sig_eff")), None))
+                rows.append(
+                    _row(
+                        f"signal eff. at {label}",
+                        _num(fa.get("sig_eff")),
+                        None,
+                        _num(fb.get("sig_eff")),
+                        None,
+                    )
+                )
     wa = (sa.get("offline") or {}).get("working_points") or {}
     wb = (sb.get("offline") or {}).get("working_points") or {}
     for e in [k for k in wa if k in wb]:
-        for field, label in (("bkg_eff", "bkg eff."), ("signal_yield", "S"), ("background_yield", "B")):
-            rows.append(_row(f"{label} @ eff_S = {e}", _num(wa[e].get(field)), None, _num(wb[e].get(field)), None))
+        for field, label in (
+            ("bkg_eff", "bkg eff."),
+            ("signal_yield", "S"),
+            ("background_yield", "B"),
+        ):
+            rows.append(
+                _row(
+                    f"{label} @ eff_S = {e}",
+                    _num(wa[e].get(field)),
+                    None,
+                    _num(wb[e].get(field)),
+                    None,
+                )
+            )
     return rows
 
 
@@ -86,15 +113,28 @@ def compare_summaries(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, A
     }
     for m in models:
         sa, sb = a[m], b[m]
-        rows = [_row("AUC", _num(sa.get("auc")), _num(sa.get("auc_std")), _num(sb.get("auc")), _num(sb.get("auc_std")))]
+        rows = [
+            _row(
+                "AUC",
+                _num(sa.get("auc")),
+                _num(sa.get("auc_std")),
+                _num(sb.get("auc")),
+                _num(sb.get("auc_std")),
+            )
+        ]
         for key, label in (("eff_at_rate", "signal eff."), ("eff_total", "total signal eff.")):
             ra, rb = sa.get(key, {}), sb.get(key, {})
             for rate in [r for r in ra if r in rb]:
                 ea, eb = ra[rate], rb[rate]
-                rows.append(_row(
-                    f"{label} @ {rate} kHz",
-                    _num(ea.get("eff")), _symmetric_error(ea), _num(eb.get("eff")), _symmetric_error(eb),
-                ))
+                rows.append(
+                    _row(
+                        f"{label} @ {rate} kHz",
+                        _num(ea.get("eff")),
+                        _symmetric_error(ea),
+                        _num(eb.get("eff")),
+                        _symmetric_error(eb),
+                    )
+                )
         rows += _offline_rows(sa, sb)
         out["models"][m] = rows
     return out
@@ -146,12 +186,19 @@ def format_comparison(result: Mapping[str, Any]) -> str:
     lines += [header, "-" * len(header)]
     for m, rows in result["models"].items():
         for r in rows:
-            sig = "n/a" if r["sigma"] is None else f"{r['sigma']:.1f}" + (" *" if r["significant"] else "")
+            sig = (
+                "n/a"
+                if r["sigma"] is None
+                else f"{r['sigma']:.1f}" + (" *" if r["significant"] else "")
+            )
             lines.append(
                 f"{m:<10} {r['figure']:<{wf}} {f(r['a'], r['a_err']):>18} {f(r['b'], r['b_err']):>18} "
                 f"{f(r['diff'], r['diff_err']):>20} {sig:>6}"
             )
-    lines += ["", f"* significant: |B - A| >= {result['significant_sigma']:g} sigma; {result['note']}."]
+    lines += [
+        "",
+        f"* significant: |B - A| >= {result['significant_sigma']:g} sigma; {result['note']}.",
+    ]
     for key, label in (("only_a", "only in A"), ("only_b", "only in B")):
         if result.get(key):
             lines.append(f"{label}: {', '.join(result[key])}")

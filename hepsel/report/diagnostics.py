@@ -60,7 +60,9 @@ def overtraining_pvalue(pvalue_folds: Mapping[str, Sequence[Any]]) -> dict[str, 
     >>> overtraining_pvalue({"signal": [0.5, 0.004], "background": [0.3, 0.9]})["pvalue"]
     0.016
     """
-    valid = [(p, cls, k) for cls, ps in pvalue_folds.items() for k, p in enumerate(ps) if _finite(p)]
+    valid = [
+        (p, cls, k) for cls, ps in pvalue_folds.items() for k, p in enumerate(ps) if _finite(p)
+    ]
     if not valid:
         return None
     p, cls, k = min(valid)
@@ -79,18 +81,24 @@ def _overtraining(model: str, s: Mapping[str, Any], t: WarningsConfig) -> list[d
     folds = s.get("ks_pvalue_folds") or {k: [v] for k, v in (s.get("ks_pvalue") or {}).items()}
     family = overtraining_pvalue(folds)
     if family is not None and family["pvalue"] < t.ks_pvalue:
-        out.append(_warning(
-            "warning", model,
-            f"train/test KS p-value of the {family['class']} response is {family['min_pvalue']:.3g} in fold "
-            f"{family['fold']}, {family['pvalue']:.3g} corrected for {family['n_tests']} tests "
-            f"({family['method']}; < {t.ks_pvalue:g}): overtraining",
-        ))
+        out.append(
+            _warning(
+                "warning",
+                model,
+                f"train/test KS p-value of the {family['class']} response is {family['min_pvalue']:.3g} in fold "
+                f"{family['fold']}, {family['pvalue']:.3g} corrected for {family['n_tests']} tests "
+                f"({family['method']}; < {t.ks_pvalue:g}): overtraining",
+            )
+        )
     auc, auc_train = s.get("auc"), s.get("auc_train")
     if _finite(auc) and _finite(auc_train) and auc_train - auc > t.auc_gap:
-        out.append(_warning(
-            "warning", model,
-            f"training AUC {auc_train:.4f} exceeds test AUC {auc:.4f} by {auc_train - auc:.4f} (> {t.auc_gap:g}): overtraining",
-        ))
+        out.append(
+            _warning(
+                "warning",
+                model,
+                f"training AUC {auc_train:.4f} exceeds test AUC {auc:.4f} by {auc_train - auc:.4f} (> {t.auc_gap:g}): overtraining",
+            )
+        )
     return out
 
 
@@ -110,16 +118,21 @@ def _optimal_cut(model: str, s: Mapping[str, Any]) -> list[dict[str, str]]:
             yields = ""
             if _finite(best.get("signal_yield")) and _finite(best.get("background_yield")):
                 yields = f", S = {best['signal_yield']:.4g}, B = {best['background_yield']:.4g}"
-            out.append(_warning(
-                "warning", model,
-                f"the {label} optimum {best['value']:.4g} (threshold {best['threshold']:.4f}{yields}) sits at the "
-                f"limit of {oc.get('min_background_candidates', '?')} simulated background {unit}: a tighter cut "
-                f"reaches {max(values):.4g} only through background statistics; the true optimum is not resolved",
-            ))
+            out.append(
+                _warning(
+                    "warning",
+                    model,
+                    f"the {label} optimum {best['value']:.4g} (threshold {best['threshold']:.4f}{yields}) sits at the "
+                    f"limit of {oc.get('min_background_candidates', '?')} simulated background {unit}: a tighter cut "
+                    f"reaches {max(values):.4g} only through background statistics; the true optimum is not resolved",
+                )
+            )
     return out
 
 
-def _offline_resolution(model: str, s: Mapping[str, Any], t: WarningsConfig) -> list[dict[str, str]]:
+def _offline_resolution(
+    model: str, s: Mapping[str, Any], t: WarningsConfig
+) -> list[dict[str, str]]:
     """Offline working points whose background yield rests on too few simulated background candidates (events)."""
     off = s.get("offline") or {}
     unit = off.get("unit", "candidates")
@@ -127,22 +140,34 @@ def _offline_resolution(model: str, s: Mapping[str, Any], t: WarningsConfig) -> 
     for key, wp in (off.get("working_points") or {}).items():
         n_b, b = wp.get("n_background"), wp.get("background_yield")
         n_s = wp.get("signal_yield")
-        if not (isinstance(n_b, int) and _finite(b) and _finite(n_s)) or n_b >= t.min_minbias_events:
+        if (
+            not (isinstance(n_b, int) and _finite(b) and _finite(n_s))
+            or n_b >= t.min_minbias_events
+        ):
             continue
         fom = n_s / math.sqrt(n_s + b) if n_s + b > 0 else float("nan")
-        out.append(_warning(
-            "error", model,
-            f"the eff_S = {key} working point keeps {n_b} simulated background {unit} (< {t.min_minbias_events}): "
-            f"B = {b:.4g} and S/sqrt(S+B) = {fom:.4g} there are not resolved by the background samples",
-        ))
+        out.append(
+            _warning(
+                "error",
+                model,
+                f"the eff_S = {key} working point keeps {n_b} simulated background {unit} (< {t.min_minbias_events}): "
+                f"B = {b:.4g} and S/sqrt(S+B) = {fom:.4g} there are not resolved by the background samples",
+            )
+        )
     return out
 
 
-def _fold_spread(model: str, s: Mapping[str, Any], folds: int | None, t: WarningsConfig) -> list[dict[str, str]]:
+def _fold_spread(
+    model: str, s: Mapping[str, Any], folds: int | None, t: WarningsConfig
+) -> list[dict[str, str]]:
     out = []
     std = s.get("auc_fold_std")
     if _finite(std) and std > t.auc_fold_std:
-        out.append(_warning("warning", model, f"the AUC varies across folds by {std:.4f} (> {t.auc_fold_std:g})"))
+        out.append(
+            _warning(
+                "warning", model, f"the AUC varies across folds by {std:.4f} (> {t.auc_fold_std:g})"
+            )
+        )
     n_sig = (s.get("trigger_events") or {}).get("n_signal_events")
     for rate, e in (s.get("eff_at_rate") or {}).items():
         fstd, eff = e.get("eff_fold_std"), e.get("eff")
@@ -151,11 +176,14 @@ def _fold_spread(model: str, s: Mapping[str, Any], folds: int | None, t: Warning
             continue
         expected = math.sqrt(max(eff * (1 - eff), 1e-12) / (n_sig / n_folds))
         if fstd > t.fold_spread * expected:
-            out.append(_warning(
-                "warning", model,
-                f"at {rate} kHz the signal efficiency varies across folds by {fstd:.4f}, "
-                f"{fstd / expected:.1f} times the binomial error of one fold ({expected:.4f})",
-            ))
+            out.append(
+                _warning(
+                    "warning",
+                    model,
+                    f"at {rate} kHz the signal efficiency varies across folds by {fstd:.4f}, "
+                    f"{fstd / expected:.1f} times the binomial error of one fold ({expected:.4f})",
+                )
+            )
     return out
 
 
@@ -176,28 +204,37 @@ def _resolution(
         measured, err = e.get("rate_khz_measured"), e.get("rate_khz_measured_err")
         rel = err / measured if _finite(measured) and _finite(err) and measured > 0 else None
         if n_pass is not None and n_pass < t.min_minbias_events:
-            out.append(_warning(
-                "error", model,
-                f"the {rate} kHz working point is passed by {n_pass:.0f} minimum-bias events "
-                f"(< {t.min_minbias_events}): the sample cannot resolve this rate",
-            ))
+            out.append(
+                _warning(
+                    "error",
+                    model,
+                    f"the {rate} kHz working point is passed by {n_pass:.0f} minimum-bias events "
+                    f"(< {t.min_minbias_events}): the sample cannot resolve this rate",
+                )
+            )
         elif rel is not None and rel > t.max_rate_rel_error:
-            out.append(_warning(
-                "error", model,
-                f"the {rate} kHz working point's measured rate has a {100 * rel:.0f} % error "
-                f"(> {100 * t.max_rate_rel_error:.0f} %): the minimum-bias sample cannot resolve this rate",
-            ))
+            out.append(
+                _warning(
+                    "error",
+                    model,
+                    f"the {rate} kHz working point's measured rate has a {100 * rel:.0f} % error "
+                    f"(> {100 * t.max_rate_rel_error:.0f} %): the minimum-bias sample cannot resolve this rate",
+                )
+            )
     return out
 
 
 def _gan(model: str, fid: Mapping[str, Any], t: WarningsConfig) -> list[dict[str, str]]:
     auc = fid.get("c2st_auc_mean", (fid.get("classifier_two_sample") or {}).get("auc"))
     if _finite(auc) and auc > t.c2st_auc:
-        return [_warning(
-            "warning", model,
-            f"a classifier tells GAN-generated from real events apart with AUC {auc:.3f} (> {t.c2st_auc:g}; "
-            "0.5 = indistinguishable): the generated events are not a faithful copy",
-        )]
+        return [
+            _warning(
+                "warning",
+                model,
+                f"a classifier tells GAN-generated from real events apart with AUC {auc:.3f} (> {t.c2st_auc:g}; "
+                "0.5 = indistinguishable): the generated events are not a faithful copy",
+            )
+        ]
     return []
 
 

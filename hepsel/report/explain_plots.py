@@ -39,7 +39,9 @@ def shap_figures(
 
     names = [str(n) for n in expl.feature_names]
     shown = [(labels or {}).get(n, n) for n in names]
-    e = shap.Explanation(values=expl.values, base_values=expl.base, data=expl.data, feature_names=shown)
+    e = shap.Explanation(
+        values=expl.values, base_values=expl.base, data=expl.data, feature_names=shown
+    )
     figs: dict[str, Any] = {}
     # shap lays out its own axes; the LHCb style's minor-tick locators break it
     with plt.style.context("default"), plt.rc_context({"font.size": 15}):
@@ -59,12 +61,19 @@ def shap_figures(
     for i in order:
         i = int(i)
         # colour by the feature that interacts most with this one, as shap does
-        inter = [int(j) for j in shap.utils.approximate_interactions(i, values, data) if int(j) != i]
+        inter = [
+            int(j) for j in shap.utils.approximate_interactions(i, values, data) if int(j) != i
+        ]
         c = inter[0] if inter else None
         fig, ax = new_figure((11, 8))
         dependence_plot(
-            data[:, i], values[:, i], ax=ax, xlabel=shown[i], ylabel=f"SHAP value ({expl.output})",
-            colour=None if c is None else data[:, c], colour_label=None if c is None else shown[c],
+            data[:, i],
+            values[:, i],
+            ax=ax,
+            xlabel=shown[i],
+            ylabel=f"SHAP value ({expl.output})",
+            colour=None if c is None else data[:, c],
+            colour_label=None if c is None else shown[c],
         )
         figs[f"dependence_{names[i]}"] = fig
     return figs
@@ -113,7 +122,16 @@ def dependence_plot(
 
 
 def _finish_shap(fig: Any, ax: Any) -> Any:
-    ax.text(0.0, 1.01, "LHCb-like Simulation", transform=ax.transAxes, ha="left", va="bottom", fontsize=18, fontweight="bold")
+    ax.text(
+        0.0,
+        1.01,
+        "LHCb-like Simulation",
+        transform=ax.transAxes,
+        ha="left",
+        va="bottom",
+        fontsize=18,
+        fontweight="bold",
+    )
     fig.tight_layout()
     return fig
 
@@ -122,7 +140,9 @@ def _value_text(v: float) -> str:
     return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.0f}" if abs(v) < 1e8 else f"{v:.3e}"
 
 
-def why_figure(expl: Any, *, labels: Mapping[str, str] | None = None, title: str = "", max_display: int = 10) -> Any:
+def why_figure(
+    expl: Any, *, labels: Mapping[str, str] | None = None, title: str = "", max_display: int = 10
+) -> Any:
     """One candidate's SHAP waterfall (left) and LIME attributions (right), on the model's margin.
 
     ``expl`` is a :class:`hepsel.explain.local.LocalExplanation`. Features are sorted
@@ -140,11 +160,17 @@ def why_figure(expl: Any, *, labels: Mapping[str, str] | None = None, title: str
     shap_v, lime_v = np.asarray(expl.shap, float), np.asarray(expl.lime_contribution, float)
     lime_err = np.asarray(expl.lime_weight_std, float) * np.abs(np.asarray(expl.lime_offset, float))
     order = list(np.argsort(-np.abs(shap_v), kind="stable"))
-    shown, rest = order[: max_display - 1], order[max_display - 1:]
+    shown, rest = order[: max_display - 1], order[max_display - 1 :]
     if len(rest) == 1:
         shown, rest = order, []
-    rows = [f"{labels.get(names[i]) or names[i]} = {_value_text(float(expl.value[i]))}" for i in shown]
-    s_rows, l_rows, e_rows = [shap_v[i] for i in shown], [lime_v[i] for i in shown], [lime_err[i] for i in shown]
+    rows = [
+        f"{labels.get(names[i]) or names[i]} = {_value_text(float(expl.value[i]))}" for i in shown
+    ]
+    s_rows, l_rows, e_rows = (
+        [shap_v[i] for i in shown],
+        [lime_v[i] for i in shown],
+        [lime_err[i] for i in shown],
+    )
     if rest:
         rows.append(f"{len(rest)} other features")
         s_rows.append(float(shap_v[rest].sum()))
@@ -158,18 +184,29 @@ def why_figure(expl: Any, *, labels: Mapping[str, str] | None = None, title: str
     for yi, v in zip(y, s_rows, strict=True):
         color = "#d62728" if v > 0 else "#1f77b4"
         ax1.barh(yi, v, left=start, color=color, height=0.7)
-        ax1.text(start + v, yi, f" {v:+.3f} ", va="center",
-                 ha="left" if v >= 0 else "right", fontsize=14)
+        ax1.text(
+            start + v, yi, f" {v:+.3f} ", va="center", ha="left" if v >= 0 else "right", fontsize=14
+        )
         start += v
-    ax1.axvline(expl.shap_base, color="grey", ls=":", lw=1.5, label=f"base value {expl.shap_base:.3f}")
-    ax1.axvline(expl.output, color="black", ls="--", lw=1.5, label=f"model output {expl.output:.3f}")
+    ax1.axvline(
+        expl.shap_base, color="grey", ls=":", lw=1.5, label=f"base value {expl.shap_base:.3f}"
+    )
+    ax1.axvline(
+        expl.output, color="black", ls="--", lw=1.5, label=f"model output {expl.output:.3f}"
+    )
     ax1.set_yticks(y, rows, fontsize=14)
     lo = min(expl.shap_base, expl.output, *(expl.shap_base + np.cumsum(s_rows)))
     hi = max(expl.shap_base, expl.output, *(expl.shap_base + np.cumsum(s_rows)))
     pad = 0.25 * (hi - lo or 1.0)
     ax1.set_xlim(lo - pad, hi + pad)
     method = str(expl.shap_method)
-    output = "reconstruction error" if "reconstruction error" in method else "logit" if "logit" in method else "margin (log-odds)"
+    output = (
+        "reconstruction error"
+        if "reconstruction error" in method
+        else "logit"
+        if "logit" in method
+        else "margin (log-odds)"
+    )
     ax1.set_xlabel(output, fontsize=18)
     ax1.set_title("SHAP: " + expl.shap_method.split(":")[0].split(";")[0], fontsize=16)
     ax1.legend(fontsize=13, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
@@ -184,7 +221,9 @@ def why_figure(expl: Any, *, labels: Mapping[str, str] | None = None, title: str
     r2 = float(np.mean(expl.lime_r2))
     ax2.set_xlabel("LIME weight x (value - mean) / std", fontsize=18)
     ax2.ticklabel_format(axis="x", style="plain", useOffset=False)
-    ax2.set_title(f"LIME surrogate: R$^2$ = {r2:.2f}, prediction {expl.lime_local_pred:.3f}", fontsize=16)
+    ax2.set_title(
+        f"LIME surrogate: R$^2$ = {r2:.2f}, prediction {expl.lime_local_pred:.3f}", fontsize=16
+    )
     for ax in (ax1, ax2):
         ax.tick_params(axis="x", labelsize=14)
         ax.minorticks_off()

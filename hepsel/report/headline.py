@@ -57,7 +57,10 @@ def headline_text(summary: Mapping[str, Any], report: str | None = None) -> str:
     for name, s in models.items():
         auc = s.get("auc")
         err = s.get("auc_std")
-        cells = [name, "-" if auc is None else f"{auc:.4f}" + ("" if err is None else f" ± {err:.4f}")]
+        cells = [
+            name,
+            "-" if auc is None else f"{auc:.4f}" + ("" if err is None else f" ± {err:.4f}"),
+        ]
         for r in rates:
             eff = s.get("eff_at_rate", {}).get(r, {}).get("eff")
             tot = s.get("eff_total", {}).get(r, {}).get("eff")
@@ -73,7 +76,9 @@ def headline_text(summary: Mapping[str, Any], report: str | None = None) -> str:
             ]
         rows.append(cells)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
     if report is not None:
         lines.append(f"report: {report}")
     return "\n".join(lines)

@@ -90,11 +90,23 @@ def _negative_weight_rows(summary: Mapping[str, Any], models: Sequence[str]) -> 
                         continue
                     res = c.get("residuals", {})
                     worst = max(res, key=lambda f: res[f]["max_abs_pull"]) if res else None
-                    pull = f"{res[worst]['max_abs_pull']:.2f} ({html.escape(worst)})" if worst else "n/a"
-                    rows.append([
-                        html.escape(m), str(rec.get("fold", "?")), html.escape(str(nw.get("learner", ""))), cls,
-                        str(c["n_negative"]), str(c["n_cells"]), str(c["cell_size_max"]), pull,
-                    ])
+                    pull = (
+                        f"{res[worst]['max_abs_pull']:.2f} ({html.escape(worst)})"
+                        if worst
+                        else "n/a"
+                    )
+                    rows.append(
+                        [
+                            html.escape(m),
+                            str(rec.get("fold", "?")),
+                            html.escape(str(nw.get("learner", ""))),
+                            cls,
+                            str(c["n_negative"]),
+                            str(c["n_cells"]),
+                            str(c["cell_size_max"]),
+                            pull,
+                        ]
+                    )
     return rows
 
 
@@ -175,14 +187,17 @@ def _caption(kind: str, model: str | None, per_mode: bool, offline: bool = False
     if kind in _MODEL_CAPTIONS:
         return _MODEL_CAPTIONS[kind].format(m=m)
     if kind.startswith("shap_dependence_"):
-        feat = html.escape(kind[len("shap_dependence_"):])
+        feat = html.escape(kind[len("shap_dependence_") :])
         return f"SHAP value of {feat} against its value, {m}."
     if kind.startswith("eff_vs_"):
-        var = kind[len("eff_vs_"):]
+        var = kind[len("eff_vs_") :]
         total = var.endswith("_total")
         var = html.escape(var[: -len("_total")] if total else var)
-        of = ("all generated signal events (preselection included)" if total
-              else "signal events whose truth-matched candidate passed the preselection")
+        of = (
+            "all generated signal events (preselection included)"
+            if total
+            else "signal events whose truth-matched candidate passed the preselection"
+        )
         split = ", per decay mode" if per_mode else ""
         where = "working point" if offline else "target rate"
         return f"Signal efficiency of {m} at each {where} against {var}{split}; relative to {of}."
@@ -204,20 +219,36 @@ def _uncertainty_section(root: Path, summary: Mapping[str, Any], models: Sequenc
         if not u:
             continue
         cal = u.get("calibration") or {}
-        rows.append([
-            html.escape(m), str(u.get("replicas")), "yes" if u.get("bootstrap") else "no",
-            _fmt(u.get("median_err"), 4), _fmt(cal.get("fraction_beyond_1"), 3),
-            _fmt(cal.get("expected_fraction_beyond_1"), 3), _fmt(cal.get("median_abs_pull"), 3),
-            _fmt(cal.get("expected_median_abs_pull"), 3), str(cal.get("n_zero_err", "n/a")),
-        ])
+        rows.append(
+            [
+                html.escape(m),
+                str(u.get("replicas")),
+                "yes" if u.get("bootstrap") else "no",
+                _fmt(u.get("median_err"), 4),
+                _fmt(cal.get("fraction_beyond_1"), 3),
+                _fmt(cal.get("expected_fraction_beyond_1"), 3),
+                _fmt(cal.get("median_abs_pull"), 3),
+                _fmt(cal.get("expected_median_abs_pull"), 3),
+                str(cal.get("n_zero_err", "n/a")),
+            ]
+        )
         for kind in ("uncertainty_pull", "uncertainty_bins"):
             png = root / "plots" / f"{kind}_{m}.png"
             if png.is_file():
                 figures.append(_figure(root, png, _caption(kind, m, per_mode=False)))
     if not rows:
         return ""
-    header = ["model", "replicas R", "bootstrap", "median err", "|pull| > 1", "expected", "median |pull|",
-              "expected", "err = 0"]
+    header = [
+        "model",
+        "replicas R",
+        "bootstrap",
+        "median err",
+        "|pull| > 1",
+        "expected",
+        "median |pull|",
+        "expected",
+        "err = 0",
+    ]
     note = (
         "<p class='note'>Each candidate's uncertainty <code>score_&lt;model&gt;_err</code> (in scores.root) is the "
         "standard deviation of its scores from R replicas of the fold model that did not see it (same procedure, "
@@ -232,7 +263,9 @@ def _grid(items: Sequence[str]) -> str:
     return f'<div class="grid">{"".join(items)}</div>' if items else ""
 
 
-def _plots(root: Path, models: Sequence[str], offline: bool = False) -> tuple[list[str], dict[str, list[str]]]:
+def _plots(
+    root: Path, models: Sequence[str], offline: bool = False
+) -> tuple[list[str], dict[str, list[str]]]:
     """Every plot once: the global ones in a fixed order, the others by model.
 
     Plots of a model no longer configured (left over in ``plots/``) are skipped.
@@ -250,7 +283,9 @@ def _plots(root: Path, models: Sequence[str], offline: bool = False) -> tuple[li
                 global_items[kind] = _figure(root, png, _caption(kind, None, per_mode, offline))
             continue
         rank = next((i for i, o in enumerate(order) if kind == o or kind.startswith(o)), len(order))
-        by_model[model].append((rank, png.stem, _figure(root, png, _caption(kind, model, per_mode, offline))))
+        by_model[model].append(
+            (rank, png.stem, _figure(root, png, _caption(kind, model, per_mode, offline)))
+        )
     glob_list = [global_items[k] for k in _GLOBAL_CAPTIONS if k in global_items and k != "cutflow"]
     if "cutflow" in global_items:
         glob_list.append(global_items["cutflow"])
@@ -261,19 +296,33 @@ def _total_per_mode(summary: Mapping[str, Any], models: Sequence[str], rates: Se
     """Total efficiencies per decay mode: the preselection, then each model's working points."""
     names: list[str] = []
     for m in models:
-        for entry in [summary[m].get("eff_preselection", {}), *summary[m].get("eff_total", {}).values()]:
+        for entry in [
+            summary[m].get("eff_preselection", {}),
+            *summary[m].get("eff_total", {}).values(),
+        ]:
             names += [n for n in entry.get("per_mode", {}) if n not in names]
     rows = []
-    presel = next((summary[m]["eff_preselection"] for m in models if "eff_preselection" in summary[m]), None)
+    presel = next(
+        (summary[m]["eff_preselection"] for m in models if "eff_preselection" in summary[m]), None
+    )
     if presel is not None:
         pm = presel.get("per_mode", {})
-        rows.append(["preselection", "", _eff(presel), *(_eff(pm[n]) if n in pm else "n/a" for n in names)])
+        rows.append(
+            ["preselection", "", _eff(presel), *(_eff(pm[n]) if n in pm else "n/a" for n in names)]
+        )
     for m in models:
         for r in rates:
             e = summary[m].get("eff_total", {}).get(r)
             if e is not None:
                 pm = e.get("per_mode", {})
-                rows.append([html.escape(m), r, _eff(e), *(_eff(pm[n]) if n in pm else "n/a" for n in names)])
+                rows.append(
+                    [
+                        html.escape(m),
+                        r,
+                        _eff(e),
+                        *(_eff(pm[n]) if n in pm else "n/a" for n in names),
+                    ]
+                )
     return "<h3>Total efficiency per decay mode (all generated signal events)</h3>" + _table(
         ["model", "rate [kHz]", "all modes", *map(html.escape, names)], rows
     )
@@ -281,6 +330,7 @@ def _total_per_mode(summary: Mapping[str, Any], models: Sequence[str], rates: Se
 
 def _best_model(summary: Mapping[str, Any], models: Sequence[str], rate: str | None) -> str | None:
     """Highest total efficiency at the first target rate (else signal efficiency there, else AUC)."""
+
     def key(m: str) -> tuple[float, float, float]:
         s = summary[m]
         tot = s.get("eff_total", {}).get(rate, {}).get("eff") if rate else None
@@ -288,6 +338,7 @@ def _best_model(summary: Mapping[str, Any], models: Sequence[str], rate: str | N
         auc = s.get("auc")
         tot_f, eff_f, auc_f = (float(x) if _known(x) else -1.0 for x in (tot, eff, auc))  # type: ignore[arg-type]
         return tot_f, eff_f, auc_f
+
     return max(models, key=key) if models else None
 
 
@@ -298,33 +349,63 @@ def _significance(s: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _unit(summary: Mapping[str, Any], models: Sequence[str]) -> str:
     """What offline yields count: ``candidates`` or ``events``."""
-    return next((str(summary[m]["offline"].get("unit", "candidates")) for m in models if summary[m].get("offline")),
-                "candidates")
+    return next(
+        (
+            str(summary[m]["offline"].get("unit", "candidates"))
+            for m in models
+            if summary[m].get("offline")
+        ),
+        "candidates",
+    )
 
 
 def _offline_headline(summary: Mapping[str, Any], models: Sequence[str]) -> str:
     """Offline studies: per model the AUC and the S/sqrt(S+B) optimum with the yields there."""
+
     def key(m: str) -> tuple[float, float]:
         v, auc = _significance(summary[m]).get("value"), summary[m].get("auc")
-        return (float(v) if v is not None and _known(v) else -1.0, float(auc) if auc is not None and _known(auc) else -1.0)
+        return (
+            float(v) if v is not None and _known(v) else -1.0,
+            float(auc) if auc is not None and _known(auc) else -1.0,
+        )
 
     best = max(models, key=key) if models else None
-    header = ["model", "AUC (test folds)", "max S/&radic;(S+B)", "threshold", "signal eff. there", "S there",
-              "B there", "max Punzi"]
+    header = [
+        "model",
+        "AUC (test folds)",
+        "max S/&radic;(S+B)",
+        "threshold",
+        "signal eff. there",
+        "S there",
+        "B there",
+        "max Punzi",
+    ]
     rows = []
     for m in models:
         s = summary[m]
-        auc = _fmt(s.get("auc")) + (f" &plusmn; {_fmt(s['auc_std'])}" if _known(s.get("auc_std")) else "")
+        auc = _fmt(s.get("auc")) + (
+            f" &plusmn; {_fmt(s['auc_std'])}" if _known(s.get("auc_std")) else ""
+        )
         name = html.escape(m) + (" <span class='best'>&#9733; best</span>" if m == best else "")
         sig = _significance(s)
         oc = s.get("optimal_cut") or {}
         punzi = oc.get("punzi") or {}
         n_s, n_b = _fom_yields(oc, sig)
-        rows.append([
-            f"<a href='#model-{html.escape(m)}'>{name}</a>", auc, _g(sig.get("value")), _fmt(sig.get("threshold")),
-            _fmt(sig.get("sig_eff"), 3), _g(n_s), _g(n_b), _g(punzi.get("value")),
-        ])
-    off: Mapping[str, Any] = next((summary[m]["offline"] for m in models if summary[m].get("offline")), {})
+        rows.append(
+            [
+                f"<a href='#model-{html.escape(m)}'>{name}</a>",
+                auc,
+                _g(sig.get("value")),
+                _fmt(sig.get("threshold")),
+                _fmt(sig.get("sig_eff"), 3),
+                _g(n_s),
+                _g(n_b),
+                _g(punzi.get("value")),
+            ]
+        )
+    off: Mapping[str, Any] = next(
+        (summary[m]["offline"] for m in models if summary[m].get("offline")), {}
+    )
     unit = _unit(summary, models)
     n_sig = off.get("signal_yield")
     n_bkg = off.get("background_yield")
@@ -348,14 +429,24 @@ def _fom_yields(oc: Mapping[str, Any], fom: Mapping[str, Any]) -> tuple[float | 
     return n_s, n_b
 
 
-def _headline(summary: Mapping[str, Any], models: Sequence[str], rates: Sequence[str], offline: bool = False) -> str:
+def _headline(
+    summary: Mapping[str, Any], models: Sequence[str], rates: Sequence[str], offline: bool = False
+) -> str:
     if offline:
         return _offline_headline(summary, models)
     best = _best_model(summary, models, rates[0] if rates else None)
     with_total = any("eff_total" in summary[m] for m in models)
-    n_sig = next((summary[m].get("trigger_events", {}).get("n_signal_events") for m in models), None)
+    n_sig = next(
+        (summary[m].get("trigger_events", {}).get("n_signal_events") for m in models), None
+    )
     n_gen = next(
-        (e.get("n_events") for m in models for e in summary[m].get("eff_total", {}).values() if "n_events" in e), None
+        (
+            e.get("n_events")
+            for m in models
+            for e in summary[m].get("eff_total", {}).values()
+            if "n_events" in e
+        ),
+        None,
     )
     header = ["model", "AUC (test folds)"]
     for r in rates:
@@ -365,7 +456,9 @@ def _headline(summary: Mapping[str, Any], models: Sequence[str], rates: Sequence
     rows = []
     for m in models:
         s = summary[m]
-        auc = _fmt(s.get("auc")) + (f" &plusmn; {_fmt(s['auc_std'])}" if _known(s.get("auc_std")) else "")
+        auc = _fmt(s.get("auc")) + (
+            f" &plusmn; {_fmt(s['auc_std'])}" if _known(s.get("auc_std")) else ""
+        )
         name = html.escape(m) + (" <span class='best'>&#9733; best</span>" if m == best else "")
         row = [f"<a href='#model-{html.escape(m)}'>{name}</a>", auc]
         for r in rates:
@@ -419,12 +512,19 @@ def _composition(summary: Mapping[str, Any], models: Sequence[str], rates: Seque
                 e = (comps[m] or {}).get("categories", {}).get(cat)
                 row.append(f"{e['n_events']} ({_eff(e, 'fraction')})" if e else "0")
             rows.append(row)
-        rows.append(["<b>all passing</b>", *(f"<b>{(comps[m] or {}).get('n_events', 'n/a')}</b>" for m in have)])
+        rows.append(
+            [
+                "<b>all passing</b>",
+                *(f"<b>{(comps[m] or {}).get('n_events', 'n/a')}</b>" for m in have),
+            ]
+        )
         out.append(f"<h3>{r} kHz</h3>" + _table(["category", *map(html.escape, have)], rows))
     return (
         "<p class='note'>Minimum-bias events passing each working point, counted in the category "
         f"(<code>{html.escape(str(column))}</code>) of their best-scoring candidate: events (fraction of the passing "
-        "events, 68.3% CL binomial interval).</p><div class='cols'>" + "".join(f"<div>{o}</div>" for o in out) + "</div>"
+        "events, 68.3% CL binomial interval).</p><div class='cols'>"
+        + "".join(f"<div>{o}</div>" for o in out)
+        + "</div>"
     )
 
 
@@ -433,15 +533,23 @@ def _cutflow_tables(cutflow: Mapping[str, Any]) -> str:
     for sample, v in cutflow.items():
         rows = []
         for r in v.get("table", []):
-            rows.append([
-                html.escape(str(r["step"])), str(r["raw"]), f"{r['weighted']:.6g}",
-                _eff(r, "step_eff"), _eff(r, "cumulative_eff"),
-            ])
+            rows.append(
+                [
+                    html.escape(str(r["step"])),
+                    str(r["raw"]),
+                    f"{r['weighted']:.6g}",
+                    _eff(r, "step_eff"),
+                    _eff(r, "cumulative_eff"),
+                ]
+            )
         out.append(
             f"<h3>{html.escape(sample)}</h3>"
             + _table(["step", "candidates", "weighted", "step eff.", "cumulative eff."], rows)
         )
-    return "".join(out) + "<p class='note'>Candidate level; Clopper-Pearson 68.3% CL intervals on raw counts.</p>"
+    return (
+        "".join(out)
+        + "<p class='note'>Candidate level; Clopper-Pearson 68.3% CL intervals on raw counts.</p>"
+    )
 
 
 def _detailed_tables(
@@ -449,7 +557,15 @@ def _detailed_tables(
 ) -> list[str]:
     """The full tables: rejection, working points, per mode, fold spread, optimal cuts, negative weights."""
     out: list[str] = ["<h3>Model comparison</h3>"]
-    header = ["model", "AUC", "eff. @ bkg 1%", "eff. @ bkg 10%", "sep.", "KS p (sig / bkg)", "dCor(score, m)"]
+    header = [
+        "model",
+        "AUC",
+        "eff. @ bkg 1%",
+        "eff. @ bkg 10%",
+        "sep.",
+        "KS p (sig / bkg)",
+        "dCor(score, m)",
+    ]
     first_rate = rates[0] if rates else None
     with_total = first_rate is not None and any("eff_total" in summary[m] for m in models)
     if with_total:
@@ -457,19 +573,24 @@ def _detailed_tables(
     rows = []
     for m in models:
         s = summary[m]
-        auc = _fmt(s.get("auc")) + (f" &plusmn; {_fmt(s['auc_std'])}" if _known(s.get("auc_std")) else "")
+        auc = _fmt(s.get("auc")) + (
+            f" &plusmn; {_fmt(s['auc_std'])}" if _known(s.get("auc_std")) else ""
+        )
         e = s.get("eff_at_bkg_eff", {})
         etr = s.get("eff_at_bkg_eff_train", {})
         ks = s.get("ks_pvalue", {})
         dcor = s.get("sculpting", {}).get("distance_correlation")
-        rows.append([
-            html.escape(m), auc,
-            f"{_fmt(e.get('0.01'), 3)} (train {_fmt(etr.get('0.01'), 3)})",
-            f"{_fmt(e.get('0.1'), 3)} (train {_fmt(etr.get('0.1'), 3)})",
-            _fmt(s.get("separation"), 3),
-            f"{_fmt(ks.get('signal'), 3)} / {_fmt(ks.get('background'), 3)}",
-            _fmt(dcor, 3),
-        ])
+        rows.append(
+            [
+                html.escape(m),
+                auc,
+                f"{_fmt(e.get('0.01'), 3)} (train {_fmt(etr.get('0.01'), 3)})",
+                f"{_fmt(e.get('0.1'), 3)} (train {_fmt(etr.get('0.1'), 3)})",
+                _fmt(s.get("separation"), 3),
+                f"{_fmt(ks.get('signal'), 3)} / {_fmt(ks.get('background'), 3)}",
+                _fmt(dcor, 3),
+            ]
+        )
         if with_total:
             rows[-1].append(_eff(s.get("eff_total", {}).get(first_rate, {})))
     out.append(_table(header, rows))
@@ -489,7 +610,10 @@ def _detailed_tables(
         ]
         if first:
             e = summary[m].get("eff_at_rate", {}).get(first, {})
-            row += [", ".join(f"{a:.3f}" for a in e.get("eff_folds", [])), _fmt(e.get("eff_fold_std"), 3)]
+            row += [
+                ", ".join(f"{a:.3f}" for a in e.get("eff_folds", [])),
+                _fmt(e.get("eff_fold_std"), 3),
+            ]
         fold_rows.append(row)
     out.append("<h3>Spread across folds</h3>" + _table(fold_header, fold_rows))
     out += _offline_tables(summary, models)
@@ -510,8 +634,18 @@ def _detailed_tables(
     if opt_rows:
         out.append(
             "<h3>Optimal cuts</h3>"
-            + _table(["model", "max S/&radic;(S+B)", "threshold (signal eff.)", "S / B there", "max Punzi",
-                      "threshold (signal eff.)", "S / B there"], opt_rows)
+            + _table(
+                [
+                    "model",
+                    "max S/&radic;(S+B)",
+                    "threshold (signal eff.)",
+                    "S / B there",
+                    "max Punzi",
+                    "threshold (signal eff.)",
+                    "S / B there",
+                ],
+                opt_rows,
+            )
             + "<p class='note'>S and B: expected signal and background yields passing the cut (the yields before "
             "it times the signal and background efficiencies); cuts keeping fewer than "
             f"{next((summary[m]['optimal_cut'].get('min_background_candidates') for m in models if summary[m].get('optimal_cut')), '?')} "
@@ -525,19 +659,35 @@ def _detailed_tables(
             "resampling (arXiv:2109.07851), which keeps each cell's total weight. The residual compares the "
             "weighted distribution of every feature before and after, in units of its statistical error.</p>"
             + _table(
-                ["model", "fold", "learner", "class", "negative weights", "cells", "max cell size", "largest |pull| (feature)"],
+                [
+                    "model",
+                    "fold",
+                    "learner",
+                    "class",
+                    "negative weights",
+                    "cells",
+                    "max cell size",
+                    "largest |pull| (feature)",
+                ],
                 neg_rows,
             )
         )
     return out
 
 
-def _rate_tables(summary: Mapping[str, Any], models: Sequence[str], rates: Sequence[str], with_total: bool) -> list[str]:
+def _rate_tables(
+    summary: Mapping[str, Any], models: Sequence[str], rates: Sequence[str], with_total: bool
+) -> list[str]:
     """Trigger studies: the working points at each target rate, per decay mode and in total."""
     out = ["<h3>Working points (event level)</h3>"]
     header = [
-        "model", "rate target [kHz]", "rate measured [kHz]", "threshold", "signal eff. (any)",
-        "&plusmn; from the working point", "signal eff. (TOS)",
+        "model",
+        "rate target [kHz]",
+        "rate measured [kHz]",
+        "threshold",
+        "signal eff. (any)",
+        "&plusmn; from the working point",
+        "signal eff. (TOS)",
     ]
     if with_total:
         header.append("total signal eff. (all generated)")
@@ -548,10 +698,17 @@ def _rate_tables(summary: Mapping[str, Any], models: Sequence[str], rates: Seque
             e = summary[m].get("eff_at_rate", {}).get(r)
             if e is None:
                 continue
-            rows.append([
-                html.escape(m), r, _measured_rate(e), _fmt(e["threshold"]),
-                _eff(e), _percent(e.get("eff_wp_std")), _eff(e, "eff_tos"),
-            ])
+            rows.append(
+                [
+                    html.escape(m),
+                    r,
+                    _measured_rate(e),
+                    _fmt(e["threshold"]),
+                    _eff(e),
+                    _percent(e.get("eff_wp_std")),
+                    _eff(e, "eff_tos"),
+                ]
+            )
             if with_total:
                 rows[-1].append(_eff(summary[m].get("eff_total", {}).get(r, {})))
             for mode in e.get("per_mode", {}):
@@ -571,7 +728,16 @@ def _rate_tables(summary: Mapping[str, Any], models: Sequence[str], rates: Seque
             for r in rates:
                 e = summary[m].get("eff_at_rate", {}).get(r, {})
                 pm = e.get("per_mode", {})
-                rows.append([html.escape(m), r, *(f"{_eff(pm[n])} / {_eff(pm[n], 'eff_tos')}" if n in pm else "n/a" for n in mode_names)])
+                rows.append(
+                    [
+                        html.escape(m),
+                        r,
+                        *(
+                            f"{_eff(pm[n])} / {_eff(pm[n], 'eff_tos')}" if n in pm else "n/a"
+                            for n in mode_names
+                        ),
+                    ]
+                )
         out.append(_table(header, rows))
     if with_total:
         out.append(_total_per_mode(summary, models, rates))
@@ -588,8 +754,14 @@ def _offline_tables(summary: Mapping[str, Any], models: Sequence[str]) -> list[s
     samples = list(first["yields"])
     by_event = unit == "events"
     rows = [
-        [html.escape(n), "signal" if y["label"] == 1 else "background", f"{y['normalisation']:.4g}",
-         str(y["n_candidates"]), *([str(y.get("n_events", "n/a"))] if by_event else []), f"{y['yield']:.4g}"]
+        [
+            html.escape(n),
+            "signal" if y["label"] == 1 else "background",
+            f"{y['normalisation']:.4g}",
+            str(y["n_candidates"]),
+            *([str(y.get("n_events", "n/a"))] if by_event else []),
+            f"{y['yield']:.4g}",
+        ]
         for n, y in first["yields"].items()
     ]
     pad = [""] * (4 if by_event else 3)
@@ -597,7 +769,8 @@ def _offline_tables(summary: Mapping[str, Any], models: Sequence[str]) -> list[s
     rows.append(["<b>background (B)</b>", *pad, f"{first['background_yield']:.4g}"])
     what = (
         "Sums of normalised event weights, each event once however many of its candidates pass (an event passes "
-        "a cut when any of its class-representative candidates does)" if by_event
+        "a cut when any of its class-representative candidates does)"
+        if by_event
         else "Sums of normalised candidate weights (an event with several candidates counts once per candidate; "
         "set <code>evaluation.yields: events</code> to count events)"
     )
@@ -605,21 +778,57 @@ def _offline_tables(summary: Mapping[str, Any], models: Sequence[str]) -> list[s
         f"<h3>Expected yields after the preselection ({html.escape(unit)})</h3>"
         f"<p class='note'>{what}; weights are the raw weight &times; the sample's normalisation: "
         "cross-section &times; luminosity / &Sigma;w of all its entries, or a fixed scale.</p>"
-        + _table(["sample", "class", "normalisation", "candidates", *(["events"] if by_event else []), "expected yield"], rows)
+        + _table(
+            [
+                "sample",
+                "class",
+                "normalisation",
+                "candidates",
+                *(["events"] if by_event else []),
+                "expected yield",
+            ],
+            rows,
+        )
     ]
-    header = ["model", "signal eff.", "threshold", "background eff.", "S", "B", "S/&radic;(S+B)",
-              *(f"B: {html.escape(n)}" for n in samples if first["yields"][n]["label"] == 0)]
+    header = [
+        "model",
+        "signal eff.",
+        "threshold",
+        "background eff.",
+        "S",
+        "B",
+        "S/&radic;(S+B)",
+        *(f"B: {html.escape(n)}" for n in samples if first["yields"][n]["label"] == 0),
+    ]
     rows = []
     for m, off in offline.items():
         for key, wp in off["working_points"].items():
             n_s, n_b = wp["signal_yield"], wp["background_yield"]
-            fom = n_s / math.sqrt(n_s + n_b) if _known(n_s) and _known(n_b) and n_s + n_b > 0 else None
-            rows.append([
-                html.escape(m), key, _fmt(wp["threshold"]), _fmt(wp["bkg_eff"]),
-                f"{n_s:.4g}", f"{n_b:.4g}", _g(fom),
-                *(f"{wp['yields'].get(n, float('nan')):.4g}" for n in samples if first["yields"][n]["label"] == 0),
-            ])
-    out.append(f"<h3>Working points at fixed signal efficiency ({html.escape(unit)})</h3>" + _table(header, rows))
+            fom = (
+                n_s / math.sqrt(n_s + n_b)
+                if _known(n_s) and _known(n_b) and n_s + n_b > 0
+                else None
+            )
+            rows.append(
+                [
+                    html.escape(m),
+                    key,
+                    _fmt(wp["threshold"]),
+                    _fmt(wp["bkg_eff"]),
+                    f"{n_s:.4g}",
+                    f"{n_b:.4g}",
+                    _g(fom),
+                    *(
+                        f"{wp['yields'].get(n, float('nan')):.4g}"
+                        for n in samples
+                        if first["yields"][n]["label"] == 0
+                    ),
+                ]
+            )
+    out.append(
+        f"<h3>Working points at fixed signal efficiency ({html.escape(unit)})</h3>"
+        + _table(header, rows)
+    )
     return out
 
 
@@ -630,7 +839,8 @@ def _decorrelation(root: Path, scan: Mapping[str, Any]) -> str:
     wp = html.escape(str(scan.get("working_point", "")))
     rows = [
         [
-            f"{p.get('strength', float('nan')):g}" + (" (shown)" if p.get("strength") == scan.get("chosen") else ""),
+            f"{p.get('strength', float('nan')):g}"
+            + (" (shown)" if p.get("strength") == scan.get("chosen") else ""),
             _fmt(p.get("efficiency")),
             _fmt(p.get("distance_correlation")),
             _fmt(p.get("jensen_shannon")),
@@ -638,7 +848,16 @@ def _decorrelation(root: Path, scan: Mapping[str, Any]) -> str:
         ]
         for p in scan.get("points", [])
     ]
-    table = _table(["&lambda;", f"signal eff. at {wp}", f"bkg dCor(score, {spec})", f"JSD of bkg {spec} after cut", "AUC"], rows)
+    table = _table(
+        [
+            "&lambda;",
+            f"signal eff. at {wp}",
+            f"bkg dCor(score, {spec})",
+            f"JSD of bkg {spec} after cut",
+            "AUC",
+        ],
+        rows,
+    )
     note = (
         f"<p class='note'><b>{m}</b> retrained on every fold but fold {scan.get('fold')} at each DisCo strength "
         f"&lambda; (loss + &lambda; dCor&sup2;(score, {spec}) on background) and measured on that held-out fold. "
@@ -650,12 +869,15 @@ def _decorrelation(root: Path, scan: Mapping[str, Any]) -> str:
     fig = ""
     if png.exists():
         fig = _figure(
-            root, png,
+            root,
+            png,
             f"Left: signal efficiency at {wp} against the background dCor, one point per &lambda;. Right: the "
             f"background {spec} distribution before the cut (grey) and passing the cut, &lambda; = 0 and the chosen "
             "&lambda;.",
         )
     return note + table + fig
+
+
 def _why_section(root: Path, why: Mapping[str, Any], models: Sequence[str]) -> list[str]:
     """The "Why this candidate?" section: explained candidates, feature rankings and their agreement, per model."""
     out = [
@@ -685,20 +907,40 @@ def _why_section(root: Path, why: Mapping[str, Any], models: Sequence[str]) -> l
             if c.get("sign_flips"):
                 flags.append("SHAP sign flips: " + html.escape(", ".join(c["sign_flips"])))
             verdict = "" if c.get("passes") is None else ("passes" if c["passes"] else "fails")
-            rows.append([
-                html.escape(c["role"]), html.escape(c["candidate"]),
-                html.escape(c["sample"]) + (" (truth-matched)" if c.get("truth") and c.get("label") else ""),
-                f"{c['score']:.4f} {verdict}", top, _fmt(c.get("lime_r2_mean"), 2), "; ".join(flags) or "&ndash;",
-            ])
+            rows.append(
+                [
+                    html.escape(c["role"]),
+                    html.escape(c["candidate"]),
+                    html.escape(c["sample"])
+                    + (" (truth-matched)" if c.get("truth") and c.get("label") else ""),
+                    f"{c['score']:.4f} {verdict}",
+                    top,
+                    _fmt(c.get("lime_r2_mean"), 2),
+                    "; ".join(flags) or "&ndash;",
+                ]
+            )
             png = root / c["png"]
             if png.is_file():
-                figures.append(_figure(root, png, f"<b>{html.escape(m)}</b>, {html.escape(c['role'])} candidate "
-                                                  f"{html.escape(c['candidate'])}."))
+                figures.append(
+                    _figure(
+                        root,
+                        png,
+                        f"<b>{html.escape(m)}</b>, {html.escape(c['role'])} candidate "
+                        f"{html.escape(c['candidate'])}.",
+                    )
+                )
         r = w.get("rankings", {})
         feats = r.get("features", [])
         meths = r.get("methods", {})
-        ranks = {k: (-np.asarray(v, dtype=float)).argsort(kind="stable").argsort() + 1 for k, v in meths.items()}
-        order: list[int] = list(ranks.get("mean |SHAP|", np.arange(len(feats)) + 1).argsort(kind="stable")) if feats else []
+        ranks = {
+            k: (-np.asarray(v, dtype=float)).argsort(kind="stable").argsort() + 1
+            for k, v in meths.items()
+        }
+        order: list[int] = (
+            list(ranks.get("mean |SHAP|", np.arange(len(feats)) + 1).argsort(kind="stable"))
+            if feats
+            else []
+        )
         rank_rows = []
         for i in order:
             cells = [html.escape(feats[i])]
@@ -714,8 +956,18 @@ def _why_section(root: Path, why: Mapping[str, Any], models: Sequence[str]) -> l
         out.append(
             f"<details id='why-{html.escape(m)}'><summary><b>{html.escape(m)}</b> &mdash; {html.escape(str(wp))}"
             f"{thr_text}; SHAP: {html.escape(str(w.get('shap_method') or ''))}</summary>"
-            + _table(["role", "candidate (run:event:index)", "sample", "score", "largest SHAP contributions",
-                      "LIME R&sup2;", "flags"], rows)
+            + _table(
+                [
+                    "role",
+                    "candidate (run:event:index)",
+                    "sample",
+                    "score",
+                    "largest SHAP contributions",
+                    "LIME R&sup2;",
+                    "flags",
+                ],
+                rows,
+            )
             + _grid(figures)
             + f"<p><b>Global rankings</b> on {r.get('n_candidates', '?')} truth-matched candidates (mean |SHAP|, "
             f"mean |LIME weight|, LIME mean R&sup2; {_fmt(r.get('lime_r2_mean'), 2)}); permutation importance: drop "
@@ -728,14 +980,20 @@ def _why_section(root: Path, why: Mapping[str, Any], models: Sequence[str]) -> l
     if pairs:
         out.append(
             "<h3>Agreement of the rankings: Kendall &tau;</h3>"
-            + _table(["model", *map(html.escape, pairs)],
-                     [[html.escape(m), *(_fmt(t.get(p), 2) for p in pairs)] for m, t in taus.items()])
+            + _table(
+                ["model", *map(html.escape, pairs)],
+                [[html.escape(m), *(_fmt(t.get(p), 2) for p in pairs)] for m, t in taus.items()],
+            )
         )
     return out
 
 
 def _pm(q: Mapping[str, Any], scale: float, digits: int) -> str:
-    return f"{scale * q['delta']:+.{digits}f} &plusmn; {scale * q['delta_err']:.{digits}f}" if _known(q.get("delta")) else "n/a"
+    return (
+        f"{scale * q['delta']:+.{digits}f} &plusmn; {scale * q['delta_err']:.{digits}f}"
+        if _known(q.get("delta"))
+        else "n/a"
+    )
 
 
 def _robustness(root: Path, result: Mapping[str, Any]) -> str:
@@ -746,7 +1004,8 @@ def _robustness(root: Path, result: Mapping[str, Any]) -> str:
     shifts = "; ".join(
         f"<b>{html.escape(n)}</b>: "
         + ", ".join(
-            f"<code>{html.escape(p)}</code> &times; {f['scale']:g}" + (f" {f['offset']:+g}" if f.get("offset") else "")
+            f"<code>{html.escape(p)}</code> &times; {f['scale']:g}"
+            + (f" {f['offset']:+g}" if f.get("offset") else "")
             for p, f in pats.items()
         )
         for n, pats in result["shifts"].items()
@@ -756,33 +1015,77 @@ def _robustness(root: Path, result: Mapping[str, Any]) -> str:
         f"the shifted values): {shifts}. Thresholds fixed at their nominal values; each candidate scored by its "
         "held-out fold model. Errors of the changes are paired (the same events, nominal and shifted), from the "
         "events whose decision changed. "
-        + ("Efficiencies: candidate level, relative to each sample's preselected yield.</p>" if offline else
-           "Signal efficiency: any candidate passes, relative to the signal events with a preselected "
-           "truth-matched candidate (as in the tables above), so it excludes the preselection's own change "
-           "(<code>eff_total</code> in robustness.json includes it). Rate: minimum-bias events.</p>")
+        + (
+            "Efficiencies: candidate level, relative to each sample's preselected yield.</p>"
+            if offline
+            else "Signal efficiency: any candidate passes, relative to the signal events with a preselected "
+            "truth-matched candidate (as in the tables above), so it excludes the preselection's own change "
+            "(<code>eff_total</code> in robustness.json includes it). Rate: minimum-bias events.</p>"
+        )
     )
     if offline:
-        header = ["Shift", "Model", "Working point", "&epsilon;<sub>S</sub> nominal", "&epsilon;<sub>S</sub> shifted",
-                  "&Delta;&epsilon;<sub>S</sub> [%-points]", "&epsilon;<sub>B</sub> nominal", "&epsilon;<sub>B</sub> shifted",
-                  "&Delta;&epsilon;<sub>B</sub> [%-points]"]
+        header = [
+            "Shift",
+            "Model",
+            "Working point",
+            "&epsilon;<sub>S</sub> nominal",
+            "&epsilon;<sub>S</sub> shifted",
+            "&Delta;&epsilon;<sub>S</sub> [%-points]",
+            "&epsilon;<sub>B</sub> nominal",
+            "&epsilon;<sub>B</sub> shifted",
+            "&Delta;&epsilon;<sub>B</sub> [%-points]",
+        ]
         rows = [
-            [html.escape(r["shift"]), html.escape(r["model"]), f"&epsilon;<sub>S</sub> = {html.escape(r['wp'])}",
-             _percent(r["sig_eff"]["nominal"]), _percent(r["sig_eff"]["shifted"]), _pm(r["sig_eff"], 100, 2),
-             f"{100 * r['bkg_eff']['nominal']:.3g} %", f"{100 * r['bkg_eff']['shifted']:.3g} %", _pm(r["bkg_eff"], 100, 3)]
+            [
+                html.escape(r["shift"]),
+                html.escape(r["model"]),
+                f"&epsilon;<sub>S</sub> = {html.escape(r['wp'])}",
+                _percent(r["sig_eff"]["nominal"]),
+                _percent(r["sig_eff"]["shifted"]),
+                _pm(r["sig_eff"], 100, 2),
+                f"{100 * r['bkg_eff']['nominal']:.3g} %",
+                f"{100 * r['bkg_eff']['shifted']:.3g} %",
+                _pm(r["bkg_eff"], 100, 3),
+            ]
             for r in table_rows(result)
         ]
     else:
-        header = ["Shift", "Model", "Working point", "&epsilon; nominal", "&epsilon; shifted", "&Delta;&epsilon; [%-points]",
-                  "Rate nominal [kHz]", "Rate shifted [kHz]", "&Delta;rate [kHz]"]
+        header = [
+            "Shift",
+            "Model",
+            "Working point",
+            "&epsilon; nominal",
+            "&epsilon; shifted",
+            "&Delta;&epsilon; [%-points]",
+            "Rate nominal [kHz]",
+            "Rate shifted [kHz]",
+            "&Delta;rate [kHz]",
+        ]
         rows = [
-            [html.escape(r["shift"]), html.escape(r["model"]), f"{html.escape(r['wp'])} kHz",
-             _percent(r["eff"]["nominal"]), _percent(r["eff"]["shifted"]), _pm(r["eff"], 100, 2),
-             f"{r['rate_khz']['nominal']:.1f}", f"{r['rate_khz']['shifted']:.1f}", _pm(r["rate_khz"], 1, 1)]
+            [
+                html.escape(r["shift"]),
+                html.escape(r["model"]),
+                f"{html.escape(r['wp'])} kHz",
+                _percent(r["eff"]["nominal"]),
+                _percent(r["eff"]["shifted"]),
+                _pm(r["eff"], 100, 2),
+                f"{r['rate_khz']['nominal']:.1f}",
+                f"{r['rate_khz']['shifted']:.1f}",
+                _pm(r["rate_khz"], 1, 1),
+            ]
             for r in table_rows(result)
         ]
     png = root / "plots" / "robustness.png"
-    fig = _figure(root, png, "Change of the signal efficiency (top) and of the output rate or background efficiency "
-                  "(bottom, relative) at each working point with fixed threshold, per model and miscalibration.") if png.exists() else ""
+    fig = (
+        _figure(
+            root,
+            png,
+            "Change of the signal efficiency (top) and of the output rate or background efficiency "
+            "(bottom, relative) at each working point with fixed threshold, per model and miscalibration.",
+        )
+        if png.exists()
+        else ""
+    )
     return note + _grid([fig]) + _table(header, rows)
 
 
@@ -817,14 +1120,18 @@ def render_report(
     if warnings is None:
         warnings = diagnose(summary, fidelity)
     # older summaries lack the flag: no target rates and offline figures mean an offline study
-    offline = bool(meta.get("offline")) or (not rates and any(summary[m].get("offline") for m in models))
+    offline = bool(meta.get("offline")) or (
+        not rates and any(summary[m].get("offline") for m in models)
+    )
     global_plots, model_plots = _plots(root, models, offline)
     composition = _composition(summary, models, rates)
     uncertainty = _uncertainty_section(root, summary, models)
     toc = [("headline", "Headline"), ("warnings", f"Warnings ({len(warnings)})")]
     if composition:
         toc.append(("background", "Background composition"))
-    global_title = "All models: ROC, correlations" if offline else "All models: ROC, rates, correlations"
+    global_title = (
+        "All models: ROC, correlations" if offline else "All models: ROC, rates, correlations"
+    )
     toc += [("global", global_title), ("models", "Per model")]
     if why:
         toc.append(("why", "Why this candidate?"))
@@ -841,16 +1148,27 @@ def render_report(
         f"<title>hepsel report: {html.escape(str(meta.get('analysis', '')))}</title><style>{_CSS}</style></head><body>",
         f"<h1>{'Offline selection' if offline else 'Trigger'} study: {html.escape(str(meta.get('analysis', '')))}</h1>",
         "<p class='note'>"
-        + ("Offline study (no trigger block): expected yields instead of rates; " if offline
-           else f"Input rate {meta.get('input_rate_khz', 'n/a')} kHz; ")
+        + (
+            "Offline study (no trigger block): expected yields instead of rates; "
+            if offline
+            else f"Input rate {meta.get('input_rate_khz', 'n/a')} kHz; "
+        )
         + f"{meta.get('folds', '?')}-fold cross-training "
         f"(every candidate scored by the model that did not train on it); seed {meta.get('seed', '?')}; "
         f"{meta.get('n_candidates', '?')} preselected candidates. Intervals: 68.3% CL.</p>",
         "<nav class='toc'><b>Contents</b><ol>"
         + "".join(
             f"<li><a href='#{a}'>{t}</a>"
-            + ("<ol>" + "".join(f"<li><a href='#model-{html.escape(m)}'>{html.escape(m)}</a></li>" for m in models) + "</ol>"
-               if a == "models" else "")
+            + (
+                "<ol>"
+                + "".join(
+                    f"<li><a href='#model-{html.escape(m)}'>{html.escape(m)}</a></li>"
+                    for m in models
+                )
+                + "</ol>"
+                if a == "models"
+                else ""
+            )
             + "</li>"
             for a, t in toc
         )
@@ -861,15 +1179,22 @@ def render_report(
         _warnings(warnings),
     ]
     if composition:
-        parts += ["<h2 id='background'>Background composition at each working point</h2>", composition]
-    parts += [f"<h2 id='global'>{global_title}</h2>", _grid([g for g in global_plots if "cutflow" not in g])]
+        parts += [
+            "<h2 id='background'>Background composition at each working point</h2>",
+            composition,
+        ]
+    parts += [
+        f"<h2 id='global'>{global_title}</h2>",
+        _grid([g for g in global_plots if "cutflow" not in g]),
+    ]
     parts.append("<h2 id='models'>Per model</h2>")
     for i, m in enumerate(models):
         extra = []
         if shap and m in shap:
             extra.append(
                 "<p><b>Top features by mean |SHAP|:</b> "
-                + html.escape(", ".join(list(shap[m].get("mean_abs_shap", {}))[:5])) + "</p>"
+                + html.escape(", ".join(list(shap[m].get("mean_abs_shap", {}))[:5]))
+                + "</p>"
             )
         if fidelity and m in fidelity:
             f = fidelity[m]
@@ -887,7 +1212,9 @@ def render_report(
         parts.append(
             f"<details id='model-{html.escape(m)}'{' open' if i == 0 else ''}><summary><b>{html.escape(m)}</b> "
             f"({html.escape(str(s.get('kind', '')))}) &mdash; {brief}</summary>"
-            + "".join(extra) + _grid(model_plots.get(m, [])) + "</details>"
+            + "".join(extra)
+            + _grid(model_plots.get(m, []))
+            + "</details>"
         )
     if why:
         parts.append("<h2 id='why'>Why this candidate?</h2>")
@@ -897,11 +1224,19 @@ def render_report(
     parts.append("<h2 id='tables'>Detailed tables</h2>")
     parts += _detailed_tables(summary, models, rates, offline)
     if study:
-        parts.append("<h3>Augmentation study</h3><pre>" + html.escape(str(study.get("table", ""))) + "</pre>")
+        parts.append(
+            "<h3>Augmentation study</h3><pre>" + html.escape(str(study.get("table", ""))) + "</pre>"
+        )
     if decorrelation:
-        parts += ["<h2 id='decorrelation'>Decorrelation scan</h2>", _decorrelation(root, decorrelation)]
+        parts += [
+            "<h2 id='decorrelation'>Decorrelation scan</h2>",
+            _decorrelation(root, decorrelation),
+        ]
     if robustness:
-        parts += ["<h2 id='robustness'>Robustness to miscalibration</h2>", _robustness(root, robustness)]
+        parts += [
+            "<h2 id='robustness'>Robustness to miscalibration</h2>",
+            _robustness(root, robustness),
+        ]
     parts.append("<h2 id='cutflow'>Cut-flow</h2>")
     if cutflow:
         parts.append(_cutflow_tables(cutflow))

@@ -43,13 +43,35 @@ __all__ = [
 # --------------------------------------------------------------------------
 # particle base name -> (symbol, subscript) in mathtext
 _PARTICLES: dict[str, tuple[str, str]] = {
-    "B": ("B", ""), "Bs": ("B", "s"), "Bc": ("B", "c"), "D": ("D", ""), "Ds": ("D", "s"),
-    "K": ("K", ""), "KS": ("K", "S"), "KL": ("K", "L"), "pi": (r"\pi", ""), "mu": (r"\mu", ""),
-    "e": ("e", ""), "tau": (r"\tau", ""), "nu": (r"\nu", ""), "p": ("p", ""), "n": ("n", ""),
-    "Lambda": (r"\Lambda", ""), "Lambdab": (r"\Lambda", "b"), "Lambda_b": (r"\Lambda", "b"),
-    "Lambdac": (r"\Lambda", "c"), "Lambda_c": (r"\Lambda", "c"), "Xi": (r"\Xi", ""),
-    "Omega": (r"\Omega", ""), "phi": (r"\phi", ""), "rho": (r"\rho", ""), "omega": (r"\omega", ""),
-    "eta": (r"\eta", ""), "gamma": (r"\gamma", ""), "psi": (r"\psi", ""), "J/psi": (r"J/\psi", ""),
+    "B": ("B", ""),
+    "Bs": ("B", "s"),
+    "Bc": ("B", "c"),
+    "D": ("D", ""),
+    "Ds": ("D", "s"),
+    "K": ("K", ""),
+    "KS": ("K", "S"),
+    "KL": ("K", "L"),
+    "pi": (r"\pi", ""),
+    "mu": (r"\mu", ""),
+    "e": ("e", ""),
+    "tau": (r"\tau", ""),
+    "nu": (r"\nu", ""),
+    "p": ("p", ""),
+    "n": ("n", ""),
+    "Lambda": (r"\Lambda", ""),
+    "Lambdab": (r"\Lambda", "b"),
+    "Lambda_b": (r"\Lambda", "b"),
+    "Lambdac": (r"\Lambda", "c"),
+    "Lambda_c": (r"\Lambda", "c"),
+    "Xi": (r"\Xi", ""),
+    "Omega": (r"\Omega", ""),
+    "phi": (r"\phi", ""),
+    "rho": (r"\rho", ""),
+    "omega": (r"\omega", ""),
+    "eta": (r"\eta", ""),
+    "gamma": (r"\gamma", ""),
+    "psi": (r"\psi", ""),
+    "J/psi": (r"J/\psi", ""),
 }
 _PARTICLE_RE = re.compile(r"^(?P<base>[A-Za-z/_]+?)(?P<bar>~)?(?P<charge>\+\+|--|\+|-|0)?$")
 _ARROWS = {"->": r"\to", "=>": r"\to", "-->": r"\to"}
@@ -112,14 +134,20 @@ def binomial_band(
     """
     from ..stats import intervals
 
-    funcs = {"clopper_pearson": intervals.clopper_pearson, "wilson": intervals.wilson, "normal": intervals.normal}
+    funcs = {
+        "clopper_pearson": intervals.clopper_pearson,
+        "wilson": intervals.wilson,
+        "normal": intervals.normal,
+    }
     func = funcs.get(method, intervals.clopper_pearson)
     e = np.clip(np.asarray(eff, dtype=float), 0.0, 1.0)
     lo, hi = func(e * n, np.full_like(e, float(n)), cl=intervals.DEFAULT_CL if cl is None else cl)
     return np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
 
 
-def quantile_range(x: ArrayLike, q: tuple[float, float] = (0.005, 0.995), *, log: bool = False) -> tuple[float, float]:
+def quantile_range(
+    x: ArrayLike, q: tuple[float, float] = (0.005, 0.995), *, log: bool = False
+) -> tuple[float, float]:
     """Axis range ``(lo, hi)`` covering the bulk of ``x`` (quantiles ``q``), padded by 5%.
 
     With ``log``, only positive values count and the padding is multiplicative.
@@ -138,7 +166,9 @@ def quantile_range(x: ArrayLike, q: tuple[float, float] = (0.005, 0.995), *, log
     return lo - pad, hi + pad
 
 
-def spans_decades(x: ArrayLike, *, decades: float = 2.0, q: tuple[float, float] = (0.01, 0.99)) -> bool:
+def spans_decades(
+    x: ArrayLike, *, decades: float = 2.0, q: tuple[float, float] = (0.01, 0.99)
+) -> bool:
     """Whether the bulk of ``x`` is positive and spans at least ``decades`` orders of magnitude.
 
     Such a feature is drawn on a log axis. The quantiles ``q`` (not the
@@ -175,7 +205,10 @@ def lhcb_style() -> Iterator[None]:
     import mplhep
     from matplotlib.rcsetup import cycler
 
-    with plt.style.context(mplhep.style.LHCb2), mpl.rc_context({"axes.prop_cycle": cycler(color=COLOURS)}):
+    with (
+        plt.style.context(mplhep.style.LHCb2),
+        mpl.rc_context({"axes.prop_cycle": cycler(color=COLOURS)}),
+    ):
         yield
 
 
@@ -189,12 +222,23 @@ def new_figure(figsize: tuple[float, float] = (10, 8)) -> tuple[Any, Any]:
 def label(ax: Any, text: str = "Simulation") -> None:
     """Experiment-style label: hepsel's simulated LHCb-like samples."""
     # above the frame, so it never collides with curves or legends
-    ax.text(0.0, 1.01, f"LHCb-like {text}", transform=ax.transAxes, ha="left", va="bottom", fontsize=24, fontweight="bold")
+    ax.text(
+        0.0,
+        1.01,
+        f"LHCb-like {text}",
+        transform=ax.transAxes,
+        ha="left",
+        va="bottom",
+        fontsize=24,
+        fontweight="bold",
+    )
 
 
 def legend_outside(ax: Any, *, fontsize: float = 18, **kw: Any) -> Any:
     """Legend to the right of the axes, clear of the data (the saved figure grows to hold it)."""
-    return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=fontsize, **kw)
+    return ax.legend(
+        loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=fontsize, **kw
+    )
 
 
 def log_ticks(axis: Any) -> None:
@@ -220,7 +264,12 @@ def logit_ticks(axis: Any, lo: float, hi: float) -> None:
         ticks = [t for t in ticks if t == 0.5 or round(np.log10(min(t, 1 - t))) % 2 == 0]
     axis.set_major_locator(FixedLocator(ticks))
     axis.set_minor_locator(NullLocator())
-    axis.set_ticklabels([_power_of_ten(t) if t < 0.1 else f"{t:.{max(1, round(-np.log10(1 - t)))}f}".rstrip("0") for t in ticks])
+    axis.set_ticklabels(
+        [
+            _power_of_ten(t) if t < 0.1 else f"{t:.{max(1, round(-np.log10(1 - t)))}f}".rstrip("0")
+            for t in ticks
+        ]
+    )
 
 
 def save(fig: Any, path: str | os.PathLike[str]) -> list[Path]:
@@ -239,7 +288,13 @@ def save(fig: Any, path: str | os.PathLike[str]) -> list[Path]:
     for ext in (".pdf", ".png"):
         target = p.with_name(p.name + ext)
         with atomic_path(target, suffix=ext) as tmp:
-            fig.savefig(tmp, format=ext[1:], dpi=100 if ext == ".png" else None, bbox_inches="tight", pad_inches=0.15)
+            fig.savefig(
+                tmp,
+                format=ext[1:],
+                dpi=100 if ext == ".png" else None,
+                bbox_inches="tight",
+                pad_inches=0.15,
+            )
         out.append(target)
     plt.close(fig)
     return out
@@ -249,7 +304,17 @@ def _wp_handles(labels: Sequence[str]) -> list[Any]:
     from matplotlib.lines import Line2D
 
     return [
-        Line2D([], [], ls="none", marker=MARKERS[i % len(MARKERS)], ms=11, mfc="white", mec="black", mew=2, label=lab)
+        Line2D(
+            [],
+            [],
+            ls="none",
+            marker=MARKERS[i % len(MARKERS)],
+            ms=11,
+            mfc="white",
+            mec="black",
+            mew=2,
+            label=lab,
+        )
         for i, lab in enumerate(labels)
     ]
 
@@ -274,20 +339,35 @@ def roc_plot(
     for i, (name, c) in enumerate(curves.items()):
         lab = name
         if "auc" in c:
-            lab += f" (AUC = {c['auc']:.4f}" + (f" $\\pm$ {c['auc_std']:.4f})" if c.get("auc_std") else ")")
+            lab += f" (AUC = {c['auc']:.4f}" + (
+                f" $\\pm$ {c['auc_std']:.4f})" if c.get("auc_std") else ")"
+            )
         (line,) = ax.plot(c["bkg_eff"], c["sig_eff"], label=lab, color=COLOURS[i % len(COLOURS)])
         wps = (working_points or {}).get(name, {})
         if wps and "threshold" in c:
             thr = np.asarray(c["threshold"], dtype=float)
             ok = np.isfinite(thr)
             # thresholds decrease along the curve; np.interp wants them increasing
-            t, x, y = thr[ok][::-1], np.asarray(c["bkg_eff"])[ok][::-1], np.asarray(c["sig_eff"])[ok][::-1]
+            t, x, y = (
+                thr[ok][::-1],
+                np.asarray(c["bkg_eff"])[ok][::-1],
+                np.asarray(c["sig_eff"])[ok][::-1],
+            )
             for wl, cut in wps.items():
                 if wl not in wp_labels:
                     wp_labels.append(wl)
                 m = MARKERS[wp_labels.index(wl) % len(MARKERS)]
-                ax.plot(np.interp(cut, t, x), np.interp(cut, t, y), ls="none", marker=m, ms=11, mfc="white",
-                        mec=line.get_color(), mew=2, zorder=5)
+                ax.plot(
+                    np.interp(cut, t, x),
+                    np.interp(cut, t, y),
+                    ls="none",
+                    marker=m,
+                    ms=11,
+                    mfc="white",
+                    mec=line.get_color(),
+                    mew=2,
+                    zorder=5,
+                )
     if log:
         ax.set_xscale("log")
         ax.set_xlim(1e-4, 1)
@@ -330,7 +410,15 @@ def score_plot(
         s, w = test[cls]
         h, _ = np.histogram(s, edges, weights=w)
         norm = h.sum() * np.diff(edges)
-        mplhep.histplot(h / norm, edges, ax=ax, histtype="fill", alpha=0.35, color=colours[cls], label=f"{cls} (test)")
+        mplhep.histplot(
+            h / norm,
+            edges,
+            ax=ax,
+            histtype="fill",
+            alpha=0.35,
+            color=colours[cls],
+            label=f"{cls} (test)",
+        )
         drawn.append(h / norm)
         s, w = train[cls]
         h, _ = np.histogram(s, edges, weights=w)
@@ -340,8 +428,16 @@ def score_plot(
         ptxt = "" if p is None else (f", KS p = {p:.3f}" if p >= 1e-3 else f", KS p = {p:.1e}")
         lab = f"{cls} (train){ptxt}"
         centres = 0.5 * (edges[1:] + edges[:-1])
-        ax.errorbar(centres, h / norm, yerr=np.sqrt(h2) / norm, xerr=0.5 * np.diff(edges), fmt="o", ms=4,
-                    color=colours[cls], label=lab)
+        ax.errorbar(
+            centres,
+            h / norm,
+            yerr=np.sqrt(h2) / norm,
+            xerr=0.5 * np.diff(edges),
+            fmt="o",
+            ms=4,
+            color=colours[cls],
+            label=lab,
+        )
         drawn.append(h / norm)
     ax.set_yscale("log")
     vals = np.concatenate(drawn)
@@ -388,16 +484,35 @@ def rate_plot(
             ax.fill_between(r, lo, hi, color=colour, alpha=0.3, lw=0)
         order = np.argsort(r)
         for k, t in enumerate(targets_khz):
-            ax.plot(t, np.interp(t, r[order], e[order]), MARKERS[k % len(MARKERS)], ms=10, mfc="white", mec=colour,
-                    mew=2, zorder=5)
+            ax.plot(
+                t,
+                np.interp(t, r[order], e[order]),
+                MARKERS[k % len(MARKERS)],
+                ms=10,
+                mfc="white",
+                mec=colour,
+                mew=2,
+                zorder=5,
+            )
     for t in targets_khz:
         ax.axvline(t, ls="--", color="dimgrey", lw=1.5, zorder=0)
         # inside the frame, left of the line, where the efficiency curves have not yet reached
-        ax.text(t, 0.985, f"{t:g} kHz ", rotation=90, color="dimgrey", fontsize=17, ha="right", va="top",
-                transform=ax.get_xaxis_transform())
+        ax.text(
+            t,
+            0.985,
+            f"{t:g} kHz ",
+            rotation=90,
+            color="dimgrey",
+            fontsize=17,
+            ha="right",
+            va="top",
+            transform=ax.get_xaxis_transform(),
+        )
     ax.set_xscale("log")
     log_ticks(ax.xaxis)
-    ax.set_xlabel("Output rate [kHz]" + (f" (input {input_rate_khz:g} kHz)" if input_rate_khz else ""))
+    ax.set_xlabel(
+        "Output rate [kHz]" + (f" (input {input_rate_khz:g} kHz)" if input_rate_khz else "")
+    )
     ax.set_ylabel("Signal efficiency (events" + (", TOS)" if tos else ")"))
     ax.set_ylim(0, 1.05)
     title = None
@@ -437,9 +552,19 @@ def efficiency_plot(
         centres = 0.5 * (edges[1:] + edges[:-1])
         v, lo, hi = (np.asarray(b[k], dtype=float) for k in ("value", "low", "high"))
         ax.errorbar(
-            centres, v, yerr=[v - lo, hi - v], xerr=0.5 * np.diff(edges), fmt=MARKERS[i % len(MARKERS)],
-            ms=8 if several else 6, mfc="white" if i % 2 else None, mew=1.5, capsize=0, elinewidth=2,
-            alpha=0.8 if several else 1.0, label=name, color=COLOURS[i % len(COLOURS)],
+            centres,
+            v,
+            yerr=[v - lo, hi - v],
+            xerr=0.5 * np.diff(edges),
+            fmt=MARKERS[i % len(MARKERS)],
+            ms=8 if several else 6,
+            mfc="white" if i % 2 else None,
+            mew=1.5,
+            capsize=0,
+            elinewidth=2,
+            alpha=0.8 if several else 1.0,
+            label=name,
+            color=COLOURS[i % len(COLOURS)],
         )
     if all_edges:
         ax.set_xlim(min(e[0] for e in all_edges), max(e[-1] for e in all_edges))
@@ -468,8 +593,15 @@ def cutflow_plot(tables: Mapping[str, Sequence[Mapping[str, Any]]], *, ax: Any =
         v = np.array([r["cumulative_eff"] for r in rows], dtype=float)
         lo = np.array([r["cumulative_eff_low"] for r in rows], dtype=float)
         hi = np.array([r["cumulative_eff_high"] for r in rows], dtype=float)
-        ax.errorbar(x, v, yerr=[v - lo, hi - v], fmt=MARKERS[i % len(MARKERS)] + "-", ms=9, label=sample,
-                    color=COLOURS[i % len(COLOURS)])
+        ax.errorbar(
+            x,
+            v,
+            yerr=[v - lo, hi - v],
+            fmt=MARKERS[i % len(MARKERS)] + "-",
+            ms=9,
+            label=sample,
+            color=COLOURS[i % len(COLOURS)],
+        )
         lows.extend(lo[lo > 0])
     ax.set_xticks(np.arange(len(steps)))
     ax.set_xticklabels(steps, rotation=30, ha="right", rotation_mode="anchor", fontsize=17)
@@ -484,7 +616,9 @@ def cutflow_plot(tables: Mapping[str, Sequence[Mapping[str, Any]]], *, ax: Any =
     return ax
 
 
-def figure_of_merit_plot(opt: Mapping[str, Any], *, ax: Any = None, xlabel: str = "Signal efficiency (candidates)") -> Any:
+def figure_of_merit_plot(
+    opt: Mapping[str, Any], *, ax: Any = None, xlabel: str = "Signal efficiency (candidates)"
+) -> Any:
     """S/sqrt(S+B) and Punzi figure of merit vs the signal efficiency of the cut, optima marked.
 
     ``opt`` is the output of :func:`hepsel.stats.performance.optimal_cuts`.
@@ -500,12 +634,18 @@ def figure_of_merit_plot(opt: Mapping[str, Any], *, ax: Any = None, xlabel: str 
     for line, key, y in ((l1[0], "significance", 0.08), (l2[0], "punzi", 0.18)):
         o = opt[key]
         ax.axvline(o["sig_eff"], color=line.get_color(), ls="--", lw=1.5)
-        ax.annotate(f" cut > {o['threshold']:.4f}", (o["sig_eff"], y), color=line.get_color(), fontsize=16)
+        ax.annotate(
+            f" cut > {o['threshold']:.4f}", (o["sig_eff"], y), color=line.get_color(), fontsize=16
+        )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.1)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Figure of merit / maximum")
-    legend_outside(ax, title=f"S = {opt['signal_yield']:g}, B = {opt['background_yield']:g}\nbefore the cut", title_fontsize=14)
+    legend_outside(
+        ax,
+        title=f"S = {opt['signal_yield']:g}, B = {opt['background_yield']:g}\nbefore the cut",
+        title_fontsize=14,
+    )
     label(ax)
     return ax
 
@@ -546,8 +686,15 @@ def correlation_plot(
         for j in range(n):
             val = shown[i, j]
             dark = abs(val) > 0.6 * vmax_shown
-            ax.text(j, i, fmt.format(val), ha="center", va="center", fontsize=cell_size,
-                    color="white" if dark else "black")
+            ax.text(
+                j,
+                i,
+                fmt.format(val),
+                ha="center",
+                va="center",
+                fontsize=cell_size,
+                color="white" if dark else "black",
+            )
     ax.figure.colorbar(im, ax=ax, label=cbar)
     ax.set_title(title or "input features", loc="right", fontsize=18)
     label(ax)
@@ -590,8 +737,12 @@ def overlay_grid(
         hr, _ = np.histogram(r, edges)
         hg, _ = np.histogram(g, edges)
         fr, fg = hr / max(len(r), 1), hg / max(len(g), 1)
-        mplhep.histplot(fr, edges, ax=ax, histtype="fill", alpha=0.4, color=COLOURS[0], label="real (held out)")
-        mplhep.histplot(fg, edges, ax=ax, histtype="step", lw=2, color=COLOURS[1], label="generated")
+        mplhep.histplot(
+            fr, edges, ax=ax, histtype="fill", alpha=0.4, color=COLOURS[0], label="real (held out)"
+        )
+        mplhep.histplot(
+            fg, edges, ax=ax, histtype="step", lw=2, color=COLOURS[1], label="generated"
+        )
         if logx:
             ax.set_xscale("log")
             log_ticks(ax.xaxis)
@@ -603,7 +754,9 @@ def overlay_grid(
         ax.set_xlabel((labels or {}).get(name, name), fontsize=20)
         ax.tick_params(labelsize=15)
         if w1 is not None and baseline is not None:
-            ax.set_title(f"$W_1$ = {w1[name]:.3g} (real-real {baseline[name]:.3g})", fontsize=15, loc="right")
+            ax.set_title(
+                f"$W_1$ = {w1[name]:.3g} (real-real {baseline[name]:.3g})", fontsize=15, loc="right"
+            )
         if i == 0:
             ax.legend(fontsize=15, loc="upper right")
     fig.suptitle(f"LHCb-like Simulation: {title}", fontsize=24, fontweight="bold")

@@ -47,11 +47,26 @@ def augmentation_plot(
     models = sorted({r["model"] for r in rows})
     for i, m in enumerate(models):
         rr = sorted((r for r in rows if r["model"] == m), key=lambda r: r["n_real"])
-        x = np.array([r["n_real"] for r in rr], dtype=float) * (1 + 0.04 * (i - (len(models) - 1) / 2))
+        x = np.array([r["n_real"] for r in rr], dtype=float) * (
+            1 + 0.04 * (i - (len(models) - 1) / 2)
+        )
         y = np.array([r[f"{key}_mean"] for r in rr])
         e = np.array([r[f"{key}_std"] for r in rr])
-        ax.errorbar(x, y, yerr=e, fmt="o-", ms=7, capsize=4, label=f"{m} (mean $\\pm$ std over seeds)", color=COLOURS[i])
-        px = [p["n_real"] * (1 + 0.04 * (i - (len(models) - 1) / 2)) for p in points if p["model"] == m]
+        ax.errorbar(
+            x,
+            y,
+            yerr=e,
+            fmt="o-",
+            ms=7,
+            capsize=4,
+            label=f"{m} (mean $\\pm$ std over seeds)",
+            color=COLOURS[i],
+        )
+        px = [
+            p["n_real"] * (1 + 0.04 * (i - (len(models) - 1) / 2))
+            for p in points
+            if p["model"] == m
+        ]
         py = [p[key] for p in points if p["model"] == m]
         ax.plot(px, py, "x", color=COLOURS[i], alpha=0.5, ms=6)
     ax.set_xscale("log")
@@ -109,8 +124,17 @@ def efficiency_vs_cut_plot(
     for k, (wl, cut) in enumerate((working_points or {}).items()):
         se = float(np.interp(cut, thr[order], s[order]))
         ax.axvline(cut, ls="--", color="dimgrey", lw=1.5, zorder=0)
-        ax.plot(cut, se, MARKERS[k % len(MARKERS)], ms=10, mfc="white", mec=ls.get_color(), mew=2, zorder=5,
-                label=f"{wl}: cut {cut:.4f}, $\\varepsilon_S$ = {se:.3f}")
+        ax.plot(
+            cut,
+            se,
+            MARKERS[k % len(MARKERS)],
+            ms=10,
+            mfc="white",
+            mec=ls.get_color(),
+            mew=2,
+            zorder=5,
+            label=f"{wl}: cut {cut:.4f}, $\\varepsilon_S$ = {se:.3f}",
+        )
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Efficiency (candidates, score > cut)")
     legend_outside(ax)
@@ -136,8 +160,13 @@ def decorrelation_scan_plot(
     # crowd together at small dCor, where text labels next to the points collide
     for i, (xi, yi, p) in enumerate(zip(x, y, pts, strict=True)):
         ax.scatter(
-            [xi], [yi], s=110, marker=MARKERS[i % len(MARKERS)], color=COLOURS[i % len(COLOURS)],
-            zorder=2, label=f"$\\lambda$ = {p['strength']:g}",
+            [xi],
+            [yi],
+            s=110,
+            marker=MARKERS[i % len(MARKERS)],
+            color=COLOURS[i % len(COLOURS)],
+            zorder=2,
+            label=f"$\\lambda$ = {p['strength']:g}",
         )
     ax.legend(loc="lower right", fontsize=18)
     ax.set_xlim(0, max(1e-3, float(np.nanmax(x))) * 1.3)
@@ -186,7 +215,9 @@ def spectator_after_cut_plot(
     return ax
 
 
-def pull_plot(pulls: ArrayLike, n_replicas: int, *, ax: Any = None, title: str | None = None) -> Any:
+def pull_plot(
+    pulls: ArrayLike, n_replicas: int, *, ax: Any = None, title: str | None = None
+) -> Any:
     """Distribution of the uncertainty pulls against Student's t with ``n_replicas - 1`` dof.
 
     ``pulls`` as from :func:`hepsel.stats.uncertainty.pulls` (NaN entries are
@@ -203,9 +234,17 @@ def pull_plot(pulls: ArrayLike, n_replicas: int, *, ax: Any = None, title: str |
     edges = np.linspace(-5.0, 5.0, 51)
     h, _ = np.histogram(np.clip(p, edges[0] + 1e-9, edges[-1] - 1e-9), edges)
     dens = h / max(len(p), 1) / np.diff(edges)
-    ax.stairs(dens, edges, fill=True, alpha=0.35, color=COLOURS[0], label=f"pulls ({len(p)} candidates)")
+    ax.stairs(
+        dens, edges, fill=True, alpha=0.35, color=COLOURS[0], label=f"pulls ({len(p)} candidates)"
+    )
     x = np.linspace(edges[0], edges[-1], 400)
-    ax.plot(x, t.pdf(x, n_replicas - 1), color=COLOURS[1], lw=2, label=f"Student t, {n_replicas - 1} dof (calibrated)")
+    ax.plot(
+        x,
+        t.pdf(x, n_replicas - 1),
+        color=COLOURS[1],
+        lw=2,
+        label=f"Student t, {n_replicas - 1} dof (calibrated)",
+    )
     ax.plot(x, norm.pdf(x), color=COLOURS[2], lw=1.5, ls="--", label="standard normal")
     frac = float(np.mean(np.abs(p) > 1)) if len(p) else float("nan")
     exp = float(2 * t.sf(1.0, n_replicas - 1))
@@ -220,7 +259,9 @@ def pull_plot(pulls: ArrayLike, n_replicas: int, *, ax: Any = None, title: str |
     return ax
 
 
-def pull_fraction_plot(bins: Sequence[Mapping[str, Any]], expected: float, *, ax: Any = None, xlabel: str = "Score") -> Any:
+def pull_fraction_plot(
+    bins: Sequence[Mapping[str, Any]], expected: float, *, ax: Any = None, xlabel: str = "Score"
+) -> Any:
     """Fraction of candidates with |pull| > 1 per score bin, against its expectation.
 
     ``bins`` as in :func:`hepsel.stats.uncertainty.calibration_figures`'s ``bins``,
@@ -238,7 +279,13 @@ def pull_fraction_plot(bins: Sequence[Mapping[str, Any]], expected: float, *, ax
     x = np.arange(len(f))
     ax.errorbar(x, f, yerr=err, xerr=0.5, fmt="o", color=COLOURS[0], label="measured")
     ax.axhline(expected, color=COLOURS[1], lw=2, label=f"expected ({expected:.3f})")
-    ax.set_xticks(x, [f"{a:.3g}-{b:.3g}" for a, b in zip(lo, hi, strict=True)], rotation=30, ha="right", fontsize=14)
+    ax.set_xticks(
+        x,
+        [f"{a:.3g}-{b:.3g}" for a, b in zip(lo, hi, strict=True)],
+        rotation=30,
+        ha="right",
+        fontsize=14,
+    )
     ax.minorticks_off()
     ax.set_xlim(-0.5, len(f) - 0.5)
     ax.set_ylim(0, 1)
@@ -249,7 +296,9 @@ def pull_fraction_plot(bins: Sequence[Mapping[str, Any]], expected: float, *, ax
     return ax
 
 
-def robustness_plot(result: Mapping[str, Any], *, shift: str, quantity: str = "eff", ax: Any = None) -> Any:
+def robustness_plot(
+    result: Mapping[str, Any], *, shift: str, quantity: str = "eff", ax: Any = None
+) -> Any:
     """Change of ``quantity`` at each fixed working point, per model, for one shift (from ``robustness.json``).
 
     Working points along x, models side by side within each; points with
@@ -279,8 +328,14 @@ def robustness_plot(result: Mapping[str, Any], *, shift: str, quantity: str = "e
             y.append(scale * q["delta"] / norm if ok else np.nan)
             e.append(scale * q["delta_err"] / abs(norm) if ok else np.nan)
         ax.errorbar(
-            np.arange(len(keys)) + dx, y, yerr=e, fmt=MARKERS[i % len(MARKERS)], ms=9, capsize=4,
-            color=COLOURS[i % len(COLOURS)], label=m,
+            np.arange(len(keys)) + dx,
+            y,
+            yerr=e,
+            fmt=MARKERS[i % len(MARKERS)],
+            ms=9,
+            capsize=4,
+            color=COLOURS[i % len(COLOURS)],
+            label=m,
         )
         spread = max(spread, float(np.nanmax(np.abs(y) + np.nan_to_num(e), initial=0.0)))
     ax.axhline(0.0, color="grey", lw=1, ls="--")
@@ -293,7 +348,9 @@ def robustness_plot(result: Mapping[str, Any], *, shift: str, quantity: str = "e
         ax.axvline(x, color="lightgrey", lw=1)
     ax.margins(y=0.12)
     ax.autoscale_view(scalex=False)
-    if spread == 0.0:  # nothing moved (a scale of 1): a symmetric axis, not a range of rounding noise
+    if (
+        spread == 0.0
+    ):  # nothing moved (a scale of 1): a symmetric axis, not a range of rounding noise
         ax.set_ylim(-1.0, 1.0)
     ax.set_xlabel("Working point (threshold fixed at nominal)")
     ax.set_ylabel(ylabel)
@@ -319,7 +376,11 @@ def robustness_figure(result: Mapping[str, Any]) -> Any:
     shifts = list(result["shifts"])
     rows = ("sig_eff", "bkg_eff") if result.get("offline") else ("eff", "rate_khz")
     fig, axes = plt.subplots(
-        len(rows), len(shifts), figsize=(9 * len(shifts), 6.5 * len(rows)), squeeze=False, sharex="col"
+        len(rows),
+        len(shifts),
+        figsize=(9 * len(shifts), 6.5 * len(rows)),
+        squeeze=False,
+        sharex="col",
     )
     for j, sh in enumerate(shifts):
         for i, q in enumerate(rows):

@@ -1,2 +1,1 @@
-"""The simulated LHCb-like samples: the generator (pure arrays) and the writer of its ROOT files.
-"""
+"""The simulated LHCb-like samples: the generator (pure arrays) and the writer of its ROOT files."""

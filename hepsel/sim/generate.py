@@ -26,8 +26,14 @@ from ..exceptions import ConfigError
 from . import simulation
 
 __all__ = [
-    "CANDIDATE_TREE", "EVENT_TREE", "check_generated", "file_ranges", "generate_files", "generate_sample",
-    "needs_generation", "record_path",
+    "CANDIDATE_TREE",
+    "EVENT_TREE",
+    "check_generated",
+    "file_ranges",
+    "generate_files",
+    "generate_sample",
+    "needs_generation",
+    "record_path",
 ]
 
 CANDIDATE_TREE = "DecayTree"
@@ -201,7 +207,9 @@ def _spec(gen: Any) -> dict[str, Any]:
     """A ``generate`` block (:class:`~hepsel.config.schema.GenerateConfig` or mapping) as plain JSON values."""
     from ..config.schema import GenerateConfig
 
-    return GenerateConfig.model_validate(gen if isinstance(gen, Mapping) else gen.model_dump()).model_dump(mode="json")
+    return GenerateConfig.model_validate(
+        gen if isinstance(gen, Mapping) else gen.model_dump()
+    ).model_dump(mode="json")
 
 
 def _recorded(path: Path) -> dict[str, Any] | None:
@@ -288,7 +296,9 @@ def check_generated(
     return shared
 
 
-def needs_generation(gen: Any, paths: Sequence[str | os.PathLike[str]], *, source: str | os.PathLike[str] | None) -> bool:
+def needs_generation(
+    gen: Any, paths: Sequence[str | os.PathLike[str]], *, source: str | os.PathLike[str] | None
+) -> bool:
     """Whether ``paths`` must be (re)generated: a file is missing, or its record shows other settings.
 
     Existing files without a record (made by hand or by an older hepsel) are
@@ -336,16 +346,25 @@ def generate_sample(
     for i in which:  # a stale record must not vouch for a file being replaced
         record_path(out[i]).unlink(missing_ok=True)
     generate_files(
-        spec["kind"], out, spec["events"], seed=spec["seed"], pileup=spec["pileup"], signal_modes=spec["modes"],
-        progress=progress, only=which,
+        spec["kind"],
+        out,
+        spec["events"],
+        seed=spec["seed"],
+        pileup=spec["pileup"],
+        signal_modes=spec["modes"],
+        progress=progress,
+        only=which,
     )
     names = [p.name for p in out]
     for i in which:
         p = out[i]
-        write_json(record_path(p), {
-            "config": str(source) if source is not None else None,
-            "generate": spec,
-            "file": i,
-            "files": names,
-        })
+        write_json(
+            record_path(p),
+            {
+                "config": str(source) if source is not None else None,
+                "generate": spec,
+                "file": i,
+                "files": names,
+            },
+        )
     return [out[i] for i in which], True

@@ -9,7 +9,15 @@ from numpy.typing import ArrayLike, NDArray
 
 from .._validation import check_weights
 
-__all__ = ["FloatArray", "as_1d", "as_labels", "as_scores", "as_weights", "make_rng", "prepare_labelled"]
+__all__ = [
+    "FloatArray",
+    "as_1d",
+    "as_labels",
+    "as_scores",
+    "as_weights",
+    "make_rng",
+    "prepare_labelled",
+]
 
 FloatArray = NDArray[np.float64]
 

@@ -78,12 +78,18 @@ def distance_correlation_np(
 
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
-    w = np.ones_like(x) if weight is None else np.clip(np.asarray(weight, dtype=np.float64).reshape(-1), 0.0, None)
+    w = (
+        np.ones_like(x)
+        if weight is None
+        else np.clip(np.asarray(weight, dtype=np.float64).reshape(-1), 0.0, None)
+    )
     keep = np.flatnonzero(w > 0)
     if keep.size < 2:
         return float("nan")
     if keep.size > max_events:
-        keep = np.sort(np.random.default_rng(random_state).choice(keep, size=max_events, replace=False))
+        keep = np.sort(
+            np.random.default_rng(random_state).choice(keep, size=max_events, replace=False)
+        )
     t = [torch.as_tensor(a[keep], dtype=torch.float64) for a in (x, y, w)]
     with torch.no_grad():
         return float(distance_correlation(t[0], t[1], t[2]))

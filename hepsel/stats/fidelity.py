@@ -67,7 +67,9 @@ def _check_pair(real: Any, generated: Any) -> tuple[np.ndarray, np.ndarray]:
     return real_2d, gen_2d
 
 
-def _check_weight(weight: Any, n: int, name: str = "real_weight", against: str = "real") -> np.ndarray | None:
+def _check_weight(
+    weight: Any, n: int, name: str = "real_weight", against: str = "real"
+) -> np.ndarray | None:
     w = check_weights(weight, n, name=name, against=against)
     if w is None:
         return None
@@ -152,14 +154,18 @@ def _halves(n: int, rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]
     return first, second
 
 
-def _baseline(real_2d: np.ndarray, w: np.ndarray | None, first: np.ndarray, second: np.ndarray) -> dict[str, np.ndarray]:
+def _baseline(
+    real_2d: np.ndarray, w: np.ndarray | None, first: np.ndarray, second: np.ndarray
+) -> dict[str, np.ndarray]:
     if w is not None and not (w[first].sum() > 0 and w[second].sum() > 0):
         msg = "real_weight: one random half of the held-out events has zero total weight; too few weighted events to compare"
         raise ValueError(msg)
     # both halves weighted: half B is the reference a perfect generator draws from
     return feature_distances(
-        real_2d[first], real_2d[second],
-        real_weight=None if w is None else w[first], generated_weight=None if w is None else w[second],
+        real_2d[first],
+        real_2d[second],
+        real_weight=None if w is None else w[first],
+        generated_weight=None if w is None else w[second],
     )
 
 
@@ -208,7 +214,9 @@ def _correlation(a: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
     return np.asarray(np.clip(corr, -1.0, 1.0))
 
 
-def correlation_difference(real: Any, generated: Any, *, real_weight: Any = None) -> tuple[np.ndarray, float]:
+def correlation_difference(
+    real: Any, generated: Any, *, real_weight: Any = None
+) -> tuple[np.ndarray, float]:
     """Pearson correlation matrix of ``generated`` minus that of ``real``.
 
     Parameters
@@ -299,7 +307,9 @@ def classifier_two_sample_test(
             random_state=int(rng.randint(2**31 - 1)),
         )
         model.fit(X[train], y[train], sample_weight=weight[train])
-        aucs.append(roc_auc_score(y[test], model.predict_proba(X[test])[:, 1], sample_weight=weight[test]))
+        aucs.append(
+            roc_auc_score(y[test], model.predict_proba(X[test])[:, 1], sample_weight=weight[test])
+        )
     return {"auc": float(np.mean(aucs)), "auc_std": float(np.std(aucs)), "n_folds": int(n_folds)}
 
 
@@ -355,7 +365,9 @@ def fidelity_report(
     n_eff = _effective_size(None if w is None else w[second], len(second))
     n_gen = int(min(max(round(n_eff), 1), gen_2d.shape[0]))
     compared = gen_2d[rng.permutation(gen_2d.shape[0])[:n_gen]]
-    distances = feature_distances(real_2d[first], compared, real_weight=None if w is None else w[first])
+    distances = feature_distances(
+        real_2d[first], compared, real_weight=None if w is None else w[first]
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = distances["wasserstein"] / baseline["wasserstein"]
     features = {

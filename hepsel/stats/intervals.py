@@ -156,9 +156,7 @@ def clopper_pearson(k: ArrayLike, n: ArrayLike, cl: float = DEFAULT_CL) -> tuple
     has_fail = kk < nn
     # The Beta parameters are replaced where the closed-form limit applies, so
     # that scipy never sees a zero shape parameter.
-    lo = np.where(
-        has_pass, beta.ppf(0.5 * alpha, np.where(has_pass, kk, 1.0), nn - kk + 1.0), 0.0
-    )
+    lo = np.where(has_pass, beta.ppf(0.5 * alpha, np.where(has_pass, kk, 1.0), nn - kk + 1.0), 0.0)
     hi = np.where(
         has_fail, beta.ppf(1.0 - 0.5 * alpha, kk + 1.0, np.where(has_fail, nn - kk, 1.0)), 1.0
     )
@@ -351,9 +349,13 @@ def _sums(
     return _Sums(
         count=count,
         w=cast("FloatArray", np.bincount(group, weights=weight, minlength=n_groups)),
-        w_pass=cast("FloatArray", np.bincount(group[passed], weights=weight[passed], minlength=n_groups)),
+        w_pass=cast(
+            "FloatArray", np.bincount(group[passed], weights=weight[passed], minlength=n_groups)
+        ),
         w2=cast("FloatArray", np.bincount(group, weights=w2, minlength=n_groups)),
-        w2_pass=cast("FloatArray", np.bincount(group[passed], weights=w2[passed], minlength=n_groups)),
+        w2_pass=cast(
+            "FloatArray", np.bincount(group[passed], weights=w2[passed], minlength=n_groups)
+        ),
     )
 
 

@@ -131,12 +131,18 @@ def _efficiency_figures(
 ) -> dict[str, Any]:
     def one(sel: np.ndarray) -> dict[str, Any]:
         e = efficiency_interval(passed[sel], weight[sel], method=method)
-        return {"eff": float(e.value), "eff_low": float(e.low), "eff_high": float(e.high), "n_events": int(sel.sum())}
+        return {
+            "eff": float(e.value),
+            "eff_low": float(e.low),
+            "eff_high": float(e.high),
+            "n_events": int(sel.sum()),
+        }
 
     entry = one(np.ones(len(passed), dtype=bool))
     if modes is not None:
         entry["per_mode"] = {
-            (mode_names or {}).get(int(code), str(int(code))): one(modes == code) for code in np.unique(modes)
+            (mode_names or {}).get(int(code), str(int(code))): one(modes == code)
+            for code in np.unique(modes)
         }
     return entry
 
@@ -197,7 +203,9 @@ def preselection_efficiency(
     """
     score = np.asarray(event_score, dtype=np.float64)
     w = np.asarray(weight, dtype=np.float64)
-    return _efficiency_figures(np.isfinite(score), w, method=method, modes=modes, mode_names=mode_names)
+    return _efficiency_figures(
+        np.isfinite(score), w, method=method, modes=modes, mode_names=mode_names
+    )
 
 
 def best_candidate_per_event(
@@ -276,7 +284,12 @@ def optimal_cuts(
         }
     # a curve thinned evenly in signal efficiency, for plotting
     keep = np.unique(np.searchsorted(se, np.linspace(0, 1, 501)).clip(0, len(se) - 1))
-    out["curve"] = {"threshold": thr[keep], "sig_eff": se[keep], "significance": sig[keep], "punzi": punzi[keep]}
+    out["curve"] = {
+        "threshold": thr[keep],
+        "sig_eff": se[keep],
+        "significance": sig[keep],
+        "punzi": punzi[keep],
+    }
     return out
 
 
@@ -307,7 +320,9 @@ def sculpting(
     out: dict[str, Any] = {"bins": np.asarray(edges), "efficiency": {}}
     for wp, thr in thresholds.items():
         out["efficiency"][wp] = binned_efficiency(m, s >= thr, edges, w, method=method)
-    out["distance_correlation"] = float(distance_correlation(s, m, max_events=4000, random_state=random_state))
+    out["distance_correlation"] = float(
+        distance_correlation(s, m, max_events=4000, random_state=random_state)
+    )
     return out
 
 

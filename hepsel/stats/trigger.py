@@ -74,7 +74,9 @@ def event_ids(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ids, order, starts
 
 
-def event_max(values: np.ndarray, order: np.ndarray, starts: np.ndarray, *, mask: np.ndarray | None = None) -> np.ndarray:
+def event_max(
+    values: np.ndarray, order: np.ndarray, starts: np.ndarray, *, mask: np.ndarray | None = None
+) -> np.ndarray:
     """Per-event maximum of ``values`` (-inf for events where ``mask`` keeps nothing)."""
     v = np.asarray(values, dtype=np.float64)
     if mask is not None:
@@ -132,7 +134,9 @@ class EventScores:
         return cw[n_pass] / self.total_weight
 
 
-def output_rate(events: EventScores, threshold: float | np.ndarray, input_rate_khz: float) -> tuple[np.ndarray, np.ndarray]:
+def output_rate(
+    events: EventScores, threshold: float | np.ndarray, input_rate_khz: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Output rate [kHz] at ``threshold`` and its binomial (normal) uncertainty.
 
     The uncertainty uses the effective number of processed events,
@@ -140,7 +144,11 @@ def output_rate(events: EventScores, threshold: float | np.ndarray, input_rate_k
     which does not change when all weights are scaled.
     """
     frac = events.pass_fraction(threshold)
-    sumw2 = events.total_weight2 if events.total_weight2 is not None else float(np.sum(events.weight**2))
+    sumw2 = (
+        events.total_weight2
+        if events.total_weight2 is not None
+        else float(np.sum(events.weight**2))
+    )
     n_eff_total = events.total_weight**2 / max(sumw2, 1e-300)
     err = np.sqrt(np.clip(frac * (1 - frac), 0, None) / max(n_eff_total, 1.0))
     return input_rate_khz * frac, input_rate_khz * err

@@ -83,7 +83,9 @@ def pulls(check: np.ndarray, mean: np.ndarray, err: np.ndarray, n_replicas: int)
     denom = err * np.sqrt(1.0 + 1.0 / n_replicas)
     out = np.full(err.shape, np.nan)
     ok = denom > 0
-    out[ok] = (np.asarray(check, dtype=np.float64)[ok] - np.asarray(mean, dtype=np.float64)[ok]) / denom[ok]
+    out[ok] = (
+        np.asarray(check, dtype=np.float64)[ok] - np.asarray(mean, dtype=np.float64)[ok]
+    ) / denom[ok]
     return out
 
 
@@ -155,11 +157,19 @@ def calibration_figures(
         bins = []
         for b in range(n_bins):
             m = which == b
-            bins.append({
-                "score_low": float(edges[b]), "score_high": float(edges[b + 1]), "n_candidates": int(m.sum()),
-                "fraction_beyond_1": float(np.mean(np.abs(p[ok][m]) > 1.0)) if m.any() else float("nan"),
-                "median_err": float(np.median(np.asarray(err)[ok][m])) if m.any() else float("nan"),
-            })
+            bins.append(
+                {
+                    "score_low": float(edges[b]),
+                    "score_high": float(edges[b + 1]),
+                    "n_candidates": int(m.sum()),
+                    "fraction_beyond_1": float(np.mean(np.abs(p[ok][m]) > 1.0))
+                    if m.any()
+                    else float("nan"),
+                    "median_err": float(np.median(np.asarray(err)[ok][m]))
+                    if m.any()
+                    else float("nan"),
+                }
+            )
         out["bins"] = bins
     return out
 

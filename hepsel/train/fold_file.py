@@ -53,7 +53,9 @@ def train_fold_file(
     keep = read_table(path, ["fold", "truth"])
     rows = np.flatnonzero((keep["fold"] != fold) & keep["truth"].astype(bool))
     del keep
-    ds = load_dataset(path, cfg, columns=training_columns(cfg, model, features=False), rows=training_rows(fold))
+    ds = load_dataset(
+        path, cfg, columns=training_columns(cfg, model, features=False), rows=training_rows(fold)
+    )
     X = feature_matrix(path, cfg, rows=rows, dtype=np.float32)
     del rows
     return train_fold(cfg, ds, model, fold, prefix, progress=progress, X=X)

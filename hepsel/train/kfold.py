@@ -45,7 +45,11 @@ _TORCH_KINDS = ("mlp", "lipschitz_mlp", "autoencoder")
 
 def model_seed(cfg: AnalysisConfig, model: str, fold: int, extra: int = 0) -> int:
     """A seed derived from the config seed, the model name, the fold (and ``extra``)."""
-    return int(np.random.SeedSequence([cfg.seed, zlib.crc32(model.encode()), fold, extra]).generate_state(1)[0])
+    return int(
+        np.random.SeedSequence([cfg.seed, zlib.crc32(model.encode()), fold, extra]).generate_state(
+            1
+        )[0]
+    )
 
 
 def replica_seed(cfg: AnalysisConfig, model: str, fold: int, replica: int) -> int:
@@ -67,10 +71,14 @@ def replica_prefix(prefix: str | os.PathLike[str], replica: int | str) -> Path:
 
 def _bootstrap_rows(events: tuple[np.ndarray, np.ndarray], seed: int) -> np.ndarray:
     """Poisson(1) count of each row's event (all candidates of an event share it)."""
-    keys = np.column_stack([np.asarray(events[0], dtype=np.int64), np.asarray(events[1], dtype=np.int64)])
+    keys = np.column_stack(
+        [np.asarray(events[0], dtype=np.int64), np.asarray(events[1], dtype=np.int64)]
+    )
     _, inverse = np.unique(keys, axis=0, return_inverse=True)
     inverse = inverse.ravel()
-    counts = np.random.default_rng(seed).poisson(1.0, size=int(inverse.max()) + 1 if len(inverse) else 0)
+    counts = np.random.default_rng(seed).poisson(
+        1.0, size=int(inverse.max()) + 1 if len(inverse) else 0
+    )
     return counts[inverse]
 
 
@@ -108,10 +116,14 @@ def train_replicas(
             Xr, yr, wr = X[keep], y[keep], w[keep] * count[keep]
             cr = None if conditions is None else conditions[keep]
             er = (events[0][keep], events[1][keep])
-        clf, _, info = fit_model(cfg, model_cfg, Xr, yr, wr, seed=seed, conditions=cr, events=er, progress=False)
+        clf, _, info = fit_model(
+            cfg, model_cfg, Xr, yr, wr, seed=seed, conditions=cr, events=er, progress=False
+        )
         tag: int | str = r if r < unc.replicas else "check"
         clf.save(replica_prefix(prefix, tag))
-        records.append({"replica": tag, "seed": seed, "seconds": info["seconds"], "n_train": info["n_train"]})
+        records.append(
+            {"replica": tag, "seed": seed, "seconds": info["seconds"], "n_train": info["n_train"]}
+        )
     return {
         "replicas": unc.replicas,
         "bootstrap": unc.bootstrap,
@@ -142,7 +154,15 @@ def training_columns(cfg: AnalysisConfig, model: str, *, features: bool = True) 
     spectator columns.
     """
     mcfg = cfg.models[model]
-    cols = [*(cfg.feature_names if features else []), "label", "weight", "fold", "truth", "runNumber", "eventNumber"]
+    cols = [
+        *(cfg.feature_names if features else []),
+        "label",
+        "weight",
+        "fold",
+        "truth",
+        "runNumber",
+        "eventNumber",
+    ]
     for extra in (mcfg.condition_on, mcfg.decorrelate.spectator if mcfg.decorrelate else None):
         if extra is not None and extra not in cols:
             cols.append(extra)
@@ -196,7 +216,10 @@ def learner_weights(
             continue
         r = cell_resample(X[m], w[m], where=f"the {name} training candidates")
         out[m] = r.weights
-        record[name] = {**r.info(), "residuals": weight_residuals(X[m], w[m], r.weights, cfg.feature_names)}
+        record[name] = {
+            **r.info(),
+            "residuals": weight_residuals(X[m], w[m], r.weights, cfg.feature_names),
+        }
     return out, record
 
 
@@ -223,7 +246,11 @@ def fit_model(
 
     Returns ``(classifier, gan_or_None, info)``.
     """
-    info: dict[str, Any] = {"n_train": len(y), "n_signal": int((y == 1).sum()), "n_background": int((y == 0).sum())}
+    info: dict[str, Any] = {
+        "n_train": len(y),
+        "n_signal": int((y == 1).sum()),
+        "n_background": int((y == 0).sum()),
+    }
     info["n_negative_weights"] = int((w < 0).sum())
     t0 = time.perf_counter()
     gan = None
@@ -280,7 +307,9 @@ def fit_model(
         # the bonsai BDT picks its columns by name
         params["feature_names"] = list(cfg.feature_names)
     if model_cfg.monotone:
-        params["monotone_constraints"] = [int(model_cfg.monotone.get(f, 0)) for f in cfg.feature_names]
+        params["monotone_constraints"] = [
+            int(model_cfg.monotone.get(f, 0)) for f in cfg.feature_names
+        ]
     fit_kw: dict[str, Any] = {}
     if model_cfg.decorrelate is not None:
         if spectator is None:
@@ -324,14 +353,21 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-def event_validation_mask(run: np.ndarray, event: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+def event_validation_mask(
+    run: np.ndarray, event: np.ndarray, fraction: float, seed: int
+) -> np.ndarray:
     """Candidates whose event falls in the validation split: a hash of (run, event, seed) below ``fraction``.
 
     All candidates of an event share the decision, and it can be recomputed
     from the event numbers and the seed alone.
     """
     with np.errstate(over="ignore"):
-        h = _splitmix64(np.asarray(event).astype(np.int64).view(np.uint64) ^ _splitmix64(np.asarray(run).astype(np.int64).view(np.uint64) + np.uint64(seed % 2**63)))
+        h = _splitmix64(
+            np.asarray(event).astype(np.int64).view(np.uint64)
+            ^ _splitmix64(
+                np.asarray(run).astype(np.int64).view(np.uint64) + np.uint64(seed % 2**63)
+            )
+        )
     u = (h >> np.uint64(11)).astype(np.float64) / float(2**53)
     return u < fraction
 
@@ -383,13 +419,25 @@ def train_fold(
     y = rows(y_all)
     del y_all
     w = training_weights(
-        rows(ds.weight), y, negative=cfg.training.negative_weights, balance=cfg.training.balance_classes
+        rows(ds.weight),
+        y,
+        negative=cfg.training.negative_weights,
+        balance=cfg.training.balance_classes,
     )
     cond = rows(ds.columns[model_cfg.condition_on]) if model_cfg.condition_on else None
     events = (rows(ds.columns["runNumber"]), rows(ds.columns["eventNumber"]))
     spec = rows(ds.columns[model_cfg.decorrelate.spectator]) if model_cfg.decorrelate else None
     clf, gan, info = fit_model(
-        cfg, model_cfg, X, y, w, seed=seed, conditions=cond, events=events, spectator=spec, progress=progress
+        cfg,
+        model_cfg,
+        X,
+        y,
+        w,
+        seed=seed,
+        conditions=cond,
+        events=events,
+        spectator=spec,
+        progress=progress,
     )
     p = Path(prefix)
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -402,5 +450,7 @@ def train_fold(
         gan.save(p.with_name(p.name + "_gan"))
     info.update(model=model, fold=fold, seed=seed, kind=model_cfg.type)
     if model_cfg.uncertainty is not None and seed_extra == 0 and n_real_signal is None:
-        info["uncertainty"] = train_replicas(cfg, model_cfg, model, fold, p, X, y, w, conditions=cond, events=events)
+        info["uncertainty"] = train_replicas(
+            cfg, model_cfg, model, fold, p, X, y, w, conditions=cond, events=events
+        )
     return info

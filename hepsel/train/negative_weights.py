@@ -67,7 +67,9 @@ def _standardise(X: NDArray[np.float64]) -> NDArray[np.float64]:
     return (X - q50) / scale
 
 
-def cell_resample(X: Any, weights: Any, *, k_start: int = 16, where: str = "the sample") -> CellResampling:
+def cell_resample(
+    X: Any, weights: Any, *, k_start: int = 16, where: str = "the sample"
+) -> CellResampling:
     """Make ``weights`` non-negative by cell resampling, keeping each cell's total weight.
 
     Parameters
@@ -164,5 +166,8 @@ def weight_residuals(
         ha = np.histogram(Xa[:, j], edges, weights=wa)[0]
         err = np.sqrt(np.histogram(Xa[:, j], edges, weights=wb**2)[0])
         pull = np.divide(ha - hb, err, out=np.zeros_like(err), where=err > 0)
-        out[name] = {"max_abs_pull": float(np.max(np.abs(pull))), "chi2_ndf": float(np.mean(pull**2))}
+        out[name] = {
+            "max_abs_pull": float(np.max(np.abs(pull))),
+            "chi2_ndf": float(np.mean(pull**2)),
+        }
     return out

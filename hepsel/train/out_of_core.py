@@ -35,7 +35,14 @@ from ..config.schema import AnalysisConfig
 from ..io.storage import read_table
 from ..prep.dataset import training_weights
 
-__all__ = ["SHUFFLE_ROWS", "STREAMING_KINDS", "SUBSAMPLE_ROWS", "FoldStream", "streams", "train_fold_streaming"]
+__all__ = [
+    "SHUFFLE_ROWS",
+    "STREAMING_KINDS",
+    "SUBSAMPLE_ROWS",
+    "FoldStream",
+    "streams",
+    "train_fold_streaming",
+]
 
 #: Model kinds that train from streamed batches.
 STREAMING_KINDS = ("bdt", "fisher", "mlp", "lipschitz_mlp")
@@ -69,22 +76,30 @@ class FoldStream:
         Boolean mask over all rows of the file: the rows streamed.
     """
 
-    def __init__(self, path: str | os.PathLike[str], feature_names: list[str], keep: np.ndarray) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], feature_names: list[str], keep: np.ndarray
+    ) -> None:
         import pyarrow.parquet as pq
 
         self.path = Path(path)
         self.feature_names = list(feature_names)
         self._file = pq.ParquetFile(self.path)
         keep = np.asarray(keep, dtype=bool)
-        sizes = [self._file.metadata.row_group(g).num_rows for g in range(self._file.num_row_groups)]
+        sizes = [
+            self._file.metadata.row_group(g).num_rows for g in range(self._file.num_row_groups)
+        ]
         if sum(sizes) != len(keep):
             msg = f"{self.path} has {sum(sizes)} rows, {len(keep)} expected; it changed while it was read"
             raise RuntimeError(msg)
         bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        kept = np.concatenate([[0], np.cumsum([keep[a:b].sum() for a, b in itertools.pairwise(bounds)])])
+        kept = np.concatenate(
+            [[0], np.cumsum([keep[a:b].sum() for a, b in itertools.pairwise(bounds)])]
+        )
         #: per row group: the mask of its kept rows and their positions among all kept rows
         self.groups = [
-            (keep[bounds[g] : bounds[g + 1]], slice(int(kept[g]), int(kept[g + 1]))) for g in range(len(sizes)) if kept[g + 1] > kept[g]
+            (keep[bounds[g] : bounds[g + 1]], slice(int(kept[g]), int(kept[g + 1])))
+            for g in range(len(sizes))
+            if kept[g + 1] > kept[g]
         ]
         self._index = [g for g in range(len(sizes)) if kept[g + 1] > kept[g]]
         self.n_rows = int(kept[-1])
@@ -165,11 +180,22 @@ def train_fold_streaming(
         cols.append(spectator_name)
     book = read_table(path, cols, rows=training_rows(fold))
     y = book["label"].astype(np.int64)
-    w = training_weights(book["weight"], y, negative=cfg.training.negative_weights, balance=cfg.training.balance_classes)
-    info: dict[str, Any] = {"n_train": len(y), "n_signal": int((y == 1).sum()), "n_background": int((y == 0).sum())}
+    w = training_weights(
+        book["weight"],
+        y,
+        negative=cfg.training.negative_weights,
+        balance=cfg.training.balance_classes,
+    )
+    info: dict[str, Any] = {
+        "n_train": len(y),
+        "n_signal": int((y == 1).sum()),
+        "n_background": int((y == 0).sum()),
+    }
     info["n_negative_weights"] = int((w < 0).sum())
     policy = cfg.training.negative_weights
-    if (w < 0).any() and (policy == "resample" or (policy == "keep" and kind not in TAKES_NEGATIVE_WEIGHTS)):
+    if (w < 0).any() and (
+        policy == "resample" or (policy == "keep" and kind not in TAKES_NEGATIVE_WEIGHTS)
+    ):
         msg = (
             f"model {model!r}: {info['n_negative_weights']} training candidates have negative weights, which {kind} "
             f"gets made positive by cell resampling (training.negative_weights: {policy}); that needs the features in "
@@ -219,7 +245,13 @@ def train_fold_streaming(
         clf.fit_blocks(blocks, classes=np.array([0, 1]))
     else:
         clf.fit_stream(
-            stream, y, w, validation=val, decorrelate_with=spectator, subsample=SUBSAMPLE_ROWS, shuffle_rows=SHUFFLE_ROWS
+            stream,
+            y,
+            w,
+            validation=val,
+            decorrelate_with=spectator,
+            subsample=SUBSAMPLE_ROWS,
+            shuffle_rows=SHUFFLE_ROWS,
         )
     for old in [*p.parent.glob(f"{p.name}_replica*"), *p.parent.glob(f"{p.name}_check.*")]:
         old.unlink()

@@ -228,7 +228,9 @@ def score_models(
         if unc is None:
             out[model] = CrossScores(nan, nan.copy(), test_raw=nan.copy())
             continue
-        out[model] = CrossScores(nan, nan.copy(), nan.copy(), nan.copy(), nan.copy(), test_raw=nan.copy())
+        out[model] = CrossScores(
+            nan, nan.copy(), nan.copy(), nan.copy(), nan.copy(), test_raw=nan.copy()
+        )
         tags: list[int | str] = [*range(unc.replicas), *(["check"] if unc.calibration else [])]
         replicas[model] = []
         for k in range(k_folds):
@@ -265,7 +267,14 @@ def score_models(
                     if raw:
                         test_raw[in_fold] = clf.decision_function(Xk)
                     if model in replicas:
-                        _replica_block(cfg, model, cs, rows, in_fold, [r.predict_proba(Xk)[:, 1] for r in replicas[model][k]])
+                        _replica_block(
+                            cfg,
+                            model,
+                            cs,
+                            rows,
+                            in_fold,
+                            [r.predict_proba(Xk)[:, 1] for r in replicas[model][k]],
+                        )
                 # candidates of the previous fold were in this model's training set ...
                 seen = (f == (k - 1) % k_folds) & t
                 # ... except the events it held out for early stopping
@@ -280,20 +289,32 @@ def score_models(
 
 
 def _replica_block(
-    cfg: AnalysisConfig, model: str, cs: CrossScores, rows: slice, in_fold: np.ndarray, scores: list[np.ndarray]
+    cfg: AnalysisConfig,
+    model: str,
+    cs: CrossScores,
+    rows: slice,
+    in_fold: np.ndarray,
+    scores: list[np.ndarray],
 ) -> None:
     """Fill the replica figures of ``cs`` for the rows ``rows`` of one block that are in one fold."""
     from ..stats.uncertainty import replica_spread
 
     unc = cfg.models[model].uncertainty
-    assert unc is not None and cs.err is not None and cs.replica_mean is not None and cs.check is not None
+    assert (
+        unc is not None
+        and cs.err is not None
+        and cs.replica_mean is not None
+        and cs.check is not None
+    )
     mean, err = replica_spread(np.asarray(scores[: unc.replicas]))
     cs.replica_mean[rows][in_fold], cs.err[rows][in_fold] = mean, err
     if unc.calibration:
         cs.check[rows][in_fold] = scores[-1]
 
 
-def replica_scores(cfg: AnalysisConfig, ds: Dataset, model: str, layout: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def replica_scores(
+    cfg: AnalysisConfig, ds: Dataset, model: str, layout: Layout
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(err, replica_mean, check)`` of every candidate from the saved uncertainty replicas of ``model``.
 
     Each candidate is scored by the replicas of the fold that did not see it;
@@ -328,7 +349,9 @@ def _validation_split(info_path: Any) -> tuple[float, int] | None:
     return (float(val["fraction"]), int(val["seed"])) if val else None
 
 
-def _event_validation_mask(run: np.ndarray, event: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+def _event_validation_mask(
+    run: np.ndarray, event: np.ndarray, fraction: float, seed: int
+) -> np.ndarray:
     from ..train.kfold import event_validation_mask
 
     return event_validation_mask(run, event, fraction, seed)
@@ -344,7 +367,9 @@ def held_out(ds: Dataset, info_path: Any) -> np.ndarray:
     if not val:
         return np.zeros(len(ds), dtype=bool)
     c = ds.columns
-    return event_validation_mask(c["runNumber"], c["eventNumber"], float(val["fraction"]), int(val["seed"]))
+    return event_validation_mask(
+        c["runNumber"], c["eventNumber"], float(val["fraction"]), int(val["seed"])
+    )
 
 
 def one_per_event(ds: Dataset, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -363,7 +388,9 @@ def one_per_event(ds: Dataset, mask: np.ndarray, rng: np.random.Generator) -> np
     return np.sort(idx[order[starts]])
 
 
-def overtraining_sets(cfg: AnalysisConfig, ds: Dataset, cs: CrossScores, k: int) -> tuple[np.ndarray, np.ndarray]:
+def overtraining_sets(
+    cfg: AnalysisConfig, ds: Dataset, cs: CrossScores, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Masks of model ``k``'s train (fold k-1, rows it was fitted on) and test (fold k) class-representative candidates."""
     train = (ds.fold == (k - 1) % cfg.folds.k) & ds.truth & np.isfinite(cs.train)
     test = (ds.fold == k) & ds.truth

@@ -29,15 +29,26 @@ def generate(cfg: AnalysisConfig, sample: str, *, progress: bool = True) -> list
     return paths
 
 
-def prepare(cfg: AnalysisConfig, sample: str, index: int, *, progress: bool = True) -> dict[str, Any]:
+def prepare(
+    cfg: AnalysisConfig, sample: str, index: int, *, progress: bool = True
+) -> dict[str, Any]:
     """Preselect input file ``index`` of ``sample`` into its Parquet table."""
     from ..prep.ingest import prepare_file
 
     files = cfg.sample_files(sample)
     if not 0 <= index < len(files):
-        msg = f"samples.{sample}: file index {index} out of range (the sample has {len(files)} files)"
+        msg = (
+            f"samples.{sample}: file index {index} out of range (the sample has {len(files)} files)"
+        )
         raise ConfigError(msg)
-    return prepare_file(cfg, sample, files[index], Layout.of(cfg).prepared(sample, index), file_index=index, progress=progress)
+    return prepare_file(
+        cfg,
+        sample,
+        files[index],
+        Layout.of(cfg).prepared(sample, index),
+        file_index=index,
+        progress=progress,
+    )
 
 
 def gather(cfg: AnalysisConfig) -> dict[str, Any]:
@@ -47,7 +58,9 @@ def gather(cfg: AnalysisConfig) -> dict[str, Any]:
     from ..report import plotting
 
     lay = Layout.of(cfg)
-    prepared = {s: [lay.prepared(s, i) for i in range(len(cfg.sample_files(s)))] for s in cfg.samples}
+    prepared = {
+        s: [lay.prepared(s, i) for i in range(len(cfg.sample_files(s)))] for s in cfg.samples
+    }
     info = gather_tables(cfg, prepared, lay.dataset)
     tables = {s: v["table"] for s, v in read_json(lay.dataset.with_name("cutflow.json")).items()}
     with plotting.lhcb_style():

@@ -79,13 +79,22 @@ def scan_point(cfg: AnalysisConfig, ds: Dataset, strength: float) -> dict[str, A
     base = cfg.models[scan.model]
     assert base.decorrelate is not None
     column = base.decorrelate.spectator
-    mcfg = base.model_copy(update={"decorrelate": DecorrelateConfig(spectator=column, strength=float(strength))})
+    mcfg = base.model_copy(
+        update={"decorrelate": DecorrelateConfig(spectator=column, strength=float(strength))}
+    )
     seed = model_seed(cfg, f"decorrelation/{scan.model}", scan.fold)
     idx = np.flatnonzero(training_mask(ds, scan.fold))
     y = ds.y[idx]
-    w = training_weights(ds.weight[idx], y, negative=cfg.training.negative_weights, balance=cfg.training.balance_classes)
+    w = training_weights(
+        ds.weight[idx],
+        y,
+        negative=cfg.training.negative_weights,
+        balance=cfg.training.balance_classes,
+    )
     events = (ds.columns["runNumber"][idx], ds.columns["eventNumber"][idx])
-    clf, _, info = fit_model(cfg, mcfg, ds.X[idx], y, w, seed=seed, events=events, spectator=ds.columns[column][idx])
+    clf, _, info = fit_model(
+        cfg, mcfg, ds.X[idx], y, w, seed=seed, events=events, spectator=ds.columns[column][idx]
+    )
 
     test = ds.fold == scan.fold
     score = np.full(len(ds), np.nan)
@@ -105,12 +114,16 @@ def scan_point(cfg: AnalysisConfig, ds: Dataset, strength: float) -> dict[str, A
         out["working_point"] = f"{target:g} kHz"
     else:
         bkg_eff = cfg.evaluation.bkg_effs[0]
-        thr = float(threshold_at_background_efficiency(ds.y[m], raw[m], ds.weight[m], bkg_eff=bkg_eff))
+        thr = float(
+            threshold_at_background_efficiency(ds.y[m], raw[m], ds.weight[m], bkg_eff=bkg_eff)
+        )
         ws = ds.weight[sig]
         out["efficiency"] = float(ws[raw[sig] >= thr].sum() / ws.sum())
         out["working_point"] = f"eff_B = {bkg_eff:g}"
     out["threshold_raw"] = float(thr)
-    out["threshold"] = float(proba_at(raw[test], score[test], thr)[0]) if np.isfinite(thr) else float(thr)
+    out["threshold"] = (
+        float(proba_at(raw[test], score[test], thr)[0]) if np.isfinite(thr) else float(thr)
+    )
     spec, wb, sb = ds.columns[column][bkg], ds.weight[bkg], score[bkg]
     out["distance_correlation"] = distance_correlation_np(sb, spec, wb, random_state=cfg.seed)
     edges = scan_edges(cfg, ds)

@@ -25,11 +25,18 @@ def _downsample_index(n_points: int, n: int = 2000) -> np.ndarray:
     if n_points <= n:
         return np.arange(n_points)
     return np.unique(
-        np.concatenate([np.geomspace(1, n_points, n).astype(int) - 1, np.linspace(0, n_points - 1, n // 4).astype(int)])
+        np.concatenate(
+            [
+                np.geomspace(1, n_points, n).astype(int) - 1,
+                np.linspace(0, n_points - 1, n // 4).astype(int),
+            ]
+        )
     )
 
 
-def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progress: bool = True) -> dict[str, Any]:
+def evaluate(
+    cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progress: bool = True
+) -> dict[str, Any]:
     """Score every candidate with the fold models, write scores.root, summary.json and the selection."""
     import pyarrow.parquet as pq
     from tqdm.auto import tqdm
@@ -47,25 +54,40 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
     lay = Layout.of(cfg)
     # everything but the features (and the raw weights): the models read the features block by block
     stored = pq.ParquetFile(lay.dataset).schema_arrow.names
-    ds = load_dataset(lay.dataset, cfg, columns=[c for c in stored if c not in cfg.feature_names and c != "weight_raw"])
+    ds = load_dataset(
+        lay.dataset,
+        cfg,
+        columns=[c for c in stored if c not in cfg.feature_names and c != "weight_raw"],
+    )
     generated = load_generated_events(lay.dataset)
     t0 = time.perf_counter()
     names = list(models or cfg.models)
     correlations: dict[str, np.ndarray] = {}
-    all_scores = score_models(cfg, ds, names, lay, feature_blocks(lay.dataset, cfg.feature_names), correlations=correlations)
+    all_scores = score_models(
+        cfg,
+        ds,
+        names,
+        lay,
+        feature_blocks(lay.dataset, cfg.feature_names),
+        correlations=correlations,
+    )
     summary: dict[str, Any] = {}
     curves: dict[str, np.ndarray] = {}
     scores: dict[str, np.ndarray] = {}
     raws: dict[str, np.ndarray] = {}
     errors: dict[str, np.ndarray] = {}
-    for name in tqdm(names, desc="evaluate", unit="model", disable=None if progress else True):  # None: off when not a terminal
+    for name in tqdm(
+        names, desc="evaluate", unit="model", disable=None if progress else True
+    ):  # None: off when not a terminal
         cs = all_scores.pop(name)
         scores[name] = cs.test
         raws[name] = cs.ranking
         s = model_summary(cfg, ds, cs, random_state=cfg.seed)
         s["kind"] = cfg.models[name].type
         wp, wp_raw = working_point_thresholds(s), working_point_thresholds(s, raw=True)
-        s.update(performance(cfg, ds, cs.test, wp, generated, raw=cs.ranking, thresholds_raw=wp_raw))
+        s.update(
+            performance(cfg, ds, cs.test, wp, generated, raw=cs.ranking, thresholds_raw=wp_raw)
+        )
         s["training"] = [read_json(lay.model_info(name, k)) for k in range(cfg.folds.k)]
         if cs.err is not None:
             errors[name] = cs.err
@@ -74,10 +96,15 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
         m = ds.truth
         r = roc(ds.y[m], cs.test[m], ds.weight[m])
         idx = _downsample_index(len(r.bkg_eff))
-        curves[f"{name}/roc_bkg_eff"], curves[f"{name}/roc_sig_eff"] = r.bkg_eff[idx], r.sig_eff[idx]
+        curves[f"{name}/roc_bkg_eff"], curves[f"{name}/roc_sig_eff"] = (
+            r.bkg_eff[idx],
+            r.sig_eff[idx],
+        )
         curves[f"{name}/roc_threshold"] = r.thresholds[idx]
         if cfg.trigger is not None:
-            for k, v in rate_curves(cfg, event_views(cfg, ds, cs.ranking), raw=cs.ranking, proba=cs.test).items():
+            for k, v in rate_curves(
+                cfg, event_views(cfg, ds, cs.ranking), raw=cs.ranking, proba=cs.test
+            ).items():
                 curves[f"{name}/rate_{k}"] = v
         y = ds.y
         # the overtraining plot shows fold 0's model: its training fold vs its test fold
@@ -129,10 +156,20 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
             np.savez_compressed(fh, **cast("dict[str, Any]", curves))
     # the selection analysts load: preselection + features + fold models + working points
     # unreachable working points (infinite threshold) are not stored
-    wps = {n: {k: t for k, t in working_point_thresholds(summary[n]).items() if np.isfinite(t)} for n in names}
+    wps = {
+        n: {k: t for k, t in working_point_thresholds(summary[n]).items() if np.isfinite(t)}
+        for n in names
+    }
     fs = FeatureSet.from_config(cfg)
     # decisions cut on the raw output: the probability saturates at 1
-    wps_raw = {n: {k: t for k, t in working_point_thresholds(summary[n], raw=True).items() if np.isfinite(t)} for n in names}
+    wps_raw = {
+        n: {
+            k: t
+            for k, t in working_point_thresholds(summary[n], raw=True).items()
+            if np.isfinite(t)
+        }
+        for n in names
+    }
     for feature in fs.features:
         # labels are plot text, not part of the selection: editing one must not rerun the evaluation
         feature.label = None
@@ -148,12 +185,19 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
         default_model=names[0],
         tree=cfg.samples[cfg.signal_sample].tree,
         rate_curves={
-            n: {k: curves[f"{n}/rate_{k}"].tolist() for k in ("threshold", "threshold_raw", "rate_khz", "eff")}
+            n: {
+                k: curves[f"{n}/rate_{k}"].tolist()
+                for k in ("threshold", "threshold_raw", "rate_khz", "eff")
+            }
             for n in names
             if f"{n}/rate_threshold" in curves
         },
         branch_types=training_branch_types(
-            [lay.prepared(s, i).with_suffix(".json") for s in cfg.samples for i in range(len(cfg.sample_files(s)))]
+            [
+                lay.prepared(s, i).with_suffix(".json")
+                for s in cfg.samples
+                for i in range(len(cfg.sample_files(s)))
+            ]
         ),
     )
     tmp_sel = lay.selection.with_name(".selection.tmp")
@@ -174,7 +218,9 @@ def evaluate(cfg: AnalysisConfig, models: Sequence[str] | None = None, *, progre
     return summary
 
 
-def _uncertainty_summary(cfg: AnalysisConfig, name: str, cs: Any, curves: dict[str, np.ndarray]) -> dict[str, Any]:
+def _uncertainty_summary(
+    cfg: AnalysisConfig, name: str, cs: Any, curves: dict[str, np.ndarray]
+) -> dict[str, Any]:
     """Summary figures of a model's score uncertainty, and its pulls into ``curves`` for the plot."""
     from ..stats.uncertainty import calibration_figures, pulls
 
@@ -226,7 +272,10 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
         for tos in (False, True) if cfg.trigger is not None else ():
             fig, ax = plotting.new_figure()
             plotting.rate_plot(
-                {n: {k: cv[f"{n}/rate_{k}"] for k in ("rate_khz", "eff", "eff_tos")} for n in names},
+                {
+                    n: {k: cv[f"{n}/rate_{k}"] for k in ("rate_khz", "eff", "eff_tos")}
+                    for n in names
+                },
                 targets_khz=cfg.rates.target_rates_khz,
                 tos=tos,
                 ax=ax,
@@ -238,8 +287,14 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
         for n in names:
             fig, ax = plotting.new_figure()
             plotting.score_plot(
-                {c: (cv[f"{n}/test_{c}_score"], cv[f"{n}/test_{c}_weight"]) for c in ("signal", "background")},
-                {c: (cv[f"{n}/train_{c}_score"], cv[f"{n}/train_{c}_weight"]) for c in ("signal", "background")},
+                {
+                    c: (cv[f"{n}/test_{c}_score"], cv[f"{n}/test_{c}_weight"])
+                    for c in ("signal", "background")
+                },
+                {
+                    c: (cv[f"{n}/train_{c}_score"], cv[f"{n}/train_{c}_weight"])
+                    for c in ("signal", "background")
+                },
                 ks_pvalue=summary[n]["ks_pvalue"],
                 ax=ax,
                 xlabel=f"{n} response",
@@ -255,8 +310,11 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
                     xlabel = ev.efficiency_vs[var].label if var in ev.efficiency_vs else var
                     fig, ax = plotting.new_figure()
                     plotting.efficiency_plot(
-                        {wp_label(wp, perf): b for wp, b in eff["all"].items()}, xlabel=xlabel, interval_label=eff["interval"],
-                        ylabel=ylabel, ax=ax,
+                        {wp_label(wp, perf): b for wp, b in eff["all"].items()},
+                        xlabel=xlabel,
+                        interval_label=eff["interval"],
+                        ylabel=ylabel,
+                        ax=ax,
                     )
                     ax.set_title(f"{n}: all modes", loc="right", fontsize=18)
                     written += plotting.save(fig, lay.plots / f"eff_vs_{var}{tag}_{n}")
@@ -264,8 +322,14 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
                         wp0 = next(iter(eff["all"]))
                         fig, ax = plotting.new_figure()
                         plotting.efficiency_plot(
-                            {plotting.mode_latex(mode): d[wp0] for mode, d in eff["per_mode"].items()}, xlabel=xlabel,
-                            interval_label=eff["interval"], ylabel=ylabel, ax=ax,
+                            {
+                                plotting.mode_latex(mode): d[wp0]
+                                for mode, d in eff["per_mode"].items()
+                            },
+                            xlabel=xlabel,
+                            interval_label=eff["interval"],
+                            ylabel=ylabel,
+                            ax=ax,
                         )
                         ax.set_title(f"{n} at {wp_label(wp0, perf)}", loc="right", fontsize=18)
                         written += plotting.save(fig, lay.plots / f"eff_vs_{var}{tag}_{n}_per_mode")
@@ -277,12 +341,19 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
                 if cal.get("bins"):
                     fig, ax = plotting.new_figure()
                     study_plots.pull_fraction_plot(
-                        cal["bins"], float(cal["expected_fraction_beyond_1"]), ax=ax, xlabel=f"{n} response (bins of equal population)"
+                        cal["bins"],
+                        float(cal["expected_fraction_beyond_1"]),
+                        ax=ax,
+                        xlabel=f"{n} response (bins of equal population)",
                     )
                     written += plotting.save(fig, lay.plots / f"uncertainty_bins_{n}")
             fig, ax = plotting.new_figure()
             study_plots.efficiency_vs_cut_plot(
-                cv[f"{n}/roc_threshold"], cv[f"{n}/roc_sig_eff"], cv[f"{n}/roc_bkg_eff"], ax=ax, xlabel=f"Cut on the {n} response",
+                cv[f"{n}/roc_threshold"],
+                cv[f"{n}/roc_sig_eff"],
+                cv[f"{n}/roc_bkg_eff"],
+                ax=ax,
+                xlabel=f"Cut on the {n} response",
                 working_points=working_points(perf),
             )
             written += plotting.save(fig, lay.plots / f"eff_vs_cut_{n}")
@@ -290,7 +361,9 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
                 fig, ax = plotting.new_figure()
                 # offline yields may count events (evaluation.yields: events)
                 unit = (perf.get("offline") or {}).get("unit", "candidates")
-                plotting.figure_of_merit_plot(perf["optimal_cut"], ax=ax, xlabel=f"Signal efficiency ({unit})")
+                plotting.figure_of_merit_plot(
+                    perf["optimal_cut"], ax=ax, xlabel=f"Signal efficiency ({unit})"
+                )
                 written += plotting.save(fig, lay.plots / f"optimal_cut_{n}")
             if "sculpting" in perf:
                 sc = perf["sculpting"]
@@ -310,7 +383,9 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
         if inputs:
             for cls in ("signal", "background"):
                 fig, ax = plotting.new_figure((12, 10))
-                plotting.correlation_plot(np.asarray(inputs[f"correlation_{cls}"]), inputs["features"], ax=ax, title=cls)
+                plotting.correlation_plot(
+                    np.asarray(inputs[f"correlation_{cls}"]), inputs["features"], ax=ax, title=cls
+                )
                 written += plotting.save(fig, lay.plots / f"correlation_{cls}")
     return written
 

@@ -64,7 +64,9 @@ class EventViews:
     counts: dict[str, int]
 
 
-def event_views(cfg: AnalysisConfig, ds: Dataset, score: np.ndarray, columns: list[str] | None = None) -> EventViews:
+def event_views(
+    cfg: AnalysisConfig, ds: Dataset, score: np.ndarray, columns: list[str] | None = None
+) -> EventViews:
     """Group candidates into events once and build every event-level view of ``score``."""
     c = ds.columns
     mb = ds.sample_mask(cfg.minbias_sample)
@@ -73,8 +75,12 @@ def event_views(cfg: AnalysisConfig, ds: Dataset, score: np.ndarray, columns: li
     mb_total = float(mb_info["sum_gen_weights"]) * norm
     mb_total2 = float(mb_info.get("sum_gen_weights2", mb_info["sum_gen_weights"])) * norm**2
     mb_events = EventScores.from_candidates(
-        c["runNumber"][mb], c["eventNumber"][mb], score[mb], ds.weight[mb],
-        total_weight=mb_total, total_weight2=mb_total2,
+        c["runNumber"][mb],
+        c["eventNumber"][mb],
+        score[mb],
+        ds.weight[mb],
+        total_weight=mb_total,
+        total_weight2=mb_total2,
     )
     sig = ds.sample_mask(cfg.signal_sample)
     run, evt, w, t = c["runNumber"][sig], c["eventNumber"][sig], ds.weight[sig], ds.truth[sig]
@@ -116,7 +122,9 @@ def _ks(cfg: AnalysisConfig, ds: Dataset, cs: CrossScores) -> dict[str, Any]:
         "ks_pvalue_folds": per_fold,
         # all of them at once, corrected for their number: what the overtraining warning tests
         "ks_pvalue_corrected": None if family is None else family["pvalue"],
-        "ks_pvalue_correction": None if family is None else {"method": family["method"], "n_tests": family["n_tests"]},
+        "ks_pvalue_correction": None
+        if family is None
+        else {"method": family["method"], "n_tests": family["n_tests"]},
     }
 
 
@@ -136,21 +144,31 @@ def model_summary(
         events = event_ids(c["sample"][m], c["runNumber"][m], c["eventNumber"][m])[0]
         n_events = int(events.max()) + 1 if len(events) else 0
         # above BOOTSTRAP_MAX_EVENTS events: bootstrap a seeded subsample, its spread scaled to all events
-        keep, scale = bootstrap_subsample(n_events, BOOTSTRAP_MAX_EVENTS, _subsample_seed(cfg, random_state, 0))
+        keep, scale = bootstrap_subsample(
+            n_events, BOOTSTRAP_MAX_EVENTS, _subsample_seed(cfg, random_state, 0)
+        )
         sub = slice(None) if keep is None else _rows_of_units(events, keep, n_events)
         _, std, _ = roc_auc_bootstrap(
-            y[sub], s[sub], w[sub], n_bootstrap=cfg.evaluation.bootstrap, random_state=random_state,
+            y[sub],
+            s[sub],
+            w[sub],
+            n_bootstrap=cfg.evaluation.bootstrap,
+            random_state=random_state,
             groups=events[sub],
         )
         out["auc_std"] = float(std) * scale
         out["auc_std_events"] = n_events if keep is None else len(keep)
     effs = efficiency_at_background_efficiency(y, s, w, bkg_eff=cfg.evaluation.bkg_effs)
-    out["eff_at_bkg_eff"] = {f"{b:g}": float(e) for b, e in zip(cfg.evaluation.bkg_effs, np.atleast_1d(effs), strict=True)}
+    out["eff_at_bkg_eff"] = {
+        f"{b:g}": float(e)
+        for b, e in zip(cfg.evaluation.bkg_effs, np.atleast_1d(effs), strict=True)
+    }
     seen = np.isfinite(cs.train)
     yt, wt, st = ds.y[seen], ds.weight[seen], cs.train[seen]
     effs_tr = efficiency_at_background_efficiency(yt, st, wt, bkg_eff=cfg.evaluation.bkg_effs)
     out["eff_at_bkg_eff_train"] = {
-        f"{b:g}": float(e) for b, e in zip(cfg.evaluation.bkg_effs, np.atleast_1d(effs_tr), strict=True)
+        f"{b:g}": float(e)
+        for b, e in zip(cfg.evaluation.bkg_effs, np.atleast_1d(effs_tr), strict=True)
     }
     out["auc_train"] = float(roc_auc(yt, st, wt))
     out.update(_ks(cfg, ds, cs))
@@ -251,7 +269,11 @@ def offline_units(cfg: AnalysisConfig, ds: Dataset, score: np.ndarray) -> np.nda
     idx = np.flatnonzero(ds.truth)
     if cfg.evaluation.yields == "events":
         c = ds.columns
-        idx = idx[best_candidate_per_event(c["sample"][idx], c["runNumber"][idx], c["eventNumber"][idx], score[idx])]
+        idx = idx[
+            best_candidate_per_event(
+                c["sample"][idx], c["runNumber"][idx], c["eventNumber"][idx], score[idx]
+            )
+        ]
     return idx
 
 
@@ -292,10 +314,16 @@ def offline_figures(cfg: AnalysisConfig, ds: Dataset, score: np.ndarray) -> dict
             name: float(w[passed & (sample == ds.samples[name]["index"])].sum()) for name in yields
         }
         # simulated candidates (events) behind S and B: few of them leave B unresolved
-        entry["n_signal"], entry["n_background"] = int(np.sum(passed & sig)), int(np.sum(passed & ~sig))
+        entry["n_signal"], entry["n_background"] = (
+            int(np.sum(passed & sig)),
+            int(np.sum(passed & ~sig)),
+        )
         wps[f"{e:g}"] = entry
     return {
-        "signal_yield": total_s, "background_yield": total_b, "yields": yields, "working_points": wps,
+        "signal_yield": total_s,
+        "background_yield": total_b,
+        "yields": yields,
+        "working_points": wps,
         "unit": cfg.evaluation.yields,
     }
 
@@ -308,7 +336,12 @@ def _event_columns(cfg: AnalysisConfig, ds: Dataset) -> list[str]:
 
 
 def _working_point_spread(
-    cfg: AnalysisConfig, mb: EventScores, signal: EventScores, target: float, *, max_events: int | None = None
+    cfg: AnalysisConfig,
+    mb: EventScores,
+    signal: EventScores,
+    target: float,
+    *,
+    max_events: int | None = None,
 ) -> float:
     """Spread of the signal efficiency from the statistical uncertainty of the working point.
 
@@ -396,7 +429,11 @@ def measured_rate(mb: EventScores, input_rate_khz: float, target_khz: float) -> 
     choose, measure = split_minbias(mb)
     thr = threshold_for_rate(choose, input_rate_khz, target_khz)
     rate, err = output_rate(measure, thr, input_rate_khz)
-    return {"threshold_split": thr, "rate_khz_measured": float(rate[0]), "rate_khz_measured_err": float(err[0])}
+    return {
+        "threshold_split": thr,
+        "rate_khz_measured": float(rate[0]),
+        "rate_khz_measured_err": float(err[0]),
+    }
 
 
 def _rates(cfg: AnalysisConfig, views: EventViews) -> dict[str, Any]:
@@ -440,7 +477,9 @@ def _rates(cfg: AnalysisConfig, views: EventViews) -> dict[str, Any]:
                 label = cfg.evaluation.mode_names.get(int(code), str(int(code)))
                 pm = {}
                 for name, ev in (("eff", anyc), ("eff_tos", tos)):
-                    e = efficiency_interval(ev.score[sel] >= thr, ev.weight[sel], method=cfg.evaluation.interval)
+                    e = efficiency_interval(
+                        ev.score[sel] >= thr, ev.weight[sel], method=cfg.evaluation.interval
+                    )
                     pm[name] = float(e.value)
                     pm[f"{name}_low"], pm[f"{name}_high"] = float(e.low), float(e.high)
                 pm["n_events"] = int(sel.sum())
@@ -451,7 +490,11 @@ def _rates(cfg: AnalysisConfig, views: EventViews) -> dict[str, Any]:
 
 
 def rate_curves(
-    cfg: AnalysisConfig, views: EventViews, *, raw: np.ndarray | None = None, proba: np.ndarray | None = None
+    cfg: AnalysisConfig,
+    views: EventViews,
+    *,
+    raw: np.ndarray | None = None,
+    proba: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Signal efficiency (any, TOS) vs output rate [kHz], for plotting.
 
@@ -461,7 +504,11 @@ def rate_curves(
     the probability (:func:`proba_at`).
     """
     thresholds, rates = rate_curve(views.minbias, cfg.rates.input_rate_khz)
-    keep = np.unique(np.geomspace(1, len(thresholds), 400).astype(int) - 1) if len(thresholds) else np.zeros(0, int)
+    keep = (
+        np.unique(np.geomspace(1, len(thresholds), 400).astype(int) - 1)
+        if len(thresholds)
+        else np.zeros(0, int)
+    )
     thr = thresholds[keep]
     out = {
         "threshold": thr,
@@ -510,8 +557,14 @@ def performance(
     modes = views.columns[col].astype(np.int64) if col and col in views.columns else None
     out["efficiency_vs"] = {
         var: efficiency_vs(
-            views.columns[var], anyc.score, anyc.weight, thresholds, binning.bins,
-            method=ev.interval, modes=modes, mode_names=ev.mode_names,
+            views.columns[var],
+            anyc.score,
+            anyc.weight,
+            thresholds,
+            binning.bins,
+            method=ev.interval,
+            modes=modes,
+            mode_names=ev.mode_names,
         )
         for var, binning in ev.efficiency_vs.items()
         if var in views.columns
@@ -529,22 +582,35 @@ def performance(
         if "background_yield" not in oc.model_fields_set:
             n_bkg = sum(v["yield"] for v in yields.values() if v["label"] == 0)
     out["optimal_cut"] = optimal_cuts(
-        ds.y[units], score[units], ds.weight[units], signal_yield=n_sig,
-        background_yield=n_bkg, punzi_sigma=oc.punzi_sigma,
+        ds.y[units],
+        score[units],
+        ds.weight[units],
+        signal_yield=n_sig,
+        background_yield=n_bkg,
+        punzi_sigma=oc.punzi_sigma,
         min_background_candidates=oc.min_background_candidates,
     )
     if score is not proba:
         # ranked on the raw output; each cut also on the probability
         opt = out["optimal_cut"]
-        _add_probability_thresholds({k: opt[k] for k in ("significance", "punzi")}, score[m], proba[m], ("threshold",))
+        _add_probability_thresholds(
+            {k: opt[k] for k in ("significance", "punzi")}, score[m], proba[m], ("threshold",)
+        )
         opt["curve"]["threshold_raw"] = opt["curve"]["threshold"]
         opt["curve"]["threshold"] = proba_at(score[m], proba[m], opt["curve"]["threshold_raw"])
     if ev.mass and ev.mass in ds.columns:
         b = m & (ds.y == 0)
         out["sculpting"] = sculpting(
-            ds.columns[ev.mass][b], score[b], ds.weight[b], thresholds, method=ev.interval, random_state=cfg.seed
+            ds.columns[ev.mass][b],
+            score[b],
+            ds.weight[b],
+            thresholds,
+            method=ev.interval,
+            random_state=cfg.seed,
         )
-        if score is not proba:  # dCor is not invariant under the monotone map: keep it on the probability
+        if (
+            score is not proba
+        ):  # dCor is not invariant under the monotone map: keep it on the probability
             out["sculpting"]["distance_correlation"] = sculpting(
                 ds.columns[ev.mass][b], proba[b], ds.weight[b], {}, random_state=cfg.seed
             )["distance_correlation"]
@@ -593,14 +659,21 @@ def background_composition(
         cats, w = category[passed], weight[passed]
         counts = {int(code): int(np.sum(cats == code)) for code in np.unique(cats)}
         entry: dict[str, Any] = {
-            "threshold": float(thr), "column": col, "n_events": int(passed.sum()), "weighted": float(w.sum()),
+            "threshold": float(thr),
+            "column": col,
+            "n_events": int(passed.sum()),
+            "weighted": float(w.sum()),
         }
         categories = {}
         for code in sorted(counts, key=lambda k: -counts[k]):
             e = efficiency_interval(cats == code, w, method=ev.interval)
             categories[ev.background_category_names.get(code, str(code))] = {
-                "code": code, "n_events": counts[code], "weighted": float(w[cats == code].sum()),
-                "fraction": float(e.value), "fraction_low": float(e.low), "fraction_high": float(e.high),
+                "code": code,
+                "n_events": counts[code],
+                "weighted": float(w[cats == code].sum()),
+                "fraction": float(e.value),
+                "fraction_low": float(e.low),
+                "fraction_high": float(e.high),
             }
         entry["categories"] = categories
         out[key] = entry
@@ -608,7 +681,11 @@ def background_composition(
 
 
 def _total_efficiencies(
-    cfg: AnalysisConfig, ds: Dataset, score: np.ndarray, thresholds: dict[str, float], gen: dict[str, np.ndarray]
+    cfg: AnalysisConfig,
+    ds: Dataset,
+    score: np.ndarray,
+    thresholds: dict[str, float],
+    gen: dict[str, np.ndarray],
 ) -> dict[str, Any]:
     from ..stats.performance import (
         efficiency_vs,
@@ -620,7 +697,12 @@ def _total_efficiencies(
     ev, c = cfg.evaluation, ds.columns
     sig = ds.sample_mask(cfg.signal_sample)
     gen_score = generated_event_scores(
-        c["runNumber"][sig], c["eventNumber"][sig], score[sig], ds.truth[sig], gen["runNumber"], gen["eventNumber"]
+        c["runNumber"][sig],
+        c["eventNumber"][sig],
+        score[sig],
+        ds.truth[sig],
+        gen["runNumber"],
+        gen["eventNumber"],
     )
     w = gen["weight"]
     col = ev.mode_column

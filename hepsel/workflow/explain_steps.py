@@ -20,7 +20,11 @@ def explainable_models(cfg: AnalysisConfig) -> list[str]:
     """Models with a SHAP explainer (BDTs, bonsai BDTs, MLPs and Lipschitz MLPs, including GAN-augmented ones, and autoencoders)."""
     from .cross_scoring import model_kind
 
-    return [m for m in cfg.models if model_kind(cfg, m) in ("bdt", "bbdt", "mlp", "lipschitz_mlp", "autoencoder")]
+    return [
+        m
+        for m in cfg.models
+        if model_kind(cfg, m) in ("bdt", "bbdt", "mlp", "lipschitz_mlp", "autoencoder")
+    ]
 
 
 def explain(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
@@ -62,16 +66,34 @@ def explain(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
 
     backgrounds = None if background_rows is None else [features(r) for r in background_rows]
     expl = explain_model(
-        kind, folds, features(index), ds.fold[index], index, cfg.feature_names,
-        backgrounds=backgrounds, random_state=cfg.seed, n_samples=cfg.evaluation.shap.mlp_samples,
+        kind,
+        folds,
+        features(index),
+        ds.fold[index],
+        index,
+        cfg.feature_names,
+        backgrounds=backgrounds,
+        random_state=cfg.seed,
+        n_samples=cfg.evaluation.shap.mlp_samples,
     )
     with atomic_path(lay.shap(model), suffix=".npz") as tmp, tmp.open("wb") as fh:
         np.savez_compressed(
-            fh, values=expl.values, base=expl.base, data=expl.data, index=expl.index,
-            label=ds.y[index], feature_names=np.array(expl.feature_names),
+            fh,
+            values=expl.values,
+            base=expl.base,
+            data=expl.data,
+            index=expl.index,
+            label=ds.y[index],
+            feature_names=np.array(expl.feature_names),
         )
     ranking = mean_abs_shap(expl)
-    info = {"model": model, "kind": kind, "output": expl.output, "n_events": n, "mean_abs_shap": ranking}
+    info = {
+        "model": model,
+        "kind": kind,
+        "output": expl.output,
+        "n_events": n,
+        "mean_abs_shap": ranking,
+    }
     write_json(lay.shap(model).with_suffix(".json"), info)
     return info
 
@@ -91,11 +113,16 @@ def explain_figures(cfg: AnalysisConfig, model: str) -> list[Path]:
     info = read_json(lay.shap(model).with_suffix(".json"))
     with np.load(lay.shap(model), allow_pickle=False) as z:
         expl = SimpleNamespace(
-            values=z["values"], base=z["base"], data=z["data"], feature_names=[str(n) for n in z["feature_names"]],
+            values=z["values"],
+            base=z["base"],
+            data=z["data"],
+            feature_names=[str(n) for n in z["feature_names"]],
             output=info["output"],
         )
     written: list[Path] = []
     with plotting.lhcb_style():
-        for name, fig in explain_plots.shap_figures(expl, max_dependence=3, labels=feature_labels(cfg)).items():
+        for name, fig in explain_plots.shap_figures(
+            expl, max_dependence=3, labels=feature_labels(cfg)
+        ).items():
             written += plotting.save(fig, lay.plots / f"shap_{name}_{model}")
     return written

@@ -45,9 +45,19 @@ def fidelity(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
         # the GAN learns the weighted signal distribution: compare it with the weighted held-out signal
         weight = ds.weight[hold]
         weighted = bool((weight >= 0).all() and weight.sum() > 0)
-        rep = fidelity_report(real, gen, cfg.feature_names, random_state=cfg.seed + k, real_weight=weight if weighted else None)
+        rep = fidelity_report(
+            real,
+            gen,
+            cfg.feature_names,
+            random_state=cfg.seed + k,
+            real_weight=weight if weighted else None,
+        )
         rep["weighted"] = weighted
-        unweighted = fidelity_report(real, gen, cfg.feature_names, random_state=cfg.seed + k) if weighted else rep
+        unweighted = (
+            fidelity_report(real, gen, cfg.feature_names, random_state=cfg.seed + k)
+            if weighted
+            else rep
+        )
         rep["unweighted"] = {key: unweighted[key] for key in ("c2st_auc", "mean_wasserstein_ratio")}
         rep["fold"] = k
         rep["clipped"] = np.asarray(gan.last_sample_clipped_).tolist()
@@ -61,9 +71,16 @@ def fidelity(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
         "folds": folds,
         "c2st_auc_mean": float(np.mean([f["c2st_auc"] for f in folds])),
         "mean_wasserstein_ratio": float(np.mean([f["mean_wasserstein_ratio"] for f in folds])),
-        "max_abs_correlation_difference": float(np.max([f["max_abs_correlation_difference"] for f in folds])),
-        "wasserstein": {n: float(np.mean([f["features"][n]["wasserstein"] for f in folds])) for n in feats},
-        "baseline_wasserstein": {n: float(np.mean([f["features"][n]["baseline_wasserstein"] for f in folds])) for n in feats},
+        "max_abs_correlation_difference": float(
+            np.max([f["max_abs_correlation_difference"] for f in folds])
+        ),
+        "wasserstein": {
+            n: float(np.mean([f["features"][n]["wasserstein"] for f in folds])) for n in feats
+        },
+        "baseline_wasserstein": {
+            n: float(np.mean([f["features"][n]["baseline_wasserstein"] for f in folds]))
+            for n in feats
+        },
         "classifier_two_sample": {"auc": float(np.mean([f["c2st_auc"] for f in folds]))},
     }
     write_json(lay.root / "fidelity" / f"{model}.json", out)
@@ -71,7 +88,12 @@ def fidelity(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
     labels = {f.name: (f.label or f.name) for f in cfg.features}
     with plotting.lhcb_style():
         fig = plotting.overlay_grid(
-            real, gen, feats, labels=labels, w1=out["wasserstein"], baseline=out["baseline_wasserstein"],
+            real,
+            gen,
+            feats,
+            labels=labels,
+            w1=out["wasserstein"],
+            baseline=out["baseline_wasserstein"],
             title=f"{model} GAN fidelity, folds 0-{cfg.folds.k - 1} pooled (each fold's GAN vs its own held-out signal)",
         )
         plotting.save(fig, lay.plots / f"gan_overlay_{model}")
@@ -80,7 +102,10 @@ def fidelity(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
         worst = int(np.argmax([f["max_abs_correlation_difference"] for f in folds]))
         diff = np.asarray(folds[worst]["correlation_difference"])
         plotting.correlation_plot(
-            diff, feats, ax=ax, difference=True,
+            diff,
+            feats,
+            ax=ax,
+            difference=True,
             title=f"{model}, fold {worst}: max $|\\Delta\\rho|$ = {folds[worst]['max_abs_correlation_difference']:.3f}",
         )
         plotting.save(fig, lay.plots / f"gan_correlation_{model}")

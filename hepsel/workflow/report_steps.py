@@ -42,15 +42,31 @@ def report(cfg: AnalysisConfig) -> Path:
     jobs = read_benchmarks(lay.root / "benchmarks")
     write_json(lay.root / "benchmarks.json", jobs)
     summary = read_json(lay.summary)
-    shap = {m: read_json(lay.shap(m).with_suffix(".json")) for m in explainable_models(cfg) if lay.shap(m).with_suffix(".json").exists()}
+    shap = {
+        m: read_json(lay.shap(m).with_suffix(".json"))
+        for m in explainable_models(cfg)
+        if lay.shap(m).with_suffix(".json").exists()
+    }
     why_info = {m: read_json(lay.why(m)) for m in cfg.models if lay.why(m).exists()}
     fid_dir = lay.root / "fidelity"
-    fidelity = {p.stem: read_json(p) for p in sorted(fid_dir.glob("*.json"))} if fid_dir.exists() else None
-    study = read_json(lay.root / "study" / "augmentation.json") if (lay.root / "study" / "augmentation.json").exists() else None
+    fidelity = (
+        {p.stem: read_json(p) for p in sorted(fid_dir.glob("*.json"))} if fid_dir.exists() else None
+    )
+    study = (
+        read_json(lay.root / "study" / "augmentation.json")
+        if (lay.root / "study" / "augmentation.json").exists()
+        else None
+    )
     scan_json = lay.root / "decorrelation" / "scan.json"
-    scan = read_json(scan_json) if cfg.decorrelation_scan is not None and scan_json.exists() else None
+    scan = (
+        read_json(scan_json) if cfg.decorrelation_scan is not None and scan_json.exists() else None
+    )
     # only while configured: a robustness.json left from an earlier config is not shown
-    robust = read_json(lay.robustness) if cfg.robustness is not None and lay.robustness.exists() else None
+    robust = (
+        read_json(lay.robustness)
+        if cfg.robustness is not None and lay.robustness.exists()
+        else None
+    )
     # the explanation figures carry the feature labels: drawn here, a label edit recomputes nothing
     for m in shap:
         explain_figures(cfg, m)
@@ -59,9 +75,15 @@ def report(cfg: AnalysisConfig) -> Path:
     cut_md = lay.dataset.with_name("cutflow.md")
     cut_json = lay.dataset.with_name("cutflow.json")
     text = render_report(
-        lay.root, summary, cutflow_markdown=cut_md.read_text() if cut_md.exists() else "",
+        lay.root,
+        summary,
+        cutflow_markdown=cut_md.read_text() if cut_md.exists() else "",
         cutflow=read_json(cut_json) if cut_json.exists() else None,
-        fidelity=fidelity, study=study, shap=shap, decorrelation=scan, why=why_info,
+        fidelity=fidelity,
+        study=study,
+        shap=shap,
+        decorrelation=scan,
+        why=why_info,
         warnings=diagnose(summary, fidelity, cfg.evaluation.warnings),
         benchmarks=jobs,
         robustness=robust,

@@ -32,7 +32,9 @@ def _held_out_scores(folds: Sequence[Any], ds: Any, *, chunk: int = 1_000_000) -
         rows = np.flatnonzero(fold == k)
         for start in range(0, len(rows), chunk):
             part = rows[start : start + chunk]
-            out[part] = clf.decision_function(np.column_stack([ds.columns[f][part] for f in ds.feature_names]))
+            out[part] = clf.decision_function(
+                np.column_stack([ds.columns[f][part] for f in ds.feature_names])
+            )
     return out
 
 
@@ -82,15 +84,35 @@ def robustness(cfg: AnalysisConfig, *, progress: bool = True) -> dict[str, Any]:
             raise ConfigError(msg)
         nominal_scores = {m: np.asarray(tree[f"raw_{m}"].array(library="np")) for m in names}
     # trigger studies need the signal and minimum-bias samples only
-    samples = list(cfg.samples) if cfg.trigger is None else list(dict.fromkeys([cfg.signal_sample, cfg.minbias_sample]))
+    samples = (
+        list(cfg.samples)
+        if cfg.trigger is None
+        else list(dict.fromkeys([cfg.signal_sample, cfg.minbias_sample]))
+    )
     # each pattern must match a branch of some sample's tree (the samples may name branches differently)
-    sources = {f"{p}:{cfg.samples[s].tree}": open_tree(p, cfg.samples[s].tree) for s in samples for p in cfg.sample_files(s)}
+    sources = {
+        f"{p}:{cfg.samples[s].tree}": open_tree(p, cfg.samples[s].tree)
+        for s in samples
+        for p in cfg.sample_files(s)
+    }
     branches = {b for t in sources.values() for b in t.keys()}
-    ids = sorted({b for s in samples for b in (cfg.event_ids(s).run_branch, cfg.event_ids(s).event_branch) if b})
+    ids = sorted(
+        {
+            b
+            for s in samples
+            for b in (cfg.event_ids(s).run_branch, cfg.event_ids(s).event_branch)
+            if b
+        }
+    )
     for shift in shifts.values():
-        where = ", ".join(list(sources)[:3]) + (f" and {len(sources) - 3} more files" if len(sources) > 3 else "")
+        where = ", ".join(list(sources)[:3]) + (
+            f" and {len(sources) - 3} more files" if len(sources) > 3 else ""
+        )
         shift.resolve(branches, where=where, protected=ids)
-    folds = {m: [load_classifier(model_kind(cfg, m), lay.model(m, k)) for k in range(cfg.folds.k)] for m in names}
+    folds = {
+        m: [load_classifier(model_kind(cfg, m), lay.model(m, k)) for k in range(cfg.folds.k)]
+        for m in names
+    }
     per_shift: dict[str, dict[str, Any]] = {m: {} for m in names}
     n_candidates = {"nominal": len(nominal)}
     # one shift at a time: its data set is scored by every model, then only the figures are kept
@@ -101,11 +123,15 @@ def robustness(cfg: AnalysisConfig, *, progress: bool = True) -> dict[str, Any]:
                 prepared[sample] = []
                 for i, path in enumerate(cfg.sample_files(sample)):
                     out = Path(tmp) / name / sample / f"{i:03d}.parquet"
-                    prepare_file(cfg, sample, path, out, file_index=i, progress=progress, shift=shift)
+                    prepare_file(
+                        cfg, sample, path, out, file_index=i, progress=progress, shift=shift
+                    )
                     prepared[sample].append(out)
             gather_tables(cfg, prepared, Path(tmp) / name / "dataset.parquet")
             ds = load_dataset(
-                Path(tmp) / name / "dataset.parquet", cfg, columns=[*_ROBUSTNESS_COLUMNS, *cfg.feature_names]
+                Path(tmp) / name / "dataset.parquet",
+                cfg,
+                columns=[*_ROBUSTNESS_COLUMNS, *cfg.feature_names],
             )
             shutil.rmtree(Path(tmp) / name)
             scores = {m: _held_out_scores(folds[m], ds) for m in names}
@@ -115,9 +141,13 @@ def robustness(cfg: AnalysisConfig, *, progress: bool = True) -> dict[str, Any]:
                 thresholds = working_point_thresholds(summary[m], raw=True)
                 proba_thresholds = working_point_thresholds(summary[m])
                 if cfg.trigger is not None:
-                    figures = trigger_shift_figures(cfg, nominal, nominal_scores[m], ds, scores[m], thresholds)
+                    figures = trigger_shift_figures(
+                        cfg, nominal, nominal_scores[m], ds, scores[m], thresholds
+                    )
                 else:
-                    figures = offline_shift_figures(nominal, nominal_scores[m], ds, scores[m], thresholds)
+                    figures = offline_shift_figures(
+                        nominal, nominal_scores[m], ds, scores[m], thresholds
+                    )
                 for key, entry in figures.items():
                     entry["threshold_raw"] = entry["threshold"]
                     entry["threshold"] = proba_thresholds.get(key)
@@ -126,7 +156,8 @@ def robustness(cfg: AnalysisConfig, *, progress: bool = True) -> dict[str, Any]:
     results = {m: {"kind": cfg.models[m].type, "shifts": per_shift[m]} for m in names}
     result: dict[str, Any] = {
         "shifts": {
-            n: {p: {"scale": f[0], "offset": f[1]} for p, f in sh.patterns.items()} for n, sh in shifts.items()
+            n: {p: {"scale": f[0], "offset": f[1]} for p, f in sh.patterns.items()}
+            for n, sh in shifts.items()
         },
         "offline": cfg.trigger is None,
         "working_point_unit": "kHz" if cfg.trigger is not None else "signal efficiency",

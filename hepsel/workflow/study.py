@@ -29,7 +29,9 @@ def study_models(cfg: AnalysisConfig) -> list[str]:
     return cfg.study.models or [m for m, c in cfg.models.items() if c.type != "fisher"]
 
 
-def augmentation_point(cfg: AnalysisConfig, ds: Dataset, model: str, n_real: int | str, seed: int) -> dict[str, Any]:
+def augmentation_point(
+    cfg: AnalysisConfig, ds: Dataset, model: str, n_real: int | str, seed: int
+) -> dict[str, Any]:
     """Train ``model`` with ``n_real`` real signal candidates and test it on fold 0."""
     mcfg = cfg.models[model]
     train = (ds.fold != TEST_FOLD) & ds.truth
@@ -42,7 +44,12 @@ def augmentation_point(cfg: AnalysisConfig, ds: Dataset, model: str, n_real: int
         sig_idx = np.sort(rng.choice(sig_idx, size=int(n_real), replace=False))
     idx = np.sort(np.concatenate([sig_idx, idx[y_all[idx] == 0]]))
     y = y_all[idx]
-    w = training_weights(ds.weight[idx], y, negative=cfg.training.negative_weights, balance=cfg.training.balance_classes)
+    w = training_weights(
+        ds.weight[idx],
+        y,
+        negative=cfg.training.negative_weights,
+        balance=cfg.training.balance_classes,
+    )
     cond = ds.columns[mcfg.condition_on][idx] if mcfg.condition_on else None
     spec = ds.columns[mcfg.decorrelate.spectator][idx] if mcfg.decorrelate else None
     clf, _, info = fit_model(cfg, mcfg, ds.X[idx], y, w, seed=s, conditions=cond, spectator=spec)
@@ -90,16 +97,18 @@ def summarise(points: list[dict[str, Any]]) -> dict[str, Any]:
     for (model, n_req), ps in groups.items():
         auc = np.array([p["auc"] for p in ps])
         eff = np.array([p["eff_at_rate"] for p in ps])
-        rows.append({
-            "model": model,
-            "n_real": int(np.mean([p["n_real"] for p in ps])),
-            "n_real_requested": n_req,
-            "n_seeds": len(ps),
-            "auc_mean": float(auc.mean()),
-            "auc_std": float(auc.std(ddof=1)) if len(ps) > 1 else float("nan"),
-            "eff_at_rate_mean": float(eff.mean()),
-            "eff_at_rate_std": float(eff.std(ddof=1)) if len(ps) > 1 else float("nan"),
-        })
+        rows.append(
+            {
+                "model": model,
+                "n_real": int(np.mean([p["n_real"] for p in ps])),
+                "n_real_requested": n_req,
+                "n_seeds": len(ps),
+                "auc_mean": float(auc.mean()),
+                "auc_std": float(auc.std(ddof=1)) if len(ps) > 1 else float("nan"),
+                "eff_at_rate_mean": float(eff.mean()),
+                "eff_at_rate_std": float(eff.std(ddof=1)) if len(ps) > 1 else float("nan"),
+            }
+        )
     rows.sort(key=lambda r: (r["model"], r["n_real"]))
     lines = [f"{'model':<10} {'N_real':>7} {'AUC':>18} {'eff@rate':>18}"]
     for r in rows:

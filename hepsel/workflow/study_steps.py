@@ -76,7 +76,9 @@ def study_summary(cfg: AnalysisConfig) -> dict[str, Any]:
     lay = Layout.of(cfg)
     points = [
         read_json(lay.root / "study" / f"{m}_{n}_{s}.json")
-        for m in study_models(cfg) for n in cfg.study.n_real for s in cfg.study.seeds
+        for m in study_models(cfg)
+        for n in cfg.study.n_real
+        for s in cfg.study.seeds
     ]
     res = summarise(points)
     write_json(lay.root / "study" / "augmentation.json", res)

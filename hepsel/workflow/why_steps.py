@@ -62,7 +62,9 @@ class _FeatureRows:
         return self.X[np.searchsorted(self.rows, rows)]
 
 
-def _held_out_margin(path: Path, cfg: AnalysisConfig, folds: Sequence[Any], fold: np.ndarray) -> np.ndarray:
+def _held_out_margin(
+    path: Path, cfg: AnalysisConfig, folds: Sequence[Any], fold: np.ndarray
+) -> np.ndarray:
     """Every candidate's raw output from its held-out fold model, streamed over the data set's row groups."""
     import pyarrow.parquet as pq
 
@@ -72,7 +74,9 @@ def _held_out_margin(path: Path, cfg: AnalysisConfig, folds: Sequence[Any], fold
     # row group by row group: iter_batches keeps the whole file's buffers allocated
     for i in range(pf.num_row_groups):
         table = pf.read_row_group(i, columns=cfg.feature_names)
-        X = np.column_stack([table.column(f).to_numpy() for f in cfg.feature_names]).astype(np.float64, copy=False)
+        X = np.column_stack([table.column(f).to_numpy() for f in cfg.feature_names]).astype(
+            np.float64, copy=False
+        )
         part = fold[start : start + len(X)]
         for k, clf in enumerate(folds):
             m = part == k
@@ -100,7 +104,10 @@ def _stored_margin(lay: Layout, model: str, ds: Any) -> np.ndarray | None:
             return None
         stored = tree.arrays([f"raw_{model}", "runNumber", "eventNumber"], library="np")
     c = ds.columns
-    if not (np.array_equal(stored["runNumber"], c["runNumber"]) and np.array_equal(stored["eventNumber"], c["eventNumber"])):
+    if not (
+        np.array_equal(stored["runNumber"], c["runNumber"])
+        and np.array_equal(stored["eventNumber"], c["eventNumber"])
+    ):
         return None
     return np.asarray(stored[f"raw_{model}"], dtype=np.float64)
 
@@ -145,9 +152,15 @@ def _explain_row(cfg: AnalysisConfig, ctx: _WhyContext, row: int) -> Any:
 
     e = cfg.explain
     return explain_candidate(
-        ctx.folds, ctx.X[row], int(ctx.ds.fold[row]), ctx.references, cfg.feature_names,
-        lime_seeds=[cfg.seed + i for i in range(e.lime_seeds)], lime_samples=e.lime_samples,
-        random_state=cfg.seed, mlp_samples=e.mlp_samples,
+        ctx.folds,
+        ctx.X[row],
+        int(ctx.ds.fold[row]),
+        ctx.references,
+        cfg.feature_names,
+        lime_seeds=[cfg.seed + i for i in range(e.lime_seeds)],
+        lime_samples=e.lime_samples,
+        random_state=cfg.seed,
+        mlp_samples=e.mlp_samples,
     )
 
 
@@ -159,15 +172,27 @@ def _candidate_id(ds: Any, row: int) -> dict[str, Any]:
     index = int(np.searchsorted(same, row))
     names = {int(v["index"]): n for n, v in ds.samples.items()}
     return {
-        "run": run, "event": evt, "index": index, "candidate": f"{run}:{evt}:{index}",
-        "sample": names.get(int(c["sample"][row]), str(int(c["sample"][row]))), "row": int(row),
-        "label": int(ds.y[row]), "truth": bool(ds.truth[row]),
+        "run": run,
+        "event": evt,
+        "index": index,
+        "candidate": f"{run}:{evt}:{index}",
+        "sample": names.get(int(c["sample"][row]), str(int(c["sample"][row]))),
+        "row": int(row),
+        "label": int(ds.y[row]),
+        "truth": bool(ds.truth[row]),
     }
 
 
 def _why_record(
-    cfg: AnalysisConfig, ctx: _WhyContext, row: int, expl: Any, role: str, threshold: float | None,
-    threshold_raw: float | None = None, *, labels: bool = True,
+    cfg: AnalysisConfig,
+    ctx: _WhyContext,
+    row: int,
+    expl: Any,
+    role: str,
+    threshold: float | None,
+    threshold_raw: float | None = None,
+    *,
+    labels: bool = True,
 ) -> dict[str, Any]:
     """One explained candidate; it passes when its raw output (``margin``) reaches ``threshold_raw``.
 
@@ -177,29 +202,46 @@ def _why_record(
 
     rec = _candidate_id(ctx.ds, row)
     score = float(expit(expl.output))
-    rec.update({
-        "role": role, "fold": expl.fold, "margin": expl.output, "score": score,
-        "passes": None if threshold_raw is None else bool(expl.output >= threshold_raw), "threshold": threshold,
-        "threshold_raw": threshold_raw,
-        "shap_method": expl.shap_method, "shap_base": expl.shap_base,
-        "shap_sum": float(expl.shap_base + np.sum(expl.shap)),
-        "lime_intercept": expl.lime_intercept, "lime_local_pred": expl.lime_local_pred,
-        "lime_r2": expl.lime_r2, "lime_r2_mean": float(np.mean(expl.lime_r2)),
-        "poor_lime_fit": bool(np.mean(expl.lime_r2) < cfg.explain.min_lime_r2),
-        "sign_flips": expl.sign_flips,
-        "contributions": [
-            {**{k: v for k, v in r.items() if labels or k != "label"},
-             "lime_weight_std": float(expl.lime_weight_std[cfg.feature_names.index(r["feature"])]),
-             "lime_offset": float(expl.lime_offset[cfg.feature_names.index(r["feature"])]),
-             "shap_fold_std": float(expl.shap_fold_std[cfg.feature_names.index(r["feature"])])}
-            for r in expl.rows(ctx.labels)
-        ],
-        "shap_folds": expl.shap_folds.tolist(),
-    })
+    rec.update(
+        {
+            "role": role,
+            "fold": expl.fold,
+            "margin": expl.output,
+            "score": score,
+            "passes": None if threshold_raw is None else bool(expl.output >= threshold_raw),
+            "threshold": threshold,
+            "threshold_raw": threshold_raw,
+            "shap_method": expl.shap_method,
+            "shap_base": expl.shap_base,
+            "shap_sum": float(expl.shap_base + np.sum(expl.shap)),
+            "lime_intercept": expl.lime_intercept,
+            "lime_local_pred": expl.lime_local_pred,
+            "lime_r2": expl.lime_r2,
+            "lime_r2_mean": float(np.mean(expl.lime_r2)),
+            "poor_lime_fit": bool(np.mean(expl.lime_r2) < cfg.explain.min_lime_r2),
+            "sign_flips": expl.sign_flips,
+            "contributions": [
+                {
+                    **{k: v for k, v in r.items() if labels or k != "label"},
+                    "lime_weight_std": float(
+                        expl.lime_weight_std[cfg.feature_names.index(r["feature"])]
+                    ),
+                    "lime_offset": float(expl.lime_offset[cfg.feature_names.index(r["feature"])]),
+                    "shap_fold_std": float(
+                        expl.shap_fold_std[cfg.feature_names.index(r["feature"])]
+                    ),
+                }
+                for r in expl.rows(ctx.labels)
+            ],
+            "shap_folds": expl.shap_folds.tolist(),
+        }
+    )
     return rec
 
 
-def _why_plot(labels: Mapping[str, str], expl: Any, rec: Mapping[str, Any], model: str, path: Path) -> list[Path]:
+def _why_plot(
+    labels: Mapping[str, str], expl: Any, rec: Mapping[str, Any], model: str, path: Path
+) -> list[Path]:
     from ..report import explain_plots, plotting
 
     verdict = "" if rec["passes"] is None else (" passes" if rec["passes"] else " fails")
@@ -212,7 +254,9 @@ def _why_plot(labels: Mapping[str, str], expl: Any, rec: Mapping[str, Any], mode
         return plotting.save(fig, path)
 
 
-def _first_working_point(cfg: AnalysisConfig, model: str) -> tuple[str | None, float | None, float | None]:
+def _first_working_point(
+    cfg: AnalysisConfig, model: str
+) -> tuple[str | None, float | None, float | None]:
     """Label, probability cut and raw-output cut of the model's first reachable working point."""
     from ..io.storage import read_json
 
@@ -264,12 +308,16 @@ def why_candidate(cfg: AnalysisConfig, model: str, candidate: str) -> dict[str, 
     rec = _why_record(cfg, ctx, row, expl, "asked", thr, thr_raw)
     rec["working_point"] = wp
     tag = rec["candidate"].replace(":", "_").replace("-", "m")
-    rec["png"] = str(_why_plot(ctx.labels, expl, rec, model, _why_figure_stem(lay, model, rec["candidate"]))[-1])
+    rec["png"] = str(
+        _why_plot(ctx.labels, expl, rec, model, _why_figure_stem(lay, model, rec["candidate"]))[-1]
+    )
     rec["json"] = str(write_json(lay.why_candidate(model, tag), rec))
     return rec
 
 
-def _pick_candidates(cfg: AnalysisConfig, ctx: _WhyContext, threshold: float | None) -> list[tuple[str, int]]:
+def _pick_candidates(
+    cfg: AnalysisConfig, ctx: _WhyContext, threshold: float | None
+) -> list[tuple[str, int]]:
     """(role, row): the highest-scoring passing background, the lowest-scoring failing signal, random ones.
 
     ``threshold`` is a cut on the raw output (``ctx.margin``), which ranks
@@ -281,13 +329,21 @@ def _pick_candidates(cfg: AnalysisConfig, ctx: _WhyContext, threshold: float | N
     picked: list[tuple[str, int]] = []
     if threshold is not None:
         bkg = np.flatnonzero((ds.y == 0) & (score >= threshold))
-        picked += [("background passing", int(r)) for r in bkg[np.argsort(-score[bkg], kind="stable")][: n.background]]
+        picked += [
+            ("background passing", int(r))
+            for r in bkg[np.argsort(-score[bkg], kind="stable")][: n.background]
+        ]
         sig = np.flatnonzero((ds.y == 1) & ds.truth & (score < threshold))
-        picked += [("signal failing", int(r)) for r in sig[np.argsort(score[sig], kind="stable")][: n.signal]]
+        picked += [
+            ("signal failing", int(r))
+            for r in sig[np.argsort(score[sig], kind="stable")][: n.signal]
+        ]
     rng = np.random.default_rng(cfg.seed + 1)
     taken = {r for _, r in picked}
     pool = np.setdiff1d(np.arange(len(ds)), np.fromiter(taken, dtype=np.int64, count=len(taken)))
-    picked += [("random", int(r)) for r in rng.choice(pool, size=min(n.random, len(pool)), replace=False)]
+    picked += [
+        ("random", int(r)) for r in rng.choice(pool, size=min(n.random, len(pool)), replace=False)
+    ]
     return picked
 
 
@@ -333,32 +389,57 @@ def why(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
     shap_abs, lime_abs, lime_r2 = [], [], []
     for row in sample:
         k = int(fold[row])
-        v, _ = shap_attribution(ctx.folds[k], X[row][None, :], ctx.references[k], random_state=cfg.seed, n_samples=e.mlp_samples)
+        v, _ = shap_attribution(
+            ctx.folds[k],
+            X[row][None, :],
+            ctx.references[k],
+            random_state=cfg.seed,
+            n_samples=e.mlp_samples,
+        )
         shap_abs.append(np.abs(v[0]))
-        lime = lime_attribution(ctx.folds[k].decision_function, X[row], ctx.references[k], num_samples=e.lime_samples, random_state=cfg.seed)
+        lime = lime_attribution(
+            ctx.folds[k].decision_function,
+            X[row],
+            ctx.references[k],
+            num_samples=e.lime_samples,
+            random_state=cfg.seed,
+        )
         lime_abs.append(np.abs(lime["weight"]))
         lime_r2.append(lime["r2"])
     perm = permutation_importance(
-        ctx.folds, X[test], ds.y[test], fold[test], n_repeats=e.permutation_repeats, random_state=cfg.seed,
+        ctx.folds,
+        X[test],
+        ds.y[test],
+        fold[test],
+        n_repeats=e.permutation_repeats,
+        random_state=cfg.seed,
     )
     gain = xgboost_gain(ctx.folds, len(cfg.feature_names))
     methods: dict[str, np.ndarray] = {
-        "mean |SHAP|": np.mean(shap_abs, axis=0), "mean |LIME weight|": np.mean(lime_abs, axis=0),
+        "mean |SHAP|": np.mean(shap_abs, axis=0),
+        "mean |LIME weight|": np.mean(lime_abs, axis=0),
         "permutation (AUC drop)": np.asarray(perm["mean"]),
     }
     if gain is not None:
         methods["xgboost gain"] = gain
     names = cfg.feature_names
     out: dict[str, Any] = {
-        "model": model, "kind": ctx.kind, "working_point": wp, "threshold": thr, "threshold_raw": thr_raw,
+        "model": model,
+        "kind": ctx.kind,
+        "working_point": wp,
+        "threshold": thr,
+        "threshold_raw": thr_raw,
         "shap_method": records[0]["shap_method"] if records else None,
         "min_lime_r2": e.min_lime_r2,
         "candidates": records,
         "rankings": {
-            "n_candidates": len(sample), "features": names,
+            "n_candidates": len(sample),
+            "features": names,
             "methods": {m: v.tolist() for m, v in methods.items()},
-            "permutation_std": np.asarray(perm["std"]).tolist(), "permutation_auc": perm["auc"],
-            "permutation_candidates": len(test), "permutation_repeats": e.permutation_repeats,
+            "permutation_std": np.asarray(perm["std"]).tolist(),
+            "permutation_auc": perm["auc"],
+            "permutation_candidates": len(test),
+            "permutation_repeats": e.permutation_repeats,
             "lime_r2_mean": float(np.mean(lime_r2)),
             "kendall_tau": kendall_table(methods),
         },
@@ -386,10 +467,20 @@ def why_figures(cfg: AnalysisConfig, model: str) -> list[Path]:
     written: list[Path] = []
     for rec in read_json(lay.why(model))["candidates"]:
         rows = rec["contributions"]
-        col = {k: np.array([r[k] for r in rows], dtype=float) for k in ("value", "shap", "lime_contribution", "lime_weight_std", "lime_offset")}
+        col = {
+            k: np.array([r[k] for r in rows], dtype=float)
+            for k in ("value", "shap", "lime_contribution", "lime_weight_std", "lime_offset")
+        }
         expl = SimpleNamespace(
-            feature_names=[r["feature"] for r in rows], output=rec["margin"], shap_base=rec["shap_base"],
-            shap_method=rec["shap_method"], lime_r2=rec["lime_r2"], lime_local_pred=rec["lime_local_pred"], **col,
+            feature_names=[r["feature"] for r in rows],
+            output=rec["margin"],
+            shap_base=rec["shap_base"],
+            shap_method=rec["shap_method"],
+            lime_r2=rec["lime_r2"],
+            lime_local_pred=rec["lime_local_pred"],
+            **col,
         )
-        written += _why_plot(labels, expl, rec, model, _why_figure_stem(lay, model, rec["candidate"]))
+        written += _why_plot(
+            labels, expl, rec, model, _why_figure_stem(lay, model, rec["candidate"])
+        )
     return written
