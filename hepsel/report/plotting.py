@@ -36,6 +36,7 @@ __all__ = [
     "save",
     "score_plot",
     "spans_decades",
+    "tick_label",
 ]
 
 # --------------------------------------------------------------------------
@@ -164,6 +165,11 @@ def quantile_range(
         return float(10 ** (llo - pad)), float(10 ** (lhi + pad))
     pad = 0.05 * (hi - lo) if hi > lo else 0.5
     return lo - pad, hi + pad
+
+
+def tick_label(text: str) -> str:
+    """A plot label without its trailing unit (``"$p_T$ [MeV]"`` -> ``"$p_T$"``), for crowded ticks."""
+    return re.sub(r"\s*\[[^\[\]]*\]$", "", text) or text
 
 
 def spans_decades(
@@ -657,12 +663,14 @@ def correlation_plot(
     ax: Any = None,
     title: str = "",
     difference: bool = False,
+    labels: Mapping[str, str] | None = None,
 ) -> Any:
     """Feature correlation matrix (Pearson, in %), numbers in every cell.
 
     With ``difference``, ``matrix`` is a difference of two correlation
     matrices: it is drawn as a fraction (as the report's table quotes it), on
-    a colour scale set by its own largest entry.
+    a colour scale set by its own largest entry. ``labels`` maps a feature
+    name to its plot label (the unit in brackets is dropped on the ticks).
     """
     if ax is None:
         _, ax = new_figure((12, 10))
@@ -670,7 +678,8 @@ def correlation_plot(
     n = len(names)
     if difference:
         vmax_shown = float(np.nanmax(np.abs(m))) or 1.0
-        shown, fmt, cbar = m, "{:+.2f}", r"$\Delta\rho$ (generated $-$ real)"
+        # two decimals, without a "-0.00" or "+0.00"
+        shown, fmt, cbar = np.round(m, 2) + 0.0, "{:+.2f}", r"$\Delta\rho$ (generated $-$ real)"
     else:
         # whole percent, without a "-0"
         vmax_shown, shown, fmt, cbar = 100.0, np.round(100 * m) + 0.0, "{:.0f}", "correlation [%]"
@@ -678,9 +687,14 @@ def correlation_plot(
     ax.set_xticks(range(n))
     ax.set_yticks(range(n))
     tick_size = 16 if n <= 10 else 14
-    ax.set_xticklabels(names, rotation=60, ha="right", rotation_mode="anchor", fontsize=tick_size)
-    ax.set_yticklabels(names, fontsize=tick_size)
+    tick_names = [tick_label((labels or {}).get(n_, n_)) for n_ in names]
+    ax.set_xticklabels(
+        tick_names, rotation=60, ha="right", rotation_mode="anchor", fontsize=tick_size
+    )
+    ax.set_yticklabels(tick_names, fontsize=tick_size)
     ax.minorticks_off()
+    # outward ticks on two sides only: inward ones would strike through the edge cells' numbers
+    ax.tick_params(which="both", direction="out", top=False, right=False, length=5)
     cell_size = 16 if n <= 10 else (14 if n <= 14 else 10)
     for i in range(n):
         for j in range(n):
@@ -689,7 +703,7 @@ def correlation_plot(
             ax.text(
                 j,
                 i,
-                fmt.format(val),
+                "0" if val == 0 else fmt.format(val),
                 ha="center",
                 va="center",
                 fontsize=cell_size,

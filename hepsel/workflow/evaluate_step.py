@@ -11,7 +11,7 @@ from typing import Any, cast
 import numpy as np
 
 from ..config.schema import AnalysisConfig
-from .labels import working_point_thresholds, working_points, wp_label
+from .labels import feature_labels, working_point_thresholds, working_points, wp_label
 from .layout import Layout
 
 __all__ = [
@@ -384,7 +384,11 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
             for cls in ("signal", "background"):
                 fig, ax = plotting.new_figure((12, 10))
                 plotting.correlation_plot(
-                    np.asarray(inputs[f"correlation_{cls}"]), inputs["features"], ax=ax, title=cls
+                    np.asarray(inputs[f"correlation_{cls}"]),
+                    inputs["features"],
+                    ax=ax,
+                    title=cls,
+                    labels=feature_labels(cfg),
                 )
                 written += plotting.save(fig, lay.plots / f"correlation_{cls}")
     return written

@@ -106,6 +106,7 @@ def fidelity(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
             feats,
             ax=ax,
             difference=True,
+            labels=labels,
             title=f"{model}, fold {worst}: max $|\\Delta\\rho|$ = {folds[worst]['max_abs_correlation_difference']:.3f}",
         )
         plotting.save(fig, lay.plots / f"gan_correlation_{model}")
