@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import ModelFileError, NonFiniteError
 from ..io.storage import write_text
+from ._checks import binary_classes, check_n_features, check_serialised, check_X, check_y
 
 __all__ = ["FisherClassifier"]
 
@@ -27,18 +28,6 @@ _FORMAT = "hepsel.FisherClassifier"
 _DEFAULT_STEM = "fisher"
 #: Rows per block of :meth:`FisherClassifier.fit`: the float64 copy it makes of each (8 MB at 16 features).
 _BLOCK = 65_536
-
-
-def _check_X(X: Any) -> np.ndarray:
-    array = np.asarray(X, dtype=np.float64)
-    if array.ndim != 2:
-        msg = f"X must be a 2D array of shape (n_events, n_features), got shape {array.shape}"
-        raise ValueError(msg)
-    bad = ~np.isfinite(array).all(axis=0)
-    if bad.any():
-        msg = f"X holds NaN or infinite values in columns {np.flatnonzero(bad).tolist()}; clean or impute them first"
-        raise NonFiniteError(msg)
-    return array
 
 
 class FisherClassifier(ClassifierMixin, BaseEstimator):
@@ -125,14 +114,8 @@ class FisherClassifier(ClassifierMixin, BaseEstimator):
         if X.ndim != 2:
             msg = f"X must be a 2D array of shape (n_events, n_features), got shape {X.shape}"
             raise ValueError(msg)
-        y = np.asarray(y)
-        if y.shape != (X.shape[0],):
-            msg = f"y must have shape ({X.shape[0]},) to match X, got {y.shape}"
-            raise ValueError(msg)
-        classes, y_index = np.unique(y, return_inverse=True)
-        if classes.size != 2:
-            msg = f"FisherClassifier is a binary classifier; y holds {classes.size} classes {classes.tolist()}"
-            raise ValueError(msg)
+        y = check_y(y, X.shape[0])
+        classes, y_index = binary_classes(y, "FisherClassifier")
         if sample_weight is None:
             w = np.ones(X.shape[0])
         else:
@@ -182,7 +165,7 @@ class FisherClassifier(ClassifierMixin, BaseEstimator):
         sums: np.ndarray | None = None
         totals = np.zeros(2)
         for Xb, cb, wb in blocks():
-            Xb = _check_X(Xb)
+            Xb = check_X(Xb)
             if n_features is None:
                 n_features = Xb.shape[1]
                 sums = np.zeros((2, n_features))
@@ -201,7 +184,7 @@ class FisherClassifier(ClassifierMixin, BaseEstimator):
         means = sums / totals[:, None]
         scatter = np.zeros((n_features, n_features))
         for Xb, cb, wb in blocks():
-            Xb = _check_X(Xb)
+            Xb = check_X(Xb)
             for c in (0, 1):
                 in_class = cb == c
                 centred = Xb[in_class] - means[c]
@@ -227,10 +210,8 @@ class FisherClassifier(ClassifierMixin, BaseEstimator):
     def decision_function(self, X: Any) -> np.ndarray:
         """Return ``X @ coef_ + intercept_``, shape (n_events,); larger means more signal-like."""
         check_is_fitted(self, "coef_")
-        X = _check_X(X)
-        if X.shape[1] != self.n_features_in_:
-            msg = f"X has {X.shape[1]} features but the model was fitted on {self.n_features_in_}"
-            raise ValueError(msg)
+        X = check_X(X)
+        check_n_features(X, self.n_features_in_)
         return np.asarray(X @ self.coef_ + self.intercept_, dtype=np.float64)
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -265,9 +246,7 @@ class FisherClassifier(ClassifierMixin, BaseEstimator):
         ValueError
             If ``state`` is not a serialised FisherClassifier or misses a key.
         """
-        if not isinstance(state, dict) or state.get("format") != _FORMAT:
-            msg = f"state is not a serialised FisherClassifier (expected format {_FORMAT!r})"
-            raise ValueError(msg)
+        state = check_serialised(state, _FORMAT, "FisherClassifier")
         try:
             model = cls(ridge=state["ridge"])
             model.classes_ = np.asarray(state["classes"])

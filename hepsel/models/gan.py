@@ -30,7 +30,6 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,6 +39,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_weights
 from ..exceptions import NonFiniteError
+from ._checks import check_X
 from ._torch import (
     TorchEstimator,
     draw_seed,
@@ -70,7 +70,6 @@ _CALIBRATION_QUANTILES = 257
 _CALIBRATION_EVENTS = 50_000
 #: far beyond any Gaussianised value, so np.interp over this span is the identity
 _IDENTITY_SPAN = 1.0e6
-#: Parameters added after format version 1, with the values that reproduce older files.
 _LEGACY_PARAMS = {
     "lr_schedule": "constant",
     "ema_decay": 0.0,
@@ -135,18 +134,6 @@ def _weighted_quantiles(
     span = position[-1] - position[0]
     position = (position - position[0]) / span if span > 0 else np.linspace(0.0, 1.0, xs.size)
     return np.interp(levels, position, xs)
-
-
-def _check_X(X: Any) -> np.ndarray:
-    array = np.asarray(X, dtype=np.float64)
-    if array.ndim != 2 or array.shape[0] == 0:
-        msg = f"X must be a non-empty 2D array of shape (n_events, n_features), got shape {array.shape}"
-        raise ValueError(msg)
-    bad = ~np.isfinite(array).all(axis=0)
-    if bad.any():
-        msg = f"X holds NaN or infinite values in columns {np.flatnonzero(bad).tolist()}; clean or impute them first"
-        raise NonFiniteError(msg)
-    return array
 
 
 def _check_bounds(bounds: Any, n_features: int) -> np.ndarray:
@@ -280,6 +267,8 @@ class WGANGP(TorchEstimator, BaseEstimator):
     _format_version = _FORMAT_VERSION
     _stem = _DEFAULT_STEM
     _fitted = "generator_"
+    _layer_params = ("generator_layers", "critic_layers")
+    _legacy_params = _LEGACY_PARAMS
 
     def __init__(
         self,
@@ -333,14 +322,10 @@ class WGANGP(TorchEstimator, BaseEstimator):
 
     # -------------------------------------------------------------- helpers
     def _check_params(self) -> None:
-        if self.preprocessing not in ("quantile", "standard"):
-            msg = f"preprocessing must be 'quantile' or 'standard', got {self.preprocessing!r}"
-            raise ValueError(msg)
-        for name in ("latent_dim", "batch_size", "n_iterations", "n_critic", "selection_interval"):
-            value = getattr(self, name)
-            if not isinstance(value, int | np.integer) or value < 1:
-                msg = f"{name} must be a positive integer, got {value!r}"
-                raise ValueError(msg)
+        self._check_preprocessing()
+        self._check_positive_ints(
+            "latent_dim", "batch_size", "n_iterations", "n_critic", "selection_interval"
+        )
         projections: object = self.selection_projections  # parameters are checked as given
         if not isinstance(projections, int | np.integer) or projections < 0:
             msg = f"selection_projections must be a non-negative integer, got {self.selection_projections!r}"
@@ -355,9 +340,7 @@ class WGANGP(TorchEstimator, BaseEstimator):
         if not 0.0 <= self.ema_decay < 1.0:
             msg = f"ema_decay must be in [0, 1) (0: no weight averaging), got {self.ema_decay!r}"
             raise ValueError(msg)
-        if not 0.0 <= self.validation_fraction < 1.0:
-            msg = f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
-            raise ValueError(msg)
+        self._check_validation_fraction()
 
     def _check_conditions(self, conditions: Any, n: int) -> np.ndarray | None:
         if self.n_conditions == 0:
@@ -436,7 +419,7 @@ class WGANGP(TorchEstimator, BaseEstimator):
         """
         torch = import_torch()
         self._check_params()
-        X = _check_X(X)
+        X = check_X(X, nonempty=True)
         n, n_features = X.shape
         c = self._check_conditions(conditions, n)
         w = check_weights(sample_weight, n, against="X")
@@ -804,17 +787,11 @@ class WGANGP(TorchEstimator, BaseEstimator):
         self.last_sample_rejected_ = rejected
         return np.clip(out, low, high)
 
-    # ------------------------------------------------------------ save/load
     # -- saving and loading (TorchEstimator) -------------------------------------
     def _metadata(self) -> dict[str, Any]:
-        params = self.get_params()
-        params["generator_layers"] = [int(h) for h in self.generator_layers]
-        params["critic_layers"] = [int(h) for h in self.critic_layers]
+        params = self._json_params()
         params["betas"] = [float(b) for b in self.betas]
         params["bounds"] = _bounds_to_json(self.bounds)
-        params["random_state"] = (
-            int(self.random_state) if isinstance(self.random_state, int | np.integer) else None
-        )
         return {
             "params": params,
             "n_features_in": self.n_features_in_,
@@ -831,19 +808,15 @@ class WGANGP(TorchEstimator, BaseEstimator):
 
     @classmethod
     def _params_from_metadata(cls, meta: dict[str, Any]) -> dict[str, Any]:
-        params = {**_LEGACY_PARAMS, **meta["params"]}
-        params["generator_layers"] = tuple(params["generator_layers"])
-        params["critic_layers"] = tuple(params["critic_layers"])
+        params = super()._params_from_metadata(meta)
         params["betas"] = tuple(params["betas"])
         if params["bounds"] is not None:
             params["bounds"] = [tuple(pair) for pair in params["bounds"]]
         return params
 
     def _restore(self, meta: dict[str, Any]) -> None:
-        self.n_features_in_ = int(meta["n_features_in"])
+        super()._restore(meta)
         self.bounds_ = _check_bounds(self.bounds, self.n_features_in_)
-        self.scaler_ = FeatureScaler.from_dict(meta["scaler"])
-        self.history_ = meta["history"]
         self.fidelity_ = meta["fidelity"]
         calibration = meta.get("calibration")
         self.calibration_ = (
@@ -858,25 +831,3 @@ class WGANGP(TorchEstimator, BaseEstimator):
         critic.load_state_dict(state["critic"])
         self.generator_ = generator.to(self.device_).eval()
         self.critic_ = critic.to(self.device_).eval()
-
-    @classmethod
-    def load(cls, path: str | Path, device: str = "cpu") -> WGANGP:
-        """Load a model written by :meth:`save` (the tensors with ``weights_only=True``).
-
-        Parameters
-        ----------
-        path : str or Path
-            The prefix (or directory) given to :meth:`save`.
-        device : {"cpu", "cuda", "auto"}, default "cpu"
-
-        Returns
-        -------
-        WGANGP
-
-        Raises
-        ------
-        ModelFileError
-            If a file is missing or is not a saved WGANGP.
-        """
-        model: WGANGP = super().load(path, device)
-        return model

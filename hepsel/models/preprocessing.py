@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from ..exceptions import NonFiniteError
+from ._checks import as_2d, check_serialised, check_X
 
 __all__ = ["SCALING_METHODS", "FeatureScaler"]
 
@@ -25,14 +25,6 @@ __all__ = ["SCALING_METHODS", "FeatureScaler"]
 SCALING_METHODS: tuple[str, ...] = ("standard", "quantile", "none")
 
 _FORMAT = "hepsel.FeatureScaler"
-
-
-def _as_2d_float(X: Any, *, what: str = "X") -> np.ndarray:
-    array = np.asarray(X, dtype=np.float64)
-    if array.ndim != 2:
-        msg = f"{what} must be a 2D array of shape (n_events, n_features), got shape {array.shape}"
-        raise ValueError(msg)
-    return array
 
 
 class FeatureScaler(BaseEstimator):
@@ -112,17 +104,10 @@ class FeatureScaler(BaseEstimator):
         if self.method not in SCALING_METHODS:
             msg = f"unknown scaling method {self.method!r}; use one of {SCALING_METHODS}"
             raise ValueError(msg)
-        X = _as_2d_float(X)
+        X = check_X(X)
         if X.shape[0] == 0:
             msg = "cannot fit a FeatureScaler on zero events"
             raise ValueError(msg)
-        bad = ~np.isfinite(X).all(axis=0)
-        if bad.any():
-            msg = (
-                f"features at columns {np.flatnonzero(bad).tolist()} hold NaN or infinite "
-                "values; clean or impute them before scaling"
-            )
-            raise NonFiniteError(msg)
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=np.float64)
             if sample_weight.shape != (X.shape[0],):
@@ -153,7 +138,7 @@ class FeatureScaler(BaseEstimator):
 
     def _check_input(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "n_features_in_")
-        X = _as_2d_float(X)
+        X = as_2d(X)
         if X.shape[1] != self.n_features_in_:
             msg = f"X has {X.shape[1]} features but the scaler was fitted on {self.n_features_in_}"
             raise ValueError(msg)
@@ -244,9 +229,7 @@ class FeatureScaler(BaseEstimator):
         ValueError
             If ``state`` is not a serialised FeatureScaler or misses a key.
         """
-        if not isinstance(state, dict) or state.get("format") != _FORMAT:
-            msg = f"state is not a serialised FeatureScaler (expected format {_FORMAT!r})"
-            raise ValueError(msg)
+        state = check_serialised(state, _FORMAT, "FeatureScaler")
         try:
             scaler = cls(
                 method=state["method"],
