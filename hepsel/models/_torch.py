@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ACTIVATIONS",
     "PREDICT_BATCH",
+    "EpochTrainedEstimator",
     "TorchEstimator",
     "check_activation",
     "draw_seed",
@@ -215,13 +217,19 @@ def read_saved_model(
     return json_path, pt_path, meta
 
 
+# The estimators are dataclasses for their constructors alone: each declares its own
+# parameters as fields and inherits these, and the generated signature (what
+# scikit-learn's get_params, the config check and the docs read) lists them all.
+@dataclass(kw_only=True, eq=False, repr=False)
 class TorchEstimator:
-    """The scaffolding shared by the torch estimators: parameter checks, seeds, training, saving and loading.
+    """The scaffolding shared by the torch estimators: common parameters, checks, seeds, saving and loading.
 
-    :meth:`_fit_seeds` draws a fit's seeds from ``random_state``;
-    :meth:`_run_epochs` is the minibatch training loop with early stopping
-    and :meth:`_predict_batches` the batched forward pass. :meth:`save` and
-    :meth:`load` need no pickle, and each file is written atomically:
+    The parameters every torch model takes are fields here: ``preprocessing``,
+    ``validation_fraction``, ``device``, ``random_state``, ``n_jobs`` and
+    ``verbose`` (see the models' docstrings). :meth:`_fit_seeds` draws a
+    fit's seeds from ``random_state`` and :meth:`_predict_batches` is the
+    batched forward pass. :meth:`save` and :meth:`load` need no pickle, and
+    each file is written atomically:
 
     ``<prefix>.pt`` holds the networks' ``state_dict`` tensors (read back with
     ``torch.load(..., weights_only=True)``) and ``<prefix>.json`` everything
@@ -242,22 +250,18 @@ class TorchEstimator:
     #: Parameters added after format version 1, with the values that reproduce older files.
     _legacy_params: ClassVar[dict[str, Any]] = {}
 
-    # set by the subclasses' constructors and fits
-    random_state: int | np.random.RandomState | None
-    n_jobs: int | None
-    verbose: bool
-    validation_fraction: float
-    batch_size: int
-    max_epochs: int
-    patience: int
-    learning_rate: float
-    weight_decay: float
-    preprocessing: str
-    device_: torch.device
-    n_features_in_: int
-    scaler_: FeatureScaler
-    history_: dict[str, Any]
-    best_epoch_: int
+    preprocessing: str = "quantile"
+    validation_fraction: float = 0.2
+    device: str = "auto"
+    random_state: int | np.random.RandomState | None = None
+    n_jobs: int | None = None
+    verbose: bool = False
+
+    # learned in fit or read by load
+    device_: torch.device = field(init=False)
+    n_features_in_: int = field(init=False)
+    scaler_: FeatureScaler = field(init=False)
+    history_: dict[str, Any] = field(init=False)
 
     # -- parameters ----------------------------------------------------------------
     def _check_positive_ints(self, *names: str) -> None:
@@ -285,112 +289,21 @@ class TorchEstimator:
         rng = np.random.RandomState(draw_seed(self.random_state))
         return tuple(draw_seed(rng) for _ in range(n))
 
-    # -- training ------------------------------------------------------------------
     def _build(self, n_in: int) -> Any:
         """New, untrained network(s) for ``n_in`` input features."""
         raise NotImplementedError
 
-    def _minibatches(
-        self, generator: torch.Generator, *tensors: Tensor | None
-    ) -> Iterator[tuple[Any, ...]]:
-        """One epoch of minibatches of ``tensors`` (rows in a random order drawn from ``generator``)."""
-        torch = import_torch()
-        n, batch_size = cast("Tensor", tensors[0]).shape[0], int(self.batch_size)
-        permutation = torch.randperm(n, generator=generator).to(self.device_)
-        for begin in range(0, n, batch_size):
-            batch = permutation[begin : begin + batch_size]
-            yield tuple(None if t is None else t[batch] for t in tensors)
+    def _seeded_build(self, seed: int) -> Any:
+        """:meth:`_build` for ``n_features_in_`` inputs, the initial weights drawn from ``seed`` (on the CPU)."""
+        with seeded_init(seed):
+            return self._build(self.n_features_in_)
 
-    def _run_epochs(
-        self,
-        network: torch.nn.Module,
-        batches: Callable[[torch.Generator], Iterable[tuple[Any, ...]]],
-        batch_loss: Callable[..., tuple[Any, Any]],
-        validation_loss: Callable[[], float] | None,
-        total_weight: float,
-        seed: int,
-        desc: str,
-    ) -> None:
-        """The fit loop: AdamW over ``max_epochs`` epochs, early stopping, ``history_`` and ``best_epoch_``.
+    def _fit_scaler(self, X: np.ndarray, seed: int) -> None:
+        """Fit the input scaling ``scaler_`` on the training rows ``X`` and resolve ``device_``."""
+        from .preprocessing import FeatureScaler
 
-        Every epoch trains on ``batches(generator)``; ``batch_loss(*batch)``
-        returns the loss to minimise and the per-row weighted losses, whose
-        sum over the epoch divided by ``total_weight`` is the epoch's
-        ``train_loss``. With ``validation_loss`` the network keeps the state
-        of the epoch with the lowest validation loss, and training stops
-        after ``patience`` epochs without a lower one; without it, the last
-        epoch's state.
-        """
-        torch = import_torch()
-        # the minibatch order comes from a CPU generator on every device: a CUDA generator
-        # draws other permutations from the same seed
-        generator = make_generator(seed)
-        optimizer = torch.optim.AdamW(
-            network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
-        )
-        history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "epoch_time_s": []}
-        best_loss = np.inf
-        best_epoch = 0
-        best_state: dict[str, Any] | None = None
-        epochs: Any = range(int(self.max_epochs))
-        if self.verbose:
-            from tqdm.auto import tqdm
-
-            epochs = tqdm(
-                epochs, desc=desc, unit="epoch", disable=None
-            )  # None: off when not a terminal
-
-        for epoch in epochs:
-            start = time.perf_counter()
-            network.train()
-            # Accumulate on the device: a .item() per batch would synchronise a GPU.
-            loss_sum = torch.zeros((), device=self.device_)
-            for batch in batches(generator):
-                loss, weighted = batch_loss(*batch)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                loss_sum += weighted.detach().sum()
-            train_loss = float(loss_sum) / total_weight
-            history["epoch_time_s"].append(time.perf_counter() - start)
-            history["train_loss"].append(train_loss)
-
-            if validation_loss is not None:
-                val_loss = validation_loss()
-                history["val_loss"].append(val_loss)
-                if val_loss < best_loss:
-                    best_loss, best_epoch = val_loss, epoch
-                    best_state = copy.deepcopy(network.state_dict())
-                elif epoch - best_epoch >= self.patience:
-                    break
-            else:
-                best_epoch = epoch
-            if self.verbose:
-                epochs.set_postfix(
-                    train_loss=f"{train_loss:.4f}",
-                    val_loss=f"{history['val_loss'][-1]:.4f}" if validation_loss else "-",
-                )
-        if self.verbose:
-            epochs.close()
-        if best_state is not None:
-            network.load_state_dict(best_state)
-        network.eval()
-        self.history_ = history
-        self.best_epoch_ = int(best_epoch)
-
-    @staticmethod
-    def _weighted_mean(
-        network: torch.nn.Module, row_loss: Callable[[slice], Tensor], w: Tensor
-    ) -> float:
-        """``sum(w * row_loss) / sum(w)`` in float64, with ``row_loss(rows)`` evaluated in blocks of rows."""
-        torch = import_torch()
-        network.eval()
-        total = torch.zeros((), dtype=torch.float64, device=w.device)
-        with torch.no_grad():
-            for begin in range(0, w.shape[0], PREDICT_BATCH):
-                sl = slice(begin, begin + PREDICT_BATCH)
-                total += (row_loss(sl) * w[sl]).sum(dtype=torch.float64)
-        return float(total) / float(w.sum(dtype=torch.float64))
+        self.scaler_ = FeatureScaler(self.preprocessing, random_state=seed).fit(X)
+        self.device_ = resolve_device(self.device)
 
     # -- prediction ----------------------------------------------------------------
     def _predict_batches(
@@ -519,6 +432,127 @@ class TorchEstimator:
             msg = f"{pt_path} does not match the architecture in {json_path}: {exc}"
             raise ModelFileError(msg) from exc
         return model
+
+
+@dataclass(kw_only=True, eq=False, repr=False)
+class EpochTrainedEstimator(TorchEstimator):
+    """A torch estimator trained in epochs of shuffled minibatches with AdamW and early stopping.
+
+    Its parameters ``learning_rate``, ``weight_decay``, ``batch_size``,
+    ``max_epochs`` and ``patience`` are fields here (a model may change their
+    defaults). :meth:`_run_epochs` is the training loop, :meth:`_minibatches`
+    an epoch of minibatches of in-memory tensors.
+    """
+
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 1024
+    max_epochs: int = 50
+    patience: int = 5
+
+    best_epoch_: int = field(init=False)
+
+    def _minibatches(
+        self, generator: torch.Generator, *tensors: Tensor | None
+    ) -> Iterator[tuple[Any, ...]]:
+        """One epoch of minibatches of ``tensors`` (rows in a random order drawn from ``generator``)."""
+        torch = import_torch()
+        n, batch_size = cast("Tensor", tensors[0]).shape[0], int(self.batch_size)
+        permutation = torch.randperm(n, generator=generator).to(self.device_)
+        for begin in range(0, n, batch_size):
+            batch = permutation[begin : begin + batch_size]
+            yield tuple(None if t is None else t[batch] for t in tensors)
+
+    def _run_epochs(
+        self,
+        network: torch.nn.Module,
+        batches: Callable[[torch.Generator], Iterable[tuple[Any, ...]]],
+        batch_loss: Callable[..., tuple[Any, Any]],
+        validation_loss: Callable[[], float] | None,
+        total_weight: float,
+        seed: int,
+        desc: str,
+    ) -> None:
+        """The fit loop: AdamW over ``max_epochs`` epochs, early stopping, ``history_`` and ``best_epoch_``.
+
+        Every epoch trains on ``batches(generator)``; ``batch_loss(*batch)``
+        returns the loss to minimise and the per-row weighted losses, whose
+        sum over the epoch divided by ``total_weight`` is the epoch's
+        ``train_loss``. With ``validation_loss`` the network keeps the state
+        of the epoch with the lowest validation loss, and training stops
+        after ``patience`` epochs without a lower one; without it, the last
+        epoch's state.
+        """
+        torch = import_torch()
+        # the minibatch order comes from a CPU generator on every device: a CUDA generator
+        # draws other permutations from the same seed
+        generator = make_generator(seed)
+        optimizer = torch.optim.AdamW(
+            network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+        )
+        history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "epoch_time_s": []}
+        best_loss = np.inf
+        best_epoch = 0
+        best_state: dict[str, Any] | None = None
+        epochs: Any = range(int(self.max_epochs))
+        if self.verbose:
+            from tqdm.auto import tqdm
+
+            epochs = tqdm(
+                epochs, desc=desc, unit="epoch", disable=None
+            )  # None: off when not a terminal
+
+        for epoch in epochs:
+            start = time.perf_counter()
+            network.train()
+            # Accumulate on the device: a .item() per batch would synchronise a GPU.
+            loss_sum = torch.zeros((), device=self.device_)
+            for batch in batches(generator):
+                loss, weighted = batch_loss(*batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                loss_sum += weighted.detach().sum()
+            train_loss = float(loss_sum) / total_weight
+            history["epoch_time_s"].append(time.perf_counter() - start)
+            history["train_loss"].append(train_loss)
+
+            if validation_loss is not None:
+                val_loss = validation_loss()
+                history["val_loss"].append(val_loss)
+                if val_loss < best_loss:
+                    best_loss, best_epoch = val_loss, epoch
+                    best_state = copy.deepcopy(network.state_dict())
+                elif epoch - best_epoch >= self.patience:
+                    break
+            else:
+                best_epoch = epoch
+            if self.verbose:
+                epochs.set_postfix(
+                    train_loss=f"{train_loss:.4f}",
+                    val_loss=f"{history['val_loss'][-1]:.4f}" if validation_loss else "-",
+                )
+        if self.verbose:
+            epochs.close()
+        if best_state is not None:
+            network.load_state_dict(best_state)
+        network.eval()
+        self.history_ = history
+        self.best_epoch_ = int(best_epoch)
+
+    @staticmethod
+    def _weighted_mean(
+        network: torch.nn.Module, row_loss: Callable[[slice], Tensor], w: Tensor
+    ) -> float:
+        """``sum(w * row_loss) / sum(w)`` in float64, with ``row_loss(rows)`` evaluated in blocks of rows."""
+        torch = import_torch()
+        network.eval()
+        total = torch.zeros((), dtype=torch.float64, device=w.device)
+        with torch.no_grad():
+            for begin in range(0, w.shape[0], PREDICT_BATCH):
+                sl = slice(begin, begin + PREDICT_BATCH)
+                total += (row_loss(sl) * w[sl]).sum(dtype=torch.float64)
+        return float(total) / float(w.sum(dtype=torch.float64))
 
 
 def state_on_cpu(network: torch.nn.Module) -> dict[str, Any]:

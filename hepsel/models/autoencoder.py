@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,14 +27,11 @@ from sklearn.utils.validation import check_is_fitted
 from ._checks import check_n_features, check_X, check_y, unit_weights
 from ._torch import (
     ACTIVATIONS,
-    TorchEstimator,
+    EpochTrainedEstimator,
     check_activation,
     import_torch,
-    resolve_device,
-    seeded_init,
     torch_threads,
 )
-from .preprocessing import FeatureScaler
 
 if TYPE_CHECKING:
     import torch
@@ -119,7 +117,8 @@ def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
     return float(x[order][min(int(np.searchsorted(cw, 0.5 * cw[-1])), len(x) - 1)])
 
 
-class AutoencoderSelector(TorchEstimator, ClassifierMixin, BaseEstimator):
+@dataclass(kw_only=True, eq=False, repr=False)
+class AutoencoderSelector(EpochTrainedEstimator, ClassifierMixin, BaseEstimator):
     """Autoencoder trained on background candidates only; the score is the reconstruction error.
 
     Parameters
@@ -188,39 +187,12 @@ class AutoencoderSelector(TorchEstimator, ClassifierMixin, BaseEstimator):
     _format_version = _FORMAT_VERSION
     _stem = _DEFAULT_STEM
 
-    def __init__(
-        self,
-        hidden_layers: Sequence[int] = (32,),
-        bottleneck: int = 2,
-        activation: str = "silu",
-        preprocessing: str = "quantile",
-        error_scaling: str = "none",
-        learning_rate: float = 1e-3,
-        weight_decay: float = 0.0,
-        batch_size: int = 512,
-        max_epochs: int = 50,
-        patience: int = 5,
-        validation_fraction: float = 0.2,
-        device: str = "auto",
-        random_state: int | np.random.RandomState | None = None,
-        n_jobs: int | None = None,
-        verbose: bool = False,
-    ) -> None:
-        self.hidden_layers = hidden_layers
-        self.bottleneck = bottleneck
-        self.activation = activation
-        self.preprocessing = preprocessing
-        self.error_scaling = error_scaling
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.device = device
-        self.random_state = random_state
-        self.n_jobs = n_jobs
-        self.verbose = verbose
+    hidden_layers: Sequence[int] = (32,)
+    bottleneck: int = 2
+    activation: str = "silu"
+    error_scaling: str = "none"
+    weight_decay: float = 0.0
+    batch_size: int = 512
 
     def _check_params(self) -> None:
         self._check_preprocessing()
@@ -304,8 +276,7 @@ class AutoencoderSelector(TorchEstimator, ClassifierMixin, BaseEstimator):
             msg = "every background row is in the validation split; lower validation_fraction"
             raise ValueError(msg)
 
-        self.scaler_ = FeatureScaler(self.preprocessing, random_state=scaler_seed).fit(X[train_idx])
-        self.device_ = resolve_device(self.device)
+        self._fit_scaler(X[train_idx], scaler_seed)
         self.classes_ = np.array([0, 1])
         self.n_features_in_ = int(X.shape[1])
         self.n_background_ = len(train_idx)
@@ -317,9 +288,7 @@ class AutoencoderSelector(TorchEstimator, ClassifierMixin, BaseEstimator):
             return torch.as_tensor(a, dtype=torch.float32, device=self.device_)
 
         with torch_threads(self.n_jobs):
-            with seeded_init(torch_seed):
-                network = self._build(self.n_features_in_)
-            self.network_ = network.to(self.device_)
+            self.network_ = self._seeded_build(torch_seed).to(self.device_)
             self._train(
                 to_tensor(Z[train_idx]),
                 to_tensor(w[train_idx]),

@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -45,12 +46,9 @@ from ._torch import (
     draw_seed,
     import_torch,
     make_generator,
-    resolve_device,
-    seeded_init,
     state_on_cpu,
     torch_threads,
 )
-from .preprocessing import FeatureScaler
 
 if TYPE_CHECKING:
     import torch
@@ -168,6 +166,7 @@ def _bounds_to_json(bounds: Any) -> list[list[float | None]] | None:
     return [[None if v is None else float(v) for v in pair] for pair in bounds]
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class WGANGP(TorchEstimator, BaseEstimator):
     """Wasserstein GAN with gradient penalty for event features.
 
@@ -270,55 +269,23 @@ class WGANGP(TorchEstimator, BaseEstimator):
     _layer_params = ("generator_layers", "critic_layers")
     _legacy_params = _LEGACY_PARAMS
 
-    def __init__(
-        self,
-        latent_dim: int = 16,
-        generator_layers: Sequence[int] = (128, 128),
-        critic_layers: Sequence[int] = (128, 128),
-        batch_size: int = 256,
-        n_iterations: int = 2000,
-        n_critic: int = 5,
-        lambda_gp: float = 10.0,
-        learning_rate: float = 1e-4,
-        betas: tuple[float, float] = (0.0, 0.9),
-        lr_schedule: str = "cosine",
-        ema_decay: float = 0.999,
-        generator_skip: bool = True,
-        selection_projections: int = 32,
-        calibrate_marginals: bool = True,
-        preprocessing: str = "quantile",
-        n_conditions: int = 0,
-        bounds: Sequence[tuple[float | None, float | None]] | None = None,
-        selection_interval: int = 200,
-        validation_fraction: float = 0.2,
-        device: str = "auto",
-        random_state: int | np.random.RandomState | None = None,
-        n_jobs: int | None = None,
-        verbose: bool = False,
-    ) -> None:
-        self.latent_dim = latent_dim
-        self.generator_layers = generator_layers
-        self.critic_layers = critic_layers
-        self.batch_size = batch_size
-        self.n_iterations = n_iterations
-        self.n_critic = n_critic
-        self.lambda_gp = lambda_gp
-        self.learning_rate = learning_rate
-        self.betas = betas
-        self.lr_schedule = lr_schedule
-        self.ema_decay = ema_decay
-        self.generator_skip = generator_skip
-        self.selection_projections = selection_projections
-        self.calibrate_marginals = calibrate_marginals
-        self.preprocessing = preprocessing
-        self.n_conditions = n_conditions
-        self.bounds = bounds
-        self.selection_interval = selection_interval
-        self.validation_fraction = validation_fraction
-        self.device = device
-        self.random_state = random_state
-        self.n_jobs = n_jobs
-        self.verbose = verbose
+    latent_dim: int = 16
+    generator_layers: Sequence[int] = (128, 128)
+    critic_layers: Sequence[int] = (128, 128)
+    batch_size: int = 256
+    n_iterations: int = 2000
+    n_critic: int = 5
+    lambda_gp: float = 10.0
+    learning_rate: float = 1e-4
+    betas: tuple[float, float] = (0.0, 0.9)
+    lr_schedule: str = "cosine"
+    ema_decay: float = 0.999
+    generator_skip: bool = True
+    selection_projections: int = 32
+    calibrate_marginals: bool = True
+    n_conditions: int = 0
+    bounds: Sequence[tuple[float | None, float | None]] | None = None
+    selection_interval: int = 200
 
     # -------------------------------------------------------------- helpers
     def _check_params(self) -> None:
@@ -445,9 +412,8 @@ class WGANGP(TorchEstimator, BaseEstimator):
             raise ValueError(msg)
         val_idx, train_idx = np.sort(permutation[:n_val]), np.sort(permutation[n_val:])
 
-        self.scaler_ = FeatureScaler(self.preprocessing, random_state=scaler_seed).fit(X[train_idx])
-        self.device_ = resolve_device(self.device)
         self.n_features_in_ = int(n_features)
+        self._fit_scaler(X[train_idx], scaler_seed)
         Z = self.scaler_.transform(X)
 
         selection = None
@@ -463,8 +429,7 @@ class WGANGP(TorchEstimator, BaseEstimator):
             )
 
         with torch_threads(self.n_jobs):
-            with seeded_init(torch_seed):
-                generator, critic = self._build(n_features)
+            generator, critic = self._seeded_build(torch_seed)
             self.generator_ = generator.to(self.device_)
             self.critic_ = critic.to(self.device_)
             self._train(

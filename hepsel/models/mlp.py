@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,14 +29,11 @@ from ._checks import binary_classes, check_n_features, check_X, check_y, unit_we
 from ._torch import (
     ACTIVATIONS,
     PREDICT_BATCH,
-    TorchEstimator,
+    EpochTrainedEstimator,
     check_activation,
     import_torch,
-    resolve_device,
-    seeded_init,
     torch_threads,
 )
-from .preprocessing import FeatureScaler
 
 if TYPE_CHECKING:
     import torch
@@ -96,7 +94,8 @@ def _disco(logits: Tensor, y: Tensor, w: Tensor, s: Tensor) -> Tensor:
     return distance_correlation(logits[bkg].sigmoid(), s[bkg], w[bkg].clamp(min=0.0), squared=True)
 
 
-class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
+@dataclass(kw_only=True, eq=False, repr=False)
+class MLPClassifier(EpochTrainedEstimator, ClassifierMixin, BaseEstimator):
     """Multilayer-perceptron binary classifier trained with weighted events.
 
     Parameters
@@ -171,39 +170,12 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
     _format_version = _FORMAT_VERSION
     _stem = _DEFAULT_STEM
 
-    def __init__(
-        self,
-        hidden_layers: Sequence[int] = (64, 64),
-        activation: str = "relu",
-        preprocessing: str = "quantile",
-        learning_rate: float = 1e-3,
-        weight_decay: float = 1e-4,
-        batch_size: int = 1024,
-        max_epochs: int = 50,
-        patience: int = 5,
-        validation_fraction: float = 0.2,
-        balance_classes: bool = True,
-        device: str = "auto",
-        random_state: int | np.random.RandomState | None = None,
-        n_jobs: int | None = None,
-        verbose: bool = False,
-        decorrelation_strength: float = 0.0,
-    ) -> None:
-        self.hidden_layers = hidden_layers
-        self.activation = activation
-        self.preprocessing = preprocessing
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.balance_classes = balance_classes
-        self.device = device
-        self.random_state = random_state
-        self.n_jobs = n_jobs
-        self.verbose = verbose
-        self.decorrelation_strength = decorrelation_strength
+    hidden_layers: Sequence[int] = (64, 64)
+    activation: str = "relu"
+    balance_classes: bool = True
+    decorrelation_strength: float = 0.0
+
+    classes_: np.ndarray = field(init=False)
 
     # ------------------------------------------------------------------ fit
     def _build(self, n_in: int) -> torch.nn.Module:
@@ -316,10 +288,9 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
             train_idx, val_idx = index, index[:0]
 
         # the input scaling is fitted on real training rows only
-        self.scaler_ = FeatureScaler(self.preprocessing, random_state=scaler_seed).fit(X[train_idx])
+        self._fit_scaler(X[train_idx], scaler_seed)
         self.n_validation_ = len(val_idx)
         train_idx = np.sort(np.concatenate([train_idx, np.flatnonzero(syn)]))
-        self.device_ = resolve_device(self.device)
         self.classes_ = classes
         self.n_features_in_ = int(X.shape[1])
         w = w / w[train_idx].mean()
@@ -342,9 +313,7 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
             s_train, s_val = to_tensor(s[train_idx]), to_tensor(s[val_idx])
 
         with torch_threads(self.n_jobs):
-            with seeded_init(torch_seed):
-                network = self._build(self.n_features_in_)
-            network = network.to(self.device_)
+            network = self._seeded_build(torch_seed).to(self.device_)
             self.network_ = network
             self._train(
                 network,
@@ -434,12 +403,9 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
         X_fit = X_both[np.searchsorted(both, fit_rows)]
         X_val = X_both[np.searchsorted(both, val_rows)]
         del X_both
-        self.scaler_ = FeatureScaler(self.preprocessing, random_state=scaler_seed).fit(
-            check_X(X_fit)
-        )
+        self._fit_scaler(check_X(X_fit), scaler_seed)
         del X_fit
         self.n_validation_ = len(val_idx)
-        self.device_ = resolve_device(self.device)
         self.classes_ = classes
         self.n_features_in_ = int(X_val.shape[1]) if len(val_rows) else len(stream.feature_names)
         w = w / w[train_idx].mean()
@@ -483,9 +449,7 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
 
         empty = to_tensor(np.zeros((0, self.n_features_in_)))
         with torch_threads(self.n_jobs):
-            with seeded_init(torch_seed):
-                network = self._build(self.n_features_in_)
-            network = network.to(self.device_)
+            network = self._seeded_build(torch_seed).to(self.device_)
             self.network_ = network
             self._train(
                 network,
@@ -590,7 +554,7 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
         def row_loss(sl: slice) -> Tensor:
             return bce(network(x[sl]).squeeze(1), y[sl], reduction="none")
 
-        return TorchEstimator._weighted_mean(network, row_loss, w)
+        return EpochTrainedEstimator._weighted_mean(network, row_loss, w)
 
     @staticmethod
     def _disco_loss(
