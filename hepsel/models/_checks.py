@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -14,8 +16,8 @@ __all__ = [
     "binary_classes",
     "check_X",
     "check_n_features",
-    "check_serialised",
     "check_y",
+    "reading_serialised",
     "unit_weights",
 ]
 
@@ -95,15 +97,20 @@ def check_n_features(X: np.ndarray, n_features: int) -> None:
         raise ValueError(msg)
 
 
-def check_serialised(state: object, fmt: str, name: str) -> dict[str, Any]:
-    """``state`` if it is a dict written by ``name.to_dict()`` (its ``format`` is ``fmt``).
+@contextmanager
+def reading_serialised(state: object, fmt: str, name: str) -> Iterator[dict[str, Any]]:
+    """Give ``state``, a dict written by ``name.to_dict()`` (its ``format`` is ``fmt``), to the block.
 
     Raises
     ------
     ValueError
-        ``state`` is not a serialised ``name``.
+        ``state`` is not a serialised ``name``, or the block reads a key it misses.
     """
     if not isinstance(state, dict) or state.get("format") != fmt:
         msg = f"state is not a serialised {name} (expected format {fmt!r})"
         raise ValueError(msg)
-    return state
+    try:
+        yield state
+    except KeyError as exc:
+        msg = f"serialised {name} misses key {exc.args[0]!r}"
+        raise ValueError(msg) from exc

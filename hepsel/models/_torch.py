@@ -7,10 +7,11 @@ therefore :mod:`hepsel.models`) stays cheap.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ __all__ = [
     "EpochTrainedEstimator",
     "TorchEstimator",
     "check_activation",
+    "dense_stack",
     "draw_seed",
     "import_torch",
     "make_generator",
@@ -51,6 +53,25 @@ def check_activation(activation: str) -> None:
     if activation not in ACTIVATIONS:
         msg = f"unknown activation {activation!r}; use one of {sorted(ACTIVATIONS)}"
         raise ValueError(msg)
+
+
+def dense_stack(widths: Sequence[int], activation: str) -> torch.nn.Sequential:
+    """``Linear`` layers between consecutive ``widths``, each but the last followed by the activation.
+
+    Raises
+    ------
+    ValueError
+        If ``activation`` is unknown.
+    """
+    torch = import_torch()
+    check_activation(activation)
+    act = getattr(torch.nn, ACTIVATIONS[activation])
+    layers: list[Any] = []
+    for i, (w_in, w_out) in enumerate(itertools.pairwise(widths)):
+        layers.append(torch.nn.Linear(w_in, w_out))
+        if i < len(widths) - 2:
+            layers.append(act())
+    return torch.nn.Sequential(*layers)
 
 
 def import_torch() -> Any:
@@ -478,7 +499,8 @@ class EpochTrainedEstimator(TorchEstimator):
         Every epoch trains on ``batches(generator)``; ``batch_loss(*batch)``
         returns the loss to minimise and the per-row weighted losses, whose
         sum over the epoch divided by ``total_weight`` is the epoch's
-        ``train_loss``. With ``validation_loss`` the network keeps the state
+        ``train_loss``. It runs with ``n_jobs`` torch threads. With
+        ``validation_loss`` the network keeps the state
         of the epoch with the lowest validation loss, and training stops
         after ``patience`` epochs without a lower one; without it, the last
         epoch's state.
@@ -502,36 +524,38 @@ class EpochTrainedEstimator(TorchEstimator):
                 epochs, desc=desc, unit="epoch", disable=None
             )  # None: off when not a terminal
 
-        for epoch in epochs:
-            start = time.perf_counter()
-            network.train()
-            # Accumulate on the device: a .item() per batch would synchronise a GPU.
-            loss_sum = torch.zeros((), device=self.device_)
-            for batch in batches(generator):
-                loss, weighted = batch_loss(*batch)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                loss_sum += weighted.detach().sum()
-            train_loss = float(loss_sum) / total_weight
-            history["epoch_time_s"].append(time.perf_counter() - start)
-            history["train_loss"].append(train_loss)
+        # the threads of n_jobs: torch's sums depend on their number
+        with torch_threads(self.n_jobs):
+            for epoch in epochs:
+                start = time.perf_counter()
+                network.train()
+                # Accumulate on the device: a .item() per batch would synchronise a GPU.
+                loss_sum = torch.zeros((), device=self.device_)
+                for batch in batches(generator):
+                    loss, weighted = batch_loss(*batch)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    loss_sum += weighted.detach().sum()
+                train_loss = float(loss_sum) / total_weight
+                history["epoch_time_s"].append(time.perf_counter() - start)
+                history["train_loss"].append(train_loss)
 
-            if validation_loss is not None:
-                val_loss = validation_loss()
-                history["val_loss"].append(val_loss)
-                if val_loss < best_loss:
-                    best_loss, best_epoch = val_loss, epoch
-                    best_state = copy.deepcopy(network.state_dict())
-                elif epoch - best_epoch >= self.patience:
-                    break
-            else:
-                best_epoch = epoch
-            if self.verbose:
-                epochs.set_postfix(
-                    train_loss=f"{train_loss:.4f}",
-                    val_loss=f"{history['val_loss'][-1]:.4f}" if validation_loss else "-",
-                )
+                if validation_loss is not None:
+                    val_loss = validation_loss()
+                    history["val_loss"].append(val_loss)
+                    if val_loss < best_loss:
+                        best_loss, best_epoch = val_loss, epoch
+                        best_state = copy.deepcopy(network.state_dict())
+                    elif epoch - best_epoch >= self.patience:
+                        break
+                else:
+                    best_epoch = epoch
+                if self.verbose:
+                    epochs.set_postfix(
+                        train_loss=f"{train_loss:.4f}",
+                        val_loss=f"{history['val_loss'][-1]:.4f}" if validation_loss else "-",
+                    )
         if self.verbose:
             epochs.close()
         if best_state is not None:

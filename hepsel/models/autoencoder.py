@@ -14,7 +14,6 @@ history; nothing is pickled and loading uses ``torch.load(..., weights_only=True
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,11 +25,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._checks import check_n_features, check_X, check_y, unit_weights
 from ._torch import (
-    ACTIVATIONS,
     EpochTrainedEstimator,
     check_activation,
+    dense_stack,
     import_torch,
-    torch_threads,
 )
 
 if TYPE_CHECKING:
@@ -65,8 +63,6 @@ def build_autoencoder(
     ValueError
         If ``activation`` is unknown or a width is not a positive integer.
     """
-    torch = import_torch()
-    check_activation(activation)
     hidden = [int(h) for h in hidden_layers]
     widths = [int(n_in), *hidden, int(bottleneck), *reversed(hidden), int(n_in)]
     if any(w < 1 for w in widths):
@@ -75,13 +71,7 @@ def build_autoencoder(
             f"got {n_in!r}, {hidden_layers!r} and {bottleneck!r}"
         )
         raise ValueError(msg)
-    act = getattr(torch.nn, ACTIVATIONS[activation])
-    layers: list[Any] = []
-    for i, (w_in, w_out) in enumerate(itertools.pairwise(widths)):
-        layers.append(torch.nn.Linear(w_in, w_out))
-        if i < len(widths) - 2:
-            layers.append(act())
-    return torch.nn.Sequential(*layers)
+    return dense_stack(widths, activation)
 
 
 def reconstruction_error_module(
@@ -287,16 +277,15 @@ class AutoencoderSelector(EpochTrainedEstimator, ClassifierMixin, BaseEstimator)
         def to_tensor(a: np.ndarray) -> Any:
             return torch.as_tensor(a, dtype=torch.float32, device=self.device_)
 
-        with torch_threads(self.n_jobs):
-            self.network_ = self._seeded_build(torch_seed).to(self.device_)
-            self._train(
-                to_tensor(Z[train_idx]),
-                to_tensor(w[train_idx]),
-                to_tensor(Z[val_idx]),
-                to_tensor(w[val_idx]),
-                torch_seed,
-            )
-            sq = self._squared_errors(Z[train_idx])
+        self.network_ = self._seeded_build(torch_seed).to(self.device_)
+        self._train(
+            to_tensor(Z[train_idx]),
+            to_tensor(w[train_idx]),
+            to_tensor(Z[val_idx]),
+            to_tensor(w[val_idx]),
+            torch_seed,
+        )
+        sq = self._squared_errors(Z[train_idx])
         wt = w[train_idx]
         if self.error_scaling == "feature":
             scale = np.average(sq, axis=0, weights=wt)

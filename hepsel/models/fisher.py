@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import ModelFileError, NonFiniteError
 from ..io.storage import write_text
-from ._checks import binary_classes, check_n_features, check_serialised, check_X, check_y
+from ._checks import binary_classes, check_n_features, check_X, check_y, reading_serialised
+from ._logit import LogOddsOutputs
 
 __all__ = ["FisherClassifier"]
 
@@ -30,7 +30,7 @@ _DEFAULT_STEM = "fisher"
 _BLOCK = 65_536
 
 
-class FisherClassifier(ClassifierMixin, BaseEstimator):
+class FisherClassifier(LogOddsOutputs, ClassifierMixin, BaseEstimator):
     """Fisher linear discriminant for two classes with per-event weights.
 
     Parameters
@@ -214,15 +214,6 @@ class FisherClassifier(ClassifierMixin, BaseEstimator):
         check_n_features(X, self.n_features_in_)
         return np.asarray(X @ self.coef_ + self.intercept_, dtype=np.float64)
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Return ``[1 - p, p]`` with ``p = sigmoid(decision_function(X))``, shape (n_events, 2)."""
-        p = expit(self.decision_function(X))
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Return the most probable class label, shape (n_events,)."""
-        return np.asarray(self.classes_[(self.decision_function(X) > 0).astype(int)])
-
     def to_dict(self) -> dict[str, Any]:
         """Return the parameters and fitted state as JSON-serialisable plain types."""
         check_is_fitted(self, "coef_")
@@ -239,25 +230,15 @@ class FisherClassifier(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def from_dict(cls, state: object) -> FisherClassifier:
-        """Rebuild a fitted classifier from :meth:`to_dict` output.
-
-        Raises
-        ------
-        ValueError
-            If ``state`` is not a serialised FisherClassifier or misses a key.
-        """
-        state = check_serialised(state, _FORMAT, "FisherClassifier")
-        try:
-            model = cls(ridge=state["ridge"])
-            model.classes_ = np.asarray(state["classes"])
-            model.n_features_in_ = int(state["n_features_in"])
-            model.coef_ = np.asarray(state["coef"], dtype=np.float64)
-            model.intercept_ = float(state["intercept"])
-            model.means_ = np.asarray(state["means"], dtype=np.float64)
-            model.covariance_ = np.asarray(state["covariance"], dtype=np.float64)
-        except KeyError as exc:
-            msg = f"serialised FisherClassifier misses key {exc.args[0]!r}"
-            raise ValueError(msg) from exc
+        """Rebuild a fitted classifier from :meth:`to_dict` output (``ValueError`` if it is not one or misses a key)."""
+        with reading_serialised(state, _FORMAT, "FisherClassifier") as saved:
+            model = cls(ridge=saved["ridge"])
+            model.classes_ = np.asarray(saved["classes"])
+            model.n_features_in_ = int(saved["n_features_in"])
+            model.coef_ = np.asarray(saved["coef"], dtype=np.float64)
+            model.intercept_ = float(saved["intercept"])
+            model.means_ = np.asarray(saved["means"], dtype=np.float64)
+            model.covariance_ = np.asarray(saved["covariance"], dtype=np.float64)
         return model
 
     def save(self, path: str | Path) -> Path:

@@ -13,26 +13,24 @@ pickled and loading uses ``torch.load(..., weights_only=True)``.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import NonFiniteError
 from ._checks import binary_classes, check_n_features, check_X, check_y, unit_weights
+from ._logit import LogOddsOutputs
 from ._torch import (
-    ACTIVATIONS,
     PREDICT_BATCH,
     EpochTrainedEstimator,
     check_activation,
+    dense_stack,
     import_torch,
-    torch_threads,
 )
 
 if TYPE_CHECKING:
@@ -70,20 +68,13 @@ def build_network(
     ValueError
         If ``activation`` is unknown or a width is not a positive integer.
     """
-    torch = import_torch()
-    check_activation(activation)
     widths = [int(n_in), *(int(h) for h in hidden_layers)]
     if any(w < 1 for w in widths):
         msg = (
             f"n_in and hidden_layers must be positive integers, got {n_in!r} and {hidden_layers!r}"
         )
         raise ValueError(msg)
-    act = getattr(torch.nn, ACTIVATIONS[activation])
-    layers: list[Any] = []
-    for w_in, w_out in itertools.pairwise(widths):
-        layers += [torch.nn.Linear(w_in, w_out), act()]
-    layers.append(torch.nn.Linear(widths[-1], 1))
-    return torch.nn.Sequential(*layers)
+    return dense_stack([*widths, 1], activation)
 
 
 def _disco(logits: Tensor, y: Tensor, w: Tensor, s: Tensor) -> Tensor:
@@ -95,7 +86,7 @@ def _disco(logits: Tensor, y: Tensor, w: Tensor, s: Tensor) -> Tensor:
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
-class MLPClassifier(EpochTrainedEstimator, ClassifierMixin, BaseEstimator):
+class MLPClassifier(EpochTrainedEstimator, LogOddsOutputs, ClassifierMixin, BaseEstimator):
     """Multilayer-perceptron binary classifier trained with weighted events.
 
     Parameters
@@ -248,16 +239,7 @@ class MLPClassifier(EpochTrainedEstimator, ClassifierMixin, BaseEstimator):
         self._check_params()
         X = check_X(X, keep_float32=True)
         y = check_y(y, X.shape[0])
-        classes, y_index = binary_classes(y, type(self).__name__)
-        target = y_index.astype(np.float64)
-        spectator = self._check_spectator(decorrelate_with, X.shape[0])
-        w = unit_weights(sample_weight, X.shape[0])
-        class_totals = np.array([w[target == 0].sum(), w[target == 1].sum()])
-        if (class_totals <= 0).any():
-            msg = f"each class needs a positive total weight, got {class_totals.tolist()} for classes {classes.tolist()}"
-            raise ValueError(msg)
-        if self.balance_classes:
-            w = w * np.where(target == 1, 0.5 / class_totals[1], 0.5 / class_totals[0])
+        classes, target, w, spectator = self._labels_and_weights(y, sample_weight, decorrelate_with)
 
         split_seed, torch_seed, scaler_seed = self._fit_seeds(3)
         syn = (
@@ -312,21 +294,20 @@ class MLPClassifier(EpochTrainedEstimator, ClassifierMixin, BaseEstimator):
             s = (spectator - spectator[train_idx].mean()) / (spectator[train_idx].std() or 1.0)
             s_train, s_val = to_tensor(s[train_idx]), to_tensor(s[val_idx])
 
-        with torch_threads(self.n_jobs):
-            network = self._seeded_build(torch_seed).to(self.device_)
-            self.network_ = network
-            self._train(
-                network,
-                x_train,
-                y_train,
-                w_train,
-                x_val,
-                y_val,
-                w_val,
-                torch_seed,
-                s_train=s_train,
-                s_val=s_val,
-            )
+        network = self._seeded_build(torch_seed).to(self.device_)
+        self.network_ = network
+        self._train(
+            network,
+            x_train,
+            y_train,
+            w_train,
+            x_val,
+            y_val,
+            w_val,
+            torch_seed,
+            s_train=s_train,
+            s_val=s_val,
+        )
         return self
 
     def fit_stream(
@@ -369,16 +350,7 @@ class MLPClassifier(EpochTrainedEstimator, ClassifierMixin, BaseEstimator):
         self._check_params()
         y = np.asarray(y)
         n = len(y)
-        classes, y_index = binary_classes(y, type(self).__name__)
-        target = y_index.astype(np.float64)
-        spectator = self._check_spectator(decorrelate_with, n)
-        w = unit_weights(sample_weight, n)
-        class_totals = np.array([w[target == 0].sum(), w[target == 1].sum()])
-        if (class_totals <= 0).any():
-            msg = f"each class needs a positive total weight, got {class_totals.tolist()} for classes {classes.tolist()}"
-            raise ValueError(msg)
-        if self.balance_classes:
-            w = w * np.where(target == 1, 0.5 / class_totals[1], 0.5 / class_totals[0])
+        classes, target, w, spectator = self._labels_and_weights(y, sample_weight, decorrelate_with)
         split_seed, torch_seed, scaler_seed = self._fit_seeds(3)
         if validation is not None:
             val = np.asarray(validation, dtype=bool)
@@ -448,24 +420,40 @@ class MLPClassifier(EpochTrainedEstimator, ClassifierMixin, BaseEstimator):
                 pending, size = [], 0
 
         empty = to_tensor(np.zeros((0, self.n_features_in_)))
-        with torch_threads(self.n_jobs):
-            network = self._seeded_build(torch_seed).to(self.device_)
-            self.network_ = network
-            self._train(
-                network,
-                empty,
-                empty[:, 0],
-                empty[:, 0],
-                x_val,
-                y_val,
-                w_val,
-                torch_seed,
-                s_val=s_val,
-                epoch_batches=epoch_batches,
-                w_total=float(w[train_idx].sum()),
-                decorrelate=s is not None,
-            )
+        network = self._seeded_build(torch_seed).to(self.device_)
+        self.network_ = network
+        self._train(
+            network,
+            empty,
+            empty[:, 0],
+            empty[:, 0],
+            x_val,
+            y_val,
+            w_val,
+            torch_seed,
+            s_val=s_val,
+            epoch_batches=epoch_batches,
+            w_total=float(w[train_idx].sum()),
+            decorrelate=s is not None,
+        )
         return self
+
+    def _labels_and_weights(
+        self, y: np.ndarray, sample_weight: Any, decorrelate_with: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """The classes, each row's target (0.0 or 1.0), the checked (and balanced) weights and spectator."""
+        n = len(y)
+        classes, y_index = binary_classes(y, type(self).__name__)
+        target = y_index.astype(np.float64)
+        spectator = self._check_spectator(decorrelate_with, n)
+        w = unit_weights(sample_weight, n)
+        class_totals = np.array([w[target == 0].sum(), w[target == 1].sum()])
+        if (class_totals <= 0).any():
+            msg = f"each class needs a positive total weight, got {class_totals.tolist()} for classes {classes.tolist()}"
+            raise ValueError(msg)
+        if self.balance_classes:
+            w = w * np.where(target == 1, 0.5 / class_totals[1], 0.5 / class_totals[0])
+        return classes, target, w, spectator
 
     def _check_spectator(self, decorrelate_with: Any, n: int) -> np.ndarray | None:
         if decorrelate_with is None:
@@ -577,16 +565,7 @@ class MLPClassifier(EpochTrainedEstimator, ClassifierMixin, BaseEstimator):
 
     # -------------------------------------------------------------- predict
     def decision_function(self, X: Any) -> np.ndarray:
-        """Return the logit of the signal probability.
-
-        Parameters
-        ----------
-        X : array_like, shape (n_events, n_features)
-
-        Returns
-        -------
-        numpy.ndarray, shape (n_events,), float64
-        """
+        """The logit of the signal probability, shape (n_events,), float64, for ``X`` (n_events, n_features)."""
         check_is_fitted(self, "network_")
         X = check_X(X)
         check_n_features(X, self.n_features_in_)
@@ -596,25 +575,6 @@ class MLPClassifier(EpochTrainedEstimator, ClassifierMixin, BaseEstimator):
             np.empty(X.shape[0], dtype=np.float64),
             self.scaler_.transform,
         )
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Return class probabilities.
-
-        Parameters
-        ----------
-        X : array_like, shape (n_events, n_features)
-
-        Returns
-        -------
-        numpy.ndarray, shape (n_events, 2)
-            Columns ordered as :attr:`classes_`; column 1 is the signal.
-        """
-        p = expit(self.decision_function(X))
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Return the most probable class label, shape (n_events,)."""
-        return np.asarray(self.classes_[(self.decision_function(X) > 0).astype(int)])
 
     # -- saving and loading (TorchEstimator) -------------------------------------
     def _metadata(self) -> dict[str, Any]:

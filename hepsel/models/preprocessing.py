@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from ._checks import as_2d, check_serialised, check_X
+from ._checks import as_2d, check_X, reading_serialised
 
 __all__ = ["SCALING_METHODS", "FeatureScaler"]
 
@@ -229,38 +229,34 @@ class FeatureScaler(BaseEstimator):
         ValueError
             If ``state`` is not a serialised FeatureScaler or misses a key.
         """
-        state = check_serialised(state, _FORMAT, "FeatureScaler")
-        try:
+        with reading_serialised(state, _FORMAT, "FeatureScaler") as saved:
             scaler = cls(
-                method=state["method"],
-                n_quantiles=state["n_quantiles"],
-                subsample=state["subsample"],
+                method=saved["method"],
+                n_quantiles=saved["n_quantiles"],
+                subsample=saved["subsample"],
             )
-            n_features = int(state["n_features_in"])
+            n_features = int(saved["n_features_in"])
             transformer: StandardScaler | QuantileTransformer | None
             if scaler.method == "standard":
                 transformer = StandardScaler()
-                transformer.mean_ = np.asarray(state["mean"], dtype=np.float64)
-                transformer.var_ = np.asarray(state["var"], dtype=np.float64)
-                transformer.scale_ = np.asarray(state["scale"], dtype=np.float64)
-                transformer.n_samples_seen_ = np.int64(state["n_samples_seen"])
+                transformer.mean_ = np.asarray(saved["mean"], dtype=np.float64)
+                transformer.var_ = np.asarray(saved["var"], dtype=np.float64)
+                transformer.scale_ = np.asarray(saved["scale"], dtype=np.float64)
+                transformer.n_samples_seen_ = np.int64(saved["n_samples_seen"])
             elif scaler.method == "quantile":
                 transformer = QuantileTransformer(
-                    n_quantiles=int(state["n_quantiles_fitted"]),
+                    n_quantiles=int(saved["n_quantiles_fitted"]),
                     output_distribution="normal",
                     subsample=scaler.subsample,
                 )
-                transformer.n_quantiles_ = int(state["n_quantiles_fitted"])
-                transformer.quantiles_ = np.asarray(state["quantiles"], dtype=np.float64)
-                transformer.references_ = np.asarray(state["references"], dtype=np.float64)
+                transformer.n_quantiles_ = int(saved["n_quantiles_fitted"])
+                transformer.quantiles_ = np.asarray(saved["quantiles"], dtype=np.float64)
+                transformer.references_ = np.asarray(saved["references"], dtype=np.float64)
             elif scaler.method == "none":
                 transformer = None
             else:
                 msg = f"unknown scaling method {scaler.method!r} in state; use one of {SCALING_METHODS}"
                 raise ValueError(msg)
-        except KeyError as exc:
-            msg = f"serialised FeatureScaler misses key {exc.args[0]!r}"
-            raise ValueError(msg) from exc
         if transformer is not None:
             transformer.n_features_in_ = n_features
         scaler.transformer_ = transformer
