@@ -145,39 +145,22 @@ class FeatureScaler(BaseEstimator):
         return X
 
     def transform(self, X: Any) -> np.ndarray:
-        """Scale ``X``.
-
-        Parameters
-        ----------
-        X : array_like, shape (n_events, n_features)
-
-        Returns
-        -------
-        numpy.ndarray, shape (n_events, n_features), float64
-        """
-        X = self._check_input(X)
-        if self.transformer_ is None:
-            return X.copy()
-        return np.asarray(self.transformer_.transform(X), dtype=np.float64)
+        """Scale ``X`` (n_events, n_features); float64, same shape."""
+        return self._apply("transform", X)
 
     def inverse_transform(self, Z: Any) -> np.ndarray:
-        """Map scaled values back to the original units.
+        """Map scaled values ``Z`` (n_events, n_features) back to the original units; float64, same shape.
 
         For ``"quantile"`` the result lies inside the ``[min, max]`` range of
         the fitted data, feature by feature.
-
-        Parameters
-        ----------
-        Z : array_like, shape (n_events, n_features)
-
-        Returns
-        -------
-        numpy.ndarray, shape (n_events, n_features), float64
         """
-        Z = self._check_input(Z)
+        return self._apply("inverse_transform", Z)
+
+    def _apply(self, method: str, X: Any) -> np.ndarray:
+        X = self._check_input(X)
         if self.transformer_ is None:
-            return Z.copy()
-        return np.asarray(self.transformer_.inverse_transform(Z), dtype=np.float64)
+            return X.copy()
+        return np.asarray(getattr(self.transformer_, method)(X), dtype=np.float64)
 
     def fit_transform(self, X: Any, sample_weight: Any = None) -> np.ndarray:
         """Fit on ``X`` and return ``transform(X)``."""

@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._validation import check_weights
+from ._inputs import as_flags
 
 __all__ = [
     "DEFAULT_CL",
@@ -304,16 +305,7 @@ def _as_passed(passed: ArrayLike) -> NDArray[np.bool_]:
     if arr.ndim != 1:
         msg = f"passed must be one-dimensional, got shape {arr.shape}"
         raise ValueError(msg)
-    if arr.dtype == np.bool_:
-        return arr
-    if arr.dtype.kind not in "iuf":
-        msg = f"passed must hold booleans (or 0/1), got dtype {arr.dtype}"
-        raise TypeError(msg)
-    flag = arr == 1
-    if not (flag | (arr == 0)).all():
-        msg = "passed must hold only booleans or 0/1"
-        raise ValueError(msg)
-    return flag
+    return as_flags(arr, "passed", kinds="booleans (or 0/1)", only="booleans or 0/1")
 
 
 def _as_weights(sample_weight: ArrayLike | None, n: int) -> FloatArray | None:
