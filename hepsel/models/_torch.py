@@ -220,6 +220,7 @@ def read_saved_model(
         A file is missing, the JSON is invalid, or it describes another model.
     """
     from ..exceptions import ModelFileError
+    from ..io.storage import read_json
 
     prefix = resolve_prefix(path, default_stem)
     json_path, pt_path = prefix.with_suffix(".json"), prefix.with_suffix(".pt")
@@ -228,7 +229,7 @@ def read_saved_model(
             msg = f"model file {p} not found; save the model with {name}.save({str(prefix)!r})"
             raise ModelFileError(msg)
     try:
-        meta = json.loads(json_path.read_text())
+        meta = read_json(json_path)
     except json.JSONDecodeError as exc:
         msg = f"{json_path} is not valid JSON: {exc}"
         raise ModelFileError(msg) from exc
