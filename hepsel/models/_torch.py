@@ -1,4 +1,4 @@
-"""Helpers shared by the torch-based models: loading torch, devices, seeds, saving and loading.
+"""Shared by the torch models: their base classes (parameters, training loop, files), devices and seeds.
 
 torch is imported inside the functions so that importing this module (and
 therefore :mod:`hepsel.models`) stays cheap.
