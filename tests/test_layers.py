@@ -23,8 +23,6 @@ LONG_MODULES = {
     "hepsel/sim/simulation.py": "one generator: the decay, kinematics and detector model of the simulated samples",
     "hepsel/config/schema.py": "one pydantic schema: every config key, its default and the cross-key checks",
     "hepsel/report/html.py": "one page: the HTML report's template, tables and panels",
-    "hepsel/models/gan.py": "one estimator: the WGAN-GP, its networks, training loop and save/load",
-    "hepsel/models/mlp.py": "one estimator: the MLP, its DisCo penalty, in-memory and streamed training",
     "hepsel/deploy/export.py": "one exporter: an ONNX graph per model kind, sharing the selection's inputs",
     "hepsel/cli.py": "one command line: the parsers of every subcommand and their dispatch",
 }

@@ -442,6 +442,26 @@ def _math(name: str, ufunc: np.ufunc, what: str, nargs: int = 1) -> _Function:
 
 
 _P4_4 = "flat or jagged; returns a 4-vector (collection)"
+#: The vector constructors: signature -> description.
+_VECTORS = {
+    "p4_ptetaphim(pt, eta, phi, mass)": f"4-momentum from pT, pseudorapidity, azimuth (rad) and mass; {_P4_4}",
+    "p4_ptetaphie(pt, eta, phi, E)": f"4-momentum from pT, pseudorapidity, azimuth (rad) and energy; {_P4_4}",
+    "p4_xyzt(px, py, pz, E)": f"4-momentum from Cartesian momentum and energy; {_P4_4}",
+    "p4_xyzm(px, py, pz, mass)": f"4-momentum from Cartesian momentum and mass; {_P4_4}",
+    "p3_xyz(px, py, pz)": "3-momentum from Cartesian components; flat or jagged",
+}
+
+
+def _vector(signature: str, what: str) -> _Function:
+    """The constructor ``name(params...)`` of a vector whose fields are its parameters.
+
+    A 4-vector from (pt, eta, phi) takes its energy as ``E`` and stores it as ``energy``.
+    """
+    params = tuple(signature[signature.index("(") + 1 : -1].split(", "))
+    fields = ("pt", "eta", "phi", "energy") if params == ("pt", "eta", "phi", "E") else params
+    n = len(params)
+    return _Function(signature, what, _vector_constructor(fields, f"Momentum{n}D"), n, n)
+
 
 _FUNCTION_TABLE: dict[str, _Function] = {
     "abs": _math("abs", np.absolute, "absolute value"),
@@ -540,41 +560,7 @@ _FUNCTION_TABLE: dict[str, _Function] = {
         1,
         (_Literal("ascending", False, "bool"),),
     ),
-    "p4_ptetaphim": _Function(
-        "p4_ptetaphim(pt, eta, phi, mass)",
-        f"4-momentum from pT, pseudorapidity, azimuth (rad) and mass; {_P4_4}",
-        _vector_constructor(("pt", "eta", "phi", "mass"), "Momentum4D"),
-        4,
-        4,
-    ),
-    "p4_ptetaphie": _Function(
-        "p4_ptetaphie(pt, eta, phi, E)",
-        f"4-momentum from pT, pseudorapidity, azimuth (rad) and energy; {_P4_4}",
-        _vector_constructor(("pt", "eta", "phi", "energy"), "Momentum4D"),
-        4,
-        4,
-    ),
-    "p4_xyzt": _Function(
-        "p4_xyzt(px, py, pz, E)",
-        f"4-momentum from Cartesian momentum and energy; {_P4_4}",
-        _vector_constructor(("px", "py", "pz", "E"), "Momentum4D"),
-        4,
-        4,
-    ),
-    "p4_xyzm": _Function(
-        "p4_xyzm(px, py, pz, mass)",
-        f"4-momentum from Cartesian momentum and mass; {_P4_4}",
-        _vector_constructor(("px", "py", "pz", "mass"), "Momentum4D"),
-        4,
-        4,
-    ),
-    "p3_xyz": _Function(
-        "p3_xyz(px, py, pz)",
-        "3-momentum from Cartesian components; flat or jagged",
-        _vector_constructor(("px", "py", "pz"), "Momentum3D"),
-        3,
-        3,
-    ),
+    **{sig.split("(")[0]: _vector(sig, what) for sig, what in _VECTORS.items()},
     "inv_mass": _Function(
         "inv_mass(a, b, ...)",
         "invariant mass of the sum of two or more 4-vectors",

@@ -12,12 +12,24 @@ when a model is built or loaded.
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Any
 
 __all__ = ["CLASSIFIER_KINDS", "estimator_class", "load_classifier", "make_classifier"]
 
 CLASSIFIER_KINDS = ("bdt", "bbdt", "mlp", "lipschitz_mlp", "fisher", "autoencoder")
+
+
+#: The estimator of each kind, ``module.Class`` in hepsel.models, imported when first asked for.
+_ESTIMATORS = {
+    "bdt": "bdt.BDTClassifier",
+    "bbdt": "bbdt.BonsaiBDTClassifier",
+    "mlp": "mlp.MLPClassifier",
+    "lipschitz_mlp": "lipschitz.LipschitzMLPClassifier",
+    "fisher": "fisher.FisherClassifier",
+    "autoencoder": "autoencoder.AutoencoderSelector",
+}
 
 
 def estimator_class(kind: str) -> Any:
@@ -30,32 +42,11 @@ def estimator_class(kind: str) -> Any:
 
 
 def _cls(kind: str) -> Any:
-    if kind == "bdt":
-        from .bdt import BDTClassifier
-
-        return BDTClassifier
-    if kind == "bbdt":
-        from .bbdt import BonsaiBDTClassifier
-
-        return BonsaiBDTClassifier
-    if kind == "mlp":
-        from .mlp import MLPClassifier
-
-        return MLPClassifier
-    if kind == "lipschitz_mlp":
-        from .lipschitz import LipschitzMLPClassifier
-
-        return LipschitzMLPClassifier
-    if kind == "fisher":
-        from .fisher import FisherClassifier
-
-        return FisherClassifier
-    if kind == "autoencoder":
-        from .autoencoder import AutoencoderSelector
-
-        return AutoencoderSelector
-    msg = f"unknown classifier kind {kind!r}; choose from {CLASSIFIER_KINDS}"
-    raise ValueError(msg)
+    if kind not in _ESTIMATORS:
+        msg = f"unknown classifier kind {kind!r}; choose from {CLASSIFIER_KINDS}"
+        raise ValueError(msg)
+    module, name = _ESTIMATORS[kind].split(".")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
 
 def make_classifier(kind: str, params: dict[str, Any], *, random_state: int | None = None) -> Any:

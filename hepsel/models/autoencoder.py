@@ -14,11 +14,8 @@ history; nothing is pickled and loading uses ``torch.load(..., weights_only=True
 
 from __future__ import annotations
 
-import copy
-import itertools
-import time
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,21 +23,17 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
+from ._checks import check_n_features, check_X, check_y, unit_weights
 from ._torch import (
-    ACTIVATIONS,
-    TorchEstimator,
+    EpochTrainedEstimator,
+    check_activation,
+    dense_stack,
     import_torch,
-    make_generator,
-    resolve_device,
-    seeded_init,
-    state_on_cpu,
-    torch_threads,
 )
-from .mlp import _check_weights, _check_X, _jsonable_random_state
-from .preprocessing import FeatureScaler
 
 if TYPE_CHECKING:
     import torch
+    from torch import Tensor
 
 __all__ = [
     "ERROR_SCALINGS",
@@ -52,7 +45,6 @@ __all__ = [
 _FORMAT = "hepsel.AutoencoderSelector"
 _FORMAT_VERSION = 1
 _DEFAULT_STEM = "autoencoder"
-_PREDICT_BATCH = 65_536
 
 #: How the per-feature squared errors are weighted in the score.
 ERROR_SCALINGS = ("none", "feature")
@@ -71,10 +63,6 @@ def build_autoencoder(
     ValueError
         If ``activation`` is unknown or a width is not a positive integer.
     """
-    torch = import_torch()
-    if activation not in ACTIVATIONS:
-        msg = f"unknown activation {activation!r}; use one of {sorted(ACTIVATIONS)}"
-        raise ValueError(msg)
     hidden = [int(h) for h in hidden_layers]
     widths = [int(n_in), *hidden, int(bottleneck), *reversed(hidden), int(n_in)]
     if any(w < 1 for w in widths):
@@ -83,13 +71,7 @@ def build_autoencoder(
             f"got {n_in!r}, {hidden_layers!r} and {bottleneck!r}"
         )
         raise ValueError(msg)
-    act = getattr(torch.nn, ACTIVATIONS[activation])
-    layers: list[Any] = []
-    for i, (w_in, w_out) in enumerate(itertools.pairwise(widths)):
-        layers.append(torch.nn.Linear(w_in, w_out))
-        if i < len(widths) - 2:
-            layers.append(act())
-    return torch.nn.Sequential(*layers)
+    return dense_stack(widths, activation)
 
 
 def reconstruction_error_module(
@@ -125,7 +107,8 @@ def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
     return float(x[order][min(int(np.searchsorted(cw, 0.5 * cw[-1])), len(x) - 1)])
 
 
-class AutoencoderSelector(TorchEstimator, ClassifierMixin, BaseEstimator):
+@dataclass(kw_only=True, eq=False, repr=False)
+class AutoencoderSelector(EpochTrainedEstimator, ClassifierMixin, BaseEstimator):
     """Autoencoder trained on background candidates only; the score is the reconstruction error.
 
     Parameters
@@ -194,58 +177,24 @@ class AutoencoderSelector(TorchEstimator, ClassifierMixin, BaseEstimator):
     _format_version = _FORMAT_VERSION
     _stem = _DEFAULT_STEM
 
-    def __init__(
-        self,
-        hidden_layers: Sequence[int] = (32,),
-        bottleneck: int = 2,
-        activation: str = "silu",
-        preprocessing: str = "quantile",
-        error_scaling: str = "none",
-        learning_rate: float = 1e-3,
-        weight_decay: float = 0.0,
-        batch_size: int = 512,
-        max_epochs: int = 50,
-        patience: int = 5,
-        validation_fraction: float = 0.2,
-        device: str = "auto",
-        random_state: int | np.random.RandomState | None = None,
-        n_jobs: int | None = None,
-        verbose: bool = False,
-    ) -> None:
-        self.hidden_layers = hidden_layers
-        self.bottleneck = bottleneck
-        self.activation = activation
-        self.preprocessing = preprocessing
-        self.error_scaling = error_scaling
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.device = device
-        self.random_state = random_state
-        self.n_jobs = n_jobs
-        self.verbose = verbose
+    hidden_layers: Sequence[int] = (32,)
+    bottleneck: int = 2
+    activation: str = "silu"
+    error_scaling: str = "none"
+    weight_decay: float = 0.0
+    batch_size: int = 512
 
     def _check_params(self) -> None:
-        if self.preprocessing not in ("quantile", "standard"):
-            msg = f"preprocessing must be 'quantile' or 'standard', got {self.preprocessing!r}"
-            raise ValueError(msg)
+        self._check_preprocessing()
         if self.error_scaling not in ERROR_SCALINGS:
             msg = f"error_scaling must be one of {ERROR_SCALINGS}, got {self.error_scaling!r}"
             raise ValueError(msg)
-        if self.activation not in ACTIVATIONS:
-            msg = f"unknown activation {self.activation!r}; use one of {sorted(ACTIVATIONS)}"
-            raise ValueError(msg)
-        if not 0.0 <= self.validation_fraction < 1.0:
-            msg = f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
-            raise ValueError(msg)
-        for name in ("batch_size", "max_epochs", "patience", "bottleneck"):
-            value = getattr(self, name)
-            if not isinstance(value, int | np.integer) or value < 1:
-                msg = f"{name} must be a positive integer, got {value!r}"
-                raise ValueError(msg)
+        check_activation(self.activation)
+        self._check_validation_fraction()
+        self._check_positive_ints("batch_size", "max_epochs", "patience", "bottleneck")
+
+    def _build(self, n_in: int) -> torch.nn.Sequential:
+        return build_autoencoder(n_in, self.hidden_layers, self.bottleneck, self.activation)
 
     def fit(
         self, X: Any, y: Any, sample_weight: Any = None, *, validation: Any = None
@@ -277,15 +226,12 @@ class AutoencoderSelector(TorchEstimator, ClassifierMixin, BaseEstimator):
         """
         torch = import_torch()
         self._check_params()
-        X = _check_X(X)
-        y = np.asarray(y)
-        if y.shape != (X.shape[0],):
-            msg = f"y must have shape ({X.shape[0]},) to match X, got {y.shape}"
-            raise ValueError(msg)
+        X = check_X(X)
+        y = check_y(y, X.shape[0])
         if int(self.bottleneck) >= X.shape[1]:
             msg = f"bottleneck ({self.bottleneck}) must be smaller than the number of features ({X.shape[1]})"
             raise ValueError(msg)
-        w_all = _check_weights(sample_weight, X.shape[0])
+        w_all = unit_weights(sample_weight, X.shape[0])
         background = y == 0
         if validation is not None:
             val_all = np.asarray(validation, dtype=bool)
@@ -320,8 +266,7 @@ class AutoencoderSelector(TorchEstimator, ClassifierMixin, BaseEstimator):
             msg = "every background row is in the validation split; lower validation_fraction"
             raise ValueError(msg)
 
-        self.scaler_ = FeatureScaler(self.preprocessing, random_state=scaler_seed).fit(X[train_idx])
-        self.device_ = resolve_device(self.device)
+        self._fit_scaler(X[train_idx], scaler_seed)
         self.classes_ = np.array([0, 1])
         self.n_features_in_ = int(X.shape[1])
         self.n_background_ = len(train_idx)
@@ -332,20 +277,15 @@ class AutoencoderSelector(TorchEstimator, ClassifierMixin, BaseEstimator):
         def to_tensor(a: np.ndarray) -> Any:
             return torch.as_tensor(a, dtype=torch.float32, device=self.device_)
 
-        with torch_threads(self.n_jobs):
-            with seeded_init(torch_seed):
-                network = build_autoencoder(
-                    self.n_features_in_, self.hidden_layers, self.bottleneck, self.activation
-                )
-            self.network_ = network.to(self.device_)
-            self._train(
-                to_tensor(Z[train_idx]),
-                to_tensor(w[train_idx]),
-                to_tensor(Z[val_idx]),
-                to_tensor(w[val_idx]),
-                torch_seed,
-            )
-            sq = self._squared_errors(Z[train_idx])
+        self.network_ = self._seeded_build(torch_seed).to(self.device_)
+        self._train(
+            to_tensor(Z[train_idx]),
+            to_tensor(w[train_idx]),
+            to_tensor(Z[val_idx]),
+            to_tensor(w[val_idx]),
+            torch_seed,
+        )
+        sq = self._squared_errors(Z[train_idx])
         wt = w[train_idx]
         if self.error_scaling == "feature":
             scale = np.average(sq, axis=0, weights=wt)
@@ -358,94 +298,39 @@ class AutoencoderSelector(TorchEstimator, ClassifierMixin, BaseEstimator):
         return self
 
     def _train(self, x_train: Any, w_train: Any, x_val: Any, w_val: Any, seed: int) -> None:
-        torch = import_torch()
         network = self.network_
-        # the minibatch order comes from a CPU generator on every device (see MLPClassifier)
-        generator = make_generator(seed)
-        optimizer = torch.optim.AdamW(
-            network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+
+        def batch_loss(xb: Tensor, wb: Tensor) -> tuple[Tensor, Tensor]:
+            weighted = ((network(xb) - xb) ** 2).mean(dim=1) * wb
+            return weighted.sum() / xb.shape[0], weighted
+
+        def row_loss(sl: slice) -> Tensor:
+            return ((network(x_val[sl]) - x_val[sl]) ** 2).mean(dim=1)
+
+        self._run_epochs(
+            network,
+            lambda generator: self._minibatches(generator, x_train, w_train),
+            batch_loss,
+            (lambda: self._weighted_mean(network, row_loss, w_val)) if x_val.shape[0] > 0 else None,
+            float(w_train.sum()),
+            seed,
+            "autoencoder epochs",
         )
-        n_train, batch_size = x_train.shape[0], int(self.batch_size)
-        use_validation = x_val.shape[0] > 0
-        history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "epoch_time_s": []}
-        best_loss, best_epoch = np.inf, 0
-        best_state: dict[str, Any] | None = None
-        epochs: Any = range(int(self.max_epochs))
-        if self.verbose:
-            from tqdm.auto import tqdm
 
-            epochs = tqdm(epochs, desc="autoencoder epochs", unit="epoch", disable=None)
-        for epoch in epochs:
-            start = time.perf_counter()
-            network.train()
-            permutation = torch.randperm(n_train, generator=generator).to(self.device_)
-            loss_sum = torch.zeros((), device=self.device_)
-            for begin in range(0, n_train, batch_size):
-                batch = permutation[begin : begin + batch_size]
-                xb = x_train[batch]
-                weighted = ((network(xb) - xb) ** 2).mean(dim=1) * w_train[batch]
-                loss = weighted.sum() / batch.shape[0]
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                loss_sum += weighted.detach().sum()
-            history["epoch_time_s"].append(time.perf_counter() - start)
-            history["train_loss"].append(float(loss_sum) / float(w_train.sum()))
-            if use_validation:
-                val_loss = self._weighted_loss(x_val, w_val)
-                history["val_loss"].append(val_loss)
-                if val_loss < best_loss:
-                    best_loss, best_epoch = val_loss, epoch
-                    best_state = copy.deepcopy(network.state_dict())
-                elif epoch - best_epoch >= self.patience:
-                    break
-            else:
-                best_epoch = epoch
-        if self.verbose:
-            epochs.close()
-        if best_state is not None:
-            network.load_state_dict(best_state)
-        network.eval()
-        self.history_ = history
-        self.best_epoch_ = int(best_epoch)
-
-    def _weighted_loss(self, x: Any, w: Any) -> float:
-        torch = import_torch()
-        self.network_.eval()
-        total = torch.zeros((), dtype=torch.float64, device=x.device)
-        with torch.no_grad():
-            for begin in range(0, x.shape[0], _PREDICT_BATCH):
-                xb = x[begin : begin + _PREDICT_BATCH]
-                err = ((self.network_(xb) - xb) ** 2).mean(dim=1)
-                total += (err * w[begin : begin + _PREDICT_BATCH]).sum(dtype=torch.float64)
-        return float(total) / float(w.sum(dtype=torch.float64))
-
-    def _squared_errors(self, Z: np.ndarray) -> np.ndarray:
-        """Per-feature squared reconstruction errors of scaled rows ``Z``, shape (n, n_features)."""
-        torch = import_torch()
-        out = np.empty_like(Z, dtype=np.float64)
-        self.network_.eval()
-        # the same threads as in training: the scores do not depend on the machine's core count
-        with torch.no_grad(), torch_threads(self.n_jobs):
-            for begin in range(0, Z.shape[0], _PREDICT_BATCH):
-                sl = slice(begin, begin + _PREDICT_BATCH)
-                z = torch.as_tensor(Z[sl], dtype=torch.float32, device=self.device_)
-                out[sl] = ((self.network_(z) - z) ** 2).double().cpu().numpy()
-        return out
+    def _squared_errors(
+        self, X: np.ndarray, transform: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Per-feature squared reconstruction errors of the scaled rows ``transform(X)``, shape (n, n_features)."""
+        out = np.empty(X.shape, dtype=np.float64)
+        return self._predict_batches(lambda z: (self.network_(z) - z) ** 2, X, out, transform)
 
     # -------------------------------------------------------------- predict
     def feature_errors(self, X: Any) -> np.ndarray:
         """Per-feature squared errors divided by :attr:`error_scale_`, shape (n_events, n_features)."""
         check_is_fitted(self, "network_")
-        X = _check_X(X)
-        if X.shape[1] != self.n_features_in_:
-            msg = f"X has {X.shape[1]} features but the model was fitted on {self.n_features_in_}"
-            raise ValueError(msg)
-        out = np.empty(X.shape, dtype=np.float64)
-        for begin in range(0, X.shape[0], _PREDICT_BATCH):
-            sl = slice(begin, begin + _PREDICT_BATCH)
-            out[sl] = self._squared_errors(self.scaler_.transform(X[sl]))
-        return out / self.error_scale_
+        X = check_X(X)
+        check_n_features(X, self.n_features_in_)
+        return self._squared_errors(X, self.scaler_.transform) / self.error_scale_
 
     def decision_function(self, X: Any) -> np.ndarray:
         """The score: mean (scaled) squared reconstruction error, shape (n_events,); higher is less background-like."""
@@ -468,13 +353,10 @@ class AutoencoderSelector(TorchEstimator, ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "network_")
         return reconstruction_error_module(self.network_, self.error_scale_)
 
-    # ------------------------------------------------------------ save/load
     # -- saving and loading (TorchEstimator) -------------------------------------
     def _metadata(self) -> dict[str, Any]:
-        params = self.get_params()
-        params["hidden_layers"] = [int(h) for h in self.hidden_layers]
+        params = self._json_params()
         params["bottleneck"] = int(self.bottleneck)
-        params["random_state"] = _jsonable_random_state(self.random_state)
         return {
             "params": params,
             "n_features_in": self.n_features_in_,
@@ -487,41 +369,11 @@ class AutoencoderSelector(TorchEstimator, ClassifierMixin, BaseEstimator):
             "n_validation": self.n_validation_,
         }
 
-    def _state(self) -> dict[str, Any]:
-        return state_on_cpu(self.network_)
-
-    @classmethod
-    def _params_from_metadata(cls, meta: dict[str, Any]) -> dict[str, Any]:
-        params = dict(meta["params"])
-        params["hidden_layers"] = tuple(params["hidden_layers"])
-        return params
-
     def _restore(self, meta: dict[str, Any]) -> None:
+        super()._restore(meta)
         self.classes_ = np.array([0, 1])
-        self.n_features_in_ = int(meta["n_features_in"])
-        self.scaler_ = FeatureScaler.from_dict(meta["scaler"])
         self.error_scale_ = np.asarray(meta["error_scale"], dtype=np.float64)
         self.score_reference_ = float(meta["score_reference"])
-        self.history_ = meta["history"]
         self.best_epoch_ = int(meta["best_epoch"])
         self.n_background_ = int(meta["n_background"])
         self.n_validation_ = int(meta["n_validation"])
-
-    def _load_state(self, state: dict[str, Any]) -> None:
-        network = build_autoencoder(
-            self.n_features_in_, self.hidden_layers, self.bottleneck, self.activation
-        )
-        network.load_state_dict(state)
-        self.network_ = network.to(self.device_).eval()
-
-    @classmethod
-    def load(cls, path: str | Path, device: str = "cpu") -> AutoencoderSelector:
-        """Load a model written by :meth:`save` (no pickle).
-
-        Raises
-        ------
-        ModelFileError
-            If a file is missing or is not a saved AutoencoderSelector.
-        """
-        model: AutoencoderSelector = super().load(path, device)
-        return model

@@ -17,17 +17,17 @@ with C-order strides (the last feature varies fastest).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..exceptions import ModelFileError
+from ._xgboost import BOOSTING_PARAMS, BoostingEstimator, Mask
 
 __all__ = ["DEFAULT_MAX_CELLS", "BonsaiBDTClassifier", "quantile_edges"]
 
@@ -36,23 +36,6 @@ DEFAULT_MAX_CELLS = 2**24
 _FORMAT = "hepsel.BonsaiBDTClassifier"
 #: Cells evaluated per call to the BDT while the table is filled (bounds the memory).
 _CHUNK = 2**18
-#: BDTClassifier parameters the bonsai BDT forwards to its internal BDT.
-_BDT_PARAMS = (
-    "n_estimators",
-    "max_depth",
-    "learning_rate",
-    "subsample",
-    "colsample_bytree",
-    "min_child_weight",
-    "reg_lambda",
-    "early_stopping_rounds",
-    "validation_fraction",
-    "tree_method",
-    "device",
-    "n_jobs",
-    "random_state",
-    "verbose",
-)
 
 
 @dataclass(frozen=True)
@@ -128,7 +111,8 @@ def _per_feature(value: Any, names: list[str], what: str) -> list[Any]:
     return [value] * len(names)
 
 
-class BonsaiBDTClassifier:
+@dataclass(kw_only=True, eq=False, repr=False)
+class BonsaiBDTClassifier(BoostingEstimator):
     """A BDT on discretised features, evaluated as a lookup table.
 
     Parameters
@@ -155,10 +139,10 @@ class BonsaiBDTClassifier:
         config's ``features``.
     max_cells : int, default 2**24
         Largest table allowed; more cells are refused before training.
-    n_estimators, max_depth, learning_rate, subsample, colsample_bytree, \
-min_child_weight, reg_lambda, early_stopping_rounds, validation_fraction, \
-tree_method, device, n_jobs, random_state, verbose
-        Passed on to the internal :class:`~hepsel.models.bdt.BDTClassifier`.
+    n_estimators, max_depth, ...
+        The boosting parameters (``n_estimators``, ``max_depth``,
+        ``learning_rate``, ... as for :class:`~hepsel.models.bdt.BDTClassifier`),
+        passed on to the internal BDT.
 
     Attributes
     ----------
@@ -191,54 +175,16 @@ tree_method, device, n_jobs, random_state, verbose
     ((24,), (6, 1))
     """
 
-    _bdt_prefix: Path | None = None
+    _params = ("bins", "edges", "features", "feature_names", "max_cells", *BOOSTING_PARAMS)
+    _fitted = "table_"
 
-    def __init__(
-        self,
-        *,
-        bins: int | Sequence[int] | Mapping[str, int] = 8,
-        edges: Sequence[Sequence[float] | None] | Mapping[str, Sequence[float]] | None = None,
-        features: Sequence[str | int] | None = None,
-        feature_names: Sequence[str] | None = None,
-        max_cells: int = DEFAULT_MAX_CELLS,
-        n_estimators: int = 400,
-        max_depth: int = 4,
-        learning_rate: float = 0.1,
-        subsample: float = 0.8,
-        colsample_bytree: float = 1.0,
-        min_child_weight: float = 1.0,
-        reg_lambda: float = 1.0,
-        early_stopping_rounds: int = 20,
-        validation_fraction: float = 0.2,
-        tree_method: str = "hist",
-        device: str = "cpu",
-        n_jobs: int | None = None,
-        random_state: int | None = None,
-        verbose: bool = False,
-    ) -> None:
-        self.bins = bins
-        self.edges = edges
-        self.features = features
-        self.feature_names = feature_names
-        self.max_cells = max_cells
-        self.n_estimators = n_estimators
-        self.max_depth = max_depth
-        self.learning_rate = learning_rate
-        self.subsample = subsample
-        self.colsample_bytree = colsample_bytree
-        self.min_child_weight = min_child_weight
-        self.reg_lambda = reg_lambda
-        self.early_stopping_rounds = early_stopping_rounds
-        self.validation_fraction = validation_fraction
-        self.tree_method = tree_method
-        self.device = device
-        self.n_jobs = n_jobs
-        self.random_state = random_state
-        self.verbose = verbose
-
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters (scikit-learn convention)."""
-        return {k: getattr(self, k) for k in self.__init__.__kwdefaults__}  # type: ignore[misc]
+    bins: int | Sequence[int] | Mapping[str, int] = 8
+    edges: Sequence[Sequence[float] | None] | Mapping[str, Sequence[float]] | None = None
+    features: Sequence[str | int] | None = None
+    feature_names: Sequence[str] | None = None
+    max_cells: int = DEFAULT_MAX_CELLS
+    #: where a loaded model's BDT is read from when it is first needed
+    _bdt_prefix: Path | None = field(default=None, init=False)
 
     # -- the grid -----------------------------------------------------------------
     def _plan(self, n_features: int) -> _Plan:
@@ -351,53 +297,31 @@ tree_method, device, n_jobs, random_state, verbose
     def _bdt(self) -> Any:
         from .bdt import BDTClassifier
 
-        return BDTClassifier(**{k: getattr(self, k) for k in _BDT_PARAMS})
+        return BDTClassifier(**self.boosting_params())
 
-    def fit(
-        self,
-        X: np.ndarray,
-        y: np.ndarray,
-        sample_weight: np.ndarray | None = None,
-        *,
-        synthetic: np.ndarray | None = None,
-        validation: np.ndarray | None = None,
+    def _fit(
+        self, X: np.ndarray, y: np.ndarray, w: np.ndarray, synthetic: Mask, validation: Mask
     ) -> BonsaiBDTClassifier:
         """Choose the edges, train the BDT on bin indices and fill the table.
 
-        ``X`` (n, n_features) in feature units, ``y`` (n,) 0/1 labels,
-        ``sample_weight`` (n,) non-negative. ``synthetic`` and ``validation``
-        go to the internal BDT (generated rows; the early-stopping split).
-        Quantile edges come from the rows the BDT is fitted on (those outside
-        an explicit ``validation`` split).
+        ``X`` in feature units; ``synthetic`` and ``validation`` go to the
+        internal BDT. Quantile edges come from the rows the BDT is fitted on
+        (those outside an explicit ``validation`` split).
 
         Raises
         ------
         ValueError
-            Bad parameters, more cells than ``max_cells``, or negative weights
-            (xgboost cannot use them; see :mod:`hepsel.train.negative_weights`).
+            Bad parameters or more cells than ``max_cells``.
         """
         X = _check_X(X)
-        y = np.asarray(y)
         plan = self._plan(X.shape[1])
-        w = (
-            np.ones(len(y))
-            if sample_weight is None
-            else np.asarray(sample_weight, dtype=np.float64)
-        )
-        if (w < 0).any():
-            msg = (
-                f"sample_weight holds {int((w < 0).sum())} negative values; xgboost needs weights >= 0: "
-                "make them positive first (hepsel.train.negative_weights.cell_resample)"
-            )
-            raise ValueError(msg)
         fitted = (
             np.ones(len(y), dtype=bool)
             if validation is None
             else ~np.asarray(validation, dtype=bool)
         )
-        if validation is not None and fitted.shape != (len(y),):
-            msg = f"validation must have shape ({len(y)},) to match X, got {fitted.shape}"
-            raise ValueError(msg)
+        if validation is not None:
+            self._check_validation(fitted, len(y))
         self.n_features_in_ = int(X.shape[1])
         self.feature_indices_ = plan.indices
         self.features_ = plan.names
@@ -427,11 +351,6 @@ tree_method, device, n_jobs, random_state, verbose
             B = np.column_stack(np.unravel_index(flat, self.bins_)).astype(np.float32)
             table[start : start + len(flat)] = bdt.predict_proba(B)[:, 1]
         return table
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "table_"):
-            msg = "this BonsaiBDTClassifier is not fitted yet; call fit() or load()"
-            raise RuntimeError(msg)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities from the table, shape (n, 2): one lookup per row."""
@@ -498,14 +417,13 @@ tree_method, device, n_jobs, random_state, verbose
         from ..io.storage import atomic_path, write_json
 
         self._check_fitted()
-        p = Path(prefix)
-        table_path = p.with_name(p.name + ".table.npy")
+        table_path = self._file(prefix, ".table.npy")
         with atomic_path(table_path, suffix=".npy") as tmp, tmp.open("wb") as fh:
             np.save(fh, self.table_.astype("<f4"), allow_pickle=False)
         files = [table_path]
-        files += self._inner().save(p.with_name(p.name + ".bdt"))
+        files += self._inner().save(self._file(prefix, ".bdt"))
         meta = {**self.to_dict(), "table": table_path.name}
-        files.append(write_json(p.with_name(p.name + ".json"), meta))
+        files.append(write_json(self._file(prefix, ".json"), meta))
         return files
 
     @classmethod
@@ -517,18 +435,12 @@ tree_method, device, n_jobs, random_state, verbose
         ModelFileError
             A file is missing, or the table does not match the grid.
         """
-        p = Path(prefix)
-        meta_path, table_path = p.with_name(p.name + ".json"), p.with_name(p.name + ".table.npy")
-        for f in (meta_path, table_path):
-            if not f.is_file():
-                msg = f"bonsai BDT model file {str(f)!r} not found"
-                raise ModelFileError(msg)
-        meta = json.loads(meta_path.read_text())
+        meta_path, table_path = cls._file(prefix, ".json"), cls._file(prefix, ".table.npy")
+        meta = cls._read_metadata((meta_path, table_path), "bonsai BDT")
         if meta.get("format") != _FORMAT:
             msg = f"{meta_path} does not hold a saved BonsaiBDTClassifier"
             raise ModelFileError(msg)
-        params = {k: v for k, v in meta["params"].items() if k not in ("device", "verbose")}
-        obj = cls(**params)
+        obj = cls._from_metadata(meta)
         obj.n_features_in_ = int(meta["n_features_in"])
         obj.feature_indices_ = [int(i) for i in meta["feature_indices"]]
         obj.features_ = list(meta["features"])
@@ -542,7 +454,7 @@ tree_method, device, n_jobs, random_state, verbose
         obj.best_iteration_ = int(meta["best_iteration"])
         obj.history_ = meta.get("history", {})
         obj.bdt_ = None
-        obj._bdt_prefix = p.with_name(p.name + ".bdt")
+        obj._bdt_prefix = cls._file(prefix, ".bdt")
         return obj
 
 

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import gc
-import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..exceptions import ModelFileError
+from ._xgboost import BOOSTING_PARAMS, BoostingEstimator, Mask
 
 __all__ = ["BDTClassifier"]
 
 
-class BDTClassifier:
+@dataclass(kw_only=True, eq=False, repr=False)
+class BDTClassifier(BoostingEstimator):
     """A boosted decision tree classifier trained with xgboost.
 
     Early stopping monitors the weighted log-loss on a seeded random
@@ -23,68 +24,27 @@ class BDTClassifier:
 
     Parameters
     ----------
-    n_estimators
-        Maximum number of boosting rounds.
-    max_depth, learning_rate, subsample, colsample_bytree, min_child_weight, reg_lambda
-        xgboost tree parameters.
-    early_stopping_rounds
-        Stop when the validation loss has not improved for this many rounds
-        (0 disables early stopping and the validation split).
-    validation_fraction
-        Fraction of the training data held out for early stopping.
-    tree_method, device
-        xgboost's ``tree_method`` and ``device`` ("cpu" or "cuda").
-    n_jobs
-        Threads (None: all cores).
-    random_state
-        Seed for the validation split and xgboost's subsampling.
-    verbose
-        Show a progress bar over boosting rounds.
     monotone_constraints
         One value per feature, in feature order: 1 (margin non-decreasing in
         that feature), -1 (non-increasing) or 0 (free); xgboost's
         ``monotone_constraints``. In an analysis set from
         ``models.<name>.monotone``.
+    n_estimators, max_depth, ...
+        The boosting parameters of
+        :class:`~hepsel.models._xgboost.BoostingEstimator`: ``n_estimators``
+        (400), ``max_depth`` (4), ``learning_rate`` (0.1), ``subsample``
+        (0.8), ``colsample_bytree`` (1.0), ``min_child_weight`` (1.0),
+        ``reg_lambda`` (1.0), ``early_stopping_rounds`` (20; 0 disables early
+        stopping), ``validation_fraction`` (0.2), ``tree_method`` ("hist"),
+        ``device`` ("cpu"), ``n_jobs`` (None: all cores), ``random_state``
+        (seeds the validation split and xgboost's subsampling) and
+        ``verbose`` (a progress bar over boosting rounds).
     """
 
-    def __init__(
-        self,
-        *,
-        n_estimators: int = 400,
-        max_depth: int = 4,
-        learning_rate: float = 0.1,
-        subsample: float = 0.8,
-        colsample_bytree: float = 1.0,
-        min_child_weight: float = 1.0,
-        reg_lambda: float = 1.0,
-        early_stopping_rounds: int = 20,
-        validation_fraction: float = 0.2,
-        tree_method: str = "hist",
-        device: str = "cpu",
-        n_jobs: int | None = None,
-        random_state: int | None = None,
-        verbose: bool = False,
-        monotone_constraints: list[int] | None = None,
-    ) -> None:
-        self.n_estimators = n_estimators
-        self.max_depth = max_depth
-        self.learning_rate = learning_rate
-        self.subsample = subsample
-        self.colsample_bytree = colsample_bytree
-        self.min_child_weight = min_child_weight
-        self.reg_lambda = reg_lambda
-        self.early_stopping_rounds = early_stopping_rounds
-        self.validation_fraction = validation_fraction
-        self.tree_method = tree_method
-        self.device = device
-        self.n_jobs = n_jobs
-        self.random_state = random_state
-        self.verbose = verbose
-        self.monotone_constraints = monotone_constraints
+    _params = (*BOOSTING_PARAMS, "monotone_constraints")
+    _fitted = "booster_"
 
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters (scikit-learn convention)."""
-        return {k: getattr(self, k) for k in self.__init__.__kwdefaults__}  # type: ignore[misc]
+    monotone_constraints: list[int] | None = None
 
     def _xgb_params(self, seed: int, n_features: int) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -109,40 +69,10 @@ class BDTClassifier:
             params["monotone_constraints"] = "(" + ",".join(map(str, mono)) + ")"
         return params
 
-    def fit(
-        self,
-        X: np.ndarray,
-        y: np.ndarray,
-        sample_weight: np.ndarray | None = None,
-        *,
-        synthetic: np.ndarray | None = None,
-        validation: np.ndarray | None = None,
+    def _fit(
+        self, X: np.ndarray, y: np.ndarray, w: np.ndarray, synthetic: Mask, validation: Mask
     ) -> BDTClassifier:
-        """Train on features ``X`` (n, n_features), labels ``y`` (0/1) and weights.
-
-        ``synthetic`` flags generated (e.g. GAN) rows: they are only trained on,
-        never put in the early-stopping validation split. ``validation`` gives
-        that split explicitly (default: a seeded random ``validation_fraction``).
-
-        Raises
-        ------
-        ValueError
-            Negative weights (xgboost cannot use them; see
-            :mod:`hepsel.train.negative_weights`).
-        """
         X = np.asarray(X, dtype=np.float32)
-        y = np.asarray(y)
-        w = (
-            np.ones(len(y))
-            if sample_weight is None
-            else np.asarray(sample_weight, dtype=np.float64)
-        )
-        if (w < 0).any():
-            msg = (
-                f"sample_weight holds {int((w < 0).sum())} negative values; xgboost needs weights >= 0: "
-                "make them positive first (hepsel.train.negative_weights.cell_resample)"
-            )
-            raise ValueError(msg)
         rng = np.random.default_rng(self.random_state)
         seed = int(rng.integers(2**31 - 1))
         evals = []
@@ -151,9 +81,7 @@ class BDTClassifier:
             val = rng.random(len(y)) < self.validation_fraction
             if validation is not None:
                 val = np.asarray(validation, dtype=bool)
-                if val.shape != (len(y),):
-                    msg = f"validation must have shape ({len(y)},) to match X, got {val.shape}"
-                    raise ValueError(msg)
+                self._check_validation(val, len(y))
             if synthetic is not None:
                 val = val & ~np.asarray(synthetic, dtype=bool)
             self.n_validation_ = int(val.sum())
@@ -241,11 +169,6 @@ class BDTClassifier:
         }
         return self
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "booster_"):
-            msg = "this BDTClassifier is not fitted yet; call fit() or load()"
-            raise RuntimeError(msg)
-
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """Margin (log-odds) output, shape (n,)."""
         self._check_fitted()
@@ -285,8 +208,7 @@ class BDTClassifier:
         from ..io.storage import atomic_path, write_json
 
         self._check_fitted()
-        p = Path(prefix)
-        model_path = p.with_name(p.name + ".xgb.json")
+        model_path = self._file(prefix, ".xgb.json")
         with atomic_path(model_path, suffix=".json") as tmp:
             self.booster_.save_model(str(tmp))
         meta = {
@@ -296,23 +218,16 @@ class BDTClassifier:
             "n_features": self.n_features_in_,
             "history": self.history_,
         }
-        write_json(p.with_name(p.name + ".json"), meta)
-        return [model_path, p.with_name(p.name + ".json")]
+        return [model_path, write_json(self._file(prefix, ".json"), meta)]
 
     @classmethod
     def load(cls, prefix: str | os.PathLike[str]) -> BDTClassifier:
         """Inverse of :meth:`save` (no pickle: xgboost JSON + JSON)."""
         import xgboost as xgb
 
-        p = Path(prefix)
-        meta_path, model_path = p.with_name(p.name + ".json"), p.with_name(p.name + ".xgb.json")
-        for f in (meta_path, model_path):
-            if not f.is_file():
-                msg = f"BDT model file {str(f)!r} not found"
-                raise ModelFileError(msg)
-        meta = json.loads(meta_path.read_text())
-        params = {k: v for k, v in meta["params"].items() if k not in ("device", "verbose")}
-        obj = cls(**params)
+        model_path = cls._file(prefix, ".xgb.json")
+        meta = cls._read_metadata((cls._file(prefix, ".json"), model_path), "BDT")
+        obj = cls._from_metadata(meta)
         obj.booster_ = xgb.Booster()
         obj.booster_.load_model(str(model_path))
         obj.best_iteration_ = int(meta["best_iteration"])

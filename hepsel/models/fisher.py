@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import ModelFileError, NonFiniteError
 from ..io.storage import write_text
+from ._checks import binary_classes, check_n_features, check_X, check_y, reading_serialised
+from ._logit import LogOddsOutputs
 
 __all__ = ["FisherClassifier"]
 
@@ -29,19 +30,7 @@ _DEFAULT_STEM = "fisher"
 _BLOCK = 65_536
 
 
-def _check_X(X: Any) -> np.ndarray:
-    array = np.asarray(X, dtype=np.float64)
-    if array.ndim != 2:
-        msg = f"X must be a 2D array of shape (n_events, n_features), got shape {array.shape}"
-        raise ValueError(msg)
-    bad = ~np.isfinite(array).all(axis=0)
-    if bad.any():
-        msg = f"X holds NaN or infinite values in columns {np.flatnonzero(bad).tolist()}; clean or impute them first"
-        raise NonFiniteError(msg)
-    return array
-
-
-class FisherClassifier(ClassifierMixin, BaseEstimator):
+class FisherClassifier(LogOddsOutputs, ClassifierMixin, BaseEstimator):
     """Fisher linear discriminant for two classes with per-event weights.
 
     Parameters
@@ -125,14 +114,8 @@ class FisherClassifier(ClassifierMixin, BaseEstimator):
         if X.ndim != 2:
             msg = f"X must be a 2D array of shape (n_events, n_features), got shape {X.shape}"
             raise ValueError(msg)
-        y = np.asarray(y)
-        if y.shape != (X.shape[0],):
-            msg = f"y must have shape ({X.shape[0]},) to match X, got {y.shape}"
-            raise ValueError(msg)
-        classes, y_index = np.unique(y, return_inverse=True)
-        if classes.size != 2:
-            msg = f"FisherClassifier is a binary classifier; y holds {classes.size} classes {classes.tolist()}"
-            raise ValueError(msg)
+        y = check_y(y, X.shape[0])
+        classes, y_index = binary_classes(y, "FisherClassifier")
         if sample_weight is None:
             w = np.ones(X.shape[0])
         else:
@@ -182,7 +165,7 @@ class FisherClassifier(ClassifierMixin, BaseEstimator):
         sums: np.ndarray | None = None
         totals = np.zeros(2)
         for Xb, cb, wb in blocks():
-            Xb = _check_X(Xb)
+            Xb = check_X(Xb)
             if n_features is None:
                 n_features = Xb.shape[1]
                 sums = np.zeros((2, n_features))
@@ -201,7 +184,7 @@ class FisherClassifier(ClassifierMixin, BaseEstimator):
         means = sums / totals[:, None]
         scatter = np.zeros((n_features, n_features))
         for Xb, cb, wb in blocks():
-            Xb = _check_X(Xb)
+            Xb = check_X(Xb)
             for c in (0, 1):
                 in_class = cb == c
                 centred = Xb[in_class] - means[c]
@@ -227,20 +210,9 @@ class FisherClassifier(ClassifierMixin, BaseEstimator):
     def decision_function(self, X: Any) -> np.ndarray:
         """Return ``X @ coef_ + intercept_``, shape (n_events,); larger means more signal-like."""
         check_is_fitted(self, "coef_")
-        X = _check_X(X)
-        if X.shape[1] != self.n_features_in_:
-            msg = f"X has {X.shape[1]} features but the model was fitted on {self.n_features_in_}"
-            raise ValueError(msg)
+        X = check_X(X)
+        check_n_features(X, self.n_features_in_)
         return np.asarray(X @ self.coef_ + self.intercept_, dtype=np.float64)
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Return ``[1 - p, p]`` with ``p = sigmoid(decision_function(X))``, shape (n_events, 2)."""
-        p = expit(self.decision_function(X))
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Return the most probable class label, shape (n_events,)."""
-        return np.asarray(self.classes_[(self.decision_function(X) > 0).astype(int)])
 
     def to_dict(self) -> dict[str, Any]:
         """Return the parameters and fitted state as JSON-serialisable plain types."""
@@ -258,27 +230,15 @@ class FisherClassifier(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def from_dict(cls, state: object) -> FisherClassifier:
-        """Rebuild a fitted classifier from :meth:`to_dict` output.
-
-        Raises
-        ------
-        ValueError
-            If ``state`` is not a serialised FisherClassifier or misses a key.
-        """
-        if not isinstance(state, dict) or state.get("format") != _FORMAT:
-            msg = f"state is not a serialised FisherClassifier (expected format {_FORMAT!r})"
-            raise ValueError(msg)
-        try:
-            model = cls(ridge=state["ridge"])
-            model.classes_ = np.asarray(state["classes"])
-            model.n_features_in_ = int(state["n_features_in"])
-            model.coef_ = np.asarray(state["coef"], dtype=np.float64)
-            model.intercept_ = float(state["intercept"])
-            model.means_ = np.asarray(state["means"], dtype=np.float64)
-            model.covariance_ = np.asarray(state["covariance"], dtype=np.float64)
-        except KeyError as exc:
-            msg = f"serialised FisherClassifier misses key {exc.args[0]!r}"
-            raise ValueError(msg) from exc
+        """Rebuild a fitted classifier from :meth:`to_dict` output (``ValueError`` if it is not one or misses a key)."""
+        with reading_serialised(state, _FORMAT, "FisherClassifier") as saved:
+            model = cls(ridge=saved["ridge"])
+            model.classes_ = np.asarray(saved["classes"])
+            model.n_features_in_ = int(saved["n_features_in"])
+            model.coef_ = np.asarray(saved["coef"], dtype=np.float64)
+            model.intercept_ = float(saved["intercept"])
+            model.means_ = np.asarray(saved["means"], dtype=np.float64)
+            model.covariance_ = np.asarray(saved["covariance"], dtype=np.float64)
         return model
 
     def save(self, path: str | Path) -> Path:

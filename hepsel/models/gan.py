@@ -30,7 +30,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,17 +40,15 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_weights
 from ..exceptions import NonFiniteError
+from ._checks import check_X
 from ._torch import (
     TorchEstimator,
     draw_seed,
     import_torch,
     make_generator,
-    resolve_device,
-    seeded_init,
     state_on_cpu,
     torch_threads,
 )
-from .preprocessing import FeatureScaler
 
 if TYPE_CHECKING:
     import torch
@@ -70,7 +68,6 @@ _CALIBRATION_QUANTILES = 257
 _CALIBRATION_EVENTS = 50_000
 #: far beyond any Gaussianised value, so np.interp over this span is the identity
 _IDENTITY_SPAN = 1.0e6
-#: Parameters added after format version 1, with the values that reproduce older files.
 _LEGACY_PARAMS = {
     "lr_schedule": "constant",
     "ema_decay": 0.0,
@@ -137,18 +134,6 @@ def _weighted_quantiles(
     return np.interp(levels, position, xs)
 
 
-def _check_X(X: Any) -> np.ndarray:
-    array = np.asarray(X, dtype=np.float64)
-    if array.ndim != 2 or array.shape[0] == 0:
-        msg = f"X must be a non-empty 2D array of shape (n_events, n_features), got shape {array.shape}"
-        raise ValueError(msg)
-    bad = ~np.isfinite(array).all(axis=0)
-    if bad.any():
-        msg = f"X holds NaN or infinite values in columns {np.flatnonzero(bad).tolist()}; clean or impute them first"
-        raise NonFiniteError(msg)
-    return array
-
-
 def _check_bounds(bounds: Any, n_features: int) -> np.ndarray:
     """Return bounds as an array of shape (n_features, 2) with -inf/+inf for ``None``."""
     out = np.empty((n_features, 2))
@@ -181,6 +166,7 @@ def _bounds_to_json(bounds: Any) -> list[list[float | None]] | None:
     return [[None if v is None else float(v) for v in pair] for pair in bounds]
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class WGANGP(TorchEstimator, BaseEstimator):
     """Wasserstein GAN with gradient penalty for event features.
 
@@ -280,67 +266,33 @@ class WGANGP(TorchEstimator, BaseEstimator):
     _format_version = _FORMAT_VERSION
     _stem = _DEFAULT_STEM
     _fitted = "generator_"
+    _layer_params = ("generator_layers", "critic_layers")
+    _legacy_params = _LEGACY_PARAMS
 
-    def __init__(
-        self,
-        latent_dim: int = 16,
-        generator_layers: Sequence[int] = (128, 128),
-        critic_layers: Sequence[int] = (128, 128),
-        batch_size: int = 256,
-        n_iterations: int = 2000,
-        n_critic: int = 5,
-        lambda_gp: float = 10.0,
-        learning_rate: float = 1e-4,
-        betas: tuple[float, float] = (0.0, 0.9),
-        lr_schedule: str = "cosine",
-        ema_decay: float = 0.999,
-        generator_skip: bool = True,
-        selection_projections: int = 32,
-        calibrate_marginals: bool = True,
-        preprocessing: str = "quantile",
-        n_conditions: int = 0,
-        bounds: Sequence[tuple[float | None, float | None]] | None = None,
-        selection_interval: int = 200,
-        validation_fraction: float = 0.2,
-        device: str = "auto",
-        random_state: int | np.random.RandomState | None = None,
-        n_jobs: int | None = None,
-        verbose: bool = False,
-    ) -> None:
-        self.latent_dim = latent_dim
-        self.generator_layers = generator_layers
-        self.critic_layers = critic_layers
-        self.batch_size = batch_size
-        self.n_iterations = n_iterations
-        self.n_critic = n_critic
-        self.lambda_gp = lambda_gp
-        self.learning_rate = learning_rate
-        self.betas = betas
-        self.lr_schedule = lr_schedule
-        self.ema_decay = ema_decay
-        self.generator_skip = generator_skip
-        self.selection_projections = selection_projections
-        self.calibrate_marginals = calibrate_marginals
-        self.preprocessing = preprocessing
-        self.n_conditions = n_conditions
-        self.bounds = bounds
-        self.selection_interval = selection_interval
-        self.validation_fraction = validation_fraction
-        self.device = device
-        self.random_state = random_state
-        self.n_jobs = n_jobs
-        self.verbose = verbose
+    latent_dim: int = 16
+    generator_layers: Sequence[int] = (128, 128)
+    critic_layers: Sequence[int] = (128, 128)
+    batch_size: int = 256
+    n_iterations: int = 2000
+    n_critic: int = 5
+    lambda_gp: float = 10.0
+    learning_rate: float = 1e-4
+    betas: tuple[float, float] = (0.0, 0.9)
+    lr_schedule: str = "cosine"
+    ema_decay: float = 0.999
+    generator_skip: bool = True
+    selection_projections: int = 32
+    calibrate_marginals: bool = True
+    n_conditions: int = 0
+    bounds: Sequence[tuple[float | None, float | None]] | None = None
+    selection_interval: int = 200
 
     # -------------------------------------------------------------- helpers
     def _check_params(self) -> None:
-        if self.preprocessing not in ("quantile", "standard"):
-            msg = f"preprocessing must be 'quantile' or 'standard', got {self.preprocessing!r}"
-            raise ValueError(msg)
-        for name in ("latent_dim", "batch_size", "n_iterations", "n_critic", "selection_interval"):
-            value = getattr(self, name)
-            if not isinstance(value, int | np.integer) or value < 1:
-                msg = f"{name} must be a positive integer, got {value!r}"
-                raise ValueError(msg)
+        self._check_preprocessing()
+        self._check_positive_ints(
+            "latent_dim", "batch_size", "n_iterations", "n_critic", "selection_interval"
+        )
         projections: object = self.selection_projections  # parameters are checked as given
         if not isinstance(projections, int | np.integer) or projections < 0:
             msg = f"selection_projections must be a non-negative integer, got {self.selection_projections!r}"
@@ -355,9 +307,7 @@ class WGANGP(TorchEstimator, BaseEstimator):
         if not 0.0 <= self.ema_decay < 1.0:
             msg = f"ema_decay must be in [0, 1) (0: no weight averaging), got {self.ema_decay!r}"
             raise ValueError(msg)
-        if not 0.0 <= self.validation_fraction < 1.0:
-            msg = f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
-            raise ValueError(msg)
+        self._check_validation_fraction()
 
     def _check_conditions(self, conditions: Any, n: int) -> np.ndarray | None:
         if self.n_conditions == 0:
@@ -436,7 +386,7 @@ class WGANGP(TorchEstimator, BaseEstimator):
         """
         torch = import_torch()
         self._check_params()
-        X = _check_X(X)
+        X = check_X(X, nonempty=True)
         n, n_features = X.shape
         c = self._check_conditions(conditions, n)
         w = check_weights(sample_weight, n, against="X")
@@ -462,9 +412,8 @@ class WGANGP(TorchEstimator, BaseEstimator):
             raise ValueError(msg)
         val_idx, train_idx = np.sort(permutation[:n_val]), np.sort(permutation[n_val:])
 
-        self.scaler_ = FeatureScaler(self.preprocessing, random_state=scaler_seed).fit(X[train_idx])
-        self.device_ = resolve_device(self.device)
         self.n_features_in_ = int(n_features)
+        self._fit_scaler(X[train_idx], scaler_seed)
         Z = self.scaler_.transform(X)
 
         selection = None
@@ -480,8 +429,7 @@ class WGANGP(TorchEstimator, BaseEstimator):
             )
 
         with torch_threads(self.n_jobs):
-            with seeded_init(torch_seed):
-                generator, critic = self._build(n_features)
+            generator, critic = self._seeded_build(torch_seed)
             self.generator_ = generator.to(self.device_)
             self.critic_ = critic.to(self.device_)
             self._train(
@@ -804,17 +752,11 @@ class WGANGP(TorchEstimator, BaseEstimator):
         self.last_sample_rejected_ = rejected
         return np.clip(out, low, high)
 
-    # ------------------------------------------------------------ save/load
     # -- saving and loading (TorchEstimator) -------------------------------------
     def _metadata(self) -> dict[str, Any]:
-        params = self.get_params()
-        params["generator_layers"] = [int(h) for h in self.generator_layers]
-        params["critic_layers"] = [int(h) for h in self.critic_layers]
+        params = self._json_params()
         params["betas"] = [float(b) for b in self.betas]
         params["bounds"] = _bounds_to_json(self.bounds)
-        params["random_state"] = (
-            int(self.random_state) if isinstance(self.random_state, int | np.integer) else None
-        )
         return {
             "params": params,
             "n_features_in": self.n_features_in_,
@@ -831,19 +773,15 @@ class WGANGP(TorchEstimator, BaseEstimator):
 
     @classmethod
     def _params_from_metadata(cls, meta: dict[str, Any]) -> dict[str, Any]:
-        params = {**_LEGACY_PARAMS, **meta["params"]}
-        params["generator_layers"] = tuple(params["generator_layers"])
-        params["critic_layers"] = tuple(params["critic_layers"])
+        params = super()._params_from_metadata(meta)
         params["betas"] = tuple(params["betas"])
         if params["bounds"] is not None:
             params["bounds"] = [tuple(pair) for pair in params["bounds"]]
         return params
 
     def _restore(self, meta: dict[str, Any]) -> None:
-        self.n_features_in_ = int(meta["n_features_in"])
+        super()._restore(meta)
         self.bounds_ = _check_bounds(self.bounds, self.n_features_in_)
-        self.scaler_ = FeatureScaler.from_dict(meta["scaler"])
-        self.history_ = meta["history"]
         self.fidelity_ = meta["fidelity"]
         calibration = meta.get("calibration")
         self.calibration_ = (
@@ -858,25 +796,3 @@ class WGANGP(TorchEstimator, BaseEstimator):
         critic.load_state_dict(state["critic"])
         self.generator_ = generator.to(self.device_).eval()
         self.critic_ = critic.to(self.device_).eval()
-
-    @classmethod
-    def load(cls, path: str | Path, device: str = "cpu") -> WGANGP:
-        """Load a model written by :meth:`save` (the tensors with ``weights_only=True``).
-
-        Parameters
-        ----------
-        path : str or Path
-            The prefix (or directory) given to :meth:`save`.
-        device : {"cpu", "cuda", "auto"}, default "cpu"
-
-        Returns
-        -------
-        WGANGP
-
-        Raises
-        ------
-        ModelFileError
-            If a file is missing or is not a saved WGANGP.
-        """
-        model: WGANGP = super().load(path, device)
-        return model

@@ -13,32 +13,25 @@ pickled and loading uses ``torch.load(..., weights_only=True)``.
 
 from __future__ import annotations
 
-import copy
-import itertools
-import time
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import check_weights
 from ..exceptions import NonFiniteError
+from ._checks import binary_classes, check_n_features, check_X, check_y, unit_weights
+from ._logit import LogOddsOutputs
 from ._torch import (
-    ACTIVATIONS,
-    TorchEstimator,
+    PREDICT_BATCH,
+    EpochTrainedEstimator,
+    check_activation,
+    dense_stack,
     import_torch,
-    make_generator,
-    resolve_device,
-    seeded_init,
-    state_on_cpu,
-    torch_threads,
 )
-from .preprocessing import FeatureScaler
 
 if TYPE_CHECKING:
     import torch
@@ -49,7 +42,6 @@ __all__ = ["MLPClassifier", "build_network"]
 _FORMAT = "hepsel.MLPClassifier"
 _FORMAT_VERSION = 1
 _DEFAULT_STEM = "mlp"
-_PREDICT_BATCH = 65_536
 
 
 def build_network(
@@ -76,22 +68,13 @@ def build_network(
     ValueError
         If ``activation`` is unknown or a width is not a positive integer.
     """
-    torch = import_torch()
-    if activation not in ACTIVATIONS:
-        msg = f"unknown activation {activation!r}; use one of {sorted(ACTIVATIONS)}"
-        raise ValueError(msg)
     widths = [int(n_in), *(int(h) for h in hidden_layers)]
     if any(w < 1 for w in widths):
         msg = (
             f"n_in and hidden_layers must be positive integers, got {n_in!r} and {hidden_layers!r}"
         )
         raise ValueError(msg)
-    act = getattr(torch.nn, ACTIVATIONS[activation])
-    layers: list[Any] = []
-    for w_in, w_out in itertools.pairwise(widths):
-        layers += [torch.nn.Linear(w_in, w_out), act()]
-    layers.append(torch.nn.Linear(widths[-1], 1))
-    return torch.nn.Sequential(*layers)
+    return dense_stack([*widths, 1], activation)
 
 
 def _disco(logits: Tensor, y: Tensor, w: Tensor, s: Tensor) -> Tensor:
@@ -102,36 +85,8 @@ def _disco(logits: Tensor, y: Tensor, w: Tensor, s: Tensor) -> Tensor:
     return distance_correlation(logits[bkg].sigmoid(), s[bkg], w[bkg].clamp(min=0.0), squared=True)
 
 
-def _check_X(X: Any, what: str = "X", *, keep_float32: bool = False) -> np.ndarray:
-    """``X`` as a finite 2D float64 array (float32 kept as it is with ``keep_float32``: no copy)."""
-    array = np.asarray(X)
-    if not (keep_float32 and array.dtype == np.float32):
-        array = np.asarray(array, dtype=np.float64)
-    if array.ndim != 2:
-        msg = f"{what} must be a 2D array of shape (n_events, n_features), got shape {array.shape}"
-        raise ValueError(msg)
-    bad = ~np.isfinite(array).all(axis=0)
-    if bad.any():
-        msg = (
-            f"{what} holds NaN or infinite values in columns {np.flatnonzero(bad).tolist()}; "
-            "clean or impute them first"
-        )
-        raise NonFiniteError(msg)
-    return array
-
-
-def _check_weights(sample_weight: Any, n: int) -> np.ndarray:
-    w = check_weights(sample_weight, n, against="X")
-    return np.ones(n, dtype=np.float64) if w is None else w
-
-
-def _jsonable_random_state(random_state: Any) -> int | None:
-    if isinstance(random_state, int | np.integer):
-        return int(random_state)
-    return None
-
-
-class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
+@dataclass(kw_only=True, eq=False, repr=False)
+class MLPClassifier(EpochTrainedEstimator, LogOddsOutputs, ClassifierMixin, BaseEstimator):
     """Multilayer-perceptron binary classifier trained with weighted events.
 
     Parameters
@@ -206,39 +161,12 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
     _format_version = _FORMAT_VERSION
     _stem = _DEFAULT_STEM
 
-    def __init__(
-        self,
-        hidden_layers: Sequence[int] = (64, 64),
-        activation: str = "relu",
-        preprocessing: str = "quantile",
-        learning_rate: float = 1e-3,
-        weight_decay: float = 1e-4,
-        batch_size: int = 1024,
-        max_epochs: int = 50,
-        patience: int = 5,
-        validation_fraction: float = 0.2,
-        balance_classes: bool = True,
-        device: str = "auto",
-        random_state: int | np.random.RandomState | None = None,
-        n_jobs: int | None = None,
-        verbose: bool = False,
-        decorrelation_strength: float = 0.0,
-    ) -> None:
-        self.hidden_layers = hidden_layers
-        self.activation = activation
-        self.preprocessing = preprocessing
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.balance_classes = balance_classes
-        self.device = device
-        self.random_state = random_state
-        self.n_jobs = n_jobs
-        self.verbose = verbose
-        self.decorrelation_strength = decorrelation_strength
+    hidden_layers: Sequence[int] = (64, 64)
+    activation: str = "relu"
+    balance_classes: bool = True
+    decorrelation_strength: float = 0.0
+
+    classes_: np.ndarray = field(init=False)
 
     # ------------------------------------------------------------------ fit
     def _build(self, n_in: int) -> torch.nn.Module:
@@ -246,23 +174,13 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
         return build_network(n_in, self.hidden_layers, self.activation)
 
     def _check_params(self) -> None:
-        if self.preprocessing not in ("quantile", "standard"):
-            msg = f"preprocessing must be 'quantile' or 'standard', got {self.preprocessing!r}"
-            raise ValueError(msg)
-        if self.activation not in ACTIVATIONS:
-            msg = f"unknown activation {self.activation!r}; use one of {sorted(ACTIVATIONS)}"
-            raise ValueError(msg)
+        self._check_preprocessing()
+        check_activation(self.activation)
         self._check_common_params()
 
     def _check_common_params(self) -> None:
-        for name in ("batch_size", "max_epochs", "patience"):
-            value = getattr(self, name)
-            if not isinstance(value, int | np.integer) or value < 1:
-                msg = f"{name} must be a positive integer, got {value!r}"
-                raise ValueError(msg)
-        if not 0.0 <= self.validation_fraction < 1.0:
-            msg = f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
-            raise ValueError(msg)
+        self._check_positive_ints("batch_size", "max_epochs", "patience")
+        self._check_validation_fraction()
         strength: object = self.decorrelation_strength  # checked as given
         if (
             not isinstance(strength, int | float | np.number)
@@ -319,24 +237,9 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
         """
         torch = import_torch()
         self._check_params()
-        X = _check_X(X, keep_float32=True)
-        y = np.asarray(y)
-        if y.shape != (X.shape[0],):
-            msg = f"y must have shape ({X.shape[0]},) to match X, got {y.shape}"
-            raise ValueError(msg)
-        classes, y_index = np.unique(y, return_inverse=True)
-        if classes.size != 2:
-            msg = f"{type(self).__name__} is a binary classifier; y holds {classes.size} classes {classes.tolist()}"
-            raise ValueError(msg)
-        target = y_index.astype(np.float64)
-        spectator = self._check_spectator(decorrelate_with, X.shape[0])
-        w = _check_weights(sample_weight, X.shape[0])
-        class_totals = np.array([w[target == 0].sum(), w[target == 1].sum()])
-        if (class_totals <= 0).any():
-            msg = f"each class needs a positive total weight, got {class_totals.tolist()} for classes {classes.tolist()}"
-            raise ValueError(msg)
-        if self.balance_classes:
-            w = w * np.where(target == 1, 0.5 / class_totals[1], 0.5 / class_totals[0])
+        X = check_X(X, keep_float32=True)
+        y = check_y(y, X.shape[0])
+        classes, target, w, spectator = self._labels_and_weights(y, sample_weight, decorrelate_with)
 
         split_seed, torch_seed, scaler_seed = self._fit_seeds(3)
         syn = (
@@ -367,10 +270,9 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
             train_idx, val_idx = index, index[:0]
 
         # the input scaling is fitted on real training rows only
-        self.scaler_ = FeatureScaler(self.preprocessing, random_state=scaler_seed).fit(X[train_idx])
+        self._fit_scaler(X[train_idx], scaler_seed)
         self.n_validation_ = len(val_idx)
         train_idx = np.sort(np.concatenate([train_idx, np.flatnonzero(syn)]))
-        self.device_ = resolve_device(self.device)
         self.classes_ = classes
         self.n_features_in_ = int(X.shape[1])
         w = w / w[train_idx].mean()
@@ -380,9 +282,9 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
 
         # scaled block by block into float32 (what the network sees): no float64 copy of X
         Z = np.empty(X.shape, dtype=np.float32)
-        for begin in range(0, X.shape[0], _PREDICT_BATCH):
-            Z[begin : begin + _PREDICT_BATCH] = self.scaler_.transform(
-                X[begin : begin + _PREDICT_BATCH]
+        for begin in range(0, X.shape[0], PREDICT_BATCH):
+            Z[begin : begin + PREDICT_BATCH] = self.scaler_.transform(
+                X[begin : begin + PREDICT_BATCH]
             )
         x_train, y_train, w_train = (to_tensor(a[train_idx]) for a in (Z, target, w))
         x_val, y_val, w_val = (to_tensor(a[val_idx]) for a in (Z, target, w))
@@ -392,23 +294,20 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
             s = (spectator - spectator[train_idx].mean()) / (spectator[train_idx].std() or 1.0)
             s_train, s_val = to_tensor(s[train_idx]), to_tensor(s[val_idx])
 
-        with torch_threads(self.n_jobs):
-            with seeded_init(torch_seed):
-                network = self._build(self.n_features_in_)
-            network = network.to(self.device_)
-            self.network_ = network
-            self._train(
-                network,
-                x_train,
-                y_train,
-                w_train,
-                x_val,
-                y_val,
-                w_val,
-                torch_seed,
-                s_train=s_train,
-                s_val=s_val,
-            )
+        network = self._seeded_build(torch_seed).to(self.device_)
+        self.network_ = network
+        self._train(
+            network,
+            x_train,
+            y_train,
+            w_train,
+            x_val,
+            y_val,
+            w_val,
+            torch_seed,
+            s_train=s_train,
+            s_val=s_val,
+        )
         return self
 
     def fit_stream(
@@ -451,19 +350,7 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
         self._check_params()
         y = np.asarray(y)
         n = len(y)
-        classes, y_index = np.unique(y, return_inverse=True)
-        if classes.size != 2:
-            msg = f"{type(self).__name__} is a binary classifier; y holds {classes.size} classes {classes.tolist()}"
-            raise ValueError(msg)
-        target = y_index.astype(np.float64)
-        spectator = self._check_spectator(decorrelate_with, n)
-        w = _check_weights(sample_weight, n)
-        class_totals = np.array([w[target == 0].sum(), w[target == 1].sum()])
-        if (class_totals <= 0).any():
-            msg = f"each class needs a positive total weight, got {class_totals.tolist()} for classes {classes.tolist()}"
-            raise ValueError(msg)
-        if self.balance_classes:
-            w = w * np.where(target == 1, 0.5 / class_totals[1], 0.5 / class_totals[0])
+        classes, target, w, spectator = self._labels_and_weights(y, sample_weight, decorrelate_with)
         split_seed, torch_seed, scaler_seed = self._fit_seeds(3)
         if validation is not None:
             val = np.asarray(validation, dtype=bool)
@@ -488,12 +375,9 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
         X_fit = X_both[np.searchsorted(both, fit_rows)]
         X_val = X_both[np.searchsorted(both, val_rows)]
         del X_both
-        self.scaler_ = FeatureScaler(self.preprocessing, random_state=scaler_seed).fit(
-            _check_X(X_fit)
-        )
+        self._fit_scaler(check_X(X_fit), scaler_seed)
         del X_fit
         self.n_validation_ = len(val_idx)
-        self.device_ = resolve_device(self.device)
         self.classes_ = classes
         self.n_features_in_ = int(X_val.shape[1]) if len(val_rows) else len(stream.feature_names)
         w = w / w[train_idx].mean()
@@ -504,11 +388,10 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
         def to_tensor(a: np.ndarray) -> Tensor:
             return torch.as_tensor(a, dtype=torch.float32, device=self.device_)
 
-        x_val = to_tensor(self.scaler_.transform(_check_X(X_val)))
+        x_val = to_tensor(self.scaler_.transform(check_X(X_val)))
         y_val, w_val = to_tensor(target[val_rows]), to_tensor(w[val_rows])
         s_val = to_tensor(s[val_rows]) if s is not None else None
         del X_val
-        batch_size = int(self.batch_size)
         train = ~val
 
         def epoch_batches(generator: Any) -> Iterator[tuple[Any, Any, Any, Any]]:
@@ -529,42 +412,48 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
                 X = np.concatenate([stream.read(j) for j in pending])
                 m = train[rows]
                 rows, X = rows[m], X[m]
-                xb_all = to_tensor(self.scaler_.transform(_check_X(X)))
+                xb_all = to_tensor(self.scaler_.transform(check_X(X)))
                 del X
                 yb_all, wb_all = to_tensor(target[rows]), to_tensor(w[rows])
                 sb_all = to_tensor(s[rows]) if s is not None else None
-                permutation = torch.randperm(len(rows), generator=generator).to(self.device_)
-                for begin in range(0, len(rows), batch_size):
-                    batch = permutation[begin : begin + batch_size]
-                    yield (
-                        xb_all[batch],
-                        yb_all[batch],
-                        wb_all[batch],
-                        sb_all[batch] if sb_all is not None else None,
-                    )
+                yield from self._minibatches(generator, xb_all, yb_all, wb_all, sb_all)
                 pending, size = [], 0
 
         empty = to_tensor(np.zeros((0, self.n_features_in_)))
-        with torch_threads(self.n_jobs):
-            with seeded_init(torch_seed):
-                network = self._build(self.n_features_in_)
-            network = network.to(self.device_)
-            self.network_ = network
-            self._train(
-                network,
-                empty,
-                empty[:, 0],
-                empty[:, 0],
-                x_val,
-                y_val,
-                w_val,
-                torch_seed,
-                s_val=s_val,
-                epoch_batches=epoch_batches,
-                w_total=float(w[train_idx].sum()),
-                decorrelate=s is not None,
-            )
+        network = self._seeded_build(torch_seed).to(self.device_)
+        self.network_ = network
+        self._train(
+            network,
+            empty,
+            empty[:, 0],
+            empty[:, 0],
+            x_val,
+            y_val,
+            w_val,
+            torch_seed,
+            s_val=s_val,
+            epoch_batches=epoch_batches,
+            w_total=float(w[train_idx].sum()),
+            decorrelate=s is not None,
+        )
         return self
+
+    def _labels_and_weights(
+        self, y: np.ndarray, sample_weight: Any, decorrelate_with: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """The classes, each row's target (0.0 or 1.0), the checked (and balanced) weights and spectator."""
+        n = len(y)
+        classes, y_index = binary_classes(y, type(self).__name__)
+        target = y_index.astype(np.float64)
+        spectator = self._check_spectator(decorrelate_with, n)
+        w = unit_weights(sample_weight, n)
+        class_totals = np.array([w[target == 0].sum(), w[target == 1].sum()])
+        if (class_totals <= 0).any():
+            msg = f"each class needs a positive total weight, got {class_totals.tolist()} for classes {classes.tolist()}"
+            raise ValueError(msg)
+        if self.balance_classes:
+            w = w * np.where(target == 1, 0.5 / class_totals[1], 0.5 / class_totals[0])
+        return classes, target, w, spectator
 
     def _check_spectator(self, decorrelate_with: Any, n: int) -> np.ndarray | None:
         if decorrelate_with is None:
@@ -606,106 +495,54 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
         ``epoch_batches`` yields ``(x, y, w, s)`` minibatch tensors for one epoch; ``w_total``
         is then the training rows' total weight and ``decorrelate`` whether ``s`` is given.
         """
-        torch = import_torch()
-        bce = torch.nn.functional.binary_cross_entropy_with_logits
+        bce = import_torch().nn.functional.binary_cross_entropy_with_logits
         strength = (
             float(self.decorrelation_strength) if (s_train is not None or decorrelate) else 0.0
         )
-        # the minibatch order comes from a CPU generator on every device: a CUDA generator
-        # draws other permutations from the same seed
-        generator = make_generator(seed)
-        optimizer = torch.optim.AdamW(
-            network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
-        )
-        n_train = x_train.shape[0]
-        batch_size = int(self.batch_size)
 
-        def in_memory(generator: Any) -> Iterator[tuple[Any, Any, Any, Any]]:
-            permutation = torch.randperm(n_train, generator=generator).to(self.device_)
-            for begin in range(0, n_train, batch_size):
-                batch = permutation[begin : begin + batch_size]
-                s = s_train[batch] if s_train is not None else None
-                yield x_train[batch], y_train[batch], w_train[batch], s
+        def in_memory(generator: Any) -> Iterator[tuple[Any, ...]]:
+            return self._minibatches(generator, x_train, y_train, w_train, s_train)
 
-        batches = in_memory if epoch_batches is None else epoch_batches
-        total = float(w_train.sum()) if w_total is None else float(w_total)
-        use_validation = x_val.shape[0] > 0
-        history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "epoch_time_s": []}
-        best_loss = np.inf
-        best_epoch = 0
-        best_state: dict[str, Any] | None = None
-        epochs: Any = range(int(self.max_epochs))
-        if self.verbose:
-            from tqdm.auto import tqdm
+        def batch_loss(
+            xb: Tensor, yb: Tensor, wb: Tensor, sb: Tensor | None
+        ) -> tuple[Tensor, Tensor]:
+            logits = network(xb).squeeze(1)
+            weighted = bce(logits, yb, reduction="none") * wb
+            loss = weighted.sum() / xb.shape[0]
+            if strength > 0:
+                assert sb is not None
+                loss = loss + strength * _disco(logits, yb, wb, sb)
+            return loss, weighted
 
-            epochs = tqdm(
-                epochs, desc="MLP epochs", unit="epoch", disable=None
-            )  # None: off when not a terminal
-
-        for epoch in epochs:
-            start = time.perf_counter()
-            network.train()
-            # Accumulate on the device: a .item() per batch would synchronise a GPU.
-            loss_sum = torch.zeros((), device=self.device_)
-            for xb, yb, wb, sb in batches(generator):
-                logits = network(xb).squeeze(1)
-                weighted = bce(logits, yb, reduction="none") * wb
-                loss = weighted.sum() / xb.shape[0]
-                if strength > 0:
-                    assert sb is not None
-                    loss = loss + strength * _disco(logits, yb, wb, sb)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                loss_sum += weighted.detach().sum()
-            train_loss = float(loss_sum) / total
-            history["epoch_time_s"].append(time.perf_counter() - start)
-            history["train_loss"].append(train_loss)
-
-            if use_validation:
-                val_loss = self._weighted_loss(network, x_val, y_val, w_val)
-                if strength > 0:
-                    assert s_val is not None
-                    val_loss += strength * self._disco_loss(
-                        network, x_val, y_val, w_val, s_val, batch_size
-                    )
-                history["val_loss"].append(val_loss)
-                if val_loss < best_loss:
-                    best_loss, best_epoch = val_loss, epoch
-                    best_state = copy.deepcopy(network.state_dict())
-                elif epoch - best_epoch >= self.patience:
-                    break
-            else:
-                best_epoch = epoch
-            if self.verbose:
-                epochs.set_postfix(
-                    train_loss=f"{train_loss:.4f}",
-                    val_loss=f"{history['val_loss'][-1]:.4f}" if use_validation else "-",
+        def validation_loss() -> float:
+            val_loss = self._weighted_loss(network, x_val, y_val, w_val)
+            if strength > 0:
+                assert s_val is not None
+                val_loss += strength * self._disco_loss(
+                    network, x_val, y_val, w_val, s_val, int(self.batch_size)
                 )
-        if self.verbose:
-            epochs.close()
-        if best_state is not None:
-            network.load_state_dict(best_state)
-        network.eval()
-        self.history_ = history
-        self.best_epoch_ = int(best_epoch)
+            return val_loss
+
+        self._run_epochs(
+            network,
+            in_memory if epoch_batches is None else epoch_batches,
+            batch_loss,
+            validation_loss if x_val.shape[0] > 0 else None,
+            float(w_train.sum()) if w_total is None else float(w_total),
+            seed,
+            "MLP epochs",
+        )
 
     @staticmethod
     def _weighted_loss(
         network: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor
     ) -> float:
-        torch = import_torch()
-        network.eval()
-        total = torch.zeros((), dtype=torch.float64, device=x.device)
-        with torch.no_grad():
-            for begin in range(0, x.shape[0], _PREDICT_BATCH):
-                sl = slice(begin, begin + _PREDICT_BATCH)
-                logits = network(x[sl]).squeeze(1)
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                    logits, y[sl], reduction="none"
-                )
-                total += (loss * w[sl]).sum(dtype=torch.float64)
-        return float(total) / float(w.sum(dtype=torch.float64))
+        bce = import_torch().nn.functional.binary_cross_entropy_with_logits
+
+        def row_loss(sl: slice) -> Tensor:
+            return bce(network(x[sl]).squeeze(1), y[sl], reduction="none")
+
+        return EpochTrainedEstimator._weighted_mean(network, row_loss, w)
 
     @staticmethod
     def _disco_loss(
@@ -728,62 +565,21 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
 
     # -------------------------------------------------------------- predict
     def decision_function(self, X: Any) -> np.ndarray:
-        """Return the logit of the signal probability.
-
-        Parameters
-        ----------
-        X : array_like, shape (n_events, n_features)
-
-        Returns
-        -------
-        numpy.ndarray, shape (n_events,), float64
-        """
-        torch = import_torch()
+        """The logit of the signal probability, shape (n_events,), float64, for ``X`` (n_events, n_features)."""
         check_is_fitted(self, "network_")
-        X = _check_X(X)
-        if X.shape[1] != self.n_features_in_:
-            msg = f"X has {X.shape[1]} features but the model was fitted on {self.n_features_in_}"
-            raise ValueError(msg)
-        out = np.empty(X.shape[0], dtype=np.float64)
-        self.network_.eval()
-        # the same threads as in training: the scores do not depend on the machine's core count
-        with torch.no_grad(), torch_threads(self.n_jobs):
-            # Scale per batch too, so memory stays bounded for very large inputs.
-            for begin in range(0, X.shape[0], _PREDICT_BATCH):
-                sl = slice(begin, begin + _PREDICT_BATCH)
-                z = torch.as_tensor(
-                    self.scaler_.transform(X[sl]), dtype=torch.float32, device=self.device_
-                )
-                out[sl] = self.network_(z).squeeze(1).double().cpu().numpy()
-        return out
+        X = check_X(X)
+        check_n_features(X, self.n_features_in_)
+        return self._predict_batches(
+            lambda z: self.network_(z).squeeze(1),
+            X,
+            np.empty(X.shape[0], dtype=np.float64),
+            self.scaler_.transform,
+        )
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Return class probabilities.
-
-        Parameters
-        ----------
-        X : array_like, shape (n_events, n_features)
-
-        Returns
-        -------
-        numpy.ndarray, shape (n_events, 2)
-            Columns ordered as :attr:`classes_`; column 1 is the signal.
-        """
-        p = expit(self.decision_function(X))
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Return the most probable class label, shape (n_events,)."""
-        return np.asarray(self.classes_[(self.decision_function(X) > 0).astype(int)])
-
-    # ------------------------------------------------------------ save/load
     # -- saving and loading (TorchEstimator) -------------------------------------
     def _metadata(self) -> dict[str, Any]:
-        params = self.get_params()
-        params["hidden_layers"] = [int(h) for h in self.hidden_layers]
-        params["random_state"] = _jsonable_random_state(self.random_state)
         return {
-            "params": params,
+            "params": self._json_params(),
             "classes": self.classes_.tolist(),
             "n_features_in": self.n_features_in_,
             "scaler": self.scaler_.to_dict(),
@@ -791,46 +587,7 @@ class MLPClassifier(TorchEstimator, ClassifierMixin, BaseEstimator):
             "best_epoch": self.best_epoch_,
         }
 
-    def _state(self) -> dict[str, Any]:
-        return state_on_cpu(self.network_)
-
-    @classmethod
-    def _params_from_metadata(cls, meta: dict[str, Any]) -> dict[str, Any]:
-        params = dict(meta["params"])
-        params["hidden_layers"] = tuple(params["hidden_layers"])
-        return params
-
     def _restore(self, meta: dict[str, Any]) -> None:
+        super()._restore(meta)
         self.classes_ = np.asarray(meta["classes"])
-        self.n_features_in_ = int(meta["n_features_in"])
-        self.scaler_ = FeatureScaler.from_dict(meta["scaler"])
-        self.history_ = meta["history"]
         self.best_epoch_ = int(meta["best_epoch"])
-
-    def _load_state(self, state: dict[str, Any]) -> None:
-        network = self._build(self.n_features_in_)
-        network.load_state_dict(state)
-        self.network_ = network.to(self.device_).eval()
-
-    @classmethod
-    def load(cls, path: str | Path, device: str = "cpu") -> MLPClassifier:
-        """Load a model written by :meth:`save` (the tensors with ``weights_only=True``).
-
-        Parameters
-        ----------
-        path : str or Path
-            The prefix (or directory) given to :meth:`save`.
-        device : {"cpu", "cuda", "auto"}, default "cpu"
-            Where to put the network.
-
-        Returns
-        -------
-        MLPClassifier
-
-        Raises
-        ------
-        ModelFileError
-            If a file is missing or is not a saved MLPClassifier.
-        """
-        model: MLPClassifier = super().load(path, device)
-        return model

@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from ..exceptions import NonFiniteError
+from ._checks import as_2d, check_X, reading_serialised
 
 __all__ = ["SCALING_METHODS", "FeatureScaler"]
 
@@ -25,14 +25,6 @@ __all__ = ["SCALING_METHODS", "FeatureScaler"]
 SCALING_METHODS: tuple[str, ...] = ("standard", "quantile", "none")
 
 _FORMAT = "hepsel.FeatureScaler"
-
-
-def _as_2d_float(X: Any, *, what: str = "X") -> np.ndarray:
-    array = np.asarray(X, dtype=np.float64)
-    if array.ndim != 2:
-        msg = f"{what} must be a 2D array of shape (n_events, n_features), got shape {array.shape}"
-        raise ValueError(msg)
-    return array
 
 
 class FeatureScaler(BaseEstimator):
@@ -112,17 +104,10 @@ class FeatureScaler(BaseEstimator):
         if self.method not in SCALING_METHODS:
             msg = f"unknown scaling method {self.method!r}; use one of {SCALING_METHODS}"
             raise ValueError(msg)
-        X = _as_2d_float(X)
+        X = check_X(X)
         if X.shape[0] == 0:
             msg = "cannot fit a FeatureScaler on zero events"
             raise ValueError(msg)
-        bad = ~np.isfinite(X).all(axis=0)
-        if bad.any():
-            msg = (
-                f"features at columns {np.flatnonzero(bad).tolist()} hold NaN or infinite "
-                "values; clean or impute them before scaling"
-            )
-            raise NonFiniteError(msg)
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=np.float64)
             if sample_weight.shape != (X.shape[0],):
@@ -153,46 +138,29 @@ class FeatureScaler(BaseEstimator):
 
     def _check_input(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "n_features_in_")
-        X = _as_2d_float(X)
+        X = as_2d(X)
         if X.shape[1] != self.n_features_in_:
             msg = f"X has {X.shape[1]} features but the scaler was fitted on {self.n_features_in_}"
             raise ValueError(msg)
         return X
 
     def transform(self, X: Any) -> np.ndarray:
-        """Scale ``X``.
-
-        Parameters
-        ----------
-        X : array_like, shape (n_events, n_features)
-
-        Returns
-        -------
-        numpy.ndarray, shape (n_events, n_features), float64
-        """
-        X = self._check_input(X)
-        if self.transformer_ is None:
-            return X.copy()
-        return np.asarray(self.transformer_.transform(X), dtype=np.float64)
+        """Scale ``X`` (n_events, n_features); float64, same shape."""
+        return self._apply("transform", X)
 
     def inverse_transform(self, Z: Any) -> np.ndarray:
-        """Map scaled values back to the original units.
+        """Map scaled values ``Z`` (n_events, n_features) back to the original units; float64, same shape.
 
         For ``"quantile"`` the result lies inside the ``[min, max]`` range of
         the fitted data, feature by feature.
-
-        Parameters
-        ----------
-        Z : array_like, shape (n_events, n_features)
-
-        Returns
-        -------
-        numpy.ndarray, shape (n_events, n_features), float64
         """
-        Z = self._check_input(Z)
+        return self._apply("inverse_transform", Z)
+
+    def _apply(self, method: str, X: Any) -> np.ndarray:
+        X = self._check_input(X)
         if self.transformer_ is None:
-            return Z.copy()
-        return np.asarray(self.transformer_.inverse_transform(Z), dtype=np.float64)
+            return X.copy()
+        return np.asarray(getattr(self.transformer_, method)(X), dtype=np.float64)
 
     def fit_transform(self, X: Any, sample_weight: Any = None) -> np.ndarray:
         """Fit on ``X`` and return ``transform(X)``."""
@@ -244,40 +212,34 @@ class FeatureScaler(BaseEstimator):
         ValueError
             If ``state`` is not a serialised FeatureScaler or misses a key.
         """
-        if not isinstance(state, dict) or state.get("format") != _FORMAT:
-            msg = f"state is not a serialised FeatureScaler (expected format {_FORMAT!r})"
-            raise ValueError(msg)
-        try:
+        with reading_serialised(state, _FORMAT, "FeatureScaler") as saved:
             scaler = cls(
-                method=state["method"],
-                n_quantiles=state["n_quantiles"],
-                subsample=state["subsample"],
+                method=saved["method"],
+                n_quantiles=saved["n_quantiles"],
+                subsample=saved["subsample"],
             )
-            n_features = int(state["n_features_in"])
+            n_features = int(saved["n_features_in"])
             transformer: StandardScaler | QuantileTransformer | None
             if scaler.method == "standard":
                 transformer = StandardScaler()
-                transformer.mean_ = np.asarray(state["mean"], dtype=np.float64)
-                transformer.var_ = np.asarray(state["var"], dtype=np.float64)
-                transformer.scale_ = np.asarray(state["scale"], dtype=np.float64)
-                transformer.n_samples_seen_ = np.int64(state["n_samples_seen"])
+                transformer.mean_ = np.asarray(saved["mean"], dtype=np.float64)
+                transformer.var_ = np.asarray(saved["var"], dtype=np.float64)
+                transformer.scale_ = np.asarray(saved["scale"], dtype=np.float64)
+                transformer.n_samples_seen_ = np.int64(saved["n_samples_seen"])
             elif scaler.method == "quantile":
                 transformer = QuantileTransformer(
-                    n_quantiles=int(state["n_quantiles_fitted"]),
+                    n_quantiles=int(saved["n_quantiles_fitted"]),
                     output_distribution="normal",
                     subsample=scaler.subsample,
                 )
-                transformer.n_quantiles_ = int(state["n_quantiles_fitted"])
-                transformer.quantiles_ = np.asarray(state["quantiles"], dtype=np.float64)
-                transformer.references_ = np.asarray(state["references"], dtype=np.float64)
+                transformer.n_quantiles_ = int(saved["n_quantiles_fitted"])
+                transformer.quantiles_ = np.asarray(saved["quantiles"], dtype=np.float64)
+                transformer.references_ = np.asarray(saved["references"], dtype=np.float64)
             elif scaler.method == "none":
                 transformer = None
             else:
                 msg = f"unknown scaling method {scaler.method!r} in state; use one of {SCALING_METHODS}"
                 raise ValueError(msg)
-        except KeyError as exc:
-            msg = f"serialised FeatureScaler misses key {exc.args[0]!r}"
-            raise ValueError(msg) from exc
         if transformer is not None:
             transformer.n_features_in_ = n_features
         scaler.transformer_ = transformer

@@ -184,10 +184,7 @@ class CutSequence:
     @property
     def branches(self) -> frozenset[str]:
         """All branches the cuts read."""
-        out: set[str] = set()
-        for e in self.expressions:
-            out |= e.branches
-        return frozenset(out)
+        return frozenset[str]().union(*(e.branches for e in self.expressions))
 
     def new_cutflow(self) -> CutFlow:
         """An empty cut-flow with these steps."""

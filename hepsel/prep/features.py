@@ -162,10 +162,7 @@ class FeatureSet:
     @property
     def branches(self) -> frozenset[str]:
         """All branches needed."""
-        out: set[str] = set()
-        for f in self.features:
-            out |= f.branches
-        return frozenset(out)
+        return frozenset[str]().union(*(f.branches for f in self.features))
 
     def columns(self, arrays: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Feature name -> flat float64 array."""

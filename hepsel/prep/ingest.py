@@ -192,6 +192,12 @@ def _subset(arrays: Mapping[str, Any], keep: np.ndarray) -> Any:
     return cast("Any", arrays)[keep]  # awkward record array
 
 
+def _first_at(run: np.ndarray, evt: np.ndarray, bad: np.ndarray) -> str:
+    """Where the first of the ``bad`` entries is, for a message: ``first at run R, event E``."""
+    first = int(np.flatnonzero(bad)[0])
+    return f"first at run {run[first]}, event {evt[first]}"
+
+
 def _check_finite(
     cols: dict[str, np.ndarray], names: list[str], policy: str, where: str, dropped: dict[str, int]
 ) -> dict[str, np.ndarray]:
@@ -206,10 +212,9 @@ def _check_finite(
     if not report:
         return cols
     if policy == "fail":
-        first = int(np.flatnonzero(bad_any)[0])
+        first = _first_at(cols["runNumber"], cols["eventNumber"], bad_any)
         msg = (
-            f"non-finite values (NaN/inf) in {where}: {', '.join(report)} candidates "
-            f"(first at run {cols['runNumber'][first]}, event {cols['eventNumber'][first]}); "
+            f"non-finite values (NaN/inf) in {where}: {', '.join(report)} candidates ({first}); "
             "fix the expression (e.g. log of 0) or set reading.non_finite: drop"
         )
         raise NonFiniteError(msg)
@@ -273,10 +278,10 @@ def _non_finite_weights(
     """Refuse (``fail``) or count (``drop``) entries whose weight is NaN or infinite."""
     expr = pipe.sample_cfg.weight
     if policy == "fail":
-        first = int(np.flatnonzero(bad)[0])
+        first = _first_at(run, evt, bad)
         msg = (
             f"{src} (sample {pipe.sample!r}): the weight samples.{pipe.sample}.weight = {expr!r} is NaN or "
-            f"infinite for {int(bad.sum())} entries (first at run {run[first]}, event {evt[first]}), before any cut; "
+            f"infinite for {int(bad.sum())} entries ({first}), before any cut; "
             "weights of all entries enter the event counts and the normalisation, even where the preselection "
             "removes the candidate: fix the expression, or set reading.non_finite: drop to skip these entries"
         )

@@ -510,6 +510,29 @@ def _repeat_events(counts: IntArray) -> IntArray:
     return np.repeat(np.arange(len(counts), dtype=np.int64), counts)
 
 
+def _produced(
+    rng: np.random.Generator, evs: _Events, mean: NDArray[np.floating[Any]]
+) -> tuple[IntArray, int, FloatArray]:
+    """Candidates from Poisson counts of ``mean`` per event: their events, number and true PVs (mm)."""
+    ev = _repeat_events(rng.poisson(mean))
+    return ev, len(ev), evs.pv_true[evs.pick_pv(rng, ev)]
+
+
+def _decaying(
+    rng: np.random.Generator,
+    evs: _Events,
+    rate: float,
+    pt: tuple[float, float],
+    mass: float,
+    tau: float,
+) -> tuple[IntArray, int, FloatArray, FloatArray, FloatArray]:
+    """Hadrons made at ``rate`` per PV: events, number, true PVs (mm), momenta (MeV; pT shape and scale ``pt``), decay vertices (mm)."""
+    ev, n, pv = _produced(rng, evs, rate * evs.npv)
+    p = _hadrons(rng, n, *pt)
+    sv, _ = _decay_vertex(rng, pv, p, mass, tau)
+    return ev, n, pv, p, sv
+
+
 def _prompt(rng: np.random.Generator, evs: _Events) -> _Truth:
     ev = _repeat_events(rng.poisson(_RATE_PROMPT * evs.activity()))
     o = evs.pv_true[evs.pick_pv(rng, ev)]
@@ -539,9 +562,7 @@ def _displaced_combinatorial(rng: np.random.Generator, evs: _Events) -> _Truth:
     pair's direction, as for a track from a charm or strange decay (or a
     material interaction) combined with a nearby track of the same jet.
     """
-    ev = _repeat_events(rng.poisson(_RATE_COMBINATORIAL * evs.activity()))
-    n = len(ev)
-    pv = evs.pv_true[evs.pick_pv(rng, ev)]
+    ev, n, pv = _produced(rng, evs, _RATE_COMBINATORIAL * evs.activity())
     p1, id1 = _soft_tracks(rng, n, _COMBINATORIAL_PT_MEAN)
     eta2 = np.clip(
         _eta(p1) + rng.normal(0.0, _COMBINATORIAL_SPREAD, n), ETA_MIN + 1e-3, ETA_MAX - 1e-3
@@ -558,9 +579,7 @@ def _displaced_combinatorial(rng: np.random.Generator, evs: _Events) -> _Truth:
 
 
 def _ghosts(rng: np.random.Generator, evs: _Events) -> _Truth:
-    ev = _repeat_events(rng.poisson(_RATE_GHOST * evs.activity()))
-    n = len(ev)
-    pv = evs.pv_true[evs.pick_pv(rng, ev)]
+    ev, n, pv = _produced(rng, evs, _RATE_GHOST * evs.activity())
     p1, _ = _soft_tracks(rng, n, _GHOST_PT_MEAN)
     # a fake track does not point anywhere in particular: random impact parameter
     offset = (
@@ -581,11 +600,7 @@ def _ghosts(rng: np.random.Generator, evs: _Events) -> _Truth:
 
 
 def _charm_d0(rng: np.random.Generator, evs: _Events) -> _Truth:
-    ev = _repeat_events(rng.poisson(_RATE_D0 * evs.npv))
-    n = len(ev)
-    pv = evs.pv_true[evs.pick_pv(rng, ev)]
-    pd = _hadrons(rng, n, _D_PT_SHAPE, _D_PT_SCALE)
-    sv, _ = _decay_vertex(rng, pv, pd, M_D0, TAU_D0)
+    ev, n, _, pd, sv = _decaying(rng, evs, _RATE_D0, (_D_PT_SHAPE, _D_PT_SCALE), M_D0, TAU_D0)
     pk, ppi = _two_body(rng, pd, M_D0, M_K, M_PI)
     # most D0 decays leave neutrals unreconstructed: K- pi+ pi0 stands for them
     pk3, ppi3, _ = _three_body(rng, pd, M_D0, M_K, M_PI, M_PI0)
@@ -598,11 +613,8 @@ def _charm_d0(rng: np.random.Generator, evs: _Events) -> _Truth:
 
 
 def _charm_dplus(rng: np.random.Generator, evs: _Events) -> _Truth:
-    ev = _repeat_events(rng.poisson(_RATE_DPLUS * evs.npv))
-    n = len(ev)
-    pv = evs.pv_true[evs.pick_pv(rng, ev)]
-    pd = _hadrons(rng, n, _D_PT_SHAPE, _D_PT_SCALE)
-    sv, _ = _decay_vertex(rng, pv, pd, M_DPLUS, TAU_DPLUS)
+    pt = (_D_PT_SHAPE, _D_PT_SCALE)
+    ev, n, _, pd, sv = _decaying(rng, evs, _RATE_DPLUS, pt, M_DPLUS, TAU_DPLUS)
     pk, ppi1, ppi2 = _three_body(rng, pd, M_DPLUS, M_K, M_PI, M_PI)
     sign = _random_sign(rng, n)
     return _all_pairs(
@@ -658,11 +670,7 @@ def _strange(
     id1: int,
     mode: str,
 ) -> _Truth:
-    ev = _repeat_events(rng.poisson(rate * evs.npv))
-    n = len(ev)
-    pv = evs.pv_true[evs.pick_pv(rng, ev)]
-    pv0 = _hadrons(rng, n, _V0_PT_SHAPE, _V0_PT_SCALE)
-    sv, _ = _decay_vertex(rng, pv, pv0, mass, tau)
+    ev, n, pv, pv0, sv = _decaying(rng, evs, rate, (_V0_PT_SHAPE, _V0_PT_SCALE), mass, tau)
     pa, pb = _two_body(rng, pv0, mass, m1, M_PI)
     sign = _random_sign(rng, n)
     cand = _Truth.build(ev, sv, sv.copy(), pa, pb, id1 * sign, -211 * sign, MODE_CODES[mode])

@@ -12,6 +12,7 @@ from .._validation import check_weights
 __all__ = [
     "FloatArray",
     "as_1d",
+    "as_flags",
     "as_labels",
     "as_scores",
     "as_weights",
@@ -53,16 +54,31 @@ def as_labels(values: ArrayLike, n: int) -> NDArray[np.bool_]:
     if arr.shape[0] != n:
         msg = f"y_true has {arr.shape[0]} entries but score has {n}"
         raise ValueError(msg)
+    return as_flags(arr, "y_true", kinds="0/1 or booleans", only="0 (background) and 1 (signal)")
+
+
+def as_flags(arr: np.ndarray, name: str, *, kinds: str, only: str) -> NDArray[np.bool_]:
+    """A boolean array from booleans, or from numbers that are all 0 or 1.
+
+    ``kinds`` and ``only`` say in the messages what ``name`` may hold.
+
+    Raises
+    ------
+    TypeError
+        ``arr`` holds neither booleans nor numbers.
+    ValueError
+        A number other than 0 and 1.
+    """
     if arr.dtype == np.bool_:
         return arr
     if arr.dtype.kind not in "iuf":
-        msg = f"y_true must hold 0/1 or booleans, got dtype {arr.dtype}"
+        msg = f"{name} must hold {kinds}, got dtype {arr.dtype}"
         raise TypeError(msg)
-    is_signal = arr == 1
-    if not (is_signal | (arr == 0)).all():
-        msg = "y_true must hold only 0 (background) and 1 (signal)"
+    flag = arr == 1
+    if not (flag | (arr == 0)).all():
+        msg = f"{name} must hold only {only}"
         raise ValueError(msg)
-    return is_signal
+    return flag
 
 
 def prepare_labelled(

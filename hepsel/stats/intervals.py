@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._validation import check_weights
+from ._inputs import as_flags
 
 __all__ = [
     "DEFAULT_CL",
@@ -113,6 +114,17 @@ def _z(cl: float) -> float:
     return float(ndtri(0.5 + 0.5 * cl))
 
 
+def _proportion(
+    k: ArrayLike, n: ArrayLike, cl: float
+) -> tuple[FloatArray, FloatArray, float, NDArray[np.bool_], FloatArray, FloatArray]:
+    """The counts, the Gaussian quantile of ``cl``, where ``n = 0``, ``n`` (1 there) and ``k / n``."""
+    cl = _check_cl(cl)
+    kk, nn = _counts(k, n)
+    empty = nn == 0
+    safe_n = np.where(empty, 1.0, nn)
+    return kk, nn, _z(cl), empty, safe_n, kk / safe_n
+
+
 def _finish(lo: FloatArray, hi: FloatArray, empty: NDArray[np.bool_]) -> tuple[Any, Any]:
     lo = np.where(empty, np.nan, lo)
     hi = np.where(empty, np.nan, hi)
@@ -168,26 +180,10 @@ def wilson(k: ArrayLike, n: ArrayLike, cl: float = DEFAULT_CL) -> tuple[Any, Any
 
     ``(2np + z^2 -+ z sqrt(4np(1-p) + z^2)) / (2(n + z^2))`` with ``p = k/n``
     and ``z`` the two-sided Gaussian quantile of ``cl``; ``lo = 0`` for
-    ``k = 0`` and ``hi = 1`` for ``k = n``.
-
-    Parameters
-    ----------
-    k, n : array_like
-        Passing and total counts, broadcast together; ``0 <= k <= n``.
-    cl : float, default 0.6827
-        Confidence level.
-
-    Returns
-    -------
-    lo, hi : ndarray (float for scalar input)
-        NaN where ``n = 0``.
+    ``k = 0`` and ``hi = 1`` for ``k = n``. Parameters and return values as
+    for :func:`clopper_pearson`.
     """
-    cl = _check_cl(cl)
-    kk, nn = _counts(k, n)
-    z = _z(cl)
-    empty = nn == 0
-    safe_n = np.where(empty, 1.0, nn)
-    p = kk / safe_n
+    kk, nn, z, empty, safe_n, p = _proportion(k, n, cl)
     q = 1.0 - p
     denom = 2.0 * (safe_n + z**2)
     center = (2.0 * safe_n * p + z**2) / denom
@@ -200,24 +196,10 @@ def wilson(k: ArrayLike, n: ArrayLike, cl: float = DEFAULT_CL) -> tuple[Any, Any
 def normal(k: ArrayLike, n: ArrayLike, cl: float = DEFAULT_CL) -> tuple[Any, Any]:
     """Normal-approximation (Wald) interval ``p -+ z sqrt(p(1-p)/n)``, clipped to [0, 1].
 
-    Parameters
-    ----------
-    k, n : array_like
-        Passing and total counts, broadcast together; ``0 <= k <= n``.
-    cl : float, default 0.6827
-        Confidence level.
-
-    Returns
-    -------
-    lo, hi : ndarray (float for scalar input)
-        NaN where ``n = 0``. Zero width at ``k = 0`` and ``k = n``.
+    Parameters and return values as for :func:`clopper_pearson`; the interval
+    has zero width at ``k = 0`` and ``k = n``.
     """
-    cl = _check_cl(cl)
-    kk, nn = _counts(k, n)
-    z = _z(cl)
-    empty = nn == 0
-    safe_n = np.where(empty, 1.0, nn)
-    p = kk / safe_n
+    _, _, z, empty, safe_n, p = _proportion(k, n, cl)
     half = z * np.sqrt(p * (1.0 - p) / safe_n)
     return _finish(np.clip(p - half, 0.0, 1.0), np.clip(p + half, 0.0, 1.0), empty)
 
@@ -304,16 +286,7 @@ def _as_passed(passed: ArrayLike) -> NDArray[np.bool_]:
     if arr.ndim != 1:
         msg = f"passed must be one-dimensional, got shape {arr.shape}"
         raise ValueError(msg)
-    if arr.dtype == np.bool_:
-        return arr
-    if arr.dtype.kind not in "iuf":
-        msg = f"passed must hold booleans (or 0/1), got dtype {arr.dtype}"
-        raise TypeError(msg)
-    flag = arr == 1
-    if not (flag | (arr == 0)).all():
-        msg = "passed must hold only booleans or 0/1"
-        raise ValueError(msg)
-    return flag
+    return as_flags(arr, "passed", kinds="booleans (or 0/1)", only="booleans or 0/1")
 
 
 def _as_weights(sample_weight: ArrayLike | None, n: int) -> FloatArray | None:

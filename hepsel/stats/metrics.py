@@ -26,7 +26,7 @@ Mann-Whitney statistic and stays finite.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -443,6 +443,27 @@ def _last_at_or_below(curve: FloatArray, target: FloatArray) -> np.ndarray:
     return np.searchsorted(curve, target, side="right") - 1
 
 
+def _on_monotone_roc(
+    y_true: ArrayLike,
+    score: ArrayLike,
+    sample_weight: ArrayLike | None,
+    bkg_eff: float | Sequence[float] | ArrayLike | None,
+    read: Callable[[Roc, FloatArray, np.ndarray], FloatArray],
+) -> FloatArray | float:
+    """``read(curve, targets, j)`` of the monotone ROC curve at the requested background efficiencies.
+
+    ``j`` is, per target, the last curve point at or below it; a float is
+    returned when ``bkg_eff`` is a number.
+    """
+    target = _requested_bkg_eff(bkg_eff)
+    curve = roc(y_true, score, sample_weight, monotone=True)
+    flat = target.ravel()
+    result = read(curve, flat, _last_at_or_below(curve.bkg_eff, flat))
+    if target.ndim == 0:
+        return float(result[0])
+    return result
+
+
 def efficiency_at_background_efficiency(
     y_true: ArrayLike,
     score: ArrayLike,
@@ -473,18 +494,15 @@ def efficiency_at_background_efficiency(
     >>> efficiency_at_background_efficiency([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], bkg_eff=0.5)
     1.0
     """
-    target = _requested_bkg_eff(bkg_eff)
-    curve = roc(y_true, score, sample_weight, monotone=True)
-    fpr, tpr = curve.bkg_eff, curve.sig_eff
-    flat = target.ravel()
-    j = _last_at_or_below(fpr, flat)
-    k = np.minimum(j + 1, fpr.shape[0] - 1)
-    span = fpr[k] - fpr[j]
-    slope = np.divide(tpr[k] - tpr[j], span, out=np.zeros_like(span), where=span > 0)
-    result = tpr[j] + slope * (flat - fpr[j])
-    if target.ndim == 0:
-        return float(result[0])
-    return result
+
+    def interpolate(curve: Roc, flat: FloatArray, j: np.ndarray) -> FloatArray:
+        fpr, tpr = curve.bkg_eff, curve.sig_eff
+        k = np.minimum(j + 1, fpr.shape[0] - 1)
+        span = fpr[k] - fpr[j]
+        slope = np.divide(tpr[k] - tpr[j], span, out=np.zeros_like(span), where=span > 0)
+        return np.asarray(tpr[j] + slope * (flat - fpr[j]))
+
+    return _on_monotone_roc(y_true, score, sample_weight, bkg_eff, interpolate)
 
 
 def threshold_at_background_efficiency(
@@ -518,13 +536,9 @@ def threshold_at_background_efficiency(
     >>> threshold_at_background_efficiency([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], bkg_eff=0.5)
     0.35
     """
-    target = _requested_bkg_eff(bkg_eff)
-    curve = roc(y_true, score, sample_weight, monotone=True)
-    j = _last_at_or_below(curve.bkg_eff, target.ravel())
-    result = curve.thresholds[j]
-    if target.ndim == 0:
-        return float(result[0])
-    return result
+    return _on_monotone_roc(
+        y_true, score, sample_weight, bkg_eff, lambda curve, _, j: curve.thresholds[j]
+    )
 
 
 def efficiency(
