@@ -390,7 +390,9 @@ def robustness_figure(result: Mapping[str, Any]) -> Any:
                 ax.set_title("")
             if i < len(rows) - 1:
                 ax.set_xlabel("")
+            if j > 0:  # one y label per row: the quantity is the same in every column
+                ax.set_ylabel("")
     label(axes[0, 0])
     legend_outside(axes[0, -1])
-    fig.tight_layout()
+    fig.tight_layout(w_pad=2.0)
     return fig
