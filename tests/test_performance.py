@@ -353,7 +353,12 @@ def test_optimal_cut_curve_and_default_background_floor() -> None:
         }
     )
     np.testing.assert_array_equal(out["curve"]["threshold"], [pts[i][0] for i in chosen])
-    assert sorted(out["curve"]) == ["punzi", "sig_eff", "significance", "threshold"]
+    assert sorted(out["curve"]) == ["allowed", "punzi", "sig_eff", "significance", "threshold"]
+    # a cut is allowed when at least 10 simulated background candidates (unweighted) pass it
+    np.testing.assert_array_equal(
+        out["curve"]["allowed"], [int(((y == 0) & (s >= pts[i][0])).sum()) >= 10 for i in chosen]
+    )
+    assert not out["curve"]["allowed"].all() and out["curve"]["allowed"].any()
     np.testing.assert_allclose(
         out["curve"]["punzi"],
         [

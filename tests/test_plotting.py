@@ -179,24 +179,62 @@ def test_roc_plot_marks_working_points() -> None:
         plt.close(ax.figure)
 
 
-def test_rate_plot_draws_the_statistical_band(
+def test_rate_plot_marks_working_points_at_their_measured_rates(
     rate_curves: dict[str, dict[str, np.ndarray]],
 ) -> None:
-    from matplotlib.collections import PolyCollection
-
+    """Each working point sits at the rate measured on the other minimum-bias half, with its error bars."""
+    name = next(iter(rate_curves))
+    wp = {
+        "rate_khz_measured": 700.0,
+        "rate_khz_measured_err": 20.0,
+        "eff": 0.8,
+        "eff_low": 0.79,
+        "eff_high": 0.82,
+    }
     with plotting.lhcb_style():
         ax = plotting.rate_plot(
-            rate_curves, targets_khz=[660, 100], n_signal_events=500, input_rate_khz=30000
+            rate_curves,
+            targets_khz=[660, 100],
+            n_signal_events=500,
+            input_rate_khz=30000,
+            working_points={name: {"660": wp}},
         )
-        bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
-        assert len(bands) == 2
+        ax.figure.canvas.draw()
+        bars = [c for c in ax.containers if hasattr(c, "has_xerr") and c.has_xerr]
+        assert len(bars) == 1
+        (x,), (y,) = bars[0].lines[0].get_data()
+        assert (x, y) == (700.0, 0.8)
+        xerr, yerr = bars[0].lines[2]
+        (xs,) = xerr.get_segments()
+        assert xs[0][0] == pytest.approx(680.0) and xs[1][0] == pytest.approx(720.0)
+        (ys,) = yerr.get_segments()
+        assert ys[0][1] == pytest.approx(0.79) and ys[1][1] == pytest.approx(0.82)
         _legend_outside(ax)
         labels = [t.get_text() for t in ax.texts]
         assert any("660 kHz" in t for t in labels)
+        assert "30 MHz" in ax.get_xlabel()
+        assert "500 signal events" in ax.get_legend().get_title().get_text()
         plt.close(ax.figure)
-        ax = plotting.rate_plot(rate_curves, tos=True)
-        assert not [c for c in ax.collections if isinstance(c, PolyCollection)]
-        plt.close(ax.figure)
+
+
+def test_rate_text_for_people() -> None:
+    assert [plotting.rate_text(r) for r in (30000.0, 660.0, 1.5, 0.02)] == [
+        "30 MHz",
+        "660 kHz",
+        "1.5 kHz",
+        "20 Hz",
+    ]
+
+
+def test_logit_ticks_use_one_notation() -> None:
+    texts = [plotting.logit_tick_text(t) for t in (1e-4, 1e-2, 0.5, 0.99, 0.9999)]
+    assert texts == ["0.0001", "0.01", "0.5", "0.99", "0.9999"]
+
+
+def test_count_text() -> None:
+    assert plotting.count_text(1000.0) == "1000"
+    assert plotting.count_text(1.5384e6) == "$1.54 \\times 10^{6}$"
+    assert plotting.count_text(1e6) == "$10^{6}$"
 
 
 def _binned(edges: list[float], v: float) -> dict[str, np.ndarray]:

@@ -163,3 +163,16 @@ def test_summary_reports_target_and_measured_rate(tmp_path: Path) -> None:
             "rate_split",
         } <= set(e)
     json.dumps(out)
+
+
+def test_measured_rate_pull_is_standard_normal_over_splits() -> None:
+    """The pull's denominator holds both halves' fluctuations: over many minimum-bias samples
+    its spread is 1 (the measuring half's error alone would give ~sqrt(2))."""
+    rng = np.random.default_rng(11)
+    n, pulls = 20_000, []
+    for _ in range(400):
+        mb = EventScores(rng.random(n), np.ones(n), float(n), float(n), np.arange(n))
+        got = measured_rate(mb, 30000.0, 660.0)
+        pulls.append(got["rate_khz_measured_pull"])
+    assert abs(np.mean(pulls)) < 0.15
+    assert np.std(pulls) == pytest.approx(1.0, abs=0.1)

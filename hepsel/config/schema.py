@@ -485,6 +485,10 @@ class EvaluationConfig(_Strict):
     interval: Literal["clopper_pearson", "wilson", "normal"] = "clopper_pearson"
     efficiency_vs: dict[str, BinningConfig] = Field(default_factory=dict)
     mass: str | None = Field(default=None, description="column for the sculpting check")
+    mass_label: str | None = Field(
+        default=None,
+        description="axis label of the mass column, with its unit (default: the column's name)",
+    )
     mode_column: str | None = Field(
         default=None, description="spectator holding the signal decay mode"
     )

@@ -133,6 +133,23 @@ def gather(
             "table": flow.table(interval=cfg.evaluation.interval, scale=factor),
         }
         md.append(flow.to_markdown(title=sample, interval=cfg.evaluation.interval, scale=factor))
+        truth_dicts = [m.get("cutflow_truth") for m in metas]
+        if truth_dicts and all(truth_dicts):
+            # the sample's truth-matched candidates: the preselection's signal efficiency proper
+            tflow = CutFlow.from_dict(truth_dicts[0])
+            for d in truth_dicts[1:]:
+                tflow = tflow.merge(CutFlow.from_dict(d))
+            cutflows[sample]["truth_matched"] = {
+                "counts": tflow.to_dict(),
+                "table": tflow.table(interval=cfg.evaluation.interval, scale=factor),
+            }
+            md.append(
+                tflow.to_markdown(
+                    title=f"{sample}, truth-matched candidates",
+                    interval=cfg.evaluation.interval,
+                    scale=factor,
+                )
+            )
         # the checks read only the columns they need, for all files of the sample at once
         _check_sample(cfg, sample, [read_table(f, ["truth", "weight_raw"]) for f in files])
         _check_events_across_files(

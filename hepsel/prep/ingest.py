@@ -147,6 +147,12 @@ class SamplePipeline:
         # weights are summed over millions of candidates: always float64
         return np.broadcast_to(w, (n,)).astype(np.float64)
 
+    def truth_mask(self, arrays: Mapping[str, Any]) -> np.ndarray:
+        """Which candidates of ``arrays`` are truth-matched (the sample's ``truth`` expression)."""
+        assert self.truth is not None
+        truth = to_flat_numpy(self.truth.evaluate(arrays), what=f"samples.{self.sample}.truth")
+        return np.asarray(np.nan_to_num(truth) != 0)
+
     def columns(
         self,
         arrays: Mapping[str, Any],
@@ -167,8 +173,7 @@ class SamplePipeline:
             "fold": (evt[keep] % self.cfg.folds.k).astype(np.int8),
         }
         if self.truth is not None:
-            truth = to_flat_numpy(self.truth.evaluate(sub), what=f"samples.{self.sample}.truth")
-            cols["truth"] = (np.nan_to_num(truth) != 0).astype(np.int8)
+            cols["truth"] = self.truth_mask(sub).astype(np.int8)
         else:
             cols["truth"] = np.ones(n, dtype=np.int8)
         cols.update(self.features.columns(sub))
@@ -393,6 +398,8 @@ def prepare_file(
     if drop_non_finite:
         # candidates dropped for non-finite features are a step of the cut-flow
         cutflow = CutFlow([*cutflow.steps, FINITE_STEP])
+    # the same steps counted on the truth-matched candidates only (signal efficiency proper)
+    truth_flow = CutFlow(list(cutflow.steps)) if pipe.truth is not None else None
     n_events = 0
     sum_gen_w = 0.0
     sum_gen_w2 = 0.0
@@ -435,12 +442,17 @@ def prepare_file(
                 sum_gen_w2 += float(np.square(w[new]).sum())
                 last_key = (int(run[-1]), int(evt[-1]))
             keep = pipe.cuts.mask(arrays, w, cutflow)
+            if truth_flow is not None:
+                matched = pipe.truth_mask(arrays)
+                pipe.cuts.mask(_subset(arrays, matched), w[matched], truth_flow)
             cols = pipe.columns(arrays, keep, run, evt, w)
             cols = _check_finite(
                 cols, finite_cols, cfg.reading.non_finite, f"{src} ({sample})", dropped
             )
             if drop_non_finite:
                 cutflow.add(len(cutflow.steps) - 1, cols["weight_raw"])
+                if truth_flow is not None:
+                    truth_flow.add(len(cutflow.steps) - 1, cols["weight_raw"][cols["truth"] == 1])
             yield cols
 
     chunks: Iterator[dict[str, np.ndarray]] = raw_chunks()
@@ -485,6 +497,7 @@ def prepare_file(
             "n_candidates_out": cutflow.raw[-1],
             "non_finite_dropped": dropped,
             "cutflow": cutflow.to_dict(),
+            "cutflow_truth": None if truth_flow is None else truth_flow.to_dict(),
             # what a saved selection checks its inputs against (Selection.branch_types)
             "branch_types": branch_types(ttree, sorted(needed)),
         }

@@ -153,8 +153,8 @@ _MODEL_CAPTIONS = {
     "eff_vs_cut": "Signal and background efficiency of {m} against the cut on its response.",
     "optimal_cut": "S/&radic;(S+B) and the Punzi figure of merit against the cut on {m}'s response; cuts that keep "
     "too little simulated background (see the optimal-cut table) are excluded from the optimum.",
-    "sculpting": "Background mass distribution before and after {m}'s working points: a selection that sculpts the "
-    "background would make a peak.",
+    "sculpting": "Background efficiency of {m}'s working points in bins of the mass: a flat efficiency leaves the "
+    "background's mass distribution unchanged; a rise under the signal peak would sculpt a peak into it.",
     "shap_bar": "Mean |SHAP value| of each feature for {m}: what the model relies on most.",
     "shap_beeswarm": "SHAP value of each feature for every event (one point each), coloured by the feature's value.",
     "gan_overlay": "Feature distributions of real training events and GAN-generated events for {m}.",

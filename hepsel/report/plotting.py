@@ -20,6 +20,7 @@ from numpy.typing import ArrayLike
 __all__ = [
     "binomial_band",
     "correlation_plot",
+    "count_text",
     "cutflow_plot",
     "efficiency_plot",
     "figure_of_merit_plot",
@@ -32,6 +33,7 @@ __all__ = [
     "overlay_grid",
     "quantile_range",
     "rate_plot",
+    "rate_text",
     "roc_plot",
     "save",
     "score_plot",
@@ -172,6 +174,19 @@ def tick_label(text: str) -> str:
     return re.sub(r"\s*\[[^\[\]]*\]$", "", text) or text
 
 
+def count_text(x: float) -> str:
+    """An expected yield for a legend: ``1000``, ``25 000``, ``1.5 x 10^6`` (in mathtext)."""
+    if not np.isfinite(x):
+        return str(x)
+    if abs(x) >= 1e5:
+        exp = int(np.floor(np.log10(abs(x))))
+        mant = x / 10.0**exp
+        return f"${mant:.3g} \\times 10^{{{exp}}}$" if round(mant, 2) != 1 else f"$10^{{{exp}}}$"
+    if abs(x) >= 1e4:
+        return f"{x:,.0f}".replace(",", " ")
+    return f"{x:.4g}"
+
+
 def spans_decades(
     x: ArrayLike, *, decades: float = 2.0, q: tuple[float, float] = (0.01, 0.99)
 ) -> bool:
@@ -255,12 +270,23 @@ def log_ticks(axis: Any) -> None:
     axis.set_major_formatter(FuncFormatter(_power_of_ten))
 
 
+def _decimal_log_ticks(axis: Any) -> None:
+    """Labelled ticks at 1, 2 and 5 per decade as plain decimals: a log axis of one or two decades gets enough labels."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(
+        FuncFormatter(lambda x, _pos: f"{x:.6g}" if x >= 1e-4 else _power_of_ten(x))
+    )
+    axis.set_minor_formatter(NullFormatter())
+
+
 def _power_of_ten(x: float, _pos: int | None = None) -> str:
     return f"$10^{{{round(np.log10(x))}}}$" if x > 0 else ""
 
 
 def logit_ticks(axis: Any, lo: float, hi: float) -> None:
-    """Ticks of a logit axis as plain numbers: powers of ten below 0.1, 0.9, 0.99, ... above."""
+    """Ticks of a logit axis as decimals (0.001, 0.01, 0.1, 0.5, 0.9, 0.99, ...), one notation throughout."""
     from matplotlib.ticker import FixedLocator, NullLocator
 
     ticks = [10.0**-k for k in range(8, 0, -1)] + [0.5] + [1 - 10.0**-k for k in range(1, 9)]
@@ -270,12 +296,13 @@ def logit_ticks(axis: Any, lo: float, hi: float) -> None:
         ticks = [t for t in ticks if t == 0.5 or round(np.log10(min(t, 1 - t))) % 2 == 0]
     axis.set_major_locator(FixedLocator(ticks))
     axis.set_minor_locator(NullLocator())
-    axis.set_ticklabels(
-        [
-            _power_of_ten(t) if t < 0.1 else f"{t:.{max(1, round(-np.log10(1 - t)))}f}".rstrip("0")
-            for t in ticks
-        ]
-    )
+    axis.set_ticklabels([logit_tick_text(t) for t in ticks])
+
+
+def logit_tick_text(t: float) -> str:
+    """``0.001``, ``0.5``, ``0.999``: one notation (decimals) on both sides of a logit axis."""
+    digits = max(1, round(-np.log10(min(t, 1 - t))))
+    return f"{t:.{digits}f}"
 
 
 def save(fig: Any, path: str | os.PathLike[str]) -> list[Path]:
@@ -468,13 +495,15 @@ def rate_plot(
     input_rate_khz: float | None = None,
     n_signal_events: float | None = None,
     interval: str = "clopper_pearson",
+    working_points: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
 ) -> Any:
     """Signal efficiency (event level) vs output rate [kHz], one curve per model.
 
-    With ``n_signal_events``, each curve gets the statistical band of the
-    signal sample at fixed threshold (:func:`binomial_band`, ``interval``).
-    Each target rate is a labelled vertical line, with the models' efficiencies
-    there marked on their curves.
+    Each target rate is a labelled vertical line. ``working_points[model][target]``
+    (a model's ``eff_at_rate`` entries) marks each working point at its
+    *measured* rate, with the rate's error (the minimum-bias half that did not
+    choose the threshold) and the efficiency's ``interval``; without it, the
+    markers sit on the curves at the target rates.
     """
     from ..stats.intervals import interval_label
 
@@ -485,21 +514,26 @@ def rate_plot(
         colour = COLOURS[i % len(COLOURS)]
         r, e = np.asarray(c["rate_khz"], dtype=float), np.asarray(c[key], dtype=float)
         ax.plot(r, e, label=name, color=colour)
-        if n_signal_events:
-            lo, hi = binomial_band(e, n_signal_events, method=interval)
-            ax.fill_between(r, lo, hi, color=colour, alpha=0.3, lw=0)
         order = np.argsort(r)
+        wps = (working_points or {}).get(name, {})
         for k, t in enumerate(targets_khz):
-            ax.plot(
-                t,
-                np.interp(t, r[order], e[order]),
-                MARKERS[k % len(MARKERS)],
-                ms=10,
-                mfc="white",
-                mec=colour,
-                mew=2,
-                zorder=5,
-            )
+            wp = wps.get(f"{t:g}")
+            marker = {"ms": 10, "mfc": "white", "mec": colour, "mew": 2, "zorder": 5}
+            if wp is not None and "rate_khz_measured" in wp:
+                y = wp[key]
+                ax.errorbar(
+                    wp["rate_khz_measured"],
+                    y,
+                    xerr=wp["rate_khz_measured_err"],
+                    yerr=[[y - wp[f"{key}_low"]], [wp[f"{key}_high"] - y]],
+                    fmt=MARKERS[k % len(MARKERS)],
+                    color=colour,
+                    elinewidth=2,
+                    capsize=3,
+                    **marker,
+                )
+            else:
+                ax.plot(t, np.interp(t, r[order], e[order]), MARKERS[k % len(MARKERS)], **marker)
     for t in targets_khz:
         ax.axvline(t, ls="--", color="dimgrey", lw=1.5, zorder=0)
         # inside the frame, left of the line, where the efficiency curves have not yet reached
@@ -517,16 +551,29 @@ def rate_plot(
     ax.set_xscale("log")
     log_ticks(ax.xaxis)
     ax.set_xlabel(
-        "Output rate [kHz]" + (f" (input {input_rate_khz:g} kHz)" if input_rate_khz else "")
+        "Output rate [kHz]" + (f" (input {rate_text(input_rate_khz)})" if input_rate_khz else "")
     )
     ax.set_ylabel("Signal efficiency (events" + (", TOS)" if tos else ")"))
     ax.set_ylim(0, 1.05)
     title = None
-    if n_signal_events:
-        title = f"band: {interval_label(interval if interval != 'bootstrap' else 'clopper_pearson')},\n{n_signal_events:g} signal events"
+    if working_points:
+        band = interval_label(interval if interval != "bootstrap" else "clopper_pearson")
+        title = "markers: rate measured on the\nother minimum-bias half ($\\pm 1\\sigma$),\n"
+        title += f"efficiency {band}"
+        if n_signal_events:
+            title += f"\non {n_signal_events:,.0f} signal events".replace(",", " ")
     legend_outside(ax, title=title, title_fontsize=14)
     label(ax)
     return ax
+
+
+def rate_text(khz: float) -> str:
+    """A rate for people: ``30 MHz``, ``660 kHz``, ``1.5 kHz``, ``20 Hz``."""
+    if khz >= 1000:
+        return f"{khz / 1000:.4g} MHz"
+    if khz >= 1:
+        return f"{khz:.4g} kHz"
+    return f"{khz * 1000:.4g} Hz"
 
 
 def efficiency_plot(
@@ -537,6 +584,7 @@ def efficiency_plot(
     ylabel: str = "Efficiency",
     ax: Any = None,
     integer: bool | None = None,
+    logy: bool = False,
 ) -> Any:
     """Efficiency vs a variable with binomial intervals, one series per entry.
 
@@ -544,7 +592,9 @@ def efficiency_plot(
     :func:`hepsel.stats.intervals.binned_efficiency`). Points sit at the true bin
     centres with x error bars to the bin edges; series sharing bins are told
     apart by marker and colour, never shifted. ``integer`` (default: bin
-    edges at half-integers) puts integer ticks on the x axis.
+    edges at half-integers) puts integer ticks on the x axis. With ``logy``
+    the y axis is logarithmic and reaches below the lowest interval; a bin
+    with no passing event is drawn as an upper limit (arrow at its upper edge).
     """
     from matplotlib.ticker import MaxNLocator
 
@@ -552,11 +602,29 @@ def efficiency_plot(
         _, ax = new_figure()
     several = len(binned) > 1
     all_edges = []
+    lows: list[float] = []
     for i, (name, b) in enumerate(binned.items()):
         edges = np.asarray(b["edges"], dtype=float)
         all_edges.append(edges)
         centres = 0.5 * (edges[1:] + edges[:-1])
         v, lo, hi = (np.asarray(b[k], dtype=float) for k in ("value", "low", "high"))
+        if logy:
+            lows.extend(lo[lo > 0])
+            lows.extend(v[v > 0])
+            zero = v <= 0
+            if zero.any():  # nothing passed: the interval is an upper limit
+                ax.errorbar(
+                    centres[zero],
+                    hi[zero],
+                    yerr=0.4 * hi[zero],
+                    xerr=0.5 * np.diff(edges)[zero],
+                    uplims=True,
+                    fmt="none",
+                    elinewidth=2,
+                    alpha=0.8 if several else 1.0,
+                    color=COLOURS[i % len(COLOURS)],
+                )
+            v, lo, hi = (np.where(zero, np.nan, a) for a in (v, lo, hi))
         ax.errorbar(
             centres,
             v,
@@ -579,7 +647,13 @@ def efficiency_plot(
     if integer:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.xaxis.set_minor_locator(MaxNLocator(integer=True, nbins=40))
-    ax.set_ylim(0, 1.05)
+    if logy:
+        ax.set_yscale("log")
+        log_ticks(ax.yaxis)
+        # every interval inside the frame: below the lowest lower edge, above 1
+        ax.set_ylim(max(min(lows, default=1e-3) / 2, 1e-7), 2.0)
+    else:
+        ax.set_ylim(0, 1.05)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     legend_outside(ax, title=interval_label, title_fontsize=14)
@@ -616,6 +690,7 @@ def cutflow_plot(tables: Mapping[str, Sequence[Mapping[str, Any]]], *, ax: Any =
     ax.set_yscale("log")
     # room above 1 and below the lowest point, so no marker is cut by the frame
     ax.set_ylim((min(lows) if lows else 1e-3) / 1.6, 1.6)
+    _decimal_log_ticks(ax.yaxis)
     ax.set_ylabel("Cumulative efficiency (candidates)")
     legend_outside(ax, fontsize=20)
     label(ax)
@@ -628,28 +703,56 @@ def figure_of_merit_plot(
     """S/sqrt(S+B) and Punzi figure of merit vs the signal efficiency of the cut, optima marked.
 
     ``opt`` is the output of :func:`hepsel.stats.performance.optimal_cuts`.
+    Each curve is divided by its maximum over the allowed cuts; the cuts that
+    keep too little simulated background (``curve["allowed"]`` false) are
+    shaded, and the curves there are drawn dashed.
     """
     if ax is None:
         _, ax = new_figure()
     c = opt["curve"]
     eff = np.asarray(c["sig_eff"], dtype=float)
-    sig = np.asarray(c["significance"], dtype=float)
-    pun = np.asarray(c["punzi"], dtype=float)
-    l1 = ax.plot(eff, sig / np.nanmax(sig), label="S/√(S+B)")
-    l2 = ax.plot(eff, pun / np.nanmax(pun), label=f"Punzi, $\\sigma$ = {opt['punzi_sigma']:g}")
-    for line, key, y in ((l1[0], "significance", 0.08), (l2[0], "punzi", 0.18)):
+    allowed = np.asarray(c.get("allowed", np.ones(len(eff), dtype=bool)), dtype=bool)
+    curves = {
+        "significance": ("S/√(S+B)", np.asarray(c["significance"], dtype=float)),
+        "punzi": (
+            f"Punzi, $\\sigma$ = {opt['punzi_sigma']:g}",
+            np.asarray(c["punzi"], dtype=float),
+        ),
+    }
+    top = 1.0
+    for i, (key, (name, fom)) in enumerate(curves.items()):
+        colour = COLOURS[i]
+        ref = np.nanmax(np.where(allowed, fom, np.nan)) if allowed.any() else np.nanmax(fom)
+        y = fom / ref
+        ax.plot(eff, np.where(allowed, y, np.nan), color=colour, label=name)
+        ax.plot(eff, np.where(allowed, np.nan, y), color=colour, ls=":", lw=1.5)
+        top = max(top, float(np.nanmax(y, initial=1.0)))
         o = opt[key]
-        ax.axvline(o["sig_eff"], color=line.get_color(), ls="--", lw=1.5)
+        ax.axvline(o["sig_eff"], color=colour, ls="--", lw=1.5)
         ax.annotate(
-            f" cut > {o['threshold']:.4f}", (o["sig_eff"], y), color=line.get_color(), fontsize=16
+            f" cut > {o['threshold']:.4f}",
+            (o["sig_eff"], 0.08 + 0.1 * i),
+            color=colour,
+            fontsize=16,
+        )
+    if not allowed.all():
+        # the excluded cuts are the tightest ones: low signal efficiency
+        edge = float(np.nanmin(eff[allowed])) if allowed.any() else 1.0
+        ax.axvspan(
+            0.0,
+            edge,
+            color="0.85",
+            zorder=0,
+            label=f"< {opt.get('min_background_candidates', '?')} simulated\nbackground pass",
         )
     ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.1)
+    ax.set_ylim(0, min(1.1 * top, 2.0) if top > 1.0 else 1.1)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Figure of merit / maximum")
     legend_outside(
         ax,
-        title=f"S = {opt['signal_yield']:g}, B = {opt['background_yield']:g}\nbefore the cut",
+        title=f"S = {count_text(opt['signal_yield'])}, B = {count_text(opt['background_yield'])}"
+        "\nbefore the cut",
         title_fontsize=14,
     )
     label(ax)

@@ -247,10 +247,27 @@ def pull_plot(
     )
     ax.plot(x, norm.pdf(x), color=COLOURS[2], lw=1.5, ls="--", label="standard normal")
     frac = float(np.mean(np.abs(p) > 1)) if len(p) else float("nan")
-    exp = float(2 * t.sf(1.0, n_replicas - 1))
+    dof = n_replicas - 1
+    exp = float(2 * t.sf(1.0, dof))
     ax.axvline(-1, color="grey", lw=1, ls=":")
     ax.axvline(1, color="grey", lw=1, ls=":")
     ax.set_xlim(edges[0], edges[-1])
+    # the tallest bin and the curves' peaks inside the frame, with room for the numbers
+    peak = max(float(dens.max(initial=0.0)), float(t.pdf(0.0, dof)), float(norm.pdf(0.0)))
+    ax.set_ylim(0, 1.3 * peak)
+    if len(p) > 1:
+        width = float(np.std(p, ddof=1))
+        t_width = float(np.sqrt(dof / (dof - 2))) if dof > 2 else float("inf")
+        ax.text(
+            0.03,
+            0.96,
+            f"mean {np.mean(p):+.2f} $\\pm$ {width / np.sqrt(len(p)):.2f}\n"
+            f"std. dev. {width:.2f} (Student t: {t_width:.2f})",
+            transform=ax.transAxes,
+            ha="left",
+            va="top",
+            fontsize=15,
+        )
     ax.set_xlabel(r"Pull $(s_\mathrm{check} - \bar{s})\,/\,(\sigma\,(1 + 1/R)^{1/2})$")
     ax.set_ylabel("Density (outer bins: overflow)")
     ax.set_title(title or "", loc="right", fontsize=16)

@@ -289,6 +289,7 @@ def optimal_cuts(
         "sig_eff": se[keep],
         "significance": sig[keep],
         "punzi": punzi[keep],
+        "allowed": allowed[keep],
     }
     return out
 

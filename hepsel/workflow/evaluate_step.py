@@ -11,7 +11,7 @@ from typing import Any, cast
 import numpy as np
 
 from ..config.schema import AnalysisConfig
-from .labels import feature_labels, working_point_thresholds, working_points, wp_label
+from .labels import column_label, feature_labels, working_point_thresholds, working_points, wp_label
 from .layout import Layout
 
 __all__ = [
@@ -282,6 +282,7 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
                 input_rate_khz=cfg.rates.input_rate_khz,
                 n_signal_events=_n_signal_events(summary, names),
                 interval=ev.interval,
+                working_points={n: summary[n].get("eff_at_rate", {}) for n in names},
             )
             written += plotting.save(fig, lay.plots / ("eff_vs_rate_tos" if tos else "eff_vs_rate"))
         for n in names:
@@ -370,12 +371,11 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
                 fig, ax = plotting.new_figure()
                 plotting.efficiency_plot(
                     {wp_label(wp, perf): b for wp, b in sc["efficiency"].items()},
-                    xlabel=sc["variable"],
+                    xlabel=column_label(cfg, sc["variable"]),
                     interval_label=f"background; dCor(score, mass) = {sc['distance_correlation']:.3f}",
                     ax=ax,
+                    logy=True,
                 )
-                ax.set_yscale("log")
-                ax.set_ylim(1e-4, 2)
                 ax.set_ylabel("Background efficiency")
                 ax.set_title(n, loc="right", fontsize=18)
                 written += plotting.save(fig, lay.plots / f"sculpting_{n}")

@@ -425,14 +425,25 @@ def split_minbias(mb: EventScores) -> tuple[EventScores, EventScores]:
 
 
 def measured_rate(mb: EventScores, input_rate_khz: float, target_khz: float) -> dict[str, float]:
-    """Threshold for ``target_khz`` chosen on one half of ``mb``, rate (with error) measured on the other."""
+    """Threshold for ``target_khz`` chosen on one half of ``mb``, rate (with error) measured on the other.
+
+    The pull compares the measured rate with the target: both halves
+    fluctuate (the threshold inherits the choosing half's fluctuation), so its
+    denominator adds the two halves' binomial errors in quadrature. The halves
+    are the same for every model, so the models' pulls are correlated.
+    """
     choose, measure = split_minbias(mb)
     thr = threshold_for_rate(choose, input_rate_khz, target_khz)
     rate, err = output_rate(measure, thr, input_rate_khz)
+    _, err_choose = output_rate(choose, thr, input_rate_khz)
+    sigma = float(np.hypot(err[0], err_choose[0]))
     return {
         "threshold_split": thr,
         "rate_khz_measured": float(rate[0]),
         "rate_khz_measured_err": float(err[0]),
+        "rate_khz_measured_pull": (float(rate[0]) - target_khz) / sigma
+        if sigma > 0
+        else float("nan"),
     }
 
 

@@ -11,7 +11,13 @@ from typing import Any
 from ..config.schema import AnalysisConfig
 from ..exceptions import ConfigError
 
-__all__ = ["feature_labels", "working_point_thresholds", "working_points", "wp_label"]
+__all__ = [
+    "column_label",
+    "feature_labels",
+    "working_point_thresholds",
+    "working_points",
+    "wp_label",
+]
 
 
 def working_point_thresholds(perf: Mapping[str, Any], *, raw: bool = False) -> dict[str, float]:
@@ -50,3 +56,13 @@ def working_points(perf: Mapping[str, Any]) -> dict[str, float]:
 def feature_labels(cfg: AnalysisConfig) -> dict[str, str]:
     """The features' plot labels (those that set one), by feature name."""
     return {f.name: f.label for f in cfg.features if f.label}
+
+
+def column_label(cfg: AnalysisConfig, column: str) -> str:
+    """Axis label of a feature or spectator column: its configured label (with unit), else its name."""
+    ev = cfg.evaluation
+    if column == ev.mass and ev.mass_label:
+        return ev.mass_label
+    if column in ev.efficiency_vs and ev.efficiency_vs[column].label:
+        return ev.efficiency_vs[column].label
+    return feature_labels(cfg).get(column, column)
