@@ -69,6 +69,22 @@ def test_prepare_matches_numpy(
     np.testing.assert_array_equal(t["truth"], cols["truth_matched"][keep])
     np.testing.assert_allclose(t["weight_raw"], cols["eventWeight"][keep])
     assert meta["cutflow"]["raw"] == [len(keep), int(keep.sum())]
+    # the same steps on the truth-matched candidates only, weighted alike
+    truth = cols["truth_matched"] == 1
+    assert meta["cutflow_truth"]["raw"] == [int(truth.sum()), int((truth & keep).sum())]
+    assert meta["cutflow_truth"]["weighted"] == pytest.approx(
+        [cols["eventWeight"][truth].sum(), cols["eventWeight"][truth & keep].sum()], rel=1e-6
+    )
+    bkg = prepare_file(cfg, "bkg", path, tmp_path / "out" / "bkg.parquet", progress=False)
+    assert bkg["cutflow_truth"] is None  # no truth expression: no truth-matched cut-flow
+    gather(
+        cfg,
+        {"sig": [out], "bkg": [tmp_path / "out" / "bkg.parquet"]},
+        tmp_path / "out" / "d.parquet",
+    )
+    flows = read_json(tmp_path / "out" / "cutflow.json")
+    assert flows["sig"]["truth_matched"]["counts"]["raw"] == meta["cutflow_truth"]["raw"]
+    assert "truth_matched" not in flows["bkg"]
     assert meta["n_events"] == 205  # from EventTuple, including events without candidates
     assert meta["sum_gen_weights"] == pytest.approx(205.0)
     assert meta["n_candidates_out"] == int(keep.sum())

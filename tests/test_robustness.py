@@ -390,3 +390,49 @@ def test_plot_with_a_model_that_misses_a_working_point() -> None:
     labels = [t.get_text() for t in fig.axes[-1].get_xticklabels()]
     assert labels == ["500 kHz", "1000 kHz"]
     plt.close(fig)
+
+
+def _text_boxes(ax) -> list:  # type: ignore[no-untyped-def]
+    """Window extents of an axes' visible tick labels, axis labels and title."""
+    r = ax.figure.canvas.get_renderer()
+    texts = [ax.xaxis.label, ax.yaxis.label]
+    for axis, (lo, hi) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        # the labels drawn: ticks inside the view limits
+        texts += [
+            t.label1 for t in axis.get_major_ticks() if min(lo, hi) <= t.get_loc() <= max(lo, hi)
+        ]
+    return [t.get_window_extent(r) for t in texts if t.get_visible() and t.get_text()]
+
+
+def test_figure_of_two_shifts_has_no_text_over_another_panel() -> None:
+    """Labels of one panel never overlap the frame or labels of a neighbouring panel."""
+    import matplotlib.pyplot as plt
+
+    from hepsel.report.plotting import lhcb_style
+    from hepsel.report.study_plots import robustness_figure
+
+    def q(nominal: float, delta: float) -> dict[str, float]:
+        return {"nominal": nominal, "shifted": nominal + delta, "delta": delta, "delta_err": 0.01}
+
+    wps = {k: {"eff": q(0.8, -0.01), "rate_khz": q(float(k), -25.0)} for k in ("660", "100")}
+    result = {
+        "shifts": {s: {"*_PT": {"scale": 0.98, "offset": 0.0}} for s in ("a", "b")},
+        "working_point_unit": "kHz",
+        "models": {m: {"shifts": {"a": wps, "b": wps}} for m in ("bdt", "long_model_name")},
+    }
+    with lhcb_style():
+        fig = robustness_figure(result)
+        fig.canvas.draw()
+        r = fig.canvas.get_renderer()
+        for ax in fig.axes:
+            for other in fig.axes:
+                if other is ax:
+                    continue
+                frame = other.get_window_extent(r)
+                for box in _text_boxes(ax):
+                    assert not box.overlaps(frame), (ax.get_ylabel(), box, frame)
+                    for b2 in _text_boxes(other):
+                        assert not box.overlaps(b2)
+        # one y label per row
+        assert [ax.get_ylabel() != "" for ax in fig.axes] == [True, False, True, False]
+        plt.close(fig)

@@ -405,11 +405,11 @@ def robustness_figure(result: Mapping[str, Any]) -> Any:
             robustness_plot(result, shift=sh, quantity=q, ax=ax)
             if i > 0:
                 ax.set_title("")
-            if i < len(rows) - 1:
-                ax.set_xlabel("")
+            ax.set_xlabel("")  # one label under all columns
             if j > 0:  # one y label per row: the quantity is the same in every column
                 ax.set_ylabel("")
     label(axes[0, 0])
     legend_outside(axes[0, -1])
-    fig.tight_layout(w_pad=2.0)
+    fig.supxlabel("Working point (threshold fixed at nominal)", fontsize=26)
+    fig.tight_layout(w_pad=2.0, h_pad=1.5)
     return fig
