@@ -143,7 +143,11 @@ def efficiency_vs_cut_plot(
 
 
 def decorrelation_scan_plot(
-    points: Sequence[Mapping[str, Any]], *, working_point: str, ax: Any = None
+    points: Sequence[Mapping[str, Any]],
+    *,
+    working_point: str,
+    ax: Any = None,
+    spectator: str = "spectator",
 ) -> Any:
     """Signal efficiency against the background dCor(score, spectator), one point per DisCo strength.
 
@@ -155,6 +159,7 @@ def decorrelation_scan_plot(
     pts = sorted(points, key=lambda p: p["strength"])
     x = np.array([p["distance_correlation"] for p in pts], dtype=float)
     y = np.array([p["efficiency"] for p in pts], dtype=float)
+    yerr = np.array([p.get("efficiency_err", np.nan) for p in pts], dtype=float)
     ax.plot(x, y, "-", color="0.6", lw=1.5, zorder=1)
     # one colour and marker per strength, named in the legend: strong strengths
     # crowd together at small dCor, where text labels next to the points collide
@@ -168,10 +173,14 @@ def decorrelation_scan_plot(
             zorder=2,
             label=f"$\\lambda$ = {p['strength']:g}",
         )
+        if np.isfinite(yerr[i]):
+            ax.errorbar(
+                [xi], [yi], yerr=[yerr[i]], fmt="none", color=COLOURS[i % len(COLOURS)], capsize=4
+            )
     ax.legend(loc="lower right", fontsize=18)
     ax.set_xlim(0, max(1e-3, float(np.nanmax(x))) * 1.3)
     ax.margins(y=0.2)
-    ax.set_xlabel("Background dCor(score, spectator)")
+    ax.set_xlabel(f"Background dCor(score, {spectator})")
     ax.set_ylabel(f"Signal efficiency at {working_point}")
     label(ax)
     return ax
@@ -184,8 +193,12 @@ def spectator_after_cut_plot(
     *,
     xlabel: str,
     ax: Any = None,
+    after_sumw2: Mapping[str, ArrayLike] | None = None,
 ) -> Any:
     """Background distribution of a spectator (fraction per bin) before the cut and after it, per series.
+
+    ``after_sumw2`` (per series, the sum of squared weights per bin) adds the
+    statistical error bars of the passing background.
 
     ``after`` maps a label (``"lambda = 0"``) to the histogram of the
     background passing that series' cut, on the same ``edges``; shapes that
@@ -205,7 +218,14 @@ def spectator_after_cut_plot(
     for i, (name, h) in enumerate(after.items()):
         d = density(h)
         top = max(top, float(np.max(d, initial=0.0)))
-        ax.stairs(d, e, lw=2.5, color=COLOURS[(i + 1) % len(COLOURS)], label=f"passing, {name}")
+        colour = COLOURS[(i + 1) % len(COLOURS)]
+        ax.stairs(d, e, lw=2.5, color=colour, label=f"passing, {name}")
+        if after_sumw2 is not None and name in after_sumw2:
+            total = float(np.clip(np.asarray(h, dtype=float), 0, None).sum())
+            err = np.sqrt(np.clip(np.asarray(after_sumw2[name], dtype=float), 0, None))
+            err = err / total if total > 0 else err
+            top = max(top, float(np.max(d + err, initial=0.0)))
+            ax.errorbar(0.5 * (e[1:] + e[:-1]), d, yerr=err, fmt="none", color=colour, lw=1.5)
     ax.set_xlim(e[0], e[-1])
     ax.set_ylim(0, 1.3 * top if top > 0 else 1.0)
     ax.set_xlabel(xlabel)

@@ -110,7 +110,14 @@ def scan_point(cfg: AnalysisConfig, ds: Dataset, strength: float) -> dict[str, A
         target = cfg.trigger.target_rates_khz[0]
         views = event_views(cfg, _fold_subset(cfg, ds, test), raw[test])
         thr = threshold_for_rate(views.minbias, cfg.trigger.input_rate_khz, target)
-        out["efficiency"] = float(views.signal_any.pass_fraction(thr)[0])
+        sig_events = views.signal_any
+        out["efficiency"] = float(sig_events.pass_fraction(thr)[0])
+        sumw2 = (
+            sig_events.total_weight2
+            if sig_events.total_weight2 is not None
+            else float(np.sum(sig_events.weight**2))
+        )
+        n_eff = sig_events.total_weight**2 / max(sumw2, 1e-300)
         out["working_point"] = f"{target:g} kHz"
     else:
         bkg_eff = cfg.evaluation.bkg_effs[0]
@@ -119,7 +126,11 @@ def scan_point(cfg: AnalysisConfig, ds: Dataset, strength: float) -> dict[str, A
         )
         ws = ds.weight[sig]
         out["efficiency"] = float(ws[raw[sig] >= thr].sum() / ws.sum())
+        n_eff = float(ws.sum() ** 2 / max(float(np.sum(ws**2)), 1e-300))
         out["working_point"] = f"eff_B = {bkg_eff:g}"
+    # binomial error with the effective number of signal events
+    eff = out["efficiency"]
+    out["efficiency_err"] = float(np.sqrt(max(eff * (1 - eff), 0.0) / max(n_eff, 1.0)))
     out["threshold_raw"] = float(thr)
     out["threshold"] = (
         float(proba_at(raw[test], score[test], thr)[0]) if np.isfinite(thr) else float(thr)
@@ -134,6 +145,9 @@ def scan_point(cfg: AnalysisConfig, ds: Dataset, strength: float) -> dict[str, A
     out["jensen_shannon"] = jensen_shannon(before, after)
     out["background_before"] = before.tolist()
     out["background_after"] = after.tolist()
+    out["background_after_sumw2"] = np.histogram(spec[passed], bins=edges, weights=wb[passed] ** 2)[
+        0
+    ].tolist()
     out["bins"] = edges.tolist()
     return out
 

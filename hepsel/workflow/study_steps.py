@@ -32,7 +32,9 @@ def decorrelation_scan(cfg: AnalysisConfig) -> dict[str, Any]:
     from ..io.storage import write_json
     from ..prep.dataset import load_dataset
     from ..report import plotting, study_plots
+    from ..report.plotting import tick_label
     from .disco_scan import scan_point, summarise_scan
+    from .labels import column_label
 
     lay = Layout.of(cfg)
     if cfg.decorrelation_scan is None:
@@ -45,14 +47,23 @@ def decorrelation_scan(cfg: AnalysisConfig) -> dict[str, Any]:
     pts = res["points"]
     zero = min(pts, key=lambda p: p["strength"])
     chosen = next(p for p in pts if p["strength"] == res["chosen"])
-    after = {f"$\\lambda$ = {zero['strength']:g}": zero["background_after"]}
-    after[f"$\\lambda$ = {chosen['strength']:g}"] = chosen["background_after"]
+    shown = {f"$\\lambda$ = {p['strength']:g}": p for p in (zero, chosen)}
+    after = {k: p["background_after"] for k, p in shown.items()}
+    after_sumw2 = {k: p["background_after_sumw2"] for k, p in shown.items()}
+    name = column_label(cfg, res["spectator"])
     with plotting.lhcb_style():
         fig, (ax1, ax2) = _two_panels()
-        study_plots.decorrelation_scan_plot(pts, working_point=res["working_point"], ax=ax1)
+        study_plots.decorrelation_scan_plot(
+            pts, working_point=res["working_point"], ax=ax1, spectator=tick_label(name)
+        )
         ax1.set_title(f"{res['model']}, fold {res['fold']}", loc="right", fontsize=18)
         study_plots.spectator_after_cut_plot(
-            zero["bins"], zero["background_before"], after, xlabel=res["spectator"], ax=ax2
+            zero["bins"],
+            zero["background_before"],
+            after,
+            xlabel=name,
+            ax=ax2,
+            after_sumw2=after_sumw2,
         )
         ax2.set_title(f"background passing {res['working_point']}", loc="right", fontsize=18)
         plotting.save(fig, lay.plots / "decorrelation_scan")
