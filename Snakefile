@@ -113,7 +113,11 @@ PLOTS = [f"{ROOT}/plots/{p}.png" for p in ("roc", *_RATE_PLOTS, "cutflow")] + [
 ]
 
 
-EXPLAINED = explainable_models(CFG)
+# optional steps, each with its switch: SHAP values (evaluation.shap.enabled), the "why"
+# explanations (explain.enabled), the report (report.enabled)
+EXPLAINED = explainable_models(CFG) if CFG.evaluation.shap.enabled else []
+WHY = MODELS if CFG.explain.enabled else []
+REPORT = [f"{ROOT}/report.html"] if CFG.report.enabled else []
 GANS = gan_models(CFG)
 # the robustness study (config `robustness:`) joins the default target when configured
 ROBUSTNESS = [f"{ROOT}/robustness.json", f"{ROOT}/plots/robustness.png"] if CFG.robustness is not None else []
@@ -130,7 +134,7 @@ rule all:
         f"{ROOT}/summary.json",
         f"{ROOT}/scores.root",
         PLOTS,
-        f"{ROOT}/report.html",
+        REPORT,
         [f"{ROOT}/fidelity/{m}.json" for m in GANS],
         SCAN,
         ROBUSTNESS,
@@ -287,7 +291,6 @@ rule gather:
     output:
         dataset=f"{ROOT}/dataset.parquet",
         cutflow=f"{ROOT}/cutflow.json",
-        plot=f"{ROOT}/plots/cutflow.png",
     log:
         f"{ROOT}/logs/gather.log",
     benchmark:
@@ -350,8 +353,9 @@ rule plots:
     input:
         f"{ROOT}/summary.json",
         f"{ROOT}/curves.npz",
+        f"{ROOT}/cutflow.json",
     output:
-        [p for p in PLOTS if not p.endswith("cutflow.png")],
+        PLOTS,
     log:
         f"{ROOT}/logs/plots.log",
     benchmark:
@@ -542,7 +546,7 @@ rule report:
         PLOTS,
         # the report draws the SHAP and "why" figures from these (with the feature labels)
         [f"{ROOT}/shap/{m}.{ext}" for m in EXPLAINED for ext in ("json", "npz")],
-        [f"{ROOT}/explain/{m}.json" for m in MODELS],
+        [f"{ROOT}/explain/{m}.json" for m in WHY],
         [f"{ROOT}/fidelity/{m}.json" for m in GANS],
         SCAN,
         ROBUSTNESS,

@@ -52,20 +52,11 @@ def prepare(
 
 
 def gather(cfg: AnalysisConfig) -> dict[str, Any]:
-    """Merge the prepared tables, write the cut-flow table and plot."""
-    from ..io.storage import read_json
+    """Merge the prepared tables, write the cut-flow table (its figure: the plots step)."""
     from ..prep.dataset import gather as gather_tables
-    from ..report import plotting
 
     lay = Layout.of(cfg)
     prepared = {
         s: [lay.prepared(s, i) for i in range(len(cfg.sample_files(s)))] for s in cfg.samples
     }
-    info = gather_tables(cfg, prepared, lay.dataset)
-    tables = {s: v["table"] for s, v in read_json(lay.dataset.with_name("cutflow.json")).items()}
-    with plotting.lhcb_style():
-        fig, ax = plotting.new_figure((12, 8))
-        plotting.cutflow_plot(tables, ax=ax)
-        fig.tight_layout()
-        plotting.save(fig, lay.plots / "cutflow")
-    return info
+    return gather_tables(cfg, prepared, lay.dataset)

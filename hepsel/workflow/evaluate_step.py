@@ -241,7 +241,7 @@ def _uncertainty_summary(
 
 
 def make_plots(cfg: AnalysisConfig) -> list[Path]:
-    """ROC, overtraining and rate plots from the evaluation outputs."""
+    """ROC, overtraining and rate plots from the evaluation outputs, and the cut-flow figure."""
     from ..io.storage import read_json
     from ..report import plotting, study_plots
 
@@ -252,7 +252,13 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
     with np.load(lay.curves, allow_pickle=False) as npz:
         cv = {k: npz[k] for k in npz.files}
     written: list[Path] = []
+    # drawn here, not by gather: the one step that loads matplotlib anyway
+    tables = {s: v["table"] for s, v in read_json(lay.dataset.with_name("cutflow.json")).items()}
     with plotting.lhcb_style():
+        fig, ax = plotting.new_figure((12, 8))
+        plotting.cutflow_plot(tables, ax=ax)
+        fig.tight_layout()
+        written += plotting.save(fig, lay.plots / "cutflow")
         fig, ax = plotting.new_figure()
         plotting.roc_plot(
             {
