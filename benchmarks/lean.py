@@ -20,7 +20,14 @@ timing the wall clock of each and the CPU time of its child processes
 time per rule (Snakemake's benchmark files) and the AUC and efficiencies of
 both, which must agree.
 
-    python benchmarks/lean.py [--repeat 3] [--data-dir data/generated/topo2body]
+Also times Snakemake's fixed cost: a dry run (``-n``) of the same config,
+which imports Snakemake and its plugins, loads the Snakefile and builds the
+DAG. Where the slurm executor plugin is installed it runs ``scontrol show
+config`` as Snakemake starts; with a slurm client and no reachable controller
+that waits about 9 s. ``--shadow-scontrol`` runs Snakemake with a ``scontrol``
+that fails at once first on ``PATH``, to time hepsel without that wait.
+
+    python benchmarks/lean.py [--repeat 3] [--shadow-scontrol] [--data-dir data/generated/topo2body]
 """
 
 from __future__ import annotations
@@ -100,6 +107,11 @@ def main() -> None:
     ap.add_argument(
         "--max-ratio", type=float, default=1.5, help="target of hepsel / bare wall time"
     )
+    ap.add_argument(
+        "--shadow-scontrol",
+        action="store_true",
+        help="Snakemake runs with a scontrol that fails at once (no wait for an unreachable slurm controller)",
+    )
     args = ap.parse_args()
     data_dir = Path(args.data_dir).resolve()
     files = sorted(data_dir.glob("*.root"))
@@ -114,6 +126,12 @@ def main() -> None:
     py = sys.executable
     with tempfile.TemporaryDirectory(prefix="hepsel-lean-") as tmp:
         work = Path(tmp)
+        if args.shadow_scontrol:
+            stub = work / "bin" / "scontrol"
+            stub.parent.mkdir()
+            stub.write_text("#!/bin/sh\nexit 1\n")
+            stub.chmod(0o755)
+            env["PATH"] = f"{stub.parent}{os.pathsep}{env.get('PATH', '')}"
         # warm-up: the data files and the libraries both read into the page cache
         for f in files:
             f.read_bytes()
@@ -126,7 +144,7 @@ def main() -> None:
             check=True,
             env=env,
         )
-        times: dict[str, list[tuple[float, float]]] = {"hepsel": [], "bare": []}
+        times: dict[str, list[tuple[float, float]]] = {"hepsel": [], "bare": [], "dry run": []}
         for i in range(args.repeat):
             run = work / f"run{i}"
             analysis = run / "analysis"
@@ -146,6 +164,8 @@ def main() -> None:
             order = [("hepsel", hepsel_cmd), ("bare", bare_cmd)]
             for name, cmd in order if i % 2 == 0 else order[::-1]:
                 times[name].append(_timed(cmd, run, env))
+            # Snakemake's fixed cost: start-up, Snakefile and DAG, no job (all done)
+            times["dry run"].append(_timed([*hepsel_cmd, "-n"], run, env))
         last = work / f"run{args.repeat - 1}"
         h = json.loads((last / "results" / "summary.json").read_text())["bdt"]
         b = json.loads((last / "bare" / "summary.json").read_text())["bdt"]
@@ -168,6 +188,10 @@ def main() -> None:
         f"  {'jobs':12} {sum(n for n, _, _ in rules.values()):3d} {jobs_wall:8.1f} {jobs_cpu:8.1f}"
     )
     print(f"  snakemake itself (CPU of the run less its jobs'): {hc - jobs_cpu:.1f} s")
+    print(
+        f"  snakemake dry run (start-up, Snakefile, DAG): {med('dry run', 0):.1f} s wall, "
+        f"{med('dry run', 1):.1f} s CPU"
+    )
     print(f"\nAUC: hepsel {h['auc']!r}, bare {b['auc']!r}")
     for rate, e in h["eff_at_rate"].items():
         print(f"eff. at {rate} kHz: hepsel {e['eff']!r}, bare {b['eff_at_rate'][rate]['eff']!r}")
