@@ -22,16 +22,12 @@ from pathlib import Path
 
 from hepsel.config.loading import load_config
 from hepsel.config.provenance import check_output_owner, claim_output, function_modules, step_digest, step_settings
-from hepsel.deploy.apply import dataset_jobs
 from hepsel.exceptions import HepselError
 from hepsel.io.remote import is_url
 from hepsel.io.storage import check_writable_dir
-from hepsel.sim.generate import check_generated
-from hepsel.workflow.explain_steps import explainable_models
 from hepsel.workflow.fidelity_step import gan_models
 from hepsel.workflow.layout import Layout
 from hepsel.workflow.report_steps import headline
-from hepsel.workflow.study import study_models
 
 ANALYSIS = config.get("analysis", "analyses/topo2body")
 _overrides = {"output": config["output"]} if config.get("output") else None
@@ -49,6 +45,8 @@ try:
     # would delete them to regenerate (files made with equal settings are shared)
     for _sample, _scfg in CFG.samples.items():
         if _scfg.generate is not None:
+            from hepsel.sim.generate import check_generated
+
             check_generated(_scfg.generate, CFG.sample_files(_sample), source=CFG.source)
     # globs expanded once (on the server for root:// patterns): a pattern matching nothing or a
     # server that cannot list it is one line, not a traceback
@@ -113,14 +111,29 @@ PLOTS = [f"{ROOT}/plots/{p}.png" for p in ("roc", *_RATE_PLOTS, "cutflow")] + [
 ]
 
 
-EXPLAINED = explainable_models(CFG)
+# optional steps, each with its switch: SHAP values (evaluation.shap.enabled), the "why"
+# explanations (explain.enabled), the report (report.enabled)
+if CFG.evaluation.shap.enabled:
+    from hepsel.workflow.explain_steps import explainable_models
+
+    EXPLAINED = explainable_models(CFG)
+else:
+    EXPLAINED = []
+WHY = MODELS if CFG.explain.enabled else []
+REPORT = [f"{ROOT}/report.html"] if CFG.report.enabled else []
 GANS = gan_models(CFG)
 # the robustness study (config `robustness:`) joins the default target when configured
 ROBUSTNESS = [f"{ROOT}/robustness.json", f"{ROOT}/plots/robustness.png"] if CFG.robustness is not None else []
-STUDY = [
-    f"{ROOT}/study/{m}_{n}_{s}.json"
-    for m in study_models(CFG) for n in CFG.study.n_real for s in CFG.study.seeds
-]
+def study_points(wildcards=None):
+    """The augmentation study's points (an input function: worked out only for the study target)."""
+    from hepsel.workflow.study import study_models
+
+    return [
+        f"{ROOT}/study/{m}_{n}_{s}.json"
+        for m in study_models(CFG) for n in CFG.study.n_real for s in CFG.study.seeds
+    ]
+
+
 # the DisCo strength scan runs only with a decorrelation_scan block
 SCAN = [f"{ROOT}/decorrelation/scan.json"] if CFG.decorrelation_scan is not None else []
 
@@ -130,7 +143,7 @@ rule all:
         f"{ROOT}/summary.json",
         f"{ROOT}/scores.root",
         PLOTS,
-        f"{ROOT}/report.html",
+        REPORT,
         [f"{ROOT}/fidelity/{m}.json" for m in GANS],
         SCAN,
         ROBUSTNESS,
@@ -141,6 +154,8 @@ rule all:
 # worked out once, and only when an apply job is asked for
 @functools.cache
 def apply_jobs():
+    from hepsel.deploy.apply import dataset_jobs
+
     try:
         jobs, skipped = dataset_jobs(CFG)
     except HepselError as err:  # a glob matching nothing only matters for the apply target
@@ -287,7 +302,6 @@ rule gather:
     output:
         dataset=f"{ROOT}/dataset.parquet",
         cutflow=f"{ROOT}/cutflow.json",
-        plot=f"{ROOT}/plots/cutflow.png",
     log:
         f"{ROOT}/logs/gather.log",
     benchmark:
@@ -350,8 +364,9 @@ rule plots:
     input:
         f"{ROOT}/summary.json",
         f"{ROOT}/curves.npz",
+        f"{ROOT}/cutflow.json",
     output:
-        [p for p in PLOTS if not p.endswith("cutflow.png")],
+        PLOTS,
     log:
         f"{ROOT}/logs/plots.log",
     benchmark:
@@ -472,7 +487,7 @@ rule study_point:
 
 rule study_summary:
     input:
-        STUDY,
+        study_points,
     output:
         f"{ROOT}/study/augmentation.json",
         f"{ROOT}/plots/augmentation_auc.png",
@@ -542,7 +557,7 @@ rule report:
         PLOTS,
         # the report draws the SHAP and "why" figures from these (with the feature labels)
         [f"{ROOT}/shap/{m}.{ext}" for m in EXPLAINED for ext in ("json", "npz")],
-        [f"{ROOT}/explain/{m}.json" for m in MODELS],
+        [f"{ROOT}/explain/{m}.json" for m in WHY],
         [f"{ROOT}/fidelity/{m}.json" for m in GANS],
         SCAN,
         ROBUSTNESS,

@@ -425,15 +425,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
             workflow.train(cfg, m, k, progress=progress)
     workflow.evaluate(cfg, progress=progress)
     workflow.make_plots(cfg)
-    for m in workflow.explainable_models(cfg):
+    # the optional steps as the Snakefile's default target runs them
+    for m in workflow.explainable_models(cfg) if cfg.evaluation.shap.enabled else []:
         workflow.explain(cfg, m)
-    for m in cfg.models:
+    for m in cfg.models if cfg.explain.enabled else []:
         workflow.why(cfg, m)
     for m in workflow.gan_models(cfg):
         workflow.fidelity(cfg, m)
     if cfg.robustness is not None:
         workflow.robustness(cfg, progress=progress)
-    workflow.report(cfg)
+    if cfg.report.enabled:
+        workflow.report(cfg)
     print(Path(cfg.output_dir) / "summary.json")
     print(workflow.headline(cfg))
     return 0

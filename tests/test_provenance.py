@@ -36,3 +36,46 @@ def test_bad_explain_key_is_named(tmp_path: Path) -> None:
         load_config(
             write_config(tmp_path, tiny_config("data", explain={"lime_seed": 3})), base_dir=tmp_path
         )
+
+
+def test_switching_explanations_off_reruns_only_the_report(tmp_path: Path) -> None:
+    """shap / explain / report switches: the digests of train, evaluate and plots stay; at their default
+    the switches leave every digest as it was before they existed."""
+    base = tiny_config("data")
+    on = load_config(write_config(tmp_path / "on", base))
+    explicit = load_config(
+        write_config(
+            tmp_path / "explicit",
+            {
+                **base,
+                "evaluation": {**base["evaluation"], "shap": {"enabled": True}},
+                "explain": {"enabled": True},
+                "report": {"enabled": True},
+            },
+        )
+    )
+    off = load_config(
+        write_config(
+            tmp_path / "off",
+            {
+                **base,
+                "evaluation": {**base["evaluation"], "shap": {"enabled": False}},
+                "explain": {"enabled": False},
+                "report": {"enabled": False},
+            },
+        )
+    )
+    for step, kw in [
+        ("gather", {}),
+        ("train", {"model": "bdt"}),
+        ("evaluate", {}),
+        ("plots", {}),
+        ("report", {}),
+        ("explain", {"model": "bdt"}),
+        ("why", {"model": "bdt"}),
+    ]:
+        assert step_digest(on, step, **kw) == step_digest(explicit, step, **kw), step
+        same = step in ("gather", "train", "evaluate", "plots")
+        assert (step_digest(on, step, **kw) == step_digest(off, step, **kw)) is same, step
+    assert "enabled" not in step_settings(on, "explain", model="bdt")["shap"]
+    assert "enabled" not in step_settings(on, "why", model="bdt")["explain"]

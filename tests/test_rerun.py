@@ -171,6 +171,15 @@ def test_feature_label_edit_redraws_only_the_report(edit) -> None:
     assert set(planned_jobs(work, "analyses/tiny")) == {"report"}
 
 
+def test_switching_explanations_off_reruns_only_the_report(edit) -> None:
+    # the SHAP and "why" jobs leave the default target; train, evaluate and plots stay done
+    def off(c: dict) -> None:
+        c["evaluation"].setdefault("shap", {})["enabled"] = False
+        c.setdefault("explain", {})["enabled"] = False
+
+    assert set(planned_jobs(edit(off), "analyses/tiny")) == {"report"}
+
+
 def test_plot_label_edit_reruns_only_plots_and_report(edit) -> None:
     work = edit(
         lambda c: c["evaluation"]["efficiency_vs"]["B_TRUETAU"].update(label="decay time [ps]")

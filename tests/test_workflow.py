@@ -532,3 +532,20 @@ def test_apply_glob_over_own_results_is_stable(tiny_run: Path) -> None:
         assert not list(work.rglob("*_hepsel_hepsel*"))
     finally:
         next(editor, None)
+
+
+def test_switched_off_steps_leave_the_default_target(tmp_path: Path) -> None:
+    """With shap, explain and report switched off the default target has no explain, why or report job."""
+    analysis = tmp_path / "analyses" / "tiny"
+    cfg = tiny_config("data", explain={"enabled": False}, report={"enabled": False})
+    cfg["evaluation"]["shap"] = {"enabled": False}
+    write_config(analysis, cfg)
+    proc = _snakemake(tmp_path, analysis, "-n")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    jobs = proc.stdout + proc.stderr
+    for rule in ("prepare", "gather", "train", "evaluate", "plots"):
+        assert f"rule {rule}:" in jobs or f"localrule {rule}:" in jobs, rule
+    for rule in ("explain", "why", "why_settings", "report"):
+        assert f"rule {rule}:" not in jobs, rule
+    on = _snakemake(tmp_path, write_config(tmp_path / "on", tiny_config("data")).parent, "-n")
+    assert "rule explain:" in on.stdout + on.stderr or "localrule explain:" in on.stdout + on.stderr

@@ -121,6 +121,11 @@ def step_settings(
         for key in ("uncertainty", "decorrelate", "monotone"):
             if key in m and not m[key]:
                 del m[key]
+    # switches added later, left at their "on" default, keep the digests too
+    for block in (d["evaluation"]["shap"], d["explain"]):
+        if block.get("enabled", False):
+            del block["enabled"]
+    del d["report"]  # whether report.html is in the default target: no step reads it
     if step == "apply" and sample not in cfg.apply.datasets:
         msg = f"step 'apply' needs one of the datasets {sorted(cfg.apply.datasets)}, not {sample!r}"
         raise ConfigError(msg)
@@ -191,7 +196,12 @@ def step_settings(
         out["evaluation"] = ev
         return out
     if step == "plots":
-        return {"evaluation": d["evaluation"], "trigger": d["trigger"], "models": list(d["models"])}
+        # whether SHAP values are computed does not change a plot
+        ev = {
+            **d["evaluation"],
+            "shap": {k: v for k, v in d["evaluation"]["shap"].items() if k != "enabled"},
+        }
+        return {"evaluation": ev, "trigger": d["trigger"], "models": list(d["models"])}
     if step in ("explain", "fidelity"):
         assert model is not None
         out = {
@@ -268,6 +278,11 @@ def step_settings(
         )
         if d["decorrelation_scan"] is not None:
             extra["decorrelation_scan"] = True  # its figures come in as an input
+        # switched-off explanations: their sections go (their files are no longer inputs)
+        if not cfg.evaluation.shap.enabled:
+            extra["shap"] = False
+        if not cfg.explain.enabled:
+            extra["why"] = False
         return {
             "name": d["name"],
             "evaluation": d["evaluation"],

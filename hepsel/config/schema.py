@@ -355,6 +355,11 @@ class TriggerConfig(_Strict):
 class ShapConfig(_Strict):
     """SHAP interpretability settings."""
 
+    enabled: bool = Field(
+        default=True,
+        description="compute SHAP values of each explainable model (the workflow's explain rule) and show "
+        "their figures in the report; false: no explain jobs, no SHAP section",
+    )
     events: int = Field(default=2000, gt=0)
     background_events: int = Field(default=200, gt=0)
     mlp_samples: int = Field(
@@ -377,6 +382,11 @@ class WhyCandidatesConfig(_Strict):
 class ExplainConfig(_Strict):
     """Local explanations (SHAP waterfall and LIME per candidate), global rankings and their trust."""
 
+    enabled: bool = Field(
+        default=True,
+        description="explain selected candidates of each model (the workflow's why rule) and show them in the "
+        "report; false: no why jobs, no 'Why this candidate?' section",
+    )
     candidates: WhyCandidatesConfig = Field(default_factory=WhyCandidatesConfig)
     reference_events: int = Field(
         default=2000,
@@ -405,6 +415,16 @@ class ExplainConfig(_Strict):
     )
     mlp_samples: int = Field(
         default=200, gt=0, description="expected-gradients samples per candidate (torch models)"
+    )
+
+
+class ReportConfig(_Strict):
+    """The HTML report (``report.html``, with ``benchmarks.json``)."""
+
+    enabled: bool = Field(
+        default=True,
+        description="write report.html in the workflow's default target; false: summary.json, scores.root "
+        "and the plots only (the report rule still runs when asked for: snakemake report)",
     )
 
 
@@ -683,6 +703,7 @@ class AnalysisConfig(_Strict):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     study: StudyConfig = Field(default_factory=StudyConfig)
     explain: ExplainConfig = Field(default_factory=ExplainConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
     apply: ApplyConfig = Field(default_factory=ApplyConfig)
     decorrelation_scan: DecorrelationScanConfig | None = Field(
         default=None, description="the DisCo strength scan of one model (only run when present)"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -264,11 +264,16 @@ def _grid(items: Sequence[str]) -> str:
 
 
 def _plots(
-    root: Path, models: Sequence[str], offline: bool = False
+    root: Path,
+    models: Sequence[str],
+    offline: bool = False,
+    explained: Collection[str] | None = None,
 ) -> tuple[list[str], dict[str, list[str]]]:
     """Every plot once: the global ones in a fixed order, the others by model.
 
-    Plots of a model no longer configured (left over in ``plots/``) are skipped.
+    Plots of a model no longer configured (left over in ``plots/``) are skipped, and
+    so are SHAP figures of a model not in ``explained`` (when given): left from a run
+    with SHAP values switched on.
     """
     pngs = sorted((root / "plots").glob("*.png")) if (root / "plots").exists() else []
     global_items: dict[str, str] = {}
@@ -278,6 +283,8 @@ def _plots(
         kind, model, per_mode = _split_stem(png.stem, models)
         if kind.startswith("uncertainty_"):
             continue  # shown in the score-uncertainty section
+        if explained is not None and kind.startswith("shap_") and model not in explained:
+            continue
         if model is None:
             if kind in _GLOBAL_CAPTIONS:
                 global_items[kind] = _figure(root, png, _caption(kind, None, per_mode, offline))
@@ -1123,7 +1130,7 @@ def render_report(
     offline = bool(meta.get("offline")) or (
         not rates and any(summary[m].get("offline") for m in models)
     )
-    global_plots, model_plots = _plots(root, models, offline)
+    global_plots, model_plots = _plots(root, models, offline, None if shap is None else set(shap))
     composition = _composition(summary, models, rates)
     uncertainty = _uncertainty_section(root, summary, models)
     toc = [("headline", "Headline"), ("warnings", f"Warnings ({len(warnings)})")]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,32 +52,11 @@ def prepare(
 
 
 def gather(cfg: AnalysisConfig) -> dict[str, Any]:
-    """Merge the prepared tables, write the cut-flow table and plot."""
-    from ..io.storage import read_json
+    """Merge the prepared tables, write the cut-flow table (its figure: the plots step)."""
     from ..prep.dataset import gather as gather_tables
-    from ..report import plotting
 
     lay = Layout.of(cfg)
     prepared = {
         s: [lay.prepared(s, i) for i in range(len(cfg.sample_files(s)))] for s in cfg.samples
     }
-    info = gather_tables(cfg, prepared, lay.dataset)
-    tables = cutflow_series(read_json(lay.dataset.with_name("cutflow.json")))
-    with plotting.lhcb_style():
-        fig, ax = plotting.new_figure((12, 8))
-        plotting.cutflow_plot(tables, ax=ax)
-        fig.tight_layout()
-        plotting.save(fig, lay.plots / "cutflow")
-    return info
-
-
-def cutflow_series(cutflow: Mapping[str, Any]) -> dict[str, Any]:
-    """The cut-flow figure's series: each sample's candidates, and its truth-matched ones where it has a truth."""
-    series: dict[str, Any] = {}
-    for sample, v in cutflow.items():
-        if "truth_matched" in v:
-            series[f"{sample}, all candidates"] = v["table"]
-            series[f"{sample}, truth-matched"] = v["truth_matched"]["table"]
-        else:
-            series[sample] = v["table"]
-    return series
+    return gather_tables(cfg, prepared, lay.dataset)

@@ -241,7 +241,7 @@ def _uncertainty_summary(
 
 
 def make_plots(cfg: AnalysisConfig) -> list[Path]:
-    """ROC, overtraining and rate plots from the evaluation outputs."""
+    """ROC, overtraining and rate plots from the evaluation outputs, and the cut-flow figure."""
     from ..io.storage import read_json
     from ..report import plotting, study_plots
 
@@ -252,7 +252,13 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
     with np.load(lay.curves, allow_pickle=False) as npz:
         cv = {k: npz[k] for k in npz.files}
     written: list[Path] = []
+    # drawn here, not by gather: the one step that loads matplotlib anyway
+    tables = cutflow_series(read_json(lay.dataset.with_name("cutflow.json")))
     with plotting.lhcb_style():
+        fig, ax = plotting.new_figure((12, 8))
+        plotting.cutflow_plot(tables, ax=ax)
+        fig.tight_layout()
+        written += plotting.save(fig, lay.plots / "cutflow")
         fig, ax = plotting.new_figure()
         plotting.roc_plot(
             {
@@ -401,3 +407,15 @@ def _n_signal_events(summary: Mapping[str, Any], names: Sequence[str]) -> float 
         if te.get("n_signal_events"):
             return float(te["n_signal_events"])
     return None
+
+
+def cutflow_series(cutflow: Mapping[str, Any]) -> dict[str, Any]:
+    """The cut-flow figure's series: each sample's candidates, and its truth-matched ones where it has a truth."""
+    series: dict[str, Any] = {}
+    for sample, v in cutflow.items():
+        if "truth_matched" in v:
+            series[f"{sample}, all candidates"] = v["table"]
+            series[f"{sample}, truth-matched"] = v["truth_matched"]["table"]
+        else:
+            series[sample] = v["table"]
+    return series

@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config.schema import AnalysisConfig
-from .explain_steps import explain_figures, explainable_models
 from .layout import Layout
-from .why_steps import why_figures
 
 __all__ = [
     "headline",
@@ -37,17 +35,21 @@ def report(cfg: AnalysisConfig) -> Path:
     from ..report.benchmarks import read_benchmarks
     from ..report.diagnostics import diagnose
     from ..report.html import render_report
+    from .explain_steps import explainable_models
 
     lay = Layout.of(cfg)
     jobs = read_benchmarks(lay.root / "benchmarks")
     write_json(lay.root / "benchmarks.json", jobs)
     summary = read_json(lay.summary)
+    # switched-off explanations have no section, also when files of an earlier run are left
+    shap_models = explainable_models(cfg) if cfg.evaluation.shap.enabled else []
     shap = {
         m: read_json(lay.shap(m).with_suffix(".json"))
-        for m in explainable_models(cfg)
+        for m in shap_models
         if lay.shap(m).with_suffix(".json").exists()
     }
-    why_info = {m: read_json(lay.why(m)) for m in cfg.models if lay.why(m).exists()}
+    why_models = list(cfg.models) if cfg.explain.enabled else []
+    why_info = {m: read_json(lay.why(m)) for m in why_models if lay.why(m).exists()}
     fid_dir = lay.root / "fidelity"
     fidelity = (
         {p.stem: read_json(p) for p in sorted(fid_dir.glob("*.json"))} if fid_dir.exists() else None
@@ -68,10 +70,16 @@ def report(cfg: AnalysisConfig) -> Path:
         else None
     )
     # the explanation figures carry the feature labels: drawn here, a label edit recomputes nothing
-    for m in shap:
-        explain_figures(cfg, m)
-    for m in why_info:
-        why_figures(cfg, m)
+    if shap:
+        from .explain_steps import explain_figures
+
+        for m in shap:
+            explain_figures(cfg, m)
+    if why_info:
+        from .why_steps import why_figures
+
+        for m in why_info:
+            why_figures(cfg, m)
     cut_md = lay.dataset.with_name("cutflow.md")
     cut_json = lay.dataset.with_name("cutflow.json")
     text = render_report(
