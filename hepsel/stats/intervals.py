@@ -159,7 +159,8 @@ def clopper_pearson(k: ArrayLike, n: ArrayLike, cl: float = DEFAULT_CL) -> tuple
     >>> float(lo), round(float(hi), 4)
     (0.0, 0.3085)
     """
-    from scipy.stats import beta
+    # the Beta quantile (what scipy.stats.beta.ppf evaluates), without importing scipy.stats
+    from scipy.special import betaincinv
 
     cl = _check_cl(cl)
     kk, nn = _counts(k, n)
@@ -168,9 +169,11 @@ def clopper_pearson(k: ArrayLike, n: ArrayLike, cl: float = DEFAULT_CL) -> tuple
     has_fail = kk < nn
     # The Beta parameters are replaced where the closed-form limit applies, so
     # that scipy never sees a zero shape parameter.
-    lo = np.where(has_pass, beta.ppf(0.5 * alpha, np.where(has_pass, kk, 1.0), nn - kk + 1.0), 0.0)
+    lo = np.where(
+        has_pass, betaincinv(np.where(has_pass, kk, 1.0), nn - kk + 1.0, 0.5 * alpha), 0.0
+    )
     hi = np.where(
-        has_fail, beta.ppf(1.0 - 0.5 * alpha, kk + 1.0, np.where(has_fail, nn - kk, 1.0)), 1.0
+        has_fail, betaincinv(kk + 1.0, np.where(has_fail, nn - kk, 1.0), 1.0 - 0.5 * alpha), 1.0
     )
     return _finish(lo, hi, nn == 0)
 
