@@ -436,3 +436,23 @@ def test_figure_of_two_shifts_has_no_text_over_another_panel() -> None:
         # one y label per row
         assert [ax.get_ylabel() != "" for ax in fig.axes] == [True, False, True, False]
         plt.close(fig)
+
+
+def test_console_table_stays_aligned_with_long_names() -> None:
+    def q(nominal: float, delta: float) -> dict[str, float]:
+        return {"nominal": nominal, "shifted": nominal + delta, "delta": delta, "delta_err": 0.01}
+
+    wps = {"660": {"eff": q(0.8, -0.01), "rate_khz": q(660.0, 20.0)}}
+    result = {
+        "shifts": {"a_rather_long_shift_name": {}, "b": {}},
+        "working_point_unit": "kHz",
+        "models": {
+            m: {"shifts": {"a_rather_long_shift_name": wps, "b": wps}}
+            for m in ("bdt", "decorrelated_mlp_v2")
+        },
+    }
+    lines = format_table(result).splitlines()
+    assert len({len(line) for line in lines}) == 1
+    # every row's columns start where the header's do
+    start = lines[0].index("eff_S nom") + len("eff_S nom")
+    assert all(line[start - 1] != " " and line[start] == " " for line in lines[2:])

@@ -427,8 +427,13 @@ def format_table(result: Mapping[str, Any]) -> str:
     """``robustness.json`` as a plain-text table (efficiencies in %, rates in kHz)."""
     offline = bool(result.get("offline"))
     a, b = ("sig_eff", "bkg_eff") if offline else ("eff", "rate_khz")
+    rows = table_rows(result)
+    # columns as wide as their longest entry: long shift and model names stay aligned
+    ws = max([16, *(len(str(r["shift"])) for r in rows)])
+    wm = max([10, *(len(str(r["model"])) for r in rows)])
+    wp = max([6, *(len(str(r["wp"])) for r in rows)])
     head = (
-        f"{'shift':<16} {'model':<10} {'WP':>6}  {'eff_S nom':>9} {'shifted':>8} {'delta [%-pt]':>15}   "
+        f"{'shift':<{ws}} {'model':<{wm}} {'WP':>{wp}}  {'eff_S nom':>9} {'shifted':>8} {'delta [%-pt]':>15}   "
         + (
             f"{'eff_B nom':>9} {'shifted':>9} {'delta':>18}"
             if offline
@@ -436,12 +441,14 @@ def format_table(result: Mapping[str, Any]) -> str:
         )
     )
     lines = [head, "-" * len(head)]
-    for row in table_rows(result):
+    for row in rows:
         e, r = row[a], row[b]
         eff = f"{100 * e['nominal']:9.2f} {100 * e['shifted']:8.2f} {100 * e['delta']:+7.2f} ± {100 * e['delta_err']:5.2f}"
         if offline:
             other = f"{r['nominal']:9.3g} {r['shifted']:9.3g} {r['delta']:+9.2g} ± {r['delta_err']:6.2g}"
         else:
             other = f"{r['nominal']:8.1f} {r['shifted']:8.1f} {r['delta']:+7.1f} ± {r['delta_err']:5.1f}"
-        lines.append(f"{row['shift']:<16} {row['model']:<10} {row['wp']:>6}  {eff}   {other}")
+        lines.append(
+            f"{row['shift']:<{ws}} {row['model']:<{wm}} {row['wp']:>{wp}}  {eff}   {other}"
+        )
     return "\n".join(lines)
