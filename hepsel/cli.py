@@ -240,8 +240,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_plots(args: argparse.Namespace) -> int:
     from . import workflow
 
-    for p in workflow.make_plots(_config(args)):
-        print(p)
+    cfg = _config(args)
+    t0 = time.perf_counter()
+    written = workflow.make_plots(cfg)
+    # one line: the figures' paths are in the report and the plots folder
+    print(
+        f"plots: {len(written)} files in {workflow.Layout.of(cfg).plots} in {time.perf_counter() - t0:.1f} s"
+    )
     return 0
 
 
@@ -364,10 +369,14 @@ def _cmd_robustness(args: argparse.Namespace) -> int:
     from .prep.robustness import format_table
 
     cfg = _config(args)
+    from .io.storage import write_text
+
     r = workflow.robustness(cfg, progress=not args.no_progress)
-    print(format_table(r))
+    table = workflow.Layout.of(cfg).root / "robustness.txt"
+    write_text(table, format_table(r) + "\n")
     print(
-        f"robustness: {len(r['shifts'])} shift(s), {len(r['models'])} model(s) in {r['seconds']:.1f} s"
+        f"robustness: {len(r['shifts'])} shift(s), {len(r['models'])} model(s) in {r['seconds']:.1f} s; "
+        f"table in {table}"
     )
     return 0
 
