@@ -1,4 +1,7 @@
-"""The HTML report: tables from summary.json, plots of the configured models only."""
+"""The HTML report: tables from summary.json, plots of the configured models only.
+
+The report of a real study in a browser (layout, images, links) is checked in tests/test_why.py.
+"""
 
 from __future__ import annotations
 

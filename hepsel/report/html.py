@@ -120,6 +120,15 @@ def _input_rate(khz: Any) -> str:
     return fmt.rate(float(khz)) if _known(khz) else "n/a"
 
 
+def _rate_text(label: str) -> str:
+    """A working point named by its rate, "1000 kHz", as "1 MHz"; other labels as they are."""
+    value, _, unit = label.partition(" ")
+    try:
+        return fmt.rate(float(value)) if unit == "kHz" else label
+    except ValueError:
+        return label
+
+
 def _signed(x: float) -> str:
     """A SHAP value: signed, two decimals, a true minus sign."""
     return f"{x:+.2f}".replace("-", "&minus;")
@@ -961,7 +970,7 @@ def _why_section(root: Path, why: Mapping[str, Any], models: Sequence[str]) -> l
             continue
         w = why[m]
         thr = w.get("threshold")
-        wp = w.get("working_point") or "no working point"
+        wp = _rate_text(str(w.get("working_point") or "no working point"))
         rows = []
         figures = []
         for c in w.get("candidates", []):
