@@ -550,10 +550,21 @@ def _cmd_apply(args: argparse.Namespace) -> int:
         except (KeyError, ValueError) as err:
             msg = f"{f}: {err.args[0] if err.args else err}"
             raise HepselError(msg) from None
-        passes = ", ".join(f"{k} {v}" for k, v in info["event_passes"].items())
-        print(
-            f"{info['output']}: {info['entries']} entries, {info['preselected']} preselected, {info['events']} events ({passes})"
+        n_ev = info["events"]
+        passes = ", ".join(
+            f"{k} {v:,}" + (f" ({100 * v / n_ev:.1f}%)" if n_ev else "")
+            for k, v in info["event_passes"].items()
         )
+        print(
+            f"{info['output']}: {info['entries']:,} entries, {info['preselected']:,} preselected, "
+            f"{n_ev:,} events; events passing: {passes}"
+        )
+    # the report's signal efficiencies count differently: say what these counts are
+    print(
+        "events passing: events in which any preselected entry passes, of all events with an entry in the "
+        "tree; unweighted and without truth matching (the report's signal efficiencies count only signal "
+        "events whose truth-matched candidate passed the preselection, weighted)"
+    )
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -135,6 +136,18 @@ def write_config(directory: Path, cfg: dict) -> Path:
     p = directory / "config.yaml"
     p.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return p
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """A headless Chromium at 1400 x 900 px (``tests/browser.py``); skips where none is installed."""
+    from .browser import start_chromium
+
+    chrome = start_chromium()
+    try:
+        yield chrome
+    finally:
+        chrome.quit()
 
 
 @pytest.fixture

@@ -1,4 +1,7 @@
-"""The HTML report: tables from summary.json, plots of the configured models only."""
+"""The HTML report: tables from summary.json, plots of the configured models only.
+
+The report of a real study in a browser (layout, images, links) is checked in tests/test_why.py.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import pytest
 from hepsel.config.loading import load_config
 from hepsel.io.storage import read_json, write_json
 from hepsel.prep.dataset import Dataset
+from hepsel.report.formatting import value_error
 from hepsel.report.html import render_report
 from hepsel.workflow.cross_scoring import CrossScores
 from hepsel.workflow.evaluation import model_summary
@@ -164,7 +168,8 @@ def test_summary_and_report_with_few_bootstrap_replicas(tmp_path: Path, bootstra
     else:
         # two replicas give a spread; without bootstrap (above) there is none
         assert stored["bdt"]["auc_std"] > 0 and wp["eff_wp_std"] is not None
-        assert f"<td>{auc:.4f} &plusmn; {stored['bdt']['auc_std']:.4f}</td>" in html
+        want = value_error(auc, stored["bdt"]["auc_std"]).replace("±", "&plusmn;")
+        assert f"<td>{want}</td>" in html
 
 
 def test_report_shows_total_efficiencies(tmp_path: Path) -> None:
@@ -206,7 +211,7 @@ def test_report_shows_total_efficiencies(tmp_path: Path) -> None:
     }
     html = render_report(tmp_path, summary)
     assert "total signal eff. @ 660 kHz" in html
-    assert "56.0<sup>+1.0</sup>" in html  # in the comparison and working-point tables
+    assert "56.0 &plusmn; 1.0 %" in html  # in the comparison and working-point tables
     assert "<td>preselection</td><td></td><td>65.1" in html
     assert 'src="plots/eff_vs_B_TRUEPT_total_bdt_per_mode.png"' in html
 
@@ -271,7 +276,7 @@ def test_report_headline_warnings_composition_and_cutflow(tmp_path: Path) -> Non
     assert "of the 123 signal events" in html
     assert "&#9733; best" in html
     assert "exceeds test AUC" in html  # bdt's train/test gap, computed
-    assert "<td>displaced</td><td>9 (90.0" in html
+    assert "<td>displaced</td><td>9 (90<sup>+5</sup><sub>&minus;10</sub> %)" in html
     assert "<td>all</td><td>10</td>" in html  # the cut-flow as a table
     assert "<details id='model-bdt'" in html and "<details id='model-gan_bdt'" in html
     for png in ("roc", "eff_vs_rate", "scores_bdt", "scores_gan_bdt", "eff_vs_cut_bdt", "cutflow"):

@@ -1,4 +1,5 @@
-"""End-to-end: the 'why' rule on a tiny analysis, and ``hepsel explain --candidate`` against its saved explanation."""
+"""End-to-end: the 'why' rule on a tiny analysis, ``hepsel explain --candidate`` against its saved explanation,
+and the study's report (every section, the explanation tables included) in a real browser."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from .browser import report_problems
 from .conftest import REPO, tiny_config, write_config
 
 pytestmark = pytest.mark.slow
@@ -95,6 +98,17 @@ def test_why_outputs_and_report(why_run: tuple[Path, Path]) -> None:
     assert "linear" in fisher["shap_method"]
     page = (root / "report.html").read_text()
     assert "Why this candidate?" in page and "Kendall &tau;" in page
+
+
+def test_report_reads_in_a_browser(why_run: tuple[Path, Path], chromium: Any) -> None:
+    """The study's report in headless Chromium at 1400 x 900 px (``tests/browser.py``).
+
+    Every image loads, every link in the page or to a file beside it
+    resolves, no table or figure is wider than the window (all sections
+    open), and the headline table and the warnings start above the fold.
+    """
+    work, _ = why_run
+    assert report_problems(chromium, work / "results" / "tiny" / "report.html") == []
 
 
 def _table(stdout: str) -> dict[str, tuple[float, float, float, float]]:

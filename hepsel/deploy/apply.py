@@ -237,7 +237,11 @@ def apply_file(
     """Score every entry of ``path`` and write the friend and event trees to ``output``.
 
     Returns a record of what was done (entries, events, preselected entries,
-    passes per working point, the event-number source).
+    the event-number source) and, per working point, ``event_passes``: the
+    number of events in which any preselected entry passes, out of all events
+    with an entry in the tree, unweighted and without truth matching (unlike
+    the report's signal efficiencies, which count only signal events whose
+    truth-matched candidate passed the preselection, weighted).
 
     Raises
     ------

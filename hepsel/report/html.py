@@ -15,22 +15,33 @@ from typing import Any
 
 import numpy as np
 
+from . import formatting as fmt
+
 __all__ = ["render_report"]
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1360px; padding: 0 1em; color: #222; }
 h1 { border-bottom: 2px solid #0057a8; }
 h2 { margin-top: 1.6em; color: #0057a8; }
-table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.92em; }
-th, td { border: 1px solid #bbb; padding: 4px 8px; text-align: right; white-space: nowrap; }
-th { background: #eef3fa; }
+table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.92em; max-width: 100%; }
+th, td { border: 1px solid #bbb; padding: 4px 8px; text-align: right; }
+th { background: #eef3fa; vertical-align: bottom; }
+td { white-space: nowrap; font-variant-numeric: tabular-nums; }
 td:first-child, th:first-child { text-align: left; }
+table.text td { white-space: normal; text-align: left; }
+table.text th { text-align: left; }
+.nw { white-space: nowrap; }
+.headline th { text-align: center; }
 .grid { display: flex; flex-wrap: wrap; gap: 16px; }
-.grid figure { margin: 0; width: 640px; }
+.grid figure { margin: 0; width: 640px; max-width: 100%; }
 .grid img { width: 100%; border: 1px solid #ddd; }
+figure { max-width: 100%; }
+figure img { max-width: 100%; }
 figcaption { font-size: 0.88em; color: #444; margin-top: 2px; }
 .note { color: #555; font-size: 0.9em; }
-.best { color: #b8860b; font-weight: bold; white-space: nowrap; }
+.best { color: #8a6500; font-weight: bold; white-space: nowrap; }
+tr.best-row td { font-weight: bold; }
+.compatible { color: #555; font-size: 0.85em; white-space: nowrap; }
 .toc { background: #f6f8fb; border: 1px solid #ccd; padding: 0.3em 1em; margin: 0 0 1em 0; font-size: 0.9em; }
 .toc ol { display: inline; margin: 0; padding: 0; }
 .toc li { display: inline; margin-left: 1em; }
@@ -43,6 +54,7 @@ figcaption { font-size: 0.88em; color: #444; margin-top: 2px; }
 .cols h3 { margin: 0.3em 0 0 0; }
 details { border: 1px solid #ccd; border-radius: 4px; margin: 0.6em 0; padding: 0.3em 0.8em; }
 summary { cursor: pointer; font-size: 1.1em; padding: 0.2em 0; }
+pre { white-space: pre-wrap; }
 """
 
 
@@ -50,13 +62,25 @@ def _fmt(x: Any, digits: int = 4) -> str:
     if x is None:
         return "n/a"
     if isinstance(x, float):
-        return f"{x:.{digits}f}"
+        return "n/a" if math.isnan(x) else f"{x:.{digits}f}".replace("-", "&minus;")
     return html.escape(str(x))
 
 
 def _g(x: Any, digits: int = 4) -> str:
     """A yield or figure of merit with ``digits`` significant digits ("n/a" if not computed)."""
-    return f"{float(x):.{digits}g}" if _known(x) else "n/a"
+    return _text(fmt.number(float(x), digits)) if _known(x) else "n/a"
+
+
+def _text(s: str) -> str:
+    """Plain text of :mod:`hepsel.report.formatting` as HTML."""
+    return html.escape(s).replace("-", "&minus;").replace("±", "&plusmn;")
+
+
+def _pm_html(value: Any, err: Any, *, sign: bool = False) -> str:
+    """``value ± err`` with the digits the error allows; the value alone without an error."""
+    if not _known(value):
+        return "n/a"
+    return _text(fmt.value_error(float(value), float(err) if _known(err) else None, sign=sign))
 
 
 def _known(x: Any) -> bool:
@@ -65,14 +89,58 @@ def _known(x: Any) -> bool:
 
 
 def _percent(x: Any) -> str:
-    return f"{100 * x:.1f} %" if _known(x) else "n/a"
+    return _text(fmt.percent(float(x))) if _known(x) else "n/a"
 
 
 def _eff(e: Mapping[str, Any], key: str = "eff") -> str:
+    """An efficiency and its interval in percent: ``55.8 ± 0.4 %``, asymmetric as super- and subscripts."""
     v, lo, hi = e.get(key), e.get(f"{key}_low"), e.get(f"{key}_high")
-    if v is None:
+    if v is None or not _known(v):
         return "n/a"
-    return f"{100 * v:.1f}<sup>+{100 * (hi - v):.1f}</sup><sub>&minus;{100 * (v - lo):.1f}</sub> %"
+    if lo is None or hi is None or not (_known(lo) and _known(hi)):
+        return _percent(v)
+    p = fmt.percent_interval(float(v), float(lo), float(hi))
+    if p.symmetric:
+        return f"{p.value} &plusmn; {_text(p.up)} %"
+    up = f"<sup>+{_text(p.up)}</sup>" if p.up else ""
+    down = f"<sub>&minus;{_text(p.down)}</sub>" if p.down else ""
+    return f"{p.value}{up}{down} %"
+
+
+def _pvalue(p: Any) -> str:
+    return _text(fmt.pvalue(float(p))) if _known(p) else "n/a"
+
+
+def _count(n: Any) -> str:
+    """A count from the summary, "?" where it is missing."""
+    return fmt.count(float(n)) if _known(n) and not isinstance(n, str) else "?"
+
+
+def _input_rate(khz: Any) -> str:
+    return fmt.rate(float(khz)) if _known(khz) else "n/a"
+
+
+def _rate_text(label: str) -> str:
+    """A working point named by its rate, "1000 kHz", as "1 MHz"; other labels as they are."""
+    value, _, unit = label.partition(" ")
+    try:
+        return fmt.rate(float(value)) if unit == "kHz" else label
+    except ValueError:
+        return label
+
+
+def _signed(x: float) -> str:
+    """A SHAP value: signed, two decimals, a true minus sign."""
+    return f"{x:+.2f}".replace("-", "&minus;")
+
+
+def _score(x: float) -> str:
+    """A classifier probability: four decimals, "&lt; 0.0001" and "&gt; 0.9999" at the ends."""
+    if x < 0.00005:
+        return "&lt; 0.0001"
+    if x > 0.99995:
+        return "&gt; 0.9999"
+    return f"{x:.4f}"
 
 
 def _negative_weight_rows(summary: Mapping[str, Any], models: Sequence[str]) -> list[list[str]]:
@@ -101,9 +169,9 @@ def _negative_weight_rows(summary: Mapping[str, Any], models: Sequence[str]) -> 
                             str(rec.get("fold", "?")),
                             html.escape(str(nw.get("learner", ""))),
                             cls,
-                            str(c["n_negative"]),
-                            str(c["n_cells"]),
-                            str(c["cell_size_max"]),
+                            fmt.count(c["n_negative"]),
+                            fmt.count(c["n_cells"]),
+                            fmt.count(c["cell_size_max"]),
                             pull,
                         ]
                     )
@@ -113,14 +181,16 @@ def _negative_weight_rows(summary: Mapping[str, Any], models: Sequence[str]) -> 
 def _measured_rate(e: dict[str, Any]) -> str:
     """The rate measured on the events not used to choose the threshold (older summaries: the in-sample rate)."""
     if "rate_khz_measured" in e:
-        return f"{e['rate_khz_measured']:.1f} &plusmn; {e['rate_khz_measured_err']:.1f}"
-    return f"{e['rate_khz']:.1f} &plusmn; {e['rate_khz_err']:.1f} (in-sample)"
+        return _pm_html(e["rate_khz_measured"], e.get("rate_khz_measured_err"))
+    return _pm_html(e["rate_khz"], e.get("rate_khz_err")) + " (in-sample)"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], cls: str = "") -> str:
+    """A table; ``cls="text"`` lets its cells wrap (tables of words rather than numbers)."""
     head = "".join(f"<th>{h}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    attr = f" class='{cls}'" if cls else ""
+    return f"<table{attr}><tr>{head}</tr>{body}</table>"
 
 
 _GLOBAL_CAPTIONS = {
@@ -325,28 +395,14 @@ def _total_per_mode(summary: Mapping[str, Any], models: Sequence[str], rates: Se
                 rows.append(
                     [
                         html.escape(m),
-                        r,
+                        fmt.rate(r),
                         _eff(e),
                         *(_eff(pm[n]) if n in pm else "n/a" for n in names),
                     ]
                 )
     return "<h3>Total efficiency per decay mode (all generated signal events)</h3>" + _table(
-        ["model", "rate [kHz]", "all modes", *map(html.escape, names)], rows
+        ["model", "working point", "all modes", *map(html.escape, names)], rows
     )
-
-
-def _best_model(summary: Mapping[str, Any], models: Sequence[str], rate: str | None) -> str | None:
-    """Highest total efficiency at the first target rate (else signal efficiency there, else AUC)."""
-
-    def key(m: str) -> tuple[float, float, float]:
-        s = summary[m]
-        tot = s.get("eff_total", {}).get(rate, {}).get("eff") if rate else None
-        eff = s.get("eff_at_rate", {}).get(rate, {}).get("eff") if rate else None
-        auc = s.get("auc")
-        tot_f, eff_f, auc_f = (float(x) if _known(x) else -1.0 for x in (tot, eff, auc))  # type: ignore[arg-type]
-        return tot_f, eff_f, auc_f
-
-    return max(models, key=key) if models else None
 
 
 def _significance(s: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -390,9 +446,7 @@ def _offline_headline(summary: Mapping[str, Any], models: Sequence[str]) -> str:
     rows = []
     for m in models:
         s = summary[m]
-        auc = _fmt(s.get("auc")) + (
-            f" &plusmn; {_fmt(s['auc_std'])}" if _known(s.get("auc_std")) else ""
-        )
+        auc = _pm_html(s.get("auc"), s.get("auc_std"))
         name = html.escape(m) + (" <span class='best'>&#9733; best</span>" if m == best else "")
         sig = _significance(s)
         oc = s.get("optimal_cut") or {}
@@ -439,9 +493,12 @@ def _fom_yields(oc: Mapping[str, Any], fom: Mapping[str, Any]) -> tuple[float | 
 def _headline(
     summary: Mapping[str, Any], models: Sequence[str], rates: Sequence[str], offline: bool = False
 ) -> str:
+    """The headline table: per model the AUC and, per target rate, the signal and total efficiency."""
     if offline:
         return _offline_headline(summary, models)
-    best = _best_model(summary, models, rates[0] if rates else None)
+    from .headline import rank_models
+
+    ranking = rank_models(summary, models, rates[0] if rates else None)
     with_total = any("eff_total" in summary[m] for m in models)
     n_sig = next(
         (summary[m].get("trigger_events", {}).get("n_signal_events") for m in models), None
@@ -455,38 +512,63 @@ def _headline(
         ),
         None,
     )
-    header = ["model", "AUC (test folds)"]
-    for r in rates:
-        header.append(f"signal eff. @ {r} kHz")
-        if with_total:
-            header.append(f"<em>total</em> eff. @ {r} kHz")
+    per_rate = 2 if with_total else 1
+    top = "<th rowspan='2'>model</th><th rowspan='2'>AUC<br>(test folds)</th>" + "".join(
+        f"<th colspan='{per_rate}'>{fmt.rate(r)}</th>" for r in rates
+    )
+    sub = "".join(
+        "<th>signal eff.</th>" + ("<th><em>total</em> eff.</th>" if with_total else "")
+        for _ in rates
+    )
     rows = []
     for m in models:
         s = summary[m]
-        auc = _fmt(s.get("auc")) + (
-            f" &plusmn; {_fmt(s['auc_std'])}" if _known(s.get("auc_std")) else ""
-        )
-        name = html.escape(m) + (" <span class='best'>&#9733; best</span>" if m == best else "")
-        row = [f"<a href='#model-{html.escape(m)}'>{name}</a>", auc]
+        if m == ranking.best:
+            mark = " <span class='best'>&#9733; best</span>"
+        elif m in ranking.compatible:
+            mark = " <span class='compatible'>&asymp; compatible</span>"
+        else:
+            mark = ""
+        cells = [
+            f"<a href='#model-{html.escape(m)}'>{html.escape(m)}</a>{mark}",
+            _pm_html(s.get("auc"), s.get("auc_std")),
+        ]
         for r in rates:
-            row.append(_eff(s.get("eff_at_rate", {}).get(r, {})))
+            cells.append(_eff(s.get("eff_at_rate", {}).get(r, {})))
             if with_total:
-                row.append(_eff(s.get("eff_total", {}).get(r, {})))
-        rows.append(row)
-    denominators = (
-        f"<em>signal eff.</em>: fraction of the {n_sig if n_sig is not None else '?'} signal events whose truth-matched "
-        "candidate passed the preselection in which any candidate passes the working point"
+                cells.append(_eff(s.get("eff_total", {}).get(r, {})))
+        cls = " class='best-row'" if m == ranking.best else ""
+        rows.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    table = f"<table class='headline'><tr>{top}</tr><tr>{sub}</tr>{''.join(rows)}</table>"
+    of_sig = f"the {fmt.count(n_sig)} " if n_sig is not None else "the "
+    counted = (
+        f"<em>signal eff.</em>: of {of_sig}signal events whose truth-matched candidate passed the preselection, "
+        "the fraction in which any preselected candidate passes"
     )
     if with_total:
-        denominators += (
-            f"; <em>total eff.</em>: fraction of all {n_gen if n_gen is not None else '?'} generated signal events "
-            "(preselection included)"
+        of_gen = f"the {fmt.count(n_gen)} " if n_gen is not None else "all "
+        counted += (
+            f"; <em>total eff.</em>: those passing events over {of_gen}generated signal events "
+            "(the preselection's losses included)"
         )
-    rule = f"&#9733; best: highest total efficiency at {rates[0]} kHz" if rates else ""
+    counted += (
+        ". Both weighted with the event weights. An event counts only if its truth-matched candidate passed the "
+        "preselection, unlike in <code>hepsel apply</code>'s count of passing events of the signal file "
+        "(unweighted, no truth matching), which is therefore higher."
+    )
+    rule = ""
+    if ranking.best is not None:
+        rule = f"<br>&#9733; best: highest {html.escape(ranking.figure)}" + (
+            "; &asymp; compatible: below the best by at most one combined standard deviation "
+            "&radic;(&sigma;<sub>best</sub><sup>2</sup> + &sigma;<sup>2</sup>), &sigma; half the model's 68.3% CL "
+            "interval (AUC: its bootstrap error); both are measured on the same events, so the error of the "
+            "difference is smaller and the rule errs towards <em>compatible</em>."
+            if ranking.compatible
+            else "."
+        )
     return (
-        _table(header, rows)
-        + f"<p class='note'>Denominators: {denominators}. Intervals: 68.3% CL. AUC error: bootstrap over events. "
-        f"{rule}.</p>"
+        table
+        + f"<p class='note'>{counted} Intervals: 68.3% CL; AUC error: bootstrap over events.{rule}</p>"
     )
 
 
@@ -517,15 +599,15 @@ def _composition(summary: Mapping[str, Any], models: Sequence[str], rates: Seque
             row = [html.escape(cat)]
             for m in have:
                 e = (comps[m] or {}).get("categories", {}).get(cat)
-                row.append(f"{e['n_events']} ({_eff(e, 'fraction')})" if e else "0")
+                row.append(f"{fmt.count(e['n_events'])} ({_eff(e, 'fraction')})" if e else "0")
             rows.append(row)
         rows.append(
             [
                 "<b>all passing</b>",
-                *(f"<b>{(comps[m] or {}).get('n_events', 'n/a')}</b>" for m in have),
+                *(f"<b>{fmt.count((comps[m] or {}).get('n_events'))}</b>" for m in have),
             ]
         )
-        out.append(f"<h3>{r} kHz</h3>" + _table(["category", *map(html.escape, have)], rows))
+        out.append(f"<h3>{fmt.rate(r)}</h3>" + _table(["category", *map(html.escape, have)], rows))
     return (
         "<p class='note'>Minimum-bias events passing each working point, counted in the category "
         f"(<code>{html.escape(str(column))}</code>) of their best-scoring candidate: events (fraction of the passing "
@@ -543,8 +625,8 @@ def _cutflow_tables(cutflow: Mapping[str, Any]) -> str:
             rows.append(
                 [
                     html.escape(str(r["step"])),
-                    str(r["raw"]),
-                    f"{r['weighted']:.6g}",
+                    fmt.count(r["raw"]),
+                    _g(r["weighted"], 5),
                     _eff(r, "step_eff"),
                     _eff(r, "cumulative_eff"),
                 ]
@@ -575,14 +657,12 @@ def _detailed_tables(
     ]
     first_rate = rates[0] if rates else None
     with_total = first_rate is not None and any("eff_total" in summary[m] for m in models)
-    if with_total:
-        header.append(f"total signal eff. @ {first_rate} kHz")
+    if with_total and first_rate is not None:
+        header.append(f"total signal eff. @ {fmt.rate(first_rate)}")
     rows = []
     for m in models:
         s = summary[m]
-        auc = _fmt(s.get("auc")) + (
-            f" &plusmn; {_fmt(s['auc_std'])}" if _known(s.get("auc_std")) else ""
-        )
+        auc = _pm_html(s.get("auc"), s.get("auc_std"))
         e = s.get("eff_at_bkg_eff", {})
         etr = s.get("eff_at_bkg_eff_train", {})
         ks = s.get("ks_pvalue", {})
@@ -594,7 +674,7 @@ def _detailed_tables(
                 f"{_fmt(e.get('0.01'), 3)} (train {_fmt(etr.get('0.01'), 3)})",
                 f"{_fmt(e.get('0.1'), 3)} (train {_fmt(etr.get('0.1'), 3)})",
                 _fmt(s.get("separation"), 3),
-                f"{_fmt(ks.get('signal'), 3)} / {_fmt(ks.get('background'), 3)}",
+                f"{_pvalue(ks.get('signal'))} / {_pvalue(ks.get('background'))}",
                 _fmt(dcor, 3),
             ]
         )
@@ -607,7 +687,7 @@ def _detailed_tables(
     fold_header = ["model", "AUC per fold", "std"]
     first = rates[0] if rates else None
     if first:
-        fold_header += [f"signal eff. at {first} kHz per fold", "std"]
+        fold_header += [f"signal eff. at {fmt.rate(first)} per fold", "std"]
     fold_rows = []
     for m in models:
         row = [
@@ -689,7 +769,7 @@ def _rate_tables(
     out = ["<h3>Working points (event level)</h3>"]
     header = [
         "model",
-        "rate target [kHz]",
+        "target rate",
         "rate measured [kHz]",
         "threshold",
         "signal eff. (any)",
@@ -708,11 +788,11 @@ def _rate_tables(
             rows.append(
                 [
                     html.escape(m),
-                    r,
+                    fmt.rate(r),
                     _measured_rate(e),
                     _fmt(e["threshold"]),
                     _eff(e),
-                    _percent(e.get("eff_wp_std")),
+                    _g(100 * e["eff_wp_std"], 2) + " %" if _known(e.get("eff_wp_std")) else "n/a",
                     _eff(e, "eff_tos"),
                 ]
             )
@@ -729,7 +809,7 @@ def _rate_tables(
     )
     if mode_names:
         out.append("<h3>Efficiency per decay mode (any candidate / TOS)</h3>")
-        header = ["model", "rate [kHz]", *map(html.escape, mode_names)]
+        header = ["model", "working point", *map(html.escape, mode_names)]
         rows = []
         for m in models:
             for r in rates:
@@ -738,7 +818,7 @@ def _rate_tables(
                 rows.append(
                     [
                         html.escape(m),
-                        r,
+                        fmt.rate(r),
                         *(
                             f"{_eff(pm[n])} / {_eff(pm[n], 'eff_tos')}" if n in pm else "n/a"
                             for n in mode_names
@@ -764,16 +844,16 @@ def _offline_tables(summary: Mapping[str, Any], models: Sequence[str]) -> list[s
         [
             html.escape(n),
             "signal" if y["label"] == 1 else "background",
-            f"{y['normalisation']:.4g}",
-            str(y["n_candidates"]),
-            *([str(y.get("n_events", "n/a"))] if by_event else []),
-            f"{y['yield']:.4g}",
+            _g(y["normalisation"]),
+            fmt.count(y["n_candidates"]),
+            *([fmt.count(y.get("n_events"))] if by_event else []),
+            _g(y["yield"]),
         ]
         for n, y in first["yields"].items()
     ]
     pad = [""] * (4 if by_event else 3)
-    rows.append(["<b>signal (S)</b>", *pad, f"{first['signal_yield']:.4g}"])
-    rows.append(["<b>background (B)</b>", *pad, f"{first['background_yield']:.4g}"])
+    rows.append(["<b>signal (S)</b>", *pad, _g(first["signal_yield"])])
+    rows.append(["<b>background (B)</b>", *pad, _g(first["background_yield"])])
     what = (
         "Sums of normalised event weights, each event once however many of its candidates pass (an event passes "
         "a cut when any of its class-representative candidates does)"
@@ -822,14 +902,10 @@ def _offline_tables(summary: Mapping[str, Any], models: Sequence[str]) -> list[s
                     key,
                     _fmt(wp["threshold"]),
                     _fmt(wp["bkg_eff"]),
-                    f"{n_s:.4g}",
-                    f"{n_b:.4g}",
+                    _g(n_s),
+                    _g(n_b),
                     _g(fom),
-                    *(
-                        f"{wp['yields'].get(n, float('nan')):.4g}"
-                        for n in samples
-                        if first["yields"][n]["label"] == 0
-                    ),
+                    *(_g(wp["yields"].get(n)) for n in samples if first["yields"][n]["label"] == 0),
                 ]
             )
     out.append(
@@ -901,12 +977,13 @@ def _why_section(root: Path, why: Mapping[str, Any], models: Sequence[str]) -> l
             continue
         w = why[m]
         thr = w.get("threshold")
-        wp = w.get("working_point") or "no working point"
+        wp = _rate_text(str(w.get("working_point") or "no working point"))
         rows = []
         figures = []
         for c in w.get("candidates", []):
             top = ", ".join(
-                f"{html.escape(x['feature'])} {x['shap']:+.2f}" for x in c["contributions"][:3]
+                f"<span class='nw'>{html.escape(x['feature'])} {_signed(x['shap'])}</span>"
+                for x in c["contributions"][:3]
             )
             flags = []
             if c.get("poor_lime_fit"):
@@ -920,7 +997,7 @@ def _why_section(root: Path, why: Mapping[str, Any], models: Sequence[str]) -> l
                     html.escape(c["candidate"]),
                     html.escape(c["sample"])
                     + (" (truth-matched)" if c.get("truth") and c.get("label") else ""),
-                    f"{c['score']:.4f} {verdict}",
+                    f"<span class='nw'>{_score(c['score'])} {verdict}</span>",
                     top,
                     _fmt(c.get("lime_r2_mean"), 2),
                     "; ".join(flags) or "&ndash;",
@@ -952,9 +1029,11 @@ def _why_section(root: Path, why: Mapping[str, Any], models: Sequence[str]) -> l
         for i in order:
             cells = [html.escape(feats[i])]
             for k, v in meths.items():
-                val = f"{v[i]:.3g}"
-                if k.startswith("permutation"):
-                    val += f" &plusmn; {r['permutation_std'][i]:.2g}"
+                val = (
+                    _pm_html(v[i], r["permutation_std"][i])
+                    if k.startswith("permutation")
+                    else _g(v[i], 3)
+                )
                 cells.append(f"{val} (#{ranks[k][i]})")
             rank_rows.append(cells)
         tau = r.get("kendall_tau", {})
@@ -974,11 +1053,12 @@ def _why_section(root: Path, why: Mapping[str, Any], models: Sequence[str]) -> l
                     "flags",
                 ],
                 rows,
+                cls="text",
             )
             + _grid(figures)
             + f"<p><b>Global rankings</b> on {r.get('n_candidates', '?')} truth-matched candidates (mean |SHAP|, "
             f"mean |LIME weight|, LIME mean R&sup2; {_fmt(r.get('lime_r2_mean'), 2)}); permutation importance: drop "
-            f"in held-out AUC ({_fmt(r.get('permutation_auc'), 4)}) over {r.get('permutation_candidates', '?')} "
+            f"in held-out AUC ({_fmt(r.get('permutation_auc'), 4)}) over {_count(r.get('permutation_candidates'))} "
             f"candidates, mean &plusmn; std of {r.get('permutation_repeats', '?')} permutations.</p>"
             + _table(["feature", *map(html.escape, meths)], rank_rows)
             + "</details>"
@@ -987,20 +1067,29 @@ def _why_section(root: Path, why: Mapping[str, Any], models: Sequence[str]) -> l
     if pairs:
         out.append(
             "<h3>Agreement of the rankings: Kendall &tau;</h3>"
+            # one row per pair of rankings: the pairs' names are long, the models' short
             + _table(
-                ["model", *map(html.escape, pairs)],
-                [[html.escape(m), *(_fmt(t.get(p), 2) for p in pairs)] for m, t in taus.items()],
+                ["rankings compared", *map(html.escape, taus)],
+                [[html.escape(p), *(_fmt(t.get(p), 2) for t in taus.values())] for p in pairs],
             )
         )
     return out
 
 
-def _pm(q: Mapping[str, Any], scale: float, digits: int) -> str:
-    return (
-        f"{scale * q['delta']:+.{digits}f} &plusmn; {scale * q['delta_err']:.{digits}f}"
-        if _known(q.get("delta"))
-        else "n/a"
-    )
+def _pm(q: Mapping[str, Any], scale: float) -> str:
+    """A paired change ``delta ± delta_err`` times ``scale``, signed, digits from its error."""
+    if not _known(q.get("delta")):
+        return "n/a"
+    err = q.get("delta_err")
+    return _pm_html(scale * q["delta"], None if err is None else scale * err, sign=True)
+
+
+def _percent_as(x: Any, q: Mapping[str, Any]) -> str:
+    """An efficiency in percent to the decimal place of its paired change ``q``'s error."""
+    err = q.get("delta_err")
+    if err is None or not (_known(x) and _known(err)) or float(err) <= 0:
+        return _percent(x)
+    return _text(fmt.percent(float(x), max(fmt.decimals_for(100 * float(err)), 0)))
 
 
 def _robustness(root: Path, result: Mapping[str, Any]) -> str:
@@ -1047,12 +1136,12 @@ def _robustness(root: Path, result: Mapping[str, Any]) -> str:
                 html.escape(r["shift"]),
                 html.escape(r["model"]),
                 f"&epsilon;<sub>S</sub> = {html.escape(r['wp'])}",
-                _percent(r["sig_eff"]["nominal"]),
-                _percent(r["sig_eff"]["shifted"]),
-                _pm(r["sig_eff"], 100, 2),
-                f"{100 * r['bkg_eff']['nominal']:.3g} %",
-                f"{100 * r['bkg_eff']['shifted']:.3g} %",
-                _pm(r["bkg_eff"], 100, 3),
+                _percent_as(r["sig_eff"]["nominal"], r["sig_eff"]),
+                _percent_as(r["sig_eff"]["shifted"], r["sig_eff"]),
+                _pm(r["sig_eff"], 100),
+                _g(100 * r["bkg_eff"]["nominal"], 3) + " %",
+                _g(100 * r["bkg_eff"]["shifted"], 3) + " %",
+                _pm(r["bkg_eff"], 100),
             ]
             for r in table_rows(result)
         ]
@@ -1072,13 +1161,13 @@ def _robustness(root: Path, result: Mapping[str, Any]) -> str:
             [
                 html.escape(r["shift"]),
                 html.escape(r["model"]),
-                f"{html.escape(r['wp'])} kHz",
-                _percent(r["eff"]["nominal"]),
-                _percent(r["eff"]["shifted"]),
-                _pm(r["eff"], 100, 2),
-                f"{r['rate_khz']['nominal']:.1f}",
-                f"{r['rate_khz']['shifted']:.1f}",
-                _pm(r["rate_khz"], 1, 1),
+                html.escape(fmt.rate(r["wp"])),
+                _percent_as(r["eff"]["nominal"], r["eff"]),
+                _percent_as(r["eff"]["shifted"], r["eff"]),
+                _pm(r["eff"], 100),
+                _g(r["rate_khz"]["nominal"], 3),
+                _g(r["rate_khz"]["shifted"], 3),
+                _pm(r["rate_khz"], 1),
             ]
             for r in table_rows(result)
         ]
@@ -1158,11 +1247,11 @@ def render_report(
         + (
             "Offline study (no trigger block): expected yields instead of rates; "
             if offline
-            else f"Input rate {meta.get('input_rate_khz', 'n/a')} kHz; "
+            else f"Input rate {_input_rate(meta.get('input_rate_khz'))}; "
         )
         + f"{meta.get('folds', '?')}-fold cross-training "
         f"(every candidate scored by the model that did not train on it); seed {meta.get('seed', '?')}; "
-        f"{meta.get('n_candidates', '?')} preselected candidates. Intervals: 68.3% CL.</p>",
+        f"{_count(meta.get('n_candidates'))} preselected candidates. Intervals: 68.3% CL.</p>",
         "<nav class='toc'><b>Contents</b><ol>"
         + "".join(
             f"<li><a href='#{a}'>{t}</a>"
@@ -1211,9 +1300,11 @@ def render_report(
                 f"largest |&Delta; correlation| {_fmt(f.get('max_abs_correlation_difference'), 3)}.</p>"
             )
         s = summary[m]
-        auc = _fmt(s.get("auc"))
+        auc = _pm_html(s.get("auc"), s.get("auc_std"))
         first = s.get("eff_at_rate", {}).get(rates[0], {}) if rates else {}
-        brief = f"AUC {auc}" + (f"; signal eff. @ {rates[0]} kHz {_eff(first)}" if first else "")
+        brief = f"AUC {auc}" + (
+            f"; signal eff. @ {fmt.rate(rates[0])} {_eff(first)}" if first else ""
+        )
         if offline and _known(_significance(s).get("value")):
             brief += f"; max S/&radic;(S+B) {_g(_significance(s)['value'])}"
         parts.append(
