@@ -106,6 +106,7 @@ def explain_figures(cfg: AnalysisConfig, model: str) -> list[Path]:
     """
     from types import SimpleNamespace
 
+    from ..explain.interactions import strongest_interaction
     from ..io.storage import read_json
     from ..report import explain_plots, plotting
 
@@ -119,10 +120,16 @@ def explain_figures(cfg: AnalysisConfig, model: str) -> list[Path]:
             feature_names=[str(n) for n in z["feature_names"]],
             output=info["output"],
         )
+    # each dependence plot is coloured by the feature that explains most of its spread
+    colour_by: dict[str, str | None] = {}
+    for i, name in enumerate(expl.feature_names):
+        j = strongest_interaction(expl.values, expl.data, i)
+        colour_by[name] = None if j is None else expl.feature_names[j]
+    title = f"{model}: {info['n_events']:,} candidates" if "n_events" in info else model
     written: list[Path] = []
     with plotting.lhcb_style():
         for name, fig in explain_plots.shap_figures(
-            expl, max_dependence=3, labels=feature_labels(cfg)
+            expl, max_dependence=3, labels=feature_labels(cfg), colour_by=colour_by, title=title
         ).items():
             written += plotting.save(fig, lay.plots / f"shap_{name}_{model}")
     return written

@@ -240,17 +240,32 @@ def _why_record(
 
 
 def _why_plot(
-    labels: Mapping[str, str], expl: Any, rec: Mapping[str, Any], model: str, path: Path
+    labels: Mapping[str, str],
+    expl: Any,
+    rec: Mapping[str, Any],
+    model: str,
+    path: Path,
+    min_r2: float | None = None,
 ) -> list[Path]:
     from ..report import explain_plots, plotting
 
     verdict = "" if rec["passes"] is None else (" passes" if rec["passes"] else " fails")
+    score = float(rec["score"])
+    # a saturated score keeps its significant digits (not "0.0000" or "1.0000")
+    fmt = explain_plots.format_sig
+    score_text = (
+        f"{score:.4f}"
+        if 1e-3 <= score <= 0.999
+        else fmt(score)
+        if score < 1e-3 or score == 1
+        else f"1 {explain_plots.MINUS} {fmt(1 - score)}"
+    )
     title = (
         f"{model}: candidate {rec['candidate']} ({rec['sample']}{', truth-matched' if rec['truth'] and rec['label'] else ''}), "
-        f"fold {rec['fold']} model, score {rec['score']:.4f}{verdict}"
+        f"fold {rec['fold']} model, score {score_text}{verdict}"
     )
     with plotting.lhcb_style():
-        fig = explain_plots.why_figure(expl, labels=labels, title=title)
+        fig = explain_plots.why_figure(expl, labels=labels, title=title, min_r2=min_r2)
         return plotting.save(fig, path)
 
 
@@ -309,7 +324,14 @@ def why_candidate(cfg: AnalysisConfig, model: str, candidate: str) -> dict[str, 
     rec["working_point"] = wp
     tag = rec["candidate"].replace(":", "_").replace("-", "m")
     rec["png"] = str(
-        _why_plot(ctx.labels, expl, rec, model, _why_figure_stem(lay, model, rec["candidate"]))[-1]
+        _why_plot(
+            ctx.labels,
+            expl,
+            rec,
+            model,
+            _why_figure_stem(lay, model, rec["candidate"]),
+            cfg.explain.min_lime_r2,
+        )[-1]
     )
     rec["json"] = str(write_json(lay.why_candidate(model, tag), rec))
     return rec
@@ -481,6 +503,11 @@ def why_figures(cfg: AnalysisConfig, model: str) -> list[Path]:
             **col,
         )
         written += _why_plot(
-            labels, expl, rec, model, _why_figure_stem(lay, model, rec["candidate"])
+            labels,
+            expl,
+            rec,
+            model,
+            _why_figure_stem(lay, model, rec["candidate"]),
+            cfg.explain.min_lime_r2,
         )
     return written
