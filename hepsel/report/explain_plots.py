@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike
 
 from .plotting import (
     COLOURS,
+    bulk_range,
     label,
     log_ticks,
     new_figure,
@@ -104,38 +105,6 @@ def explained_quantity(output: str) -> str:
     if "permutation" in text or "decision_function" in text:
         return "decision function"
     return "log-odds"
-
-
-def bulk_range(
-    x: ArrayLike,
-    *,
-    log: bool = False,
-    fence: float = 3.0,
-    min_q: float = 0.05,
-    pad: float = 0.05,
-) -> tuple[float, float]:
-    """Axis range ``(lo, hi)`` over the bulk of ``x``, cut short of a long tail; padded by 5%.
-
-    The 0.5%-99.5% quantiles, but no further than ``fence`` interquartile
-    ranges beyond the quartiles (in log10 with ``log``), and never inside the
-    ``min_q`` and ``1 - min_q`` quantiles: at most ``min_q`` of the values
-    lie beyond either end. A feature with a long tail (a corrected mass that
-    runs to 200 GeV for a few candidates) keeps its bulk readable.
-    """
-    v = np.asarray(x, dtype=float).ravel()
-    v = v[np.isfinite(v) & (v > 0)] if log else v[np.isfinite(v)]
-    if v.size == 0:
-        return (0.1, 10.0) if log else (0.0, 1.0)
-    t = np.log10(v) if log else v
-    q_lo, q_in_lo, q1, q3, q_in_hi, q_hi = np.quantile(
-        t, [0.005, min_q, 0.25, 0.75, 1 - min_q, 0.995]
-    )
-    iqr = q3 - q1
-    lo = float(np.clip(q1 - fence * iqr, q_lo, q_in_lo))
-    hi = float(np.clip(q3 + fence * iqr, q_in_hi, q_hi))
-    margin = pad * (hi - lo) if hi > lo else 0.5
-    lo, hi = lo - margin, hi + margin
-    return (float(10**lo), float(10**hi)) if log else (lo, hi)
 
 
 def quantile_colours(values: ArrayLike) -> np.ndarray:

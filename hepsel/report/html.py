@@ -233,7 +233,11 @@ _MODEL_CAPTIONS = {
     "background's mass distribution unchanged; a rise under the signal peak would sculpt a peak into it.",
     "shap_bar": "Mean |SHAP value| of each feature for {m}: what the model relies on most.",
     "shap_beeswarm": "SHAP value of each feature for every event (one point each), coloured by the feature's value.",
-    "gan_overlay": "Feature distributions of real training events and GAN-generated events for {m}.",
+    "gan_overlay": "Feature distributions of real (held-out) and GAN-generated signal for {m}, with the "
+    "generated/real ratio under each; the outermost bins hold what lies beyond the plotted range. The few "
+    "candidates at acos(DIRA) near &pi; are real: when the flight distance is short against the vertex "
+    "resolution, which is poorest along the beam (close to the momentum), the decay vertex is often measured "
+    "upstream of the primary vertex, and the direction angle flips to about &pi;.",
     "gan_correlation": "Feature correlations of real and GAN-generated events for {m}.",
     "uncertainty_pull": "Calibration of {m}'s per-candidate score uncertainty: pull of an independent replica's score "
     "against the replica mean, in units of the uncertainty (times &radic;(1+1/R)). A calibrated uncertainty follows "

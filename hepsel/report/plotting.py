@@ -19,6 +19,7 @@ from numpy.typing import ArrayLike
 
 __all__ = [
     "binomial_band",
+    "bulk_range",
     "correlation_plot",
     "count_text",
     "cutflow_plot",
@@ -185,6 +186,38 @@ def count_text(x: float) -> str:
     if abs(x) >= 1e4:
         return f"{x:,.0f}".replace(",", " ")
     return f"{x:.4g}"
+
+
+def bulk_range(
+    x: ArrayLike,
+    *,
+    log: bool = False,
+    fence: float = 3.0,
+    min_q: float = 0.05,
+    pad: float = 0.05,
+) -> tuple[float, float]:
+    """Axis range ``(lo, hi)`` over the bulk of ``x``, cut short of a long tail; padded by 5%.
+
+    The 0.5%-99.5% quantiles, but no further than ``fence`` interquartile
+    ranges beyond the quartiles (in log10 with ``log``), and never inside the
+    ``min_q`` and ``1 - min_q`` quantiles: at most ``min_q`` of the values
+    lie beyond either end. A feature with a long tail (a corrected mass that
+    runs to 200 GeV for a few candidates) keeps its bulk readable.
+    """
+    v = np.asarray(x, dtype=float).ravel()
+    v = v[np.isfinite(v) & (v > 0)] if log else v[np.isfinite(v)]
+    if v.size == 0:
+        return (0.1, 10.0) if log else (0.0, 1.0)
+    t = np.log10(v) if log else v
+    q_lo, q_in_lo, q1, q3, q_in_hi, q_hi = np.quantile(
+        t, [0.005, min_q, 0.25, 0.75, 1 - min_q, 0.995]
+    )
+    iqr = q3 - q1
+    lo = float(np.clip(q1 - fence * iqr, q_lo, q_in_lo))
+    hi = float(np.clip(q3 + fence * iqr, q_in_hi, q_hi))
+    margin = pad * (hi - lo) if hi > lo else 0.5
+    lo, hi = lo - margin, hi + margin
+    return (float(10**lo), float(10**hi)) if log else (lo, hi)
 
 
 def spans_decades(
@@ -829,53 +862,74 @@ def overlay_grid(
     bins: int = 40,
     title: str = "GAN fidelity",
 ) -> Any:
-    """Real vs generated distributions of every feature, one panel each.
+    """Real vs generated distributions of every feature, with a generated/real ratio panel under each.
 
-    The range of each panel covers the bulk of the real events (0.5%-99.5%);
-    a feature spanning decades gets log-spaced bins on a log axis; the y
-    range holds both histograms. ``title`` should say which fold(s) are shown.
+    Each panel covers the bulk of the real events (:func:`bulk_range`: a long
+    tail is cut short, and what lies beyond is counted in the outermost bins);
+    a feature spanning decades gets log-spaced bins on a log axis. The real
+    histogram is a filled area with its statistical band, the generated one
+    points with Poisson error bars; the ratio panel propagates both errors.
+    ``title`` should say which fold(s) are shown.
     """
     import matplotlib.pyplot as plt
-    import mplhep
 
     n = len(names)
     ncol = 4
     nrow = int(np.ceil(n / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(6 * ncol, 5.2 * nrow))
-    for i, ax in enumerate(np.ravel(axes)):
-        if i >= n:
-            ax.set_visible(False)
-            continue
+    fig = plt.figure(figsize=(6.5 * ncol, 7.2 * nrow))
+    # one cell per feature (room between cells for labels and titles), split into histogram and ratio
+    outer = fig.add_gridspec(nrow, ncol, hspace=0.5, wspace=0.3)
+    for i in range(n):
+        row, col = divmod(i, ncol)
+        cell = outer[row, col].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.06)
+        ax = fig.add_subplot(cell[0])
+        rax = fig.add_subplot(cell[1], sharex=ax)
         r, g = real[:, i], generated[:, i]
         logx = spans_decades(r)
-        # range from the real events: a few generated outliers must not squash the panel
-        lo, hi = quantile_range(r, log=logx)
+        lo, hi = bulk_range(r, log=logx)
         edges = np.geomspace(lo, hi, bins + 1) if logx else np.linspace(lo, hi, bins + 1)
-        hr, _ = np.histogram(r, edges)
-        hg, _ = np.histogram(g, edges)
-        fr, fg = hr / max(len(r), 1), hg / max(len(g), 1)
-        mplhep.histplot(
-            fr, edges, ax=ax, histtype="fill", alpha=0.4, color=COLOURS[0], label="real (held out)"
+        # values beyond the range fall into the outermost bins
+        hr, _ = np.histogram(np.clip(r, edges[0], edges[-1]), edges)
+        hg, _ = np.histogram(np.clip(g, edges[0], edges[-1]), edges)
+        nr, ng = max(len(r), 1), max(len(g), 1)
+        fr, fg = hr / nr, hg / ng
+        er, eg = np.sqrt(hr) / nr, np.sqrt(hg) / ng
+        centres = np.sqrt(edges[1:] * edges[:-1]) if logx else 0.5 * (edges[1:] + edges[:-1])
+        ax.stairs(fr, edges, fill=True, alpha=0.35, color=COLOURS[0], label="real (held out)")
+        ax.stairs(
+            fr + er, edges, baseline=fr - er, fill=True, alpha=0.35, color=COLOURS[0], hatch="///"
         )
-        mplhep.histplot(
-            fg, edges, ax=ax, histtype="step", lw=2, color=COLOURS[1], label="generated"
+        ax.errorbar(
+            centres, fg, yerr=eg, fmt="o", ms=4, color=COLOURS[1], elinewidth=1.5, label="generated"
         )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(hr > 0, fg / fr, np.nan)
+            rerr = ratio * np.sqrt(np.where(hg > 0, 1 / hg, 0.0) + np.where(hr > 0, 1 / hr, 0.0))
+        rax.axhline(1.0, color="grey", lw=1, ls="--")
+        rax.errorbar(centres, ratio, yerr=rerr, fmt="o", ms=3, color=COLOURS[1], elinewidth=1.2)
+        rax.set_ylim(0.5, 1.5)
         if logx:
             ax.set_xscale("log")
             log_ticks(ax.xaxis)
         ax.set_xlim(edges[0], edges[-1])
-        ax.set_ylim(0, 1.25 * max(float(fr.max(initial=0)), float(fg.max(initial=0)), 1e-12))
-        if i % ncol == 0:
+        ax.set_ylim(
+            0, 1.3 * max(float((fr + er).max(initial=0)), float((fg + eg).max(initial=0)), 1e-12)
+        )
+        ax.tick_params(labelbottom=False, labelsize=15)
+        rax.tick_params(labelsize=13)
+        if col == 0:
             ax.set_ylabel("Fraction / bin", fontsize=18)
+            rax.set_ylabel("gen./real", fontsize=15)
         name = names[i]
-        ax.set_xlabel((labels or {}).get(name, name), fontsize=20)
-        ax.tick_params(labelsize=15)
+        rax.set_xlabel((labels or {}).get(name, name), fontsize=20)
         if w1 is not None and baseline is not None:
             ax.set_title(
                 f"$W_1$ = {w1[name]:.3g} (real-real {baseline[name]:.3g})", fontsize=15, loc="right"
             )
         if i == 0:
             ax.legend(fontsize=15, loc="upper right")
-    fig.suptitle(f"LHCb-like Simulation: {title}", fontsize=24, fontweight="bold")
-    fig.tight_layout()
+    fig.suptitle(f"LHCb-like Simulation: {title}", fontsize=24, fontweight="bold", y=0.995)
+    fig.subplots_adjust(
+        left=0.06, right=0.98, top=1 - 0.9 / (7.2 * nrow), bottom=0.5 / nrow / 7.2 * 1.6
+    )
     return fig
