@@ -358,13 +358,23 @@ def test_overlay_grid_histograms_are_not_clipped() -> None:
     gen = np.c_[rng.normal(scale=0.3, size=1000), 10 ** rng.uniform(-4, 0, 1000)]
     with plotting.lhcb_style():
         fig = plotting.overlay_grid(real, gen, ["x", "y"], title="fold 0")
-        for ax in fig.axes[:2]:
+        hists, ratios = fig.axes[0::2], fig.axes[1::2]
+        for ax in hists:
             from matplotlib.patches import StepPatch
 
             top = max(
                 float(np.max(p.get_data().values)) for p in ax.patches if isinstance(p, StepPatch)
             )
             assert top < ax.get_ylim()[1]
-        assert fig.axes[1].get_xscale() == "log"
+        assert hists[1].get_xscale() == "log" and ratios[1].get_xscale() == "log"
         assert "fold 0" in fig._suptitle.get_text()
+        # the ratio panel: generated / real per bin (same sample sizes: the ratio of counts)
+        edges = hists[0].patches[0].get_data().edges
+        hr, _ = np.histogram(np.clip(real[:, 0], edges[0], edges[-1]), edges)
+        hg, _ = np.histogram(np.clip(gen[:, 0], edges[0], edges[-1]), edges)
+        line = ratios[0].containers[0].lines[0]
+        ok = hr > 0
+        np.testing.assert_allclose(np.asarray(line.get_ydata())[ok], (hg / hr)[ok])
+        # the generated histogram carries Poisson error bars
+        assert hists[0].containers and hists[0].containers[0].has_yerr
         plt.close(fig)
