@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import time
 from collections.abc import Mapping, Sequence
@@ -315,31 +316,24 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
             ):
                 for var, eff in perf.get(key, {}).items():
                     xlabel = ev.efficiency_vs[var].label if var in ev.efficiency_vs else var
-                    fig, ax = plotting.new_figure()
-                    plotting.efficiency_plot(
-                        {wp_label(wp, perf): b for wp, b in eff["all"].items()},
-                        xlabel=xlabel,
-                        interval_label=eff["interval"],
-                        ylabel=ylabel,
-                        ax=ax,
+                    figure = functools.partial(
+                        _efficiency_figure, xlabel=xlabel, ylabel=ylabel, interval=eff["interval"]
                     )
-                    ax.set_title(f"{n}: all modes", loc="right", fontsize=18)
-                    written += plotting.save(fig, lay.plots / f"eff_vs_{var}{tag}_{n}")
+                    written += figure(
+                        {wp_label(wp, perf): b for wp, b in eff["all"].items()},
+                        title=f"{n}: all modes",
+                        path=lay.plots / f"eff_vs_{var}{tag}_{n}",
+                    )
                     if eff["per_mode"]:
                         wp0 = next(iter(eff["all"]))
-                        fig, ax = plotting.new_figure()
-                        plotting.efficiency_plot(
+                        written += figure(
                             {
                                 plotting.mode_latex(mode): d[wp0]
                                 for mode, d in eff["per_mode"].items()
                             },
-                            xlabel=xlabel,
-                            interval_label=eff["interval"],
-                            ylabel=ylabel,
-                            ax=ax,
+                            title=f"{n} at {wp_label(wp0, perf)}",
+                            path=lay.plots / f"eff_vs_{var}{tag}_{n}_per_mode",
                         )
-                        ax.set_title(f"{n} at {wp_label(wp0, perf)}", loc="right", fontsize=18)
-                        written += plotting.save(fig, lay.plots / f"eff_vs_{var}{tag}_{n}_per_mode")
             cal = (perf.get("uncertainty") or {}).get("calibration")
             if cal and f"{n}/unc_pull" in cv:
                 fig, ax = plotting.new_figure()
@@ -419,3 +413,21 @@ def cutflow_series(cutflow: Mapping[str, Any]) -> dict[str, Any]:
         else:
             series[sample] = v["table"]
     return series
+
+
+def _efficiency_figure(
+    binned: Mapping[str, Any],
+    *,
+    xlabel: str,
+    ylabel: str,
+    interval: str,
+    title: str,
+    path: Path,
+) -> list[Path]:
+    """One efficiency-vs-variable figure (call inside the LHCb style), saved to ``path``."""
+    from ..report import plotting
+
+    fig, ax = plotting.new_figure()
+    plotting.efficiency_plot(binned, xlabel=xlabel, interval_label=interval, ylabel=ylabel, ax=ax)
+    ax.set_title(title, loc="right", fontsize=18)
+    return plotting.save(fig, path)
