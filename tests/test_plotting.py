@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from hepsel.report import explain_plots, plotting, study_plots
+from hepsel.report import explain_plots, feature_plots, plotting, study_plots
 
 
 def test_dots_in_names_do_not_make_plots_collide(tmp_path: Path) -> None:
@@ -331,11 +331,11 @@ def test_cutflow_plot_leaves_room_for_every_marker() -> None:
 def test_correlation_plot_difference_uses_its_own_scale() -> None:
     d = np.array([[0.0, 0.12], [0.12, 0.0]])
     with plotting.lhcb_style():
-        ax = plotting.correlation_plot(d, ["a", "b"], difference=True, title="fold 0")
+        ax = feature_plots.correlation_plot(d, ["a", "b"], difference=True, title="fold 0")
         assert ax.images[0].get_clim() == pytest.approx((-0.12, 0.12))
         assert "+0.12" in [t.get_text() for t in ax.texts]
         plt.close(ax.figure)
-        ax = plotting.correlation_plot(np.array([[1.0, -0.001], [-0.001, 1.0]]), ["a", "b"])
+        ax = feature_plots.correlation_plot(np.array([[1.0, -0.001], [-0.001, 1.0]]), ["a", "b"])
         assert "-0" not in [t.get_text() for t in ax.texts]
         plt.close(ax.figure)
 
@@ -357,7 +357,7 @@ def test_overlay_grid_histograms_are_not_clipped() -> None:
     real = np.c_[rng.normal(size=1000), 10 ** rng.uniform(-4, 0, 1000)]
     gen = np.c_[rng.normal(scale=0.3, size=1000), 10 ** rng.uniform(-4, 0, 1000)]
     with plotting.lhcb_style():
-        fig = plotting.overlay_grid(real, gen, ["x", "y"], title="fold 0")
+        fig = feature_plots.overlay_grid(real, gen, ["x", "y"], title="fold 0")
         hists, ratios = fig.axes[0::2], fig.axes[1::2]
         for ax in hists:
             from matplotlib.patches import StepPatch

@@ -244,7 +244,7 @@ def _uncertainty_summary(
 def make_plots(cfg: AnalysisConfig) -> list[Path]:
     """ROC, overtraining and rate plots from the evaluation outputs, and the cut-flow figure."""
     from ..io.storage import read_json
-    from ..report import plotting, study_plots
+    from ..report import feature_plots, plotting, study_plots
 
     lay = Layout.of(cfg)
     summary = read_json(lay.summary)
@@ -383,7 +383,7 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
         if inputs:
             for cls in ("signal", "background"):
                 fig, ax = plotting.new_figure((12, 10))
-                plotting.correlation_plot(
+                feature_plots.correlation_plot(
                     np.asarray(inputs[f"correlation_{cls}"]),
                     inputs["features"],
                     ax=ax,

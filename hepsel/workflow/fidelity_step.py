@@ -25,7 +25,7 @@ def fidelity(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
     from ..io.storage import read_json, write_json
     from ..models.gan import WGANGP
     from ..prep.dataset import load_dataset
-    from ..report import plotting
+    from ..report import feature_plots, plotting
     from ..stats.fidelity import fidelity_report
 
     lay = Layout.of(cfg)
@@ -87,7 +87,7 @@ def fidelity(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
     real, gen = np.concatenate(real_all), np.concatenate(gen_all)
     labels = {f.name: (f.label or f.name) for f in cfg.features}
     with plotting.lhcb_style():
-        fig = plotting.overlay_grid(
+        fig = feature_plots.overlay_grid(
             real,
             gen,
             feats,
@@ -101,7 +101,7 @@ def fidelity(cfg: AnalysisConfig, model: str) -> dict[str, Any]:
         # the fold with the largest |difference|: the one the report's table quotes
         worst = int(np.argmax([f["max_abs_correlation_difference"] for f in folds]))
         diff = np.asarray(folds[worst]["correlation_difference"])
-        plotting.correlation_plot(
+        feature_plots.correlation_plot(
             diff,
             feats,
             ax=ax,
