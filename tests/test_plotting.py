@@ -378,3 +378,19 @@ def test_overlay_grid_histograms_are_not_clipped() -> None:
         # the generated histogram carries Poisson error bars
         assert hists[0].containers and hists[0].containers[0].has_yerr
         plt.close(fig)
+
+
+def test_pull_plot_keeps_the_tallest_bin_and_quotes_robust_width() -> None:
+    from scipy.stats import t
+
+    rng = np.random.default_rng(7)
+    pulls = 0.2 * rng.standard_normal(5000)  # far narrower than Student t: a tall central bin
+    with plotting.lhcb_style():
+        ax = study_plots.pull_plot(pulls, 3)
+        dens = ax.patches[0].get_data().values
+        assert dens.max() < ax.get_ylim()[1]
+        (text,) = [x.get_text() for x in ax.texts if "median" in x.get_text()]
+        lo, med, hi = np.quantile(pulls, [0.15866, 0.5, 0.84134])
+        assert f"median {med:+.2f}" in text
+        assert f"half-width {(hi - lo) / 2:.2f} (Student t: {t.ppf(0.84134, 2):.2f})" in text
+        plt.close(ax.figure)

@@ -276,13 +276,14 @@ def pull_plot(
     peak = max(float(dens.max(initial=0.0)), float(t.pdf(0.0, dof)), float(norm.pdf(0.0)))
     ax.set_ylim(0, 1.3 * peak)
     if len(p) > 1:
-        width = float(np.std(p, ddof=1))
-        t_width = float(np.sqrt(dof / (dof - 2))) if dof > 2 else float("inf")
+        # robust location and width (Student t with few dof has no finite variance): the median
+        # and half the central 68.3% interval, each against its Student t value
+        lo68, med, hi68 = np.quantile(p, [0.15866, 0.5, 0.84134])
         ax.text(
             0.03,
             0.96,
-            f"mean {np.mean(p):+.2f} $\\pm$ {width / np.sqrt(len(p)):.2f}\n"
-            f"std. dev. {width:.2f} (Student t: {t_width:.2f})",
+            f"median {med:+.2f} (Student t: 0)\n"
+            f"central 68% half-width {(hi68 - lo68) / 2:.2f} (Student t: {t.ppf(0.84134, dof):.2f})",
             transform=ax.transAxes,
             ha="left",
             va="top",
