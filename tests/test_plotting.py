@@ -394,3 +394,26 @@ def test_pull_plot_keeps_the_tallest_bin_and_quotes_robust_width() -> None:
         assert f"median {med:+.2f}" in text
         assert f"half-width {(hi - lo) / 2:.2f} (Student t: {t.ppf(0.84134, 2):.2f})" in text
         plt.close(ax.figure)
+
+
+def test_log_efficiency_plot_keeps_intervals_in_the_frame_and_draws_empty_bins_as_limits() -> None:
+    edges = [0.0, 1.0, 2.0, 3.0]
+    binned = {
+        "wp": {
+            "edges": np.array(edges),
+            "value": np.array([0.2, 0.0, 1e-5]),
+            "low": np.array([0.15, 0.0, 2e-6]),
+            "high": np.array([0.25, 0.05, 4e-5]),
+        }
+    }
+    with plotting.lhcb_style():
+        ax = plotting.efficiency_plot(binned, xlabel="$m$ [MeV]", interval_label="CP", logy=True)
+        lo, hi = ax.get_ylim()
+        assert ax.get_yscale() == "log"
+        assert lo < 2e-6 and hi >= 1.0  # the lowest lower edge and 1 inside the frame
+        limits = [c for c in ax.containers if getattr(c, "has_yerr", False) and c.lines[1]]
+        # the empty bin: an upper limit (arrow) at its upper edge, no point at zero
+        arrows = [c for c in ax.containers if c.lines[0] is None]
+        assert len(arrows) == 1 and limits
+        assert ax.get_xlabel() == "$m$ [MeV]"
+        plt.close(ax.figure)
