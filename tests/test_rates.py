@@ -173,6 +173,8 @@ def test_measured_rate_pull_is_standard_normal_over_splits() -> None:
     for _ in range(400):
         mb = EventScores(rng.random(n), np.ones(n), float(n), float(n), np.arange(n))
         got = measured_rate(mb, 30000.0, 660.0)
+        # above the target: a positive pull
+        assert np.sign(got["rate_khz_measured_pull"]) == np.sign(got["rate_khz_measured"] - 660.0)
         pulls.append(got["rate_khz_measured_pull"])
     assert abs(np.mean(pulls)) < 0.15
     assert np.std(pulls) == pytest.approx(1.0, abs=0.1)
