@@ -219,21 +219,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     summary = workflow.evaluate(cfg, progress=not args.no_progress)
     n_models = sum(not name.startswith("_") for name in summary)
-    print(f"evaluate: {n_models} model(s) in {time.perf_counter() - t0:.1f} s")
-    for name, s in summary.items():
-        if name.startswith("_"):
-            continue
-        if s.get("eff_at_rate"):
-            first = next(iter(s["eff_at_rate"]))
-            print(
-                f"{name}: AUC = {s['auc']:.4f}, signal eff. at {first} kHz = {s['eff_at_rate'][first]['eff']:.3f}"
-            )
-        else:
-            off = s.get("offline", {})
-            print(
-                f"{name}: AUC = {s['auc']:.4f}, expected S = {off.get('signal_yield', float('nan')):.4g}, "
-                f"B = {off.get('background_yield', float('nan')):.4g} after the preselection"
-            )
+    aucs = {name: s["auc"] for name, s in summary.items() if not name.startswith("_")}
+    best = max(aucs, key=lambda n: aucs[n]) if aucs else None
+    # one line per job: the per-model figures are in summary.json and the headline at the end
+    print(
+        f"evaluate: {n_models} model(s) in {time.perf_counter() - t0:.1f} s"
+        + (f"; highest AUC {best} {aucs[best]:.4f}" if best is not None else "")
+        + f"; {workflow.Layout.of(cfg).root / 'summary.json'}"
+    )
     return 0
 
 
