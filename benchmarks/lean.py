@@ -12,8 +12,9 @@ file-system cache, runs in turn
   ``python -m hepsel.cli`` job);
 - bare: ``benchmarks/bare_bdt.py`` (uproot + numpy + xgboost + scikit-learn +
   matplotlib, one process), with the same preselection, features, folds,
-  seeds and early-stopping split, and the same deliverables: summary.json,
-  scores.root, the ROC, rate, score and cut-flow figures;
+  seeds and early-stopping split, and the same deliverables: summary.json
+  (the figures the plots show), scores.root and the nine figures of hepsel's
+  ``plots`` step (checked by name), PNG and PDF;
 
 timing the wall clock of each and the CPU time of its child processes
 (``resource.getrusage(RUSAGE_CHILDREN)``). Prints both, their ratios, hepsel's
@@ -170,6 +171,11 @@ def main() -> None:
         h = json.loads((last / "results" / "summary.json").read_text())["bdt"]
         b = json.loads((last / "bare" / "summary.json").read_text())["bdt"]
         rules = _per_rule(last / "results")
+        # the same deliverables: every figure hepsel draws, and only those, in both formats
+        figures = {
+            side: sorted(p.name for p in (last / d / "plots").iterdir())
+            for side, d in (("hepsel", "results"), ("bare", "bare"))
+        }
 
     def med(name: str, j: int) -> float:
         return statistics.median(t[j] for t in times[name])
@@ -199,8 +205,14 @@ def main() -> None:
         abs(e["eff"] - b["eff_at_rate"][r]["eff"]) < 1e-9 for r, e in h["eff_at_rate"].items()
     )
     print("figures agree" if agree else "FIGURES DIFFER")
+    same_plots = figures["hepsel"] == figures["bare"]
+    print(
+        f"plots: {len(figures['hepsel'])} files from hepsel, the same from the bare script"
+        if same_plots
+        else f"PLOTS DIFFER: hepsel {figures['hepsel']}, bare {figures['bare']}"
+    )
     print(f"wall-time ratio {hw / bw:.2f} (target <= {args.max_ratio:g})")
-    sys.exit(0 if agree else 1)
+    sys.exit(0 if agree and same_plots else 1)
 
 
 if __name__ == "__main__":
