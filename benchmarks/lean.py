@@ -70,6 +70,8 @@ def lean_config(data_dir: Path, output: Path) -> dict:
     ev["shap"] = {"enabled": False}
     cfg["explain"] = {"enabled": False}
     cfg["report"] = {"enabled": False}
+    # one train job per model: one start-up and one set of imports instead of one per fold
+    cfg.setdefault("training", {})["fold_jobs"] = "per_model"
     cfg["output"] = str(output)
     return cfg
 
