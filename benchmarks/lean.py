@@ -4,8 +4,10 @@ Builds, in a temporary directory, a copy of ``analyses/topo2body/config.yaml``
 with only the ``bdt`` model and everything optional switched off (SHAP values,
 the "why" explanations, the report, bootstrap spreads, efficiency-vs-variable,
 per-mode, sculpting and background-composition figures, the study, apply and
-robustness blocks), reading the default generated files by absolute path and
-writing its results into the temporary directory. Then, after warming the
+robustness blocks) and each model's folds trained in one job
+(``training.fold_jobs: per_model``; ``--fold-jobs per_fold`` for one job per
+fold), reading the default generated files by absolute path and writing its
+results into the temporary directory. Then, after warming the
 file-system cache, runs in turn
 
 - hepsel: ``snakemake --cores 2`` on that config (every rule a
@@ -28,7 +30,7 @@ config`` as Snakemake starts; with a slurm client and no reachable controller
 that waits about 9 s. ``--shadow-scontrol`` runs Snakemake with a ``scontrol``
 that fails at once first on ``PATH``, to time hepsel without that wait.
 
-    python benchmarks/lean.py [--repeat 3] [--shadow-scontrol] [--data-dir data/generated/topo2body]
+    python benchmarks/lean.py [--repeat 3] [--shadow-scontrol] [--fold-jobs per_fold] [--data-dir data/generated/topo2body]
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ REPO = Path(__file__).resolve().parents[1]
 _OFF = {"study", "apply", "robustness", "decorrelation_scan"}
 
 
-def lean_config(data_dir: Path, output: Path) -> dict:
+def lean_config(data_dir: Path, output: Path, fold_jobs: str = "per_model") -> dict:
     """The default analysis with only the bdt and nothing optional."""
     cfg = yaml.safe_load((REPO / "analyses" / "topo2body" / "config.yaml").read_text())
     for key in _OFF:
@@ -71,7 +73,7 @@ def lean_config(data_dir: Path, output: Path) -> dict:
     cfg["explain"] = {"enabled": False}
     cfg["report"] = {"enabled": False}
     # one train job per model: one start-up and one set of imports instead of one per fold
-    cfg.setdefault("training", {})["fold_jobs"] = "per_model"
+    cfg.setdefault("training", {})["fold_jobs"] = fold_jobs
     cfg["output"] = str(output)
     return cfg
 
@@ -115,6 +117,12 @@ def main() -> None:
         action="store_true",
         help="Snakemake runs with a scontrol that fails at once (no wait for an unreachable slurm controller)",
     )
+    ap.add_argument(
+        "--fold-jobs",
+        choices=("per_model", "per_fold"),
+        default="per_model",
+        help="training.fold_jobs of hepsel's study (per_fold: one train job per fold)",
+    )
     args = ap.parse_args()
     data_dir = Path(args.data_dir).resolve()
     files = sorted(data_dir.glob("*.root"))
@@ -154,7 +162,7 @@ def main() -> None:
             analysis.mkdir(parents=True)
             results = run / "results"
             (analysis / "config.yaml").write_text(
-                yaml.safe_dump(lean_config(data_dir, results), sort_keys=False)
+                yaml.safe_dump(lean_config(data_dir, results, args.fold_jobs), sort_keys=False)
             )
             hepsel_cmd = [
                 py, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(run),
