@@ -317,7 +317,8 @@ rule gather:
 
 
 # training.fold_jobs: per_fold, one job per model and fold; per_model, one job per model that
-# trains its folds in turn (one start-up and one set of imports). Both define the one rule
+# trains its folds side by side on its threads (one start-up and one set of imports per
+# worker, not per fold). Both define the one rule
 # `train` with the same shell command; the folds a job trains come from its outputs (a function
 # of `output`: no params trigger), so switching reruns no job.
 _PER_MODEL = CFG.training.fold_jobs == "per_model"
