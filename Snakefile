@@ -316,25 +316,42 @@ rule gather:
         f"{HEPSEL} gather {COMMON} 2>&1 | tee {{log}}"
 
 
+# training.fold_jobs: per_fold, one job per model and fold; per_model, one job per model that
+# trains its folds side by side on its threads (one start-up and one set of imports per
+# worker, not per fold). Both define the one rule
+# `train` with the same shell command; the folds a job trains come from its outputs (a function
+# of `output`: no params trigger), so switching reruns no job.
+_PER_MODEL = CFG.training.fold_jobs == "per_model"
+
+
+def _fold_option(wildcards, output):
+    """'--fold k' for a one-fold job, nothing for a job that trains every fold."""
+    return "" if len(output) > 1 else f"--fold {wildcards.fold}"
+
+
 rule train:
     input:
         f"{ROOT}/dataset.parquet",
     output:
-        f"{ROOT}/models/{{model}}/fold{{fold}}.info.json",
+        [f"{ROOT}/models/{{model}}/fold{k}.info.json" for k in FOLDS] if _PER_MODEL
+        else f"{ROOT}/models/{{model}}/fold{{fold}}.info.json",
     log:
-        f"{ROOT}/logs/train/{{model}}_fold{{fold}}.log",
+        f"{ROOT}/logs/train/{{model}}.log" if _PER_MODEL else f"{ROOT}/logs/train/{{model}}_fold{{fold}}.log",
     benchmark:
-        f"{BENCH}/train/{{model}}_fold{{fold}}.tsv"
+        f"{BENCH}/train/{{model}}.tsv" if _PER_MODEL else f"{BENCH}/train/{{model}}_fold{{fold}}.tsv"
     params:
         settings=lambda wc: digest("train", model=wc.model),
-    threads: 1
+        folds=_fold_option,
+    # a per_model job trains its folds side by side, one process per thread
+    threads: CFG.folds.k if _PER_MODEL else 1
     resources:
         # reads only its fold's training rows and model's columns: bdt 10x 0.6 GB, 100x 2.7 GB (1.5 GB with
-        # training.external_memory); 1x 0.4-0.7 GB (bdt, mlp, gan); 45 s
+        # training.external_memory); 1x 0.4-0.7 GB (bdt, mlp, gan); 45 s. A per_model job holds one
+        # fold at a time and takes k times as long
         mem_mb=mem_mb(800, per_mb=2),  # its fold's rows and model's columns: 1x 0.33 GB, 100x 2.5 GB; 166 s
-        runtime=runtime(20, s_per_mb=3),
+        runtime=runtime(20 * (CFG.folds.k if _PER_MODEL else 1), s_per_mb=3 * (CFG.folds.k if _PER_MODEL else 1)),
     shell:
-        f"{HEPSEL} train {COMMON} --model {{wildcards.model}} --fold {{wildcards.fold}} 2>&1 | tee {{log}}"
+        f"{HEPSEL} train {COMMON} --model {{wildcards.model}} {{params.folds}} --jobs {{threads}} 2>&1 | tee {{log}}"
 
 
 rule evaluate:

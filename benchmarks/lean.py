@@ -4,16 +4,19 @@ Builds, in a temporary directory, a copy of ``analyses/topo2body/config.yaml``
 with only the ``bdt`` model and everything optional switched off (SHAP values,
 the "why" explanations, the report, bootstrap spreads, efficiency-vs-variable,
 per-mode, sculpting and background-composition figures, the study, apply and
-robustness blocks), reading the default generated files by absolute path and
-writing its results into the temporary directory. Then, after warming the
+robustness blocks) and each model's folds trained in one job
+(``training.fold_jobs: per_model``; ``--fold-jobs per_fold`` for one job per
+fold), reading the default generated files by absolute path and writing its
+results into the temporary directory. Then, after warming the
 file-system cache, runs in turn
 
 - hepsel: ``snakemake --cores 2`` on that config (every rule a
   ``python -m hepsel.cli`` job);
 - bare: ``benchmarks/bare_bdt.py`` (uproot + numpy + xgboost + scikit-learn +
   matplotlib, one process), with the same preselection, features, folds,
-  seeds and early-stopping split, and the same deliverables: summary.json,
-  scores.root, the ROC, rate, score and cut-flow figures;
+  seeds and early-stopping split, and the same deliverables: summary.json
+  (the figures the plots show), scores.root and the nine figures of hepsel's
+  ``plots`` step (checked by name), PNG and PDF;
 
 timing the wall clock of each and the CPU time of its child processes
 (``resource.getrusage(RUSAGE_CHILDREN)``). Prints both, their ratios, hepsel's
@@ -27,7 +30,7 @@ config`` as Snakemake starts; with a slurm client and no reachable controller
 that waits about 9 s. ``--shadow-scontrol`` runs Snakemake with a ``scontrol``
 that fails at once first on ``PATH``, to time hepsel without that wait.
 
-    python benchmarks/lean.py [--repeat 3] [--shadow-scontrol] [--data-dir data/generated/topo2body]
+    python benchmarks/lean.py [--repeat 3] [--shadow-scontrol] [--fold-jobs per_fold] [--data-dir data/generated/topo2body]
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ REPO = Path(__file__).resolve().parents[1]
 _OFF = {"study", "apply", "robustness", "decorrelation_scan"}
 
 
-def lean_config(data_dir: Path, output: Path) -> dict:
+def lean_config(data_dir: Path, output: Path, fold_jobs: str = "per_model") -> dict:
     """The default analysis with only the bdt and nothing optional."""
     cfg = yaml.safe_load((REPO / "analyses" / "topo2body" / "config.yaml").read_text())
     for key in _OFF:
@@ -69,6 +72,8 @@ def lean_config(data_dir: Path, output: Path) -> dict:
     ev["shap"] = {"enabled": False}
     cfg["explain"] = {"enabled": False}
     cfg["report"] = {"enabled": False}
+    # one train job per model: one start-up and one set of imports instead of one per fold
+    cfg.setdefault("training", {})["fold_jobs"] = fold_jobs
     cfg["output"] = str(output)
     return cfg
 
@@ -112,6 +117,12 @@ def main() -> None:
         action="store_true",
         help="Snakemake runs with a scontrol that fails at once (no wait for an unreachable slurm controller)",
     )
+    ap.add_argument(
+        "--fold-jobs",
+        choices=("per_model", "per_fold"),
+        default="per_model",
+        help="training.fold_jobs of hepsel's study (per_fold: one train job per fold)",
+    )
     args = ap.parse_args()
     data_dir = Path(args.data_dir).resolve()
     files = sorted(data_dir.glob("*.root"))
@@ -151,7 +162,7 @@ def main() -> None:
             analysis.mkdir(parents=True)
             results = run / "results"
             (analysis / "config.yaml").write_text(
-                yaml.safe_dump(lean_config(data_dir, results), sort_keys=False)
+                yaml.safe_dump(lean_config(data_dir, results, args.fold_jobs), sort_keys=False)
             )
             hepsel_cmd = [
                 py, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(run),
@@ -170,6 +181,11 @@ def main() -> None:
         h = json.loads((last / "results" / "summary.json").read_text())["bdt"]
         b = json.loads((last / "bare" / "summary.json").read_text())["bdt"]
         rules = _per_rule(last / "results")
+        # the same deliverables: every figure hepsel draws, and only those, in both formats
+        figures = {
+            side: sorted(p.name for p in (last / d / "plots").iterdir())
+            for side, d in (("hepsel", "results"), ("bare", "bare"))
+        }
 
     def med(name: str, j: int) -> float:
         return statistics.median(t[j] for t in times[name])
@@ -199,8 +215,14 @@ def main() -> None:
         abs(e["eff"] - b["eff_at_rate"][r]["eff"]) < 1e-9 for r, e in h["eff_at_rate"].items()
     )
     print("figures agree" if agree else "FIGURES DIFFER")
+    same_plots = figures["hepsel"] == figures["bare"]
+    print(
+        f"plots: {len(figures['hepsel'])} files from hepsel, the same from the bare script"
+        if same_plots
+        else f"PLOTS DIFFER: hepsel {figures['hepsel']}, bare {figures['bare']}"
+    )
     print(f"wall-time ratio {hw / bw:.2f} (target <= {args.max_ratio:g})")
-    sys.exit(0 if agree else 1)
+    sys.exit(0 if agree and same_plots else 1)
 
 
 if __name__ == "__main__":

@@ -201,15 +201,33 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cfg = _config(args)
     folds = [args.fold] if args.fold is not None else list(range(cfg.folds.k))
     models = [args.model] if args.model else list(cfg.models)
-    for m in models:
-        for k in folds:
-            info = workflow.train(cfg, m, k, progress=not args.no_progress)
-            line = f"train {m} fold {k}: {info['n_train']:,} candidates {_timing(info['n_train'], 'cand', info['seconds'])}"
-            if "uncertainty" in info:
-                u = info["uncertainty"]
-                line += f"; {len(u['fits'])} uncertainty replicas in {u['seconds']:.1f} s"
-            print(line)
+    tasks = [(m, k) for m in models for k in folds]
+    if args.jobs > 1 and len(tasks) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawned workers, each importing the model libraries once for the folds it trains; a fold
+        # trains as in a job of its own (its seeds come from the config), so the models are the same
+        with ProcessPoolExecutor(
+            max_workers=min(args.jobs, len(tasks)), mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
+            futures = [pool.submit(workflow.train, cfg, m, k, progress=False) for m, k in tasks]
+            infos = (f.result() for f in futures)
+            for (m, k), info in zip(tasks, infos, strict=True):
+                print(_train_line(m, k, info))
+        return 0
+    for m, k in tasks:
+        print(_train_line(m, k, workflow.train(cfg, m, k, progress=not args.no_progress)))
     return 0
+
+
+def _train_line(model: str, fold: int, info: dict[str, Any]) -> str:
+    """One log line per fold model: candidates, time and uncertainty replicas."""
+    line = f"train {model} fold {fold}: {info['n_train']:,} candidates {_timing(info['n_train'], 'cand', info['seconds'])}"
+    if "uncertainty" in info:
+        u = info["uncertainty"]
+        line += f"; {len(u['fits'])} uncertainty replicas in {u['seconds']:.1f} s"
+    return line
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -724,6 +742,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.add_argument("--model", help="only this model (default: every model of the config)")
     p.add_argument("--fold", type=int, help="only this fold (default: every fold)")
+    p.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=1,
+        help="fold models trained at a time, each in a process of its own (default: 1, in turn)",
+    )
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(

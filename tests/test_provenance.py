@@ -79,3 +79,30 @@ def test_switching_explanations_off_reruns_only_the_report(tmp_path: Path) -> No
         assert (step_digest(on, step, **kw) == step_digest(off, step, **kw)) is same, step
     assert "enabled" not in step_settings(on, "explain", model="bdt")["shap"]
     assert "enabled" not in step_settings(on, "why", model="bdt")["explain"]
+
+
+def test_fold_jobs_changes_no_digest(tmp_path: Path) -> None:
+    """How the folds are grouped into train jobs changes no output: no step's digest reads it."""
+    base = tiny_config("data")
+    default = load_config(write_config(tmp_path / "default", base))
+    per_model = load_config(
+        write_config(tmp_path / "per_model", {**base, "training": {"fold_jobs": "per_model"}})
+    )
+    assert per_model.training.fold_jobs == "per_model"
+    for step, kw in [
+        ("train", {"model": "bdt"}),
+        ("evaluate", {}),
+        ("plots", {}),
+        ("study", {"model": "bdt"}),
+        ("report", {}),
+    ]:
+        assert step_digest(default, step, **kw) == step_digest(per_model, step, **kw), step
+    assert "fold_jobs" not in step_settings(default, "train", model="bdt")["training"]
+
+
+def test_bad_fold_jobs_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="fold_jobs"):
+        load_config(
+            write_config(tmp_path, tiny_config("data", training={"fold_jobs": "per_sample"})),
+            base_dir=tmp_path,
+        )

@@ -55,8 +55,8 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work
 
 
-def _train(work: Path, tag: str, threads: int) -> Path:
-    """Train fold 0 of ``disco`` in a fresh process with ``threads`` threads in its environment."""
+def _train(work: Path, tag: str, threads: int, folds: tuple[str, ...] = ("--fold", "0")) -> Path:
+    """Train ``disco`` (fold 0 unless ``folds`` says otherwise) in a fresh process with ``threads`` threads in its environment."""
     out = work / f"out_{tag}"
     shutil.copytree(work / "results" / "tiny", out)
     env = dict(
@@ -73,22 +73,21 @@ def _train(work: Path, tag: str, threads: int) -> Path:
         str(out),
         "--model",
         "disco",
-        "--fold",
-        "0",
+        *folds,
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=work, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 
 
-def _scores(work: Path, out: Path) -> np.ndarray:
+def _scores(work: Path, out: Path, fold: int = 0) -> np.ndarray:
     from hepsel.config.loading import load_config
     from hepsel.models import load_classifier
     from hepsel.prep.dataset import load_dataset
 
     cfg = load_config(work / "analyses" / "tiny")
     ds = load_dataset(out / "dataset.parquet", cfg)
-    return load_classifier("mlp", out / "models" / "disco" / "fold0").decision_function(ds.X)
+    return load_classifier("mlp", out / "models" / "disco" / f"fold{fold}").decision_function(ds.X)
 
 
 @pytest.mark.slow
@@ -135,3 +134,14 @@ def test_the_same_minibatches_on_cpu_and_cuda() -> None:
         for dev in ("cpu", "cuda")
     }
     np.testing.assert_allclose(scores["cuda"], scores["cpu"], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_folds_trained_side_by_side_are_the_folds_trained_in_turn(prepared: Path) -> None:
+    # training.fold_jobs: per_model runs `hepsel train --model m --jobs N`: one process per fold
+    in_turn = _train(prepared, "in_turn", 1, folds=())
+    side_by_side = _train(prepared, "side_by_side", 1, folds=("--jobs", "2"))
+    for fold in range(2):
+        np.testing.assert_array_equal(
+            _scores(prepared, side_by_side, fold), _scores(prepared, in_turn, fold)
+        )

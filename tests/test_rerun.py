@@ -180,6 +180,12 @@ def test_switching_explanations_off_reruns_only_the_report(edit) -> None:
     assert set(planned_jobs(edit(off), "analyses/tiny")) == {"report"}
 
 
+def test_fold_jobs_switch_reruns_nothing(edit) -> None:
+    # one train job per model instead of one per fold: the same outputs, the same shell command
+    work = edit(lambda c: c.setdefault("training", {}).update(fold_jobs="per_model"))
+    assert planned_jobs(work, "analyses/tiny") == Counter()
+
+
 def test_plot_label_edit_reruns_only_plots_and_report(edit) -> None:
     work = edit(
         lambda c: c["evaluation"]["efficiency_vs"]["B_TRUETAU"].update(label="decay time [ps]")

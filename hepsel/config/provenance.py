@@ -17,8 +17,9 @@ What each step reads:
 ``gather``               every sample's ``label`` / ``normalisation`` / event and
                          weight settings, ``evaluation.interval``
 ``train``                the model's own block (``uncertainty`` included: the
-                         replicas train in the same job), ``training``, ``seed``,
-                         ``folds``, feature names and ranges (GAN bounds)
+                         replicas train in the same job), ``training`` (not
+                         ``fold_jobs``, read by no step: it only groups the folds into
+                         jobs), ``seed``, ``folds``, feature names and ranges (GAN bounds)
 ``evaluate``             everything but ``generate`` blocks, ``study``,
                          ``decorrelation_scan``, ``explain``, ``robustness``, ``apply``,
                          ``evaluation.shap``, plot labels and feature labels (the saved
@@ -126,6 +127,8 @@ def step_settings(
         if block.get("enabled", False):
             del block["enabled"]
     del d["report"]  # whether report.html is in the default target: no step reads it
+    # how the folds are grouped into jobs: the same fold models either way
+    del d["training"]["fold_jobs"]
     if step == "apply" and sample not in cfg.apply.datasets:
         msg = f"step 'apply' needs one of the datasets {sorted(cfg.apply.datasets)}, not {sample!r}"
         raise ConfigError(msg)

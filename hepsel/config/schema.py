@@ -560,6 +560,13 @@ class TrainingConfig(_Strict):
         "cached on disk), fisher in two passes, mlp and lipschitz_mlp from minibatches read row group by row group; "
         "only the per-row bookkeeping (label, weight, event numbers) is held in memory. Other kinds train in memory",
     )
+    fold_jobs: Literal["per_fold", "per_model"] = Field(
+        default="per_fold",
+        description="Snakemake jobs of the train rule: per_fold, one job per model and fold; per_model, "
+        "one job per model whose threads (up to the number of folds) train that many folds side by side, "
+        "one process each (one interpreter start-up and one set of imports per worker, not per fold: "
+        "faster on few cores). The fold models are the same; switching reruns nothing",
+    )
 
 
 class ApplyDatasetConfig(_Strict):
