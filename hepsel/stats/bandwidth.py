@@ -20,15 +20,18 @@ Method
    ``sigmoid((u - theta_l) / tau)`` and the menu with
    ``1 - prod_l (1 - p_l)`` (summed in log space). The smoothed rate and
    efficiencies are the weighted means of that, on the choosing half.
-3. *Adam* (``torch.optim.Adam``) on ``theta`` from the naive split
-   (:func:`~hepsel.stats.menu.naive_split`), with the rate constraint
-   ``c = log(rate / target) = 0`` handled as in an augmented Lagrangian:
-   the step follows ``-(grad obj - lambda grad c) + penalty * c * grad c``
-   with ``lambda`` the least-squares multiplier
-   ``<grad obj, grad c> / |grad c|^2`` of the current point. The first term
-   moves along the constant-rate surface, the second pulls back onto it.
-   ``tau`` shrinks geometrically over the steps, so the early steps see a
-   smooth landscape and the last ones nearly the exact counts.
+3. *Adam* (``torch.optim.Adam``, step size annealed by a cosine) on
+   ``theta`` from the naive split (:func:`~hepsel.stats.menu.naive_split`),
+   with the rate constraint ``c = log(rate / target) = 0`` kept as in a
+   projected-gradient method: the step follows the Lagrangian's gradient
+   ``-(grad obj - lambda grad c)``, ``lambda`` the least-squares multiplier
+   ``<grad obj, grad c> / |grad c|^2`` of the current point, i.e. it moves
+   along the constant-rate surface; after each step a Newton step of a
+   common shift of all ``theta`` (``-c / sum(grad c)``) puts the smoothed
+   rate back on the target (``penalty > 0`` adds a quadratic pull
+   ``penalty * c * grad c`` as well). ``tau`` shrinks geometrically over the
+   steps, so the early steps see a smooth landscape (the exact one is a
+   staircase with local optima) and the last ones nearly the exact counts.
 4. *Exact projection.* Smoothed rates are not exact counts, so the result
    is shifted: all ``theta`` move by one common ``delta``, the smallest
    (found by bisection) for which the *exact* rate on the choosing half is
@@ -179,8 +182,8 @@ def divide_bandwidth(
     measure: tuple[MinBiasLines, SignalLines] | None = None,
     n_steps: int = 300,
     learning_rate: float = 0.05,
-    temperature: tuple[float, float] = (0.3, 0.02),
-    penalty: float = 3.0,
+    temperature: tuple[float, float] = (1.0, 0.01),
+    penalty: float = 0.0,
     random_state: int = 0,
 ) -> list[BandwidthResult]:
     """Choose all line thresholds together for each total output rate.
@@ -215,7 +218,8 @@ def divide_bandwidth(
     temperature : (float, float)
         Sigmoid width at the first and the last step, in units of ``u``.
     penalty : float
-        Weight of the pull back onto the target rate.
+        Weight of an extra quadratic pull onto the target rate (the Newton
+        shift after each step already keeps the smoothed rate there).
     random_state : int
         Seed of torch's generator (the method itself draws nothing; the
         result is the same for the same inputs and seed).
@@ -336,6 +340,10 @@ def divide_bandwidth(
             theta.grad = -(g_obj - lam * g_c) + penalty * c.detach() * g_c
             opt.step()
             sched.step()
+            with torch.no_grad():  # a Newton step of a common shift back onto the target rate
+                slope = g_c.sum()
+                if float(slope) < 0:
+                    theta -= c.detach() / slope
             sm_obj, sm_rate = float(obj.detach()), float(rate.detach()) * float(input_rate_khz)
 
         theta_np = np.zeros(n_groups)

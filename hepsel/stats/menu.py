@@ -272,7 +272,7 @@ def prescaled_scores(
         msg = f"prescales has {len(prescales)} entries for {sample.n_lines} lines"
         raise ValueError(msg)
     if sample.event is None:
-        msg = "prescales below 1 need the events' numbers (event=...) to decide which events a line keeps"
+        msg = "prescales below 1 need event numbers (event=...) to decide which events a line keeps"
         raise ValueError(msg)
     return np.where(prescale_mask(sample.event, prescales, seed), sample.scores, -np.inf)
 
@@ -416,9 +416,13 @@ def evaluate_menu(
     ok = den > 0
     safe = np.where(ok, den, 1.0)
     eff = np.where(ok, np.bincount(ch, weights=sw * sfire.any(axis=1), minlength=nc) / safe, np.nan)
-    line_eff: FloatArray = np.column_stack(
-        [np.bincount(ch, weights=sw * sfire[:, j], minlength=nc) for j in range(signal.n_lines)]
-    ).reshape(nc, signal.n_lines).astype(np.float64)
+    line_eff: FloatArray = (
+        np.column_stack(
+            [np.bincount(ch, weights=sw * sfire[:, j], minlength=nc) for j in range(signal.n_lines)]
+        )
+        .reshape(nc, signal.n_lines)
+        .astype(np.float64)
+    )
     line_eff = np.where(ok[:, None], line_eff / safe[:, None], np.nan)
     s_eff = np.where(ok, den**2 / np.where(den2 > 0, den2, 1.0), 0.0)
 
