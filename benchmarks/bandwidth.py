@@ -13,7 +13,9 @@ own (the lines that serve it). Rates use a 30 MHz input; thresholds are
 chosen on the even events and every figure is measured on the odd ones.
 Prints, per target rate, the optimiser's wall time, the process's peak
 memory (``resource.getrusage``), the measured rate and objective of the
-optimised menu and of the naive split, and the gain.
+optimised menu and of the naive split, and the gain; and the gain over a
+naive split whose measured rate matches the optimised menu's (thresholds
+tuned on the even half overshoot a little on the odd one).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hepsel.stats.bandwidth import divide_bandwidth
-from hepsel.stats.menu import MinBiasLines, SignalLines
+from hepsel.stats.menu import MinBiasLines, SignalLines, evaluate_menu, naive_split, split_even_odd
 
 __all__ = ["main", "make_menu"]
 
@@ -98,8 +100,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     header = (
         f"{'target kHz':>10} {'wall s':>7} {'peak MiB':>8} {'rate kHz':>15} "
-        f"{'objective':>9} {'naive rate kHz':>15} {'naive obj':>9} {'gain %':>7} {'kept naive':>10}"
+        f"{'objective':>9} {'naive rate kHz':>15} {'naive obj':>9} {'gain %':>7} {'kept naive':>10} "
+        f"{'matched gain %':>14}"
     )
+    mb_even, mb_odd = split_even_odd(minbias)
+    _, sig_odd = split_even_odd(signal)
     print(header)
     for target in args.targets:
         start = time.perf_counter()
@@ -109,11 +114,20 @@ def main(argv: list[str] | None = None) -> None:
         wall = time.perf_counter() - start
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         m, n = res.measured, res.naive_measured
+        # thresholds tuned on one half overshoot on the other: compare with the naive split
+        # whose *measured* rate is the optimised menu's, so that the gain is not extra rate
+        matched = evaluate_menu(
+            naive_split(mb_even, target * m.rate / n.rate, input_rate_khz=INPUT_RATE_KHZ),
+            mb_odd,
+            sig_odd,
+            input_rate_khz=INPUT_RATE_KHZ,
+        )
         print(
             f"{target:>10.0f} {wall:>7.1f} {peak:>8.0f} "
             f"{m.rate:>8.0f} ± {m.rate_error:<4.0f} {m.objective:>9.4f} "
             f"{n.rate:>8.0f} ± {n.rate_error:<4.0f} {n.objective:>9.4f} "
-            f"{100 * res.gain:>7.2f} {res.kept_naive!s:>10}"
+            f"{100 * res.gain:>7.2f} {res.kept_naive!s:>10} "
+            f"{100 * (m.objective / matched.objective - 1):>14.2f}"
         )
 
 
