@@ -71,11 +71,11 @@ from .menu import (
     MenuFigures,
     MinBiasLines,
     SignalLines,
-    check_channel_weights,
+    _check_channel_weights,
+    _menu_rate,
+    _prescaled_scores,
     evaluate_menu,
-    menu_rate,
     naive_split,
-    prescaled_scores,
     split_even_odd,
 )
 
@@ -182,7 +182,7 @@ def divide_bandwidth(
     measure: tuple[MinBiasLines, SignalLines] | None = None,
     n_steps: int = 300,
     learning_rate: float = 0.05,
-    temperature: tuple[float, float] = (1.0, 0.01),
+    temperature: tuple[float, float] = (1.0, 0.005),
     penalty: float = 0.0,
     random_state: int = 0,
 ) -> list[BandwidthResult]:
@@ -244,7 +244,7 @@ def divide_bandwidth(
     if int(n_steps) < 0 or not 0 < temperature[1] <= temperature[0]:
         msg = "n_steps must be >= 0 and temperature (first, last) positive and decreasing"
         raise ValueError(msg)
-    a = check_channel_weights(channel_weights, choose_sig.n_channels)
+    a = _check_channel_weights(channel_weights, choose_sig.n_channels)
     group = _check_groups(groups, n_lines)
     torch.manual_seed(int(random_state))
     common: dict[str, Any] = {
@@ -254,8 +254,8 @@ def divide_bandwidth(
         "prescale_seed": prescale_seed,
     }
 
-    mb = prescaled_scores(choose_mb, prescales, prescale_seed)
-    sig = prescaled_scores(choose_sig, prescales, prescale_seed)
+    mb = _prescaled_scores(choose_mb, prescales, prescale_seed)
+    sig = _prescaled_scores(choose_sig, prescales, prescale_seed)
     n_groups = int(group.max()) + 1 if n_lines else 0
     pooled = [mb[:, group == k].ravel() for k in range(n_groups)]
     pooled = [np.unique(p[np.isfinite(p)]) for p in pooled]
@@ -390,7 +390,7 @@ def _project(
     """Thresholds at ``theta + delta``, ``delta`` the smallest with the exact rate within the target."""
 
     def rate(delta: float) -> float:
-        return menu_rate(scores, sample.weight, sample.total_weight, thresholds_of(theta + delta))
+        return _menu_rate(scores, sample.weight, sample.total_weight, thresholds_of(theta + delta))
 
     limit = target_frac * (1 + 1e-12)
     if len(live_groups) == 0:

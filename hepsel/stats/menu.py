@@ -262,7 +262,7 @@ def prescale_mask(event: np.ndarray, prescales: Sequence[float], seed: int = 0) 
     return keep
 
 
-def prescaled_scores(
+def _prescaled_scores(
     sample: MinBiasLines | SignalLines, prescales: Sequence[float] | None, seed: int = 0
 ) -> FloatArray:
     """The sample's scores with the candidates of prescaled-away events set to -inf."""
@@ -326,12 +326,12 @@ class MenuFigures:
     objective: float
 
 
-def fires(scores: FloatArray, thresholds: FloatArray) -> np.ndarray:
+def _fires(scores: FloatArray, thresholds: FloatArray) -> np.ndarray:
     """Which lines fire in which events: ``score >= threshold`` for a real candidate."""
     return np.isfinite(scores) & (scores >= thresholds)
 
 
-def channel_objective(efficiency: FloatArray, channel_weights: FloatArray) -> float:
+def _channel_objective(efficiency: FloatArray, channel_weights: FloatArray) -> float:
     """Channel-weighted mean efficiency over the channels where it is defined (NaN if none)."""
     ok = np.isfinite(efficiency)
     norm = float(channel_weights[ok].sum())
@@ -340,7 +340,7 @@ def channel_objective(efficiency: FloatArray, channel_weights: FloatArray) -> fl
     return float(np.sum(channel_weights[ok] * efficiency[ok]) / norm)
 
 
-def check_channel_weights(channel_weights: Any, n_channels: int) -> FloatArray:
+def _check_channel_weights(channel_weights: Any, n_channels: int) -> FloatArray:
     """Channel weights as float64 of shape (n_channels,), default all 1; non-negative."""
     if channel_weights is None:
         return np.ones(n_channels)
@@ -355,7 +355,7 @@ def check_channel_weights(channel_weights: Any, n_channels: int) -> FloatArray:
     return a
 
 
-def check_thresholds(thresholds: Any, n_lines: int) -> FloatArray:
+def _check_thresholds(thresholds: Any, n_lines: int) -> FloatArray:
     thr = np.asarray(thresholds, dtype=np.float64)
     if thr.shape != (n_lines,) or np.isnan(thr).any():
         msg = f"thresholds must be {n_lines} numbers (inf switches a line off), got {thresholds!r}"
@@ -397,10 +397,10 @@ def evaluate_menu(
     if signal.n_lines != minbias.n_lines:
         msg = f"signal has {signal.n_lines} lines but minbias has {minbias.n_lines}"
         raise ValueError(msg)
-    thr = check_thresholds(thresholds, minbias.n_lines)
-    a = check_channel_weights(channel_weights, signal.n_channels)
+    thr = _check_thresholds(thresholds, minbias.n_lines)
+    a = _check_channel_weights(channel_weights, signal.n_channels)
 
-    fire = fires(prescaled_scores(minbias, prescales, prescale_seed), thr)
+    fire = _fires(_prescaled_scores(minbias, prescales, prescale_seed), thr)
     w, tot = minbias.weight, minbias.total_weight
     n_eff = tot**2 / max(minbias.sum_weight2, 1e-300)
     total = float(w @ fire.any(axis=1)) / tot
@@ -409,7 +409,7 @@ def evaluate_menu(
     f = fire.astype(np.float64)
     overlap = ((f * w[:, None]).T @ f) / tot
 
-    sfire = fires(prescaled_scores(signal, prescales, prescale_seed), thr)
+    sfire = _fires(_prescaled_scores(signal, prescales, prescale_seed), thr)
     sw, ch, nc = signal.weight, signal.channel, signal.n_channels
     den = np.bincount(ch, weights=sw, minlength=nc)
     den2 = np.bincount(ch, weights=sw**2, minlength=nc)
@@ -443,15 +443,15 @@ def evaluate_menu(
         line_efficiency_error=np.where(
             ok[:, None], _error(np.nan_to_num(line_eff), s_eff[:, None]), np.nan
         ),
-        objective=channel_objective(eff, a),
+        objective=_channel_objective(eff, a),
     )
 
 
-def menu_rate(
+def _menu_rate(
     scores: FloatArray, weight: FloatArray, total_weight: float, thresholds: FloatArray
 ) -> float:
     """Fraction of the processed (weighted) events in which any line fires."""
-    return float(weight @ fires(scores, thresholds).any(axis=1)) / total_weight
+    return float(weight @ _fires(scores, thresholds).any(axis=1)) / total_weight
 
 
 def naive_split(
@@ -476,7 +476,7 @@ def naive_split(
     -------
     ndarray, shape (n_lines,)
     """
-    scores = prescaled_scores(minbias, prescales, prescale_seed)
+    scores = _prescaled_scores(minbias, prescales, prescale_seed)
     curves = [
         rate_curve(EventScores(scores[:, j], minbias.weight, minbias.total_weight), 1.0)
         for j in range(minbias.n_lines)
@@ -496,7 +496,7 @@ def naive_split(
 
     def feasible(k: int) -> bool:
         r = float(candidates[k])
-        return menu_rate(scores, minbias.weight, minbias.total_weight, at(r)) <= target * (
+        return _menu_rate(scores, minbias.weight, minbias.total_weight, at(r)) <= target * (
             1 + 1e-12
         )
 
