@@ -347,8 +347,8 @@ rule train:
     resources:
         # reads only its fold's training rows and model's columns: bdt 10x 0.6 GB, 100x 2.7 GB (1.5 GB with
         # training.external_memory); 1x 0.4-0.7 GB (bdt, mlp, gan); 45 s. A per_model job holds one
-        # fold at a time and takes k times as long
-        mem_mb=mem_mb(800, per_mb=2),  # its fold's rows and model's columns: 1x 0.33 GB, 100x 2.5 GB; 166 s
+        # fold per process, its folds side by side: k times the memory
+        mem_mb=mem_mb(800 * (CFG.folds.k if _PER_MODEL else 1), per_mb=2 * (CFG.folds.k if _PER_MODEL else 1)),  # its fold's rows and model's columns: 1x 0.33 GB, 100x 2.5 GB; 166 s
         runtime=runtime(20 * (CFG.folds.k if _PER_MODEL else 1), s_per_mb=3 * (CFG.folds.k if _PER_MODEL else 1)),
     shell:
         f"{HEPSEL} train {COMMON} --model {{wildcards.model}} {{params.folds}} --jobs {{threads}} 2>&1 | tee {{log}}"
