@@ -134,6 +134,11 @@ def study_points(wildcards=None):
     ]
 
 
+# the trigger menu (config `menu:`): one event-score job per line, then the bandwidth division
+MENU_LINES = list(CFG.menu.lines) if CFG.menu is not None else []
+if MENU_LINES:
+    from hepsel.workflow.menu_plots_step import MENU_PLOTS
+MENU = [f"{ROOT}/menu.json", *(f"{ROOT}/plots/{p}.png" for p in MENU_PLOTS)] if MENU_LINES else []
 # the DisCo strength scan runs only with a decorrelation_scan block
 SCAN = [f"{ROOT}/decorrelation/scan.json"] if CFG.decorrelation_scan is not None else []
 
@@ -147,6 +152,7 @@ rule all:
         [f"{ROOT}/fidelity/{m}.json" for m in GANS],
         SCAN,
         ROBUSTNESS,
+        MENU,
 
 
 # Application of the trained selection (config `apply:`): snakemake --cores 2 apply
@@ -190,6 +196,7 @@ rule apply_file:
     input:
         data=lambda wc: _local(apply_jobs()[0][wc.dataset][int(wc.index)]),
         selection=f"{ROOT}/selection/selection.json",
+        menu=[f"{ROOT}/selection/menu.json"] if CFG.menu is not None else [],
     output:
         f"{ROOT}/apply/{{dataset}}/{{index}}/{{stem}}_hepsel.root",
     wildcard_constraints:
@@ -568,9 +575,65 @@ if CFG.robustness is not None:
             f"{HEPSEL} robustness {COMMON} --no-progress 2>&1 | tee {{log}}"
 
 
+if MENU_LINES:
+
+    def _line_inputs(wildcards):
+        """A model line reads the study's scores; a score or train line the samples' files."""
+        line = CFG.menu.lines[wildcards.line]
+        if line.model is not None:
+            return [f"{ROOT}/scores.root"]
+        return [p for s in (CFG.signal_sample, CFG.minbias_sample) for p in _local_all(FILES[s])] + MODULES
+
+    def _local_all(paths):
+        return [p for f in paths for p in _local(f)]
+
+    rule menu_line:
+        input:
+            _line_inputs,
+            f"{ROOT}/dataset.parquet",
+        output:
+            table=f"{ROOT}/menu/lines/{{line}}.parquet",
+            info=f"{ROOT}/menu/lines/{{line}}.json",
+        wildcard_constraints:
+            line="|".join(MENU_LINES),
+        log:
+            f"{ROOT}/logs/menu/{{line}}.log",
+        benchmark:
+            f"{BENCH}/menu_line/{{line}}.tsv"
+        params:
+            settings=lambda wc: digest("menu_line", model=wc.line),
+        threads: 1
+        resources:
+            mem_mb=mem_mb(1500, per_mb=2),  # a line's candidates of both samples (a train line: its folds)
+            runtime=runtime(20, s_per_mb=2),
+        shell:
+            f"{HEPSEL} menu {COMMON} --line {{wildcards.line}} 2>&1 | tee {{log}}"
+
+    rule menu:
+        input:
+            [f"{ROOT}/menu/lines/{n}.parquet" for n in MENU_LINES],
+            f"{ROOT}/summary.json",  # written with the selection the menu is saved into
+        output:
+            MENU,
+            f"{ROOT}/selection/menu.json",  # the menu in the saved selection, for hepsel apply
+        log:
+            f"{ROOT}/logs/menu/menu.log",
+        benchmark:
+            f"{BENCH}/menu.tsv"
+        params:
+            settings=digest("menu"),
+        threads: 1
+        resources:
+            mem_mb=mem_mb(1500),  # the lines' event scores: 100k minimum-bias events, 0.5 GB
+            runtime=runtime(20),
+        shell:
+            f"{HEPSEL} menu {COMMON} 2>&1 | tee {{log}}"
+
+
 rule report:
     input:
         f"{ROOT}/summary.json",
+        MENU,
         PLOTS,
         # the report draws the SHAP and "why" figures from these (with the feature labels)
         [f"{ROOT}/shap/{m}.{ext}" for m in EXPLAINED for ext in ("json", "npz")],

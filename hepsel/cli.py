@@ -392,6 +392,29 @@ def _cmd_robustness(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_menu(args: argparse.Namespace) -> int:
+    from . import workflow
+
+    cfg = _config(args)
+    if args.line:
+        path = workflow.menu_line(cfg, args.line)
+        print(f"menu: line {args.line!r}: event scores in {path}")
+        return 0
+    m = workflow.menu(cfg)
+    figures = workflow.menu_plots(cfg)
+    parts = [
+        f"{k} kHz: objective {r['objective']:.3f} ({r['gain']:+.1%} vs naive split), "
+        f"rate {r['rate_khz']['value']:.0f} kHz"
+        for k, r in m["rates"].items()
+    ]
+    print(
+        f"menu: {len(m['lines'])} line(s) in {m['seconds']:.1f} s; "
+        + "; ".join(parts)
+        + f"; {len(figures) // 2} figures; {workflow.Layout.of(cfg).menu}"
+    )
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from . import workflow
 
@@ -454,6 +477,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         workflow.fidelity(cfg, m)
     if cfg.robustness is not None:
         workflow.robustness(cfg, progress=progress)
+    if cfg.menu is not None:
+        for line in cfg.menu.lines:
+            workflow.menu_line(cfg, line)
+        workflow.menu(cfg)
+        workflow.menu_plots(cfg)
     if cfg.report.enabled:
         workflow.report(cfg)
     print(Path(cfg.output_dir) / "summary.json")
@@ -811,6 +839,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config(p)
     p.set_defaults(func=_cmd_robustness)
+
+    p = sub.add_parser(
+        "menu",
+        help="divide the output rate between the menu's lines (menu.json, plots/menu_*), or score one line",
+    )
+    _add_config(p)
+    p.add_argument(
+        "--line", help="only compute this line's event scores (menu/lines/<line>.parquet)"
+    )
+    p.set_defaults(func=_cmd_menu)
 
     p = sub.add_parser(
         "report", help='write report.html (and draw the SHAP and "why" figures it shows)'

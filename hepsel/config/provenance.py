@@ -91,6 +91,8 @@ STEPS = (
     "study",
     "decorrelation_scan",
     "robustness",
+    "menu_line",
+    "menu",
     "report",
     "apply",
 )
@@ -114,7 +116,8 @@ def step_settings(
     """The config settings that workflow step ``step`` reads (JSON-serialisable).
 
     ``sample`` is needed for ``generate`` and ``prepare``, ``model`` for
-    ``train``, ``explain``, ``fidelity`` and ``study``.
+    ``train``, ``explain``, ``fidelity`` and ``study``, and the line's name
+    (as ``model``) for ``menu_line``.
     """
     d = cfg.model_dump(mode="json")
     for m in d["models"].values():
@@ -187,7 +190,16 @@ def step_settings(
         out = {
             k: v
             for k, v in d.items()
-            if k not in ("study", "output", "decorrelation_scan", "explain", "robustness", "apply")
+            if k
+            not in (
+                "study",
+                "output",
+                "decorrelation_scan",
+                "explain",
+                "robustness",
+                "apply",
+                "menu",
+            )
         }
         out["features"] = _features(cfg, tuple(k for k in d["features"][0] if k != "label"))
         out["samples"] = {
@@ -274,6 +286,48 @@ def step_settings(
             "models": {n: {"type": m["type"], "base": m["base"]} for n, m in d["models"].items()},
             "folds": d["folds"],
         }
+    if step == "menu_line":
+        menu = d["menu"]
+        if menu is None or model not in menu["lines"]:
+            lines = sorted(menu["lines"]) if menu else []
+            msg = f"step 'menu_line' needs one of the menu lines {lines}, not {model!r}"
+            raise ConfigError(msg)
+        line = dict(menu["lines"][model])
+        for key in ("prescale", "group"):  # applied by the menu step, not in the line's scores
+            line.pop(key)
+        out = {"line": model, "line_cfg": line, "mode_column": d["evaluation"]["mode_column"]}
+        if line["model"] is None:  # read from the samples' files
+            out.update(
+                {
+                    "samples": {
+                        s: step_settings(cfg, "prepare", sample=s)["sample_cfg"]
+                        for s in (cfg.signal_sample, cfg.minbias_sample)
+                    },
+                    "gather": step_settings(cfg, "gather"),
+                    "aliases": d["aliases"],
+                    "preselection": d["preselection"] if line["preselection"] else [],
+                    "reading": d["reading"],
+                    "folds": d["folds"],
+                    "seed": d["seed"],
+                }
+            )
+        return out
+    if step == "menu":
+        menu = d["menu"]
+        return {
+            "menu": {
+                "lines": {
+                    n: {k: line[k] for k in ("prescale", "group")}
+                    for n, line in (menu or {"lines": {}})["lines"].items()
+                },
+                "channel_weights": menu["channel_weights"] if menu else None,
+                "bandwidth": menu["bandwidth"] if menu else None,
+            },
+            "trigger": d["trigger"],
+            "mode_column": d["evaluation"]["mode_column"],
+            "mode_names": d["evaluation"]["mode_names"],
+            "seed": d["seed"],
+        }
     if step == "report":
         # optional blocks enter only when set, so configs without them keep their digests
         extra: dict[str, Any] = (
@@ -281,6 +335,10 @@ def step_settings(
         )
         if d["decorrelation_scan"] is not None:
             extra["decorrelation_scan"] = True  # its figures come in as an input
+        if d["menu"] is not None:
+            extra["menu"] = sorted(
+                d["menu"]["lines"]
+            )  # its figures and menu.json come in as inputs
         # switched-off explanations: their sections go (their files are no longer inputs)
         if not cfg.evaluation.shap.enabled:
             extra["shap"] = False

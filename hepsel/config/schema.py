@@ -37,6 +37,9 @@ __all__ = [
     "FeatureConfig",
     "FoldConfig",
     "GenerateConfig",
+    "LineModelConfig",
+    "MenuConfig",
+    "MenuLineConfig",
     "ModelConfig",
     "NormalisationConfig",
     "ReadingConfig",
@@ -62,6 +65,9 @@ class GenerateConfig(_Strict):
     seed: int = 1
     pileup: float = Field(default=1.1, gt=0)
     modes: dict[str, float] | None = None
+    tracks: bool = Field(
+        default=True, description="also write the track tree TrackTuple (one-track trigger lines)"
+    )
 
 
 class NormalisationConfig(_Strict):
@@ -350,6 +356,85 @@ class TriggerConfig(_Strict):
     )
     signal_sample: str | None = None
     minbias_sample: str | None = None
+
+
+class LineModelConfig(_Strict):
+    """A classifier trained for one menu line on its own candidate tree (e.g. a one-track BDT)."""
+
+    type: Literal["bdt"] = "bdt"
+    features: list[str] = Field(min_length=1, description="expressions over the line's tree")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class MenuLineConfig(_Strict):
+    """One line of a trigger menu: a score with one free threshold (the line fires at score >= threshold).
+
+    Exactly one of ``model`` (a trained model of the study, on its candidates),
+    ``score`` (an expression) or ``train`` (a classifier trained for the line).
+    """
+
+    model: str | None = Field(
+        default=None, description="a model of `models:`; its raw output is the score"
+    )
+    score: str | None = Field(
+        default=None, description="expression whose threshold the menu chooses"
+    )
+    train: LineModelConfig | None = Field(
+        default=None, description="a classifier trained on `tree`"
+    )
+    tree: str | None = Field(
+        default=None,
+        description="candidate tree of a score or train line (default: the samples' tree)",
+    )
+    cut: str | None = Field(default=None, description="fixed requirements before the threshold")
+    preselection: bool = Field(
+        default=False,
+        description="score line on the samples' tree: apply the study's preselection too",
+    )
+    prescale: float = Field(default=1.0, ge=0, le=1)
+    group: str | None = Field(
+        default=None, description="lines of one group share one threshold (scores on one scale)"
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> MenuLineConfig:
+        kinds = [k for k in ("model", "score", "train") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            msg = f"a line needs exactly one of 'model', 'score' or 'train', got {kinds or 'none'}"
+            raise ValueError(msg)
+        if self.model is not None and (
+            self.tree is not None or self.cut is not None or self.preselection
+        ):
+            msg = "a 'model' line runs on the study's preselected candidates: 'tree', 'cut' and 'preselection' do not apply"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def kind(self) -> str:
+        """``"model"``, ``"score"`` or ``"train"``."""
+        return "model" if self.model is not None else "score" if self.score is not None else "train"
+
+
+class BandwidthConfig(_Strict):
+    """Settings of the bandwidth division (:func:`hepsel.stats.bandwidth.divide_bandwidth`)."""
+
+    n_steps: int = Field(default=300, gt=0)
+    learning_rate: float = Field(default=0.05, gt=0)
+    temperature: tuple[float, float] = (1.0, 0.005)
+    curve_points: int = Field(
+        default=6, ge=0, description="extra rates for the efficiency-vs-rate curves (0: none)"
+    )
+
+
+class MenuConfig(_Strict):
+    """A trigger menu: lines sharing ``trigger.target_rates_khz``, thresholds chosen together."""
+
+    lines: dict[str, MenuLineConfig] = Field(min_length=1)
+    channel_weights: dict[int, float] = Field(
+        default_factory=dict,
+        description="weight of each signal channel (value of evaluation.mode_column) in the objective; default 1",
+    )
+    bandwidth: BandwidthConfig = Field(default_factory=BandwidthConfig)
 
 
 class ShapConfig(_Strict):
@@ -718,6 +803,10 @@ class AnalysisConfig(_Strict):
     robustness: RobustnessConfig | None = Field(
         default=None, description="miscalibration shifts; without them there is no robustness step"
     )
+    menu: MenuConfig | None = Field(
+        default=None,
+        description="a trigger menu of several lines sharing the output rate (menu step)",
+    )
 
     # set by load_config, not by the YAML
     base_dir: Path = Field(default=Path(), exclude=True)
@@ -814,6 +903,8 @@ class AnalysisConfig(_Strict):
             if not d.replace("_", "").replace("-", "").isalnum():
                 msg = f"apply.datasets.{d}: dataset names become directory names: use letters, digits, _ and -"
                 raise ValueError(msg)
+        if self.menu is not None:
+            self._check_menu(self.menu)
         scan = self.decorrelation_scan
         if scan is not None:
             if scan.model not in self.models:
@@ -829,6 +920,29 @@ class AnalysisConfig(_Strict):
                 msg = f"decorrelation_scan.fold: {scan.fold} out of range for folds.k = {self.folds.k}"
                 raise ValueError(msg)
         return self
+
+    def _check_menu(self, menu: MenuConfig) -> None:
+        """The ``menu`` block against the rest: a trigger study, known models, names fit for files."""
+        if self.trigger is None:
+            msg = "menu: a menu shares an output rate; it needs a trigger block (trigger.target_rates_khz)"
+            raise ValueError(msg)
+        if not self.evaluation.mode_column:
+            msg = "menu: the signal channels are the values of evaluation.mode_column; set it"
+            raise ValueError(msg)
+        for name, line in menu.lines.items():
+            if not name.isidentifier() or len(name) > _MAX_NAME:
+                msg = f"menu.lines.{name}: line names must be identifiers of at most {_MAX_NAME} characters (they become branch and file names)"
+                raise ValueError(msg)
+            if name in self.models or name == "menu":
+                msg = f"menu.lines.{name}: a line may not be named 'menu' or like a model (their decision branches would clash)"
+                raise ValueError(msg)
+            if line.model is not None and line.model not in self.models:
+                msg = f"menu.lines.{name}.model: unknown model {line.model!r}; models are {sorted(self.models)}"
+                raise ValueError(msg)
+        for code, w in menu.channel_weights.items():
+            if not (w >= 0 and w < float("inf")):
+                msg = f"menu.channel_weights.{code}: weights must be finite and >= 0, got {w}"
+                raise ValueError(msg)
 
     def _check_constraints(self, name: str, model: ModelConfig) -> None:
         """``monotone`` and ``decorrelate`` of model ``name``: known columns, a kind that honours them."""

@@ -15,6 +15,11 @@ and writes, next to nothing else, one output ROOT file holding
   ``n_candidates``, ``n_preselected``, the best ``score_<model>`` and
   ``raw_<model>`` and the decisions (any candidate passes).
 
+With a menu in the selection both trees also hold ``pass_<line>_<rate>kHz``
+and ``pass_menu_<rate>kHz``: whether each line, and the menu, keeps the
+entry's event (a one-track line read from the file's track tree); see
+:mod:`hepsel.deploy.menu`.
+
 Without an event-number branch (``Selection.fold_branch``) each entry is its
 own event, numbered by its entry index, and each score is the mean of the
 fold models (no fold rule can apply).
@@ -285,6 +290,12 @@ def apply_file(
         }
     )
     wps = {m: selection.decision_thresholds(m) for m in names}
+    # the menu's decisions per event, each line on its own tree of this file (tree: the selection's)
+    menu = (
+        selection.menu.event_decisions(selection, src, step_size=step_size)
+        if selection.menu is not None and t == selection.tree
+        else None
+    )
 
     ids_run: list[np.ndarray] = []
     ids_evt: list[np.ndarray] = []
@@ -317,6 +328,8 @@ def apply_file(
                     run_branch if has_run else None,
                     copied,
                 )
+                if menu is not None:
+                    cols.update(menu.lookup(cols["runNumber"], cols["eventNumber"]))
                 if not created:
                     f.mktree(FRIEND_TREE, {k: v.dtype for k, v in cols.items()})
                     created = True
@@ -330,6 +343,8 @@ def apply_file(
                 n_entries += n
             if not created:  # an empty input tree: an empty, well-formed output
                 empty = _chunk_columns(selection, None, 0, 0, names, wps, None, None, [])
+                if menu is not None:
+                    empty.update({b: np.zeros(0, dtype=bool) for b in menu.passes})
                 f.mktree(FRIEND_TREE, {k: v.dtype for k, v in empty.items()})
             events = _event_columns(
                 _cat(ids_run, np.int64),
@@ -340,6 +355,8 @@ def apply_file(
                 wps,
                 selection.working_point_unit,
             )
+            if menu is not None:
+                events.update(menu.lookup(events["runNumber"], events["eventNumber"]))
             f.mktree(EVENTS_TREE, {k: v.dtype for k, v in events.items()})
             if len(events["eventNumber"]):
                 f[EVENTS_TREE].extend(events)
@@ -385,7 +402,7 @@ def _chunk_columns(
     )
     cols: dict[str, np.ndarray] = {"runNumber": run, "eventNumber": evt}
     if n:
-        d = selection.decisions(arrays, models=models)
+        d = selection.decisions(arrays, models=models, menu=False)
         cols.update(
             {
                 k: v

@@ -626,6 +626,7 @@ def _side_file(
             "rule": "a candidate passes when it passes the preselection and score >= threshold",
             "thresholds": {n: sel.working_points.get(n, {}) for n in names},
         },
+        **({"menu": sel.menu.describe()} if sel.menu is not None else {}),
         "default_model": sel.default_model if sel.default_model in names else names[0],
         "models": {
             n: {"kind": sel.models[n]["kind"], "folds": len(sel.fold_models(n)), **files[n]}

@@ -197,4 +197,5 @@ def _description(
         "preselection": [{"name": n, "cut": c} for n, c in sel.preselection],
         "aliases": features["aliases"],
         "feature_definitions": [definitions[f] for f in clf.features_ if f in definitions],
+        **({"menu": sel.menu.describe()} if sel.menu is not None else {}),
     }

@@ -25,6 +25,7 @@ from ..io.storage import atomic_path, read_json, write_json
 from ..models import load_classifier
 from ..prep.cuts import CutSequence
 from ..prep.features import FeatureSet
+from .menu import Menu
 
 __all__ = [
     "WORKING_POINT_UNITS",
@@ -134,6 +135,7 @@ class Selection:
         tree: str = "DecayTree",
         rate_curves: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
         branch_types: Mapping[str, str | Sequence[str]] | None = None,
+        menu: Menu | None = None,
     ) -> None:
         self.preselection = [cast("tuple[str, str]", tuple(c)) for c in preselection]
         self.features = features
@@ -150,6 +152,7 @@ class Selection:
         self.fold_branch = fold_branch
         self.default_model = default_model or next(iter(self.models))
         self.tree = tree
+        self.menu = menu
         self._cuts = CutSequence(
             self.preselection, aliases=features.aliases, where="selection preselection"
         )
@@ -523,7 +526,12 @@ class Selection:
         return dict(self.working_points.get(name, {})), False
 
     def decisions(
-        self, source: Any, *, models: Sequence[str] | None = None, tree: str | None = None
+        self,
+        source: Any,
+        *,
+        models: Sequence[str] | None = None,
+        tree: str | None = None,
+        menu: bool = True,
     ) -> dict[str, np.ndarray]:
         """Everything per entry, aligned with ``source``: identifiers, ``presel``, scores and stored decisions.
 
@@ -532,6 +540,13 @@ class Selection:
         output) and, for every stored working point, its decision named in
         its unit (:func:`wp_branch`: ``pass_<model>_660kHz``,
         ``pass_<model>_eff50``), cut on the raw output where stored.
+
+        With a menu (:attr:`menu`, saved by the menu step) also
+        ``pass_<line>_<rate>kHz`` and ``pass_menu_<rate>kHz``: whether each
+        line, and the menu, keeps the entry's event (any candidate of the
+        line in the event fires). A line on another tree (a one-track line)
+        is read from the same file, so ``source`` must then be a file;
+        ``menu=False`` leaves the menu out.
         """
         arrays = self._arrays(source, tree)
         keep = self.preselect(arrays)
@@ -550,6 +565,15 @@ class Selection:
                     out[wp_branch(name, key, self.working_point_unit)] = keep & (
                         (r if raw else s) >= thr
                     )
+        if menu and self.menu is not None and (tree or self.tree) == self.tree:
+            run = (
+                np.asarray(arrays["runNumber"], np.int64)
+                if self._has(arrays, "runNumber")
+                else np.zeros(self._len(arrays), np.int64)
+            )
+            evt = np.asarray(arrays[self.fold_branch or "eventNumber"], np.int64)
+            menu_source = source if isinstance(source, (str, os.PathLike)) else arrays
+            out.update(self.menu.event_decisions(self, menu_source).lookup(run, evt))
         return out
 
     # -- persistence ----------------------------------------------------------------
@@ -688,6 +712,8 @@ class Selection:
             tree=meta.get("tree", "DecayTree"),
             rate_curves={n: c for n, c in meta.get("rate_curves", {}).items() if n in loaded},
             branch_types=meta.get("branch_types"),
+            # the menu's model lines need every model they name
+            menu=Menu.load(d) if models is None else None,
         )
 
     def __repr__(self) -> str:

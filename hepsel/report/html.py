@@ -1226,13 +1226,15 @@ def render_report(
     benchmarks: Sequence[Mapping[str, Any]] | None = None,
     decorrelation: Mapping[str, Any] | None = None,
     robustness: Mapping[str, Any] | None = None,
+    menu: Mapping[str, Any] | None = None,
 ) -> str:
     """The HTML text of the report for the outputs under ``root``.
 
     ``warnings`` are :func:`hepsel.report.diagnostics.diagnose`'s; without them they
     are computed here with the default thresholds. ``cutflow`` (the contents
     of ``cutflow.json``) is shown as tables, else ``cutflow_markdown`` as text.
-    ``robustness`` (the contents of ``robustness.json``) adds its section.
+    ``robustness`` (the contents of ``robustness.json``) adds its section,
+    ``menu`` (``menu.json``) the trigger menu's.
     """
     from .diagnostics import diagnose
 
@@ -1265,6 +1267,8 @@ def render_report(
         toc.append(("decorrelation", "Decorrelation scan"))
     if robustness:
         toc.append(("robustness", "Robustness to miscalibration"))
+    if menu:
+        toc.append(("menu", "Trigger menu"))
     toc.append(("cutflow", "Cut-flow"))
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
@@ -1362,6 +1366,10 @@ def render_report(
             "<h2 id='robustness'>Robustness to miscalibration</h2>",
             _robustness(root, robustness),
         ]
+    if menu:
+        from .menu_section import menu_section
+
+        parts += ["<h2 id='menu'>Trigger menu</h2>", menu_section(root, menu)]
     parts.append("<h2 id='cutflow'>Cut-flow</h2>")
     if cutflow:
         parts.append(_cutflow_tables(cutflow))

@@ -3,7 +3,8 @@
 This is the I/O side of :mod:`hepsel.sim.simulation`: it splits a sample into
 files along :data:`hepsel.sim.simulation.BLOCK` boundaries, generates each file
 block by block (bounded memory) and writes the trees ``DecayTree`` (one row
-per candidate) and ``EventTuple`` (one row per event) with uproot.
+per candidate), ``EventTuple`` (one row per event) and ``TrackTuple`` (one
+row per track of the candidates) with uproot.
 
 Each file is first written under a temporary name in its target directory and
 moved into place only when complete, so an interrupted or failed run never
@@ -28,6 +29,7 @@ from . import simulation
 __all__ = [
     "CANDIDATE_TREE",
     "EVENT_TREE",
+    "TRACK_TREE",
     "check_generated",
     "file_ranges",
     "generate_files",
@@ -41,6 +43,9 @@ CANDIDATE_TREE = "DecayTree"
 
 EVENT_TREE = "EventTuple"
 """Name of the event tree written by :func:`generate_files`."""
+
+TRACK_TREE = "TrackTuple"
+"""Name of the track tree written by :func:`generate_files` (one row per track)."""
 
 
 def file_ranges(n_events: int, n_files: int) -> list[tuple[int, int]]:
@@ -99,6 +104,7 @@ def generate_files(
     signal_modes: Mapping[str, float] | None = None,
     progress: bool = True,
     only: Sequence[int] | None = None,
+    tracks: bool = True,
 ) -> list[Path]:
     """Generate a sample of ``n_events`` events into the ROOT files ``paths``.
 
@@ -126,6 +132,9 @@ def generate_files(
         Write only the files at these positions of ``paths`` (each holds the
         same events as in a run writing all files): independent jobs can
         write the files of one sample side by side.
+    tracks : bool, optional
+        Also write the track tree :data:`TRACK_TREE` (the other trees do
+        not depend on it).
 
     Returns
     -------
@@ -164,9 +173,12 @@ def generate_files(
                 with uproot.recreate(tmp, compression=uproot.ZSTD(1)) as f:
                     cand_tree = f.mktree(CANDIDATE_TREE, dict(simulation.CANDIDATE_BRANCHES))
                     event_tree = f.mktree(EVENT_TREE, dict(simulation.EVENT_BRANCHES))
+                    track_tree = (
+                        f.mktree(TRACK_TREE, dict(simulation.TRACK_BRANCHES)) if tracks else None
+                    )
                     for start in range(first, first + count, simulation.BLOCK):
                         n = min(simulation.BLOCK, first + count - start)
-                        cands, events = simulation.simulate_events(
+                        cands, events, track_rows = simulation.simulate_events_with_tracks(
                             kind,
                             n,
                             seed=seed,
@@ -177,6 +189,8 @@ def generate_files(
                         if len(cands["eventNumber"]):
                             cand_tree.extend(cands)
                         event_tree.extend(events)
+                        if track_tree is not None and len(track_rows["eventNumber"]):
+                            track_tree.extend(track_rows)
                         bar.update(n)
                 os.replace(tmp, path)
             except BaseException:
@@ -354,6 +368,7 @@ def generate_sample(
         signal_modes=spec["modes"],
         progress=progress,
         only=which,
+        tracks=spec["tracks"],
     )
     names = [p.name for p in out]
     for i in which:

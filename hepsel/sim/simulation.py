@@ -50,7 +50,9 @@ __all__ = [
     "RUN_NUMBERS",
     "SAMPLE_KINDS",
     "SIGNAL_MODES",
+    "TRACK_BRANCHES",
     "simulate_events",
+    "simulate_events_with_tracks",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -174,6 +176,37 @@ EVENT_BRANCHES: dict[str, np.dtype[Any]] = {
 
 ``B_TRUETAU``, ``B_TRUEPT``, ``B_TRUEETA``: true proper time (ps), pT (MeV)
 and pseudorapidity of a signal event's signal b hadron; 0 for minimum bias.
+"""
+
+# quantity of the candidate's H1_/H2_ branches -> track tree branch
+_TRACK_QUANTITIES = {
+    q: "TRACK_CHI2NDOF" if q == "TRACK_CHI2NDOF" else f"TRACK_{q}"
+    for q in ("PT", "P", "ETA", "IPCHI2_OWNPV", "TRACK_CHI2NDOF", "GhostProb", "ID")
+}
+
+TRACK_BRANCHES: dict[str, np.dtype[Any]] = {
+    name: np.dtype(dt)
+    for name, dt in [
+        ("runNumber", np.int32),
+        ("eventNumber", np.int64),
+        ("nTrack", np.int32),
+        ("totTracks", np.int32),
+        ("nTracks", np.int32),
+        ("nPVs", np.int32),
+        ("eventWeight", np.float32),
+        *[(b, np.int32 if q == "ID" else np.float32) for q, b in _TRACK_QUANTITIES.items()],
+        ("truth_matched", np.int32),
+        ("mode", np.int32),
+    ]
+}
+"""Branches of the track tree ``TrackTuple`` and their dtypes: one row per track.
+
+The tracks are those of the two-track candidates, each once (see
+:func:`simulate_events`), with the same event numbers as the other trees.
+``TRACK_IPCHI2_OWNPV`` is computed against the primary vertex of the
+candidate the track belongs to; ``truth_matched`` is 1 for the two tracks
+of a signal decay's candidate (their TOS match) and ``mode`` is the code of
+the candidate the track came from (:data:`MODE_CODES`).
 """
 
 # --- physical constants (PDG, rounded as in PHYSICS.md) ---------------------
@@ -967,8 +1000,15 @@ def _invariant_mass(p1: FloatArray, p2: FloatArray, m1: float, m2: float) -> Flo
     return np.sqrt(np.maximum(e * e - _vdot(ptot, ptot), 0.0))
 
 
-def _reconstruct(rng: np.random.Generator, truth: _Truth, evs: _Events) -> Columns:
-    """Detector response and DecayTreeTuple-like quantities of every candidate."""
+def _reconstruct(
+    rng: np.random.Generator, truth: _Truth, evs: _Events
+) -> tuple[Columns, dict[str, list[NDArray[Any]]]]:
+    """Detector response and DecayTreeTuple-like quantities of every candidate.
+
+    Returns the candidate columns and, per track quantity, the values of the
+    candidates' first and second truth-level track (before H1/H2 are ordered
+    by pT), from which the track tree is made.
+    """
     t1 = _measure_track(rng, truth.p1.T.copy(), truth.o1.T.copy(), truth.ghost1)
     t2 = _measure_track(rng, truth.p2.T.copy(), truth.o2.T.copy(), truth.ghost2)
 
@@ -1083,7 +1123,7 @@ def _reconstruct(rng: np.random.Generator, truth: _Truth, evs: _Events) -> Colum
             "B_TRUEETA": truth.beta,
         }
     )
-    return cols
+    return cols, track_cols
 
 
 # ---------------------------------------------------------------------------
@@ -1153,7 +1193,7 @@ def _simulate_block(
     pileup: float,
     fractions: FloatArray,
     run_number: int,
-) -> tuple[Columns, Columns]:
+) -> tuple[Columns, Columns, Columns]:
     """Generate block ``block_index`` (always BLOCK events) and keep its first ``n_keep``."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, _KIND_CODES[kind], block_index]))
     if kind == "signal":
@@ -1168,7 +1208,7 @@ def _simulate_block(
     for name, values in zip(true_b, (truth.tau, truth.bpt, truth.beta), strict=True):
         true_b[name][truth.ev[signal]] = values[signal]
 
-    cols = _reconstruct(rng, truth, evs)
+    cols, track_cols = _reconstruct(rng, truth, evs)
     # shuffle candidates within each event so nCandidate carries no category information
     order = np.lexsort((rng.random(len(truth.ev)), truth.ev))
     ev = truth.ev[order]
@@ -1204,7 +1244,60 @@ def _simulate_block(
         "mode": event_mode[:n_keep],
         **{name: values[:n_keep] for name, values in true_b.items()},
     }
-    return _cast(cand, CANDIDATE_BRANCHES), _cast(events, EVENT_BRANCHES)
+    tracks = _track_rows(truth, track_cols, n_keep, event_number, evs, ntracks, weight, run_number)
+    return _cast(cand, CANDIDATE_BRANCHES), _cast(events, EVENT_BRANCHES), tracks
+
+
+def _track_rows(
+    truth: _Truth,
+    track_cols: dict[str, list[NDArray[Any]]],
+    n_keep: int,
+    event_number: IntArray,
+    evs: _Events,
+    ntracks: IntArray,
+    weight: FloatArray,
+    run_number: int,
+) -> Columns:
+    """The track tree of a block: every track of a two-track candidate, once.
+
+    Both tracks of each candidate are rows, except the signal-decay track of a
+    ``signal_plus_prompt`` candidate, which is already a row as a track of the
+    signal decay. A track is kept when its own pseudorapidity is in the
+    acceptance (whether or not its partner is). Rows are ordered by event and
+    by decreasing pT; no random number is drawn, so the candidate and event
+    trees do not depend on whether tracks are written.
+    """
+    n = len(truth.ev)
+    parts: list[NDArray[np.intp]] = []
+    which: list[NDArray[np.intp]] = []
+    for j, dup in ((0, truth.mode == MODE_CODES["signal_plus_prompt"]), (1, np.zeros(n, bool))):
+        eta = track_cols["ETA"][j]
+        ok = (truth.ev < n_keep) & (eta > ETA_MIN) & (eta < ETA_MAX) & ~dup
+        idx = np.flatnonzero(ok)
+        parts.append(idx)
+        which.append(np.full(len(idx), j, dtype=np.intp))
+    cand = np.concatenate(parts)
+    side = np.concatenate(which)
+    values = {name: np.where(side == 0, v[0][cand], v[1][cand]) for name, v in track_cols.items()}
+    ev = truth.ev[cand]
+    order = np.lexsort((-values["PT"], ev))
+    ev = ev[order]
+    cand = cand[order]
+    counts = np.bincount(ev, minlength=n_keep)[:n_keep]
+    starts = np.cumsum(counts) - counts
+    rows: Columns = {
+        "runNumber": np.full(len(ev), run_number),
+        "eventNumber": event_number[ev],
+        "nTrack": np.arange(len(ev)) - starts[ev],
+        "totTracks": counts[ev],
+        "nTracks": ntracks[ev],
+        "nPVs": evs.npv[ev],
+        "eventWeight": weight[ev],
+        **{branch: values[q][order] for q, branch in _TRACK_QUANTITIES.items()},
+        "truth_matched": truth.truth[cand],
+        "mode": truth.mode[cand],
+    }
+    return _cast(rows, TRACK_BRANCHES)
 
 
 def _cast(cols: Columns, schema: Mapping[str, np.dtype[Any]]) -> Columns:
@@ -1224,7 +1317,7 @@ def _signal_fractions(signal_modes: Mapping[str, float] | None) -> FloatArray:
     return fractions / fractions.sum()
 
 
-def simulate_events(
+def simulate_events_with_tracks(
     kind: str,
     n_events: int,
     *,
@@ -1233,8 +1326,8 @@ def simulate_events(
     pileup: float = 1.1,
     signal_modes: Mapping[str, float] | None = None,
     run_number: int | None = None,
-) -> tuple[Columns, Columns]:
-    """Simulate events ``first_event .. first_event + n_events - 1`` of a sample.
+) -> tuple[Columns, Columns, Columns]:
+    """Simulate events ``first_event .. first_event + n_events - 1`` of a sample, tracks included.
 
     Events are generated in blocks of :data:`BLOCK` events seeded from
     ``SeedSequence([seed, kind code, block index])``; a partial last block is
@@ -1268,6 +1361,9 @@ def simulate_events(
     events : dict of str to ndarray
         Event columns (``EventTuple``), shape (n_events,), as in
         :data:`EVENT_BRANCHES`; includes events without candidates.
+    tracks : dict of str to ndarray
+        Track columns (``TrackTuple``), one row per track of the candidates
+        (each track once), as in :data:`TRACK_BRANCHES`.
 
     Raises
     ------
@@ -1300,9 +1396,10 @@ def simulate_events(
     n_blocks = -(-n_events // BLOCK)
     cand_parts: list[Columns] = []
     event_parts: list[Columns] = []
+    track_parts: list[Columns] = []
     for i in range(n_blocks):
         n_keep = min(BLOCK, n_events - i * BLOCK)
-        cand, events = _simulate_block(
+        cand, events, tracks = _simulate_block(
             kind,
             first_block + i,
             n_keep,
@@ -1313,7 +1410,42 @@ def simulate_events(
         )
         cand_parts.append(cand)
         event_parts.append(events)
-    return _join(cand_parts, CANDIDATE_BRANCHES), _join(event_parts, EVENT_BRANCHES)
+        track_parts.append(tracks)
+    return (
+        _join(cand_parts, CANDIDATE_BRANCHES),
+        _join(event_parts, EVENT_BRANCHES),
+        _join(track_parts, TRACK_BRANCHES),
+    )
+
+
+def simulate_events(
+    kind: str,
+    n_events: int,
+    *,
+    seed: int,
+    first_event: int = 0,
+    pileup: float = 1.1,
+    signal_modes: Mapping[str, float] | None = None,
+    run_number: int | None = None,
+) -> tuple[Columns, Columns]:
+    """The candidate and event columns of :func:`simulate_events_with_tracks` (same arguments).
+
+    Returns
+    -------
+    candidates, events : dict of str to ndarray
+        ``DecayTree`` and ``EventTuple`` columns; see
+        :func:`simulate_events_with_tracks`.
+    """
+    cands, events, _ = simulate_events_with_tracks(
+        kind,
+        n_events,
+        seed=seed,
+        first_event=first_event,
+        pileup=pileup,
+        signal_modes=signal_modes,
+        run_number=run_number,
+    )
+    return cands, events
 
 
 def _join(parts: list[Columns], schema: Mapping[str, np.dtype[Any]]) -> Columns:

@@ -74,6 +74,26 @@ def event_ids(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ids, order, starts
 
 
+def match_events(
+    run: np.ndarray, event: np.ndarray, table_run: np.ndarray, table_event: np.ndarray
+) -> np.ndarray:
+    """Row of the table (unique (run, event) keys) holding each ``(run, event)``; -1 where none.
+
+    Examples
+    --------
+    >>> match_events(np.array([1, 1, 2]), np.array([5, 6, 5]), np.array([2, 1]), np.array([5, 5]))
+    array([ 1, -1,  0])
+    """
+    n_table = len(table_run)
+    ids, _, starts = event_ids(
+        np.concatenate([np.asarray(table_run, np.int64), np.asarray(run, np.int64)]),
+        np.concatenate([np.asarray(table_event, np.int64), np.asarray(event, np.int64)]),
+    )
+    where = np.full(len(starts), -1, dtype=np.int64)
+    where[ids[:n_table]] = np.arange(n_table)
+    return where[ids[n_table:]]
+
+
 def event_max(
     values: np.ndarray, order: np.ndarray, starts: np.ndarray, *, mask: np.ndarray | None = None
 ) -> np.ndarray:

@@ -4,7 +4,8 @@ Each step reads its inputs from, and writes its outputs to, the places given
 by :class:`~hepsel.workflow.layout.Layout`, so the Snakefile and the CLI agree
 on file names. One module per step (``data_steps``: generate, prepare, gather;
 ``train_step``; ``evaluate_step``; ``explain_steps``; ``why_steps``;
-``fidelity_step``; ``study_steps``; ``robustness_step``; ``report_steps``),
+``fidelity_step``; ``study_steps``; ``robustness_step``; ``menu_lines``,
+``menu_step`` and ``menu_plots_step``; ``report_steps``),
 over the modules they share: ``layout`` and ``labels`` (the lowest), ``cross_scoring`` and
 ``evaluation`` (the figures of ``summary.json``), ``study`` and
 ``disco_scan``.
@@ -31,6 +32,9 @@ __all__ = [
     "generate",
     "headline",
     "make_plots",
+    "menu",
+    "menu_line",
+    "menu_plots",
     "prepare",
     "report",
     "robustness",
@@ -50,6 +54,9 @@ _LAZY = {
     "prepare": "data_steps",
     "gather": "data_steps",
     "train": "train_step",
+    "menu_line": "menu_lines",
+    "menu": "menu_step",
+    "menu_plots": "menu_plots_step",
     "evaluate": "evaluate_step",
     "make_plots": "evaluate_step",
     "working_point_thresholds": "labels",

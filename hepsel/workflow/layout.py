@@ -60,6 +60,15 @@ class Layout:
         """Curves and histograms behind the plots."""
         return self.root / "curves.npz"
 
+    def menu_line(self, line: str) -> Path:
+        """A menu line's best score per event (Parquet; a train line's fold models beside it)."""
+        return self.root / "menu" / "lines" / f"{line}.parquet"
+
+    @property
+    def menu(self) -> Path:
+        """The bandwidth division of the menu (json)."""
+        return self.root / "menu.json"
+
     @property
     def selection(self) -> Path:
         """The saved :class:`~hepsel.Selection`."""

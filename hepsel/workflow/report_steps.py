@@ -69,6 +69,7 @@ def report(cfg: AnalysisConfig) -> Path:
         if cfg.robustness is not None and lay.robustness.exists()
         else None
     )
+    menu = read_json(lay.menu) if cfg.menu is not None and lay.menu.exists() else None
     # the explanation figures carry the feature labels: drawn here, a label edit recomputes nothing
     if shap:
         from .explain_steps import explain_figures
@@ -95,5 +96,6 @@ def report(cfg: AnalysisConfig) -> Path:
         warnings=diagnose(summary, fidelity, cfg.evaluation.warnings),
         benchmarks=jobs,
         robustness=robust,
+        menu=menu,
     )
     return write_text(lay.report, text)
