@@ -184,7 +184,9 @@ def test_apply_reproduces_the_menu_decisions(menu_run: Path) -> None:
             th = np.inf if point["thresholds"][name] is None else point["thresholds"][name]
             fired = set(t["eventNumber"][(t["signal"] == 0) & (t["score"] >= th)].tolist())
             expected = np.isin(ev["eventNumber"], list(fired))
-            np.testing.assert_array_equal(ev[f"pass_{name}_{key}kHz"], expected, err_msg=f"{name} {key}")
+            np.testing.assert_array_equal(
+                ev[f"pass_{name}_{key}kHz"], expected, err_msg=f"{name} {key}"
+            )
             fired_any |= expected
         np.testing.assert_array_equal(ev[f"pass_menu_{key}kHz"], fired_any)
         n_fired += int(fired_any.sum())

@@ -416,7 +416,7 @@ def test_generate_files_writes_empty_trailing_files(small_block: int, tmp_path) 
 def test_generate_files_leaves_nothing_on_failure(
     small_block: int, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = simulation.simulate_events
+    real = simulation.simulate_events_with_tracks
 
     def failing(kind, n_events, **kwargs):
         if kwargs.get("first_event", 0) >= small_block:
@@ -424,7 +424,7 @@ def test_generate_files_leaves_nothing_on_failure(
             raise RuntimeError(msg)
         return real(kind, n_events, **kwargs)
 
-    monkeypatch.setattr(simulation, "simulate_events", failing)
+    monkeypatch.setattr(simulation, "simulate_events_with_tracks", failing)
     target = tmp_path / "out" / "mb.root"
     with pytest.raises(RuntimeError, match="disk on fire"):
         generate.generate_files("minbias", [target], 2 * small_block, seed=1, progress=False)

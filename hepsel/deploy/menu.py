@@ -18,14 +18,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..exceptions import ModelFileError
 
-if TYPE_CHECKING:
-    from .selection import Selection
+# the Selection a menu belongs to is passed in (typed Any: selection.py imports this module)
+Selection = Any
 
 __all__ = ["MENU_FILE", "EventDecisions", "Menu", "line_branch", "menu_branch"]
 

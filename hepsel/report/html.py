@@ -1226,7 +1226,7 @@ def render_report(
     benchmarks: Sequence[Mapping[str, Any]] | None = None,
     decorrelation: Mapping[str, Any] | None = None,
     robustness: Mapping[str, Any] | None = None,
-    menu: Mapping[str, Any] | None = None,
+    menu_html: str | None = None,
 ) -> str:
     """The HTML text of the report for the outputs under ``root``.
 
@@ -1234,7 +1234,8 @@ def render_report(
     are computed here with the default thresholds. ``cutflow`` (the contents
     of ``cutflow.json``) is shown as tables, else ``cutflow_markdown`` as text.
     ``robustness`` (the contents of ``robustness.json``) adds its section,
-    ``menu`` (``menu.json``) the trigger menu's.
+    ``menu_html`` (:func:`hepsel.report.menu_section.menu_section`) the
+    trigger menu's.
     """
     from .diagnostics import diagnose
 
@@ -1267,7 +1268,7 @@ def render_report(
         toc.append(("decorrelation", "Decorrelation scan"))
     if robustness:
         toc.append(("robustness", "Robustness to miscalibration"))
-    if menu:
+    if menu_html:
         toc.append(("menu", "Trigger menu"))
     toc.append(("cutflow", "Cut-flow"))
     parts = [
@@ -1366,10 +1367,8 @@ def render_report(
             "<h2 id='robustness'>Robustness to miscalibration</h2>",
             _robustness(root, robustness),
         ]
-    if menu:
-        from .menu_section import menu_section
-
-        parts += ["<h2 id='menu'>Trigger menu</h2>", menu_section(root, menu)]
+    if menu_html:
+        parts += ["<h2 id='menu'>Trigger menu</h2>", menu_html]
     parts.append("<h2 id='cutflow'>Cut-flow</h2>")
     if cutflow:
         parts.append(_cutflow_tables(cutflow))

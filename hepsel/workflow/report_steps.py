@@ -35,6 +35,7 @@ def report(cfg: AnalysisConfig) -> Path:
     from ..report.benchmarks import read_benchmarks
     from ..report.diagnostics import diagnose
     from ..report.html import render_report
+    from ..report.menu_section import menu_section
     from .explain_steps import explainable_models
 
     lay = Layout.of(cfg)
@@ -70,6 +71,7 @@ def report(cfg: AnalysisConfig) -> Path:
         else None
     )
     menu = read_json(lay.menu) if cfg.menu is not None and lay.menu.exists() else None
+
     # the explanation figures carry the feature labels: drawn here, a label edit recomputes nothing
     if shap:
         from .explain_steps import explain_figures
@@ -96,6 +98,6 @@ def report(cfg: AnalysisConfig) -> Path:
         warnings=diagnose(summary, fidelity, cfg.evaluation.warnings),
         benchmarks=jobs,
         robustness=robust,
-        menu=menu,
+        menu_html=menu_section(lay.root, menu) if menu else None,
     )
     return write_text(lay.report, text)
