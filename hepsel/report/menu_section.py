@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .formatting import value_error
+from .formatting import number, value_error
 from .html import _figure, _grid, _table
 
 __all__ = ["menu_section"]
@@ -18,7 +18,7 @@ def _pm(q: Mapping[str, Any], scale: float = 1.0) -> str:
 
 
 def _threshold(t: float | None) -> str:
-    return "off" if t is None else f"{t:.4g}"
+    return "off" if t is None else number(t)
 
 
 def menu_section(root: Path, menu: Mapping[str, Any]) -> str:
