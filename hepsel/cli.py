@@ -573,6 +573,8 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     jobs = plan_outputs(kept, args.output)
     out = check_writable_dir(args.output)
     sel = Selection.load(args.selection, models=args.model)
+    if args.no_menu:
+        sel.menu = None
     out.mkdir(parents=True, exist_ok=True)
     for f, target in jobs:
         try:
@@ -893,6 +895,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", action="append", help="only this model (repeatable; default: all)")
     p.add_argument(
         "--copy-branches", action="store_true", help="also copy the input's flat numeric branches"
+    )
+    p.add_argument(
+        "--no-menu",
+        action="store_true",
+        help="leave out the trigger menu's decisions (pass_<line>_*, pass_menu_*) of a selection that has one",
     )
     p.add_argument(
         "--no-progress",

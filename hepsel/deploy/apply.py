@@ -18,7 +18,9 @@ and writes, next to nothing else, one output ROOT file holding
 With a menu in the selection both trees also hold ``pass_<line>_<rate>kHz``
 and ``pass_menu_<rate>kHz``: whether each line, and the menu, keeps the
 entry's event (a one-track line read from the file's track tree); see
-:mod:`hepsel.deploy.menu`.
+:mod:`hepsel.deploy.menu`. Like every row of these trees, they cover the
+events with an entry in the applied tree: an event only a one-track line
+keeps, without any candidate in it, has no row.
 
 Without an event-number branch (``Selection.fold_branch``) each entry is its
 own event, numbered by its entry index, and each score is the mean of the
@@ -39,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..exceptions import ConfigError
+from ..exceptions import ConfigError, HepselError
 from ..io.remote import InputPath, as_input, is_url
 from ..stats.trigger import event_max, group_events
 from .selection import Selection, wp_branch
@@ -291,11 +293,13 @@ def apply_file(
     )
     wps = {m: selection.decision_thresholds(m) for m in names}
     # the menu's decisions per event, each line on its own tree of this file (tree: the selection's)
-    menu = (
-        selection.menu.event_decisions(selection, src, step_size=step_size)
-        if selection.menu is not None and t == selection.tree
-        else None
-    )
+    menu = None
+    if selection.menu is not None and t == selection.tree:
+        try:
+            menu = selection.menu.event_decisions(selection, src, step_size=step_size)
+        except HepselError as err:
+            msg = f"{err} (read for the selection's trigger menu; --no-menu leaves the menu out)"
+            raise type(err)(msg) from None
 
     ids_run: list[np.ndarray] = []
     ids_evt: list[np.ndarray] = []

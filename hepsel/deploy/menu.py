@@ -96,6 +96,11 @@ class Menu:
             msg = f"{f} is not a hepsel menu ({type(err).__name__}: {err})"
             raise ModelFileError(msg) from None
 
+    @property
+    def models(self) -> set[str]:
+        """The selection's models the menu's model lines use."""
+        return {spec["model"] for spec in self.lines.values() if spec["kind"] == "model"}
+
     def describe(self) -> dict[str, Any]:
         """The menu for an export's description: lines, thresholds per rate and the rules."""
         return {

@@ -712,12 +712,18 @@ class Selection:
             tree=meta.get("tree", "DecayTree"),
             rate_curves={n: c for n, c in meta.get("rate_curves", {}).items() if n in loaded},
             branch_types=meta.get("branch_types"),
-            # the menu's model lines need every model they name
-            menu=Menu.load(d) if models is None else None,
+            menu=_menu_with(Menu.load(d), models),
         )
 
     def __repr__(self) -> str:
         return f"Selection(models={sorted(self.models)}, features={self.features.names})"
+
+
+def _menu_with(menu: Menu | None, models: Sequence[str] | None) -> Menu | None:
+    """The saved menu, unless ``models`` leaves out a model one of its lines uses."""
+    if menu is None or models is None or menu.models <= set(models):
+        return menu
+    return None
 
 
 def _cuts(table: Mapping[str, Any], where: str) -> dict[str, dict[str, float]]:
