@@ -248,3 +248,16 @@ def test_editing_the_menu_reruns_only_the_menu(menu_run: Path) -> None:
     )
     assert step_digest(before, "evaluate") == step_digest(after, "evaluate")
     write_config(analysis, _config())
+
+
+def test_export_describes_the_menu(menu_run: Path, tmp_path: Path) -> None:
+    """The ONNX export's side file carries every line and its threshold at every rate."""
+    from hepsel.deploy.export import export_onnx
+
+    results = menu_run / "results" / "tiny"
+    menu = json.loads((results / "menu.json").read_text())
+    export_onnx(results / "selection", tmp_path / "onnx", models=["bdt"])
+    side = json.loads((tmp_path / "onnx" / "export.json").read_text())
+    assert set(side["menu"]["lines"]) == set(MENU["lines"])
+    for key, point in menu["rates"].items():
+        assert side["menu"]["thresholds"][key] == point["thresholds"]
