@@ -1,0 +1,131 @@
+"""hepsel.stats.menu against references written here: the prescale hash, the even/odd split, the naive split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hepsel.stats.menu import (
+    MinBiasLines,
+    evaluate_menu,
+    naive_split,
+    prescale_mask,
+    split_even_odd,
+)
+from hepsel.stats.trigger import EventScores, rate_curve, threshold_for_rate
+
+from .test_bandwidth import INPUT, brute_rate, toy
+
+MASK64 = (1 << 64) - 1
+
+
+def splitmix64(x: int) -> int:
+    """SplitMix64's output for state ``x`` (Steele, Lea, Flood 2014), in Python integers."""
+    z = (x + 0x9E3779B97F4A7C15) & MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return z ^ (z >> 31)
+
+
+def test_reference_splitmix64_vectors() -> None:
+    # the generator's published first outputs from seed 0: state 0, then state 0 + golden gamma
+    assert splitmix64(0) == 0xE220A8397B1DCDAF
+    assert splitmix64(0x9E3779B97F4A7C15) == 0x6E789E6AA1B965F4
+
+
+@pytest.mark.parametrize("seed", [0, 7, 123456])
+def test_prescale_mask_is_the_documented_hash(seed: int) -> None:
+    """keep = splitmix64(event ^ splitmix64(seed * 1000003 + line)) >> 11, times 2^-53, below the prescale."""
+    events = np.array([0, 1, 2, 3, 17, 1000, 123456789, 2**40 + 5, 2**62 + 11], dtype=np.int64)
+    prescales = [0.5, 0.25, 0.9, 0.01]
+    keep = prescale_mask(events, prescales, seed=seed)
+    for line, p in enumerate(prescales):
+        salt = splitmix64(seed * 1_000_003 + line)
+        for i, ev in enumerate(events.tolist()):
+            u = (splitmix64(ev ^ salt) >> 11) * 2.0**-53
+            assert keep[i, line] == (u < p), (seed, line, ev)
+    # a prescale of exactly the hash value does not keep the event (strict <)
+    salt = splitmix64(seed * 1_000_003)
+    u0 = (splitmix64(5 ^ salt) >> 11) * 2.0**-53
+    assert not prescale_mask(np.array([5]), [u0], seed=seed)[0, 0]
+    assert prescale_mask(np.array([5]), [np.nextafter(u0, 1.0)], seed=seed)[0, 0]
+
+
+def test_prescale_lines_are_independent() -> None:
+    ev = np.arange(400_000)
+    keep = prescale_mask(ev, [0.5, 0.5, 0.3], seed=1)
+    assert keep[:, 0].mean() == pytest.approx(0.5, abs=0.003)
+    assert keep[:, 2].mean() == pytest.approx(0.3, abs=0.003)
+    assert (keep[:, 0] & keep[:, 1]).mean() == pytest.approx(0.25, abs=0.003)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        prescale_mask(ev[:3], [1.5])
+
+
+def test_split_even_odd_keeps_rows_and_both_weight_sums() -> None:
+    mb, _ = toy(weights="positive", n_mb=301)
+    w2_total = float(np.sum(mb.weight**2)) * 1.4
+    full = MinBiasLines(mb.scores, mb.weight, mb.total_weight, w2_total, event=mb.event)
+    even, odd = split_even_odd(full)
+    for half, parity in ((even, 0), (odd, 1)):
+        rows = mb.event % 2 == parity
+        np.testing.assert_array_equal(half.scores, mb.scores[rows])
+        np.testing.assert_array_equal(half.weight, mb.weight[rows])
+        np.testing.assert_array_equal(half.event, mb.event[rows])
+        rest = mb.total_weight - mb.weight.sum()
+        rest2 = w2_total - np.sum(mb.weight**2)
+        assert half.total_weight == pytest.approx(mb.weight[rows].sum() + rest / 2, rel=1e-12)
+        assert half.total_weight2 == pytest.approx(
+            np.sum(mb.weight[rows] ** 2) + rest2 / 2, rel=1e-12
+        )
+    # without a total_weight2 each half has none either: its rows' own sum is used
+    assert split_even_odd(mb)[0].total_weight2 is None
+
+
+def test_line_view_carries_every_field() -> None:
+    mb, _ = toy(weights="positive", n_mb=50)
+    full = MinBiasLines(mb.scores, mb.weight, mb.total_weight, 77.0, event=mb.event)
+    line = full.line(1)
+    np.testing.assert_array_equal(line.score, mb.scores[:, 1])
+    np.testing.assert_array_equal(line.weight, mb.weight)
+    np.testing.assert_array_equal(line.event, mb.event)
+    assert line.total_weight == mb.total_weight
+    assert line.total_weight2 == 77.0
+
+
+def brute_naive(mb: MinBiasLines, target: float, scores: np.ndarray) -> np.ndarray:
+    """The largest common line rate for which the menu fits, by trying every rate a line can take."""
+    lines = [EventScores(scores[:, j], mb.weight, mb.total_weight) for j in range(scores.shape[1])]
+    steps = np.unique(
+        np.concatenate([rate_curve(line, INPUT)[1] for line in lines] + [np.zeros(1)])
+    )
+    best = np.full(len(lines), np.inf)
+    for r in steps:
+        thr = np.array([threshold_for_rate(line, INPUT, r) for line in lines])
+        if brute_rate(MinBiasLines(scores, mb.weight, mb.total_weight), thr) <= target * (
+            1 + 1e-12
+        ):
+            best = thr
+    return best
+
+
+@pytest.mark.parametrize("target", [0.0, 5.0, 300.0, 1000.0, 4000.0, 40_000.0])
+@pytest.mark.parametrize("weights", ["unit", "positive"])
+def test_naive_split_matches_a_brute_force_search(target: float, weights: str) -> None:
+    mb, _ = toy(weights=weights, n_mb=600)
+    thr = naive_split(mb, target, input_rate_khz=INPUT)
+    np.testing.assert_array_equal(thr, brute_naive(mb, target, mb.scores))
+
+
+def test_naive_split_with_prescales_uses_the_kept_events() -> None:
+    mb, _ = toy(n_mb=600)
+    prescales = [0.5, 1.0]
+    masked = np.where(prescale_mask(mb.event, prescales, seed=0), mb.scores, -np.inf)
+    thr = naive_split(mb, 1000.0, input_rate_khz=INPUT, prescales=prescales)
+    np.testing.assert_array_equal(thr, brute_naive(mb, 1000.0, masked))
+    other = np.where(prescale_mask(mb.event, prescales, seed=9), mb.scores, -np.inf)
+    np.testing.assert_array_equal(
+        naive_split(mb, 1000.0, input_rate_khz=INPUT, prescales=prescales, prescale_seed=9),
+        brute_naive(mb, 1000.0, other),
+    )
+    fig = evaluate_menu(thr, mb, toy(n_mb=600)[1], input_rate_khz=INPUT, prescales=prescales)
+    assert fig.rate <= 1000.0 * (1 + 1e-12)
