@@ -8,8 +8,6 @@ menu decisions must reproduce the measured menu rate exactly.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,8 @@ import uproot
 from hepsel.config.loading import load_config
 from hepsel.config.provenance import step_digest
 
-from .conftest import REPO, tiny_config, write_config
+from .conftest import tiny_config, write_config
+from .test_workflow import _snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -49,24 +48,6 @@ MENU = {
     "channel_weights": {1: 1.0, 2: 2.0, 3: 1.0},
     "bandwidth": {"n_steps": 60, "curve_points": 2},
 }
-
-
-def _snakemake(work: Path, analysis: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(work),
-        "--cores",
-        "2",
-        *extra,
-        "--config",
-        f"analysis={analysis}",
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=work)
 
 
 def _config(**extra: object) -> dict:
