@@ -397,12 +397,13 @@ rule plots:
         f"{BENCH}/plots.tsv"
     params:
         settings=digest("plots"),
-    threads: 1
+    # the figure sets (comparisons, one per model) drawn side by side, one process per thread
+    threads: 2
     resources:
         mem_mb=mem_mb(800, per_mb=0.5),  # 1x 0.3 GB, 100x 0.45 GB; 24 s
         runtime=runtime(20, s_per_mb=0.5),
     shell:
-        f"{HEPSEL} plots {COMMON} 2>&1 | tee {{log}}"
+        f"{HEPSEL} plots {COMMON} --jobs {{threads}} 2>&1 | tee {{log}}"
 
 
 rule explain:
@@ -650,9 +651,10 @@ rule report:
         f"{BENCH}/report.tsv"
     params:
         settings=digest("report"),
-    threads: 1
+    # the last job: the models' explanation figures drawn side by side, one process per thread
+    threads: 2
     resources:
         mem_mb=mem_mb(500),  # 1x 0.2 GB
         runtime=runtime(10),
     shell:
-        f"{HEPSEL} report {COMMON} 2>&1 | tee {{log}}"
+        f"{HEPSEL} report {COMMON} --jobs {{threads}} 2>&1 | tee {{log}}"

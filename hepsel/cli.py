@@ -7,6 +7,7 @@ hepsel raises on purpose print one clear message and exit with status 1.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -39,6 +40,16 @@ def _config(args: argparse.Namespace, *, check_models: bool = True) -> AnalysisC
     check_writable_dir(cfg.output_dir)
     claim_output(cfg)  # refuses an output directory that another analysis config owns
     return cfg
+
+
+def _add_jobs(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=1,
+        help=f"{what} at a time, each in a process of its own (default: 1, in turn)",
+    )
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
@@ -203,18 +214,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     models = [args.model] if args.model else list(cfg.models)
     tasks = [(m, k) for m in models for k in folds]
     if args.jobs > 1 and len(tasks) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from .workflow.processes import map_in_processes
 
-        # spawned workers, each importing the model libraries once for the folds it trains; a fold
-        # trains as in a job of its own (its seeds come from the config), so the models are the same
-        with ProcessPoolExecutor(
-            max_workers=min(args.jobs, len(tasks)), mp_context=multiprocessing.get_context("spawn")
-        ) as pool:
-            futures = [pool.submit(workflow.train, cfg, m, k, progress=False) for m, k in tasks]
-            infos = (f.result() for f in futures)
-            for (m, k), info in zip(tasks, infos, strict=True):
-                print(_train_line(m, k, info))
+        # a fold trains as in a job of its own (its seeds come from the config): the same models
+        train = functools.partial(workflow.train, progress=False)
+        infos = map_in_processes(train, [(cfg, m, k) for m, k in tasks], args.jobs)
+        for (m, k), info in zip(tasks, infos, strict=True):
+            print(_train_line(m, k, info))
         return 0
     for m, k in tasks:
         print(_train_line(m, k, workflow.train(cfg, m, k, progress=not args.no_progress)))
@@ -253,7 +259,7 @@ def _cmd_plots(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     t0 = time.perf_counter()
-    written = workflow.make_plots(cfg)
+    written = workflow.make_plots(cfg, jobs=args.jobs)
     # one line: the figures' paths are in the report and the plots folder
     print(
         f"plots: {len(written)} files in {workflow.Layout.of(cfg).plots} in {time.perf_counter() - t0:.1f} s"
@@ -418,7 +424,7 @@ def _cmd_menu(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from . import workflow
 
-    print(workflow.report(_config(args)))
+    print(workflow.report(_config(args), jobs=args.jobs))
     return 0
 
 
@@ -772,13 +778,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.add_argument("--model", help="only this model (default: every model of the config)")
     p.add_argument("--fold", type=int, help="only this fold (default: every fold)")
-    p.add_argument(
-        "--jobs",
-        "-j",
-        type=int,
-        default=1,
-        help="fold models trained at a time, each in a process of its own (default: 1, in turn)",
-    )
+    _add_jobs(p, "fold models trained")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(
@@ -789,6 +789,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plots", help="make the plots")
     _add_config(p)
+    _add_jobs(p, "figure sets (the comparisons, one per model) drawn")
     p.set_defaults(func=_cmd_plots)
 
     p = sub.add_parser(
@@ -856,6 +857,7 @@ def build_parser() -> argparse.ArgumentParser:
         "report", help='write report.html (and draw the SHAP and "why" figures it shows)'
     )
     _add_config(p)
+    _add_jobs(p, "models whose explanation figures are drawn")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("run", help="run the whole analysis in one process (no Snakemake)")

@@ -221,7 +221,11 @@ def test_offline_study_reports_expected_yields(tmp_path: Path) -> None:
     best = _best_significance(score, y, w, cfg.evaluation.optimal_cut.min_background_candidates)
     np.testing.assert_allclose(oc["significance"]["value"], best, rtol=1e-5)
     # the report, plots and headline render without rate figures
-    workflow.make_plots(cfg)
+    written = workflow.make_plots(cfg)
+    drawn = {p: p.read_bytes() for p in written if p.suffix == ".png"}
+    # drawn side by side in two processes: the same files, pixel for pixel
+    assert workflow.make_plots(cfg, jobs=2) == written
+    assert {p: p.read_bytes() for p in drawn} == drawn
     html = workflow.report(cfg).read_text()
     assert "Offline selection study" in html
     assert (
@@ -257,8 +261,9 @@ def test_offline_report_compare_and_warnings_show_figures_of_merit(
         raw["evaluation"]["warnings"] = {"min_minbias_events": 10**6}
 
     cfg, summary, _ = _run_offline(tmp_path, edit)
-    workflow.make_plots(cfg)
-    page = workflow.report(cfg).read_text()
+    workflow.make_plots(cfg, jobs=2)
+    # no explanation figures here: two jobs draw nothing side by side and change nothing
+    page = workflow.report(cfg, jobs=2).read_text()
     text = _text(page)
     # nothing of a trigger study
     for absent in (

@@ -348,17 +348,15 @@ def save(fig: Any, path: str | os.PathLike[str]) -> list[Path]:
     from ..io.storage import atomic_path
 
     p = Path(path)
+    # the content's extent, laid out once without rendering and used for both formats
+    # (``bbox_inches="tight"`` would lay the figure out again for each)
+    fig.draw_without_rendering()
+    bbox = fig.get_tightbbox().padded(0.15)
     out = []
     for ext in (".pdf", ".png"):
         target = p.with_name(p.name + ext)
         with atomic_path(target, suffix=ext) as tmp:
-            fig.savefig(
-                tmp,
-                format=ext[1:],
-                dpi=100 if ext == ".png" else None,
-                bbox_inches="tight",
-                pad_inches=0.15,
-            )
+            fig.savefig(tmp, format=ext[1:], dpi=100 if ext == ".png" else None, bbox_inches=bbox)
         out.append(target)
     plt.close(fig)
     return out

@@ -282,7 +282,7 @@ def divide_bandwidth(
     # rows where no live line has a candidate fire nothing: only their weight counts, in the totals
     mb_rows = np.isfinite(mb[:, live_lines]).any(axis=1)
     sig_rows = np.isfinite(sig[:, live_lines]).any(axis=1)
-    dt = torch.float64
+    dt = torch.float32
     u_mb = torch.as_tensor(u_of(mb[mb_rows]), dtype=dt)
     u_sig = torch.as_tensor(u_of(sig[sig_rows]), dtype=dt)
     w_mb = torch.as_tensor(choose_mb.weight[mb_rows], dtype=dt)
@@ -300,7 +300,7 @@ def divide_bandwidth(
     taus = np.geomspace(temperature[0], temperature[1], max(int(n_steps), 1))
 
     def smoothed(theta_t: Any, tau: float) -> tuple[Any, Any]:
-        th = theta_t[line_group]
+        th = theta_t[line_group].to(dt)
         fail_mb = torch.nn.functional.logsigmoid(-(u_mb - th) / tau).sum(dim=1)
         rate = (w_mb * -torch.expm1(fail_mb)).sum() / tot
         fail_sig = torch.nn.functional.logsigmoid(-(u_sig - th) / tau).sum(dim=1)

@@ -14,10 +14,13 @@ import numpy as np
 from ..config.schema import AnalysisConfig
 from .labels import column_label, feature_labels, working_point_thresholds, working_points, wp_label
 from .layout import Layout
+from .processes import map_in_processes
 
 __all__ = [
+    "comparison_plots",
     "evaluate",
     "make_plots",
+    "model_plots",
 ]
 
 
@@ -241,10 +244,27 @@ def _uncertainty_summary(
     return out
 
 
-def make_plots(cfg: AnalysisConfig) -> list[Path]:
-    """ROC, overtraining and rate plots from the evaluation outputs, and the cut-flow figure."""
+def make_plots(cfg: AnalysisConfig, *, jobs: int = 1) -> list[Path]:
+    """ROC, overtraining and rate plots from the evaluation outputs, and the cut-flow figure.
+
+    ``jobs``: figure sets drawn at a time (the comparisons, then one set per
+    model), each in a process of its own.
+    """
     from ..io.storage import read_json
-    from ..report import feature_plots, plotting, study_plots
+
+    names = [n for n in read_json(Layout.of(cfg).summary) if not n.startswith("_")]
+    tasks: list[tuple[AnalysisConfig, str | None]] = [(cfg, None)] + [(cfg, n) for n in names]
+    return [p for paths in map_in_processes(_figure_set, tasks, jobs) for p in paths]
+
+
+def _figure_set(cfg: AnalysisConfig, model: str | None) -> list[Path]:
+    return comparison_plots(cfg) if model is None else model_plots(cfg, model)
+
+
+def comparison_plots(cfg: AnalysisConfig) -> list[Path]:
+    """The figures of all models together (ROC, rates, input correlations) and the cut flow."""
+    from ..io.storage import read_json
+    from ..report import feature_plots, plotting
 
     lay = Layout.of(cfg)
     summary = read_json(lay.summary)
@@ -292,93 +312,6 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
                 working_points={n: summary[n].get("eff_at_rate", {}) for n in names},
             )
             written += plotting.save(fig, lay.plots / ("eff_vs_rate_tos" if tos else "eff_vs_rate"))
-        for n in names:
-            fig, ax = plotting.new_figure()
-            plotting.score_plot(
-                {
-                    c: (cv[f"{n}/test_{c}_score"], cv[f"{n}/test_{c}_weight"])
-                    for c in ("signal", "background")
-                },
-                {
-                    c: (cv[f"{n}/train_{c}_score"], cv[f"{n}/train_{c}_weight"])
-                    for c in ("signal", "background")
-                },
-                ks_pvalue=summary[n]["ks_pvalue"],
-                ax=ax,
-                xlabel=f"{n} response",
-            )
-            written += plotting.save(fig, lay.plots / f"scores_{n}")
-            perf = summary[n]
-            # relative to preselected signal events, and to all generated ones (preselection included)
-            for key, tag, ylabel in (
-                ("efficiency_vs", "", "Efficiency (preselected signal events)"),
-                ("efficiency_vs_total", "_total", "Efficiency (all generated signal events)"),
-            ):
-                for var, eff in perf.get(key, {}).items():
-                    xlabel = ev.efficiency_vs[var].label if var in ev.efficiency_vs else var
-                    figure = functools.partial(
-                        _efficiency_figure, xlabel=xlabel, ylabel=ylabel, interval=eff["interval"]
-                    )
-                    written += figure(
-                        {wp_label(wp, perf): b for wp, b in eff["all"].items()},
-                        title=f"{n}: all modes",
-                        path=lay.plots / f"eff_vs_{var}{tag}_{n}",
-                    )
-                    if eff["per_mode"]:
-                        wp0 = next(iter(eff["all"]))
-                        written += figure(
-                            {
-                                plotting.mode_latex(mode): d[wp0]
-                                for mode, d in eff["per_mode"].items()
-                            },
-                            title=f"{n} at {wp_label(wp0, perf)}",
-                            path=lay.plots / f"eff_vs_{var}{tag}_{n}_per_mode",
-                        )
-            cal = (perf.get("uncertainty") or {}).get("calibration")
-            if cal and f"{n}/unc_pull" in cv:
-                fig, ax = plotting.new_figure()
-                study_plots.pull_plot(cv[f"{n}/unc_pull"], int(cal["n_replicas"]), ax=ax, title=n)
-                written += plotting.save(fig, lay.plots / f"uncertainty_pull_{n}")
-                if cal.get("bins"):
-                    fig, ax = plotting.new_figure()
-                    study_plots.pull_fraction_plot(
-                        cal["bins"],
-                        float(cal["expected_fraction_beyond_1"]),
-                        ax=ax,
-                        xlabel=f"{n} response (bins of equal population)",
-                    )
-                    written += plotting.save(fig, lay.plots / f"uncertainty_bins_{n}")
-            fig, ax = plotting.new_figure()
-            study_plots.efficiency_vs_cut_plot(
-                cv[f"{n}/roc_threshold"],
-                cv[f"{n}/roc_sig_eff"],
-                cv[f"{n}/roc_bkg_eff"],
-                ax=ax,
-                xlabel=f"Cut on the {n} response",
-                working_points=working_points(perf),
-            )
-            written += plotting.save(fig, lay.plots / f"eff_vs_cut_{n}")
-            if "optimal_cut" in perf:
-                fig, ax = plotting.new_figure()
-                # offline yields may count events (evaluation.yields: events)
-                unit = (perf.get("offline") or {}).get("unit", "candidates")
-                plotting.figure_of_merit_plot(
-                    perf["optimal_cut"], ax=ax, xlabel=f"Signal efficiency ({unit})"
-                )
-                written += plotting.save(fig, lay.plots / f"optimal_cut_{n}")
-            if "sculpting" in perf:
-                sc = perf["sculpting"]
-                fig, ax = plotting.new_figure()
-                plotting.efficiency_plot(
-                    {wp_label(wp, perf): b for wp, b in sc["efficiency"].items()},
-                    xlabel=column_label(cfg, sc["variable"]),
-                    interval_label=f"background; dCor(score, mass) = {sc['distance_correlation']:.3f}",
-                    ax=ax,
-                    logy=True,
-                )
-                ax.set_ylabel("Background efficiency")
-                ax.set_title(n, loc="right", fontsize=18)
-                written += plotting.save(fig, lay.plots / f"sculpting_{n}")
         inputs = summary.get("_inputs")
         if inputs:
             for cls in ("signal", "background"):
@@ -391,6 +324,104 @@ def make_plots(cfg: AnalysisConfig) -> list[Path]:
                     labels=feature_labels(cfg),
                 )
                 written += plotting.save(fig, lay.plots / f"correlation_{cls}")
+    return written
+
+
+def model_plots(cfg: AnalysisConfig, n: str) -> list[Path]:
+    """One model's figures: response, efficiencies vs kinematics, cut scans, sculpting."""
+    from ..io.storage import read_json
+    from ..report import plotting, study_plots
+
+    lay = Layout.of(cfg)
+    summary = read_json(lay.summary)
+    ev = cfg.evaluation
+    with np.load(lay.curves, allow_pickle=False) as npz:
+        cv = {k: npz[k] for k in npz.files if k.startswith(f"{n}/")}
+    written: list[Path] = []
+    with plotting.lhcb_style():
+        fig, ax = plotting.new_figure()
+        plotting.score_plot(
+            {
+                c: (cv[f"{n}/test_{c}_score"], cv[f"{n}/test_{c}_weight"])
+                for c in ("signal", "background")
+            },
+            {
+                c: (cv[f"{n}/train_{c}_score"], cv[f"{n}/train_{c}_weight"])
+                for c in ("signal", "background")
+            },
+            ks_pvalue=summary[n]["ks_pvalue"],
+            ax=ax,
+            xlabel=f"{n} response",
+        )
+        written += plotting.save(fig, lay.plots / f"scores_{n}")
+        perf = summary[n]
+        # relative to preselected signal events, and to all generated ones (preselection included)
+        for key, tag, ylabel in (
+            ("efficiency_vs", "", "Efficiency (preselected signal events)"),
+            ("efficiency_vs_total", "_total", "Efficiency (all generated signal events)"),
+        ):
+            for var, eff in perf.get(key, {}).items():
+                xlabel = ev.efficiency_vs[var].label if var in ev.efficiency_vs else var
+                figure = functools.partial(
+                    _efficiency_figure, xlabel=xlabel, ylabel=ylabel, interval=eff["interval"]
+                )
+                written += figure(
+                    {wp_label(wp, perf): b for wp, b in eff["all"].items()},
+                    title=f"{n}: all modes",
+                    path=lay.plots / f"eff_vs_{var}{tag}_{n}",
+                )
+                if eff["per_mode"]:
+                    wp0 = next(iter(eff["all"]))
+                    written += figure(
+                        {plotting.mode_latex(mode): d[wp0] for mode, d in eff["per_mode"].items()},
+                        title=f"{n} at {wp_label(wp0, perf)}",
+                        path=lay.plots / f"eff_vs_{var}{tag}_{n}_per_mode",
+                    )
+        cal = (perf.get("uncertainty") or {}).get("calibration")
+        if cal and f"{n}/unc_pull" in cv:
+            fig, ax = plotting.new_figure()
+            study_plots.pull_plot(cv[f"{n}/unc_pull"], int(cal["n_replicas"]), ax=ax, title=n)
+            written += plotting.save(fig, lay.plots / f"uncertainty_pull_{n}")
+            if cal.get("bins"):
+                fig, ax = plotting.new_figure()
+                study_plots.pull_fraction_plot(
+                    cal["bins"],
+                    float(cal["expected_fraction_beyond_1"]),
+                    ax=ax,
+                    xlabel=f"{n} response (bins of equal population)",
+                )
+                written += plotting.save(fig, lay.plots / f"uncertainty_bins_{n}")
+        fig, ax = plotting.new_figure()
+        study_plots.efficiency_vs_cut_plot(
+            cv[f"{n}/roc_threshold"],
+            cv[f"{n}/roc_sig_eff"],
+            cv[f"{n}/roc_bkg_eff"],
+            ax=ax,
+            xlabel=f"Cut on the {n} response",
+            working_points=working_points(perf),
+        )
+        written += plotting.save(fig, lay.plots / f"eff_vs_cut_{n}")
+        if "optimal_cut" in perf:
+            fig, ax = plotting.new_figure()
+            # offline yields may count events (evaluation.yields: events)
+            unit = (perf.get("offline") or {}).get("unit", "candidates")
+            plotting.figure_of_merit_plot(
+                perf["optimal_cut"], ax=ax, xlabel=f"Signal efficiency ({unit})"
+            )
+            written += plotting.save(fig, lay.plots / f"optimal_cut_{n}")
+        if "sculpting" in perf:
+            sc = perf["sculpting"]
+            fig, ax = plotting.new_figure()
+            plotting.efficiency_plot(
+                {wp_label(wp, perf): b for wp, b in sc["efficiency"].items()},
+                xlabel=column_label(cfg, sc["variable"]),
+                interval_label=f"background; dCor(score, mass) = {sc['distance_correlation']:.3f}",
+                ax=ax,
+                logy=True,
+            )
+            ax.set_ylabel("Background efficiency")
+            ax.set_title(n, loc="right", fontsize=18)
+            written += plotting.save(fig, lay.plots / f"sculpting_{n}")
     return written
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..config.schema import AnalysisConfig
 from .layout import Layout
+from .processes import map_in_processes
 
 __all__ = [
     "headline",
@@ -25,11 +26,12 @@ def headline(cfg: AnalysisConfig) -> str | None:
     return headline_text(read_json(lay.summary), None if report is None else str(report))
 
 
-def report(cfg: AnalysisConfig) -> Path:
+def report(cfg: AnalysisConfig, *, jobs: int = 1) -> Path:
     """Write ``report.html``: the comparison table and every plot on one page.
 
     Also tabulates the jobs' time and memory so far (Snakemake's ``benchmark:``
-    files) into ``benchmarks.json``.
+    files) into ``benchmarks.json``. ``jobs``: models whose explanation
+    figures are drawn at a time, each in a process of its own.
     """
     from ..io.storage import read_json, write_json, write_text
     from ..report.benchmarks import read_benchmarks
@@ -39,8 +41,8 @@ def report(cfg: AnalysisConfig) -> Path:
     from .explain_steps import explainable_models
 
     lay = Layout.of(cfg)
-    jobs = read_benchmarks(lay.root / "benchmarks")
-    write_json(lay.root / "benchmarks.json", jobs)
+    benchmarks = read_benchmarks(lay.root / "benchmarks")
+    write_json(lay.root / "benchmarks.json", benchmarks)
     summary = read_json(lay.summary)
     # switched-off explanations have no section, also when files of an earlier run are left
     shap_models = explainable_models(cfg) if cfg.evaluation.shap.enabled else []
@@ -73,16 +75,8 @@ def report(cfg: AnalysisConfig) -> Path:
     menu = read_json(lay.menu) if cfg.menu is not None and lay.menu.exists() else None
 
     # the explanation figures carry the feature labels: drawn here, a label edit recomputes nothing
-    if shap:
-        from .explain_steps import explain_figures
-
-        for m in shap:
-            explain_figures(cfg, m)
-    if why_info:
-        from .why_steps import why_figures
-
-        for m in why_info:
-            why_figures(cfg, m)
+    tasks = [(cfg, "shap", m) for m in shap] + [(cfg, "why", m) for m in why_info]
+    map_in_processes(_explanation_figures, tasks, jobs)
     cut_md = lay.dataset.with_name("cutflow.md")
     cut_json = lay.dataset.with_name("cutflow.json")
     text = render_report(
@@ -96,8 +90,20 @@ def report(cfg: AnalysisConfig) -> Path:
         decorrelation=scan,
         why=why_info,
         warnings=diagnose(summary, fidelity, cfg.evaluation.warnings),
-        benchmarks=jobs,
+        benchmarks=benchmarks,
         robustness=robust,
         menu_html=menu_section(lay.root, menu) if menu else None,
     )
     return write_text(lay.report, text)
+
+
+def _explanation_figures(cfg: AnalysisConfig, kind: str, model: str) -> None:
+    """One model's SHAP (``kind="shap"``) or "why" figures."""
+    if kind == "shap":
+        from .explain_steps import explain_figures
+
+        explain_figures(cfg, model)
+    else:
+        from .why_steps import why_figures
+
+        why_figures(cfg, model)
