@@ -18,7 +18,8 @@ def _slow_square(x: int, delay: float) -> tuple[int, int]:
 
 def _fails_on_two(x: int) -> int:
     if x == 2:
-        raise HepselError(f"task {x} failed")
+        msg = f"task {x} failed"
+        raise HepselError(msg)
     return x
 
 
