@@ -20,6 +20,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
+
 from hepsel.config.loading import load_config
 from hepsel.config.provenance import check_output_owner, claim_output, function_modules, step_digest, step_settings
 from hepsel.exceptions import HepselError
@@ -324,11 +326,42 @@ rule gather:
 
 
 # training.fold_jobs: per_fold, one job per model and fold; per_model, one job per model that
-# trains its folds side by side on its threads (one start-up and one set of imports per
-# worker, not per fold). Both define the one rule
+# trains its folds on its threads, side by side or (one thread) in turn (one start-up and one
+# set of imports per worker, not per fold). Both define the one rule
 # `train` with the same shell command; the folds a job trains come from its outputs (a function
 # of `output`: no params trigger), so switching reruns no job.
 _PER_MODEL = CFG.training.fold_jobs == "per_model"
+
+
+def _per_model_threads():
+    """Threads (fold workers) of a per_model job: the cores shared between the models' jobs.
+
+    With fewer cores than models (2 cores, 5 models) each job trains its folds in turn in
+    one process (one start-up and one set of imports per model) and Snakemake runs the
+    models side by side; with more, each job trains up to k folds side by side. Without a
+    core count (a cluster executor), k.
+    """
+    try:
+        cores = int(workflow.cores)
+    except (WorkflowError, TypeError, ValueError):
+        return CFG.folds.k
+    return max(1, min(CFG.folds.k, cores // max(len(CFG.models), 1)))
+
+
+_TRAIN_THREADS = _per_model_threads() if _PER_MODEL else 1
+_FOLDS_PER_JOB = CFG.folds.k if _PER_MODEL else 1
+_TRAIN_ROUNDS = -(-_FOLDS_PER_JOB // _TRAIN_THREADS)  # folds each worker trains in turn
+
+
+# Scheduling order when cores are scarce (Snakemake's `priority`; it changes no result): the
+# longest training jobs first, so that short ones fill the end of the training phase and
+# evaluate starts as soon as the last fold is done; after evaluate, the chains that end in the
+# report (plots; the menu's lines and division) before the explanation jobs
+_TRAIN_PRIORITY = {"gan_augmented": 3, "mlp": 2, "lipschitz_mlp": 2, "autoencoder": 2, "bdt": 1, "bbdt": 1}
+
+
+def _train_priority(wildcards):
+    return _TRAIN_PRIORITY.get(CFG.models[wildcards.model].type, 0)
 
 
 def _fold_option(wildcards, output):
@@ -349,14 +382,15 @@ rule train:
     params:
         settings=lambda wc: digest("train", model=wc.model),
         folds=_fold_option,
-    # a per_model job trains its folds side by side, one process per thread
-    threads: CFG.folds.k if _PER_MODEL else 1
+    priority: _train_priority
+    # a per_model job trains its folds side by side, one process per thread (one thread: in turn)
+    threads: _TRAIN_THREADS
     resources:
         # reads only its fold's training rows and model's columns: bdt 10x 0.6 GB, 100x 2.7 GB (1.5 GB with
         # training.external_memory); 1x 0.4-0.7 GB (bdt, mlp, gan); 45 s. A per_model job holds one
-        # fold per process, its folds side by side: k times the memory
-        mem_mb=mem_mb(800 * (CFG.folds.k if _PER_MODEL else 1), per_mb=2 * (CFG.folds.k if _PER_MODEL else 1)),  # its fold's rows and model's columns: 1x 0.33 GB, 100x 2.5 GB; 166 s
-        runtime=runtime(20 * (CFG.folds.k if _PER_MODEL else 1), s_per_mb=3 * (CFG.folds.k if _PER_MODEL else 1)),
+        # fold per thread at a time, and takes as many rounds as its workers train folds in turn
+        mem_mb=mem_mb(800 * _TRAIN_THREADS, per_mb=2 * _TRAIN_THREADS),  # its fold's rows and model's columns: 1x 0.33 GB, 100x 2.5 GB; 166 s
+        runtime=runtime(20 * _TRAIN_ROUNDS, s_per_mb=3 * _TRAIN_ROUNDS),
     shell:
         f"{HEPSEL} train {COMMON} --model {{wildcards.model}} {{params.folds}} --jobs {{threads}} 2>&1 | tee {{log}}"
 
@@ -376,6 +410,7 @@ rule evaluate:
         f"{BENCH}/evaluate.tsv"
     params:
         settings=digest("evaluate"),
+    priority: 10
     threads: 1
     resources:
         mem_mb=mem_mb(1000, per_mb=2.5),  # 1x 0.4 GB, 10x 0.8 GB, 100x 4.1 GB; 236 s
@@ -397,8 +432,10 @@ rule plots:
         f"{BENCH}/plots.tsv"
     params:
         settings=digest("plots"),
-    # the figure sets (comparisons, one per model) drawn side by side, one process per thread
-    threads: 2
+    priority: 10
+    # beside the menu on 2 cores; with more threads (--set-threads plots=N) the figure sets
+    # (comparisons, one per model) are drawn side by side, one process per thread
+    threads: 1
     resources:
         mem_mb=mem_mb(800, per_mb=0.5),  # 1x 0.3 GB, 100x 0.45 GB; 24 s
         runtime=runtime(20, s_per_mb=0.5),
@@ -603,6 +640,7 @@ if MENU_LINES:
             f"{BENCH}/menu_line/{{line}}.tsv"
         params:
             settings=lambda wc: digest("menu_line", model=wc.line),
+        priority: 10
         threads: 1
         resources:
             mem_mb=mem_mb(1500, per_mb=2),  # a line's candidates of both samples (a train line: its folds)
@@ -623,6 +661,7 @@ if MENU_LINES:
             f"{BENCH}/menu.tsv"
         params:
             settings=digest("menu"),
+        priority: 10
         threads: 1
         resources:
             mem_mb=mem_mb(1500),  # the lines' event scores: 100k minimum-bias events, 0.5 GB

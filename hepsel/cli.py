@@ -30,7 +30,14 @@ __all__ = ["main"]
 _SIGPIPE_STATUS = 141
 
 
-def _config(args: argparse.Namespace, *, check_models: bool = True) -> AnalysisConfig:
+def _config(args: argparse.Namespace, *, check_models: bool = False) -> AnalysisConfig:
+    """The analysis config of a step; ``check_models``: check the estimators' parameters.
+
+    Only the steps that build estimators check them: the check imports every
+    model kind of the config (scikit-learn with them), about a second of
+    start-up in each job that needs none. Snakemake checks them once, when it
+    reads the Snakefile.
+    """
     from .config.loading import load_config
     from .config.provenance import claim_output
     from .io.storage import check_writable_dir
@@ -181,7 +188,7 @@ def _generate_from_spec(
 def _cmd_prepare(args: argparse.Namespace) -> int:
     from . import workflow
 
-    cfg = _config(args, check_models=False)  # one job per input file: no estimator imported
+    cfg = _config(args)  # one job per input file: no estimator imported
     t0 = time.perf_counter()
     meta = workflow.prepare(cfg, args.sample, args.index, progress=not args.no_progress)
     n_in = int(meta["n_candidates_in"])
@@ -209,7 +216,7 @@ def _cmd_gather(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from . import workflow
 
-    cfg = _config(args)
+    cfg = _config(args, check_models=True)
     folds = [args.fold] if args.fold is not None else list(range(cfg.folds.k))
     models = [args.model] if args.model else list(cfg.models)
     tasks = [(m, k) for m in models for k in folds]
@@ -351,7 +358,7 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
 def _cmd_study(args: argparse.Namespace) -> int:
     from . import workflow
 
-    cfg = _config(args)
+    cfg = _config(args, check_models=True)
     if args.summary:
         print(workflow.study_summary(cfg)["table"])
         return 0
@@ -368,7 +375,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
 def _cmd_decorrelation_scan(args: argparse.Namespace) -> int:
     from . import workflow
 
-    res = workflow.decorrelation_scan(_config(args))
+    res = workflow.decorrelation_scan(_config(args, check_models=True))
     print(
         f"{res['model']} ({res['kind']}), fold {res['fold']}, spectator {res['spectator']}, {res['working_point']}:"
     )
@@ -453,7 +460,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     """The whole analysis in-process (without Snakemake)."""
     from . import workflow
 
-    cfg = _config(args)
+    cfg = _config(args, check_models=True)
     progress = not args.no_progress
     from .sim.generate import needs_generation
 

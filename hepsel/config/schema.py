@@ -648,9 +648,10 @@ class TrainingConfig(_Strict):
     fold_jobs: Literal["per_fold", "per_model"] = Field(
         default="per_fold",
         description="Snakemake jobs of the train rule: per_fold, one job per model and fold; per_model, "
-        "one job per model whose threads (up to the number of folds) train that many folds side by side, "
-        "one process each (one interpreter start-up and one set of imports per worker, not per fold: "
-        "faster on few cores). The fold models are the same; switching reruns nothing",
+        "one job per model whose threads (its share of the cores: --cores over the number of models, "
+        "1 to k) train that many folds side by side, one process each, or with one thread all folds in turn "
+        "(one interpreter start-up and one set of imports per worker, not per fold: faster on few cores). "
+        "The fold models are the same; switching reruns nothing",
     )
 
 
