@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
 from hepsel.stats.menu import (
     MinBiasLines,
+    SignalLines,
     evaluate_menu,
     naive_split,
     prescale_mask,
@@ -109,7 +112,7 @@ def brute_naive(mb: MinBiasLines, target: float, scores: np.ndarray) -> np.ndarr
 
 
 @pytest.mark.parametrize("target", [0.0, 5.0, 300.0, 1000.0, 4000.0, 40_000.0])
-@pytest.mark.parametrize("weights", ["unit", "positive"])
+@pytest.mark.parametrize("weights", ["unit", "positive", "negative"])
 def test_naive_split_matches_a_brute_force_search(target: float, weights: str) -> None:
     mb, _ = toy(weights=weights, n_mb=600)
     thr = naive_split(mb, target, input_rate_khz=INPUT)
@@ -129,3 +132,134 @@ def test_naive_split_with_prescales_uses_the_kept_events() -> None:
     )
     fig = evaluate_menu(thr, mb, toy(n_mb=600)[1], input_rate_khz=INPUT, prescales=prescales)
     assert fig.rate <= 1000.0 * (1 + 1e-12)
+
+
+def test_split_without_event_numbers_says_so() -> None:
+    mb, _ = toy(n_mb=20)
+    with pytest.raises(ValueError, match=r"^the sample has no event numbers; give event="):
+        split_even_odd(MinBiasLines(mb.scores, mb.weight, mb.total_weight))
+
+
+def test_prescales_of_one_need_no_event_numbers_and_lengths_are_checked() -> None:
+    mb, sig = toy(n_mb=300, n_sig=100)
+    bare_mb = MinBiasLines(mb.scores, mb.weight, mb.total_weight)
+    bare_sig = SignalLines(sig.scores, sig.weight, sig.channel)
+    # nothing is prescaled: no hash, so no event numbers are needed
+    unscaled = evaluate_menu([0.5, 0.5], bare_mb, bare_sig, input_rate_khz=INPUT)
+    same = evaluate_menu([0.5, 0.5], bare_mb, bare_sig, input_rate_khz=INPUT, prescales=[1.0, 1.0])
+    assert same.rate == unscaled.rate
+    np.testing.assert_array_equal(same.efficiency, unscaled.efficiency)
+    with pytest.raises(ValueError, match=r"^prescales has 3 entries for 2 lines$"):
+        evaluate_menu([0.5, 0.5], mb, sig, input_rate_khz=INPUT, prescales=[0.5, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("seed", [0, 9])
+def test_prescales_act_on_both_samples_with_the_given_seed(seed: int) -> None:
+    mb, sig = toy(n_mb=600, n_sig=300)
+    prescales = [0.4, 1.0]
+    thr = np.array([0.0, 1.0])
+    fig = evaluate_menu(thr, mb, sig, input_rate_khz=INPUT, prescales=prescales, prescale_seed=seed)
+    kept_mb = np.where(prescale_mask(mb.event, prescales, seed), mb.scores, -np.inf)
+    kept_sig = np.where(prescale_mask(sig.event, prescales, seed), sig.scores, -np.inf)
+    assert fig.rate == pytest.approx(
+        brute_rate(MinBiasLines(kept_mb, mb.weight, mb.total_weight), thr), rel=1e-12
+    )
+    fire = (kept_sig >= thr).any(axis=1)
+    for c in range(3):
+        m = sig.channel == c
+        assert fig.efficiency[c] == pytest.approx(
+            sig.weight[m & fire].sum() / sig.weight[m].sum(), rel=1e-12
+        )
+
+
+def test_figures_do_not_depend_on_the_weights_scale() -> None:
+    """Rates, efficiencies and their effective-N errors are unchanged when every weight is scaled."""
+    mb, sig = toy(weights="positive", n_mb=400, n_sig=200)
+    thr = [0.8, 0.3]
+    ref = evaluate_menu(thr, mb, sig, input_rate_khz=INPUT)
+    k = 1e-3  # sums of weights and of squared weights below 1
+    small = evaluate_menu(
+        thr,
+        MinBiasLines(mb.scores, k * mb.weight, k * mb.total_weight),
+        SignalLines(sig.scores, k * sig.weight, sig.channel),
+        input_rate_khz=INPUT,
+    )
+    np.testing.assert_array_equal(small.thresholds, [0.8, 0.3])
+    for name in (
+        "rate",
+        "rate_error",
+        "inclusive_rate_error",
+        "overlap_rate_error",
+        "efficiency",
+        "efficiency_error",
+        "line_efficiency",
+        "line_efficiency_error",
+        "objective",
+    ):
+        np.testing.assert_allclose(getattr(small, name), getattr(ref, name), rtol=1e-9)
+
+
+def test_errors_of_few_effective_events_and_empty_channels() -> None:
+    # channel 0: weights 1 and 3, only the first fires: eff 1/4, n_eff = 16/10 (below 2)
+    # channel 1: no events
+    mb, _ = toy(n_mb=50)
+    sig = SignalLines(
+        np.array([[2.0, -np.inf], [-1.0, -np.inf]]),
+        np.array([1.0, 3.0]),
+        np.array([0, 0]),
+        n_channels=2,
+    )
+    fig = evaluate_menu([0.0, 0.0], mb, sig, input_rate_khz=INPUT)
+    assert fig.efficiency[0] == pytest.approx(0.25, rel=1e-12)
+    expected = np.sqrt(0.25 * 0.75 / 1.6)
+    assert fig.efficiency_error[0] == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_allclose(fig.line_efficiency_error[0], [expected, 0.0], rtol=1e-12)
+    # the empty channel: NaN figures (floats, not None) and left out of the objective
+    for name in ("efficiency", "efficiency_error"):
+        value = getattr(fig, name)
+        assert value.dtype == np.float64 and np.isnan(value[1])
+    assert fig.line_efficiency_error.dtype == np.float64
+    assert np.isnan(fig.line_efficiency_error[1]).all()
+    assert fig.objective == pytest.approx(0.25, rel=1e-12)
+
+
+def test_channel_weights_set_the_objective_and_are_checked() -> None:
+    mb, sig = toy(n_mb=300, n_sig=300)
+    fig = evaluate_menu([0.5, 0.5], mb, sig, input_rate_khz=INPUT, channel_weights=[1.0, 0, 0])
+    assert fig.objective == pytest.approx(fig.efficiency[0], rel=1e-12)
+    # weights only on channels without events: no objective, and no 0/0 warning
+    empty = SignalLines(sig.scores, sig.weight, sig.channel, n_channels=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        none = evaluate_menu(
+            [0.5, 0.5], mb, empty, input_rate_khz=INPUT, channel_weights=[0, 0, 0, 1]
+        )
+    assert np.isnan(none.objective)
+    with pytest.raises(ValueError, match=r"^channel_weights holds 1 negative values"):
+        evaluate_menu([0.5, 0.5], mb, sig, input_rate_khz=INPUT, channel_weights=[1.0, -1.0, 1.0])
+    with pytest.raises(
+        ValueError, match=r"^channel_weights has 2 entries but signal.n_channels has 3"
+    ):
+        evaluate_menu([0.5, 0.5], mb, sig, input_rate_khz=INPUT, channel_weights=[1.0, 1.0])
+
+
+@pytest.mark.parametrize("thresholds", [[0.5], [0.5, 0.5, 0.5], [None, 0.5], [np.nan, 0.5]])
+def test_thresholds_must_be_one_number_per_line(thresholds: list) -> None:
+    mb, sig = toy(n_mb=100, n_sig=50)
+    with pytest.raises(
+        ValueError, match=r"^thresholds must be 2 numbers \(inf switches a line off\)"
+    ):
+        evaluate_menu(thresholds, mb, sig, input_rate_khz=INPUT)
+
+
+def test_naive_split_takes_a_rate_equal_to_the_target() -> None:
+    # unit weights, 1000 processed events, input 1000 kHz: a line's rates are whole kHz, exactly
+    rng = np.random.default_rng(5)
+    scores = rng.normal(size=(1000, 1))
+    mb = MinBiasLines(scores, np.ones(1000), 1000.0, event=np.arange(1000))
+    for target in (1.0, 37.0, 250.0):
+        thr = naive_split(mb, target, input_rate_khz=1000.0)
+        # the threshold that keeps exactly `target` events, not one fewer
+        assert (scores[:, 0] >= thr[0]).sum() == target
+    # a negative target fits nothing
+    np.testing.assert_array_equal(naive_split(mb, -1.0, input_rate_khz=1000.0), [np.inf])

@@ -263,7 +263,7 @@ def prescale_mask(event: np.ndarray, prescales: Sequence[float], seed: int = 0) 
 
 
 def _prescaled_scores(
-    sample: MinBiasLines | SignalLines, prescales: Sequence[float] | None, seed: int = 0
+    sample: MinBiasLines | SignalLines, prescales: Sequence[float] | None, seed: int
 ) -> FloatArray:
     """The sample's scores with the candidates of prescaled-away events set to -inf."""
     if prescales is None or np.all(np.asarray(prescales, dtype=np.float64) == 1.0):
@@ -500,7 +500,7 @@ def naive_split(
             1 + 1e-12
         )
 
-    if len(candidates) == 0 or not feasible(0):
+    if not feasible(0):  # candidates[0] is rate 0, always kept: a negative target fits nothing
         return np.full(len(curves), np.inf)
     lo, hi = 0, len(candidates)  # feasible(lo); hi: first infeasible or past the end
     while hi - lo > 1:
