@@ -263,3 +263,61 @@ def test_naive_split_takes_a_rate_equal_to_the_target() -> None:
         assert (scores[:, 0] >= thr[0]).sum() == target
     # a negative target fits nothing
     np.testing.assert_array_equal(naive_split(mb, -1.0, input_rate_khz=1000.0), [np.inf])
+
+
+def test_samples_store_numpy_arrays_and_floats() -> None:
+    mb = MinBiasLines([[1, 2], [3, -np.inf]], [1, 2], 5, total_weight2=7, event=[4, 9])
+    for array, dtype in ((mb.scores, np.float64), (mb.weight, np.float64), (mb.event, np.int64)):
+        assert isinstance(array, np.ndarray) and array.dtype == dtype
+    assert type(mb.total_weight) is float and type(mb.total_weight2) is float
+    assert MinBiasLines([[1.0]], [1.0], 0.5).total_weight == 0.5  # any positive total
+    sig = SignalLines([[1, 2]], [1], np.array([2], dtype=np.int32), event=[3])
+    assert sig.scores.dtype == np.float64 and isinstance(sig.weight, np.ndarray)
+    assert sig.channel.dtype == np.int64 and sig.n_channels == 3
+    assert isinstance(sig.event, np.ndarray)
+    assert SignalLines(np.zeros((0, 2)), np.zeros(0), np.zeros(0, dtype=int)).n_channels == 0
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: MinBiasLines([1.0, 2.0], [1, 1], 2.0), r"^minbias\.scores must be two-dim"),
+        (
+            lambda: MinBiasLines([[1.0]], [1, 1], 2.0),
+            r"^minbias\.weight has 2 entries but scores has 1",
+        ),
+        (
+            lambda: MinBiasLines([[1.0]], [1], 0.0),
+            r"^minbias\.total_weight must be positive, got 0\.0$",
+        ),
+        (
+            lambda: MinBiasLines([[1.0]], [1], 1.0, event=[1.5]),
+            r"^minbias\.event must be integer event numbers of shape \(1,\)",
+        ),
+        (
+            lambda: MinBiasLines([[1.0]], [1], 1.0, event=[1, 2]),
+            r"^minbias\.event must be integer event numbers of shape \(1,\)",
+        ),
+        (lambda: SignalLines([[np.nan]], [1], [0]), r"^signal\.scores holds NaN or \+inf"),
+        (
+            lambda: SignalLines([[1.0]], [1, 1], [0]),
+            r"^signal\.weight has 2 entries but scores has 1",
+        ),
+        (
+            lambda: SignalLines([[1.0]], [1], [0.0]),
+            r"^signal\.channel must be integer ids of shape \(1,\)",
+        ),
+        (
+            lambda: SignalLines([[1.0]], [1], [0, 0]),
+            r"^signal\.channel must be integer ids of shape \(1,\)",
+        ),
+        (
+            lambda: SignalLines([[1.0]], [1], [0], n_channels=0),
+            r"^signal\.channel must lie in \[0, 0\)",
+        ),
+        (lambda: SignalLines([[1.0]], [1], [0], event=[0.5]), r"^signal\.event must be integer"),
+    ],
+)
+def test_bad_samples_name_the_field(build: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build()  # type: ignore[operator]
