@@ -321,3 +321,11 @@ def test_samples_store_numpy_arrays_and_floats() -> None:
 def test_bad_samples_name_the_field(build: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build()  # type: ignore[operator]
+
+
+def test_naive_split_at_zero_rate_with_cancelling_weights() -> None:
+    # a negative weight cancels: the looser threshold has a rate of exactly 0, which fits 0 kHz
+    mb = MinBiasLines([[3.0], [2.0]], [1.0, -1.0], 10.0)
+    line = EventScores(mb.scores[:, 0], mb.weight, mb.total_weight)
+    assert threshold_for_rate(line, INPUT, 0.0) == 2.0
+    np.testing.assert_array_equal(naive_split(mb, 0.0, input_rate_khz=INPUT), [2.0])
