@@ -179,10 +179,11 @@ def test_tiny_analysis_through_slurm_equals_local_run(slurm_cluster: None, tmp_p
     )
     mem = [int(j["MinMemoryNode"].removesuffix("M")) for j in (jobs[cancelled[0]], retried)]
     assert mem[1] >= 2 * mem[0] - 1 > 0
-    # the threads, memory and time each rule declares reach the scheduler (report: 500 MB, 10 + 1 minutes)
+    # the threads, memory and time each rule declares reach the scheduler (report: 2 threads,
+    # 500 MB, 10 + 1 minutes)
     report = next(job for job in jobs.values() if job["Comment"] == "rule_report")
     assert (report["NumCPUs"], report["MinMemoryNode"], report["TimeLimit"]) == (
-        "1",
+        "2",
         "500M",
         "00:11:00",
     )
