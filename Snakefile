@@ -85,9 +85,12 @@ def _data_mb(input):
     return dataset.stat().st_size / 1e6 if dataset.exists() else input.size_mb
 
 
-def mem_mb(base, per_mb=0.0):
-    """MB of memory: ``base`` plus ``per_mb`` per MB of data set, times the attempt."""
-    return lambda wildcards, input, attempt: int((base + per_mb * _data_mb(input)) * attempt)
+def mem_mb(base, per_mb=0.0, per_thread=0.0):
+    """MB of memory: ``base`` plus ``per_mb`` per MB of data set plus ``per_thread`` per thread
+    (a process each), times the attempt."""
+    return lambda wildcards, input, threads, attempt: int(
+        (base + per_mb * _data_mb(input) + per_thread * threads) * attempt
+    )
 
 
 def runtime(base, s_per_mb=0.0):
@@ -437,7 +440,8 @@ rule plots:
     # (comparisons, one per model) are drawn side by side, one process per thread
     threads: 1
     resources:
-        mem_mb=mem_mb(800, per_mb=0.5),  # 1x 0.3 GB, 100x 0.45 GB; 24 s
+        # 1x 0.3 GB, 100x 0.45 GB; 24 s; each further process (--set-threads plots=N) 0.2 GB
+        mem_mb=mem_mb(600, per_mb=0.5, per_thread=200),
         runtime=runtime(20, s_per_mb=0.5),
     shell:
         f"{HEPSEL} plots {COMMON} --jobs {{threads}} 2>&1 | tee {{log}}"
@@ -693,7 +697,7 @@ rule report:
     # the last job: the models' explanation figures drawn side by side, one process per thread
     threads: 2
     resources:
-        mem_mb=mem_mb(500),  # 1x 0.2 GB
+        mem_mb=mem_mb(250, per_thread=250),  # 1x 0.33 GB in one process, 0.53 GB in two (PSS)
         runtime=runtime(10),
     shell:
         f"{HEPSEL} report {COMMON} --jobs {{threads}} 2>&1 | tee {{log}}"

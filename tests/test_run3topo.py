@@ -58,6 +58,8 @@ def small_run3topo(data_dir: str) -> dict:
             # a few epochs at the shipped lambda and learning rate can leave the network saturated
             p.update(lipschitz_const=5.0, learning_rate=0.003)
     cfg["decorrelation_scan"]["strengths"] = [0, 10]
+    # one training job per model: torch starts 6 times, not 18 (the same fold models)
+    cfg["training"] = {"fold_jobs": "per_model"}
     return cfg
 
 

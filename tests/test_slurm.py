@@ -180,11 +180,11 @@ def test_tiny_analysis_through_slurm_equals_local_run(slurm_cluster: None, tmp_p
     mem = [int(j["MinMemoryNode"].removesuffix("M")) for j in (jobs[cancelled[0]], retried)]
     assert mem[1] >= 2 * mem[0] - 1 > 0
     # the threads, memory and time each rule declares reach the scheduler (report: 2 threads,
-    # 500 MB, 10 + 1 minutes)
+    # 250 + 2 x 250 MB, 10 + 1 minutes)
     report = next(job for job in jobs.values() if job["Comment"] == "rule_report")
     assert (report["NumCPUs"], report["MinMemoryNode"], report["TimeLimit"]) == (
         "2",
-        "500M",
+        "750M",
         "00:11:00",
     )
 

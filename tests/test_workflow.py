@@ -373,6 +373,7 @@ def test_all_model_kinds_report_and_study(tmp_path: Path) -> None:
     raw = tiny_config("data", models=MODELS)
     raw["study"] = {"n_real": [200, "all"], "seeds": [1, 2], "models": ["bdt", "gan_bdt"]}
     raw["evaluation"]["shap"] = {"events": 300, "background_events": 50, "mlp_samples": 10}
+    raw["training"] = {"fold_jobs": "per_model"}  # one start-up per model (the same fold models)
     analysis = tmp_path / "analyses" / "tiny"
     write_config(analysis, raw)
     proc = _snakemake(tmp_path, analysis, "all", "study")
