@@ -91,6 +91,8 @@ SLURM_ARGS = (
     str(REPO / "profiles" / "slurm"),
     "--slurm-init-seconds-before-status-checks",
     "2",
+    "--seconds-between-status-checks",
+    "3",
     "--latency-wait",
     "5",
 )
