@@ -85,17 +85,27 @@ def _data_mb(input):
     return dataset.stat().st_size / 1e6 if dataset.exists() else input.size_mb
 
 
-def mem_mb(base, per_mb=0.0, per_thread=0.0):
-    """MB of memory: ``base`` plus ``per_mb`` per MB of data set plus ``per_thread`` per thread
-    (a process each), times the attempt."""
-    return lambda wildcards, input, threads, attempt: int(
-        (base + per_mb * _data_mb(input) + per_thread * threads) * attempt
-    )
+def mem_mb(base, per_mb=0.0, per_thread=0.0, per_thread_mb=0.0):
+    """MB of memory, times the attempt: ``base`` plus ``per_mb`` per MB of data set, plus for
+    each thread (a process each) ``per_thread`` and ``per_thread_mb`` per MB of data set."""
+
+    def request(wildcards, input, threads, attempt):
+        data = _data_mb(input)
+        return int((base + per_mb * data + threads * (per_thread + per_thread_mb * data)) * attempt)
+
+    return request
 
 
-def runtime(base, s_per_mb=0.0):
-    """Minutes of wall time: ``base`` plus ``s_per_mb`` seconds per MB of data set, times the attempt."""
-    return lambda wildcards, input, attempt: int((base + s_per_mb * _data_mb(input) / 60) * attempt) + 1
+def runtime(base, s_per_mb=0.0, rounds_of=1):
+    """Minutes of wall time: ``base`` plus ``s_per_mb`` seconds per MB of data set, times the
+    attempt; a job whose threads work through ``rounds_of`` tasks takes as many rounds as each
+    thread has tasks in turn."""
+
+    def request(wildcards, input, threads, attempt):
+        rounds = -(-rounds_of // max(threads, 1))
+        return int((base + s_per_mb * _data_mb(input) / 60) * rounds * attempt) + 1
+
+    return request
 
 
 MODELS = list(CFG.models)
@@ -352,8 +362,6 @@ def _per_model_threads():
 
 
 _TRAIN_THREADS = _per_model_threads() if _PER_MODEL else 1
-_FOLDS_PER_JOB = CFG.folds.k if _PER_MODEL else 1
-_TRAIN_ROUNDS = -(-_FOLDS_PER_JOB // _TRAIN_THREADS)  # folds each worker trains in turn
 
 
 # Scheduling order when cores are scarce (Snakemake's `priority`; it changes no result): the
@@ -392,8 +400,8 @@ rule train:
         # reads only its fold's training rows and model's columns: bdt 10x 0.6 GB, 100x 2.7 GB (1.5 GB with
         # training.external_memory); 1x 0.4-0.7 GB (bdt, mlp, gan); 45 s. A per_model job holds one
         # fold per thread at a time, and takes as many rounds as its workers train folds in turn
-        mem_mb=mem_mb(800 * _TRAIN_THREADS, per_mb=2 * _TRAIN_THREADS),  # its fold's rows and model's columns: 1x 0.33 GB, 100x 2.5 GB; 166 s
-        runtime=runtime(20 * _TRAIN_ROUNDS, s_per_mb=3 * _TRAIN_ROUNDS),
+        mem_mb=mem_mb(0, per_thread=800, per_thread_mb=2),  # its fold's rows and model's columns: 1x 0.33 GB, 100x 2.5 GB; 166 s
+        runtime=runtime(20, s_per_mb=3, rounds_of=CFG.folds.k if _PER_MODEL else 1),
     shell:
         f"{HEPSEL} train {COMMON} --model {{wildcards.model}} {{params.folds}} --jobs {{threads}} 2>&1 | tee {{log}}"
 

@@ -113,3 +113,52 @@ def test_every_rule_declares_its_resources() -> None:
             and "mem_mb=mem_mb(" in body
             and "runtime=runtime(" in body
         ), name
+
+
+def _train_request(work: Path, *extra: str) -> tuple[int, int, int]:
+    """(threads, mem_mb, runtime) of the train job of model bdt (a dry run of it alone)."""
+    target = work / "results" / "tiny" / "models" / "bdt" / "fold0.info.json"
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(work),
+    ]
+    cmd += ["-n", "--allowed-rules", "train", *extra, "--config", "analysis=analyses/tiny"]
+    proc = subprocess.run(
+        [*cmd, "--", str(target)], capture_output=True, text=True, check=False, cwd=work
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    block = proc.stdout.split("rule train:", 1)[1].split("\n\n", 1)[0]
+    threads = re.search(r"threads: (\d+)", block)
+    res = re.search(r"runtime=(\d+), mem_mb=(\d+)", block)
+    assert res, block
+    return int(threads.group(1)) if threads else 1, int(res.group(2)), int(res.group(1))
+
+
+def test_per_model_train_request_follows_its_threads(tmp_path: Path) -> None:
+    """A per_model job holds one fold per thread and trains the others in turn: (800 MB + 2 MB
+    per MB of data set) per thread, (20 minutes + 3 s per MB) per round, whatever sets its threads."""
+    write_config(
+        tmp_path / "analyses" / "tiny", tiny_config("data", training={"fold_jobs": "per_model"})
+    )
+    dataset = tmp_path / "results" / "tiny" / "dataset.parquet"
+    dataset.parent.mkdir(parents=True)
+    dataset.write_bytes(bytes(1_000_000))  # 1 MB
+    per_fold_mb, per_round_min = 800 + 2, 20 + 3 / 60
+    # one model, 3 folds: its share of 16 cores is 3 threads, one round
+    assert _train_request(tmp_path, "--cores", "16") == (3, 3 * per_fold_mb, int(per_round_min) + 1)
+    # 2 cores: 2 threads, two rounds (two folds side by side, then the third)
+    assert _train_request(tmp_path, "--cores", "2") == (
+        2,
+        2 * per_fold_mb,
+        int(2 * per_round_min) + 1,
+    )
+    assert _train_request(tmp_path, "--cores", "16", "--set-threads", "train=1") == (
+        1,
+        per_fold_mb,
+        int(3 * per_round_min) + 1,
+    )
