@@ -271,7 +271,8 @@ def comparison_plots(cfg: AnalysisConfig) -> list[Path]:
     names = [n for n in summary if not n.startswith("_")]
     ev = cfg.evaluation
     with np.load(lay.curves, allow_pickle=False) as npz:
-        cv = {k: npz[k] for k in npz.files}
+        # the ROC and rate curves; the response histograms' arrays are each model's own set
+        cv = {k: npz[k] for k in npz.files if k.rpartition("/")[2].startswith(("roc_", "rate_"))}
     written: list[Path] = []
     # drawn here, not by gather: the one step that loads matplotlib anyway
     tables = cutflow_series(read_json(lay.dataset.with_name("cutflow.json")))
